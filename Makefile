@@ -1,0 +1,51 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+export FLASK_APP := app
+
+.PHONY: run test test-sqlite test-postgres install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+
+## make run: install, migrate, load the demo residents, serve on http://127.0.0.1:$(PORT)
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo load
+	$(BIN)/flask serve --port $(PORT)
+
+## make test: install the test extras, run every test on SQLite, then on PostgreSQL
+test: install-test
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	@echo "== tests on SQLite"
+	env -u DATABASE_URL $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test-postgres:
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== tests on PostgreSQL ($(PG_TEST_URL))"; \
+		DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); \
+	elif [ -n "$$SBWEB_REQUIRE_POSTGRES" ]; then \
+		echo "PostgreSQL at $(PG_TEST_URL) is required here (SBWEB_REQUIRE_POSTGRES) but not reachable"; exit 1; \
+	else \
+		echo "== SKIPPED the PostgreSQL run: no server at $(PG_TEST_URL) (CI starts one)"; \
+	fi
+
+bench: install-test
+	$(BIN)/python bench/fragment_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
