@@ -1,0 +1,106 @@
+"""Who is using the app, at which level, kept in the signed session cookie.
+
+- `verified`: the host app vouched for the person (授权), or a one-time code did. May see
+  and change personal data.
+- `lookup`: the person typed 证件类型 + 证件号码 + 姓名. May see what is owed and pay; sees
+  only the orders made in this session.
+"""
+import functools
+from urllib.parse import urlsplit
+
+from flask import g, request, session, url_for
+
+from sbweb.db import db
+from sbweb.models import Person
+
+LEVELS = {"lookup": 1, "verified": 2}
+SESSION_ORDERS_KEPT = 20
+SESSION_REFRESH = 300  # seconds: the 30-minute expiry slides, the cookie is re-sent this often
+
+
+def sign_in(person: Person, level: str, host: str) -> None:
+    session.clear()
+    session.permanent = True
+    session.update(person_id=person.id, level=level, host=host, orders=[])
+
+
+def keep_session_alive(now: float) -> None:
+    """Re-send the session cookie (sliding its expiry) only when it is SESSION_REFRESH old,
+    not on every response: signing a cookie per request costs more than the page's query."""
+    if session.get("person_id") is None:
+        return
+    tick = int(now) // SESSION_REFRESH
+    if session.get("tick") != tick:
+        session["tick"] = tick
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def current_person() -> Person | None:
+    """The signed-in Person row, loaded on first use in a request (pages that only need the
+    id use person_id() and never read it)."""
+    wanted = person_id()
+    # Cached per request; keyed by id because a test may hold one app context across requests.
+    if g.get("person_id") != wanted or "person" not in g:
+        g.person_id = wanted
+        g.person = db.session.get(Person, wanted) if wanted is not None else None
+    return g.person
+
+
+def person_id() -> int | None:
+    """The signed-in person's id, from the signed session alone (no database read)."""
+    value = session.get("person_id")
+    return value if isinstance(value, int) and session.get("level") in LEVELS else None
+
+
+def level() -> str | None:
+    return session.get("level") if person_id() is not None else None
+
+
+def is_verified() -> bool:
+    return level() == "verified"
+
+
+def host() -> str:
+    return session.get("host") or "browser"
+
+
+def remember_order(order_no: str) -> None:
+    orders = [o for o in session.get("orders", []) if o != order_no]
+    session["orders"] = (orders + [order_no])[-SESSION_ORDERS_KEPT:]
+
+
+def may_see_order(order) -> bool:
+    if person_id() is None or order.payer_id != person_id():
+        return False
+    return is_verified() or order.order_no in session.get("orders", [])
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only paths inside this app; anything else (//evil, http://…) goes home."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def identity_required(minimum: str = "lookup"):
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            have = level()
+            if have is None or LEVELS[have] < LEVELS[minimum]:
+                from sbweb.htmx import leave_app
+
+                target = url_for("auth.authorize", next=request.full_path.rstrip("?"),
+                                 need=minimum if minimum != "lookup" else None)
+                return leave_app(target)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

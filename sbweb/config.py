@@ -1,0 +1,85 @@
+"""Embedded defaults. A pilot overrides them in instance/config.py or with SBWEB_* environment
+variables; tests pass a mapping to create_app()."""
+import os
+from datetime import timedelta
+
+
+class Defaults:
+    # SQLite in instance/ unless DATABASE_URL says otherwise (set in create_app).
+    SQLALCHEMY_DATABASE_URI = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+    # Sessions: a signed cookie holding the person id and identity level only.
+    SESSION_COOKIE_NAME = "sbweb_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=30)
+    # Sliding expiry is done by auth.keep_session_alive (every 5 minutes), not on each response.
+    SESSION_REFRESH_EACH_REQUEST = False
+
+    # Forms: nothing a resident types comes near this; a garbled 10 MB post is refused early.
+    MAX_CONTENT_LENGTH = 64 * 1024
+    WTF_CSRF_TIME_LIMIT = 4 * 3600
+    WTF_CSRF_SSL_STRICT = False
+
+    # Payments. Every channel a host may allow is served by a provider; the embedded default
+    # routes all three to the sandbox, which speaks Alipay's mobile web payment protocol.
+    PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "sandbox"}
+    ORDER_TIMEOUT = timedelta(minutes=15)
+    # The 支付中 page asks the provider at most this often per order.
+    ORDER_QUERY_INTERVAL = timedelta(seconds=3)
+    # The stuck-order job queries orders in 支付中 for longer than this.
+    STUCK_ORDER_AFTER = timedelta(minutes=1)
+    # Absolute base for notify/return URLs when the app sits behind a proxy; else the request's.
+    PUBLIC_BASE_URL = None
+
+    # The sandbox provider (a faithful simulation of Alipay mobile web payment). It takes no real
+    # money: a pilot that goes live sets SANDBOX_ENABLED = False and configures a real provider.
+    SANDBOX_ENABLED = True
+    SANDBOX_APP_ID = "2026000000000001"
+    SANDBOX_SELLER_ID = "2088000000000001"
+    # "wsgi" delivers notifications through the app in-process; "http" posts to notify_url.
+    SANDBOX_TRANSPORT = "wsgi"
+    SANDBOX_LATE_NOTIFY = timedelta(seconds=20)
+    # Alipay's retry schedule for an unanswered notify (seconds after the first attempt).
+    SANDBOX_NOTIFY_RETRIES = (4 * 60, 10 * 60, 10 * 60, 3600, 2 * 3600, 6 * 3600, 15 * 3600)
+
+    # Jobs: huey on SQLite in instance/ unless HUEY_REDIS_URL is set.
+    HUEY_REDIS_URL = None
+    HUEY_IMMEDIATE = False
+    # `make run` starts a consumer in the app process; a scaled pilot runs `flask jobs run`.
+    HUEY_IN_PROCESS = False
+
+    # The manual 证件号码 + 姓名 lookup: failures allowed per number and per client address in the
+    # window before it refuses (a pilot behind a proxy must pass the client address on: ProxyFix).
+    LOOKUP_FAILURES_PER_NUMBER = 5
+    LOOKUP_FAILURES_PER_CLIENT = 20
+    LOOKUP_WINDOW = timedelta(minutes=15)
+
+    # Host-app identity sandbox: 同意授权 signs in as a demo resident of the tester's choice (only
+    # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
+    HOST_SANDBOX_ENABLED = True
+
+    DEMO_DATA = True
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
+             "0": False, "false": False, "no": False, "off": False}
+
+
+def from_environment() -> dict:
+    """SBWEB_FOO=bar becomes FOO='bar' (true/false/1/0 become booleans for boolean settings);
+    DATABASE_URL and REDIS_URL keep their usual names."""
+    found = {}
+    for key, value in os.environ.items():
+        if not key.startswith("SBWEB_"):
+            continue
+        name = key[len("SBWEB_"):]
+        if isinstance(getattr(Defaults, name, None), bool) and value.strip().lower() in _BOOLEANS:
+            value = _BOOLEANS[value.strip().lower()]
+        found[name] = value
+    if os.environ.get("DATABASE_URL"):
+        found["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if os.environ.get("REDIS_URL"):
+        found["HUEY_REDIS_URL"] = os.environ["REDIS_URL"]
+    return found

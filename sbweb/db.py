@@ -1,0 +1,78 @@
+"""The database handle and the one way the app writes: `write_transaction()`.
+
+SQLite only lets one writer in at a time; a read transaction that later writes can fail at
+once with "database is locked" whatever the busy timeout. So on SQLite a write transaction
+starts with BEGIN IMMEDIATE (it queues for the write lock up front) and reads use plain
+BEGIN. PostgreSQL needs neither: its row locks and the conditional updates in the payment
+core decide races there.
+"""
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+_immediate = ContextVar("sbweb_begin_immediate", default=False)
+
+
+def _is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def prepare_sqlite(engine: Engine) -> None:
+    """Take transaction control from pysqlite so BEGIN can be IMMEDIATE when writing."""
+    if not _is_sqlite(engine):
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=20000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+@contextmanager
+def write_transaction():
+    """Run a unit of work that writes, committing at the end or rolling back on error.
+
+    Any read transaction the request had open is ended first, so the write starts fresh
+    (and, on SQLite, holds the write lock from its first statement)."""
+    if _immediate.get():
+        raise RuntimeError("write_transaction() does not nest")
+    session = db.session
+    session.commit()
+    token = _immediate.set(True)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        _immediate.reset(token)

@@ -1,0 +1,71 @@
+"""The demo residents of shared/reference/rules.md, kept here as residents.toml, each with
+the dues their story says, dated so that they are payable on the day they are loaded."""
+import datetime as dt
+import tomllib
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+from sbweb.clock import shanghai_now
+from sbweb.db import write_transaction
+from sbweb.identity import RESIDENT_CARD
+from sbweb.money import yuan_to_fen
+from sbweb.services import registry
+
+DATA = Path(__file__).with_name("residents.toml")
+
+
+def demo_id_numbers(path: Path = DATA) -> frozenset[str]:
+    """The demo residents' numbers: the only people the host-app sandbox may sign in as."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return frozenset(r["id_number"] for r in data["residents"])
+
+
+def month(today: dt.date, back: int) -> str:
+    index = today.year * 12 + today.month - 1 - back
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def due_periods(spec: dict, today: dt.date) -> tuple[str, str]:
+    if "months_back" in spec:
+        period = month(today, spec["months_back"])
+        return period, period
+    if spec.get("year") == "collecting":
+        # Residents' yearly contributions are collected from September for the next year.
+        year = today.year + 1 if today.month >= 9 else today.year
+        return f"{year}-01", f"{year}-12"
+    return spec["from"], spec["to"]
+
+
+def due_amount(enrollment: dict, spec: dict, periods: tuple[str, str]) -> int:
+    if "amount_yuan" in spec:
+        return yuan_to_fen(spec["amount_yuan"])
+    start, end = periods
+    months = (int(end[:4]) - int(start[:4])) * 12 + int(end[5:]) - int(start[5:]) + 1
+    monthly = (Decimal(enrollment["base_yuan"]) * Decimal(enrollment["rate"])).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return yuan_to_fen(monthly * months)
+
+
+def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:
+    today = today or shanghai_now().date()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    counts = {"persons": 0, "enrollments": 0, "dues": 0}
+    with write_transaction():
+        agencies = {a["code"]: registry.ensure_agency(a["code"], a["name"], a["region"], a["city"])
+                    for a in data["agencies"]}
+        for resident in data["residents"]:
+            person = registry.register_person(resident.get("id_type", RESIDENT_CARD),
+                                              resident["id_number"], resident["name"],
+                                              resident.get("email"))
+            counts["persons"] += 1
+            for spec in resident.get("enrollments", []):
+                enrollment = registry.enroll(person, spec["category"], spec["insurance"],
+                                             agencies[spec["agency"]], spec["no"])
+                counts["enrollments"] += 1
+                for due_spec in spec.get("dues", []):
+                    periods = due_periods(due_spec, today)
+                    registry.add_due(enrollment, kind=due_spec.get("kind", "normal"),
+                                     period_start=periods[0], period_end=periods[1],
+                                     amount_fen=due_amount(spec, due_spec, periods))
+                    counts["dues"] += 1
+    return counts

@@ -1,0 +1,88 @@
+"""Background jobs (huey): notify retries, stuck-order queries, expiry, refunds to retry.
+
+The `huey` object exists at import so tasks can be declared anywhere; `init_app` gives it its
+storage: SQLite in instance/ by default, Redis when HUEY_REDIS_URL is set, in memory and
+run inline when HUEY_IMMEDIATE is set (tests). Each task runs inside the app's context.
+"""
+import datetime as dt
+import functools
+import logging
+from pathlib import Path
+
+from huey import Huey, crontab
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+
+log = logging.getLogger(__name__)
+
+huey = Huey("sbweb", storage_class=MemoryStorage, immediate_use_memory=False, utc=True)
+_current = {"app": None, "consumer": None}
+
+
+def init_app(app) -> None:
+    _current["app"] = app
+    config = app.config
+    if config["HUEY_IMMEDIATE"]:
+        huey._immediate = True
+        huey.storage = MemoryStorage("sbweb")
+    elif config["HUEY_REDIS_URL"]:
+        huey._immediate = False
+        huey.storage = RedisStorage("sbweb", url=config["HUEY_REDIS_URL"])
+    else:
+        huey._immediate = False
+        path = Path(app.instance_path) / "huey.sqlite3"
+        huey.storage = SqliteStorage("sbweb", filename=str(path))
+
+
+def in_app_context(func):
+    """Run a task body inside the app context of the app that was last set up."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        app = _current["app"]
+        if app is None:
+            raise RuntimeError("jobs.init_app() was never called")
+        with app.app_context():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def start_consumer(workers: int = 2):
+    """Run a consumer inside this process (what `make run` does): daemon worker threads plus
+    the scheduler for periodic and delayed tasks; returns at once. Signals stay with the web
+    server (Ctrl+C stops both). A scaled pilot runs `flask jobs run` instead."""
+    if _current["consumer"] is not None:
+        return _current["consumer"]
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                    check_worker_health=False)
+    consumer._set_signal_handlers = lambda: None
+    consumer.start()
+    _current["consumer"] = consumer
+    return consumer
+
+
+def run_due_tasks(now=None) -> int:
+    """Act as a consumer once, at time `now`: run every queued task and every scheduled task
+    whose time has come (queued tasks not yet due go to the schedule). Tests drive time so."""
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    ran = 0
+    while (task := huey.dequeue()) is not None:
+        if huey.ready_to_run(task, now):
+            ran += 1
+        huey.execute(task, timestamp=now)
+    for task in huey.read_schedule(now):
+        huey.execute(task, timestamp=now)
+        ran += 1
+    return ran
+
+
+# Periodic jobs. Their bodies live with the domain; these only wake them up.
+
+@huey.periodic_task(crontab(minute="*"), retries=0)
+@in_app_context
+def payments_housekeeping() -> None:
+    from sbweb.payments import orders
+
+    counts = orders.housekeeping()
+    if any(counts.values()):
+        log.info("payments housekeeping: %s", counts)

@@ -1,0 +1,55 @@
+"""应缴记录: an amount owed for an enrollment and period.
+
+A due is `open` until an order settles it (`paid`). While an order is in flight the due
+carries that order's id in `order_id`: a second order can only take a due whose `order_id`
+is empty, which is what makes "one charge per due" hold under races.
+"""
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sbweb.db import db
+from sbweb.models.base import UTCDateTime, utcnow
+
+DUE_KIND_LABELS = {"normal": "正常缴费", "backpay": "补缴"}
+
+
+class DueLabels:
+    """What a resident reads about a due; shared by the model and the dues page's rows."""
+
+    @property
+    def kind_label(self) -> str:
+        return DUE_KIND_LABELS[self.kind]
+
+    @property
+    def period_label(self) -> str:
+        start = f"{self.period_start[:4]}年{self.period_start[5:]}月"
+        if self.period_start == self.period_end:
+            return start
+        return f"{start}至{self.period_end[:4]}年{self.period_end[5:]}月"
+
+    @property
+    def payable(self) -> bool:
+        return self.state == "open" and self.order_id is None
+
+
+class Due(DueLabels, db.Model):
+    __tablename__ = "dues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("enrollments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10), default="normal")
+    # 费款所属期 as YYYY-MM, start and end inclusive.
+    period_start: Mapped[str] = mapped_column(String(7))
+    period_end: Mapped[str] = mapped_column(String(7))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    # The order currently holding this due (while paying) or that paid it.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    # Bumped whenever the amount or anything a resident checks changes (stale-page check).
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    enrollment = relationship("Enrollment", back_populates="dues")

@@ -1,0 +1,60 @@
+"""社保经办机构 and 参保登记: one person × category × insurance × agency."""
+import datetime as dt
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sbweb.db import db
+from sbweb.models.base import UTCDateTime, utcnow
+
+CATEGORY_LABELS = {"flexible": "灵活就业人员", "resident": "城乡居民"}
+INSURANCE_LABELS = {"pension": "养老保险", "medical": "医疗保险"}
+# What the insurance is called on a ticket, by category (tax-bureau 品目名称).
+INSURANCE_FULL_LABELS = {
+    ("flexible", "pension"): "企业职工基本养老保险费（灵活就业）",
+    ("flexible", "medical"): "职工基本医疗保险费（灵活就业）",
+    ("resident", "pension"): "城乡居民基本养老保险费",
+    ("resident", "medical"): "城乡居民基本医疗保险费",
+}
+
+
+class Agency(db.Model):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    city: Mapped[str] = mapped_column(String(40))
+
+
+class EnrollmentLabels:
+    """What a resident reads about an enrollment; shared by the model and read-only rows."""
+
+    @property
+    def category_label(self) -> str:
+        return CATEGORY_LABELS[self.category]
+
+    @property
+    def insurance_label(self) -> str:
+        return INSURANCE_LABELS[self.insurance]
+
+    @property
+    def item_label(self) -> str:
+        return INSURANCE_FULL_LABELS[(self.category, self.insurance)]
+
+
+class Enrollment(EnrollmentLabels, db.Model):
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_no: Mapped[str] = mapped_column(String(32), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    category: Mapped[str] = mapped_column(String(10))
+    insurance: Mapped[str] = mapped_column(String(10))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    person = relationship("Person", back_populates="enrollments")
+    agency = relationship("Agency")
+    dues = relationship("Due", back_populates="enrollment", order_by="Due.period_start")

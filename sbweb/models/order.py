@@ -1,0 +1,138 @@
+"""缴费订单: one payment attempt covering one or more dues, and its recorded history.
+
+The state only changes through `sbweb.payments.orders.transition`, which checks the edge
+against ORDER_TRANSITIONS and records an OrderEvent for it.
+"""
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sbweb.db import db
+from sbweb.models.base import UTCDateTime, utcnow
+
+ORDER_STATE_LABELS = {
+    "created": "待支付",
+    "paying": "支付中",
+    "settled": "缴费成功",
+    "failed": "缴费失败",
+    "closed": "已关闭",
+    "refunded": "原路退回",
+}
+
+# Every allowed edge. Money that arrives for a failed or closed order is sent back, hence
+# the edges from failed and closed to refunded.
+ORDER_TRANSITIONS = {
+    ("created", "paying"),
+    ("created", "closed"),
+    ("paying", "settled"),
+    ("paying", "failed"),
+    ("paying", "closed"),
+    ("settled", "refunded"),
+    ("failed", "refunded"),
+    ("closed", "refunded"),
+}
+ACTIVE_STATES = ("created", "paying")
+
+CHANNEL_LABELS = {"alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付"}
+
+
+class IssuedNumber(db.Model):
+    """A row per order number or ticket number ever issued: the autoincrement id is the
+    sequence, so numbers are unique and never reused, on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "issued_numbers"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("payer_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(32), unique=True)
+    payer_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    # One key per confirm page shown: a double tap or a second tab posts the same key.
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(10))
+    provider: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(10), default="created", index=True)
+    total_fen: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ticket_no: Mapped[str | None] = mapped_column(String(18), unique=True)
+    provider_trade_no: Mapped[str | None] = mapped_column(String(64))
+    last_queried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by every transition; a transition only applies to the version it read.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    payer = relationship("Person")
+    items = relationship("OrderItem", back_populates="order", order_by="OrderItem.id")
+    events = relationship("OrderEvent", back_populates="order", order_by="OrderEvent.id")
+    refunds = relationship("Refund", back_populates="order", order_by="Refund.id")
+
+    @property
+    def state_label(self) -> str:
+        return ORDER_STATE_LABELS[self.state]
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNEL_LABELS.get(self.channel, self.channel)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+    __table_args__ = (UniqueConstraint("order_id", "due_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    due_id: Mapped[int] = mapped_column(ForeignKey("dues.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+
+    order = relationship("Order", back_populates="items")
+    due = relationship("Due")
+
+
+class OrderEvent(db.Model):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(10))
+    to_state: Mapped[str] = mapped_column(String(10))
+    cause: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order = relationship("Order", back_populates="events")
+
+
+class Refund(db.Model):
+    """原路退回 of an order's money, idempotent on out_request_no."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    out_request_no: Mapped[str] = mapped_column(String(64), unique=True)
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    # Tries that the provider refused or could not take, and why the last one failed: money
+    # owed to a resident is retried until it is sent, and staff can see what holds it up.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    order = relationship("Order", back_populates="refunds")

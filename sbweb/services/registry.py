@@ -1,0 +1,85 @@
+"""What the social-security and medical-insurance agencies push to us: people, their
+enrollments and the dues they approve. The demo loader, the tests and (later) the back
+office import all build the world through these functions."""
+import re
+
+from sqlalchemy import select, update
+
+from sbweb import identity
+from sbweb.db import db
+from sbweb.models import Agency, Due, Enrollment, Person
+from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
+
+PERIOD = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def ensure_agency(code: str, name: str, region_code: str, city: str) -> Agency:
+    agency = db.session.scalar(select(Agency).filter_by(code=code))
+    if agency is None:
+        agency = Agency(code=code, name=name, region_code=region_code, city=city)
+        db.session.add(agency)
+        db.session.flush()
+    return agency
+
+
+def register_person(id_type: str, id_number: str, name: str, email: str | None = None) -> Person:
+    number = identity.validate(id_type, id_number)
+    person = db.session.scalar(select(Person).filter_by(id_type=id_type, id_number=number))
+    if person is None:
+        person = Person(id_type=id_type, id_number=number, name=name.strip(), email=email)
+        db.session.add(person)
+        db.session.flush()
+    return person
+
+
+def enroll(person: Person, category: str, insurance: str, agency: Agency, enrollment_no: str) -> Enrollment:
+    if category not in CATEGORY_LABELS or insurance not in INSURANCE_LABELS:
+        raise RegistryError(f"unknown category/insurance {category}/{insurance}")
+    enrollment = db.session.scalar(select(Enrollment).filter_by(enrollment_no=enrollment_no))
+    if enrollment is None:
+        enrollment = Enrollment(enrollment_no=enrollment_no, person_id=person.id, category=category,
+                                insurance=insurance, agency_id=agency.id)
+        db.session.add(enrollment)
+        db.session.flush()
+    elif enrollment.person_id != person.id:
+        raise RegistryError(f"enrollment {enrollment_no} belongs to someone else")
+    return enrollment
+
+
+def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end: str,
+            amount_fen: int) -> Due:
+    """A due as the agency approves it. The same enrollment, kind and period twice is the
+    same due (a re-push), not a second one."""
+    if kind not in ("normal", "backpay"):
+        raise RegistryError(f"unknown due kind {kind}")
+    if not (PERIOD.match(period_start) and PERIOD.match(period_end)) or period_end < period_start:
+        raise RegistryError(f"bad period {period_start}..{period_end}")
+    if not isinstance(amount_fen, int) or amount_fen <= 0:
+        raise RegistryError("amount must be a positive number of fen")
+    due = db.session.scalar(select(Due).filter_by(
+        enrollment_id=enrollment.id, kind=kind, period_start=period_start, period_end=period_end))
+    if due is None:
+        due = Due(enrollment_id=enrollment.id, kind=kind, period_start=period_start,
+                  period_end=period_end, amount_fen=amount_fen, state="open")
+        db.session.add(due)
+        db.session.flush()
+    elif due.amount_fen != amount_fen and due.state == "open" and due.order_id is None:
+        change_due_amount(due, amount_fen)
+    return due
+
+
+def change_due_amount(due: Due, amount_fen: int) -> Due:
+    """The agency corrects an open due that no order is paying; pages showing the old figure
+    become stale. One conditional UPDATE, so it cannot slip under an order being made."""
+    changed = db.session.execute(
+        update(Due).where(Due.id == due.id, Due.state == "open", Due.order_id.is_(None))
+        .values(amount_fen=amount_fen, revision=Due.revision + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        raise RegistryError("only an open due that is not being paid can change")
+    db.session.refresh(due)
+    return due
