@@ -1,0 +1,68 @@
+"""Payment providers. A provider takes a browser to its payment page, tells us the outcome
+in signed notifications, and answers trade queries, closes, refunds and daily bills.
+
+`AlipayWapProvider` speaks Alipay's mobile web payment protocol; the embedded `sandbox`
+is that same client pointed at our simulated gateway (sbweb.payments.sandbox), so a real
+Alipay account is a configuration change, not new code.
+"""
+import datetime as dt
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+
+class InvalidNotice(Exception):
+    """A notification or return that is not provably from the provider for us."""
+
+
+class ProviderError(Exception):
+    """The provider could not be reached or refused the call."""
+
+
+@dataclass(frozen=True)
+class TradeState:
+    """What the provider says about one trade, from a verified notify or a trade query."""
+
+    out_trade_no: str
+    status: str  # "success" | "closed" | "waiting" | "missing"
+    amount_fen: int | None = None
+    trade_no: str | None = None
+    paid_at: dt.datetime | None = None
+    notify_id: str | None = None
+    app_id: str | None = None
+    seller_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BillRow:
+    out_trade_no: str
+    trade_no: str
+    kind: str  # "pay" | "refund"
+    amount_fen: int
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PayRequest:
+    out_trade_no: str
+    amount_fen: int
+    subject: str
+    expires_at: dt.datetime
+    notify_url: str
+    return_url: str
+    quit_url: str
+
+
+class PaymentProvider(Protocol):
+    name: str
+    app_id: str
+    seller_id: str
+    notify_ack: str
+    notify_nack: str
+
+    def pay_url(self, request: PayRequest) -> str: ...
+    def verify_notify(self, form: Mapping[str, str]) -> TradeState: ...
+    def verify_return(self, args: Mapping[str, str]) -> str: ...
+    def query(self, out_trade_no: str) -> TradeState: ...
+    def close(self, out_trade_no: str) -> None: ...
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str) -> None: ...
+    def bill(self, day: dt.date) -> list[BillRow]: ...

@@ -1,0 +1,458 @@
+"""The payment core: orders as a state machine, and the one-charge-per-due guarantee.
+
+How a due can never be charged twice:
+- an order takes its dues with one conditional UPDATE (`order_id IS NULL AND state='open'`),
+  so of two orders racing for a due exactly one gets it, on SQLite and PostgreSQL alike;
+- a confirmed selection carries an idempotency key (posted by the 选择缴款方式 page), so a
+  double tap or a reload returns the order it already made instead of making another;
+- a settlement marks the held dues paid in the same transaction that moves the order to
+  settled, and only from an active state: notifies and queries can repeat in any order;
+- money that arrives for an order that is no longer active (closed, failed) is refunded to
+  its source (原路退回), never kept and never applied to the dues.
+Provider calls are made with no write transaction open (on SQLite the in-process sandbox
+must be able to write while we wait for it).
+"""
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Iterable
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sbweb.db import db, write_transaction
+from sbweb.models import Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund
+from sbweb.models.base import utcnow
+from sbweb.models.order import ACTIVE_STATES, ORDER_TRANSITIONS
+from sbweb.clock import shanghai_now
+from sbweb.payments import PayRequest, ProviderError, TradeState
+
+log = logging.getLogger(__name__)
+REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
+
+
+class PaymentError(Exception):
+    """A reason to refuse, in words a resident can act on."""
+
+    message = "支付暂时无法完成，请稍后重试"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+class StaleSelection(PaymentError):
+    message = "缴费信息已发生变化，请核对最新的缴费信息后再支付"
+
+
+class DueUnavailable(PaymentError):
+    message = "所选费款已缴纳或正在支付中，请返回查看最新的应缴信息"
+
+    def __init__(self, message: str | None = None, held_by: str | None = None):
+        super().__init__(message)
+        self.held_by = held_by  # order number of the payer's own active order holding a due
+
+
+class TransitionNotAllowed(Exception):
+    pass
+
+
+class ConcurrentChange(Exception):
+    """Someone else moved the order first; reload and look again."""
+
+
+class UnknownOrder(Exception):
+    pass
+
+
+class AmountMismatch(Exception):
+    pass
+
+
+def providers():
+    return current_app.extensions["sbweb.providers"]
+
+
+def provider_for(order: Order):
+    return providers()[order.provider]
+
+
+# -- the state machine ----------------------------------------------------------------------
+
+def transition(order: Order, to_state: str, cause: str, **fields) -> None:
+    """Move `order` along one allowed edge, recording when and why. Call inside a write
+    transaction. Applies only if the order is still in the state and version we read."""
+    edge = (order.state, to_state)
+    if edge not in ORDER_TRANSITIONS:
+        raise TransitionNotAllowed(f"{order.order_no}: {edge[0]} → {edge[1]}")
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.state == order.state, Order.version == order.version)
+        .values(state=to_state, version=Order.version + 1, **fields)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChange(order.order_no)
+    db.session.add(OrderEvent(order_id=order.id, from_state=edge[0], to_state=to_state, cause=cause[:200]))
+    db.session.flush()
+    db.session.refresh(order)
+
+
+def issue_number(kind: str) -> int:
+    row = IssuedNumber(kind=kind)
+    db.session.add(row)
+    db.session.flush()
+    return row.id
+
+
+def new_order_no() -> str:
+    return f"SB{shanghai_now():%Y%m%d}{issue_number('order'):010d}"
+
+
+def new_ticket_no(order: Order) -> str:
+    """18 digits, like the tax bureau's 电子税票号码: 4 + region + year + sequence."""
+    region = order.items[0].due.enrollment.agency.region_code
+    return f"4{region}{shanghai_now():%y}{issue_number('ticket'):09d}"
+
+
+# -- choosing and confirming dues -----------------------------------------------------------
+
+def fingerprint(dues: Iterable[Due]) -> str:
+    """What the resident was shown: a stale page posts a fingerprint that no longer matches."""
+    parts = sorted(f"{d.id}:{d.revision}:{d.amount_fen}:{d.state}:{d.order_id or ''}" for d in dues)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
+    """The dues with these ids that belong to these people (others' dues are simply absent)."""
+    ids = {int(i) for i in due_ids}
+    if not ids:
+        return []
+    query = (select(Due).join(Enrollment)
+             .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
+             .order_by(Due.period_start, Due.id))
+    return list(db.session.scalars(query))
+
+
+def describe(dues: list[Due]) -> str:
+    labels = sorted({d.enrollment.item_label for d in dues})
+    return ("、".join(labels) if len(labels) <= 2 else f"{labels[0]}等{len(labels)}项")[:100]
+
+
+def _active_order_of(payer_id: int, dues: list[Due]) -> str | None:
+    held = {d.order_id for d in dues if d.order_id and d.state == "open"}
+    if not held:
+        return None
+    return db.session.scalar(select(Order.order_no).where(
+        Order.id.in_(held), Order.payer_id == payer_id, Order.state.in_(ACTIVE_STATES)).limit(1))
+
+
+@dataclass
+class NewOrder:
+    order: Order
+    created: bool
+
+
+def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], shown: str,
+                 channel: str, idempotency_key: str) -> NewOrder:
+    """Make the order for what the payer confirmed, or return the one this key already made.
+
+    Raises StaleSelection when the dues differ from what was shown, DueUnavailable when one
+    is paid or held by another order."""
+    channels = current_app.config["PAYMENT_CHANNELS"]
+    if channel not in channels:
+        raise PaymentError("请选择缴款方式")
+    try:
+        with write_transaction():
+            existing = db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+            if existing is not None:
+                return NewOrder(existing, created=False)
+            dues = load_dues(due_ids, person_ids)
+            if len(dues) != len(set(due_ids)) or not dues:
+                raise DueUnavailable()
+            if not all(d.payable for d in dues):
+                raise DueUnavailable(held_by=_active_order_of(payer_id, dues))
+            if fingerprint(dues) != shown:
+                raise StaleSelection()
+            now = utcnow()
+            order = Order(
+                order_no=new_order_no(),
+                payer_id=payer_id,
+                idempotency_key=idempotency_key,
+                channel=channel,
+                provider=channels[channel],
+                state="created",
+                total_fen=sum(d.amount_fen for d in dues),
+                subject=f"社会保险费-{describe(dues)}",
+                created_at=now,
+                expires_at=now + current_app.config["ORDER_TIMEOUT"],
+            )
+            db.session.add(order)
+            db.session.flush()
+            for due in dues:
+                db.session.add(OrderItem(order_id=order.id, due_id=due.id, amount_fen=due.amount_fen))
+            taken = db.session.execute(
+                update(Due)
+                .where(Due.id.in_([d.id for d in dues]), Due.state == "open", Due.order_id.is_(None))
+                .values(order_id=order.id)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if taken != len(dues):
+                raise DueUnavailable()  # rolls back the order too: nothing half-written
+            db.session.add(OrderEvent(order_id=order.id, from_state="", to_state="created",
+                                      cause=f"缴费人确认 {len(dues)} 笔费款"))
+        return NewOrder(order, created=True)
+    except DueUnavailable as exc:
+        if exc.held_by is None:
+            # Lost the race for the dues after reading them: the winner is committed now.
+            exc.held_by = _active_order_of(payer_id, load_dues(due_ids, person_ids))
+        raise
+    except IntegrityError:
+        # The same key raced in from another tab or a double tap: return that order.
+        db.session.rollback()
+        existing = db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+        if existing is None:
+            raise
+        return NewOrder(existing, created=False)
+
+
+def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: str) -> str:
+    """The provider's payment page for this order (marks it 支付中 on first use)."""
+    if order.state == "created":
+        with write_transaction():
+            # Locked: of many taps racing here, one moves the order and the rest see it moved.
+            order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+            if order.state == "created":
+                transition(order, "paying", f"转至{order.channel_label}支付页面")
+    if order.state == "paying" and utcnow() > order.expires_at:
+        order = refresh(order)
+        if order.state == "paying":
+            raise PaymentError("订单已超时，正在关闭，请稍后重新缴费")
+    if order.state != "paying":
+        raise PaymentError("该订单已结束，无法继续支付")
+    request = PayRequest(
+        out_trade_no=order.order_no,
+        amount_fen=order.total_fen,
+        subject=order.subject,
+        expires_at=order.expires_at,
+        notify_url=notify_url,
+        return_url=return_url,
+        quit_url=quit_url,
+    )
+    return provider_for(order).pay_url(request)
+
+
+# -- what the provider tells us -------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    order: Order
+    refund_needed: bool = False
+
+
+def apply_trade_state(state: TradeState, *, provider: str, source: str, from_query: bool = False) -> Outcome:
+    """Apply a verified notify or a query answer. Safe to repeat and to reorder.
+
+    Raises UnknownOrder / AmountMismatch (and changes nothing) for what is not ours."""
+    with write_transaction():
+        order = db.session.scalar(
+            select(Order).filter_by(order_no=state.out_trade_no).with_for_update())
+        if order is None or order.provider != provider:
+            raise UnknownOrder(state.out_trade_no)
+        if state.amount_fen is not None and state.amount_fen != order.total_fen:
+            raise AmountMismatch(state.out_trade_no)
+        fields = {"last_queried_at": utcnow()} if from_query else {}
+        if state.status == "success":
+            if order.state in ACTIVE_STATES:
+                if order.state == "created":
+                    transition(order, "paying", f"{source}: 已付款")
+                if _take_dues(order):
+                    transition(order, "settled", f"{source}: 支付成功",
+                               settled_at=state.paid_at or utcnow(), ticket_no=new_ticket_no(order),
+                               provider_trade_no=state.trade_no, **fields)
+                    return Outcome(order)
+                # Cannot happen while dues are held by their order; if it ever does, the
+                # money must not be kept.
+                _release_dues(order)
+                transition(order, "closed", f"{source}: 费款已不可缴，转退款", **fields)
+                _record_refund(order, "费款已缴纳，原路退回")
+                return Outcome(order, refund_needed=True)
+            if order.state in ("failed", "closed"):
+                _record_refund(order, "订单已关闭后收到付款，原路退回")
+                return Outcome(order, refund_needed=True)
+            return Outcome(order)  # settled or refunded already: a repeat
+        if state.status == "closed" and order.state == "paying":
+            _release_dues(order)
+            transition(order, "failed", f"{source}: 支付未完成，交易关闭", **fields)
+            return Outcome(order)
+        if fields:
+            db.session.execute(update(Order).where(Order.id == order.id).values(**fields))
+        return Outcome(order)
+
+
+def _take_dues(order: Order) -> bool:
+    """Mark the order's dues paid, all or none: only if each is still held by this order, open,
+    and owed at the amount the order charged. (Caller holds the order's row lock.)"""
+    intact = db.session.scalar(
+        select(func.count()).select_from(Due).join(OrderItem, OrderItem.due_id == Due.id)
+        .where(OrderItem.order_id == order.id, Due.order_id == order.id, Due.state == "open",
+               Due.amount_fen == OrderItem.amount_fen))
+    if intact != len(order.items):
+        return False
+    db.session.execute(
+        update(Due).where(Due.order_id == order.id, Due.state == "open")
+        .values(state="paid", revision=Due.revision + 1)
+        .execution_options(synchronize_session=False))
+    return True
+
+
+def _release_dues(order: Order) -> None:
+    db.session.execute(
+        update(Due).where(Due.order_id == order.id, Due.state == "open").values(order_id=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _record_refund(order: Order, reason: str) -> None:
+    """One automatic refund per order; its request number makes the provider call idempotent."""
+    if any(r.out_request_no == f"{order.order_no}R1" for r in order.refunds):
+        return
+    db.session.add(Refund(order_id=order.id, out_request_no=f"{order.order_no}R1",
+                          amount_fen=order.total_fen, reason=reason))
+    db.session.flush()
+
+
+def complete_refunds(order_id: int | None = None) -> int:
+    """Send pending refunds to the provider and mark them done (retried by housekeeping)."""
+    query = select(Refund).filter_by(state="pending")
+    if order_id is not None:
+        query = query.filter_by(order_id=order_id)
+    pending = list(db.session.scalars(query))
+    db.session.commit()
+    done = 0
+    for refund in pending:
+        order = refund.order
+        try:
+            provider_for(order).refund(order.order_no, refund.amount_fen, refund.out_request_no, refund.reason)
+        except ProviderError as exc:
+            with write_transaction():
+                row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
+                row.attempts += 1
+                row.last_error = str(exc)[:200]
+                attempts = row.attempts
+            level = logging.ERROR if attempts >= REFUND_ALARM_AFTER else logging.WARNING
+            log.log(level, "refund %s not sent (attempt %s): %s", refund.out_request_no, attempts, exc)
+            continue
+        with write_transaction():
+            refund = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
+            order = db.session.get(Order, refund.order_id, with_for_update=True, populate_existing=True)
+            if refund.state != "pending":
+                continue
+            refund.state, refund.completed_at = "succeeded", utcnow()
+            if order.state != "refunded":
+                transition(order, "refunded", f"原路退回 {refund.out_request_no}: {refund.reason}",
+                           refunded_at=refund.completed_at)
+            done += 1
+    return done
+
+
+# -- asking the provider --------------------------------------------------------------------
+
+def _ask(order: Order) -> TradeState | None:
+    """The provider's answer to a trade query, asked with no transaction open; None if it
+    could not be reached (the next look will try again)."""
+    provider, order_no = provider_for(order), order.order_no
+    db.session.commit()
+    try:
+        return provider.query(order_no)
+    except ProviderError as exc:
+        log.warning("query %s failed: %s", order_no, exc)
+        return None
+
+
+def _apply_answer(order: Order, state: TradeState) -> Order:
+    try:
+        outcome = apply_trade_state(state, provider=order.provider, source="交易查询", from_query=True)
+    except (AmountMismatch, UnknownOrder):
+        # The provider's record disagrees with ours: leave the order for staff to see.
+        log.error("trade query for %s disagrees with the order; left as it is", order.order_no)
+        return db.session.get(Order, order.id)
+    if outcome.refund_needed:
+        complete_refunds(order.id)
+    return db.session.get(Order, order.id)
+
+
+def refresh(order: Order, *, min_interval: dt.timedelta | None = None) -> Order:
+    """Ask the provider how an active order stands and apply the answer (the 支付中 page and
+    the stuck-order job). Closes it when it has expired unpaid."""
+    if not order.active:
+        return order
+    now = utcnow()
+    if min_interval and order.last_queried_at and now - order.last_queried_at < min_interval:
+        return order
+    state = _ask(order)
+    if state is None:
+        return order
+    if state.status in ("success", "closed"):
+        return _apply_answer(order, state)
+    with write_transaction():
+        db.session.execute(update(Order).where(Order.id == order.id).values(last_queried_at=now))
+    if now > order.expires_at:
+        close(order, "超时未支付，订单关闭")
+    return db.session.get(Order, order.id)
+
+
+def close(order: Order, cause: str) -> Order:
+    """Close an unpaid order at the provider, then here, releasing its dues."""
+    provider, order_no = provider_for(order), order.order_no
+    db.session.commit()
+    try:
+        provider.close(order_no)
+    except ProviderError as exc:
+        # Typically: paid meanwhile. The next query settles it.
+        log.info("close %s refused: %s", order_no, exc)
+        return order
+    with write_transaction():
+        order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+        if order.state in ACTIVE_STATES:
+            _release_dues(order)
+            transition(order, "closed", cause)
+    return order
+
+
+def recheck_ended(order: Order) -> Order:
+    """Ask again about an order that ended unpaid: money can still arrive (a buyer on an old
+    page, a provider's own retry) and its notify can be lost. Money found goes back."""
+    state = _ask(order)
+    return order if state is None else _apply_answer(order, state)
+
+
+def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
+    """The periodic job: resolve orders stuck in 支付中, expire unpaid ones, look again at
+    orders that ended unpaid in the last day, retry refunds."""
+    now = now or utcnow()
+    stuck = select(Order).where(Order.state.in_(ACTIVE_STATES),
+                                Order.created_at < now - current_app.config["STUCK_ORDER_AFTER"])
+    ended = select(Order).where(
+        Order.state.in_(("closed", "failed")), Order.created_at > now - dt.timedelta(days=1),
+        Order.last_queried_at.is_(None) | (Order.last_queried_at < now - dt.timedelta(minutes=10)))
+    resolved, errors = _each(stuck, refresh)
+    _, more_errors = _each(ended, recheck_ended)
+    return {"resolved": resolved, "errors": errors + more_errors, "refunds": complete_refunds()}
+
+
+def _each(query, look) -> tuple[int, int]:
+    """Apply `look` to each order found (200 at most); one odd order must not stop the others,
+    nor the refunds after them. Returns (orders no longer active, orders that failed)."""
+    settled = failed = 0
+    for order in list(db.session.scalars(query.order_by(Order.id).limit(200))):
+        try:
+            if look(order).state not in ACTIVE_STATES:
+                settled += 1
+        except Exception:
+            db.session.rollback()
+            failed += 1
+            log.exception("housekeeping could not look at order %s", order.order_no)
+    return settled, failed
