@@ -1,0 +1,44 @@
+"""Forms of the 授权 journey, with the messages a resident sees beside each field."""
+from wtforms import HiddenField, StringField, SubmitField
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+from sbweb import identity
+from sbweb.forms.base import Form, Select, options
+
+
+class ManualIdentityForm(Form):
+    id_type = Select(
+        "证件类型",
+        choices=options((t.code, t.label) for t in identity.ID_TYPES),
+        default=identity.RESIDENT_CARD,
+        validators=[InputRequired("请选择证件类型")],
+    )
+    id_number = StringField(
+        "证件号码",
+        validators=[DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+    name = StringField(
+        "姓名",
+        validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
+        render_kw={"autocomplete": "name"},
+    )
+    next = HiddenField(validators=[Length(max=300)])
+    submit = SubmitField("确定")
+
+    def validate_id_number(self, field):
+        if self.id_type.errors:
+            return
+        try:
+            field.data = identity.validate(self.id_type.data, field.data)
+        except identity.InvalidIdNumber:
+            raise ValidationError("证件号码格式不正确") from None
+
+
+class ConsentForm(Form):
+    """同意授权. In the host-app sandbox the tester also says who is signed in to the host."""
+
+    person = Select("宿主应用当前登录用户（沙箱）", coerce=int)
+    host = Select("宿主应用（沙箱）")
+    next = HiddenField(validators=[Length(max=300)])
+    submit = SubmitField("同意授权")

@@ -1,0 +1,19 @@
+"""One small blueprint per journey."""
+from flask import Flask, abort
+
+
+def register(app: Flask) -> None:
+    from sbweb.views import auth, errors, home, notify, orders, records, sandbox, selfpay
+
+    for module in (home, auth, selfpay, orders, records, notify):
+        app.register_blueprint(module.bp)
+    if app.config["SANDBOX_ENABLED"]:
+        app.register_blueprint(sandbox.bp)
+    errors.register(app)
+    home.register_context(app)
+
+    @app.url_value_preprocessor
+    def refuse_nul(_endpoint, values):
+        # PostgreSQL text cannot hold NUL: /orders/%00 is no such record, not a 500.
+        if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
+            abort(404)

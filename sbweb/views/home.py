@@ -1,0 +1,68 @@
+"""首页: the functions as tiles, and the 大字 (large text) switch."""
+import time
+
+from flask import Blueprint, redirect, request
+from werkzeug.local import LocalProxy
+
+from sbweb import auth
+from sbweb.htmx import htmx, render_step
+from sbweb.money import fen_display, rmb_upper
+from sbweb.clock import SHANGHAI
+
+bp = Blueprint("home", __name__)
+
+TEXT_SIZE_COOKIE = "sbweb_text"
+
+# Only functions that work are shown; later journeys add themselves here.
+TILES = [
+    {"endpoint": "selfpay.enrollments", "label": "我为自己缴", "icon": "wallet",
+     "hint": "缴纳本人的养老、医疗保险费"},
+    {"endpoint": "records.index", "label": "缴费记录", "icon": "list",
+     "hint": "查看缴费结果与票证号码"},
+]
+
+
+@bp.get("/")
+def index():
+    return render_step("home/index.html", tiles=TILES)
+
+
+@bp.post("/prefs/text-size")
+def text_size():
+    """大字 on or off, remembered for a year; works as a plain form without JavaScript."""
+    large = request.form.get("size") == "large"
+    target = auth.safe_next(request.form.get("next"), "/")
+    response = redirect(target, 303)
+    response.set_cookie(TEXT_SIZE_COOKIE, "large" if large else "normal", max_age=365 * 86400,
+                        samesite="Lax", httponly=True)
+    if htmx:
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+def shanghai_time(value) -> str:
+    return "" if value is None else value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def register_context(app):
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["shanghai"] = shanghai_time
+    app.jinja_env.filters["yuan"] = fen_display
+    app.jinja_env.filters["rmb_upper"] = rmb_upper
+
+    @app.after_request
+    def every_response(response):
+        auth.keep_session_alive(time.time())
+        if response.mimetype == "text/html":
+            # Pages carry payment states and personal data: never from a cache (Back included,
+            # so a paid order's cashier is fetched again and refuses), never kept on a shared phone.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.context_processor
+    def layout_context():
+        return {
+            "person": LocalProxy(auth.current_person),
+            "identity_level": auth.level(),
+            "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
+        }

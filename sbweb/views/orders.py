@@ -1,0 +1,100 @@
+"""After 去支付: the provider's return, the 支付中 page that polls, and 缴费结果."""
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from sqlalchemy import select
+
+from sbweb import auth
+from sbweb.db import db
+from sbweb.htmx import render_step
+from sbweb.models import Order
+from sbweb.payments import InvalidNotice, orders
+from sbweb.htmx import leave_app
+
+bp = Blueprint("orders", __name__)
+
+
+def go_pay(order):
+    """To the provider's page for an active order (HX-Redirect for HTMX), else to the order."""
+    if not order.active:
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    try:
+        url = orders.start_payment(order, **payment_urls(order))
+    except orders.PaymentError as exc:
+        flash(exc.message)
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    return leave_app(url)
+
+
+def payment_urls(order) -> dict:
+    """Where the provider sends the notify, the returning browser and a resident who quits.
+    A pilot sets PUBLIC_BASE_URL so these never depend on the request's Host header."""
+    base = (current_app.config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")
+    return {
+        "notify_url": base + url_for("notify.receive", provider=order.provider),
+        "return_url": base + url_for("orders.provider_return", provider=order.provider),
+        "quit_url": base + url_for("orders.show", order_no=order.order_no),
+    }
+
+
+def _own_order(order_no: str) -> Order:
+    order = db.session.scalar(select(Order).filter_by(order_no=order_no[:32]))
+    if order is None or not auth.may_see_order(order):
+        abort(404)  # someone else's order looks exactly like no order
+    return order
+
+
+@bp.get("/orders/<order_no>")
+@auth.identity_required()
+def show(order_no):
+    """支付中 while the outcome is open (asks the provider, at most every few seconds), then
+    缴费结果. The same URL serves the page, the polled fragment and the 刷新 button."""
+    order = _own_order(order_no)
+    if order.active:
+        order = orders.refresh(order, min_interval=current_app.config["ORDER_QUERY_INTERVAL"])
+    return render_step("orders/show.html", order=order)
+
+
+@bp.post("/orders/<order_no>/check")
+@auth.identity_required()
+def check(order_no):
+    """刷新: ask the provider now, whenever it was last asked, then show the order."""
+    order = _own_order(order_no)
+    if order.active:
+        orders.refresh(order)
+    return redirect(url_for("orders.show", order_no=order.order_no), 303)
+
+
+@bp.post("/orders/<order_no>/resume")
+@auth.identity_required()
+def resume(order_no):
+    """继续支付: back to the provider's page for the same order (never a second order)."""
+    return go_pay(_own_order(order_no))
+
+
+@bp.post("/orders/<order_no>/cancel")
+@auth.identity_required()
+def cancel(order_no):
+    order = _own_order(order_no)
+    if order.active:
+        order = orders.close(order, "缴费人取消支付")
+        if order.active:
+            flash("该订单可能已付款，正在确认支付结果")
+        else:
+            flash("已取消支付，所选费款可重新缴纳")
+    return redirect(url_for("orders.show", order_no=order.order_no), 303)
+
+
+@bp.get("/pay/return/<provider>")
+def provider_return(provider):
+    """The browser comes back from the provider. This says which order to show, never that
+    it was paid: only a verified notify or a trade query settles."""
+    client = current_app.extensions["sbweb.providers"].get(provider)
+    if client is None:
+        abort(404)
+    try:
+        order_no = client.verify_return(request.args)[:32]
+    except InvalidNotice:
+        abort(400)
+    order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))
+    if order is not None and order.active:
+        orders.refresh(order)  # the resident just paid, most likely: ask now, not in 3 s
+    return redirect(url_for("orders.show", order_no=order_no), 303)

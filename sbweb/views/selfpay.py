@@ -1,0 +1,150 @@
+"""我为自己缴: pick the enrollment → the dues → 缴费信息确认 → 选择缴款方式 → 去支付.
+
+The chosen dues travel in the session between steps; each step checks the one before it
+was done ("you can't be on 选择缴款方式 without a confirmed selection").
+"""
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+
+from sbweb import auth
+from sbweb.forms.base import options
+from sbweb.forms.selfpay import ConfirmForm, DuesForm, MethodForm
+from sbweb.hosts import channel_choices
+from sbweb.htmx import render_step
+from sbweb.models.order import CHANNEL_LABELS
+from sbweb.payments import orders
+from sbweb.services import dues as dues_service
+from sbweb.views.orders import go_pay
+
+bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
+
+
+def _selection() -> dict | None:
+    selection = session.get("selection")
+    if not selection or selection.get("person") != auth.person_id():
+        return None
+    return selection
+
+
+def _selected_dues(selection):
+    return orders.load_dues(selection["dues"], {auth.person_id()})
+
+
+@bp.get("/")
+@auth.identity_required()
+def enrollments():
+    payer = auth.person_id()
+    return render_step(
+        "selfpay/enrollments.html",
+        enrollments=dues_service.enrollments_of(payer),
+        counts=dues_service.open_due_counts(payer),
+    )
+
+
+@bp.route("/<enrollment_no>/dues", methods=["GET", "POST"])
+@auth.identity_required()
+def dues(enrollment_no):
+    payer = auth.person_id()
+    enrollment, owed = dues_service.dues_page(payer, enrollment_no[:32])
+    if enrollment is None:
+        abort(404)
+    payable = [d for d in owed if d.payable]
+    if request.method == "GET":  # the busiest page: no form object needed to show it
+        return render_step("selfpay/dues.html", form=None, enrollment=enrollment, dues=owed,
+                           selected={d.id for d in payable})
+    form = DuesForm()
+    form.dues.choices = options((d.id, d.period_label) for d in payable)
+    if form.validate_on_submit():
+        chosen = [d for d in payable if d.id in set(form.dues.data)]
+        session["selection"] = {
+            "person": payer,
+            "enrollment": enrollment.enrollment_no,
+            "dues": [d.id for d in chosen],
+            "shown": orders.fingerprint(chosen),
+            "confirmed": None,
+            "key": secrets.token_urlsafe(16),
+        }
+        return redirect(url_for("selfpay.confirm"), 303)
+    return render_step("selfpay/dues.html", form=form, enrollment=enrollment, dues=owed,
+                       selected=set(form.dues.data or []), status=422)
+
+
+@bp.route("/confirm", methods=["GET", "POST"])
+@auth.identity_required()
+def confirm():
+    """缴费信息确认. If the dues changed since the page was shown, say so with the new figures."""
+    selection = _selection()
+    if selection is None:
+        flash("请先选择要缴纳的费款")
+        return redirect(url_for("selfpay.enrollments"), 303)
+    chosen = _selected_dues(selection)
+    current = orders.fingerprint(chosen)
+    unpayable = len(chosen) != len(selection["dues"]) or any(not d.payable for d in chosen)
+    form = ConfirmForm()
+    status = 200
+    if form.is_submitted():
+        if not form.validate() or unpayable:
+            status = 422
+        elif form.shown.data != current:
+            status = 409  # the page was stale: show the new figures, charge nothing
+        else:
+            selection["confirmed"] = current
+            session["selection"] = selection
+            return redirect(url_for("selfpay.method"), 303)
+    changed = (form.shown.data or selection["shown"]) != current
+    if changed:
+        selection["shown"] = current
+        session["selection"] = selection
+    form.shown.data = current
+    return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed,
+                       unpayable=unpayable, enrollment_no=selection["enrollment"],
+                       total=sum(d.amount_fen for d in chosen), status=status)
+
+
+@bp.route("/method", methods=["GET", "POST"])
+@auth.identity_required()
+def method():
+    """选择缴款方式 → 去支付: make the order (once per confirmed selection) and go to the provider."""
+    selection = _selection()
+    if selection is None or not selection.get("confirmed"):
+        flash("请先核对缴费信息")
+        return redirect(url_for("selfpay.confirm" if selection else "selfpay.enrollments"), 303)
+    chosen = _selected_dues(selection)
+    choices = channel_choices(auth.host(), current_app.config["PAYMENT_CHANNELS"])
+    form = MethodForm()
+    form.channel.choices = options((c.code, CHANNEL_LABELS[c.code]) for c in choices if c.available)
+    if request.method == "GET":
+        form.selection.data = selection["key"]
+        if len(form.channel.choices) == 1:
+            form.channel.data = form.channel.choices[0].value
+    if form.validate_on_submit():
+        if form.selection.data != selection["key"]:
+            flash("缴费信息已在其他页面更改，请核对最新的缴费信息")
+            return redirect(url_for("selfpay.confirm"), 303)
+        payer = auth.person_id()
+        try:
+            made = orders.create_order(
+                payer_id=payer, person_ids={payer}, due_ids=selection["dues"],
+                shown=selection["confirmed"], channel=form.channel.data,
+                idempotency_key=selection["key"])
+        except orders.StaleSelection as exc:
+            selection["confirmed"] = None
+            session["selection"] = selection
+            flash(exc.message)
+            return redirect(url_for("selfpay.confirm"), 303)
+        except orders.DueUnavailable as exc:
+            if exc.held_by:
+                auth.remember_order(exc.held_by)
+                flash("该笔费款已在支付中，请勿重复缴费")
+                return redirect(url_for("orders.show", order_no=exc.held_by), 303)
+            form.form_errors.append(exc.message)
+        except orders.PaymentError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            auth.remember_order(made.order.order_no)
+            return go_pay(made.order)
+    form.selection.data = selection["key"]
+    return render_step("selfpay/method.html", form=form, choices=choices, dues=chosen,
+                       total=sum(d.amount_fen for d in chosen),
+                       status=422 if form.is_submitted() else 200)
