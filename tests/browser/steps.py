@@ -1,0 +1,34 @@
+"""What a resident does and sees in the browser tests, in the words on the screen."""
+import re
+from urllib.parse import unquote
+
+WANG_FANG = {"name": "王芳", "id_number": "520102198503151246"}
+
+
+def h1(tab):
+    return tab.get_by_role("heading", level=1)
+
+
+def path_of(tab) -> str:
+    """The address bar without the origin, %-escapes decoded (`next=/selfpay/`)."""
+    return unquote(re.sub(r"^https?://[^/]+", "", tab.url))
+
+
+def mark_document(tab):
+    """Tag this document: the tag survives htmx swaps and is gone after a full page load."""
+    tab.evaluate("window.__sbwebDocument = 'still here'")
+
+
+def same_document(tab) -> bool:
+    return tab.evaluate("window.__sbwebDocument === 'still here'")
+
+
+def type_identity(tab, id_number=WANG_FANG["id_number"], name=WANG_FANG["name"]):
+    tab.get_by_label("证件号码", exact=True).fill(id_number)
+    tab.get_by_label("姓名", exact=True).fill(name)
+    tab.get_by_role("button", name="确定").click()
+
+
+def ticket_no(tab) -> str:
+    row = tab.locator(".summary-list > div").filter(has=tab.locator("dt", has_text="票证号码"))
+    return row.locator("dd").inner_text().strip()

@@ -1,0 +1,185 @@
+"""授权 and 授权信息确认: who the resident is, at which level, and where their 证件号码 may
+appear (their own confirm page after 同意授权, nowhere else, never in a log)."""
+import logging
+import re
+
+from flask.testing import FlaskClient
+
+from tests.journeys import choose, go_to_provider, order_no_of, pay, sandbox_pay, sign_in
+
+DEMO_NUMBERS = {
+    "王芳": "520102198503151246",
+    "李明": "330106199207084573",
+    "张伟": "370202197805127818",
+    "赵秀英": "370212196011203469",
+    "陈静": "330102198808082426",
+    "刘洋": "520115199501010032",
+}
+UNREGISTERED = "520102199001011256"  # a valid number (check character right) nobody registered
+
+
+def manual(client, number, name, id_type="201"):
+    page = client.page("/auth/manual?next=/selfpay/")
+    return client.submit(page, {"id_type": id_type, "id_number": number, "name": name})
+
+
+def session_of(client) -> dict:
+    with client.session_transaction() as session:
+        return dict(session)
+
+
+def test_consenting_gives_wang_fang_a_verified_session(client, world):
+    page = sign_in(client, "王芳", verified=True, next_url="/")
+    assert page.h1 == "社保费自助缴纳"
+    assert "已授权登录" in page.text and "王芳" in page.text
+    assert session_of(client)["level"] == "verified"
+
+
+def test_a_verified_session_shows_every_record_even_from_another_session(app, client, world):
+    phone = app.test_client()
+    sign_in(phone, "李明")
+    paid = pay(phone, choose(phone, "medical"))
+    assert "缴费成功" in paid.text
+
+    sign_in(client, "李明", verified=True)
+    records = client.page("/records/")
+    assert any(href.endswith(order_no_of(paid)) for href in records.links().values())
+    assert "400.00" in records.text and "缴费成功" in records.text
+    assert "仅显示本次使用中的缴费" not in records.text
+
+
+def test_typing_who_you_are_gives_a_lookup_session_that_sees_only_its_own_payments(app, client, world):
+    phone = app.test_client()
+    sign_in(phone, "李明", verified=True)
+    earlier = pay(phone, choose(phone, "medical"))
+    assert "缴费成功" in earlier.text
+
+    page = manual(client, DEMO_NUMBERS["李明"], "李明")
+    assert page.h1 == "我为自己缴"
+    assert session_of(client)["level"] == "lookup"
+    assert "已通过证件信息查询" in client.page("/").text
+    records = client.page("/records/")
+    assert "仅显示本次使用中的缴费" in records.text and "暂无缴费记录" in records.text
+    assert client.get(f"/orders/{order_no_of(earlier)}").status_code == 404
+
+    now = pay(client, choose(client, "pension"))
+    records = client.page("/records/")
+    assert "500.00" in records.text and "400.00" not in records.text
+    assert client.page(f"/orders/{order_no_of(now)}").h1 == "缴费结果"
+
+
+def test_wang_fang_may_type_her_number_with_full_width_digits_and_a_small_x_style(client, world):
+    page = manual(client, "５２０１０２ １９８５０３１５ １２４６", " 王芳 ")
+    assert page.h1 == "我为自己缴" and "王芳" in page.text
+    assert session_of(client)["level"] == "lookup"
+
+
+def test_a_wrong_check_digit_is_refused_beside_the_field_and_in_the_summary(client, world):
+    page = manual(client, DEMO_NUMBERS["王芳"][:17] + "7", "王芳")
+    assert page.status == 422
+    assert page.field_error("id_number") == "证件号码格式不正确"
+    assert page.summary() == ["证件号码格式不正确"]
+    assert page.soup.select_one("[data-error-summary] a")["href"] == "#id_number"
+    session = session_of(client)
+    assert "person_id" not in session and "level" not in session
+
+
+def masked_form(page, typed_number) -> str:
+    """The page as the resident sees it, without what differs by request: the CSRF token
+    and the number they typed themselves."""
+    html = page.response.get_data(as_text=True)
+    html = re.sub(r'name="csrf_token"([^>]*?)value="[^"]+"', r'name="csrf_token"\1value="TOKEN"', html)
+    html = re.sub(r'"X-CSRFToken": "[^"]+"', '"X-CSRFToken": "TOKEN"', html)
+    return html.replace(typed_number, "TYPED-NUMBER")
+
+
+def test_a_wrong_name_and_an_unregistered_number_get_the_identical_answer(client, app, world):
+    wrong_name = manual(client, DEMO_NUMBERS["王芳"], "王芬")
+    other = app.test_client()
+    unregistered = manual(other, UNREGISTERED, "王芬")
+
+    assert wrong_name.status == unregistered.status == 422
+    assert "证件号码与姓名不一致，或未查询到该人员" in wrong_name.text
+    assert masked_form(wrong_name, DEMO_NUMBERS["王芳"]) == masked_form(unregistered, UNREGISTERED)
+    for c in (client, other):
+        assert "person_id" not in session_of(c)
+
+
+def test_chen_jing_is_told_she_has_no_enrollment(client, world):
+    page = sign_in(client, "陈静", verified=True)
+    assert page.h1 == "我为自己缴"
+    assert "未查询到参保登记信息" in page.text
+    assert "下一步" not in page.text
+
+
+def walk_everywhere(client, name, *, verified, insurance="medical"):
+    """Every page a resident can reach in one journey, as (url, html) pairs."""
+    seen = []
+
+    def keep(page):
+        seen.append((page.url, page.response.get_data(as_text=True)))
+        for response in page.history:
+            seen.append((response.request.path, response.get_data(as_text=True)))
+        return page
+
+    keep(client.page("/"))
+    keep(client.page("/auth/?next=/selfpay/"))
+    keep(client.page("/auth/manual?next=/selfpay/"))
+    keep(sign_in(client, name, verified=verified))
+    keep(client.page("/"))
+    confirm = keep(choose(client, insurance))
+    cashier = keep(go_to_provider(client, confirm))
+    result = keep(sandbox_pay(client, cashier))
+    keep(client.page("/records/"))
+    keep(client.page(f"/orders/{order_no_of(result)}"))
+    # the same steps as HTMX fragments
+    for url in ("/", "/selfpay/", "/records/", f"/orders/{order_no_of(result)}"):
+        response = FlaskClient.open(client, url, headers={"HX-Request": "true"})
+        seen.append((url + " (htmx)", response.get_data(as_text=True)))
+    return seen, confirm
+
+
+def test_a_lookup_session_never_shows_the_number_unmasked(client, world):
+    pages, confirm = walk_everywhere(client, "李明", verified=False)
+    assert "3301**********4573" in confirm.text
+    shown = [url for url, html in pages if DEMO_NUMBERS["李明"] in html]
+    assert shown == []
+
+
+def test_a_verified_session_shows_the_number_only_on_the_persons_own_confirm_page(client, world):
+    pages, confirm = walk_everywhere(client, "李明", verified=True)
+    assert DEMO_NUMBERS["李明"] in confirm.text
+    shown = [url for url, html in pages if DEMO_NUMBERS["李明"] in html]
+    assert shown and all(url.endswith("/selfpay/confirm") for url in shown), shown
+    for name, number in DEMO_NUMBERS.items():
+        if name != "李明":
+            assert not any(number in html for _url, html in pages), name
+
+
+def test_no_identity_number_reaches_the_log_in_any_journey(app, client, world, caplog):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sbweb")
+    walk_everywhere(client, "张伟", verified=True, insurance="pension")
+    lookup = app.test_client()
+    walk_everywhere(lookup, "王芳", verified=False)
+    # the unhappy paths log too
+    manual(app.test_client(), DEMO_NUMBERS["李明"], "李四")
+    manual(app.test_client(), UNREGISTERED, "李四")
+    manual(app.test_client(), DEMO_NUMBERS["刘洋"][:17] + "9", "刘洋")
+    app.test_client().post("/notify/sandbox", data={"out_trade_no": DEMO_NUMBERS["赵秀英"], "sign": "x"})
+    app.test_client().get(f"/orders/{DEMO_NUMBERS['陈静']}")
+
+    assert caplog.records, "the journey logged nothing: the test would prove nothing"
+    text = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    for number in [*DEMO_NUMBERS.values(), UNREGISTERED]:
+        assert number not in text
+
+
+def test_a_number_an_sbweb_module_logs_reaches_the_log_masked(app, caplog):
+    """Whoever logs a number (here the payment core, a child of the `sbweb` logger), what a
+    handler receives is masked."""
+    caplog.set_level(logging.DEBUG)
+    with app.app_context():
+        logging.getLogger("sbweb.payments.orders").warning("lookup for %s failed", DEMO_NUMBERS["王芳"])
+    assert "5201**********1246" in caplog.text
+    assert DEMO_NUMBERS["王芳"] not in caplog.text

@@ -1,0 +1,42 @@
+"""我为自己缴, step by step, as a resident walks it with the test client."""
+from tests.journeys import choose, order, order_no_of, pay, sign_in
+
+
+def test_wang_fang_pays_her_medical_due_with_alipay(client, world):
+    sign_in(client, "王芳")
+    confirm = choose(client, "medical")
+    assert confirm.h1 == "缴费信息确认"
+    assert "352.00" in confirm.text and "叁佰伍拾贰元整" in confirm.text
+
+    result = pay(client, confirm)
+
+    assert result.h1 == "缴费结果"
+    assert "缴费成功" in result.text
+    with client.application.app_context():
+        paid = order(order_no_of(result))
+        assert paid.state == "settled" and len(paid.ticket_no) == 18
+        assert paid.ticket_no in result.text
+        assert [d.state for d in world.dues("王芳", "medical", state="paid")] == ["paid"]
+    records = client.page("/records/")
+    assert paid.ticket_no in records.text and "缴费成功" in records.text
+
+
+def test_a_person_without_enrollment_is_told_what_to_do(client, world):
+    page = sign_in(client, "陈静")
+    assert page.h1 == "我为自己缴"
+    assert "未查询到参保登记信息" in page.text
+    assert "参保登记" in page.text and "经办机构" in page.text
+
+
+def test_the_dues_list_marks_normal_and_backpay(client, world):
+    sign_in(client, "张伟")
+    page = client.page("/selfpay/370202100000034567/dues")
+    assert "补缴" in page.text and "正常缴费" in page.text
+    assert "4,776.00" in page.text and "2024年01月至2024年06月" in page.text
+
+
+def test_pages_are_never_kept_in_a_cache(client, world):
+    sign_in(client, "王芳")
+    for url in ("/", "/selfpay/", "/records/"):
+        assert client.get(url).headers["Cache-Control"] == "no-store"
+    assert "no-store" not in client.get("/static/app.css").headers.get("Cache-Control", "")

@@ -1,0 +1,95 @@
+"""The journeys as a resident walks them, for tests to read like the seeds:
+`sign_in(client, "王芳")`, `choose(client, "王芳", "pension")`, `pay(client, confirm_page)`."""
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from sbweb import demo
+from sbweb.db import db
+from sbweb.models import Due, Enrollment, Order, Person
+
+
+@dataclass
+class World:
+    people: dict[str, int]
+
+    @classmethod
+    def load(cls):
+        demo.load()
+        people = {p.name: p.id for p in db.session.scalars(select(Person))}
+        return cls(people)
+
+    def person(self, name) -> Person:
+        return db.session.get(Person, self.people[name])
+
+    def enrollment(self, name, insurance) -> Enrollment:
+        return db.session.scalar(select(Enrollment).filter_by(person_id=self.people[name], insurance=insurance))
+
+    def dues(self, name, insurance, state="open") -> list[Due]:
+        enrollment = self.enrollment(name, insurance)
+        return list(db.session.scalars(select(Due).filter_by(enrollment_id=enrollment.id, state=state)
+                                       .order_by(Due.period_start)))
+
+
+def sign_in(client, name, *, verified=False, next_url="/selfpay/", host="browser"):
+    """拒绝授权 → 授权信息确认 (a lookup session), or 同意授权 as the host's user."""
+    with client.application.app_context():
+        person = db.session.scalar(select(Person).filter_by(name=name))
+        person_id, id_number, id_type = person.id, person.id_number, person.id_type
+    if verified:
+        page = client.page(f"/auth/?next={next_url}")
+        return client.submit(page, {"person": str(person_id), "host": host})
+    page = client.page(f"/auth/manual?next={next_url}")
+    return client.submit(page, {"id_type": id_type, "id_number": id_number, "name": name})
+
+
+def choose(client, insurance=None, *, enrollment_no=None, due_ids=None):
+    """From 我为自己缴 pick an enrollment (by insurance) and dues (default: all) → confirm page."""
+    page = client.page("/selfpay/")
+    if enrollment_no is None:
+        label = {"pension": "养老保险", "medical": "医疗保险"}[insurance]
+        link = next(a for a in page.soup.select("main a.cell-link") if label in a.get_text())
+        page = client.page(link["href"])
+    else:
+        page = client.page(f"/selfpay/{enrollment_no}/dues")
+    data = {"dues": [str(i) for i in due_ids]} if due_ids is not None else None
+    return client.submit(page, data)
+
+
+def go_to_provider(client, confirm_page, channel="alipay"):
+    """下一步 on 缴费信息确认, then 去支付: returns the provider (sandbox cashier) page."""
+    method_page = client.submit(confirm_page)
+    assert method_page.h1 == "选择缴款方式", method_page.text
+    response = client.post(method_page.url, data=_form_data(method_page, {"channel": channel}))
+    assert response.status_code == 303, response.status_code
+    return client.page(response.location, follow=False)
+
+
+def sandbox_pay(client, cashier_page, **switches):
+    """确认付款 on the sandbox cashier with test switches (fail, late, twice, silent);
+    follows the browser back to our 支付中 / 缴费结果 page."""
+    data = {k: "on" for k, v in switches.items() if v}
+    return client.submit(cashier_page, data, button="确认付款")
+
+
+def pay(client, confirm_page, channel="alipay", **switches):
+    return sandbox_pay(client, go_to_provider(client, confirm_page, channel), **switches)
+
+
+def order_no_of(page) -> str:
+    return urlsplit(page.url).path.rsplit("/", 1)[-1]
+
+
+def order(order_no) -> Order:
+    return db.session.scalar(select(Order).filter_by(order_no=order_no))
+
+
+def _form_data(page, data):
+    from tests.support import form_values
+
+    values = form_values(page.form())
+    values.update({k: [v] for k, v in data.items()})
+    from werkzeug.datastructures import MultiDict
+
+    return MultiDict([(k, v) for k, vs in values.items() for v in vs])
