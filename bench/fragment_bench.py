@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""How fast is sbweb's dues-list fragment, next to a bare Flask app serving the same bytes?
+
+    .venv/bin/python bench/fragment_bench.py [--duration 10] [--connections 16] ...
+
+Sets up a throw-away SQLite database with the demo residents, serves sbweb and
+bench/bare_app.py each with gunicorn (2 sync workers) on 127.0.0.1, signs 王芳 in through the
+real 授权信息确认 form, then points wrk at
+
+  - sbweb:  GET /selfpay/<enrollment_no>/dues  with HX-Request: true and her session cookie
+  - bare:   GET /fragment  (a static body of exactly the same size as the sbweb fragment)
+
+and prints requests/s and p99 for both, the ratio, and whether the goals were met
+(sbweb ≥ 50 % of bare Flask's throughput, sbweb p99 < 50 ms). It measures and prints; it is
+not a test, and it exits 0 whatever the figures are unless --strict is given.
+
+Everything stays on 127.0.0.1; both servers are stopped (process groups) and the temporary
+directory removed whatever happens. See bench/README.md.
+"""
+import argparse
+import os
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+RESIDENT = {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}
+PREFERRED_ENROLLMENT = "520102100000012345"
+SESSION_COOKIE = "sbweb_session"
+GOAL_RATIO = 0.50
+GOAL_P99_MS = 50.0
+
+# wrk's own "Non-2xx or 3xx" count would not see a signed-out request: for HTMX requests sbweb
+# answers 204 + HX-Redirect to the sign-in page. So every response is checked here.
+WRK_LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad = 0; minlen = -1; maxlen = 0 end
+function response(status, headers, body)
+  if status == 200 and headers["HX-Redirect"] == nil then ok = ok + 1 else bad = bad + 1 end
+  local n = #body
+  if minlen < 0 or n < minlen then minlen = n end
+  if n > maxlen then maxlen = n end
+end
+function done(summary, latency, requests)
+  local ok, bad, lo, hi = 0, 0, -1, 0
+  for _, t in ipairs(threads) do
+    ok = ok + t:get("ok"); bad = bad + t:get("bad")
+    local l = t:get("minlen"); if l >= 0 and (lo < 0 or l < lo) then lo = l end
+    local h = t:get("maxlen"); if h > hi then hi = h end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH requests=%d duration_us=%d ok=%d bad=%d minlen=%d maxlen=%d " ..
+    "p50_us=%d p90_us=%d p99_us=%d max_us=%d " ..
+    "err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
+    summary.requests, summary.duration, ok, bad, lo, hi,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    requests: int
+    ok: int
+    bad: int
+    non_2xx_3xx: int
+    socket_errors: int
+    minlen: int
+    maxlen: int
+    server_cpu_ms: float | None = None   # server CPU (all its processes) per request, ms
+    wrk_cpu_ms: float | None = None      # wrk's own CPU per request, ms
+    other_cores: float | None = None     # CPU used by everything else on the machine, in cores
+
+
+# ---------------------------------------------------------------------------- processes
+
+class Servers:
+    """gunicorn processes, each in its own process group, all stopped by stop_all()."""
+
+    def __init__(self):
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, name, args, cwd, env, log_path: Path) -> subprocess.Popen:
+        log = open(log_path, "wb")
+        try:
+            proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+        self.procs.append((name, proc, log_path))
+        return proc
+
+    def pgid(self, name) -> int | None:
+        return next((proc.pid for n, proc, _log in self.procs if n == name), None)
+
+    def stop_all(self):
+        for _name, proc, _log in self.procs:
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, proc, _log in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=5)
+            # Workers of a killed arbiter may linger in the group: make sure they are gone.
+            _signal_group(proc, signal.SIGKILL)
+        self.procs.clear()
+
+
+def _signal_group(proc: subprocess.Popen, sig) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(name, proc, url, log_path: Path, timeout=30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with {proc.returncode} while starting:\n{_tail(log_path)}")
+        try:
+            requests.get(url, timeout=2, allow_redirects=False)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise BenchError(f"{name} did not answer {url} within {timeout:.0f} s:\n{_tail(log_path)}")
+
+
+def _tail(path: Path, lines=30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def gunicorn_args(workers: int, port: int, target: str, extra=()) -> list[str]:
+    return [str(BIN / "gunicorn"), "-w", str(workers), "-k", "sync", "-b", f"{HOST}:{port}",
+            "--log-level", "warning", *extra, target]
+
+
+# ---------------------------------------------------------------------------- sbweb set-up
+
+def sbweb_env(tmp: Path) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({
+        "FLASK_APP": "app",
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        # Keep the real instance/ untouched: our own secret, sandbox keys, and jobs in memory
+        # (the dues page enqueues nothing; huey's SQLite file would otherwise be instance/'s).
+        "SBWEB_SECRET_KEY": secrets.token_hex(32),
+        "SBWEB_PAYMENT_KEY_DIR": str(tmp / "keys"),
+        "SBWEB_HUEY_IMMEDIATE": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def flask_cli(env, *args, timeout=180) -> str:
+    done = subprocess.run([str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise BenchError(f"flask {' '.join(args)} failed ({done.returncode}):\n"
+                         f"{done.stdout}\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def _csrf_token(html: str) -> str:
+    for tag in re.findall(r"<input\b[^>]*>", html):
+        if re.search(r'\bname="csrf_token"', tag):
+            found = re.search(r'\bvalue="([^"]+)"', tag)
+            if found:
+                return found.group(1)
+    raise BenchError("no csrf_token on /auth/manual")
+
+
+def sign_in(base: str) -> tuple[str, str]:
+    """Sign 王芳 in through the real form; return (session cookie value, dues path)."""
+    s = requests.Session()
+    page = s.get(f"{base}/auth/manual", timeout=10)
+    if page.status_code != 200:
+        raise BenchError(f"GET /auth/manual answered {page.status_code}")
+    posted = s.post(f"{base}/auth/manual", timeout=10, allow_redirects=False,
+                    data={"csrf_token": _csrf_token(page.text), "next": "/selfpay/", **RESIDENT})
+    if posted.status_code != 303:
+        raise BenchError(f"signing in answered {posted.status_code}, not 303 "
+                         f"(wrong details, or the form changed?)")
+    cookie = s.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise BenchError(f"no {SESSION_COOKIE} cookie after signing in")
+    listing = s.get(f"{base}/selfpay/", timeout=10, allow_redirects=False)
+    if listing.status_code != 200:
+        raise BenchError(f"GET /selfpay/ answered {listing.status_code} after signing in")
+    paths = re.findall(r'href="(/selfpay/([^"/]+)/dues)"', listing.text)
+    if not paths:
+        raise BenchError("no dues link on /selfpay/ for the signed-in resident")
+    chosen = next((p for p, no in paths if no == PREFERRED_ENROLLMENT), paths[0][0])
+    return s.cookies.get(SESSION_COOKIE) or cookie, chosen
+
+
+def fetch_fragment(url: str, cookie: str) -> bytes:
+    """One request as wrk will make it; it must be the dues fragment, not the sign-in page."""
+    r = requests.get(url, timeout=10, allow_redirects=False,
+                     headers={"HX-Request": "true"}, cookies={SESSION_COOKIE: cookie})
+    problems = []
+    if r.status_code != 200:
+        problems.append(f"status {r.status_code}")
+    if "HX-Redirect" in r.headers:
+        problems.append(f"HX-Redirect to {r.headers['HX-Redirect']}")
+    text = r.text
+    if "<html" in text.lower():
+        problems.append("a full page, not a fragment")
+    if 'name="dues"' not in text or 'name="id_number"' in text:
+        problems.append("not the dues list")
+    if problems:
+        raise BenchError(f"GET {url} (HX-Request) is not the dues fragment: {', '.join(problems)}")
+    return r.content
+
+
+# ---------------------------------------------------------------------------- CPU accounting
+# On a shared 2-core machine the throughput figures move with whatever else runs. Server CPU per
+# request does not, much: it is read from /proc for the server's process group, and the CPU
+# used by everything else during the run is reported so a disturbed run can be recognised.
+
+CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def group_cpu_seconds(pgid: int) -> float | None:
+    total = 0
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(")") + 2:].split()
+        if int(fields[2]) == pgid:  # pgrp; utime and stime follow at 11 and 12
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK
+
+
+def machine_busy_seconds() -> float | None:
+    try:
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = cpu[3] + (cpu[4] if len(cpu) > 4 else 0)  # idle + iowait
+    return (sum(cpu[:8]) - idle) / CLK
+
+
+def wait_for_quiet(limit: float, servers_pgids, threshold=0.25) -> float | None:
+    """Wait up to `limit` seconds for a second in which other processes use < threshold cores.
+    Returns the last second's foreign load (None without /proc)."""
+    deadline, load = time.monotonic() + limit, None
+    while True:
+        busy0, t0 = machine_busy_seconds(), time.monotonic()
+        ours0 = sum(group_cpu_seconds(p) or 0 for p in servers_pgids)
+        time.sleep(1)
+        busy1, ours1 = machine_busy_seconds(), sum(group_cpu_seconds(p) or 0 for p in servers_pgids)
+        if busy0 is None or busy1 is None:
+            return None
+        load = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.monotonic() - t0)
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
+def children_cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+# ---------------------------------------------------------------------------- wrk
+
+def run_wrk(name, url, headers, args, lua: Path, duration: float, pgid: int | None = None) -> Result:
+    cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration:g}s",
+           "--timeout", f"{args.timeout:g}s", "--latency", "-s", str(lua)]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    server0 = group_cpu_seconds(pgid) if pgid else None
+    busy0, wrk0, t0 = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk against {name} did not finish in time") from None
+    elapsed, wrk_cpu = time.monotonic() - t0, children_cpu_seconds() - wrk0
+    busy1 = machine_busy_seconds()
+    server1 = group_cpu_seconds(pgid) if pgid else None
+    if done.returncode != 0:
+        raise BenchError(f"wrk against {name} failed ({done.returncode}):\n{done.stderr}")
+    if args.verbose:
+        print(f"--- wrk {name}\n{done.stdout.rstrip()}\n", flush=True)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH ")), None)
+    if line is None:
+        raise BenchError(f"no summary line in wrk's output:\n{done.stdout}")
+    f = {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", done.stdout)
+    n = max(1, f["requests"])
+    server_cpu = (server1 - server0) if server0 is not None and server1 is not None else None
+    other = None
+    if server_cpu is not None and busy0 is not None and busy1 is not None and elapsed > 0:
+        other = max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu) / elapsed
+    return Result(
+        name=name,
+        rps=f["requests"] / (f["duration_us"] / 1e6) if f["duration_us"] else 0.0,
+        p50_ms=f["p50_us"] / 1000, p90_ms=f["p90_us"] / 1000, p99_ms=f["p99_us"] / 1000,
+        max_ms=f["max_us"] / 1000, requests=f["requests"], ok=f["ok"], bad=f["bad"],
+        non_2xx_3xx=int(non2xx.group(1)) if non2xx else 0,
+        socket_errors=sum(f[k] for k in ("err_connect", "err_read", "err_write", "err_timeout")),
+        minlen=f["minlen"], maxlen=f["maxlen"],
+        server_cpu_ms=server_cpu * 1000 / n if server_cpu is not None else None,
+        wrk_cpu_ms=wrk_cpu * 1000 / n, other_cores=other)
+
+
+def measure(name, url, headers, args, lua, pgid, all_pgids=()) -> Result:
+    if args.quiet_wait > 0:
+        load = wait_for_quiet(args.quiet_wait, all_pgids)
+        if load is not None and load >= 0.25:
+            print(f"  (the machine did not get quiet within {args.quiet_wait:g} s: other processes "
+                  f"use {load:.2f} cores; measuring {name} anyway)", flush=True)
+    if args.warmup > 0:
+        warm = run_wrk(f"{name} (warm-up)", url, headers, args, lua, args.warmup, pgid)
+        if warm.bad or warm.ok == 0:
+            raise BenchError(f"{name}: {warm.bad} of {warm.requests} warm-up responses were not "
+                             f"200 fragments; not measuring")
+    return run_wrk(name, url, headers, args, lua, args.duration, pgid)
+
+
+# ---------------------------------------------------------------------------- report
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def median_result(name, results: list[Result]) -> Result:
+    if len(results) == 1:
+        return results[0]
+    med = statistics.median
+    return Result(
+        name=name, rps=med(r.rps for r in results), p50_ms=med(r.p50_ms for r in results),
+        p90_ms=med(r.p90_ms for r in results), p99_ms=med(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results), requests=sum(r.requests for r in results),
+        ok=sum(r.ok for r in results), bad=sum(r.bad for r in results),
+        non_2xx_3xx=sum(r.non_2xx_3xx for r in results),
+        socket_errors=sum(r.socket_errors for r in results),
+        minlen=min(r.minlen for r in results), maxlen=max(r.maxlen for r in results),
+        server_cpu_ms=_median(r.server_cpu_ms for r in results),
+        wrk_cpu_ms=_median(r.wrk_cpu_ms for r in results),
+        other_cores=_median(r.other_cores for r in results))
+
+
+def _opt(value, fmt, width):
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{fmt}}"
+
+
+def row(label: str, r: Result) -> str:
+    return (f"{label:<22}{r.rps:>9,.0f}{r.p50_ms:>8.1f}{r.p90_ms:>8.1f}{r.p99_ms:>8.1f}"
+            f"{r.max_ms:>8.1f}{r.requests:>9,}{r.bad + r.non_2xx_3xx:>9,}{r.socket_errors:>9,}"
+            f"{_opt(r.server_cpu_ms, '.2f', 11)}{_opt(r.other_cores, '.2f', 8)}")
+
+
+def header_row() -> str:
+    return (f"{'':<22}{'req/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+            f"{'requests':>9}{'not 200':>9}{'sock err':>9}{'cpu ms/rq':>11}{'others':>8}")
+
+
+LEGEND = ("cpu ms/rq: CPU time of the server's gunicorn processes per request; others: CPU "
+          "used meanwhile by\nother processes on this machine, in cores (above ~0.2 the "
+          "throughput figures are disturbed)")
+
+
+# ---------------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-d", "--duration", type=float, default=10, help="seconds measured per run")
+    p.add_argument("-w", "--warmup", type=float, default=2, help="seconds of warm-up before each run (0: none)")
+    p.add_argument("-c", "--connections", type=int, default=16, help="concurrent wrk connections")
+    p.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="bare/sbweb pairs to run; the summary takes each figure's median")
+    p.add_argument("--quiet-wait", type=float, default=30, metavar="SECONDS",
+                   help="before each run, wait up to this long for other processes to go quiet "
+                        "(a shared machine; 0: don't wait)")
+    p.add_argument("--sbweb-app", default="app:app", metavar="MODULE:APP",
+                   help="what gunicorn serves for sbweb (bench.whatif_app:app: the suggested changes)")
+    p.add_argument("--timeout", type=float, default=2, help="wrk's per-request timeout, seconds")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, db)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    p.add_argument("-v", "--verbose", action="store_true", help="show wrk's own output")
+    args = p.parse_args(argv)
+    if args.connections < args.threads:
+        p.error("--connections must be at least --threads")
+    if args.duration <= 0 or args.rounds < 1:
+        p.error("--duration must be > 0 and --rounds ≥ 1")
+    return args
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks below
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        return 2
+    for tool in ("gunicorn", "flask"):
+        if not (BIN / tool).exists():
+            print(f"{BIN / tool} is missing: run `make install-test` first", file=sys.stderr)
+            return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+
+    tmp = Path(tempfile.mkdtemp(prefix="sbweb-bench-"))
+    servers = Servers()
+    try:
+        return run(args, tmp, servers)
+    except BenchError as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        servers.stop_all()
+        if args.keep:
+            print(f"(kept {tmp})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args, tmp: Path, servers: Servers) -> int:
+    env = sbweb_env(tmp)
+    print(f"setting up a fresh database in {tmp} …", flush=True)
+    flask_cli(env, "db", "upgrade")
+    print("  " + flask_cli(env, "demo", "load"), flush=True)
+
+    sb_port, bare_port = free_port(), free_port()
+    while bare_port == sb_port:
+        bare_port = free_port()
+    sb_base, bare_base = f"http://{HOST}:{sb_port}", f"http://{HOST}:{bare_port}"
+
+    log = tmp / "sbweb-gunicorn.log"
+    proc = servers.start("sbweb", gunicorn_args(args.workers, sb_port, args.sbweb_app), ROOT, env, log)
+    wait_ready("sbweb", proc, f"{sb_base}/auth/manual", log)
+
+    cookie, dues_path = sign_in(sb_base)
+    sb_url = sb_base + dues_path
+    fragment = fetch_fragment(sb_url, cookie)
+    (tmp / "fragment.html").write_bytes(fragment)
+
+    bare_env = {k: v for k, v in os.environ.items() if not k.startswith("BARE_FRAGMENT")}
+    bare_env["BARE_FRAGMENT_FILE"] = str(tmp / "fragment.html")
+    log = tmp / "bare-gunicorn.log"
+    proc = servers.start("bare", gunicorn_args(args.workers, bare_port, "bare_app:app",
+                                               ["--chdir", str(BENCH)]), BENCH, bare_env, log)
+    bare_url = f"{bare_base}/fragment"
+    wait_ready("bare Flask", proc, bare_url, log)
+    bare_body = requests.get(bare_url, timeout=10).content
+    if len(bare_body) != len(fragment):
+        raise BenchError(f"bare app serves {len(bare_body)} bytes, sbweb {len(fragment)}")
+
+    lua = tmp / "check.lua"
+    lua.write_text(WRK_LUA)
+    sb_headers = [f"Cookie: {SESSION_COOKIE}={cookie}", "HX-Request: true"]
+
+    print(f"sbweb fragment: GET {dues_path} (HX-Request: true, signed in as 王芳) "
+          f"→ 200, {len(fragment):,} bytes; bare Flask serves the same {len(fragment):,} bytes")
+    if args.sbweb_app != "app:app":
+        print(f"NOTE: sbweb served as {args.sbweb_app}, not the app as it stands")
+    print(f"gunicorn {args.workers} sync workers each; wrk {args.threads} threads × "
+          f"{args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s "
+          f"warm-up, {args.rounds} round(s); all on {HOST}\n", flush=True)
+
+    bare_pgid, sb_pgid = servers.pgid("bare"), servers.pgid("sbweb")
+    bare_runs, sb_runs = [], []
+    if args.rounds > 1:
+        print(header_row())
+    for i in range(args.rounds):
+        pgids = (bare_pgid, sb_pgid)
+        bare_runs.append(measure("bare Flask", bare_url, [], args, lua, bare_pgid, pgids))
+        sb_runs.append(measure("sbweb dues fragment", sb_url, sb_headers, args, lua, sb_pgid, pgids))
+        if args.rounds > 1:
+            print(row(f"#{i + 1} bare Flask", bare_runs[-1]))
+            print(row(f"#{i + 1} sbweb dues", sb_runs[-1]), flush=True)
+
+    # The session must still be good at the end (it lasts 30 minutes).
+    fetch_fragment(sb_url, cookie)
+
+    bare = median_result("bare Flask", bare_runs)
+    sb = median_result("sbweb dues fragment", sb_runs)
+    # Each round's sbweb run is compared with the bare run just before it; then the median.
+    ratio = statistics.median(s.rps / b.rps if b.rps else 0.0 for b, s in zip(bare_runs, sb_runs))
+    if args.rounds > 1:
+        print(f"\nmedians of {args.rounds} rounds:")
+    print(header_row())
+    print(row("bare Flask", bare))
+    print(row("sbweb dues fragment", sb))
+    print(LEGEND)
+    print(f"\nsbweb / bare Flask throughput: {ratio:.1%}", end="")
+    if bare.server_cpu_ms and sb.server_cpu_ms:
+        print(f"   (server CPU per request: sbweb {sb.server_cpu_ms:.2f} ms = "
+              f"{sb.server_cpu_ms / bare.server_cpu_ms:.1f} × bare's {bare.server_cpu_ms:.2f} ms)")
+    else:
+        print()
+
+    valid = True
+    for r, size in ((bare, len(fragment)), (sb, len(fragment))):
+        if r.bad or r.non_2xx_3xx or r.ok == 0:
+            valid = False
+            print(f"WARNING: {r.name}: {r.bad} responses were not 200 fragments "
+                  f"(wrk: {r.non_2xx_3xx} non-2xx/3xx); the figures do not mean what they say")
+        if r.socket_errors:
+            print(f"note: {r.name}: {r.socket_errors} socket errors/timeouts during the run")
+        if r.ok and not r.minlen == r.maxlen == size:
+            print(f"note: {r.name}: body sizes were {r.minlen}–{r.maxlen} bytes, expected {size}")
+        if r.other_cores is not None and r.other_cores > 0.2:
+            print(f"note: {r.name}: other processes used {r.other_cores:.2f} cores during the "
+                  f"run; its throughput is understated (try --rounds 3 on a quieter machine)")
+
+    met_ratio = ratio >= GOAL_RATIO
+    met_p99 = sb.p99_ms < GOAL_P99_MS
+    print(f"goal: throughput ≥ {GOAL_RATIO:.0%} of bare Flask … "
+          f"{'met' if met_ratio else 'MISSED'} ({ratio:.1%})")
+    print(f"goal: p99 < {GOAL_P99_MS:.0f} ms … {'met' if met_p99 else 'MISSED'} ({sb.p99_ms:.1f} ms)")
+    all_met = valid and met_ratio and met_p99
+    print("=> goals " + ("met" if all_met else "NOT met") + ("" if valid else " (invalid run)"))
+    if not valid:
+        return 1
+    return 1 if (args.strict and not all_met) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Where the dues fragment's time goes, in-process (no HTTP, no gunicorn, no wrk).
+
+    .venv/bin/python bench/profile_fragment.py               # bare vs sbweb vs what-if, ms/request
+    .venv/bin/python bench/profile_fragment.py --breakdown   # + sbweb's time by part of the request
+    .venv/bin/python bench/profile_fragment.py --profile 30  # + cProfile, grouped by library
+
+Each figure is the process CPU time of one WSGI call of GET /selfpay/<no>/dues (HX-Request,
+signed in as 王芳 through the real form), the minimum over several batches, so it holds up on
+a busy machine far better than a throughput figure. Each app is measured in its own process
+(the what-if patches the app at import). Companion of fragment_bench.py; see bench/README.md.
+"""
+import argparse
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+VARIANTS = {"bare": "bare_app:app", "sbweb": "app:app", "whatif": "bench.whatif_app:app"}
+
+
+# ---------------------------------------------------------------------------- child: one app
+
+def _import(target: str):
+    module, _, name = target.partition(":")
+    sys.path.insert(0, str(ROOT))
+    mod = __import__(module, fromlist=[name])
+    return getattr(mod, name)
+
+
+def _signed_in_environ(app, dues_path: str | None):
+    from fragment_bench import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE, _csrf_token
+    from werkzeug.test import EnvironBuilder
+
+    client = app.test_client()
+    page = client.get("/auth/manual").get_data(as_text=True)
+    posted = client.post("/auth/manual", data={"csrf_token": _csrf_token(page), **RESIDENT})
+    assert posted.status_code == 303, f"signing in answered {posted.status_code}"
+    listing = client.get("/selfpay/").get_data(as_text=True)  # as a browser would: csrf in session
+    if dues_path is None:
+        paths = re.findall(r'href="(/selfpay/([^"/]+)/dues)"', listing)
+        dues_path = next((p for p, no in paths if no == PREFERRED_ENROLLMENT), paths[0][0])
+    cookie = client.get_cookie(SESSION_COOKIE).value
+    return EnvironBuilder(path=dues_path, headers={
+        "HX-Request": "true", "Cookie": f"{SESSION_COOKIE}={cookie}"}).get_environ()
+
+
+def _caller(app, environ):
+    def call():
+        status = []
+        body = b"".join(app(dict(environ), lambda s, h, e=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise SystemExit(f"not 200: {status[0]}")
+        return body
+    return call
+
+
+def _ms_per_request(call, batches=10, per_batch=150) -> float:
+    for _ in range(per_batch):
+        call()
+    best = float("inf")
+    for _ in range(batches):
+        t = time.process_time()
+        for _ in range(per_batch):
+            call()
+        best = min(best, (time.process_time() - t) / per_batch)
+    return best * 1000
+
+
+def _breakdown(app, call, n=1000):
+    """CPU time inside the main parts of the request (timers wrapped around them)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    acc, patched = collections.defaultdict(float), []
+
+    def wrap(obj, name, label):
+        original = getattr(obj, name, None)
+        if original is None:
+            print(f"  (no {obj.__name__ if hasattr(obj, '__name__') else obj}.{name}: skipped)")
+            return
+
+        def timed(*a, **k):
+            t = time.process_time()
+            try:
+                return original(*a, **k)
+            finally:
+                acc[label] += time.process_time() - t
+        setattr(obj, name, timed)
+        patched.append((obj, name, original))
+
+    import flask_wtf.csrf
+    import sbweb.auth
+    import sbweb.htmx
+    import sbweb.services.dues
+    import sbweb.views.selfpay
+
+    session_if = app.session_interface
+    wrap(session_if, "open_session", "session cookie: verify + decode")
+    wrap(session_if, "save_session", "session cookie: re-sign + Set-Cookie")
+    wrap(sbweb.auth, "current_person", "auth.current_person (Person row)")
+    wrap(sbweb.services.dues, "dues_page", "dues_service.dues_page (one Core SELECT)")
+    wrap(flask_wtf.csrf, "generate_csrf", "CSRF token")
+    wrap(sbweb.htmx, "render_template", "render_template (incl. lazy loads)")
+    sql = {"n": 0, "t": 0.0}
+
+    def before(conn, cursor, statement, params, context, many):
+        conn.info["bench_t"] = time.process_time()
+
+    def after(conn, cursor, statement, params, context, many):
+        sql["n"] += 1
+        sql["t"] += time.process_time() - conn.info.pop("bench_t", time.process_time())
+
+    event.listen(Engine, "before_cursor_execute", before)
+    event.listen(Engine, "after_cursor_execute", after)
+    try:
+        for _ in range(100):
+            call()
+        acc.clear()
+        sql.update(n=0, t=0.0)
+        t = time.process_time()
+        for _ in range(n):
+            call()
+        total = (time.process_time() - t) / n
+    finally:
+        event.remove(Engine, "before_cursor_execute", before)
+        event.remove(Engine, "after_cursor_execute", after)
+        for obj, name, original in patched:
+            setattr(obj, name, original)
+    print(f"  CPU per request with timers: {total * 1000:.3f} ms; SQL statements per "
+          f"request: {sql['n'] / n:.1f}, of which inside sqlite3: {sql['t'] / n * 1000:.3f} ms")
+    print("  (auth.current_person is timed on every call; only the first one queries)")
+    for label, seconds in sorted(acc.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<42}{seconds / n * 1000:7.3f} ms {seconds / n / total:6.1%}")
+    print(f"  {'everything else (Flask, WSGI, htmx, ...)':<42}"
+          f"{(total - sum(acc.values()) / n) * 1000:7.3f} ms")
+
+
+GROUPS = ("sqlalchemy", "flask_sqlalchemy", "jinja2", "/templates/", "wtforms", "flask_wtf",
+          "itsdangerous", "werkzeug", "flask_htmx", "/flask/", "markupsafe", "/sbweb/", "/bench/")
+
+
+def _profile(call, top: int, n=2000):
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        call()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    groups = collections.Counter()
+    for fn, values in stats.stats.items():
+        key = next((g for g in GROUPS if g in fn[0]), "builtins/stdlib")
+        groups[key] += values[2]
+    total = sum(groups.values())
+    print(f"  cProfile: {total / n * 1000:.3f} ms/request under the profiler (a multiple of the real cost), "
+          f"own time by library:")
+    for key, seconds in groups.most_common():
+        print(f"    {key:<22}{seconds / total:6.1%}")
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def child(args):
+    os.environ.update(_env(Path(args.db_dir)))
+    app = _import(VARIANTS.get(args.child, args.child))
+    if args.child == "bare":
+        from werkzeug.test import EnvironBuilder
+        environ = EnvironBuilder(path="/fragment").get_environ()
+    else:
+        environ = _signed_in_environ(app, args.path)
+    call = _caller(app, environ)
+    if args.child != "bare" and args.size_file:
+        Path(args.size_file).write_bytes(call())
+    print(f"RESULT {_ms_per_request(call):.4f}", flush=True)
+    if args.breakdown and args.child == "sbweb":
+        _breakdown(app, call)
+    if args.profile:
+        _profile(call, args.profile)
+
+
+def _env(tmp: Path) -> dict:
+    from fragment_bench import sbweb_env
+
+    env = sbweb_env(tmp)
+    env["SBWEB_SECRET_KEY"] = "bench-profile-" + "0" * 50  # same in every child
+    env["BARE_FRAGMENT_FILE"] = str(tmp / "fragment.html")
+    return env
+
+
+# ---------------------------------------------------------------------------- parent
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", default="bare,sbweb,whatif",
+                   help="comma-separated: bare, sbweb, whatif, or MODULE:APP")
+    p.add_argument("--rounds", type=int, default=2, help="alternations; the minimum is kept")
+    p.add_argument("--breakdown", action="store_true", help="sbweb's time by part of the request")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="cProfile each variant; show the top N functions by cumulative time")
+    p.add_argument("--path", help="dues path (default: 王芳's first dues link)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--db-dir", help=argparse.SUPPRESS)
+    p.add_argument("--size-file", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args)
+
+    from fragment_bench import flask_cli
+
+    tmp = Path(tempfile.mkdtemp(prefix="sbweb-profile-"))
+    try:
+        env = _env(tmp)
+        flask_cli(env, "db", "upgrade")
+        flask_cli(env, "demo", "load")
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        # The bare app serves the real fragment's bytes: render it once first.
+        run = [sys.executable, __file__, "--db-dir", str(tmp)] + (["--path", args.path] if args.path else [])
+        subprocess.run(run + ["--child", "sbweb", "--size-file", str(tmp / "fragment.html")],
+                       check=True, capture_output=True, cwd=ROOT)
+        best = {}
+        for i in range(args.rounds):
+            last = i == args.rounds - 1
+            for v in variants:
+                extra = (["--breakdown"] if args.breakdown and last else []) + \
+                        (["--profile", str(args.profile)] if args.profile and last else [])
+                done = subprocess.run(run + ["--child", v, *extra], capture_output=True,
+                                      text=True, cwd=ROOT)
+                if done.returncode != 0:
+                    print(f"{v} failed:\n{done.stdout}{done.stderr}", file=sys.stderr)
+                    return 1
+                lines = done.stdout.splitlines()
+                ms = float(next(ln for ln in lines if ln.startswith("RESULT ")).split()[1])
+                best[v] = min(best.get(v, float("inf")), ms)
+                rest = [ln for ln in lines if not ln.startswith("RESULT ")]
+                if rest:
+                    print(f"--- {v}\n" + "\n".join(rest))
+        size = (tmp / "fragment.html").stat().st_size
+        print(f"\nin-process CPU per request (min over {args.rounds} round(s)), fragment {size:,} bytes:")
+        base = best.get("bare")
+        for v in variants:
+            vs = f"   {best[v] / base:5.1f} × bare" if base and v != "bare" else ""
+            print(f"  {v:<10}{best[v]:8.3f} ms{vs}")
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
