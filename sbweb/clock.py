@@ -1,13 +1,34 @@
-"""Business time: stored in UTC, reckoned and shown in Asia/Shanghai."""
+"""Business time: stored in UTC, reckoned and shown in Asia/Shanghai.
+
+Everything asks this module for the time, so a test (or a replay of a past day) can set
+the clock with `set_source` instead of waiting for 22:50 or for next September."""
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def utcnow() -> dt.datetime:
+def _system_time() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+_source: Callable[[], dt.datetime] = _system_time
+
+
+def set_source(source: Callable[[], dt.datetime] | None) -> None:
+    """Use `source` for the current time (None: the system clock again)."""
+    global _source
+    _source = source or _system_time
+
+
+def utcnow() -> dt.datetime:
+    return _source().astimezone(dt.timezone.utc)
 
 
 def shanghai_now() -> dt.datetime:
     return utcnow().astimezone(SHANGHAI)
+
+
+def shanghai_today() -> dt.date:
+    return shanghai_now().date()

@@ -1,5 +1,6 @@
 """Fixtures that build the world the way the app does: a migrated database (SQLite, or
 PostgreSQL when DATABASE_URL says so), the app, a resident's client, the demo residents."""
+import datetime as dt
 import os
 import shutil
 import sqlite3
@@ -154,3 +155,27 @@ def world(app):
 def ctx(app):
     with app.app_context():
         yield
+
+
+# 2026-11-23 12:00 in Shanghai: flexible 2026 months and residents' 2027 year are being collected
+# (sbweb/data/standards.toml); tests that depend on the standards' windows run at this time.
+COLLECTING = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def clock():
+    """Set the app's clock: `clock.at(datetime)`; it stands still until set again."""
+    from sbweb import clock as app_clock
+
+    class Clock:
+        now = COLLECTING
+
+        def at(self, moment: dt.datetime):
+            self.now = moment
+            app_clock.set_source(lambda: self.now)
+            return moment
+
+    c = Clock()
+    c.at(COLLECTING)
+    yield c
+    app_clock.set_source(None)

@@ -5,11 +5,14 @@ import tomllib
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from sqlalchemy import select
+
 from sbweb.clock import shanghai_now
-from sbweb.db import write_transaction
+from sbweb.db import db, write_transaction
 from sbweb.identity import RESIDENT_CARD
 from sbweb.money import yuan_to_fen
-from sbweb.services import registry
+from sbweb.models import Declaration
+from sbweb.services import registry, standards
 
 DATA = Path(__file__).with_name("residents.toml")
 
@@ -46,11 +49,34 @@ def due_amount(enrollment: dict, spec: dict, periods: tuple[str, str]) -> int:
     return yuan_to_fen(monthly * months)
 
 
+def record_declaration(person, enrollment, spec: dict, due) -> None:
+    """The choice behind a demo due (its base, grade or the fixed amount), as if the resident
+    had declared it, so 申报查询 shows it and a new choice replaces it."""
+    if due.kind != "normal" or db.session.scalar(select(Declaration.id).filter_by(due_id=due.id)):
+        return
+    standard = standards.standard_for(enrollment.agency.region_code, int(due.period_start[:4]),
+                                      enrollment.category)
+    if standard is None:
+        return
+    kind = {"flexible": "base", "resident": "grade" if enrollment.insurance == "pension" else "fixed"}
+    declaration = Declaration(
+        person_id=person.id, enrollment_id=enrollment.id, standard_id=standard.id,
+        kind=kind[enrollment.category], period_start=due.period_start, period_end=due.period_end,
+        amount_fen=due.amount_fen, late_fee_fen=0, due_id=due.id, state="valid")
+    if declaration.kind == "base":
+        declaration.base_fen = yuan_to_fen(spec["base_yuan"])
+    elif declaration.kind == "grade":
+        declaration.grade_fen = due.amount_fen
+    db.session.add(declaration)
+
+
 def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:
+    """The standards of sbweb/data, then the demo residents (repeatable: nothing doubles)."""
     today = today or shanghai_now().date()
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     counts = {"persons": 0, "enrollments": 0, "dues": 0}
     with write_transaction():
+        standards.load_file()
         agencies = {a["code"]: registry.ensure_agency(a["code"], a["name"], a["region"], a["city"])
                     for a in data["agencies"]}
         for resident in data["residents"]:
@@ -64,8 +90,9 @@ def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:
                 counts["enrollments"] += 1
                 for due_spec in spec.get("dues", []):
                     periods = due_periods(due_spec, today)
-                    registry.add_due(enrollment, kind=due_spec.get("kind", "normal"),
-                                     period_start=periods[0], period_end=periods[1],
-                                     amount_fen=due_amount(spec, due_spec, periods))
+                    due = registry.add_due(enrollment, kind=due_spec.get("kind", "normal"),
+                                           period_start=periods[0], period_end=periods[1],
+                                           amount_fen=due_amount(spec, due_spec, periods))
+                    record_declaration(person, enrollment, spec, due)
                     counts["dues"] += 1
     return counts

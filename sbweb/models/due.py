@@ -13,6 +13,8 @@ from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
 DUE_KIND_LABELS = {"normal": "正常缴费", "backpay": "补缴"}
+# open → paid; an open due nobody pays for can be voided (its declaration was 作废).
+DUE_STATES = ("open", "paid", "void")
 
 
 class DueLabels:
@@ -44,6 +46,8 @@ class Due(DueLabels, db.Model):
     period_start: Mapped[str] = mapped_column(String(7))
     period_end: Mapped[str] = mapped_column(String(7))
     amount_fen: Mapped[int] = mapped_column(Integer)
+    # The part of amount_fen that is 滞纳金 (late fee); shown on its own line when non-zero.
+    late_fee_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     state: Mapped[str] = mapped_column(String(10), default="open", index=True)
     # The order currently holding this due (while paying) or that paid it.
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -53,3 +57,7 @@ class Due(DueLabels, db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     enrollment = relationship("Enrollment", back_populates="dues")
+    # The resident's valid choice (基数/档次) behind this due, if it came from a declaration.
+    declaration = relationship(
+        "Declaration", viewonly=True, uselist=False,
+        primaryjoin="and_(foreign(Declaration.due_id) == Due.id, Declaration.state == 'valid')")

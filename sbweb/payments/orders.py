@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sbweb.db import db, write_transaction
-from sbweb.models import Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund
+from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund
 from sbweb.models.base import utcnow
 from sbweb.models.order import ACTIVE_STATES, ORDER_TRANSITIONS
 from sbweb.clock import shanghai_now
@@ -134,6 +134,14 @@ def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
              .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
              .order_by(Due.period_start, Due.id))
     return list(db.session.scalars(query))
+
+
+def regions_of(order: Order) -> set[str]:
+    """The region codes of the agencies an order pays (a reconciliation window may pause them)."""
+    return set(db.session.scalars(
+        select(Agency.region_code).join(Enrollment, Enrollment.agency_id == Agency.id)
+        .join(Due, Due.enrollment_id == Enrollment.id).join(OrderItem, OrderItem.due_id == Due.id)
+        .where(OrderItem.order_id == order.id)))
 
 
 def describe(dues: list[Due]) -> str:

@@ -61,7 +61,8 @@ def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end:
     if not isinstance(amount_fen, int) or amount_fen <= 0:
         raise RegistryError("amount must be a positive number of fen")
     due = db.session.scalar(select(Due).filter_by(
-        enrollment_id=enrollment.id, kind=kind, period_start=period_start, period_end=period_end))
+        enrollment_id=enrollment.id, kind=kind, period_start=period_start, period_end=period_end)
+        .where(Due.state != "void"))
     if due is None:
         due = Due(enrollment_id=enrollment.id, kind=kind, period_start=period_start,
                   period_end=period_end, amount_fen=amount_fen, state="open")

@@ -7,6 +7,7 @@ from werkzeug.local import LocalProxy
 from sbweb import auth
 from sbweb.htmx import htmx, render_step
 from sbweb.money import fen_display, rmb_upper
+from sbweb.services.standards import percent
 from sbweb.clock import SHANGHAI
 
 bp = Blueprint("home", __name__)
@@ -17,8 +18,12 @@ TEXT_SIZE_COOKIE = "sbweb_text"
 TILES = [
     {"endpoint": "selfpay.enrollments", "label": "我为自己缴", "icon": "wallet",
      "hint": "缴纳本人的养老、医疗保险费"},
+    {"endpoint": "declare.index", "label": "缴费申报", "icon": "check",
+     "hint": "选择缴费档次、缴费基数并缴费"},
     {"endpoint": "records.index", "label": "缴费记录", "icon": "list",
      "hint": "查看缴费结果与票证号码"},
+    {"endpoint": "declare.history", "label": "申报查询", "icon": "clock",
+     "hint": "选档记录、基数申报，有效与无效"},
 ]
 
 
@@ -49,6 +54,7 @@ def register_context(app):
     app.jinja_env.filters["shanghai"] = shanghai_time
     app.jinja_env.filters["yuan"] = fen_display
     app.jinja_env.filters["rmb_upper"] = rmb_upper
+    app.jinja_env.filters["percent"] = percent
 
     @app.after_request
     def every_response(response):

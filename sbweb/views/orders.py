@@ -3,10 +3,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from sqlalchemy import select
 
 from sbweb import auth
+from sbweb.clock import shanghai_now
 from sbweb.db import db
 from sbweb.htmx import render_step
 from sbweb.models import Order
 from sbweb.payments import InvalidNotice, orders
+from sbweb.services import standards
 from sbweb.htmx import leave_app
 
 bp = Blueprint("orders", __name__)
@@ -66,8 +68,14 @@ def check(order_no):
 @bp.post("/orders/<order_no>/resume")
 @auth.identity_required()
 def resume(order_no):
-    """继续支付: back to the provider's page for the same order (never a second order)."""
-    return go_pay(_own_order(order_no))
+    """继续支付: back to the provider's page for the same order (never a second order) —
+    except in a reconciliation window, when payments pause."""
+    order = _own_order(order_no)
+    pause = standards.pause_now(orders.regions_of(order), shanghai_now())
+    if pause is not None:
+        flash(pause.message)
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    return go_pay(order)
 
 
 @bp.post("/orders/<order_no>/cancel")

@@ -8,6 +8,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 
 from sbweb import auth
+from sbweb.clock import shanghai_now
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import ConfirmForm, DuesForm, MethodForm
 from sbweb.hosts import channel_choices
@@ -15,6 +16,7 @@ from sbweb.htmx import render_step
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
+from sbweb.services import standards
 from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
@@ -25,6 +27,11 @@ def _selection() -> dict | None:
     if not selection or selection.get("person") != auth.person_id():
         return None
     return selection
+
+
+def payment_pause(dues):
+    """The reconciliation window pausing payment of these dues now, if any (对账时段)."""
+    return standards.pause_now({d.enrollment.agency.region_code for d in dues}, shanghai_now())
 
 
 def _selected_dues(selection):
@@ -98,6 +105,7 @@ def confirm():
         session["selection"] = selection
     form.shown.data = current
     return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed,
+                       pause=payment_pause(chosen),
                        unpayable=unpayable, enrollment_no=selection["enrollment"],
                        total=sum(d.amount_fen for d in chosen), status=status)
 
@@ -123,6 +131,11 @@ def method():
             flash("缴费信息已在其他页面更改，请核对最新的缴费信息")
             return redirect(url_for("selfpay.confirm"), 303)
         payer = auth.person_id()
+        pause = payment_pause(chosen)
+        if pause is not None:
+            form.form_errors.append(pause.message)
+            return render_step("selfpay/method.html", form=form, choices=choices, dues=chosen,
+                               total=sum(d.amount_fen for d in chosen), pause=pause, status=422)
         try:
             made = orders.create_order(
                 payer_id=payer, person_ids={payer}, due_ids=selection["dues"],
@@ -146,5 +159,5 @@ def method():
             return go_pay(made.order)
     form.selection.data = selection["key"]
     return render_step("selfpay/method.html", form=form, choices=choices, dues=chosen,
-                       total=sum(d.amount_fen for d in chosen),
+                       total=sum(d.amount_fen for d in chosen), pause=payment_pause(chosen),
                        status=422 if form.is_submitted() else 200)

@@ -1,0 +1,59 @@
+"""Forms of 缴费申报: the agency, then what the flow asks for (基数 and months, 档次, or just
+the year). Choices are filled per request from the standards in force; whether a year or
+grade is allowed is the declarations service's to say (its message names the reason)."""
+from wtforms import StringField, SubmitField
+from wtforms.validators import InputRequired, Length, Optional
+
+from sbweb.forms.base import Form, Radio, Select, options
+
+PAY_TYPES = options([("normal", "正常缴费"), ("backpay", "补缴")])
+
+
+class _Unchecked:
+    """A choice the service checks (a closed year, a grade the region lacks) so the resident
+    reads why, not just "无效"; a value that is not a number is still refused here."""
+
+    def pre_validate(self, form):
+        pass
+
+
+class YearSelect(_Unchecked, Select):
+    pass
+
+
+class GradeRadio(_Unchecked, Radio):
+    pass
+
+
+class AgencyForm(Form):
+    city = Select("所在地市", validators=[Optional()])
+    agency = Select("社保经办机构", validators=[InputRequired("请选择社保经办机构")])
+    submit = SubmitField("下一步")
+
+
+class FlexibleForm(AgencyForm):
+    pay_type = Radio("缴费类型", choices=PAY_TYPES, default="normal",
+                     validators=[InputRequired("请选择缴费类型")])
+    year = YearSelect("缴费年份", coerce=int, validators=[Optional()])
+    month_from = Select("费款所属期（起）", coerce=int, validators=[Optional()])
+    month_to = Select("费款所属期（止）", coerce=int, validators=[Optional()])
+    base = StringField("缴费基数（元/月）", validators=[Optional(), Length(max=16, message="缴费基数过长")])
+
+
+class GradeForm(AgencyForm):
+    pay_type = Radio("缴费类型", choices=PAY_TYPES, default="normal",
+                     validators=[InputRequired("请选择缴费类型")])
+    year = YearSelect("缴费年份", coerce=int, validators=[Optional()])
+    grade = GradeRadio("缴费档次（元/年）", coerce=int, validators=[Optional()])
+
+
+class MedicalForm(AgencyForm):
+    year = YearSelect("缴费年份", coerce=int, validators=[Optional()])
+
+
+class BackpayForm(Form):
+    submit = SubmitField("下一步")
+
+
+class VoidForm(Form):
+    submit = SubmitField("确认作废")

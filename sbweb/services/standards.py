@@ -1,0 +1,335 @@
+"""Contribution standards: which one is in force, what a base or grade costs, when a
+region's payments pause, and how standards are loaded and changed (validated, re-pricing
+the open dues they priced)."""
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+
+from sbweb.db import db
+from sbweb.models import Declaration, Due, Region, Standard
+from sbweb.money import fen_display, yuan_to_fen
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "standards.toml"
+CATEGORIES = ("flexible", "resident")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class StandardError(ValueError):
+    """A standard that would not make sense; `problems` says every reason, in Chinese."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("；".join(problems))
+        self.problems = problems
+
+
+# -- which standard, which region ----------------------------------------------------------
+
+def region_chain(region_code: str) -> list[str]:
+    """An agency's region and the regions containing it, most specific first:
+    520102 → 520102, 520100, 520000."""
+    chain = [region_code, region_code[:4] + "00", region_code[:2] + "0000"]
+    return list(dict.fromkeys(chain))
+
+
+def standard_for(region_code: str, year: int, category: str) -> Standard | None:
+    rows = db.session.scalars(select(Standard).where(
+        Standard.region_code.in_(region_chain(region_code)), Standard.year == year,
+        Standard.category == category))
+    by_region = {s.region_code: s for s in rows}
+    return next((by_region[c] for c in region_chain(region_code) if c in by_region), None)
+
+
+def standards_for(region_code: str, category: str) -> list[Standard]:
+    """Every year's standard that applies in this region, newest year first."""
+    rows = db.session.scalars(select(Standard).where(
+        Standard.region_code.in_(region_chain(region_code)), Standard.category == category))
+    chain = region_chain(region_code)
+    best: dict[int, Standard] = {}
+    for s in rows:
+        if s.year not in best or chain.index(s.region_code) < chain.index(best[s.year].region_code):
+            best[s.year] = s
+    return [best[y] for y in sorted(best, reverse=True)]
+
+
+def open_standards(region_code: str, category: str, today: dt.date) -> list[Standard]:
+    """The years that may be declared today, oldest first."""
+    return sorted((s for s in standards_for(region_code, category) if s.is_open(today)),
+                  key=lambda s: s.year)
+
+
+# -- what it costs ---------------------------------------------------------------------------
+
+def monthly_fen(base_fen: int, rate_bp: int) -> int:
+    """One month's contribution: base × rate, rounded to the fen (half up)."""
+    return int((Decimal(base_fen) * rate_bp / 10000).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def months_between(start: str, end: str) -> int:
+    return (int(end[:4]) - int(start[:4])) * 12 + int(end[5:]) - int(start[5:]) + 1
+
+
+def late_fee_fen(amount_fen: int, bp_per_day: int, period_end: str, today: dt.date) -> int:
+    """滞纳金: a month is due by its last day; each day after costs bp_per_day/10000 of it."""
+    if not bp_per_day:
+        return 0
+    year, month = int(period_end[:4]), int(period_end[5:])
+    last_day = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
+    days = (today - last_day).days
+    if days <= 0:
+        return 0
+    return int((Decimal(amount_fen) * bp_per_day * days / 10000).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def rate_bp(standard: Standard, insurance: str) -> int:
+    return standard.pension_rate_bp if insurance == "pension" else standard.medical_rate_bp
+
+
+def percent(bp: int) -> str:
+    """2000 → '20', 950 → '9.5' (a rate as residents read it, without the % sign)."""
+    text = f"{Decimal(bp) / 100:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def base_range_text(standard: Standard) -> str:
+    return f"{fen_display(standard.base_min_fen)}元-{fen_display(standard.base_max_fen)}元"
+
+
+# -- reconciliation windows --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pause:
+    region: str
+    starts: str
+    ends: str
+
+    @property
+    def message(self) -> str:
+        until = f"次日 {self.ends}" if self.starts > self.ends else self.ends
+        return (f"{self.region}每日 {self.starts} 至 {until} 为系统对账时段，暂停缴费，"
+                f"请于 {self.ends} 后再缴。已完成的支付不受影响。")
+
+
+def _in_window(now: str, starts: str, ends: str) -> bool:
+    if starts <= ends:
+        return starts <= now < ends
+    return now >= starts or now < ends  # crosses midnight: 22:50–00:10
+
+
+def pause_now(region_codes, now: dt.datetime) -> Pause | None:
+    """The reconciliation window that pauses payments for any of these regions now (now is
+    Asia/Shanghai), or None."""
+    wanted = {c for code in region_codes for c in region_chain(code)}
+    if not wanted:
+        return None
+    clock = now.strftime("%H:%M")
+    for region in db.session.scalars(select(Region).where(Region.code.in_(wanted)).order_by(Region.code)):
+        if region.pause_from and region.pause_until and _in_window(clock, region.pause_from, region.pause_until):
+            return Pause(region.name, region.pause_from, region.pause_until)
+    return None
+
+
+# -- loading and changing ----------------------------------------------------------------------
+
+def _fen(value, label: str, problems: list[str]) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        fen = yuan_to_fen(str(value))
+    except ValueError:
+        problems.append(f"{label}不是有效金额：{value}")
+        return None
+    if fen <= 0:
+        problems.append(f"{label}必须大于 0")
+        return None
+    return fen
+
+
+def _bp(value, label: str, problems: list[str], *, hundredths: bool = False) -> int | None:
+    """'20' (percent) → 2000 bp; '0.05' (percent per day) → 5."""
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value).strip().rstrip("%"))
+    except InvalidOperation:
+        problems.append(f"{label}不是有效百分比：{value}")
+        return None
+    bp = number * 100
+    if bp != bp.to_integral_value() or bp < 0 or (not hundredths and not 0 < bp <= 10000):
+        problems.append(f"{label}应在 0 到 100 之间，最多两位小数：{value}")
+        return None
+    return int(bp)
+
+
+def _date(value, label: str, problems: list[str]) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        problems.append(f"{label}不是有效日期（YYYY-MM-DD）：{value}")
+        return None
+
+
+def parse_standard(spec: dict) -> dict:
+    """A standard as the data file or the CLI writes it (yuan, percent, ISO dates) → column
+    values, or StandardError listing everything wrong with it."""
+    problems: list[str] = []
+    region = str(spec.get("region", ""))
+    if not re.fullmatch(r"[1-9]\d{5}", region):
+        problems.append(f"地区代码应为 6 位数字：{region}")
+    try:
+        year = int(spec.get("year"))
+        if not 2000 <= year <= 2100:
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append(f"年度无效：{spec.get('year')}")
+        year = None
+    category = spec.get("category")
+    if category not in CATEGORIES:
+        problems.append(f"人员类别应为 flexible 或 resident：{category}")
+    values = {
+        "region_code": region, "year": year, "category": category,
+        "opens": _date(spec.get("opens"), "征收期开始日期", problems),
+        "closes": _date(spec.get("closes"), "征收期结束日期", problems),
+        "late_fee_bp_per_day": _bp(spec.get("late_fee", "0"), "滞纳金比例", problems, hundredths=True) or 0,
+        "base_min_fen": None, "base_max_fen": None, "pension_rate_bp": None, "medical_rate_bp": None,
+        "grades_fen": None, "medical_fen": None,
+    }
+    if values["opens"] and values["closes"] and values["opens"] > values["closes"]:
+        problems.append("征收期开始日期晚于结束日期")
+    if category == "flexible":
+        values["base_min_fen"] = _fen(spec.get("base_min"), "缴费基数下限", problems)
+        values["base_max_fen"] = _fen(spec.get("base_max"), "缴费基数上限", problems)
+        values["pension_rate_bp"] = _bp(spec.get("pension_rate"), "养老保险费率", problems)
+        values["medical_rate_bp"] = _bp(spec.get("medical_rate"), "医疗保险费率", problems)
+        for key, label in (("base_min_fen", "缴费基数下限"), ("base_max_fen", "缴费基数上限"),
+                           ("pension_rate_bp", "养老保险费率"), ("medical_rate_bp", "医疗保险费率")):
+            if values[key] is None and not any(p.startswith(label) for p in problems):
+                problems.append(f"灵活就业标准缺少{label}")
+        if values["base_min_fen"] and values["base_max_fen"] and values["base_min_fen"] >= values["base_max_fen"]:
+            problems.append("缴费基数下限应小于上限")
+    elif category == "resident":
+        grades = spec.get("grades") or []
+        if isinstance(grades, str):
+            grades = [g for g in grades.replace("，", ",").split(",") if g.strip()]
+        fens = [_fen(g, "缴费档次", problems) for g in grades]
+        if not grades:
+            problems.append("城乡居民标准缺少缴费档次")
+        elif None not in fens:
+            if len(set(fens)) != len(fens):
+                problems.append("缴费档次有重复")
+            values["grades_fen"] = sorted(set(fens))
+        values["medical_fen"] = _fen(spec.get("medical"), "城乡居民医疗保险缴费标准", problems)
+        if values["medical_fen"] is None and not any(p.startswith("城乡居民医疗") for p in problems):
+            problems.append("城乡居民标准缺少医疗保险缴费标准")
+    if problems:
+        raise StandardError(problems)
+    return values
+
+
+def save_standard(values: dict) -> tuple[Standard, bool]:
+    """Create or change the standard for values' region × year × category. A change bumps its
+    revision and re-prices the open dues it priced that no order is paying (their pages turn
+    stale). Returns (standard, changed)."""
+    key = {k: values[k] for k in ("region_code", "year", "category")}
+    standard = db.session.scalar(select(Standard).filter_by(**key))
+    if standard is None:
+        standard = Standard(**values)
+        db.session.add(standard)
+        db.session.flush()
+        return standard, True
+    changed = {k: v for k, v in values.items() if getattr(standard, k) != v}
+    if not changed:
+        return standard, False
+    for k, v in changed.items():
+        setattr(standard, k, v)
+    standard.revision += 1
+    db.session.flush()
+    reprice(standard)
+    return standard, True
+
+
+def reprice(standard: Standard) -> int:
+    """Recompute the valid declarations of this standard whose due is still open and not being
+    paid; returns how many dues changed."""
+    from sbweb.services.declarations import price  # the one place a declaration is priced
+    from sbweb.services.registry import RegistryError, change_due_amount
+
+    changed = 0
+    rows = db.session.scalars(select(Declaration).join(Due, Due.id == Declaration.due_id).where(
+        Declaration.standard_id == standard.id, Declaration.state == "valid",
+        Due.state == "open", Due.order_id.is_(None)))
+    for declaration in rows:
+        contribution, late = price(declaration, standard, declaration.declared_at.date())
+        if contribution + late == declaration.amount_fen:
+            continue
+        try:
+            change_due_amount(declaration.due, contribution + late)
+        except RegistryError:
+            continue  # an order took it meanwhile: it pays the figure its payer confirmed
+        declaration.due.late_fee_fen = late
+        declaration.amount_fen, declaration.late_fee_fen = contribution + late, late
+        changed += 1
+    return changed
+
+
+def save_region(code: str, name: str, pause: str | None) -> Region:
+    problems = []
+    if not re.fullmatch(r"[1-9]\d{5}", code or ""):
+        problems.append(f"地区代码应为 6 位数字：{code}")
+    starts = ends = None
+    if pause:
+        starts, _, ends = pause.partition("-")
+        if not (_CLOCK.match(starts) and _CLOCK.match(ends)) or starts == ends:
+            problems.append(f"对账时段应写作 HH:MM-HH:MM：{pause}")
+    if problems:
+        raise StandardError(problems)
+    region = db.session.scalar(select(Region).filter_by(code=code))
+    if region is None:
+        region = Region(code=code, name=name)
+        db.session.add(region)
+    region.name = name or region.name
+    region.pause_from, region.pause_until = starts, ends
+    db.session.flush()
+    return region
+
+
+def load_file(path: Path = DATA) -> dict[str, int]:
+    """Load (or update) the regions and standards of a data file. Every row is checked first;
+    one bad row writes nothing (StandardError lists each, with its position)."""
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    parsed, problems = [], []
+    for i, spec in enumerate(data.get("standards", []), start=1):
+        try:
+            parsed.append(parse_standard(spec))
+        except StandardError as exc:
+            problems += [f"第 {i} 条标准：{p}" for p in exc.problems]
+    if problems:
+        raise StandardError(problems)
+    counts = {"regions": 0, "standards": 0, "changed": 0}
+    for region in data.get("regions", []):
+        save_region(str(region["code"]), region["name"], region.get("pause"))
+        counts["regions"] += 1
+    for values in parsed:
+        _, changed = save_standard(values)
+        counts["standards"] += 1
+        counts["changed"] += int(changed)
+    return counts
+
+
+def describe(standard: Standard) -> str:
+    """One line for `flask standards list`."""
+    head = f"{standard.region_code} {standard.year} {standard.category:<8} {standard.opens}~{standard.closes}"
+    if standard.category == "flexible":
+        body = (f"基数 {base_range_text(standard)} 养老 {percent(standard.pension_rate_bp)}% "
+                f"医疗 {percent(standard.medical_rate_bp)}%")
+    else:
+        grades = ",".join(str(g // 100) for g in standard.grades_fen or [])
+        body = f"档次 {grades} 医疗 {fen_display(standard.medical_fen)}"
+    late = f" 滞纳金 {percent(standard.late_fee_bp_per_day)}%/日" if standard.late_fee_bp_per_day else ""
+    return f"{head} {body}{late} (rev {standard.revision})"

@@ -1,0 +1,221 @@
+"""缴费申报: 基数申报 (灵活就业 养老/医疗), 选档 (城乡居民养老), the year's fixed amount (城乡居民
+医疗), 补缴明细确认, and 申报查询 / 选档记录查询 with 作废.
+
+Each flow is one page: 社保经办机构 (市 → 经办机构, filled in from the person's enrollment),
+then what the flow asks. 下一步 declares (the service computes every amount) and hands the
+new due to 我为自己缴's 缴费信息确认, so paying is the journey residents already know.
+Without JavaScript the 市 and 年份 lists refresh with a button; with HTMX they refresh in
+place, and the amount follows the base as it is typed.
+"""
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from sqlalchemy import select
+
+from sbweb import auth
+from sbweb.clock import shanghai_today
+from sbweb.db import db
+from sbweb.forms.base import options
+from sbweb.forms.declare import BackpayForm, FlexibleForm, GradeForm, MedicalForm, VoidForm
+from sbweb.htmx import render_step
+from sbweb.models import Agency, Declaration, Enrollment
+from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
+from sbweb.money import yuan_to_fen
+from sbweb.payments import orders
+from sbweb.services import declarations, standards
+from sbweb.services.declarations import FLOWS, DeclarationError
+
+bp = Blueprint("declare", __name__, url_prefix="/declare")
+
+FORMS = {"base": FlexibleForm, "grade": GradeForm, "fixed": MedicalForm}
+TITLES = {
+    "flexible-pension": "灵活就业人员养老保险费申报",
+    "flexible-medical": "灵活就业人员医疗保险费申报",
+    "resident-pension": "城乡居民养老保险费申报",
+    "resident-medical": "城乡居民医疗保险费申报",
+}
+MONTHS = [(m, f"{m:02d}月") for m in range(1, 13)]
+
+
+def _hand_to_confirm(payer: int, enrollment: Enrollment, due_ids: list[int]):
+    """Put the dues where 我为自己缴's 缴费信息确认 picks them up."""
+    chosen = orders.load_dues(due_ids, {payer})
+    session["selection"] = {
+        "person": payer, "enrollment": enrollment.enrollment_no, "dues": [d.id for d in chosen],
+        "shown": orders.fingerprint(chosen), "confirmed": None, "key": secrets.token_urlsafe(16)}
+    return redirect(url_for("selfpay.confirm"), 303)
+
+
+@bp.get("/")
+@auth.identity_required()
+def index():
+    payer = auth.person_id()
+    enrolled = {tuple(row) for row in db.session.execute(select(Enrollment.category, Enrollment.insurance)
+                                      .where(Enrollment.person_id == payer))}
+    flows = [{"slug": slug, "title": TITLES[slug], "category": CATEGORY_LABELS[c],
+              "insurance": INSURANCE_LABELS[i], "enrolled": (c, i) in enrolled}
+             for slug, (c, i, _) in FLOWS.items()]
+    return render_step("declare/index.html", flows=flows)
+
+
+def _agency_choices(form, enrollments: list[Enrollment]):
+    """市 → 经办机构: the person's own agency is filled in; another city lists its agencies."""
+    agencies = list(db.session.scalars(select(Agency).order_by(Agency.city, Agency.code)))
+    cities = list(dict.fromkeys(a.city for a in agencies))
+    own = enrollments[0].agency if enrollments else None
+    if not form.is_submitted():
+        form.city.data = own.city if own else (cities[0] if cities else None)
+        form.agency.data = own.code if own else None
+    city = form.city.data if form.city.data in cities else (own.city if own else None)
+    form.city.data = city
+    form.city.choices = options((c, c) for c in cities)
+    form.agency.choices = options([("", "请选择经办机构")] + [(a.code, a.name) for a in agencies if a.city == city])
+
+
+def _enrollment_shown(payer: int, flow: str, form, enrollments):
+    """The enrollment whose standards the page lists: the one at the chosen agency, else the
+    person's first for this flow (a mismatch is reported on 下一步, not while choosing)."""
+    try:
+        return declarations.enrollment_at(payer, flow, form.agency.data or "")
+    except DeclarationError:
+        return enrollments[0]
+
+
+def _parse_base(form) -> int | None:
+    text = (form.base.data or "").strip().replace("，", ",")
+    if not text:
+        return None
+    try:
+        return yuan_to_fen(text)
+    except ValueError:
+        form.base.errors = list(form.base.errors) + ["缴费基数应为金额，如 4504.00"]
+        return None
+
+
+@bp.route("/<flow>", methods=["GET", "POST"])
+@auth.identity_required()
+def declare(flow):
+    if flow not in FLOWS:
+        abort(404)
+    category, insurance, chooses = FLOWS[flow]
+    payer = auth.person_id()
+    today = shanghai_today()
+    enrollments = declarations.enrollments_for(payer, flow)
+    page = {"flow": flow, "title": TITLES[flow], "chooses": chooses, "insurance": insurance}
+    if not enrollments:
+        return render_step("declare/form.html", form=None, **page)
+
+    form = FORMS[chooses]()
+    _agency_choices(form, enrollments)
+    enrollment = _enrollment_shown(payer, flow, form, enrollments)
+    years = declarations.open_years(enrollment, today)
+    form.year.choices = options((s.year, f"{s.year}年") for s in years)
+    if form.year.data is None and years:
+        # 灵活就业 pay this year's months; 城乡居民 the coming year once its collection opens.
+        this_year = [s for s in years if s.year == today.year]
+        form.year.data = (this_year or years)[-1 if category == "resident" else 0].year
+    standard = standards.standard_for(enrollment.agency.region_code, form.year.data, category) \
+        if form.year.data else None
+    quote = None
+    if chooses == "base":
+        form.month_from.choices = form.month_to.choices = options(MONTHS)
+        if not form.is_submitted():
+            form.month_from.data = form.month_to.data = today.month
+    if chooses == "grade":
+        grades = standard.grades_fen if standard else []
+        form.grade.choices = options((g, f"{g // 100}元") for g in grades)
+
+    action = request.form.get("action")
+    if form.is_submitted() and action in ("refresh", "preview"):
+        form.validate()  # fills the fields; what it says is not shown until 下一步
+        form.form_errors.clear()
+        for field in form:
+            field.errors = []
+    elif form.validate_on_submit():
+        try:
+            declared = _declare(payer, flow, form, today)
+        except DeclarationError as exc:
+            getattr(form, exc.field, form.agency).errors.append(exc.message)
+        else:
+            if isinstance(declared, Enrollment):  # 补缴: the dues its agency pushed
+                return redirect(url_for("declare.backpay", enrollment_no=declared.enrollment_no), 303)
+            return _hand_to_confirm(payer, declared.enrollment, [declared.due_id])
+    if chooses == "base" and standard and form.month_from.data and form.month_to.data:
+        base = _parse_base(form) if action == "preview" or form.base.data else None
+        if base and standard.base_min_fen <= base <= standard.base_max_fen \
+                and 1 <= form.month_from.data <= form.month_to.data <= 12:
+            start, end = declarations.check_months(form.year.data, form.month_from.data, form.month_to.data)
+            quote = declarations.quote_base(standard, insurance, base, start, end, today)
+    failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
+    return render_step("declare/form.html", form=form, enrollment=enrollment, standard=standard,
+                       quote=quote, years=years, today=today, status=422 if failed else 200, **page)
+
+
+def _declare(payer: int, flow: str, form, today):
+    """The service call for 下一步; for 补缴 (nothing to declare) the enrollment it is for."""
+    enrollment = declarations.enrollment_at(payer, flow, form.agency.data)
+    chooses = FLOWS[flow][2]
+    if getattr(form, "pay_type", None) is not None and form.pay_type.data == "backpay":
+        return enrollment
+    if form.year.data is None:
+        raise DeclarationError("year", "当前不在任何年度的征收期内，暂不能申报")
+    if chooses == "base":
+        base = _parse_base(form)
+        if form.base.errors:
+            raise DeclarationError("base", form.base.errors.pop())
+        return declarations.declare_base(payer, enrollment, year=form.year.data,
+                                         month_from=form.month_from.data or 0,
+                                         month_to=form.month_to.data or 0, base_fen=base, today=today)
+    if chooses == "grade":
+        return declarations.choose_grade(payer, enrollment, year=form.year.data,
+                                         grade_fen=form.grade.data, today=today)
+    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today)
+
+
+@bp.route("/backpay/<enrollment_no>", methods=["GET", "POST"])
+@auth.identity_required()
+def backpay(enrollment_no):
+    """补缴明细确认: the 补缴 the agency approved and pushed, to check before paying."""
+    payer = auth.person_id()
+    enrollment = db.session.scalar(select(Enrollment).where(
+        Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == payer))
+    if enrollment is None:
+        abort(404)
+    dues = declarations.backpay_dues(enrollment)
+    form = BackpayForm()
+    if form.validate_on_submit() and dues:
+        return _hand_to_confirm(payer, enrollment, [d.id for d in dues])
+    return render_step("declare/backpay.html", form=form, enrollment=enrollment, dues=dues,
+                       total=sum(d.amount_fen for d in dues))
+
+
+@bp.get("/history")
+@auth.identity_required("verified")
+def history():
+    """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first."""
+    state = request.args.get("state", "")
+    state = state if state in ("valid", "void") else ""
+    rows = declarations.history(auth.person_id(), state or None)
+    return render_step("declare/history.html", rows=rows, state=state, form=VoidForm())
+
+
+@bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def void(declaration_id):
+    """基数作废 / 档次作废, after a confirmation page."""
+    payer = auth.person_id()
+    declaration = db.session.scalar(select(Declaration).where(
+        Declaration.id == declaration_id, Declaration.person_id == payer))
+    if declaration is None:
+        abort(404)
+    form = VoidForm()
+    if form.validate_on_submit():
+        try:
+            declarations.void(payer, declaration_id)
+        except DeclarationError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            flash("申报已作废，对应的应缴费款已取消")
+            return redirect(url_for("declare.history"), 303)
+    return render_step("declare/void.html", form=form, declaration=declaration,
+                       status=422 if form.form_errors else 200)
