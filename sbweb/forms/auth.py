@@ -42,3 +42,17 @@ class ConsentForm(Form):
     host = Select("宿主应用（沙箱）")
     next = HiddenField(validators=[Length(max=300)])
     submit = SubmitField("同意授权")
+
+
+class PayeeForm(ManualIdentityForm):
+    """添加被代缴人: the payee's 证件类型 + 证件号码 + 姓名, checked like the payer's own."""
+    next = None
+    submit = SubmitField("添加")
+
+
+class ConfirmRemoveForm(Form):
+    submit = SubmitField("确认删除")
+
+
+class AutoPayForm(Form):
+    auto_pay = HiddenField(validators=[InputRequired()])

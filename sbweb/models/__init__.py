@@ -7,3 +7,4 @@ from sbweb.models.sandbox import SandboxNotify, SandboxRefund, SandboxTrade  # n
 from sbweb.models.throttle import LookupFailure  # noqa: F401
 from sbweb.models.standard import Region, Standard  # noqa: F401
 from sbweb.models.declaration import Declaration  # noqa: F401
+from sbweb.models.payee import Payee  # noqa: F401

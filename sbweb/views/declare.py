@@ -7,9 +7,7 @@ new due to 我为自己缴's 缴费信息确认, so paying is the journey reside
 Without JavaScript the 市 and 年份 lists refresh with a button; with HTMX they refresh in
 place, and the amount follows the base as it is typed.
 """
-import secrets
-
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy import select
 
 from sbweb import auth
@@ -24,6 +22,7 @@ from sbweb.money import yuan_to_fen
 from sbweb.payments import orders
 from sbweb.services import declarations, standards
 from sbweb.services.declarations import FLOWS, DeclarationError
+from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("declare", __name__, url_prefix="/declare")
 
@@ -39,11 +38,8 @@ MONTHS = [(m, f"{m:02d}月") for m in range(1, 13)]
 
 def _hand_to_confirm(payer: int, enrollment: Enrollment, due_ids: list[int]):
     """Put the dues where 我为自己缴's 缴费信息确认 picks them up."""
-    chosen = orders.load_dues(due_ids, {payer})
-    session["selection"] = {
-        "person": payer, "enrollment": enrollment.enrollment_no, "dues": [d.id for d in chosen],
-        "shown": orders.fingerprint(chosen), "confirmed": None, "key": secrets.token_urlsafe(16)}
-    return redirect(url_for("selfpay.confirm"), 303)
+    return start_selection(payer, enrollment.enrollment_no, orders.load_dues(due_ids, {payer}),
+                           back=url_for("declare.index"))
 
 
 @bp.get("/")

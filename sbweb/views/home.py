@@ -18,6 +18,8 @@ TEXT_SIZE_COOKIE = "sbweb_text"
 TILES = [
     {"endpoint": "selfpay.enrollments", "label": "我为自己缴", "icon": "wallet",
      "hint": "缴纳本人的养老、医疗保险费"},
+    {"endpoint": "proxy.index", "label": "我帮他人缴", "icon": "wallet",
+     "hint": "为家人代缴，一次支付多人"},
     {"endpoint": "declare.index", "label": "缴费申报", "icon": "check",
      "hint": "选择缴费档次、缴费基数并缴费"},
     {"endpoint": "records.index", "label": "缴费记录", "icon": "list",

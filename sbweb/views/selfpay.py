@@ -9,14 +9,16 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, sessi
 
 from sbweb import auth
 from sbweb.clock import shanghai_now
+from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import ConfirmForm, DuesForm, MethodForm
 from sbweb.hosts import channel_choices
 from sbweb.htmx import render_step
+from sbweb.models import Person
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import standards
+from sbweb.services import payees, standards
 from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
@@ -34,8 +36,34 @@ def payment_pause(dues):
     return standards.pause_now({d.enrollment.agency.region_code for d in dues}, shanghai_now())
 
 
+def _people(selection) -> set[int]:
+    """Whose dues the selection pays: the payer's own, or 被代缴人 (代缴)."""
+    return set(selection.get("people") or [selection["person"]])
+
+
 def _selected_dues(selection):
-    return orders.load_dues(selection["dues"], {auth.person_id()})
+    return orders.load_dues(selection["dues"], _people(selection))
+
+
+def _payees_shown(selection) -> list:
+    """The 被代缴人 a confirm page names (masked), when the payer pays for others."""
+    others = _people(selection) - {selection["person"]}
+    return [db.session.get(Person, p) for p in sorted(others)]
+
+
+def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None):
+    """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴)."""
+    session["selection"] = {
+        "person": payer,
+        "people": sorted(people or {payer}),
+        "enrollment": enrollment_no,
+        "dues": [d.id for d in dues],
+        "shown": orders.fingerprint(dues),
+        "confirmed": None,
+        "key": secrets.token_urlsafe(16),
+        "back": back or url_for("selfpay.dues", enrollment_no=enrollment_no),
+    }
+    return redirect(url_for("selfpay.confirm"), 303)
 
 
 @bp.get("/")
@@ -64,15 +92,7 @@ def dues(enrollment_no):
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
         chosen = [d for d in payable if d.id in set(form.dues.data)]
-        session["selection"] = {
-            "person": payer,
-            "enrollment": enrollment.enrollment_no,
-            "dues": [d.id for d in chosen],
-            "shown": orders.fingerprint(chosen),
-            "confirmed": None,
-            "key": secrets.token_urlsafe(16),
-        }
-        return redirect(url_for("selfpay.confirm"), 303)
+        return start_selection(payer, enrollment.enrollment_no, chosen)
     return render_step("selfpay/dues.html", form=form, enrollment=enrollment, dues=owed,
                        selected=set(form.dues.data or []), status=422)
 
@@ -105,7 +125,8 @@ def confirm():
         session["selection"] = selection
     form.shown.data = current
     return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed,
-                       pause=payment_pause(chosen),
+                       pause=payment_pause(chosen), payees=_payees_shown(selection),
+                       back=selection.get("back") or url_for("selfpay.enrollments"),
                        unpayable=unpayable, enrollment_no=selection["enrollment"],
                        total=sum(d.amount_fen for d in chosen), status=status)
 
@@ -131,6 +152,10 @@ def method():
             flash("缴费信息已在其他页面更改，请核对最新的缴费信息")
             return redirect(url_for("selfpay.confirm"), 303)
         payer = auth.person_id()
+        others = _people(selection) - {payer}
+        if others and not all(payees.is_payee(payer, p) for p in others):
+            flash("被代缴人已从您的列表中删除，未发起缴费")
+            return redirect(url_for("proxy.index"), 303)
         pause = payment_pause(chosen)
         if pause is not None:
             form.form_errors.append(pause.message)
@@ -138,7 +163,7 @@ def method():
                                total=sum(d.amount_fen for d in chosen), pause=pause, status=422)
         try:
             made = orders.create_order(
-                payer_id=payer, person_ids={payer}, due_ids=selection["dues"],
+                payer_id=payer, person_ids=_people(selection), due_ids=selection["dues"],
                 shown=selection["confirmed"], channel=form.channel.data,
                 idempotency_key=selection["key"])
         except orders.StaleSelection as exc:

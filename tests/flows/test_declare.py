@@ -167,3 +167,18 @@ def test_the_city_list_refreshes_without_javascript(client, world, ctx):
 def count_orders():
     db.session.rollback()
     return len(db.session.scalars(select(Order.id)).all())
+
+
+def test_late_fee_is_its_own_line_when_the_region_sets_one(app, client, world, ctx):
+    result = app.test_cli_runner().invoke(args=["standards", "set", "370200", "2026", "flexible", "--late-fee", "0.05"])
+    assert result.exit_code == 0, result.output
+    sign_in(client, "张伟")
+    # September 2026 was due by 30 September: 54 days late on 23 November, 0.05 % a day.
+    confirm = client.submit(open_form(client, "flexible-pension"), {"month_from": "9", "month_to": "9", "base": "5000"})
+    assert confirm.h1 == "缴费信息确认"
+    assert "含滞纳金 27.00" in confirm.text and "1,027.00" in confirm.text
+    declared = declarations_of(world, "张伟")[-1]
+    assert (declared.amount_fen, declared.late_fee_fen) == (102700, 2700)
+    # This month is not late: no late-fee line.
+    confirm = client.submit(open_form(client, "flexible-pension"), {"month_from": "12", "month_to": "12", "base": "5000"})
+    assert "滞纳金" not in confirm.text and "1,000.00" in confirm.text

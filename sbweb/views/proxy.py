@@ -1,0 +1,124 @@
+"""我帮他人缴 (代缴): the payer's 被代缴人 — add, view, delete, 自动缴 — and paying their dues
+through the same 缴费信息确认 → 选择缴款方式 → 去支付 as self-pay, one order for one or
+several people (a family batch).
+
+The list holds other people's identities, so it needs a verified session. A payer sees a
+payee's dues and the name (to check), the number masked, and nothing else of theirs.
+"""
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+
+from sbweb import auth
+from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, PayeeForm
+from sbweb.forms.base import options
+from sbweb.forms.selfpay import DuesForm
+from sbweb.htmx import render_step
+from sbweb.payments import orders
+from sbweb.services import dues as dues_service
+from sbweb.services import payees, throttle
+from sbweb.services.people import find_person
+from sbweb.views.auth import NO_MATCH, TOO_MANY
+from sbweb.views.selfpay import start_selection
+
+bp = Blueprint("proxy", __name__, url_prefix="/proxy")
+
+
+def _own_payee(payee_id: int):
+    row = payees.payee(auth.person_id(), payee_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/")
+@auth.identity_required("verified")
+def index():
+    rows = payees.payees_of(auth.person_id())
+    counts = {r.id: sum(c for c, _ in dues_service.open_due_counts(r.person_id).values()) for r in rows}
+    totals = {r.id: sum(t for _, t in dues_service.open_due_counts(r.person_id).values()) for r in rows}
+    return render_step("proxy/index.html", rows=rows, counts=counts, totals=totals)
+
+
+@bp.route("/add", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def add():
+    """添加被代缴人: 证件类型 + 证件号码 + 姓名, validated and throttled like a manual lookup."""
+    form = PayeeForm()
+    status = 422 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
+        if throttle.refused(keys):
+            minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
+            form.form_errors.append(TOO_MANY.format(minutes=minutes))
+            status = 429
+        else:
+            person = find_person(form.id_type.data, form.id_number.data, form.name.data)
+            if person is None:
+                throttle.record_failure(keys)
+                form.form_errors.append(NO_MATCH)
+            else:
+                try:
+                    payees.add(auth.person_id(), person)
+                except payees.PayeeError as exc:
+                    (form[exc.field].errors.append(exc.message) if exc.field else form.form_errors.append(exc.message))
+                else:
+                    flash(f"已添加被代缴人 {person.name}")
+                    return redirect(url_for("proxy.index"), 303)
+    return render_step("proxy/add.html", form=form, status=status)
+
+
+@bp.route("/<int:payee_id>/remove", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def remove(payee_id):
+    row = _own_payee(payee_id)
+    form = ConfirmRemoveForm()
+    if form.validate_on_submit():
+        name = row.person.name
+        payees.remove(auth.person_id(), payee_id)
+        flash(f"已删除被代缴人 {name}；已缴费记录仍可在缴费记录中查看")
+        return redirect(url_for("proxy.index"), 303)
+    return render_step("proxy/remove.html", form=form, row=row)
+
+
+@bp.post("/<int:payee_id>/auto-pay")
+@auth.identity_required("verified")
+def auto_pay(payee_id):
+    """自动缴 on/off. Stored now; it pays only through a bank agreement, which says so."""
+    row = _own_payee(payee_id)
+    form = AutoPayForm()
+    if form.validate_on_submit():
+        on, name = form.auto_pay.data == "on", row.person.name
+        payees.set_auto_pay(auth.person_id(), row.id, on)
+        flash(f"已为 {name} 开启自动缴。自动缴需要您本人签订的银行缴费协议，签约后新产生的应缴费款将自动扣款"
+              if on else f"已为 {name} 关闭自动缴")
+    return redirect(url_for("proxy.index"), 303)
+
+
+@bp.get("/<int:payee_id>/")
+@auth.identity_required("verified")
+def enrollments(payee_id):
+    row = _own_payee(payee_id)
+    return render_step("selfpay/enrollments.html", title="我帮他人缴", owner=row.person,
+                       enrollments=dues_service.enrollments_of(row.person_id),
+                       counts=dues_service.open_due_counts(row.person_id),
+                       dues_url=lambda no: url_for("proxy.dues", payee_id=payee_id, enrollment_no=no))
+
+
+@bp.route("/<int:payee_id>/<enrollment_no>/dues", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def dues(payee_id, enrollment_no):
+    row = _own_payee(payee_id)
+    enrollment, owed = dues_service.dues_page(row.person_id, enrollment_no[:32])
+    if enrollment is None:
+        abort(404)
+    payable = [d for d in owed if d.payable]
+    form = DuesForm()
+    form.dues.choices = options((d.id, d.period_label) for d in payable)
+    if form.validate_on_submit():
+        chosen = orders.load_dues([d.id for d in payable if d.id in set(form.dues.data)], {row.person_id})
+        return start_selection(auth.person_id(), enrollment.enrollment_no, chosen, people={row.person_id},
+                               back=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no))
+    selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
+    return render_step("selfpay/dues.html", form=form, payee=row.person, enrollment=enrollment, dues=owed,
+                       selected=selected, status=422 if form.is_submitted() else 200,
+                       action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
+                       back=url_for("proxy.enrollments", payee_id=payee_id))
