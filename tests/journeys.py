@@ -97,3 +97,35 @@ def _form_data(page, data):
     from werkzeug.datastructures import MultiDict
 
     return MultiDict([(k, v) for k, vs in values.items() for v in vs])
+
+
+def paid_history(payer_id: int, enrollment: Enrollment, count: int, *, start_year: int = 2000,
+                 amount_fen: int = 10000, state: str = "settled") -> list[str]:
+    """`count` past payments by `payer_id` of one-month dues of `enrollment`, written straight
+    to the tables (as years of history would be); returns their order numbers."""
+    import datetime as dt
+
+    from sbweb.models import OrderItem
+    from sbweb.payments.orders import new_order_no, new_ticket_no
+
+    numbers = []
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    for n in range(count):
+        year, month = start_year + n // 12, n % 12 + 1
+        due = Due(enrollment_id=enrollment.id, kind="normal", period_start=f"{year}-{month:02d}",
+                  period_end=f"{year}-{month:02d}", amount_fen=amount_fen, state="paid")
+        db.session.add(due)
+        db.session.flush()
+        at = base - dt.timedelta(days=count - n)
+        order = Order(order_no=new_order_no(), payer_id=payer_id, idempotency_key=f"history-{due.id}",
+                      channel="alipay", provider="sandbox", state=state, total_fen=amount_fen,
+                      subject="history", created_at=at, expires_at=at, settled_at=at)
+        db.session.add(order)
+        db.session.flush()
+        db.session.add(OrderItem(order_id=order.id, due_id=due.id, amount_fen=amount_fen))
+        due.order_id = order.id
+        db.session.flush()
+        order.ticket_no = new_ticket_no(order) if state != "failed" else None
+        numbers.append(order.order_no)
+    db.session.commit()
+    return numbers

@@ -122,3 +122,29 @@ def dues(payee_id, enrollment_no):
                        selected=selected, status=422 if form.is_submitted() else 200,
                        action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
                        back=url_for("proxy.enrollments", payee_id=payee_id))
+
+
+@bp.route("/batch", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def batch():
+    """合并缴费: several people's dues (the payer's own and their payees') in one order."""
+    payer = auth.person_id()
+    people = [(auth.current_person(), "本人")] + [(r.person, "被代缴人") for r in payees.payees_of(payer)]
+    groups = []
+    for person, role in people:
+        lines = []
+        for enrollment in dues_service.enrollments_of(person.id):
+            _, owed = dues_service.dues_page(person.id, enrollment.enrollment_no)
+            lines += [(enrollment, d) for d in owed]
+        groups.append({"person": person, "role": role, "lines": lines})
+    payable = {d.id: g["person"].id for g in groups for _, d in g["lines"] if d.payable}
+    form = DuesForm()
+    form.dues.choices = options((i, str(i)) for i in payable)
+    if form.validate_on_submit():
+        ids = [i for i in form.dues.data if i in payable]
+        chosen_people = {payable[i] for i in ids}
+        chosen = orders.load_dues(ids, chosen_people)
+        return start_selection(payer, None, chosen, people=chosen_people, back=url_for("proxy.batch"))
+    selected = set(form.dues.data or []) if form.is_submitted() else set()
+    return render_step("proxy/batch.html", form=form, groups=groups, selected=selected,
+                       status=422 if form.is_submitted() else 200)

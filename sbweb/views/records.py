@@ -1,25 +1,39 @@
-"""缴费记录: the payer's payments, newest first, with 票证号码 and state."""
-from flask import Blueprint, session
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+"""缴费记录: what the payer paid — for themselves, and in a second tab for others (代缴) —
+one line per paid item, newest first, filtered by 费款所属期 year and 险种, paged. Filters
+and paging are plain GET links and forms; with HTMX only the results swap."""
+from flask import Blueprint, request, session
 
 from sbweb import auth
-from sbweb.db import db
 from sbweb.htmx import render_step
-from sbweb.models import Due, Order, OrderItem
+from sbweb.services import records
 
 bp = Blueprint("records", __name__, url_prefix="/records")
+
+TABS = {"own": "本人缴费", "proxy": "代缴"}
+
+
+def int_arg(name: str, default: int | None = None, low: int = 1, high: int = 10_000) -> int | None:
+    """A number from the query string; anything else (abc, -1, huge) is the default."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and low <= int(value) <= high else default
+
+
+def filters() -> dict:
+    insurance = request.args.get("insurance", "")
+    return {"year": int_arg("year", None, 1990, 2100),
+            "insurance": insurance if insurance in ("pension", "medical") else None}
 
 
 @bp.get("/")
 @auth.identity_required()
 def index():
-    person = auth.current_person()
-    query = (select(Order).where(Order.payer_id == person.id, Order.state != "created")
-             .options(selectinload(Order.items).selectinload(OrderItem.due).selectinload(Due.enrollment))
-             .order_by(Order.created_at.desc(), Order.id.desc()).limit(50))
-    if not auth.is_verified():
-        # A manual lookup sees only what it paid in this session.
-        query = query.where(Order.order_no.in_(session.get("orders", [])))
-    return render_step("records/index.html", orders=list(db.session.scalars(query)),
-                       verified=auth.is_verified())
+    payer = auth.person_id()
+    tab = request.args.get("tab", "own")
+    tab = tab if tab in TABS else "own"
+    chosen = filters()
+    # A manual lookup sees only what it paid in this session.
+    mine_only = None if auth.is_verified() else session.get("orders", [])
+    result = records.records_page(payer, others=tab == "proxy", page=int_arg("page", 1),
+                                  order_nos=mine_only, **chosen)
+    return render_step("records/index.html", result=result, tab=tab, tabs=TABS, chosen=chosen,
+                       years=records.record_years(payer), verified=auth.is_verified())

@@ -70,7 +70,7 @@ def test_pay_a_payees_due_through_the_self_pay_steps(client, world, ctx):
     remove = client.page(f"/proxy/{payee.id}/remove")
     after = client.submit(remove)
     assert "已删除被代缴人 赵秀英" in after.text and payee_rows(world) == []
-    records = client.page("/records/")
+    records = client.page("/records/?tab=proxy")
     assert f"/orders/{order.order_no}" in [a["href"] for a in records.soup.select("main a.record")]
 
 
@@ -126,3 +126,36 @@ def test_a_due_of_a_payee_is_not_payable_through_someone_elses_selection(client,
     assert refused.status == 422
     db.session.rollback()
     assert db.session.get(Due, others[0].id).order_id is None
+
+
+def test_a_family_batch_pays_two_peoples_dues_in_one_order(client, world, ctx):
+    sign_in(client, "张伟", verified=True)
+    add(client)
+    mine = world.dues("张伟", "pension")[0]
+    hers = world.dues("赵秀英", "medical")[0]
+    page = client.page("/proxy/batch")
+    assert page.h1 == "合并缴费" and "本人 张伟" in page.text and "被代缴人 赵秀英" in page.text
+    empty = client.submit(page, {"dues": []})
+    assert empty.status == 422 and empty.field_error("dues") == "请至少选择一笔要缴纳的费款"
+    confirm = client.submit(page, {"dues": [str(mine.id), str(hers.id)]})
+    assert confirm.h1 == "缴费信息确认" and "被代缴人 赵秀英" in confirm.text
+    total = mine.amount_fen + hers.amount_fen
+    assert f"{total // 100:,}.{total % 100:02d}" in confirm.text
+    result = pay(client, confirm)
+    assert "缴费成功" in result.text
+    db.session.rollback()
+    [order] = db.session.scalars(select(Order)).all()
+    assert order.total_fen == total and sorted(i.due_id for i in order.items) == sorted([mine.id, hers.id])
+    assert {db.session.get(Due, i).state for i in (mine.id, hers.id)} == {"paid"}
+    # One record in each tab.
+    assert len(client.page("/records/").soup.select("main a.record")) == 1
+    assert len(client.page("/records/?tab=proxy").soup.select("main a.record")) == 1
+
+
+def test_a_batch_cannot_take_a_stranger_s_due(client, world, ctx):
+    sign_in(client, "张伟", verified=True)
+    stranger = world.dues("王芳", "medical")[0]
+    refused = client.submit(client.page("/proxy/batch"), {"dues": [str(stranger.id)]})
+    assert refused.status == 422
+    db.session.rollback()
+    assert db.session.get(Due, stranger.id).order_id is None
