@@ -266,11 +266,14 @@ def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> D
     return declaration
 
 
-def history(person_id: int, state: str | None = None) -> list[Declaration]:
-    """The person's declarations, newest first; state 'valid' / 'void' / None for all."""
+def history(person_id: int, state: str | None = None, kinds=None) -> list[Declaration]:
+    """The person's declarations, newest first; state 'valid' / 'void' / None for all;
+    kinds ('base', 'grade') for 选档记录 only."""
     query = select(Declaration).where(Declaration.person_id == person_id)
     if state in ("valid", "void"):
         query = query.where(Declaration.state == state)
+    if kinds:
+        query = query.where(Declaration.kind.in_(kinds))
     return list(db.session.scalars(query.order_by(Declaration.declared_at.desc(), Declaration.id.desc())))
 
 

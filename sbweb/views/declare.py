@@ -191,8 +191,11 @@ def history():
     """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first."""
     state = request.args.get("state", "")
     state = state if state in ("valid", "void") else ""
-    rows = declarations.history(auth.person_id(), state or None)
-    return render_step("declare/history.html", rows=rows, state=state, form=VoidForm())
+    choices_only = request.args.get("kind") == "choice"
+    rows = declarations.history(auth.person_id(), state or None,
+                                kinds=("base", "grade") if choices_only else None)
+    return render_step("declare/history.html", rows=rows, state=state, choices_only=choices_only,
+                       form=VoidForm())
 
 
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])

@@ -24,8 +24,8 @@ TILES = [
      "hint": "选择缴费档次、缴费基数并缴费"},
     {"endpoint": "records.index", "label": "缴费记录", "icon": "list",
      "hint": "查看缴费结果与票证号码"},
-    {"endpoint": "declare.history", "label": "申报查询", "icon": "clock",
-     "hint": "选档记录、基数申报，有效与无效"},
+    {"endpoint": "queries.index", "label": "涉费查询", "icon": "clock",
+     "hint": "申报、选档记录、已缴费（含代缴）查询"},
 ]
 
 

@@ -1,0 +1,68 @@
+"""涉费查询 (as in the Guizhou mini-program): 申报查询 and 选档记录查询 (the declarations),
+已缴费查询 (own paid items by 费款所属期), 代缴已缴费查询 (what this payer paid for a person
+named by 证件号码 + 姓名 — only this payer's payments, whoever else paid for them)."""
+from flask import Blueprint, current_app, request
+
+from sbweb import auth
+from sbweb.forms.base import options
+from sbweb.forms.queries import PaidQueryForm, ProxyPaidQueryForm
+from sbweb.htmx import render_step
+from sbweb.services import records, throttle
+from sbweb.services.people import find_person
+from sbweb.views.auth import NO_MATCH, TOO_MANY
+
+bp = Blueprint("queries", __name__, url_prefix="/queries")
+
+
+def _years(form, payer: int):
+    form.year.choices = options([(0, "全部年度")] + [(y, f"{y}年") for y in records.record_years(payer)])
+
+
+@bp.get("/")
+@auth.identity_required("verified")
+def index():
+    return render_step("queries/index.html")
+
+
+@bp.get("/paid")
+@auth.identity_required("verified")
+def paid():
+    """已缴费查询: the person's own paid items for a 费款所属期 year."""
+    payer = auth.person_id()
+    form = PaidQueryForm(request.args)
+    _years(form, payer)
+    result = None
+    if "year" in request.args and form.validate():
+        result = records.records_page(payer, year=form.year.data or None, states=("settled",), per_page=100)
+    return render_step("queries/paid.html", form=form, result=result, proxy=False,
+                       status=422 if form.errors else 200)
+
+
+@bp.get("/proxy-paid")
+@auth.identity_required("verified")
+def proxy_paid():
+    """代缴已缴费查询: by the payee's 证件号码 + 姓名; throttled like any lookup by number."""
+    payer = auth.person_id()
+    form = ProxyPaidQueryForm(request.args)
+    _years(form, payer)
+    result, status = None, 200
+    if "id_number" in request.args:
+        status = 422
+        if form.validate():
+            keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
+            if throttle.refused(keys):
+                minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
+                form.form_errors.append(TOO_MANY.format(minutes=minutes))
+                status = 429
+            else:
+                person = find_person(form.id_type.data, form.id_number.data, form.name.data)
+                if person is None:
+                    throttle.record_failure(keys)
+                    form.form_errors.append(NO_MATCH)
+                elif person.id == payer:
+                    form.form_errors.append("查询本人的缴费请使用“已缴费查询”")
+                else:
+                    result = records.records_page(payer, others=True, person_id=person.id,
+                                                  year=form.year.data or None, states=("settled",), per_page=100)
+                    status = 200
+    return render_step("queries/paid.html", form=form, result=result, proxy=True, status=status)
