@@ -7,7 +7,7 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 export FLASK_APP := app
 
-.PHONY: run test test-sqlite test-postgres install install-test bench clean
+.PHONY: run test test-sqlite test-postgres install install-test bench bench-records clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ test-postgres:
 
 bench: install-test
 	$(BIN)/python bench/fragment_bench.py
+
+bench-records: install-test
+	$(BIN)/python bench/records_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
