@@ -266,7 +266,8 @@ def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> D
     return declaration
 
 
-def history(person_id: int, state: str | None = None, kinds=None) -> list[Declaration]:
+def history(person_id: int, state: str | None = None, kinds=None,
+            category: str | None = None) -> list[Declaration]:
     """The person's declarations, newest first; state 'valid' / 'void' / None for all;
     kinds ('base', 'grade') for 选档记录 only."""
     query = select(Declaration).where(Declaration.person_id == person_id)
@@ -274,6 +275,8 @@ def history(person_id: int, state: str | None = None, kinds=None) -> list[Declar
         query = query.where(Declaration.state == state)
     if kinds:
         query = query.where(Declaration.kind.in_(kinds))
+    if category:
+        query = query.join(Enrollment, Enrollment.id == Declaration.enrollment_id).where(Enrollment.category == category)
     return list(db.session.scalars(query.order_by(Declaration.declared_at.desc(), Declaration.id.desc())))
 
 

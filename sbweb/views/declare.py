@@ -192,10 +192,12 @@ def history():
     state = request.args.get("state", "")
     state = state if state in ("valid", "void") else ""
     choices_only = request.args.get("kind") == "choice"
+    category = request.args.get("category", "")
+    category = category if category in CATEGORY_LABELS else ""
     rows = declarations.history(auth.person_id(), state or None,
-                                kinds=("base", "grade") if choices_only else None)
+                                kinds=("base", "grade") if choices_only else None, category=category or None)
     return render_step("declare/history.html", rows=rows, state=state, choices_only=choices_only,
-                       form=VoidForm())
+                       category=category, form=VoidForm())
 
 
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])

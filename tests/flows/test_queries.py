@@ -63,3 +63,13 @@ def test_grade_record_query_lists_choices_valid_and_void(client, world, ctx):
     assert page.h1 == "选档记录查询" and "缴费档次 500.00 元/年" in page.text
     assert "定额缴费" not in page.text  # the medical fixed amount is not a 选档 record
     assert "暂无申报记录" in client.page("/declare/history?kind=choice&state=void").text
+
+
+def test_declaration_query_filters_by_payer_type(client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    everything = client.page("/declare/history")
+    assert len(everything.soup.select("main li.cell")) == 3
+    assert "暂无申报记录" in client.page("/declare/history?category=resident").text
+    flexible = client.page("/declare/history?category=flexible&state=valid")
+    assert len(flexible.soup.select("main li.cell")) == 3
+    assert client.get("/declare/history?category=<x>&state=zzz").status_code == 200
