@@ -160,10 +160,13 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
         _lock(enrollment)
         taken = _overlapping(enrollment, start, end)
         if taken:
-            paid = any(d.state == "paid" for d in taken)
-            raise DeclarationError("month_from", (
-                "所选费款所属期已缴费，请勿重复缴费" if paid else
-                "所选费款所属期已申报，如需更改缴费基数，请先在申报查询中作废原申报"))
+            if any(d.state == "paid" for d in taken):
+                message = "所选费款所属期已缴费，请勿重复缴费"
+            elif any(d.kind == "backpay" for d in taken):
+                message = "所选费款所属期已有经办机构核定的补缴费款，请选择缴费类型“补缴”缴纳"
+            else:
+                message = "所选费款所属期已申报，如需更改缴费基数，请先在申报查询中作废原申报"
+            raise DeclarationError("month_from", message)
         q = quote_base(standard, enrollment.insurance, base_fen, start, end, today)
         due = _new_due(enrollment, start, end, q.total_fen, q.late_fee_fen)
         declaration = Declaration(

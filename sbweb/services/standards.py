@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from sbweb.clock import SHANGHAI
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Region, Standard
 from sbweb.money import fen_display, yuan_to_fen
@@ -156,10 +157,12 @@ def _bp(value, label: str, problems: list[str], *, hundredths: bool = False) -> 
     try:
         number = Decimal(str(value).strip().rstrip("%"))
     except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
         problems.append(f"{label}不是有效百分比：{value}")
         return None
     bp = number * 100
-    if bp != bp.to_integral_value() or bp < 0 or (not hundredths and not 0 < bp <= 10000):
+    if bp != bp.to_integral_value() or bp < 0 or bp > 10000 or (not hundredths and bp == 0):
         problems.append(f"{label}应在 0 到 100 之间，最多两位小数：{value}")
         return None
     return int(bp)
@@ -265,7 +268,8 @@ def reprice(standard: Standard) -> int:
         Declaration.standard_id == standard.id, Declaration.state == "valid",
         Due.state == "open", Due.order_id.is_(None)))
     for declaration in rows:
-        contribution, late = price(declaration, standard, declaration.declared_at.date())
+        declared_on = declaration.declared_at.astimezone(SHANGHAI).date()
+        contribution, late = price(declaration, standard, declared_on)
         if contribution + late == declaration.amount_fen:
             continue
         try:
@@ -302,8 +306,14 @@ def save_region(code: str, name: str, pause: str | None) -> Region:
 def load_file(path: Path = DATA) -> dict[str, int]:
     """Load (or update) the regions and standards of a data file. Every row is checked first;
     one bad row writes nothing (StandardError lists each, with its position)."""
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StandardError([f"无法读取标准文件：{exc}"]) from None
     parsed, problems = [], []
+    for i, region in enumerate(data.get("regions", []), start=1):
+        if not isinstance(region, dict) or not region.get("code") or not region.get("name"):
+            problems.append(f"第 {i} 个地区缺少 code 或 name")
     for i, spec in enumerate(data.get("standards", []), start=1):
         try:
             parsed.append(parse_standard(spec))
