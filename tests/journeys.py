@@ -101,31 +101,34 @@ def _form_data(page, data):
 
 def paid_history(payer_id: int, enrollment: Enrollment, count: int, *, start_year: int = 2000,
                  amount_fen: int = 10000, state: str = "settled") -> list[str]:
-    """`count` past payments by `payer_id` of one-month dues of `enrollment`, written straight
-    to the tables (as years of history would be); returns their order numbers."""
+    """`count` past payments by `payer_id` of one-month dues of `enrollment`, made the way the
+    app makes them (the agency's due, an order, the provider's answer), one day apart and
+    ending before today; returns their order numbers."""
     import datetime as dt
 
-    from sbweb.models import OrderItem
-    from sbweb.payments.orders import new_order_no, new_ticket_no
+    from sbweb.db import write_transaction
+    from sbweb.payments import TradeState, orders
+    from sbweb.services import registry
 
     numbers = []
-    base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    last = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     for n in range(count):
-        year, month = start_year + n // 12, n % 12 + 1
-        due = Due(enrollment_id=enrollment.id, kind="normal", period_start=f"{year}-{month:02d}",
-                  period_end=f"{year}-{month:02d}", amount_fen=amount_fen, state="paid")
-        db.session.add(due)
-        db.session.flush()
-        at = base - dt.timedelta(days=count - n)
-        order = Order(order_no=new_order_no(), payer_id=payer_id, idempotency_key=f"history-{due.id}",
-                      channel="alipay", provider="sandbox", state=state, total_fen=amount_fen,
-                      subject="history", created_at=at, expires_at=at, settled_at=at)
-        db.session.add(order)
-        db.session.flush()
-        db.session.add(OrderItem(order_id=order.id, due_id=due.id, amount_fen=amount_fen))
-        due.order_id = order.id
-        db.session.flush()
-        order.ticket_no = new_ticket_no(order) if state != "failed" else None
+        period = f"{start_year + n // 12}-{n % 12 + 1:02d}"
+        with write_transaction():
+            due = registry.add_due(enrollment, kind="normal", period_start=period, period_end=period,
+                                   amount_fen=amount_fen)
+        order = orders.create_order(payer_id=payer_id, person_ids={enrollment.person_id}, due_ids=[due.id],
+                                    shown=orders.fingerprint([due]), channel="alipay",
+                                    idempotency_key=f"history-{due.id}").order
+        with write_transaction():
+            orders.transition(order, "paying", "历史缴费")
+        paid_at = last - dt.timedelta(days=count - n)
+        answer = (TradeState(order.order_no, "closed") if state == "failed" else
+                  TradeState(order.order_no, "success", amount_fen=amount_fen, paid_at=paid_at))
+        orders.apply_trade_state(answer, provider=order.provider, source="历史缴费")
+        if state == "refunded":
+            with write_transaction():
+                order = db.session.get(Order, order.id, populate_existing=True)
+                orders.transition(order, "refunded", "历史退款", refunded_at=paid_at)
         numbers.append(order.order_no)
-    db.session.commit()
     return numbers

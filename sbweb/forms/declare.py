@@ -27,7 +27,7 @@ class GradeRadio(_Unchecked, Radio):
 
 class AgencyForm(Form):
     city = Select("所在地市", validators=[Optional()])
-    agency = Select("社保经办机构", validators=[InputRequired("请选择社保经办机构")])
+    agency = Radio("社保经办机构", validators=[InputRequired("请选择社保经办机构")])
     submit = SubmitField("下一步")
 
 

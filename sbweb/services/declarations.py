@@ -215,6 +215,13 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
     return declaration
 
 
+def current_grade(enrollment: Enrollment, year: int) -> int | None:
+    """The grade chosen for this year and still valid (the form shows it chosen)."""
+    return db.session.scalar(select(Declaration.grade_fen).where(
+        Declaration.enrollment_id == enrollment.id, Declaration.state == "valid",
+        Declaration.kind == "grade", Declaration.period_start == f"{year}-01"))
+
+
 def choose_grade(person_id: int, enrollment: Enrollment, *, year: int, grade_fen: int | None,
                  today: dt.date) -> Declaration:
     """城乡居民养老 选档: one grade per person per year, changeable until paid."""

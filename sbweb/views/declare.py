@@ -65,16 +65,16 @@ def _agency_choices(form, enrollments: list[Enrollment]):
     city = form.city.data if form.city.data in cities else (own.city if own else None)
     form.city.data = city
     form.city.choices = options((c, c) for c in cities)
-    form.agency.choices = options([("", "请选择经办机构")] + [(a.code, a.name) for a in agencies if a.city == city])
+    form.agency.choices = options((a.code, a.name) for a in agencies if a.city == city)
 
 
-def _enrollment_shown(payer: int, flow: str, form, enrollments):
-    """The enrollment whose standards the page lists: the one at the chosen agency, else the
-    person's first for this flow (a mismatch is reported on 下一步, not while choosing)."""
+def _enrollment_shown(payer: int, flow: str, form, enrollments) -> tuple[Enrollment, bool]:
+    """The enrollment whose standards the page lists, and whether it is at the chosen agency:
+    else the person's first for this flow (a mismatch is reported on 下一步, not while choosing)."""
     try:
-        return declarations.enrollment_at(payer, flow, form.agency.data or "")
+        return declarations.enrollment_at(payer, flow, form.agency.data or ""), True
     except DeclarationError:
-        return enrollments[0]
+        return enrollments[0], False
 
 
 def _parse_base(form) -> int | None:
@@ -103,7 +103,7 @@ def declare(flow):
 
     form = FORMS[chooses]()
     _agency_choices(form, enrollments)
-    enrollment = _enrollment_shown(payer, flow, form, enrollments)
+    enrollment, matched = _enrollment_shown(payer, flow, form, enrollments)
     years = declarations.open_years(enrollment, today)
     form.year.choices = options((s.year, f"{s.year}年") for s in years)
     if form.year.data is None and years:
@@ -120,6 +120,8 @@ def declare(flow):
     if chooses == "grade":
         grades = standard.grades_fen if standard else []
         form.grade.choices = options((g, f"{g // 100}元") for g in grades)
+        if form.grade.data is None and standard:
+            form.grade.data = declarations.current_grade(enrollment, standard.year)
 
     action = request.form.get("action")
     if form.is_submitted() and action in ("refresh", "preview"):
@@ -143,7 +145,7 @@ def declare(flow):
             start, end = declarations.check_months(form.year.data, form.month_from.data, form.month_to.data)
             quote = declarations.quote_base(standard, insurance, base, start, end, today)
     failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
-    return render_step("declare/form.html", form=form, enrollment=enrollment, standard=standard,
+    return render_step("declare/form.html", form=form, enrollment=enrollment, matched=matched, standard=standard,
                        quote=quote, years=years, today=today, status=422 if failed else 200, **page)
 
 

@@ -31,7 +31,8 @@ def test_flexible_pension_base_declaration_is_priced_by_the_standard_and_paid(cl
     text = page.text
     assert "4,504.00元-22,518.00元" in text  # Qingdao's range, from the standard
     # The agency is filled in from the enrollment.
-    assert page.soup.select_one("#agency option[selected]").get_text() == "青岛市市南区社会保险事业中心"
+    checked = page.soup.select_one("#agency input[checked]")
+    assert page.soup.select_one(f"label[for={checked['id']}]").get_text() == "青岛市市南区社会保险事业中心"
     confirm = client.submit(page, {"year": "2026", "month_from": "1", "month_to": "3", "base": "5000"})
     assert confirm.h1 == "缴费信息确认"
     # 5000 × 20 % = 1000.00 a month, 3 months; the tampered-with-nothing server computes it.
@@ -159,7 +160,7 @@ def test_the_city_list_refreshes_without_javascript(client, world, ctx):
     page = open_form(client, "flexible-pension")
     page = client.submit(page, {"city": "杭州市"}, button="查看该市经办机构")
     assert page.status == 200
-    names = [o.get_text() for o in page.soup.select("#agency option")]
+    names = [label.get_text() for label in page.soup.select("#agency label")]
     assert "杭州市西湖区社会保险管理服务中心" in names and "青岛市市南区社会保险事业中心" not in names
     assert count_orders() == 0
 
