@@ -159,3 +159,18 @@ def test_a_batch_cannot_take_a_stranger_s_due(client, world, ctx):
     assert refused.status == 422
     db.session.rollback()
     assert db.session.get(Due, stranger.id).order_id is None
+
+
+def test_a_double_tap_on_go_pay_for_a_payee_makes_one_order(client, world, ctx):
+    from tests.flows.test_payment_guarantees import post_go_pay
+
+    sign_in(client, "张伟", verified=True)
+    add(client)
+    payee = payee_rows(world)[0]
+    method = client.submit(client.submit(client.page(f"/proxy/{payee.id}/370212200000045679/dues")))
+    assert method.h1 == "选择缴款方式"
+    first, second = post_go_pay(client, method), post_go_pay(client, method)
+    assert first.status_code == second.status_code == 303
+    db.session.rollback()
+    [order] = db.session.scalars(select(Order)).all()
+    assert [i.due_id for i in order.items] == [world.dues("赵秀英", "medical", state="open")[0].id]
