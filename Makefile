@@ -7,7 +7,10 @@ PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 export FLASK_APP := app
 
-.PHONY: run test test-sqlite test-postgres install install-test bench bench-records clean
+# PDFs embed a CJK font from the system (Debian fonts-wqy-microhei); installed here when root.
+FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+
+.PHONY: fonts run test test-sqlite test-postgres install install-test bench bench-records clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +22,22 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
 
+fonts:
+	@test -f "$(FONT)" || fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing fonts-wqy-microhei (the CJK font embedded in PDFs)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; }; \
+	  else echo "WARNING: no CJK font for PDFs: sudo apt-get install fonts-wqy-microhei (or set SBWEB_PDF_FONT_PATH)"; fi; }
+
 ## make run: install, migrate, load the demo residents, serve on http://127.0.0.1:$(PORT)
-run: install
+run: install fonts
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load
 	$(BIN)/flask serve --port $(PORT)
 
 ## make test: install the test extras, run every test on SQLite, then on PostgreSQL
-test: install-test
+test: install-test fonts
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

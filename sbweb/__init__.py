@@ -73,6 +73,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from sbweb import jobs
     jobs.init_app(app)
+    from sbweb import mail
+    mail.init_app(app)
 
     from sbweb import models  # noqa: F401  (registers the tables for migrations)
     from sbweb.payments.registry import init_providers

@@ -32,6 +32,8 @@ class Defaults:
     STUCK_ORDER_AFTER = timedelta(minutes=1)
     # Absolute base for notify/return URLs when the app sits behind a proxy; else the request's.
     PUBLIC_BASE_URL = None
+    # A CJK font file to embed in PDFs (default: the first of sbweb.pdf.FONT_CANDIDATES found).
+    PDF_FONT_PATH = None
 
     # The sandbox provider (a faithful simulation of Alipay mobile web payment). It takes no real
     # money: a pilot that goes live sets SANDBOX_ENABLED = False and configures a real provider.
@@ -60,6 +62,24 @@ class Defaults:
     # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
     HOST_SANDBOX_ENABLED = True
 
+    # Mail (发送至邮箱), through the durable outbox in sbweb/mail.py. No MAIL_SERVER: the embedded
+    # default writes each mail as an .eml file into instance/outbox/; set it to send by SMTP.
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "社保费缴纳 <noreply@sbweb.invalid>"
+    # Seconds an SMTP connect or reply may take before the attempt counts as failed.
+    MAIL_TIMEOUT = 10
+    # Mails one person may have queued in the window (a retry of a failed one is not a new mail).
+    MAIL_RATE_LIMIT = 5
+    MAIL_RATE_WINDOW = timedelta(hours=1)
+    # Seconds to wait before each retry of a mail the server refused or never took; after the
+    # last one fails too, the mail is `failed` and the resident sees 发送失败 with a retry button.
+    MAIL_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
+
     DEMO_DATA = True
 
 
@@ -67,17 +87,37 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
              "0": False, "false": False, "no": False, "off": False}
 
 
+def _typed(name: str, value: str):
+    """An environment string as the type of the setting's default: true/false/1/0 for booleans,
+    a number for numbers, seconds for durations, comma-separated seconds for schedules."""
+    default = getattr(Defaults, name, None)
+    text = value.strip()
+    try:
+        if isinstance(default, bool):
+            return _BOOLEANS.get(text.lower(), value)
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, timedelta):
+            return timedelta(seconds=float(text))
+        if isinstance(default, tuple) and all(isinstance(v, (int, float)) for v in default):
+            parts = [v for v in text.replace(" ", "").split(",") if v]
+            return tuple(float(v) if "." in v else int(v) for v in parts)
+    except ValueError:
+        raise ValueError(f"SBWEB_{name}={value!r}: expected {type(default).__name__}") from None
+    return value
+
+
 def from_environment() -> dict:
-    """SBWEB_FOO=bar becomes FOO='bar' (true/false/1/0 become booleans for boolean settings);
-    DATABASE_URL and REDIS_URL keep their usual names."""
+    """SBWEB_FOO=bar becomes FOO='bar', typed like the default: true/false/1/0 for booleans,
+    numbers, seconds for durations (SBWEB_MAIL_RATE_WINDOW=3600), comma-separated seconds for
+    schedules (SBWEB_MAIL_RETRY_DELAYS=30,120,600). DATABASE_URL and REDIS_URL keep their
+    usual names."""
     found = {}
     for key, value in os.environ.items():
         if not key.startswith("SBWEB_"):
             continue
         name = key[len("SBWEB_"):]
-        if isinstance(getattr(Defaults, name, None), bool) and value.strip().lower() in _BOOLEANS:
-            value = _BOOLEANS[value.strip().lower()]
-        found[name] = value
+        found[name] = _typed(name, value)
     if os.environ.get("DATABASE_URL"):
         found["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
     if os.environ.get("REDIS_URL"):

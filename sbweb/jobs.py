@@ -1,4 +1,5 @@
-"""Background jobs (huey): notify retries, stuck-order queries, expiry, refunds to retry.
+"""Background jobs (huey): notify retries, stuck-order queries, expiry, refunds to retry,
+the mail outbox.
 
 The `huey` object exists at import so tasks can be declared anywhere; `init_app` gives it its
 storage: SQLite in instance/ by default, Redis when HUEY_REDIS_URL is set, in memory and
@@ -86,3 +87,13 @@ def payments_housekeeping() -> None:
     counts = orders.housekeeping()
     if any(counts.values()):
         log.info("payments housekeeping: %s", counts)
+
+
+@huey.periodic_task(crontab(minute="*"), retries=0)
+@in_app_context
+def mail_sweep() -> None:
+    from sbweb import mail
+
+    count = mail.sweep()
+    if count:
+        log.info("mail sweep: %s queued mails sent on again", count)

@@ -68,13 +68,23 @@ class RecordPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def _query(payer_id: int, *, others: bool, year: int | None, insurance: str | None,
-           person_id: int | None, states, order_nos):
+def _query(payer_id: int | None, *, others: bool | None, year: int | None, insurance: str | None,
+           person_id: int | None, states, order_nos, period_from: str | None = None,
+           period_to: str | None = None, ticket_no: str | None = None):
     o, i, d, e, p = Order.__table__, OrderItem.__table__, Due.__table__, Enrollment.__table__, Person.__table__
-    conditions = [o.c.payer_id == payer_id, o.c.state.in_(states),
-                  (e.c.person_id != payer_id) if others else (e.c.person_id == payer_id)]
+    conditions = [o.c.state.in_(states)]
+    if payer_id is not None:
+        conditions.append(o.c.payer_id == payer_id)
+        if others is not None:
+            conditions.append((e.c.person_id != payer_id) if others else (e.c.person_id == payer_id))
     if year:
         conditions += [d.c.period_start >= f"{year:04d}-01", d.c.period_start <= f"{year:04d}-12"]
+    if period_from:
+        conditions.append(d.c.period_end >= period_from)
+    if period_to:
+        conditions.append(d.c.period_start <= period_to)
+    if ticket_no:
+        conditions.append(o.c.ticket_no == ticket_no)
     if insurance in ("pension", "medical"):
         conditions.append(e.c.insurance == insurance)
     if person_id is not None:
@@ -86,23 +96,41 @@ def _query(payer_id: int, *, others: bool, year: int | None, insurance: str | No
     return joined, and_(*conditions), (o, i, d, e, p)
 
 
-def records_page(payer_id: int, *, others: bool = False, year: int | None = None,
+def records_page(payer_id: int, *, others: bool | None = False, year: int | None = None,
                  insurance: str | None = None, person_id: int | None = None, page: int = 1,
                  per_page: int = PER_PAGE, states=RECORD_STATES, order_nos=None) -> RecordPage:
-    """One page of the payer's records: their own (others=False) or what they paid for others.
-    `order_nos` limits a lookup-level session to the orders it made itself."""
+    """One page of the payer's records: their own (others=False), what they paid for others
+    (True), or both (None). `order_nos` limits a lookup-level session to its own orders."""
     joined, where, (o, i, d, e, p) = _query(payer_id, others=others, year=year, insurance=insurance,
                                             person_id=person_id, states=states, order_nos=order_nos)
     total = db.session.execute(select(func.count()).select_from(joined).where(where)).scalar_one()
     page = max(1, min(page, max(1, -(-total // per_page))))
     rows = db.session.execute(
-        select(o.c.order_no, o.c.state, o.c.channel, o.c.ticket_no, o.c.created_at, o.c.settled_at,
-               o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
-               e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number)
+        select(*_columns(o, i, d, e, p))
         .select_from(joined).where(where)
         .order_by(func.coalesce(o.c.settled_at, o.c.created_at).desc(), i.c.id.desc())
         .limit(per_page).offset((page - 1) * per_page)).all()
     return RecordPage([RecordLine(*row) for row in rows], total, page, per_page)
+
+
+def _columns(o, i, d, e, p):
+    return (o.c.order_no, o.c.state, o.c.channel, o.c.ticket_no, o.c.created_at, o.c.settled_at,
+            o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
+            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number)
+
+
+def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,
+                  period_from: str | None = None, period_to: str | None = None,
+                  ticket_no: str | None = None) -> list[RecordLine]:
+    """A person's settled items (whoever paid; or only what `paid_by` paid), oldest period first:
+    what a 缴费证明 or 完税证明 certifies."""
+    joined, where, tables = _query(paid_by, others=None, year=year, insurance=None, person_id=person_id,
+                                   states=("settled",), order_nos=None, period_from=period_from,
+                                   period_to=period_to, ticket_no=ticket_no)
+    d, i = tables[2], tables[1]
+    rows = db.session.execute(select(*_columns(*tables)).select_from(joined).where(where)
+                              .order_by(d.c.period_start, i.c.id)).all()
+    return [RecordLine(*row) for row in rows]
 
 
 def record_years(payer_id: int) -> list[int]:

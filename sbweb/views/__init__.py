@@ -3,10 +3,10 @@ from flask import Flask, abort
 
 
 def register(app: Flask) -> None:
-    from sbweb.views import (auth, declare, errors, home, notify, orders, proxy, queries, records,
-                             sandbox, selfpay)
+    from sbweb.views import (auth, certificates, declare, errors, home, notify, orders, proxy, queries,
+                             records, sandbox, selfpay)
 
-    for module in (home, auth, selfpay, proxy, declare, orders, records, queries, notify):
+    for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates, notify):
         app.register_blueprint(module.bp)
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox.bp)

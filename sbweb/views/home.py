@@ -7,6 +7,7 @@ from werkzeug.local import LocalProxy
 from sbweb import auth
 from sbweb.htmx import htmx, render_step
 from sbweb.money import fen_display, rmb_upper
+from sbweb.identity import mask, mask_name
 from sbweb.services.standards import percent
 from sbweb.clock import SHANGHAI
 
@@ -24,6 +25,8 @@ TILES = [
      "hint": "选择缴费档次、缴费基数并缴费"},
     {"endpoint": "records.index", "label": "缴费记录", "icon": "list",
      "hint": "查看缴费结果与票证号码"},
+    {"endpoint": "certificates.index", "label": "证明开具", "icon": "check",
+     "hint": "缴费凭证、缴费证明、完税证明"},
     {"endpoint": "queries.index", "label": "涉费查询", "icon": "clock",
      "hint": "申报、选档记录、已缴费（含代缴）查询"},
 ]
@@ -57,6 +60,8 @@ def register_context(app):
     app.jinja_env.filters["yuan"] = fen_display
     app.jinja_env.filters["rmb_upper"] = rmb_upper
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["mask"] = mask
+    app.jinja_env.filters["mask_name"] = mask_name
 
     @app.after_request
     def every_response(response):

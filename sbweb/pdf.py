@@ -1,0 +1,69 @@
+"""PDF documents: HTML templates rendered by xhtml2pdf, Chinese text in an embedded CJK font.
+
+The font is a TrueType collection installed with the system (Debian `fonts-wqy-microhei`,
+which `make run` and CI install), registered with ReportLab once per process and named in
+the documents' CSS, so every PDF embeds a subset of it: no boxes, no missing glyphs, and
+no reliance on a font the reader may lack. QR codes are PNG data URIs made by segno.
+"""
+import base64
+import io
+import threading
+from pathlib import Path
+
+import segno
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from xhtml2pdf import default as pisa_default
+from xhtml2pdf import pisa
+
+FONT_NAME = "SbwebCJK"
+# Tried in order; the first that exists is used.
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+)
+_lock = threading.Lock()
+_registered: dict[str, str] = {}
+
+
+class FontMissing(RuntimeError):
+    """No CJK font to embed: PDFs would show boxes, so none is made."""
+
+
+def font_path(configured: str | None = None) -> Path:
+    for candidate in ([configured] if configured else []) + list(FONT_CANDIDATES):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise FontMissing("未找到中文字体（Debian: apt-get install fonts-wqy-microhei），无法生成 PDF")
+
+
+def register_font(configured: str | None = None) -> str:
+    """Register the CJK font with ReportLab and xhtml2pdf, once per process; returns its path."""
+    with _lock:
+        if FONT_NAME not in _registered:
+            path = font_path(configured)
+            pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=0))
+            pisa_default.DEFAULT_FONT[FONT_NAME.lower()] = FONT_NAME
+            _registered[FONT_NAME] = str(path)
+        return _registered[FONT_NAME]
+
+
+def qr_data_uri(text: str, scale: int = 4) -> str:
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=scale, border=2)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+class RenderError(RuntimeError):
+    pass
+
+
+def html_to_pdf(html: str) -> bytes:
+    """One HTML document (our own template, no remote resources) → PDF bytes."""
+    buffer = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=buffer, encoding="utf-8")
+    if result.err:
+        raise RenderError(f"xhtml2pdf reported {result.err} error(s)")
+    return buffer.getvalue()

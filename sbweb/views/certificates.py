@@ -1,0 +1,261 @@
+"""证明开具: 电子缴费凭证, 缴费证明, 完税证明 (首开/补开), their 代缴 variants, 开具记录, the
+document page (下载 / 发送至邮箱, with each mail's state and 重试), and the public 证明核验.
+
+Certificates of a person's records need a verified session and a 验证码 (an image, or a
+question in words for those who cannot read the image); a voucher goes with its order.
+"""
+from urllib.parse import quote
+
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, request, session,
+                   url_for)
+
+from sbweb import auth, mail
+from sbweb.forms.base import options
+from sbweb.forms.certificates import MailForm, PaymentCertForm, PlainForm, ProxyCertForm, TaxCertForm
+from sbweb.htmx import render_step
+from sbweb.services import captcha, documents, records, throttle
+from sbweb.services.documents import DocumentError
+from sbweb.services.people import find_person
+from sbweb.views.auth import NO_MATCH, TOO_MANY
+
+bp = Blueprint("certificates", __name__)
+CAPTCHA_KEY = "captcha"
+
+
+# -- 验证码 ------------------------------------------------------------------------------------
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _challenge(kind: str | None = None) -> dict:
+    """The current challenge, or a new one (of `kind`, or of the kind the resident chose)."""
+    held = session.get(CAPTCHA_KEY)
+    if kind or not held:
+        held = captcha.new_challenge(kind or (held or {}).get("kind", "image"))
+        session[CAPTCHA_KEY] = held
+    return held
+
+
+def _captcha_context() -> dict:
+    held = _challenge()
+    return {"captcha_kind": held["kind"],
+            "captcha_question": captcha.question(_secret(), held) if held["kind"] == "text" else None,
+            "captcha_nonce": held["nonce"]}
+
+
+def _captcha_passed(form) -> bool:
+    """One try per challenge: right or wrong, the next page shows a new one."""
+    held = session.pop(CAPTCHA_KEY, None)
+    if captcha.check(_secret(), held, form.captcha.data):
+        return True
+    form.captcha.errors = list(form.captcha.errors) + ["验证码不正确，请重新输入"]
+    _challenge((held or {}).get("kind", "image"))
+    return False
+
+
+@bp.get("/certificates/captcha.png")
+@auth.identity_required("verified")
+def captcha_image():
+    response = make_response(captcha.image_png(_secret(), _challenge()))
+    response.headers.update({"Content-Type": "image/png", "Cache-Control": "no-store"})
+    return response
+
+
+@bp.post("/certificates/captcha")
+@auth.identity_required("verified")
+def captcha_switch():
+    """换一个 / 看不清？改用文字题 (and back): a new challenge of the chosen kind."""
+    _challenge("text" if request.form.get("kind") == "text" else "image")
+    return redirect(auth.safe_next(request.form.get("next"), url_for("certificates.index")), 303)
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+@bp.get("/certificates/")
+@auth.identity_required()
+def index():
+    return render_step("certificates/index.html", verified=auth.is_verified())
+
+
+def _years(form, person_id: int, paid_by: int | None = None):
+    years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id, paid_by=paid_by)},
+                   reverse=True)
+    form.year.choices = options((y, f"{y}年") for y in years)
+    return years
+
+
+@bp.route("/certificates/payment", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def payment():
+    """缴费证明 / 缴费记录凭证 for one of the person's years."""
+    person = auth.person_id()
+    form = PaymentCertForm()
+    years = _years(form, person)
+    if form.validate_on_submit() and _captcha_passed(form):
+        try:
+            doc = documents.payment_certificate(person, person, form.year.data)
+        except DocumentError as exc:
+            form[exc.field].errors.append(exc.message)
+        else:
+            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+    return render_step("certificates/payment.html", form=form, years=years, **_captcha_context(),
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/certificates/tax", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def tax():
+    """完税证明: 首开 once per ticket, 补开 any time; by 票证号码 or by 费款所属期."""
+    person = auth.person_id()
+    form = TaxCertForm()
+    if form.validate_on_submit() and _captcha_passed(form):
+        try:
+            doc = documents.tax_certificate(person, person, issue=form.issue.data, ticket_no=form.ticket_no.data or None,
+                                            period_from=form.period_from.data or None,
+                                            period_to=form.period_to.data or None)
+        except DocumentError as exc:
+            form[exc.field].errors.append(exc.message)
+        else:
+            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+    return render_step("certificates/tax.html", form=form, **_captcha_context(),
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/certificates/proxy", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def proxy():
+    """代缴 variants: for a payee named by 证件号码 + 姓名, only what this payer paid."""
+    payer = auth.person_id()
+    form = ProxyCertForm()
+    form.year.choices = options((y, f"{y}年") for y in records.record_years(payer))
+    status = 422 if form.is_submitted() else 200
+    if form.validate_on_submit() and _captcha_passed(form):
+        keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
+        person = None if throttle.refused(keys) else find_person(form.id_type.data, form.id_number.data, form.name.data)
+        if throttle.refused(keys):
+            minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
+            form.form_errors.append(TOO_MANY.format(minutes=minutes))
+            status = 429
+        elif person is None:
+            throttle.record_failure(keys)
+            form.form_errors.append(NO_MATCH)
+        elif person.id == payer:
+            form.id_number.errors.append("为本人开具请使用“缴费证明”或“完税证明”")
+        else:
+            try:
+                if form.kind.data == "payment":
+                    doc = documents.payment_certificate(payer, person.id, form.year.data, proxy=True)
+                else:
+                    doc = documents.tax_certificate(payer, person.id, issue="reissue", proxy=True,
+                                                    period_from=f"{form.year.data}-01", period_to=f"{form.year.data}-12")
+            except DocumentError as exc:
+                form.year.errors.append(exc.message)
+            else:
+                return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+    return render_step("certificates/proxy.html", form=form, **_captcha_context(), status=status)
+
+
+@bp.get("/certificates/issued")
+@auth.identity_required("verified")
+def issued():
+    """开具记录: every document this person had issued."""
+    return render_step("certificates/issued.html", docs=documents.issued_by(auth.person_id()))
+
+
+@bp.get("/orders/<order_no>/voucher")
+@auth.identity_required()
+def voucher(order_no):
+    """电子缴费凭证 of a settled order the resident may see (made once, then the same)."""
+    try:
+        doc = documents.voucher(auth.person_id(), order_no)
+    except DocumentError:
+        abort(404)
+    if not auth.may_see_order(doc.order):
+        abort(404)
+    return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+
+
+def _own(doc_no: str):
+    doc = documents.own_document(auth.person_id(), doc_no)
+    if doc is None or (doc.kind == "voucher" and not auth.may_see_order(doc.order)) \
+            or (doc.kind != "voucher" and not auth.is_verified()):
+        abort(404)
+    return doc
+
+
+def verify_url(doc) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.url_root.rstrip("/")
+    return f"{base}{url_for('certificates.verify', code=doc.verify_code)}"
+
+
+@bp.get("/certificates/d/<doc_no>")
+@auth.identity_required()
+def show(doc_no):
+    doc = _own(doc_no)
+    form = MailForm()
+    if not form.email.data:
+        form.email.data = auth.current_person().email or ""
+    return render_step("certificates/show.html", doc=doc, form=form, retry=PlainForm(),
+                       mails=mail.mails_of(auth.person_id(), doc.id))
+
+
+@bp.get("/certificates/d/<doc_no>.pdf")
+@auth.identity_required()
+def download(doc_no):
+    doc = _own(doc_no)
+    rendered = documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"))
+    response = make_response(rendered.data)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{doc.doc_no}.pdf\"; filename*=UTF-8''{quote(rendered.filename)}")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/certificates/d/<doc_no>/mail")
+@auth.identity_required()
+def send(doc_no):
+    """发送至邮箱: the PDF goes to the outbox; a job sends it (and retries)."""
+    doc = _own(doc_no)
+    form = MailForm()
+    if form.validate_on_submit():
+        rendered = documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"))
+        try:
+            mail.queue(auth.person_id(), form.email.data, f"{doc.label} {doc.doc_no}",
+                       f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
+                       f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
+                       attachment_name=rendered.filename, attachment=rendered.data, document_id=doc.id)
+        except mail.MailError as exc:
+            form.email.errors.append(exc.message)
+        else:
+            flash(f"已提交发送至 {form.email.data}，发送结果见下方")
+            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+    return render_step("certificates/show.html", doc=doc, form=form, retry=PlainForm(),
+                       mails=mail.mails_of(auth.person_id(), doc.id), status=422)
+
+
+@bp.post("/certificates/mail/<int:mail_id>/retry")
+@auth.identity_required()
+def retry(mail_id):
+    form = PlainForm()
+    if form.validate_on_submit():
+        try:
+            again = mail.retry(auth.person_id(), mail_id)
+        except mail.MailError as exc:
+            flash(exc.message)
+            return redirect(url_for("certificates.issued" if auth.is_verified() else "home.index"), 303)
+        flash("已重新提交发送")
+        if again.document is not None:
+            return redirect(url_for("certificates.show", doc_no=again.document.doc_no), 303)
+    return redirect(url_for("home.index"), 303)
+
+
+@bp.get("/verify")
+@bp.get("/verify/<code>")
+def verify(code=None):
+    """证明核验 (public): a code from the paper or its QR code → what the document says."""
+    code = code or request.args.get("code", "")
+    doc = documents.by_code(code) if code else None
+    return render_step("certificates/verify.html", code=code[:32], doc=doc,
+                       lines_count=doc.items if doc else 0, status=404 if code and doc is None else 200)

@@ -1,0 +1,197 @@
+"""证明开具: the voucher, 缴费证明 (with its 验证码 and the text alternative), 完税证明 首开 /
+补开 and 开具记录, the 代缴 variant, 证明核验, and mailing a document — each PDF checked for real
+with poppler (pdffonts: the CJK font embedded; pdftotext: the text; pdftoppm: it renders)."""
+import email
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sbweb.db import db
+from sbweb.models import Document, OutboxMail
+from sbweb.services import captcha
+from tests.flows.test_proxy import ZHAO, add, payee_rows
+from tests.journeys import choose, order_no_of, pay, sign_in
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pdfs"
+needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None,
+                                   reason="poppler-utils (pdftotext, pdffonts, pdftoppm) not installed")
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(data)
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    cjk = [line for line in fonts.splitlines() if "WenQuanYi" in line or "CJK" in line or "Hei" in line]
+    assert cjk, fonts
+    assert all(line.split()[-5:-3] == ["yes", "yes"] for line in cjk), fonts  # embedded, subset
+    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", str(path), str(tmp_path / "page")], check=True)
+    assert (tmp_path / "page-1.png").stat().st_size > 5000
+    # Kept for a person to look at: test-artifacts/pdfs/<test>.png
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tmp_path / "page-1.png", ARTIFACTS / f"{tmp_path.name}.png")
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def answer(client, app) -> str:
+    with client.session_transaction() as s:
+        return captcha.answer_of(app.config["SECRET_KEY"], s["captcha"])
+
+
+def count(model, **where):
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(model).filter_by(**where))
+
+
+def issue(client, app, url, data):
+    page = client.page(url)
+    return client.submit(page, {**data, "captcha": answer(client, app)})
+
+
+@needs_poppler
+def test_the_voucher_of_a_settled_order(client, world, ctx, tmp_path):
+    sign_in(client, "王芳")
+    result = pay(client, choose(client, "medical"))
+    order_no = order_no_of(result)
+    doc_page = client.page(f"/orders/{order_no}/voucher")
+    assert doc_page.h1 == "电子缴费凭证"
+    again = client.page(f"/orders/{order_no}/voucher")
+    assert again.url == doc_page.url  # one voucher per order
+    download = client.get(doc_page.url + ".pdf")
+    assert download.status_code == 200 and download.mimetype == "application/pdf"
+    assert len(download.data) <= 200_000
+    text = pdf_text(download.data, tmp_path)
+    for expected in ("电子缴费凭证", "王芳", "5201**********1246", "352.00", "叁佰伍拾贰元整",
+                     "职工基本医疗保险费（灵活就业）", "支付宝"):
+        assert expected in text, expected
+    assert "520102198503151246" not in text
+    db.session.rollback()
+    ticket = db.session.scalar(select(Document)).order.ticket_no
+    assert ticket in text
+
+
+def test_a_voucher_is_only_for_its_payer_and_a_settled_order(app, client, world, ctx):
+    from tests.support import ResidentClient
+
+    sign_in(client, "王芳")
+    order_no = order_no_of(pay(client, choose(client, "medical")))
+    app.test_client_class = ResidentClient
+    other = app.test_client()
+    sign_in(other, "李明", verified=True)
+    assert other.get(f"/orders/{order_no}/voucher").status_code == 404
+    doc_no = client.get(f"/orders/{order_no}/voucher").location.rsplit("/", 1)[-1]
+    assert other.get(f"/certificates/d/{doc_no}").status_code == 404
+    assert other.get(f"/certificates/d/{doc_no}.pdf").status_code == 404
+
+
+@needs_poppler
+def test_payment_certificate_needs_the_captcha(app, client, world, ctx, tmp_path):
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    page = client.page("/certificates/payment")
+    wrong = client.submit(page, {"captcha": "abcd"})
+    assert wrong.status == 422 and wrong.field_error("captcha") == "验证码不正确，请重新输入"
+    assert count(Document) == 0
+    year = page.soup.select_one("#year option")["value"]
+    doc_page = issue(client, app, "/certificates/payment", {"year": year})
+    assert doc_page.h1 == "缴费证明"
+    text = pdf_text(client.get(doc_page.url + ".pdf").data, tmp_path)
+    assert f"{year}年度已缴纳" in text and "352.00" in text and "叁佰伍拾贰元整" in text
+
+
+def test_the_text_alternative_to_the_image_captcha(app, client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    page = client.page("/certificates/payment")
+    assert page.soup.select_one("img.captcha-image")["alt"].startswith("图形验证码")
+    image = client.get(page.soup.select_one("img.captcha-image")["src"])
+    assert image.mimetype == "image/png" and image.data[:4] == b"\x89PNG"
+    text_page = client.submit(page, selector="form.captcha-switch")
+    assert text_page.h1 == "缴费证明" and "等于几？" in text_page.text
+    assert not text_page.soup.select("img.captcha-image")
+    doc_page = client.submit(text_page, {"captcha": answer(client, app)})
+    assert doc_page.h1 == "缴费证明"
+
+
+@needs_poppler
+def test_tax_certificate_first_issue_once_then_reissues_all_recorded(app, client, world, ctx, tmp_path):
+    sign_in(client, "王芳", verified=True)
+    result = pay(client, choose(client, "medical"))
+    ticket = next(dd.get_text(strip=True) for dd in result.soup.select(".summary-list dd") if dd.get_text(strip=True).isdigit() and len(dd.get_text(strip=True)) == 18)
+    both_empty = issue(client, app, "/certificates/tax", {"issue": "first"})
+    assert both_empty.field_error("ticket_no") == "票证号码和费款所属期不能同时为空"
+    first = issue(client, app, "/certificates/tax", {"issue": "first", "ticket_no": ticket})
+    assert first.h1 == "完税证明（首开）"
+    text = pdf_text(client.get(first.url + ".pdf").data, tmp_path)
+    for expected in ("税收完税证明", "原凭证号", ticket, "520102198503151246", "王芳", "国家税务总局贵阳市税务局",
+                     "职工基本医疗保险费", "（灵活就业）", "叁佰伍拾贰元整", "首开"):
+        assert expected in text, expected
+    again = issue(client, app, "/certificates/tax", {"issue": "first", "ticket_no": ticket})
+    assert again.status == 422 and "已首开" in again.field_error("issue")
+    reissue = issue(client, app, "/certificates/tax", {"issue": "reissue", "ticket_no": ticket})
+    assert reissue.h1 == "完税证明（补开）"
+    by_period = issue(client, app, "/certificates/tax", {"issue": "reissue", "period_from": "2020-01", "period_to": "2030-12"})
+    assert by_period.h1 == "完税证明（补开）"
+    listing = client.page("/certificates/issued")
+    assert [a.select_one(".cell-title").get_text() for a in listing.soup.select("main a.cell-link")] == [
+        "完税证明（补开）", "完税证明（补开）", "完税证明（首开）"]
+
+
+@needs_poppler
+def test_the_proxy_variant_shows_only_what_this_payer_paid(app, client, world, ctx, tmp_path):
+    from tests.support import ResidentClient
+
+    sign_in(client, "张伟", verified=True)
+    add(client)
+    payee = payee_rows(world)[0]
+    pay(client, client.submit(client.page(f"/proxy/{payee.id}/370212200000045679/dues")))
+    app.test_client_class = ResidentClient
+    other = app.test_client()  # 王芳 pays 赵秀英's pension: not 张伟's to certify
+    sign_in(other, "王芳", verified=True)
+    other.submit(other.page("/proxy/add"), ZHAO)
+    pay(other, other.submit(other.page(f"/proxy/{payee_rows(world, '王芳')[0].id}/370212100000045678/dues")))
+    page = client.page("/certificates/proxy")
+    year = page.soup.select_one("#year option")["value"]
+    doc_page = issue(client, app, "/certificates/proxy", {**ZHAO, "kind": "payment", "year": year})
+    assert doc_page.h1 == "缴费证明"
+    text = pdf_text(client.get(doc_page.url + ".pdf").data, tmp_path)
+    assert "城乡居民基本医疗保险费" in text and "城乡居民基本养老保险费" not in text
+    assert "代缴人：张伟" in text and "3702**********3469" in text
+    wrong = issue(client, app, "/certificates/proxy", {**ZHAO, "name": "赵秀", "kind": "payment", "year": year})
+    assert wrong.status == 422 and "证件号码与姓名不一致" in " ".join(wrong.summary())
+
+
+def test_verification_page_confirms_a_code_and_says_plainly_when_unknown(app, client, world, ctx):
+    sign_in(client, "王芳")
+    order_no = order_no_of(pay(client, choose(client, "medical")))
+    client.get(f"/orders/{order_no}/voucher")
+    db.session.rollback()
+    doc = db.session.scalar(select(Document))
+    public = app.test_client()
+    ok = public.get(f"/verify/{doc.verify_code}")
+    body = ok.get_data(as_text=True)
+    assert ok.status_code == 200 and "核验通过" in body and doc.doc_no in body
+    assert "*芳" in body and "5201**********1246" in body and "352.00" in body and "王芳" not in body
+    unknown = public.get("/verify/ZZZZZZZZZZZZ")
+    assert unknown.status_code == 404 and "未找到该校验码对应的证明" in unknown.get_data(as_text=True)
+    typed = public.get(f"/verify?code={doc.verify_code.lower()}")
+    assert "核验通过" in typed.get_data(as_text=True)
+
+
+def test_mailing_a_document_writes_an_eml_with_the_pdf(app, client, world, ctx):
+    sign_in(client, "王芳")
+    order_no = order_no_of(pay(client, choose(client, "medical")))
+    doc_page = client.page(f"/orders/{order_no}/voucher")
+    bad = client.submit(doc_page, {"email": "not-an-address"}, selector="main form[action$='/mail']")
+    assert bad.status == 422 and bad.field_error("email") == "请输入正确的电子邮箱地址"
+    sent = client.submit(doc_page, {"email": "wangfang@example.com"}, selector="main form[action$='/mail']")
+    assert "已提交发送至 wangfang@example.com" in sent.text
+    assert count(OutboxMail, state="sent") == 1
+    assert "已发送" in client.page(doc_page.url).text
+    [eml] = list((Path(app.instance_path) / "outbox").glob("*.eml"))
+    message = email.message_from_bytes(eml.read_bytes())
+    assert message["To"] == "wangfang@example.com"
+    [attachment] = [part for part in message.walk() if part.get_content_type() == "application/pdf"]
+    assert attachment.get_payload(decode=True)[:5] == b"%PDF-"
