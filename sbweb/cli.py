@@ -143,6 +143,15 @@ def register_cli(app):
 
         click.echo(orders.housekeeping())
 
+    @jobs.command("reminders")
+    @with_appcontext
+    def jobs_reminders():
+        """Send today's 缴费提醒 now (the daily job does it at 09:00 Shanghai)."""
+        from sbweb.clock import shanghai_today
+        from sbweb.services import reminders
+
+        click.echo(reminders.run_daily(shanghai_today()))
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=5000, show_default=True, envvar="PORT")

@@ -97,3 +97,14 @@ def mail_sweep() -> None:
     count = mail.sweep()
     if count:
         log.info("mail sweep: %s queued mails sent on again", count)
+
+
+@huey.periodic_task(crontab(hour="1", minute="0"), retries=0)  # 09:00 Asia/Shanghai
+@in_app_context
+def reminders_daily() -> None:
+    from sbweb.clock import shanghai_today
+    from sbweb.services import reminders
+
+    counts = reminders.run_daily(shanghai_today())
+    if counts["mails"]:
+        log.info("reminders: %s", counts)

@@ -4,9 +4,10 @@ from flask import Flask, abort
 
 def register(app: Flask) -> None:
     from sbweb.views import (auth, certificates, declare, errors, home, notify, orders, proxy, queries,
-                             records, sandbox, selfpay)
+                             records, reminders, sandbox, selfpay)
 
-    for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates, notify):
+    for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates,
+                   reminders, notify):
         app.register_blueprint(module.bp)
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox.bp)
