@@ -195,3 +195,26 @@ def test_mailing_a_document_writes_an_eml_with_the_pdf(app, client, world, ctx):
     assert message["To"] == "wangfang@example.com"
     [attachment] = [part for part in message.walk() if part.get_content_type() == "application/pdf"]
     assert attachment.get_payload(decode=True)[:5] == b"%PDF-"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again at once: connections are refused
+
+
+@pytest.mark.parametrize("app", [{"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": _closed_port(), "MAIL_TIMEOUT": 1,
+                                  "MAIL_RETRY_DELAYS": ()}], indirect=True)
+def test_a_failed_mail_is_shown_with_a_retry_button(app, client, world, ctx):
+    sign_in(client, "王芳")
+    order_no = order_no_of(pay(client, choose(client, "medical")))
+    doc_page = client.page(f"/orders/{order_no}/voucher")
+    after = client.submit(doc_page, {"email": "wangfang@example.com"}, selector="main form[action$='/mail']")
+    assert "发送失败，请稍后重试" in after.text
+    assert count(OutboxMail, state="failed") == 1
+    again = client.submit(after, selector="main ul.mails form")
+    assert "已重新提交发送" in again.text
+    db.session.rollback()
+    assert db.session.scalar(select(OutboxMail)).attempts >= 1
