@@ -218,3 +218,14 @@ def test_a_failed_mail_is_shown_with_a_retry_button(app, client, world, ctx):
     assert "已重新提交发送" in again.text
     db.session.rollback()
     assert db.session.scalar(select(OutboxMail)).attempts >= 1
+
+
+def test_the_sixth_mail_in_an_hour_is_refused_with_a_clear_message(app, client, world, ctx):
+    sign_in(client, "王芳")
+    order_no = order_no_of(pay(client, choose(client, "medical")))
+    doc_page = client.page(f"/orders/{order_no}/voucher")
+    for _ in range(5):
+        client.submit(doc_page, {"email": "wangfang@example.com"}, selector="main form[action$='/mail']")
+    refused = client.submit(doc_page, {"email": "wangfang@example.com"}, selector="main form[action$='/mail']")
+    assert refused.status == 422 and refused.field_error("email").startswith("发送过于频繁：每小时最多发送5封邮件")
+    assert count(OutboxMail) == 5
