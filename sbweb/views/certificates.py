@@ -62,12 +62,14 @@ def captcha_image():
     return response
 
 
-@bp.post("/certificates/captcha")
-@auth.identity_required("verified")
-def captcha_switch():
-    """换一个 / 看不清？改用文字题 (and back): a new challenge of the chosen kind."""
-    _challenge("text" if request.form.get("kind") == "text" else "image")
-    return redirect(auth.safe_next(request.form.get("next"), url_for("certificates.index")), 303)
+def _switching() -> bool:
+    """看不清？改用文字题 / 换一张 / 改用图形验证码: a button of the form itself, so what the resident
+    chose and typed stays; nothing is checked or issued."""
+    kind = request.form.get("captcha_kind")
+    if request.method != "POST" or kind not in ("image", "text"):
+        return False
+    _challenge(kind)
+    return True
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -92,7 +94,8 @@ def payment():
     person = auth.person_id()
     form = PaymentCertForm()
     years = _years(form, person)
-    if form.validate_on_submit() and _captcha_passed(form):
+    switching = _switching()
+    if not switching and form.validate_on_submit() and _captcha_passed(form):
         try:
             doc = documents.payment_certificate(person, person, form.year.data)
         except DocumentError as exc:
@@ -100,7 +103,7 @@ def payment():
         else:
             return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
     return render_step("certificates/payment.html", form=form, years=years, **_captcha_context(),
-                       status=422 if form.is_submitted() else 200)
+                       status=422 if form.is_submitted() and not switching else 200)
 
 
 @bp.route("/certificates/tax", methods=["GET", "POST"])
@@ -109,7 +112,8 @@ def tax():
     """完税证明: 首开 once per ticket, 补开 any time; by 票证号码 or by 费款所属期."""
     person = auth.person_id()
     form = TaxCertForm()
-    if form.validate_on_submit() and _captcha_passed(form):
+    switching = _switching()
+    if not switching and form.validate_on_submit() and _captcha_passed(form):
         try:
             doc = documents.tax_certificate(person, person, issue=form.issue.data, ticket_no=form.ticket_no.data or None,
                                             period_from=form.period_from.data or None,
@@ -119,7 +123,7 @@ def tax():
         else:
             return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
     return render_step("certificates/tax.html", form=form, **_captcha_context(),
-                       status=422 if form.is_submitted() else 200)
+                       status=422 if form.is_submitted() and not switching else 200)
 
 
 @bp.route("/certificates/proxy", methods=["GET", "POST"])
@@ -129,8 +133,9 @@ def proxy():
     payer = auth.person_id()
     form = ProxyCertForm()
     form.year.choices = options((y, f"{y}年") for y in records.record_years(payer))
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit() and _captcha_passed(form):
+    switching = _switching()
+    status = 422 if form.is_submitted() and not switching else 200
+    if not switching and form.validate_on_submit() and _captcha_passed(form):
         keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
         person = None if throttle.refused(keys) else find_person(form.id_type.data, form.id_number.data, form.name.data)
         if throttle.refused(keys):

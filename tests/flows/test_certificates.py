@@ -108,7 +108,7 @@ def test_the_text_alternative_to_the_image_captcha(app, client, world, ctx):
     assert page.soup.select_one("img.captcha-image")["alt"].startswith("图形验证码")
     image = client.get(page.soup.select_one("img.captcha-image")["src"])
     assert image.mimetype == "image/png" and image.data[:4] == b"\x89PNG"
-    text_page = client.submit(page, selector="form.captcha-switch")
+    text_page = client.submit(page, button="看不清？改用文字题")
     assert text_page.h1 == "缴费证明" and "等于几？" in text_page.text
     assert not text_page.soup.select("img.captcha-image")
     doc_page = client.submit(text_page, {"captcha": answer(client, app)})
