@@ -27,6 +27,8 @@ TILES = [
      "hint": "查看缴费结果与票证号码"},
     {"endpoint": "certificates.index", "label": "证明开具", "icon": "check",
      "hint": "缴费凭证、缴费证明、完税证明"},
+    {"endpoint": "bank.index", "label": "银行缴费协议", "icon": "wallet",
+     "hint": "报告本人账户，签约自动扣缴"},
     {"endpoint": "queries.index", "label": "涉费查询", "icon": "clock",
      "hint": "申报、选档记录、已缴费（含代缴）查询"},
 ]

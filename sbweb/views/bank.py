@@ -1,0 +1,119 @@
+"""存款账户账号报告 and 银行缴费协议 (本人才可签约: a verified session of the account holder)."""
+from flask import Blueprint, abort, flash, redirect, url_for
+
+from sbweb import auth
+from sbweb.forms.bank import AccountForm, AgreementForm, ConfirmForm
+from sbweb.forms.base import options
+from sbweb.htmx import render_step
+from sbweb.services import bank
+from sbweb.services import dues as dues_service
+
+bp = Blueprint("bank", __name__, url_prefix="/bank")
+
+
+def _refused(form, exc: bank.BankError):
+    if exc.field and exc.field in form:
+        form[exc.field].errors.append(exc.message)
+    else:
+        form.form_errors.append(exc.message)
+
+
+@bp.get("/")
+@auth.identity_required("verified")
+def index():
+    person = auth.person_id()
+    return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=bank.agreements_of(person))
+
+
+@bp.route("/accounts/new", methods=["GET", "POST"])
+@bp.route("/accounts/<int:account_id>/edit", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def account(account_id=None):
+    """存款账户账号报告: report a new account, or change one."""
+    person = auth.current_person()
+    existing = bank.own_account(person.id, account_id) if account_id else None
+    if account_id and existing is None:
+        abort(404)
+    form = AccountForm(obj=existing)  # what was posted wins over the stored values
+    if not form.is_submitted() and existing is None:
+        form.account_name.data = person.name
+    if form.validate_on_submit():
+        fields = {"bank_name": form.bank_name.data, "kind": form.kind.data, "account_no": form.account_no.data,
+                  "account_name": form.account_name.data}
+        try:
+            if existing:
+                bank.change(person, existing.id, **fields)
+            else:
+                bank.report(person, **fields)
+        except bank.BankError as exc:
+            _refused(form, exc)
+        else:
+            flash("账户信息已保存")
+            return redirect(url_for("bank.index"), 303)
+    return render_step("bank/account.html", form=form, existing=existing,
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/accounts/<int:account_id>/delete", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def delete_account(account_id):
+    person = auth.person_id()
+    account = bank.own_account(person, account_id)
+    if account is None:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            bank.delete(person, account_id)
+        except bank.BankError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            flash("账户已删除")
+            return redirect(url_for("bank.index"), 303)
+    return render_step("bank/confirm.html", form=form, title="删除账户", subject=account,
+                       action=url_for("bank.delete_account", account_id=account_id),
+                       note="删除后不能再用该账户签约或退费。", status=422 if form.form_errors else 200)
+
+
+@bp.route("/agreements/new", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def sign():
+    """银行缴费协议: a reported account of one's own for one's own enrollment."""
+    person = auth.person_id()
+    accounts = bank.accounts_of(person)
+    form = AgreementForm()
+    form.enrollment.choices = options([("", "请选择参保信息")] + [
+        (e.enrollment_no, f"{e.category_label}{e.insurance_label} {e.enrollment_no}")
+        for e in dues_service.enrollments_of(person)])
+    form.account.choices = options((a.id, f"{a.bank_name} {a.masked_no}") for a in accounts)
+    if form.validate_on_submit():
+        try:
+            bank.sign(person, enrollment_no=form.enrollment.data, account_id=form.account.data, kind=form.kind.data)
+        except bank.BankError as exc:
+            _refused(form, exc)
+        else:
+            flash("已签订银行缴费协议：新产生的应缴费款将从该账户扣缴")
+            return redirect(url_for("bank.index"), 303)
+    return render_step("bank/agreement.html", form=form, accounts=accounts,
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/agreements/<int:agreement_id>/revoke", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def revoke(agreement_id):
+    person = auth.person_id()
+    agreement = next((a for a in bank.agreements_of(person) if a.id == agreement_id), None)
+    if agreement is None:
+        abort(404)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            bank.revoke(person, agreement_id)
+        except bank.BankError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            flash("已解约，之后的费款不再自动扣缴")
+            return redirect(url_for("bank.index"), 303)
+    return render_step("bank/confirm.html", form=form, title="解约银行缴费协议", subject=agreement,
+                       action=url_for("bank.revoke", agreement_id=agreement_id),
+                       note="解约后，新产生的应缴费款不再自动扣缴，需自行缴费。", status=422 if form.form_errors else 200)
