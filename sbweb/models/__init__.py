@@ -10,3 +10,4 @@ from sbweb.models.declaration import Declaration  # noqa: F401
 from sbweb.models.payee import Payee  # noqa: F401
 from sbweb.models.document import Document, FirstIssue, OutboxMail, Reminder, ReminderSent  # noqa: F401
 from sbweb.models.bank import BankAccount, BankAgreement  # noqa: F401
+from sbweb.models.refund_application import RefundApplication  # noqa: F401

@@ -29,6 +29,8 @@ TILES = [
      "hint": "缴费凭证、缴费证明、完税证明"},
     {"endpoint": "bank.index", "label": "银行缴费协议", "icon": "wallet",
      "hint": "报告本人账户，签约自动扣缴"},
+    {"endpoint": "refunds.index", "label": "退费申请", "icon": "list",
+     "hint": "正常缴费、特殊缴费退费"},
     {"endpoint": "queries.index", "label": "涉费查询", "icon": "clock",
      "hint": "申报、选档记录、已缴费（含代缴）查询"},
 ]

@@ -59,7 +59,10 @@ def add():
                 try:
                     payees.add(auth.person_id(), person)
                 except payees.PayeeError as exc:
-                    (form[exc.field].errors.append(exc.message) if exc.field else form.form_errors.append(exc.message))
+                    if exc.field:
+                        form[exc.field].errors.append(exc.message)
+                    else:
+                        form.form_errors.append(exc.message)
                 else:
                     flash(f"已添加被代缴人 {person.name}")
                     return redirect(url_for("proxy.index"), 303)

@@ -1,0 +1,89 @@
+"""退费申请 (resident side): find a settled payment by 缴费起止日期 or 凭证号码, apply with
+退费金类型, 退费原因类型 and one's own reported account; follow its state in 退费申请记录.
+Staff review (审核) is the back office's; a refund never exceeds what was paid and one payment
+has at most one live application."""
+import datetime as dt
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from sbweb.clock import SHANGHAI, shanghai_now
+from sbweb.db import db, write_transaction
+from sbweb.models import Due, Order, OrderItem, RefundApplication
+from sbweb.payments.orders import issue_number
+from sbweb.services import bank
+from sbweb.services.people import normalise_name
+
+MONEY_TYPES = ("多缴费款退费", "误缴费款退费", "重复缴费退费", "其他退费")
+REASONS = ("重复参保缴费", "已参加职工基本养老（医疗）保险", "参保人死亡", "出国（境）定居",
+           "缴费档次或基数选择错误", "其他原因")
+BOTH_EMPTY = "票证号码和税款不能同时为空，请选择其中一种进行查询"
+NOTHING = "未查询到任何可退税费信息"
+
+
+class ApplicationError(ValueError):
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _kind_filter(kind: str):
+    """正常 payments hold only normal dues; 特殊 (补缴) payments hold a backpay due."""
+    backpay = exists().where(OrderItem.order_id == Order.id, Due.id == OrderItem.due_id, Due.kind == "backpay")
+    return backpay if kind == "special" else ~backpay
+
+
+def _refundable_query(person_id: int, kind: str):
+    return select(Order).where(Order.payer_id == person_id, Order.state == "settled", _kind_filter(kind),
+                               ~exists().where(RefundApplication.live_order_id == Order.id))
+
+
+def refundable_order(person_id: int, kind: str, order_no: str) -> Order | None:
+    return db.session.scalar(_refundable_query(person_id, kind).where(Order.order_no == (order_no or "")[:32]))
+
+
+def refundable(person_id: int, kind: str, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
+               ticket_no: str | None = None) -> list[Order]:
+    """The payer's settled payments of this kind that have no live application."""
+    if not ticket_no and not (date_from and date_to):
+        raise ApplicationError("ticket_no", BOTH_EMPTY)
+    query = _refundable_query(person_id, kind)
+    if ticket_no:
+        query = query.where(Order.ticket_no == ticket_no)
+    else:
+        start = dt.datetime.combine(date_from, dt.time(), SHANGHAI)
+        end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), SHANGHAI)
+        query = query.where(Order.settled_at >= start, Order.settled_at < end)
+    return list(db.session.scalars(query.order_by(Order.settled_at.desc())))
+
+
+def apply(person, order_no: str, kind: str, *, money_type: str, reason: str, account_id: int,
+          account_name: str) -> RefundApplication:
+    if money_type not in MONEY_TYPES:
+        raise ApplicationError("money_type", "请选择退费金类型")
+    if reason not in REASONS:
+        raise ApplicationError("reason", "请选择退费原因类型")
+    account = bank.own_account(person.id, account_id)
+    if account is None:
+        raise ApplicationError("account", "请选择本人已报告的银行账户")
+    if normalise_name(account_name) != normalise_name(account.account_name):
+        raise ApplicationError("account_name", "账号名称与银行账户的户名不一致")
+    order = refundable_order(person.id, kind, order_no)
+    if order is None:
+        raise ApplicationError(None, NOTHING)
+    try:
+        with write_transaction():
+            application = RefundApplication(
+                application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_application'):08d}",
+                person_id=person.id, order_id=order.id, live_order_id=order.id, kind=kind,
+                money_type=money_type, reason=reason, account_id=account.id, account_name=account.account_name,
+                amount_fen=order.total_fen, state="pending")
+            db.session.add(application)
+    except IntegrityError:
+        raise ApplicationError(None, "该笔缴费已有退费申请，请在退费申请记录中查看") from None
+    return application
+
+
+def applications_of(person_id: int) -> list[RefundApplication]:
+    return list(db.session.scalars(select(RefundApplication).where(RefundApplication.person_id == person_id)
+                                   .order_by(RefundApplication.created_at.desc(), RefundApplication.id.desc())))

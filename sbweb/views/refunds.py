@@ -1,0 +1,102 @@
+"""退费申请 正常/特殊 and 退费申请记录 (own person, verified session)."""
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from wtforms import DateField, StringField, SubmitField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from sbweb import auth
+from sbweb.forms.base import Form, Select, options
+from sbweb.htmx import render_step
+from sbweb.models.refund_application import APPLICATION_KIND_LABELS
+from sbweb.services import bank
+from sbweb.services import refund_applications as service
+
+bp = Blueprint("refunds", __name__, url_prefix="/refunds")
+
+
+class SearchForm(Form):
+    class Meta:
+        csrf = False  # a GET query changes nothing
+        locales = ["zh"]
+
+    date_from = DateField("缴费起始日期", validators=[Optional()], format="%Y-%m-%d")
+    date_to = DateField("缴费终止日期", validators=[Optional()], format="%Y-%m-%d")
+    ticket_no = StringField("凭证号码", validators=[Optional(), Regexp(r"^\d{18}$", message="凭证号码应为18位数字")],
+                            render_kw={"inputmode": "numeric", "autocomplete": "off"})
+
+
+class ApplyForm(Form):
+    money_type = Select("退费金类型 *", choices=options([("", "请选择")] + [(t, t) for t in service.MONEY_TYPES]),
+                        validators=[InputRequired("请选择退费金类型")])
+    reason = Select("退费原因类型 *", choices=options([("", "请选择")] + [(r, r) for r in service.REASONS]),
+                    validators=[InputRequired("请选择退费原因类型")])
+    account = Select("银行账号 *", coerce=int, validators=[InputRequired("请选择银行账号")])
+    account_name = StringField("账号名称 *", validators=[DataRequired("请输入账号名称"), Length(max=40)])
+    submit = SubmitField("提交")
+
+
+def _kind(kind: str) -> str:
+    if kind not in APPLICATION_KIND_LABELS:
+        abort(404)
+    return kind
+
+
+@bp.get("/")
+@auth.identity_required("verified")
+def index():
+    return render_step("refunds/index.html")
+
+
+@bp.get("/<kind>/")
+@auth.identity_required("verified")
+def search(kind):
+    """查询: 缴费起止日期 or 凭证号码 (not both empty)."""
+    kind = _kind(kind)
+    form = SearchForm(request.args)
+    found, status = None, 200
+    if request.args:
+        if form.validate():
+            try:
+                found = service.refundable(auth.person_id(), kind, date_from=form.date_from.data,
+                                           date_to=form.date_to.data, ticket_no=form.ticket_no.data or None)
+            except service.ApplicationError as exc:
+                form.form_errors.append(exc.message)
+        if form.errors or form.form_errors:
+            status = 422
+    return render_step("refunds/search.html", form=form, kind=kind, title=APPLICATION_KIND_LABELS[kind] + "申请",
+                       found=found, status=status)
+
+
+@bp.route("/<kind>/<order_no>/apply", methods=["GET", "POST"])
+@auth.identity_required("verified")
+def apply(kind, order_no):
+    kind = _kind(kind)
+    person = auth.current_person()
+    order = service.refundable_order(person.id, kind, order_no)
+    if order is None:
+        abort(404)
+    accounts = bank.accounts_of(person.id)
+    form = ApplyForm()
+    form.account.choices = options((a.id, f"{a.bank_name} {a.masked_no}") for a in accounts)
+    if not form.is_submitted():
+        form.account_name.data = person.name
+    if form.validate_on_submit():
+        try:
+            service.apply(person, order.order_no, kind, money_type=form.money_type.data, reason=form.reason.data,
+                          account_id=form.account.data, account_name=form.account_name.data)
+        except service.ApplicationError as exc:
+            if exc.field:
+                form[exc.field].errors.append(exc.message)
+            else:
+                form.form_errors.append(exc.message)
+        else:
+            flash("保存成功！审核通过后，退费将直接退至您的银行账户")
+            return redirect(url_for("refunds.records"), 303)
+    return render_step("refunds/apply.html", form=form, order=order, kind=kind, accounts=accounts,
+                       title=APPLICATION_KIND_LABELS[kind] + "申请", status=422 if form.is_submitted() else 200)
+
+
+@bp.get("/records")
+@auth.identity_required("verified")
+def records():
+    """退费申请记录: each application and where it stands."""
+    return render_step("refunds/records.html", rows=service.applications_of(auth.person_id()))
