@@ -152,6 +152,14 @@ def register_cli(app):
 
         click.echo(reminders.run_daily(shanghai_today()))
 
+    @jobs.command("autopay")
+    @with_appcontext
+    def jobs_autopay():
+        """自动缴 / 批扣 through bank agreements now (the daily job runs at 10:00 Shanghai)."""
+        from sbweb.services import withholding
+
+        click.echo(withholding.run())
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=5000, show_default=True, envvar="PORT")

@@ -26,6 +26,8 @@ class Defaults:
     # routes all three to the sandbox, which speaks Alipay's mobile web payment protocol.
     PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "sandbox"}
     ORDER_TIMEOUT = timedelta(minutes=15)
+    # 银行缴费协议 withholding (自动缴, 批扣) goes through this provider.
+    WITHHOLD_PROVIDER = "sandbox"
     # The 支付中 page asks the provider at most this often per order.
     ORDER_QUERY_INTERVAL = timedelta(seconds=3)
     # The stuck-order job queries orders in 支付中 for longer than this.
@@ -43,6 +45,8 @@ class Defaults:
     # "wsgi" delivers notifications through the app in-process; "http" posts to notify_url.
     SANDBOX_TRANSPORT = "wsgi"
     SANDBOX_LATE_NOTIFY = timedelta(seconds=20)
+    # 协议扣款 in the sandbox: a withholding above this (fen) is refused with 余额不足.
+    SANDBOX_WITHHOLD_BALANCE = 500_000
     # Alipay's retry schedule for an unanswered notify (seconds after the first attempt).
     SANDBOX_NOTIFY_RETRIES = (4 * 60, 10 * 60, 10 * 60, 3600, 2 * 3600, 6 * 3600, 15 * 3600)
 

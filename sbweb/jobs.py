@@ -108,3 +108,13 @@ def reminders_daily() -> None:
     counts = reminders.run_daily(shanghai_today())
     if counts["mails"]:
         log.info("reminders: %s", counts)
+
+
+@huey.periodic_task(crontab(hour="2", minute="0"), retries=0)  # 10:00 Asia/Shanghai
+@in_app_context
+def auto_pay_daily() -> None:
+    from sbweb.services import withholding
+
+    counts = withholding.run()
+    if counts["attempted"]:
+        log.info("auto pay (bank agreements): %s", counts)

@@ -34,7 +34,7 @@ ORDER_TRANSITIONS = {
 }
 ACTIVE_STATES = ("created", "paying")
 
-CHANNEL_LABELS = {"alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付"}
+CHANNEL_LABELS = {"alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付", "bank": "银行协议扣款"}
 
 
 class IssuedNumber(db.Model):

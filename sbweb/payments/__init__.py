@@ -18,6 +18,10 @@ class ProviderError(Exception):
     """The provider could not be reached or refused the call."""
 
 
+class WithholdRefused(Exception):
+    """A withholding (协议扣款) the provider declined: nothing was charged. `str()` says why."""
+
+
 @dataclass(frozen=True)
 class TradeState:
     """What the provider says about one trade, from a verified notify or a trade query."""
@@ -65,4 +69,5 @@ class PaymentProvider(Protocol):
     def query(self, out_trade_no: str) -> TradeState: ...
     def close(self, out_trade_no: str) -> None: ...
     def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str) -> None: ...
+    def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState: ...
     def bill(self, day: dt.date) -> list[BillRow]: ...

@@ -12,7 +12,8 @@ from typing import Callable, Mapping
 from urllib.parse import urlencode
 from sbweb.clock import SHANGHAI
 from sbweb.money import fen_to_yuan, yuan_to_fen
-from sbweb.payments import BillRow, InvalidNotice, PayRequest, ProviderError, TradeState
+from sbweb.payments import (BillRow, InvalidNotice, PayRequest, ProviderError, TradeState,
+                            WithholdRefused)
 from sbweb.payments import signing
 
 STATUS = {
@@ -161,6 +162,28 @@ class AlipayWapProvider:
         })
         if answer.get("code") != "10000":
             raise ProviderError(f"refund: {answer.get('sub_code') or answer.get('code')}")
+
+    def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
+        """协议扣款: alipay.trade.pay with GENERAL_WITHHOLDING under the payer's agreement;
+        answered at once. A business refusal (code 40004) charged nothing."""
+        answer = self._call("alipay.trade.pay", {
+            "out_trade_no": out_trade_no,
+            "total_amount": fen_to_yuan(amount_fen),
+            "subject": subject,
+            "product_code": "GENERAL_WITHHOLDING",
+            "agreement_params": {"agreement_no": agreement_no},
+        })
+        if answer.get("code") == "40004":
+            raise WithholdRefused(answer.get("sub_msg") or answer.get("sub_code") or "扣款失败")
+        if answer.get("code") != "10000":
+            raise ProviderError(f"withhold: {answer.get('sub_code') or answer.get('code')}")
+        return TradeState(
+            out_trade_no=out_trade_no,
+            status=STATUS.get(answer.get("trade_status"), "waiting"),
+            amount_fen=yuan_to_fen(answer["total_amount"]),
+            trade_no=answer.get("trade_no"),
+            paid_at=parse_provider_time(answer.get("gmt_payment")),
+        )
 
     def bill(self, day: dt.date) -> list[BillRow]:
         answer = self._call("alipay.data.dataservice.bill.downloadurl.query",

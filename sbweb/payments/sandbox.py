@@ -393,7 +393,38 @@ def bill_csv(day: dt.date) -> str:
     return out.getvalue()
 
 
+def api_trade_pay(biz: dict) -> dict:
+    """alipay.trade.pay with GENERAL_WITHHOLDING (协议扣款): charged at once from the buyer's
+    account under the agreement, unless the simulated balance (SANDBOX_WITHHOLD_BALANCE) is
+    short — 余额不足, nothing charged. Repeating an out_trade_no never charges twice."""
+    agreement = (biz.get("agreement_params") or {}) if isinstance(biz.get("agreement_params"), dict) else {}
+    if biz.get("product_code") != "GENERAL_WITHHOLDING" or not agreement.get("agreement_no"):
+        raise SandboxError("ACQ.AGREEMENT_NOT_EXIST", "用户协议不存在")
+    try:
+        amount = yuan_to_fen(biz["total_amount"])
+        out_trade_no = str(biz["out_trade_no"])
+    except (KeyError, ValueError):
+        raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+    with write_transaction():
+        trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no).with_for_update())
+        if trade is None:
+            if amount > current_app.config["SANDBOX_WITHHOLD_BALANCE"]:
+                raise SandboxError("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足")
+            trade = SandboxTrade(
+                trade_no=_trade_no(), out_trade_no=out_trade_no, app_id=current_app.config["SANDBOX_APP_ID"],
+                seller_id=current_app.config["SANDBOX_SELLER_ID"], total_fen=amount,
+                subject=str(biz.get("subject", ""))[:256], notify_url="", return_url="",
+                status="TRADE_SUCCESS", paid_at=utcnow(), buyer_id="2088102177846880")
+            db.session.add(trade)
+        elif trade.total_fen != amount:
+            raise SandboxError("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
+    return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no,
+            "total_amount": fen_to_yuan(trade.total_fen), "trade_status": trade.status,
+            "gmt_payment": provider_time(trade.paid_at) if trade.paid_at else None}
+
+
 API_METHODS = {
+    "alipay.trade.pay": api_trade_pay,
     "alipay.trade.query": api_query,
     "alipay.trade.close": api_close,
     "alipay.trade.refund": api_refund,

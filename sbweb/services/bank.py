@@ -100,6 +100,10 @@ def agreements_of(person_id: int) -> list[BankAgreement]:
                                    .order_by(BankAgreement.signed_at.desc(), BankAgreement.id.desc())))
 
 
+def agreements_active(person_id: int) -> list[BankAgreement]:
+    return [a for a in agreements_of(person_id) if a.state == "active"]
+
+
 def active_agreement(enrollment_id: int) -> BankAgreement | None:
     return db.session.scalar(select(BankAgreement).where(BankAgreement.enrollment_id == enrollment_id,
                                                          BankAgreement.state == "active"))

@@ -14,7 +14,7 @@ from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import payees, throttle
+from sbweb.services import bank, payees, throttle
 from sbweb.services.people import find_person
 from sbweb.views.auth import NO_MATCH, TOO_MANY
 from sbweb.views.selfpay import start_selection
@@ -35,7 +35,8 @@ def index():
     rows = payees.payees_of(auth.person_id())
     counts = {r.id: sum(c for c, _ in dues_service.open_due_counts(r.person_id).values()) for r in rows}
     totals = {r.id: sum(t for _, t in dues_service.open_due_counts(r.person_id).values()) for r in rows}
-    return render_step("proxy/index.html", rows=rows, counts=counts, totals=totals)
+    return render_step("proxy/index.html", rows=rows, counts=counts, totals=totals,
+                       has_agreement=bool(bank.agreements_active(auth.person_id())))
 
 
 @bp.route("/add", methods=["GET", "POST"])
@@ -91,8 +92,12 @@ def auto_pay(payee_id):
     if form.validate_on_submit():
         on, name = form.auto_pay.data == "on", row.person.name
         payees.set_auto_pay(auth.person_id(), row.id, on)
-        flash(f"已为 {name} 开启自动缴。自动缴需要您本人签订的银行缴费协议，签约后新产生的应缴费款将自动扣款"
-              if on else f"已为 {name} 关闭自动缴")
+        if not on:
+            flash(f"已为 {name} 关闭自动缴")
+        elif bank.agreements_active(auth.person_id()):
+            flash(f"已为 {name} 开启自动缴：新产生的应缴费款将通过您的银行缴费协议每日自动扣缴")
+        else:
+            flash(f"已为 {name} 开启自动缴。自动缴需要您本人签订的银行缴费协议，签约后新产生的应缴费款将自动扣款")
     return redirect(url_for("proxy.index"), 303)
 
 
