@@ -84,7 +84,10 @@ def run_due_tasks(now=None) -> int:
 def payments_housekeeping() -> None:
     from sbweb.payments import orders
 
+    from sbweb.services import refund_applications
+
     counts = orders.housekeeping()
+    counts["refund_applications"] = refund_applications.settle_all()
     if any(counts.values()):
         log.info("payments housekeeping: %s", counts)
 

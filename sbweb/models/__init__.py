@@ -11,3 +11,4 @@ from sbweb.models.payee import Payee  # noqa: F401
 from sbweb.models.document import Document, FirstIssue, OutboxMail, Reminder, ReminderSent  # noqa: F401
 from sbweb.models.bank import BankAccount, BankAgreement  # noqa: F401
 from sbweb.models.refund_application import RefundApplication  # noqa: F401
+from sbweb.models.staff import AuditEntry, Staff  # noqa: F401

@@ -323,6 +323,21 @@ def _release_dues(order: Order) -> None:
     )
 
 
+def request_refund(order: Order, out_request_no: str, amount_fen: int, reason: str) -> Refund:
+    """A refund of a settled order asked for by staff (退费申请 审核通过), sent by
+    complete_refunds; one per request number, never more than the order's total."""
+    existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
+    if existing is not None:
+        return existing
+    already = sum(r.amount_fen for r in order.refunds)
+    if amount_fen <= 0 or already + amount_fen > order.total_fen:
+        raise PaymentError("退费金额超过已缴金额")
+    refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen, reason=reason[:100])
+    db.session.add(refund)
+    db.session.flush()
+    return refund
+
+
 def _record_refund(order: Order, reason: str) -> None:
     """One automatic refund per order; its request number makes the provider call idempotent."""
     if any(r.out_request_no == f"{order.order_no}R1" for r in order.refunds):

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from sbweb.clock import SHANGHAI, shanghai_now
+from sbweb.clock import SHANGHAI, shanghai_now, utcnow
 from sbweb.db import db, write_transaction
 from sbweb.models import Due, Order, OrderItem, RefundApplication
 from sbweb.payments.orders import issue_number
@@ -87,3 +87,81 @@ def apply(person, order_no: str, kind: str, *, money_type: str, reason: str, acc
 def applications_of(person_id: int) -> list[RefundApplication]:
     return list(db.session.scalars(select(RefundApplication).where(RefundApplication.person_id == person_id)
                                    .order_by(RefundApplication.created_at.desc(), RefundApplication.id.desc())))
+
+
+# -- review (the back office) -----------------------------------------------------------------
+
+def pending() -> list[RefundApplication]:
+    return list(db.session.scalars(select(RefundApplication).where(RefundApplication.state == "pending")
+                                   .order_by(RefundApplication.created_at, RefundApplication.id)))
+
+
+def _snapshot(application: RefundApplication) -> dict:
+    return {"state": application.state, "amount_fen": application.amount_fen, "order": application.order.order_no}
+
+
+def approve(staff_id: int, application_id: int) -> RefundApplication:
+    """审核通过: the payment goes back to its source (原路退回) through the provider, idempotent on
+    the application number; the resident sees 审核通过，退费中 and then 已退费."""
+    from sbweb.payments import orders
+    from sbweb.services.staff import audit
+
+    with write_transaction():
+        application = db.session.get(RefundApplication, application_id, with_for_update=True)
+        if application is None:
+            raise ApplicationError(None, "未找到该退费申请")
+        if application.state != "pending":
+            raise ApplicationError(None, f"该申请已处理（{application.state_label}）")
+        order = application.order
+        if order.state != "settled" or application.amount_fen > order.total_fen:
+            raise ApplicationError(None, "该笔缴费当前不可退费")
+        before = _snapshot(application)
+        application.state, application.reviewed_at = "approved", utcnow()
+        orders.request_refund(order, f"{application.application_no}", application.amount_fen,
+                              f"退费申请 {application.application_no}: {application.reason}")
+        audit(staff_id, "refund.approve", f"refund_application:{application.id}", before, _snapshot(application))
+        audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": "settled"},
+              {"refund_fen": application.amount_fen, "out_request_no": application.application_no})
+    orders.complete_refunds(order.id)
+    return settle_state(application_id)
+
+
+def settle_state(application_id: int) -> RefundApplication:
+    """An approved application whose refund went through becomes 已退费 (also run by
+    housekeeping after a provider outage)."""
+    with write_transaction():
+        application = db.session.get(RefundApplication, application_id, with_for_update=True, populate_existing=True)
+        order = db.session.get(Order, application.order_id, populate_existing=True)
+        if application.state == "approved" and order.state == "refunded":
+            application.state, application.refunded_at = "refunded", order.refunded_at
+    return application
+
+
+def reject(staff_id: int, application_id: int, note: str) -> RefundApplication:
+    """审核不通过 with the reason the resident reads; the payment can be applied for again."""
+    from sbweb.services.staff import audit
+
+    note = (note or "").strip()
+    if not note:
+        raise ApplicationError("note", "请填写不通过的原因")
+    with write_transaction():
+        application = db.session.get(RefundApplication, application_id, with_for_update=True)
+        if application is None:
+            raise ApplicationError(None, "未找到该退费申请")
+        if application.state != "pending":
+            raise ApplicationError(None, f"该申请已处理（{application.state_label}）")
+        before = _snapshot(application)
+        application.state, application.reviewed_at = "rejected", utcnow()
+        application.review_note, application.live_order_id = note[:200], None
+        audit(staff_id, "refund.reject", f"refund_application:{application.id}", before,
+              {**_snapshot(application), "note": application.review_note})
+    return application
+
+
+def settle_all() -> int:
+    """Housekeeping: approved applications whose refund has since gone through."""
+    ids = list(db.session.scalars(select(RefundApplication.id).join(Order, Order.id == RefundApplication.order_id)
+                                  .where(RefundApplication.state == "approved", Order.state == "refunded")))
+    for application_id in ids:
+        settle_state(application_id)
+    return len(ids)

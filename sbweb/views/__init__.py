@@ -3,11 +3,11 @@ from flask import Flask, abort
 
 
 def register(app: Flask) -> None:
-    from sbweb.views import (auth, bank, certificates, declare, errors, home, notify, orders, proxy, queries,
+    from sbweb.views import (admin, auth, bank, certificates, declare, errors, home, notify, orders, proxy, queries,
                              records, refunds, reminders, sandbox, selfpay)
 
     for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates,
-                   reminders, bank, refunds, notify):
+                   reminders, bank, refunds, admin, notify):
         app.register_blueprint(module.bp)
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox.bp)

@@ -1,0 +1,71 @@
+"""Staff accounts and the audit log: passwords hashed (werkzeug, scrypt/pbkdf2), a lock-out after
+repeated wrong passwords, and `audit()` — called in the same transaction as the change it
+records, so an action and its entry commit together or not at all."""
+import datetime as dt
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from sbweb.db import db, write_transaction
+from sbweb.models import AuditEntry, Staff
+from sbweb.models.base import utcnow
+
+MAX_FAILURES = 5
+LOCK_FOR = dt.timedelta(minutes=15)
+ROLES = ("reviewer", "admin")
+
+
+class StaffError(ValueError):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def create(username: str, name: str, password: str, role: str) -> Staff:
+    if role not in ROLES:
+        raise StaffError("role must be reviewer or admin")
+    if len(password) < 10:
+        raise StaffError("密码至少10位")
+    with write_transaction():
+        if db.session.scalar(select(Staff).filter_by(username=username)):
+            raise StaffError("该用户名已存在")
+        staff = Staff(username=username, name=name, password_hash=generate_password_hash(password), role=role,
+                      active=True)
+        db.session.add(staff)
+        db.session.flush()
+        audit(None, "staff.create", f"staff:{staff.id}", None, {"username": username, "role": role})
+    return staff
+
+
+def authenticate(username: str, password: str, now: dt.datetime | None = None) -> Staff:
+    """The staff member, or StaffError: the same words for an unknown name and a wrong password;
+    after MAX_FAILURES wrong passwords the account is locked for LOCK_FOR."""
+    now = now or utcnow()
+    wrong = StaffError("用户名或密码不正确")
+    with write_transaction():
+        staff = db.session.scalar(select(Staff).filter_by(username=(username or "")[:40]).with_for_update())
+        if staff is None or not staff.active:
+            check_password_hash(generate_password_hash("x"), password or "")  # same time either way
+            raise wrong
+        if staff.locked_until and staff.locked_until > now:
+            minutes = int((staff.locked_until - now).total_seconds() // 60) + 1
+            raise StaffError(f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试")
+        if not check_password_hash(staff.password_hash, password or ""):
+            staff.failed_logins += 1
+            if staff.failed_logins >= MAX_FAILURES:
+                staff.failed_logins, staff.locked_until = 0, now + LOCK_FOR
+                audit(staff.id, "staff.locked", f"staff:{staff.id}", None, {"until": staff.locked_until.isoformat()})
+        else:
+            staff.failed_logins, staff.locked_until = 0, None
+            audit(staff.id, "staff.login", f"staff:{staff.id}", None, None)
+            return staff
+    raise wrong
+
+
+def audit(staff_id: int | None, action: str, target: str, before: dict | None, after: dict | None) -> None:
+    """Record one action (call inside the write transaction that does it)."""
+    db.session.add(AuditEntry(staff_id=staff_id, action=action, target=target[:80], before=before, after=after))
+
+
+def audit_log(limit: int = 200) -> list[AuditEntry]:
+    return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)))

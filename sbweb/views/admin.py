@@ -1,0 +1,140 @@
+"""The pilot's back office (/admin): staff sign in with a password (hashed; locked after
+repeated wrong passwords) into a staff session of their own — a signed cookie apart from the
+residents' session — review refund applications, and read the audit log. Desktop width,
+plain HTML forms; every POST carries the CSRF token."""
+import functools
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from wtforms import PasswordField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from sbweb.db import db
+from sbweb.forms.base import Form
+from sbweb.htmx import render_step
+from sbweb.models import RefundApplication, Staff
+from sbweb.services import refund_applications, staff as staff_service
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+COOKIE = "sbweb_staff"
+SESSION_AGE = 8 * 3600
+
+
+class LoginForm(Form):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=40)])
+    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=200)])
+    submit = SubmitField("登录")
+
+
+class ReviewForm(Form):
+    note = TextAreaField("不通过原因", validators=[Length(max=200, message="不超过200字")])
+    submit = SubmitField("提交")
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="sbweb-staff")
+
+
+def current_staff() -> Staff | None:
+    if "staff" not in g:
+        g.staff = None
+        token = request.cookies.get(COOKIE)
+        if token:
+            try:
+                staff_id = _serializer().loads(token, max_age=SESSION_AGE)
+            except BadSignature:
+                staff_id = None
+            staff = db.session.get(Staff, staff_id) if isinstance(staff_id, int) else None
+            g.staff = staff if staff is not None and staff.active else None
+    return g.staff
+
+
+def staff_required(role: str | None = None):
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            staff = current_staff()
+            if staff is None:
+                return redirect(url_for("admin.login", next=request.path), 303)
+            if role and staff.role != role:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+@bp.context_processor
+def staff_context():
+    return {"staff": current_staff()}
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            staff = staff_service.authenticate(form.username.data, form.password.data)
+        except staff_service.StaffError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            target = request.args.get("next", "")
+            response = redirect(target if target.startswith("/admin/") else url_for("admin.index"), 303)
+            response.set_cookie(COOKIE, _serializer().dumps(staff.id), max_age=SESSION_AGE, httponly=True,
+                                samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+                                path="/admin")
+            return response
+    return render_step("admin/login.html", form=form, status=422 if form.is_submitted() else 200)
+
+
+@bp.post("/logout")
+def logout():
+    response = redirect(url_for("admin.login"), 303)
+    response.delete_cookie(COOKIE, path="/admin")
+    return response
+
+
+@bp.get("/")
+@staff_required()
+def index():
+    return render_step("admin/index.html", pending=len(refund_applications.pending()))
+
+
+@bp.get("/refunds")
+@staff_required()
+def refunds():
+    return render_step("admin/refunds.html", rows=refund_applications.pending())
+
+
+@bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])
+@staff_required()
+def refund(application_id):
+    application = db.session.get(RefundApplication, application_id)
+    if application is None:
+        abort(404)
+    form = ReviewForm()
+    if form.validate_on_submit():
+        decision = request.form.get("decision")
+        try:
+            if decision == "approve":
+                refund_applications.approve(current_staff().id, application_id)
+                flash(f"已审核通过 {application.application_no}，退费已发起")
+            elif decision == "reject":
+                refund_applications.reject(current_staff().id, application_id, form.note.data)
+                flash(f"已审核不通过 {application.application_no}")
+            else:
+                abort(400)
+        except refund_applications.ApplicationError as exc:
+            if exc.field == "note":
+                form.note.errors.append(exc.message)
+            else:
+                form.form_errors.append(exc.message)
+        else:
+            return redirect(url_for("admin.refunds"), 303)
+    return render_step("admin/refund.html", application=db.session.get(RefundApplication, application_id),
+                       form=form, status=422 if form.is_submitted() else 200)
+
+
+@bp.get("/audit")
+@staff_required("admin")
+def audit():
+    return render_step("admin/audit.html", rows=staff_service.audit_log())

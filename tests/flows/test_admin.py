@@ -1,0 +1,110 @@
+"""The back office: staff sign-in (hashed passwords, lock-out, a session apart from residents'),
+refund review (approve → 原路退回 once, reject with a reason), the audit log."""
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from sbweb.db import db
+from sbweb.models import AuditEntry, RefundApplication, SandboxRefund, Staff
+from sbweb.services import staff as staff_service
+from tests.flows.test_bank import report
+from tests.journeys import choose, order, order_no_of, pay, sign_in
+
+PASSWORD = "correct horse battery"
+
+
+def make_staff(app, username="shenhe", role="reviewer"):
+    result = app.test_cli_runner().invoke(args=["staff", "create", username, "--name", "审核员甲", "--role", role],
+                                          env={"SBWEB_STAFF_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+
+
+def staff_login(client, username="shenhe", password=PASSWORD):
+    page = client.page("/admin/login")
+    return client.submit(page, {"username": username, "password": password})
+
+
+def apply_for_refund(client, world):
+    sign_in(client, "王芳", verified=True)
+    report(client)
+    paid = order(order_no_of(pay(client, choose(client, "medical"))))
+    form = client.page(f"/refunds/normal/{paid.order_no}/apply")
+    client.submit(form, {"money_type": "多缴费款退费", "reason": "重复参保缴费"})
+    db.session.rollback()
+    application = db.session.scalar(select(RefundApplication))
+    return application.id, application.application_no, paid.order_no, paid.ticket_no
+
+
+def test_passwords_are_hashed_and_wrong_ones_lock_the_account(app, client, world, ctx):
+    make_staff(app)
+    db.session.rollback()
+    staff = db.session.scalar(select(Staff))
+    assert PASSWORD not in staff.password_hash and staff.password_hash.startswith(("scrypt:", "pbkdf2:"))
+    unknown = staff_login(client, username="nobody")
+    wrong = staff_login(client, password="wrong password")
+    assert unknown.summary() == wrong.summary() == ["用户名或密码不正确"]
+    for _ in range(4):
+        staff_login(client, password="wrong password")
+    locked = staff_login(client)  # the right password, but locked now
+    assert "账号已锁定" in " ".join(locked.summary())
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=16)
+    assert staff_service.authenticate("shenhe", PASSWORD, now=later).username == "shenhe"
+
+
+def test_a_resident_session_is_not_a_staff_session(client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    response = client.get("/admin/refunds")
+    assert response.status_code == 303 and response.location.startswith("/admin/login")
+
+
+def test_approval_refunds_once_and_the_resident_sees_it(app, client, world, ctx):
+    from tests.support import ResidentClient
+
+    application_id, application_no, order_no, _ = apply_for_refund(client, world)
+    make_staff(app)
+    app.test_client_class = ResidentClient
+    office = app.test_client()
+    assert staff_login(office).h1 == "后台"
+    listing = office.page("/admin/refunds")
+    assert application_no in listing.text
+    detail = office.page(f"/admin/refunds/{application_id}")
+    done = office.submit(detail, button="审核通过并退费", selector="main form.form-card")
+    assert done.h1 == "退费审核" and "已审核通过" in done.text
+    again = office.submit(detail, button="审核通过并退费", selector="main form.form-card")
+    assert again.status == 422 and "该申请已处理" in " ".join(again.summary())
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 1
+    assert order(order_no).state == "refunded"
+    records = client.page("/refunds/records")
+    assert "已退费" in records.text
+    assert "原路退回" in client.page("/records/").text
+    actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {"refund.approve", "money.refund", "staff.login", "staff.create"} <= actions
+
+
+def test_rejection_needs_a_reason_and_the_payment_can_be_applied_for_again(app, client, world, ctx):
+    from tests.support import ResidentClient
+
+    application_id, _, _, ticket_no = apply_for_refund(client, world)
+    make_staff(app)
+    app.test_client_class = ResidentClient
+    office = app.test_client()
+    staff_login(office)
+    detail = office.page(f"/admin/refunds/{application_id}")
+    no_reason = office.submit(detail, button="审核不通过", selector="main form.form-card")
+    assert no_reason.field_error("note") == "请填写不通过的原因"
+    office.submit(detail, {"note": "重复参保情况不属实"}, button="审核不通过", selector="main form.form-card")
+    records = client.page("/refunds/records")
+    assert "审核不通过" in records.text and "重复参保情况不属实" in records.text
+    assert "申请退费" in client.page(f"/refunds/normal/?ticket_no={ticket_no}").text
+
+
+def test_only_an_admin_reads_the_audit_log(app, client, world, ctx):
+    make_staff(app)
+    make_staff(app, username="guanli", role="admin")
+    staff_login(client)
+    assert client.get("/admin/audit").status_code == 403
+    client.post("/admin/logout", data={"csrf_token": client.page("/admin/").soup.select_one("input[name=csrf_token]")["value"]})
+    staff_login(client, username="guanli")
+    log = client.page("/admin/audit")
+    assert log.h1 == "审计日志" and "staff.create" in log.text
