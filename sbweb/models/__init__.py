@@ -12,3 +12,4 @@ from sbweb.models.document import Document, FirstIssue, OutboxMail, Reminder, Re
 from sbweb.models.bank import BankAccount, BankAgreement  # noqa: F401
 from sbweb.models.refund_application import RefundApplication  # noqa: F401
 from sbweb.models.staff import AuditEntry, Staff  # noqa: F401
+from sbweb.models.reconciliation import ReconDifference, ReconRun  # noqa: F401
