@@ -10,7 +10,7 @@ export FLASK_APP := app
 # PDFs embed a CJK font from the system (Debian fonts-wqy-microhei); installed here when root.
 FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: fonts run test test-sqlite test-postgres install install-test bench bench-records clean
+.PHONY: fonts run test test-sqlite test-postgres install install-test bench bench-records bench-pdf clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench: install-test
 
 bench-records: install-test
 	$(BIN)/python bench/records_bench.py
+
+bench-pdf: install-test fonts
+	$(BIN)/python bench/pdf_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
