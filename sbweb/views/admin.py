@@ -6,6 +6,7 @@ import functools
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -13,7 +14,7 @@ from sbweb.db import db
 from sbweb.forms.base import Form
 from sbweb.htmx import render_step
 from sbweb.models import RefundApplication, Staff
-from sbweb.services import refund_applications, staff as staff_service
+from sbweb.services import imports, refund_applications, staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 COOKIE = "sbweb_staff"
@@ -29,6 +30,14 @@ class LoginForm(Form):
 class ReviewForm(Form):
     note = TextAreaField("不通过原因", validators=[Length(max=200, message="不超过200字")])
     submit = SubmitField("提交")
+
+
+class ImportForm(Form):
+    file = FileField("导入文件（CSV 或 XLSX）", validators=[FileRequired("请选择要导入的文件")])
+    submit = SubmitField("试运行")
+
+
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -138,3 +147,28 @@ def refund(application_id):
 @staff_required("admin")
 def audit():
     return render_step("admin/audit.html", rows=staff_service.audit_log())
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@staff_required("admin")
+def import_file():
+    """导入参保登记和应缴费款 (补缴 pushed by 人社/医保): 试运行 checks every row and writes
+    nothing; 导入 writes only a file without a single bad row."""
+    request.max_content_length = IMPORT_MAX_BYTES
+    form = ImportForm()
+    report = filename = None
+    if form.validate_on_submit():
+        upload = form.file.data
+        filename = upload.filename or ""
+        try:
+            report = imports.check(imports.read(filename, upload.read()))
+        except imports.ImportError_ as exc:
+            form.file.errors.append(str(exc))
+        else:
+            if request.form.get("mode") == "apply" and report.ok:
+                counts = imports.apply(current_staff().id, filename, report)
+                flash(f"已导入 {counts['rows']} 行（其中应缴费款 {counts['dues']} 笔）")
+                return redirect(url_for("admin.import_file"), 303)
+    failed = form.is_submitted() and (form.errors or (report is not None and not report.ok))
+    return render_step("admin/import.html", form=form, report=report, filename=filename,
+                       columns=list(imports.COLUMNS), status=422 if failed else 200)

@@ -1,0 +1,195 @@
+"""Import what 人社/医保 push: people, enrollments and dues (补缴 among them) from CSV or XLSX.
+
+Every row is checked first; the report names each rejected row by its number in the file
+(the header is row 1) and why. Nothing is written when any row is wrong, nor on a dry run
+(试运行). A clean file is written in one transaction with one audit entry, through the same
+registry functions the demo loader uses, so a re-import of the same file changes nothing.
+"""
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from sbweb import identity
+from sbweb.db import db, write_transaction
+from sbweb.models import Enrollment, Person
+from sbweb.money import yuan_to_fen
+from sbweb.services import registry
+from sbweb.services.people import normalise_name
+
+COLUMNS = {
+    "证件类型": "id_type", "证件号码": "id_number", "姓名": "name", "人员类别": "category", "险种": "insurance",
+    "个人参保编号": "enrollment_no", "经办机构代码": "agency_code", "经办机构名称": "agency_name",
+    "地区代码": "region", "所在地市": "city", "缴费类型": "kind", "费款所属期起": "period_start",
+    "费款所属期止": "period_end", "金额": "amount",
+}
+REQUIRED = ("证件类型", "证件号码", "姓名", "人员类别", "险种", "个人参保编号", "经办机构代码", "经办机构名称",
+            "地区代码", "所在地市")
+CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城乡居民": "resident"}
+INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"}
+KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"}
+ID_TYPES = {t.label: t.code for t in identity.ID_TYPES} | {t.code: t.code for t in identity.ID_TYPES}
+PERIOD = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
+MAX_ROWS = 20_000
+
+
+class ImportError_(ValueError):
+    """The file as a whole cannot be read (format, header, size)."""
+
+
+@dataclass
+class Report:
+    rows: list[dict] = field(default_factory=list)       # the checked rows, ready to write
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    dues: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read(filename: str, data: bytes) -> list[dict[str, str]]:
+    """The file's rows as {header: text}, from CSV (UTF-8, with or without BOM, or GB18030) or XLSX."""
+    name = (filename or "").lower()
+    if name.endswith(".xlsx"):
+        table = _xlsx(data)
+    elif name.endswith(".csv"):
+        table = _csv(data)
+    else:
+        raise ImportError_("仅支持 .csv 或 .xlsx 文件")
+    if not table:
+        raise ImportError_("文件为空")
+    header = [str(h or "").strip() for h in table[0]]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ImportError_("缺少列：" + "、".join(missing))
+    if len(table) - 1 > MAX_ROWS:
+        raise ImportError_(f"一次最多导入 {MAX_ROWS} 行")
+    return [{h: ("" if v is None else str(v).strip()) for h, v in zip(header, row)} for row in table[1:]]
+
+
+def _csv(data: bytes) -> list[list[str]]:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportError_("无法识别文件编码，请保存为 UTF-8 的 CSV")
+    return [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+
+
+def _xlsx(data: bytes) -> list[list]:
+    from openpyxl import load_workbook
+
+    try:
+        sheet = load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        raise ImportError_("无法读取该 XLSX 文件") from None
+    rows = []
+    for row in sheet.iter_rows(values_only=True):
+        if any(v not in (None, "") for v in row):
+            rows.append([_cell(v) for v in row])
+    return rows
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m")
+    return str(value)
+
+
+def check(raw_rows: list[dict[str, str]]) -> Report:
+    report = Report()
+    seen_enrollments: dict[str, str] = {}
+    for number, raw in enumerate(raw_rows, start=2):
+        reasons, row = [], {COLUMNS[k]: v for k, v in raw.items() if k in COLUMNS}
+        id_type = ID_TYPES.get(row.get("id_type", ""))
+        if id_type is None:
+            reasons.append("证件类型无效")
+        else:
+            try:
+                row["id_number"] = identity.validate(id_type, row.get("id_number", ""))
+                row["id_type"] = id_type
+            except identity.InvalidIdNumber:
+                reasons.append("证件号码格式不正确")
+        if not row.get("name"):
+            reasons.append("姓名为空")
+        row["category"] = CATEGORIES.get(row.get("category", ""))
+        row["insurance"] = INSURANCES.get(row.get("insurance", ""))
+        if row["category"] is None:
+            reasons.append("人员类别应为灵活就业人员或城乡居民")
+        if row["insurance"] is None:
+            reasons.append("险种应为养老保险或医疗保险")
+        if not re.fullmatch(r"[0-9A-Za-z]{6,32}", row.get("enrollment_no", "")):
+            reasons.append("个人参保编号应为6至32位数字或字母")
+        if not re.fullmatch(r"[0-9A-Za-z]{2,16}", row.get("agency_code", "")) or not row.get("agency_name"):
+            reasons.append("经办机构代码或名称无效")
+        if not re.fullmatch(r"[1-9]\d{5}", row.get("region", "")) or not row.get("city"):
+            reasons.append("地区代码应为6位数字，所在地市不能为空")
+        if any(row.get(k) for k in ("kind", "period_start", "period_end", "amount")):
+            row["kind"] = KINDS.get(row.get("kind", ""))
+            if row["kind"] is None:
+                reasons.append("缴费类型应为正常缴费或补缴")
+            start, end = row.get("period_start", ""), row.get("period_end", "") or row.get("period_start", "")
+            if not (PERIOD.match(start) and PERIOD.match(end)) or end < start:
+                reasons.append("费款所属期应为 YYYY-MM，且止不早于起")
+            row["period_end"] = end
+            try:
+                row["amount_fen"] = yuan_to_fen(row.get("amount", ""))
+                if row["amount_fen"] <= 0:
+                    raise ValueError
+            except ValueError:
+                reasons.append("金额应为大于0的数字，最多两位小数")
+        if not reasons:
+            owner = f"{row['id_type']}:{row['id_number']}"
+            if seen_enrollments.setdefault(row["enrollment_no"], owner) != owner:
+                reasons.append("同一个人参保编号在文件中属于不同的人")
+            reasons += _conflicts(row)
+        if reasons:
+            report.errors.append((number, "；".join(reasons)))
+        else:
+            report.rows.append(row)
+            report.dues += "amount_fen" in row
+    return report
+
+
+def _conflicts(row: dict) -> list[str]:
+    """What the database already says differently."""
+    reasons = []
+    person = db.session.scalar(select(Person).filter_by(id_type=row["id_type"], id_number=row["id_number"]))
+    if person is not None and normalise_name(person.name) != normalise_name(row["name"]):
+        reasons.append("姓名与已登记的不一致")
+    enrollment = db.session.scalar(select(Enrollment).filter_by(enrollment_no=row["enrollment_no"]))
+    if enrollment is not None and (person is None or enrollment.person_id != person.id):
+        reasons.append("个人参保编号已属于他人")
+    elif enrollment is not None and (enrollment.category, enrollment.insurance) != (row["category"], row["insurance"]):
+        reasons.append("个人参保编号的人员类别或险种与已登记的不一致")
+    return reasons
+
+
+def apply(staff_id: int, filename: str, report: Report) -> dict[str, int]:
+    """Write a clean report's rows in one transaction, with one audit entry."""
+    from sbweb.services.staff import audit
+
+    if not report.ok:
+        raise ImportError_("文件有错误行，未导入")
+    counts = {"rows": len(report.rows), "dues": 0}
+    with write_transaction():
+        for row in report.rows:
+            agency = registry.ensure_agency(row["agency_code"], row["agency_name"], row["region"], row["city"])
+            person = registry.register_person(row["id_type"], row["id_number"], row["name"])
+            enrollment = registry.enroll(person, row["category"], row["insurance"], agency, row["enrollment_no"])
+            if "amount_fen" in row:
+                registry.add_due(enrollment, kind=row["kind"], period_start=row["period_start"],
+                                 period_end=row["period_end"], amount_fen=row["amount_fen"])
+                counts["dues"] += 1
+        audit(staff_id, "import.apply", f"file:{filename[:60]}", None, counts)
+    return counts
