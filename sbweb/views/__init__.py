@@ -6,6 +6,8 @@ def register(app: Flask) -> None:
     from sbweb.views import (admin, auth, bank, certificates, declare, errors, home, notify, orders, proxy, queries,
                              records, refunds, reminders, sandbox, selfpay)
 
+    from sbweb.views import admin_standards  # noqa: F401  (adds its routes to admin.bp)
+
     for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates,
                    reminders, bank, refunds, admin, notify):
         app.register_blueprint(module.bp)
