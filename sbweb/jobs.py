@@ -1,5 +1,5 @@
 """Background jobs (huey): notify retries, stuck-order queries, expiry, refunds to retry,
-the mail outbox.
+the mail outbox, the daily 对账 (reconciliation).
 
 The `huey` object exists at import so tasks can be declared anywhere; `init_app` gives it its
 storage: SQLite in instance/ by default, Redis when HUEY_REDIS_URL is set, in memory and
@@ -121,3 +121,13 @@ def auto_pay_daily() -> None:
     counts = withholding.run()
     if counts["attempted"]:
         log.info("auto pay (bank agreements): %s", counts)
+
+
+@huey.periodic_task(crontab(hour="19", minute="0"), retries=0)  # 03:00 Asia/Shanghai
+@in_app_context
+def reconcile_daily() -> None:
+    """对账 of yesterday (Asia/Shanghai) with every provider's daily bill."""
+    from sbweb.services import reconciliation
+
+    for run in reconciliation.run_daily():
+        log.info("%s", reconciliation.describe(run))

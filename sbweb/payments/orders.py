@@ -265,39 +265,45 @@ def apply_trade_state(state: TradeState, *, provider: str, source: str, from_que
 
     Raises UnknownOrder / AmountMismatch (and changes nothing) for what is not ours."""
     with write_transaction():
-        order = db.session.scalar(
-            select(Order).filter_by(order_no=state.out_trade_no).with_for_update())
-        if order is None or order.provider != provider:
-            raise UnknownOrder(state.out_trade_no)
-        if state.amount_fen is not None and state.amount_fen != order.total_fen:
-            raise AmountMismatch(state.out_trade_no)
-        fields = {"last_queried_at": utcnow()} if from_query else {}
-        if state.status == "success":
-            if order.state in ACTIVE_STATES:
-                if order.state == "created":
-                    transition(order, "paying", f"{source}: 已付款")
-                if _take_dues(order):
-                    transition(order, "settled", f"{source}: 支付成功",
-                               settled_at=state.paid_at or utcnow(), ticket_no=new_ticket_no(order),
-                               provider_trade_no=state.trade_no, **fields)
-                    return Outcome(order)
-                # Cannot happen while dues are held by their order; if it ever does, the
-                # money must not be kept.
-                _release_dues(order)
-                transition(order, "closed", f"{source}: 费款已不可缴，转退款", **fields)
-                _record_refund(order, "费款已缴纳，原路退回")
-                return Outcome(order, refund_needed=True)
-            if order.state in ("failed", "closed"):
-                _record_refund(order, "订单已关闭后收到付款，原路退回")
-                return Outcome(order, refund_needed=True)
-            return Outcome(order)  # settled or refunded already: a repeat
-        if state.status == "closed" and order.state == "paying":
+        return apply_trade_state_within(state, provider=provider, source=source, from_query=from_query)
+
+
+def apply_trade_state_within(state: TradeState, *, provider: str, source: str, from_query: bool = False) -> Outcome:
+    """`apply_trade_state` inside a write transaction the caller holds, so that what the caller
+    records with it (对账's resolution and audit entry) commits with it or not at all."""
+    order = db.session.scalar(
+        select(Order).filter_by(order_no=state.out_trade_no).with_for_update())
+    if order is None or order.provider != provider:
+        raise UnknownOrder(state.out_trade_no)
+    if state.amount_fen is not None and state.amount_fen != order.total_fen:
+        raise AmountMismatch(state.out_trade_no)
+    fields = {"last_queried_at": utcnow()} if from_query else {}
+    if state.status == "success":
+        if order.state in ACTIVE_STATES:
+            if order.state == "created":
+                transition(order, "paying", f"{source}: 已付款")
+            if _take_dues(order):
+                transition(order, "settled", f"{source}: 支付成功",
+                           settled_at=state.paid_at or utcnow(), ticket_no=new_ticket_no(order),
+                           provider_trade_no=state.trade_no, **fields)
+                return Outcome(order)
+            # Cannot happen while dues are held by their order; if it ever does, the
+            # money must not be kept.
             _release_dues(order)
-            transition(order, "failed", f"{source}: 支付未完成，交易关闭", **fields)
-            return Outcome(order)
-        if fields:
-            db.session.execute(update(Order).where(Order.id == order.id).values(**fields))
+            transition(order, "closed", f"{source}: 费款已不可缴，转退款", **fields)
+            _record_refund(order, "费款已缴纳，原路退回")
+            return Outcome(order, refund_needed=True)
+        if order.state in ("failed", "closed"):
+            _record_refund(order, "订单已关闭后收到付款，原路退回")
+            return Outcome(order, refund_needed=True)
+        return Outcome(order)  # settled or refunded already: a repeat
+    if state.status == "closed" and order.state == "paying":
+        _release_dues(order)
+        transition(order, "failed", f"{source}: 支付未完成，交易关闭", **fields)
         return Outcome(order)
+    if fields:
+        db.session.execute(update(Order).where(Order.id == order.id).values(**fields))
+    return Outcome(order)
 
 
 def _take_dues(order: Order) -> bool:
@@ -329,10 +335,57 @@ def request_refund(order: Order, out_request_no: str, amount_fen: int, reason: s
     existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
     if existing is not None:
         return existing
-    already = sum(r.amount_fen for r in order.refunds)
+    already = sum(r.amount_fen for r in order.refunds if not is_excess(r))
     if amount_fen <= 0 or already + amount_fen > order.total_fen:
         raise PaymentError("退费金额超过已缴金额")
     refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen, reason=reason[:100])
+    db.session.add(refund)
+    db.session.flush()
+    return refund
+
+
+def excess_request_no(order: Order, key: int | str) -> str:
+    return f"{order.order_no}X{key}"
+
+
+def is_excess(refund: Refund) -> bool:
+    """A refund of money the provider took beyond the order's total (对账: 金额不一致): it
+    leaves the order as it is, paid dues and all."""
+    return refund.out_request_no.startswith(f"{refund.order.order_no}X")
+
+
+def request_excess_refund(order: Order, key: int | str, amount_fen: int, reason: str) -> Refund:
+    """Record the return of what the provider collected beyond the order's total; sent by
+    complete_refunds like any refund (idempotent on its request number), but the order stays
+    settled. Call inside a write transaction."""
+    out_request_no = excess_request_no(order, key)
+    existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
+    if existing is not None:
+        return existing
+    if amount_fen <= 0:
+        raise PaymentError("没有多收的金额可退")
+    refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen, reason=reason[:100])
+    db.session.add(refund)
+    db.session.flush()
+    return refund
+
+
+def return_payment(order: Order, cause: str, reason: str, amount_fen: int | None = None) -> Refund:
+    """Money the provider holds for an order we will not settle goes back to its source
+    (原路退回, as staff decide in 对账): an active order is closed first, releasing its dues; the
+    order's one automatic refund (R1) is recorded, for complete_refunds to send. Call inside a
+    write transaction holding the order's row lock. A settled order is refunded by a 退费申请."""
+    if order.state == "settled":
+        raise TransitionNotAllowed(f"{order.order_no}: settled orders are refunded by application")
+    if order.state in ACTIVE_STATES:
+        _release_dues(order)
+        transition(order, "closed", cause)
+    out_request_no = f"{order.order_no}R1"
+    existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
+    if existing is not None:
+        return existing
+    refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen or order.total_fen,
+                    reason=reason[:200])
     db.session.add(refund)
     db.session.flush()
     return refund
@@ -374,7 +427,7 @@ def complete_refunds(order_id: int | None = None) -> int:
             if refund.state != "pending":
                 continue
             refund.state, refund.completed_at = "succeeded", utcnow()
-            if order.state != "refunded":
+            if order.state != "refunded" and not is_excess(refund):
                 transition(order, "refunded", f"原路退回 {refund.out_request_no}: {refund.reason}",
                            refunded_at=refund.completed_at)
             done += 1

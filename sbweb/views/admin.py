@@ -172,3 +172,107 @@ def import_file():
     failed = form.is_submitted() and (form.errors or (report is not None and not report.ok))
     return render_step("admin/import.html", form=form, report=report, filename=filename,
                        columns=list(imports.COLUMNS), status=422 if failed else 200)
+
+
+# -- 对账 (reconciliation): reviewers and admins read; only admins run a day or resolve ----------
+
+class ReconRunForm(Form):
+    day = StringField("对账日期", validators=[DataRequired("请输入对账日期"), Length(max=10)])
+    submit = SubmitField("立即对账")
+
+
+class ResolveForm(Form):
+    action = Select("处理方式", choices=[])
+    note = TextAreaField("说明", validators=[Length(max=200, message="不超过200字")])
+    submit = SubmitField("提交")
+
+
+def _resolve_form(difference, formdata=None) -> ResolveForm:
+    from sbweb.services import reconciliation as recon
+
+    form = ResolveForm(prefix=f"d{difference.id}", formdata=formdata)
+    form.action.choices = options(recon.actions_for(difference))
+    return form
+
+
+@bp.route("/reconciliation", methods=["GET", "POST"])
+@staff_required()
+def reconciliation():
+    import datetime as dt
+
+    from sbweb.clock import shanghai_today
+    from sbweb.payments import ProviderError
+    from sbweb.services import reconciliation as recon
+
+    form = ReconRunForm(data={"day": (shanghai_today() - dt.timedelta(days=1)).isoformat()})
+    if request.method == "POST":
+        if current_staff().role != "admin":
+            abort(403)
+        if form.validate_on_submit():
+            try:
+                day = dt.date.fromisoformat(form.day.data.strip())
+            except ValueError:
+                form.day.errors.append("请输入正确的日期，如 2026-11-22")
+            else:
+                try:
+                    run = recon.reconcile(day, staff_id=current_staff().id)
+                except recon.ReconError as exc:
+                    (form.day.errors if exc.field == "day" else form.form_errors).append(exc.message)
+                except ProviderError:
+                    form.form_errors.append("暂时无法从支付机构获取账单，请稍后重试")
+                else:
+                    flash(f"已完成 {day.isoformat()} 的对账：匹配 {run.matched} 笔，差异 {run.differences} 笔")
+                    return redirect(url_for("admin.reconciliation_run", run_id=run.id), 303)
+    return render_step("admin/reconciliation.html", form=form, rows=recon.recent_runs(),
+                       status=422 if form.is_submitted() else 200)
+
+
+def _render_run(run_id: int, failed: ResolveForm | None = None, failed_id: int | None = None, status: int = 200):
+    from sqlalchemy import select
+
+    from sbweb.models import Order, ReconRun
+    from sbweb.services import reconciliation as recon
+
+    run = db.session.get(ReconRun, run_id)
+    if run is None:
+        abort(404)
+    differences = list(run.items)
+    numbers = {d.out_trade_no for d in differences}
+    ours = {o.order_no: o for o in db.session.scalars(
+        select(Order).where(Order.provider == run.provider, Order.order_no.in_(numbers)))} if numbers else {}
+    forms = {}
+    if current_staff().role == "admin":
+        for d in differences:
+            if d.state == "open":
+                forms[d.id] = failed if failed is not None and d.id == failed_id else _resolve_form(d)
+    return render_step("admin/reconciliation_run.html", run=run, differences=differences, orders=ours,
+                       forms=forms, failed=failed, names=recon.staff_names(differences),
+                       resolution_labels=recon.RESOLUTION_LABELS, is_refund=recon.is_refund, status=status)
+
+
+@bp.get("/reconciliation/<int:run_id>")
+@staff_required()
+def reconciliation_run(run_id):
+    return _render_run(run_id)
+
+
+@bp.post("/reconciliation/<int:run_id>/differences/<int:difference_id>")
+@staff_required("admin")
+def reconciliation_resolve(run_id, difference_id):
+    from sbweb.models import ReconDifference
+    from sbweb.services import reconciliation as recon
+
+    difference = db.session.get(ReconDifference, difference_id)
+    if difference is None or difference.run_id != run_id:
+        abort(404)
+    form = _resolve_form(difference, formdata=request.form)
+    if form.validate_on_submit():
+        try:
+            result = recon.resolve(current_staff().id, difference_id, form.action.data, form.note.data)
+        except recon.ReconError as exc:
+            target = {"action": form.action, "note": form.note}.get(exc.field)
+            (target.errors if target is not None else form.form_errors).append(exc.message)
+        else:
+            flash(f"{difference.out_trade_no}：{result.message}")
+            return redirect(url_for("admin.reconciliation_run", run_id=run_id), 303)
+    return _render_run(run_id, failed=form, failed_id=difference_id, status=422)

@@ -89,7 +89,7 @@ def apply(kind, order_no):
             else:
                 form.form_errors.append(exc.message)
         else:
-            flash("保存成功！审核通过后，退费将直接退至您的银行账户")
+            flash("保存成功！审核通过后，费款将原路退回您的付款账户")
             return redirect(url_for("refunds.records"), 303)
     return render_step("refunds/apply.html", form=form, order=order, kind=kind, accounts=accounts,
                        title=APPLICATION_KIND_LABELS[kind] + "申请", status=422 if form.is_submitted() else 200)
