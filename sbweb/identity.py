@@ -33,9 +33,9 @@ ID_TYPES = [
 ID_TYPE_LABELS = {t.code: t.label for t in ID_TYPES}
 RESIDENT_CARD = "201"
 
-_HK_MO_PERMIT = re.compile(r"^[HM]\d{8}(\d{2})?$")
-_TW_PERMIT = re.compile(r"^\d{8}(\d{2})?$")
-_GB11643_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_HK_MO_PERMIT = re.compile(r"\A[HM][0-9]{8}([0-9]{2})?\Z")
+_TW_PERMIT = re.compile(r"\A[0-9]{8}([0-9]{2})?\Z")
+_GB11643_SHAPE = re.compile(r"\A[0-9]{17}[0-9X]\Z")
 _HK_MO_TW_REGIONS = {"810000", "820000", "830000"}
 
 

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from sbweb.forms.auth import ManualIdentityForm
 from sbweb.forms.base import Form, Radio, Select, options
 
-PERIOD = r"^(19|20)\d\d-(0[1-9]|1[0-2])$"
+PERIOD = r"\A(19|20)[0-9]{2}-(0[1-9]|1[0-2])\Z"
 
 
 class CaptchaMixin:

@@ -18,7 +18,11 @@ class _Unchecked:
 
 
 class YearSelect(_Unchecked, Select):
-    pass
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not 1990 <= self.data <= 2100:
+            self.data = None
+            raise ValueError(self.invalid_message)
 
 
 class GradeRadio(_Unchecked, Radio):

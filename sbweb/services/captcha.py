@@ -51,4 +51,4 @@ def check(secret: str, held: dict | None, answer: str) -> bool:
     if not held or time.time() > held.get("expires", 0):
         return False
     typed = "".join((answer or "").split())[:8].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-    return hmac.compare_digest(typed, answer_of(secret, held))
+    return hmac.compare_digest(typed.encode(), answer_of(secret, held).encode())

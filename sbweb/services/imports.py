@@ -18,6 +18,7 @@ from sbweb.models import Enrollment, Person
 from sbweb.money import yuan_to_fen
 from sbweb.services import registry
 from sbweb.services.people import normalise_name
+from sbweb.services.registry import PERIOD
 
 COLUMNS = {
     "证件类型": "id_type", "证件号码": "id_number", "姓名": "name", "人员类别": "category", "险种": "insurance",
@@ -31,7 +32,6 @@ CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城
 INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"}
 KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"}
 ID_TYPES = {t.label: t.code for t in identity.ID_TYPES} | {t.code: t.code for t in identity.ID_TYPES}
-PERIOD = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
 MAX_ROWS = 20_000
 
 

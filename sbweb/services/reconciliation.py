@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from sbweb.clock import SHANGHAI, shanghai_now, shanghai_today, utcnow
 from sbweb.db import db, write_transaction
@@ -98,8 +99,8 @@ def _chunks(values: list, size: int = 500):
 def _orders_by_number(provider_name: str, numbers: set[str]) -> dict[str, Order]:
     found = {}
     for chunk in _chunks(sorted(numbers)):
-        for order in db.session.scalars(select(Order).where(Order.provider == provider_name,
-                                                            Order.order_no.in_(chunk))):
+        for order in db.session.scalars(select(Order).options(selectinload(Order.refunds))
+                                        .where(Order.provider == provider_name, Order.order_no.in_(chunk))):
             found[order.order_no] = order
     return found
 
@@ -119,7 +120,8 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
         (bill_refunds if row.kind == "refund" else bill_pays)[row.out_trade_no].append(row)
     settled = list(db.session.scalars(select(Order).where(
         Order.provider == provider_name, Order.settled_at >= start, Order.settled_at < end).order_by(Order.id)))
-    our_refunds = list(db.session.scalars(select(Refund).join(Order, Order.id == Refund.order_id).where(
+    our_refunds = list(db.session.scalars(select(Refund).options(selectinload(Refund.order))
+                                          .join(Order, Order.id == Refund.order_id).where(
         Order.provider == provider_name, Refund.state == "succeeded",
         Refund.completed_at >= start, Refund.completed_at < end).order_by(Refund.id)))
     refunds_here: dict[str, list[Refund]] = defaultdict(list)
@@ -400,7 +402,9 @@ def _with_note(text: str, note: str) -> str:
 
 def _query(provider_name: str, out_trade_no: str) -> TradeState:
     """The provider's trade query, asked with no transaction open."""
-    provider = orders.providers()[provider_name]
+    provider = orders.providers().get(provider_name)
+    if provider is None:
+        raise ReconError(f"未配置支付机构 {provider_name}")
     db.session.commit()
     try:
         return provider.query(out_trade_no)

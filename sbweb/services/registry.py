@@ -10,7 +10,7 @@ from sbweb.db import db
 from sbweb.models import Agency, Due, Enrollment, Person
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
 
-PERIOD = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"\A(19|20)[0-9]{2}-(0[1-9]|1[0-2])\Z")  # ASCII digits, no trailing newline
 
 
 class RegistryError(ValueError):

@@ -17,7 +17,7 @@ from sbweb.money import fen_display, yuan_to_fen
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "standards.toml"
 CATEGORIES = ("flexible", "resident")
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_CLOCK = re.compile(r"\A([01][0-9]|2[0-3]):[0-5][0-9]\Z")
 
 
 class StandardError(ValueError):

@@ -21,3 +21,6 @@ def register(app: Flask) -> None:
         # PostgreSQL text cannot hold NUL: /orders/%00 is no such record, not a 500.
         if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
             abort(404)
+        # An id past a 64-bit integer is no such record either (SQLite cannot even compare it).
+        if values and any(isinstance(v, int) and not 0 <= v < 2**63 for v in values.values()):
+            abort(404)

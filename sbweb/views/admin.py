@@ -11,7 +11,7 @@ from wtforms import PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from sbweb.db import db
-from sbweb.forms.base import Form
+from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
 from sbweb.models import RefundApplication, Staff
 from sbweb.services import imports, refund_applications, staff as staff_service
@@ -182,7 +182,7 @@ class ReconRunForm(Form):
 
 
 class ResolveForm(Form):
-    action = Select("处理方式", choices=[])
+    action = Select("处理方式", choices=[], validators=[DataRequired("请选择处理方式")])
     note = TextAreaField("说明", validators=[Length(max=200, message="不超过200字")])
     submit = SubmitField("提交")
 
@@ -191,7 +191,7 @@ def _resolve_form(difference, formdata=None) -> ResolveForm:
     from sbweb.services import reconciliation as recon
 
     form = ResolveForm(prefix=f"d{difference.id}", formdata=formdata)
-    form.action.choices = options(recon.actions_for(difference))
+    form.action.choices = options([("", "请选择")] + recon.actions_for(difference))
     return form
 
 

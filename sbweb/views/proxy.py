@@ -89,7 +89,7 @@ def auto_pay(payee_id):
     """自动缴 on/off. Stored now; it pays only through a bank agreement, which says so."""
     row = _own_payee(payee_id)
     form = AutoPayForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and form.auto_pay.data in ("on", "off"):
         on, name = form.auto_pay.data == "on", row.person.name
         payees.set_auto_pay(auth.person_id(), row.id, on)
         if not on:

@@ -15,7 +15,9 @@ TABS = {"own": "本人缴费", "proxy": "代缴"}
 def int_arg(name: str, default: int | None = None, low: int = 1, high: int = 10_000) -> int | None:
     """A number from the query string; anything else (abc, -1, huge) is the default."""
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() and low <= int(value) <= high else default
+    if not (value.isascii() and value.isdigit() and len(value) <= 6):
+        return default
+    return int(value) if low <= int(value) <= high else default
 
 
 def filters() -> dict:
