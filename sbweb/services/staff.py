@@ -69,3 +69,16 @@ def audit(staff_id: int | None, action: str, target: str, before: dict | None, a
 
 def audit_log(limit: int = 200) -> list[AuditEntry]:
     return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)))
+
+
+def money_movements(limit: int = 200) -> list:
+    """Every payment settled and every refund made, newest first (the order's own event log:
+    residents' payments move money without a staff action)."""
+    from sbweb.models import Order, OrderEvent
+
+    return list(db.session.execute(
+        select(OrderEvent.at, Order.order_no, Order.total_fen, OrderEvent.from_state, OrderEvent.to_state,
+               OrderEvent.cause)
+        .join(Order, Order.id == OrderEvent.order_id)
+        .where(OrderEvent.to_state.in_(("settled", "refunded")))
+        .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(limit)))

@@ -146,7 +146,8 @@ def refund(application_id):
 @bp.get("/audit")
 @staff_required("admin")
 def audit():
-    return render_step("admin/audit.html", rows=staff_service.audit_log())
+    return render_step("admin/audit.html", rows=staff_service.audit_log(),
+                       movements=staff_service.money_movements())
 
 
 @bp.route("/import", methods=["GET", "POST"])

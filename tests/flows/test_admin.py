@@ -80,6 +80,8 @@ def test_approval_refunds_once_and_the_resident_sees_it(app, client, world, ctx)
     assert "原路退回" in client.page("/records/").text
     actions = set(db.session.scalars(select(AuditEntry.action)))
     assert {"refund.approve", "money.refund", "staff.login", "staff.create"} <= actions
+    movements = [(m.order_no, m.to_state) for m in staff_service.money_movements()]
+    assert (order_no, "settled") in movements and (order_no, "refunded") in movements
 
 
 def test_rejection_needs_a_reason_and_the_payment_can_be_applied_for_again(app, client, world, ctx):
@@ -107,4 +109,4 @@ def test_only_an_admin_reads_the_audit_log(app, client, world, ctx):
     client.post("/admin/logout", data={"csrf_token": client.page("/admin/").soup.select_one("input[name=csrf_token]")["value"]})
     staff_login(client, username="guanli")
     log = client.page("/admin/audit")
-    assert log.h1 == "审计日志" and "staff.create" in log.text
+    assert log.h1 == "审计日志" and "staff.create" in log.text and "资金变动" in log.text
