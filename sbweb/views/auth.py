@@ -51,6 +51,23 @@ def consent():
     return redirect(auth.safe_next(form.next.data), 303)
 
 
+def throttled_lookup(form) -> tuple:
+    """The person a validated form's 证件类型 + 证件号码 + 姓名 name, throttled per number and per
+    client: (person, 200), or (None, 422 / 429) with the message on the form — a wrong name and
+    an unknown number read the same."""
+    keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
+    if throttle.refused(keys):
+        minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
+        form.form_errors.append(TOO_MANY.format(minutes=minutes))
+        return None, 429
+    person = find_person(form.id_type.data, form.id_number.data, form.name.data)
+    if person is None:
+        throttle.record_failure(keys)
+        form.form_errors.append(NO_MATCH)
+        return None, 422
+    return person, 200
+
+
 @bp.route("/manual", methods=["GET", "POST"])
 def manual():
     """拒绝授权 → 授权信息确认: 证件类型, 证件号码, 姓名 give a lookup-level session."""
@@ -59,18 +76,10 @@ def manual():
         form.next.data = auth.safe_next(request.args.get("next"))
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
-        lookup_keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
-        if throttle.refused(lookup_keys):
-            minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
-            form.form_errors.append(TOO_MANY.format(minutes=minutes))
-            status = 429
-        else:
-            person = find_person(form.id_type.data, form.id_number.data, form.name.data)
-            if person is not None:
-                auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
-                return redirect(auth.safe_next(form.next.data), 303)
-            throttle.record_failure(lookup_keys)
-            form.form_errors.append(NO_MATCH)
+        person, status = throttled_lookup(form)
+        if person is not None:
+            auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
+            return redirect(auth.safe_next(form.next.data), 303)
     return render_step("auth/manual.html", form=form, status=status)
 
 

@@ -13,10 +13,9 @@ from sbweb import auth, mail
 from sbweb.forms.base import options
 from sbweb.forms.certificates import MailForm, PaymentCertForm, PlainForm, ProxyCertForm, TaxCertForm
 from sbweb.htmx import render_step
-from sbweb.services import captcha, documents, records, throttle
+from sbweb.services import captcha, documents, records
 from sbweb.services.documents import DocumentError
-from sbweb.services.people import find_person
-from sbweb.views.auth import NO_MATCH, TOO_MANY
+from sbweb.views.auth import throttled_lookup
 
 bp = Blueprint("certificates", __name__)
 CAPTCHA_KEY = "captcha"
@@ -136,18 +135,11 @@ def proxy():
     switching = _switching()
     status = 422 if form.is_submitted() and not switching else 200
     if not switching and form.validate_on_submit() and _captcha_passed(form):
-        keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
-        person = None if throttle.refused(keys) else find_person(form.id_type.data, form.id_number.data, form.name.data)
-        if throttle.refused(keys):
-            minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
-            form.form_errors.append(TOO_MANY.format(minutes=minutes))
-            status = 429
-        elif person is None:
-            throttle.record_failure(keys)
-            form.form_errors.append(NO_MATCH)
-        elif person.id == payer:
+        person, status = throttled_lookup(form)
+        if person is not None and person.id == payer:
+            status = 422
             form.id_number.errors.append("为本人开具请使用“缴费证明”或“完税证明”")
-        else:
+        elif person is not None:
             try:
                 if form.kind.data == "payment":
                     doc = documents.payment_certificate(payer, person.id, form.year.data, proxy=True)
@@ -156,6 +148,7 @@ def proxy():
                                                     period_from=f"{form.year.data}-01", period_to=f"{form.year.data}-12")
             except DocumentError as exc:
                 form.year.errors.append(exc.message)
+                status = 422
             else:
                 return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
     return render_step("certificates/proxy.html", form=form, **_captcha_context(), status=status)

@@ -5,7 +5,7 @@ several people (a family batch).
 The list holds other people's identities, so it needs a verified session. A payer sees a
 payee's dues and the name (to check), the number masked, and nothing else of theirs.
 """
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 
 from sbweb import auth
 from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, PayeeForm
@@ -14,9 +14,8 @@ from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import bank, payees, throttle
-from sbweb.services.people import find_person
-from sbweb.views.auth import NO_MATCH, TOO_MANY
+from sbweb.services import bank, payees
+from sbweb.views.auth import throttled_lookup
 from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
@@ -46,27 +45,19 @@ def add():
     form = PayeeForm()
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
-        keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
-        if throttle.refused(keys):
-            minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
-            form.form_errors.append(TOO_MANY.format(minutes=minutes))
-            status = 429
-        else:
-            person = find_person(form.id_type.data, form.id_number.data, form.name.data)
-            if person is None:
-                throttle.record_failure(keys)
-                form.form_errors.append(NO_MATCH)
-            else:
-                try:
-                    payees.add(auth.person_id(), person)
-                except payees.PayeeError as exc:
-                    if exc.field:
-                        form[exc.field].errors.append(exc.message)
-                    else:
-                        form.form_errors.append(exc.message)
+        person, status = throttled_lookup(form)
+        if person is not None:
+            status = 422
+            try:
+                payees.add(auth.person_id(), person)
+            except payees.PayeeError as exc:
+                if exc.field:
+                    form[exc.field].errors.append(exc.message)
                 else:
-                    flash(f"已添加被代缴人 {person.name}")
-                    return redirect(url_for("proxy.index"), 303)
+                    form.form_errors.append(exc.message)
+            else:
+                flash(f"已添加被代缴人 {person.name}")
+                return redirect(url_for("proxy.index"), 303)
     return render_step("proxy/add.html", form=form, status=status)
 
 

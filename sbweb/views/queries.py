@@ -1,15 +1,14 @@
 """涉费查询 (as in the Guizhou mini-program): 申报查询 and 选档记录查询 (the declarations),
 已缴费查询 (own paid items by 费款所属期), 代缴已缴费查询 (what this payer paid for a person
 named by 证件号码 + 姓名 — only this payer's payments, whoever else paid for them)."""
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from sbweb import auth
 from sbweb.forms.base import options
 from sbweb.forms.queries import PaidQueryForm, ProxyPaidQueryForm
 from sbweb.htmx import render_step
-from sbweb.services import records, throttle
-from sbweb.services.people import find_person
-from sbweb.views.auth import NO_MATCH, TOO_MANY
+from sbweb.services import records
+from sbweb.views.auth import throttled_lookup
 
 bp = Blueprint("queries", __name__, url_prefix="/queries")
 
@@ -49,20 +48,11 @@ def proxy_paid():
     if "id_number" in request.args:
         status = 422
         if form.validate():
-            keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
-            if throttle.refused(keys):
-                minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
-                form.form_errors.append(TOO_MANY.format(minutes=minutes))
-                status = 429
-            else:
-                person = find_person(form.id_type.data, form.id_number.data, form.name.data)
-                if person is None:
-                    throttle.record_failure(keys)
-                    form.form_errors.append(NO_MATCH)
-                elif person.id == payer:
-                    form.form_errors.append("查询本人的缴费请使用“已缴费查询”")
-                else:
-                    result = records.records_page(payer, others=True, person_id=person.id,
-                                                  year=form.year.data or None, states=("settled",), per_page=100)
-                    status = 200
+            person, status = throttled_lookup(form)
+            if person is not None and person.id == payer:
+                form.form_errors.append("查询本人的缴费请使用“已缴费查询”")
+                status = 422
+            elif person is not None:
+                result = records.records_page(payer, others=True, person_id=person.id,
+                                              year=form.year.data or None, states=("settled",), per_page=100)
     return render_step("queries/paid.html", form=form, result=result, proxy=True, status=status)
