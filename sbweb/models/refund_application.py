@@ -30,6 +30,9 @@ class RefundApplication(db.Model):
     account_name: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    # How an approved refund goes back: 原路退回 through the provider, or to the bank account
+    # (a treasury transfer outside the provider, confirmed by staff once made).
+    method: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     review_note: Mapped[str | None] = mapped_column(String(200))

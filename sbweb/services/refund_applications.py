@@ -100,23 +100,28 @@ def _snapshot(application: RefundApplication) -> dict:
     return {"state": application.state, "amount_fen": application.amount_fen, "order": application.order.order_no}
 
 
-def approve(staff_id: int, application_id: int) -> RefundApplication:
+def approve(staff_id: int, application_id: int, method: str = "original") -> RefundApplication:
     """审核通过: the payment goes back to its source (原路退回) through the provider, idempotent on
-    the application number; the resident sees 审核通过，退费中 and then 已退费."""
+    the application number — or, method "bank", to the applicant's bank account by a transfer
+    staff confirm once made (confirm_bank_transfer). The resident sees 审核通过，退费中, then 已退费."""
     from sbweb.payments import orders
     from sbweb.services.staff import audit
 
+    if method not in ("original", "bank"):
+        raise ApplicationError(None, "请选择退费方式")
+    if method == "bank":
+        with write_transaction():
+            application = _pending_for_review(application_id)
+            before = _snapshot(application)
+            application.state, application.method, application.reviewed_at = "approved", "bank", utcnow()
+            audit(staff_id, "refund.approve", f"refund_application:{application.id}", before,
+                  {**_snapshot(application), "method": "bank"})
+        return application
     with write_transaction():
-        application = db.session.get(RefundApplication, application_id, with_for_update=True)
-        if application is None:
-            raise ApplicationError(None, "未找到该退费申请")
-        if application.state != "pending":
-            raise ApplicationError(None, f"该申请已处理（{application.state_label}）")
+        application = _pending_for_review(application_id)
         order = application.order
-        if order.state != "settled" or application.amount_fen > order.total_fen:
-            raise ApplicationError(None, "该笔缴费当前不可退费")
         before = _snapshot(application)
-        application.state, application.reviewed_at = "approved", utcnow()
+        application.state, application.method, application.reviewed_at = "approved", "original", utcnow()
         orders.request_refund(order, f"{application.application_no}", application.amount_fen,
                               f"退费申请 {application.application_no}: {application.reason}")
         audit(staff_id, "refund.approve", f"refund_application:{application.id}", before, _snapshot(application))
@@ -124,6 +129,48 @@ def approve(staff_id: int, application_id: int) -> RefundApplication:
               {"refund_fen": application.amount_fen, "out_request_no": application.application_no})
     orders.complete_refunds(order.id)
     return settle_state(application_id)
+
+
+def _pending_for_review(application_id: int) -> RefundApplication:
+    application = db.session.get(RefundApplication, application_id, with_for_update=True)
+    if application is None:
+        raise ApplicationError(None, "未找到该退费申请")
+    if application.state != "pending":
+        raise ApplicationError(None, f"该申请已处理（{application.state_label}）")
+    order = application.order
+    if order.state != "settled" or application.amount_fen > order.total_fen:
+        raise ApplicationError(None, "该笔缴费当前不可退费")
+    return application
+
+
+def confirm_bank_transfer(staff_id: int, application_id: int) -> RefundApplication:
+    """The treasury transfer to the applicant's bank account was made: 已退费, once."""
+    from sbweb.payments import orders
+    from sbweb.services.staff import audit
+
+    with write_transaction():
+        application = db.session.get(RefundApplication, application_id, with_for_update=True)
+        if application is None:
+            raise ApplicationError(None, "未找到该退费申请")
+        if application.state != "approved" or application.method != "bank":
+            raise ApplicationError(None, f"该申请不在待退至银行账户的状态（{application.state_label}）")
+        order = db.session.get(Order, application.order_id, with_for_update=True, populate_existing=True)
+        before = _snapshot(application)
+        now = utcnow()
+        orders.transition(order, "refunded", f"退费申请 {application.application_no}: 已退至银行账户 "
+                                             f"{application.account.bank_name} {application.account.masked_no}",
+                          refunded_at=now)
+        application.state, application.refunded_at = "refunded", now
+        audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": "settled"},
+              {"refund_fen": application.amount_fen, "to": "bank", "application": application.application_no})
+        audit(staff_id, "refund.bank_transfer", f"refund_application:{application.id}", before, _snapshot(application))
+    return application
+
+
+def awaiting_transfer() -> list[RefundApplication]:
+    return list(db.session.scalars(select(RefundApplication).where(
+        RefundApplication.state == "approved", RefundApplication.method == "bank")
+        .order_by(RefundApplication.reviewed_at)))
 
 
 def settle_state(application_id: int) -> RefundApplication:

@@ -111,7 +111,8 @@ def index():
 @bp.get("/refunds")
 @staff_required()
 def refunds():
-    return render_step("admin/refunds.html", rows=refund_applications.pending())
+    return render_step("admin/refunds.html", rows=refund_applications.pending(),
+                       transfers=refund_applications.awaiting_transfer())
 
 
 @bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])
@@ -127,6 +128,12 @@ def refund(application_id):
             if decision == "approve":
                 refund_applications.approve(current_staff().id, application_id)
                 flash(f"已审核通过 {application.application_no}，退费已发起")
+            elif decision == "approve-bank":
+                refund_applications.approve(current_staff().id, application_id, method="bank")
+                flash(f"已审核通过 {application.application_no}，待退至银行账户")
+            elif decision == "transferred":
+                refund_applications.confirm_bank_transfer(current_staff().id, application_id)
+                flash(f"已确认 {application.application_no} 退至银行账户")
             elif decision == "reject":
                 refund_applications.reject(current_staff().id, application_id, form.note.data)
                 flash(f"已审核不通过 {application.application_no}")

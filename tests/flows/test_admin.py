@@ -110,3 +110,29 @@ def test_only_an_admin_reads_the_audit_log(app, client, world, ctx):
     staff_login(client, username="guanli")
     log = client.page("/admin/audit")
     assert log.h1 == "审计日志" and "staff.create" in log.text and "资金变动" in log.text
+
+
+def test_approval_to_the_bank_account_is_confirmed_once_the_transfer_is_made(app, client, world, ctx):
+    from tests.support import ResidentClient
+
+    application_id, application_no, order_no, _ = apply_for_refund(client, world)
+    make_staff(app)
+    app.test_client_class = ResidentClient
+    office = app.test_client()
+    staff_login(office)
+    detail = office.page(f"/admin/refunds/{application_id}")
+    office.submit(detail, button="审核通过：退至银行账户", selector="main form.form-card")
+    assert "审核通过，退费中" in client.page("/refunds/records").text
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 0  # not 原路退回
+    listing = office.page("/admin/refunds")
+    assert "待退至银行账户" in listing.text and application_no in listing.text
+    confirm = office.page(f"/admin/refunds/{application_id}")
+    office.submit(confirm, button="确认已退至银行账户", selector="main form.form-card")
+    again = office.submit(confirm, button="确认已退至银行账户", selector="main form.form-card")
+    assert again.status == 422 and "不在待退至银行账户的状态" in " ".join(again.summary())
+    records = client.page("/refunds/records")
+    assert "已退费" in records.text and "已退至 中国工商银行 **** 3446" in records.text
+    assert order(order_no).state == "refunded"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry).filter_by(action="refund.bank_transfer")) == 1
