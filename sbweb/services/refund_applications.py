@@ -74,7 +74,7 @@ def apply(person, order_no: str, kind: str, *, money_type: str, reason: str, acc
     try:
         with write_transaction():
             application = RefundApplication(
-                application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_application'):08d}",
+                application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
                 person_id=person.id, order_id=order.id, live_order_id=order.id, kind=kind,
                 money_type=money_type, reason=reason, account_id=account.id, account_name=account.account_name,
                 amount_fen=order.total_fen, state="pending")

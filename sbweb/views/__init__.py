@@ -1,5 +1,5 @@
 """One small blueprint per journey."""
-from flask import Flask, abort
+from flask import Flask, abort, request
 
 
 def register(app: Flask) -> None:
@@ -21,6 +21,14 @@ def register(app: Flask) -> None:
         # PostgreSQL text cannot hold NUL: /orders/%00 is no such record, not a 500.
         if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
             abort(404)
-        # An id past a 64-bit integer is no such record either (SQLite cannot even compare it).
-        if values and any(isinstance(v, int) and not 0 <= v < 2**63 for v in values.values()):
+        # An id past the columns' 32-bit integers is no such record either (the databases
+        # cannot even compare it).
+        if values and any(isinstance(v, int) and not 0 <= v < 2**31 for v in values.values()):
             abort(404)
+
+    @app.before_request
+    def refuse_nul_in_fields():
+        # PostgreSQL text cannot hold NUL: a form or query value with one is a bad request.
+        for source in (request.args, request.form):
+            if any("\x00" in key or any("\x00" in v for v in values) for key, values in source.lists()):
+                abort(400)

@@ -92,9 +92,17 @@ def test_an_overlong_number_and_name_are_refused_in_chinese(client, unchanged):
 
 
 def test_a_name_with_control_characters_is_a_plain_no_match(client, unchanged):
-    page = client.submit(client.page("/auth/manual"), {"id_number": "520102198503151246", "name": "王\x00芳"})
+    page = client.submit(client.page("/auth/manual"), {"id_number": "520102198503151246", "name": "王\u0007芳"})
     assert page.status == 422
     assert "证件号码与姓名不一致" in page.text
+    assert not signed_in(client)
+
+
+def test_a_nul_byte_in_any_field_is_a_bad_request_in_chinese(client, unchanged):
+    """PostgreSQL text cannot hold NUL: every form and query refuses it before a view runs."""
+    page = client.submit(client.page("/auth/manual"), {"id_number": "520102198503151246", "name": "王\x00芳"})
+    assert page.status == 400 and "页面提交的内容无法识别" in page.text
+    assert client.get("/records/?year=\x00").status_code in (303, 400)
     assert not signed_in(client)
 
 
