@@ -70,6 +70,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     from sbweb.htmx import htmx
     htmx.init_app(app)
+    from sbweb import security
+    security.init_app(app)
 
     from sbweb import jobs
     jobs.init_app(app)

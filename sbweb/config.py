@@ -13,6 +13,12 @@ class Defaults:
     SESSION_COOKIE_NAME = "sbweb_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Content-Security-Policy: origins a form may post (and be redirected) to besides our own —
+    # a live provider's gateway, e.g. ["https://openapi.alipay.com"] — and who may frame us.
+    CSP_FORM_ACTION = ()
+    FRAME_ANCESTORS = ("'self'",)
+    # Strict-Transport-Security on requests that arrived over TLS (0 = never).
+    HSTS_SECONDS = 31536000
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=30)
     # Sliding expiry is done by auth.keep_session_alive (every 5 minutes), not on each response.
     SESSION_REFRESH_EACH_REQUEST = False
@@ -103,6 +109,8 @@ def _typed(name: str, value: str):
             return int(text)
         if isinstance(default, timedelta):
             return timedelta(seconds=float(text))
+        if isinstance(default, tuple) and all(isinstance(v, str) for v in default):
+            return tuple(v for v in text.replace(",", " ").split() if v)  # origins, space/comma separated
         if isinstance(default, tuple) and all(isinstance(v, (int, float)) for v in default):
             parts = [v for v in text.replace(" ", "").split(",") if v]
             return tuple(float(v) if "." in v else int(v) for v in parts)
