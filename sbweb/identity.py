@@ -119,7 +119,9 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
-_ANY_ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|[HMhm]\d{8,10}|9\d{17})(?![0-9A-Za-z])")
+# 身份证 and 居住证 (18), 回乡证 (H/M + 8–10), 台胞证 (8 or 10 digits standing alone). A log line
+# loses a few harmless 8- or 10-digit numbers (agency codes, epoch seconds) to keep these out.
+_ANY_ID = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[HMhm][0-9]{8,10}|[0-9]{10}|[0-9]{8})(?![0-9A-Za-z])")
 
 
 def redact(text: str) -> str:

@@ -24,3 +24,11 @@ def test_a_handler_added_after_start_gets_masked_numbers_from_any_logger(app):
     for number in ("520102198503151246", "370202197805127818", "H12345678"):
         assert number not in text
     assert "Traceback" in text  # the traceback is kept, only masked
+
+
+def test_taiwan_permits_are_masked_too(app):
+    from sbweb.identity import redact
+
+    text = redact("台胞证 12345678 and 1234567890; order SB20261123000001 stays readable")
+    assert "12345678" not in text and "1234567890" not in text
+    assert "12****78" in text and "12******90" in text and "SB20261123000001" in text
