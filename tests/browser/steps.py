@@ -2,6 +2,8 @@
 import re
 from urllib.parse import unquote
 
+from playwright.sync_api import expect
+
 WANG_FANG = {"name": "王芳", "id_number": "520102198503151246"}
 
 
@@ -21,6 +23,14 @@ def mark_document(tab):
 
 def same_document(tab) -> bool:
     return tab.evaluate("window.__sbwebDocument === 'still here'")
+
+
+def consent(tab, name: str):
+    """同意授权 as the host app's signed-in user (the sandbox's 宿主应用 box): verified."""
+    expect(h1(tab)).to_have_text("授权")
+    who = tab.get_by_label("宿主应用当前登录用户（沙箱）")
+    who.select_option(who.locator("option", has_text=name).get_attribute("value"))
+    tab.get_by_role("button", name="同意授权").click()
 
 
 def type_identity(tab, id_number=WANG_FANG["id_number"], name=WANG_FANG["name"]):

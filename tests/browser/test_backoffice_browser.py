@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sbweb.db import db
 from sbweb.models import Order
 
-from tests.browser.steps import h1, ticket_no
+from tests.browser.steps import consent, h1, ticket_no
 from tests.flows.test_admin import PASSWORD, make_staff
 from tests.flows.test_import import ZHANG_BACKPAY, csv_bytes
 
@@ -19,13 +19,6 @@ pytestmark = pytest.mark.browser
 
 DESK = {"width": 1280, "height": 800}
 CARD = "6222020200112233446"  # 19 digits, Luhn-valid
-
-
-def consent(tab, name: str):
-    expect(h1(tab)).to_have_text("授权")
-    who = tab.get_by_label("宿主应用当前登录用户（沙箱）")
-    who.select_option(who.locator("option", has_text=name).get_attribute("value"))
-    tab.get_by_role("button", name="同意授权").click()
 
 
 def open_dues(tab, insurance: str):

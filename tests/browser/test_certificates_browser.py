@@ -12,21 +12,13 @@ import pytest
 from playwright.sync_api import expect
 
 from sbweb.services.captcha import WORDS
-from tests.browser.steps import h1, path_of
+from tests.browser.steps import consent, h1, path_of
 from tests.browser.test_large_text_browser import MEASURE
 
 pytestmark = pytest.mark.browser
 
 ADDRESS = "wangfang@example.com"
 QUESTION = re.compile(rf"^([{WORDS}])加([{WORDS}])等于几？$")
-
-
-def consent(tab, name: str):
-    """同意授权 as the host app's signed-in user (the sandbox's 宿主应用 box): verified."""
-    expect(h1(tab)).to_have_text("授权")
-    who = tab.get_by_label("宿主应用当前登录用户（沙箱）")
-    who.select_option(who.locator("option", has_text=name).get_attribute("value"))
-    tab.get_by_role("button", name="同意授权").click()
 
 
 def pdf_text(path: Path) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from sbweb.db import db
 from sbweb.models import Declaration, Due
-from tests.browser.steps import h1, mark_document, path_of, same_document, type_identity
+from tests.browser.steps import consent, h1, mark_document, path_of, same_document, type_identity
 from tests.browser.test_large_text_browser import MEASURE
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
@@ -41,14 +41,6 @@ def declare_as(tab, live_server, name: str, section: str, insurance: str):
     flow = tab.get_by_role("region", name=section).get_by_role("link", name=re.compile(insurance))
     expect(flow).to_contain_text("已参保")
     flow.click()
-
-
-def consent(tab, name: str):
-    """同意授权 as the host app's signed-in user (the sandbox's 宿主应用 box): verified."""
-    expect(h1(tab)).to_have_text("授权")
-    who = tab.get_by_label("宿主应用当前登录用户（沙箱）")
-    who.select_option(who.locator("option", has_text=name).get_attribute("value"))
-    tab.get_by_role("button", name="同意授权").click()
 
 
 def large_text(tab, live_server):

@@ -5,17 +5,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import h1
+from tests.browser.steps import consent, h1
 from tests.journeys import order
 
 pytestmark = pytest.mark.browser
-
-
-def consent(tab, name: str):
-    expect(h1(tab)).to_have_text("授权")
-    who = tab.get_by_label("宿主应用当前登录用户（沙箱）")
-    who.select_option(who.locator("option", has_text=name).get_attribute("value"))
-    tab.get_by_role("button", name="同意授权").click()
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
