@@ -33,6 +33,20 @@ def consent(tab, name: str):
     tab.get_by_role("button", name="同意授权").click()
 
 
+def checkout(tab):
+    """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 确认付款 in the sandbox → 缴费成功."""
+    tab.get_by_role("button", name="下一步").click()
+    expect(h1(tab)).to_have_text("缴费信息确认")
+    tab.get_by_role("button", name="下一步").click()
+    expect(h1(tab)).to_have_text("选择缴款方式")
+    tab.get_by_label("支付宝").check()
+    tab.get_by_role("button", name="去支付").click()
+    expect(h1(tab)).to_have_text("付款详情")
+    tab.get_by_role("button", name="确认付款").click()
+    expect(h1(tab)).to_have_text("缴费结果")
+    expect(tab.locator(".result-state")).to_have_text("缴费成功")
+
+
 def type_identity(tab, id_number=WANG_FANG["id_number"], name=WANG_FANG["name"]):
     tab.get_by_label("证件号码", exact=True).fill(id_number)
     tab.get_by_label("姓名", exact=True).fill(name)

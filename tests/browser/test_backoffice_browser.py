@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sbweb.db import db
 from sbweb.models import Order
 
-from tests.browser.steps import consent, h1, ticket_no
+from tests.browser.steps import checkout, consent, h1, ticket_no
 from tests.flows.test_admin import PASSWORD, make_staff
 from tests.flows.test_import import ZHANG_BACKPAY, csv_bytes
 
@@ -25,20 +25,6 @@ def open_dues(tab, insurance: str):
     """我为自己缴 → the 险种 → 选择缴费信息 (every payable due ticked)."""
     tab.get_by_role("link", name=re.compile(insurance)).click()
     expect(h1(tab)).to_have_text("选择缴费信息")
-
-
-def checkout(tab):
-    """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 确认付款 in the sandbox → 缴费成功."""
-    tab.get_by_role("button", name="下一步").click()
-    expect(h1(tab)).to_have_text("缴费信息确认")
-    tab.get_by_role("button", name="下一步").click()
-    expect(h1(tab)).to_have_text("选择缴款方式")
-    tab.get_by_label("支付宝").check()
-    tab.get_by_role("button", name="去支付").click()
-    expect(h1(tab)).to_have_text("付款详情")
-    tab.get_by_role("button", name="确认付款").click()
-    expect(h1(tab)).to_have_text("缴费结果")
-    expect(tab.locator(".result-state")).to_have_text("缴费成功")
 
 
 def staff_sign_in(page, live_server, shot, axe, username: str, check: bool):

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sbweb.services.captcha import WORDS
-from tests.browser.steps import consent, h1, path_of
+from tests.browser.steps import checkout, consent, h1, path_of
 from tests.browser.test_large_text_browser import MEASURE
 
 pytestmark = pytest.mark.browser
@@ -49,16 +49,7 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     expect(h1(tab)).to_have_text("我为自己缴")
     tab.get_by_role("link", name=re.compile("医疗保险")).click()
     expect(h1(tab)).to_have_text("选择缴费信息")
-    tab.get_by_role("button", name="下一步").click()
-    expect(h1(tab)).to_have_text("缴费信息确认")
-    tab.get_by_role("button", name="下一步").click()
-    expect(h1(tab)).to_have_text("选择缴款方式")
-    tab.get_by_label("支付宝").check()
-    tab.get_by_role("button", name="去支付").click()
-    expect(h1(tab)).to_have_text("付款详情")
-    tab.get_by_role("button", name="确认付款").click()
-    expect(h1(tab)).to_have_text("缴费结果")
-    expect(tab.locator(".result-state")).to_have_text("缴费成功")
+    checkout(tab)
 
     # 电子缴费凭证: the document page, then the PDF through the browser's own download.
     tab.get_by_role("link", name=re.compile("^电子缴费凭证")).click()
