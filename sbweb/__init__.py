@@ -86,6 +86,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from sbweb import models  # noqa: F401  (registers the tables for migrations)
     from sbweb.payments.registry import init_providers
     init_providers(app)
+    from sbweb.hostauth import init_host_signin
+    init_host_signin(app)
 
     from sbweb.views import register
     register(app)

@@ -18,10 +18,14 @@ SESSION_ORDERS_KEPT = 20
 SESSION_REFRESH = 300  # seconds: the 30-minute expiry slides, the cookie is re-sent this often
 
 
-def sign_in(person: Person, level: str, host: str) -> None:
+def sign_in(person: Person, level: str, host: str, host_subject: str | None = None) -> None:
+    """`host_subject` is the host app's own id for its user (an Alipay user id, a WeChat
+    openid) when the host vouched for them: paying inside WeChat needs it."""
     session.clear()
     session.permanent = True
     session.update(person_id=person.id, level=level, host=host, orders=[])
+    if host_subject:
+        session["host_subject"] = host_subject
 
 
 def keep_session_alive(now: float) -> None:
@@ -65,6 +69,10 @@ def is_verified() -> bool:
 
 def host() -> str:
     return session.get("host") or "browser"
+
+
+def host_subject() -> str | None:
+    return session.get("host_subject") if person_id() is not None else None
 
 
 def remember_order(order_no: str) -> None:

@@ -31,6 +31,9 @@ class Defaults:
     # Payments. Every channel a host may allow is served by a provider; the embedded default
     # routes all three to the sandbox, which speaks Alipay's mobile web payment protocol.
     PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "sandbox"}
+    # Real providers, by the name PAYMENT_CHANNELS uses: {"alipay": {"kind": "alipay", …}}.
+    # Each kind's settings are described in its module (sbweb.payments.registry lists them).
+    PAYMENT_PROVIDERS: dict = {}
     ORDER_TIMEOUT = timedelta(minutes=15)
     # 银行缴费协议 withholding (自动缴, 批扣) goes through this provider.
     WITHHOLD_PROVIDER = "sandbox"
@@ -71,6 +74,9 @@ class Defaults:
     # Host-app identity sandbox: 同意授权 signs in as a demo resident of the tester's choice (only
     # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
     HOST_SANDBOX_ENABLED = True
+    # Real host-app sign-in (the host's OAuth), by name: {"alipay": {"kind": "alipay", …}}.
+    # Inside that host app, 同意授权 goes through it (sbweb.hostauth lists the kinds).
+    HOST_SIGNIN: dict = {}
 
     # Mail (发送至邮箱), through the durable outbox in sbweb/mail.py. No MAIL_SERVER: the embedded
     # default writes each mail as an .eml file into instance/outbox/; set it to send by SMTP.

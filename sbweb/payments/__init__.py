@@ -3,7 +3,8 @@ in signed notifications, and answers trade queries, closes, refunds and daily bi
 
 `AlipayWapProvider` speaks Alipay's mobile web payment protocol; the embedded `sandbox`
 is that same client pointed at our simulated gateway (sbweb.payments.sandbox), so a real
-Alipay account is a configuration change, not new code.
+Alipay account is a configuration change, not new code. Which provider objects exist is
+configuration too (sbweb.payments.registry).
 """
 import datetime as dt
 from dataclasses import dataclass
@@ -54,20 +55,48 @@ class PayRequest:
     notify_url: str
     return_url: str
     quit_url: str
+    channel: str = "alipay"  # alipay | wechat | unionpay: what the resident chose
+    host: str = "browser"  # where the browser is (sbweb.hosts): WeChat pays by JSAPI inside WeChat
+    payer_subject: str | None = None  # the host app's id for the payer (WeChat JSAPI's openid)
+    client_ip: str | None = None  # some providers want the payer's address (WeChat H5)
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    """Where 去支付 takes the browser: the provider's own page at `url`."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An async notification as it reached us. Which parts are signed is the provider's
+    business: Alipay signs the form fields, WeChat Pay signs the raw body with headers."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    form: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class NotifyAnswer:
+    """What we answer a notification with, in the provider's words (so it stops retrying)."""
+
+    status: int
+    body: str = ""
+    mimetype: str = "text/plain"
 
 
 class PaymentProvider(Protocol):
     name: str
-    app_id: str
-    seller_id: str
-    notify_ack: str
-    notify_nack: str
 
-    def pay_url(self, request: PayRequest) -> str: ...
-    def verify_notify(self, form: Mapping[str, str]) -> TradeState: ...
+    def start(self, request: PayRequest) -> PaymentStart: ...
+    def verify_notify(self, notification: Notification) -> TradeState: ...
+    def notify_answer(self, accepted: bool) -> NotifyAnswer: ...
     def verify_return(self, args: Mapping[str, str]) -> str: ...
     def query(self, out_trade_no: str) -> TradeState: ...
     def close(self, out_trade_no: str) -> None: ...
-    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str) -> None: ...
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
+               total_fen: int) -> None: ...
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState: ...
     def bill(self, day: dt.date) -> list[BillRow]: ...

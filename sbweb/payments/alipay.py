@@ -12,8 +12,8 @@ from typing import Callable, Mapping
 from urllib.parse import urlencode
 from sbweb.clock import SHANGHAI
 from sbweb.money import fen_to_yuan, yuan_to_fen
-from sbweb.payments import (BillRow, InvalidNotice, PayRequest, ProviderError, TradeState,
-                            WithholdRefused)
+from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest,
+                            PaymentStart, ProviderError, TradeState, WithholdRefused)
 from sbweb.payments import signing
 
 STATUS = {
@@ -41,8 +41,6 @@ def parse_provider_time(text: str | None) -> dt.datetime | None:
 
 
 class AlipayWapProvider:
-    notify_ack = "success"
-    notify_nack = "fail"
 
     def __init__(self, *, name, app_id, seller_id, gateway_url, private_key, platform_public_key,
                  transport: Transport):
@@ -69,7 +67,7 @@ class AlipayWapProvider:
         }
         return signing.sign_params(self._private_key, params)
 
-    def pay_url(self, request: PayRequest) -> str:
+    def start(self, request: PayRequest) -> PaymentStart:
         biz = {
             "out_trade_no": request.out_trade_no,
             "total_amount": fen_to_yuan(request.amount_fen),
@@ -82,7 +80,7 @@ class AlipayWapProvider:
             "alipay.trade.wap.pay", biz,
             notify_url=request.notify_url, return_url=request.return_url,
         )
-        return f"{self.gateway_url}?{urlencode(params)}"
+        return PaymentStart(url=f"{self.gateway_url}?{urlencode(params)}")
 
     def _call(self, method: str, biz: dict) -> dict:
         text = self._post(self.gateway_url, self._common(method, biz))
@@ -101,8 +99,8 @@ class AlipayWapProvider:
         return payload
 
     # -- notifications and returns ----------------------------------------------------------
-    def verify_notify(self, form: Mapping[str, str]) -> TradeState:
-        form = dict(form)
+    def verify_notify(self, notification: Notification) -> TradeState:
+        form = dict(notification.form)
         if not signing.verify_params(self._platform_key, form):
             raise InvalidNotice("bad signature")
         if form.get("app_id") != self.app_id:
@@ -125,6 +123,10 @@ class AlipayWapProvider:
             app_id=form.get("app_id"),
             seller_id=form.get("seller_id"),
         )
+
+    def notify_answer(self, accepted: bool) -> NotifyAnswer:
+        """Alipay stops retrying when the body is exactly `success`."""
+        return NotifyAnswer(200, "success" if accepted else "fail")
 
     def verify_return(self, args: Mapping[str, str]) -> str:
         """The browser's return carries only what order to show, never whether it was paid."""
@@ -153,7 +155,8 @@ class AlipayWapProvider:
         if answer.get("code") != "10000" and answer.get("sub_code") != "ACQ.TRADE_NOT_EXIST":
             raise ProviderError(f"close: {answer.get('sub_code') or answer.get('code')}")
 
-    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str) -> None:
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
+               total_fen: int) -> None:
         answer = self._call("alipay.trade.refund", {
             "out_trade_no": out_trade_no,
             "refund_amount": fen_to_yuan(amount_fen),

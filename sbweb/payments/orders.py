@@ -27,7 +27,7 @@ from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEven
 from sbweb.models.base import utcnow
 from sbweb.models.order import ACTIVE_STATES, ORDER_TRANSITIONS
 from sbweb.clock import shanghai_now
-from sbweb.payments import PayRequest, ProviderError, TradeState
+from sbweb.payments import PaymentStart, PayRequest, ProviderError, TradeState
 
 log = logging.getLogger(__name__)
 REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
@@ -226,8 +226,10 @@ def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], sho
         return NewOrder(existing, created=False)
 
 
-def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: str) -> str:
-    """The provider's payment page for this order (marks it 支付中 on first use)."""
+def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: str,
+                  host: str = "browser", payer_subject: str | None = None,
+                  client_ip: str | None = None) -> PaymentStart:
+    """Where to send the browser to pay this order (marks it 支付中 on first use)."""
     if order.state == "created":
         with write_transaction():
             # Locked: of many taps racing here, one moves the order and the rest see it moved.
@@ -248,8 +250,16 @@ def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: s
         notify_url=notify_url,
         return_url=return_url,
         quit_url=quit_url,
+        channel=order.channel,
+        host=host,
+        payer_subject=payer_subject,
+        client_ip=client_ip,
     )
-    return provider_for(order).pay_url(request)
+    try:
+        return provider_for(order).start(request)
+    except ProviderError as exc:  # a provider that must be asked first (a prepay) may be down
+        log.warning("could not start payment of %s: %s", order.order_no, exc)
+        raise PaymentError("暂时无法连接支付机构，请稍后重试") from None
 
 
 # -- what the provider tells us -------------------------------------------------------------
@@ -411,7 +421,8 @@ def complete_refunds(order_id: int | None = None) -> int:
     for refund in pending:
         order = refund.order
         try:
-            provider_for(order).refund(order.order_no, refund.amount_fen, refund.out_request_no, refund.reason)
+            provider_for(order).refund(order.order_no, refund.amount_fen, refund.out_request_no,
+                                       refund.reason, total_fen=order.total_fen)
         except ProviderError as exc:
             with write_transaction():
                 row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)

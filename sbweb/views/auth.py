@@ -1,22 +1,30 @@
 """授权: the host app vouches for its user (同意授权), or the resident types who they are."""
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+import hmac
+import logging
+import secrets
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth
+from sbweb import auth, hostauth
 from sbweb.db import db
 from sbweb.forms.auth import ConsentForm, ManualIdentityForm
 from sbweb.forms.base import options
 from sbweb.hosts import HOST_LABELS, detect_host
-from sbweb.htmx import render_step
+from sbweb.htmx import leave_app, render_step
 from sbweb.models import Person
 from sbweb.demo import demo_id_numbers
 from sbweb.services import throttle
 from sbweb.services.people import find_person
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+log = logging.getLogger(__name__)
 
 NO_MATCH = "证件号码与姓名不一致，或未查询到该人员，请核对后重新输入"
 TOO_MANY = "查询失败次数过多，请{minutes}分钟后再试。如不确定登记的姓名，请联系参保地经办机构"
+HOST_FAILED = "未能完成授权，请重新授权，或选择「拒绝授权」后手动输入证件信息"
+HOST_UNKNOWN = "未查询到您的参保信息。如已参保，请选择「拒绝授权」后手动输入证件信息，或联系参保地经办机构"
+HOST_FIRST_TIME = "首次在此应用中使用，请输入证件信息"
 
 
 def _consent_form() -> ConsentForm:
@@ -32,11 +40,17 @@ def _consent_form() -> ConsentForm:
     return form
 
 
+def _authorize_page(form: ConsentForm, status: int = 200):
+    return render_step("auth/authorize.html", form=form, need=request.args.get("need"),
+                       host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"],
+                       host_signin=hostauth.for_host(detect_host(request.user_agent.string)),
+                       status=status)
+
+
 @bp.get("/")
 def authorize():
     """The host app's authorization sheet."""
-    return render_step("auth/authorize.html", form=_consent_form(), need=request.args.get("need"),
-                       host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"])
+    return _authorize_page(_consent_form())
 
 
 @bp.post("/consent")
@@ -68,6 +82,50 @@ def throttled_lookup(form) -> tuple:
     return person, 200
 
 
+@bp.get("/host/<name>")
+def host_start(name):
+    """同意授权 inside a host app: off to the host's own authorization page."""
+    signin = hostauth.providers().get(name) or abort(404)
+    state = secrets.token_urlsafe(16)
+    session["host_signin"] = {"name": name, "state": state,
+                              "next": auth.safe_next(request.args.get("next"))}
+    base = (current_app.config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")
+    return leave_app(signin.authorize_url(base + url_for("auth.host_callback", name=name), state))
+
+
+def _host_failed(message: str, status: int):
+    form = _consent_form()
+    form.form_errors.append(message)
+    return _authorize_page(form, status=status)
+
+
+@bp.get("/host/<name>/callback")
+def host_callback(name):
+    """The host sends the browser back with a code: ask the host who it is."""
+    signin = hostauth.providers().get(name) or abort(404)
+    pending = session.pop("host_signin", None)
+    if not isinstance(pending, dict) or pending.get("name") != name or not hmac.compare_digest(
+            str(pending.get("state", "")), request.args.get("state", "")[:64]):
+        log.warning("host sign-in %s: callback without its state", name)
+        return _host_failed(HOST_FAILED, 400)
+    try:
+        identity = signin.identify(request.args)
+    except hostauth.HostSignInError as exc:
+        log.warning("host sign-in %s refused: %s", name, exc)
+        return _host_failed(HOST_FAILED, 400)
+    person = hostauth.person_for(identity)
+    if person is None and identity.names_person:
+        return _host_failed(HOST_UNKNOWN, 200)
+    if person is None:
+        # The host knows its user but not who they are in law, and we have not met them here:
+        # they say who they are by hand; the host's id goes with the session (WeChat pay needs it).
+        session["host_pending"] = {"name": name, "host": signin.host, "subject": identity.subject}
+        flash(HOST_FIRST_TIME)
+        return redirect(url_for("auth.manual", next=pending["next"]), 303)
+    auth.sign_in(person, "verified", signin.host, identity.subject)
+    return redirect(pending["next"], 303)
+
+
 @bp.route("/manual", methods=["GET", "POST"])
 def manual():
     """拒绝授权 → 授权信息确认: 证件类型, 证件号码, 姓名 give a lookup-level session."""
@@ -78,7 +136,11 @@ def manual():
     if form.validate_on_submit():
         person, status = throttled_lookup(form)
         if person is not None:
-            auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
+            pending = session.pop("host_pending", None)
+            if isinstance(pending, dict) and pending.get("name") in hostauth.providers():
+                auth.sign_in(person, "lookup", pending["host"], pending["subject"])
+            else:
+                auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
             return redirect(auth.safe_next(form.next.data), 303)
     return render_step("auth/manual.html", form=form, status=status)
 

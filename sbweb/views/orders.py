@@ -19,11 +19,12 @@ def go_pay(order):
     if not order.active:
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
     try:
-        url = orders.start_payment(order, **payment_urls(order))
+        start = orders.start_payment(order, **payment_urls(order), host=auth.host(),
+                                     payer_subject=auth.host_subject(), client_ip=request.remote_addr)
     except orders.PaymentError as exc:
         flash(exc.message)
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
-    return leave_app(url)
+    return leave_app(start.url)
 
 
 def payment_urls(order) -> dict:

@@ -1,0 +1,102 @@
+"""Host-app sign-in (授权): the city-service app a resident opens us in vouches for its user
+through its own OAuth, and we turn that into a verified session.
+
+A host sign-in provider sends the browser to the host's authorization page and, when the
+browser comes back with a code, asks the host who that is. Some hosts say who the person
+is in law (Alipay's 实名 data: 证件号码 + 姓名); others only give their own id for the user
+(WeChat's openid), which we trust once it has been bound to a person (`HostAccount`).
+Providers are configuration (HOST_SIGNIN), built once per app like the payment providers.
+"""
+from dataclasses import dataclass
+from typing import Mapping, Protocol
+
+from flask import current_app
+from sqlalchemy import select
+from werkzeug.utils import import_string
+
+from sbweb.db import db, write_transaction
+from sbweb.models import HostAccount, Person
+from sbweb.models.base import utcnow
+from sbweb.services.people import find_person
+
+# kind (HOST_SIGNIN[name]["kind"]) → "module:factory(name, settings, app)"
+KINDS: dict[str, str] = {}
+
+
+class HostSignInError(Exception):
+    """The host did not vouch for anyone: the resident refused, the code is stale or
+    forged, or the host could not be reached. `str()` is for the log, not the resident."""
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    provider: str  # the configured name, e.g. "alipay"
+    subject: str  # the host's stable id for its user (Alipay user_id, WeChat openid)
+    # The person in law, when the host vouches for it (Alipay 实名); else None.
+    id_type: str | None = None
+    id_number: str | None = None
+    name: str | None = None
+
+    @property
+    def names_person(self) -> bool:
+        return bool(self.id_type and self.id_number and self.name)
+
+    def __repr__(self) -> str:  # never the number: reprs end up in logs
+        return f"<HostIdentity {self.provider} {self.subject[:6]}… {'实名' if self.names_person else ''}>"
+
+
+class HostSignIn(Protocol):
+    name: str
+    host: str  # which host app it belongs to (sbweb.hosts: "alipay", "wechat", …)
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str: ...
+    def identify(self, args: Mapping[str, str]) -> HostIdentity: ...
+
+
+def init_host_signin(app) -> None:
+    signins = {}
+    for name, settings in app.config["HOST_SIGNIN"].items():
+        kind = settings.get("kind")
+        if kind not in KINDS:
+            raise RuntimeError(f"HOST_SIGNIN[{name!r}]: unknown kind {kind!r} (known: {sorted(KINDS)})")
+        signins[name] = import_string(KINDS[kind])(name, settings, app)
+    app.extensions["sbweb.host_signin"] = signins
+
+
+def providers() -> dict[str, HostSignIn]:
+    return current_app.extensions["sbweb.host_signin"]
+
+
+def for_host(host: str) -> HostSignIn | None:
+    """The sign-in of the host app the page is open in, if one is configured."""
+    return next((p for p in providers().values() if p.host == host), None)
+
+
+def person_for(identity: HostIdentity) -> Person | None:
+    """Who the host vouched for: by its 实名 data (remembering the binding), else by an
+    earlier binding of its user id. None: not known here (yet)."""
+    if identity.names_person:
+        person = find_person(identity.id_type, identity.id_number, identity.name)
+        if person is not None:
+            bind(identity, person)
+        return person
+    account = db.session.scalar(select(HostAccount).filter_by(
+        provider=identity.provider, subject=identity.subject))
+    if account is None:
+        return None
+    with write_transaction():
+        db.session.get(HostAccount, account.id).last_used_at = utcnow()
+    return db.session.get(Person, account.person_id)
+
+
+def bind(identity: HostIdentity, person: Person) -> None:
+    """Remember that this host user is this person (a host user is one person; the newest
+    binding wins, e.g. after a host account changed hands with its 实名 data)."""
+    with write_transaction():
+        account = db.session.scalar(select(HostAccount).filter_by(
+            provider=identity.provider, subject=identity.subject).with_for_update())
+        if account is None:
+            db.session.add(HostAccount(provider=identity.provider, subject=identity.subject,
+                                       person_id=person.id, last_used_at=utcnow()))
+        else:
+            account.person_id, account.last_used_at = person.id, utcnow()
