@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
 from sbweb.identity import redact
+from sbweb.instance_files import read_or_create
 
 csrf = CSRFProtect()
 migrate = Migrate()
@@ -96,11 +97,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _instance_secret(path: Path) -> str:
-    """A per-installation secret, made once; a pilot may set SECRET_KEY instead."""
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """A per-installation secret, made once (by whichever worker starts first); a pilot may set
+    SECRET_KEY instead."""
+    return read_or_create(path, lambda: secrets.token_hex(32).encode()).decode().strip()
 
 
 def _setup_logging(app: Flask) -> None:
