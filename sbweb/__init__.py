@@ -62,6 +62,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "connect_args": {"timeout": 20}}
+    else:
+        # A server restart or failover ends every pooled connection: test each before use, so
+        # only the requests in flight fail, not the next one of every worker.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_pre_ping": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
     _setup_logging(app)
     db.init_app(app)
