@@ -90,6 +90,11 @@ class Defaults:
     # last one fails too, the mail is `failed` and the resident sees 发送失败 with a retry button.
     MAIL_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
 
+    # `flask db upgrade` on a live PostgreSQL database: how long a migration waits for a table
+    # lock (the app's queries queue behind it meanwhile), and how long one statement may run.
+    MIGRATION_LOCK_TIMEOUT = timedelta(seconds=5)
+    MIGRATION_STATEMENT_TIMEOUT = timedelta(minutes=10)
+
     DEMO_DATA = True
 
 
