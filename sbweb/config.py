@@ -40,6 +40,9 @@ class Defaults:
     STUCK_ORDER_AFTER = timedelta(minutes=1)
     # Absolute base for notify/return URLs when the app sits behind a proxy; else the request's.
     PUBLIC_BASE_URL = None
+    # Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto/-Host are
+    # believed: the lookup limits count each client's own address, not the proxy's. 0: none.
+    TRUSTED_PROXY_HOPS = 0
     # A CJK font file to embed in PDFs (default: the first of sbweb.pdf.FONT_CANDIDATES found).
     PDF_FONT_PATH = None
 
