@@ -12,7 +12,8 @@ paying). Meanwhile, on a timeline:
 
   - SIGKILL the gunicorn worker that is handling a 确认付款 or a 去支付 (found from the request's
     TCP connection), several times;
-  - restart PostgreSQL (fast shutdown: every connection ended), and later Redis;
+  - restart PostgreSQL (fast shutdown: every connection ended; down for --outage seconds), and
+    later Redis likewise;
   - post every notification the sandbox has sent again, twice and in shuffled order (a
     provider's duplicate and out-of-order retries), during the traffic and after it.
 
@@ -31,7 +32,6 @@ import random
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -43,7 +43,7 @@ import requests
 
 import harness
 import ledger
-from harness import BenchError, Servers
+from harness import Servers
 from journey import OutOfTime, Resident, ResidentPool, Stats, StepFailed, report_steps
 
 # How journeys behave (weights): the cashier's switches, and residents who close the page.
@@ -157,6 +157,8 @@ def parse_args(argv=None):
                    help="at most this many seconds for recovery afterwards")
     p.add_argument("--think", type=float, default=1.0, help="mean seconds on a page between taps")
     p.add_argument("-w", "--workers", type=int, default=4, help="gunicorn sync workers")
+    p.add_argument("--outage", type=float, default=3.0,
+                   help="seconds PostgreSQL and Redis stay down when they are restarted")
     p.add_argument("--seed", type=int, default=8, help="seeds the behaviours and the replay order")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)
@@ -229,10 +231,10 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
             plan.arm(what[5:])
             note = "armed: the next such request has its worker killed"
         elif what == "restart PostgreSQL":
-            pg.restart()
+            pg.restart(down=args.outage)
             note = f"down and up again in {time.monotonic() - start:.1f} s"
         elif what == "restart Redis":
-            redis.restart()
+            redis.restart(down=args.outage)
             note = f"down and up again in {time.monotonic() - start:.1f} s"
         else:
             note = f"answers {replay_notifies(base, url, rng)}"
@@ -296,38 +298,20 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
     return 0
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for tool in ("gunicorn", "flask"):
-        if not (harness.BIN / tool).exists():
-            print(f"{harness.BIN / tool} is missing: run `make install-test` first", file=sys.stderr)
-            return 2
     if shutil.which("redis-server") is None or not (harness.PG_BIN / "initdb").exists():
         print("needs redis-server and PostgreSQL's initdb/pg_ctl (SBWEB_PG_BIN)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="sbweb-faults-"))
-    servers = Servers()
-    pg = harness.PrivatePostgres(tmp, harness.free_port())
-    redis = harness.PrivateRedis(tmp, harness.free_port())
-    try:
+
+    def go(tmp, servers, cleanup):
+        pg = harness.PrivatePostgres(tmp, harness.free_port())
+        redis = harness.PrivateRedis(tmp, harness.free_port())
+        cleanup.callback(pg.stop)
+        cleanup.callback(redis.stop)
         return run(args, tmp, servers, pg, redis)
-    except BenchError as exc:
-        print(f"\nfault run failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        servers.stop_all()
-        redis.stop()
-        pg.stop()
-        if args.keep:
-            print(f"(kept {tmp})")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    return harness.run_cleanly("fault run", args.keep, go)
 
 
 if __name__ == "__main__":

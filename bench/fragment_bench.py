@@ -22,11 +22,9 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,8 @@ from pathlib import Path
 import requests
 
 from harness import (BIN, HOST, ROOT, BenchError, Servers, children_cpu_seconds, csrf_token, flask_cli,
-                     free_port, group_cpu_seconds, machine_busy_seconds, wait_for_quiet, wait_ready)
+                     free_port, group_cpu_seconds, machine_busy_seconds, run_cleanly, wait_for_quiet,
+                     wait_ready)
 
 BENCH = Path(__file__).resolve().parent
 
@@ -293,35 +292,12 @@ def parse_args(argv=None):
     return args
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks below
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
-    for tool in ("gunicorn", "flask"):
-        if not (BIN / tool).exists():
-            print(f"{BIN / tool} is missing: run `make install-test` first", file=sys.stderr)
-            return 2
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-
-    tmp = Path(tempfile.mkdtemp(prefix="sbweb-bench-"))
-    servers = Servers()
-    try:
-        return run(args, tmp, servers)
-    except BenchError as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        servers.stop_all()
-        if args.keep:
-            print(f"(kept {tmp})")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_cleanly("bench", args.keep, lambda tmp, servers, _cleanup: run(args, tmp, servers))
 
 
 def run(args, tmp: Path, servers: Servers) -> int:

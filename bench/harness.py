@@ -250,10 +250,13 @@ class PrivatePostgres:
             conn.execute("CREATE DATABASE sbweb_faults")
         return self.url
 
-    def restart(self) -> None:
+    def restart(self, down: float = 0.0) -> None:
         """What an operator's `systemctl restart postgresql` does: fast shutdown (every
-        connection ended, open transactions rolled back), then start again."""
-        self._run_ctl("restart", "-w", "-m", "fast", "-o", self._options)
+        connection ended, open transactions rolled back), `down` seconds without a server,
+        then start again."""
+        self._run_ctl("stop", "-w", "-m", "fast")
+        time.sleep(down)
+        self._run_ctl("start", "-w", "-o", self._options)
 
     def stop(self) -> None:
         if self.data.exists():
@@ -305,8 +308,9 @@ class PrivateRedis:
                     raise BenchError(f"redis-server did not start on port {self.port}") from None
                 time.sleep(0.1)
 
-    def restart(self) -> None:
+    def restart(self, down: float = 0.0) -> None:
         self.stop(remove=False)
+        time.sleep(down)
         self.start()
 
     def stop(self, remove=True) -> None:
@@ -409,3 +413,61 @@ def process_serving(server_port: int, client_port: int, pids) -> int | None:
             except OSError:
                 continue
     return None
+
+
+def backend_cpu(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving `database_url`'s database (this
+    machine's server only): what the app costs the database, apart from other people's work."""
+    import psycopg
+
+    found = {}
+    with psycopg.connect(psycopg_url(database_url), connect_timeout=5) as conn:
+        pids = [r[0] for r in conn.execute(
+            "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()")]
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            found[pid] = (int(fields[11]) + int(fields[12])) / CLK
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def backend_cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through the clean-up below
+
+
+def run_cleanly(label: str, keep: bool, run) -> int:
+    """Call `run(tmp, servers, cleanup)` with a fresh temp directory, a Servers and an ExitStack
+    for the run's own clean-ups (databases, Redis); whatever happens — an error, Ctrl-C, SIGTERM —
+    the servers are stopped first, then the clean-ups run, then the directory goes (unless keep)."""
+    import contextlib
+    import tempfile
+
+    for tool in ("gunicorn", "flask"):
+        if not (BIN / tool).exists():
+            print(f"{BIN / tool} is missing: run `make install-test` first", file=sys.stderr)
+            return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    tmp = Path(tempfile.mkdtemp(prefix=f"sbweb-{label.split()[0]}-"))
+    servers = Servers()
+    try:
+        with contextlib.ExitStack() as cleanup:
+            try:
+                return run(tmp, servers, cleanup)
+            except BenchError as exc:
+                print(f"\n{label} failed: {exc}", file=sys.stderr)
+                return 1
+            finally:
+                servers.stop_all()
+    finally:
+        if keep:
+            print(f"(kept {tmp})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

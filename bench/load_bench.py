@@ -23,9 +23,7 @@ import os
 import random
 import resource
 import shutil
-import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -145,11 +143,13 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     stats = Stats()
     cpu0 = {"web": harness.group_cpu_seconds(web_pgid), "jobs": harness.group_cpu_seconds(jobs_pgid),
             "bench": self_cpu(), "machine": harness.machine_busy_seconds()}
+    pg0 = harness.backend_cpu(url)
     t0 = time.monotonic()
     ended = traffic(base, pool, stats, args.users, args.duration, args.think, seed=2)
     elapsed = time.monotonic() - t0
     cpu1 = {"web": harness.group_cpu_seconds(web_pgid), "jobs": harness.group_cpu_seconds(jobs_pgid),
             "bench": self_cpu(), "machine": harness.machine_busy_seconds()}
+    pg_cores = harness.backend_cpu_used(pg0, harness.backend_cpu(url)) / elapsed
     load_after = harness.load_average()
 
     worst_p99, requests_made = report_steps(stats)
@@ -170,10 +170,17 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     used = {k: (cpu1[k] - cpu0[k]) / elapsed if cpu0[k] is not None and cpu1[k] is not None else None
             for k in cpu0}
     if None not in used.values():
-        others = max(0.0, used["machine"] - used["web"] - used["jobs"] - used["bench"])
+        others = max(0.0, used["machine"] - used["web"] - used["jobs"] - used["bench"] - pg_cores)
         print(f"CPU during the run, in cores of {os.cpu_count()}: gunicorn {used['web']:.2f}, job consumer "
-              f"{used['jobs']:.2f}, this script {used['bench']:.2f}, everything else {others:.2f} "
-              f"(PostgreSQL and other people's work)")
+              f"{used['jobs']:.2f}, PostgreSQL backends of {database.name} {pg_cores:.2f}, this script "
+              f"{used['bench']:.2f}, everything else {others:.2f} (other people's work)")
+        done = len(stats.finished_at)
+        if done:
+            print(f"CPU per completed journey: gunicorn {used['web'] * elapsed * 1000 / done:.0f} ms, job consumer "
+                  f"{used['jobs'] * elapsed * 1000 / done:.0f} ms, PostgreSQL {pg_cores * elapsed * 1000 / done:.0f} ms "
+                  f"(these move less with machine load than latency does)")
+        if others > 0.3:
+            print(f"NOTE: other people's work used {others:.2f} cores meanwhile: the latencies are disturbed")
     print(f"machine after: {load_after}")
 
     deadline = time.monotonic() + 30  # notifies still queued settle their orders
@@ -198,42 +205,24 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     return 1 if args.strict and not (met_errors and met_p99) else 0
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for tool in ("gunicorn", "flask"):
-        if not (harness.BIN / tool).exists():
-            print(f"{harness.BIN / tool} is missing: run `make install-test` first", file=sys.stderr)
-            return 2
     if shutil.which("redis-server") is None:
         print("redis-server is not installed (Debian: apt-get install redis-server)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-    tmp = Path(tempfile.mkdtemp(prefix="sbweb-load-"))
-    servers = Servers()
-    redis = harness.PrivateRedis(tmp, harness.free_port())
     try:
         database = harness.ThrowawayDatabase(args.pg_server, args.database)
     except BenchError as exc:
         print(exc, file=sys.stderr)
         return 2
-    try:
+
+    def go(tmp, servers, cleanup):
+        redis = harness.PrivateRedis(tmp, harness.free_port())
+        cleanup.callback(database.drop)
+        cleanup.callback(redis.stop)
         return run(args, tmp, servers, redis, database)
-    except BenchError as exc:
-        print(f"\nload run failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        servers.stop_all()
-        redis.stop()
-        database.drop()
-        if args.keep:
-            print(f"(kept {tmp})")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    return harness.run_cleanly("load run", args.keep, go)
 
 
 if __name__ == "__main__":
