@@ -18,8 +18,8 @@ SECRET_KEY = os.environ.get("SBWEB_SECRET_KEY")
 
 # Behind nginx or another proxy: believe one hop of X-Forwarded-For/-Proto/-Host.
 TRUSTED_PROXY_HOPS = 1
-PUBLIC_BASE_URL = "https://pay.example.gov.cn"
-TRUSTED_HOSTS = ["pay.example.gov.cn"]
+PUBLIC_BASE_URL = "https://pay.example.gov.cn"   # your host: notify and return URLs are built on it
+TRUSTED_HOSTS = ["pay.example.gov.cn"]           # requests for any other host are refused
 SESSION_COOKIE_SECURE = True
 
 # `flask db upgrade` on the live database: give up rather than queue behind a long transaction.
