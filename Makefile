@@ -10,7 +10,7 @@ export FLASK_APP := app
 # PDFs embed a CJK font from the system (Debian fonts-wqy-microhei); installed here when root.
 FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: fonts run test test-sqlite test-postgres install install-test bench bench-records bench-pdf clean
+.PHONY: fonts run serve test test-sqlite test-postgres install install-scale install-test bench bench-records bench-pdf bench-load bench-faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q -e .
+
+install-scale: $(BIN)/python
+	$(BIN)/pip install -q -e ".[scale]"
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
@@ -35,6 +38,11 @@ run: install fonts
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load
 	$(BIN)/flask serve --port $(PORT)
+
+## make serve: a scaled pilot: PostgreSQL (DATABASE_URL) + Redis (REDIS_URL) + the job consumer +
+## gunicorn (deploy/gunicorn.conf.py, WEB_CONCURRENCY workers) on SBWEB_BIND (127.0.0.1:8000)
+serve: install-scale fonts
+	BIN=$(BIN) sh deploy/serve.sh
 
 ## make test: install the test extras, run every test on SQLite, then on PostgreSQL
 test: install-test fonts
@@ -63,6 +71,14 @@ bench-records: install-test
 
 bench-pdf: install-test fonts
 	$(BIN)/python bench/pdf_bench.py
+
+## the whole self-pay journey, 50 scripted users for 60 s, 4 gunicorn workers on PostgreSQL
+bench-load: install-test
+	$(BIN)/python bench/load_bench.py $(BENCH_ARGS)
+
+## payments through killed workers, PostgreSQL and Redis restarts and misbehaving notifies
+bench-faults: install-test
+	$(BIN)/python bench/fault_run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -20,25 +20,22 @@ directory removed whatever happens. See bench/README.md.
 import argparse
 import os
 import re
-import resource
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import (BIN, HOST, ROOT, BenchError, Servers, children_cpu_seconds, csrf_token, flask_cli,
+                     free_port, group_cpu_seconds, machine_busy_seconds, run_cleanly, wait_for_quiet,
+                     wait_ready)
+
 BENCH = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 
 RESIDENT = {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}
 PREFERRED_ENROLLMENT = "520102100000012345"
@@ -77,10 +74,6 @@ end
 """
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 @dataclass
 class Result:
     name: str
@@ -102,74 +95,6 @@ class Result:
 
 
 # ---------------------------------------------------------------------------- processes
-
-class Servers:
-    """gunicorn processes, each in its own process group, all stopped by stop_all()."""
-
-    def __init__(self):
-        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
-
-    def start(self, name, args, cwd, env, log_path: Path) -> subprocess.Popen:
-        log = open(log_path, "wb")
-        try:
-            proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        finally:
-            log.close()
-        self.procs.append((name, proc, log_path))
-        return proc
-
-    def pgid(self, name) -> int | None:
-        return next((proc.pid for n, proc, _log in self.procs if n == name), None)
-
-    def stop_all(self):
-        for _name, proc, _log in self.procs:
-            if proc.poll() is None:
-                _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _name, proc, _log in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=5)
-            # Workers of a killed arbiter may linger in the group: make sure they are gone.
-            _signal_group(proc, signal.SIGKILL)
-        self.procs.clear()
-
-
-def _signal_group(proc: subprocess.Popen, sig) -> None:
-    try:
-        os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(name, proc, url, log_path: Path, timeout=30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"{name} exited with {proc.returncode} while starting:\n{_tail(log_path)}")
-        try:
-            requests.get(url, timeout=2, allow_redirects=False)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise BenchError(f"{name} did not answer {url} within {timeout:.0f} s:\n{_tail(log_path)}")
-
-
-def _tail(path: Path, lines=30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
 
 def gunicorn_args(workers: int, port: int, target: str, extra=()) -> list[str]:
     return [str(BIN / "gunicorn"), "-w", str(workers), "-k", "sync", "-b", f"{HOST}:{port}",
@@ -194,24 +119,6 @@ def sbweb_env(tmp: Path) -> dict:
     return env
 
 
-def flask_cli(env, *args, timeout=180) -> str:
-    done = subprocess.run([str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed ({done.returncode}):\n"
-                         f"{done.stdout}\n{done.stderr}")
-    return done.stdout.strip()
-
-
-def _csrf_token(html: str) -> str:
-    for tag in re.findall(r"<input\b[^>]*>", html):
-        if re.search(r'\bname="csrf_token"', tag):
-            found = re.search(r'\bvalue="([^"]+)"', tag)
-            if found:
-                return found.group(1)
-    raise BenchError("no csrf_token on /auth/manual")
-
-
 def sign_in(base: str) -> tuple[str, str]:
     """Sign 王芳 in through the real form; return (session cookie value, dues path)."""
     s = requests.Session()
@@ -219,7 +126,7 @@ def sign_in(base: str) -> tuple[str, str]:
     if page.status_code != 200:
         raise BenchError(f"GET /auth/manual answered {page.status_code}")
     posted = s.post(f"{base}/auth/manual", timeout=10, allow_redirects=False,
-                    data={"csrf_token": _csrf_token(page.text), "next": "/selfpay/", **RESIDENT})
+                    data={"csrf_token": csrf_token(page.text), "next": "/selfpay/", **RESIDENT})
     if posted.status_code != 303:
         raise BenchError(f"signing in answered {posted.status_code}, not 303 "
                          f"(wrong details, or the form changed?)")
@@ -253,63 +160,6 @@ def fetch_fragment(url: str, cookie: str) -> bytes:
     if problems:
         raise BenchError(f"GET {url} (HX-Request) is not the dues fragment: {', '.join(problems)}")
     return r.content
-
-
-# ---------------------------------------------------------------------------- CPU accounting
-# On a shared 2-core machine the throughput figures move with whatever else runs. Server CPU per
-# request does not, much: it is read from /proc for the server's process group, and the CPU
-# used by everything else during the run is reported so a disturbed run can be recognised.
-
-CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def group_cpu_seconds(pgid: int) -> float | None:
-    total = 0
-    try:
-        pids = [d for d in os.listdir("/proc") if d.isdigit()]
-    except OSError:
-        return None
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(")") + 2:].split()
-        if int(fields[2]) == pgid:  # pgrp; utime and stime follow at 11 and 12
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK
-
-
-def machine_busy_seconds() -> float | None:
-    try:
-        with open("/proc/stat") as f:
-            cpu = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = cpu[3] + (cpu[4] if len(cpu) > 4 else 0)  # idle + iowait
-    return (sum(cpu[:8]) - idle) / CLK
-
-
-def wait_for_quiet(limit: float, servers_pgids, threshold=0.25) -> float | None:
-    """Wait up to `limit` seconds for a second in which other processes use < threshold cores.
-    Returns the last second's foreign load (None without /proc)."""
-    deadline, load = time.monotonic() + limit, None
-    while True:
-        busy0, t0 = machine_busy_seconds(), time.monotonic()
-        ours0 = sum(group_cpu_seconds(p) or 0 for p in servers_pgids)
-        time.sleep(1)
-        busy1, ours1 = machine_busy_seconds(), sum(group_cpu_seconds(p) or 0 for p in servers_pgids)
-        if busy0 is None or busy1 is None:
-            return None
-        load = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (time.monotonic() - t0)
-        if load < threshold or time.monotonic() >= deadline:
-            return load
-
-
-def children_cpu_seconds() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 # ---------------------------------------------------------------------------- wrk
@@ -442,35 +292,12 @@ def parse_args(argv=None):
     return args
 
 
-def _terminate(signum, _frame):
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks below
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
-    for tool in ("gunicorn", "flask"):
-        if not (BIN / tool).exists():
-            print(f"{BIN / tool} is missing: run `make install-test` first", file=sys.stderr)
-            return 2
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
-
-    tmp = Path(tempfile.mkdtemp(prefix="sbweb-bench-"))
-    servers = Servers()
-    try:
-        return run(args, tmp, servers)
-    except BenchError as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        servers.stop_all()
-        if args.keep:
-            print(f"(kept {tmp})")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_cleanly("bench", args.keep, lambda tmp, servers, _cleanup: run(args, tmp, servers))
 
 
 def run(args, tmp: Path, servers: Servers) -> int:

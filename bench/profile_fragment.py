@@ -38,12 +38,13 @@ def _import(target: str):
 
 
 def _signed_in_environ(app, dues_path: str | None):
-    from fragment_bench import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE, _csrf_token
+    from fragment_bench import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE
+    from harness import csrf_token
     from werkzeug.test import EnvironBuilder
 
     client = app.test_client()
     page = client.get("/auth/manual").get_data(as_text=True)
-    posted = client.post("/auth/manual", data={"csrf_token": _csrf_token(page), **RESIDENT})
+    posted = client.post("/auth/manual", data={"csrf_token": csrf_token(page), **RESIDENT})
     assert posted.status_code == 303, f"signing in answered {posted.status_code}"
     listing = client.get("/selfpay/").get_data(as_text=True)  # as a browser would: csrf in session
     if dues_path is None:

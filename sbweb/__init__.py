@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
 from sbweb.identity import redact
+from sbweb.instance_files import read_or_create
 
 csrf = CSRFProtect()
 migrate = Migrate()
@@ -61,8 +62,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "connect_args": {"timeout": 20}}
+    else:
+        # A server restart or failover ends every pooled connection: test each before use, so
+        # only the requests in flight fail, not the next one of every worker.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_pre_ping": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
 
     _setup_logging(app)
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     db.init_app(app)
     with app.app_context():
         prepare_sqlite(db.engine)
@@ -98,11 +109,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _instance_secret(path: Path) -> str:
-    """A per-installation secret, made once; a pilot may set SECRET_KEY instead."""
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    """A per-installation secret, made once (by whichever worker starts first); a pilot may set
+    SECRET_KEY instead."""
+    return read_or_create(path, lambda: secrets.token_hex(32).encode()).decode().strip()
 
 
 def _setup_logging(app: Flask) -> None:

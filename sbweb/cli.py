@@ -150,8 +150,14 @@ def register_cli(app):
     @jobs.command("run")
     @click.option("--workers", default=2, show_default=True)
     def jobs_run(workers):
-        """Run the job consumer in the foreground (for a scaled pilot)."""
+        """Run the job consumer in the foreground (for a scaled pilot). SIGINT stops it after the
+        tasks in hand; SIGTERM at once."""
+        import logging
+
         from sbweb.jobs import huey
+
+        # The consumer's own lines (tasks run, storage unreachable) go to stderr like gunicorn's.
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
 
         huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 

@@ -43,6 +43,9 @@ class Defaults:
     STUCK_ORDER_AFTER = timedelta(minutes=1)
     # Absolute base for notify/return URLs when the app sits behind a proxy; else the request's.
     PUBLIC_BASE_URL = None
+    # Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto/-Host are
+    # believed: the lookup limits count each client's own address, not the proxy's. 0: none.
+    TRUSTED_PROXY_HOPS = 0
     # A CJK font file to embed in PDFs (default: the first of sbweb.pdf.FONT_CANDIDATES found).
     PDF_FONT_PATH = None
 
@@ -95,6 +98,11 @@ class Defaults:
     # Seconds to wait before each retry of a mail the server refused or never took; after the
     # last one fails too, the mail is `failed` and the resident sees 发送失败 with a retry button.
     MAIL_RETRY_DELAYS = (30, 120, 600, 1800, 3600)
+
+    # `flask db upgrade` on a live PostgreSQL database: how long a migration waits for a table
+    # lock (the app's queries queue behind it meanwhile), and how long one statement may run.
+    MIGRATION_LOCK_TIMEOUT = timedelta(seconds=5)
+    MIGRATION_STATEMENT_TIMEOUT = timedelta(minutes=10)
 
     DEMO_DATA = True
 

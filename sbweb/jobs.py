@@ -94,6 +94,21 @@ def payments_housekeeping() -> None:
 
 @huey.periodic_task(crontab(minute="*"), retries=0)
 @in_app_context
+def sandbox_resend() -> None:
+    """The sandbox provider's own retry of notifications it could not queue."""
+    from flask import current_app
+
+    if not current_app.config["SANDBOX_ENABLED"]:
+        return
+    from sbweb.payments import sandbox
+
+    count = sandbox.resend_unqueued()
+    if count:
+        log.info("sandbox: %s notifications queued again", count)
+
+
+@huey.periodic_task(crontab(minute="*"), retries=0)
+@in_app_context
 def mail_sweep() -> None:
     from sbweb import mail
 

@@ -1,7 +1,9 @@
 import logging
 from logging.config import fileConfig
 
+import click
 from flask import current_app
+from sqlalchemy.exc import OperationalError
 
 from alembic import context
 
@@ -105,14 +107,58 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        live = connection.dialect.name == "postgresql"
+        if live:
+            _bound_waits(connection)
+        applied = []
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            # One transaction per revision: each holds its locks only as long as it runs.
+            transaction_per_migration=True,
+            on_version_apply=lambda **kw: applied.append(", ".join(kw["heads"]) or "base"),
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        except OperationalError as exc:
+            if not live or _gave_up(exc) is None:
+                raise
+            raise click.ClickException(_gave_up_message(exc, applied)) from None
+
+
+def _bound_waits(connection):
+    """On a live database a migration must not queue forever behind a long transaction (and hold
+    up every query queued behind it): it waits MIGRATION_LOCK_TIMEOUT for a lock, and a
+    statement may run MIGRATION_STATEMENT_TIMEOUT, then it gives up and rolls back."""
+    config = current_app.config
+    for setting, name in (("lock_timeout", "MIGRATION_LOCK_TIMEOUT"),
+                          ("statement_timeout", "MIGRATION_STATEMENT_TIMEOUT")):
+        milliseconds = int(config[name].total_seconds() * 1000)
+        connection.exec_driver_sql(f"SET {setting} = {milliseconds}")
+    connection.commit()
+
+
+def _gave_up(exc):
+    """'lock' or 'statement' when PostgreSQL ended a statement for one of our timeouts."""
+    code = getattr(exc.orig, "sqlstate", None)
+    return {"55P03": "lock", "57014": "statement"}.get(code)
+
+
+def _gave_up_message(exc, applied):
+    config = current_app.config
+    done = f"the database is at revision {applied[-1]}" if applied else "no revision was applied"
+    if _gave_up(exc) == "lock":
+        why = (f"a table lock was not granted within {config['MIGRATION_LOCK_TIMEOUT'].total_seconds():g} s "
+               "(MIGRATION_LOCK_TIMEOUT): a transaction still open holds the table (see "
+               "pg_stat_activity)")
+    else:
+        why = (f"a statement ran longer than {config['MIGRATION_STATEMENT_TIMEOUT'].total_seconds():g} s "
+               "(MIGRATION_STATEMENT_TIMEOUT)")
+    return (f"migration gave up: {why}. {done}; the revision that gave up was rolled back. "
+            "Run `flask db upgrade` again when the database is quieter.")
 
 
 if context.is_offline_mode():

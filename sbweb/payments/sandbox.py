@@ -263,10 +263,30 @@ def return_params(trade: SandboxTrade) -> dict:
 
 
 def _schedule_delivery(notify_pk: int, delay: float) -> None:
-    if delay > 0:
-        deliver_notify.schedule((notify_pk, 0), delay=delay)
-    else:
-        deliver_notify(notify_pk, 0)
+    try:
+        if delay > 0:
+            deliver_notify.schedule((notify_pk, 0), delay=delay)
+        else:
+            deliver_notify(notify_pk, 0)
+    except Exception as exc:  # the job queue (Redis) is down: the payment stands all the same
+        log.warning("sandbox notify %s not queued (%s); resend_unqueued() sends it later",
+                    notify_pk, exc.__class__.__name__)
+
+
+def resend_unqueued(now: dt.datetime | None = None) -> int:
+    """Queue again the notifications never attempted long after they were due (their queue
+    was down when the buyer paid, or the task was lost), as a provider keeps trying; how many.
+    Run every minute. A notify delivered twice is harmless: the merchant must accept repeats."""
+    now = now or utcnow()
+    overdue = now - current_app.config["SANDBOX_LATE_NOTIFY"] - dt.timedelta(minutes=1)
+    ids = list(db.session.scalars(
+        select(SandboxNotify.id).where(SandboxNotify.delivered_at.is_(None), SandboxNotify.attempts == 0,
+                                       SandboxNotify.created_at < overdue)
+        .order_by(SandboxNotify.id).limit(200)))
+    db.session.commit()
+    for notify_pk in ids:
+        _schedule_delivery(notify_pk, 0)
+    return len(ids)
 
 
 def deliver(notify_pk: int) -> bool:

@@ -13,6 +13,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from sbweb.instance_files import read_or_create
+
 
 def signing_string(params: Mapping[str, str], exclude=("sign",)) -> str:
     pairs = sorted((k, v) for k, v in params.items() if k not in exclude and v not in (None, ""))
@@ -58,23 +60,18 @@ def _load_private(path: str, mtime_ns: int):
 
 
 def load_or_create_keypair(directory: Path, name: str) -> rsa.RSAPrivateKey:
-    """The private key `name`.pem in `directory`, made (2048-bit) on first use."""
+    """The private key `name`.pem in `directory`, made (2048-bit) on first use. Processes racing
+    to make it all end up with the one that was written first."""
     path = Path(directory) / f"{name}.pem"
-    if path.exists():
-        return _load_private(str(path), path.stat().st_mtime_ns)
-    directory.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        read_or_create(path, _new_private_pem)
+    return _load_private(str(path), path.stat().st_mtime_ns)
+
+
+def _new_private_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return key
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 def public_pem(key) -> str:

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Load run: the whole self-pay journey as scripted residents against a scaled sbweb.
+
+    .venv/bin/python bench/load_bench.py [--users 50] [--duration 60] [--think 2] ...
+
+Sets up a throw-away PostgreSQL database (sbweb_load, on the shared server at --pg-server; made
+and dropped here), a private redis-server on a free port, residents with open dues (made through
+the app's services), then the job consumer and gunicorn with 4 sync workers exactly as `make
+serve` runs them (deploy/gunicorn.conf.py), all on 127.0.0.1. --users simulated residents each
+walk whole journeys (bench/journey.py: sign in, 我为自己缴, dues, 缴费信息确认, 选择缴款方式,
+去支付, the sandbox cashier, 确认付款, back, 支付中 until 缴费结果), pausing --think seconds on
+average between pages, for --duration seconds. Prints journeys per second, p50/p90/p99 per
+step, errors by kind, the machine's load, and what the database says about the money: no due
+paid twice, paid dues = settled order items, every payment the provider took is settled.
+
+It measures and prints; it exits 0 unless the money checks fail (or, with --strict, a goal is
+missed). Bounded: at most --duration + 90 s of traffic; everything it started is stopped and
+the database dropped whatever happens. See bench/README.md.
+"""
+import argparse
+import math
+import os
+import random
+import resource
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import harness
+import ledger
+from harness import BenchError, Servers
+from journey import OutOfTime, Resident, ResidentPool, Stats, StepFailed, report_steps
+
+GOAL_P99_MS = 200.0
+GRACE = 60.0  # seconds a journey under way at the end may take to finish
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-u", "--users", type=int, default=50, help="simulated residents at once")
+    p.add_argument("-d", "--duration", type=float, default=60, help="seconds of measured traffic")
+    p.add_argument("--think", type=float, default=2.0,
+                   help="mean seconds a resident pauses on a page before the next tap (uniform "
+                        "between half and 1.5 times this; 0: back to back, no real user does that)")
+    p.add_argument("--warmup", type=float, default=10, help="seconds of unmeasured traffic first")
+    p.add_argument("-w", "--workers", type=int, default=4, help="gunicorn sync workers")
+    p.add_argument("--residents", type=int, default=0,
+                   help="residents to make (0: enough for the run, estimated from the flags)")
+    p.add_argument("--pg-server", default=os.environ.get("SBWEB_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
+                   help="the PostgreSQL server on which the throw-away database is made")
+    p.add_argument("--database", default="sbweb_load", help="its name (must start with sbweb_)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    args = p.parse_args(argv)
+    if args.users < 1 or args.duration <= 0 or args.think < 0 or args.duration > 1800:
+        p.error("--users ≥ 1, 0 < --duration ≤ 1800, --think ≥ 0")
+    return args
+
+
+def residents_needed(args) -> int:
+    """Each journey uses a resident of its own: enough for the fastest plausible run, plus margin."""
+    if args.residents:
+        return args.residents
+    journey_s = 8 * args.think * 0.5 + 1.5  # 8 pauses at their shortest, plus the requests
+    per_user = math.ceil((args.duration + args.warmup + GRACE) / journey_s) + 2
+    return min(20000, args.users * per_user)
+
+
+def traffic(base, pool, stats, users, seconds, think, seed) -> dict:
+    """`users` threads, each a resident walking journeys until `seconds` have passed (a journey
+    under way then may finish within GRACE). Returns counts of how the users ended."""
+    stop_at = time.monotonic() + seconds
+    deadline = stop_at + GRACE
+    ended = {"ran out of residents": 0}
+    lock = threading.Lock()
+
+    def user(n):
+        rng = random.Random(seed * 1000 + n)
+        resident = Resident(base, stats, think=think, rng=rng, deadline=deadline)
+        time.sleep(rng.uniform(0, max(think, 0.5) * 2))  # residents arrive over a few seconds
+        while time.monotonic() < stop_at:
+            person = pool.next()
+            if person is None:
+                with lock:
+                    ended["ran out of residents"] += 1
+                return
+            try:
+                outcome = resident.pay_own_dues(person)
+            except StepFailed:
+                outcome = "error"
+            except OutOfTime:
+                stats.ended("cut off at the end", time.monotonic())
+                return
+            stats.ended(outcome, time.monotonic())
+            resident.pause()
+
+    threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(0.1, deadline + 5 - time.monotonic()))
+    return ended
+
+
+def self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database: harness.ThrowawayDatabase) -> int:
+    print(f"machine before: {harness.load_average()}")
+    url = database.create()
+    redis_url = redis.start()
+    env = harness.scaled_env(tmp, url, redis_url)
+    print(f"database {database.name} on {args.pg_server.split('@')[-1]} (throw-away), "
+          f"private redis-server on {redis_url.split('//')[1].rsplit('/', 1)[0]}", flush=True)
+    harness.flask_cli(env, "db", "upgrade")
+    count = residents_needed(args)
+    started = time.monotonic()
+    people = harness.make_residents(env, count, tmp)
+    print(f"{len(people)} residents with open dues made through the app's services "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
+    random.Random(7).shuffle(people)
+    pool = ResidentPool(people)
+
+    base = harness.start_scaled(servers, env, tmp, harness.free_port(), args.workers)
+    web_pgid, jobs_pgid = servers.pgid("web"), servers.pgid("jobs")
+    print(f"gunicorn: {args.workers} sync workers (deploy/gunicorn.conf.py) at {base}; job consumer "
+          f"`flask jobs run` as its own process", flush=True)
+
+    if args.warmup > 0:
+        warm = Stats()
+        traffic(base, pool, warm, min(args.users, 2 * args.workers), args.warmup, args.think / 2, seed=1)
+        if warm.errors:
+            raise BenchError(f"errors while warming up, not measuring: {dict(warm.errors)}")
+
+    print(f"\n{args.users} residents for {args.duration:g} s, each pausing {args.think * 0.5:g}–"
+          f"{args.think * 1.5:g} s (mean {args.think:g} s, --think) on a page before the next tap; "
+          f"redirects followed at once; 支付中 polled every 2 s as the page does\n", flush=True)
+    stats = Stats()
+    cpu0 = {"web": harness.group_cpu_seconds(web_pgid), "jobs": harness.group_cpu_seconds(jobs_pgid),
+            "bench": self_cpu(), "machine": harness.machine_busy_seconds()}
+    pg0 = harness.backend_cpu(url)
+    t0 = time.monotonic()
+    ended = traffic(base, pool, stats, args.users, args.duration, args.think, seed=2)
+    elapsed = time.monotonic() - t0
+    cpu1 = {"web": harness.group_cpu_seconds(web_pgid), "jobs": harness.group_cpu_seconds(jobs_pgid),
+            "bench": self_cpu(), "machine": harness.machine_busy_seconds()}
+    pg_cores = harness.backend_cpu_used(pg0, harness.backend_cpu(url)) / elapsed
+    load_after = harness.load_average()
+
+    worst_p99, requests_made = report_steps(stats)
+    in_window = sum(1 for at in stats.finished_at if at - t0 <= args.duration)
+    rate = in_window / args.duration
+    print(f"\njourneys completed (缴费成功) within the {args.duration:g} s: {in_window} = {rate:.2f} per second"
+          f"  ({len(stats.finished_at) - in_window} more finished in the grace period)")
+    print("how journeys ended: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
+    if ended["ran out of residents"]:
+        print(f"NOTE: {ended['ran out of residents']} users stopped early: no residents left (--residents)")
+    errors = sum(stats.errors.values())
+    if errors:
+        print(f"errors ({errors}):")
+        for kind, n in stats.errors.most_common():
+            print(f"  {n:>5} × {kind}")
+    else:
+        print("errors: none")
+    used = {k: (cpu1[k] - cpu0[k]) / elapsed if cpu0[k] is not None and cpu1[k] is not None else None
+            for k in cpu0}
+    if None not in used.values():
+        others = max(0.0, used["machine"] - used["web"] - used["jobs"] - used["bench"] - pg_cores)
+        print(f"CPU during the run, in cores of {os.cpu_count()}: gunicorn {used['web']:.2f}, job consumer "
+              f"{used['jobs']:.2f}, PostgreSQL backends of {database.name} {pg_cores:.2f}, this script "
+              f"{used['bench']:.2f}, everything else {others:.2f} (other people's work)")
+        done = len(stats.finished_at)
+        if done:
+            print(f"CPU per completed journey: gunicorn {used['web'] * elapsed * 1000 / done:.0f} ms, job consumer "
+                  f"{used['jobs'] * elapsed * 1000 / done:.0f} ms, PostgreSQL {pg_cores * elapsed * 1000 / done:.0f} ms "
+                  f"(these move less with machine load than latency does)")
+        if others > 0.3:
+            print(f"NOTE: other people's work used {others:.2f} cores meanwhile: the latencies are disturbed")
+    print(f"machine after: {load_after}")
+
+    deadline = time.monotonic() + 30  # notifies still queued settle their orders
+    while True:
+        tally = ledger.read(url)
+        if not tally.received_unresolved or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print("\nmoney, from the database:")
+    ledger.describe(tally)
+    problems = tally.problems()
+
+    met_errors, met_p99 = errors == 0, worst_p99 < GOAL_P99_MS
+    print(f"\ngoal: 0 errors … {'met' if met_errors else 'MISSED'} ({errors} in {requests_made} requests)")
+    print(f"goal: p99 < {GOAL_P99_MS:.0f} ms on every step … {'met' if met_p99 else 'MISSED'} "
+          f"(worst step p99 {worst_p99:.1f} ms)")
+    if problems:
+        print("MONEY CHECKS FAILED:\n  " + "\n  ".join(problems))
+        return 1
+    print("money checks: no due charged twice; paid dues = settled order items; every payment "
+          "received is settled or refunded")
+    return 1 if args.strict and not (met_errors and met_p99) else 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if shutil.which("redis-server") is None:
+        print("redis-server is not installed (Debian: apt-get install redis-server)", file=sys.stderr)
+        return 2
+    try:
+        database = harness.ThrowawayDatabase(args.pg_server, args.database)
+    except BenchError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    def go(tmp, servers, cleanup):
+        redis = harness.PrivateRedis(tmp, harness.free_port())
+        cleanup.callback(database.drop)
+        cleanup.callback(redis.stop)
+        return run(args, tmp, servers, redis, database)
+
+    return harness.run_cleanly("load run", args.keep, go)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

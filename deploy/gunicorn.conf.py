@@ -1,0 +1,49 @@
+"""gunicorn for a scaled pilot: `gunicorn -c deploy/gunicorn.conf.py app:app` (what `make serve`
+runs). Every setting can be overridden on the command line or with GUNICORN_CMD_ARGS.
+
+Sync workers, one request at a time each, behind a reverse proxy that buffers slow phones
+(nginx); the job consumer (`flask jobs run`) is a process of its own, never a worker.
+"""
+import os
+
+bind = os.environ.get("SBWEB_BIND", "127.0.0.1:8000")
+# About 2 × cores; every worker holds at most a few PostgreSQL connections (pool size 5).
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+worker_class = "sync"
+# A request that takes longer than this is stuck (a provider that does not answer): the worker
+# is killed and replaced. Provider calls have their own, shorter timeouts.
+timeout = 30
+# On SIGTERM (systemctl stop) or SIGHUP (reload), workers finish the request in hand first.
+graceful_timeout = 30
+keepalive = 2
+# Replace each worker now and then, at different moments, so none grows for months.
+max_requests = 5000
+max_requests_jitter = 500
+# Not preloaded: SIGHUP (systemctl reload) then starts workers on new code, one by one, which is
+# how a deploy goes live after `flask db upgrade` (see README, "Running a bigger pilot").
+preload_app = False
+
+# No control socket: it lives in ~/.gunicorn/ and would be shared by every gunicorn of the user.
+control_socket_disable = True
+
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+# Path without the query string (provider returns carry signatures), status, bytes, time in ms;
+# never a form field, so no identity number can reach this log.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %(p)s'
+
+
+def post_fork(server, worker):
+    """With --preload the app was made in the master; connections must not cross a fork. (The
+    app connects lazily, so there are none; this keeps it so if that ever changes.)"""
+    import sys
+
+    module = sys.modules.get("app")
+    if module is None:
+        return
+    from sbweb.db import db
+
+    with module.app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
