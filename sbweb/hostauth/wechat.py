@@ -14,6 +14,7 @@ Configuration, HOST_SIGNIN[name] (the secret's file relative to the instance fol
 a local fake in tests.
 """
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Mapping
@@ -29,6 +30,26 @@ ERRORS = {40029: "invalid code", 40163: "code already used", 40125: "invalid app
           40013: "invalid appid", 42003: "code expired", 40001: "invalid access_token"}
 
 
+class _HideSecret(logging.Filter):
+    """WeChat wants the AppSecret in the query string of a GET, and urllib3 logs request lines
+    at DEBUG: the secret is cut out of them before any handler sees one."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        if "secret=" in message:
+            record.msg, record.args = re.sub(r"secret=[^&\s]+", "secret=***", message), ()
+        return True
+
+
+def _hide_secret_in_http_logs() -> None:
+    http_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _HideSecret) for f in http_log.filters):
+        http_log.addFilter(_HideSecret())
+
+
 class WeChatSignIn:
     host = "wechat"
 
@@ -41,6 +62,7 @@ class WeChatSignIn:
         self._authorize_url = authorize_url
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
+        _hide_secret_in_http_logs()
 
     def __repr__(self) -> str:  # never the secret
         return f"<WeChatSignIn {self.name} appid={self.appid} {self.scope}>"

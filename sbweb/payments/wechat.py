@@ -28,7 +28,6 @@ import json
 import re
 import secrets
 import time
-from base64 import b64decode
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -337,9 +336,9 @@ class WeChatPayProvider:
                 break  # the summary header; the last line is its totals
             values = [f.strip().removeprefix("`") for f in fields]
 
-            def get(name, default=""):
+            def get(name, values=values):
                 i = index.get(name)
-                return values[i] if i is not None and i < len(values) else default
+                return values[i] if i is not None and i < len(values) else ""
 
             if get("商户号") != self.mchid or get("公众账号ID") != self.appid:
                 continue  # another app of the same merchant: not ours to reconcile
@@ -403,14 +402,15 @@ def from_settings(name: str, settings: dict, app) -> WeChatPayProvider:
     apiv3_key = _file(name, settings, "apiv3_key_file", instance)
     if len(apiv3_key.encode("utf-8")) != 32 or not apiv3_key.isascii():
         raise ConfigurationError(f"{where}['apiv3_key_file']: the APIv3 key is 32 ASCII characters")
+    from wechatpayv3.utils import load_private_key, load_public_key
+
     private_key = _file(name, settings, "private_key_file", instance)
     public_key = _file(name, settings, "public_key_file", instance)
-    for key, text, kind in (("private_key_file", private_key, "PRIVATE KEY"),
-                            ("public_key_file", public_key, "PUBLIC KEY")):
-        body = re.sub(r"-----(BEGIN|END) [A-Z ]+-----|\s", "", text)
+    for key, text, load, kind in (("private_key_file", private_key, load_private_key, "private key"),
+                                  ("public_key_file", public_key, load_public_key, "public key")):
         try:
-            b64decode(body, validate=True)
-        except ValueError:
+            load(text)  # as the library will: PEM, or its base64 body alone
+        except Exception:
             raise ConfigurationError(f"{where}[{key!r}]: not a PEM {kind}") from None
     _check_signin(where, settings["appid"], app.config.get("HOST_SIGNIN") or {})
     return WeChatPayProvider(name=name, mchid=str(settings["mchid"]), appid=settings["appid"],
