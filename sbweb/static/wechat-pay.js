@@ -10,7 +10,11 @@
     box.dataset.started = "1";
     var params = JSON.parse(box.dataset.params);
     var status = box.querySelector("[data-wechat-pay-status]");
-    var button = box.querySelector("[data-wechat-pay-button]");
+    // The button only makes sense with this script running: it is made here, not in the page.
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button primary";
+    button.textContent = "确认支付";
     var pending = false;
 
     function say(text) { status.textContent = text; }
@@ -37,7 +41,8 @@
       });
     }
 
-    button.hidden = false;
+    var actions = box.querySelector("[data-wechat-pay-actions]");
+    actions.insertBefore(button, actions.firstChild);
     button.addEventListener("click", invoke);
     if (typeof window.WeixinJSBridge === "undefined") {
       say("正在连接微信…");
