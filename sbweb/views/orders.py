@@ -70,11 +70,12 @@ def show(order_no):
     return render_step("orders/show.html", order=order)
 
 
-@bp.get("/orders/<order_no>/wechat-pay")
+@bp.get("/pay/wechat/<order_no>")
 @auth.identity_required()
 def bridge(order_no):
     """微信支付 inside WeChat: our page hands the prepay to WeixinJSBridge (static/wechat-pay.js)
-    and then goes to 支付中. Without JavaScript it says what to do instead."""
+    and then goes to 支付中. Without JavaScript it says what to do instead. Every order's page
+    sits in one directory, /pay/wechat/: the 支付授权目录 a merchant registers with WeChat Pay."""
     order = _own_order(order_no)
     held = session.get("bridge")
     if not order.active or not isinstance(held, dict) or held.get("order") != order.order_no:

@@ -102,7 +102,7 @@ def test_wang_fang_binds_her_wechat_and_pays_by_jsapi(live_server, page, shot, a
     # Our 微信支付 page calls the bridge at once; she cancels in WeChat's sheet the first time.
     expect(h1(tab)).to_have_text("微信支付")
     expect(tab.locator("[data-wechat-pay-status]")).to_have_text("已取消支付。可点击“确认支付”重新支付。")
-    number = re.search(r"/orders/(\w+)/wechat-pay$", path_of(tab)).group(1)
+    number = re.search(r"^/pay/wechat/(\w+)$", path_of(tab)).group(1)
     shot(tab, "bridge-cancelled")
     axe.check(tab, "微信支付")
     tab.get_by_role("button", name="确认支付").click()

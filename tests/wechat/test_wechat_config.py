@@ -108,7 +108,7 @@ def test_keys_never_reach_the_log(client, world, wechat_oauth, wechat_pay, caplo
 
     caplog.set_level(logging.DEBUG)
     bound_and_signed_in(client, wechat_oauth, "王芳")
-    number = go_pay(client, method_page(client, choose(client, "medical"))).location.split("/")[-2]
+    number = go_pay(client, method_page(client, choose(client, "medical"))).location.split("/")[-1]
     wechat_pay.pay(number)
     post_notify(client, wechat_pay, number, bad_signature=True)
     post_notify(client, wechat_pay, number)

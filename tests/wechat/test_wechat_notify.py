@@ -18,7 +18,7 @@ def paid_in_wechat(client, world, wechat_oauth, wechat_pay):
     """王芳 inside WeChat has paid her medical due at WeChat Pay; no notify has reached us."""
     bound_and_signed_in(client, wechat_oauth, "王芳")
     leave = go_pay(client, method_page(client, choose(client, "medical")))
-    number = leave.location.split("/")[-2]
+    number = leave.location.split("/")[-1]
     wechat_pay.pay(number)
     return number
 

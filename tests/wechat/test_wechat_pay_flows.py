@@ -29,12 +29,12 @@ def test_in_a_browser_both_configured_channels_are_offered(client, world):
 def test_wang_fang_pays_her_medical_due_by_jsapi_inside_wechat(client, world, wechat_oauth, wechat_pay):
     openid = bound_and_signed_in(client, wechat_oauth, "王芳")
     leave = go_pay(client, method_page(client, choose(client, "medical")))
-    assert leave.status_code == 303 and leave.location.endswith("/wechat-pay")
+    assert leave.status_code == 303 and leave.location.startswith("/pay/wechat/SB")
     page = client.page(leave.location)
     assert page.h1 == "微信支付" and "¥352.00" in page.text
     assert "请在微信中打开本页面" in page.text or "微信支付需要在微信中打开本页面" in page.text  # said without JS
     params = bridge_params(page)
-    number = leave.location.split("/")[-2]
+    number = leave.location.split("/")[-1]
     trade = wechat_pay.trades[number]
     assert trade.openid == openid and trade.total == 35200 and trade.trade_type == "JSAPI"
     assert params["package"] == f"prepay_id={trade.prepay_id}" and params["signType"] == "RSA"
@@ -63,7 +63,7 @@ def test_without_an_openid_the_resident_signs_in_with_wechat_first(client, world
     shown = agree(client, f"/orders/{number}")
     assert shown.h1 == "支付中"  # still her session, now with her openid
     resumed = client.submit(shown, selector=f"main form[action='/orders/{number}/resume']", follow=False).response
-    assert resumed.location == f"/orders/{number}/wechat-pay"
+    assert resumed.location == f"/pay/wechat/{number}"
     assert wechat_pay.trades[number].openid == openid
 
 
@@ -108,7 +108,7 @@ def test_with_htmx_go_pay_leads_to_the_bridge_fragment(client, world, wechat_oau
     method = method_page(client, choose(client, "medical"))
     client.htmx = True
     leave = client.submit(method, {"channel": "wechat"}, follow=False).response
-    assert leave.status_code == 303 and leave.location.endswith("/wechat-pay")
+    assert leave.status_code == 303 and leave.location.startswith("/pay/wechat/SB")
     fragment = client.get(leave.location)
     html = fragment.get_data(as_text=True)
     assert "<html" not in html and "<h1>微信支付</h1>" in html and "data-wechat-pay" in html
@@ -118,7 +118,7 @@ def test_with_htmx_go_pay_leads_to_the_bridge_fragment(client, world, wechat_oau
 def test_the_bridge_page_without_a_prepay_in_the_session_goes_to_the_order(client, world, wechat_oauth, wechat_pay):
     bound_and_signed_in(client, wechat_oauth, "王芳")
     leave = go_pay(client, method_page(client, choose(client, "medical")))
-    number = leave.location.split("/")[-2]
+    number = leave.location.split("/")[-1]
     with client.session_transaction() as session:
         session.pop("bridge")
     page = client.page(leave.location)

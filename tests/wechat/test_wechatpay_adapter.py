@@ -214,7 +214,7 @@ def test_bill_lines_of_other_apps_and_the_summary_are_not_trades(provider):
 @pytest.fixture
 def settled_in_wechat(client, world, wechat_oauth, wechat_pay):
     bound_and_signed_in(client, wechat_oauth, "王芳")
-    number = go_pay(client, method_page(client, choose(client, "medical"))).location.split("/")[-2]
+    number = go_pay(client, method_page(client, choose(client, "medical"))).location.split("/")[-1]
     wechat_pay.pay(number)
     assert post_notify(client, wechat_pay, number).status_code == 204
     return number
