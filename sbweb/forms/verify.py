@@ -26,7 +26,7 @@ class CodeForm(Form):
     code = StringField(
         "验证码",
         filters=[_digits],
-        validators=[DataRequired("请输入验证码"), Regexp(r"^\d{6}$", message="验证码为6位数字")],
+        validators=[DataRequired("请输入验证码"), Regexp(r"^[0-9]{6}$", message="验证码为6位数字")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": "6"},
     )
     next = HiddenField(validators=[Length(max=300)])
