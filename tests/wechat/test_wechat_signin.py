@@ -10,7 +10,7 @@ from sbweb.db import db
 from sbweb.models import HostAccount, VerificationCode
 from tests.wechat.fakes import code_of
 from tests.wechat.steps import (agree, bind, enter_code, get_code, inside_wechat, mails_to, resident,
-                                sent_codes, type_identity)
+                                sent_codes, token, type_identity)
 
 
 def signin(app):
@@ -112,16 +112,10 @@ def test_wang_fang_binds_her_wechat_with_the_code_mailed_to_her(client, world, w
     assert page.h1 == "缴费记录", page.text  # the page that needed a verified session
     assert bindings(client.application) == {(openid, world.people["王芳"])}
 
-    client.post("/auth/sign-out", data={"csrf_token": _csrf(client)})
+    client.post("/auth/sign-out", data={"csrf_token": token(client)})
     again = agree(client, "/records/")
     assert again.h1 == "缴费记录"  # bound: WeChat's word is enough now
     assert len(sent_codes(client.application)) == 1
-
-
-def _csrf(client):
-    import re
-
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
 
 
 def test_a_code_is_typed_with_full_width_digits_and_spaces_too(client, world, wechat_oauth):
@@ -157,7 +151,7 @@ def test_five_wrong_codes_end_that_code(client, world, wechat_oauth):
     page = enter_code(client, page, wrong)
     assert page.summary() == ["验证码错误次数过多，请重新获取"] and page.h1 == "获取验证码"
     # The right code is no use now, even typed on the page from before.
-    response = client.post("/auth/verify/code", data={"code": code, "csrf_token": _csrf(client), "next": "/"})
+    response = client.post("/auth/verify/code", data={"code": code, "csrf_token": token(client), "next": "/"})
     assert response.status_code == 303 and bindings(client.application) == set()
     with client.application.app_context():
         assert db.session.scalar(select(VerificationCode.attempts)) == 5
@@ -181,7 +175,7 @@ def test_a_person_without_an_email_is_told_what_to_do(client, world, wechat_oaut
     assert page.h1 == "获取验证码"
     assert "没有登记电子邮箱" in page.text and "支付宝中打开本服务并授权登录" in page.text and "经办机构" in page.text
     assert page.soup.select("main form[action$='/send']") == []
-    refused = client.post("/auth/verify/send", data={"csrf_token": _csrf(client), "next": "/"})
+    refused = client.post("/auth/verify/send", data={"csrf_token": token(client), "next": "/"})
     assert refused.status_code == 422 and mails_to(client.application) == []
     # Still identified by 证件信息: she can see her dues and pay.
     assert client.page("/selfpay/").h1 == "我为自己缴"
@@ -221,7 +215,7 @@ def test_a_code_is_only_good_for_the_session_that_asked(app, world):
     sign_in(asked, "王芳")
     sign_in(other, "王芳")
     _page, code = get_code(asked, asked.page("/auth/verify/code?next=/proxy/"))
-    response = other.post("/auth/verify/code", data={"code": code, "csrf_token": _csrf(other), "next": "/proxy/"})
+    response = other.post("/auth/verify/code", data={"code": code, "csrf_token": token(other), "next": "/proxy/"})
     assert response.status_code == 303 and "/auth/verify/code" in response.location
     assert other.page("/proxy/").h1 == "授权"
     assert asked.page("/proxy/").h1 == "授权"  # nor did the other session's try use it up
@@ -249,3 +243,17 @@ def test_codes_are_kept_only_as_keyed_hashes(client, world, wechat_oauth):
         row = db.session.scalar(select(VerificationCode))
         assert code not in row.code_hash and len(row.code_hash) == 64
         assert db.session.scalar(select(func.count()).select_from(VerificationCode)) == 1
+
+
+def test_a_looked_up_resident_in_wechat_binds_when_a_page_needs_it(client, world, wechat_oauth):
+    from tests.journeys import sign_in
+
+    sign_in(inside_wechat(client), "王芳")  # 拒绝授权 → 证件信息 inside WeChat
+    needs = client.page("/proxy/")
+    assert needs.h1 == "授权"
+    openid = wechat_oauth.user = wechat_oauth.new_user("小王")
+    page = agree(client, "/proxy/", need="verified")
+    assert page.h1 == "获取验证码" and "当前微信账号将与该参保人绑定" in page.text  # she was known already
+    page, code = get_code(client, page)
+    assert enter_code(client, page, code).h1 == "我帮他人缴"
+    assert bindings(client.application) == {(openid, world.people["王芳"])}
