@@ -136,3 +136,10 @@ def bound_and_signed_in(client, wechat_oauth, name: str, next_url="/"):
     page = agree(inside_wechat(client), next_url)
     assert page.status == 200 and "身份验证" not in page.h1
     return openid
+
+
+def token(client) -> str:
+    """The session's CSRF token, as any page's forms carry it."""
+    from tests.support import form_values
+
+    return form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]

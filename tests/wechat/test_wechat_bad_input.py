@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sbweb.db import db
 from sbweb.models import HostAccount, NotifyNonce, Order, OutboxMail, VerificationCode
 from tests.journeys import sign_in
-from tests.wechat.steps import get_code, inside_wechat
+from tests.wechat.steps import get_code, inside_wechat, token
 
 # (Full-width digits and spaces are a code still: test_wechat_signin types one so.)
 GARBAGE = ["", " ", "abcdef", "12345", "1234567", "-12345", "1e308", "NaN", "٣٣٣٣٣٣", "<script>",
@@ -17,12 +17,6 @@ def stored(app):
     with app.app_context():
         return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
                 for model in (HostAccount, NotifyNonce, Order, OutboxMail, VerificationCode)}
-
-
-def token(client):
-    import re
-
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True)).group(1)
 
 
 @pytest.fixture
