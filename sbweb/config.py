@@ -74,6 +74,14 @@ class Defaults:
     LOOKUP_FAILURES_PER_CLIENT = 20
     LOOKUP_WINDOW = timedelta(minutes=15)
 
+    # One-time codes (验证码) mailed to the address on file make a session verified (and bind a
+    # WeChat user to its person): how long a code lives, wrong tries per code, codes per person
+    # in the window.
+    VERIFY_CODE_TTL = timedelta(minutes=10)
+    VERIFY_CODE_ATTEMPTS = 5
+    VERIFY_CODE_SENDS = 3
+    VERIFY_CODE_SEND_WINDOW = timedelta(hours=1)
+
     # Host-app identity sandbox: 同意授权 signs in as a demo resident of the tester's choice (only
     # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
     HOST_SANDBOX_ENABLED = True

@@ -106,7 +106,14 @@ def migrated_database(tmp_path_factory, key_dir):
 
 
 @pytest.fixture
-def app(tmp_path, key_dir, migrated_database, request):
+def app_config():
+    """Settings every app of a test gets on top of the base ones: a folder's conftest or a
+    module overrides this (e.g. a real provider's adapter pointed at a local fake)."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, key_dir, migrated_database, request, app_config):
     if ON_POSTGRES:
         uri = migrated_database
     else:
@@ -114,6 +121,7 @@ def app(tmp_path, key_dir, migrated_database, request):
         shutil.copy(migrated_database, path)
         uri = f"sqlite:///{path}"
     config = _base_config(tmp_path, key_dir, uri)
+    config.update(app_config)
     config.update(getattr(request, "param", None) or {})
     application = create_app(config)
     application.jinja_env.bytecode_cache = JINJA_CACHE  # templates compile once per run

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Mapping, Protocol
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from werkzeug.utils import import_string
 
 from sbweb.db import db, write_transaction
@@ -20,7 +20,9 @@ from sbweb.models.base import utcnow
 from sbweb.services.people import find_person
 
 # kind (HOST_SIGNIN[name]["kind"]) → "module:factory(name, settings, app)"
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "wechat": "sbweb.hostauth.wechat:from_settings",
+}
 
 
 class HostSignInError(Exception):
@@ -36,6 +38,8 @@ class HostIdentity:
     id_type: str | None = None
     id_number: str | None = None
     name: str | None = None
+    unionid: str | None = None  # WeChat's id for the user across the 公众号s of one owner
+    nickname: str | None = None  # what the host calls its user, when it says (snsapi_userinfo)
 
     @property
     def names_person(self) -> bool:
@@ -89,10 +93,16 @@ def person_for(identity: HostIdentity) -> Person | None:
     return db.session.get(Person, account.person_id)
 
 
-def bind(identity: HostIdentity, person: Person) -> None:
+def bind(identity: HostIdentity, person: Person, *, replacing_others: bool = False) -> None:
     """Remember that this host user is this person (a host user is one person; the newest
-    binding wins, e.g. after a host account changed hands with its 实名 data)."""
+    binding wins, e.g. after a host account changed hands with its 实名 data).
+    `replacing_others`: the person keeps only this user of the host (a binding by one-time
+    code: the person's earlier WeChat account must bind again to be trusted)."""
     with write_transaction():
+        if replacing_others:
+            db.session.execute(delete(HostAccount).where(
+                HostAccount.provider == identity.provider, HostAccount.person_id == person.id,
+                HostAccount.subject != identity.subject))
         account = db.session.scalar(select(HostAccount).filter_by(
             provider=identity.provider, subject=identity.subject).with_for_update())
         if account is None:

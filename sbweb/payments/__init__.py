@@ -19,6 +19,15 @@ class ProviderError(Exception):
     """The provider could not be reached or refused the call."""
 
 
+class PayerUnknown(Exception):
+    """The provider must be told who pays in the host app (WeChat JSAPI needs the payer's
+    openid) and the session does not know: the resident signs in through `host` first."""
+
+    def __init__(self, host: str):
+        super().__init__(f"paying inside {host} needs the host's id for the payer")
+        self.host = host
+
+
 class WithholdRefused(Exception):
     """A withholding (协议扣款) the provider declined: nothing was charged. `str()` says why."""
 
@@ -63,9 +72,12 @@ class PayRequest:
 
 @dataclass(frozen=True)
 class PaymentStart:
-    """Where 去支付 takes the browser: the provider's own page at `url`."""
+    """Where 去支付 takes the browser: the provider's own page at `url`; or, when the host app
+    takes the payment through its JS bridge (WeChat JSAPI), a page of ours that hands it
+    `bridge`: the parameters of WeixinJSBridge's getBrandWCPayRequest."""
 
-    url: str
+    url: str | None = None
+    bridge: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

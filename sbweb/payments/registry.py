@@ -5,7 +5,11 @@ from werkzeug.utils import import_string
 from sbweb.payments import sandbox
 
 # kind (PAYMENT_PROVIDERS[name]["kind"]) → "module:factory(name, settings, app)"
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "wechatpay": "sbweb.payments.wechat:from_settings",
+}
+# Channels no real provider serves yet (README: "UnionPay"): only the embedded sandbox may.
+NOT_YET = {"unionpay": "云闪付 (UnionPay) has no real provider yet: no maintained client library fits"}
 
 
 def init_providers(app) -> None:
@@ -19,7 +23,19 @@ def init_providers(app) -> None:
         if name in providers:
             raise RuntimeError(f"PAYMENT_PROVIDERS[{name!r}]: the name is taken by the sandbox")
         providers[name] = import_string(KINDS[kind])(name, settings, app)
+    for channel, name in app.config["PAYMENT_CHANNELS"].items():
+        if channel in NOT_YET and (name != "sandbox" or name not in providers):
+            raise RuntimeError(f"PAYMENT_CHANNELS[{channel!r}]: {NOT_YET[channel]}; only the sandbox "
+                               f"serves it — remove the channel for a live pilot")
     missing = set(app.config["PAYMENT_CHANNELS"].values()) - providers.keys()
     if missing:
         raise RuntimeError(f"PAYMENT_CHANNELS names providers that are not configured: {missing}")
+    for channel, name in app.config["PAYMENT_CHANNELS"].items():
+        served = getattr(providers[name], "channels", None)  # None: a provider for any channel
+        if served is not None and channel not in served:
+            raise RuntimeError(f"PAYMENT_CHANNELS[{channel!r}]: provider {name!r} serves only {sorted(served)}")
+    withholder = providers.get(app.config["WITHHOLD_PROVIDER"])
+    if withholder is not None and not getattr(withholder, "withholds", True):
+        raise RuntimeError(f"WITHHOLD_PROVIDER = {app.config['WITHHOLD_PROVIDER']!r}: that provider does not "
+                           "withhold (WeChat Pay's 委托代扣 is a separate product this adapter does not offer)")
     app.extensions["sbweb.providers"] = providers

@@ -24,7 +24,6 @@ NO_MATCH = "证件号码与姓名不一致，或未查询到该人员，请核�
 TOO_MANY = "查询失败次数过多，请{minutes}分钟后再试。如不确定登记的姓名，请联系参保地经办机构"
 HOST_FAILED = "未能完成授权，请重新授权，或选择「拒绝授权」后手动输入证件信息"
 HOST_UNKNOWN = "未查询到您的参保信息。如已参保，请选择「拒绝授权」后手动输入证件信息，或联系参保地经办机构"
-HOST_FIRST_TIME = "首次在此应用中使用，请输入证件信息"
 
 
 def _consent_form() -> ConsentForm:
@@ -87,7 +86,7 @@ def host_start(name):
     """同意授权 inside a host app: off to the host's own authorization page."""
     signin = hostauth.providers().get(name) or abort(404)
     state = secrets.token_urlsafe(16)
-    session["host_signin"] = {"name": name, "state": state,
+    session["host_signin"] = {"name": name, "state": state, "need": request.args.get("need"),
                               "next": auth.safe_next(request.args.get("next"))}
     base = (current_app.config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")
     return leave_app(signin.authorize_url(base + url_for("auth.host_callback", name=name), state))
@@ -117,11 +116,11 @@ def host_callback(name):
     if person is None and identity.names_person:
         return _host_failed(HOST_UNKNOWN, 200)
     if person is None:
-        # The host knows its user but not who they are in law, and we have not met them here:
-        # they say who they are by hand; the host's id goes with the session (WeChat pay needs it).
-        session["host_pending"] = {"name": name, "host": signin.host, "subject": identity.subject}
-        flash(HOST_FIRST_TIME)
-        return redirect(url_for("auth.manual", next=pending["next"]), 303)
+        # The host knows its user but not who they are in law, and no binding says: bound once
+        # by 证件信息 and a code sent to the contact on file (sbweb.views.verify).
+        from sbweb.views.verify import host_unbound
+
+        return host_unbound(signin, identity, pending)
     auth.sign_in(person, "verified", signin.host, identity.subject)
     return redirect(pending["next"], 303)
 
@@ -139,6 +138,7 @@ def manual():
             pending = session.pop("host_pending", None)
             if isinstance(pending, dict) and pending.get("name") in hostauth.providers():
                 auth.sign_in(person, "lookup", pending["host"], pending["subject"])
+                session["host_pending"] = pending  # still to be bound, by a code (views/verify.py)
             else:
                 auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
             return redirect(auth.safe_next(form.next.data), 303)

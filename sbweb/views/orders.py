@@ -1,29 +1,43 @@
 """After 去支付: the provider's return, the 支付中 page that polls, and 缴费结果."""
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth
+from sbweb import auth, hostauth
 from sbweb.clock import shanghai_now
 from sbweb.db import db
 from sbweb.htmx import render_step
 from sbweb.models import Order
-from sbweb.payments import InvalidNotice, orders
+from sbweb.payments import InvalidNotice, PayerUnknown, orders
 from sbweb.services import standards
 from sbweb.htmx import leave_app
+
+BRIDGE_KEYS = ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
 
 bp = Blueprint("orders", __name__)
 
 
 def go_pay(order):
-    """To the provider's page for an active order (HX-Redirect for HTMX), else to the order."""
+    """To the provider's page for an active order (HX-Redirect for HTMX), or to our page that
+    hands it to the host app's JS bridge (WeChat JSAPI); else to the order."""
+    shown = url_for("orders.show", order_no=order.order_no)
     if not order.active:
-        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+        return redirect(shown, 303)
     try:
         start = orders.start_payment(order, **payment_urls(order), host=auth.host(),
                                      payer_subject=auth.host_subject(), client_ip=request.remote_addr)
+    except PayerUnknown as exc:
+        # Inside WeChat the payer must be known to WeChat first: its sign-in, then 继续支付.
+        if hostauth.for_host(exc.host) is None:
+            flash("暂时无法使用此缴款方式，请选择其他缴款方式")
+            return redirect(shown, 303)
+        flash("使用微信支付需先授权获取您的微信账号信息，授权后请点击“继续支付”")
+        return redirect(url_for("auth.authorize", next=shown), 303)
     except orders.PaymentError as exc:
         flash(exc.message)
-        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+        return redirect(shown, 303)
+    if start.bridge is not None:
+        session["bridge"] = {"order": order.order_no, "params": {k: start.bridge[k] for k in BRIDGE_KEYS}}
+        return redirect(url_for("orders.bridge", order_no=order.order_no), 303)
     return leave_app(start.url)
 
 
@@ -54,6 +68,19 @@ def show(order_no):
     if order.active:
         order = orders.refresh(order, min_interval=current_app.config["ORDER_QUERY_INTERVAL"])
     return render_step("orders/show.html", order=order)
+
+
+@bp.get("/pay/wechat/<order_no>")
+@auth.identity_required()
+def bridge(order_no):
+    """微信支付 inside WeChat: our page hands the prepay to WeixinJSBridge (static/wechat-pay.js)
+    and then goes to 支付中. Without JavaScript it says what to do instead. Every order's page
+    sits in one directory, /pay/wechat/: the 支付授权目录 a merchant registers with WeChat Pay."""
+    order = _own_order(order_no)
+    held = session.get("bridge")
+    if not order.active or not isinstance(held, dict) or held.get("order") != order.order_no:
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    return render_step("orders/bridge.html", order=order, bridge=held["params"])
 
 
 @bp.post("/orders/<order_no>/check")
@@ -104,6 +131,8 @@ def provider_return(provider):
     except InvalidNotice:
         abort(400)
     order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))
-    if order is not None and order.active:
+    # Some returns are unsigned (WeChat H5): anyone can type one, so only the payer's own
+    # session makes us ask the provider; anyone else gets the same 404 as a wrong number.
+    if order is not None and order.active and auth.may_see_order(order):
         orders.refresh(order)  # the resident just paid, most likely: ask now, not in 3 s
     return redirect(url_for("orders.show", order_no=order_no), 303)

@@ -1,0 +1,160 @@
+"""身份验证: a one-time code sent to the contact on file makes a session verified — for a
+resident in a plain browser whose page needs it, and once for a WeChat user, whom it binds to
+the person (WeChat says who its user is to WeChat, never who they are in law).
+
+证件信息 (the throttled lookup) → 获取验证码 (mailed to the address on file, shown masked) →
+验证码 → verified, and the WeChat user bound. Each step is one URL: a page, or a fragment for
+HTMX."""
+from flask import Blueprint, flash, redirect, request, session, url_for
+
+from sbweb import auth, hostauth
+from sbweb.forms.verify import CodeForm, SendCodeForm, VerifyIdentityForm
+from sbweb.hosts import HOST_LABELS, detect_host
+from sbweb.htmx import render_step
+from sbweb.services import verification
+from sbweb.views.auth import throttled_lookup
+
+bp = Blueprint("verify", __name__, url_prefix="/auth/verify")
+
+FIRST_TIME = "首次在微信中使用，请先绑定参保人信息"
+
+
+def _next(value: str | None = None) -> str:
+    return auth.safe_next(value if value is not None else request.args.get("next"))
+
+
+def _binding() -> dict | None:
+    """The host user waiting to be bound (set by the host sign-in callback), if any."""
+    pending = session.get("host_pending")
+    if isinstance(pending, dict) and pending.get("name") in hostauth.providers() and pending.get("subject"):
+        return pending
+    return None
+
+
+def host_unbound(signin, identity: hostauth.HostIdentity, pending: dict):
+    """The host sign-in callback's answer for a host user bound to no one yet. A resident
+    already identified here keeps the session, which now knows the host's id (paying inside
+    WeChat needs it): a verified one is bound at once, a lookup one may bind by code. Anyone
+    else says who they are first."""
+    session["host_pending"] = {"name": signin.name, "host": signin.host, "subject": identity.subject,
+                               "nickname": identity.nickname}
+    target = _next(pending.get("next"))
+    if auth.person_id() is None:
+        flash(FIRST_TIME)
+        return redirect(url_for("verify.identity", next=target), 303)
+    session["host"], session["host_subject"] = signin.host, identity.subject
+    if auth.is_verified():
+        hostauth.bind(identity, auth.current_person(), replacing_others=True)
+        session.pop("host_pending", None)
+        return redirect(target, 303)
+    if pending.get("need") == "verified":
+        return redirect(url_for("verify.code", next=target), 303)
+    return redirect(target, 303)
+
+
+@bp.get("/")
+def start():
+    """通过验证码验证: straight to the code for a resident already identified, else 证件信息."""
+    target = _next()
+    if auth.is_verified():
+        return redirect(target, 303)
+    if auth.person_id() is not None:
+        return redirect(url_for("verify.code", next=target), 303)
+    return redirect(url_for("verify.identity", next=target), 303)
+
+
+@bp.route("/identity", methods=["GET", "POST"])
+def identity():
+    """证件信息: who the resident is, checked like every lookup (throttled, same words for a
+    wrong name and an unknown number). Gives a lookup-level session; the code comes next."""
+    form = VerifyIdentityForm()
+    if request.method == "GET":
+        form.next.data = _next()
+    status = 422 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        person, status = throttled_lookup(form)
+        if person is not None:
+            pending = _binding()
+            if pending:
+                auth.sign_in(person, "lookup", pending["host"], pending["subject"])
+                session["host_pending"] = pending  # sign_in starts a fresh session
+            else:
+                auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
+            return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
+    return render_step("verify/identity.html", form=form, binding=_binding(), host_labels=HOST_LABELS,
+                       status=status)
+
+
+def _sent() -> dict | None:
+    """The code this session asked for, if it is for the signed-in person."""
+    sent = session.get("verify")
+    if isinstance(sent, dict) and sent.get("person") == auth.person_id() and isinstance(sent.get("code"), int):
+        return sent
+    return None
+
+
+def _code_page(code_form=None, send_form=None, status=200):
+    person = auth.current_person()
+    if send_form is None:
+        send_form = SendCodeForm(formdata=None)
+        send_form.next.data = _next(code_form.next.data if code_form is not None else None)
+    if code_form is None:
+        code_form = CodeForm(formdata=None)
+        code_form.next.data = send_form.next.data
+    return render_step("verify/code.html", person=person, code_form=code_form, send_form=send_form,
+                       sent=_sent(), email=verification.masked_email(person.email),
+                       binding=_binding(), host_labels=HOST_LABELS, status=status)
+
+
+@bp.get("/code")
+@auth.identity_required()
+def code():
+    """获取验证码 / 输入验证码: one page, before and after the code was sent."""
+    if auth.is_verified():
+        return redirect(_next(), 303)
+    return _code_page()
+
+
+@bp.post("/send")
+@auth.identity_required()
+def send():
+    form = SendCodeForm()
+    if not form.validate_on_submit():
+        return _code_page(send_form=form, status=422)
+    try:
+        row = verification.send_code(auth.person_id())
+    except verification.VerificationError as exc:
+        form.form_errors.append(exc.message)
+        return _code_page(send_form=form, status=429 if not isinstance(exc, verification.NoContact) else 422)
+    session["verify"] = {"person": auth.person_id(), "code": row.id}
+    return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
+
+
+@bp.post("/code")
+@auth.identity_required()
+def check():
+    form = CodeForm()
+    sent = _sent()
+    if sent is None:
+        flash("请先获取验证码")
+        return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
+    if not form.validate_on_submit():
+        return _code_page(code_form=form, status=422)
+    outcome = verification.check_code(auth.person_id(), sent["code"], form.code.data)
+    if not outcome.ok:
+        if outcome.dead:  # forget it: the page offers 获取验证码 again, with the reason on top
+            session.pop("verify", None)
+            again = SendCodeForm(formdata=None)
+            again.next.data = _next(form.next.data)
+            again.form_errors.append(outcome.message)
+            return _code_page(send_form=again, status=422)
+        form.code.errors = [outcome.message]
+        return _code_page(code_form=form, status=422)
+    person, pending, target = auth.current_person(), _binding(), _next(form.next.data)
+    bound = bool(pending) and pending["subject"] == auth.host_subject()
+    if bound:
+        hostauth.bind(hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person,
+                      replacing_others=True)
+    auth.sign_in(person, "verified", auth.host(), auth.host_subject())
+    flash(f"已绑定，今后在{HOST_LABELS.get(pending['host'], '')}中授权即可直接登录" if bound else "身份验证成功")
+    return redirect(target, 303)
