@@ -1,8 +1,5 @@
 """sbweb: 社保费缴纳 for urban-rural residents and flexible-employment workers."""
-import logging
 import os
-import secrets
-import traceback
 from pathlib import Path
 
 from flask import Flask
@@ -11,35 +8,10 @@ from flask_wtf.csrf import CSRFProtect
 
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
-from sbweb.identity import redact
 
 csrf = CSRFProtect()
 migrate = Migrate()
 MIGRATIONS = str(Path(__file__).parent / "migrations")
-
-
-def _install_redaction() -> None:
-    """Identity numbers never reach a log line, whoever logs them and wherever it goes: each
-    record is cleaned as it is made (message, arguments and traceback), before any handler."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "sbweb_redacts", False):
-        return
-
-    def factory(*args, **kwargs):
-        record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed log call: leave it to logging's own error path
-            return record
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
-        if record.exc_info and record.exc_info[0] is not None:
-            record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
-        return record
-
-    factory.sbweb_redacts = True
-    logging.setLogRecordFactory(factory)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -53,8 +25,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / "secret_key")
+    from sbweb import secret
+    secret.configure(app.config, app.instance_path)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'sbweb.sqlite3'}"
     app.config.setdefault("PAYMENT_KEY_DIR", str(Path(app.instance_path) / "keys"))
@@ -62,12 +34,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "connect_args": {"timeout": 20}}
 
-    _setup_logging(app)
+    from sbweb import logs
+    logs.init_app(app)
     db.init_app(app)
     with app.app_context():
         prepare_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
+    from sbweb import auth
+    auth.init_app(app)
     from sbweb.htmx import htmx
     htmx.init_app(app)
     from sbweb import security
@@ -89,21 +64,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from sbweb.views import register
     register(app)
+    from sbweb import limits
+    limits.init_app(app)
+    from sbweb.views.errors import last_resort
+    app.wsgi_app = last_resort(app.wsgi_app)
 
     from sbweb.cli import register_cli
     register_cli(app)
     return app
-
-
-def _instance_secret(path: Path) -> str:
-    """A per-installation secret, made once; a pilot may set SECRET_KEY instead."""
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def _setup_logging(app: Flask) -> None:
-    _install_redaction()
-    if os.environ.get("SBWEB_LOG_LEVEL"):
-        logging.getLogger("sbweb").setLevel(os.environ["SBWEB_LOG_LEVEL"])
