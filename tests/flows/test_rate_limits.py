@@ -149,8 +149,12 @@ class OwnRedis:
     """A redis-server of this test's own on a free port (never the shared one), to stop at will."""
 
     def __init__(self, tmp_path):
-        self.port = _free_port()
+        self.port, self.tmp_path = _free_port(), tmp_path
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self):
+        tmp_path = self.tmp_path
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -209,6 +213,20 @@ def test_two_processes_share_the_counters_in_redis_and_a_dead_redis_makes_no_500
     assert answers[0] == 303 and 500 not in answers, answers
     assert answers[-1] == 429, answers
     assert "falling back to in-memory storage" in caplog.text
+
+    # Back: the limiter looks for Redis again after 1, 2, 4 … seconds, and counts there again.
+    import redis
+
+    own_redis.start()
+    caplog.set_level(logging.INFO, logger="flask-limiter")
+    deadline = time.monotonic() + 20
+    while "Rate limit storage recovered" not in caplog.text:
+        assert time.monotonic() < deadline, "the limiter never went back to Redis"
+        assert lookup(fresh).status_code in (422, 429)
+        time.sleep(0.2)
+    lookup(first.test_client())
+    assert redis.Redis.from_url(own_redis.url).keys("LIMITS:LIMITER/sbweb/*/lookup/*"), \
+        "nothing counted in Redis after it came back"
 
 
 def test_redis_from_the_environment_counts_in_redis(monkeypatch):
