@@ -114,11 +114,13 @@ def may_see_order(order) -> bool:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """Only paths inside this app; anything else (//evil, http://…) goes home."""
+    """Only paths inside this app; anything else (//evil, http://…, a backslash some browsers
+    read as a slash, a control character that cannot stand in a Location header) goes home."""
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return default
     return target
 

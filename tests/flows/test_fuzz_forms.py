@@ -9,14 +9,15 @@ and an answer of 400 or more must leave the database exactly as it was.
 
 test_bad_input_more.py sweeps fixed cases over the newer journeys; this one covers every route
 with generated ones. `make test` runs a few examples per route, derandomized (the same ones on
-every run); `SBWEB_FUZZ_EXAMPLES=500 make fuzz` (or `make fuzz`) runs many more, randomly —
-a failure prints the example and a `@reproduce_failure` line to run it again.
+every run); `make fuzz` (100 per route; `FUZZ_EXAMPLES=500 make fuzz` for more) runs random
+ones — a failure prints the example, shrunk, and a `@reproduce_failure` line to run it again.
 
 The world is the one test_bad_input_more builds (王芳 and her payee, 张伟's things as the
 "someone else's"), plus a staff member. On SQLite it is restored after each example that wrote
 (valid input may write); on PostgreSQL it drifts from example to example, which the checks allow.
 """
 import hashlib
+import io
 import itertools
 import os
 import re
@@ -38,17 +39,18 @@ from sbweb.db import db
 from sbweb.models import Person, SandboxTrade
 from tests.conftest import ON_POSTGRES
 from tests.flows.test_bad_input_more import MARKUP, Site, _make_site
-from tests.support import PageProblem, check_page
+from tests.support import PageProblem
 
 EXAMPLES = int(os.environ.get("SBWEB_FUZZ_EXAMPLES", "0") or 0)
 LONG_RUN = EXAMPLES > 0
-FUZZ = settings(max_examples=EXAMPLES or 5, derandomize=not LONG_RUN, database=None, deadline=None,
+FUZZ = settings(max_examples=EXAMPLES or 10, derandomize=not LONG_RUN, database=None, deadline=None,
                 suppress_health_check=list(HealthCheck), print_blob=True)
-WHO = ("anon", "me_lookup", "me", "resident", "staff")
+WHO = ("me", "staff", "me_lookup", "resident", "anon")
 STAFF = ("fuzz-admin", "值班员", "fuzz-password-123")
 SKIP_RULES = {"/static/<path:filename>"}
 # What an answer of 400+ may still have written, on purpose: a failed 证件 lookup is counted
-# (sbweb.services.throttle), and so is a staff member's wrong password (and the lock it leads to).
+# (sbweb.services.throttle), and so is a staff member's wrong password (and the lock it leads
+# to, in the audit log).
 WRITES_ON_REFUSAL = {"lookup_failures": None, "staff": ("failed_logins", "locked_until"),
                      "audit_log": None}
 
@@ -61,6 +63,7 @@ class Fuzzed:
     cookies: dict          # who → their cookies as signed in
     tokens: dict           # who → a good CSRF token of their session
     fields: dict           # (endpoint, method) → {field name: [values the app's forms use]}
+    shown: dict            # (endpoint, method) → who was shown that page or a form posting there
     args: dict             # path argument name → its values in the world (own and others')
     others: list           # ids of other people's things, to put into fields
     counter: itertools.count
@@ -112,23 +115,29 @@ def _fill(rule, args, pick) -> str:
     return path
 
 
-def _read_forms(site: Site, clients: dict, args: dict) -> dict:
-    """Every form on every page the app shows (to each client, with the world's own ids),
-    by the endpoint and method its action goes to."""
+NOT_PAGES = {"certificates.download", "certificates.captcha_image", "static"}  # no forms in a PDF or a PNG
+
+
+def _read_forms(site: Site, clients: dict, args: dict) -> tuple[dict, dict]:
+    """Every form on every page the app shows (to each client, with the world's own ids), by the
+    endpoint and method its action goes to; and who was shown each page or form (who gets past
+    the sign-in)."""
     app = site.app
     adapter = app.url_map.bind("localhost")
     fields: dict = {}
+    shown: dict = {}
     for rule in app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.rule in SKIP_RULES or rule.endpoint.startswith("sandbox."):
+        if "GET" not in rule.methods or rule.endpoint in NOT_PAGES or rule.endpoint.startswith("sandbox."):
             continue
         names = list(rule._converters)
-        combos = itertools.product(*[(args.get(n) or [1])[:3] for n in names])
-        for who, combo in itertools.product(("me", "me_lookup", "staff", "resident", "anon"), combos):
+        combos = list(itertools.product(*[(args.get(n) or [1])[:3] for n in names]))
+        for who, combo in itertools.product(("me", "me_lookup", "staff", "anon"), combos):
             chosen = dict(zip(names, combo))
             path = _fill(rule, args, lambda name, values, integer: chosen[name])
             response = FlaskClient.open(clients[who], path)
             if response.mimetype != "text/html" or response.status_code != 200:
                 continue
+            shown.setdefault((rule.endpoint, "GET"), set()).add(who)
             for form in BeautifulSoup(response.get_data(as_text=True), "html.parser").find_all("form"):
                 method = (form.get("method") or "get").upper()
                 action = urlsplit(form.get("action") or path).path
@@ -136,6 +145,7 @@ def _read_forms(site: Site, clients: dict, args: dict) -> dict:
                     endpoint, _ = adapter.match(action, method=method)
                 except Exception:
                     continue
+                shown.setdefault((endpoint, method), set()).add(who)
                 found = fields.setdefault((endpoint, method), {})
                 for control in form.find_all(["input", "select", "textarea", "button"]):
                     name = control.get("name")
@@ -145,7 +155,7 @@ def _read_forms(site: Site, clients: dict, args: dict) -> dict:
                     options = [o.get("value", o.get_text()) for o in control.find_all("option")] or \
                               [control.get("value", control.get_text() if control.name == "textarea" else "")]
                     values.extend(v for v in options if v not in values)
-    return fields
+    return fields, {key: sorted(who) for key, who in shown.items()}
 
 
 def _more_world(site: Site) -> dict:
@@ -216,17 +226,14 @@ def _build(tmp_dir, key_dir, migrated_database) -> Fuzzed:
     args = {**_world_args(site), **extra_args}
     args["order_no"] = [paying, *args["order_no"]]
     tokens = {who: _token_of(FlaskClient.open(c, "/").get_data(as_text=True)) for who, c in clients.items()}
-    fields = _read_forms(site, clients, args)
+    fields, shown = _read_forms(site, clients, args)
     ids = site.ids
     others = [str(ids[k]) for k in ("them_id", "their_payee", "their_due", "their_decl", "their_mail",
                                     "their_reminder", "their_order", "their_doc", "their_ticket", "their_enrollment")]
     if not ON_POSTGRES:
         _snapshot_again(site)
-    return Fuzzed(site, {who: _cookies(c) for who, c in clients.items()}, tokens, fields, args, others,
+    return Fuzzed(site, {who: _cookies(c) for who, c in clients.items()}, tokens, fields, shown, args, others,
                   itertools.count(1))
-
-
-_FUZZED = []
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +241,6 @@ def fuzzed(tmp_path_factory, key_dir, migrated_database):
     from sbweb import clock as app_clock
 
     built = _build(tmp_path_factory.mktemp("fuzz"), key_dir, migrated_database)
-    _FUZZED.append(built)
     yield built
     app_clock.set_source(None)
     with built.site.app.app_context():
@@ -273,46 +279,92 @@ ODD = ["", "\x00", "NaN", "1e308", "-1", "0", "２０２６", "²", "\u202e2026\
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
 
 
-def values_for(known: list, others: list):
-    """One field's value: the form's own, someone else's id, odd or random text, a number far out
-    of range, or a huge string (past MAX_CONTENT_LENGTH sometimes)."""
-    choices = [st.sampled_from(ODD)] * 2 + [TEXT] * 2 + [
-        st.sampled_from(others), st.integers(min_value=-2 ** 70, max_value=2 ** 70).map(str),
-        st.integers(min_value=1, max_value=40_000).map(lambda n: "王" * n)]
-    if known:
-        choices = [st.sampled_from(known)] * 5 + choices
-    return st.one_of(choices)
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+# A valid value, a little wrong: as an input method, a copy and paste or a hand-edited request leaves it.
+MUTATIONS = (lambda v: v.translate(FULLWIDTH), lambda v: v + "\n", lambda v: "-" + v, lambda v: "\u202e" + v,
+             lambda v: v + "0" * 12, lambda v: " " + v + " ", lambda v: v[:-1], lambda v: v + v, lambda v: v + "\x00")
+
+
+def weighted(draw, *options):
+    """Draw from one of `options`, (weight, strategy) pairs, as often as its weight says
+    (hypothesis's own one_of favours the branches that still give new values)."""
+    n = draw(st.integers(min_value=0, max_value=sum(w for w, _ in options) - 1))
+    for weight, strategy in options:
+        if n < weight:
+            return draw(strategy)
+        n -= weight
+    raise AssertionError("unreachable")
+
+
+def garbage_for(draw, known: list, others: list):
+    """A garbled value for a field: one of its own a little wrong, odd or random text, someone
+    else's id, a number far out of range, a huge string (past MAX_CONTENT_LENGTH sometimes), or
+    now and then one of its own values after all."""
+    mutated = st.tuples(st.sampled_from(known or [""]), st.sampled_from(MUTATIONS)).map(lambda p: p[1](p[0]))
+    return weighted(draw, (3, mutated), (3, st.sampled_from(ODD)), (2, TEXT), (1, st.sampled_from(others)),
+                    (1, st.integers(min_value=-2 ** 70, max_value=2 ** 70).map(str)),
+                    (1, st.integers(min_value=1, max_value=40_000).map(lambda n: "王" * n)),
+                    (1, st.sampled_from(known or ODD)))
+
+
+class Upload(tuple):
+    """A file field's value: (content, filename), sent as multipart/form-data."""
+
+
+def upload_for(draw) -> Upload:
+    """A file for 导入: a CSV with the import's columns (some of them) and garbled rows, raw bytes
+    (a broken XLSX), or nothing, under a name the import accepts or not."""
+    from sbweb.services.imports import COLUMNS
+
+    def csv_file():
+        header = draw(st.lists(st.sampled_from(list(COLUMNS)), min_size=1, unique=True))
+        rows = [[garbage_for(draw, [], ODD) for _ in header] for _ in range(draw(st.integers(0, 3)))]
+        text = "\n".join(",".join(cell.replace(",", " ") for cell in row) for row in [header, *rows])
+        return text.encode(draw(st.sampled_from(["utf-8", "utf-8-sig", "gb18030"])), errors="replace")
+
+    content = weighted(draw, (3, st.builds(csv_file)), (1, st.binary(max_size=2000)),
+                       (1, st.just(b"PK\x03\x04" + bytes(100))), (1, st.just(b"")))
+    return Upload((content, draw(st.sampled_from(["import.csv", "import.xlsx", "import.CSV", "x.txt", "", "王.xlsx"]))))
 
 
 @st.composite
 def requests_for(draw, fuzzed: Fuzzed, rule, method):
-    known = fuzzed.fields.get((rule.endpoint, method), {})
+    key = (rule.endpoint, method)
+    known = fuzzed.fields.get(key, {})
     names = list(known) + (["page", "year", "id_number", "name", "next", "filler"] if method == "GET" or not known
                            else ["filler"])
     data = []
-    if known and draw(st.integers(min_value=0, max_value=2)):
+    if known and weighted(draw, (3, st.just(True)), (1, st.just(False))):
         # Mostly: the form as the app shows it, with one to three fields garbled, dropped or repeated.
         garbled = set(draw(st.lists(st.sampled_from(names), min_size=1, max_size=3)))
         for name in known:
             if name not in garbled:
                 data.append((name, draw(st.sampled_from(known[name]))))
         for name in garbled:
-            for _ in range(draw(st.integers(min_value=0, max_value=2))):
-                data.append((name, draw(values_for(known.get(name, []), fuzzed.others))))
+            for _ in range(weighted(draw, (6, st.just(1)), (2, st.just(0)), (1, st.just(2)))):
+                data.append((name, garbage_for(draw, known.get(name, []), fuzzed.others)))
     else:  # or any of the names, any values
         for name in draw(st.lists(st.sampled_from(names), max_size=10)):
-            for _ in range(draw(st.integers(min_value=1, max_value=2))):  # a key repeated now and then
-                data.append((name, draw(values_for(known.get(name, []), fuzzed.others))))
+            for _ in range(weighted(draw, (4, st.just(1)), (1, st.just(2)))):  # a key repeated now and then
+                data.append((name, garbage_for(draw, known.get(name, []), fuzzed.others)))
 
     def pick(name, values, integer):
-        garbage = st.integers(min_value=0, max_value=10 ** 30) if integer else TEXT.filter(lambda v: "/" not in v)
-        return draw(st.one_of([st.sampled_from(values)] * 3 + [garbage]) if values else garbage)
+        garbage = (st.integers(min_value=0, max_value=10 ** 30) if integer
+                   else TEXT.filter(lambda v: v and "/" not in v))
+        return weighted(draw, (6, st.sampled_from(values)), (1, garbage)) if values else draw(garbage)
 
+    if method == "POST" and "file" in known:  # 导入: the file itself garbled
+        data = [(k, v) for k, v in data if k != "file"] + [("file", upload_for(draw))]
+    shown = fuzzed.shown.get(key)
     return {
-        "who": draw(st.sampled_from(WHO + ("me", "staff"))),  # most often someone who may use the form
+        # Mostly someone who gets past the sign-in (so that the form itself is what is tested).
+        "who": weighted(draw, (3, st.sampled_from(shown)), (1, st.sampled_from(WHO))) if shown
+        else draw(st.sampled_from(WHO)),
         "path": _fill(rule, fuzzed.args, pick),
         "data": data,
-        "token": draw(st.sampled_from(["good"] * 5 + ["none", "junk", "stranger"])) if method == "POST" else None,
+        # (A bad token is refused before the view: test_bad_input*.py try each kind on every form.)
+        "token": weighted(draw, (9, st.just("good")), (1, st.sampled_from(["none", "junk", "stranger"])))
+        if method == "POST" else None,
         "htmx": draw(st.booleans()),
     }
 
@@ -323,7 +375,7 @@ def send(fuzzed: Fuzzed, method: str, asked: dict):
     _restore_cookies(client, fuzzed.cookies[asked["who"]])
     n = next(fuzzed.counter)  # an address of its own: the rate limits are tested elsewhere
     client.environ_base["REMOTE_ADDR"] = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
-    pairs = MultiDict(asked["data"])
+    pairs = MultiDict([(k, (io.BytesIO(v[0]), v[1]) if isinstance(v, Upload) else v) for k, v in asked["data"]])
     kwargs = {}
     if method == "POST":
         token = {"good": fuzzed.tokens[asked["who"]], "junk": "junk", "none": None,

@@ -207,6 +207,13 @@ def test_the_secret_key_is_made_once_in_the_instance_folder_and_rotated_there(tm
     assert (instance / "secret_key.old").stat().st_mode & 0o077 == 0
 
 
+def test_fallback_keys_from_the_environment(monkeypatch):
+    from sbweb.config import from_environment
+
+    monkeypatch.setenv("SBWEB_SECRET_KEY_FALLBACKS", "older-key-0123456789,old-key-0123456789")
+    assert from_environment()["SECRET_KEY_FALLBACKS"] == ("older-key-0123456789", "old-key-0123456789")
+
+
 def test_a_short_secret_key_is_refused_outside_tests(tmp_path, app):
     with pytest.raises(ValueError, match="SECRET_KEY is shorter"):
         create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
