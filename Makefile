@@ -10,7 +10,7 @@ export FLASK_APP := app
 # PDFs embed a CJK font from the system (Debian fonts-wqy-microhei); installed here when root.
 FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: fonts run serve test test-sqlite test-postgres install install-scale install-test bench bench-records bench-pdf bench-load bench-faults clean
+.PHONY: fonts run serve test test-sqlite test-postgres install install-scale install-test audit fuzz bench bench-records bench-pdf bench-load bench-faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,15 @@ test-postgres:
 	else \
 		echo "== SKIPPED the PostgreSQL run: no server at $(PG_TEST_URL) (CI starts one)"; \
 	fi
+
+## make audit: pip-audit over the test environment (exit 1: a vulnerability; 2: no service answered)
+audit: install-test
+	$(BIN)/python .ci/audit.py
+
+## make fuzz: the long fuzz run over every form (FUZZ_EXAMPLES per route; `make test` runs a few)
+FUZZ_EXAMPLES ?= 100
+fuzz: install-test
+	env -u DATABASE_URL SBWEB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 2 tests/flows/test_fuzz_forms.py $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python bench/fragment_bench.py

@@ -16,8 +16,9 @@ SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 3, "max_overflow": 2, "pool_timeout": 
 # it each machine makes its own in instance/secret_key, which only works on one machine.
 SECRET_KEY = os.environ.get("SBWEB_SECRET_KEY")
 
-# Behind nginx or another proxy: believe one hop of X-Forwarded-For/-Proto/-Host.
-TRUSTED_PROXY_HOPS = 1
+# Behind nginx or another proxy: believe one hop of X-Forwarded-For and X-Forwarded-Proto.
+PROXY_FIX_X_FOR = 1
+PROXY_FIX_X_PROTO = 1
 PUBLIC_BASE_URL = "https://pay.example.gov.cn"   # your host: notify and return URLs are built on it
 TRUSTED_HOSTS = ["pay.example.gov.cn"]           # requests for any other host are refused
 SESSION_COOKIE_SECURE = True

@@ -8,14 +8,27 @@
 import functools
 from urllib.parse import urlsplit
 
-from flask import g, request, session, url_for
+from flask import Flask, current_app, flash, g, request, session, url_for
 
+from sbweb import clock
 from sbweb.db import db
 from sbweb.models import Person
 
 LEVELS = {"lookup": 1, "verified": 2}
 SESSION_ORDERS_KEPT = 20
-SESSION_REFRESH = 300  # seconds: the 30-minute expiry slides, the cookie is re-sent this often
+SESSION_REFRESH = 300  # seconds: the idle expiry slides, the cookie is re-sent at most this often
+EXPIRED = "您已较长时间未操作，为保护您的信息安全，请重新授权"
+# What survives the end of an identity: the CSRF secret, so that a form posted just then (the
+# sign-in form itself) is still read as coming from this browser.
+KEPT_AFTER_EXPIRY = ("csrf_token",)
+
+
+def _now() -> int:
+    return int(clock.utcnow().timestamp())
+
+
+def _idle_seconds() -> int:
+    return int(current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds())
 
 
 def sign_in(person: Person, level: str, host: str, host_subject: str | None = None) -> None:
@@ -23,23 +36,45 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     openid) when the host vouched for them: paying inside WeChat needs it."""
     session.clear()
     session.permanent = True
-    session.update(person_id=person.id, level=level, host=host, orders=[])
+    session.update(person_id=person.id, level=level, host=host, orders=[], until=_now() + _idle_seconds())
     if host_subject:
         session["host_subject"] = host_subject
 
 
-def keep_session_alive(now: float) -> None:
-    """Re-send the session cookie (sliding its expiry) only when it is SESSION_REFRESH old,
-    not on every response: signing a cookie per request costs more than the page's query."""
-    if session.get("person_id") is None:
+def end_idle_session() -> None:
+    """Before each request: an identity past its `until` ends here, with everything the session
+    held for it (a half-made selection, the 验证码), and the next page says why. The browser
+    still sends the cookie because the cookie lives longer than the identity in it; a session
+    without `until` (made before it existed) counts as ended."""
+    if "person_id" not in session or request.endpoint == "static":
         return
-    tick = int(now) // SESSION_REFRESH
-    if session.get("tick") != tick:
-        session["tick"] = tick
+    until = session.get("until")
+    if isinstance(until, int) and _now() <= until:
+        return
+    kept = {key: session[key] for key in KEPT_AFTER_EXPIRY if key in session}
+    session.clear()
+    session.update(kept)
+    session.permanent = True
+    flash(EXPIRED, "expired")
+
+
+def keep_session_alive() -> None:
+    """Slide the idle expiry, but re-send the session cookie only when the last refresh is
+    SESSION_REFRESH old, not on every response: signing a cookie per request costs more than
+    the page's query. So a resident is signed out 25 to 30 minutes after their last request."""
+    if session.get("person_id") is None or not isinstance(session.get("until"), int):
+        return
+    now, idle = _now(), _idle_seconds()
+    if session["until"] - now < idle - SESSION_REFRESH:
+        session["until"] = now + idle
 
 
 def sign_out() -> None:
     session.clear()
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(end_idle_session)
 
 
 def current_person() -> Person | None:
@@ -87,11 +122,13 @@ def may_see_order(order) -> bool:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """Only paths inside this app; anything else (//evil, http://…) goes home."""
+    """Only paths inside this app; anything else (//evil, http://…, a backslash some browsers
+    read as a slash, a control character that cannot stand in a Location header) goes home."""
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return default
     return target
 

@@ -9,17 +9,27 @@ class Defaults:
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 
-    # Sessions: a signed cookie holding the person id and identity level only.
+    # Sessions: a signed cookie holding the person id and identity level only. Secure (HTTPS
+    # only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
     SESSION_COOKIE_NAME = "sbweb_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    # Earlier SECRET_KEYs that still read (never sign) sessions, CSRF tokens and staff cookies,
+    # so a rotated key signs nobody out: newest last, dropped once the cookie lifetime has passed.
+    SECRET_KEY_FALLBACKS = ()
     # Content-Security-Policy: origins a form may post (and be redirected) to besides our own —
     # a live provider's gateway, e.g. ["https://openapi.alipay.com"] — and who may frame us.
     CSP_FORM_ACTION = ()
     FRAME_ANCESTORS = ("'self'",)
     # Strict-Transport-Security on requests that arrived over TLS (0 = never).
     HSTS_SECONDS = 31536000
-    PERMANENT_SESSION_LIFETIME = timedelta(minutes=30)
+    # A signed-in resident who makes no request for this long must sign in again (sliding; the
+    # expiry time is kept, signed, inside the session by sbweb.auth).
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+    # The cookie outlives the identity in it, so that the next visit can say the session ended
+    # (您已较长时间未操作…) instead of silently showing the sign-in page; it holds no identity then.
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     # Sliding expiry is done by auth.keep_session_alive (every 5 minutes), not on each response.
     SESSION_REFRESH_EACH_REQUEST = False
 
@@ -43,9 +53,6 @@ class Defaults:
     STUCK_ORDER_AFTER = timedelta(minutes=1)
     # Absolute base for notify/return URLs when the app sits behind a proxy; else the request's.
     PUBLIC_BASE_URL = None
-    # Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto/-Host are
-    # believed: the lookup limits count each client's own address, not the proxy's. 0: none.
-    TRUSTED_PROXY_HOPS = 0
     # A CJK font file to embed in PDFs (default: the first of sbweb.pdf.FONT_CANDIDATES found).
     PDF_FONT_PATH = None
 
@@ -81,6 +88,32 @@ class Defaults:
     VERIFY_CODE_ATTEMPTS = 5
     VERIFY_CODE_SENDS = 3
     VERIFY_CODE_SEND_WINDOW = timedelta(hours=1)
+    # Rate limits per client address (flask-limiter syntax, "N per minute; M per hour"): the
+    # lookups by 证件号码 + 姓名 (on top of the throttle above), 验证码 images and answers, whatever
+    # sends mail, the staff sign-in, 证明核验 by code. Mobile carriers put many phones behind one
+    # address, so these stop scripts, not residents. See sbweb/limits.py for the endpoints.
+    RATE_LIMIT_LOOKUP = "20 per minute; 200 per hour"
+    RATE_LIMIT_CAPTCHA = "30 per minute; 300 per hour"
+    RATE_LIMIT_MAIL = "10 per 10 minutes; 30 per hour"
+    RATE_LIMIT_STAFF_LOGIN = "10 per 5 minutes"
+    RATE_LIMIT_VERIFY = "60 per minute"
+    # Where the counters live: this process's memory, or Redis shared by every process (REDIS_URL
+    # sets it too), e.g. "redis://127.0.0.1:6379/1". If Redis cannot be reached, each process
+    # counts in its own memory until it can again: never a 500, never unlimited.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_OPTIONS: dict = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = "sbweb"
+    # Behind a reverse proxy: how many proxies' X-Forwarded-For (and -Proto) entries to trust for
+    # the client address (rate limits, lookup throttle) and for https (HSTS). 0: the direct peer.
+    PROXY_FIX_X_FOR = 0
+    PROXY_FIX_X_PROTO = 0
+
+    # Logs: "text", or "json" (one object a line: time in UTC, level, logger, message,
+    # request_id); identity numbers are masked in both.
+    LOG_FORMAT = "text"
 
     # Host-app identity sandbox: 同意授权 signs in as a demo resident of the tester's choice (only
     # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
@@ -145,7 +178,7 @@ def from_environment() -> dict:
     """SBWEB_FOO=bar becomes FOO='bar', typed like the default: true/false/1/0 for booleans,
     numbers, seconds for durations (SBWEB_MAIL_RATE_WINDOW=3600), comma-separated seconds for
     schedules (SBWEB_MAIL_RETRY_DELAYS=30,120,600). DATABASE_URL and REDIS_URL keep their
-    usual names."""
+    usual names (REDIS_URL: jobs, and rate limits unless SBWEB_RATELIMIT_STORAGE_URI says)."""
     found = {}
     for key, value in os.environ.items():
         if not key.startswith("SBWEB_"):
@@ -156,4 +189,5 @@ def from_environment() -> dict:
         found["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
     if os.environ.get("REDIS_URL"):
         found["HUEY_REDIS_URL"] = os.environ["REDIS_URL"]
+        found.setdefault("RATELIMIT_STORAGE_URI", os.environ["REDIS_URL"])
     return found

@@ -12,6 +12,12 @@ def wants_fragment() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
+def fragment_wanted_by(environ: dict) -> bool:
+    """wants_fragment() from the bare WSGI environ, for pages drawn when Flask cannot help."""
+    return (environ.get("HTTP_HX_REQUEST") == "true" and environ.get("HTTP_HX_BOOSTED") != "true"
+            and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
+
+
 def render_step(template: str, status: int = 200, **context):
     """Render a step: extends base.html for a normal request, fragment.html for HTMX."""
     fragment = wants_fragment()

@@ -1,11 +1,20 @@
-"""Every error a resident can meet, in Chinese, in the app's layout; never a bare 500."""
+"""Every error a resident can meet, in Chinese, in the app's layout; never a bare 500, never a
+traceback or a setting, even when the layout itself cannot be drawn (a broken template, the
+database gone, DEBUG left on): then a fixed page written here, and as the outermost WSGI layer
+the same page for anything that escapes Flask. A 500 names its reference: the request id,
+which is in the log line with the traceback."""
+import datetime as dt
 import logging
+from html import escape
 
-from flask import request
+from flask import g, make_response, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from sbweb.htmx import render_step
+from sbweb import limits
+from sbweb.clock import SHANGHAI, utcnow
+from sbweb.htmx import fragment_wanted_by, render_step
+from sbweb.logs import REQUEST_ID_HEADER, new_request_id, safe_request_id
 
 log = logging.getLogger(__name__)
 
@@ -18,21 +27,88 @@ MESSAGES = {
     429: ("操作过于频繁", "操作过于频繁，请稍后再试。"),
     500: ("系统繁忙", "系统暂时无法处理您的请求，请稍后重试。您的费款不会被重复扣缴。"),
 }
+RETRY = "操作过于频繁，为保护您的信息安全，请{wait}后再试（北京时间 {at} 之后）。"
+
+
+def _wait_words(seconds: int) -> str:
+    return f"{seconds}秒" if seconds < 60 else f"{-(-seconds // 60)}分钟"
+
+
+def too_many_message(seconds: int | None) -> str:
+    if not seconds:
+        return MESSAGES[429][1]
+    at = (utcnow() + dt.timedelta(seconds=seconds)).astimezone(SHANGHAI).strftime("%H:%M")
+    return RETRY.format(wait=_wait_words(seconds), at=at)
+
+
+def fixed_page(reference: str, fragment: bool) -> str:
+    """The 500 page without templates, session or database: what is left when those fail."""
+    title, message = MESSAGES[500]
+    body = (f'<h1>{title}</h1><p>{message}</p><p class="reference">参考编号：{escape(reference)}</p>'
+            '<p><a href="/">返回首页</a></p>')
+    if fragment:
+        return f"<title>{title} - 社保费缴纳</title>{body}"
+    return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title} - 社保费缴纳</title></head><body><main>{body}</main></body></html>")
+
+
+def _reference() -> str:
+    if "request_id" not in g:
+        g.request_id = new_request_id()
+    return g.request_id
+
+
+def _error_page(status: int, title: str, message: str, **context):
+    try:
+        return render_step("errors/error.html", title=title, message=message, status=status, **context)
+    except Exception:
+        reference = _reference()
+        log.exception("the error page itself failed (status %s, ref %s)", status, reference)
+        response = make_response(fixed_page(reference, fragment_wanted_by(request.environ)), status)
+        response.headers.update({"Cache-Control": "no-store", "Vary": "HX-Request"})
+        return response
+
+
+def last_resort(wsgi_app):
+    """The outermost layer: an exception nothing inside answered becomes the fixed 500 page."""
+    def app(environ, start_response):
+        try:
+            return wsgi_app(environ, start_response)
+        except Exception:
+            given = environ.get("HTTP_X_REQUEST_ID", "")
+            reference = given if safe_request_id(given) else new_request_id()
+            log.exception("unhandled error outside the app on %s %s (ref %s)", environ.get("REQUEST_METHOD"),
+                          environ.get("PATH_INFO"), reference)
+            page = fixed_page(reference, fragment_wanted_by(environ)).encode()
+            start_response("500 INTERNAL SERVER ERROR", [
+                ("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
+                ("Cache-Control", "no-store"), (REQUEST_ID_HEADER, reference)])
+            return [page]
+    return app
 
 
 def register(app):
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return render_step("errors/error.html", title="页面已过期",
-                           message="页面已过期或来源无法验证，请返回上一页刷新后重新提交。", status=400)
+        return _error_page(400, "页面已过期", "页面已过期或来源无法验证，请返回上一页刷新后重新提交。")
 
     @app.errorhandler(HTTPException)
     def http_error(error):
+        if error.code == 500:  # what Flask made of an exception raised past the view (a hook)
+            return unexpected(getattr(error, "original_exception", None) or error)
         title, message = MESSAGES.get(error.code, (error.name, "请返回重新操作。"))
-        return render_step("errors/error.html", title=title, message=message, status=error.code)
+        if error.code == 429:
+            message = too_many_message(limits.retry_after_seconds())
+        response = _error_page(error.code, title, message)
+        if error.code == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        reference = _reference()
+        log.exception("unhandled error %s on %s %s (ref %s)", type(error).__name__, request.method,
+                      request.path, reference)
         title, message = MESSAGES[500]
-        return render_step("errors/error.html", title=title, message=message, status=500)
+        return _error_page(500, title, message, reference=reference)

@@ -1,7 +1,5 @@
 """首页: the functions as tiles, and the 大字 (large text) switch."""
-import time
-
-from flask import Blueprint, redirect, request
+from flask import Blueprint, current_app, redirect, request
 from werkzeug.local import LocalProxy
 
 from sbweb import auth
@@ -48,7 +46,7 @@ def text_size():
     target = auth.safe_next(request.form.get("next"), "/")
     response = redirect(target, 303)
     response.set_cookie(TEXT_SIZE_COOKIE, "large" if large else "normal", max_age=365 * 86400,
-                        samesite="Lax", httponly=True)
+                        samesite="Lax", httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"])
     if htmx:
         response.headers["HX-Refresh"] = "true"
     return response
@@ -69,7 +67,7 @@ def register_context(app):
 
     @app.after_request
     def every_response(response):
-        auth.keep_session_alive(time.time())
+        auth.keep_session_alive()
         if response.mimetype == "text/html":
             # Pages carry payment states and personal data: never from a cache (Back included,
             # so a paid order's cashier is fetched again and refuses), never kept on a shared phone.

@@ -391,6 +391,8 @@ def pause_qingdao(app):
     assert result.exit_code == 0, result.output
 
 
+# 张伟 waits 45 minutes on one page: longer than a session lasts unless told otherwise.
+@pytest.mark.parametrize("app", [{"SESSION_IDLE_TIMEOUT": dt.timedelta(hours=2)}], indirect=True)
 def test_go_pay_is_refused_in_the_reconciliation_window_and_allowed_after_it(app, client, world, ctx, clock):
     pause_qingdao(app)
     clock.at(shanghai(2026, 11, 23, 23, 30))

@@ -1,4 +1,4 @@
-"""Behind a reverse proxy every request comes from the proxy's address: with TRUSTED_PROXY_HOPS
+"""Behind a reverse proxy every request comes from the proxy's address: with PROXY_FIX_X_FOR
 the app counts the lookup limit per resident's own address (X-Forwarded-For), so one person
 trying names does not lock everyone else out; without it, forwarded headers are not believed."""
 import pytest
@@ -13,7 +13,7 @@ def _lookup(client, address):
     return client.submit(client.page("/auth/manual"), WRONG)
 
 
-@pytest.mark.parametrize("app", [{"TRUSTED_PROXY_HOPS": 1, "LOOKUP_FAILURES_PER_CLIENT": 2,
+@pytest.mark.parametrize("app", [{"PROXY_FIX_X_FOR": 1, "LOOKUP_FAILURES_PER_CLIENT": 2,
                                   "LOOKUP_FAILURES_PER_NUMBER": 100}], indirect=True)
 def test_behind_one_proxy_each_forwarded_client_has_its_own_lookup_limit(app, client, world):
     assert _lookup(client, "127.0.0.2").status == 422

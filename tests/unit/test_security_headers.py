@@ -32,3 +32,14 @@ def test_a_live_gateway_and_a_host_app_are_allowed_when_configured(client):
 def test_origins_from_the_environment(monkeypatch):
     monkeypatch.setenv("SBWEB_CSP_FORM_ACTION", "https://openapi.alipay.com, https://mapi.alipay.com")
     assert from_environment()["CSP_FORM_ACTION"] == ("https://openapi.alipay.com", "https://mapi.alipay.com")
+
+
+@pytest.mark.parametrize("app", [{"PROXY_FIX_X_PROTO": 1}], indirect=True)
+def test_behind_a_tls_proxy_that_says_so_hsts_is_sent(client):
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_without_proxy_fix_a_forwarded_proto_is_not_believed(client):
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in response.headers
