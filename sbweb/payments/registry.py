@@ -5,7 +5,9 @@ from werkzeug.utils import import_string
 from sbweb.payments import sandbox
 
 # kind (PAYMENT_PROVIDERS[name]["kind"]) → "module:factory(name, settings, app)"
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "alipay": "sbweb.payments.alipay:provider_from_settings",
+}
 
 
 def init_providers(app) -> None:
@@ -22,4 +24,7 @@ def init_providers(app) -> None:
     missing = set(app.config["PAYMENT_CHANNELS"].values()) - providers.keys()
     if missing:
         raise RuntimeError(f"PAYMENT_CHANNELS names providers that are not configured: {missing}")
+    if app.config["WITHHOLD_PROVIDER"] not in providers:
+        raise RuntimeError(f"WITHHOLD_PROVIDER {app.config['WITHHOLD_PROVIDER']!r} is not a configured "
+                           f"provider (configured: {sorted(providers)})")
     app.extensions["sbweb.providers"] = providers

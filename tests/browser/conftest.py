@@ -33,6 +33,7 @@ class LiveServer:
 def live_server(app, world):
     """The test `app` (its own migrated database, the demo residents loaded) on a free port.
     Payment URLs point at it and the sandbox talks to it over HTTP, as a real provider does."""
+    from sbweb.hostauth import init_host_signin
     from sbweb.payments.registry import init_providers
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -40,6 +41,7 @@ def live_server(app, world):
     app.config.update(PUBLIC_BASE_URL=base, SANDBOX_TRANSPORT="http",
                       SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do")
     init_providers(app)  # the provider client is built from config: build it for this address
+    init_host_signin(app)  # and so is the sandbox's sign-in (同意授权 goes through its gateway)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield LiveServer(base, app, world)

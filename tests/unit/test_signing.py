@@ -1,6 +1,7 @@
 """RSA2 (SHA256withRSA) as Alipay defines it, and the sandbox's signatures checked by a
 verifier written here from `cryptography` alone, with the key the sandbox publishes."""
 import base64
+import datetime as dt
 import json
 from urllib.parse import parse_qsl, urlsplit
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from sbweb.db import db
 from sbweb.payments import signing
+from sbweb.payments.alipay import provider_time
 from tests.journeys import choose, go_to_provider, pay, sign_in
 
 NOTIFY = {
@@ -188,7 +190,7 @@ def test_the_sandbox_gateways_answer_verifies_with_the_published_key(client, wor
         request = signing.sign_params(sandbox.merchant_key(), {
             "app_id": client.application.config["SANDBOX_APP_ID"], "method": "alipay.trade.query",
             "format": "JSON", "charset": "utf-8", "sign_type": "RSA2",
-            "timestamp": "2026-01-15 10:00:00", "version": "1.0",
+            "timestamp": provider_time(dt.datetime.now(dt.timezone.utc)), "version": "1.0",
             "biz_content": json.dumps({"out_trade_no": order_no}),
         })
     text = client.post("/sandbox/gateway.do", data=request).get_data(as_text=True)
