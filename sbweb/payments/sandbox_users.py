@@ -66,29 +66,41 @@ def signin_for(app) -> SandboxSignIn:
 
 # -- the sandbox's side ---------------------------------------------------------------------
 
-def authorize(args: Mapping[str, str], our_hosts: set[str]) -> str:
-    """The user agreed on the authorization page: where to send the browser back (the app's
-    redirect_uri with auth_code, app_id, scope, source and state). Refuses like Alipay an
-    unknown app, a scope it does not grant, a redirect_uri off the app's own hosts."""
+def check_request(args: Mapping[str, str], our_hosts: set[str]) -> None:
+    """Refuse, as Alipay does, an authorization request for an unknown app, a scope it does
+    not grant, or a redirect_uri off the app's own hosts."""
     if args.get("app_id") != current_app.config["SANDBOX_APP_ID"]:
         raise SandboxError("isv.invalid-app-id", "应用不存在或未上线", code="40002")
-    scope = args.get("scope", "")
-    if not {"auth_user", "auth_base"} & set(scope.split(",")):
+    if not {"auth_user", "auth_base"} & set(args.get("scope", "").split(",")):
         raise SandboxError("isv.invalid-scope", "授权范围无效", code="40002")
-    redirect_uri = args.get("redirect_uri", "")
-    target = urlsplit(redirect_uri)
+    target = urlsplit(args.get("redirect_uri", ""))
     if target.scheme not in ("http", "https") or target.netloc not in our_hosts:
         raise SandboxError("isv.invalid-redirect-uri", "授权回调地址与应用配置不一致", code="40002")
+
+
+def _back(args: Mapping[str, str], **answer) -> str:
+    redirect_uri = args["redirect_uri"]
+    if args.get("state"):
+        answer["state"] = args["state"]
+    return f"{redirect_uri}{'&' if urlsplit(redirect_uri).query else '?'}{urlencode(answer)}"
+
+
+def agree(args: Mapping[str, str]) -> str:
+    """The user (`sandbox_user`) agreed: back to the app's redirect_uri with a single-use
+    auth_code, app_id, scope, source and state. Call after check_request."""
     user_id = args.get("sandbox_user", "")
     if user_id not in users():
-        raise SandboxError("sandbox.no-user", "沙箱：未选择宿主应用的登录用户，请在授权页的沙箱区域选择", code="40002")
+        raise SandboxError("sandbox.no-user", "沙箱：请选择宿主应用的登录用户", code="40002")
     code = secrets.token_hex(16)
     with write_transaction():
-        db.session.add(SandboxGrant(auth_code=code, app_id=args["app_id"], user_id=user_id, scope=scope[:64]))
-    back = {"app_id": args["app_id"], "source": "alipay_wallet", "scope": scope, "auth_code": code}
-    if args.get("state"):
-        back["state"] = args["state"]
-    return f"{redirect_uri}{'&' if target.query else '?'}{urlencode(back)}"
+        db.session.add(SandboxGrant(auth_code=code, app_id=args["app_id"], user_id=user_id,
+                                    scope=args["scope"][:64]))
+    return _back(args, app_id=args["app_id"], source="alipay_wallet", scope=args["scope"], auth_code=code)
+
+
+def refuse(args: Mapping[str, str]) -> str:
+    """The user declined (拒绝): back to the app without a code, as the sandbox's way of saying no."""
+    return _back(args, app_id=args["app_id"], error="access_denied")
 
 
 def api_oauth_token(call: Call) -> dict:

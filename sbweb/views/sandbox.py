@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sbweb import csrf
 from sbweb.db import db
 from sbweb.forms.base import Form
+from sbweb.identity import mask
 from sbweb.models import SandboxTrade
 from sbweb.payments import sandbox, sandbox_users, signing
 
@@ -84,11 +85,20 @@ def bill(name):
 
 @bp.get("/oauth2/publicAppAuthorize.htm")
 def authorize():
-    """The host app's authorization page: the chosen demo user agrees, back to the app."""
+    """The host app's authorization page. The sandbox box of our 授权 page names the user who
+    agreed (sandbox_user); arriving without one (a live-style sign-in pointed at the sandbox),
+    the tester picks the demo user here and agrees or declines."""
     public = current_app.config["PUBLIC_BASE_URL"]
     our_hosts = {request.host} | ({urlsplit(public).netloc} if public else set())
+    args = request.args
     try:
-        back = sandbox_users.authorize(request.args, our_hosts)
+        sandbox_users.check_request(args, our_hosts)
+        if args.get("decision") == "refuse":
+            return redirect(sandbox_users.refuse(args), 303)
+        if "sandbox_user" not in args:
+            choices = [(user_id, f"{name}（{mask(number)}）")
+                       for user_id, (_type, number, name) in sandbox_users.users().items()]
+            return render_template("sandbox/authorize.html", args=args, choices=choices)
+        return redirect(sandbox_users.agree(args), 303)
     except sandbox.SandboxError as exc:
         return render_template("sandbox/authorize.html", error=exc.message), 400
-    return redirect(back, 303)
