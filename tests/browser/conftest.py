@@ -70,16 +70,19 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A factory of phone tabs: `page(js=False, width=320)` gives a fresh context (no cookies)
-    with a 390×844 touch screen at 2× and zh-CN; all are closed after the test."""
+    with a 390×844 touch screen at 2× and zh-CN (`user_agent=` to be inside a host app); all
+    are closed after the test."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=10_000)  # a loaded 2-core machine is slower than the 5 s default
     contexts, errors = [], []
 
-    def open_page(js: bool = True, width: int = PHONE["width"], height: int = PHONE["height"]):
+    def open_page(js: bool = True, width: int = PHONE["width"], height: int = PHONE["height"],
+                  user_agent: str | None = None):
         context = browser.new_context(viewport={"width": width, "height": height},
                                       device_scale_factor=2, is_mobile=True, has_touch=True,
-                                      locale="zh-CN", java_script_enabled=js)
+                                      locale="zh-CN", java_script_enabled=js,
+                                      **({"user_agent": user_agent} if user_agent else {}))
         context.set_default_timeout(10_000)
         contexts.append(context)
         tab = context.new_page()

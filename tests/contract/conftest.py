@@ -13,12 +13,12 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import make_server
 from werkzeug.test import run_wsgi_app
 
 from sbweb.payments import sandbox
+from tests.support import alipay_account
 
 
 class Faults:
@@ -106,11 +106,6 @@ class FakeAlipay:
         return f"{self.base}/sandbox/gateway.do"
 
 
-def _write_pem(path: Path, key) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,17 +128,8 @@ def fake_alipay(app, world):
     faults = Faults(app)
     server = make_server("127.0.0.1", 0, faults, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
+    account = alipay_account(app, base)
     keys = Path(app.instance_path) / "keys" / "alipay"
-    keys.mkdir(parents=True, exist_ok=True)
-    with app.app_context():
-        _write_pem(keys / "app_private_key.pem", sandbox.merchant_key())
-        # As the open platform shows it: the bare base64 of the key, no PEM lines.
-        pem = sandbox.platform_key().public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-        (keys / "alipay_public_key.txt").write_text("".join(pem.splitlines()[1:-1]))
-    account = {"app_id": app.config["SANDBOX_APP_ID"], "gateway": f"{base}/sandbox/gateway.do",
-               "app_private_key_file": "keys/alipay/app_private_key.pem",
-               "alipay_public_key_file": "keys/alipay/alipay_public_key.txt", "timeout": 1}
     app.config.update(
         PUBLIC_BASE_URL=base, SANDBOX_TRANSPORT="http", SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do",
         PAYMENT_PROVIDERS={"alipay": {"kind": "alipay", "seller_id": app.config["SANDBOX_SELLER_ID"], **account}},
