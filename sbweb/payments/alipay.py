@@ -157,6 +157,25 @@ def _refused(method: str, answer: dict) -> GatewayRefusal | None:
     return None if answer.get("code") == "10000" else GatewayRefusal(method, answer)
 
 
+def _trade_state(method: str, out_trade_no: str, answer: dict, paid_at_field: str) -> TradeState:
+    try:
+        amount = yuan_to_fen(answer["total_amount"])
+    except (KeyError, ValueError):
+        raise ProviderError(f"{method}: no readable total_amount") from None
+    return TradeState(
+        out_trade_no=out_trade_no,
+        status=STATUS.get(answer.get("trade_status"), "waiting"),
+        amount_fen=amount,
+        trade_no=answer.get("trade_no"),
+        paid_at=parse_provider_time(answer.get(paid_at_field)),
+    )
+
+
+# Business failures (40004) of alipay.trade.pay after which the money may still move: Alipay asks
+# for the same call again or a query, so the outcome is unknown, not refused.
+UNKNOWN_OUTCOME = {"ACQ.SYSTEM_ERROR"}
+
+
 class AlipayProvider:
     """Alipay mobile web payment and the trade APIs for one Alipay app (app_id) and its seller
     account (seller_id, the 2088… PID the money goes to)."""
@@ -230,17 +249,7 @@ class AlipayProvider:
             return TradeState(out_trade_no=out_trade_no, status="missing")
         if refusal := _refused("alipay.trade.query", answer):
             raise refusal
-        try:
-            amount = yuan_to_fen(answer["total_amount"])
-        except (KeyError, ValueError):
-            raise ProviderError("alipay.trade.query: no readable total_amount") from None
-        return TradeState(
-            out_trade_no=out_trade_no,
-            status=STATUS.get(answer.get("trade_status"), "waiting"),
-            amount_fen=amount,
-            trade_no=answer.get("trade_no"),
-            paid_at=parse_provider_time(answer.get("send_pay_date")),
-        )
+        return _trade_state("alipay.trade.query", out_trade_no, answer, "send_pay_date")
 
     def close(self, out_trade_no: str) -> None:
         answer = self._call("alipay.trade.close", {"out_trade_no": out_trade_no})
@@ -261,7 +270,8 @@ class AlipayProvider:
 
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
         """协议扣款: alipay.trade.pay with GENERAL_WITHHOLDING under the payer's agreement;
-        answered at once. A business refusal (code 40004) charged nothing."""
+        answered at once. A business refusal (code 40004) charged nothing; anything else that is
+        not a success (a system error, 10003 处理中) leaves the outcome to a later query."""
         answer = self._call("alipay.trade.pay", {
             "out_trade_no": out_trade_no,
             "total_amount": fen_to_yuan(amount_fen),
@@ -269,21 +279,11 @@ class AlipayProvider:
             "product_code": "GENERAL_WITHHOLDING",
             "agreement_params": {"agreement_no": agreement_no},
         })
-        if answer.get("code") == "40004":
+        if answer.get("code") == "40004" and answer.get("sub_code") not in UNKNOWN_OUTCOME:
             raise WithholdRefused(answer.get("sub_msg") or answer.get("sub_code") or "扣款失败")
         if refusal := _refused("alipay.trade.pay", answer):
             raise refusal
-        try:
-            amount = yuan_to_fen(answer["total_amount"])
-        except (KeyError, ValueError):
-            raise ProviderError("alipay.trade.pay: no readable total_amount") from None
-        return TradeState(
-            out_trade_no=out_trade_no,
-            status=STATUS.get(answer.get("trade_status"), "waiting"),
-            amount_fen=amount,
-            trade_no=answer.get("trade_no"),
-            paid_at=parse_provider_time(answer.get("gmt_payment")),
-        )
+        return _trade_state("alipay.trade.pay", out_trade_no, answer, "gmt_payment")
 
     def bill(self, day: dt.date) -> list[BillRow]:
         """The day's 业务明细 (trade bill): asked for its download URL, then fetched and read."""

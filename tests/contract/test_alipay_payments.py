@@ -170,6 +170,11 @@ def test_withholding_under_an_agreement_is_charged_at_once_or_refused_with_the_r
     with pytest.raises(WithholdRefused, match="余额不足"):
         provider.withhold("WH20261123000002", 35200, "社会保险费", "20215623000001")
     assert trade("WH20261123000002") is None
+    # A system error may still have charged: not a refusal, the outcome is for a query to say.
+    fake_alipay.faults.plan("alipay.trade.pay", refusal("ACQ.SYSTEM_ERROR", "系统错误"))
+    with pytest.raises(ProviderError) as unknown:
+        provider.withhold("WH20261123000003", 100, "社会保险费", "20215623000001")
+    assert not isinstance(unknown.value, WithholdRefused)
 
 
 def test_the_daily_bill_is_alipays_zip_of_gbk_csv_and_reconciles_the_day(fake_alipay, client, ctx):
