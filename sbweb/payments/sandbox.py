@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import secrets
-import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
