@@ -3,9 +3,11 @@
 It plays the other party faithfully: it verifies our signed requests with our registered
 public key, keeps its own trades, signs what it sends with its own key, posts async
 notifications to our notify URL and retries them until we answer `success` (Alipay's
-schedule), signs the browser's sync return, and answers trade query, close, refund and the
-daily bill. It never touches our orders. The test switches on its cashier page make it
-misbehave the ways a real provider can: 余额不足, a late notify, a notify twice, none.
+schedule), signs the browser's sync return, and answers trade query, close, refund, 协议扣款
+and the daily bill (a zip of GBK CSV files, as Alipay's). It takes calls by GET or POST and
+refuses stamps far from Beijing time, like Alipay's gateway. It never touches our orders. The
+test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
+late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users.
 """
 import csv
 import datetime as dt
