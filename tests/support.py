@@ -183,3 +183,26 @@ def form_values(form) -> dict[str, list[str]]:
 
 def _local(location: str | None) -> bool:
     return bool(location) and (location.startswith("/") or urlsplit(location).hostname in ("localhost", None))
+
+
+def alipay_account(app, gateway_base: str) -> dict:
+    """Settings of a live-style Alipay app whose "Alipay" is the sandbox at `gateway_base`:
+    our key registered there and its public key, as files in the instance folder (the public
+    key as the open platform shows it: bare base64)."""
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+
+    from sbweb.payments import sandbox
+
+    keys = Path(app.instance_path) / "keys" / "alipay"
+    keys.mkdir(parents=True, exist_ok=True)
+    with app.app_context():
+        (keys / "app_private_key.pem").write_bytes(sandbox.merchant_key().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        pem = sandbox.platform_key().public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    (keys / "alipay_public_key.txt").write_text("".join(pem.splitlines()[1:-1]))
+    return {"app_id": app.config["SANDBOX_APP_ID"], "gateway": f"{gateway_base}/sandbox/gateway.do",
+            "app_private_key_file": "keys/alipay/app_private_key.pem",
+            "alipay_public_key_file": "keys/alipay/alipay_public_key.txt", "timeout": 1}

@@ -17,10 +17,15 @@ from sbweb.services import registry, standards
 DATA = Path(__file__).with_name("residents.toml")
 
 
-def demo_id_numbers(path: Path = DATA) -> frozenset[str]:
-    """The demo residents' numbers: the only people the host-app sandbox may sign in as."""
+def demo_identities(path: Path = DATA) -> list[tuple[str, str, str]]:
+    """(证件类型, 证件号码, 姓名) of each demo resident: the only people the host-app sandbox
+    may sign in as, or vouch for."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return frozenset(r["id_number"] for r in data["residents"])
+    return [(r.get("id_type", RESIDENT_CARD), r["id_number"], r["name"]) for r in data["residents"]]
+
+
+def demo_id_numbers(path: Path = DATA) -> frozenset[str]:
+    return frozenset(number for _type, number, _name in demo_identities(path))
 
 
 def month(today: dt.date, back: int) -> str:

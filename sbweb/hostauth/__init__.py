@@ -22,7 +22,10 @@ from sbweb.services.people import find_person
 # kind (HOST_SIGNIN[name]["kind"]) → "module:factory(name, settings, app)"
 KINDS: dict[str, str] = {
     "wechat": "sbweb.hostauth.wechat:from_settings",
+    "alipay": "sbweb.hostauth.alipay:from_settings",
 }
+# The host-app sandbox's sign-in (the sandbox box of the 授权 page): reached only from there.
+SANDBOX = "sandbox"
 
 
 class HostSignInError(Exception):
@@ -59,10 +62,17 @@ class HostSignIn(Protocol):
 
 def init_host_signin(app) -> None:
     signins = {}
+    if app.config["HOST_SANDBOX_ENABLED"] and app.config["SANDBOX_ENABLED"]:
+        # The demo residents sign in through the sandbox's Alipay-style authorization.
+        from sbweb.payments import sandbox_users
+
+        signins[SANDBOX] = sandbox_users.signin_for(app)
     for name, settings in app.config["HOST_SIGNIN"].items():
         kind = settings.get("kind")
         if kind not in KINDS:
             raise RuntimeError(f"HOST_SIGNIN[{name!r}]: unknown kind {kind!r} (known: {sorted(KINDS)})")
+        if name in signins:
+            raise RuntimeError(f"HOST_SIGNIN[{name!r}]: the name is taken by the host-app sandbox")
         signins[name] = import_string(KINDS[kind])(name, settings, app)
     app.extensions["sbweb.host_signin"] = signins
 
@@ -72,8 +82,9 @@ def providers() -> dict[str, HostSignIn]:
 
 
 def for_host(host: str) -> HostSignIn | None:
-    """The sign-in of the host app the page is open in, if one is configured."""
-    return next((p for p in providers().values() if p.host == host), None)
+    """The sign-in of the host app the page is open in, if one is configured (the sandbox's
+    is not: its user is chosen in the sandbox box)."""
+    return next((p for name, p in providers().items() if p.host == host and name != SANDBOX), None)
 
 
 def person_for(identity: HostIdentity) -> Person | None:

@@ -3,7 +3,7 @@ from sbweb.models.person import Person  # noqa: F401
 from sbweb.models.enrollment import Agency, Enrollment  # noqa: F401
 from sbweb.models.due import Due  # noqa: F401
 from sbweb.models.order import IssuedNumber, Order, OrderEvent, OrderItem, Refund  # noqa: F401
-from sbweb.models.sandbox import SandboxNotify, SandboxRefund, SandboxTrade  # noqa: F401
+from sbweb.models.sandbox import SandboxGrant, SandboxNotify, SandboxRefund, SandboxTrade  # noqa: F401
 from sbweb.models.throttle import LookupFailure  # noqa: F401
 from sbweb.models.standard import Region, Standard  # noqa: F401
 from sbweb.models.declaration import Declaration  # noqa: F401

@@ -58,3 +58,20 @@ class SandboxNotify(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     trade = relationship("SandboxTrade", back_populates="notifies")
+
+
+class SandboxGrant(db.Model):
+    """A sandbox user's authorization of an app (授权): the single-use auth_code it gave, and
+    the access token that code became."""
+
+    __tablename__ = "sandbox_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    auth_code: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    code_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    access_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

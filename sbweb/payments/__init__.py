@@ -1,9 +1,10 @@
 """Payment providers. A provider takes a browser to its payment page, tells us the outcome
 in signed notifications, and answers trade queries, closes, refunds and daily bills.
 
-`AlipayWapProvider` speaks Alipay's mobile web payment protocol; the embedded `sandbox`
-is that same client pointed at our simulated gateway (sbweb.payments.sandbox), so a real
-Alipay account is a configuration change, not new code. Which provider objects exist is
+`sbweb.payments.alipay.AlipayProvider` speaks Alipay's mobile web payment protocol (through
+python-alipay-sdk); the embedded `sandbox` is that same client pointed at our simulated
+gateway (sbweb.payments.sandbox), so a real Alipay account is a configuration change, not new
+code. Which provider objects exist is
 configuration too (sbweb.payments.registry).
 """
 import datetime as dt
@@ -51,8 +52,9 @@ class BillRow:
     out_trade_no: str
     trade_no: str
     kind: str  # "pay" | "refund"
-    amount_fen: int
+    amount_fen: int  # positive for refunds too: `kind` says which way the money went
     at: dt.datetime
+    out_request_no: str | None = None  # a refund's own number (退款请求号), when the bill has it
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from sbweb.payments import sandbox
 
 # kind (PAYMENT_PROVIDERS[name]["kind"]) → "module:factory(name, settings, app)"
 KINDS: dict[str, str] = {
+    "alipay": "sbweb.payments.alipay:provider_from_settings",
     "wechatpay": "sbweb.payments.wechat:from_settings",
 }
 # Channels no real provider serves yet (README: "UnionPay"): only the embedded sandbox may.
@@ -30,6 +31,9 @@ def init_providers(app) -> None:
     missing = set(app.config["PAYMENT_CHANNELS"].values()) - providers.keys()
     if missing:
         raise RuntimeError(f"PAYMENT_CHANNELS names providers that are not configured: {missing}")
+    if app.config["WITHHOLD_PROVIDER"] not in providers:
+        raise RuntimeError(f"WITHHOLD_PROVIDER {app.config['WITHHOLD_PROVIDER']!r} is not a configured "
+                           f"provider (configured: {sorted(providers)})")
     for channel, name in app.config["PAYMENT_CHANNELS"].items():
         served = getattr(providers[name], "channels", None)  # None: a provider for any channel
         if served is not None and channel not in served:

@@ -3,9 +3,11 @@
 It plays the other party faithfully: it verifies our signed requests with our registered
 public key, keeps its own trades, signs what it sends with its own key, posts async
 notifications to our notify URL and retries them until we answer `success` (Alipay's
-schedule), signs the browser's sync return, and answers trade query, close, refund and the
-daily bill. It never touches our orders. The test switches on its cashier page make it
-misbehave the ways a real provider can: 余额不足, a late notify, a notify twice, none.
+schedule), signs the browser's sync return, and answers trade query, close, refund, 协议扣款
+and the daily bill (a zip of GBK CSV files, as Alipay's). It takes calls by GET or POST and
+refuses stamps far from Beijing time, like Alipay's gateway. It never touches our orders. The
+test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
+late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users.
 """
 import csv
 import datetime as dt
@@ -13,11 +15,13 @@ import io
 import json
 import logging
 import secrets
-import urllib.error
 import urllib.request
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
+from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from sqlalchemy import select
 from werkzeug.test import Client
@@ -30,16 +34,21 @@ from sbweb.models import SandboxNotify, SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.money import fen_to_yuan, yuan_to_fen
 from sbweb.payments import ProviderError, signing
-from sbweb.payments.alipay import AlipayWapProvider, parse_provider_time, provider_time
+from sbweb.payments.alipay import (AlipayApp, AlipayProvider, Transport, http_transport,
+                                   parse_provider_time, provider_time)
 
 log = logging.getLogger(__name__)
 
 PLATFORM_KEY = "sandbox_platform"  # the sandbox's own key (Alipay's, in real life)
 MERCHANT_KEY = "sandbox_merchant"  # our app's key, registered with the sandbox
+# The sandbox refuses a request stamped further than this from Beijing time: a client that
+# stamps the machine's local time (UTC on most servers) is caught here, not in production.
+TIMESTAMP_SKEW = dt.timedelta(minutes=15)
 
 
 class SandboxError(Exception):
-    """A request the sandbox refuses; `code`/`sub_code` as Alipay answers them."""
+    """A request the sandbox refuses; `code`/`sub_code` as Alipay answers them: 40002 is a
+    refusal of the call itself (answered as `error_response`), 40004 a business failure."""
 
     def __init__(self, sub_code: str, message: str, code: str = "40004"):
         super().__init__(message)
@@ -60,60 +69,43 @@ def merchant_key():
 
 # -- transports: how our client reaches the gateway, and how the gateway reaches us ------
 
-def wsgi_transport(app):
+def wsgi_transport(app) -> Transport:
     """Call the gateway inside this process through the whole WSGI stack (no socket), so a
     single-process pilot never waits on itself."""
 
-    def post(url, form):
-        response = Client(app, Response).post(urlsplit(url).path, data=form)
-        if response.status_code != 200:
-            raise ProviderError(f"gateway answered {response.status_code}")
-        return response.get_data(as_text=True)
-
-    def get(url):
+    def get(url: str) -> bytes:
         parts = urlsplit(url)
         response = Client(app, Response).get(parts.path, query_string=parts.query)
         if response.status_code != 200:
             raise ProviderError(f"gateway answered {response.status_code}")
-        return response.get_data(as_text=True)
+        return response.get_data()
 
-    return post, get
-
-
-def http_transport(timeout=10):
-    def post(url, form):
-        data = urlencode(form).encode()
-        try:
-            with urllib.request.urlopen(url, data=data, timeout=timeout) as answer:
-                return answer.read().decode("utf-8")
-        except (urllib.error.URLError, OSError) as exc:
-            raise ProviderError(str(exc)) from None
-
-    def get(url):
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as answer:
-                return answer.read().decode("utf-8")
-        except (urllib.error.URLError, OSError) as exc:
-            raise ProviderError(str(exc)) from None
-
-    return post, get
+    return get
 
 
-def client_for(app) -> AlipayWapProvider:
-    """Our Alipay client, pointed at the sandbox gateway."""
-    config = app.config
+def transport_for(app) -> Transport:
+    return wsgi_transport(app) if app.config["SANDBOX_TRANSPORT"] == "wsgi" else http_transport(10)
+
+
+def gateway_url(config) -> str:
+    return config.get("SANDBOX_GATEWAY_URL") or "/sandbox/gateway.do"
+
+
+def sandbox_app(app) -> AlipayApp:
+    """Our app as registered with the sandbox: its ids, our merchant key, the sandbox's key."""
     with app.app_context():
         private, platform = merchant_key(), platform_key().public_key()
-    transport = wsgi_transport(app) if config["SANDBOX_TRANSPORT"] == "wsgi" else http_transport()
-    return AlipayWapProvider(
-        name="sandbox",
-        app_id=config["SANDBOX_APP_ID"],
-        seller_id=config["SANDBOX_SELLER_ID"],
-        gateway_url=config.get("SANDBOX_GATEWAY_URL") or "/sandbox/gateway.do",
-        private_key=private,
-        platform_public_key=platform,
-        transport=transport,
-    )
+    return AlipayApp(
+        app_id=app.config["SANDBOX_APP_ID"], gateway=gateway_url(app.config), timeout=10,
+        app_private_key=private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()).decode("ascii"),
+        alipay_public_key=signing.public_pem(platform))
+
+
+def client_for(app) -> AlipayProvider:
+    """Our Alipay client (the one a live account uses), pointed at the sandbox gateway."""
+    return AlipayProvider(name="sandbox", client=sandbox_app(app).client(transport_for(app)),
+                          seller_id=app.config["SANDBOX_SELLER_ID"])
 
 
 # -- the gateway's side ---------------------------------------------------------------------
@@ -127,6 +119,11 @@ def verify_request(params: dict) -> dict:
         merchant_key().public_key(), signing.signing_string(params), params.get("sign", "")
     ):
         raise SandboxError("isv.invalid-signature", "验签出错", code="40002")
+    # Wall-clock time, not the app's clock (which a test or a replay may have set): the stamp is
+    # the protocol's, made from the machine's clock by the client.
+    stamped = parse_provider_time(params.get("timestamp"))
+    if stamped is None or abs(dt.datetime.now(dt.timezone.utc) - stamped) > TIMESTAMP_SKEW:
+        raise SandboxError("isv.invalid-timestamp", "非法的时间戳参数", code="40002")
     try:
         biz = json.loads(params.get("biz_content") or "{}")
     except ValueError:
@@ -302,7 +299,8 @@ def deliver(notify_pk: int) -> bool:
             answer = Client(current_app._get_current_object(), Response).post(urlsplit(url).path, data=params)
             text = answer.get_data(as_text=True).strip()
         else:
-            text = http_transport()[0](url, params).strip()
+            with urllib.request.urlopen(url, data=urlencode(params).encode(), timeout=10) as answer:
+                text = answer.read(1024).decode("utf-8", "replace").strip()
     except Exception as exc:  # the merchant being down is an ordinary day for a provider
         text = f"error: {exc.__class__.__name__}"
     with write_transaction():
@@ -336,7 +334,8 @@ def _find(biz: dict, for_update=False) -> SandboxTrade:
     return trade
 
 
-def api_query(biz: dict) -> dict:
+def api_query(call: "Call") -> dict:
+    biz = call.biz
     trade = _find(biz)
     return {
         "trade_no": trade.trade_no,
@@ -347,7 +346,8 @@ def api_query(biz: dict) -> dict:
     }
 
 
-def api_close(biz: dict) -> dict:
+def api_close(call: "Call") -> dict:
+    biz = call.biz
     with write_transaction():
         trade = _find(biz, for_update=True)
         if trade.status == "TRADE_SUCCESS":
@@ -357,7 +357,8 @@ def api_close(biz: dict) -> dict:
     return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
 
 
-def api_refund(biz: dict) -> dict:
+def api_refund(call: "Call") -> dict:
+    biz = call.biz
     try:
         amount = yuan_to_fen(biz["refund_amount"])
         request_no = str(biz["out_request_no"])
@@ -383,37 +384,115 @@ def api_refund(biz: dict) -> dict:
     }
 
 
-def api_bill_url(biz: dict) -> dict:
+def api_bill_url(call: "Call") -> dict:
     try:
-        day = dt.date.fromisoformat(str(biz.get("bill_date")))
+        day = dt.date.fromisoformat(str(call.biz.get("bill_date")))
     except ValueError:
         raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
     token = signing.sign(platform_key(), f"bill:{day.isoformat()}")
-    return {"bill_download_url": f"/sandbox/bills/{day.isoformat()}.csv?token={quote(token)}"}
+    # Absolute, as Alipay's is: the client fetches it with the transport it reached us by.
+    return {"bill_download_url": f"{call.base_url.rstrip('/')}/sandbox/bills/{bill_name(day)}.csv.zip"
+                                 f"?token={quote(token)}"}
 
 
-def bill_csv(day: dt.date) -> str:
-    """Every payment and refund of one Asia/Shanghai day, as the provider's bill."""
+# -- the daily bill, in Alipay's format (the layout is described in sbweb.payments.alipay) ------
+
+BILL_COLUMNS = ("支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "门店编号",
+                "门店名称", "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）",
+                "支付宝红包（元）", "集分宝（元）", "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）",
+                "券名称", "商家红包消费金额（元）", "卡消费金额（元）", "退款批次号/请求号", "服务费（元）",
+                "分润（元）", "备注")
+# The 汇总 file is written for completeness (sbweb does not read it).
+SUMMARY_COLUMNS = ("门店编号", "门店名称", "交易订单总笔数", "退款订单总笔数", "订单金额（元）", "商家实收（元）",
+                   "支付宝优惠（元）", "商家优惠（元）", "卡消费金额（元）", "服务费（元）", "分润（元）", "实收净额（元）")
+BUYER_SHOWN = "*沙箱买家(2088****6880)"
+
+
+def bill_name(day: dt.date) -> str:
+    """`<PID>0156_<yyyymmdd>`: how Alipay names a day's trade bill and the files in it."""
+    return f"{current_app.config['SANDBOX_SELLER_ID']}0156_{day:%Y%m%d}"
+
+
+def _cn_time(value: dt.datetime) -> str:
+    return value.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M:%S")
+
+
+def _bill_head(title: str, rule: str, day: dt.date) -> list[str]:
+    start = dt.datetime.combine(day, dt.time(), SHANGHAI)
+    return [f"#{title}", f"#账号：[{current_app.config['SANDBOX_SELLER_ID']}0156]",
+            f"#起始日期：[{_cn_time(start)}]   终止日期：[{_cn_time(start + dt.timedelta(days=1))}]",
+            f"#-----------------------------------------{rule}----------------------------------------"]
+
+
+def _csv_lines(rows) -> list[str]:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue().splitlines()
+
+
+def bill_entries(day: dt.date) -> list[tuple[str, SandboxTrade, int, dt.datetime, str | None]]:
+    """(业务类型, trade, fen, completed, out_request_no) of every payment and refund of one
+    Asia/Shanghai day, in the order they completed."""
     start = dt.datetime.combine(day, dt.time(), SHANGHAI)
     end = start + dt.timedelta(days=1)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["out_trade_no", "trade_no", "kind", "amount", "time"])
-    paid = db.session.scalars(select(SandboxTrade).where(
-        SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end))
-    for trade in paid:
-        writer.writerow([trade.out_trade_no, trade.trade_no, "pay",
-                         fen_to_yuan(trade.total_fen), provider_time(trade.paid_at)])
-    refunds = db.session.scalars(select(SandboxRefund).where(
-        SandboxRefund.created_at >= start, SandboxRefund.created_at < end))
-    for refund in refunds:
-        trade = db.session.get(SandboxTrade, refund.trade_id)
-        writer.writerow([trade.out_trade_no, trade.trade_no, "refund",
-                         fen_to_yuan(refund.amount_fen), provider_time(refund.created_at)])
+    entries = [("交易", trade, trade.total_fen, trade.paid_at, None) for trade in db.session.scalars(
+        select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end))]
+    for refund in db.session.scalars(select(SandboxRefund).where(
+            SandboxRefund.created_at >= start, SandboxRefund.created_at < end)):
+        entries.append(("退款", db.session.get(SandboxTrade, refund.trade_id), refund.amount_fen,
+                        refund.created_at, refund.out_request_no))
+    return sorted(entries, key=lambda e: e[3])
+
+
+def bill_files(day: dt.date) -> dict[str, str]:
+    """The two CSV files of the day's bill (业务明细 and its 汇总), by the end of their names."""
+    entries = bill_entries(day)
+    rows = []
+    for kind, trade, fen, completed, request_no in entries:
+        amount = fen_to_yuan(fen if kind == "交易" else -fen)
+        # Cells of numbers and codes end in a tab, as Alipay's do (spreadsheets keep them text).
+        rows.append([f"{trade.trade_no}\t", f"{trade.out_trade_no}\t", f"{kind}\t", trade.subject,
+                     provider_time(trade.created_at), provider_time(completed), "\t", "\t", "\t", "\t",
+                     f"{BUYER_SHOWN}\t", amount, amount, "0.00", "0.00", "0.00", "0.00", "0.00", "",
+                     "0.00\t", "0.00", f"{request_no or ''}\t", "0.00", "0.00", trade.subject])
+    pays = [fen for kind, _, fen, _, _ in entries if kind == "交易"]
+    refunds = [fen for kind, _, fen, _, _ in entries if kind == "退款"]
+    exported = f"#导出时间：[{_cn_time(utcnow())}]"
+    detail = _bill_head("支付宝业务明细查询", "业务明细列表", day) + _csv_lines([BILL_COLUMNS, *rows]) + [
+        "#-----------------------------------------业务明细列表结束------------------------------------",
+        f"#交易合计：{len(pays)}笔，商家实收共{fen_to_yuan(sum(pays))}元，商家优惠共0.00元",
+        f"#退款合计：{len(refunds)}笔，商家实收退款共{fen_to_yuan(-sum(refunds))}元，商家优惠退款共0.00元",
+        exported]
+    net = fen_to_yuan(sum(pays) - sum(refunds))
+    summary = _bill_head("支付宝业务汇总查询", "业务汇总列表", day) + _csv_lines([
+        SUMMARY_COLUMNS,
+        ["合计", "", len(pays), len(refunds), net, net, "0.00", "0.00", "0.00", "0.00", "0.00", net]]) + [
+        "#-----------------------------------------业务汇总列表结束------------------------------------",
+        exported]
+    return {"_业务明细.csv": "\n".join(detail) + "\n", "_业务明细(汇总).csv": "\n".join(summary) + "\n"}
+
+
+class _GbkName(zipfile.ZipInfo):
+    """A zip member named in GBK without the UTF-8 flag, as in Alipay's bill zips (zipfile
+    itself would write a non-ASCII name as UTF-8)."""
+
+    def _encodeFilenameFlags(self):
+        return self.filename.encode("gbk"), self.flag_bits & ~0x800
+
+
+def bill_zip(day: dt.date) -> bytes:
+    """The day's trade bill as Alipay serves it: a zip of GBK-encoded CSV files."""
+    out = io.BytesIO()
+    made = utcnow().astimezone(SHANGHAI)
+    with zipfile.ZipFile(out, "w") as archive:
+        for suffix, text in bill_files(day).items():
+            member = _GbkName(bill_name(day) + suffix, date_time=made.timetuple()[:6])
+            archive.writestr(member, text.encode("gb18030"), compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
-def api_trade_pay(biz: dict) -> dict:
+def api_trade_pay(call: "Call") -> dict:
+    biz = call.biz
     """alipay.trade.pay with GENERAL_WITHHOLDING (协议扣款): charged at once from the buyer's
     account under the agreement, unless the simulated balance (SANDBOX_WITHHOLD_BALANCE) is
     short — 余额不足, nothing charged. Repeating an out_trade_no never charges twice."""
@@ -450,19 +529,53 @@ API_METHODS = {
     "alipay.trade.refund": api_refund,
     "alipay.data.dataservice.bill.downloadurl.query": api_bill_url,
 }
+# Alipay answers these without code/msg when they succeed.
+UNCODED_SUCCESS = {"alipay.system.oauth.token"}
+MESSAGES = {"40002": "Invalid Arguments", "40004": "Business Failed", "20001": "Insufficient Token Permissions",
+            "20000": "Service Currently Unavailable"}
 
 
-def answer(method: str, params: dict) -> str:
-    """The signed JSON answer to one API call, in Alipay's envelope."""
+@dataclass(frozen=True)
+class Call:
+    """One verified API call as the gateway received it."""
+
+    method: str
+    params: dict  # the public parameters (the OAuth APIs take theirs here, not in biz_content)
+    biz: dict  # biz_content
+    base_url: str = ""  # where the gateway was reached, for the URLs it hands out
+
+
+def _handler(method: str):
+    from sbweb.payments import sandbox_users  # it builds on this module
+
+    return API_METHODS.get(method) or sandbox_users.API_METHODS.get(method)
+
+
+def envelope(method: str, payload: dict) -> str:
+    """A signed answer in Alipay's envelope, `{"<method>_response": {…}, "sign": "…"}`; a refusal
+    of the call itself (40002) is `error_response`, as Alipay's gateway writes it. The signature
+    covers the answer object exactly as sent."""
+    refused = payload.get("code") == "40002" or not method
+    key = "error_response" if refused else method.replace(".", "_") + "_response"
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f'{{"{key}":{body},"sign":"{signing.sign(platform_key(), body)}"}}'
+
+
+def refusal(error: SandboxError) -> dict:
+    return {"code": error.code, "msg": MESSAGES.get(error.code, "Business Failed"),
+            "sub_code": error.sub_code, "sub_msg": error.message}
+
+
+def answer(method: str, params: dict, *, base_url: str = "") -> str:
+    """The signed JSON answer to one API call."""
     try:
         biz = verify_request(params)
-        handler = API_METHODS.get(method)
+        handler = _handler(method)
         if handler is None:
             raise SandboxError("isv.invalid-method", "不存在的方法名", code="40002")
-        payload = {"code": "10000", "msg": "Success", **{k: v for k, v in handler(biz).items() if v is not None}}
+        payload = {k: v for k, v in handler(Call(method, params, biz, base_url)).items() if v is not None}
+        if method not in UNCODED_SUCCESS:
+            payload = {"code": "10000", "msg": "Success", **payload}
     except SandboxError as exc:
-        payload = {"code": exc.code, "msg": "Business Failed", "sub_code": exc.sub_code, "sub_msg": exc.message}
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    key = method.replace(".", "_") if method else "error"
-    signature = signing.sign(platform_key(), body)
-    return f'{{"{key}_response":{body},"sign":"{signature}"}}'
+        payload = refusal(exc)
+    return envelope(method, payload)

@@ -1,6 +1,7 @@
-"""RSA2 (SHA256withRSA) signatures over parameters, as Alipay's open platform defines them.
+"""RSA2 (SHA256withRSA) signatures over parameters, as Alipay's open platform defines them,
+for the sandbox's side of the protocol (our client signs and verifies with python-alipay-sdk).
 
-Requests sign every parameter but `sign`; notifications and returns are verified over every
+Requests sign every parameter but `sign`; notifications and returns are signed over every
 parameter but `sign` and `sign_type`. Empty values are left out; keys are sorted; pairs are
 joined `key=value` with `&`, values not URL-encoded.
 """
@@ -37,20 +38,6 @@ def verify(public_key: rsa.RSAPublicKey, message: str, signature: str) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
-
-
-def sign_params(private_key, params: Mapping[str, str]) -> dict[str, str]:
-    signed = dict(params)
-    signed["sign"] = sign(private_key, signing_string(signed, exclude=("sign",)))
-    return signed
-
-
-def verify_params(public_key, params: Mapping[str, str]) -> bool:
-    """Verify a notify or a return: over everything but sign and sign_type."""
-    signature = params.get("sign")
-    if not signature or params.get("sign_type", "RSA2") != "RSA2":
-        return False
-    return verify(public_key, signing_string(params, exclude=("sign", "sign_type")), signature)
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,20 +1,24 @@
-"""The sandbox provider's pages and API: its cashier (付款详情), its gateway, its public key.
+"""The sandbox provider's pages and API: its cashier (付款详情), its gateway, its user
+authorization page, its public key, its bills.
 
 Documented URLs (README): GET /sandbox/alipay-public-key.pem is the key that verifies what
-the sandbox signs; POST /sandbox/gateway.do takes Alipay API calls (trade query, close,
-refund, bill download URL); GET /sandbox/gateway.do is alipay.trade.wap.pay.
+the sandbox signs; /sandbox/gateway.do takes Alipay API calls by GET or POST (trade query,
+close, refund, 协议扣款, bill download URL, OAuth token, user info) and shows the cashier for
+alipay.trade.wap.pay; GET /sandbox/oauth2/publicAppAuthorize.htm is the authorization page.
 """
 import datetime as dt
-from urllib.parse import urlencode
+import re
+from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, abort, redirect, render_template, request
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 from sqlalchemy import select
 
 from sbweb import csrf
 from sbweb.db import db
 from sbweb.forms.base import Form
+from sbweb.identity import mask
 from sbweb.models import SandboxTrade
-from sbweb.payments import sandbox, signing
+from sbweb.payments import sandbox, sandbox_users, signing
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -25,13 +29,14 @@ def _cashier(trade, error=None, status=200):
 
 
 @bp.route("/gateway.do", methods=["GET", "POST"])
-@csrf.exempt
+@csrf.exempt  # server to server (or a browser sent by our own signed redirect); RSA2 is the check
 def gateway():
+    # Alipay's gateway takes the parameters in the query string (as python-alipay-sdk sends
+    # them) or in a form; alipay.trade.wap.pay is the browser arriving at the cashier.
     params = request.values.to_dict()
-    if request.method == "POST":
-        return Response(sandbox.answer(params.get("method", ""), params), mimetype="application/json")
     if params.get("method") != "alipay.trade.wap.pay":
-        return _cashier(None, "不支持的接口", 400)
+        return Response(sandbox.answer(params.get("method", ""), params, base_url=request.host_url),
+                        mimetype="application/json")
     try:
         biz = sandbox.verify_request(params)
         trade = sandbox.open_trade(params, biz)
@@ -62,13 +67,38 @@ def public_key():
     return Response(signing.public_pem(sandbox.platform_key()), mimetype="application/x-pem-file")
 
 
-@bp.get("/bills/<day>.csv")
-def bill(day):
+@bp.get("/bills/<name>.csv.zip")
+def bill(name):
+    found = re.fullmatch(r"\d{16}0156_(\d{8})", name)
     try:
-        when = dt.date.fromisoformat(day)
+        when = dt.datetime.strptime(found.group(1), "%Y%m%d").date() if found else None
     except ValueError:
+        when = None
+    if when is None or name != sandbox.bill_name(when):
         abort(404)
     if not signing.verify(sandbox.platform_key().public_key(), f"bill:{when.isoformat()}",
                           request.args.get("token", "")):
         abort(403)
-    return Response(sandbox.bill_csv(when), mimetype="text/csv")
+    return Response(sandbox.bill_zip(when), mimetype="application/zip",
+                    headers={"Content-Disposition": f"attachment; filename={name}.csv.zip"})
+
+
+@bp.get("/oauth2/publicAppAuthorize.htm")
+def authorize():
+    """The host app's authorization page. The sandbox box of our 授权 page names the user who
+    agreed (sandbox_user); arriving without one (a live-style sign-in pointed at the sandbox),
+    the tester picks the demo user here and agrees or declines."""
+    public = current_app.config["PUBLIC_BASE_URL"]
+    our_hosts = {request.host} | ({urlsplit(public).netloc} if public else set())
+    args = request.args
+    try:
+        sandbox_users.check_request(args, our_hosts)
+        if args.get("decision") == "refuse":
+            return redirect(sandbox_users.refuse(args), 303)
+        if "sandbox_user" not in args:
+            choices = [(user_id, f"{name}（{mask(number)}）")
+                       for user_id, (_type, number, name) in sandbox_users.users().items()]
+            return render_template("sandbox/authorize.html", args=args, choices=choices)
+        return redirect(sandbox_users.agree(args), 303)
+    except sandbox.SandboxError as exc:
+        return render_template("sandbox/authorize.html", error=exc.message), 400

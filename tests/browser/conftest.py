@@ -33,6 +33,7 @@ class LiveServer:
 def live_server(app, world):
     """The test `app` (its own migrated database, the demo residents loaded) on a free port.
     Payment URLs point at it and the sandbox talks to it over HTTP, as a real provider does."""
+    from sbweb.hostauth import init_host_signin
     from sbweb.payments.registry import init_providers
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -40,6 +41,7 @@ def live_server(app, world):
     app.config.update(PUBLIC_BASE_URL=base, SANDBOX_TRANSPORT="http",
                       SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do")
     init_providers(app)  # the provider client is built from config: build it for this address
+    init_host_signin(app)  # and so is the sandbox's sign-in (同意授权 goes through its gateway)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     yield LiveServer(base, app, world)
@@ -67,8 +69,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A factory of phone tabs: `page(js=False, width=320, user_agent=…)` gives a fresh context
-    (no cookies) with a 390×844 touch screen at 2× and zh-CN; all are closed after the test."""
+    """A factory of phone tabs: `page(js=False, width=320)` gives a fresh context (no cookies)
+    with a 390×844 touch screen at 2× and zh-CN (`user_agent=` to be inside a host app); all
+    are closed after the test."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=10_000)  # a loaded 2-core machine is slower than the 5 s default
@@ -76,10 +79,10 @@ def page(browser):
 
     def open_page(js: bool = True, width: int = PHONE["width"], height: int = PHONE["height"],
                   user_agent: str | None = None):
-        extra = {"user_agent": user_agent} if user_agent else {}  # e.g. inside WeChat
         context = browser.new_context(viewport={"width": width, "height": height},
                                       device_scale_factor=2, is_mobile=True, has_touch=True,
-                                      locale="zh-CN", java_script_enabled=js, **extra)
+                                      locale="zh-CN", java_script_enabled=js,
+                                      **({"user_agent": user_agent} if user_agent else {}))
         context.set_default_timeout(10_000)
         contexts.append(context)
         tab = context.new_page()

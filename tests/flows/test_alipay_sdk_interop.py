@@ -1,6 +1,8 @@
 """The sandbox speaks Alipay's protocol well enough for a real Alipay client library
-(python-alipay-sdk) to talk to it: the SDK verifies what the sandbox signs with the key from
-the documented URL, and the sandbox accepts what the SDK signs."""
+(python-alipay-sdk, used as the library's README shows, not through our subclass) to talk to
+it: the SDK verifies what the sandbox signs with the key from the documented URL, and the
+sandbox accepts what the SDK signs — stamped with Beijing time, as Alipay wants."""
+import datetime as dt
 from urllib.parse import parse_qsl
 
 import pytest
@@ -11,7 +13,12 @@ from sbweb.models import SandboxTrade
 from sbweb.payments import sandbox, signing
 from tests.journeys import choose, go_to_provider, sign_in
 
-alipay = pytest.importorskip("alipay", reason="python-alipay-sdk is a test extra")
+import alipay
+from sbweb.payments.alipay import provider_time
+
+
+def beijing_now() -> str:
+    return provider_time(dt.datetime.now(dt.timezone.utc))
 
 
 @pytest.fixture
@@ -55,23 +62,34 @@ def test_the_sdk_verifies_a_sandbox_return_and_api_answer(app, client, world, sd
     data = dict(returned)
     assert sdk.verify(data, data.pop("sign"))
     # An API call as the SDK builds it, answered by the gateway and verified by the SDK.
-    request = dict(parse_qsl(sdk.sign_data(sdk.build_body("alipay.trade.query", {"out_trade_no": out_trade_no}))))
-    raw = client.post("/sandbox/gateway.do", data=request).get_data(as_text=True)
-    answer = sdk._verify_and_return_sync_response(raw, "alipay_trade_query_response")
-    assert answer["code"] == "10000" and answer["out_trade_no"] == out_trade_no
-    assert answer["trade_status"] == "WAIT_BUYER_PAY"
+    query = sdk.sign_data(sdk.build_body("alipay.trade.query", {"out_trade_no": out_trade_no},
+                                         timestamp=beijing_now()))
+    # Posted as a form, or in the query string as the SDK's own server_api sends it.
+    for raw in (client.post("/sandbox/gateway.do", data=dict(parse_qsl(query))).get_data(as_text=True),
+                client.get("/sandbox/gateway.do?" + query).get_data(as_text=True)):
+        answer = sdk._verify_and_return_sync_response(raw, "alipay_trade_query_response")
+        assert answer["code"] == "10000" and answer["out_trade_no"] == out_trade_no
+        assert answer["trade_status"] == "WAIT_BUYER_PAY"
 
 
 def test_the_sandbox_cashier_accepts_a_wap_pay_request_signed_by_the_sdk(app, client, world, sdk):
-    query = sdk.api_alipay_trade_wap_pay(
-        subject="社会保险费", out_trade_no="SDK20261123000001", total_amount="400.00",
-        return_url="http://localhost/pay/return/sandbox", notify_url="http://localhost/notify/sandbox")
+    def wap_pay(timestamp):
+        return sdk.client_api("alipay.trade.wap.pay", {
+            "subject": "社会保险费", "out_trade_no": "SDK20261123000001", "total_amount": "400.00",
+            "product_code": "QUICK_WAP_WAY"}, return_url="http://localhost/pay/return/sandbox",
+            notify_url="http://localhost/notify/sandbox", timestamp=timestamp)
+
+    query = wap_pay(beijing_now())
     page = client.page("/sandbox/gateway.do?" + query)
     assert page.status == 200 and page.h1 == "付款详情"
     assert "400.00" in page.text and "SDK20261123000001" in page.text
     tampered = query.replace("400.00", "1.00")
     refused = client.page("/sandbox/gateway.do?" + tampered)
     assert refused.status == 400 and "验签出错" in refused.text
+    # Stamped with UTC (the SDK's default on a machine set to UTC) instead of Beijing time.
+    utc = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    late = client.page("/sandbox/gateway.do?" + wap_pay(utc))
+    assert late.status == 400 and "非法的时间戳参数" in late.text
 
 
 def test_our_signing_string_matches_the_sdk(app, sdk):

@@ -131,10 +131,14 @@ def test_signing_in_by_hand_answers_303_to_the_next_step(client, world):
     assert response.status_code == 303 and response.location == "/selfpay/"
 
 
-def test_consenting_answers_303_to_the_next_step(client, world):
+def test_consenting_answers_303s_through_the_hosts_authorization_to_the_next_step(client, world):
     page = client.page("/auth/?next=/records/")
     response = client.post("/auth/consent", data=post_form(page, {"person": str(world.people["王芳"])}))
-    assert response.status_code == 303 and response.location == "/records/"
+    hops = []
+    while response.status_code == 303 and len(hops) < 5:
+        hops.append(urlsplit(response.location).path)
+        response = client.get(response.location)
+    assert hops == ["/sandbox/oauth2/publicAppAuthorize.htm", "/auth/host/sandbox/callback", "/records/"]
 
 
 def test_choosing_dues_answers_303_to_the_confirm_step(client, world):
