@@ -45,8 +45,9 @@ class Defaults:
     # Each kind's settings are described in its module (sbweb.payments.registry lists them).
     PAYMENT_PROVIDERS: dict = {}
     ORDER_TIMEOUT = timedelta(minutes=15)
-    # 银行缴费协议 withholding (自动缴, 批扣) goes through this provider.
-    WITHHOLD_PROVIDER = "sandbox"
+    # 银行缴费协议 withholding (自动缴, 批扣) goes through this provider; None: not offered (a pilot
+    # whose providers cannot withhold: no agreement is signed, the daily job does nothing).
+    WITHHOLD_PROVIDER: str | None = "sandbox"
     # The 支付中 page asks the provider at most this often per order.
     ORDER_QUERY_INTERVAL = timedelta(seconds=3)
     # The stuck-order job queries orders in 支付中 for longer than this.

@@ -169,7 +169,9 @@ def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], sho
 
     Raises StaleSelection when the dues differ from what was shown, DueUnavailable when one
     is paid or held by another order."""
-    channels = {**current_app.config["PAYMENT_CHANNELS"], "bank": current_app.config["WITHHOLD_PROVIDER"]}
+    channels = dict(current_app.config["PAYMENT_CHANNELS"])
+    if current_app.config["WITHHOLD_PROVIDER"]:
+        channels["bank"] = current_app.config["WITHHOLD_PROVIDER"]
     if channel not in channels:
         raise PaymentError("请选择缴款方式")
     try:

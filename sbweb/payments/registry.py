@@ -31,7 +31,7 @@ def init_providers(app) -> None:
     missing = set(app.config["PAYMENT_CHANNELS"].values()) - providers.keys()
     if missing:
         raise RuntimeError(f"PAYMENT_CHANNELS names providers that are not configured: {missing}")
-    if app.config["WITHHOLD_PROVIDER"] not in providers:
+    if app.config["WITHHOLD_PROVIDER"] and app.config["WITHHOLD_PROVIDER"] not in providers:
         raise RuntimeError(f"WITHHOLD_PROVIDER {app.config['WITHHOLD_PROVIDER']!r} is not a configured "
                            f"provider (configured: {sorted(providers)})")
     for channel, name in app.config["PAYMENT_CHANNELS"].items():

@@ -3,6 +3,7 @@ account of an active agreement — the signer's own enrollment, and (自动缴) 
 payees the signer switched it on for. Each due gets one withholding attempt at most (its
 order's idempotency key is the due's), so nothing is charged twice; a refusal (余额不足)
 fails that order, frees the due for paying by hand, and shows in 缴费记录 as 失败."""
+from flask import current_app
 from sqlalchemy import select
 
 from sbweb.clock import shanghai_now
@@ -52,6 +53,8 @@ def run(now=None) -> dict[str, int]:
     through the payer's first active agreement. Skips regions in a reconciliation window."""
     now = now or shanghai_now()
     counts = {"attempted": 0, "settled": 0, "failed": 0, "paused": 0}
+    if not current_app.config["WITHHOLD_PROVIDER"]:
+        return counts  # withholding is not offered here
     agreements = list(db.session.scalars(select(BankAgreement).where(BankAgreement.state == "active")
                                          .order_by(BankAgreement.id)))
     work = [(a, a.person_id, d) for a in agreements for d in _open_dues(a.person_id, a.enrollment_id)]

@@ -1,5 +1,5 @@
 """存款账户账号报告 and 银行缴费协议 (本人才可签约: a verified session of the account holder)."""
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 
 from sbweb import auth
 from sbweb.forms.bank import AccountForm, AgreementForm, ConfirmForm
@@ -9,6 +9,7 @@ from sbweb.services import bank
 from sbweb.services import dues as dues_service
 
 bp = Blueprint("bank", __name__, url_prefix="/bank")
+NOT_OFFERED = "本地区暂未开通银行缴费协议扣款，请选择其他方式缴费"
 
 
 def _refused(form, exc: bank.BankError):
@@ -87,13 +88,17 @@ def sign():
         for e in dues_service.enrollments_of(person)])
     form.account.choices = options((a.id, f"{a.bank_name} {a.masked_no}") for a in accounts)
     if form.validate_on_submit():
-        try:
-            bank.sign(person, enrollment_no=form.enrollment.data, account_id=form.account.data, kind=form.kind.data)
-        except bank.BankError as exc:
-            _refused(form, exc)
+        if not current_app.config["WITHHOLD_PROVIDER"]:
+            form.form_errors.append(NOT_OFFERED)
         else:
-            flash("已签订银行缴费协议：新产生的应缴费款将从该账户扣缴")
-            return redirect(url_for("bank.index"), 303)
+            try:
+                bank.sign(person, enrollment_no=form.enrollment.data, account_id=form.account.data,
+                          kind=form.kind.data)
+            except bank.BankError as exc:
+                _refused(form, exc)
+            else:
+                flash("已签订银行缴费协议：新产生的应缴费款将从该账户扣缴")
+                return redirect(url_for("bank.index"), 303)
     return render_step("bank/agreement.html", form=form, accounts=accounts,
                        status=422 if form.is_submitted() else 200)
 

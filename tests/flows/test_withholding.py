@@ -1,10 +1,10 @@
 """批扣 and 自动缴 through a 银行缴费协议: the daily job pays new dues by withholding (the
 sandbox's alipay.trade.pay under the agreement), at most once per due; a refused withholding
 (余额不足) charges nothing and leaves the due to pay by hand."""
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sbweb.db import db
-from sbweb.models import BankAccount, Order, SandboxTrade
+from sbweb.models import BankAccount, BankAgreement, Order, SandboxTrade
 from sbweb.services import withholding
 from tests.flows.test_bank import report
 from tests.flows.test_proxy import add, payee_rows
@@ -66,3 +66,15 @@ def test_auto_pay_for_a_payee_uses_the_payers_agreement(client, world, ctx):
     paid_for_her = [o for o in orders_of(world.people["张伟"]) if o.total_fen in (30000, 40000)]
     assert {o.state for o in paid_for_her} == {"settled"} and len(paid_for_her) == 2
     assert "被代缴人 赵秀英" in client.page("/records/?tab=proxy").text
+
+
+def test_where_no_provider_withholds_no_agreement_is_signed_and_the_job_does_nothing(app, client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    sign_agreement(client, "520102100000012345", "王芳")  # signed while withholding was offered
+    app.config["WITHHOLD_PROVIDER"] = None  # e.g. a pilot with WeChat Pay only
+    refused = sign_agreement(client, "520102200000012346", "王芳")
+    assert refused.status == 422 and "本地区暂未开通银行缴费协议扣款" in refused.text
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(BankAgreement)) == 1
+    assert withholding.run() == {"attempted": 0, "settled": 0, "failed": 0, "paused": 0}
+    assert orders_of(world.people["王芳"]) == []

@@ -17,9 +17,13 @@ def _start_app(instance: str, barrier, out):
     barrier.wait()  # every process creates its app in the same instant
     app = create_app({"INSTANCE_PATH": instance, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance}/db.sqlite3",
                       "HUEY_IMMEDIATE": True})
-    client = app.extensions["sbweb.providers"]["sandbox"]  # the keys this process signs with
-    out.put((app.config["SECRET_KEY"], signing.public_pem(client._private_key),
-             signing.public_pem(client._platform_key)))
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from sbweb.payments.sandbox import sandbox_app
+
+    keys = sandbox_app(app)  # the keys this process signs and verifies with
+    merchant = load_pem_private_key(keys.app_private_key.encode(), None)
+    out.put((app.config["SECRET_KEY"], signing.public_pem(merchant), keys.alipay_public_key))
 
 
 def test_workers_starting_together_share_one_secret_and_one_key_pair(tmp_path):

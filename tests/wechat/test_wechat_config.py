@@ -94,10 +94,10 @@ def test_unionpay_has_no_provider_yet(start):
     assert "UnionPay" in refused(start, changes={"PAYMENT_CHANNELS": {"wechat": "wechat", "unionpay": "wechat"}})
     # A live pilot (no sandbox) that keeps the default 云闪付 channel is told why it cannot.
     live = {"SANDBOX_ENABLED": False, "PAYMENT_CHANNELS": {"wechat": "wechat", "unionpay": "sandbox"},
-            "WITHHOLD_PROVIDER": "none"}
+            "WITHHOLD_PROVIDER": None}
     assert "云闪付 (UnionPay) has no real provider yet" in refused(start, changes=live)
     assert start(changes={"SANDBOX_ENABLED": False, "PAYMENT_CHANNELS": {"wechat": "wechat"},
-                          "WITHHOLD_PROVIDER": "none"})
+                          "WITHHOLD_PROVIDER": None})
 
 
 def test_keys_never_reach_the_log(client, world, wechat_oauth, wechat_pay, caplog):
