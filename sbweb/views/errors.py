@@ -9,10 +9,12 @@ from html import escape
 
 from flask import g, make_response, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from sbweb import limits
 from sbweb.clock import SHANGHAI, utcnow
+from sbweb.db import db
 from sbweb.htmx import fragment_wanted_by, render_step
 from sbweb.logs import REQUEST_ID_HEADER, new_request_id, safe_request_id
 
@@ -26,7 +28,9 @@ MESSAGES = {
     413: ("提交内容过长", "提交的内容超出限制，请检查后重新提交。"),
     429: ("操作过于频繁", "操作过于频繁，请稍后再试。"),
     500: ("系统繁忙", "系统暂时无法处理您的请求，请稍后重试。您的费款不会被重复扣缴。"),
+    503: ("系统繁忙", "系统暂时无法连接，请稍后重试。您的费款不会被重复扣缴。"),
 }
+DATABASE_RETRY_AFTER = 10  # seconds: a restart of the database takes about that
 RETRY = "操作过于频繁，为保护您的信息安全，请{wait}后再试（北京时间 {at} 之后）。"
 
 
@@ -41,9 +45,9 @@ def too_many_message(seconds: int | None) -> str:
     return RETRY.format(wait=_wait_words(seconds), at=at)
 
 
-def fixed_page(reference: str, fragment: bool) -> str:
+def fixed_page(reference: str, fragment: bool, status: int = 500) -> str:
     """The 500 page without templates, session or database: what is left when those fail."""
-    title, message = MESSAGES[500]
+    title, message = MESSAGES[status]
     body = (f'<h1>{title}</h1><p>{message}</p><p class="reference">参考编号：{escape(reference)}</p>'
             '<p><a href="/">返回首页</a></p>')
     if fragment:
@@ -65,7 +69,8 @@ def _error_page(status: int, title: str, message: str, **context):
     except Exception:
         reference = _reference()
         log.exception("the error page itself failed (status %s, ref %s)", status, reference)
-        response = make_response(fixed_page(reference, fragment_wanted_by(request.environ)), status)
+        response = make_response(fixed_page(reference, fragment_wanted_by(request.environ),
+                                            status if status in (500, 503) else 500), status)
         response.headers.update({"Cache-Control": "no-store", "Vary": "HX-Request"})
         return response
 
@@ -88,6 +93,13 @@ def last_resort(wsgi_app):
     return app
 
 
+def database_unavailable(error: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (not a bad statement)."""
+    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return True
+    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)
+
+
 def register(app):
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -108,6 +120,19 @@ def register(app):
     @app.errorhandler(Exception)
     def unexpected(error):
         reference = _reference()
+        if database_unavailable(error):
+            # Not a fault of ours to trace: the database is restarting or unreachable. Nothing was
+            # written (the transaction died with the connection); the resident may simply retry.
+            log.error("database unavailable on %s %s (ref %s): %s", request.method, request.path, reference,
+                      type(error).__name__)
+            try:
+                db.session.rollback()
+            except Exception:  # noqa: BLE001 - the connection is gone; the session is reset anyway
+                pass
+            title, message = MESSAGES[503]
+            response = _error_page(503, title, message, reference=reference)
+            response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+            return response
         log.exception("unhandled error %s on %s %s (ref %s)", type(error).__name__, request.method,
                       request.path, reference)
         title, message = MESSAGES[500]

@@ -9,7 +9,7 @@ from werkzeug.test import Client
 
 from sbweb import create_app
 from tests.conftest import JINJA_CACHE
-from tests.support import ResidentClient, check_page
+from tests.support import ResidentClient, check_page, form_values
 
 SECRET_WORDS = "secret: 520102198503151246 postgresql://admin:hunter2@db"
 LEAKS = ("Traceback", "RuntimeError", "hunter2", "520102198503151246", "test-secret", 'File "', "werkzeug",
@@ -159,3 +159,25 @@ def test_http_errors_are_chinese_pages_and_fragments(client, method, path, data,
     assert_no_leak(body)
     if status == 405:
         assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_a_fault(base_config, caplog, htmx):
+    # A PostgreSQL address where nothing listens: every query fails to connect, as while the
+    # database restarts. The sign-in form needs no database to show; looking the person up does.
+    app = app_with_a_broken_route(base_config, SQLALCHEMY_DATABASE_URI="postgresql+psycopg://nobody@127.0.0.1:9/none")
+    client = app.test_client()
+    page = client.page("/auth/manual")
+    client.htmx = htmx
+    caplog.set_level(logging.ERROR, logger="sbweb")
+    response = client.post("/auth/manual", data={**{k: v[0] for k, v in form_values(page.form()).items()},
+                                                 "id_type": "201", "id_number": "520102198503151246", "name": "王芳"})
+    body = response.get_data(as_text=True)
+    # Retry-After: at least ours (the rate limiter may name its own window's end, if later).
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 10
+    soup = check_page(body, fragment=htmx)
+    assert soup.h1.get_text() == "系统繁忙" and "请稍后重试" in body
+    assert_no_leak(body)
+    assert response.headers["X-Request-ID"] == reference_on(body)
+    assert any("database unavailable" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records if "database unavailable" in r.getMessage())
