@@ -176,7 +176,7 @@ def test_a_rotated_key_still_reads_sessions_and_forms_signed_with_the_old_one(tm
     form_page = client.page("/auth/manual?next=/selfpay/")  # a form whose CSRF token the old key signed
     cookie = client.get_cookie("sbweb_session").value
 
-    rotated = _app_with(tmp_path, app, SECRET_KEY="new-secret-key-0123456789", SECRET_KEY_FALLBACKS=["test-secret"])
+    rotated = _app_with(tmp_path, app, SECRET_KEY="new-secret-key-0123456789-0123456789-abc", SECRET_KEY_FALLBACKS=["test-secret"])
     phone = rotated.test_client()
     phone.set_cookie("sbweb_session", cookie)
     assert phone.page("/selfpay/").h1 == "我为自己缴"
@@ -185,7 +185,7 @@ def test_a_rotated_key_still_reads_sessions_and_forms_signed_with_the_old_one(tm
     # What the new key signs, the old one alone cannot read.
     assert phone.get_cookie("sbweb_session").value != cookie
 
-    forgotten = _app_with(tmp_path, app, SECRET_KEY="new-secret-key-0123456789")
+    forgotten = _app_with(tmp_path, app, SECRET_KEY="new-secret-key-0123456789-0123456789-abc")
     stranger = forgotten.test_client()
     stranger.set_cookie("sbweb_session", cookie)
     assert stranger.page("/selfpay/").h1 == "授权"
