@@ -94,10 +94,22 @@ def last_resort(wsgi_app):
 
 
 def database_unavailable(error: BaseException) -> bool:
-    """The database could not be reached or dropped the connection (not a bad statement)."""
-    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+    """The database could not be reached or dropped the connection (restarting, network, a full
+    connection table) — a moment to wait, not a fault in a statement. A missing table, a deadlock
+    or a timeout is a fault and gets the 500 with its traceback."""
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
         return True
-    return isinstance(error, sa_exc.DBAPIError) and bool(error.connection_invalidated)
+    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    if sqlstate:  # PostgreSQL: connection exception (08…), shutting down or cannot connect now (57P…)
+        return sqlstate.startswith(("08", "57P01", "57P02", "57P03", "53300"))
+    if isinstance(error, sa_exc.InterfaceError):
+        return True
+    # No SQLSTATE: psycopg failing to connect at all; SQLite unable to open its file.
+    words = str(error.orig).lower()
+    return isinstance(error, sa_exc.OperationalError) and (
+        "connection" in words or "unable to open database" in words or "server closed" in words)
 
 
 def register(app):

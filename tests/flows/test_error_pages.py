@@ -181,3 +181,20 @@ def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_a_fault(base_co
     assert response.headers["X-Request-ID"] == reference_on(body)
     assert any("database unavailable" in r.getMessage() for r in caplog.records)
     assert not any(r.exc_info for r in caplog.records if "database unavailable" in r.getMessage())
+
+
+def test_a_missing_table_is_a_fault_with_its_traceback_not_an_outage(base_config, caplog):
+    # A release whose migration did not run: a 500 with the traceback in the log, not a 503.
+    app = app_with_a_broken_route(base_config)
+
+    @app.get("/test-only/no-table")
+    def no_table():
+        from sqlalchemy import text
+
+        from sbweb.db import db
+        db.session.execute(text("select * from a_table_no_migration_made"))
+
+    caplog.set_level(logging.ERROR, logger="sbweb")
+    response = app.test_client().get("/test-only/no-table")
+    assert response.status_code == 500 and "Retry-After" not in response.headers
+    assert any(r.exc_info for r in caplog.records if "unhandled error" in r.getMessage())
