@@ -79,7 +79,12 @@ def _csv(data: bytes) -> list[list[str]]:
             continue
     else:
         raise ImportError_("无法识别文件编码，请保存为 UTF-8 的 CSV")
-    return [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    # newline="": the csv module splits lines itself, so a file saved with old Mac line ends (a bare
+    # CR) reads like any other; a NUL or a broken quote is a file we say we cannot read.
+    try:
+        return [row for row in csv.reader(io.StringIO(text, newline="")) if any(cell.strip() for cell in row)]
+    except csv.Error:
+        raise ImportError_("无法读取该 CSV 文件，请检查格式后重新导出") from None
 
 
 def _xlsx(data: bytes) -> list[list]:

@@ -2,6 +2,15 @@
 from flask import Flask, abort, request
 
 
+def upload_limit(max_bytes: int):
+    """A larger request body for one view (an import file) than MAX_CONTENT_LENGTH allows forms.
+    Set before any hook reads the body (the CSRF check and the NUL check do)."""
+    def decorator(view):
+        view.max_content_length = max_bytes
+        return view
+    return decorator
+
+
 def register(app: Flask) -> None:
     from sbweb.views import (admin, auth, bank, certificates, declare, errors, home, notify, orders, proxy, queries,
                              records, refunds, reminders, sandbox, selfpay, verify)
@@ -15,6 +24,13 @@ def register(app: Flask) -> None:
         app.register_blueprint(sandbox.bp)
     errors.register(app)
     home.register_context(app)
+
+    @app.url_value_preprocessor
+    def raise_upload_limit(endpoint, _values):
+        # url value preprocessors run before every before_request hook.
+        limit = getattr(app.view_functions.get(endpoint), "max_content_length", None)
+        if limit:
+            request.max_content_length = limit
 
     @app.url_value_preprocessor
     def refuse_nul(_endpoint, values):

@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from sbweb.db import db
 from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
+from sbweb.views import upload_limit
 from sbweb.models import RefundApplication, Staff
 from sbweb.services import imports, refund_applications, staff as staff_service
 
@@ -158,11 +159,11 @@ def audit():
 
 
 @bp.route("/import", methods=["GET", "POST"])
+@upload_limit(IMPORT_MAX_BYTES)
 @staff_required("admin")
 def import_file():
     """导入参保登记和应缴费款 (补缴 pushed by 人社/医保): 试运行 checks every row and writes
     nothing; 导入 writes only a file without a single bad row."""
-    request.max_content_length = IMPORT_MAX_BYTES
     form = ImportForm()
     report = filename = None
     if form.validate_on_submit():

@@ -109,3 +109,26 @@ def test_only_an_admin_imports_and_the_file_kind_is_checked(app, world, ctx):
     assert wrong.field_error("file") == "仅支持 .csv 或 .xlsx 文件"
     no_header = upload(client, "a,b\n1,2\n".encode(), "push.csv")
     assert no_header.field_error("file").startswith("缺少列：")
+
+
+def test_old_mac_line_ends_read_and_an_unreadable_csv_is_said_not_a_500(app, world, ctx):
+    client = office(app)
+    before = counts()
+    mac = ("\r".join(",".join(r) for r in [HEADER, ZHANG_BACKPAY]) + "\r").encode("utf-8-sig")
+    assert upload(client, mac).status == 200  # a dry run of one good row (found by the fuzz run: a 500)
+    garbled = csv_bytes([ZHANG_BACKPAY]) + b'"' + b"x" * 140_000  # one field past the csv module's limit
+    page = upload(client, garbled)
+    assert page.status == 422 and "无法读取该 CSV 文件" in page.text
+    assert counts() == before
+
+
+def test_a_file_larger_than_a_form_is_imported_and_still_needs_its_csrf_token(app, world, ctx):
+    client = office(app)
+    rows = [NEW_PERSON[:5] + [f"3301022000{n:08d}"] + NEW_PERSON[6:] for n in range(1200)]  # ≈ 200 KB
+    data = csv_bytes(rows)
+    assert len(data) > app.config["MAX_CONTENT_LENGTH"]
+    page = upload(client, data)
+    assert page.status == 200 and "试运行未写入任何数据" in page.text  # read whole: not a 413
+    refused = client.post("/admin/import", data={"mode": "dry-run", "file": (io.BytesIO(data), "push.csv")},
+                          content_type="multipart/form-data")
+    assert refused.status_code == 400
