@@ -29,6 +29,12 @@ class PayerUnknown(Exception):
         self.host = host
 
 
+# What a refund the provider has taken has come to: the money is back with the payer
+# ("succeeded"), on its way ("processing": ask again later with `refund_state`), or it could not
+# be returned ("failed": WeChat Pay's ABNORMAL / CLOSED, a matter for the merchant platform).
+REFUND_STATES = ("succeeded", "processing", "failed")
+
+
 class WithholdRefused(Exception):
     """A withholding (协议扣款) the provider declined: nothing was charged. `str()` says why."""
 
@@ -38,7 +44,9 @@ class TradeState:
     """What the provider says about one trade, from a verified notify or a trade query."""
 
     out_trade_no: str
-    status: str  # "success" | "closed" | "waiting" | "missing"
+    # "success" | "refunded" (paid, then money returned: WeChat Pay's REFUND) | "closed" |
+    # "waiting" | "missing"
+    status: str
     amount_fen: int | None = None
     trade_no: str | None = None
     paid_at: dt.datetime | None = None
@@ -104,6 +112,7 @@ class NotifyAnswer:
 class PaymentProvider(Protocol):
     name: str
 
+    def payer_needed(self, host: str, payer_subject: str | None) -> str | None: ...
     def start(self, request: PayRequest) -> PaymentStart: ...
     def verify_notify(self, notification: Notification) -> TradeState: ...
     def notify_answer(self, accepted: bool) -> NotifyAnswer: ...
@@ -111,6 +120,7 @@ class PaymentProvider(Protocol):
     def query(self, out_trade_no: str) -> TradeState: ...
     def close(self, out_trade_no: str) -> None: ...
     def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> None: ...
+               total_fen: int) -> str: ...
+    def refund_state(self, out_trade_no: str, out_request_no: str) -> str: ...
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState: ...
     def bill(self, day: dt.date) -> list[BillRow]: ...

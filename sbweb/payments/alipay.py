@@ -9,6 +9,7 @@ A live account is configuration (PAYMENT_PROVIDERS, see `provider_from_settings`
 """
 import binascii
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import http.client
@@ -204,6 +205,11 @@ class AlipayProvider:
         return self.client.call(method, biz)
 
     # -- paying -----------------------------------------------------------------------------
+    @staticmethod
+    def payer_needed(host: str, payer_subject: str | None) -> str | None:
+        """Alipay's cashier page finds its payer itself."""
+        return None
+
     def start(self, request: PayRequest) -> PaymentStart:
         """The cashier URL: a signed alipay.trade.wap.pay request the browser takes to Alipay."""
         biz = {
@@ -270,8 +276,9 @@ class AlipayProvider:
             raise refusal
 
     def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> None:
-        """原路退回 of `amount_fen`; the same out_request_no again refunds nothing more."""
+               total_fen: int) -> str:
+        """原路退回 of `amount_fen`; the same out_request_no again refunds nothing more. Alipay
+        answers a refund at once: code 10000 is the money returned."""
         answer = self._call("alipay.trade.refund", {
             "out_trade_no": out_trade_no,
             "refund_amount": fen_to_yuan(amount_fen),
@@ -280,6 +287,12 @@ class AlipayProvider:
         })
         if refusal := _refused("alipay.trade.refund", answer):
             raise refusal
+        return "succeeded"
+
+    def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
+        """Alipay's refunds never stay 处理中 (`refund` answers succeeded or raises), so there is
+        nothing to look at later; asked anyway, a refund it took is done."""
+        return "succeeded"
 
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
         """协议扣款: alipay.trade.pay with GENERAL_WITHHOLDING under the payer's agreement;
@@ -296,7 +309,10 @@ class AlipayProvider:
             raise WithholdRefused(answer.get("sub_msg") or answer.get("sub_code") or "扣款失败")
         if refusal := _refused("alipay.trade.pay", answer):
             raise refusal
-        return _trade_state("alipay.trade.pay", out_trade_no, answer, "gmt_payment")
+        # Code 10000 of alipay.trade.pay is the payment made: its answer carries no trade_status
+        # (only a query's does), so the status is not read from it.
+        state = _trade_state("alipay.trade.pay", out_trade_no, answer, "gmt_payment")
+        return dataclasses.replace(state, status="success")
 
     def bill(self, day: dt.date) -> list[BillRow]:
         """The day's 业务明细 (trade bill): asked for its download URL, then fetched and read."""

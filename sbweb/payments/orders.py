@@ -27,7 +27,7 @@ from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEven
 from sbweb.models.base import utcnow
 from sbweb.models.order import ACTIVE_STATES, ORDER_TRANSITIONS
 from sbweb.clock import shanghai_now
-from sbweb.payments import PaymentStart, PayRequest, ProviderError, TradeState
+from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState
 
 log = logging.getLogger(__name__)
 REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
@@ -231,7 +231,10 @@ def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], sho
 def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: str,
                   host: str = "browser", payer_subject: str | None = None,
                   client_ip: str | None = None) -> PaymentStart:
-    """Where to send the browser to pay this order (marks it 支付中 on first use)."""
+    """Where to send the browser to pay this order (marks it 支付中 on first use). Raises
+    PayerUnknown, the order left as it was, when the provider must first know who pays."""
+    if host_first := provider_for(order).payer_needed(host, payer_subject):
+        raise PayerUnknown(host_first)
     if order.state == "created":
         with write_transaction():
             # Locked: of many taps racing here, one moves the order and the rest see it moved.
@@ -309,6 +312,14 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
             _record_refund(order, "订单已关闭后收到付款，原路退回")
             return Outcome(order, refund_needed=True)
         return Outcome(order)  # settled or refunded already: a repeat
+    if state.status == "refunded" and order.state in ACTIVE_STATES:
+        # Paid and partly or wholly returned by someone else (the merchant platform): what is
+        # left of the money is not known here, so nothing is settled; 对账 finds the rest.
+        log.error("order %s: the provider has refunded a trade sbweb never settled", order.order_no)
+        _release_dues(order)
+        transition(order, "failed" if order.state == "paying" else "closed",
+                   f"{source}: 已付款后转入退款（非本系统发起），不予入账，请对账核实", **fields)
+        return Outcome(order)
     if state.status == "closed" and order.state == "paying":
         _release_dues(order)
         transition(order, "failed", f"{source}: 支付未完成，交易关闭", **fields)
@@ -413,18 +424,23 @@ def _record_refund(order: Order, reason: str) -> None:
 
 
 def complete_refunds(order_id: int | None = None) -> int:
-    """Send pending refunds to the provider and mark them done (retried by housekeeping)."""
-    query = select(Refund).filter_by(state="pending")
+    """Send pending refunds to the provider and ask after those it is still processing; mark
+    each done once the money is back (retried by housekeeping). Returns how many were done."""
+    query = select(Refund).where(Refund.state.in_(("pending", "processing")))
     if order_id is not None:
         query = query.filter_by(order_id=order_id)
-    pending = list(db.session.scalars(query))
+    pending = list(db.session.scalars(query.order_by(Refund.id)))
     db.session.commit()
     done = 0
     for refund in pending:
         order = refund.order
+        provider = provider_for(order)
         try:
-            provider_for(order).refund(order.order_no, refund.amount_fen, refund.out_request_no,
-                                       refund.reason, total_fen=order.total_fen)
+            if refund.state == "pending":
+                outcome = provider.refund(order.order_no, refund.amount_fen, refund.out_request_no,
+                                          refund.reason, total_fen=order.total_fen)
+            else:
+                outcome = provider.refund_state(order.order_no, refund.out_request_no)
         except ProviderError as exc:
             with write_transaction():
                 row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
@@ -434,10 +450,21 @@ def complete_refunds(order_id: int | None = None) -> int:
             level = logging.ERROR if attempts >= REFUND_ALARM_AFTER else logging.WARNING
             log.log(level, "refund %s not sent (attempt %s): %s", refund.out_request_no, attempts, exc)
             continue
+        if outcome != "succeeded":
+            with write_transaction():
+                row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
+                if row.state in ("pending", "processing"):
+                    row.state = outcome
+                    if outcome == "failed":
+                        row.last_error = "退款异常：款项未能原路退回，请在支付机构商户平台处理"
+            if outcome == "failed":
+                log.error("refund %s: the provider could not return the money (ABNORMAL/CLOSED); "
+                          "it waits for the merchant platform", refund.out_request_no)
+            continue
         with write_transaction():
             refund = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
             order = db.session.get(Order, refund.order_id, with_for_update=True, populate_existing=True)
-            if refund.state != "pending":
+            if refund.state not in ("pending", "processing"):
                 continue
             refund.state, refund.completed_at = "succeeded", utcnow()
             if order.state != "refunded" and not is_excess(refund):
@@ -484,7 +511,7 @@ def refresh(order: Order, *, min_interval: dt.timedelta | None = None) -> Order:
     state = _ask(order)
     if state is None:
         return order
-    if state.status in ("success", "closed"):
+    if state.status in ("success", "refunded", "closed"):
         return _apply_answer(order, state)
     with write_transaction():
         db.session.execute(update(Order).where(Order.id == order.id).values(last_queried_at=now))

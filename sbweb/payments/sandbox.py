@@ -517,8 +517,9 @@ def api_trade_pay(call: "Call") -> dict:
             db.session.add(trade)
         elif trade.total_fen != amount:
             raise SandboxError("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
-    return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no,
-            "total_amount": fen_to_yuan(trade.total_fen), "trade_status": trade.status,
+    # As Alipay answers it: code 10000 is the payment made; there is no trade_status in it.
+    return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "buyer_user_id": trade.buyer_id,
+            "total_amount": fen_to_yuan(trade.total_fen), "receipt_amount": fen_to_yuan(trade.total_fen),
             "gmt_payment": provider_time(trade.paid_at) if trade.paid_at else None}
 
 

@@ -40,18 +40,21 @@ from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, 
 GATEWAY = "https://api.mch.weixin.qq.com"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 
-# trade_state → ours. REFUND (转入退款) was paid first; PAYERROR may still be paid on a retry in
-# WeChat's own sheet, so it waits for the order to expire and be closed like NOTPAY.
+# trade_state → ours. REFUND (转入退款) was paid and has had money returned since, which only a
+# settled or closed order of ours may have (sbweb.payments.orders); PAYERROR may still be paid on
+# a retry in WeChat's own sheet, so it waits for the order to expire and be closed like NOTPAY.
 STATUS = {
     "SUCCESS": "success",
-    "REFUND": "success",
+    "REFUND": "refunded",
     "NOTPAY": "waiting",
     "USERPAYING": "waiting",
     "PAYERROR": "waiting",
     "CLOSED": "closed",
     "REVOKED": "closed",
 }
-REFUND_ACCEPTED = {"SUCCESS", "PROCESSING"}
+# A refund's status → ours (sbweb.payments.REFUND_STATES). ABNORMAL: the payer's card or
+# account could not take the money back; CLOSED: WeChat Pay gave up. Both wait for the merchant.
+REFUND_STATUS = {"SUCCESS": "succeeded", "PROCESSING": "processing", "ABNORMAL": "failed", "CLOSED": "failed"}
 NO_SUCH_TRADE = "ORDER_NOT_EXIST"
 NO_BILL = "NO_STATEMENT_EXIST"  # no trade that day: an empty bill, not an error
 REQUIRED = ("mchid", "appid", "cert_serial_no", "private_key_file", "apiv3_key_file",
@@ -132,6 +135,11 @@ class WeChatPayProvider:
         return ProviderError(f"{what}: HTTP {status} {code or ''}".strip())
 
     # -- paying -------------------------------------------------------------------------
+    @staticmethod
+    def payer_needed(host: str, payer_subject: str | None) -> str | None:
+        """JSAPI inside WeChat needs the payer's openid: without it, WeChat's sign-in first."""
+        return "wechat" if host == "wechat" and not payer_subject else None
+
     def start(self, request: PayRequest) -> PaymentStart:
         """Inside WeChat: a JSAPI prepay, handed to WeixinJSBridge by our page. Elsewhere: H5,
         WeChat's own page, which sends the browser back to our return with the order number."""
@@ -143,8 +151,8 @@ class WeChatPayProvider:
             "notify_url": request.notify_url,
         }
         if request.host == "wechat":
-            if not request.payer_subject:
-                raise PayerUnknown("wechat")
+            if host := self.payer_needed(request.host, request.payer_subject):
+                raise PayerUnknown(host)
             status, body = self._call("jsapi prepay", self._pay.pay, **common,
                                       payer={"openid": request.payer_subject},
                                       pay_type=self._types.JSAPI)
@@ -288,16 +296,31 @@ class WeChatPayProvider:
         raise self._refused("close", status, body)  # ORDER_PAID and the like: the query decides
 
     def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> None:
-        """申请退款. out_refund_no makes a repeat the same refund; the total is the order's."""
+               total_fen: int) -> str:
+        """申请退款. out_refund_no makes a repeat the same refund; the total is the order's.
+        WeChat Pay mostly answers PROCESSING: `refund_state` is asked again later."""
         status, body = self._call(
             "refund", self._pay.refund, out_refund_no=out_request_no, out_trade_no=out_trade_no,
             reason=reason[:80] or None,
             amount={"refund": amount_fen, "total": total_fen, "currency": "CNY"})
         if status != 200 or not isinstance(body, dict):
             raise self._refused("refund", status, body)
-        if body.get("out_refund_no") != out_request_no or body.get("status") not in REFUND_ACCEPTED:
-            raise ProviderError(f"refund: status {str(body.get('status'))[:20]}")
+        return self._refund_status("refund", out_request_no, body)
+
+    def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
+        """查询单笔退款 by out_refund_no."""
+        status, body = self._call("refund query", self._pay.query_refund, out_refund_no=out_request_no)
+        if status != 200 or not isinstance(body, dict):
+            raise self._refused("refund query", status, body)
+        if body.get("out_trade_no") != out_trade_no:
+            raise ProviderError("refund query: the refund is of another order")
+        return self._refund_status("refund query", out_request_no, body)
+
+    @staticmethod
+    def _refund_status(what: str, out_request_no: str, body: dict) -> str:
+        if body.get("out_refund_no") != out_request_no or body.get("status") not in REFUND_STATUS:
+            raise ProviderError(f"{what}: status {str(body.get('status'))[:20]}")
+        return REFUND_STATUS[body["status"]]
 
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
         raise WithholdRefused("微信支付委托代扣是另一项产品，本适配器不提供代扣")

@@ -45,7 +45,7 @@ ACTION_LABELS = {
     "ignore": "不作处理（须填写说明）",
 }
 RESOLUTION_LABELS = {"settle": "补记缴费", "refund": "原路退回", "recheck": "复核无误", "ignore": "不作处理"}
-TRADE_STATUS_WORDS = {"success": "交易成功", "closed": "交易已关闭", "waiting": "交易待付款", "missing": "无此交易"}
+TRADE_STATUS_WORDS = {"success": "交易成功", "refunded": "交易已转入退款", "closed": "交易已关闭", "waiting": "交易待付款", "missing": "无此交易"}
 
 
 class ReconError(ValueError):

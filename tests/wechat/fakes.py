@@ -212,6 +212,12 @@ class FakeWeChatPay(Served):
             return self._close(match.group(1), body)
         if path == "/v3/refund/domestic/refunds" and method == "POST":
             return self._refund(body)
+        match = re.fullmatch(r"/v3/refund/domestic/refunds/([^/]+)", path)
+        if match and method == "GET":
+            known = self.refunds.get(match.group(1))
+            if known is None:
+                return self._error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            return self._signed(200, known)
         if path == "/v3/bill/tradebill" and method == "GET":
             return self._tradebill(request.args)
         if path == "/v3/billdownload/file" and method == "GET":
@@ -363,6 +369,11 @@ class FakeWeChatPay(Served):
         self.bills[token] = gzip.compress(raw) if args.get("tar_type") == "GZIP" else raw
         return self._signed(200, {"hash_type": "SHA1", "hash_value": hashlib.sha1(raw).hexdigest(),
                                   "download_url": f"{self.url}/v3/billdownload/file?token={token}"})
+
+    def settle_refund(self, out_refund_no: str, status: str = "SUCCESS") -> None:
+        """A refund WeChat Pay was processing comes to its end (SUCCESS, ABNORMAL or CLOSED)."""
+        with self.lock:
+            self.refunds[out_refund_no]["status"] = status
 
     # -- paying, and telling the merchant ---------------------------------------------------
     def pay(self, out_trade_no: str) -> Trade:

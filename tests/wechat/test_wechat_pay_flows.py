@@ -57,6 +57,8 @@ def test_without_an_openid_the_resident_signs_in_with_wechat_first(client, world
     assert leave.status_code == 303 and leave.location.startswith("/auth/?next=/orders/")
     number = leave.location.rsplit("/", 1)[-1]
     assert wechat_pay.trades == {}
+    with client.application.app_context():  # not 支付中 yet: nothing has gone to WeChat Pay
+        assert order(number).state == "created" and "paying" not in [e.to_state for e in order(number).events]
     authorize = client.page(leave.location)
     assert authorize.h1 == "授权" and "使用微信支付需先授权" in authorize.text
     openid = wechat_oauth.user = wechat_oauth.new_user("小王")

@@ -149,16 +149,28 @@ def test_refunds_carry_the_order_total_and_repeat_as_one(provider, wechat_pay):
         provider.refund("SB202611230000000001", 100, "SB202611230000000001R3", "总额不符", total_fen=100)
 
 
-@pytest.mark.parametrize("status, accepted", [("PROCESSING", True), ("ABNORMAL", False), ("CLOSED", False)])
-def test_a_refund_is_done_when_wechat_pay_takes_it(provider, wechat_pay, status, accepted):
+@pytest.mark.parametrize("status, ours", [("SUCCESS", "succeeded"), ("PROCESSING", "processing"),
+                                          ("ABNORMAL", "failed"), ("CLOSED", "failed")])
+def test_a_refund_answers_what_wechat_pay_has_done_with_it(provider, wechat_pay, status, ours):
     provider.start(request())
     wechat_pay.pay("SB202611230000000001")
     wechat_pay.refund_status = status
-    if accepted:
-        provider.refund("SB202611230000000001", 500, "SB202611230000000001R1", "退", total_fen=40000)
-    else:
-        with pytest.raises(ProviderError, match=status):
-            provider.refund("SB202611230000000001", 500, "SB202611230000000001R1", "退", total_fen=40000)
+    assert provider.refund("SB202611230000000001", 500, "SB202611230000000001R1", "退", total_fen=40000) == ours
+    assert provider.refund_state("SB202611230000000001", "SB202611230000000001R1") == ours
+    assert wechat_pay.requests[-1][:2] == ("GET", "/v3/refund/domestic/refunds/SB202611230000000001R1")
+
+
+def test_a_processing_refund_is_asked_after_until_it_ends(provider, wechat_pay):
+    provider.start(request())
+    wechat_pay.pay("SB202611230000000001")
+    wechat_pay.refund_status = "PROCESSING"
+    assert provider.refund("SB202611230000000001", 500, "SB202611230000000001R1", "退", total_fen=40000) == "processing"
+    wechat_pay.settle_refund("SB202611230000000001R1")
+    assert provider.refund_state("SB202611230000000001", "SB202611230000000001R1") == "succeeded"
+    with pytest.raises(ProviderError, match="RESOURCE_NOT_EXISTS"):
+        provider.refund_state("SB202611230000000001", "SB202611230000000001R9")
+    with pytest.raises(ProviderError, match="another order"):
+        provider.refund_state("SB202611230000000002", "SB202611230000000001R1")
 
 
 def test_the_adapter_does_not_withhold(provider):
