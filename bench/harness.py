@@ -340,6 +340,9 @@ def scaled_env(tmp: Path, database_url: str, redis_url: str, **settings) -> dict
         "REDIS_URL": redis_url,
         "SBWEB_INSTANCE_PATH": str(tmp / "instance"),
         "SBWEB_SECRET_KEY": secrets.token_hex(32),
+        # As behind a pilot's reverse proxy (README, PROXY_FIX_X_FOR): each phone's address comes in
+        # X-Forwarded-For, so the per-address rate limits count each resident, not 127.0.0.1.
+        "SBWEB_PROXY_FIX_X_FOR": "1",
         "PYTHONUNBUFFERED": "1",
     })
     env.update({f"SBWEB_{name}": str(value) for name, value in settings.items()})

@@ -5,6 +5,7 @@ sign in (manual 证件号码 + 姓名, CSRF) → 我为自己缴 → the dues �
 A resident pauses to read and tap between pages (think time); redirects are followed at once, as
 a browser does. Used by load_bench.py and fault_run.py; see bench/README.md.
 """
+import itertools
 import random
 import re
 import threading
@@ -78,6 +79,14 @@ def h1_of(html: str) -> str:
     return TAGS.sub("", found.group(1)).strip() if found else ""
 
 
+_addresses = itertools.count(1)
+
+
+def next_address() -> str:
+    n = next(_addresses)
+    return f"198.18.{n // 250 % 250}.{n % 250 + 1}"
+
+
 class Resident:
     """One simulated resident on one phone (its own cookies), walking one journey at a time."""
 
@@ -85,6 +94,10 @@ class Resident:
         self.base, self.stats, self.think_mean, self.rng = base, stats, think, rng
         self.deadline = deadline  # time.monotonic() after which every journey is cut off
         self.http = requests.Session()
+        # Each phone has an address of its own, which a reverse proxy would pass on (the run's
+        # app trusts one X-Forwarded-For hop): 198.18.0.0/15, the range set aside for benchmarks.
+        self.address = next_address()
+        self.http.headers["X-Forwarded-For"] = self.address
 
     # -- one request, timed ---------------------------------------------------------------
 

@@ -57,7 +57,7 @@ VERIFY_BASE = "https://sbweb.example"  # only printed into the PDF and its QR co
 def make_app(workdir: Path):
     from sbweb import create_app
 
-    return create_app({"INSTANCE_PATH": str(workdir), "SECRET_KEY": "bench-a-long-enough-secret-key-for-the-tests-0123", "WTF_CSRF_ENABLED": True,
+    return create_app({"INSTANCE_PATH": str(workdir), "SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "WTF_CSRF_ENABLED": True,
                        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.sqlite3'}"})
 
 

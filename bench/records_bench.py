@@ -42,7 +42,7 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="sbweb-records-bench-"))
     try:
-        app = create_app({"INSTANCE_PATH": str(workdir), "SECRET_KEY": "bench-a-long-enough-secret-key-for-the-tests-0123", "WTF_CSRF_ENABLED": True,
+        app = create_app({"INSTANCE_PATH": str(workdir), "SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "WTF_CSRF_ENABLED": True,
                           "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.sqlite3'}"})
         app.test_client_class = ResidentClient
         with app.app_context():

@@ -33,12 +33,36 @@ def configure(config, instance_path: str) -> None:
         if not config.get("SECRET_KEY_FALLBACKS"):
             config["SECRET_KEY_FALLBACKS"] = _read_lines(folder / OLD_KEYS_FILE)
     config["SECRET_KEY_FALLBACKS"] = list(config.get("SECRET_KEY_FALLBACKS") or ())
-    if not config.get("TESTING") and len(config["SECRET_KEY"]) < MIN_LENGTH:
-        raise ValueError(f"SECRET_KEY is shorter than {MIN_LENGTH} characters: set a long random one "
-                         "(or remove it to have one made in instance/secret_key)")
+    if not config.get("TESTING"):
+        for name, key in [("SECRET_KEY", config["SECRET_KEY"]),
+                          *(("SECRET_KEY_FALLBACKS", k) for k in config["SECRET_KEY_FALLBACKS"])]:
+            if why := weakness(key):
+                raise ValueError(f"{name} {why}: set a long random one, e.g. `python -c 'import secrets; "
+                                 "print(secrets.token_hex(32))'` (or remove SECRET_KEY to have one made in "
+                                 "instance/secret_key)")
     # Flask reads sessions with SECRET_KEY_FALLBACKS itself; Flask-WTF signs CSRF tokens with one
     # key, but itsdangerous verifies with a list (the last one signs).
     config["WTF_CSRF_SECRET_KEY"] = signing_keys(config)
+
+
+# Words of placeholders (our own sample said change-me) and of keys copied from tutorials: a key
+# with one of them in it was not made by a random generator, whatever its length. (Words of five
+# letters or more: a random key of 64 hex digits or 43 url-safe characters holds none by chance.)
+PLACEHOLDER_WORDS = ("change", "replace", "secret", "example", "sample", "default", "password",
+                     "sbweb", "flask", "please", "xxxxx", "12345")
+
+
+def weakness(key: str) -> str | None:
+    """Why `key` would be guessed (None when it looks random): too short, too few distinct
+    characters, or a placeholder word in it."""
+    if len(key) < MIN_LENGTH:
+        return f"is shorter than {MIN_LENGTH} characters"
+    if len(set(key)) < 8:
+        return "has too few different characters to be random"
+    lowered = key.lower()
+    if word := next((w for w in PLACEHOLDER_WORDS if w in lowered), None):
+        return f"contains '{word}', as a placeholder or a made-up key does"
+    return None
 
 
 def signing_keys(config) -> list[str]:

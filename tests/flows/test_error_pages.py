@@ -91,7 +91,7 @@ def test_every_answer_names_its_request(client):
 
 
 @pytest.mark.parametrize("misconfigured", [{"DEBUG": True}, {"PROPAGATE_EXCEPTIONS": True},
-                                          {"TESTING": False, "SECRET_KEY": "a-long-enough-secret-key-for-the-tests-0123"}])
+                                          {"TESTING": False, "SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637"}])
 def test_misconfigured_the_page_still_leaks_nothing(base_config, misconfigured):
     app = app_with_a_broken_route(base_config, **misconfigured)
     response = app.test_client().get("/test-only/boom")
@@ -127,7 +127,7 @@ def test_an_error_after_the_view_is_the_same_page(base_config, debug):
     """Raised by a response hook: Flask's own 500 (without DEBUG), or nothing inside Flask at all
     (with DEBUG, it re-raises): the outermost layer answers."""
     app = app_with_a_broken_route(base_config, DEBUG=debug, TESTING=False,
-                                  SECRET_KEY="a-long-enough-secret-key-for-the-tests-0123")
+                                  SECRET_KEY="66426f06ff94c43218bb16bbf097e934318d92513ba45637")
 
     @app.after_request
     def broken(response):

@@ -30,7 +30,7 @@ def serve_and_ask(app, key_dir, tmp_path, log_format):
     port = _free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SBWEB_")},
            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SBWEB_INSTANCE_PATH": str(tmp_path / "instance"),
-           "SBWEB_SECRET_KEY": "a-long-enough-secret-key-for-the-tests-0123", "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
+           "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
            "SBWEB_LOG_FORMAT": log_format}
     out = (tmp_path / "gunicorn.log").open("w+")
     process = subprocess.Popen(

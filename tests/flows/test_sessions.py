@@ -218,3 +218,27 @@ def test_a_short_secret_key_is_refused_outside_tests(tmp_path, app):
     with pytest.raises(ValueError, match="SECRET_KEY is shorter"):
         create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
                     "INSTANCE_PATH": str(tmp_path / "x"), "SECRET_KEY": "dev"})
+
+
+@pytest.mark.parametrize("setting, key, why", [
+    ("SECRET_KEY", "change-me-to-64-hex-characters", "contains 'change'"),  # deploy/systemd/env.sample as shipped
+    ("SECRET_KEY", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "too few different characters"),
+    ("SECRET_KEY", "my-flask-secret-key-for-production", "contains 'secret'"),
+    ("SECRET_KEY_FALLBACKS", "sbweb-old-key-2026-rotate-soon", "contains 'sbweb'"),
+])
+def test_a_guessable_secret_key_is_refused_outside_tests(tmp_path, app, setting, key, why):
+    good = "66426f06ff94c43218bb16bbf097e934318d92513ba45637"
+    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "INSTANCE_PATH": str(tmp_path / "x"),
+              "SECRET_KEY": key if setting == "SECRET_KEY" else good,
+              "SECRET_KEY_FALLBACKS": [key] if setting == "SECRET_KEY_FALLBACKS" else []}
+    with pytest.raises(ValueError, match=f"{setting} .*{why}") as refused:
+        create_app(config)
+    assert key not in str(refused.value)  # the key itself is never printed
+
+
+def test_a_random_secret_key_starts(tmp_path, app):
+    import secrets
+
+    made = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                       "INSTANCE_PATH": str(tmp_path / "x"), "SECRET_KEY": secrets.token_urlsafe(32)})
+    assert made.config["SECRET_KEY"]

@@ -146,7 +146,7 @@ def test_a_migration_blocked_by_an_open_transaction_gives_up_with_a_clear_error(
         blocker.execute(f'select 1 from "{table}" limit 1')
     env = {**os.environ, "FLASK_APP": "app", "DATABASE_URL": empty_database,
            "SBWEB_INSTANCE_PATH": str(tmp_path / "instance"), "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
-           "SBWEB_SECRET_KEY": "a-long-enough-secret-key-for-the-tests-0123", "SBWEB_HUEY_IMMEDIATE": "1", "SBWEB_MIGRATION_LOCK_TIMEOUT": "1"}
+           "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "SBWEB_HUEY_IMMEDIATE": "1", "SBWEB_MIGRATION_LOCK_TIMEOUT": "1"}
     started = time.monotonic()
     try:
         done = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade", last], cwd=ROOT, env=env,

@@ -133,13 +133,13 @@ def test_the_app_does_not_start_with_a_broken_alipay_account(tmp_path, key_dir):
     from sbweb import create_app
 
     with pytest.raises(ConfigurationError, match="does not exist"):
-        create_app({"SECRET_KEY": "a-test-secret-key-of-length", "INSTANCE_PATH": str(tmp_path),
+        create_app({"SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "INSTANCE_PATH": str(tmp_path),
                     "PAYMENT_KEY_DIR": str(key_dir),
                     "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3",
                     "PAYMENT_PROVIDERS": {"alipay": GOOD}, "PAYMENT_CHANNELS": {"alipay": "alipay"},
                     "WITHHOLD_PROVIDER": "alipay"})
     with pytest.raises(RuntimeError, match="WITHHOLD_PROVIDER 'alipay' is not a configured provider"):
-        create_app({"SECRET_KEY": "a-test-secret-key-of-length", "INSTANCE_PATH": str(tmp_path),
+        create_app({"SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "INSTANCE_PATH": str(tmp_path),
                     "PAYMENT_KEY_DIR": str(key_dir),
                     "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3", "WITHHOLD_PROVIDER": "alipay"})
 
