@@ -200,6 +200,8 @@ class AlipayProvider:
         self.app_id = client.appid
         self.seller_id = seller_id
         self.gateway_url = client.gateway
+        # Only Alipay's own gateway moves money; its open-platform sandbox and ours do not.
+        self.takes_real_money = client.gateway == LIVE_GATEWAY
 
     def _call(self, method: str, biz: dict) -> dict:
         return self.client.call(method, biz)

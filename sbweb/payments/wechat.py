@@ -109,6 +109,8 @@ class WeChatPayProvider:
             raise ConfigurationError(f"PAYMENT_PROVIDERS[{name!r}]: {exc}") from None
         # The library has no setting for its host; tests point it at a local fake.
         self._pay._core._gate_way = gateway.rstrip("/")
+        # WeChat Pay API v3 has no sandbox: its own gateway is real money; any other is a fake.
+        self.takes_real_money = gateway.rstrip("/") == GATEWAY
         self._types = WeChatPayType
 
     def __repr__(self) -> str:  # never the keys

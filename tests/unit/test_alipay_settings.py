@@ -154,3 +154,20 @@ def test_host_signin_settings_are_checked_the_same_way(instance, keys):
         signin_from_settings("alipay", {**signin_settings, "authorize_url": "http://openauth.alipay.com/x"}, instance)
     with pytest.raises(ConfigurationError, match="unknown settings"):
         signin_from_settings("alipay", GOOD, instance)  # seller_id belongs to payments
+
+
+def test_real_money_and_the_sandbox_never_serve_the_same_app(tmp_path, key_dir, instance):
+    from sbweb import create_app
+
+    config = {"SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "INSTANCE_PATH": instance.instance_path,
+              "PAYMENT_KEY_DIR": str(key_dir), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3",
+              "PAYMENT_PROVIDERS": {"alipay": GOOD}, "PAYMENT_CHANNELS": {"alipay": "alipay"},
+              "WITHHOLD_PROVIDER": "alipay"}
+    with pytest.raises(RuntimeError, match="SANDBOX_ENABLED must be False: alipay take"):
+        create_app(config)  # the default SANDBOX_ENABLED = True: its cashier would mark dues paid for nothing
+    live = create_app({**config, "SANDBOX_ENABLED": False})
+    assert sorted(live.extensions["sbweb.providers"]) == ["alipay"]
+    assert live.test_client().get("/sandbox/gateway.do").status_code == 404
+    # Alipay's own open-platform sandbox takes no money either: the two may run together.
+    dev = {**GOOD, "gateway": "https://openapi-sandbox.dl.alipaydev.com/gateway.do"}
+    assert "sandbox" in create_app({**config, "PAYMENT_PROVIDERS": {"alipay": dev}}).extensions["sbweb.providers"]
