@@ -117,7 +117,7 @@ def _check_rate(person_id: int, now: dt.datetime) -> None:
     limit, window = int(config["MAIL_RATE_LIMIT"]), config["MAIL_RATE_WINDOW"]
     since = now - window
     recent = (OutboxMail.person_id == person_id, OutboxMail.created_at > since,
-              OutboxMail.created_at <= now)
+              OutboxMail.created_at <= now, OutboxMail.holds_secret.is_(False))
     count = db.session.scalar(select(func.count()).select_from(OutboxMail).where(*recent))
     if count < limit:
         return
@@ -132,11 +132,12 @@ def _check_rate(person_id: int, now: dt.datetime) -> None:
 
 def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_name: str | None = None,
           attachment: bytes | None = None, document_id: int | None = None,
-          now: dt.datetime | None = None) -> OutboxMail:
+          holds_secret: bool = False, now: dt.datetime | None = None) -> OutboxMail:
     """Keep a mail for `person_id` (who asks for it to be sent: the rate limit counts theirs) and
     start its delivery. Raises MailError (a bad address) or MailRateLimited, writing nothing.
     Call it outside any write_transaction; the mail is sent by the job, never in here (unless
-    huey runs tasks inline, as in tests)."""
+    huey runs tasks inline, as in tests). A mail that `holds_secret` (a 验证码) is limited by its
+    sender, not by MAIL_RATE_LIMIT, and loses its body once sent or given up."""
     to_addr = validate_address(to_addr)
     if not subject or len(subject) > 200 or "\r" in subject or "\n" in subject:
         raise ValueError("a mail subject is one line of 1-200 characters")
@@ -148,8 +149,9 @@ def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_n
         # Serialise one person's mails (a row lock on PostgreSQL; SQLite's write lock already
         # does) so two requests at once cannot both take the last place in the window.
         db.session.scalar(select(Person.id).where(Person.id == person_id).with_for_update())
-        _check_rate(person_id, now)
-        row = OutboxMail(person_id=person_id, document_id=document_id, to_addr=to_addr, subject=subject,
+        if not holds_secret:
+            _check_rate(person_id, now)
+        row = OutboxMail(holds_secret=holds_secret, person_id=person_id, document_id=document_id, to_addr=to_addr, subject=subject,
                          body=body, attachment_name=attachment_name if attachment is not None else None,
                          attachment=attachment, state="queued", attempts=0, created_at=now,
                          next_attempt_at=now)
@@ -179,6 +181,8 @@ def retry(person_id: int, mail_id: int) -> OutboxMail:
             raise MailError("这封邮件已发送成功，无需重试")
         if row.state != "failed":
             raise MailError("这封邮件正在发送，请稍后查看")
+        if row.holds_secret:
+            raise MailError("验证码邮件不能重发，请重新获取验证码")
         row.state, row.attempts, row.next_attempt_at = "queued", 0, now
     _enqueue(mail_id)
     return db.session.get(OutboxMail, mail_id)
@@ -340,6 +344,7 @@ def _record(mail_id: int, attempt: int, error: str | None) -> dt.datetime | None
             return None
         if error is None:  # sent: whatever else happened meanwhile, it arrived
             row.state, row.sent_at, row.next_attempt_at, row.last_error = "sent", now, None, None
+            _forget_secret(row)
             return None
         if row.state != "queued" or row.attempts != attempt:
             return None  # a later attempt holds the mail now; its outcome counts
@@ -347,9 +352,15 @@ def _record(mail_id: int, attempt: int, error: str | None) -> dt.datetime | None
         delays = _delays()
         if attempt > len(delays):
             row.state, row.next_attempt_at = "failed", None
+            _forget_secret(row)
             return None
         row.next_attempt_at = now + dt.timedelta(seconds=delays[attempt - 1])
         return row.next_attempt_at
+
+
+def _forget_secret(row: OutboxMail) -> None:
+    if row.holds_secret:
+        row.body = ""
 
 
 def deliver(mail_id: int) -> str | None:

@@ -6,6 +6,7 @@ order, or the holder's paid items in its range), so a re-download shows the same
 import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sbweb.db import db
@@ -76,6 +77,10 @@ class OutboxMail(db.Model):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A mail carrying a secret (a 验证码): its body is blanked once sent or given up, so the
+    # database never keeps a code in clear, and it is not counted by MAIL_RATE_LIMIT (codes have
+    # VERIFY_CODE_SENDS of their own).
+    holds_secret: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     document = relationship("Document")
 

@@ -78,7 +78,7 @@ def send_code(person_id: int, *, now: dt.datetime | None = None) -> Verification
     try:
         mail.queue(person_id, address, "社保费缴纳验证码",
                    f"您的验证码是 {code}，{minutes}分钟内有效，仅用于验证身份。\n"
-                   "请勿将验证码告诉他人。如非本人操作，请忽略本邮件。")
+                   "请勿将验证码告诉他人。如非本人操作，请忽略本邮件。", holds_secret=True)
     except mail.MailError as exc:
         with write_transaction():  # no mail, no code: it must not count or be guessed at
             db.session.execute(delete(VerificationCode).where(VerificationCode.id == code_id))

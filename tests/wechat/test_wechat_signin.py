@@ -245,6 +245,30 @@ def test_codes_are_kept_only_as_keyed_hashes(client, world, wechat_oauth):
         assert db.session.scalar(select(func.count()).select_from(VerificationCode)) == 1
 
 
+def test_a_code_mail_keeps_no_code_once_sent_and_does_not_use_up_the_mail_limit(client, world):
+    from sbweb import mail
+    from sbweb.models import OutboxMail
+    from tests.journeys import sign_in
+
+    client.application.config.update(MAIL_RATE_LIMIT=1)  # one mail an hour: a code must not take it
+    sign_in(client, "王芳")
+    page = client.page("/auth/verify/code?next=/")
+    for _ in range(2):
+        page, code = get_code(client, page)
+    with client.application.app_context():
+        rows = list(db.session.scalars(select(OutboxMail)))
+        assert [(r.state, r.holds_secret, r.body) for r in rows] == [("sent", True, "")] * 2  # the code: only in the mail
+        person_id = rows[0].person_id
+        document_mail = mail.queue(person_id, "wangfang@example.cn", "缴费证明", "附件为您的缴费证明。")
+        assert document_mail.holds_secret is False and document_mail.body  # the one mail of the hour
+        with pytest.raises(mail.MailRateLimited):
+            mail.queue(person_id, "wangfang@example.cn", "缴费证明", "again")
+        rows[0].state = "failed"
+        db.session.commit()
+        with pytest.raises(mail.MailError, match="验证码邮件不能重发"):
+            mail.retry(person_id, rows[0].id)
+
+
 def test_a_looked_up_resident_in_wechat_binds_when_a_page_needs_it(client, world, wechat_oauth):
     from tests.journeys import sign_in
 
