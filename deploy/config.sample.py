@@ -28,7 +28,8 @@ MIGRATION_LOCK_TIMEOUT = timedelta(seconds=5)
 MIGRATION_STATEMENT_TIMEOUT = timedelta(minutes=10)
 
 # The sandbox and the host-app sandbox take no real money and sign in as demo residents: a
-# pilot with real residents turns both off and configures a real provider.
+# pilot with real residents turns both off and configures a real provider (the app refuses to
+# start with either beside a provider that takes real money).
 SANDBOX_ENABLED = True
 HOST_SANDBOX_ENABLED = True
 # The sandbox delivers its notifications through the app itself, in the process that sends

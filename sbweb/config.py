@@ -98,6 +98,8 @@ class Defaults:
     RATE_LIMIT_MAIL = "10 per 10 minutes; 30 per hour"
     RATE_LIMIT_STAFF_LOGIN = "10 per 5 minutes"
     RATE_LIMIT_VERIFY = "60 per minute"
+    # 获取验证码 and the code typed, per address (each code and person has limits of its own too).
+    RATE_LIMIT_CODE = "20 per 10 minutes; 60 per hour"
     # Where the counters live: this process's memory, or Redis shared by every process (REDIS_URL
     # sets it too), e.g. "redis://127.0.0.1:6379/1". If Redis cannot be reached, each process
     # counts in its own memory until it can again: never a 500, never unlimited.

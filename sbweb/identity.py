@@ -124,6 +124,19 @@ def mask_name(name: str) -> str:
 _ANY_ID = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[HMhm][0-9]{8,10}|[0-9]{10}|[0-9]{8})(?![0-9A-Za-z])")
 
 
+# A value in a query string (an access-log line of a GET form): the form takes a number typed
+# with spaces or dashes, so the value is looked at with those (and their %-escapes) taken out.
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"]*=)([^&\s\"]*)")
+_SEPARATORS = re.compile(r"[\s+\-]|%20|%2[bBdD]")
+# (Not 8 digits: a date such as 2026-12-01 would be one; a 台胞证 is not typed with dashes.)
+_WHOLE_ID = re.compile(r"[0-9]{17}[0-9Xx]|[HMhm][0-9]{8,10}|[0-9]{10}")
+
+
+def _query_value(m: re.Match) -> str:
+    joined = _SEPARATORS.sub("", m.group(2))
+    return m.group(1) + (mask(joined) if joined != m.group(2) and _WHOLE_ID.fullmatch(joined) else m.group(2))
+
+
 def redact(text: str) -> str:
     """Mask anything in a log line that looks like an identity number."""
-    return _ANY_ID.sub(lambda m: mask(m.group(1)), text)
+    return _ANY_ID.sub(lambda m: mask(m.group(1)), _QUERY_VALUE.sub(_query_value, text))

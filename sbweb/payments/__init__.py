@@ -29,10 +29,11 @@ class PayerUnknown(Exception):
         self.host = host
 
 
-# What a refund the provider has taken has come to: the money is back with the payer
-# ("succeeded"), on its way ("processing": ask again later with `refund_state`), or it could not
-# be returned ("failed": WeChat Pay's ABNORMAL / CLOSED, a matter for the merchant platform).
-REFUND_STATES = ("succeeded", "processing", "failed")
+# What a refund sent to the provider has come to: the money is back with the payer
+# ("succeeded"), on its way ("processing": ask again later with `refund_state`), it could not be
+# returned ("failed": WeChat Pay's ABNORMAL / CLOSED, a matter for the merchant platform), or the
+# provider has no such refund ("missing", only from `refund_state`: send it again, same number).
+REFUND_STATES = ("succeeded", "processing", "failed", "missing")
 
 
 class WithholdRefused(Exception):

@@ -279,8 +279,9 @@ class AlipayProvider:
 
     def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
                total_fen: int) -> str:
-        """原路退回 of `amount_fen`; the same out_request_no again refunds nothing more. Alipay
-        answers a refund at once: code 10000 is the money returned."""
+        """原路退回 of `amount_fen`; the same out_request_no again refunds nothing more. Code 10000
+        is the call taken; the money has moved only with fund_change Y. N (a repeat of a refund
+        made before, or one not done yet) is settled by asking (`refund_state`)."""
         answer = self._call("alipay.trade.refund", {
             "out_trade_no": out_trade_no,
             "refund_amount": fen_to_yuan(amount_fen),
@@ -289,12 +290,19 @@ class AlipayProvider:
         })
         if refusal := _refused("alipay.trade.refund", answer):
             raise refusal
-        return "succeeded"
+        return "succeeded" if answer.get("fund_change") == "Y" else "processing"
 
     def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
-        """Alipay's refunds never stay 处理中 (`refund` answers succeeded or raises), so there is
-        nothing to look at later; asked anyway, a refund it took is done."""
-        return "succeeded"
+        """alipay.trade.fastpay.refund.query: REFUND_SUCCESS is the money returned; without it
+        Alipay has no such refund (never received, or it failed): "missing", to be sent again
+        under the same out_request_no, which can refund at most once."""
+        answer = self._call("alipay.trade.fastpay.refund.query", {
+            "out_trade_no": out_trade_no, "out_request_no": out_request_no})
+        if refusal := _refused("alipay.trade.fastpay.refund.query", answer):
+            raise refusal
+        if answer.get("refund_status") == "REFUND_SUCCESS":
+            return "succeeded"
+        return "missing"
 
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
         """协议扣款: alipay.trade.pay with GENERAL_WITHHOLDING under the payer's agreement;

@@ -454,7 +454,7 @@ def complete_refunds(order_id: int | None = None) -> int:
             with write_transaction():
                 row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
                 if row.state in ("pending", "processing"):
-                    row.state = outcome
+                    row.state = "pending" if outcome == "missing" else outcome
                     if outcome == "failed":
                         row.last_error = "退款异常：款项未能原路退回，请在支付机构商户平台处理"
             if outcome == "failed":

@@ -43,9 +43,11 @@ def init_providers(app) -> None:
         raise RuntimeError(f"WITHHOLD_PROVIDER = {app.config['WITHHOLD_PROVIDER']!r}: that provider does not "
                            "withhold (WeChat Pay's 委托代扣 is a separate product this adapter does not offer)")
     live = sorted(name for name, provider in providers.items() if getattr(provider, "takes_real_money", False))
-    if live and app.config["SANDBOX_ENABLED"]:
-        # Beside real money the sandbox would be a way to have dues marked paid for nothing (its
-        # cashier, its host sign-in as any demo resident): a live pilot runs without it.
-        raise RuntimeError(f"SANDBOX_ENABLED must be False: {', '.join(live)} take(s) real money, and the "
-                           "sandbox, which takes none, must not serve the same residents")
+    for setting in ("SANDBOX_ENABLED", "HOST_SANDBOX_ENABLED"):
+        if live and app.config[setting]:
+            # Beside real money the sandbox would be a way to have dues marked paid for nothing
+            # (its cashier), and its host sign-in a verified session as a demo resident of one's
+            # choice: a live pilot runs without either.
+            raise RuntimeError(f"{setting} must be False: {', '.join(live)} take(s) real money, and the "
+                               "sandbox, which takes none, must not serve the same residents")
     app.extensions["sbweb.providers"] = providers

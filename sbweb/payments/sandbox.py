@@ -384,6 +384,20 @@ def api_refund(call: "Call") -> dict:
     }
 
 
+def api_refund_query(call: "Call") -> dict:
+    """alipay.trade.fastpay.refund.query: a refund it made has refund_status REFUND_SUCCESS; one
+    it never received is answered code 10000 without it (and without refund_amount), as Alipay's is."""
+    biz = call.biz
+    trade = _find(biz)
+    request_no = str(biz.get("out_request_no", ""))
+    answer = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "out_request_no": request_no}
+    done = db.session.scalar(select(SandboxRefund).filter_by(out_request_no=request_no, trade_id=trade.id))
+    if done is not None:
+        answer.update(total_amount=fen_to_yuan(trade.total_fen), refund_amount=fen_to_yuan(done.amount_fen),
+                      refund_status="REFUND_SUCCESS")
+    return answer
+
+
 def api_bill_url(call: "Call") -> dict:
     try:
         day = dt.date.fromisoformat(str(call.biz.get("bill_date")))
@@ -528,6 +542,7 @@ API_METHODS = {
     "alipay.trade.query": api_query,
     "alipay.trade.close": api_close,
     "alipay.trade.refund": api_refund,
+    "alipay.trade.fastpay.refund.query": api_refund_query,
     "alipay.data.dataservice.bill.downloadurl.query": api_bill_url,
 }
 # Alipay answers these without code/msg when they succeed.

@@ -312,6 +312,8 @@ class WeChatPayProvider:
     def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
         """查询单笔退款 by out_refund_no."""
         status, body = self._call("refund query", self._pay.query_refund, out_refund_no=out_request_no)
+        if status == 404 and isinstance(body, dict) and body.get("code") == "RESOURCE_NOT_EXISTS":
+            return "missing"  # never reached WeChat Pay: sent again under the same number
         if status != 200 or not isinstance(body, dict):
             raise self._refused("refund query", status, body)
         if body.get("out_trade_no") != out_trade_no:

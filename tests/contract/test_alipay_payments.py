@@ -148,8 +148,12 @@ def test_a_refund_is_made_once_per_request_number(fake_alipay, client, ctx):
     row = opened(client, fake_alipay)
     paid_silently(row.order_no)
     provider = adapter(fake_alipay)
-    for _ in range(2):
-        provider.refund(row.order_no, 100, f"{row.order_no}R1", "测试退款", total_fen=row.total_fen)
+    assert provider.refund_state(row.order_no, f"{row.order_no}R1") == "missing"  # not sent yet
+    # The first call moves the money (fund_change Y); a repeat moves none (N), so it is only
+    # "processing" until the refund query says REFUND_SUCCESS.
+    assert [provider.refund(row.order_no, 100, f"{row.order_no}R1", "测试退款", total_fen=row.total_fen)
+            for _ in range(2)] == ["succeeded", "processing"]
+    assert provider.refund_state(row.order_no, f"{row.order_no}R1") == "succeeded"
     assert trade(row.order_no).refunded_fen == 100
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 1

@@ -287,6 +287,33 @@ def test_a_refund_the_provider_cannot_take_now_is_retried_by_housekeeping(client
     assert count(SandboxRefund) == 1
 
 
+def test_a_refund_whose_answer_was_lost_is_done_once_and_only_marked_done_once_alipay_says_so(
+        client, app, world, ctx, monkeypatch):
+    row = started_order(client, app)
+    client.submit(client.page(f"/orders/{row.order_no}"), selector=f"form[action='/orders/{row.order_no}/cancel']")
+    provider_class = type(orders.provider_for(row))
+    real_refund = provider_class.refund
+
+    def answer_lost(self, *args, **kwargs):
+        real_refund(self, *args, **kwargs)  # the money goes back, but the answer never reaches us
+        raise orders.ProviderError("read timed out")
+
+    monkeypatch.setattr(provider_class, "refund", answer_lost)
+    sandbox.force_pay(row.order_no)
+    monkeypatch.setattr(provider_class, "refund", real_refund)
+    db.session.rollback()
+    assert count(SandboxRefund) == 1 and db.session.scalar(select(Refund.state)) == "pending"
+
+    orders.housekeeping()  # sent again: Alipay answers fund_change N (no money moved this time)
+    db.session.rollback()
+    assert db.session.scalar(select(Refund.state)) == "processing"
+    assert db.session.get(Order, row.id).state == "closed"
+    orders.housekeeping()  # alipay.trade.fastpay.refund.query: REFUND_SUCCESS
+    db.session.rollback()
+    assert db.session.scalar(select(Refund.state)) == "succeeded"
+    assert db.session.get(Order, row.id).state == "refunded" and count(SandboxRefund) == 1
+
+
 # -- nothing stays 支付中 ---------------------------------------------------------------------
 
 def test_a_payment_without_notify_is_settled_by_the_stuck_order_job(client, app, world, ctx):

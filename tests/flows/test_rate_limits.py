@@ -82,6 +82,28 @@ def test_lookups_on_other_pages_share_the_count(client, world):
 
 
 @pytest.mark.parametrize("app", [THREE], indirect=True)
+def test_the_code_steps_lookup_shares_the_count(client, world):
+    """证件信息 before a code is the same lookup by number and name: it counts with the others."""
+    page = client.page("/auth/verify/identity?next=/")
+    for _ in range(3):
+        assert client.submit(page, WRONG, follow=False).status == 422
+    assert client.submit(page, WANG, follow=False).status == 429
+    assert lookup(client).status_code == 429
+
+
+@pytest.mark.parametrize("app", [{"RATE_LIMIT_CODE": "2 per hour"}], indirect=True)
+def test_codes_asked_for_and_typed_are_limited_per_address(client, world):
+    sign_in(client, "王芳")
+    page = client.page("/auth/verify/code?next=/")
+    assert client.submit(page, selector="main form[action$='/send']", follow=False).status == 303
+    page = client.page("/auth/verify/code?next=/")
+    assert client.submit(page, {"code": "000000"}, selector="main form[action$='/verify/code']",
+                         follow=False).status == 422
+    refused = client.submit(page, {"code": "000001"}, selector="main form[action$='/verify/code']", follow=False)
+    assert refused.status == 429 and refused.h1 == "操作过于频繁"
+
+
+@pytest.mark.parametrize("app", [THREE], indirect=True)
 def test_captcha_images_are_limited(client, world):
     sign_in(client, "王芳", verified=True)
     statuses = [client.get("/certificates/captcha.png").status_code for _ in range(4)]

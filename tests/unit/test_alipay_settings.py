@@ -165,7 +165,9 @@ def test_real_money_and_the_sandbox_never_serve_the_same_app(tmp_path, key_dir, 
               "WITHHOLD_PROVIDER": "alipay"}
     with pytest.raises(RuntimeError, match="SANDBOX_ENABLED must be False: alipay take"):
         create_app(config)  # the default SANDBOX_ENABLED = True: its cashier would mark dues paid for nothing
-    live = create_app({**config, "SANDBOX_ENABLED": False})
+    with pytest.raises(RuntimeError, match="HOST_SANDBOX_ENABLED must be False"):
+        create_app({**config, "SANDBOX_ENABLED": False})  # its 同意授权 as a demo resident of one's choice
+    live = create_app({**config, "SANDBOX_ENABLED": False, "HOST_SANDBOX_ENABLED": False})
     assert sorted(live.extensions["sbweb.providers"]) == ["alipay"]
     assert live.test_client().get("/sandbox/gateway.do").status_code == 404
     # Alipay's own open-platform sandbox takes no money either: the two may run together.

@@ -34,6 +34,19 @@ def test_taiwan_permits_are_masked_too(app):
     assert "12****78" in text and "12******90" in text and "SB20261123000001" in text
 
 
+def test_a_number_typed_with_spaces_or_dashes_into_a_get_form_is_masked_in_the_access_log():
+    from sbweb.identity import redact
+
+    for query in ("id_number=5201+0219+8503+1512+46", "id_number=520102-19850315-1246",
+                  "id_number=520102%2019850315%201246", "id_number=520102%2D19850315%2D1246"):
+        line = redact(f'127.0.0.1 "GET /queries/proxy-paid?id_type=201&{query}&name=x HTTP/1.1" 200')
+        assert "id_number=5201**********1246&name=x" in line, line
+        assert not any(part in line for part in ("19850315", "8503", "1512"))
+    # Dates in a query, and times anywhere, stay readable.
+    assert redact("GET /refunds?date_from=2026-12-01&date_to=2026-12-31 at 2026-12-01 13:01:48") == \
+        "GET /refunds?date_from=2026-12-01&date_to=2026-12-31 at 2026-12-01 13:01:48"
+
+
 # -- JSON lines (LOG_FORMAT = "json") ---------------------------------------------------------------
 
 def _json_lines(logger_name, log):
