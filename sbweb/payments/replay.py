@@ -45,3 +45,10 @@ def remember_nonce(provider: str, nonce: str, *, now: float | None = None, windo
             db.session.add(NotifyNonce(provider=provider, nonce=nonce, seen_at=seen_at))
     except IntegrityError:
         raise InvalidNotice("nonce seen before: a replayed notification") from None
+
+
+def forget_nonce(provider: str, nonce: str) -> None:
+    """A notification whose outcome could not be written (the database went away mid-way) is not
+    a replay when it comes again: its nonce is let go, so the provider's retry is taken."""
+    with write_transaction():
+        db.session.execute(delete(NotifyNonce).where(NotifyNonce.provider == provider, NotifyNonce.nonce == nonce))

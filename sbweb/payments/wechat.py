@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import re
 import secrets
 import time
@@ -37,6 +38,7 @@ from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, 
                             PayRequest, PaymentStart, ProviderError, TradeState, WithholdRefused,
                             replay)
 
+log = logging.getLogger(__name__)
 GATEWAY = "https://api.mch.weixin.qq.com"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 
@@ -261,6 +263,13 @@ class WeChatPayProvider:
             app_id=transaction["appid"],
             seller_id=transaction["mchid"],
         )
+
+    def notification_not_applied(self, notification: Notification) -> None:
+        """The verified notification could not be applied: its retry must not count as a replay."""
+        try:
+            replay.forget_nonce(self.name, notification.headers.get("Wechatpay-Nonce", ""))
+        except Exception:  # noqa: BLE001 - the database is likely what failed; the query job settles it
+            log.warning("could not let go of the nonce of a notification not applied")
 
     def notify_answer(self, accepted: bool) -> NotifyAnswer:
         """WeChat Pay stops retrying on 200/204; anything else with {"code": "FAIL"} is a failure."""

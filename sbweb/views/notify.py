@@ -37,6 +37,11 @@ def receive(provider):
     except orders.AmountMismatch:
         log.error("notify from %s with a wrong amount for %s", provider, state.out_trade_no)
         return answer(False)
+    except Exception:
+        # Nothing was written (the transaction rolled back): the provider's retry must be taken.
+        if forget := getattr(client, "notification_not_applied", None):
+            forget(notification)
+        raise
     if outcome.refund_needed:
         # The refund is recorded (durable) already; sending it may fail and is retried.
         orders.complete_refunds(outcome.order.id)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from sbweb.db import db
 from sbweb.models import Due, NotifyNonce, Order, OrderEvent, Refund
+from sbweb.payments import orders
 from tests.journeys import choose
 from tests.wechat.steps import bound_and_signed_in, go_pay, method_page, post_notify
 
@@ -113,6 +114,25 @@ def test_a_replayed_notify_is_refused_even_though_its_signature_is_good(client, 
     # The same nonce on a freshly signed message is a replay too.
     refused(post_notify(client, wechat_pay, paid_in_wechat, nonce=headers["Wechatpay-Nonce"]))
     assert books(client.application, paid_in_wechat) == settled
+
+
+def test_a_notify_that_could_not_be_applied_is_taken_when_wechat_pay_retries_it(client, paid_in_wechat, wechat_pay,
+                                                                                 monkeypatch):
+    headers, body = wechat_pay.notify(wechat_pay.trades[paid_in_wechat])
+    real = orders.apply_trade_state
+
+    def database_gone(*args, **kwargs):
+        raise RuntimeError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(orders, "apply_trade_state", database_gone)
+    before = books(client.application, paid_in_wechat)
+    client.application.config["PROPAGATE_EXCEPTIONS"] = False
+    assert client.post("/notify/wechat", data=body, headers=headers).status_code >= 500
+    assert books(client.application, paid_in_wechat) == before  # its nonce not kept either
+    monkeypatch.setattr(orders, "apply_trade_state", real)
+    assert client.post("/notify/wechat", data=body, headers=headers).status_code == 204  # the same retry
+    assert books(client.application, paid_in_wechat)["order"][0] == "settled"
+    refused(client.post("/notify/wechat", data=body, headers=headers))  # and now it is a replay
 
 
 def test_repeated_notifies_with_fresh_nonces_settle_once(client, paid_in_wechat, wechat_pay):
