@@ -87,6 +87,14 @@ class Order(db.Model):
         return CHANNEL_LABELS.get(self.channel, self.channel)
 
     @property
+    def returned_by_provider(self) -> bool:
+        """Paid, then the money given back by the provider outside sbweb (WeChat Pay's REFUND):
+        not 未扣款, so the page must not say so."""
+        from sbweb.payments.orders import RETURNED_BY_PROVIDER
+
+        return self.state in ("failed", "closed") and any(RETURNED_BY_PROVIDER in e.cause for e in self.events)
+
+    @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 

@@ -30,6 +30,8 @@ from sbweb.clock import shanghai_now
 from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState
 
 log = logging.getLogger(__name__)
+# The cause an order ends with when the provider has given the money back on its own.
+RETURNED_BY_PROVIDER = "已付款后转入退款"
 REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
 
 
@@ -318,7 +320,7 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
         log.error("order %s: the provider has refunded a trade sbweb never settled", order.order_no)
         _release_dues(order)
         transition(order, "failed" if order.state == "paying" else "closed",
-                   f"{source}: 已付款后转入退款（非本系统发起），不予入账，请对账核实", **fields)
+                   f"{source}: {RETURNED_BY_PROVIDER}（非本系统发起），不予入账，请对账核实", **fields)
         return Outcome(order)
     if state.status == "closed" and order.state == "paying":
         _release_dues(order)

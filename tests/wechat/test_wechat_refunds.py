@@ -80,3 +80,5 @@ def test_a_trade_wechat_pay_has_refunded_never_settles_a_paying_order(client, we
         assert order.refunds == []  # nothing more to send back: it went already
         assert "转入退款" in order.events[-1].cause
     assert any("never settled" in r.getMessage() for r in caplog.records)
+    shown = client.page(f"/orders/{number}")
+    assert "已由支付机构退回" in shown.text and "未扣款" not in shown.text
