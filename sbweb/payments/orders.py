@@ -476,6 +476,21 @@ def complete_refunds(order_id: int | None = None) -> int:
     return done
 
 
+REFUND_STATE_LABELS = {"pending": "待发送", "processing": "处理中", "succeeded": "已退回", "failed": "退款异常"}
+
+
+def unfinished_refunds(now: dt.datetime | None = None) -> list[Refund]:
+    """For staff: refunds that need a look — failed (to settle on the merchant platform), not
+    sent after a try, or still processing after a day."""
+    now = now or utcnow()
+    return list(db.session.scalars(
+        select(Refund).where(
+            (Refund.state == "failed")
+            | ((Refund.state == "pending") & (Refund.attempts > 0))
+            | ((Refund.state == "processing") & (Refund.created_at < now - dt.timedelta(days=1))))
+        .order_by(Refund.created_at).limit(200)))
+
+
 # -- asking the provider --------------------------------------------------------------------
 
 def _ask(order: Order) -> TradeState | None:

@@ -112,8 +112,11 @@ def index():
 @bp.get("/refunds")
 @staff_required()
 def refunds():
+    from sbweb.payments import orders
+
     return render_step("admin/refunds.html", rows=refund_applications.pending(),
-                       transfers=refund_applications.awaiting_transfer())
+                       transfers=refund_applications.awaiting_transfer(),
+                       unfinished=orders.unfinished_refunds(), refund_states=orders.REFUND_STATE_LABELS)
 
 
 @bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])

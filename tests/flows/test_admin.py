@@ -84,6 +84,31 @@ def test_approval_refunds_once_and_the_resident_sees_it(app, client, world, ctx)
     assert (order_no, "settled") in movements and (order_no, "refunded") in movements
 
 
+def test_a_refund_the_provider_will_not_take_is_listed_for_staff_with_why(app, client, world, ctx, monkeypatch):
+    from sbweb.payments import orders
+    from tests.support import ResidentClient
+
+    application_id, application_no, order_no, _ = apply_for_refund(client, world)
+    make_staff(app)
+    app.test_client_class = ResidentClient
+    office = app.test_client()
+    staff_login(office)
+    assert "原路退回未完成" not in office.page("/admin/refunds").text
+
+    def refused(*args, **kwargs):
+        raise orders.ProviderError("alipay.trade.refund: ACQ.SELLER_BALANCE_NOT_ENOUGH 卖家余额不足")
+
+    monkeypatch.setattr(type(orders.provider_for(order(order_no))), "refund", refused)
+    detail = office.page(f"/admin/refunds/{application_id}")
+    office.submit(detail, button="审核通过并退费", selector="main form.form-card")
+    listing = office.page("/admin/refunds")
+    section = listing.soup.find("h2", string="原路退回未完成").find_next("table")
+    row = section.find("td", string=application_no).find_parent("tr")
+    cells = [td.get_text(" ", strip=True) for td in row.find_all("td")]
+    assert cells[1] == order_no and cells[2] == "待发送" and "卖家余额不足" in cells[4] and cells[4].startswith("1")
+    assert order(order_no).state == "settled"  # nothing returned yet: not 原路退回
+
+
 def test_rejection_needs_a_reason_and_the_payment_can_be_applied_for_again(app, client, world, ctx):
     from tests.support import ResidentClient
 
