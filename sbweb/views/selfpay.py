@@ -124,7 +124,9 @@ def confirm():
         selection["shown"] = current
         session["selection"] = selection
     form.shown.data = current
-    return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed,
+    # Back after paying: the dues are paid now, which is news to give, not an error to fix.
+    paid = bool(chosen) and len(chosen) == len(selection["dues"]) and all(d.state == "paid" for d in chosen)
+    return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed and not unpayable, paid=paid,
                        pause=payment_pause(chosen), payees=_payees_shown(selection),
                        back=selection.get("back") or url_for("selfpay.enrollments"),
                        unpayable=unpayable, enrollment_no=selection["enrollment"],
@@ -140,6 +142,10 @@ def method():
         flash("请先核对缴费信息")
         return redirect(url_for("selfpay.confirm" if selection else "selfpay.enrollments"), 303)
     chosen = _selected_dues(selection)
+    if request.method == "GET" and chosen and all(d.state == "paid" for d in chosen):
+        # Back after paying: the confirm page says they are paid. (Dues held by this selection's
+        # own order stay here: 去支付 again goes back to that order, never a second one.)
+        return redirect(url_for("selfpay.confirm"), 303)
     choices = channel_choices(auth.host(), current_app.config["PAYMENT_CHANNELS"])
     form = MethodForm()
     form.channel.choices = options((c.code, CHANNEL_LABELS[c.code]) for c in choices if c.available)

@@ -40,3 +40,32 @@ def test_pages_are_never_kept_in_a_cache(client, world):
     for url in ("/", "/selfpay/", "/records/"):
         assert client.get(url).headers["Cache-Control"] == "no-store"
     assert "no-store" not in client.get("/static/app.css").headers.get("Cache-Control", "")
+
+
+def test_back_after_paying_says_the_dues_are_paid_and_offers_no_second_payment(client, world):
+    sign_in(client, "王芳")
+    result = pay(client, choose(client, "medical"))
+    assert "缴费成功" in result.text
+    back = client.page("/selfpay/confirm")  # the browser's Back, twice
+    assert back.status == 200 and "所选费款已缴费成功" in back.text
+    assert "本次未扣款" not in back.text and "缴费信息已发生变化" not in back.text
+    assert back.soup.find("button", string="下一步") is None
+    assert back.soup.find("a", string="查看缴费记录")["href"] == "/records/"
+    method = client.get("/selfpay/method")  # once more Back: no 去支付 for what is paid
+    assert method.status_code == 303 and method.location == "/selfpay/confirm"
+
+
+def test_dues_held_by_an_open_order_say_where_to_go_on_with_it(client, world):
+    from tests.journeys import go_to_provider
+
+    sign_in(client, "王芳")
+    go_to_provider(client, choose(client, "medical"))  # at the cashier; she closes it
+    page = client.page("/selfpay/")
+    link = next(a for a in page.soup.select("main a.cell-link") if "医疗保险" in a.get_text())
+    dues = client.page(link["href"])
+    notice = dues.soup.select_one("main p.notice")
+    assert "有费款正在支付中" in notice.get_text() and notice.find("a")["href"] == "/records/"
+    assert dues.soup.find("button", string="下一步") is None  # nothing left to choose
+    assert dues.soup.find("a", string="查看缴费记录")["href"] == "/records/"
+    records = client.page("/records/")
+    assert records.soup.select_one("main a.record")["href"].startswith("/orders/SB")
