@@ -151,8 +151,8 @@ def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_n
         db.session.scalar(select(Person.id).where(Person.id == person_id).with_for_update())
         if not holds_secret:
             _check_rate(person_id, now)
-        row = OutboxMail(holds_secret=holds_secret, person_id=person_id, document_id=document_id, to_addr=to_addr, subject=subject,
-                         body=body, attachment_name=attachment_name if attachment is not None else None,
+        row = OutboxMail(person_id=person_id, document_id=document_id, to_addr=to_addr, subject=subject,
+                         body=body, holds_secret=holds_secret, attachment_name=attachment_name if attachment is not None else None,
                          attachment=attachment, state="queued", attempts=0, created_at=now,
                          next_attempt_at=now)
         db.session.add(row)

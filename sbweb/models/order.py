@@ -33,6 +33,12 @@ ORDER_TRANSITIONS = {
     ("closed", "refunded"),
 }
 ACTIVE_STATES = ("created", "paying")
+# The cause an order ends with when the provider has given the money back on its own.
+RETURNED_BY_PROVIDER = "已付款后转入退款"
+
+# pending → (sent) succeeded | processing → succeeded | failed; "open" ones are sent or asked after.
+REFUND_STATE_LABELS = {"pending": "待发送", "processing": "处理中", "succeeded": "已退回", "failed": "退款异常"}
+OPEN_REFUND_STATES = ("pending", "processing")
 
 CHANNEL_LABELS = {"alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付", "bank": "银行协议扣款"}
 
@@ -90,8 +96,6 @@ class Order(db.Model):
     def returned_by_provider(self) -> bool:
         """Paid, then the money given back by the provider outside sbweb (WeChat Pay's REFUND):
         not 未扣款, so the page must not say so."""
-        from sbweb.payments.orders import RETURNED_BY_PROVIDER
-
         return self.state in ("failed", "closed") and any(RETURNED_BY_PROVIDER in e.cause for e in self.events)
 
     @property
@@ -144,3 +148,12 @@ class Refund(db.Model):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     order = relationship("Order", back_populates="refunds")
+
+    @property
+    def state_label(self) -> str:
+        return REFUND_STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def open(self) -> bool:
+        """Still to be sent or asked after: the money is not back yet."""
+        return self.state in OPEN_REFUND_STATES

@@ -9,7 +9,6 @@ A live account is configuration (PAYMENT_PROVIDERS, see `provider_from_settings`
 """
 import binascii
 import csv
-import dataclasses
 import datetime as dt
 import functools
 import http.client
@@ -171,14 +170,15 @@ def _refused(method: str, answer: dict) -> GatewayRefusal | None:
     return None if answer.get("code") == "10000" else GatewayRefusal(method, answer)
 
 
-def _trade_state(method: str, out_trade_no: str, answer: dict, paid_at_field: str) -> TradeState:
+def _trade_state(method: str, out_trade_no: str, answer: dict, paid_at_field: str,
+                 status: str | None = None) -> TradeState:
     try:
         amount = yuan_to_fen(answer["total_amount"])
     except (KeyError, ValueError):
         raise ProviderError(f"{method}: no readable total_amount") from None
     return TradeState(
         out_trade_no=out_trade_no,
-        status=STATUS.get(answer.get("trade_status"), "waiting"),
+        status=status or STATUS.get(answer.get("trade_status"), "waiting"),
         amount_fen=amount,
         trade_no=answer.get("trade_no"),
         paid_at=parse_provider_time(answer.get(paid_at_field)),
@@ -321,8 +321,7 @@ class AlipayProvider:
             raise refusal
         # Code 10000 of alipay.trade.pay is the payment made: its answer carries no trade_status
         # (only a query's does), so the status is not read from it.
-        state = _trade_state("alipay.trade.pay", out_trade_no, answer, "gmt_payment")
-        return dataclasses.replace(state, status="success")
+        return _trade_state("alipay.trade.pay", out_trade_no, answer, "gmt_payment", status="success")
 
     def bill(self, day: dt.date) -> list[BillRow]:
         """The day's 业务明细 (trade bill): asked for its download URL, then fetched and read."""

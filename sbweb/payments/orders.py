@@ -25,13 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund
 from sbweb.models.base import utcnow
-from sbweb.models.order import ACTIVE_STATES, ORDER_TRANSITIONS
+from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, ORDER_TRANSITIONS, RETURNED_BY_PROVIDER
 from sbweb.clock import shanghai_now
 from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState
 
 log = logging.getLogger(__name__)
-# The cause an order ends with when the provider has given the money back on its own.
-RETURNED_BY_PROVIDER = "已付款后转入退款"
 REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
 
 
@@ -428,7 +426,7 @@ def _record_refund(order: Order, reason: str) -> None:
 def complete_refunds(order_id: int | None = None) -> int:
     """Send pending refunds to the provider and ask after those it is still processing; mark
     each done once the money is back (retried by housekeeping). Returns how many were done."""
-    query = select(Refund).where(Refund.state.in_(("pending", "processing")))
+    query = select(Refund).where(Refund.state.in_(OPEN_REFUND_STATES))
     if order_id is not None:
         query = query.filter_by(order_id=order_id)
     pending = list(db.session.scalars(query.order_by(Refund.id)))
@@ -455,7 +453,7 @@ def complete_refunds(order_id: int | None = None) -> int:
         if outcome != "succeeded":
             with write_transaction():
                 row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
-                if row.state in ("pending", "processing"):
+                if row.state in OPEN_REFUND_STATES:
                     row.state = "pending" if outcome == "missing" else outcome
                     if outcome == "failed":
                         row.last_error = "退款异常：款项未能原路退回，请在支付机构商户平台处理"
@@ -466,7 +464,7 @@ def complete_refunds(order_id: int | None = None) -> int:
         with write_transaction():
             refund = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
             order = db.session.get(Order, refund.order_id, with_for_update=True, populate_existing=True)
-            if refund.state not in ("pending", "processing"):
+            if refund.state not in OPEN_REFUND_STATES:
                 continue
             refund.state, refund.completed_at = "succeeded", utcnow()
             if order.state != "refunded" and not is_excess(refund):
@@ -474,9 +472,6 @@ def complete_refunds(order_id: int | None = None) -> int:
                            refunded_at=refund.completed_at)
             done += 1
     return done
-
-
-REFUND_STATE_LABELS = {"pending": "待发送", "processing": "处理中", "succeeded": "已退回", "failed": "退款异常"}
 
 
 def unfinished_refunds(now: dt.datetime | None = None) -> list[Refund]:

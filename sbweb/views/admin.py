@@ -116,7 +116,7 @@ def refunds():
 
     return render_step("admin/refunds.html", rows=refund_applications.pending(),
                        transfers=refund_applications.awaiting_transfer(),
-                       unfinished=orders.unfinished_refunds(), refund_states=orders.REFUND_STATE_LABELS)
+                       unfinished=orders.unfinished_refunds())
 
 
 @bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])

@@ -45,6 +45,11 @@ def _selected_dues(selection):
     return orders.load_dues(selection["dues"], _people(selection))
 
 
+def _all_paid(selection, chosen) -> bool:
+    """Every due of the selection is paid now (the resident came Back after paying)."""
+    return bool(chosen) and len(chosen) == len(selection["dues"]) and all(d.state == "paid" for d in chosen)
+
+
 def _payees_shown(selection) -> list:
     """The 被代缴人 a confirm page names (masked), when the payer pays for others."""
     others = _people(selection) - {selection["person"]}
@@ -125,8 +130,8 @@ def confirm():
         session["selection"] = selection
     form.shown.data = current
     # Back after paying: the dues are paid now, which is news to give, not an error to fix.
-    paid = bool(chosen) and len(chosen) == len(selection["dues"]) and all(d.state == "paid" for d in chosen)
-    return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed and not unpayable, paid=paid,
+    return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed and not unpayable,
+                       paid=_all_paid(selection, chosen),
                        pause=payment_pause(chosen), payees=_payees_shown(selection),
                        back=selection.get("back") or url_for("selfpay.enrollments"),
                        unpayable=unpayable, enrollment_no=selection["enrollment"],
@@ -142,7 +147,7 @@ def method():
         flash("请先核对缴费信息")
         return redirect(url_for("selfpay.confirm" if selection else "selfpay.enrollments"), 303)
     chosen = _selected_dues(selection)
-    if request.method == "GET" and chosen and all(d.state == "paid" for d in chosen):
+    if request.method == "GET" and _all_paid(selection, chosen):
         # Back after paying: the confirm page says they are paid. (Dues held by this selection's
         # own order stay here: 去支付 again goes back to that order, never a second one.)
         return redirect(url_for("selfpay.confirm"), 303)
