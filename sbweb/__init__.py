@@ -46,8 +46,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         prepare_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
-    from sbweb import auth
+    from sbweb import access, auth
     auth.init_app(app)
+    access.init_app(app)
     from sbweb.htmx import htmx
     htmx.init_app(app)
     from sbweb import security

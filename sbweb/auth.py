@@ -1,85 +1,104 @@
-"""Who is using the app, at which level, kept in the signed session cookie.
+"""Who is using the app, at which level. The identity lives on the server (a LoginSession row,
+sbweb.services.login_sessions); the signed cookie holds only its random token beside the
+page state (CSRF secret, a half-made selection, messages). So 退出 ends the identity wherever the
+cookie was copied, and the idle and absolute limits are the server's.
 
-- `verified`: the host app vouched for the person (授权), or a one-time code did. May see
-  and change personal data.
-- `lookup`: the person typed 证件类型 + 证件号码 + 姓名. May see what is owed and pay; sees
-  only the orders made in this session.
+- `verified`: the host app vouched for the person (授权), or a one-time code did.
+- `lookup`: the person typed 证件类型 + 证件号码 + 姓名. May see what is owed and pay it, and see
+  the orders made in this session; nothing more (sbweb.access says what each level may do).
 """
-import functools
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, g, request, session, url_for
+from flask import Flask, current_app, flash, g, request, session
 
-from sbweb import clock
 from sbweb.db import db
-from sbweb.models import Person
+from sbweb.models import LoginSession, Person
+from sbweb.services import login_sessions
 
 LEVELS = {"lookup": 1, "verified": 2}
-SESSION_ORDERS_KEPT = 20
-SESSION_REFRESH = 300  # seconds: the idle expiry slides, the cookie is re-sent at most this often
+TOKEN_KEY = "sid"
 EXPIRED = "您已较长时间未操作，为保护您的信息安全，请重新授权"
+TOO_LONG = "登录已超过{hours}小时，为保护您的信息安全，请重新授权"
+REVOKED = "您的登录已失效，请重新授权"
 # What survives the end of an identity: the CSRF secret, so that a form posted just then (the
 # sign-in form itself) is still read as coming from this browser.
 KEPT_AFTER_EXPIRY = ("csrf_token",)
+# Kept on the request, not on `g`: the embedded sandbox answers API calls by an in-process request
+# to this same app, which shares the app context (and `g`) with the request that makes the call.
+LOGIN = "sbweb.login"
 
 
-def _now() -> int:
-    return int(clock.utcnow().timestamp())
+def _idle():
+    return current_app.config["SESSION_IDLE_TIMEOUT"]
 
 
-def _idle_seconds() -> int:
-    return int(current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds())
-
-
-def sign_in(person: Person, level: str, host: str, host_subject: str | None = None) -> None:
-    """`host_subject` is the host app's own id for its user (an Alipay user id, a WeChat
-    openid) when the host vouched for them: paying inside WeChat needs it."""
-    session.clear()
-    session.permanent = True
-    session.update(person_id=person.id, level=level, host=host, orders=[], until=_now() + _idle_seconds())
-    if host_subject:
-        session["host_subject"] = host_subject
-
-
-def end_idle_session() -> None:
-    """Before each request: an identity past its `until` ends here, with everything the session
-    held for it (a half-made selection, the 验证码), and the next page says why. The browser
-    still sends the cookie because the cookie lives longer than the identity in it; a session
-    without `until` (made before it existed) counts as ended."""
-    if "person_id" not in session or request.endpoint == "static":
-        return
-    until = session.get("until")
-    if isinstance(until, int) and _now() <= until:
-        return
+def _ended(message: str | None) -> None:
     kept = {key: session[key] for key in KEPT_AFTER_EXPIRY if key in session}
     session.clear()
     session.update(kept)
     session.permanent = True
-    flash(EXPIRED, "expired")
+    if message:
+        flash(message, "expired")
 
 
-def keep_session_alive() -> None:
-    """Slide the idle expiry, but re-send the session cookie only when the last refresh is
-    SESSION_REFRESH old, not on every response: signing a cookie per request costs more than
-    the page's query. So a resident is signed out 25 to 30 minutes after their last request."""
-    if session.get("person_id") is None or not isinstance(session.get("until"), int):
+def load_login() -> None:
+    """Before each request: the session the cookie's token names, if it is still open. One that
+    ran past its idle or absolute limit ends here, and the page says why; one ended elsewhere
+    (退出 in another tab, or a copied cookie after 退出) simply holds no identity."""
+    request.environ[LOGIN] = None
+    token = session.get(TOKEN_KEY)
+    if token is None or request.endpoint == "static":
         return
-    now, idle = _now(), _idle_seconds()
-    if session["until"] - now < idle - SESSION_REFRESH:
-        session["until"] = now + idle
+    row = login_sessions.find(token, "resident")
+    if row is None:
+        _ended(None)
+        return
+    if row.ended_at is not None:
+        _ended({"idle": EXPIRED, "absolute": EXPIRED, "revoked": REVOKED}.get(row.end_reason))
+        return
+    why = login_sessions.expiry(row, _idle())
+    if why is not None:
+        login_sessions.end(row.id, why)
+        hours = int(current_app.config["SESSION_ABSOLUTE_TIMEOUT"].total_seconds() // 3600)
+        _ended(EXPIRED if why == "idle" else TOO_LONG.format(hours=hours))
+        return
+    login_sessions.touch(row)
+    request.environ[LOGIN] = row
+
+
+def current_login() -> LoginSession | None:
+    return request.environ.get(LOGIN) if request else None
+
+
+def sign_in(person: Person, level: str, host: str, host_subject: str | None = None) -> None:
+    """A new server-side session for `person` (its token a new one: every level change gets a new
+    id, and the session it replaces ends). `host_subject` is the host app's own id for its user
+    (an Alipay user id, a WeChat openid) when the host vouched for them: paying inside WeChat
+    needs it."""
+    row, token = login_sessions.start(
+        "resident", lifetime=current_app.config["SESSION_ABSOLUTE_TIMEOUT"], person_id=person.id, level=level,
+        host=host, host_subject=host_subject, address=request.remote_addr, agent=request.user_agent.string,
+        replacing=current_login())
+    session.clear()
+    session.permanent = True
+    session[TOKEN_KEY] = token
+    request.environ[LOGIN] = row
 
 
 def sign_out() -> None:
+    row = current_login()
+    if row is not None:
+        login_sessions.end(row.id, "sign-out")
+    request.environ[LOGIN] = None
     session.clear()
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(end_idle_session)
+    app.before_request(load_login)
 
 
 def current_person() -> Person | None:
-    """The signed-in Person row, loaded on first use in a request (pages that only need the
-    id use person_id() and never read it)."""
+    """The signed-in Person row, loaded on first use in a request."""
     wanted = person_id()
     # Cached per request; keyed by id because a test may hold one app context across requests.
     if g.get("person_id") != wanted or "person" not in g:
@@ -89,13 +108,13 @@ def current_person() -> Person | None:
 
 
 def person_id() -> int | None:
-    """The signed-in person's id, from the signed session alone (no database read)."""
-    value = session.get("person_id")
-    return value if isinstance(value, int) and session.get("level") in LEVELS else None
+    row = current_login()
+    return row.person_id if row is not None else None
 
 
 def level() -> str | None:
-    return session.get("level") if person_id() is not None else None
+    row = current_login()
+    return row.level if row is not None else None
 
 
 def is_verified() -> bool:
@@ -103,22 +122,25 @@ def is_verified() -> bool:
 
 
 def host() -> str:
-    return session.get("host") or "browser"
+    row = current_login()
+    return (row.host if row is not None else None) or "browser"
 
 
 def host_subject() -> str | None:
-    return session.get("host_subject") if person_id() is not None else None
+    row = current_login()
+    return row.host_subject if row is not None else None
 
 
 def remember_order(order_no: str) -> None:
-    orders = [o for o in session.get("orders", []) if o != order_no]
-    session["orders"] = (orders + [order_no])[-SESSION_ORDERS_KEPT:]
+    row = current_login()
+    if row is not None:
+        login_sessions.remember_order(row, order_no)
 
 
 def may_see_order(order) -> bool:
     if person_id() is None or order.payer_id != person_id():
         return False
-    return is_verified() or order.order_no in session.get("orders", [])
+    return is_verified() or order.order_no in (current_login().orders or [])
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -131,21 +153,3 @@ def safe_next(target: str | None, default: str = "/") -> str:
             or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return default
     return target
-
-
-def identity_required(minimum: str = "lookup"):
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            have = level()
-            if have is None or LEVELS[have] < LEVELS[minimum]:
-                from sbweb.htmx import leave_app
-
-                target = url_for("auth.authorize", next=request.full_path.rstrip("?"),
-                                 need=minimum if minimum != "lookup" else None)
-                return leave_app(target)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator

@@ -9,8 +9,8 @@ class Defaults:
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 
-    # Sessions: a signed cookie holding the person id and identity level only. Secure (HTTPS
-    # only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
+    # Sessions: who is signed in lives on the server (sbweb.auth, table login_sessions); the
+    # signed cookie holds its random token and page state only. Secure (HTTPS only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
     SESSION_COOKIE_NAME = "sbweb_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -24,13 +24,15 @@ class Defaults:
     FRAME_ANCESTORS = ("'self'",)
     # Strict-Transport-Security on requests that arrived over TLS (0 = never).
     HSTS_SECONDS = 31536000
-    # A signed-in resident who makes no request for this long must sign in again (sliding; the
-    # expiry time is kept, signed, inside the session by sbweb.auth).
+    # A signed-in resident or staff member who makes no request for this long must sign in again
+    # (sliding, checked on the server), and nobody stays signed in longer than the absolute limit.
     SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=12)
+    STAFF_SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=8)
     # The cookie outlives the identity in it, so that the next visit can say the session ended
     # (您已较长时间未操作…) instead of silently showing the sign-in page; it holds no identity then.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
-    # Sliding expiry is done by auth.keep_session_alive (every 5 minutes), not on each response.
+    # The cookie is re-sent only when its content changes (the idle limit slides on the server).
     SESSION_REFRESH_EACH_REQUEST = False
 
     # Forms: nothing a resident types comes near this; a garbled 10 MB post is refused early.

@@ -117,6 +117,19 @@ def mail_sweep() -> None:
         log.info("mail sweep: %s queued mails sent on again", count)
 
 
+@huey.periodic_task(crontab(minute="*/10"), retries=0)
+@in_app_context
+def sessions_housekeeping() -> None:
+    """Sessions past their limits are closed (so lists show them ended); old ones forgotten."""
+    from flask import current_app
+
+    from sbweb.services import login_sessions
+
+    counts = login_sessions.prune(current_app.config["SESSION_IDLE_TIMEOUT"])
+    if any(counts.values()):
+        log.info("sessions housekeeping: %s", counts)
+
+
 @huey.periodic_task(crontab(hour="1", minute="0"), retries=0)  # 09:00 Asia/Shanghai
 @in_app_context
 def reminders_daily() -> None:

@@ -32,7 +32,7 @@ SCOPES = {
     "mail": ("RATE_LIMIT_MAIL", _submits, ("certificates.send", "certificates.retry", "reminders.index")),
     "staff-login": ("RATE_LIMIT_STAFF_LOGIN", _submits, ("admin.login",)),
     "verify": ("RATE_LIMIT_VERIFY", _always, ("certificates.verify",)),
-    "code": ("RATE_LIMIT_CODE", _submits, ("verify.send", "verify.check")),
+    "code": ("RATE_LIMIT_CODE", _submits, ("verify.send", "verify.check", "verify.blind")),
 }
 
 

@@ -206,3 +206,28 @@ def alipay_account(app, gateway_base: str) -> dict:
     return {"app_id": app.config["SANDBOX_APP_ID"], "gateway": f"{gateway_base}/sandbox/gateway.do",
             "app_private_key_file": "keys/alipay/app_private_key.pem",
             "alipay_public_key_file": "keys/alipay/alipay_public_key.txt", "timeout": 1}
+
+
+def identity_of(client) -> dict:
+    """Who the client's session is on the server (sbweb.auth keeps only a token in the cookie):
+    person_id, level, host, and host_subject when there is one; {} when signed out or ended."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from sbweb.db import db
+    from sbweb.models import LoginSession
+
+    with client.session_transaction() as session:
+        token = session.get("sid")
+    if not token:
+        return {}
+    with client.application.app_context():
+        row = db.session.scalar(select(LoginSession).filter_by(token_hash=hashlib.sha256(token.encode()).hexdigest()))
+        if row is None or row.ended_at is not None:
+            return {}
+        found = {"person_id": row.person_id, "level": row.level, "host": row.host, "session_id": row.id}
+        if row.host_subject:
+            found["host_subject"] = row.host_subject
+        db.session.remove()
+    return found

@@ -15,3 +15,4 @@ from sbweb.models.staff import AuditEntry, Staff  # noqa: F401
 from sbweb.models.reconciliation import ReconDifference, ReconRun  # noqa: F401
 from sbweb.models.host_account import HostAccount  # noqa: F401
 from sbweb.models.verification import NotifyNonce, VerificationCode  # noqa: F401
+from sbweb.models.login_session import CaptchaChallenge, LoginSession  # noqa: F401

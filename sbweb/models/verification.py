@@ -18,7 +18,9 @@ class VerificationCode(db.Model):
     __tablename__ = "verification_codes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    # None: a decoy, answered like a real code while a number's lookups are locked (so the answer
+    # never says whether the name matched); it can never succeed.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,54 +1,83 @@
 """图形验证码 before a certificate is issued, with the non-image alternative the 适老化 rules
 ask for: a question in words (七加五等于几？) that a screen reader can read aloud.
 
-The answer never travels to the browser: the session holds a random nonce, and the answer is
-derived from it with the app's secret (Flask's session cookie is signed, not encrypted), so
-the image can be drawn again on reload. A challenge is good for one try and 5 minutes.
+A challenge lives on the server (CaptchaChallenge), bound to the sign-in that was shown it, good
+for one answer and LIFETIME seconds: taking it is one conditional UPDATE, so an answer replayed
+(from a copied cookie, a second tab, the same request sent twice) finds it used. The answer is
+derived from the challenge's nonce with the app's secret and never stored or sent to the browser,
+so the image can be drawn again on reload.
 """
+import datetime as dt
 import hashlib
 import hmac
 import io
 import secrets
-import time
 
 from captcha.image import ImageCaptcha
+from sqlalchemy import select, update
+
+from sbweb.db import db, write_transaction
+from sbweb.models import CaptchaChallenge
+from sbweb.models.base import utcnow
 
 WORDS = "零一二三四五六七八九十"
 LIFETIME = 300
 
 
-def new_challenge(kind: str = "image") -> dict:
-    """What the session keeps for a new challenge (kind "image" or "text")."""
-    return {"kind": "text" if kind == "text" else "image", "nonce": secrets.token_hex(8),
-            "expires": time.time() + LIFETIME}
+def new_challenge(session_id: int, kind: str = "image") -> CaptchaChallenge:
+    """A fresh challenge for the session (kind "image" or "text"); any earlier one is void."""
+    now = utcnow()
+    with write_transaction():
+        db.session.execute(update(CaptchaChallenge).where(CaptchaChallenge.session_id == session_id,
+                                                          CaptchaChallenge.used_at.is_(None)).values(used_at=now))
+        row = CaptchaChallenge(session_id=session_id, kind="text" if kind == "text" else "image",
+                               nonce=secrets.token_hex(8), created_at=now,
+                               expires_at=now + dt.timedelta(seconds=LIFETIME))
+        db.session.add(row)
+    return row
 
 
-def _digest(secret: str, held: dict) -> bytes:
-    return hmac.new(secret.encode(), f"{held['kind']}:{held['nonce']}".encode(), hashlib.sha256).digest()
+def current(session_id: int) -> CaptchaChallenge | None:
+    """The session's challenge still waiting for its answer, if any."""
+    return db.session.scalar(select(CaptchaChallenge).where(
+        CaptchaChallenge.session_id == session_id, CaptchaChallenge.used_at.is_(None),
+        CaptchaChallenge.expires_at > utcnow()).order_by(CaptchaChallenge.id.desc()).limit(1))
 
 
-def answer_of(secret: str, held: dict) -> str:
+def _digest(secret: str, held: CaptchaChallenge) -> bytes:
+    return hmac.new(secret.encode(), f"{held.kind}:{held.nonce}".encode(), hashlib.sha256).digest()
+
+
+def answer_of(secret: str, held: CaptchaChallenge) -> str:
     digest = _digest(secret, held)
-    if held["kind"] == "text":
+    if held.kind == "text":
         return str(digest[0] % 9 + 1 + digest[1] % 9 + 1)
     return "".join(str(b % 10) for b in digest[:4])
 
 
-def question(secret: str, held: dict) -> str:
+def question(secret: str, held: CaptchaChallenge) -> str:
     """The text challenge as shown (and read aloud)."""
     digest = _digest(secret, held)
     return f"{WORDS[digest[0] % 9 + 1]}加{WORDS[digest[1] % 9 + 1]}等于几？"
 
 
-def image_png(secret: str, held: dict) -> bytes:
+def image_png(secret: str, held: CaptchaChallenge) -> bytes:
     buffer = io.BytesIO()
     ImageCaptcha(width=160, height=60).write(answer_of(secret, held), buffer, format="png")
     return buffer.getvalue()
 
 
-def check(secret: str, held: dict | None, answer: str) -> bool:
-    """One try: the caller drops the challenge whatever this says."""
-    if not held or time.time() > held.get("expires", 0):
-        return False
-    typed = "".join((answer or "").split())[:8].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-    return hmac.compare_digest(typed.encode(), answer_of(secret, held).encode())
+def answer(secret: str, session_id: int, typed: str) -> tuple[bool, str]:
+    """One try at the session's challenge, which is used up whatever the answer: (right?, the
+    kind it was, so the next one can be of the same kind)."""
+    held = current(session_id)
+    if held is None:
+        return False, "image"
+    with write_transaction():
+        taken = db.session.execute(update(CaptchaChallenge).where(
+            CaptchaChallenge.id == held.id, CaptchaChallenge.used_at.is_(None),
+            CaptchaChallenge.expires_at > utcnow()).values(used_at=utcnow())).rowcount == 1
+    if not taken:
+        return False, held.kind
+    typed = "".join((typed or "").split())[:8].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    return hmac.compare_digest(typed.encode(), answer_of(secret, held).encode()), held.kind

@@ -13,6 +13,7 @@ from sbweb.models.base import utcnow
 MAX_FAILURES = 5
 LOCK_FOR = dt.timedelta(minutes=15)
 ROLES = ("reviewer", "admin")
+WRONG_CURRENT = "当前密码不正确"
 
 
 class StaffError(ValueError):
@@ -60,6 +61,42 @@ def authenticate(username: str, password: str, now: dt.datetime | None = None) -
             audit(staff.id, "staff.login", f"staff:{staff.id}", None, None)
             return staff
     raise wrong
+
+
+def change_password(staff_id: int, current: str, new: str, *, keep_session: int | None) -> int:
+    """The staff member's own password change (the current one asked again); every other session
+    of theirs ends. Returns how many ended."""
+    from sbweb.services import login_sessions
+
+    if len(new or "") < 10:
+        raise StaffError("新密码至少10位")
+    if len(new) > 200:
+        raise StaffError("新密码不超过200位")
+    with write_transaction():
+        staff = db.session.get(Staff, staff_id, with_for_update=True)
+        if staff is None or not check_password_hash(staff.password_hash, current or ""):
+            raise StaffError(WRONG_CURRENT)
+        if check_password_hash(staff.password_hash, new):
+            raise StaffError("新密码不能与当前密码相同")
+        staff.password_hash = generate_password_hash(new)
+        audit(staff_id, "staff.password", f"staff:{staff_id}", None, None)
+    return login_sessions.end_staff_sessions(staff_id, "password", keep=keep_session)
+
+
+def end_sessions_of(admin_id: int, staff_id: int) -> int:
+    """An admin ends every session of a staff account (their own included, if they choose it)."""
+    from sbweb.services import login_sessions
+
+    if db.session.get(Staff, staff_id) is None:
+        raise StaffError("该工作人员不存在")
+    ended = login_sessions.end_staff_sessions(staff_id, "revoked")
+    with write_transaction():
+        audit(admin_id, "staff.sessions_ended", f"staff:{staff_id}", None, {"ended": ended})
+    return ended
+
+
+def all_staff() -> list[Staff]:
+    return list(db.session.scalars(select(Staff).order_by(Staff.username)))
 
 
 def audit(staff_id: int | None, action: str, target: str, before: dict | None, after: dict | None) -> None:

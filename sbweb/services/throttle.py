@@ -26,16 +26,20 @@ def keys(id_type: str, id_number: str, client: str | None) -> dict[str, str]:
     return found
 
 
-def refused(lookup_keys: dict[str, str], now: dt.datetime | None = None) -> bool:
+def refused_by(lookup_keys: dict[str, str], now: dt.datetime | None = None) -> str | None:
+    """Which limit refuses the lookup now: "client" (this address tried too many), "number"
+    (this number had too many wrong names), or None."""
     config = current_app.config
     since = (now or utcnow()) - config["LOOKUP_WINDOW"]
     limits = {"number": config["LOOKUP_FAILURES_PER_NUMBER"], "client": config["LOOKUP_FAILURES_PER_CLIENT"]}
+    refused = set()
     for kind, key in lookup_keys.items():
         failures = db.session.scalar(select(func.count()).select_from(LookupFailure)
                                      .where(LookupFailure.key == key, LookupFailure.at > since))
         if failures >= limits[kind]:
-            return True
-    return False
+            refused.add(kind)
+    return "client" if "client" in refused else ("number" if refused else None)
+
 
 
 def record_failure(lookup_keys: dict[str, str], now: dt.datetime | None = None) -> None:

@@ -93,17 +93,37 @@ class Check:
     ok: bool
     message: str = ""  # for the resident when not ok
     dead: bool = False  # this code can no longer succeed: a new one is needed
+    person_id: int | None = None  # whose code it was (on success)
 
 
-def check_code(person_id: int, code_id: int, typed: str, *, now: dt.datetime | None = None) -> Check:
-    """Try `typed` against the person's code `code_id`: used on success, one try fewer on a
-    wrong answer (counted even when the request fails afterwards)."""
+def send_blind(person_id: int | None, *, now: dt.datetime | None = None) -> VerificationCode:
+    """While a number's lookups are locked: a code for the person the form named if it named one
+    (mailed as usual), else — or when no mail can go (no address, too many codes) — a decoy that
+    no answer opens. Both look the same to the browser, so the answer never says whether the
+    name matched."""
+    now = now or utcnow()
+    if person_id is not None:
+        try:
+            return send_code(person_id, now=now)
+        except VerificationError:
+            pass
+    with write_transaction():
+        row = VerificationCode(person_id=None, code_hash=secrets.token_hex(32), created_at=now,
+                               expires_at=now + current_app.config["VERIFY_CODE_TTL"], attempts=0)
+        db.session.add(row)
+    return row
+
+
+def check_code(person_id: int | None, code_id: int, typed: str, *, now: dt.datetime | None = None) -> Check:
+    """Try `typed` against the person's code `code_id` (person_id None: a code sent without
+    saying to whom, see send_blind; `Check.person_id` then says who it was): used on success,
+    one try fewer on a wrong answer (counted even when the request fails afterwards)."""
     config = current_app.config
     now = now or utcnow()
     with write_transaction():
         row = db.session.scalar(select(VerificationCode).where(VerificationCode.id == code_id)
                                 .with_for_update())
-        if row is None or row.person_id != person_id or row.used_at is not None:
+        if row is None or (person_id is not None and row.person_id != person_id) or row.used_at is not None:
             return Check(False, "验证码已失效，请重新获取", dead=True)
         if now > row.expires_at:
             return Check(False, "验证码已过期，请重新获取", dead=True)
@@ -111,9 +131,9 @@ def check_code(person_id: int, code_id: int, typed: str, *, now: dt.datetime | N
         if row.attempts >= allowed:
             return Check(False, "验证码错误次数过多，请重新获取", dead=True)
         row.attempts += 1
-        if hmac.compare_digest(row.code_hash, _digest(row.id, typed)):
+        if row.person_id is not None and hmac.compare_digest(row.code_hash, _digest(row.id, typed)):
             row.used_at = now
-            return Check(True)
+            return Check(True, person_id=row.person_id)
         left = allowed - row.attempts
         if left <= 0:
             return Check(False, "验证码错误次数过多，请重新获取", dead=True)

@@ -1,25 +1,22 @@
 """The pilot's back office (/admin): staff sign in with a password (hashed; locked after
-repeated wrong passwords) into a staff session of their own — a signed cookie apart from the
-residents' session — review refund applications, and read the audit log. Desktop width,
+repeated wrong passwords) into a staff session of their own (sbweb.staff_auth: kept on the server,
+apart from the residents'), see and end their sessions, review refund applications, and read the audit log. Desktop width,
 plain HTML forms; every POST carries the CSRF token."""
-import functools
-
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from sbweb import auth, staff_auth
 from sbweb.db import db
 from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
 from sbweb.views import upload_limit
 from sbweb.models import RefundApplication, Staff
-from sbweb.services import imports, refund_applications, staff as staff_service
+from sbweb.forms.admin import ConfirmForm, PasswordForm
+from sbweb.services import imports, login_sessions, refund_applications, staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-COOKIE = "sbweb_staff"
-SESSION_AGE = 8 * 3600
 
 
 class LoginForm(Form):
@@ -41,41 +38,9 @@ class ImportForm(Form):
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="sbweb-staff")
-
-
-def current_staff() -> Staff | None:
-    if "staff" not in g:
-        g.staff = None
-        token = request.cookies.get(COOKIE)
-        if token:
-            try:
-                staff_id = _serializer().loads(token, max_age=SESSION_AGE)
-            except BadSignature:
-                staff_id = None
-            staff = db.session.get(Staff, staff_id) if isinstance(staff_id, int) else None
-            g.staff = staff if staff is not None and staff.active else None
-    return g.staff
-
-
-def staff_required(role: str | None = None):
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapped(*args, **kwargs):
-            staff = current_staff()
-            if staff is None:
-                return redirect(url_for("admin.login", next=request.path), 303)
-            if role and staff.role != role:
-                abort(403)
-            return view(*args, **kwargs)
-        return wrapped
-    return decorator
-
-
 @bp.context_processor
 def staff_context():
-    return {"staff": current_staff()}
+    return {"staff": staff_auth.current_staff()}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -87,11 +52,9 @@ def login():
         except staff_service.StaffError as exc:
             form.form_errors.append(exc.message)
         else:
-            target = request.args.get("next", "")
+            target = auth.safe_next(request.args.get("next"), "")
             response = redirect(target if target.startswith("/admin/") else url_for("admin.index"), 303)
-            response.set_cookie(COOKIE, _serializer().dumps(staff.id), max_age=SESSION_AGE, httponly=True,
-                                samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
-                                path="/admin")
+            staff_auth.sign_in(staff, response)
             return response
     return render_step("admin/login.html", form=form, status=422 if form.is_submitted() else 200)
 
@@ -99,18 +62,68 @@ def login():
 @bp.post("/logout")
 def logout():
     response = redirect(url_for("admin.login"), 303)
-    response.delete_cookie(COOKIE, path="/admin")
+    staff_auth.sign_out(response)
     return response
 
 
+@bp.route("/account", methods=["GET", "POST"])
+def account():
+    """账号与登录设备: this staff member's open sessions (each can be ended) and 修改密码, which
+    ends every session but this one."""
+    me, here = staff_auth.current_staff(), staff_auth.current_session()
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            ended = staff_service.change_password(me.id, form.current.data, form.new.data, keep_session=here.id)
+        except staff_service.StaffError as exc:
+            (form.current if exc.message == staff_service.WRONG_CURRENT else form.new).errors.append(exc.message)
+        else:
+            flash(f"密码已修改，其他 {ended} 个登录已结束")
+            return redirect(url_for("admin.account"), 303)
+    sessions = login_sessions.open_sessions_of_staff(me.id, current_app.config["SESSION_IDLE_TIMEOUT"])
+    return render_step("admin/account.html", form=form, sessions=sessions, here=here.id, end_form=ConfirmForm(),
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+def end_session(session_id):
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        me, here = staff_auth.current_staff(), staff_auth.current_session()
+        if not login_sessions.end_one_of_staff(me.id, session_id):
+            abort(404)
+        if session_id == here.id:
+            return redirect(url_for("admin.login"), 303)
+        flash("已结束该登录")
+    return redirect(url_for("admin.account"), 303)
+
+
+@bp.get("/staff")
+def staff_list():
+    """工作人员 (admin only): every account and its open sessions, each account's ended at once."""
+    idle = current_app.config["SESSION_IDLE_TIMEOUT"]
+    rows = [(s, len(login_sessions.open_sessions_of_staff(s.id, idle))) for s in staff_service.all_staff()]
+    return render_step("admin/staff.html", rows=rows, end_form=ConfirmForm())
+
+
+@bp.post("/staff/<int:staff_id>/end-sessions")
+def end_staff_sessions(staff_id):
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            ended = staff_service.end_sessions_of(staff_auth.current_staff().id, staff_id)
+        except staff_service.StaffError:
+            abort(404)
+        flash(f"已结束该工作人员的 {ended} 个登录")
+    return redirect(url_for("admin.staff_list"), 303)
+
+
 @bp.get("/")
-@staff_required()
 def index():
     return render_step("admin/index.html", pending=len(refund_applications.pending()))
 
 
 @bp.get("/refunds")
-@staff_required()
 def refunds():
     from sbweb.payments import orders
 
@@ -120,7 +133,6 @@ def refunds():
 
 
 @bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])
-@staff_required()
 def refund(application_id):
     application = db.session.get(RefundApplication, application_id)
     if application is None:
@@ -130,16 +142,16 @@ def refund(application_id):
         decision = request.form.get("decision")
         try:
             if decision == "approve":
-                refund_applications.approve(current_staff().id, application_id)
+                refund_applications.approve(staff_auth.current_staff().id, application_id)
                 flash(f"已审核通过 {application.application_no}，退费已发起")
             elif decision == "approve-bank":
-                refund_applications.approve(current_staff().id, application_id, method="bank")
+                refund_applications.approve(staff_auth.current_staff().id, application_id, method="bank")
                 flash(f"已审核通过 {application.application_no}，待退至银行账户")
             elif decision == "transferred":
-                refund_applications.confirm_bank_transfer(current_staff().id, application_id)
+                refund_applications.confirm_bank_transfer(staff_auth.current_staff().id, application_id)
                 flash(f"已确认 {application.application_no} 退至银行账户")
             elif decision == "reject":
-                refund_applications.reject(current_staff().id, application_id, form.note.data)
+                refund_applications.reject(staff_auth.current_staff().id, application_id, form.note.data)
                 flash(f"已审核不通过 {application.application_no}")
             else:
                 abort(400)
@@ -155,7 +167,6 @@ def refund(application_id):
 
 
 @bp.get("/audit")
-@staff_required("admin")
 def audit():
     return render_step("admin/audit.html", rows=staff_service.audit_log(),
                        movements=staff_service.money_movements())
@@ -163,7 +174,6 @@ def audit():
 
 @bp.route("/import", methods=["GET", "POST"])
 @upload_limit(IMPORT_MAX_BYTES)
-@staff_required("admin")
 def import_file():
     """导入参保登记和应缴费款 (补缴 pushed by 人社/医保): 试运行 checks every row and writes
     nothing; 导入 writes only a file without a single bad row."""
@@ -178,7 +188,7 @@ def import_file():
             form.file.errors.append(str(exc))
         else:
             if request.form.get("mode") == "apply" and report.ok:
-                counts = imports.apply(current_staff().id, filename, report)
+                counts = imports.apply(staff_auth.current_staff().id, filename, report)
                 flash(f"已导入 {counts['rows']} 行（其中应缴费款 {counts['dues']} 笔）")
                 return redirect(url_for("admin.import_file"), 303)
     failed = form.is_submitted() and (form.errors or (report is not None and not report.ok))
@@ -208,7 +218,6 @@ def _resolve_form(difference, formdata=None) -> ResolveForm:
 
 
 @bp.route("/reconciliation", methods=["GET", "POST"])
-@staff_required()
 def reconciliation():
     import datetime as dt
 
@@ -218,7 +227,7 @@ def reconciliation():
 
     form = ReconRunForm(data={"day": (shanghai_today() - dt.timedelta(days=1)).isoformat()})
     if request.method == "POST":
-        if current_staff().role != "admin":
+        if staff_auth.current_staff().role != "admin":
             abort(403)
         if form.validate_on_submit():
             try:
@@ -227,7 +236,7 @@ def reconciliation():
                 form.day.errors.append("请输入正确的日期，如 2026-11-22")
             else:
                 try:
-                    run = recon.reconcile(day, staff_id=current_staff().id)
+                    run = recon.reconcile(day, staff_id=staff_auth.current_staff().id)
                 except recon.ReconError as exc:
                     (form.day.errors if exc.field == "day" else form.form_errors).append(exc.message)
                 except ProviderError:
@@ -253,7 +262,7 @@ def _render_run(run_id: int, failed: ResolveForm | None = None, failed_id: int |
     ours = {o.order_no: o for o in db.session.scalars(
         select(Order).where(Order.provider == run.provider, Order.order_no.in_(numbers)))} if numbers else {}
     forms = {}
-    if current_staff().role == "admin":
+    if staff_auth.current_staff().role == "admin":
         for d in differences:
             if d.state == "open":
                 forms[d.id] = failed if failed is not None and d.id == failed_id else _resolve_form(d)
@@ -263,13 +272,11 @@ def _render_run(run_id: int, failed: ResolveForm | None = None, failed_id: int |
 
 
 @bp.get("/reconciliation/<int:run_id>")
-@staff_required()
 def reconciliation_run(run_id):
     return _render_run(run_id)
 
 
 @bp.post("/reconciliation/<int:run_id>/differences/<int:difference_id>")
-@staff_required("admin")
 def reconciliation_resolve(run_id, difference_id):
     from sbweb.models import ReconDifference
     from sbweb.services import reconciliation as recon
@@ -280,7 +287,7 @@ def reconciliation_resolve(run_id, difference_id):
     form = _resolve_form(difference, formdata=request.form)
     if form.validate_on_submit():
         try:
-            result = recon.resolve(current_staff().id, difference_id, form.action.data, form.note.data)
+            result = recon.resolve(staff_auth.current_staff().id, difference_id, form.action.data, form.note.data)
         except recon.ReconError as exc:
             target = {"action": form.action, "note": form.note}.get(exc.field)
             (target.errors if target is not None else form.form_errors).append(exc.message)

@@ -6,7 +6,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth, hostauth
+from sbweb import access, auth, hostauth, lookup
 from sbweb.db import db
 from sbweb.forms.auth import ConsentForm, ManualIdentityForm
 from sbweb.forms.base import options
@@ -14,14 +14,11 @@ from sbweb.hosts import HOST_LABELS, detect_host
 from sbweb.htmx import leave_app, render_step
 from sbweb.models import Person
 from sbweb.demo import demo_id_numbers
-from sbweb.services import throttle
-from sbweb.services.people import find_person
+from sbweb.services import login_sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger(__name__)
 
-NO_MATCH = "证件号码与姓名不一致，或未查询到该人员，请核对后重新输入"
-TOO_MANY = "查询失败次数过多，请{minutes}分钟后再试。如不确定登记的姓名，请联系参保地经办机构"
 HOST_FAILED = "未能完成授权，请重新授权，或选择「拒绝授权」后手动输入证件信息"
 HOST_UNKNOWN = "未查询到您的参保信息。如已参保，请选择「拒绝授权」后手动输入证件信息，或联系参保地经办机构"
 
@@ -35,12 +32,15 @@ def _consent_form() -> ConsentForm:
     form.host.choices = options(HOST_LABELS.items())
     if not form.is_submitted():
         form.host.data = detect_host(request.user_agent.string)
+        form.person.data = auth.person_id()  # a looked-up resident verifying: themselves first
         form.next.data = auth.safe_next(request.args.get("next"))
     return form
 
 
 def _authorize_page(form: ConsentForm, status: int = 200):
-    return render_step("auth/authorize.html", form=form, need=request.args.get("need"),
+    need = request.args.get("need") if request.args.get("need") in access.RESIDENT_LEVELS else None
+    return render_step("auth/authorize.html", form=form, need=need, action=access.what(request.args.get("action")),
+                       looked_up=auth.level() == "lookup",
                        host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"],
                        host_signin=hostauth.for_host(detect_host(request.user_agent.string)),
                        status=status)
@@ -68,23 +68,6 @@ def consent():
         return redirect(auth.safe_next(form.next.data), 303)
     callback, state = _expect_callback(signin, form.next.data, host=form.host.data)
     return redirect(signin.authorize_url_for(callback, state, person.id_number), 303)
-
-
-def throttled_lookup(form) -> tuple:
-    """The person a validated form's 证件类型 + 证件号码 + 姓名 name, throttled per number and per
-    client: (person, 200), or (None, 422 / 429) with the message on the form — a wrong name and
-    an unknown number read the same."""
-    keys = throttle.keys(form.id_type.data, form.id_number.data, request.remote_addr)
-    if throttle.refused(keys):
-        minutes = int(current_app.config["LOOKUP_WINDOW"].total_seconds() // 60)
-        form.form_errors.append(TOO_MANY.format(minutes=minutes))
-        return None, 429
-    person = find_person(form.id_type.data, form.id_number.data, form.name.data)
-    if person is None:
-        throttle.record_failure(keys)
-        form.form_errors.append(NO_MATCH)
-        return None, 422
-    return person, 200
 
 
 def _expect_callback(signin, next_url: str | None, **pending) -> tuple[str, str]:
@@ -149,7 +132,7 @@ def manual():
         form.next.data = auth.safe_next(request.args.get("next"))
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
-        person, status = throttled_lookup(form)
+        person, status = lookup.throttled_lookup(form)
         if person is not None:
             pending = session.pop("host_pending", None)
             if isinstance(pending, dict) and pending.get("name") in hostauth.providers():
@@ -159,6 +142,14 @@ def manual():
                 auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
             return redirect(auth.safe_next(form.next.data), 303)
     return render_step("auth/manual.html", form=form, status=status)
+
+
+@bp.get("/sign-ins")
+def sign_ins():
+    """登录记录: when and how this person signed in (level, host app, masked address) and how
+    each sign-in ended, so a sign-in they do not recognise shows."""
+    return render_step("auth/sign_ins.html", rows=login_sessions.history_of_person(auth.person_id()),
+                       here=auth.current_login().id, host_labels=HOST_LABELS)
 
 
 @bp.post("/sign-out")

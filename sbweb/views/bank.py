@@ -20,7 +20,6 @@ def _refused(form, exc: bank.BankError):
 
 
 @bp.get("/")
-@auth.identity_required("verified")
 def index():
     person = auth.person_id()
     return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=bank.agreements_of(person))
@@ -28,7 +27,6 @@ def index():
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @bp.route("/accounts/<int:account_id>/edit", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def account(account_id=None):
     """存款账户账号报告: report a new account, or change one."""
     person = auth.current_person()
@@ -56,7 +54,6 @@ def account(account_id=None):
 
 
 @bp.route("/accounts/<int:account_id>/delete", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def delete_account(account_id):
     person = auth.person_id()
     account = bank.own_account(person, account_id)
@@ -77,7 +74,6 @@ def delete_account(account_id):
 
 
 @bp.route("/agreements/new", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def sign():
     """银行缴费协议: a reported account of one's own for one's own enrollment."""
     person = auth.person_id()
@@ -104,7 +100,6 @@ def sign():
 
 
 @bp.route("/agreements/<int:agreement_id>/revoke", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def revoke(agreement_id):
     person = auth.person_id()
     agreement = next((a for a in bank.agreements_of(person) if a.id == agreement_id), None)

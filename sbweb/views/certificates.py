@@ -6,8 +6,7 @@ question in words for those who cannot read the image); a voucher goes with its 
 """
 from urllib.parse import quote
 
-from flask import (Blueprint, abort, current_app, flash, make_response, redirect, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
 
 from sbweb import auth, mail
 from sbweb.forms.base import options
@@ -15,10 +14,9 @@ from sbweb.forms.certificates import MailForm, PaymentCertForm, PlainForm, Proxy
 from sbweb.htmx import render_step
 from sbweb.services import captcha, documents, records
 from sbweb.services.documents import DocumentError
-from sbweb.views.auth import throttled_lookup
+from sbweb.lookup import throttled_lookup
 
 bp = Blueprint("certificates", __name__)
-CAPTCHA_KEY = "captcha"
 
 
 # -- 验证码 ------------------------------------------------------------------------------------
@@ -27,34 +25,33 @@ def _secret() -> str:
     return current_app.config["SECRET_KEY"]
 
 
-def _challenge(kind: str | None = None) -> dict:
-    """The current challenge, or a new one (of `kind`, or of the kind the resident chose)."""
-    held = session.get(CAPTCHA_KEY)
-    if kind or not held:
-        held = captcha.new_challenge(kind or (held or {}).get("kind", "image"))
-        session[CAPTCHA_KEY] = held
+def _challenge(kind: str | None = None):
+    """The session's current challenge, or a new one (of `kind`, or of the kind it had)."""
+    sid = auth.current_login().id
+    held = captcha.current(sid)
+    if kind or held is None:
+        held = captcha.new_challenge(sid, kind or "image")
     return held
 
 
 def _captcha_context() -> dict:
     held = _challenge()
-    return {"captcha_kind": held["kind"],
-            "captcha_question": captcha.question(_secret(), held) if held["kind"] == "text" else None,
-            "captcha_nonce": held["nonce"]}
+    return {"captcha_kind": held.kind,
+            "captcha_question": captcha.question(_secret(), held) if held.kind == "text" else None,
+            "captcha_nonce": held.nonce}
 
 
 def _captcha_passed(form) -> bool:
     """One try per challenge: right or wrong, the next page shows a new one."""
-    held = session.pop(CAPTCHA_KEY, None)
-    if captcha.check(_secret(), held, form.captcha.data):
+    right, kind = captcha.answer(_secret(), auth.current_login().id, form.captcha.data)
+    if right:
         return True
     form.captcha.errors = list(form.captcha.errors) + ["验证码不正确，请重新输入"]
-    _challenge((held or {}).get("kind", "image"))
+    _challenge(kind)
     return False
 
 
 @bp.get("/certificates/captcha.png")
-@auth.identity_required("verified")
 def captcha_image():
     response = make_response(captcha.image_png(_secret(), _challenge()))
     response.headers.update({"Content-Type": "image/png", "Cache-Control": "no-store"})
@@ -74,7 +71,6 @@ def _switching() -> bool:
 # -- pages ---------------------------------------------------------------------------------------
 
 @bp.get("/certificates/")
-@auth.identity_required()
 def index():
     return render_step("certificates/index.html", verified=auth.is_verified())
 
@@ -87,7 +83,6 @@ def _years(form, person_id: int, paid_by: int | None = None):
 
 
 @bp.route("/certificates/payment", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def payment():
     """缴费证明 / 缴费记录凭证 for one of the person's years."""
     person = auth.person_id()
@@ -106,7 +101,6 @@ def payment():
 
 
 @bp.route("/certificates/tax", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def tax():
     """完税证明: 首开 once per ticket, 补开 any time; by 票证号码 or by 费款所属期."""
     person = auth.person_id()
@@ -126,7 +120,6 @@ def tax():
 
 
 @bp.route("/certificates/proxy", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def proxy():
     """代缴 variants: for a payee named by 证件号码 + 姓名, only what this payer paid."""
     payer = auth.person_id()
@@ -155,14 +148,12 @@ def proxy():
 
 
 @bp.get("/certificates/issued")
-@auth.identity_required("verified")
 def issued():
     """开具记录: every document this person had issued."""
     return render_step("certificates/issued.html", docs=documents.issued_by(auth.person_id()))
 
 
 @bp.get("/orders/<order_no>/voucher")
-@auth.identity_required()
 def voucher(order_no):
     """电子缴费凭证 of a settled order the resident may see (made once, then the same)."""
     try:
@@ -188,7 +179,6 @@ def verify_url(doc) -> str:
 
 
 @bp.get("/certificates/d/<doc_no>")
-@auth.identity_required()
 def show(doc_no):
     doc = _own(doc_no)
     form = MailForm()
@@ -199,7 +189,6 @@ def show(doc_no):
 
 
 @bp.get("/certificates/d/<doc_no>.pdf")
-@auth.identity_required()
 def download(doc_no):
     doc = _own(doc_no)
     rendered = documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"))
@@ -212,7 +201,6 @@ def download(doc_no):
 
 
 @bp.post("/certificates/d/<doc_no>/mail")
-@auth.identity_required()
 def send(doc_no):
     """发送至邮箱: the PDF goes to the outbox; a job sends it (and retries)."""
     doc = _own(doc_no)
@@ -234,7 +222,6 @@ def send(doc_no):
 
 
 @bp.post("/certificates/mail/<int:mail_id>/retry")
-@auth.identity_required()
 def retry(mail_id):
     form = PlainForm()
     if form.validate_on_submit():

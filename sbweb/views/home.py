@@ -67,7 +67,6 @@ def register_context(app):
 
     @app.after_request
     def every_response(response):
-        auth.keep_session_alive()
         if response.mimetype == "text/html":
             # Pages carry payment states and personal data: never from a cache (Back included,
             # so a paid order's cashier is fetched again and refuses), never kept on a shared phone.

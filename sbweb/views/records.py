@@ -1,7 +1,7 @@
 """缴费记录: what the payer paid — for themselves, and in a second tab for others (代缴) —
 one line per paid item, newest first, filtered by 费款所属期 year and 险种, paged. Filters
 and paging are plain GET links and forms; with HTMX only the results swap."""
-from flask import Blueprint, request, session
+from flask import Blueprint, request
 
 from sbweb import auth
 from sbweb.htmx import render_step
@@ -27,14 +27,13 @@ def filters() -> dict:
 
 
 @bp.get("/")
-@auth.identity_required()
 def index():
     payer = auth.person_id()
     tab = request.args.get("tab", "own")
     tab = tab if tab in TABS else "own"
     chosen = filters()
     # A manual lookup sees only what it paid in this session.
-    mine_only = None if auth.is_verified() else session.get("orders", [])
+    mine_only = None if auth.is_verified() else auth.current_login().orders
     result = records.records_page(payer, others=tab == "proxy", page=int_arg("page", 1),
                                   order_nos=mine_only, **chosen)
     return render_step("records/index.html", result=result, tab=tab, tabs=TABS, chosen=chosen,

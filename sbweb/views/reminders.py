@@ -25,7 +25,6 @@ class CancelForm(Form):
 
 
 @bp.route("/", methods=["GET", "POST"])
-@auth.identity_required("verified")
 def index():
     me = auth.current_person()
     form = ReminderForm()
@@ -49,7 +48,6 @@ def index():
 
 
 @bp.post("/<int:reminder_id>/cancel")
-@auth.identity_required("verified")
 def cancel(reminder_id):
     if CancelForm().validate_on_submit():
         if not reminders.cancel(auth.person_id(), reminder_id):

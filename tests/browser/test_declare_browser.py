@@ -15,6 +15,7 @@ from sbweb.db import db
 from sbweb.models import Declaration, Due
 from tests.browser.steps import consent, h1, mark_document, path_of, same_document, type_identity
 from tests.browser.test_large_text_browser import MEASURE
+from tests.wechat.steps import sent_codes
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
 
@@ -28,13 +29,13 @@ FLEXIBLE, RESIDENT = "灵活就业人员社保缴费", "城乡居民社保缴费
 # -- what the resident does, in the words on the screen ---------------------------------------
 
 def declare_as(tab, live_server, name: str, section: str, insurance: str):
-    """首页 → 缴费申报 → 拒绝授权 → 授权信息确认 as `name` → the flow under `section`."""
+    """首页 → 缴费申报 → 授权 (同意授权 as `name`: declaring needs a verified identity) → the flow
+    under `section`."""
     tab.goto(live_server("/"))
     tab.get_by_role("link", name=re.compile("^缴费申报")).click()
     expect(h1(tab)).to_have_text("授权")
-    tab.get_by_role("link", name="拒绝授权").click()
-    expect(h1(tab)).to_have_text("授权信息确认")
-    type_identity(tab, ID_NUMBERS[name], name)
+    expect(tab.get_by_role("link", name="拒绝授权")).to_have_count(0)  # a lookup cannot declare
+    consent(tab, name)
     expect(h1(tab)).to_have_text("缴费申报")
     assert path_of(tab) == "/declare/"
     expect(tab.locator("main .who")).to_contain_text(f"缴费人：{name}")
@@ -225,6 +226,49 @@ def test_li_ming_chooses_the_1000_grade_and_pays(js, live_server, page, shot, ax
     rows = declarations(live_server, "李明")
     assert rows[-1] == ("grade", "2027-01", "2027-12", 100000, 100000, "valid", "paid"), rows
     assert [r[5] for r in rows if r[0] == "grade"] == ["void", "valid"]  # the demo's 500 is void
+    assert_axe_clean(axe)
+
+
+@with_and_without_js
+def test_a_looked_up_li_ming_is_taken_to_verify_and_then_finishes_his_declaration(js, live_server, page, shot,
+                                                                                  axe):
+    """A name and an ID number let 李明 pay what he owes, not change it: 缴费申报 takes him to 授权,
+    which says why; the code mailed to his address verifies him and brings him back."""
+    tab = page(js=js)
+    tab.goto(live_server("/"))
+    tab.get_by_role("link", name=re.compile("^我为自己缴")).click()
+    tab.get_by_role("link", name="拒绝授权").click()
+    type_identity(tab, ID_NUMBERS["李明"], "李明")
+    expect(h1(tab)).to_have_text("我为自己缴")
+    tab.goto(live_server("/"))
+    tab.get_by_role("link", name=re.compile("^缴费申报")).click()
+    expect(h1(tab)).to_have_text("授权")
+    why = tab.locator("#why-verify")
+    expect(why).to_contain_text("只能查询应缴费款并缴费")
+    expect(why).to_contain_text("「缴费申报」")
+    shot(tab, "why-verify")
+    check_axe(axe, js, tab, "授权（需验证身份）")
+    tab.get_by_role("link", name="获取验证码").click()
+    expect(h1(tab)).to_have_text("获取验证码")
+    expect(tab.locator("main")).to_contain_text("l***@example.com")
+    tab.get_by_role("button", name="获取验证码").click()
+    expect(h1(tab)).to_have_text("输入验证码")
+    code = sent_codes(live_server.app)[-1]
+    tab.get_by_label("验证码").fill(code)
+    tab.get_by_role("button", name="确定").click()
+    expect(h1(tab)).to_have_text("缴费申报")
+    assert path_of(tab) == "/declare/"
+    flow = tab.get_by_role("region", name=RESIDENT).get_by_role("link", name=re.compile("养老保险"))
+    flow.click()
+    expect(h1(tab)).to_have_text("城乡居民养老保险费申报")
+    tab.get_by_role("group", name="缴费档次（元/年）").get_by_label("2000元", exact=True).check()
+    tab.get_by_role("button", name="下一步").click()
+    expect(h1(tab)).to_have_text("缴费信息确认")
+    expect(tab.locator("main")).to_contain_text("2,000.00")
+    shot(tab, "confirm")
+    pay(tab, "2,000.00")
+    rows = declarations(live_server, "李明")
+    assert rows[-1] == ("grade", "2027-01", "2027-12", 200000, 200000, "valid", "paid"), rows
     assert_axe_clean(axe)
 
 

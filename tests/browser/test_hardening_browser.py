@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
+from sbweb import access
 from sbweb.auth import EXPIRED
 from tests.browser.steps import h1, type_identity
 from tests.conftest import COLLECTING
@@ -70,6 +71,8 @@ def test_the_error_page_names_a_reference_and_nothing_else(app, live_server, pag
     @app.get("/test-only/boom")
     def boom():
         raise RuntimeError("520102198503151246 postgresql://admin:hunter2@db")
+
+    access.classify(app, "boom", read=access.PUBLIC)
 
     tab = page(js=True)
     response = tab.goto(live_server("/test-only/boom"))

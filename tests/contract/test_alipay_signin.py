@@ -14,6 +14,7 @@ from sbweb.hostauth import HostSignInError
 from sbweb.hostauth.alipay import from_settings
 from sbweb.models import HostAccount
 from sbweb.payments import sandbox_users
+from tests.support import identity_of
 from tests.contract.conftest import free_port, refusal, signed_answer, stalled, tampered
 from tests.support import form_values
 
@@ -130,9 +131,9 @@ def test_inside_alipay_agree_goes_through_alipays_oauth_to_a_verified_session(fa
     assert callback.path == "/auth/host/alipay/callback"
     landed = client.get(f"{callback.path}?{callback.query}", headers={"User-Agent": ALIPAY_APP})
     assert landed.status_code == 303 and landed.location == "/records/"
-    with client.session_transaction() as session:
-        assert (session["level"], session["host"], session["host_subject"]) == (
-            "verified", "alipay", sandbox_users.user_id_for(WANG_FANG))
+    session = identity_of(client)
+    assert (session["level"], session["host"], session["host_subject"]) == (
+        "verified", "alipay", sandbox_users.user_id_for(WANG_FANG))
     with fake_alipay.app.app_context():
         bound = db.session.scalar(select(HostAccount).filter_by(provider="alipay"))
         assert bound.subject == sandbox_users.user_id_for(WANG_FANG)
@@ -148,8 +149,7 @@ def test_when_alipay_will_not_say_who_it_is_the_resident_reads_why_and_is_not_si
     page = client.page(f"{callback.path}?{callback.query}", headers={"User-Agent": ALIPAY_APP})
     assert page.status == 400 and page.h1 == "授权"
     assert "未能完成授权，请重新授权，或选择「拒绝授权」后手动输入证件信息" in page.summary()
-    with client.session_transaction() as session:
-        assert "person_id" not in session
+    assert "person_id" not in identity_of(client)
 
 
 def test_declining_on_alipays_page_comes_back_as_not_signed_in(fake_alipay, client):

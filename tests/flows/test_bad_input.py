@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 from sbweb.db import db
 from sbweb.models import Due, Order, OrderItem, Person
 from tests.journeys import choose, go_to_provider, pay, sign_in
-from tests.support import form_values
+from tests.support import form_values, identity_of
 
 WECHAT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
           "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN")
@@ -48,8 +48,7 @@ def token(client) -> str:
 
 
 def signed_in(client) -> bool:
-    with client.session_transaction() as session:
-        return "person_id" in session
+    return "person_id" in identity_of(client)
 
 
 def due_id(app, world, name, insurance, index=0) -> int:

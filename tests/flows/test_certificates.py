@@ -14,6 +14,7 @@ from sbweb.models import Document, OutboxMail
 from sbweb.services import captcha
 from tests.flows.test_proxy import ZHAO, add, payee_rows
 from tests.journeys import choose, order_no_of, pay, sign_in
+from tests.support import identity_of
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pdfs"
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None,
@@ -36,8 +37,9 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
 
 
 def answer(client, app) -> str:
-    with client.session_transaction() as s:
-        return captcha.answer_of(app.config["SECRET_KEY"], s["captcha"])
+    session_id = identity_of(client)["session_id"]
+    with app.app_context():
+        return captcha.answer_of(app.config["SECRET_KEY"], captcha.current(session_id))
 
 
 def count(model, **where):
@@ -181,7 +183,7 @@ def test_verification_page_confirms_a_code_and_says_plainly_when_unknown(app, cl
 
 
 def test_mailing_a_document_writes_an_eml_with_the_pdf(app, client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     order_no = order_no_of(pay(client, choose(client, "medical")))
     doc_page = client.page(f"/orders/{order_no}/voucher")
     bad = client.submit(doc_page, {"email": "not-an-address"}, selector="main form[action$='/mail']")
@@ -208,7 +210,7 @@ def _closed_port() -> int:
 @pytest.mark.parametrize("app", [{"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": _closed_port(), "MAIL_TIMEOUT": 1,
                                   "MAIL_RETRY_DELAYS": ()}], indirect=True)
 def test_a_failed_mail_is_shown_with_a_retry_button(app, client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     order_no = order_no_of(pay(client, choose(client, "medical")))
     doc_page = client.page(f"/orders/{order_no}/voucher")
     after = client.submit(doc_page, {"email": "wangfang@example.com"}, selector="main form[action$='/mail']")
@@ -221,7 +223,7 @@ def test_a_failed_mail_is_shown_with_a_retry_button(app, client, world, ctx):
 
 
 def test_the_sixth_mail_in_an_hour_is_refused_with_a_clear_message(app, client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     order_no = order_no_of(pay(client, choose(client, "medical")))
     doc_page = client.page(f"/orders/{order_no}/voucher")
     for _ in range(5):

@@ -25,7 +25,7 @@ def open_form(client, flow):
 
 
 def test_flexible_pension_base_declaration_is_priced_by_the_standard_and_paid(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     page = open_form(client, "flexible-pension")
     assert page.h1 == "灵活就业人员养老保险费申报"
     text = page.text
@@ -49,7 +49,7 @@ def test_flexible_pension_base_declaration_is_priced_by_the_standard_and_paid(cl
 
 
 def test_flexible_medical_uses_the_regions_medical_rate(client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     page = open_form(client, "flexible-medical")
     assert "费率 8%" in page.text
     confirm = client.submit(page, {"month_from": "1", "month_to": "2", "base": "4400"})
@@ -58,7 +58,7 @@ def test_flexible_medical_uses_the_regions_medical_rate(client, world, ctx):
 
 
 def test_live_preview_shows_the_monthly_amount_without_writing(client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     page = open_form(client, "flexible-pension")
     preview = client.submit(page, {"month_from": "1", "month_to": "3", "base": "5000"}, button="计算应缴金额")
     assert preview.status == 200 and "每月应缴 1,000.00 元 × 3 个月" in preview.text
@@ -70,7 +70,7 @@ def test_live_preview_shows_the_monthly_amount_without_writing(client, world, ct
 
 
 def test_resident_pension_grade_then_change_until_paid(client, world, ctx):
-    sign_in(client, "李明")
+    sign_in(client, "李明", verified=True)
     page = open_form(client, "resident-pension")
     assert page.soup.select_one("#year option[selected]").get_text() == "2027年"
     labels = [l.get_text() for l in page.soup.select("#grade label")]
@@ -93,7 +93,7 @@ def test_resident_pension_grade_then_change_until_paid(client, world, ctx):
 
 
 def test_resident_medical_fixed_amount(client, htmx_client, world, ctx):
-    sign_in(client, "赵秀英")
+    sign_in(client, "赵秀英", verified=True)
     page = open_form(client, "resident-medical")
     assert "2027年度个人缴费标准 400.00 元" in page.text
     confirm = client.submit(page)
@@ -105,7 +105,7 @@ def test_resident_medical_fixed_amount(client, htmx_client, world, ctx):
 
 
 def test_backpay_shows_the_pushed_dues_for_confirmation(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     page = client.submit(open_form(client, "flexible-pension"), {"pay_type": "backpay"})
     assert page.h1 == "补缴明细确认"
     assert "2024年01月至2024年06月" in page.text and "4,776.00" in page.text
@@ -114,7 +114,7 @@ def test_backpay_shows_the_pushed_dues_for_confirmation(client, world, ctx):
 
 
 def test_backpay_without_pushed_dues_explains_what_to_do(client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     page = client.submit(open_form(client, "flexible-pension"), {"pay_type": "backpay"})
     assert page.h1 == "补缴明细确认" and "暂无需要补缴的费款" in page.text
 
@@ -150,13 +150,13 @@ def test_every_step_renders_as_a_fragment_for_htmx(client, world, ctx):
 
 
 def test_no_enrollment_for_the_flow_says_so(client, world, ctx):
-    sign_in(client, "刘洋")  # resident medical only
+    sign_in(client, "刘洋", verified=True)  # resident medical only
     page = open_form(client, "flexible-pension")
     assert "未查询到参保登记信息" in page.text and not page.soup.select("main form[method=post]")
 
 
 def test_the_city_list_refreshes_without_javascript(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     page = open_form(client, "flexible-pension")
     page = client.submit(page, {"city": "杭州市"}, button="查看该市经办机构")
     assert page.status == 200
@@ -173,7 +173,7 @@ def count_orders():
 def test_late_fee_is_its_own_line_when_the_region_sets_one(app, client, world, ctx):
     result = app.test_cli_runner().invoke(args=["standards", "set", "370200", "2026", "flexible", "--late-fee", "0.05"])
     assert result.exit_code == 0, result.output
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     # September 2026 was due by 30 September: 54 days late on 23 November, 0.05 % a day.
     confirm = client.submit(open_form(client, "flexible-pension"), {"month_from": "9", "month_to": "9", "base": "5000"})
     assert confirm.h1 == "缴费信息确认"

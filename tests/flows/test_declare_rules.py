@@ -72,7 +72,7 @@ def cli(app, *args):
 # -- 1. amounts are the server's ----------------------------------------------------------------
 
 def test_money_fields_in_the_post_are_ignored_and_the_standard_prices_the_declaration(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {
         "year": "2026", "month_from": "1", "month_to": "3", "base": "5000",
         "amount": "1", "amount_fen": "1", "monthly": "1", "total": "1", "late_fee": "1",
@@ -90,14 +90,14 @@ def test_money_fields_in_the_post_are_ignored_and_the_standard_prices_the_declar
 
 
 def test_the_live_preview_ignores_posted_figures_too(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     preview = declare(client, "flexible-pension", {"month_from": "1", "month_to": "2", "base": "6000",
                                                    "monthly": "1", "amount": "1"}, button="计算应缴金额")
     assert preview.status == 200 and "每月应缴 1,200.00 元 × 2 个月" in preview.text and "2,400.00" in preview.text
 
 
 def test_a_grade_the_region_does_not_offer_is_refused_beside_the_grade(client, world, ctx):
-    sign_in(client, "李明")  # 杭州: 100 … 3000 yuan
+    sign_in(client, "李明", verified=True)  # 杭州: 100 … 3000 yuan
     before = written()
     for grade, message in [
         ("350000", "2027年度没有该缴费档次，请从列出的档次中选择"),  # 3500 yuan: no such grade
@@ -132,7 +132,7 @@ BAD_BASES = [
 
 
 def test_a_base_out_of_range_or_not_a_number_is_refused_beside_the_base(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     before = written()
     for base, message in BAD_BASES:
         page = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": base})
@@ -142,7 +142,7 @@ def test_a_base_out_of_range_or_not_a_number_is_refused_beside_the_base(client, 
 
 
 def test_the_range_ends_themselves_are_allowed(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     low = declare(client, "flexible-pension", {"month_from": "1", "month_to": "1", "base": "4504.00"})
     assert low.h1 == "缴费信息确认" and "900.80" in low.text  # 4504 × 20 %
     high = declare(client, "flexible-pension", {"month_from": "2", "month_to": "2", "base": "22,518"})
@@ -152,7 +152,7 @@ def test_the_range_ends_themselves_are_allowed(client, world, ctx):
 # -- 3. months already paid or declared -------------------------------------------------------
 
 def test_a_month_already_paid_cannot_be_declared_again(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
     assert "缴费成功" in sandbox_pay(client, go_to_provider(client, confirm)).text
     before = written()
@@ -164,7 +164,7 @@ def test_a_month_already_paid_cannot_be_declared_again(client, world, ctx):
 
 
 def test_a_month_already_declared_cannot_be_declared_again(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     first = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
     assert first.h1 == "缴费信息确认"
     before = written()
@@ -178,7 +178,7 @@ def test_a_month_already_declared_cannot_be_declared_again(client, world, ctx):
 
 
 def test_the_same_months_of_the_other_insurance_are_not_taken(client, world, ctx):
-    sign_in(client, "王芳")  # her pension and medical are separate enrollments
+    sign_in(client, "王芳", verified=True)  # her pension and medical are separate enrollments
     assert declare(client, "flexible-pension", {"month_from": "1", "month_to": "2", "base": "5000"}).h1 == "缴费信息确认"
     assert declare(client, "flexible-medical", {"month_from": "1", "month_to": "2", "base": "5000"}).h1 == "缴费信息确认"
 
@@ -186,7 +186,7 @@ def test_the_same_months_of_the_other_insurance_are_not_taken(client, world, ctx
 # -- 4. month order -----------------------------------------------------------------------------
 
 def test_month_to_before_month_from_is_refused_beside_month_to(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     before = written()
     page = declare(client, "flexible-pension", {"month_from": "5", "month_to": "3", "base": "5000"})
     refused(page, "month_to", "费款所属期的结束月份不能早于开始月份")
@@ -195,7 +195,7 @@ def test_month_to_before_month_from_is_refused_beside_month_to(client, world, ct
 
 
 def test_a_month_outside_the_year_is_refused(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     before = written()
     for months in [("0", "3"), ("1", "13")]:
         page = declare(client, "flexible-pension", {"month_from": months[0], "month_to": months[1], "base": "5000"})
@@ -207,7 +207,7 @@ def test_a_month_outside_the_year_is_refused(client, world, ctx):
 # -- 5. the collection window -------------------------------------------------------------------
 
 def test_a_flexible_year_whose_window_closed_is_refused_beside_the_year(client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     before = written()
     page = declare(client, "flexible-pension", {"year": "2025", "month_from": "1", "month_to": "3", "base": "5000"})
     beside = refused(page, "year", "2025年度不在征收期内")
@@ -216,7 +216,7 @@ def test_a_flexible_year_whose_window_closed_is_refused_beside_the_year(client, 
 
 
 def test_a_resident_year_whose_window_closed_is_refused_beside_the_year(client, world, ctx):
-    sign_in(client, "李明")
+    sign_in(client, "李明", verified=True)
     before = written()
     page = declare(client, "resident-pension", {"year": "2026", "grade": "80000"})
     beside = refused(page, "year", "2026年度不在征收期内")
@@ -232,7 +232,7 @@ def test_a_year_without_a_standard_is_not_yet_published(app, world, ctx):
                              ("李明", "resident-pension", {"grade": "80000"}),
                              ("李明", "resident-medical", {})]:
         client = app.test_client()
-        sign_in(client, name)
+        sign_in(client, name, verified=True)
         page = declare(client, flow, {"year": "2030", **data})
         refused(page, "year", "2030年度缴费标准尚未公布，暂不能申报")
         assert written() == before, flow
@@ -240,7 +240,7 @@ def test_a_year_without_a_standard_is_not_yet_published(app, world, ctx):
 
 def test_the_window_moves_with_the_clock(client, world, ctx, clock):
     clock.at(shanghai(2027, 1, 5, 10, 0))  # 2026's flexible window closed on 2026-12-31
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     page = open_form(client, "flexible-pension")
     assert [o.get_text() for o in page.soup.select("#year option")] == []
     assert "当前不在征收期内" in page.text
@@ -253,7 +253,7 @@ def test_the_window_moves_with_the_clock(client, world, ctx, clock):
 # -- 6. someone else's agency, no enrollment ----------------------------------------------------
 
 def test_an_agency_the_person_is_not_registered_with_is_refused_beside_the_agency(client, world, ctx):
-    sign_in(client, "王芳")  # 贵阳
+    sign_in(client, "王芳", verified=True)  # 贵阳
     before = written()
     page = declare(client, "flexible-pension", {"city": "青岛市", "agency": "37020201",
                                                 "month_from": "1", "month_to": "1", "base": "5000"})
@@ -262,7 +262,7 @@ def test_an_agency_the_person_is_not_registered_with_is_refused_beside_the_agenc
 
 
 def test_an_agency_code_that_does_not_exist_is_refused(client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     before = written()
     page = declare(client, "flexible-pension", {"agency": "99999999", "month_from": "1", "month_to": "1",
                                                 "base": "5000"})
@@ -271,7 +271,7 @@ def test_an_agency_code_that_does_not_exist_is_refused(client, world, ctx):
 
 
 def test_another_persons_agency_for_a_flow_one_lacks_says_no_enrollment(client, world, ctx):
-    sign_in(client, "张伟")  # flexible only; 赵秀英's resident agency is in his city
+    sign_in(client, "张伟", verified=True)  # flexible only; 赵秀英's resident agency is in his city
     before = written()
     page = client.page("/declare/resident-pension")
     assert page.status == 200 and "未查询到参保登记信息" in page.text
@@ -285,7 +285,7 @@ def test_another_persons_agency_for_a_flow_one_lacks_says_no_enrollment(client, 
 
 
 def test_a_person_with_no_enrollment_at_all_sees_the_message(client, world, ctx):
-    sign_in(client, "陈静")
+    sign_in(client, "陈静", verified=True)
     for flow in ("flexible-pension", "flexible-medical", "resident-pension", "resident-medical"):
         page = client.page(f"/declare/{flow}")
         assert "未查询到参保登记信息" in page.text, flow
@@ -294,7 +294,7 @@ def test_a_person_with_no_enrollment_at_all_sees_the_message(client, world, ctx)
 # -- 7. a confirm page shown before the standard changed ----------------------------------------
 
 def test_a_confirm_page_shown_before_a_standard_change_charges_nothing(app, client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
     assert confirm.h1 == "缴费信息确认" and "3,000.00" in confirm.text
     declared = latest_declaration(world, "张伟")
@@ -323,7 +323,7 @@ def test_a_confirm_page_shown_before_a_standard_change_charges_nothing(app, clie
 
 
 def test_a_change_that_does_not_touch_the_price_leaves_the_page_valid(app, client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
     result = cli(app, "set", "370200", "2026", "flexible", "--medical-rate", "10")
     assert result.exit_code == 0, result.output
@@ -331,7 +331,7 @@ def test_a_change_that_does_not_touch_the_price_leaves_the_page_valid(app, clien
 
 
 def test_a_standard_change_after_confirming_stops_go_pay_too(app, client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
     method = client.submit(confirm)
     assert method.h1 == "选择缴款方式"
@@ -344,7 +344,7 @@ def test_a_standard_change_after_confirming_stops_go_pay_too(app, client, world,
 
 
 def test_a_due_already_being_paid_keeps_the_figure_its_payer_confirmed(app, client, world, ctx):
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
     go_to_provider(client, confirm)
     declared = latest_declaration(world, "张伟")
@@ -369,7 +369,7 @@ def test_repricing_keeps_the_late_fee_as_of_the_day_declared_in_shanghai(app, cl
     # any change to its standard, and the resident's page would turn stale for nothing.
     assert cli(app, "set", "370200", "2026", "flexible", "--late-fee", "0.05").exit_code == 0
     clock.at(shanghai(2026, 11, 23, 0, 30))
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "1", "base": "5000"})
     # 1000.00 for January, 296 days after 2026-01-31 at 0.05 % a day: 148.00.
     assert confirm.h1 == "缴费信息确认" and "1,148.00" in confirm.text and "148.00" in confirm.text
@@ -396,7 +396,7 @@ def pause_qingdao(app):
 def test_go_pay_is_refused_in_the_reconciliation_window_and_allowed_after_it(app, client, world, ctx, clock):
     pause_qingdao(app)
     clock.at(shanghai(2026, 11, 23, 23, 30))
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     method = client.submit(choose(client, "pension"))
     assert method.h1 == "选择缴款方式"
     assert "暂停缴费" in method.text and "00:10" in method.text  # said before 去支付
@@ -421,7 +421,7 @@ def test_go_pay_is_refused_in_the_reconciliation_window_and_allowed_after_it(app
 def test_the_window_of_another_region_does_not_pause_this_one(app, client, world, ctx, clock):
     pause_qingdao(app)
     clock.at(shanghai(2026, 11, 23, 23, 30))
-    sign_in(client, "王芳")  # 贵阳
+    sign_in(client, "王芳", verified=True)  # 贵阳
     method = client.submit(choose(client, "medical"))
     assert post_go_pay(client, method).status_code == 303
     assert count(Order) == 1
@@ -430,7 +430,7 @@ def test_the_window_of_another_region_does_not_pause_this_one(app, client, world
 def test_in_the_window_notifies_still_settle_and_resume_is_refused(app, client, world, ctx, clock):
     pause_qingdao(app)
     clock.at(shanghai(2026, 11, 23, 22, 45))  # just before the window
-    sign_in(client, "张伟")
+    sign_in(client, "张伟", verified=True)
     go_to_provider(client, choose(client, "pension"))
     db.session.rollback()
     row = db.session.scalar(select(Order))
@@ -470,7 +470,7 @@ def test_another_persons_declaration_cannot_be_seen_or_voided(client, world, ctx
 
 
 def test_another_persons_backpay_page_is_not_found(client, world, ctx):
-    sign_in(client, "王芳")
+    sign_in(client, "王芳", verified=True)
     assert client.get("/declare/backpay/370202100000034567").status_code == 404  # 张伟's enrollment
 
 
@@ -523,7 +523,7 @@ def test_two_concurrent_declarations_of_the_same_months_make_one_due(app, world)
     pages = []
     for _ in range(2):
         c = app.test_client()
-        sign_in(c, "张伟")
+        sign_in(c, "张伟", verified=True)
         page = c.page("/declare/flexible-pension")
         values = form_values(page.form())
         values.update({"month_from": ["1"], "month_to": ["3"], "base": ["5000"]})
@@ -555,7 +555,7 @@ def test_two_concurrent_grade_choices_leave_one_valid_declaration(app, world):
     pages = []
     for grade in ("80000", "150000"):
         c = app.test_client()
-        sign_in(c, "李明")
+        sign_in(c, "李明", verified=True)
         values = form_values(c.page("/declare/resident-pension").form())
         values["grade"] = [grade]
         pages.append((c, MultiDict([(k, v) for k, vs in values.items() for v in vs])))

@@ -7,7 +7,7 @@ import re
 import pytest
 from werkzeug.test import Client
 
-from sbweb import create_app
+from sbweb import access, create_app
 from tests.conftest import JINJA_CACHE
 from tests.support import ResidentClient, check_page, form_values
 
@@ -25,6 +25,8 @@ def app_with_a_broken_route(app_config, **config):
     @app.get("/test-only/boom")
     def boom():
         raise RuntimeError(SECRET_WORDS)
+
+    access.classify(app, "boom", read=access.PUBLIC)
 
     return app
 
@@ -193,6 +195,8 @@ def test_a_missing_table_is_a_fault_with_its_traceback_not_an_outage(base_config
 
         from sbweb.db import db
         db.session.execute(text("select * from a_table_no_migration_made"))
+
+    access.classify(app, "no_table", read=access.PUBLIC)
 
     caplog.set_level(logging.ERROR, logger="sbweb")
     response = app.test_client().get("/test-only/no-table")

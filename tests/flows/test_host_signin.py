@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sbweb.db import db
 from sbweb.models import HostAccount
 from sbweb.payments import sandbox_users
-from tests.support import form_values
+from tests.support import form_values, identity_of
 
 HOST_FAILED = "未能完成授权，请重新授权，或选择「拒绝授权」后手动输入证件信息"
 HOST_UNKNOWN = "未查询到您的参保信息。如已参保，请选择「拒绝授权」后手动输入证件信息，或联系参保地经办机构"
@@ -43,8 +43,7 @@ def callback_of(client, response) -> str:
 
 
 def session_of(client) -> dict:
-    with client.session_transaction() as session:
-        return dict(session)
+    return identity_of(client)
 
 
 def test_wang_fang_agrees_and_is_verified_with_her_alipay_id_and_the_binding_remembered(client, world, ctx):

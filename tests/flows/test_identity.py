@@ -6,6 +6,7 @@ import re
 from flask.testing import FlaskClient
 
 from tests.journeys import choose, go_to_provider, order_no_of, pay, sandbox_pay, sign_in
+from tests.support import identity_of
 
 DEMO_NUMBERS = {
     "王芳": "520102198503151246",
@@ -24,8 +25,7 @@ def manual(client, number, name, id_type="201"):
 
 
 def session_of(client) -> dict:
-    with client.session_transaction() as session:
-        return dict(session)
+    return identity_of(client)
 
 
 def test_consenting_gives_wang_fang_a_verified_session(client, world):

@@ -1,12 +1,16 @@
 """Guessing the name that goes with a number is cut short: after a few failures the manual
 lookup refuses — even the right name — for a while, per number and per client."""
 import datetime as dt
+import re
 
 from sqlalchemy import func, select, update
 
 from sbweb.db import db
-from sbweb.models import LookupFailure
+from sbweb.models import LookupFailure, VerificationCode
 from sbweb.models.base import utcnow
+from tests.journeys import sign_in
+from tests.support import ResidentClient, form_values, identity_of
+from tests.wechat.steps import sent_codes
 
 WANG_FANG = "520102198503151246"
 
@@ -50,3 +54,75 @@ def test_no_identity_number_is_stored_in_clear(client, world, app):
         keys = db.session.scalars(select(LookupFailure.key)).all()
         assert len(keys) == 2 and all(WANG_FANG not in k and len(k) == 64 for k in keys)
         assert db.session.scalar(select(func.count()).select_from(LookupFailure)) == 2
+
+
+# -- the real person during a lock ---------------------------------------------------------------------
+
+def lock(client):
+    for guess in ("王一", "王二", "王三", "王四", "王五"):
+        attempt(client, WANG_FANG, guess)
+
+
+def identity_step(client, name):
+    page = client.page("/auth/verify/identity?next=/bank/")
+    return client.submit(page, {"id_type": "201", "id_number": WANG_FANG, "name": name})
+
+
+def visible(page) -> str:
+    html = page.response.get_data(as_text=True)
+    return re.sub(r'"X-CSRFToken": "[^"]*"', "", re.sub(r'value="[^"]*"', "", html))
+
+
+def test_the_lock_message_says_how_the_real_person_still_gets_in(client, world):
+    lock(client)
+    refused = attempt(client, WANG_FANG, "王芳")
+    message = " ".join(refused.summary())
+    assert "「同意授权」" in message and "验证码" in message
+
+
+def test_during_a_lock_wang_fang_still_signs_in_through_her_host_app(app, client, world):
+    lock(client)
+    page = sign_in(client, "王芳", verified=True, next_url="/bank/")
+    assert page.h1 == "银行账户与缴费协议"
+    assert identity_of(client)["level"] == "verified"
+
+
+def test_during_a_lock_wang_fang_signs_in_with_the_code_mailed_to_her(app, client, world):
+    lock(client)
+    page = identity_step(client, "王芳")
+    assert page.h1 == "输入验证码" and "暂不显示查询结果" in page.text
+    assert "w***@" not in page.text  # nothing says the name matched
+    [code] = sent_codes(app)
+    done = client.submit(page, {"code": code})
+    assert done.h1 == "银行账户与缴费协议"
+    assert identity_of(client)["level"] == "verified"
+
+
+def test_during_a_lock_a_wrong_name_reads_exactly_like_the_right_one_and_never_gets_in(app, world):
+    app.test_client_class = ResidentClient
+    stranger, owner = app.test_client(), app.test_client()
+    lock(stranger)
+    wrong = identity_step(stranger, "王六")
+    right = identity_step(owner, "王芳")
+    assert (wrong.status, wrong.url) == (right.status, right.url)
+    assert visible(wrong) == visible(right)
+    assert len(sent_codes(app)) == 1  # only the real person's mail went
+    for n in range(4):
+        tried = stranger.submit(wrong, {"code": f"{n:06d}"})
+        assert tried.status == 422 and tried.field_error("code") == f"验证码不正确，还可以输入{4 - n}次"
+    dead = stranger.submit(wrong, {"code": "999999"})
+    assert dead.h1 == "身份验证" and "验证码错误次数过多，请重新获取" in dead.text
+    assert identity_of(stranger) == {}
+    with app.app_context():
+        decoys = db.session.scalars(select(VerificationCode).where(VerificationCode.person_id.is_(None))).all()
+        assert len(decoys) == 1 and decoys[0].attempts == 5
+
+
+def test_the_same_code_page_cannot_be_used_twice(app, client, world):
+    lock(client)
+    page = identity_step(client, "王芳")
+    [code] = sent_codes(app)
+    client.submit(page, {"code": code})
+    client.post("/auth/sign-out", data={"csrf_token": form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]})
+    again = client.page("/auth/verify/locked?next=/bank/")
+    assert again.h1 == "身份验证"

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sbweb import create_app
 from sbweb.auth import EXPIRED
 from sbweb.db import db
-from sbweb.models import Order
+from sbweb.models import AuditEntry, LoginSession, Order, Person, Staff
 from tests.conftest import COLLECTING, JINJA_CACHE
 from tests.journeys import choose, go_to_provider, sign_in
-from tests.support import ResidentClient, form_values
+from tests.support import ResidentClient, form_values, identity_of
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -153,12 +153,208 @@ def test_a_sign_in_form_posted_just_after_expiry_still_signs_in(client, world, c
     assert "李明" in client.page("/").text
 
 
-def test_a_session_without_an_expiry_time_counts_as_ended(client, world, clock):
-    """Cookies signed before sessions carried `until` must not live on for the cookie's 12 hours."""
+def test_the_idle_limit_is_the_servers_not_the_cookies(app, client, world, clock):
+    """A cookie kept from before the 30 minutes ran out opens nothing after them either."""
     sign_in(client, "王芳")
-    with client.session_transaction() as session:
-        del session["until"]
-    assert EXPIRED in client.page("/selfpay/").text
+    copy = client.get_cookie("sbweb_session").value
+    clock.at(COLLECTING + 31 * MINUTE)
+    stale = app.test_client()
+    stale.set_cookie("sbweb_session", copy)
+    assert stale.page("/selfpay/").h1 == "授权"
+    assert client.page("/selfpay/").h1 == "授权"
+    with app.app_context():
+        row = db.session.scalar(select(LoginSession))
+        assert (row.end_reason, row.ended_at is not None) == ("idle", True)
+
+
+# -- sessions kept on the server ---------------------------------------------------------------------
+
+def copy_of(app, client):
+    """Another browser holding a copy of this one's session cookie."""
+    app.test_client_class = ResidentClient
+    other = app.test_client()
+    other.set_cookie("sbweb_session", client.get_cookie("sbweb_session").value)
+    return other
+
+
+def test_a_copied_cookie_opens_nothing_after_wang_fang_signs_out(app, client, world):
+    sign_in(client, "王芳", verified=True, next_url="/bank/")
+    thief = copy_of(app, client)
+    assert thief.page("/bank/").h1 == "银行账户与缴费协议"  # the copy works while she is signed in
+    client.post("/auth/sign-out", data={"csrf_token": token(client)})
+    for path in ("/bank/", "/queries/paid", "/records/", "/selfpay/"):
+        page = thief.page(path)
+        assert page.h1 == "授权", path
+        assert identity_of(thief) == {}
+    with app.app_context():
+        row = db.session.scalar(select(LoginSession))
+        assert row.end_reason == "sign-out"
+
+
+def test_using_a_session_slides_the_idle_limit_but_not_past_12_hours(client, world, clock):
+    sign_in(client, "王芳")
+    for minutes in range(20, 12 * 60, 20):
+        clock.at(COLLECTING + minutes * MINUTE)
+        assert client.page("/selfpay/").h1 == "我为自己缴", minutes
+    clock.at(COLLECTING + 12 * 60 * MINUTE)
+    page = client.page("/selfpay/")
+    assert page.h1 == "授权" and "登录已超过12小时" in page.text
+
+
+def test_the_session_id_changes_when_the_level_does_and_the_old_one_ends(app, client, world):
+    sign_in(client, "王芳")
+    looked_up = identity_of(client)
+    before = copy_of(app, client)
+    sign_in(client, "王芳", verified=True)
+    verified = identity_of(client)
+    assert verified["level"] == "verified" and verified["session_id"] != looked_up["session_id"]
+    assert before.page("/selfpay/").h1 == "授权"
+    with app.app_context():
+        assert db.session.get(LoginSession, looked_up["session_id"]).end_reason == "replaced"
+
+
+def test_wang_fang_reads_her_sign_ins_with_the_address_masked(app, client, world):
+    sign_in(client, "王芳")
+    client.post("/auth/sign-out", data={"csrf_token": token(client)})
+    sign_in(client, "王芳", verified=True, next_url="/auth/sign-ins", host="alipay")
+    page = client.page("/auth/sign-ins")
+    assert page.h1 == "登录记录"
+    rows = [li.get_text(" ", strip=True) for li in page.soup.select("ul.sign-ins li")]
+    assert len(rows) == 2, rows
+    assert "已验证身份 · 支付宝" in rows[0] and "本次登录" in rows[0]
+    assert "证件信息查询 · 浏览器" in rows[1] and "已退出" in rows[1]
+    assert "地址 127.0.0.*" in rows[0]
+    assert "127.0.0.1" not in page.text
+
+
+def test_a_looked_up_resident_is_sent_to_verify_for_the_sign_ins(client, world):
+    sign_in(client, "王芳")
+    page = client.page("/auth/sign-ins")
+    assert page.h1 == "授权" and "登录记录" in page.text
+
+
+def test_housekeeping_closes_sessions_past_their_limits(app, world, clock):
+    from sbweb.services import login_sessions
+
+    with app.app_context():
+        person = db.session.scalar(select(Person).filter_by(name="王芳"))
+        row, _token = login_sessions.start("resident", lifetime=dt.timedelta(hours=12), person_id=person.id,
+                                           level="lookup")
+        clock.at(COLLECTING + 31 * MINUTE)
+        assert login_sessions.prune(dt.timedelta(minutes=30))["closed"] == 1
+        assert db.session.get(LoginSession, row.id, populate_existing=True).end_reason == "idle"
+
+
+# -- staff sessions --------------------------------------------------------------------------------------
+
+def staff_client(app, username="ops", password="correct horse battery", role="admin", create=True):
+    from sbweb.services import staff
+
+    if create:
+        with app.app_context():
+            staff.create(username, username + "名", password, role)
+    app.test_client_class = ResidentClient
+    client = app.test_client()
+    page = client.page("/admin/login")
+    done = client.post("/admin/login", data={**{k: v[0] for k, v in form_values(page.form()).items()},
+                                             "username": username, "password": password})
+    assert done.status_code == 303, done.status_code
+    return client
+
+
+def staff_copy(app, client):
+    app.test_client_class = ResidentClient
+    other = app.test_client()
+    other.set_cookie("sbweb_staff", client.get_cookie("sbweb_staff", path="/admin").value, path="/admin")
+    return other
+
+
+def admin_token(client, path="/admin/account") -> str:
+    return form_values(client.page(path).soup.select_one("main form[method=post]"))["csrf_token"][0]
+
+
+def test_a_copied_staff_cookie_opens_nothing_after_logout(app, world):
+    ops = staff_client(app)
+    copy = staff_copy(app, ops)
+    assert copy.page("/admin/audit").h1 == "审计日志"
+    ops.post("/admin/logout", data={"csrf_token": admin_token(ops)})
+    page = copy.page("/admin/audit")
+    assert page.h1 == "后台登录"
+
+
+def test_staff_sessions_end_after_30_idle_minutes_and_after_8_hours(app, world, clock):
+    ops = staff_client(app)
+    clock.at(COLLECTING + 31 * MINUTE)
+    page = ops.page("/admin/")
+    assert page.h1 == "后台登录" and "登录已超时" in page.text
+    ops = staff_client(app, create=False)
+    for minutes in range(31 + 20, 31 + 8 * 60, 20):
+        clock.at(COLLECTING + minutes * MINUTE)
+        assert ops.page("/admin/").h1 == "后台", minutes
+    clock.at(COLLECTING + (31 + 8 * 60) * MINUTE)
+    assert ops.page("/admin/").h1 == "后台登录"
+
+
+def test_a_staff_member_sees_their_sessions_and_ends_the_other_one(app, world):
+    desk = staff_client(app)
+    laptop = staff_client(app, create=False)
+    page = desk.page("/admin/account")
+    assert page.h1 == "账号与登录设备" and "当前登录（2）" in page.text
+    with app.app_context():
+        other = db.session.scalar(select(LoginSession).where(LoginSession.kind == "staff")
+                                  .order_by(LoginSession.id.desc()))
+    desk.post(f"/admin/account/sessions/{other.id}/end", data={"csrf_token": admin_token(desk)})
+    assert laptop.page("/admin/").h1 == "后台登录"
+    assert desk.page("/admin/").h1 == "后台"
+    assert "当前登录（1）" in desk.page("/admin/account").text
+
+
+def test_a_staff_member_cannot_end_someone_elses_session(app, world):
+    ops = staff_client(app)
+    reviewer = staff_client(app, "rev", role="reviewer")
+    with app.app_context():
+        theirs = db.session.scalar(select(LoginSession).where(LoginSession.kind == "staff")
+                                   .order_by(LoginSession.id.desc()))
+    response = ops.post(f"/admin/account/sessions/{theirs.id}/end", data={"csrf_token": admin_token(ops)})
+    assert response.status_code == 404
+    assert reviewer.page("/admin/").h1 == "后台"
+
+
+def test_an_admin_ends_every_session_of_a_staff_account(app, world):
+    ops = staff_client(app)
+    reviewer_desk = staff_client(app, "rev", role="reviewer")
+    reviewer_phone = staff_client(app, "rev", role="reviewer", create=False)
+    page = ops.page("/admin/staff")
+    assert page.h1 == "工作人员"
+    with app.app_context():
+        rev = db.session.scalar(select(Staff).filter_by(username="rev"))
+    ops.post(f"/admin/staff/{rev.id}/end-sessions", data={"csrf_token": admin_token(ops, "/admin/staff")})
+    assert reviewer_desk.page("/admin/").h1 == "后台登录"
+    assert reviewer_phone.page("/admin/").h1 == "后台登录"
+    assert ops.page("/admin/").h1 == "后台"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                                 .filter_by(action="staff.sessions_ended")) == 1
+    # A reviewer may not.
+    reviewer = staff_client(app, "rev", role="reviewer", create=False)
+    assert reviewer.get("/admin/staff").status_code == 403
+
+
+def test_a_password_change_ends_every_other_session(app, world):
+    desk = staff_client(app)
+    phone = staff_client(app, create=False)
+    page = desk.page("/admin/account")
+    password_form = 'main form[action="/admin/account"]'
+    wrong = desk.submit(page, {"current": "not my password", "new": "a new long passphrase",
+                               "again": "a new long passphrase"}, selector=password_form)
+    assert wrong.status == 422 and wrong.field_error("current") == "当前密码不正确"
+    assert phone.page("/admin/").h1 == "后台"
+    done = desk.submit(page, {"current": "correct horse battery", "new": "a new long passphrase",
+                              "again": "a new long passphrase"}, selector=password_form)
+    assert done.h1 == "账号与登录设备" and "其他 1 个登录已结束" in done.text
+    assert phone.page("/admin/").h1 == "后台登录"
+    assert desk.page("/admin/").h1 == "后台"
+    staff_client(app, password="a new long passphrase", create=False)
 
 
 # -- secret keys -------------------------------------------------------------------------------------

@@ -67,12 +67,12 @@ def test_a_new_year_set_from_the_command_line_is_offered_in_its_window(app, clie
     assert result.exit_code == 0, result.output
     assert "saved: 330100 2028 resident 2027-09-01~2028-06-30 档次 100,200,3000 医疗 450.00 (rev 1)" in result.output
 
-    sign_in(client, "李明")  # 杭州
+    sign_in(client, "李明", verified=True)  # 杭州
     today = client.page("/declare/resident-pension")  # 2026-11-23: 2028 is not open yet
     assert [o.get_text() for o in today.soup.select("#year option")] == ["2027年"]
 
     clock.at(dt.datetime(2027, 9, 15, 10, 0, tzinfo=SHANGHAI))
-    sign_in(client, "李明")  # ten months on, the session has long ended
+    sign_in(client, "李明", verified=True)  # ten months on, the session has long ended
     page = client.page("/declare/resident-pension")
     assert [o.get_text() for o in page.soup.select("#year option")] == ["2028年"]
     assert page.soup.select_one("#year option[selected]").get_text() == "2028年"
