@@ -6,7 +6,7 @@ from sbweb.forms.bank import AccountForm, AgreementForm, AgreementSettingsForm, 
 from sbweb.forms.base import options
 from sbweb.htmx import render_step
 from sbweb.money import fen_display, fen_to_yuan
-from sbweb.services import bank
+from sbweb.services import bank, withholding
 from sbweb.services import dues as dues_service
 
 bp = Blueprint("bank", __name__, url_prefix="/bank")
@@ -24,7 +24,9 @@ def _refused(form, exc: bank.BankError):
 @auth.identity_required("verified")
 def index():
     person = auth.person_id()
-    return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=bank.agreements_of(person))
+    agreements = bank.agreements_of(person)
+    return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=agreements,
+                       skipped=withholding.skips_of_agreements([a.id for a in agreements]))
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
