@@ -9,7 +9,7 @@ declaration that priced it last: 批扣 and 自动缴 read both (sbweb/services/
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, select, update
 
 from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Declaration, Due, Enrollment, Standard
@@ -339,11 +339,19 @@ def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level
             raise DeclarationError("backpay", "暂无可确认的补缴费款")
         if fingerprint(dues) != shown:
             raise DeclarationError("backpay", "补缴明细已变更，请核对下方最新明细后再确认")
-        db.session.execute(
-            update(Due).where(Due.id.in_([d.id for d in dues]), Due.state == "open",
-                              or_(Due.confirmed_level.is_(None), Due.confirmed_level != "verified"))
-            .values(confirmed_by_id=person_id, confirmed_level=level, confirmed_at=utcnow())
-            .execution_options(synchronize_session=False))
+        now = utcnow()
+        for due in dues:
+            # Conditional on the revision shown: an agency correction landing meanwhile makes
+            # the whole confirmation stale rather than confirming a figure nobody saw.
+            still = db.session.execute(
+                update(Due).where(Due.id == due.id, Due.state == "open", Due.revision == due.revision)
+                .values(confirmed_by_id=case((Due.confirmed_level == "verified", Due.confirmed_by_id),
+                                             else_=person_id),
+                        confirmed_at=case((Due.confirmed_level == "verified", Due.confirmed_at), else_=now),
+                        confirmed_level=case((Due.confirmed_level == "verified", "verified"), else_=level))
+                .execution_options(synchronize_session=False)).rowcount
+            if still != 1:
+                raise DeclarationError("backpay", "补缴明细已变更，请核对下方最新明细后再确认")
     for due in dues:
         db.session.refresh(due)
     return dues

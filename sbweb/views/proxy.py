@@ -118,7 +118,8 @@ def dues(payee_id, enrollment_no):
                                back=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no))
     selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
     return render_step("selfpay/dues.html", form=form, payee=row.person, enrollment=enrollment, dues=owed,
-                       selected=selected, notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()), status=422 if form.is_submitted() else 200,
+                       selected=selected, notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
+                       status=422 if form.is_submitted() else 200,
                        action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
                        back=url_for("proxy.enrollments", payee_id=payee_id))
 
