@@ -153,9 +153,14 @@ def _made_by(person_id: int, level: str) -> dict:
 
 
 def _priced(due: Due, declaration: Declaration) -> Declaration:
-    """The due's amount is now this declaration's: its consent is the one withholding reads."""
+    """The due's amount is now this declaration's: its consent is the one withholding reads.
+    Replacing the declaration behind a due changes what a resident checks (and who vouches for
+    it), so the due's revision moves on: a confirm page or a withholding run that read the old
+    one is stale, even when the amount stayed the same."""
     db.session.add(declaration)
     db.session.flush()
+    if due.declaration_id is not None:
+        due.revision += 1
     due.declaration_id = declaration.id
     db.session.flush()
     return declaration

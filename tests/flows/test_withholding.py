@@ -194,6 +194,22 @@ def test_a_re_priced_due_follows_its_latest_declaration(client, world, ctx):
     assert "未自动扣款" not in client.page("/bank/").text  # paid: nothing left to tell
 
 
+def test_a_run_that_read_the_due_before_someone_re_declared_it_the_same_takes_nothing(client, world, ctx):
+    """Between the run's consent check and its order, a looked-up session re-chooses the same
+    grade: the amount is unchanged, the consent is not, and the order is refused as stale."""
+    from sbweb.payments import orders
+
+    sign_in(client, "赵秀英", verified=True)
+    assert client.submit(client.page("/declare/resident-pension"), {"grade": "30000"}).h1 == "缴费信息确认"
+    due = due_of(world, "赵秀英", "pension")
+    read_by_the_run = fingerprint([due])
+    looked_up_grade(world, "赵秀英", 300)
+    with pytest.raises(orders.StaleSelection):
+        orders.create_order(payer_id=world.people["赵秀英"], person_ids={world.people["赵秀英"]}, due_ids=[due.id],
+                            shown=read_by_the_run, channel="bank", idempotency_key=f"withhold-{due.id}")
+    assert db.session.get(Due, due.id, populate_existing=True).amount_fen == 30000
+
+
 # -- 补缴 ---------------------------------------------------------------------------------------------
 
 def test_zhang_weis_backpay_waits_for_his_confirmation(app, client, world, ctx):
