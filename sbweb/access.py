@@ -100,6 +100,7 @@ RULES: dict[str, Rule] = {
     "bank.account": _r(VERIFIED, VERIFIED, "存款账户账号报告"),
     "bank.delete_account": _r(VERIFIED, VERIFIED, "删除银行账户"),
     "bank.sign": _r(VERIFIED, VERIFIED, "签订银行缴费协议"),
+    "bank.settings": _r(VERIFIED, VERIFIED, "修改扣款设置"),
     "bank.revoke": _r(VERIFIED, VERIFIED, "解除银行缴费协议"),
     "refunds.index": _r(VERIFIED, None, "退费申请"),
     "refunds.search": _r(VERIFIED, None, "退费申请"),

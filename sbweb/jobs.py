@@ -147,7 +147,7 @@ def auto_pay_daily() -> None:
     from sbweb.services import withholding
 
     counts = withholding.run()
-    if counts["attempted"]:
+    if any(counts.values()):
         log.info("auto pay (bank agreements): %s", counts)
 
 

@@ -55,8 +55,10 @@ def due_amount(enrollment: dict, spec: dict, periods: tuple[str, str]) -> int:
 
 
 def record_declaration(person, enrollment, spec: dict, due) -> None:
-    """The choice behind a demo due (its base, grade or the fixed amount), as if the resident
-    had declared it, so 申报查询 shows it and a new choice replaces it."""
+    """The choice behind a demo due (its base, grade or the fixed amount), so 申报查询 shows it
+    and a new choice replaces it. The loader stands for the agency's push of what residents
+    registered before the pilot, so the declaration is the agency's (nobody's session: level
+    "agency"), and like any agency figure it may be withheld through an agreement."""
     if due.kind != "normal" or db.session.scalar(select(Declaration.id).filter_by(due_id=due.id)):
         return
     standard = standards.standard_for(enrollment.agency.region_code, int(due.period_start[:4]),
@@ -67,12 +69,15 @@ def record_declaration(person, enrollment, spec: dict, due) -> None:
     declaration = Declaration(
         person_id=person.id, enrollment_id=enrollment.id, standard_id=standard.id,
         kind=kind[enrollment.category], period_start=due.period_start, period_end=due.period_end,
-        amount_fen=due.amount_fen, late_fee_fen=0, due_id=due.id, state="valid")
+        amount_fen=due.amount_fen, late_fee_fen=0, due_id=due.id, state="valid",
+        declared_by_id=None, declared_level="agency")
     if declaration.kind == "base":
         declaration.base_fen = yuan_to_fen(spec["base_yuan"])
     elif declaration.kind == "grade":
         declaration.grade_fen = due.amount_fen
     db.session.add(declaration)
+    db.session.flush()
+    due.declaration_id = declaration.id
 
 
 def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """Forms of 缴费申报: the agency, then what the flow asks for (基数 and months, 档次, or just
 the year). Choices are filled per request from the standards in force; whether a year or
 grade is allowed is the declarations service's to say (its message names the reason)."""
-from wtforms import StringField, SubmitField
+from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Optional
 
 from sbweb.forms.base import Form, Radio, Select, options
@@ -56,6 +56,8 @@ class MedicalForm(AgencyForm):
 
 
 class BackpayForm(Form):
+    # What the page showed (orders.fingerprint of its dues): the confirmation is of those figures.
+    shown = HiddenField(validators=[InputRequired("页面已过期，请核对补缴明细后再确认"), Length(max=64)])
     submit = SubmitField("下一步")
 
 

@@ -110,6 +110,9 @@ def run_migrations_online():
         live = connection.dialect.name == "postgresql"
         if live:
             _bound_waits(connection)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, on=False)
         applied = []
         context.configure(
             connection=connection,
@@ -127,6 +130,22 @@ def run_migrations_online():
             if not live or _gave_up(exc) is None:
                 raise
             raise click.ClickException(_gave_up_message(exc, applied)) from None
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection, *, on: bool):
+    """SQLite changes a table by rebuilding it (copy, drop, rename); with the app's
+    foreign_keys=ON, dropping a table other rows point at (dues, declarations) fails, so the
+    checks are off while migrating (a pragma only takes effect outside a transaction, hence the
+    DBAPI connection) and every reference is checked when they come back on."""
+    if on:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.rollback()
+        if broken:
+            logger.warning("foreign keys broken after migrating: %s", broken[:20])
+    connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def _bound_waits(connection):

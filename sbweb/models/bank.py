@@ -3,15 +3,20 @@ agreements (三方/两方协议) that let 自动缴 and 批扣 charge an account
 Own person only: a verified session of the account holder."""
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
+from sbweb.money import fen_display
 
 ACCOUNT_KIND_LABELS = {"card": "银行卡", "account": "存折/账户"}
 AGREEMENT_KIND_LABELS = {"tripartite": "三方协议", "bipartite": "两方协议"}
 AGREEMENT_STATE_LABELS = {"active": "已签约", "revoked": "已解约"}
+# 单笔扣款限额: the most one withholding may take, set by the holder (1 元 to 50,000 元).
+DEFAULT_LIMIT_FEN = 200_000
+LIMIT_MIN_FEN, LIMIT_MAX_FEN = 100, 5_000_000
 
 
 class BankAccount(db.Model):
@@ -49,6 +54,12 @@ class BankAgreement(db.Model):
     state: Mapped[str] = mapped_column(String(10), default="active", index=True)
     signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # A due above this is not withheld: the resident is told and pays it by hand.
+    limit_fen: Mapped[int] = mapped_column(Integer, default=DEFAULT_LIMIT_FEN,
+                                           server_default=str(DEFAULT_LIMIT_FEN))
+    # 补缴费款也自动扣款: the holder's standing yes to 补缴 the agency pushes (else each one
+    # waits for its 补缴明细确认).
+    withhold_backpay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     enrollment = relationship("Enrollment")
     account = relationship("BankAccount")
@@ -60,3 +71,43 @@ class BankAgreement(db.Model):
     @property
     def state_label(self) -> str:
         return AGREEMENT_STATE_LABELS[self.state]
+
+
+SKIP_REASONS = ("over_limit", "unverified", "unconfirmed")
+
+
+class WithholdingSkip(db.Model):
+    """A due 批扣/自动缴 left for the resident to pay through an agreement, and why: one row per
+    due, agreement and reason, so each is said once (one mail) and shown while the due is open.
+    `over_limit`: above the agreement's 单笔扣款限额; `unverified`: priced by a declaration
+    nobody entitled made at the verified level; `unconfirmed`: a 补缴 not confirmed (no opt-in)."""
+    __tablename__ = "withholding_skips"
+    __table_args__ = (UniqueConstraint("due_id", "agreement_id", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    due_id: Mapped[int] = mapped_column(ForeignKey("dues.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("bank_agreements.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    # The figures when it was skipped (the latest run's, should the due or the limit change).
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    limit_fen: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The mail that told the holder (NULL: no address on file, or not sent yet).
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    due = relationship("Due")
+    agreement = relationship("BankAgreement")
+
+    @property
+    def message(self) -> str:
+        return self.message_for(self.amount_fen, self.limit_fen)
+
+    def message_for(self, amount_fen: int, limit_fen: int) -> str:
+        """What the resident reads, with the given figures (the due's and the limit's today)."""
+        amount = f"¥{fen_display(amount_fen)}"
+        if self.reason == "over_limit":
+            return f"{amount} 超过协议单笔扣款限额 ¥{fen_display(limit_fen)}，未自动扣款，请自行缴纳"
+        if self.reason == "unconfirmed":
+            return f"补缴费款 {amount} 未经补缴明细确认，未自动扣款；确认后自动扣款，也可自行缴纳"
+        return (f"{amount} 的缴费申报未经本人验证身份后提交，未经本人确认的费款不自动扣款；"
+                "请在申报查询中核对，确属本人申报的请自行缴纳")

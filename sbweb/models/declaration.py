@@ -13,6 +13,9 @@ from sbweb.models.base import UTCDateTime, utcnow
 
 DECLARATION_KIND_LABELS = {"base": "缴费基数", "grade": "缴费档次", "fixed": "定额缴费"}
 DECLARATION_STATE_LABELS = {"valid": "有效", "void": "无效"}
+# Who stood behind a declaration: a verified session of a person, a looked-up one (证件号码 +
+# 姓名, which proves nothing), or the agency (an import, the demo loader, staff).
+DECLARED_LEVELS = ("verified", "lookup", "agency")
 
 
 class Declaration(db.Model):
@@ -36,9 +39,13 @@ class Declaration(db.Model):
     declared_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     void_reason: Mapped[str | None] = mapped_column(String(40))
+    # Who made it (NULL for the agency) and at which level; rows from before revision 0016 are
+    # 'lookup', the weakest level the code then accepted, since nobody can tell now.
+    declared_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    declared_level: Mapped[str] = mapped_column(String(10), default="lookup", server_default="lookup")
 
     enrollment = relationship("Enrollment")
-    due = relationship("Due")
+    due = relationship("Due", foreign_keys=[due_id])
     standard = relationship("Standard")
 
     @property

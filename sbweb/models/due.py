@@ -55,8 +55,18 @@ class Due(DueLabels, db.Model):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The declaration that priced this due last (NULL: the agency's own figure, as pushed). 批扣
+    # and 自动缴 withhold a declared due only when that declaration says who may have made it
+    # (sbweb/services/withholding.py). use_alter: declarations point back at dues.
+    declaration_id: Mapped[int | None] = mapped_column(ForeignKey("declarations.id", use_alter=True))
+    # 补缴明细确认 of a 补缴: who confirmed it, at which identity level, when. A new amount from
+    # the agency clears it (what was confirmed is no longer what is owed).
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    confirmed_level: Mapped[str | None] = mapped_column(String(10))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     enrollment = relationship("Enrollment", back_populates="dues")
+    priced_by = relationship("Declaration", foreign_keys=[declaration_id])
     # The resident's valid choice (基数/档次) behind this due, if it came from a declaration.
     declaration = relationship(
         "Declaration", viewonly=True, uselist=False,

@@ -1,6 +1,7 @@
 """存款账户账号报告 (report, change, delete an account) and 银行缴费协议 (sign with a reported
-account for an enrollment, revoke). Own person only; every rule refuses with a Chinese
-message for its field before anything is written."""
+account for an enrollment, with a 单笔扣款限额 and the 补缴 opt-in; change those; revoke). Own
+person only; every rule refuses with a Chinese message for its field before anything is
+written."""
 import re
 
 from sqlalchemy import select
@@ -8,7 +9,9 @@ from stdnum import luhn
 
 from sbweb.db import db, write_transaction
 from sbweb.models import BankAccount, BankAgreement, Enrollment
+from sbweb.models.bank import DEFAULT_LIMIT_FEN, LIMIT_MAX_FEN, LIMIT_MIN_FEN
 from sbweb.models.base import utcnow
+from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
 from sbweb.clock import shanghai_now
 from sbweb.services.people import normalise_name
@@ -109,10 +112,23 @@ def active_agreement(enrollment_id: int) -> BankAgreement | None:
                                                          BankAgreement.state == "active"))
 
 
-def sign(person_id: int, *, enrollment_no: str, account_id: int, kind: str) -> BankAgreement:
+def check_limit(limit_fen) -> int:
+    """单笔扣款限额 in fen: 1 元 to 50,000 元."""
+    if not isinstance(limit_fen, int) or isinstance(limit_fen, bool):
+        raise BankError("limit", "请输入单笔扣款限额")
+    if limit_fen <= 0:
+        raise BankError("limit", "单笔扣款限额应大于0元")
+    if not LIMIT_MIN_FEN <= limit_fen <= LIMIT_MAX_FEN:
+        raise BankError("limit", f"单笔扣款限额应在{fen_display(LIMIT_MIN_FEN)}元至{fen_display(LIMIT_MAX_FEN)}元之间")
+    return limit_fen
+
+
+def sign(person_id: int, *, enrollment_no: str, account_id: int, kind: str, limit_fen: int = DEFAULT_LIMIT_FEN,
+         withhold_backpay: bool = False) -> BankAgreement:
     """本人才可签约: the enrollment and the account must both be the signer's own."""
     if kind not in ("tripartite", "bipartite"):
         raise BankError("kind", "请选择协议类型")
+    limit_fen = check_limit(limit_fen)
     enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == (enrollment_no or "")[:32],
                                                             Enrollment.person_id == person_id))
     if enrollment is None:
@@ -125,8 +141,23 @@ def sign(person_id: int, *, enrollment_no: str, account_id: int, kind: str) -> B
             raise BankError("enrollment", "该参保信息已签订银行缴费协议，如需更换账户请先解约")
         agreement = BankAgreement(
             agreement_no=f"XY{shanghai_now():%Y%m%d}{issue_number('agreement'):08d}", person_id=person_id,
-            enrollment_id=enrollment.id, account_id=account_id, kind=kind, state="active")
+            enrollment_id=enrollment.id, account_id=account_id, kind=kind, state="active",
+            limit_fen=limit_fen, withhold_backpay=bool(withhold_backpay))
         db.session.add(agreement)
+    return agreement
+
+
+def change_settings(person_id: int, agreement_id: int, *, limit_fen: int, withhold_backpay: bool) -> BankAgreement:
+    """修改扣款设置: the holder's own active agreement only."""
+    limit_fen = check_limit(limit_fen)
+    with write_transaction():
+        agreement = db.session.scalar(select(BankAgreement).where(BankAgreement.id == agreement_id,
+                                                                  BankAgreement.person_id == person_id))
+        if agreement is None:
+            raise BankError(None, "未找到该协议")
+        if agreement.state != "active":
+            raise BankError(None, "该协议已解约，不能修改")
+        agreement.limit_fen, agreement.withhold_backpay = limit_fen, bool(withhold_backpay)
     return agreement
 
 

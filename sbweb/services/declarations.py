@@ -1,15 +1,20 @@
 """申报: a resident chooses what to pay (a base for months, a grade or the fixed amount for a
 year) and gets the due for it. Every amount is computed here from the standard in force;
 nothing a form says about money is believed. Each rule refuses with a Chinese message for
-the field it is about, before anything is written."""
+the field it is about, before anything is written.
+
+Every declaration records who made it and at which identity level (`level`: "verified",
+"lookup", or "agency" for a push/import/staff, with nobody named), and every due points at the
+declaration that priced it last: 批扣 and 自动缴 read both (sbweb/services/withholding.py)."""
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Declaration, Due, Enrollment, Standard
 from sbweb.models.base import utcnow
+from sbweb.models.declaration import DECLARED_LEVELS
 from sbweb.services import standards
 from sbweb.services.registry import RegistryError, change_due_amount
 
@@ -140,6 +145,27 @@ def _overlapping(enrollment: Enrollment, start: str, end: str) -> list[Due]:
         Due.period_start <= end, Due.period_end >= start)))
 
 
+def _made_by(person_id: int, level: str) -> dict:
+    """The declaration's who and level: the agency names nobody."""
+    if level not in DECLARED_LEVELS:
+        raise ValueError(f"unknown declaration level {level!r}")
+    return {"declared_by_id": None if level == "agency" else person_id, "declared_level": level}
+
+
+def _priced(due: Due, declaration: Declaration) -> Declaration:
+    """The due's amount is now this declaration's: its consent is the one withholding reads.
+    Replacing the declaration behind a due changes what a resident checks (and who vouches for
+    it), so the due's revision moves on: a confirm page or a withholding run that read the old
+    one is stale, even when the amount stayed the same."""
+    db.session.add(declaration)
+    db.session.flush()
+    if due.declaration_id is not None:
+        due.revision += 1
+    due.declaration_id = declaration.id
+    db.session.flush()
+    return declaration
+
+
 def _new_due(enrollment: Enrollment, start: str, end: str, amount: int, late: int) -> Due:
     due = Due(enrollment_id=enrollment.id, kind="normal", period_start=start, period_end=end,
               amount_fen=amount, late_fee_fen=late, state="open")
@@ -149,8 +175,10 @@ def _new_due(enrollment: Enrollment, start: str, end: str, amount: int, late: in
 
 
 def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_from: int,
-                 month_to: int, base_fen: int | None, today: dt.date) -> Declaration:
-    """灵活就业 基数申报 for months of one year: one due for the months, base × rate each."""
+                 month_to: int, base_fen: int | None, today: dt.date, level: str) -> Declaration:
+    """灵活就业 基数申报 for months of one year: one due for the months, base × rate each.
+    `level` is the identity level of who declares (see the module's docstring)."""
+    made_by = _made_by(person_id, level)
     if enrollment.person_id != person_id or enrollment.category != "flexible":
         raise DeclarationError("agency", AGENCY_MISMATCH)
     standard = _standard(enrollment, year, today)
@@ -172,8 +200,8 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
         declaration = Declaration(
             person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind="base",
             period_start=start, period_end=end, base_fen=base_fen, amount_fen=q.total_fen,
-            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid")
-        db.session.add(declaration)
+            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", **made_by)
+        _priced(due, declaration)
     return declaration
 
 
@@ -184,9 +212,11 @@ def _year_due(enrollment: Enrollment, year: int) -> Due | None:
 
 
 def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, kind: str,
-                  amount: int, grade_fen: int | None) -> Declaration:
+                  amount: int, grade_fen: int | None, level: str) -> Declaration:
     """One due per person, enrollment and year: make it, or re-price it while unpaid (the
-    earlier choice becomes void). Runs inside the caller's write transaction."""
+    earlier choice becomes void, and the due follows the new one, consent included). Runs
+    inside the caller's write transaction."""
+    made_by = _made_by(person_id, level)
     year = standard.year
     _lock(enrollment)
     due = _year_due(enrollment, year)
@@ -209,10 +239,8 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
     declaration = Declaration(
         person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind=kind,
         period_start=f"{year}-01", period_end=f"{year}-12", grade_fen=grade_fen,
-        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid")
-    db.session.add(declaration)
-    db.session.flush()
-    return declaration
+        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid", **made_by)
+    return _priced(due, declaration)
 
 
 def current_grade(enrollment: Enrollment, year: int) -> int | None:
@@ -223,7 +251,7 @@ def current_grade(enrollment: Enrollment, year: int) -> int | None:
 
 
 def choose_grade(person_id: int, enrollment: Enrollment, *, year: int, grade_fen: int | None,
-                 today: dt.date) -> Declaration:
+                 today: dt.date, level: str) -> Declaration:
     """城乡居民养老 选档: one grade per person per year, changeable until paid."""
     if enrollment.person_id != person_id or (enrollment.category, enrollment.insurance) != ("resident", "pension"):
         raise DeclarationError("agency", AGENCY_MISMATCH)
@@ -233,11 +261,14 @@ def choose_grade(person_id: int, enrollment: Enrollment, *, year: int, grade_fen
     if grade_fen not in (standard.grades_fen or []):
         raise DeclarationError("grade", f"{year}年度没有该缴费档次，请从列出的档次中选择")
     with write_transaction():
-        return _declare_year(person_id, enrollment, standard, "grade", grade_fen, grade_fen)
+        return _declare_year(person_id, enrollment, standard, "grade", grade_fen, grade_fen, level)
 
 
-def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today: dt.date) -> Declaration:
-    """城乡居民医疗: the year's fixed amount."""
+def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today: dt.date,
+                    level: str) -> Declaration:
+    """城乡居民医疗: the year's fixed amount. Declaring it again changes nothing, unless the
+    person now declares at the verified level what someone else, or a looked-up session, did:
+    then theirs replaces it (so it may be withheld)."""
     if enrollment.person_id != person_id or (enrollment.category, enrollment.insurance) != ("resident", "medical"):
         raise DeclarationError("agency", AGENCY_MISMATCH)
     standard = _standard(enrollment, year, today)
@@ -246,9 +277,16 @@ def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today:
         if due is not None and due.state == "open" and due.amount_fen == standard.medical_fen:
             current = db.session.scalar(select(Declaration).where(
                 Declaration.due_id == due.id, Declaration.state == "valid"))
-            if current is not None:
+            if current is not None and not _stronger(person_id, level, current):
                 return current  # declared already: pay it
-        return _declare_year(person_id, enrollment, standard, "fixed", standard.medical_fen, None)
+        return _declare_year(person_id, enrollment, standard, "fixed", standard.medical_fen, None, level)
+
+
+def _stronger(person_id: int, level: str, current: Declaration) -> bool:
+    """Whether a declaration by this person at this level would vouch for the due where the
+    current one does not."""
+    return level == "verified" and current.declared_level != "agency" and not (
+        current.declared_level == "verified" and current.declared_by_id == person_id)
 
 
 def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> Declaration:
@@ -288,6 +326,40 @@ def history(person_id: int, state: str | None = None, kinds=None,
     if category:
         query = query.join(Enrollment, Enrollment.id == Declaration.enrollment_id).where(Enrollment.category == category)
     return list(db.session.scalars(query.order_by(Declaration.declared_at.desc(), Declaration.id.desc())))
+
+
+def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level: str) -> list[Due]:
+    """补缴明细确认: the person confirms the 补缴 they were shown (`shown`, the fingerprint of
+    the page) and gets them back to pay. The confirmation is recorded on each due (who, when,
+    level), and a verified one is never replaced by a looked-up one; a page showing other
+    figures than the dues now have is refused, writing nothing."""
+    from sbweb.payments.orders import fingerprint
+
+    if level not in ("verified", "lookup") or enrollment.person_id != person_id:
+        raise DeclarationError("backpay", "只能确认本人的补缴费款")
+    with write_transaction():
+        _lock(enrollment)
+        dues = backpay_dues(enrollment)
+        if not dues:
+            raise DeclarationError("backpay", "暂无可确认的补缴费款")
+        if fingerprint(dues) != shown:
+            raise DeclarationError("backpay", "补缴明细已变更，请核对下方最新明细后再确认")
+        now = utcnow()
+        for due in dues:
+            # Conditional on the revision shown: an agency correction landing meanwhile makes
+            # the whole confirmation stale rather than confirming a figure nobody saw.
+            still = db.session.execute(
+                update(Due).where(Due.id == due.id, Due.state == "open", Due.revision == due.revision)
+                .values(confirmed_by_id=case((Due.confirmed_level == "verified", Due.confirmed_by_id),
+                                             else_=person_id),
+                        confirmed_at=case((Due.confirmed_level == "verified", Due.confirmed_at), else_=now),
+                        confirmed_level=case((Due.confirmed_level == "verified", "verified"), else_=level))
+                .execution_options(synchronize_session=False)).rowcount
+            if still != 1:
+                raise DeclarationError("backpay", "补缴明细已变更，请核对下方最新明细后再确认")
+    for due in dues:
+        db.session.refresh(due)
+    return dues
 
 
 def backpay_dues(enrollment: Enrollment) -> list[Due]:

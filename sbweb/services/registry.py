@@ -75,10 +75,14 @@ def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end:
 
 def change_due_amount(due: Due, amount_fen: int) -> Due:
     """The agency corrects an open due that no order is paying; pages showing the old figure
-    become stale. One conditional UPDATE, so it cannot slip under an order being made."""
+    become stale, and a 补缴明细确认 of the old figure no longer stands (the new one is confirmed
+    again before it is withheld). One conditional UPDATE, so it cannot slip under an order
+    being made. Who priced the due stays as it was: an agency correction vouches for nobody's
+    declaration, and a declaration that re-prices a due says so itself."""
     changed = db.session.execute(
         update(Due).where(Due.id == due.id, Due.state == "open", Due.order_id.is_(None))
-        .values(amount_fen=amount_fen, revision=Due.revision + 1)
+        .values(amount_fen=amount_fen, revision=Due.revision + 1,
+                confirmed_by_id=None, confirmed_level=None, confirmed_at=None)
         .execution_options(synchronize_session=False)).rowcount
     if changed != 1:
         raise RegistryError("only an open due that is not being paid can change")

@@ -2,15 +2,38 @@
 account of an active agreement — the signer's own enrollment, and (自动缴) the dues of the
 payees the signer switched it on for. Each due gets one withholding attempt at most (its
 order's idempotency key is the due's), so nothing is charged twice; a refusal (余额不足)
-fails that order, frees the due for paying by hand, and shows in 缴费记录 as 失败."""
+fails that order, frees the due for paying by hand, and shows in 缴费记录 as 失败.
+
+Money that leaves by itself takes only what its holder agreed to (`refusal`):
+- a due priced by a declaration (基数申报, 选档, 城乡居民医疗) is withheld only when the
+  declaration that priced it last was made at the verified level by the agreement holder or,
+  for a payee's due under 自动缴, by the payer (the holder) or the payee herself: the payee
+  chooses her own grade or base, and the payer's yes to paying her dues is the 自动缴 switch he
+  set and the limit below. A declaration made from a looked-up session (证件号码 + 姓名, which
+  anyone may know) is not withheld, nor one made before this rule (recorded as 'lookup');
+- a normal due the agency pushed with its own figure (an import, the demo loader's agency
+  declarations) is withheld: the agency is not the risk this guards against;
+- a 补缴 the agency pushed is withheld only once the payee or payer confirmed it at the verified
+  level (补缴明细确认; a new amount clears that), or when the agreement opts in to 补缴费款也自动扣款;
+- nothing above the agreement's 单笔扣款限额 is withheld.
+A due left for the resident is recorded once per due, agreement and reason (WithholdingSkip),
+shown on /bank/ and on the due, and mailed to the holder once when they have an address.
+"""
+from collections import defaultdict
+
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
+from sbweb import mail
 from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction
-from sbweb.models import BankAgreement, Due, Enrollment, Order, Payee
+from sbweb.models import BankAgreement, Due, Enrollment, Order, Payee, Person, WithholdingSkip
 from sbweb.payments import ProviderError, TradeState, WithholdRefused, orders
 from sbweb.services import standards
+
+COUNTS = ("attempted", "settled", "failed", "paused", "skipped_over_limit", "skipped_unverified",
+          "skipped_unconfirmed", "mails")
 
 
 def _open_dues(person_id: int, enrollment_id: int | None = None) -> list[Due]:
@@ -21,13 +44,36 @@ def _open_dues(person_id: int, enrollment_id: int | None = None) -> list[Due]:
     return list(db.session.scalars(query.order_by(Due.period_start, Due.id)))
 
 
+def _key(due: Due) -> str:
+    return f"withhold-{due.id}"
+
+
+def refusal(agreement: BankAgreement, payer_id: int, due: Due) -> str | None:
+    """Why this due may not be withheld through this agreement for this payer (a
+    WithholdingSkip reason), or None when it may. `payer_id` is the agreement's holder."""
+    entitled = {payer_id, due.enrollment.person_id}
+    if due.kind == "backpay":
+        confirmed = due.confirmed_level == "verified" and due.confirmed_by_id in entitled
+        if not (confirmed or agreement.withhold_backpay):
+            return "unconfirmed"
+    elif due.declaration_id is not None:
+        declared = due.priced_by
+        vouched = declared.declared_level == "agency" or (
+            declared.declared_level == "verified" and declared.declared_by_id in entitled)
+        if not vouched:
+            return "unverified"
+    if due.amount_fen > agreement.limit_fen:
+        return "over_limit"
+    return None
+
+
 def withhold(agreement: BankAgreement, payer_id: int, due: Due) -> Order | None:
     """One attempt for one due; None when nothing was attempted now (tried before, or the due
-    was paid or changed meanwhile)."""
+    was paid or changed meanwhile: a new amount or declaration makes `shown` stale)."""
     try:
         made = orders.create_order(payer_id=payer_id, person_ids={due.enrollment.person_id}, due_ids=[due.id],
                                    shown=orders.fingerprint([due]), channel="bank",
-                                   idempotency_key=f"withhold-{due.id}")
+                                   idempotency_key=_key(due))
     except (orders.DueUnavailable, orders.StaleSelection):
         return None  # paid by hand or changed meanwhile: not this run's
     order = made.order
@@ -48,15 +94,73 @@ def withhold(agreement: BankAgreement, payer_id: int, due: Due) -> Order | None:
     return db.session.get(Order, order.id, populate_existing=True)
 
 
-def run(now=None) -> dict[str, int]:
-    """批扣 for every active agreement (its own enrollment), then 自动缴 for switched-on payees
-    through the payer's first active agreement. Skips regions in a reconciliation window."""
-    now = now or shanghai_now()
-    counts = {"attempted": 0, "settled": 0, "failed": 0, "paused": 0}
-    if not current_app.config["WITHHOLD_PROVIDER"]:
-        return counts  # withholding is not offered here
-    agreements = list(db.session.scalars(select(BankAgreement).where(BankAgreement.state == "active")
-                                         .order_by(BankAgreement.id)))
+def _tried(payer_id: int, due: Due) -> bool:
+    return db.session.scalar(select(Order.id).where(Order.payer_id == payer_id,
+                                                    Order.idempotency_key == _key(due))) is not None
+
+
+def skip(agreement: BankAgreement, due: Due, reason: str) -> WithholdingSkip | None:
+    """Record that this due is left for the resident; the new row, or None when it was said
+    before (its figures are brought up to date, nobody is told again)."""
+    figures = (due.amount_fen, agreement.limit_fen)
+    said = db.session.scalar(select(WithholdingSkip).where(
+        WithholdingSkip.due_id == due.id, WithholdingSkip.agreement_id == agreement.id,
+        WithholdingSkip.reason == reason))
+    if said is not None:
+        if (said.amount_fen, said.limit_fen) != figures:  # else a daily run writes nothing
+            with write_transaction():
+                said = db.session.get(WithholdingSkip, said.id)
+                said.amount_fen, said.limit_fen = figures
+        return None
+    try:
+        with write_transaction():
+            row = WithholdingSkip(due_id=due.id, agreement_id=agreement.id, reason=reason,
+                                  amount_fen=due.amount_fen, limit_fen=agreement.limit_fen)
+            db.session.add(row)
+    except IntegrityError:  # another run said it meanwhile
+        db.session.rollback()
+        return None
+    return row
+
+
+def _line(row: WithholdingSkip) -> str:
+    due = row.due
+    whose = "" if due.enrollment.person_id == row.agreement.person_id else f"被代缴人 {due.enrollment.person.name} "
+    return f"  · {whose}{due.enrollment.insurance_label} {due.period_label} {due.kind_label}：{message(row)}"
+
+
+def tell(base_url: str | None = None) -> int:
+    """Mail each holder, once, the dues left for them whose notice has not been mailed; one mail
+    per holder. A holder without an address is told on the pages only; a refused mail (the
+    holder's own mail rate limit) is tried again at the next run. Returns the mails queued."""
+    base_url = (base_url or current_app.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+    unsent = db.session.scalars(select(WithholdingSkip).join(Due).join(BankAgreement).join(
+        Person, Person.id == BankAgreement.person_id).where(
+        WithholdingSkip.mail_id.is_(None), Due.state == "open", Person.email.is_not(None))
+        .order_by(WithholdingSkip.id))
+    by_holder = defaultdict(list)
+    for row in unsent:
+        by_holder[row.agreement.person_id].append(row)
+    mailed = 0
+    for holder_id, rows in by_holder.items():
+        holder = db.session.get(Person, holder_id)
+        body = "\n".join(["您好：", "", "以下费款未从您的银行缴费协议账户自动扣款，请自行缴纳：", *map(_line, rows), "",
+                          f"缴费请访问：{base_url}/selfpay/", f"查看或修改扣款设置：{base_url}/bank/", "",
+                          "此邮件由社保费缴纳服务自动发送，请勿回复。"])
+        try:
+            sent = mail.queue(holder_id, holder.email, "银行缴费协议未自动扣款提醒", body)
+        except mail.MailError:
+            continue
+        with write_transaction():
+            for row in rows:
+                db.session.get(WithholdingSkip, row.id).mail_id = sent.id
+        mailed += 1
+    return mailed
+
+
+def _work(agreements: list[BankAgreement]) -> list[tuple[BankAgreement, int, Due]]:
+    """(agreement, payer, due): each agreement's own enrollment, then 自动缴 for switched-on
+    payees through the payer's first active agreement."""
     work = [(a, a.person_id, d) for a in agreements for d in _open_dues(a.person_id, a.enrollment_id)]
     first_of = {}
     for a in agreements:
@@ -65,9 +169,28 @@ def run(now=None) -> dict[str, int]:
         agreement = first_of.get(payee.payer_id)
         if agreement is not None:
             work += [(agreement, payee.payer_id, d) for d in _open_dues(payee.person_id)]
-    for agreement, payer_id, due in work:
+    return work
+
+
+def run(now=None) -> dict[str, int]:
+    """批扣 and 自动缴 of what may be withheld (see the module's docstring); skips regions in a
+    reconciliation window; tells holders of what was left for them."""
+    now = now or shanghai_now()
+    counts = dict.fromkeys(COUNTS, 0)
+    if not current_app.config["WITHHOLD_PROVIDER"]:
+        return counts  # withholding is not offered here
+    agreements = list(db.session.scalars(select(BankAgreement).where(BankAgreement.state == "active")
+                                         .order_by(BankAgreement.id)))
+    for agreement, payer_id, due in _work(agreements):
+        if _tried(payer_id, due):
+            continue  # one attempt per due: its outcome stands
         if standards.pause_now({due.enrollment.agency.region_code}, now):
             counts["paused"] += 1
+            continue
+        reason = refusal(agreement, payer_id, due)
+        if reason is not None:
+            counts[f"skipped_{reason}"] += 1
+            skip(agreement, due, reason)
             continue
         order = withhold(agreement, payer_id, due)
         if order is None:
@@ -75,4 +198,43 @@ def run(now=None) -> dict[str, int]:
         counts["attempted"] += 1
         counts["settled"] += order.state == "settled"
         counts["failed"] += order.state == "failed"
+    counts["mails"] = tell()
     return counts
+
+
+def _standing(rows) -> list[WithholdingSkip]:
+    """The notices that still hold: the due is open and this reason still keeps it from being
+    withheld (a confirmed 补缴 or a raised limit is no longer told as a refusal)."""
+    return [row for row in rows if row.due.state == "open"
+            and refusal(row.agreement, row.agreement.person_id, row.due) == row.reason]
+
+
+def message(row: WithholdingSkip) -> str:
+    """The notice with today's figures (the due's amount, the agreement's limit)."""
+    return row.message_for(row.due.amount_fen, row.agreement.limit_fen)
+
+
+def skips_of_agreements(agreement_ids: list[int]) -> dict[int, list[tuple[WithholdingSkip, str]]]:
+    """agreement id → [(notice, its words)] of what it left for the resident to pay (for /bank/)."""
+    if not agreement_ids:
+        return {}
+    found = defaultdict(list)
+    rows = db.session.scalars(select(WithholdingSkip).join(Due).where(
+        WithholdingSkip.agreement_id.in_(agreement_ids), Due.state == "open")
+        .order_by(Due.period_start, WithholdingSkip.id))
+    for row in _standing(rows):
+        found[row.agreement_id].append((row, message(row)))
+    return dict(found)
+
+
+def skips_of_dues(due_ids: list[int], holder_id: int | None) -> dict[int, list[str]]:
+    """due id → why the agreements of `holder_id` left it for the resident (for the dues pages:
+    an agreement and its limit are its holder's to see, nobody else's)."""
+    if not due_ids or holder_id is None:
+        return {}
+    found = defaultdict(list)
+    rows = db.session.scalars(select(WithholdingSkip).join(BankAgreement).where(
+        WithholdingSkip.due_id.in_(due_ids), BankAgreement.person_id == holder_id).order_by(WithholdingSkip.id))
+    for row in _standing(rows):
+        found[row.due_id].append(message(row))
+    return dict(found)

@@ -2,10 +2,11 @@
 from flask import Blueprint, abort, current_app, flash, redirect, url_for
 
 from sbweb import auth
-from sbweb.forms.bank import AccountForm, AgreementForm, ConfirmForm
+from sbweb.forms.bank import AccountForm, AgreementForm, AgreementSettingsForm, ConfirmForm
 from sbweb.forms.base import options
 from sbweb.htmx import render_step
-from sbweb.services import bank
+from sbweb.money import fen_display, fen_to_yuan
+from sbweb.services import bank, withholding
 from sbweb.services import dues as dues_service
 
 bp = Blueprint("bank", __name__, url_prefix="/bank")
@@ -22,7 +23,9 @@ def _refused(form, exc: bank.BankError):
 @bp.get("/")
 def index():
     person = auth.person_id()
-    return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=bank.agreements_of(person))
+    agreements = bank.agreements_of(person)
+    return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=agreements,
+                       skipped=withholding.skips_of_agreements([a.id for a in agreements]))
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -89,13 +92,37 @@ def sign():
         else:
             try:
                 bank.sign(person, enrollment_no=form.enrollment.data, account_id=form.account.data,
-                          kind=form.kind.data)
+                          kind=form.kind.data, limit_fen=form.limit.fen,
+                          withhold_backpay=form.withhold_backpay.data)
             except bank.BankError as exc:
                 _refused(form, exc)
             else:
                 flash("已签订银行缴费协议：新产生的应缴费款将从该账户扣缴")
                 return redirect(url_for("bank.index"), 303)
     return render_step("bank/agreement.html", form=form, accounts=accounts,
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/agreements/<int:agreement_id>/settings", methods=["GET", "POST"])
+def settings(agreement_id):
+    """修改扣款设置: the holder changes the 单笔扣款限额 and the 补缴 opt-in of an active agreement."""
+    person = auth.person_id()
+    agreement = next((a for a in bank.agreements_active(person) if a.id == agreement_id), None)
+    if agreement is None:
+        abort(404)
+    form = AgreementSettingsForm()
+    if not form.is_submitted():
+        form.limit.data, form.withhold_backpay.data = fen_to_yuan(agreement.limit_fen), agreement.withhold_backpay
+    if form.validate_on_submit():
+        try:
+            bank.change_settings(person, agreement_id, limit_fen=form.limit.fen,
+                                 withhold_backpay=form.withhold_backpay.data)
+        except bank.BankError as exc:
+            _refused(form, exc)
+        else:
+            flash(f"已保存扣款设置：单笔扣款限额 ¥{fen_display(form.limit.fen)}")
+            return redirect(url_for("bank.index"), 303)
+    return render_step("bank/settings.html", form=form, agreement=agreement,
                        status=422 if form.is_submitted() else 200)
 
 

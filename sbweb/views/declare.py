@@ -20,7 +20,7 @@ from sbweb.models import Agency, Declaration, Enrollment
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
 from sbweb.money import yuan_to_fen
 from sbweb.payments import orders
-from sbweb.services import declarations, standards
+from sbweb.services import bank, declarations, standards
 from sbweb.services.declarations import FLOWS, DeclarationError
 from sbweb.views.selfpay import start_selection
 
@@ -161,27 +161,36 @@ def _declare(payer: int, flow: str, form, today):
             raise DeclarationError("base", form.base.errors.pop())
         return declarations.declare_base(payer, enrollment, year=form.year.data,
                                          month_from=form.month_from.data or 0,
-                                         month_to=form.month_to.data or 0, base_fen=base, today=today)
+                                         month_to=form.month_to.data or 0, base_fen=base, today=today,
+                                         level=auth.level())
     if chooses == "grade":
         return declarations.choose_grade(payer, enrollment, year=form.year.data,
-                                         grade_fen=form.grade.data, today=today)
-    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today)
+                                         grade_fen=form.grade.data, today=today, level=auth.level())
+    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today, level=auth.level())
 
 
 @bp.route("/backpay/<enrollment_no>", methods=["GET", "POST"])
 def backpay(enrollment_no):
-    """补缴明细确认: the 补缴 the agency approved and pushed, to check before paying."""
+    """补缴明细确认: the 补缴 the agency approved and pushed, to check before paying. 下一步
+    records the confirmation (a bank agreement withholds a 补缴 only once it is confirmed)."""
     payer = auth.person_id()
     enrollment = db.session.scalar(select(Enrollment).where(
         Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == payer))
     if enrollment is None:
         abort(404)
-    dues = declarations.backpay_dues(enrollment)
     form = BackpayForm()
-    if form.validate_on_submit() and dues:
-        return _hand_to_confirm(payer, enrollment, [d.id for d in dues])
+    if form.validate_on_submit():
+        try:
+            dues = declarations.confirm_backpay(payer, enrollment, form.shown.data, level=auth.level())
+        except DeclarationError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            return _hand_to_confirm(payer, enrollment, [d.id for d in dues])
+    dues = declarations.backpay_dues(enrollment)
+    form.shown.data = orders.fingerprint(dues)
     return render_step("declare/backpay.html", form=form, enrollment=enrollment, dues=dues,
-                       total=sum(d.amount_fen for d in dues))
+                       total=sum(d.amount_fen for d in dues), agreement=bank.active_agreement(enrollment.id),
+                       verified=auth.is_verified(), status=422 if form.is_submitted() else 200)
 
 
 @bp.get("/history")

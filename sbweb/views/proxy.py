@@ -14,7 +14,7 @@ from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import bank, payees
+from sbweb.services import bank, payees, withholding
 from sbweb.lookup import throttled_lookup
 from sbweb.views.selfpay import start_selection
 
@@ -112,7 +112,8 @@ def dues(payee_id, enrollment_no):
                                back=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no))
     selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
     return render_step("selfpay/dues.html", form=form, payee=row.person, enrollment=enrollment, dues=owed,
-                       selected=selected, status=422 if form.is_submitted() else 200,
+                       selected=selected, notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
+                       status=422 if form.is_submitted() else 200,
                        action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
                        back=url_for("proxy.enrollments", payee_id=payee_id))
 

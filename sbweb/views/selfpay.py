@@ -18,7 +18,7 @@ from sbweb.models import Person
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import payees, standards
+from sbweb.services import payees, standards, withholding
 from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
@@ -71,6 +71,14 @@ def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: 
     return redirect(url_for("selfpay.confirm"), 303)
 
 
+def _withholding_notices(owed) -> dict[int, list[str]]:
+    """Why the resident's bank agreement left dues for them to pay: shown to a verified session
+    only, since it tells of the agreement (a looked-up one may see what is owed, no more)."""
+    if not auth.is_verified():
+        return {}
+    return withholding.skips_of_dues([d.id for d in owed], auth.person_id())
+
+
 @bp.get("/")
 def enrollments():
     payer = auth.person_id()
@@ -90,14 +98,14 @@ def dues(enrollment_no):
     payable = [d for d in owed if d.payable]
     if request.method == "GET":  # the busiest page: no form object needed to show it
         return render_step("selfpay/dues.html", form=None, enrollment=enrollment, dues=owed,
-                           selected={d.id for d in payable})
+                           selected={d.id for d in payable}, notices=_withholding_notices(owed))
     form = DuesForm()
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
         chosen = [d for d in payable if d.id in set(form.dues.data)]
         return start_selection(payer, enrollment.enrollment_no, chosen)
     return render_step("selfpay/dues.html", form=form, enrollment=enrollment, dues=owed,
-                       selected=set(form.dues.data or []), status=422)
+                       selected=set(form.dues.data or []), notices=_withholding_notices(owed), status=422)
 
 
 @bp.route("/confirm", methods=["GET", "POST"])

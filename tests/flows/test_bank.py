@@ -93,3 +93,72 @@ def test_another_persons_account_and_agreement_are_not_found(app, client, world,
         assert li.get(url).status_code == 404, url
     page = li.page("/bank/agreements/new")
     assert "请先报告本人的银行账户" in page.text
+
+
+def sign_with(client, account, **fields):
+    page = client.page("/bank/agreements/new")
+    return client.submit(page, {"enrollment": "520102100000012345", "account": str(account.id), **fields})
+
+
+BAD_LIMITS = [
+    ("", "请输入单笔扣款限额"),
+    ("两千", "单笔扣款限额应为金额，如 2000 或 2000.00"),
+    ("2000.005", "单笔扣款限额应为金额，如 2000 或 2000.00"),
+    ("NaN", "单笔扣款限额应为金额，如 2000 或 2000.00"),
+    ("1" * 40, "单笔扣款限额应为金额，如 2000 或 2000.00"),
+    ("0", "单笔扣款限额应大于0元"),
+    ("-500", "单笔扣款限额应大于0元"),
+    ("0.99", "单笔扣款限额应在1.00元至50,000.00元之间"),
+    ("50000.01", "单笔扣款限额应在1.00元至50,000.00元之间"),
+    ("1e12", "单笔扣款限额应在1.00元至50,000.00元之间"),
+]
+
+
+def test_the_limit_is_set_when_signing_and_bad_values_are_refused_in_chinese(client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    report(client)
+    account = db.session.scalar(select(BankAccount))
+    form = client.page("/bank/agreements/new")
+    assert form.soup.select_one("#limit")["value"] == "2000.00"
+    assert form.soup.select_one("#withhold_backpay").get("checked") is None  # 补缴 opt-in: off
+    for text, message in BAD_LIMITS:
+        page = sign_with(client, account, limit=text)
+        assert page.status == 422 and page.field_error("limit") == message, (text, page.summary())
+        assert message in page.summary()
+    assert count(BankAgreement) == 0  # nothing written
+    signed = sign_with(client, account, limit="￥1,500元", withhold_backpay="y")
+    assert "单笔扣款限额 ¥1,500.00 · 补缴费款也自动扣款" in signed.text
+    agreement = db.session.scalar(select(BankAgreement))
+    assert (agreement.limit_fen, agreement.withhold_backpay) == (150000, True)
+
+
+def test_only_the_holder_changes_the_limit_of_an_active_agreement(app, client, world, ctx):
+    from tests.support import ResidentClient
+
+    sign_in(client, "王芳", verified=True)
+    report(client)
+    sign_with(client, db.session.scalar(select(BankAccount)), withhold_backpay="y")
+    agreement = db.session.scalar(select(BankAgreement))
+    settings = client.page(f"/bank/agreements/{agreement.id}/settings")
+    assert settings.h1 == "修改扣款设置" and settings.soup.select_one("#withhold_backpay").get("checked") is not None
+    for text, message in BAD_LIMITS:
+        page = client.submit(settings, {"limit": text})
+        assert page.status == 422 and page.field_error("limit") == message, (text, page.summary())
+    db.session.rollback()
+    assert db.session.get(BankAgreement, agreement.id).limit_fen == 200000  # unchanged
+    saved = client.submit(settings, {"limit": "800", "withhold_backpay": []})  # unticked
+    assert "已保存扣款设置：单笔扣款限额 ¥800.00" in saved.text and "补缴费款经补缴明细确认后扣款" in saved.text
+    db.session.rollback()
+    changed = db.session.get(BankAgreement, agreement.id)
+    assert (changed.limit_fen, changed.withhold_backpay) == (80000, False)
+    app.test_client_class = ResidentClient
+    li = app.test_client()
+    sign_in(li, "李明", verified=True)
+    assert li.get(f"/bank/agreements/{agreement.id}/settings").status_code == 404
+    looker = app.test_client()
+    sign_in(looker, "王芳")  # looked up, not verified
+    assert looker.get(f"/bank/agreements/{agreement.id}/settings").status_code == 303
+    client.submit(client.page(f"/bank/agreements/{agreement.id}/revoke"))
+    assert client.get(f"/bank/agreements/{agreement.id}/settings").status_code == 404  # revoked: sign anew
+    db.session.rollback()
+    assert db.session.get(BankAgreement, agreement.id).limit_fen == 80000

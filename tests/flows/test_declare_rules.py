@@ -591,5 +591,6 @@ def test_a_month_with_a_pushed_backpay_points_to_backpay(app, world, ctx):
                "--closes", "2024-12-31").exit_code == 0
     with pytest.raises(service.DeclarationError) as refused:
         service.declare_base(world.people["张伟"], world.enrollment("张伟", "pension"), year=2024,
-                             month_from=3, month_to=3, base_fen=500000, today=dt.date(2024, 3, 10))
+                             month_from=3, month_to=3, base_fen=500000, today=dt.date(2024, 3, 10),
+                             level="verified")
     assert "补缴" in refused.value.message and refused.value.field == "month_from"
