@@ -79,7 +79,7 @@ RULES: dict[str, Rule] = {
     "auth.sign_ins": _r(VERIFIED, None, "登录记录"),
     "certificates.send": _r(None, VERIFIED, "发送至邮箱"),
     "certificates.retry": _r(None, VERIFIED, "重新发送邮件"),
-    "certificates.captcha_image": _r(VERIFIED, None, "证明开具"),
+    "certificates.captcha_image": _r(VERIFIED, None, "验证码图片"),
     "certificates.payment": _r(VERIFIED, VERIFIED, "缴费证明开具"),
     "certificates.tax": _r(VERIFIED, VERIFIED, "完税证明开具"),
     "certificates.proxy": _r(VERIFIED, VERIFIED, "代缴缴费证明开具"),
@@ -201,3 +201,23 @@ def init_app(app: Flask) -> None:
     app.extensions["sbweb.access"] = dict(RULES)
     # After the session is loaded (sbweb.auth's hook is registered first).
     app.before_request(check)
+
+
+LEVEL_WORDS = {PUBLIC: "任何人（无需登录）", LOOKUP: "证件信息查询（拒绝授权后输入证件号码和姓名）",
+               VERIFIED: "已验证身份（同意授权，或登记邮箱的验证码）", STAFF: "工作人员（审核员、管理员）", ADMIN: "管理员"}
+
+
+def describe() -> str:
+    """The table as Markdown, for the README (tests/flows/test_access_levels.py keeps them equal):
+    for each level, what it opens (GET) and what it does (POST) beyond the levels below it."""
+    lines = ["| level | sees (GET) | does (POST) |", "|---|---|---|"]
+    for level in (PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN):
+        def labels(kind: str) -> str:
+            found = []
+            for endpoint, rule in RULES.items():
+                if getattr(rule, kind) == level and not endpoint.startswith(("sandbox.", "static")) \
+                        and rule.what not in found:
+                    found.append(rule.what)
+            return "、".join(found) or "—"
+        lines.append(f"| {LEVEL_WORDS[level]} | {labels('read')} | {labels('write')} |")
+    return "\n".join(lines)
