@@ -97,7 +97,7 @@ def last_resort(wsgi_app, retry_after: int = DATABASE_RETRY_AFTER):
             given = environ.get("HTTP_X_REQUEST_ID", "")
             reference = given if safe_request_id(given) else new_request_id()
             why = database_unavailable(exc)
-            headers = [("Cache-Control", "no-store"), (REQUEST_ID_HEADER, reference)]
+            headers = [("Cache-Control", "no-store"), ("Vary", "HX-Request"), (REQUEST_ID_HEADER, reference)]
             if why:
                 log.error("database unavailable outside the app on %s %s (ref %s): %s",
                           environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), reference, why)
