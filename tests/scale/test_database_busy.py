@@ -9,14 +9,15 @@ drawn before the lock — and the POSTs that write (申报, 去支付, 存款账
 database holds what it held before, and each POST sent again goes through: it was a real write
 that the lock stopped.
 
-SQLite (WAL): a writer holding BEGIN EXCLUSIVE stops writes, not reads (the pages go on being
-read; the POSTs answer 503 after SQLITE_BUSY_TIMEOUT); a connection holding the whole file
-(locking_mode=EXCLUSIVE, as a maintenance tool or a restore may) stops reads too. PostgreSQL: a
-table lock (as a migration's ALTER TABLE) or a row lock held past DATABASE_LOCK_TIMEOUT, a
-statement past DATABASE_STATEMENT_TIMEOUT, and the server gone — a TCP forwarder in front of it
-is stopped (connections reset, new ones refused) and started again; the shared server itself is
-never stopped. Outside a view: a before-request hook, a response hook, the rate-limited views and
-the error page itself."""
+Another connection holds the database for writers (SQLite: BEGIN EXCLUSIVE, which in WAL stops no
+reader; PostgreSQL: every table IN EXCLUSIVE MODE): the pages go on being read at once, every write
+answers 503 after the wait (SQLITE_BUSY_TIMEOUT, DATABASE_LOCK_TIMEOUT). Or for readers too
+(SQLite: the whole file, locking_mode=EXCLUSIVE, as a maintenance tool or a restore may take it;
+PostgreSQL: ACCESS EXCLUSIVE, as ALTER TABLE takes it): every route that reads answers 503. Then,
+outside a view: a before-request hook, a response hook, the rate-limited lookup and an error page
+whose layout needs the database. PostgreSQL only: a row lock past DATABASE_LOCK_TIMEOUT, a statement
+past DATABASE_STATEMENT_TIMEOUT, and the server gone — a TCP forwarder in front of it is stopped
+(connections end, new ones are refused) and started again; the shared server is never stopped."""
 import logging
 import re
 import socket
@@ -65,9 +66,6 @@ def needs(what: str):
     if what == "postgres" and not ON_POSTGRES:
         print("SKIP reason: needs PostgreSQL (DATABASE_URL=postgresql+psycopg://…); this run is on SQLite")
         pytest.skip("needs PostgreSQL: its lock_timeout, statement_timeout and a server that goes away")
-    if what == "sqlite" and ON_POSTGRES:
-        print("SKIP reason: needs SQLite; this run is on PostgreSQL")
-        pytest.skip("needs SQLite: its file locks")
 
 
 # -- the sample ------------------------------------------------------------------------------------
@@ -269,17 +267,44 @@ def posts_go_through_again(found: Sample):
         assert response.status_code in post.done, f"{post.name} after the lock → {response.status_code}"
 
 
-# -- SQLite ---------------------------------------------------------------------------------------
+# -- another connection holding the database -------------------------------------------------------
 
-def _sqlite_path(app) -> str:
+@contextmanager
+def postgres_holding(app, statement: str):
+    """Another connection (a migration, a long report, a stuck transaction) holding a lock."""
+    import psycopg
+
     with app.app_context():
-        return db.engine.url.database
+        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        tables = [t.name for t in db.metadata.sorted_tables]
+    holder = psycopg.connect(url)
+    try:
+        holder.execute(statement.format(tables=", ".join(tables)))
+        yield holder
+    finally:
+        holder.rollback()
+        holder.close()
 
 
 @contextmanager
-def writer_holding(path):
-    """Another process's write transaction (a long import, a backup): BEGIN EXCLUSIVE."""
+def holding(app, *, reads: bool):
+    """Another connection holding the database: writers wait, and with `reads` readers too.
+    SQLite: a write transaction, BEGIN EXCLUSIVE (in WAL it stops no reader); with reads, the whole
+    file (locking_mode=EXCLUSIVE, as a maintenance tool or a restore may take it — only while no
+    other connection has it open, so the app's pool is emptied first). PostgreSQL: every table
+    locked IN EXCLUSIVE MODE (reads go on), or IN ACCESS EXCLUSIVE MODE as ALTER TABLE takes it."""
+    if ON_POSTGRES:
+        with postgres_holding(app, f"LOCK TABLE {{tables}} IN {'ACCESS EXCLUSIVE' if reads else 'EXCLUSIVE'} MODE"):
+            yield
+        return
+    with app.app_context():
+        path = db.engine.url.database
+        if reads:
+            db.session.remove()
+            db.engine.dispose()
     holder = sqlite3.connect(path, isolation_level=None, timeout=5)
+    if reads:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     try:
         yield
@@ -288,30 +313,15 @@ def writer_holding(path):
         holder.close()
 
 
-@contextmanager
-def file_held(app, path):
-    """A connection holding the whole file (locking_mode=EXCLUSIVE): readers wait too. It can take
-    the file only while no other connection has it open, so the app's pool is emptied first."""
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    holder = sqlite3.connect(path, isolation_level=None, timeout=5)
-    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+LOCK_CODE = "55P03" if ON_POSTGRES else "SQLITE_BUSY"  # what the log line names
 
 
-def test_sqlite_a_writer_holding_the_database_makes_every_write_a_503_and_reads_go_on(app, world, caplog):
-    needs("sqlite")
+def test_a_writer_holding_the_database_makes_every_write_a_503_and_reads_go_on(app, world, caplog):
     found = sample(app, world)
     prepared = open_forms(found)
     before = stored(app)
     caplog.set_level(logging.INFO, logger="sbweb")
-    with writer_holding(_sqlite_path(app)):
+    with holding(app, reads=False):
         writing_gets = []
         for n, (blueprint, path, client, status) in enumerate(found.gets):
             htmx = n % 2 == 1
@@ -319,25 +329,25 @@ def test_sqlite_a_writer_holding_the_database_makes_every_write_a_503_and_reads_
             if response.status_code == 503:  # a page that writes as it is shown (the sandbox's cashier)
                 assert_busy(response, elapsed, htmx, f"GET {path}")
                 writing_gets.append(path)
-            else:  # WAL: a reader is not blocked by a writer; the page is what it was, at once
+            else:  # a reader is not held up by a writer: the page is what it was, at once
                 assert response.status_code == status, f"GET {path} → {response.status_code}"
                 assert elapsed < WAIT, f"GET {path} waited {elapsed:.1f} s"
         assert len(writing_gets) < len(found.gets) / 2, writing_gets
         for post, response, elapsed, htmx in send_posts(prepared):
             assert_busy(response, elapsed, htmx, f"POST {post.name}")
     assert_logged_without_traceback(caplog, len(found.posts) + len(writing_gets))
+    assert LOCK_CODE in caplog.text
     after = stored(app)
     assert after == before, f"written under the lock: {changed(before, after)}"
     posts_go_through_again(found)
 
 
-def test_sqlite_the_whole_file_held_makes_every_route_that_reads_a_503(app, world, caplog):
-    needs("sqlite")
+def test_the_database_held_for_readers_too_makes_every_route_that_reads_a_503(app, world, caplog):
     found = sample(app, world)
     prepared = open_forms(found)
     before = stored(app)
     caplog.set_level(logging.INFO, logger="sbweb")
-    with file_held(app, _sqlite_path(app)):
+    with holding(app, reads=True):
         for n, (blueprint, path, client, _) in enumerate(found.gets):
             htmx = n % 2 == 1
             response, elapsed = ask(client, "GET", path, htmx=htmx)
@@ -345,6 +355,7 @@ def test_sqlite_the_whole_file_held_makes_every_route_that_reads_a_503(app, worl
         for post, response, elapsed, htmx in send_posts(prepared):
             assert_busy(response, elapsed, htmx, f"POST {post.name}")
     assert_logged_without_traceback(caplog, len(found.gets) + len(found.posts))
+    assert LOCK_CODE in caplog.text
     after = stored(app)
     assert after == before, f"written under the lock: {changed(before, after)}"
     for blueprint, path, client, status in found.gets:  # and served again
@@ -370,7 +381,6 @@ def a_form_that_needs_no_database(client):
 @both_modes
 @pytest.mark.parametrize("htmx", [False, True])
 def test_a_before_request_hook_that_reads_a_held_database_is_a_503(app, client, world, caplog, htmx):
-    needs("sqlite")
 
     @app.before_request
     def load_session():  # as a server-side session store reads the session
@@ -378,7 +388,7 @@ def test_a_before_request_hook_that_reads_a_held_database_is_a_503(app, client, 
 
     a_form_that_needs_no_database(client)
     caplog.set_level(logging.INFO, logger="sbweb")
-    with file_held(app, _sqlite_path(app)):
+    with holding(app, reads=True):
         response, elapsed = ask(client, "GET", "/auth/manual", htmx=htmx)
         assert_busy(response, elapsed, htmx, "GET /auth/manual, its hook held")
     assert_logged_without_traceback(caplog, 1)
@@ -390,7 +400,6 @@ def test_a_before_request_hook_that_reads_a_held_database_is_a_503(app, client, 
 def test_a_response_hook_that_writes_behind_a_lock_is_a_503_after_one_wait(app, client, world, caplog, htmx):
     """Raised past the view: answered by the outermost layer, which does not run the hooks again
     (Flask would, and wait the lock out a second time)."""
-    needs("sqlite")
 
     @app.after_request
     def save_session(response):  # as a server-side session store writes the session
@@ -400,7 +409,7 @@ def test_a_response_hook_that_writes_behind_a_lock_is_a_503_after_one_wait(app, 
 
     a_form_that_needs_no_database(client)
     caplog.set_level(logging.INFO, logger="sbweb")
-    with writer_holding(_sqlite_path(app)):
+    with holding(app, reads=False):
         response, elapsed = ask(client, "GET", "/auth/manual", htmx=htmx)
         assert_busy(response, elapsed, htmx, "GET /auth/manual, its response hook behind the lock")
         assert elapsed < 2 * WAIT, f"the lock was waited out twice ({elapsed:.1f} s)"
@@ -413,12 +422,11 @@ def test_the_rate_limited_lookup_is_a_503_behind_a_lock_and_its_429_needs_no_dat
     """The limits live in memory (or Redis), not in the database: a refusal is told at once
     while the database is held; a lookup that passes them meets the lock and is a 503 whose
     Retry-After is at least ours (the limiter may name its window's end)."""
-    needs("sqlite")
     page = a_form_that_needs_no_database(client)
     url, values = _form(page)
     data = _with(values, {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"})
     caplog.set_level(logging.INFO, logger="sbweb")
-    with file_held(app, _sqlite_path(app)):
+    with holding(app, reads=True):
         first, elapsed = ask(client, "POST", url, data)
         assert_busy(first, elapsed, False, "POST /auth/manual, the database held")
         ask(client, "POST", url, data)
@@ -432,7 +440,6 @@ def test_the_rate_limited_lookup_is_a_503_behind_a_lock_and_its_429_needs_no_dat
 def test_an_error_page_that_needs_the_held_database_is_the_fixed_503_page(app, client, world, caplog, htmx):
     """A layout that reads the database (the resident's name in the title bar, say) cannot be
     drawn: the error page falls back to the fixed one — a 503 to retry, not a 404 or a 500."""
-    needs("sqlite")
 
     @app.context_processor
     def person_in_the_title_bar():
@@ -440,7 +447,7 @@ def test_an_error_page_that_needs_the_held_database_is_the_fixed_503_page(app, c
 
     assert client.get("/no/such/page").status_code == 404
     caplog.set_level(logging.INFO, logger="sbweb")
-    with file_held(app, _sqlite_path(app)):
+    with holding(app, reads=True):
         response, elapsed = ask(client, "GET", "/no/such/page", htmx=htmx)
         assert_busy(response, elapsed, htmx, "GET /no/such/page, its layout held")
     assert_logged_without_traceback(caplog, 1)
@@ -448,46 +455,6 @@ def test_an_error_page_that_needs_the_held_database_is_the_fixed_503_page(app, c
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
-
-@contextmanager
-def postgres_holding(app, statement: str):
-    """Another connection (a migration, a long report, a stuck transaction) holding a lock."""
-    import psycopg
-
-    with app.app_context():
-        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        tables = [t.name for t in db.metadata.sorted_tables]
-    holder = psycopg.connect(url)
-    try:
-        holder.execute(statement.format(tables=", ".join(tables)))
-        yield holder
-    finally:
-        holder.rollback()
-        holder.close()
-
-
-def test_postgres_a_table_lock_past_lock_timeout_makes_every_route_that_reads_a_503(app, world, caplog):
-    needs("postgres")
-    found = sample(app, world)
-    prepared = open_forms(found)
-    before = stored(app)
-    caplog.set_level(logging.INFO, logger="sbweb")
-    # What ALTER TABLE takes: readers and writers queue behind it, each for DATABASE_LOCK_TIMEOUT.
-    with postgres_holding(app, "LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"):
-        for n, (blueprint, path, client, _) in enumerate(found.gets):
-            htmx = n % 2 == 1
-            response, elapsed = ask(client, "GET", path, htmx=htmx)
-            assert_busy(response, elapsed, htmx, f"GET {path} ({blueprint})")
-        for post, response, elapsed, htmx in send_posts(prepared):
-            assert_busy(response, elapsed, htmx, f"POST {post.name}")
-    assert_logged_without_traceback(caplog, len(found.gets) + len(found.posts))
-    assert "55P03" in caplog.text  # lock_not_available: the lock_timeout the app set
-    after = stored(app)
-    assert after == before, f"written under the lock: {changed(before, after)}"
-    for blueprint, path, client, status in found.gets:
-        assert ResidentClient.open(client, path).status_code == status, path
-    posts_go_through_again(found)
-
 
 def test_postgres_a_row_lock_on_her_due_past_lock_timeout_makes_paying_a_503(app, client, world, caplog):
     needs("postgres")
