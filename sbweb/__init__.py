@@ -1,10 +1,12 @@
 """sbweb: 社保费缴纳 for urban-rural residents and flexible-employment workers."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.engine import make_url
 
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
@@ -14,9 +16,50 @@ migrate = Migrate()
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 
+def _seconds(value) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def engine_options(config) -> dict:
+    """SQLAlchemy's engine options with the database waits bounded (SQLITE_BUSY_TIMEOUT,
+    DATABASE_*_TIMEOUT): a request behind a lock gives up and answers 503 instead of hanging until
+    gunicorn kills its worker. connect_args given in SQLALCHEMY_ENGINE_OPTIONS win."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite":
+        # pysqlite's timeout is SQLite's busy timeout: how long a statement waits for a lock.
+        ours = {"timeout": _seconds(config["SQLITE_BUSY_TIMEOUT"])}
+    else:
+        # A server restart or failover ends every pooled connection: test each before use, so
+        # only the requests in flight fail, not the next one of every worker.
+        options.setdefault("pool_pre_ping", True)
+        ours = {}
+        if url.get_backend_name() == "postgresql":
+            waits = [f"-c {name}={int(_seconds(config[setting]) * 1000)}" for name, setting in (
+                ("lock_timeout", "DATABASE_LOCK_TIMEOUT"), ("statement_timeout", "DATABASE_STATEMENT_TIMEOUT"))]
+            ours = {"options": " ".join(waits)}
+            if _seconds(config["DATABASE_CONNECT_TIMEOUT"]) > 0:  # libpq: whole seconds, at least 2
+                ours["connect_timeout"] = max(2, round(_seconds(config["DATABASE_CONNECT_TIMEOUT"])))
+    options["connect_args"] = {**ours, **options.get("connect_args", {})}
+    return options
+
+
+class App(Flask):
+    def handle_exception(self, e: Exception):
+        """An exception past the view and its error handlers (a response hook's, the session's
+        save): Flask would log its traceback and run every response hook again, waiting on the
+        database a second time. The database out of reach is passed on to the outermost layer
+        instead, which answers 503 at once (sbweb.views.errors.last_resort)."""
+        from sbweb.views.errors import database_unavailable
+
+        if database_unavailable(e):
+            raise e
+        return super().handle_exception(e)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("SBWEB_INSTANCE_PATH")
-    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    app = App(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -30,14 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'sbweb.sqlite3'}"
     app.config.setdefault("PAYMENT_KEY_DIR", str(Path(app.instance_path) / "keys"))
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"], "connect_args": {"timeout": 20}}
-    else:
-        # A server restart or failover ends every pooled connection: test each before use, so
-        # only the requests in flight fail, not the next one of every worker.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            "pool_pre_ping": True, **app.config["SQLALCHEMY_ENGINE_OPTIONS"]}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
 
     from sbweb import logs
     logs.init_app(app)
@@ -75,7 +111,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from sbweb import limits
     limits.init_app(app)
     from sbweb.views.errors import last_resort
-    app.wsgi_app = last_resort(app.wsgi_app)
+    app.wsgi_app = last_resort(app.wsgi_app, retry_after=app.config["DATABASE_RETRY_AFTER"])
 
     from sbweb.cli import register_cli
     register_cli(app)

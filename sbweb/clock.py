@@ -7,6 +7,11 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The days the app deals in (payments, periods, collection windows, the days asked about). A date
+# typed outside them (0001-01-01, 9999-12-31) is a typing error to be told beside its field: at
+# date.min and date.max the step to a Shanghai midnight, the next day or UTC overflows.
+FIRST_DAY = dt.date(1990, 1, 1)
+LAST_DAY = dt.date(2100, 12, 31)
 
 
 def _system_time() -> dt.datetime:
@@ -32,3 +37,7 @@ def shanghai_now() -> dt.datetime:
 
 def shanghai_today() -> dt.date:
     return shanghai_now().date()
+
+
+def in_calendar(day: dt.date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY

@@ -8,6 +8,17 @@ class Defaults:
     # SQLite in instance/ unless DATABASE_URL says otherwise (set in create_app).
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # How long a request waits for the database before the resident is told 系统繁忙，请稍后再试
+    # (503 with Retry-After) — well inside gunicorn's 30 s, so no worker is killed for waiting.
+    # SQLite: the wait for a lock another process holds (a writer, a backup). PostgreSQL: for a
+    # row or table lock (lock_timeout), for one statement (statement_timeout), and to connect.
+    # A timedelta (or seconds); 0 turns a PostgreSQL limit off.
+    SQLITE_BUSY_TIMEOUT = timedelta(seconds=10)
+    DATABASE_LOCK_TIMEOUT = timedelta(seconds=10)
+    DATABASE_STATEMENT_TIMEOUT = timedelta(seconds=20)
+    DATABASE_CONNECT_TIMEOUT = timedelta(seconds=5)
+    # The Retry-After of that 503 (seconds): about what a database restart takes.
+    DATABASE_RETRY_AFTER = 10
 
     # Sessions: who is signed in lives on the server (sbweb.auth, table login_sessions); the
     # signed cookie holds its random token and page state only. Secure (HTTPS only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
@@ -38,6 +49,9 @@ class Defaults:
     # Forms: nothing a resident types comes near this; a garbled 10 MB post is refused early.
     MAX_CONTENT_LENGTH = 64 * 1024
     WTF_CSRF_TIME_LIMIT = 4 * 3600
+    # WTForms' own Chinese messages (Meta.locales = ["zh"]) for the validators that name none:
+    # Flask-WTF's i18n would need Flask-Babel, and without it gives the English ones.
+    WTF_I18N_ENABLED = False
     WTF_CSRF_SSL_STRICT = False
 
     # Payments. Every channel a host may allow is served by a provider; the embedded default

@@ -45,8 +45,7 @@ def prepare_sqlite(engine: Engine) -> None:
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=20000")
+        cursor.execute("PRAGMA foreign_keys=ON")  # (the busy timeout is pysqlite's `timeout`: SQLITE_BUSY_TIMEOUT)
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

@@ -3,6 +3,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import cn2an
 
+# The largest amount the amount columns hold (integer: 32 bits on PostgreSQL), 21,474,836.47 yuan:
+# an amount typed above it is refused where it is typed, never sent to the database.
+MAX_FEN = 2**31 - 1
+
 
 def yuan_to_fen(text: str | Decimal | int) -> int:
     """'400' / '400.00' / Decimal('400.5') → 40000 / 40050. Raises ValueError on anything else."""

@@ -1,9 +1,14 @@
 """The base of every form: WTForms' own Chinese messages, and choice fields whose refusals
 say something a resident understands (a tampered value gets the same words)."""
+import datetime as dt
+import re
+
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, SelectMultipleField
+from wtforms import DateField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
+
+from sbweb.clock import FIRST_DAY, LAST_DAY, in_calendar
 
 
 def options(pairs) -> list[SelectChoice]:
@@ -48,3 +53,29 @@ class MultiCheckbox(ChoiceMessage, SelectMultipleField):
         except ValueError:
             self.data = []  # nothing half-coerced survives a tampered list
             raise
+
+
+class DayField(DateField):
+    """A day as the browser's date picker sends it, YYYY-MM-DD. One the calendar lacks
+    (2024-02-30, 1900-02-29) or outside the days the app deals in (0001-01-01, 9999-12-31) is
+    refused beside the field, in words."""
+    invalid_message = "请输入正确的日期，如 2026-01-31"
+    range_message = f"请输入{FIRST_DAY.year}年至{LAST_DAY.year}年之间的日期"
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        text = valuelist[0].strip() if valuelist else ""
+        if not text:
+            return
+        try:
+            day = dt.date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ValueError(self.invalid_message)
+        if not in_calendar(day):
+            raise ValueError(self.range_message)
+        self.data = day

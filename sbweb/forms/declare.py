@@ -4,6 +4,7 @@ grade is allowed is the declarations service's to say (its message names the rea
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Optional
 
+from sbweb.clock import FIRST_DAY, LAST_DAY
 from sbweb.forms.base import Form, Radio, Select, options
 
 PAY_TYPES = options([("normal", "正常缴费"), ("backpay", "补缴")])
@@ -20,7 +21,7 @@ class _Unchecked:
 class YearSelect(_Unchecked, Select):
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
-        if self.data is not None and not 1990 <= self.data <= 2100:
+        if self.data is not None and not FIRST_DAY.year <= self.data <= LAST_DAY.year:
             self.data = None
             raise ValueError(self.invalid_message)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sbweb import identity
 from sbweb.db import db, write_transaction
 from sbweb.models import Enrollment, Person
-from sbweb.money import yuan_to_fen
+from sbweb.money import MAX_FEN, yuan_to_fen
 from sbweb.services import registry
 from sbweb.services.people import normalise_name
 from sbweb.services.registry import PERIOD
@@ -149,10 +149,10 @@ def check(raw_rows: list[dict[str, str]]) -> Report:
             row["period_end"] = end
             try:
                 row["amount_fen"] = yuan_to_fen(row.get("amount", ""))
-                if row["amount_fen"] <= 0:
+                if not 0 < row["amount_fen"] <= MAX_FEN:
                     raise ValueError
             except ValueError:
-                reasons.append("金额应为大于0的数字，最多两位小数")
+                reasons.append(f"金额应为大于0、不超过{MAX_FEN // 100}元的数字，最多两位小数")
         if not reasons:
             owner = f"{row['id_type']}:{row['id_number']}"
             if seen_enrollments.setdefault(row["enrollment_no"], owner) != owner:

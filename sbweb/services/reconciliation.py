@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from sbweb.clock import SHANGHAI, shanghai_now, shanghai_today, utcnow
+from sbweb.clock import FIRST_DAY, SHANGHAI, shanghai_now, shanghai_today, utcnow
 from sbweb.db import db, write_transaction
 from sbweb.models import Due, Order, OrderItem, ReconDifference, ReconRun, Refund, Staff
 from sbweb.money import fen_display
@@ -193,6 +193,8 @@ def reconcile(day: dt.date, provider_name: str = "sandbox", *, staff_id: int | N
         raise ReconError(f"未配置支付机构 {provider_name}")
     if day > shanghai_today():
         raise ReconError("不能对账尚未到来的日期", field="day")
+    if day < FIRST_DAY:  # (no bill of 0001-01-01 exists; asking for one is not the provider failing)
+        raise ReconError(f"请输入{FIRST_DAY.year}年之后的日期", field="day")
     db.session.commit()  # no transaction open while the provider (perhaps in-process) answers
     rows = provider.bill(day)
     try:

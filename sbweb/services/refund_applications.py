@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from sbweb.clock import SHANGHAI, shanghai_now, utcnow
+from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, shanghai_now, utcnow
 from sbweb.db import db, write_transaction
 from sbweb.models import Due, Order, OrderItem, RefundApplication
 from sbweb.payments.orders import issue_number
@@ -51,8 +51,10 @@ def refundable(person_id: int, kind: str, *, date_from: dt.date | None = None, d
     if ticket_no:
         query = query.where(Order.ticket_no == ticket_no)
     else:
-        start = dt.datetime.combine(date_from, dt.time(), SHANGHAI)
-        end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), SHANGHAI)
+        # (No payment lies outside the app's calendar; clamped to it, the next day and the UTC
+        # instant of a Shanghai midnight exist for any dates asked for.)
+        start = dt.datetime.combine(max(date_from, FIRST_DAY), dt.time(), SHANGHAI)
+        end = dt.datetime.combine(min(date_to, LAST_DAY) + dt.timedelta(days=1), dt.time(), SHANGHAI)
         query = query.where(Order.settled_at >= start, Order.settled_at < end)
     return list(db.session.scalars(query.order_by(Order.settled_at.desc())))
 

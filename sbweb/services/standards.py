@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from sbweb.clock import SHANGHAI
+from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, in_calendar
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Region, Standard
-from sbweb.money import fen_display, yuan_to_fen
+from sbweb.money import MAX_FEN, fen_display, yuan_to_fen
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "standards.toml"
 CATEGORIES = ("flexible", "resident")
@@ -147,6 +147,9 @@ def _fen(value, label: str, problems: list[str]) -> int | None:
     if fen <= 0:
         problems.append(f"{label}必须大于 0")
         return None
+    if fen > MAX_FEN:
+        problems.append(f"{label}过大：{value}")
+        return None
     return fen
 
 
@@ -169,13 +172,15 @@ def _bp(value, label: str, problems: list[str], *, hundredths: bool = False) -> 
 
 
 def _date(value, label: str, problems: list[str]) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
     try:
-        return dt.date.fromisoformat(str(value))
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     except (TypeError, ValueError):
         problems.append(f"{label}不是有效日期（YYYY-MM-DD）：{value}")
         return None
+    if not in_calendar(day):  # 9999-12-31 would overflow the reminders' "a week before it closes"
+        problems.append(f"{label}应在{FIRST_DAY}至{LAST_DAY}之间：{value}")
+        return None
+    return day
 
 
 def parse_standard(spec: dict) -> dict:

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 from html import escape
 
-from flask import g, make_response, request
+from flask import current_app, g, make_response, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
@@ -28,9 +28,9 @@ MESSAGES = {
     413: ("提交内容过长", "提交的内容超出限制，请检查后重新提交。"),
     429: ("操作过于频繁", "操作过于频繁，请稍后再试。"),
     500: ("系统繁忙", "系统暂时无法处理您的请求，请稍后重试。您的费款不会被重复扣缴。"),
-    503: ("系统繁忙", "系统暂时无法连接，请稍后重试。您的费款不会被重复扣缴。"),
+    503: ("系统繁忙", "系统繁忙，请稍后再试。您的费款不会被重复扣缴。"),
 }
-DATABASE_RETRY_AFTER = 10  # seconds: a restart of the database takes about that
+DATABASE_RETRY_AFTER = 10  # seconds, outside an app (the app's is its DATABASE_RETRY_AFTER)
 RETRY = "操作过于频繁，为保护您的信息安全，请{wait}后再试（北京时间 {at} 之后）。"
 
 
@@ -66,50 +66,93 @@ def _reference() -> str:
 def _error_page(status: int, title: str, message: str, **context):
     try:
         return render_step("errors/error.html", title=title, message=message, status=status, **context)
-    except Exception:
+    except Exception as exc:
         reference = _reference()
-        log.exception("the error page itself failed (status %s, ref %s)", status, reference)
+        why = database_unavailable(exc)
+        if why:  # the layout needed the database that is out of reach: the resident may retry
+            status = 503
+            log.error("the error page could not reach the database (%s, ref %s)", why, reference)
+        else:
+            log.exception("the error page itself failed (status %s, ref %s)", status, reference)
         response = make_response(fixed_page(reference, fragment_wanted_by(request.environ),
                                             status if status in (500, 503) else 500), status)
         response.headers.update({"Cache-Control": "no-store", "Vary": "HX-Request"})
+        if status == 503:
+            response.headers["Retry-After"] = str(_retry_after())
         return response
 
 
-def last_resort(wsgi_app):
-    """The outermost layer: an exception nothing inside answered becomes the fixed 500 page."""
+def _retry_after() -> int:
+    return int(current_app.config.get("DATABASE_RETRY_AFTER", DATABASE_RETRY_AFTER))
+
+
+def last_resort(wsgi_app, retry_after: int = DATABASE_RETRY_AFTER):
+    """The outermost layer: an exception nothing inside answered becomes the fixed 500 page — or
+    the 503 one when it is the database out of reach (raised by a response hook, or with DEBUG or
+    PROPAGATE_EXCEPTIONS on)."""
     def app(environ, start_response):
         try:
             return wsgi_app(environ, start_response)
-        except Exception:
+        except Exception as exc:
             given = environ.get("HTTP_X_REQUEST_ID", "")
             reference = given if safe_request_id(given) else new_request_id()
-            log.exception("unhandled error outside the app on %s %s (ref %s)", environ.get("REQUEST_METHOD"),
-                          environ.get("PATH_INFO"), reference)
-            page = fixed_page(reference, fragment_wanted_by(environ)).encode()
-            start_response("500 INTERNAL SERVER ERROR", [
-                ("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))),
-                ("Cache-Control", "no-store"), (REQUEST_ID_HEADER, reference)])
+            why = database_unavailable(exc)
+            headers = [("Cache-Control", "no-store"), ("Vary", "HX-Request"), (REQUEST_ID_HEADER, reference)]
+            if why:
+                log.error("database unavailable outside the app on %s %s (ref %s): %s",
+                          environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), reference, why)
+                status, headers = "503 SERVICE UNAVAILABLE", headers + [("Retry-After", str(retry_after))]
+            else:
+                log.exception("unhandled error outside the app on %s %s (ref %s)", environ.get("REQUEST_METHOD"),
+                              environ.get("PATH_INFO"), reference)
+                status = "500 INTERNAL SERVER ERROR"
+            page = fixed_page(reference, fragment_wanted_by(environ), int(status[:3])).encode()
+            start_response(status, [("Content-Type", "text/html; charset=utf-8"),
+                                     ("Content-Length", str(len(page))), *headers])
             return [page]
     return app
 
 
-def database_unavailable(error: BaseException) -> bool:
-    """The database could not be reached or dropped the connection (restarting, network, a full
-    connection table) — a moment to wait, not a fault in a statement. A missing table, a deadlock
-    or a timeout is a fault and gets the 500 with its traceback."""
-    if not isinstance(error, sa_exc.DBAPIError):
-        return False
-    if error.connection_invalidated:
-        return True
-    sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    if sqlstate:  # PostgreSQL: connection exception (08…), shutting down or cannot connect now (57P…)
-        return sqlstate.startswith(("08", "57P01", "57P02", "57P03", "53300"))
-    if isinstance(error, sa_exc.InterfaceError):
-        return True
-    # No SQLSTATE: psycopg failing to connect at all; SQLite unable to open its file.
-    words = str(error.orig).lower()
-    return isinstance(error, sa_exc.OperationalError) and (
-        "connection" in words or "unable to open database" in words or "server closed" in words)
+# PostgreSQL SQLSTATEs that mean "wait and retry": connection exception (08…), shutting down or
+# cannot connect now (57P01-03), too many connections (53300), a lock not granted within
+# lock_timeout (55P03), a statement cancelled by statement_timeout (57014).
+RETRY_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "55P03", "57014")
+DRIVERS = ("sqlite3", "psycopg", "psycopg2")
+
+
+def database_unavailable(error: BaseException) -> str | None:
+    """Why the database cannot answer now, or None: it could not be reached or dropped the
+    connection (restarting, network, a full connection table), or a lock was held past the wait
+    (SQLITE_BUSY_TIMEOUT, DATABASE_LOCK_TIMEOUT, DATABASE_STATEMENT_TIMEOUT), or no pooled
+    connection came free — a moment to wait, not a fault in a statement. A missing table or a
+    deadlock is a fault and gets the 500 with its traceback. The reason is a code (SQLSTATE,
+    SQLite's error name, the exception's class), never the statement or its parameters."""
+    if isinstance(error, sa_exc.TimeoutError):
+        return "pool timeout"
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return "connection lost"
+        orig = error.orig
+    elif type(error).__module__.split(".")[0] in DRIVERS:
+        orig = error  # raised by the driver where SQLAlchemy did not wrap it (a connect event)
+    else:
+        return None
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate:
+        return sqlstate if sqlstate.startswith(RETRY_SQLSTATES) else None
+    name = getattr(orig, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return name
+    if type(orig).__name__ == "InterfaceError":
+        return "InterfaceError"
+    # No code: psycopg failing to connect at all; SQLite unable to open its file, or locked (on
+    # Python without sqlite_errorname).
+    words = str(orig).lower()
+    if type(orig).__name__ == "OperationalError" and any(w in words for w in (
+            "connection", "unable to open database", "server closed", "database is locked",
+            "database table is locked")):
+        return "OperationalError"
+    return None
 
 
 def register(app):
@@ -132,18 +175,19 @@ def register(app):
     @app.errorhandler(Exception)
     def unexpected(error):
         reference = _reference()
-        if database_unavailable(error):
-            # Not a fault of ours to trace: the database is restarting or unreachable. Nothing was
-            # written (the transaction died with the connection); the resident may simply retry.
-            log.error("database unavailable on %s %s (ref %s): %s", request.method, request.path, reference,
-                      type(error).__name__)
+        why = database_unavailable(error)
+        if why:
+            # Not a fault of ours to trace: the database is restarting, unreachable or held by a
+            # lock past the wait. Nothing was written (the transaction rolled back or died with the
+            # connection); the resident may simply retry.
+            log.error("database unavailable on %s %s (ref %s): %s", request.method, request.path, reference, why)
             try:
                 db.session.rollback()
             except Exception:  # noqa: BLE001 - the connection is gone; the session is reset anyway
                 pass
             title, message = MESSAGES[503]
             response = _error_page(503, title, message, reference=reference)
-            response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+            response.headers["Retry-After"] = str(_retry_after())
             return response
         log.exception("unhandled error %s on %s %s (ref %s)", type(error).__name__, request.method,
                       request.path, reference)

@@ -4,6 +4,7 @@ and paging are plain GET links and forms; with HTMX only the results swap."""
 from flask import Blueprint, request
 
 from sbweb import auth
+from sbweb.clock import FIRST_DAY, LAST_DAY
 from sbweb.htmx import render_step
 from sbweb.services import records
 
@@ -20,9 +21,21 @@ def int_arg(name: str, default: int | None = None, low: int = 1, high: int = 10_
     return int(value) if low <= int(value) <= high else default
 
 
+def page_arg() -> int:
+    """The page asked for, clamped: 0 (or not a number) is the first, and any page past the end
+    — 2**63 too — the last (records_page clamps to the pages there are)."""
+    value = request.args.get("page", "")
+    if not (value.isascii() and value.isdigit()):
+        return 1
+    digits = value.lstrip("0")
+    if not digits:
+        return 1
+    return int(digits) if len(digits) <= 6 else 10**6
+
+
 def filters() -> dict:
     insurance = request.args.get("insurance", "")
-    return {"year": int_arg("year", None, 1990, 2100),
+    return {"year": int_arg("year", None, FIRST_DAY.year, LAST_DAY.year),
             "insurance": insurance if insurance in ("pension", "medical") else None}
 
 
@@ -34,7 +47,7 @@ def index():
     chosen = filters()
     # A manual lookup sees only what it paid in this session.
     mine_only = None if auth.is_verified() else auth.current_login().orders
-    result = records.records_page(payer, others=tab == "proxy", page=int_arg("page", 1),
+    result = records.records_page(payer, others=tab == "proxy", page=page_arg(),
                                   order_nos=mine_only, **chosen)
     return render_step("records/index.html", result=result, tab=tab, tabs=TABS, chosen=chosen,
                        years=records.record_years(payer), verified=auth.is_verified())

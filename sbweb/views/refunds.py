@@ -1,37 +1,15 @@
 """退费申请 正常/特殊 and 退费申请记录 (own person, verified session)."""
 from flask import Blueprint, abort, flash, redirect, request, url_for
-from wtforms import DateField, StringField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from sbweb import auth
-from sbweb.forms.base import Form, Select, options
+from sbweb.forms.base import options
+from sbweb.forms.refunds import ApplyForm, SearchForm
 from sbweb.htmx import render_step
 from sbweb.models.refund_application import APPLICATION_KIND_LABELS
 from sbweb.services import bank
 from sbweb.services import refund_applications as service
 
 bp = Blueprint("refunds", __name__, url_prefix="/refunds")
-
-
-class SearchForm(Form):
-    class Meta:
-        csrf = False  # a GET query changes nothing
-        locales = ["zh"]
-
-    date_from = DateField("缴费起始日期", validators=[Optional()], format="%Y-%m-%d")
-    date_to = DateField("缴费终止日期", validators=[Optional()], format="%Y-%m-%d")
-    ticket_no = StringField("凭证号码", validators=[Optional(), Regexp(r"^\d{18}$", message="凭证号码应为18位数字")],
-                            render_kw={"inputmode": "numeric", "autocomplete": "off"})
-
-
-class ApplyForm(Form):
-    money_type = Select("退费金类型 *", choices=options([("", "请选择")] + [(t, t) for t in service.MONEY_TYPES]),
-                        validators=[InputRequired("请选择退费金类型")])
-    reason = Select("退费原因类型 *", choices=options([("", "请选择")] + [(r, r) for r in service.REASONS]),
-                    validators=[InputRequired("请选择退费原因类型")])
-    account = Select("银行账号 *", coerce=int, validators=[InputRequired("请选择银行账号")])
-    account_name = StringField("账号名称 *", validators=[DataRequired("请输入账号名称"), Length(max=40)])
-    submit = SubmitField("提交")
 
 
 def _kind(kind: str) -> str:

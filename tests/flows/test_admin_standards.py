@@ -1,5 +1,6 @@
 """缴费标准 in the back office: an admin edits or adds a year with the CLI's validation; each
 change is audited and re-prices the open dues it priced; a reviewer only reads."""
+import pytest
 from sqlalchemy import select
 
 from sbweb.db import db
@@ -46,3 +47,32 @@ def test_a_reviewer_reads_but_cannot_edit(app, world, ctx):
     client = office(app, username="shenhe", role="reviewer")
     assert "370200 2026 flexible" in client.page("/admin/standards").text
     assert client.get("/admin/standards/new").status_code == 403
+
+
+@pytest.mark.parametrize("data, said", [
+    ({"opens": "0001-01-01", "closes": "9999-12-31"},
+     ["征收期开始日期应在1990-01-01至2100-12-31之间：0001-01-01", "征收期结束日期应在1990-01-01至2100-12-31之间：9999-12-31"]),
+    ({"closes": "1900-02-29"}, ["征收期结束日期不是有效日期（YYYY-MM-DD）：1900-02-29"]),
+    ({"opens": "2024-02-30"}, ["征收期开始日期不是有效日期（YYYY-MM-DD）：2024-02-30"]),
+    # Past what the amount columns hold (21,474,836.47 yuan): PostgreSQL's integer overflowed, a 500.
+    ({"base_max": "99999999999"}, ["缴费基数上限过大：99999999999"]),
+    ({"base_max": "21474836.48"}, ["缴费基数上限过大：21474836.48"]),
+])
+def test_dates_off_the_calendar_and_amounts_past_the_columns_are_refused(app, world, ctx, data, said):
+    client = office(app)
+    standard = db.session.scalar(select(Standard).filter_by(region_code="520000", year=2026, category="flexible"))
+    revision = standard.revision
+    page = client.submit(client.page(f"/admin/standards/{standard.id}"), data, selector="main form.form-card")
+    assert page.status == 422 and page.summary() == said
+    db.session.rollback()
+    assert db.session.get(Standard, standard.id).revision == revision
+    assert db.session.scalar(select(AuditEntry).filter_by(action="standard.save")) is None
+
+
+def test_a_year_off_the_calendar_is_refused(app, world, ctx):
+    client = office(app)
+    for year in ("0", "1999", "2101", "9999"):
+        page = client.submit(client.page("/admin/standards/new"), selector="main form.form-card", data={
+            "region": "370200", "year": year, "category": "resident", "grades": "100,200", "medical": "380",
+            "opens": "2027-01-01", "closes": "2027-12-31"})
+        assert page.status == 422 and f"年度无效：{year}" in page.summary(), year

@@ -1,18 +1,20 @@
-"""Bad input for the newer journeys (缴费申报, 我帮他人缴, 缴费记录, 涉费查询, 证明开具, 缴费提醒): every
-GET and POST route of their blueprints, enumerated from `app.url_map`, gets
+"""Bad input for the newer journeys (缴费申报, 我帮他人缴, 缴费记录, 涉费查询, 证明开具, 缴费提醒, 退费申请):
+every GET and POST route of their blueprints, enumerated from `app.url_map`, gets
 
 - csrf:    a POST without (or with a broken, or someone else's) CSRF token → 400 页面已过期;
 - garbled: letters for numbers, negative numbers, 1e308, NaN, 40-digit numbers, 30 KB and
            100 KB strings, NUL bytes, unknown choices, missing and repeated fields, full-width
-           digits, superscripts, RTL marks, emoji, markup → a 4xx or a 200/422 page in Chinese;
+           digits, superscripts, RTL marks, emoji, markup, calendar edges (0001-01-01, 9999-12-31,
+           1900-02-29, 2024-02-30, year 0 and 10000, month 13, 2**31, 2**63, a range whose end is
+           before its start or 9,998 years after it) → a 4xx or a 200/422 page in Chinese;
 - ids:     someone else's (or no one's) declaration, payee, enrollment, document, mail, order,
            reminder, due or ticket → 404 in Chinese, nothing of theirs in the body;
-- query:   garbage in page=, year=, state=, kind=, category=, tab=, code=, n=, … on GET pages;
+- query:   garbage in page=, year=, date_from=, state=, kind=, category=, tab=, code=, n=, … on GET pages;
 - htmx:    the same as HTMX requests (fragments);
 - anon:    signed out (or only looked up, on a page that needs 授权) → 303 to /auth/;
 
-never a 5xx, and nothing written (Declaration, Due, Order, Payee, Document, OutboxMail and
-Reminder rows compared before and after) unless the input was valid.
+never a 5xx, and nothing written (Declaration, Due, Order, Payee, Document, OutboxMail, Reminder
+and RefundApplication rows compared before and after) unless the input was valid.
 
 The residents' world is built once per module and xdist worker (building it per case would
 take minutes); a case that writes marks it dirty and the next case starts from a copy of the
@@ -21,7 +23,8 @@ blueprints has no case of a kind it needs.
 
 The first run found seven faults (Unicode digits and 64-bit overflows giving 500s, a 自动缴
 switched off by garbage, periods with a trailing newline or full-width digits written); each
-has its cases here.
+has its cases here. The calendar edges found 退费申请's date search overflowing at 0001-01-01 and
+9999-12-31 (500) and answering in English.
 """
 import hashlib
 import re
@@ -38,7 +41,16 @@ from werkzeug.datastructures import MultiDict
 from sbweb import clock as app_clock
 from sbweb import create_app, mail
 from sbweb.db import db, write_transaction
-from sbweb.models import Declaration, Document, Due, Order, OutboxMail, Payee, Reminder
+from sbweb.models import (
+    Declaration,
+    Document,
+    Due,
+    Order,
+    OutboxMail,
+    Payee,
+    RefundApplication,
+    Reminder,
+)
 from sbweb.services import captcha, documents, payees, reminders
 from tests.conftest import COLLECTING, JINJA_CACHE, KEEP_TABLES, ON_POSTGRES, _base_config
 from tests.journeys import World, paid_history, sign_in
@@ -46,7 +58,7 @@ from tests.support import ResidentClient, check_page, form_values
 
 pytestmark = pytest.mark.usefixtures("clock")
 
-BLUEPRINTS = {"declare", "proxy", "records", "queries", "certificates", "reminders"}
+BLUEPRINTS = {"declare", "proxy", "records", "queries", "certificates", "reminders", "refunds"}
 PUBLIC = {"/verify", "/verify/<code>", "/reminders/unsubscribe/<token>"}  # no sign-in needed
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ERROR_TITLES = {400: {"页面已过期", "请求无效"}, 404: {"页面不存在"}, 405: {"操作无效"},
@@ -208,6 +220,7 @@ TRACKED = {
     Document: ("kind", "holder_id"),
     OutboxMail: ("state", "attempts"),
     Reminder: ("active", "person_id"),
+    RefundApplication: ("state", "order_id"),
 }
 
 
@@ -283,13 +296,22 @@ def _variant(valid, label: str, make):
     return Ref(f"{valid}:{label}") if isinstance(valid, Ref) else make(valid)
 
 
+# Calendar edges: years 0 and 10000, month 13, numbers past 32 and 64 bits, the first and last days
+# Python knows, days the calendar lacks (1900 was no leap year), periods of year 1 and 9999.
+CALENDAR_NUMBERS = [("year-0", "0"), ("year-10000", "10000"), ("month-13", "13"), ("2**31", str(2**31)),
+                    ("2**63", str(2**63)), ("2**63-1", str(2**63 - 1))]
+CALENDAR_TEXT = [("date-min", "0001-01-01"), ("date-max", "9999-12-31"), ("1900-02-29", "1900-02-29"),
+                 ("2024-02-30", "2024-02-30"), ("period-min", "0001-01"), ("period-max", "9999-12"),
+                 ("month-13", "2026-13"), ("period-year-0", "0000-12"), ("period-year-10000", "10000-01")]
+
+
 def _number_garbage(valid):
     return [("letters", "abc"), ("negative", "-1"), ("1e308", "1e308"), ("nan", "NaN"),
             ("40-digits", "9" * 40), ("nul", "1\x00"),
             ("fullwidth", _variant(valid, "fullwidth", lambda v: v.translate(FULLWIDTH))),
             ("superscript", "²"), ("rtl", _variant(valid, "rtl", lambda v: "\u202e" + v)), ("emoji", "💰"),
             ("empty", ""), ("missing", MISSING), ("repeated-bad-first", ["abc", valid]),
-            ("repeated-twice", [valid, valid])]
+            ("repeated-twice", [valid, valid])] + CALENDAR_NUMBERS
 
 
 def _text_garbage(valid):
@@ -299,7 +321,7 @@ def _text_garbage(valid):
             ("superscript", "²"), ("rtl", _variant(valid, "rtl", lambda v: "\u202e" + v + "\u200f")),
             ("emoji", _variant(valid, "emoji", lambda v: "💰" + v)), ("empty", ""), ("missing", MISSING),
             ("repeated-bad-first", ["abc", valid]), ("markup", MARKUP),
-            ("newline", _variant(valid, "newline", lambda v: v + "\n"))]
+            ("newline", _variant(valid, "newline", lambda v: v + "\n"))] + CALENDAR_TEXT
 
 
 def _choice_garbage(valid):
@@ -390,6 +412,10 @@ POST_FORMS = [
              {"person": NUMBER, "email": TEXT}),
     PostForm("reminders-cancel", "/reminders/<int:reminder_id>/cancel", "/reminders/{my_reminder}/cancel",
              {}, redirect_to=("/reminders/",)),
+    # 王芳 has reported no bank account: whatever the fields say, nothing is applied for.
+    PostForm("refunds-apply", "/refunds/<kind>/<order_no>/apply", "/refunds/normal/{my_order}/apply",
+             {"money_type": "多缴费款退费", "reason": "重复参保缴费", "account": "1", "account_name": "王芳"},
+             {"money_type": CHOICE, "reason": CHOICE, "account": NUMBER, "account_name": TEXT}),
 ]
 
 TOKEN_GARBAGE = [("junk", "junk"), ("nul", "nul"), ("empty", "empty"), ("emoji", "emoji"),
@@ -459,21 +485,23 @@ GET_PAGES = [
     ("/queries/", "/queries/"), ("/queries/paid", "/queries/paid"), ("/queries/proxy-paid", "/queries/proxy-paid"),
     ("/records/", "/records/"),
     ("/reminders/", "/reminders/"), ("/reminders/unsubscribe/<token>", "/reminders/unsubscribe/no-such-token"),
+    ("/refunds/", "/refunds/"), ("/refunds/<kind>/", "/refunds/normal/"),
+    ("/refunds/<kind>/<order_no>/apply", "/refunds/normal/{my_order}/apply"), ("/refunds/records", "/refunds/records"),
 ]
 # What a looked-up session may open here (sbweb.access.RULES; tests/flows/test_access_levels.py
 # checks the whole table): its records, the certificates menu and its own vouchers.
 LEVEL_OK = {"/records/", "/certificates/", "/orders/<order_no>/voucher", "/certificates/d/<doc_no>",
             "/certificates/d/<doc_no>.pdf"}
 QUERY_PARAMS = ("page", "year", "state", "kind", "category", "tab", "code", "n", "insurance", "id_type",
-                "id_number", "name", "captcha_kind", "next")
+                "id_number", "name", "captcha_kind", "next", "date_from", "date_to", "ticket_no", "month", "day")
 QUERY_GARBAGE = [("letters", "abc"), ("negative", "-1"), ("1e308", "1e308"), ("nan", "NaN"), ("40-digits", "9" * 40),
                  ("nul", "\x00"), ("fullwidth", "２０２６"), ("superscript", "²"), ("rtl", "\u202e2026"),
                  ("emoji", "💰"), ("empty", ""), ("100kb", "9" * 100 * 1024), ("markup", MARKUP),
-                 ("repeated", ["2026", "abc"])]
+                 ("repeated", ["2026", "abc"])] + CALENDAR_NUMBERS + CALENDAR_TEXT[:4]
 # Pages that read a parameter get each garbage in that one parameter alone too.
 READS = {"/records/": ("page", "year", "tab", "insurance"), "/declare/history": ("state", "kind", "category"),
          "/queries/paid": ("year",), "/queries/proxy-paid": ("id_type", "id_number", "name", "year"),
-         "/verify": ("code",)}
+         "/verify": ("code",), "/refunds/<kind>/": ("date_from", "date_to", "ticket_no")}
 SLOW = {"/certificates/d/<doc_no>.pdf"}  # a PDF is drawn per request: three values are enough
 
 
@@ -579,7 +607,33 @@ IDS[-1] = replace(IDS[-1], id="garbled:certificates-tax:period_to=fullwidth-befo
 _ids("/certificates/tax", "POST", ["/certificates/tax"], want=(422,), leak=False,
      data=[("issue", "reissue"), ("period_from", "2020-01"), ("period_to", "20１９-12"), ("captcha", CAPTCHA)])
 IDS[-1] = replace(IDS[-1], id="garbled:certificates-tax:period_to=mixed-digits-before-start", kind="garbled")
+# Periods and dates as ranges: the end before the start, and 9,998 years apart.
+for label, start, end in (("end-before-start", "2099-12", "1990-01"), ("9998-years", "0001-01", "9999-12"),
+                          ("calendar-edges", "1900-02", "2100-13")):
+    _ids("/certificates/tax", "POST", ["/certificates/tax"], want=(422,), leak=False,
+         data=[("issue", "reissue"), ("period_from", start), ("period_to", end), ("captcha", CAPTCHA)])
+    IDS[-1] = replace(IDS[-1], id=f"garbled:certificates-tax:period-range={label}", kind="garbled")
 IDS = [replace(c, pre="/certificates/tax") if c.rule == "/certificates/tax" else c for c in IDS]
+# 退费申请: someone else's (or no one's) payment, or a kind that does not exist.
+_ids("/refunds/<kind>/", "GET", ["/refunds/bitcoin/", "/refunds/%00/", "/refunds/" + "x" * 300 + "/",
+                                 "/refunds/NORMAL/"])
+for m in ("GET", "POST"):
+    _ids("/refunds/<kind>/<order_no>/apply", m,
+         ["/refunds/normal/{their_order}/apply", "/refunds/special/{my_order}/apply", "/refunds/normal/SB000/apply",
+          "/refunds/bitcoin/{my_order}/apply", "/refunds/normal/%00/apply", "/refunds/normal/" + "x" * 300 + "/apply"],
+         data=[("money_type", "多缴费款退费"), ("reason", "重复参保缴费"), ("account", "1"), ("account_name", "王芳")])
+# Their 凭证号码 in 王芳's search finds nothing of theirs.
+IDS.append(Case("ids:GET:/refunds/normal/?ticket_no=their_ticket", "ids", "/refunds/<kind>/", "GET",
+                "/refunds/normal/", query=(("ticket_no", Ref("their_ticket")),), want=(200,), leak=True))
+# The date search over calendar edges, one field at a time and as ranges: the form's Chinese
+# message beside the field (422), or what there is (200) for a range inside the calendar.
+_DATES = [v for _, v in CALENDAR_TEXT[:4]] + ["1990-01-01", "2100-12-31", "2026-11-23"]
+for start in _DATES:
+    for end in _DATES:
+        if start == end == "2026-11-23":
+            continue
+        IDS.append(Case(f"query:/refunds/normal/:date_from={start}&date_to={end}", "query", "/refunds/<kind>/",
+                        "GET", "/refunds/normal/", query=(("date_from", start), ("date_to", end))))
 
 
 def _anon_cases() -> list[Case]:
@@ -649,7 +703,7 @@ def run(site: Site, case: Case):
             data.add(key, _resolve(site, client, value))
         kwargs["data"] = data
     if case.query:
-        kwargs["query_string"] = MultiDict(list(case.query))
+        kwargs["query_string"] = MultiDict([(key, _resolve(site, client, value)) for key, value in case.query])
     if case.htmx:
         kwargs["headers"] = {"HX-Request": "true", "HX-Current-URL": "http://localhost/elsewhere"}
     return FlaskClient.open(client, path, method=case.method, **kwargs)

@@ -178,7 +178,7 @@ def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_a_fault(base_co
     # Retry-After: at least ours (the rate limiter may name its own window's end, if later).
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 10
     soup = check_page(body, fragment=htmx)
-    assert soup.h1.get_text() == "系统繁忙" and "请稍后重试" in body
+    assert soup.h1.get_text() == "系统繁忙" and "系统繁忙，请稍后再试" in body
     assert_no_leak(body)
     assert response.headers["X-Request-ID"] == reference_on(body)
     assert any("database unavailable" in r.getMessage() for r in caplog.records)

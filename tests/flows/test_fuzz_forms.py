@@ -3,8 +3,9 @@ gets generated requests — from every identity level (signed out, 证件 lookup
 another resident, staff), with a valid, missing, junk or someone else's CSRF token, as a page or
 as an HTMX fragment, with the form's own field names (found by reading every form the app
 shows) filled with the form's own values, other people's ids, unicode (NUL, RTL marks, emoji,
-markup), numbers out of range, huge strings and repeated keys, and the path's own ids, other
-people's, or garbage. Every answer must be below 500, pass the page checks of tests/support.py,
+markup), numbers out of range, calendar edges (days near date.min and date.max, leap days that
+are and are not, month ends, years 0 and 10000, month 13, 2**31, 2**63), huge strings and repeated
+keys, and the path's own ids, other people's, or garbage. Every answer must be below 500, pass the page checks of tests/support.py,
 and an answer of 400 or more must leave the database exactly as it was.
 
 test_bad_input_more.py sweeps fixed cases over the newer journeys; this one covers every route
@@ -16,6 +17,7 @@ The world is the one test_bad_input_more builds (王芳 and her payee, 张伟's 
 "someone else's"), plus a staff member. On SQLite it is restored after each example that wrote
 (valid input may write); on PostgreSQL it drifts from example to example, which the checks allow.
 """
+import datetime as dt
 import hashlib
 import io
 import itertools
@@ -278,6 +280,35 @@ ODD = ["", "\x00", "NaN", "1e308", "-1", "0", "２０２６", "²", "\u202e2026\
 # (NUL is in ODD: anywhere in a request it makes the whole request a 400, so not in every text.)
 TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
 
+# Calendar edges, as a date, a 费款所属期 (YYYY-MM), a year, a month or a page may be typed: the first and
+# last days Python knows and days near them, leap days of every year (1900's and 2100's do not exist),
+# month ends and the day after them, years 0 and 10000, month 0 and 13, numbers past 32 and 64 bits.
+EDGE_NUMBERS = [0, -1, 13, 10000, 2**31 - 1, 2**31, 2**32, 2**63 - 1, 2**63, 2**64, -(2**63) - 1]
+EDGE_TEXTS = ["0001-01-01", "9999-12-31", "1900-02-29", "2100-02-29", "2024-02-30", "2023-04-31", "0000-01-01",
+              "10000-01-01", "2026-13-01", "2026-00-10", "2026-12-32", "0001-01", "9999-12", "0000-12", "2026-13",
+              "2026-00", "10000-01", "1989-12-31", "2101-01-01"]
+
+
+def _month_end(year: int, month: int, after: int) -> str:
+    import calendar
+
+    return f"{year:04d}-{month:02d}-{calendar.monthrange(year, month)[1] + after:02d}"
+
+
+NEAR_EDGES = st.one_of(st.dates(max_value=dt.date(1, 3, 1)), st.dates(min_value=dt.date(9999, 11, 1)),
+                       st.dates(min_value=dt.date(1989, 12, 1), max_value=dt.date(1990, 1, 31)),
+                       st.dates(min_value=dt.date(2100, 12, 1), max_value=dt.date(2101, 1, 31)), st.dates())
+CALENDAR = st.one_of(
+    st.sampled_from(EDGE_TEXTS),
+    st.sampled_from(EDGE_NUMBERS).map(str),
+    NEAR_EDGES.map(lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}"),        # a day
+    NEAR_EDGES.map(lambda d: f"{d.year:04d}-{d.month:02d}"),                      # a 费款所属期
+    NEAR_EDGES.map(lambda d: str(d.year)),                                        # a year
+    st.integers(min_value=1, max_value=9999).map(lambda y: f"{y:04d}-02-29"),     # a leap day, or none
+    st.builds(_month_end, st.integers(min_value=1, max_value=9999), st.integers(min_value=1, max_value=12),
+              st.sampled_from([0, 1])),                                           # a month's end, the day after
+)
+
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 # A valid value, a little wrong: as an input method, a copy and paste or a hand-edited request leaves it.
@@ -302,7 +333,7 @@ def garbage_for(draw, known: list, others: list):
     now and then one of its own values after all."""
     mutated = st.tuples(st.sampled_from(known or [""]), st.sampled_from(MUTATIONS)).map(lambda p: p[1](p[0]))
     return weighted(draw, (3, mutated), (3, st.sampled_from(ODD)), (2, TEXT), (1, st.sampled_from(others)),
-                    (1, st.integers(min_value=-2 ** 70, max_value=2 ** 70).map(str)),
+                    (1, st.integers(min_value=-2 ** 70, max_value=2 ** 70).map(str)), (2, CALENDAR),
                     (1, st.integers(min_value=1, max_value=40_000).map(lambda n: "王" * n)),
                     (1, st.sampled_from(known or ODD)))
 
@@ -331,7 +362,8 @@ def upload_for(draw) -> Upload:
 def requests_for(draw, fuzzed: Fuzzed, rule, method):
     key = (rule.endpoint, method)
     known = fuzzed.fields.get(key, {})
-    names = list(known) + (["page", "year", "id_number", "name", "next", "filler"] if method == "GET" or not known
+    names = list(known) + (["page", "year", "date_from", "date_to", "month", "id_number", "name", "next", "filler"]
+                           if method == "GET" or not known
                            else ["filler"])
     data = []
     if known and weighted(draw, (3, st.just(True)), (1, st.just(False))):
@@ -349,7 +381,7 @@ def requests_for(draw, fuzzed: Fuzzed, rule, method):
                 data.append((name, garbage_for(draw, known.get(name, []), fuzzed.others)))
 
     def pick(name, values, integer):
-        garbage = (st.integers(min_value=0, max_value=10 ** 30) if integer
+        garbage = (st.one_of(st.integers(min_value=0, max_value=10 ** 30), st.sampled_from(EDGE_NUMBERS[4:])) if integer
                    else TEXT.filter(lambda v: v and "/" not in v))
         return weighted(draw, (6, st.sampled_from(values)), (1, garbage)) if values else draw(garbage)
 

@@ -67,6 +67,26 @@ def test_bad_rows_are_reported_by_number_and_nothing_is_written(app, world, ctx)
     assert counts() == before
 
 
+def test_periods_and_amounts_off_the_calendar_and_past_the_columns_are_rows_in_error(app, world, ctx):
+    """An amount above what the amount columns hold (PostgreSQL's integer) was applied — a 500 there."""
+    client = office(app)
+    before = counts()
+    period = ZHANG_BACKPAY[:11]
+    bad = [period + ["0001-01", "9999-12", "4776.00"], period + ["2023-13", "2023-13", "4776.00"],
+           period + ["1900-02", "2100-13", "4776.00"], period + ["2023-01", "2023-06", "21474836.48"],
+           period + ["2023-01", "2023-06", "99999999999999999999"], period + ["2023-01", "2023-06", "1e308"]]
+    for mode in ("dry-run", "apply"):
+        page = upload(client, csv_bytes(bad), mode=mode)
+        assert page.status == 422
+        rows = {int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text() for tr in page.soup.select("main tbody tr")}
+        assert set(rows) == {2, 3, 4, 5, 6, 7}
+        assert all("费款所属期应为 YYYY-MM" in rows[n] for n in (2, 3, 4))
+        assert all("不超过21474836元" in rows[n] for n in (5, 6, 7))
+    alone = upload(client, csv_bytes([period + ["2023-01", "2023-06", "21474836.48"]]), mode="apply")
+    assert alone.status == 422 and "不超过21474836元" in alone.text
+    assert counts() == before
+
+
 def test_a_clean_xlsx_is_imported_once_and_zhang_wei_pays_the_backpay(app, client, world, ctx):
     staff = office(app)
     book = Workbook()

@@ -307,6 +307,26 @@ def test_the_daily_job_reconciles_yesterday_and_the_command_prints_the_summary(a
 
 # -- the back office ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("day, said", [
+    ("0001-01-01", "请输入1990年之后的日期"),  # before: 暂时无法从支付机构获取账单 (no bill of year 1)
+    ("1989-12-31", "请输入1990年之后的日期"),
+    ("9999-12-31", "不能对账尚未到来的日期"),
+    ("1900-02-29", "请输入正确的日期，如 2026-11-22"),
+    ("2024-02-30", "请输入正确的日期，如 2026-11-22"),
+    ("0000-01-01", "请输入正确的日期，如 2026-11-22"),
+    ("10000-01-01", "字段长度不能超过 10 个字符。"),  # WTForms' own Chinese (it was English)
+    (str(2**63), "字段长度不能超过 10 个字符。"),
+])
+def test_a_day_off_the_calendar_is_refused_beside_the_field(app, world, ctx, clock, day, said):
+    make_staff(app, username="guanli", role="admin")
+    office = browser(app)
+    staff_login(office, username="guanli")
+    page = office.submit(office.page("/admin/reconciliation"), {"day": day}, selector="main form.form-card")
+    assert page.status == 422 and page.field_error("day") == said
+    db.session.rollback()
+    assert count(ReconRun) == 0
+
+
 def test_admin_runs_a_day_and_resolves_a_difference_in_the_back_office(app, client, world, ctx, clock):
     lost = paid(client, "王芳", "medical").order_no  # a string: a request closes the test's session
     provider_loses(lost)

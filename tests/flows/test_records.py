@@ -45,6 +45,24 @@ def test_filters_by_year_and_insurance_and_pages_newest_first(client, world, ctx
         assert client.get(f"/records/?{query}").status_code == 200, query
 
 
+def test_a_page_past_the_end_is_the_last_page_and_one_before_the_start_the_first(client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    paid_history(world.people["王芳"], world.enrollment("王芳", "pension"), 25, start_year=2023)
+    last = record_titles(client.page("/records/?page=2"))
+    first = record_titles(client.page("/records/?page=1"))
+    assert len(first) == 20 and len(last) == 5
+    for page in ("3", "10000", "999999", str(2**31), str(2**63), "9" * 5000, "0002"):
+        shown = client.page(f"/records/?page={page}")
+        assert shown.status == 200 and "第 2 / 2 页" in shown.text, page
+        assert record_titles(shown) == last, page
+    for page in ("0", "-1", "000", "", "²", "２"):
+        shown = client.page(f"/records/?page={page}")
+        assert shown.status == 200 and record_titles(shown) == first, page
+    # Years off the calendar are no filter at all (the filter offers only her years).
+    for year in ("0", "1989", "2101", "10000", str(2**63)):
+        assert len(record_titles(client.page(f"/records/?year={year}"))) == 20, year
+
+
 def test_filters_and_paging_swap_only_the_results_with_htmx(client, world, ctx):
     sign_in(client, "王芳", verified=True)
     paid_history(world.people["王芳"], world.enrollment("王芳", "pension"), 25, start_year=2023)

@@ -1,5 +1,6 @@
 """退费申请: find a payment by dates or 凭证号码 (both empty → the seeds' message), apply with
 one's own account, one live application per payment, states in 退费申请记录."""
+import pytest
 from sqlalchemy import func, select
 
 from sbweb.clock import SHANGHAI
@@ -49,6 +50,40 @@ def test_special_refund_for_a_backpay_by_date_range(client, world, ctx):
     day = paid.settled_at.astimezone(SHANGHAI).date().isoformat()
     found = client.page(f"/refunds/special/?date_from={day}&date_to={day}")
     assert len(found.soup.select("main a.cell-link")) == 1 and "4,776.00" in found.text
+
+
+CALENDAR = "请输入1990年至2100年之间的日期"
+NO_SUCH_DAY = "请输入正确的日期，如 2026-01-31"
+
+
+@pytest.mark.parametrize("date_from, date_to, said", [
+    ("0001-01-01", "9999-12-31", {"date_from": CALENDAR, "date_to": CALENDAR}),  # 9,998 years: a 500 before
+    ("2026-01-01", "9999-12-31", {"date_to": CALENDAR}),
+    ("0001-01-01", "2026-01-01", {"date_from": CALENDAR}),
+    ("1900-02-29", "2024-02-30", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+    ("0000-01-01", "10000-01-01", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+    ("2026-13-01", "2026-12-32", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+    ("2026-02-01", "2026-01-31", {"date_to": "缴费终止日期不能早于缴费起始日期"}),
+    ("2147483648", "-1", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+])
+@pytest.mark.parametrize("htmx", [False, True])
+def test_dates_off_the_calendar_are_refused_beside_their_field(client, world, ctx, date_from, date_to, said, htmx):
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    client.htmx = htmx
+    page = client.page(f"/refunds/normal/?date_from={date_from}&date_to={date_to}")
+    assert page.status == 422
+    assert {name: page.field_error(name) for name in ("date_from", "date_to") if page.field_error(name)} == said
+    assert page.summary() == list(said.values())
+    assert not page.soup.select("main a.cell-link")
+    assert count() == 0
+
+
+def test_a_search_over_the_whole_calendar_finds_her_payment(client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    page = client.page("/refunds/normal/?date_from=1990-01-01&date_to=2100-12-31")
+    assert page.status == 200 and len(page.soup.select("main a.cell-link")) == 1
 
 
 def test_applications_are_own_person_only(app, client, world, ctx):
