@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,7 +35,12 @@ def _stamp() -> str:
 def default_path(instance_path, url, note: str = "") -> Path:
     """instance/backups/sbweb-<UTC time>[-note].sqlite3 (or .dump for PostgreSQL)."""
     suffix = ".sqlite3" if database.sqlite_file(url) is not None else ".dump"
-    return database.backup_folder(instance_path) / f"sbweb-{_stamp()}{note}{suffix}"
+    folder, name = database.backup_folder(instance_path), f"sbweb-{_stamp()}{note}"
+    path, n = folder / f"{name}{suffix}", 1
+    while path.exists():  # two in one second
+        n += 1
+        path = folder / f"{name}-{n}{suffix}"
+    return path
 
 
 def _size(path: Path) -> str:
@@ -136,7 +142,7 @@ def pg_tool(name: str) -> str | None:
     return str(candidates[-1]) if candidates else None
 
 
-def _pg_run(name: str, url, *args) -> subprocess.CompletedProcess:
+def _pg_command(name: str, url, *args) -> tuple[list[str], dict]:
     tool = pg_tool(name)
     if tool is None:
         raise BackupError(f"{name} is not installed: install PostgreSQL's client tools "
@@ -145,8 +151,42 @@ def _pg_run(name: str, url, *args) -> subprocess.CompletedProcess:
     # The password goes by the environment, never on a command line other users can read.
     conninfo = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
     env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
-    return subprocess.run([tool, "--no-password", f"--dbname={conninfo}", *args], env=env,
-                          capture_output=True, text=True)
+    return [tool, "--no-password", f"--dbname={conninfo}", *args], env
+
+
+def _pg_run(name: str, url, *args) -> subprocess.CompletedProcess:
+    command, env = _pg_command(name, url, *args)
+    return subprocess.run(command, env=env, capture_output=True, text=True)
+
+
+def _pg_run_watched(engine, lock_timeout: dt.timedelta, name: str, *args) -> subprocess.CompletedProcess:
+    """Run a tool that takes table locks, cancelling it once it has waited `lock_timeout` for one
+    (pg_restore sets its own lock_timeout to 0, so the server will not): a transaction left open
+    on a table must not hold the restore, and every query queued behind it, for ever."""
+    command, env = _pg_command(name, engine.url, *args)
+    env["PGAPPNAME"] = label = f"sbweb {name} {os.getpid()}"
+    limit = lock_timeout.total_seconds()
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        waiting_since, cancelled = None, False
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+            while process.poll() is None:
+                blocked = watcher.execute(text(
+                    "select pid from pg_stat_activity where application_name = :label "
+                    "and wait_event_type = 'Lock'"), {"label": label}).scalars().all()
+                now = time.monotonic()
+                waiting_since = (waiting_since or now) if blocked else None
+                if blocked and not cancelled and now - waiting_since > limit:
+                    for pid in blocked:
+                        watcher.execute(text("select pg_cancel_backend(:pid)"), {"pid": pid})
+                    cancelled = True
+                time.sleep(0.2)
+        errors.seek(0)
+        done = subprocess.CompletedProcess(command, process.returncode, "", errors.read())
+    if cancelled and done.returncode != 0:
+        done.stderr += (f"\nit waited more than {limit:g} s for a table an open transaction holds "
+                        "(lock timeout): try again when the app is quieter")
+    return done
 
 
 def _last_line(process: subprocess.CompletedProcess) -> str:
@@ -164,9 +204,11 @@ def _run_pg_dump(url, path: Path) -> None:
 
 # -- restore -----------------------------------------------------------------------------------
 
-def restore(engine, instance_path, source, force: bool = False) -> str:
+def restore(engine, instance_path, source, force: bool = False,
+            lock_timeout: dt.timedelta = dt.timedelta(seconds=10)) -> str:
     """Put the backup `source` back as the app's database; refuses to replace one that is there
-    unless `force`, and then backs that one up first. What was done."""
+    unless `force`, and then backs that one up first. PostgreSQL gives up after waiting
+    `lock_timeout` for a table a transaction holds. What was done."""
     source = Path(source)
     if not source.is_file():
         raise BackupError(f"{source} is not a file")
@@ -183,7 +225,7 @@ def restore(engine, instance_path, source, force: bool = False) -> str:
         if not head.startswith(PGDUMP_MAGIC):
             kind = "a SQLite backup" if head.startswith(SQLITE_MAGIC) else "not a pg_dump custom-format archive"
             raise BackupError(f"{source} is {kind}; the app's database {database.shown(url)} is PostgreSQL")
-        done = _pg_restore(engine, instance_path, source, force)
+        done = _pg_restore(engine, instance_path, source, force, lock_timeout)
     database.record(instance_path, url)
     return done
 
@@ -256,7 +298,7 @@ def _set_aside_leftovers(target: Path) -> str:
     return f"; the missing database's {', '.join(moved)} set aside" if moved else ""
 
 
-def _pg_restore(engine, instance_path, source: Path, force: bool) -> str:
+def _pg_restore(engine, instance_path, source: Path, force: bool, lock_timeout: dt.timedelta) -> str:
     listed = _pg_run("pg_restore", engine.url, "--list", str(source))
     if listed.returncode != 0:
         raise BackupError(f"{source} cannot be read by pg_restore: {_last_line(listed)}")
@@ -265,10 +307,10 @@ def _pg_restore(engine, instance_path, source: Path, force: bool) -> str:
     if revision is not None or orders:
         notes = _replacing(engine, instance_path, force, revision, orders)
     engine.dispose()  # no pooled connection of ours holds a lock on a table being replaced
-    done = _pg_run("pg_restore", engine.url, "--clean", "--if-exists", "--no-owner", "--no-privileges",
-                   "--single-transaction", "--exit-on-error", str(source))
+    done = _pg_run_watched(engine, lock_timeout, "pg_restore", "--clean", "--if-exists", "--no-owner",
+                           "--no-privileges", "--single-transaction", "--exit-on-error", str(source))
     if done.returncode != 0:
-        raise BackupError(f"pg_restore failed, nothing was changed: {_last_line(done)}")
+        raise BackupError(f"pg_restore failed and changed nothing: {_last_line(done)}")
     revision, orders = _read_state(engine)
     engine.dispose()
     return (f"restored {database.shown(engine.url)} from {database._relative(source)} "

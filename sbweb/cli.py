@@ -275,12 +275,14 @@ def register_cli(app):
     @click.option("--force", is_flag=True, help="replace the database that is there (it is backed up first)")
     @with_appcontext
     def restore(path, force):
-        """Put a backup made by `flask backup` back as the app's database."""
+        """Put a backup made by `flask backup` back as the app's database (PostgreSQL: waits at most
+        MIGRATION_LOCK_TIMEOUT for a table an open transaction holds, then gives up)."""
         from sbweb import backups
         from sbweb.db import db
 
         try:
-            click.echo(backups.restore(db.engine, current_app.instance_path, path, force=force))
+            click.echo(backups.restore(db.engine, current_app.instance_path, path, force=force,
+                                       lock_timeout=current_app.config["MIGRATION_LOCK_TIMEOUT"]))
         except backups.BackupError as exc:
             raise click.ClickException(str(exc)) from None
 
