@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from sbweb.database import sqlite_file
 from sbweb.db import db
-from tests.conftest import ON_POSTGRES
+from tests.conftest import DATABASE_URL, ON_POSTGRES
 from tests.journeys import paid_history, sign_in
 from tests.support import ResidentClient
 
@@ -210,3 +210,44 @@ def test_every_route_answers_503_and_makes_no_file_while_the_database_is_gone(ap
     assert len(unavailable) >= 30, sorted(unavailable)
     assert {"selfpay.enrollments", "records.index", "orders.show", "certificates.verify"} <= unavailable
     assert answered > 200
+
+
+@pytest.fixture
+def empty_postgres():
+    """A PostgreSQL database of this test's own, empty, dropped afterwards."""
+    if not ON_POSTGRES:
+        print("SKIP reason: needs PostgreSQL (DATABASE_URL=postgresql+psycopg://…)")
+        pytest.skip("needs PostgreSQL")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(DATABASE_URL)
+    name = f"{url.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_emptied"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+        conn.execute(f'create database "{name}"')
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_on_postgresql_an_emptied_database_is_refused_not_migrated_afresh(tmp_path, key_dir, empty_postgres):
+    """`make serve` on PostgreSQL: a new database is migrated; once it was, the same database found
+    empty (dropped and made again, a wrong restore) stops `flask db upgrade` and gunicorn."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    env = {**embedded_env(tmp_path, key_dir), "DATABASE_URL": empty_postgres}
+    refused_in_one_line(flask(env, "serve", "--port", str(free_port())), "has no tables yet", "flask db upgrade")
+    assert flask(env, "db", "upgrade").returncode == 0
+    assert make_url(empty_postgres).database in (tmp_path / "instance" / "databases.txt").read_text()
+    with psycopg.connect(make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as conn:
+        conn.execute("drop schema public cascade")
+        conn.execute("create schema public")
+    refused_in_one_line(flask(env, "db", "upgrade"), "has no tables, but this instance migrated it",
+                        "flask restore", "databases.txt")
+    gunicorn_refused(gunicorn(env, free_port()), "has no tables, though this instance migrated it")
+    with psycopg.connect(make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+        assert conn.execute("select count(*) from pg_tables where schemaname = 'public'").fetchone()[0] == 0
