@@ -149,7 +149,7 @@ def _pg_command(name: str, url, *args) -> tuple[list[str], dict]:
                           "(Debian: apt-get install postgresql-client)")
     url = make_url(url)
     # The password goes by the environment, never on a command line other users can read.
-    conninfo = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    conninfo = database.without_password(url).render_as_string(hide_password=False)
     env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
     return [tool, "--no-password", f"--dbname={conninfo}", *args], env
 

@@ -62,8 +62,14 @@ def shown(url) -> str:
     path = sqlite_file(url)
     if path is not None:
         return _relative(path)
+    return without_password(url).render_as_string(hide_password=False)
+
+
+def without_password(url):
+    """A server URL as libpq and people read it: no password, no `+driver`. (URL.set() cannot
+    remove a password: it takes None as "unchanged".)"""
     url = make_url(url)
-    return url.set(drivername=url.get_backend_name(), password=None).render_as_string(hide_password=False)
+    return url._replace(password=None).set(drivername=url.get_backend_name())
 
 
 def _relative(path: Path) -> str:
@@ -78,9 +84,7 @@ def identity(url, instance_path) -> str:
     folder (so a moved checkout still knows its file), or the server URL without password."""
     path = sqlite_file(url)
     if path is None:
-        url = make_url(url)
-        return url.set(drivername=url.get_backend_name(), password=None, query={}).render_as_string(
-            hide_password=False)
+        return without_password(url).set(query={}).render_as_string(hide_password=False)
     path = path.absolute()
     try:
         return str(path.relative_to(Path(instance_path).absolute()))
@@ -151,23 +155,34 @@ def prepare_to_migrate(engine, instance_path) -> None:
     path = sqlite_file(engine.url)
     if path is None or path.exists():
         return
-    ledger = _relative(ledger_path(instance_path))
-    made = made_on(instance_path, engine.url)
-    if made is not None:
-        raise click.ClickException(
-            f"{_relative(path)} is missing, but this instance made it on {made} ({ledger}): "
-            f"{restore_advice(instance_path, engine.url)}; or, to start an empty database on purpose, "
-            f"delete its line from {ledger}")
-    wal = Path(f"{path}-wal")
-    if wal.exists():
-        raise click.ClickException(
-            f"{_relative(path)} is missing but {wal.name} beside it is not: the database was moved or "
-            f"deleted while the app ran. Stop the app and move it back, or "
-            f"{restore_advice(instance_path, engine.url)}")
+    if lost := missing_file(path, instance_path, engine.url):
+        raise click.ClickException(lost)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite reads it as empty
     except FileNotFoundError:
         raise click.ClickException(f"cannot create {_relative(path)}: its folder does not exist") from None
+
+
+def missing_file(path: Path, instance_path, url) -> str | None:
+    """What to say of a missing SQLite file this instance had (it is recorded, or its -wal file is
+    still there); None for one it never had."""
+    ledger = _relative(ledger_path(instance_path))
+    made = made_on(instance_path, url)
+    wal = Path(f"{path}-wal")
+    if made is None and not wal.exists():
+        return None
+    said = f"{_relative(path)} is missing"
+    if made is not None:
+        said += f", but this instance made it on {made} ({ledger})"
+    if wal.exists():
+        said += (f"{' and' if made else ', but'} its {wal.name} is still there: if it was moved, move it back "
+                 "beside it with the app stopped, or")
+    else:
+        said += ":"
+    said += f" {restore_advice(instance_path, url)}"
+    if made is not None:
+        said += f"; or, to start an empty database on purpose, delete its line from {ledger}"
+    return said
 
 
 def refuse_emptied(connection, instance_path) -> None:
@@ -210,9 +225,7 @@ def start_problem(app) -> str | None:
         url, name = engine.url, shown(engine.url)
         path = sqlite_file(url)
         if path is not None and not path.exists():
-            if made_on(instance, url) or Path(f"{path}-wal").exists():
-                return f"{name} is missing: {restore_advice(instance, url)}"
-            return f"{name} does not exist: run `flask db upgrade` to create it"
+            return missing_file(path, instance, url) or f"{name} does not exist: run `flask db upgrade` to create it"
         try:
             with engine.connect() as connection:
                 current = MigrationContext.configure(connection).get_current_heads()
