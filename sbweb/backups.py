@@ -51,7 +51,7 @@ def _size(path: Path) -> str:
 def _new_file_place(path: Path) -> Path:
     path = Path(path)
     if path.exists():
-        raise BackupError(f"{database._relative(path)} exists already: give another name")
+        raise BackupError(f"{database.shown_path(path)} exists already: give another name")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
@@ -65,7 +65,7 @@ def _described(revision, orders) -> str:
 def backup(engine, instance_path, path=None) -> str:
     """Copy the database to `path` (default: a new file in instance/backups/); what was done."""
     path, state = _backup(engine, instance_path, path)
-    return f"backed up {database.shown(engine.url)} to {database._relative(path)} ({state})"
+    return f"backed up {database.shown(engine.url)} to {database.shown_path(path)} ({state})"
 
 
 def _backup(engine, instance_path, path=None, note: str = "") -> tuple[Path, str]:
@@ -96,7 +96,7 @@ def _sqlite_state(connection: sqlite3.Connection) -> tuple[str | None, int]:
 
 def _sqlite_backup(source: Path, path: Path) -> tuple[str | None, int]:
     if not source.exists():
-        raise BackupError(f"{database._relative(source)} does not exist: there is nothing to back up")
+        raise BackupError(f"{database.shown_path(source)} does not exist: there is nothing to back up")
     fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")  # 0600
     os.close(fd)
     try:
@@ -107,7 +107,7 @@ def _sqlite_backup(source: Path, path: Path) -> tuple[str | None, int]:
                 live.backup(copy)  # every page in one step: one consistent snapshot
                 copy.execute("pragma journal_mode=delete")  # the copy is one self-contained file
                 if (check := copy.execute("pragma quick_check").fetchone()[0]) != "ok":
-                    raise BackupError(f"the copy of {database._relative(source)} is damaged: {check}")
+                    raise BackupError(f"the copy of {database.shown_path(source)} is damaged: {check}")
                 state = _sqlite_state(copy)
             finally:
                 copy.close()
@@ -115,7 +115,7 @@ def _sqlite_backup(source: Path, path: Path) -> tuple[str | None, int]:
             live.close()
         os.link(partial, path)  # never over a file that appeared meanwhile
     except sqlite3.Error as exc:
-        raise BackupError(f"could not back up {database._relative(source)}: {exc}") from None
+        raise BackupError(f"could not back up {database.shown_path(source)}: {exc}") from None
     finally:
         os.unlink(partial)
     return state
@@ -234,10 +234,10 @@ def _replacing(engine, instance_path, force: bool, revision, orders) -> str:
     """Refuse to replace a database that is there, or (forced) back it up first."""
     shown = database.shown(engine.url)
     if not force:
-        raise BackupError(f"{shown} exists ({_described(revision, orders)}): restoring would replace it; "
-                          "add --force to replace it (it is backed up first)")
+        raise BackupError(f"{shown} already holds a database ({_described(revision, orders)}): restoring "
+                          "would replace it; add --force to replace it (it is backed up first)")
     path, _ = _backup(engine, instance_path, note="-before-restore")
-    return f"; the database it replaced is backed up in {database._relative(path)}"
+    return f"; the database it replaced is backed up in {database.shown_path(path)}"
 
 
 def _sqlite_restore(engine, instance_path, source: Path, target: Path, force: bool) -> str:
@@ -271,10 +271,10 @@ def _sqlite_restore(engine, instance_path, source: Path, target: Path, force: bo
             finally:
                 os.unlink(partial)
     except (sqlite3.Error, OSError) as exc:
-        raise BackupError(f"could not restore {database._relative(target)}: {exc}") from None
+        raise BackupError(f"could not restore {database.shown_path(target)}: {exc}") from None
     finally:
         backup_file.close()
-    return (f"restored {database.shown(engine.url)} from {database._relative(source)} "
+    return (f"restored {database.shown(engine.url)} from {database.shown_path(source)} "
             f"({_described(revision, orders)}){_upgrade_advice(revision)}{notes}")
 
 
@@ -294,7 +294,7 @@ def _set_aside_leftovers(target: Path) -> str:
         if leftover.exists():
             aside = leftover.with_name(f"{leftover.name}.orphaned-{_stamp()}")
             leftover.rename(aside)
-            moved.append(database._relative(aside))
+            moved.append(database.shown_path(aside))
     return f"; the missing database's {', '.join(moved)} set aside" if moved else ""
 
 
@@ -313,7 +313,7 @@ def _pg_restore(engine, instance_path, source: Path, force: bool, lock_timeout: 
         raise BackupError(f"pg_restore failed and changed nothing: {_last_line(done)}")
     revision, orders = _read_state(engine)
     engine.dispose()
-    return (f"restored {database.shown(engine.url)} from {database._relative(source)} "
+    return (f"restored {database.shown(engine.url)} from {database.shown_path(source)} "
             f"({_described(revision, orders)}){_upgrade_advice(revision)}{notes}")
 
 

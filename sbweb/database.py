@@ -61,7 +61,7 @@ def shown(url) -> str:
     it is inside it), or the server URL without its password."""
     path = sqlite_file(url)
     if path is not None:
-        return _relative(path)
+        return shown_path(path)
     return without_password(url).render_as_string(hide_password=False)
 
 
@@ -72,7 +72,8 @@ def without_password(url):
     return url._replace(password=None).set(drivername=url.get_backend_name())
 
 
-def _relative(path: Path) -> str:
+def shown_path(path: Path) -> str:
+    """A file as the operator typing the next command finds it: relative to the working folder."""
     try:
         return str(Path(path).absolute().relative_to(Path.cwd()))
     except ValueError:
@@ -143,8 +144,8 @@ def newest_backup(instance_path, url) -> Path | None:
 def restore_advice(instance_path, url) -> str:
     newest = newest_backup(instance_path, url)
     if newest is None:
-        return f"restore a backup with `flask restore FILE` ({_relative(backup_folder(instance_path))}/ has none)"
-    return f"restore the newest backup with `flask restore {_relative(newest)}`"
+        return f"restore a backup with `flask restore FILE` ({shown_path(backup_folder(instance_path))}/ has none)"
+    return f"restore the newest backup with `flask restore {shown_path(newest)}`"
 
 
 # -- before and after migrating (sbweb/migrations/env.py) ------------------------------------------
@@ -160,18 +161,18 @@ def prepare_to_migrate(engine, instance_path) -> None:
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite reads it as empty
     except FileNotFoundError:
-        raise click.ClickException(f"cannot create {_relative(path)}: its folder does not exist") from None
+        raise click.ClickException(f"cannot create {shown_path(path)}: its folder does not exist") from None
 
 
 def missing_file(path: Path, instance_path, url) -> str | None:
     """What to say of a missing SQLite file this instance had (it is recorded, or its -wal file is
     still there); None for one it never had."""
-    ledger = _relative(ledger_path(instance_path))
+    ledger = shown_path(ledger_path(instance_path))
     made = made_on(instance_path, url)
     wal = Path(f"{path}-wal")
     if made is None and not wal.exists():
         return None
-    said = f"{_relative(path)} is missing"
+    said = f"{shown_path(path)} is missing"
     if made is not None:
         said += f", but this instance made it on {made} ({ledger})"
     if wal.exists():
@@ -195,7 +196,7 @@ def refuse_emptied(connection, instance_path) -> None:
     connection.rollback()  # end the read: each revision runs in a transaction of its own
     if has_schema:
         return
-    ledger = _relative(ledger_path(instance_path))
+    ledger = shown_path(ledger_path(instance_path))
     raise click.ClickException(
         f"{shown(connection.engine.url)} has no tables, but this instance migrated it on {made} ({ledger}): "
         f"{restore_advice(instance_path, connection.engine.url)}; or, to start an empty database on "
@@ -230,7 +231,8 @@ def start_problem(app) -> str | None:
             with engine.connect() as connection:
                 current = MigrationContext.configure(connection).get_current_heads()
         except DBAPIError as exc:
-            return f"cannot open the database {name}: {str(exc.orig).strip().splitlines()[0]}"
+            said = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+            return f"cannot open the database {name}: {said[0]}"
         finally:
             engine.dispose()
     script = ScriptDirectory(str(MIGRATIONS))
