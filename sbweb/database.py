@@ -183,6 +183,8 @@ def missing_file(path: Path, instance_path, url) -> str | None:
     said += f" {restore_advice(instance_path, url)}"
     if made is not None:
         said += f"; or, to start an empty database on purpose, delete its line from {ledger}"
+    else:
+        said += f"; or, to start an empty database on purpose, delete {shown_path(wal)}"
     return said
 
 

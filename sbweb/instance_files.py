@@ -42,6 +42,8 @@ def _private(path: Path) -> None:
         return
     try:
         path.chmod(stat.S_IMODE(mode) & ~0o077)
+    except FileNotFoundError:  # a temporary file another process has just renamed
+        pass
     except OSError as exc:  # another user's file: say so, and go on
         log.warning("could not make %s private (%s): chmod go-rwx it", path, exc.strerror)
 

@@ -251,3 +251,18 @@ def test_on_postgresql_an_emptied_database_is_refused_not_migrated_afresh(tmp_pa
     gunicorn_refused(gunicorn(env, free_port()), "has no tables, though this instance migrated it")
     with psycopg.connect(make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
         assert conn.execute("select count(*) from pg_tables where schemaname = 'public'").fetchone()[0] == 0
+
+
+def test_a_wal_file_left_behind_means_the_database_existed_even_unrecorded(tmp_path, key_dir):
+    """An instance from before databases.txt: the -wal file of a database moved away under the app
+    is still evidence that there was one (and holds its latest writes)."""
+    from sbweb import create_app
+
+    instance = tmp_path / "instance"
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(instance), "PAYMENT_KEY_DIR": str(key_dir),
+                      "HUEY_IMMEDIATE": True})
+    (instance / "sbweb.sqlite3-wal").write_bytes(b"\0" * 32)
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "sbweb.sqlite3-wal is still there" in result.stderr and "move it back" in result.stderr
+    assert not (instance / "sbweb.sqlite3").exists() and not (instance / "databases.txt").exists()
