@@ -34,6 +34,24 @@ loglevel = "info"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %(p)s'
 
 
+def on_starting(server):
+    """In the master, before any worker boots: refuse to start, with one line, on a database that
+    is missing or not at this release's revision (a worker would only serve 503s and 500s), or on
+    settings the app refuses."""
+    import sys
+
+    from sbweb import create_app
+    from sbweb.database import start_problem
+
+    try:
+        problem = start_problem(create_app())
+    except Exception as exc:  # noqa: BLE001 - a setting refused: its message names it
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem:
+        server.log.error("sbweb will not start: %s", problem)
+        sys.exit(1)
+
+
 def post_fork(server, worker):
     """With --preload the app was made in the master; connections must not cross a fork. (The
     app connects lazily, so there are none; this keeps it so if that ever changes.)"""

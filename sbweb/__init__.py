@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import make_url
 
+from sbweb import database, instance_files
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
 
@@ -67,11 +68,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     else:
         app.config.update(test_config)
 
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    from sbweb import secret
-    secret.configure(app.config, app.instance_path)
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'sbweb.sqlite3'}"
+    # A SQLite file is opened, never created, here: only `flask db upgrade` makes one (sbweb.database).
+    app.config["SQLALCHEMY_DATABASE_URI"] = database.open_existing_only(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
+    database_file = database.sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
+    # Whatever this process writes from here on is its owner's only, and so is what is there.
+    instance_files.keep_private(app.instance_path, *filter(None, [database_file]))
+    from sbweb import secret
+    secret.configure(app.config, app.instance_path)
     app.config.setdefault("PAYMENT_KEY_DIR", str(Path(app.instance_path) / "keys"))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
 

@@ -1,5 +1,7 @@
 """Command-line tools: `flask demo load`, `flask standards …`, `flask jobs run|housekeeping`,
-`flask reconcile`, `flask serve`, `flask secret-key rotate`."""
+`flask reconcile`, `flask serve`, `flask secret-key rotate`, `flask backup`, `flask restore`."""
+from pathlib import Path
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -176,6 +178,7 @@ def register_cli(app):
 
         from sbweb.jobs import huey
 
+        refuse_unready()
         # The consumer's own lines (tasks run, storage unreachable) go to stderr like gunicorn's.
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
 
@@ -255,6 +258,46 @@ def register_cli(app):
 
         from sbweb.jobs import start_consumer
 
+        refuse_unready()
         start_consumer()
         click.echo(f"sbweb on http://{host}:{port}/")
         run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+
+    @app.cli.command("backup")
+    @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+    @with_appcontext
+    def backup(path):
+        """A consistent copy of the database, safe while the app runs (default: a new file in
+        instance/backups/; SQLite's online backup, or pg_dump's custom format)."""
+        from sbweb import backups
+        from sbweb.db import db
+
+        try:
+            click.echo(backups.backup(db.engine, current_app.instance_path, path))
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--force", is_flag=True, help="replace the database that is there (it is backed up first)")
+    @with_appcontext
+    def restore(path, force):
+        """Put a backup made by `flask backup` back as the app's database (PostgreSQL: waits at most
+        MIGRATION_LOCK_TIMEOUT for a table an open transaction holds, then gives up)."""
+        from sbweb import backups
+        from sbweb.db import db
+
+        try:
+            click.echo(backups.restore(db.engine, current_app.instance_path, path, force=force,
+                                       lock_timeout=current_app.config["MIGRATION_LOCK_TIMEOUT"]))
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def refuse_unready():
+    """Stop a command that serves the app, with one line, when the database is missing or not at
+    this release's revision (sbweb.database.start_problem)."""
+    from sbweb.database import start_problem
+
+    if problem := start_problem(current_app._get_current_object()):
+        raise click.ClickException(f"sbweb will not start: {problem}")

@@ -5,14 +5,24 @@ once with "database is locked" whatever the busy timeout. So on SQLite a write t
 starts with BEGIN IMMEDIATE (it queues for the write lock up front) and reads use plain
 BEGIN. PostgreSQL needs neither: its row locks and the conditional updates in the payment
 core decide races there.
+
+A pooled SQLite connection stays with the file it opened even when that file is moved away or
+replaced (a restore): so each checkout checks that the file at the path is still the one it
+opened, and reconnects if not — which, the URL opening existing files only (sbweb.database),
+fails while the file is gone, and the request gets a 503 instead of writing into a file nobody
+will find again.
 """
+import os
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+
+from sbweb.database import sqlite_file
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -41,8 +51,11 @@ def prepare_sqlite(engine: Engine) -> None:
     if not _is_sqlite(engine):
         return
 
+    path = sqlite_file(engine.url)
+
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record):
+    def _connect(dbapi_connection, record):
+        record.info["sbweb_file"] = _file_id(path)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")  # (the busy timeout is pysqlite's `timeout`: SQLITE_BUSY_TIMEOUT)
@@ -51,9 +64,24 @@ def prepare_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(engine, "checkout")
+    def _same_file(_dbapi_connection, record, _proxy):
+        if path is not None and _file_id(path) != record.info.get("sbweb_file"):
+            raise DisconnectionError(f"{path} was moved, deleted or replaced since this connection opened it")
+
     @event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+def _file_id(path) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 @contextmanager

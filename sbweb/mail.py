@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 import math
 import mimetypes
-import os
 import re
 import smtplib
 import unicodedata
@@ -32,6 +31,7 @@ from sqlalchemy.orm import defer
 
 from sbweb.db import db, write_transaction
 from sbweb.identity import redact
+from sbweb.instance_files import write_private
 from sbweb.jobs import huey, in_app_context
 from sbweb.models import OutboxMail, Person
 from sbweb.models.base import utcnow
@@ -282,18 +282,11 @@ def outbox_dir() -> Path:
 
 
 def _write_eml(message: flask_mail.Message, name: str) -> Path:
-    """The embedded default: the message's bytes in instance/outbox/<id>-<attempt>.eml, written
-    whole or not at all."""
+    """The embedded default: the message's bytes in instance/outbox/<id>-<attempt>.eml (mode
+    0600: it may hold a 验证码 or a certificate), written whole or not at all."""
     folder = outbox_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.eml"
-    partial = folder / f".{name}.eml.partial"
-    with open(partial, "wb") as out:
-        out.write(message.as_bytes())
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
-    return path
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return write_private(folder / f"{name}.eml", message.as_bytes())
 
 
 def _send(message: flask_mail.Message, name: str) -> None:

@@ -5,7 +5,7 @@ and staff cookies, so nobody is signed out by a new key."""
 import secrets
 from pathlib import Path
 
-from sbweb.instance_files import read_or_create
+from sbweb.instance_files import read_or_create, write_private
 
 KEY_FILE = "secret_key"
 OLD_KEYS_FILE = "secret_key.old"  # earlier instance keys, one a line, newest last
@@ -17,9 +17,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text)
+    write_private(path, text.encode())
 
 
 def configure(config, instance_path: str) -> None:

@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy.exc import OperationalError
 
 from alembic import context
+from sbweb import database
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -105,8 +106,12 @@ def run_migrations_online():
     conf_args.setdefault("render_item", render_item)
 
     connectable = get_engine()
+    instance = current_app.instance_path
+    # A database this instance had and lost is refused, never made afresh (sbweb/database.py).
+    database.prepare_to_migrate(connectable, instance)
 
     with connectable.connect() as connection:
+        database.refuse_emptied(connection, instance)
         live = connection.dialect.name == "postgresql"
         if live:
             _bound_waits(connection)
@@ -133,6 +138,7 @@ def run_migrations_online():
         finally:
             if sqlite:
                 _sqlite_foreign_keys(connection, on=True)
+        database.record_migrated(connection, instance)
 
 
 def _sqlite_foreign_keys(connection, *, on: bool):

@@ -40,6 +40,7 @@ from werkzeug.datastructures import MultiDict
 
 from sbweb import clock as app_clock
 from sbweb import create_app, mail
+from sbweb.database import sqlite_file
 from sbweb.db import db, write_transaction
 from sbweb.models import (
     Declaration,
@@ -145,7 +146,7 @@ class Site:
         with self.app.app_context():
             db.session.remove()
             db.engine.dispose()
-            path = Path(db.engine.url.database)
+            path = sqlite_file(db.engine.url)  # the URL is SQLite's file: form (opens, never creates)
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         shutil.copy(self.snapshot, path)

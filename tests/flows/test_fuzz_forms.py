@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
 
+from sbweb.database import sqlite_file
 from sbweb.db import db
 from sbweb.models import Person, SandboxTrade
 from tests.conftest import ON_POSTGRES
@@ -207,7 +208,7 @@ def _snapshot_again(site: Site) -> None:
     with site.app.app_context():
         db.session.remove()
         db.engine.dispose()
-        path = db.engine.url.database
+        path = sqlite_file(db.engine.url)
     with sqlite3.connect(path) as conn:
         conn.execute("pragma wal_checkpoint(truncate)")
     shutil.copy(path, site.snapshot)
