@@ -12,6 +12,7 @@ Which records a level may reach (only one's own, or one's payees') is each view'
 this table only says who may knock.
 """
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, abort, current_app, request, url_for
 
@@ -77,6 +78,7 @@ RULES: dict[str, Rule] = {
     "certificates.download": _r(LOOKUP, None, "电子缴费凭证下载"),
     # Verified: personal records, and every write beyond paying.
     "auth.sign_ins": _r(VERIFIED, None, "登录记录"),
+    "auth.end_other_sign_ins": _r(None, VERIFIED, "结束其他登录"),
     "certificates.send": _r(None, VERIFIED, "发送至邮箱"),
     "certificates.retry": _r(None, VERIFIED, "重新发送邮件"),
     "certificates.captcha_image": _r(VERIFIED, None, "验证码图片"),
@@ -157,15 +159,26 @@ def what(endpoint: str | None) -> str | None:
     return rule.what if rule else None
 
 
+IDENTITY_FIELDS = {"id_type", "id_number", "name"}
+
+
+def _without_identity(path: str) -> str:
+    """The page to come back to, without the 证件号码 and 姓名 a query form carried: the address
+    goes into a `next=` that logs and later pages show."""
+    parts = urlsplit(path)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in IDENTITY_FIELDS]
+    return parts.path + (f"?{urlencode(kept)}" if kept else "")
+
+
 def _came_from() -> str:
     """Where the resident was: the page itself for a GET, the form's page for a POST (the same
     URL when it also answers GET, else the page that posted it)."""
     if request.method != "POST":
-        return request.full_path.rstrip("?")
+        return _without_identity(request.full_path.rstrip("?"))
     adapter = current_app.url_map.bind("")
     try:
         adapter.match(request.path, method="GET")
-        return request.full_path.rstrip("?")
+        return _without_identity(request.full_path.rstrip("?"))
     except Exception:  # noqa: BLE001 - no GET here: back to the page the form was on
         referrer = request.referrer or ""
         path = referrer.split(request.host, 1)[-1] if request.host in referrer else ""

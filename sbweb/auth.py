@@ -140,7 +140,13 @@ def remember_order(order_no: str) -> None:
 def may_see_order(order) -> bool:
     if person_id() is None or order.payer_id != person_id():
         return False
-    return is_verified() or order.order_no in (current_login().orders or [])
+    return may_see_order_no(order.order_no)
+
+
+def may_see_order_no(order_no: str) -> bool:
+    """Verified: any of the person's orders (the caller checks the payer); looked up: only the
+    orders this session made."""
+    return is_verified() or (person_id() is not None and order_no in (current_login().orders or []))
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -5,6 +5,7 @@ checks their own, and `redact()` removes them from anything that is logged.
 """
 import datetime as dt
 import re
+from urllib.parse import unquote
 from dataclasses import dataclass
 
 from stdnum import numdb
@@ -138,5 +139,9 @@ def _query_value(m: re.Match) -> str:
 
 
 def redact(text: str) -> str:
-    """Mask anything in a log line that looks like an identity number."""
-    return _ANY_ID.sub(lambda m: mask(m.group(1)), _QUERY_VALUE.sub(_query_value, text))
+    """Mask anything in a log line that looks like an identity number, also %-escaped inside
+    another URL's query (a `next=` that carried a form's fields)."""
+    text = _ANY_ID.sub(lambda m: mask(m.group(1)), _QUERY_VALUE.sub(_query_value, text))
+    if "%" not in text:
+        return text
+    return _ANY_ID.sub(lambda m: mask(m.group(1)), _QUERY_VALUE.sub(_query_value, unquote(text)))

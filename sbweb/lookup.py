@@ -39,10 +39,9 @@ def number_locked(form) -> bool:
 
 
 def silent_lookup(form):
-    """During a number's lock: the person, or None — counted against this client when wrong, and
-    never told to the browser."""
-    person = find_person(form.id_type.data, form.id_number.data, form.name.data)
-    if person is None:
-        keys = _keys(form)
-        throttle.record_failure({k: v for k, v in keys.items() if k == "client"})
-    return person
+    """During a number's lock: the person, or None — never told to the browser. Every such try
+    counts against this client whether the name matched or not (a count that moved only on
+    wrong names would itself say which names were right)."""
+    keys = _keys(form)
+    throttle.record_failure({k: v for k, v in keys.items() if k == "client"})
+    return find_person(form.id_type.data, form.id_number.data, form.name.data)

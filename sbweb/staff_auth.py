@@ -3,7 +3,7 @@
 residents' session. Logout, an admin, or a password change ends it wherever the cookie went;
 idle (SESSION_IDLE_TIMEOUT) and absolute (STAFF_SESSION_ABSOLUTE_TIMEOUT) limits are the
 server's."""
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, request, url_for
 
 from sbweb.db import db
 from sbweb.models import LoginSession, Staff
@@ -61,7 +61,9 @@ def gate(admin_only: bool = False):
     """For sbweb.access: a staff page needs a staff session (else the login page, and back)."""
     staff = current_staff()
     if staff is None:
-        return redirect(url_for("admin.login", next=request.path), 303)
+        from sbweb.htmx import leave_app
+
+        return leave_app(url_for("admin.login", next=request.path))
     if admin_only and staff.role != "admin":
         abort(403)
     return None

@@ -114,6 +114,11 @@ def bind(identity: HostIdentity, person: Person, *, replacing_others: bool = Fal
             db.session.execute(delete(HostAccount).where(
                 HostAccount.provider == identity.provider, HostAccount.person_id == person.id,
                 HostAccount.subject != identity.subject))
+            # The earlier host user is no longer trusted: its open sessions as this person end too.
+            from sbweb.services import login_sessions
+            signin = providers().get(identity.provider)
+            login_sessions.end_sessions_of_other_host_users(person.id, signin.host if signin else identity.provider,
+                                                            identity.subject)
         account = db.session.scalar(select(HostAccount).filter_by(
             provider=identity.provider, subject=identity.subject).with_for_update())
         if account is None:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from sbweb.db import db, write_transaction
-from sbweb.models import CaptchaChallenge, LoginSession
+from sbweb.models import CaptchaChallenge, LoginSession, VerificationCode
 from sbweb.models.base import utcnow
 
 # last_seen_at is written at most this often: the idle limit is enforced to within a minute
@@ -57,11 +57,11 @@ def start(kind: str, *, lifetime: dt.timedelta, person_id: int | None = None, st
 
 
 def find(token: str | None, kind: str) -> LoginSession | None:
-    """The open session the token names, or None (unknown, ended, or of the other kind)."""
+    """The session the token names — ended or not: the caller says why it ended — or None
+    (unknown, or of the other kind)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    row = db.session.scalar(select(LoginSession).filter_by(token_hash=_hash(token), kind=kind))
-    return row if row is not None and row.ended_at is None else None
+    return db.session.scalar(select(LoginSession).filter_by(token_hash=_hash(token), kind=kind))
 
 
 def expiry(row: LoginSession, idle: dt.timedelta, now: dt.datetime | None = None) -> str | None:
@@ -102,6 +102,22 @@ def end(session_id: int, reason: str) -> bool:
         return _end_where(LoginSession.id == session_id, reason, utcnow()) == 1
 
 
+def end_other_resident_sessions(person_id: int, keep: int) -> int:
+    """结束其他登录: every open session of the person but the one asking; how many ended."""
+    with write_transaction():
+        return _end_where((LoginSession.person_id == person_id) & (LoginSession.kind == "resident")
+                          & (LoginSession.id != keep), "revoked", utcnow())
+
+
+def end_sessions_of_other_host_users(person_id: int, host: str, subject: str) -> int:
+    """When the person's binding in `host` moves to the host user `subject`, the sessions that
+    earlier users of that host opened as this person end (call inside the binding's write
+    transaction)."""
+    return _end_where((LoginSession.person_id == person_id) & (LoginSession.host == host)
+                      & LoginSession.host_subject.is_not(None) & (LoginSession.host_subject != subject),
+                      "revoked", utcnow())
+
+
 def end_staff_sessions(staff_id: int, reason: str, *, keep: int | None = None) -> int:
     """End every open session of a staff account (but `keep`, the one asking); how many ended."""
     condition = LoginSession.staff_id == staff_id
@@ -121,16 +137,23 @@ def end_one_of_staff(staff_id: int, session_id: int) -> bool:
 def set_host(row: LoginSession, host: str, subject: str | None) -> None:
     """The host app the session is in now knows its user (a WeChat openid bound later)."""
     with write_transaction():
-        db.session.execute(update(LoginSession).where(LoginSession.id == row.id)
+        db.session.execute(update(LoginSession).where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
                            .values(host=host, host_subject=subject))
     _known(row, host=host, host_subject=subject)
 
 
 def remember_order(row: LoginSession, order_no: str, kept: int = 20) -> None:
-    orders = [o for o in (row.orders or []) if o != order_no] + [order_no]
+    """Add an order this session made to its list (read and written in one transaction, so two
+    tabs paying at once both land)."""
     with write_transaction():
-        db.session.execute(update(LoginSession).where(LoginSession.id == row.id).values(orders=orders[-kept:]))
-    _known(row, orders=orders[-kept:])
+        held = db.session.scalar(select(LoginSession.orders).where(LoginSession.id == row.id,
+                                                                   LoginSession.ended_at.is_(None))
+                                 .with_for_update())
+        if held is None:
+            return
+        orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
+        db.session.execute(update(LoginSession).where(LoginSession.id == row.id).values(orders=orders))
+    _known(row, orders=orders)
 
 
 def open_sessions_of_staff(staff_id: int, idle: dt.timedelta) -> list[LoginSession]:
@@ -157,5 +180,6 @@ def prune(idle: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:
         closed = _end_where(LoginSession.expires_at <= now, "absolute", now)
         closed += _end_where(LoginSession.last_seen_at < now - idle, "idle", now)
         db.session.execute(delete(CaptchaChallenge).where(CaptchaChallenge.expires_at < now - dt.timedelta(days=1)))
+        db.session.execute(delete(VerificationCode).where(VerificationCode.expires_at < now - dt.timedelta(days=1)))
         forgotten = db.session.execute(delete(LoginSession).where(LoginSession.ended_at < now - KEPT_FOR)).rowcount
     return {"closed": closed, "forgotten": forgotten}

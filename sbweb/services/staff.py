@@ -38,6 +38,20 @@ def create(username: str, name: str, password: str, role: str) -> Staff:
     return staff
 
 
+def _refuse_if_locked(staff: Staff, now: dt.datetime) -> None:
+    if staff.locked_until and staff.locked_until > now:
+        minutes = int((staff.locked_until - now).total_seconds() // 60) + 1
+        raise StaffError(f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试")
+
+
+def _count_wrong(staff: Staff, now: dt.datetime) -> None:
+    """A wrong password (at sign-in or when changing it); the MAX_FAILURES-th locks the account."""
+    staff.failed_logins += 1
+    if staff.failed_logins >= MAX_FAILURES:
+        staff.failed_logins, staff.locked_until = 0, now + LOCK_FOR
+        audit(staff.id, "staff.locked", f"staff:{staff.id}", None, {"until": staff.locked_until.isoformat()})
+
+
 def authenticate(username: str, password: str, now: dt.datetime | None = None) -> Staff:
     """The staff member, or StaffError: the same words for an unknown name and a wrong password;
     after MAX_FAILURES wrong passwords the account is locked for LOCK_FOR."""
@@ -48,14 +62,9 @@ def authenticate(username: str, password: str, now: dt.datetime | None = None) -
         if staff is None or not staff.active:
             check_password_hash(generate_password_hash("x"), password or "")  # same time either way
             raise wrong
-        if staff.locked_until and staff.locked_until > now:
-            minutes = int((staff.locked_until - now).total_seconds() // 60) + 1
-            raise StaffError(f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试")
+        _refuse_if_locked(staff, now)
         if not check_password_hash(staff.password_hash, password or ""):
-            staff.failed_logins += 1
-            if staff.failed_logins >= MAX_FAILURES:
-                staff.failed_logins, staff.locked_until = 0, now + LOCK_FOR
-                audit(staff.id, "staff.locked", f"staff:{staff.id}", None, {"until": staff.locked_until.isoformat()})
+            _count_wrong(staff, now)
         else:
             staff.failed_logins, staff.locked_until = 0, None
             audit(staff.id, "staff.login", f"staff:{staff.id}", None, None)
@@ -72,14 +81,23 @@ def change_password(staff_id: int, current: str, new: str, *, keep_session: int 
         raise StaffError("新密码至少10位")
     if len(new) > 200:
         raise StaffError("新密码不超过200位")
+    now = utcnow()
     with write_transaction():
         staff = db.session.get(Staff, staff_id, with_for_update=True)
-        if staff is None or not check_password_hash(staff.password_hash, current or ""):
+        if staff is None:
             raise StaffError(WRONG_CURRENT)
-        if check_password_hash(staff.password_hash, new):
-            raise StaffError("新密码不能与当前密码相同")
-        staff.password_hash = generate_password_hash(new)
-        audit(staff_id, "staff.password", f"staff:{staff_id}", None, None)
+        _refuse_if_locked(staff, now)
+        if not check_password_hash(staff.password_hash, current or ""):
+            _count_wrong(staff, now)  # as at sign-in: a borrowed session must not guess freely
+            wrong = True
+        else:
+            wrong = False
+            if check_password_hash(staff.password_hash, new):
+                raise StaffError("新密码不能与当前密码相同")
+            staff.password_hash, staff.failed_logins = generate_password_hash(new), 0
+            audit(staff_id, "staff.password", f"staff:{staff_id}", None, None)
+    if wrong:
+        raise StaffError(WRONG_CURRENT)
     return login_sessions.end_staff_sessions(staff_id, "password", keep=keep_session)
 
 

@@ -172,6 +172,18 @@ def _work(agreements: list[BankAgreement]) -> list[tuple[BankAgreement, int, Due
     return work
 
 
+def _still_agreed(agreement: BankAgreement, payer_id: int, due: Due) -> bool:
+    """Read again just before each order (the run's list was made at its start): an agreement
+    revoked, a limit lowered or 自动缴 switched off meanwhile counts from that moment."""
+    db.session.refresh(agreement)
+    if agreement.state != "active":
+        return False
+    if due.enrollment.person_id == payer_id:
+        return True
+    return db.session.scalar(select(Payee.auto_pay).where(Payee.payer_id == payer_id,
+                                                          Payee.person_id == due.enrollment.person_id)) is True
+
+
 def run(now=None) -> dict[str, int]:
     """批扣 and 自动缴 of what may be withheld (see the module's docstring); skips regions in a
     reconciliation window; tells holders of what was left for them."""
@@ -184,6 +196,8 @@ def run(now=None) -> dict[str, int]:
     for agreement, payer_id, due in _work(agreements):
         if _tried(payer_id, due):
             continue  # one attempt per due: its outcome stands
+        if not _still_agreed(agreement, payer_id, due):
+            continue
         if standards.pause_now({due.enrollment.agency.region_code}, now):
             counts["paused"] += 1
             continue

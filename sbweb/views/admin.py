@@ -79,7 +79,9 @@ def account():
             (form.current if exc.message == staff_service.WRONG_CURRENT else form.new).errors.append(exc.message)
         else:
             flash(f"密码已修改，其他 {ended} 个登录已结束")
-            return redirect(url_for("admin.account"), 303)
+            response = redirect(url_for("admin.account"), 303)
+            staff_auth.sign_in(me, response)  # this one goes on under a new token
+            return response
     sessions = login_sessions.open_sessions_of_staff(me.id, current_app.config["SESSION_IDLE_TIMEOUT"])
     return render_step("admin/account.html", form=form, sessions=sessions, here=here.id, end_form=ConfirmForm(),
                        status=422 if form.is_submitted() else 200)

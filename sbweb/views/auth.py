@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sbweb import access, auth, hostauth, lookup
 from sbweb.db import db
 from sbweb.forms.auth import ConsentForm, ManualIdentityForm
+from sbweb.forms.certificates import PlainForm
 from sbweb.forms.base import options
 from sbweb.hosts import HOST_LABELS, detect_host
 from sbweb.htmx import leave_app, render_step
@@ -149,7 +150,17 @@ def sign_ins():
     """登录记录: when and how this person signed in (level, host app, masked address) and how
     each sign-in ended, so a sign-in they do not recognise shows."""
     return render_step("auth/sign_ins.html", rows=login_sessions.history_of_person(auth.person_id()),
-                       here=auth.current_login().id, host_labels=HOST_LABELS)
+                       here=auth.current_login().id, host_labels=HOST_LABELS, end_form=PlainForm())
+
+
+@bp.post("/sign-ins/end-others")
+def end_other_sign_ins():
+    """结束其他登录: a sign-in the resident does not recognise ends, wherever it is."""
+    form = PlainForm()
+    if form.validate_on_submit():
+        ended = login_sessions.end_other_resident_sessions(auth.person_id(), keep=auth.current_login().id)
+        flash(f"已结束其他 {ended} 个登录" if ended else "没有其他未退出的登录")
+    return redirect(url_for("auth.sign_ins"), 303)
 
 
 @bp.post("/sign-out")

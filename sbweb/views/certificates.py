@@ -156,11 +156,11 @@ def issued():
 @bp.get("/orders/<order_no>/voucher")
 def voucher(order_no):
     """电子缴费凭证 of a settled order the resident may see (made once, then the same)."""
+    if not auth.may_see_order_no(order_no):  # before anything is made for it
+        abort(404)
     try:
         doc = documents.voucher(auth.person_id(), order_no)
     except DocumentError:
-        abort(404)
-    if not auth.may_see_order(doc.order):
         abort(404)
     return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
 
@@ -184,8 +184,9 @@ def show(doc_no):
     form = MailForm()
     if not form.email.data:
         form.email.data = auth.current_person().email or ""
+    # The addresses it went to are the person's own data: not for a looked-up session.
     return render_step("certificates/show.html", doc=doc, form=form, retry=PlainForm(),
-                       mails=mail.mails_of(auth.person_id(), doc.id))
+                       mails=mail.mails_of(auth.person_id(), doc.id) if auth.is_verified() else [])
 
 
 @bp.get("/certificates/d/<doc_no>.pdf")

@@ -187,11 +187,11 @@ def method():
             flash(exc.message)
             return redirect(url_for("selfpay.confirm"), 303)
         except orders.DueUnavailable as exc:
-            if exc.held_by:
-                auth.remember_order(exc.held_by)
+            if exc.held_by and auth.may_see_order_no(exc.held_by):
                 flash("该笔费款已在支付中，请勿重复缴费")
                 return redirect(url_for("orders.show", order_no=exc.held_by), 303)
-            form.form_errors.append(exc.message)
+            # Held by an order this session did not make (a looked-up session sees only its own).
+            form.form_errors.append("该笔费款已在支付中，请勿重复缴费" if exc.held_by else exc.message)
         except orders.PaymentError as exc:
             form.form_errors.append(exc.message)
         else:

@@ -5,7 +5,7 @@ the person (WeChat says who its user is to WeChat, never who they are in law).
 证件信息 (the throttled lookup) → 获取验证码 (mailed to the address on file, shown masked) →
 验证码 → verified, and the WeChat user bound. Each step is one URL: a page, or a fragment for
 HTMX."""
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
 from sbweb import auth, hostauth, lookup
 from sbweb.forms.verify import CodeForm, SendCodeForm, VerifyIdentityForm
@@ -92,9 +92,17 @@ def _send_blind(form):
     """证件信息 for a number whose lookups are locked by wrong names: a code goes to the person's
     address on file if the name matched, and the next page is the same either way."""
     person = lookup.silent_lookup(form)
-    row = verification.send_blind(person.id if person is not None else None)
+    row, deliver = verification.send_blind(person.id if person is not None else None)
     session["verify_blind"] = row.id
-    return redirect(url_for("verify.blind", next=_next(form.next.data)), 303)
+    response = redirect(url_for("verify.blind", next=_next(form.next.data)), 303)
+    if deliver is not None:  # after the response has gone: its timing must not tell either
+        app = current_app._get_current_object()
+
+        def mail_it():
+            with app.app_context():
+                deliver()
+        response.call_on_close(mail_it)
+    return response
 
 
 def _blind_page(form: CodeForm, status: int = 200):

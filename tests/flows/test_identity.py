@@ -6,7 +6,7 @@ import re
 from flask.testing import FlaskClient
 
 from tests.journeys import choose, go_to_provider, order_no_of, pay, sandbox_pay, sign_in
-from tests.support import identity_of
+from tests.support import ResidentClient, identity_of
 
 DEMO_NUMBERS = {
     "王芳": "520102198503151246",
@@ -183,3 +183,58 @@ def test_a_number_an_sbweb_module_logs_reaches_the_log_masked(app, caplog):
         logging.getLogger("sbweb.payments.orders").warning("lookup for %s failed", DEMO_NUMBERS["王芳"])
     assert "5201**********1246" in caplog.text
     assert DEMO_NUMBERS["王芳"] not in caplog.text
+
+
+# -- what a looked-up session may not reach ---------------------------------------------------------------
+
+def test_a_looked_up_stranger_cannot_take_over_the_payment_wang_fang_started(app, world):
+    """Her dues held by her own (verified) order: the stranger's 去支付 is told they are being
+    paid, and gets neither her order nor its 取消支付."""
+    from sbweb.models import Order
+    from sbweb.db import db
+    from sqlalchemy import select
+
+    app.test_client_class = ResidentClient
+    stranger, owner = app.test_client(), app.test_client()
+    sign_in(stranger, "王芳")
+    method = stranger.submit(choose(stranger, "pension"))
+    sign_in(owner, "王芳", verified=True)
+    go_to_provider(owner, choose(owner, "pension"))
+    refused = stranger.submit(method, {"channel": "alipay"})
+    assert refused.status == 422 and "该笔费款已在支付中，请勿重复缴费" in refused.summary()
+    with app.app_context():
+        hers = db.session.scalar(select(Order))
+        number = hers.order_no
+    assert stranger.get(f"/orders/{number}").status_code == 404
+    assert stranger.post(f"/orders/{number}/cancel", data={"csrf_token": token(stranger)}).status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(Order.state).filter_by(order_no=number)) == "paying"
+
+
+def test_a_looked_up_session_asking_for_a_voucher_of_an_order_it_did_not_make_makes_nothing(app, client, world):
+    from sbweb.db import db
+    from sbweb.models import Document
+    from sqlalchemy import func, select
+
+    app.test_client_class = ResidentClient
+    owner = app.test_client()
+    sign_in(owner, "王芳", verified=True)
+    number = order_no_of(pay(owner, choose(owner, "medical")))
+    sign_in(client, "王芳")
+    assert client.get(f"/orders/{number}/voucher").status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Document)) == 0
+
+
+def test_the_page_to_come_back_to_never_carries_the_id_number_a_query_form_had(client, world):
+    sign_in(client, "王芳")
+    response = client.get("/queries/proxy-paid?id_type=201&id_number=370212196011203469&name=%E8%B5%B5%E7%A7%80%E8%8B%B1&year=2026")
+    assert response.status_code == 303
+    assert "370212196011203469" not in response.location and "id_number" not in response.location
+    assert "year%3D2026" in response.location  # what else the page was showing stays
+
+
+def token(client) -> str:
+    from tests.support import form_values
+
+    return form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]

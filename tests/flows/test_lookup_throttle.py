@@ -3,6 +3,8 @@ lookup refuses — even the right name — for a while, per number and per clien
 import datetime as dt
 import re
 
+import pytest
+
 from sqlalchemy import func, select, update
 
 from sbweb.db import db
@@ -126,3 +128,15 @@ def test_the_same_code_page_cannot_be_used_twice(app, client, world):
     client.post("/auth/sign-out", data={"csrf_token": form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]})
     again = client.page("/auth/verify/locked?next=/bank/")
     assert again.h1 == "身份验证"
+
+
+@pytest.mark.parametrize("name", ["王芳", "王六"])
+def test_during_a_lock_every_try_counts_against_the_client_whether_the_name_matched_or_not(app, client, world,
+                                                                                            name):
+    """The per-client count moves the same for a right and a wrong name: its refusal cannot say
+    which names were right."""
+    app.config["LOOKUP_FAILURES_PER_CLIENT"] = 7
+    lock(client)  # 5 counted
+    pages = [identity_step(client, name) for _ in range(3)]
+    statuses = [p.history[0].status_code if p.history else p.status for p in pages]
+    assert statuses == [303, 303, 429]

@@ -227,6 +227,33 @@ def test_wang_fang_reads_her_sign_ins_with_the_address_masked(app, client, world
     assert "127.0.0.1" not in page.text
 
 
+def test_wang_fang_ends_a_sign_in_she_does_not_recognise(app, client, world):
+    stranger = app.test_client()
+    sign_in(stranger, "王芳")
+    sign_in(client, "王芳", verified=True)
+    page = client.page("/auth/sign-ins")
+    done = client.submit(page, selector="main form[action$='/end-others']")
+    assert done.h1 == "登录记录" and "已结束其他 1 个登录" in done.text
+    assert identity_of(stranger) == {} and stranger.page("/selfpay/").h1 == "授权"
+    assert identity_of(client)["level"] == "verified"
+
+
+def test_binding_a_new_wechat_account_ends_what_the_old_one_opened(app, world):
+    from sbweb import hostauth
+    from sbweb.services import login_sessions
+
+    with app.app_context():
+        person = db.session.scalar(select(Person).filter_by(name="王芳"))
+        old, _ = login_sessions.start("resident", lifetime=dt.timedelta(hours=12), person_id=person.id,
+                                      level="verified", host="wechat", host_subject="openid-old")
+        mine, _ = login_sessions.start("resident", lifetime=dt.timedelta(hours=12), person_id=person.id,
+                                       level="verified", host="alipay", host_subject="2088-alipay")
+        hostauth.bind(hostauth.HostIdentity(provider="wechat", subject="openid-new"), person, replacing_others=True)
+        ended = {r.id: r.end_reason for r in db.session.scalars(select(LoginSession))}
+    assert ended[old.id] == "revoked"
+    assert ended[mine.id] is None  # her sign-in through another host app goes on
+
+
 def test_a_looked_up_resident_is_sent_to_verify_for_the_sign_ins(client, world):
     sign_in(client, "王芳")
     page = client.page("/auth/sign-ins")
@@ -355,6 +382,33 @@ def test_a_password_change_ends_every_other_session(app, world):
     assert phone.page("/admin/").h1 == "后台登录"
     assert desk.page("/admin/").h1 == "后台"
     staff_client(app, password="a new long passphrase", create=False)
+
+
+def test_wrong_current_passwords_lock_the_account_like_wrong_sign_ins(app, world):
+    desk = staff_client(app)
+    password_form = 'main form[action="/admin/account"]'
+    for _ in range(5):
+        page = desk.page("/admin/account")
+        desk.submit(page, {"current": "guess", "new": "a new long passphrase", "again": "a new long passphrase"},
+                    selector=password_form)
+    page = desk.page("/admin/account")
+    locked = desk.submit(page, {"current": "correct horse battery", "new": "a new long passphrase",
+                                "again": "a new long passphrase"}, selector=password_form)
+    assert locked.status == 422 and "账号已锁定" in locked.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry).filter_by(action="staff.locked")) == 1
+
+
+def test_a_password_change_gives_this_session_a_new_token(app, world):
+    desk = staff_client(app)
+    before = desk.get_cookie("sbweb_staff", path="/admin").value
+    old_copy = staff_copy(app, desk)
+    page = desk.page("/admin/account")
+    desk.submit(page, {"current": "correct horse battery", "new": "a new long passphrase",
+                       "again": "a new long passphrase"}, selector='main form[action="/admin/account"]')
+    assert desk.get_cookie("sbweb_staff", path="/admin").value != before
+    assert desk.page("/admin/").h1 == "后台"
+    assert old_copy.page("/admin/").h1 == "后台登录"
 
 
 # -- secret keys -------------------------------------------------------------------------------------

@@ -377,3 +377,17 @@ def test_flask_jobs_autopay_says_what_it_withheld_and_what_it_left(app, client, 
                         "skipped_unconfirmed=1 mails=1")
     assert lines[1] == ("扣款 1 笔（成功 1，失败 0）；对账时段暂缓 0 笔；未扣款：超过单笔扣款限额 0 笔，"
                         "申报未经本人验证 0 笔，补缴未经确认 1 笔；提醒邮件 1 封")
+
+
+def test_an_agreement_revoked_after_the_run_read_its_list_takes_nothing_more(client, world, ctx):
+    """The run lists its work first; an agreement revoked (or a payee's 自动缴 switched off) after
+    that, before the due's turn, withholds nothing."""
+    from sbweb.services import bank
+
+    sign_in(client, "王芳", verified=True)
+    sign_agreement(client, "520102100000012345", "王芳")
+    agreements = list(db.session.scalars(select(BankAgreement).filter_by(state="active")))
+    work = withholding._work(agreements)
+    assert work and all(withholding._still_agreed(a, p, d) for a, p, d in work)
+    bank.revoke(world.people["王芳"], agreements[0].id)
+    assert not any(withholding._still_agreed(a, p, d) for a, p, d in work)
