@@ -84,6 +84,21 @@ def test_a_second_device_cannot_start_a_second_payment_of_the_same_due(app, worl
     phone_page, tablet_page = method_page(phone), method_page(tablet)
     assert post_go_pay(phone, phone_page).status_code == 303
     answer = post_go_pay(tablet, tablet_page)
+    # A looked-up session sees only the orders it made: told, not taken to the phone's order.
+    assert answer.status_code == 422 and "该笔费款已在支付中，请勿重复缴费" in answer.get_data(as_text=True)
+    assert count(Order) == 1
+
+
+def test_a_second_verified_device_is_taken_to_the_payment_in_progress(app, world, ctx):
+    from tests.support import ResidentClient
+
+    app.test_client_class = ResidentClient
+    phone, tablet = app.test_client(), app.test_client()
+    for c in (phone, tablet):
+        sign_in(c, "王芳", verified=True)
+    phone_page, tablet_page = method_page(phone), method_page(tablet)
+    assert post_go_pay(phone, phone_page).status_code == 303
+    answer = post_go_pay(tablet, tablet_page)
     assert answer.status_code == 303 and answer.location.startswith("/orders/")
     assert count(Order) == 1
     shown = tablet.page(answer.location)
@@ -118,7 +133,12 @@ def test_twenty_concurrent_submits_make_one_order(app, world, shared_session):
         t.start()
     for t in threads:
         t.join(60)
-    assert statuses.count(303) == 20, statuses  # every tap lands somewhere sensible, none 500
+    # Every tap lands somewhere sensible, none 500: the session's own order (the one session's
+    # double taps all reach it), or — another looked-up session — 该笔费款已在支付中.
+    if shared_session:
+        assert statuses.count(303) == 20, statuses
+    else:
+        assert statuses.count(303) == 1 and statuses.count(422) == 19, statuses
     with app.app_context():
         assert count(Order) == 1
         held = db.session.scalars(select(Due.order_id).where(Due.order_id.is_not(None))).all()
