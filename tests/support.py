@@ -1,6 +1,7 @@
 """Test helpers: a client that fills and submits forms the way a browser does and checks
 every page it gets (one h1, a title that names it, unique ids, a label on every field)."""
 import re
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -123,10 +124,14 @@ class ResidentClient(FlaskClient):
             headers.setdefault("HX-Current-URL", "http://localhost/")
             kwargs["headers"] = headers
         response = super().open(*args, **kwargs)
-        # A server closes each response once sent, which runs its call_on_close work (the blind
-        # code's mail); the body is read into memory first, so the test can still read it.
+        # A server closes each response once sent (running any call_on_close work); the body is
+        # read into memory first, so the test can still read it. Work the request handed to a
+        # thread of its own (the blind code's mail) is waited for, so the test sees its result.
         response.make_sequence()
         response.close()
+        for thread in threading.enumerate():
+            if thread.name == "blind-code-mail":
+                thread.join(timeout=30)
         if response.mimetype == "text/html" and response.status_code != 204:
             html = response.get_data(as_text=True)
             fragment = self.htmx and "HX-Request" in response.vary and "<html" not in html

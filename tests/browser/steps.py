@@ -56,3 +56,25 @@ def type_identity(tab, id_number=WANG_FANG["id_number"], name=WANG_FANG["name"])
 def ticket_no(tab) -> str:
     row = tab.locator(".summary-list > div").filter(has=tab.locator("dt", has_text="票证号码"))
     return row.locator("dd").inner_text().strip()
+
+
+def mailed_code(app, after: int = 0, timeout: float = 10.0) -> str:
+    """The newest 验证码 in the outbox once more than `after` codes are there: a code for a
+    locked number is mailed after the response has gone, so the page can be shown first."""
+    import time
+
+    from tests.wechat.steps import sent_codes
+
+    deadline = time.monotonic() + timeout
+    while True:
+        codes = sent_codes(app)
+        if len(codes) > after:
+            return codes[-1]
+        assert time.monotonic() < deadline, f"no 验证码 mailed within {timeout:g} s"
+        time.sleep(0.05)
+
+
+def image_loaded(image, timeout: float = 10_000) -> bool:
+    """Wait for an <img> to finish loading; true if it decoded to a picture."""
+    image.page.wait_for_function("img => img.complete", arg=image.element_handle(), timeout=timeout)
+    return image.evaluate("img => img.naturalWidth > 0")

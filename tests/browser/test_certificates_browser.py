@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sbweb.services.captcha import WORDS
-from tests.browser.steps import checkout, consent, h1, path_of
+from tests.browser.steps import checkout, consent, h1, image_loaded, path_of
 from tests.browser.test_large_text_browser import MEASURE
 
 pytestmark = pytest.mark.browser
@@ -81,7 +81,7 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     year.select_option(first_year)
     image = tab.locator("img.captcha-image")
     expect(image).to_have_attribute("alt", re.compile("^图形验证码"))
-    assert image.evaluate("img => img.complete && img.naturalWidth > 0"), "验证码 image did not load"
+    assert image_loaded(image), "验证码 image did not load"
     shot(tab, f"payment-image-captcha-{tag}")
     if js:
         axe.check(tab, "缴费证明（图形验证码）")

@@ -6,9 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import checkout, consent, h1, type_identity
+from tests.browser.steps import checkout, consent, h1, mailed_code, type_identity
 from tests.browser.test_large_text_browser import MEASURE
-from tests.wechat.steps import sent_codes
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +70,7 @@ def test_the_real_owner_of_a_locked_number_signs_in_with_the_mailed_code(js, liv
     shot(tab, "code-while-locked")
     if js:
         axe.check(tab, "输入验证码（锁定期间）")
-    tab.get_by_label("验证码").fill(sent_codes(live_server.app)[-1])
+    tab.get_by_label("验证码").fill(mailed_code(live_server.app))
     tab.get_by_role("button", name="确定").click()
     expect(h1(tab)).to_have_text("银行账户与缴费协议")
     assert not axe.blocking(), axe.summary()
