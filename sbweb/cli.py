@@ -213,7 +213,7 @@ def register_cli(app):
         click.echo(" ".join(f"{name}={counts[name]}" for name in withholding.COUNTS))
         click.echo(f"扣款 {counts['attempted']} 笔（成功 {counts['settled']}，失败 {counts['failed']}）；"
                    f"对账时段暂缓 {counts['paused']} 笔；未扣款：超过单笔扣款限额 {counts['skipped_over_limit']} 笔，"
-                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔；"
+                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔；"
                    f"提醒邮件 {counts['mails']} 封")
 
     @app.cli.command("reconcile")
@@ -247,6 +247,23 @@ def register_cli(app):
             else:
                 click.echo(reconciliation.describe(run))
         if failed:
+            raise SystemExit(1)
+
+    @app.cli.group()
+    def ledger():
+        """The books: money, dues, tickets and certificates agree."""
+
+    @ledger.command("check")
+    @with_appcontext
+    def ledger_check():
+        """Print every place where the books do not balance; exit 1 if there is one."""
+        from sbweb.services import ledger as service
+
+        found = service.check()
+        for violation in found:
+            click.echo(str(violation))
+        click.echo(f"ledger check: {len(found)} violation(s)")
+        if found:
             raise SystemExit(1)
 
     @app.cli.command("serve")

@@ -1,8 +1,8 @@
-"""Back-office forms that are about the staff account itself."""
-from wtforms import PasswordField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length
+"""Back-office forms: the staff account itself, and the agency's 退费原因类型."""
+from wtforms import BooleanField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
-from sbweb.forms.base import Form
+from sbweb.forms.base import Form, Radio
 
 
 class PasswordForm(Form):
@@ -16,3 +16,12 @@ class PasswordForm(Form):
 
 class ConfirmForm(Form):
     submit = SubmitField("确定")
+
+
+class ReasonForm(Form):
+    """退费原因类型: what a refund for this reason does to the period it paid (and whether residents
+    may choose it). Its choices are the service's EFFECTS."""
+    reason = StringField("退费原因类型", validators=[Optional(), Length(max=30, message="退费原因类型不超过30个字")])
+    effect = Radio("退费后费款", choices=[], validators=[InputRequired("请选择退费后费款的处理方式")])
+    active = BooleanField("可供缴费人选择", default=True)
+    submit = SubmitField("保存")

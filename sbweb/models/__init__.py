@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 from sbweb.models.person import Person  # noqa: F401
 from sbweb.models.enrollment import Agency, Enrollment  # noqa: F401
-from sbweb.models.due import Due  # noqa: F401
+from sbweb.models.due import Due, DueEvent  # noqa: F401
 from sbweb.models.order import IssuedNumber, Order, OrderEvent, OrderItem, Refund  # noqa: F401
 from sbweb.models.sandbox import SandboxGrant, SandboxNotify, SandboxRefund, SandboxTrade  # noqa: F401
 from sbweb.models.throttle import LookupFailure  # noqa: F401
@@ -10,7 +10,7 @@ from sbweb.models.declaration import Declaration  # noqa: F401
 from sbweb.models.payee import Payee  # noqa: F401
 from sbweb.models.document import Document, FirstIssue, OutboxMail, Reminder, ReminderSent  # noqa: F401
 from sbweb.models.bank import BankAccount, BankAgreement, WithholdingSkip  # noqa: F401
-from sbweb.models.refund_application import RefundApplication  # noqa: F401
+from sbweb.models.refund_application import RefundApplication, RefundItem, RefundReason  # noqa: F401
 from sbweb.models.staff import AuditEntry, Staff  # noqa: F401
 from sbweb.models.reconciliation import ReconDifference, ReconRun  # noqa: F401
 from sbweb.models.host_account import HostAccount  # noqa: F401

@@ -73,14 +73,15 @@ class BankAgreement(db.Model):
         return AGREEMENT_STATE_LABELS[self.state]
 
 
-SKIP_REASONS = ("over_limit", "unverified", "unconfirmed")
+SKIP_REASONS = ("over_limit", "unverified", "unconfirmed", "reopened")
 
 
 class WithholdingSkip(db.Model):
     """A due 批扣/自动缴 left for the resident to pay through an agreement, and why: one row per
     due, agreement and reason, so each is said once (one mail) and shown while the due is open.
     `over_limit`: above the agreement's 单笔扣款限额; `unverified`: priced by a declaration
-    nobody entitled made at the verified level; `unconfirmed`: a 补缴 not confirmed (no opt-in)."""
+    nobody entitled made at the verified level; `unconfirmed`: a 补缴 not confirmed (no opt-in);
+    `reopened`: owed again after its payment was refunded (declared again, or paid by hand)."""
     __tablename__ = "withholding_skips"
     __table_args__ = (UniqueConstraint("due_id", "agreement_id", "reason"),)
 
@@ -107,6 +108,8 @@ class WithholdingSkip(db.Model):
         amount = f"¥{fen_display(amount_fen)}"
         if self.reason == "over_limit":
             return f"{amount} 超过协议单笔扣款限额 ¥{fen_display(limit_fen)}，未自动扣款，请自行缴纳"
+        if self.reason == "reopened":
+            return f"{amount} 已退费后重新应缴，不自动扣款；请重新申报后缴纳，或自行缴纳"
         if self.reason == "unconfirmed":
             return f"补缴费款 {amount} 未经补缴明细确认，未自动扣款；确认后自动扣款，也可自行缴纳"
         return (f"{amount} 的缴费申报未经本人验证身份后提交，未经本人确认的费款不自动扣款；"

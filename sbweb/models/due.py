@@ -13,8 +13,14 @@ from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
 DUE_KIND_LABELS = {"normal": "正常缴费", "backpay": "补缴"}
-# open → paid; an open due nobody pays for can be voided (its declaration was 作废).
+# open → paid; an open due nobody pays for can be voided (its declaration was 作废); a paid due
+# whose money went back is open again (owed again) or void (not owed), or stays paid at a
+# smaller amount (多缴费款), as the refund's reason says (sbweb/services/refund_reasons). Every
+# move — and every change of amount — is a DueEvent, made by sbweb.services.dues.transition.
 DUE_STATES = ("open", "paid", "void")
+DUE_STATE_LABELS = {"open": "待缴", "paid": "已缴费", "void": "已作废"}
+DUE_TRANSITIONS = {("", "open"), ("open", "open"), ("open", "paid"), ("open", "void"), ("paid", "paid"),
+                   ("paid", "open"), ("paid", "void")}
 
 
 class DueLabels:
@@ -64,6 +70,8 @@ class Due(DueLabels, db.Model):
     confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     confirmed_level: Mapped[str | None] = mapped_column(String(10))
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Why an open due is owed again after its payment went back (shown on 我为自己缴).
+    reopened_reason: Mapped[str | None] = mapped_column(String(100))
 
     enrollment = relationship("Enrollment", back_populates="dues")
     priced_by = relationship("Declaration", foreign_keys=[declaration_id])
@@ -71,3 +79,19 @@ class Due(DueLabels, db.Model):
     declaration = relationship(
         "Declaration", viewonly=True, uselist=False,
         primaryjoin="and_(foreign(Declaration.due_id) == Due.id, Declaration.state == 'valid')")
+
+
+class DueEvent(db.Model):
+    """One move of a due (or change of its amount), when and why: the due's own history, as the
+    order has its OrderEvents."""
+
+    __tablename__ = "due_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    due_id: Mapped[int] = mapped_column(ForeignKey("dues.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(10))
+    to_state: Mapped[str] = mapped_column(String(10))
+    amount_before: Mapped[int | None] = mapped_column(Integer)
+    amount_after: Mapped[int] = mapped_column(Integer)
+    cause: Mapped[str] = mapped_column(String(200))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

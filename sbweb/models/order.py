@@ -111,9 +111,22 @@ class OrderItem(db.Model):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     due_id: Mapped[int] = mapped_column(ForeignKey("dues.id"), index=True)
     amount_fen: Mapped[int] = mapped_column(Integer)
+    # What has gone back to the payer of this item (退费 by item; never more than amount_fen).
+    refunded_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     order = relationship("Order", back_populates="items")
     due = relationship("Due")
+
+    @property
+    def kept_fen(self) -> int:
+        return self.amount_fen - self.refunded_fen
+
+    @property
+    def refund_label(self) -> str:
+        """已退费 / 部分退费 / '' for what the item's money did after settlement."""
+        if self.refunded_fen == 0:
+            return ""
+        return "已退费" if self.refunded_fen >= self.amount_fen else "部分退费"
 
 
 class OrderEvent(db.Model):

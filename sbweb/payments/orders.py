@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sbweb.db import db, write_transaction
-from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund
+from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund, RefundItem
 from sbweb.models.base import utcnow
 from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, ORDER_TRANSITIONS, RETURNED_BY_PROVIDER
 from sbweb.clock import shanghai_now
@@ -338,10 +338,10 @@ def _take_dues(order: Order) -> bool:
                Due.amount_fen == OrderItem.amount_fen))
     if intact != len(order.items):
         return False
-    db.session.execute(
-        update(Due).where(Due.order_id == order.id, Due.state == "open")
-        .values(state="paid", revision=Due.revision + 1)
-        .execution_options(synchronize_session=False))
+    from sbweb.services import dues
+
+    for item in order.items:
+        dues.transition(item.due, "paid", f"订单 {order.order_no} 缴费成功", expect_order=order.id)
     return True
 
 
@@ -467,9 +467,14 @@ def complete_refunds(order_id: int | None = None) -> int:
             if refund.state not in OPEN_REFUND_STATES:
                 continue
             refund.state, refund.completed_at = "succeeded", utcnow()
-            if order.state != "refunded" and not is_excess(refund):
-                transition(order, "refunded", f"原路退回 {refund.out_request_no}: {refund.reason}",
-                           refunded_at=refund.completed_at)
+            cause = f"原路退回 {refund.out_request_no}: {refund.reason}"
+            carried = list(db.session.scalars(select(RefundItem).where(RefundItem.refund_id == refund.id)))
+            if carried:  # a 退费申请's items: each item, its due and the order follow
+                from sbweb.services.refund_applications import money_back
+
+                money_back(carried, refund.completed_at, cause)
+            elif order.state != "refunded" and not is_excess(refund):
+                transition(order, "refunded", cause, refunded_at=refund.completed_at)
             done += 1
     return done
 

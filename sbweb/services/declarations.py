@@ -15,7 +15,7 @@ from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Declaration, Due, Enrollment, Standard
 from sbweb.models.base import utcnow
 from sbweb.models.declaration import DECLARED_LEVELS
-from sbweb.services import standards
+from sbweb.services import dues, standards
 from sbweb.services.registry import RegistryError, change_due_amount
 
 # The four flows of the seeds: URL slug → (category, insurance, what is chosen).
@@ -145,6 +145,18 @@ def _overlapping(enrollment: Enrollment, start: str, end: str) -> list[Due]:
         Due.period_start <= end, Due.period_end >= start)))
 
 
+def _superseding_reopened(taken: list[Due]) -> list[Due]:
+    """Dues owed again after a refund (their declaration voided with it) give way to the new
+    declaration of their months: they become void, and what stands in the way is the rest."""
+    left = []
+    for due in taken:
+        if due.state == "open" and due.reopened_reason and due.order_id is None:
+            dues.transition(due, "void", "重新申报，由新申报的费款替代", expect_order=None)
+        else:
+            left.append(due)
+    return left
+
+
 def _made_by(person_id: int, level: str) -> dict:
     """The declaration's who and level: the agency names nobody."""
     if level not in DECLARED_LEVELS:
@@ -162,6 +174,7 @@ def _priced(due: Due, declaration: Declaration) -> Declaration:
     if due.declaration_id is not None:
         due.revision += 1
     due.declaration_id = declaration.id
+    due.reopened_reason = None  # declared again: owed as this declaration says
     db.session.flush()
     return declaration
 
@@ -171,6 +184,7 @@ def _new_due(enrollment: Enrollment, start: str, end: str, amount: int, late: in
               amount_fen=amount, late_fee_fen=late, state="open")
     db.session.add(due)
     db.session.flush()
+    dues.created(due, "缴费申报")
     return due
 
 
@@ -186,7 +200,7 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
     base_fen = check_base(standard, base_fen)
     with write_transaction():
         _lock(enrollment)
-        taken = _overlapping(enrollment, start, end)
+        taken = _superseding_reopened(_overlapping(enrollment, start, end))
         if taken:
             if any(d.state == "paid" for d in taken):
                 message = "所选费款所属期已缴费，请勿重复缴费"
@@ -231,7 +245,7 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
         due = _new_due(enrollment, f"{year}-01", f"{year}-12", amount, 0)
     elif due.amount_fen != amount:
         try:
-            change_due_amount(due, amount)
+            change_due_amount(due, amount, cause="重新选档")
         except RegistryError:
             raise DeclarationError("year", f"{year}年度的费款正在支付中，请等待支付结果后再更改") from None
     for old in previous:
@@ -304,12 +318,10 @@ def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> D
         if due is not None and due.state == "paid":
             raise DeclarationError("declaration", "该申报已缴费，不能作废")
         if due is not None:
-            gone = db.session.execute(
-                update(Due).where(Due.id == due.id, Due.state == "open", Due.order_id.is_(None))
-                .values(state="void", revision=Due.revision + 1)
-                .execution_options(synchronize_session=False)).rowcount
-            if gone != 1:
-                raise DeclarationError("declaration", "该申报的费款正在支付中，请等待支付结果后再作废")
+            try:
+                dues.transition(due, "void", f"申报作废：{reason}", expect_order=None)
+            except dues.DueChanged:
+                raise DeclarationError("declaration", "该申报的费款正在支付中，请等待支付结果后再作废") from None
         declaration.state, declaration.voided_at, declaration.void_reason = "void", utcnow(), reason[:40]
     return declaration
 

@@ -1,12 +1,12 @@
 """What a person owes: their enrollments and open dues, as the journey shows them."""
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import selectinload
 
 from sbweb.db import db
-from sbweb.models import Agency, Due, Enrollment
-from sbweb.models.due import DueLabels
+from sbweb.models import Agency, Due, DueEvent, Enrollment
+from sbweb.models.due import DUE_TRANSITIONS, DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
 
 
@@ -35,6 +35,7 @@ class DueLine(DueLabels):
     state: str
     order_id: int | None
     revision: int
+    reopened_reason: str | None = None
 
 
 _e, _a, _d = Enrollment.__table__, Agency.__table__, Due.__table__
@@ -43,7 +44,7 @@ _e, _a, _d = Enrollment.__table__, Agency.__table__, Due.__table__
 _DUES_PAGE = (
     select(_e.c.id, _e.c.enrollment_no, _e.c.category, _e.c.insurance, _a.c.name,
            _d.c.id, _d.c.kind, _d.c.period_start, _d.c.period_end, _d.c.amount_fen, _d.c.state,
-           _d.c.order_id, _d.c.revision)
+           _d.c.order_id, _d.c.revision, _d.c.reopened_reason)
     .join_from(_e, _a, _a.c.id == _e.c.agency_id)
     .outerjoin(_d, and_(_d.c.enrollment_id == _e.c.id, _d.c.state == "open"))
     .where(_e.c.person_id == bindparam("person_id"), _e.c.enrollment_no == bindparam("enrollment_no"))
@@ -68,3 +69,46 @@ def open_due_counts(person_id: int) -> dict[int, tuple[int, int]]:
         .join(Enrollment).where(Enrollment.person_id == person_id, Due.state == "open")
         .group_by(Due.enrollment_id))
     return {enrollment_id: (count, total) for enrollment_id, count, total in rows}
+
+
+# -- the one way a due changes ------------------------------------------------------------------------
+
+class DueChanged(RuntimeError):
+    """The due was not in the state (or held by the order) the caller read: nothing changed."""
+
+
+def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None | bool = False,
+               **fields) -> None:
+    """Move `due` along one allowed edge (DUE_TRANSITIONS) — or keep its state and change its
+    amount — recording a DueEvent with the cause. Call inside a write transaction. Applies only
+    if the due is still in the state it was read in (and, with `expect_order`, still held by that
+    order or by none), as one conditional UPDATE."""
+    edge = (due.state, to_state)
+    if edge not in DUE_TRANSITIONS:
+        raise DueChanged(f"due {due.id}: {edge[0]} → {edge[1]} is not allowed")
+    before = due.amount_fen
+    if to_state != "open":  # why it was owed again is said only while it is owed
+        fields.setdefault("reopened_reason", None)
+    condition = [Due.id == due.id, Due.state == due.state]
+    if expect_order is not False:
+        condition.append(Due.order_id.is_(None) if expect_order is None else Due.order_id == expect_order)
+    changed = db.session.execute(update(Due).where(*condition).values(state=to_state, revision=Due.revision + 1,
+                                                                       **fields)
+                                 .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        raise DueChanged(f"due {due.id} changed meanwhile")
+    db.session.refresh(due)
+    db.session.add(DueEvent(due_id=due.id, from_state=edge[0], to_state=to_state, amount_before=before,
+                            amount_after=due.amount_fen, cause=cause[:200]))
+    db.session.flush()
+
+
+def created(due: Due, cause: str) -> None:
+    """The due's first event (call right after adding it, inside the write transaction)."""
+    db.session.add(DueEvent(due_id=due.id, from_state="", to_state=due.state, amount_before=None,
+                            amount_after=due.amount_fen, cause=cause[:200]))
+    db.session.flush()
+
+
+def events_of(due_id: int) -> list[DueEvent]:
+    return list(db.session.scalars(select(DueEvent).where(DueEvent.due_id == due_id).order_by(DueEvent.id)))

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select
 
 from sbweb.db import db
 from sbweb.identity import mask
+from sbweb.money import fen_display
 from sbweb.models import Due, Enrollment, Order, OrderItem, Person
 from sbweb.models.due import DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
@@ -38,9 +39,15 @@ class RecordLine(DueLabels, EnrollmentLabels):
     person_id: int
     person_name: str
     id_number: str
+    item_id: int
+    refunded_fen: int
 
     @property
     def state_label(self) -> str:
+        """The order's state, or what became of this item's money (a refund by item leaves the
+        order settled with its other items)."""
+        if self.refunded_fen and self.state == "settled":
+            return "已退费" if self.refunded_fen >= self.amount_fen else f"部分退费 ¥{fen_display(self.refunded_fen)}"
         return ORDER_STATE_LABELS[self.state]
 
     @property
@@ -116,7 +123,7 @@ def records_page(payer_id: int, *, others: bool | None = False, year: int | None
 def _columns(o, i, d, e, p):
     return (o.c.order_no, o.c.state, o.c.channel, o.c.ticket_no, o.c.created_at, o.c.settled_at,
             o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
-            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number)
+            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen)
 
 
 def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,

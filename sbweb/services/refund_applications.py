@@ -1,24 +1,36 @@
-"""退费申请 (resident side): find a settled payment by 缴费起止日期 or 凭证号码, apply with
-退费金类型, 退费原因类型 and one's own reported account; follow its state in 退费申请记录.
-Staff review (审核) is the back office's; a refund never exceeds what was paid and one payment
-has at most one live application."""
+"""退费申请 by item (resident side): find a settled payment by 缴费起止日期 or 凭证号码, choose the
+items to refund (a due each; part of one for 多缴费款), 退费金类型, 退费原因类型 and one's own
+reported account; follow its state in 退费申请记录. Staff review item by item (the back office),
+with a confirmation of what goes back and where. An item never gives back more than it took,
+and is in at most one live application.
+
+When the money is back (the provider's 原路退回 succeeded, or staff confirmed the transfer to the
+bank account) each item records it, the due it paid moves as the reason says
+(sbweb/services/refund_reasons.py: owed again, void, or paid at a smaller amount), and the order
+is 原路退回 once all of its items are; until then it stays settled with its other items."""
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, shanghai_now, utcnow
 from sbweb.db import db, write_transaction
-from sbweb.models import Due, Order, OrderItem, RefundApplication
+from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem
+from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
-from sbweb.services import bank
+from sbweb.services import bank, dues, refund_reasons
 from sbweb.services.people import normalise_name
 
 MONEY_TYPES = ("多缴费款退费", "误缴费款退费", "重复缴费退费", "其他退费")
-REASONS = ("重复参保缴费", "已参加职工基本养老（医疗）保险", "参保人死亡", "出国（境）定居",
-           "缴费档次或基数选择错误", "其他原因")
 BOTH_EMPTY = "票证号码和税款不能同时为空，请选择其中一种进行查询"
 NOTHING = "未查询到任何可退税费信息"
+NO_ITEMS = "请选择要退费的费款"
+
+
+def reasons() -> list[str]:
+    """退费原因类型 as the agency keeps them (the form's choices)."""
+    return refund_reasons.offered()
 
 
 class ApplicationError(ValueError):
@@ -27,24 +39,35 @@ class ApplicationError(ValueError):
         self.field, self.message = field, message
 
 
-def _kind_filter(kind: str):
-    """正常 payments hold only normal dues; 特殊 (补缴) payments hold a backpay due."""
-    backpay = exists().where(OrderItem.order_id == Order.id, Due.id == OrderItem.due_id, Due.kind == "backpay")
-    return backpay if kind == "special" else ~backpay
+def _kind_of_item(kind: str):
+    """正常 items pay normal dues; 特殊 items pay a 补缴."""
+    return Due.kind == "backpay" if kind == "special" else Due.kind != "backpay"
+
+
+def _refundable_item_condition(kind: str):
+    return (OrderItem.refunded_fen < OrderItem.amount_fen) & _kind_of_item(kind) & ~exists().where(
+        RefundItem.live_item_id == OrderItem.id)
 
 
 def _refundable_query(person_id: int, kind: str):
-    return select(Order).where(Order.payer_id == person_id, Order.state == "settled", _kind_filter(kind),
-                               ~exists().where(RefundApplication.live_order_id == Order.id))
+    has_item = exists().where(OrderItem.order_id == Order.id, Due.id == OrderItem.due_id,
+                              _refundable_item_condition(kind))
+    return select(Order).where(Order.payer_id == person_id, Order.state == "settled", has_item)
 
 
 def refundable_order(person_id: int, kind: str, order_no: str) -> Order | None:
     return db.session.scalar(_refundable_query(person_id, kind).where(Order.order_no == (order_no or "")[:32]))
 
 
+def refundable_items(order: Order, kind: str) -> list[OrderItem]:
+    """The order's items of this kind that still hold money and are in no live application."""
+    return list(db.session.scalars(select(OrderItem).join(Due, Due.id == OrderItem.due_id).where(
+        OrderItem.order_id == order.id, _refundable_item_condition(kind)).order_by(OrderItem.id)))
+
+
 def refundable(person_id: int, kind: str, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
                ticket_no: str | None = None) -> list[Order]:
-    """The payer's settled payments of this kind that have no live application."""
+    """The payer's settled payments with an item of this kind that can still be refunded."""
     if not ticket_no and not (date_from and date_to):
         raise ApplicationError("ticket_no", BOTH_EMPTY)
     query = _refundable_query(person_id, kind)
@@ -59,11 +82,31 @@ def refundable(person_id: int, kind: str, *, date_from: dt.date | None = None, d
     return list(db.session.scalars(query.order_by(Order.settled_at.desc())))
 
 
-def apply(person, order_no: str, kind: str, *, money_type: str, reason: str, account_id: int,
-          account_name: str) -> RefundApplication:
+def _chosen_items(order: Order, kind: str, chosen: dict[int, int | None], money_type: str) -> list[tuple]:
+    """(item, amount) for each chosen item: all of what it holds, or (多缴费款) the part typed."""
+    if not chosen:
+        raise ApplicationError("items", NO_ITEMS)
+    offered = {item.id: item for item in refundable_items(order, kind)}
+    picked = []
+    for item_id, amount in chosen.items():
+        item = offered.get(item_id)
+        if item is None:
+            raise ApplicationError("items", "所选费款不可退费，请重新选择")
+        if amount is None or money_type != refund_reasons.OVERPAID:
+            amount = item.kept_fen  # only 多缴费款 gives back part of an item
+        if not 0 < amount <= item.kept_fen:
+            raise ApplicationError("items", f"退费金额应大于0且不超过该笔已缴的 {fen_display(item.kept_fen)} 元")
+        picked.append((item, amount))
+    return picked
+
+
+def apply(person, order_no: str, kind: str, *, items: dict[int, int | None], money_type: str, reason: str,
+          account_id: int, account_name: str) -> RefundApplication:
+    """Apply for the chosen items of one of the person's payments (`items`: item id → amount in
+    fen for a 多缴费款 part, or None for all it holds)."""
     if money_type not in MONEY_TYPES:
         raise ApplicationError("money_type", "请选择退费金类型")
-    if reason not in REASONS:
+    if reason not in reasons():
         raise ApplicationError("reason", "请选择退费原因类型")
     account = bank.own_account(person.id, account_id)
     if account is None:
@@ -73,16 +116,21 @@ def apply(person, order_no: str, kind: str, *, money_type: str, reason: str, acc
     order = refundable_order(person.id, kind, order_no)
     if order is None:
         raise ApplicationError(None, NOTHING)
+    picked = _chosen_items(order, kind, items, money_type)
     try:
         with write_transaction():
             application = RefundApplication(
                 application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
-                person_id=person.id, order_id=order.id, live_order_id=order.id, kind=kind,
-                money_type=money_type, reason=reason, account_id=account.id, account_name=account.account_name,
-                amount_fen=order.total_fen, state="pending")
+                person_id=person.id, order_id=order.id, kind=kind, money_type=money_type, reason=reason,
+                account_id=account.id, account_name=account.account_name,
+                amount_fen=sum(amount for _item, amount in picked), state="pending")
             db.session.add(application)
+            db.session.flush()
+            for item, amount in picked:
+                db.session.add(RefundItem(application_id=application.id, item_id=item.id, live_item_id=item.id,
+                                          amount_fen=amount, decision="pending"))
     except IntegrityError:
-        raise ApplicationError(None, "该笔缴费已有退费申请，请在退费申请记录中查看") from None
+        raise ApplicationError(None, "所选费款已有退费申请，请在退费申请记录中查看") from None
     return application
 
 
@@ -99,37 +147,84 @@ def pending() -> list[RefundApplication]:
 
 
 def _snapshot(application: RefundApplication) -> dict:
-    return {"state": application.state, "amount_fen": application.amount_fen, "order": application.order.order_no}
+    return {"state": application.state, "amount_fen": application.amount_fen, "order": application.order.order_no,
+            "items": {str(i.item_id): [i.decision, i.amount_fen] for i in application.items}}
 
 
-def approve(staff_id: int, application_id: int, method: str = "original") -> RefundApplication:
-    """审核通过: the payment goes back to its source (原路退回) through the provider, idempotent on
-    the application number — or, method "bank", to the applicant's bank account by a transfer
-    staff confirm once made (confirm_bank_transfer). The resident sees 审核通过，退费中, then 已退费."""
+@dataclass(frozen=True)
+class Plan:
+    """What an approval would send back, for staff to confirm before anything moves."""
+    application: RefundApplication
+    approved: list[RefundItem]
+    turned_down: list[RefundItem]
+    method: str
+    amount_fen: int
+    effect: str
+    destination: str
+
+
+METHOD_LABELS = {"original": "原路退回", "bank": "退至银行账户"}
+
+
+def plan(application_id: int, approved_ids: set[int], method: str) -> Plan:
+    """The approval staff are about to confirm: which items go back, how much, where, and what
+    becomes of their dues. Writes nothing."""
+    if method not in METHOD_LABELS:
+        raise ApplicationError("method", "请选择退费方式")
+    application = _pending_for_review(application_id)
+    approved = [i for i in application.items if i.id in approved_ids]
+    if not approved:
+        raise ApplicationError("items", "请至少选择一笔同意退费的费款；全部不同意请选择审核不通过")
+    if any(i.amount_fen > i.item.kept_fen for i in approved):
+        raise ApplicationError(None, "该笔缴费当前不可退费")
+    order = application.order
+    account = application.account
+    destination = (f"原路退回至缴费人（{order.channel_label}，订单 {order.order_no}）" if method == "original"
+                   else f"{account.bank_name} {account.masked_no}（户名 {application.account_name}），"
+                        "由工作人员转账后确认")
+    return Plan(application, approved, [i for i in application.items if i.id not in approved_ids], method,
+                sum(i.amount_fen for i in approved),
+                refund_reasons.effect_of(application.reason, application.money_type), destination)
+
+
+def approve(staff_id: int, application_id: int, approved_ids: set[int] | None = None,
+            method: str = "original", note: str = "") -> RefundApplication:
+    """审核通过 of the chosen items (default: all): 原路退回 through the provider (one refund, the
+    items' sum, idempotent on the application number) — or, method "bank", to the applicant's
+    bank account by a transfer staff confirm once made (confirm_bank_transfer). Items not chosen
+    are turned down (with `note`) and may be applied for again. The resident sees 审核通过，退费中,
+    then 已退费."""
     from sbweb.payments import orders
     from sbweb.services.staff import audit
 
-    if method not in ("original", "bank"):
-        raise ApplicationError(None, "请选择退费方式")
-    if method == "bank":
-        with write_transaction():
-            application = _pending_for_review(application_id)
-            before = _snapshot(application)
-            application.state, application.method, application.reviewed_at = "approved", "bank", utcnow()
-            audit(staff_id, "refund.approve", f"refund_application:{application.id}", before,
-                  {**_snapshot(application), "method": "bank"})
-        return application
     with write_transaction():
         application = _pending_for_review(application_id)
-        order = application.order
+        if approved_ids is None:
+            approved_ids = {i.id for i in application.items}
+        chosen = plan(application_id, approved_ids, method)
         before = _snapshot(application)
-        application.state, application.method, application.reviewed_at = "approved", "original", utcnow()
-        orders.request_refund(order, f"{application.application_no}", application.amount_fen,
-                              f"退费申请 {application.application_no}: {application.reason}")
-        audit(staff_id, "refund.approve", f"refund_application:{application.id}", before, _snapshot(application))
-        audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": "settled"},
-              {"refund_fen": application.amount_fen, "out_request_no": application.application_no})
-    orders.complete_refunds(order.id)
+        for item in application.items:
+            if item.id in approved_ids:
+                item.decision, item.effect = "approved", chosen.effect
+            else:
+                item.decision, item.live_item_id = "rejected", None
+        application.state, application.method, application.reviewed_at = "approved", method, utcnow()
+        application.amount_fen = chosen.amount_fen
+        if chosen.turned_down:
+            application.review_note = (note or "部分费款不予退费").strip()[:200]
+        if method == "original":
+            refund = orders.request_refund(application.order, application.application_no, chosen.amount_fen,
+                                           f"退费申请 {application.application_no}: {application.reason}")
+            for item in chosen.approved:
+                item.refund_id = refund.id
+        audit(staff_id, "refund.approve", f"refund_application:{application.id}", before,
+              {**_snapshot(application), "method": method})
+        if method == "original":
+            audit(staff_id, "money.refund", f"order:{application.order.order_no}", {"state": "settled"},
+                  {"refund_fen": chosen.amount_fen, "out_request_no": application.application_no})
+        order_id = application.order_id
+    if method == "original":
+        orders.complete_refunds(order_id)
     return settle_state(application_id)
 
 
@@ -139,15 +234,59 @@ def _pending_for_review(application_id: int) -> RefundApplication:
         raise ApplicationError(None, "未找到该退费申请")
     if application.state != "pending":
         raise ApplicationError(None, f"该申请已处理（{application.state_label}）")
-    order = application.order
-    if order.state != "settled" or application.amount_fen > order.total_fen:
+    if application.order.state != "settled":
         raise ApplicationError(None, "该笔缴费当前不可退费")
     return application
 
 
+def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
+    """The money of these approved items is back with the payer: each item records it, its due
+    moves as the reason says, and the order is 原路退回 once all its items are. Call inside the
+    write transaction that learnt it (idempotent: an item done already is left alone)."""
+    from sbweb.payments import orders
+
+    order = None
+    for refund_item in items:
+        if refund_item.done_at is not None or refund_item.decision != "approved":
+            continue
+        application = refund_item.application
+        item = db.session.get(OrderItem, refund_item.item_id, with_for_update=True, populate_existing=True)
+        item.refunded_fen += refund_item.amount_fen
+        refund_item.done_at = at
+        db.session.flush()
+        _follow_due(item, refund_item, application)
+        order = item.order
+    if order is None:
+        return
+    order = db.session.get(Order, order.id, populate_existing=True)
+    if order.state == "settled" and all(i.refunded_fen >= i.amount_fen for i in order.items):
+        orders.transition(order, "refunded", how, refunded_at=at)
+
+
+def _follow_due(item: OrderItem, refund_item: RefundItem, application: RefundApplication) -> None:
+    """What the refund does to the due the item paid (the effect fixed at approval)."""
+    due = db.session.get(Due, item.due_id, populate_existing=True)
+    why = f"退费申请 {application.application_no}（{application.reason}）"
+    if refund_item.effect == "keep" or item.refunded_fen < item.amount_fen:
+        # 多缴费款: still paid, at what was kept.
+        dues.transition(due, "paid", f"{why}：退回 {fen_display(refund_item.amount_fen)} 元",
+                        amount_fen=due.amount_fen - refund_item.amount_fen)
+        return
+    if due.state != "paid":
+        return
+    for declaration in db.session.scalars(select(Declaration).where(Declaration.due_id == due.id,
+                                                                    Declaration.state == "valid")):
+        declaration.state, declaration.voided_at = "void", utcnow()
+        declaration.void_reason = ("退费后重新申报" if refund_item.effect == "reopen" else "已退费")[:40]
+    if refund_item.effect == "reopen":
+        dues.transition(due, "open", f"{why}：重新应缴", order_id=None,
+                        reopened_reason=f"已退费（{application.reason}），请重新申报或缴纳"[:100])
+    else:
+        dues.transition(due, "void", f"{why}：不再应缴")
+
+
 def confirm_bank_transfer(staff_id: int, application_id: int) -> RefundApplication:
     """The treasury transfer to the applicant's bank account was made: 已退费, once."""
-    from sbweb.payments import orders
     from sbweb.services.staff import audit
 
     with write_transaction():
@@ -156,14 +295,13 @@ def confirm_bank_transfer(staff_id: int, application_id: int) -> RefundApplicati
             raise ApplicationError(None, "未找到该退费申请")
         if application.state != "approved" or application.method != "bank":
             raise ApplicationError(None, f"该申请不在待退至银行账户的状态（{application.state_label}）")
-        order = db.session.get(Order, application.order_id, with_for_update=True, populate_existing=True)
         before = _snapshot(application)
         now = utcnow()
-        orders.transition(order, "refunded", f"退费申请 {application.application_no}: 已退至银行账户 "
-                                             f"{application.account.bank_name} {application.account.masked_no}",
-                          refunded_at=now)
+        money_back([i for i in application.items if i.decision == "approved"], now,
+                   f"退费申请 {application.application_no}: 已退至银行账户 "
+                   f"{application.account.bank_name} {application.account.masked_no}")
         application.state, application.refunded_at = "refunded", now
-        audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": "settled"},
+        audit(staff_id, "money.refund", f"order:{application.order.order_no}", {"state": "settled"},
               {"refund_fen": application.amount_fen, "to": "bank", "application": application.application_no})
         audit(staff_id, "refund.bank_transfer", f"refund_application:{application.id}", before, _snapshot(application))
     return application
@@ -176,18 +314,18 @@ def awaiting_transfer() -> list[RefundApplication]:
 
 
 def settle_state(application_id: int) -> RefundApplication:
-    """An approved application whose refund went through becomes 已退费 (also run by
+    """An approved application whose items' money is all back becomes 已退费 (also run by
     housekeeping after a provider outage)."""
     with write_transaction():
         application = db.session.get(RefundApplication, application_id, with_for_update=True, populate_existing=True)
-        order = db.session.get(Order, application.order_id, populate_existing=True)
-        if application.state == "approved" and order.state == "refunded":
-            application.state, application.refunded_at = "refunded", order.refunded_at
+        done = [i for i in application.items if i.decision == "approved"]
+        if application.state == "approved" and done and all(i.done_at is not None for i in done):
+            application.state, application.refunded_at = "refunded", max(i.done_at for i in done)
     return application
 
 
 def reject(staff_id: int, application_id: int, note: str) -> RefundApplication:
-    """审核不通过 with the reason the resident reads; the payment can be applied for again."""
+    """审核不通过 with the reason the resident reads; the items can be applied for again."""
     from sbweb.services.staff import audit
 
     note = (note or "").strip()
@@ -201,16 +339,18 @@ def reject(staff_id: int, application_id: int, note: str) -> RefundApplication:
             raise ApplicationError(None, f"该申请已处理（{application.state_label}）")
         before = _snapshot(application)
         application.state, application.reviewed_at = "rejected", utcnow()
-        application.review_note, application.live_order_id = note[:200], None
+        application.review_note = note[:200]
+        for item in application.items:
+            item.decision, item.live_item_id = "rejected", None
         audit(staff_id, "refund.reject", f"refund_application:{application.id}", before,
               {**_snapshot(application), "note": application.review_note})
     return application
 
 
 def settle_all() -> int:
-    """Housekeeping: approved applications whose refund has since gone through."""
-    ids = list(db.session.scalars(select(RefundApplication.id).join(Order, Order.id == RefundApplication.order_id)
-                                  .where(RefundApplication.state == "approved", Order.state == "refunded")))
+    """Housekeeping: approved applications whose items' money has since come back."""
+    ids = list(db.session.scalars(select(RefundApplication.id).where(RefundApplication.state == "approved")))
+    settled = 0
     for application_id in ids:
-        settle_state(application_id)
-    return len(ids)
+        settled += settle_state(application_id).state == "refunded"
+    return settled

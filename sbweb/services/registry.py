@@ -3,10 +3,11 @@ enrollments and the dues they approve. The demo loader, the tests and (later) th
 office import all build the world through these functions."""
 import re
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from sbweb import identity
 from sbweb.db import db
+from sbweb.services import dues
 from sbweb.models import Agency, Due, Enrollment, Person
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
 
@@ -68,23 +69,23 @@ def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end:
                   period_end=period_end, amount_fen=amount_fen, state="open")
         db.session.add(due)
         db.session.flush()
+        dues.created(due, "经办机构核定" if kind == "normal" else "经办机构核定补缴")
     elif due.amount_fen != amount_fen and due.state == "open" and due.order_id is None:
         change_due_amount(due, amount_fen)
     return due
 
 
-def change_due_amount(due: Due, amount_fen: int) -> Due:
+def change_due_amount(due: Due, amount_fen: int, cause: str = "经办机构更正应缴金额") -> Due:
     """The agency corrects an open due that no order is paying; pages showing the old figure
     become stale, and a 补缴明细确认 of the old figure no longer stands (the new one is confirmed
     again before it is withheld). One conditional UPDATE, so it cannot slip under an order
     being made. Who priced the due stays as it was: an agency correction vouches for nobody's
     declaration, and a declaration that re-prices a due says so itself."""
-    changed = db.session.execute(
-        update(Due).where(Due.id == due.id, Due.state == "open", Due.order_id.is_(None))
-        .values(amount_fen=amount_fen, revision=Due.revision + 1,
-                confirmed_by_id=None, confirmed_level=None, confirmed_at=None)
-        .execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
+    if due.state != "open":
         raise RegistryError("only an open due that is not being paid can change")
-    db.session.refresh(due)
+    try:
+        dues.transition(due, "open", cause, expect_order=None, amount_fen=amount_fen,
+                        confirmed_by_id=None, confirmed_level=None, confirmed_at=None)
+    except dues.DueChanged:
+        raise RegistryError("only an open due that is not being paid can change") from None
     return due

@@ -278,7 +278,7 @@ def reprice(standard: Standard) -> int:
         if contribution + late == declaration.amount_fen:
             continue
         try:
-            change_due_amount(declaration.due, contribution + late)
+            change_due_amount(declaration.due, contribution + late, cause="缴费标准调整，重新计算")
         except RegistryError:
             continue  # an order took it meanwhile: it pays the figure its payer confirmed
         declaration.due.late_fee_fen = late

@@ -33,7 +33,7 @@ from sbweb.payments import ProviderError, TradeState, WithholdRefused, orders
 from sbweb.services import standards
 
 COUNTS = ("attempted", "settled", "failed", "paused", "skipped_over_limit", "skipped_unverified",
-          "skipped_unconfirmed", "mails")
+          "skipped_unconfirmed", "skipped_reopened", "mails")
 
 
 def _open_dues(person_id: int, enrollment_id: int | None = None) -> list[Due]:
@@ -52,6 +52,8 @@ def refusal(agreement: BankAgreement, payer_id: int, due: Due) -> str | None:
     """Why this due may not be withheld through this agreement for this payer (a
     WithholdingSkip reason), or None when it may. `payer_id` is the agreement's holder."""
     entitled = {payer_id, due.enrollment.person_id}
+    if due.reopened_reason:
+        return "reopened"  # its money went back: only a new declaration (or paying by hand) settles it
     if due.kind == "backpay":
         confirmed = due.confirmed_level == "verified" and due.confirmed_by_id in entitled
         if not (confirmed or agreement.withhold_backpay):

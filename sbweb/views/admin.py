@@ -12,9 +12,10 @@ from sbweb.db import db
 from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
 from sbweb.views import upload_limit
-from sbweb.models import RefundApplication, Staff
-from sbweb.forms.admin import ConfirmForm, PasswordForm
-from sbweb.services import imports, login_sessions, refund_applications, staff as staff_service
+from sbweb.models import RefundApplication, RefundReason, Staff
+from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm
+from sbweb.forms.refunds import ReviewForm
+from sbweb.services import imports, login_sessions, refund_applications, refund_reasons, staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -23,11 +24,6 @@ class LoginForm(Form):
     username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=40)])
     password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=200)])
     submit = SubmitField("登录")
-
-
-class ReviewForm(Form):
-    note = TextAreaField("不通过原因", validators=[Length(max=200, message="不超过200字")])
-    submit = SubmitField("提交")
 
 
 class ImportForm(Form):
@@ -136,36 +132,100 @@ def refunds():
 
 @bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])
 def refund(application_id):
+    """退费审核 item by item: 下一步 shows what will go back and where (nothing moves yet), 确认退费
+    sends it; or 全部不通过 with a reason; for a bank-account refund, 确认已转账 once made."""
     application = db.session.get(RefundApplication, application_id)
     if application is None:
         abort(404)
     form = ReviewForm()
+    form.approve.choices = options((i.id, str(i.id)) for i in application.items)
+    plan, me = None, staff_auth.current_staff().id
     if form.validate_on_submit():
         decision = request.form.get("decision")
         try:
-            if decision == "approve":
-                refund_applications.approve(staff_auth.current_staff().id, application_id)
+            if decision == "review":
+                plan = refund_applications.plan(application_id, set(form.approve.data or []), form.method.data)
+                if plan.turned_down and not (form.note.data or "").strip():
+                    plan = None
+                    form.note.errors.append("请填写不同意退费的原因")
+            elif decision == "approve":
+                refund_applications.approve(me, application_id, set(form.approve.data or []), form.method.data,
+                                            form.note.data)
                 flash(f"已审核通过 {application.application_no}，退费已发起")
-            elif decision == "approve-bank":
-                refund_applications.approve(staff_auth.current_staff().id, application_id, method="bank")
-                flash(f"已审核通过 {application.application_no}，待退至银行账户")
+                return redirect(url_for("admin.refunds"), 303)
             elif decision == "transferred":
-                refund_applications.confirm_bank_transfer(staff_auth.current_staff().id, application_id)
+                refund_applications.confirm_bank_transfer(me, application_id)
                 flash(f"已确认 {application.application_no} 退至银行账户")
+                return redirect(url_for("admin.refunds"), 303)
             elif decision == "reject":
-                refund_applications.reject(staff_auth.current_staff().id, application_id, form.note.data)
+                refund_applications.reject(me, application_id, form.note.data)
                 flash(f"已审核不通过 {application.application_no}")
+                return redirect(url_for("admin.refunds"), 303)
             else:
                 abort(400)
         except refund_applications.ApplicationError as exc:
-            if exc.field == "note":
-                form.note.errors.append(exc.message)
+            if exc.field in ("note", "method"):
+                form[exc.field].errors.append(exc.message)
             else:
                 form.form_errors.append(exc.message)
+    application = db.session.get(RefundApplication, application_id)
+    effect = refund_reasons.effect_of(application.reason, application.money_type)
+    return render_step("admin/refund.html", application=application, form=form, plan=plan,
+                       effect_words=refund_reasons.EFFECTS[effect],
+                       status=422 if form.is_submitted() and plan is None else 200)
+
+
+def _reason_form(row=None, formdata=None) -> ReasonForm:
+    form = ReasonForm(formdata=formdata, prefix=f"r{row.id}" if row is not None else "new",
+                      data={"effect": row.effect, "active": row.active} if row is not None and formdata is None else None)
+    form.effect.choices = options(refund_reasons.EFFECTS.items())
+    return form
+
+
+def _render_reasons(failed: ReasonForm | None = None, failed_id: int | None = None, status: int = 200):
+    rows = [(r, failed if failed is not None and failed_id == r.id else _reason_form(r)) for r in refund_reasons.reasons()]
+    new = failed if failed is not None and failed_id is None else _reason_form()
+    return render_step("admin/refund_reasons.html", rows=rows, new=new, failed_id=failed_id,
+                       may_edit=staff_auth.current_staff().role == "admin", effects=refund_reasons.EFFECTS,
+                       status=status)
+
+
+@bp.get("/refund-reasons")
+def refund_reasons_page():
+    """退费原因类型: what a refund for each reason does to the period it paid — owed again, not
+    owed, or still paid at what was kept; changes apply to applications approved afterwards."""
+    return _render_reasons()
+
+
+@bp.post("/refund-reasons")
+def add_refund_reason():
+    form = _reason_form(formdata=request.form)
+    if form.validate_on_submit():
+        try:
+            row = refund_reasons.add(staff_auth.current_staff().id, form.reason.data, form.effect.data, form.active.data)
+        except refund_reasons.ReasonError as exc:
+            form.reason.errors.append(exc.message)
         else:
-            return redirect(url_for("admin.refunds"), 303)
-    return render_step("admin/refund.html", application=db.session.get(RefundApplication, application_id),
-                       form=form, status=422 if form.is_submitted() else 200)
+            flash(f"已添加退费原因类型「{row.reason}」")
+            return redirect(url_for("admin.refund_reasons_page"), 303)
+    return _render_reasons(form, None, status=422)
+
+
+@bp.post("/refund-reasons/<int:reason_id>")
+def set_refund_reason(reason_id):
+    row = db.session.get(RefundReason, reason_id)
+    if row is None:
+        abort(404)
+    form = _reason_form(row, formdata=request.form)
+    if form.validate_on_submit():
+        try:
+            refund_reasons.set_effect(staff_auth.current_staff().id, reason_id, form.effect.data, form.active.data)
+        except refund_reasons.ReasonError as exc:
+            form.effect.errors.append(exc.message)
+        else:
+            flash(f"已保存「{row.reason}」")
+            return redirect(url_for("admin.refund_reasons_page"), 303)
+    return _render_reasons(form, reason_id, status=422)
 
 
 @bp.get("/audit")

@@ -1,5 +1,5 @@
 """存款账户账号报告 and 银行缴费协议 (本人才可签约: a verified session of the account holder)."""
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 
 from sbweb import auth
 from sbweb.forms.bank import AccountForm, AgreementForm, AgreementSettingsForm, ConfirmForm
@@ -51,9 +51,10 @@ def account(account_id=None):
             _refused(form, exc)
         else:
             flash("账户信息已保存")
-            return redirect(url_for("bank.index"), 303)
-    return render_step("bank/account.html", form=form, existing=existing,
-                       status=422 if form.is_submitted() else 200)
+            # Reported from a 退费申请: back to it, where the resident left it.
+            return redirect(auth.safe_next(request.args.get("next"), url_for("bank.index")), 303)
+    return render_step("bank/account.html", form=form, existing=existing, next=auth.safe_next(
+        request.args.get("next"), "") or None, status=422 if form.is_submitted() else 200)
 
 
 @bp.route("/accounts/<int:account_id>/delete", methods=["GET", "POST"])

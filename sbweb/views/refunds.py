@@ -1,13 +1,14 @@
 """退费申请 正常/特殊 and 退费申请记录 (own person, verified session)."""
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
 from sbweb import auth
 from sbweb.forms.base import options
-from sbweb.forms.refunds import ApplyForm, SearchForm
+from sbweb.forms.refunds import AMOUNT_FIELD, ApplyForm, SearchForm, amounts
 from sbweb.htmx import render_step
 from sbweb.models.refund_application import APPLICATION_KIND_LABELS
 from sbweb.services import bank
 from sbweb.services import refund_applications as service
+from sbweb.services import refund_reasons
 
 bp = Blueprint("refunds", __name__, url_prefix="/refunds")
 
@@ -42,31 +43,74 @@ def search(kind):
                        found=found, status=status)
 
 
+DRAFT = "refund_draft"
+DRAFT_FIELDS = ("items", "money_type", "reason", "account_name")
+
+
+def _refused(form, exc: service.ApplicationError) -> None:
+    if exc.field and exc.field in form:
+        form[exc.field].errors.append(exc.message)
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _apply_form(kind: str, order_no: str, items, accounts) -> ApplyForm:
+    """The application form; shown again after 报告银行账户 as the resident left it."""
+    draft = session.get(DRAFT)
+    use_draft = request.method == "GET" and isinstance(draft, dict) and draft.get("at") == [kind, order_no]
+    form = ApplyForm(data=draft.get("data") if use_draft else None)
+    form.items.choices = options((i.id, str(i.id)) for i in items)
+    form.reason.choices = options([("", "请选择")] + [(r, r) for r in service.reasons()])
+    form.account.choices = options((a.id, f"{a.bank_name} {a.masked_no}") for a in accounts)
+    if not form.is_submitted():
+        if not use_draft:
+            form.items.data = [i.id for i in items]
+            form.account_name.data = auth.current_person().name
+        elif accounts:
+            form.account.data = accounts[-1].id  # the account just reported
+    form.typed_amounts = (draft.get("amounts") or {}) if use_draft else dict(request.form)
+    return form
+
+
+def _keep_draft(kind: str, order_no: str):
+    """报告银行账户 from the application: what was chosen waits in the session, and saving the
+    account comes back here."""
+    data = {"items": [int(i) for i in request.form.getlist("items") if i.isdigit()][:50],
+            **{k: (request.form.get(k) or "")[:40] for k in DRAFT_FIELDS if k != "items"}}
+    amounts = {k: v[:16] for k, v in request.form.items() if k.startswith("amount-") and len(k) < 24}
+    session[DRAFT] = {"at": [kind, order_no], "data": data, "amounts": amounts}
+    here = url_for("refunds.apply", kind=kind, order_no=order_no)
+    return redirect(url_for("bank.account", next=here), 303)
+
+
 @bp.route("/<kind>/<order_no>/apply", methods=["GET", "POST"])
 def apply(kind, order_no):
+    """退费申请: which items of the payment (part of one for 多缴费款), why, and to which account."""
     kind = _kind(kind)
     person = auth.current_person()
     order = service.refundable_order(person.id, kind, order_no)
     if order is None:
         abort(404)
+    if request.method == "POST" and request.form.get("report_account"):
+        return _keep_draft(kind, order.order_no)
+    items = service.refundable_items(order, kind)
     accounts = bank.accounts_of(person.id)
-    form = ApplyForm()
-    form.account.choices = options((a.id, f"{a.bank_name} {a.masked_no}") for a in accounts)
-    if not form.is_submitted():
-        form.account_name.data = person.name
+    form = _apply_form(kind, order.order_no, items, accounts)
     if form.validate_on_submit():
         try:
-            service.apply(person, order.order_no, kind, money_type=form.money_type.data, reason=form.reason.data,
-                          account_id=form.account.data, account_name=form.account_name.data)
+            chosen = amounts(request.form, form.items.data)
+            service.apply(person, order.order_no, kind, items=chosen, money_type=form.money_type.data,
+                          reason=form.reason.data, account_id=form.account.data, account_name=form.account_name.data)
         except service.ApplicationError as exc:
-            if exc.field:
-                form[exc.field].errors.append(exc.message)
-            else:
-                form.form_errors.append(exc.message)
+            _refused(form, exc)
+        except ValueError as exc:  # an amount that is none
+            form.items.errors.append(str(exc))
         else:
-            flash("保存成功！审核通过后，费款将原路退回您的付款账户")
+            session.pop(DRAFT, None)
+            flash("保存成功！审核通过后，所选费款将原路退回您的付款账户")
             return redirect(url_for("refunds.records"), 303)
-    return render_step("refunds/apply.html", form=form, order=order, kind=kind, accounts=accounts,
+    return render_step("refunds/apply.html", form=form, order=order, kind=kind, accounts=accounts, items=items,
+                       amount_field=AMOUNT_FIELD, overpaid=refund_reasons.OVERPAID,
                        title=APPLICATION_KIND_LABELS[kind] + "申请", status=422 if form.is_submitted() else 200)
 
 

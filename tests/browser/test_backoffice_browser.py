@@ -82,6 +82,7 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     expect(tab.locator("main .summary-list")).to_contain_text(ticket)
     expect(tab.get_by_label("银行账号")).to_contain_text("中国工商银行")
     expect(tab.get_by_label("账号名称")).to_have_value("王芳")
+    tab.get_by_role("checkbox", name=re.compile("医疗保险")).check()
     tab.get_by_label("退费金类型").select_option("多缴费款退费")
     tab.get_by_label("退费原因类型").select_option("重复参保缴费")
     shot(tab, "refunds-apply")
@@ -119,7 +120,14 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     shot(office, "admin-refund-detail")
     if js:
         axe.check(office, "退费申请（审核）")
-    office.get_by_role("button", name="审核通过并退费").click()
+    office.get_by_role("checkbox", name=re.compile("医疗保险")).check()
+    office.get_by_role("button", name="下一步：核对退费").click()
+    expect(h1(office)).to_have_text(f"核对退费 {application_no}")
+    expect(office.locator("main")).to_contain_text("将退回 ¥352.00")
+    shot(office, "admin-refund-confirm")
+    if js:
+        axe.check(office, "退费申请（核对退费）")
+    office.get_by_role("button", name="确认退费").click()
     expect(h1(office)).to_have_text("退费审核")
     expect(office.locator("main")).to_contain_text(f"已审核通过 {application_no}")
     expect(office.locator("main")).to_contain_text("暂无待审核的退费申请")

@@ -329,11 +329,12 @@ SCENARIOS: dict[str, Scenario] = {
 STAFF_ROUTES = {"/admin/account", "/admin/account/sessions/<int:session_id>/end", "/admin/staff/<int:staff_id>/end-sessions",
                 "/admin/refunds/<int:application_id>", "/admin/import", "/admin/reconciliation",
                 "/admin/reconciliation/<int:run_id>/differences/<int:difference_id>", "/admin/standards/new",
-                "/admin/standards/<int:standard_id>"}
+                "/admin/standards/<int:standard_id>", "/admin/refund-reasons", "/admin/refund-reasons/<int:reason_id>"}
 for rule in STAFF_ROUTES:
     SCENARIOS[rule] = Scenario(rule.replace("<int:session_id>", "1").replace("<int:staff_id>", "{staff}")
                                .replace("<int:application_id>", "1").replace("<int:run_id>", "1")
-                               .replace("<int:difference_id>", "1").replace("<int:standard_id>", "1"),
+                               .replace("<int:difference_id>", "1").replace("<int:standard_id>", "1")
+                               .replace("<int:reason_id>", "1"),
                                set(), data={"decision": "approve", "current": "correct horse battery",
                                             "new": "a much longer password", "again": "a much longer password"},
                                why="staff pages need a staff session")
@@ -406,8 +407,8 @@ def test_only_the_cells_the_level_table_allows_write(site, rule):
     if rule not in _post_rules(site.app):
         pytest.skip("route not served here")
     app, ids = site.app, dict(site.ids)
-    from sbweb.services import refund_applications
-    ids["money_type"], ids["reason"] = refund_applications.MONEY_TYPES[0], refund_applications.REASONS[0]
+    from sbweb.services import refund_applications, refund_reasons
+    ids["money_type"], ids["reason"] = refund_applications.MONEY_TYPES[0], refund_reasons.DEFAULTS[0][0]
     owner_values = {}
     if scenario.page:  # the form as its owner sees it: the base for cells that cannot open it
         with app.app_context():

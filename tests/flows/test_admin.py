@@ -35,6 +35,18 @@ def apply_for_refund(client, world):
     return application.id, application.application_no, paid.order_no, paid.ticket_no
 
 
+def review_and_confirm(office, application_id, method="原路退回", data=None):
+    """逐笔审核 → 下一步：核对退费 → the confirmation page (what goes back, where), 确认退费."""
+    detail = office.page(f"/admin/refunds/{application_id}")
+    choice = detail.soup.find("label", string=method)
+    plan = office.submit(detail, {"method": detail.soup.find(id=choice["for"])["value"], **(data or {})},
+                         button="下一步：核对退费", selector="main form.form-card")
+    assert plan.h1.startswith("核对退费"), plan.text[:300]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 0  # nothing moved yet
+    return plan, office.submit(plan, button="确认退费", selector="main form.form-card")
+
+
 def test_passwords_are_hashed_and_wrong_ones_lock_the_account(app, client, world, ctx):
     make_staff(app)
     db.session.rollback()
@@ -67,10 +79,10 @@ def test_approval_refunds_once_and_the_resident_sees_it(app, client, world, ctx)
     assert staff_login(office).h1 == "后台"
     listing = office.page("/admin/refunds")
     assert application_no in listing.text
-    detail = office.page(f"/admin/refunds/{application_id}")
-    done = office.submit(detail, button="审核通过并退费", selector="main form.form-card")
+    plan, done = review_and_confirm(office, application_id)
+    assert "将退回 ¥352.00" in plan.text and "原路退回至缴费人" in plan.text
     assert done.h1 == "退费审核" and "已审核通过" in done.text
-    again = office.submit(detail, button="审核通过并退费", selector="main form.form-card")
+    again = office.submit(plan, button="确认退费", selector="main form.form-card")
     assert again.status == 422 and "该申请已处理" in " ".join(again.summary())
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 1
@@ -99,8 +111,7 @@ def test_a_refund_the_provider_will_not_take_is_listed_for_staff_with_why(app, c
         raise orders.ProviderError("alipay.trade.refund: ACQ.SELLER_BALANCE_NOT_ENOUGH 卖家余额不足")
 
     monkeypatch.setattr(type(orders.provider_for(order(order_no))), "refund", refused)
-    detail = office.page(f"/admin/refunds/{application_id}")
-    office.submit(detail, button="审核通过并退费", selector="main form.form-card")
+    review_and_confirm(office, application_id)
     listing = office.page("/admin/refunds")
     section = listing.soup.find("h2", string="原路退回未完成").find_next("table")
     row = section.find("td", string=application_no).find_parent("tr")
@@ -118,9 +129,9 @@ def test_rejection_needs_a_reason_and_the_payment_can_be_applied_for_again(app, 
     office = app.test_client()
     staff_login(office)
     detail = office.page(f"/admin/refunds/{application_id}")
-    no_reason = office.submit(detail, button="审核不通过", selector="main form.form-card")
+    no_reason = office.submit(detail, button="全部不通过", selector="main form.form-card")
     assert no_reason.field_error("note") == "请填写不通过的原因"
-    office.submit(detail, {"note": "重复参保情况不属实"}, button="审核不通过", selector="main form.form-card")
+    office.submit(detail, {"note": "重复参保情况不属实"}, button="全部不通过", selector="main form.form-card")
     records = client.page("/refunds/records")
     assert "审核不通过" in records.text and "重复参保情况不属实" in records.text
     assert "申请退费" in client.page(f"/refunds/normal/?ticket_no={ticket_no}").text
@@ -145,8 +156,8 @@ def test_approval_to_the_bank_account_is_confirmed_once_the_transfer_is_made(app
     app.test_client_class = ResidentClient
     office = app.test_client()
     staff_login(office)
-    detail = office.page(f"/admin/refunds/{application_id}")
-    office.submit(detail, button="审核通过：退至银行账户", selector="main form.form-card")
+    plan, _ = review_and_confirm(office, application_id, method="退至申请人银行账户")
+    assert "中国工商银行 **** 3446" in plan.text and "由工作人员转账后确认" in plan.text
     assert "审核通过，退费中" in client.page("/refunds/records").text
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 0  # not 原路退回

@@ -39,7 +39,7 @@ from werkzeug.datastructures import MultiDict
 
 from sbweb.database import sqlite_file
 from sbweb.db import db
-from sbweb.models import Person, SandboxTrade
+from sbweb.models import Order, Person, SandboxTrade
 from tests.conftest import ON_POSTGRES
 from tests.flows.test_bad_input_more import MARKUP, Site, _make_site
 from tests.support import PageProblem
@@ -177,8 +177,10 @@ def _more_world(site: Site) -> dict:
                               account_name=person.name)
         agreement = bank.sign(me, enrollment_no=site.ids["my_enrollment"], account_id=account.id, kind="tripartite")
         application = refund_applications.apply(
-            person, site.ids["my_order"], "normal", money_type=refund_applications.MONEY_TYPES[0],
-            reason=refund_applications.REASONS[0], account_id=account.id, account_name=person.name)
+            person, site.ids["my_order"], "normal", items={i.id: None for i in refund_applications.refundable_items(
+                db.session.scalar(select(Order).filter_by(order_no=site.ids["my_order"])), "normal")},
+            money_type=refund_applications.MONEY_TYPES[0], reason=refund_applications.reasons()[0],
+            account_id=account.id, account_name=person.name)
         found = {"account_id": [account.id], "agreement_id": [agreement.id], "application_id": [application.id]}
         db.session.remove()
     return found

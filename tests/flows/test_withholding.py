@@ -374,9 +374,9 @@ def test_flask_jobs_autopay_says_what_it_withheld_and_what_it_left(app, client, 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == ("attempted=1 settled=1 failed=0 paused=0 skipped_over_limit=0 skipped_unverified=0 "
-                        "skipped_unconfirmed=1 mails=1")
+                        "skipped_unconfirmed=1 skipped_reopened=0 mails=1")
     assert lines[1] == ("扣款 1 笔（成功 1，失败 0）；对账时段暂缓 0 笔；未扣款：超过单笔扣款限额 0 笔，"
-                        "申报未经本人验证 0 笔，补缴未经确认 1 笔；提醒邮件 1 封")
+                        "申报未经本人验证 0 笔，补缴未经确认 1 笔，退费后重新应缴 0 笔；提醒邮件 1 封")
 
 
 def test_an_agreement_revoked_after_the_run_read_its_list_takes_nothing_more(client, world, ctx):

@@ -1,0 +1,140 @@
+"""The ledger check (`flask ledger check`): the books balance after any path money or a document
+took. It reads everything and writes nothing; each violation names what is wrong and where.
+
+- every due: the money its settled items took minus what went back equals what the due says was
+  paid (its amount when paid; nothing when open or void);
+- every item: what went back is between nothing and what it took, and is the sum of its refunds
+  that are done; an order is 原路退回 exactly when all its items are;
+- every provider refund that carries items gives back their sum, and they are done once it is;
+- every due's history ends where the due is (its last event's state and amount);
+- every settled order has its 票证号码;
+- no valid certificate covers an item whose money went back (when documents record their items).
+"""
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from sbweb.db import db
+from sbweb.models import Due, DueEvent, Order, OrderItem, Refund, RefundItem
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.subject}: {self.detail}"
+
+
+def check() -> list[Violation]:
+    found: list[Violation] = []
+    found += _dues_balance()
+    found += _items_and_orders()
+    found += _refunds_carry_their_items()
+    found += _due_histories()
+    found += _tickets()
+    found += _certificates()
+    db.session.rollback()
+    return found
+
+
+def _dues_balance() -> list[Violation]:
+    """Money in minus money back per due, against what the due says was paid."""
+    net = defaultdict(int)
+    rows = db.session.execute(
+        select(OrderItem.due_id, OrderItem.amount_fen - OrderItem.refunded_fen)
+        .join(Order, Order.id == OrderItem.order_id).where(Order.settled_at.is_not(None)))
+    for due_id, kept in rows:
+        net[due_id] += kept
+    found = []
+    for due_id, state, amount in db.session.execute(select(Due.id, Due.state, Due.amount_fen)):
+        expected = amount if state == "paid" else 0
+        if net.get(due_id, 0) != expected:
+            found.append(Violation("due-balance", f"due {due_id}",
+                                   f"kept {net.get(due_id, 0)} fen but the due is {state} at {amount} fen"))
+    return found
+
+
+def _items_and_orders() -> list[Violation]:
+    found = []
+    done = defaultdict(int)
+    for item_id, amount in db.session.execute(select(RefundItem.item_id, RefundItem.amount_fen)
+                                              .where(RefundItem.done_at.is_not(None))):
+        done[item_id] += amount
+    fully = defaultdict(lambda: True)
+    for item_id, order_id, amount, refunded in db.session.execute(
+            select(OrderItem.id, OrderItem.order_id, OrderItem.amount_fen, OrderItem.refunded_fen)):
+        if not 0 <= refunded <= amount:
+            found.append(Violation("item-refund", f"item {item_id}", f"refunded {refunded} of {amount} fen"))
+        if refunded != done[item_id]:
+            found.append(Violation("item-refund", f"item {item_id}",
+                                   f"refunded {refunded} fen but its done refunds come to {done[item_id]}"))
+        fully[order_id] = fully[order_id] and refunded >= amount
+    for order_no, order_id, state, total, settled_at in db.session.execute(
+            select(Order.order_no, Order.id, Order.state, Order.total_fen, Order.settled_at)):
+        items_total = db.session.scalar(select(func.coalesce(func.sum(OrderItem.amount_fen), 0))
+                                        .where(OrderItem.order_id == order_id))
+        if items_total != total:
+            found.append(Violation("order-total", order_no, f"total {total} fen, items {items_total}"))
+        if settled_at is None:
+            continue
+        if state == "refunded" and not fully[order_id]:
+            found.append(Violation("order-state", order_no, "原路退回 but some items kept their money"))
+        if state == "settled" and fully[order_id]:
+            found.append(Violation("order-state", order_no, "every item's money went back but it is still settled"))
+    return found
+
+
+def _refunds_carry_their_items() -> list[Violation]:
+    found = []
+    carried = defaultdict(list)
+    for refund_id, amount, done_at in db.session.execute(
+            select(RefundItem.refund_id, RefundItem.amount_fen, RefundItem.done_at)
+            .where(RefundItem.refund_id.is_not(None), RefundItem.decision == "approved")):
+        carried[refund_id].append((amount, done_at))
+    for refund_id, number, amount, state in db.session.execute(
+            select(Refund.id, Refund.out_request_no, Refund.amount_fen, Refund.state)):
+        items = carried.get(refund_id)
+        if not items:
+            continue
+        if sum(a for a, _ in items) != amount:
+            found.append(Violation("refund-items", number, f"refund of {amount} fen carries items of "
+                                                           f"{sum(a for a, _ in items)}"))
+        if (state == "succeeded") != all(d is not None for _, d in items):
+            found.append(Violation("refund-items", number, f"refund {state} but its items are "
+                                                           f"{'not all ' if state == 'succeeded' else ''}done"))
+    return found
+
+
+def _due_histories() -> list[Violation]:
+    last = {}
+    for due_id, to_state, amount_after in db.session.execute(
+            select(DueEvent.due_id, DueEvent.to_state, DueEvent.amount_after).order_by(DueEvent.id)):
+        last[due_id] = (to_state, amount_after)
+    found = []
+    for due_id, state, amount in db.session.execute(select(Due.id, Due.state, Due.amount_fen)):
+        if last.get(due_id) != (state, amount):
+            found.append(Violation("due-history", f"due {due_id}",
+                                   f"is {state} at {amount} fen but its last event says {last.get(due_id)}"))
+    return found
+
+
+def _tickets() -> list[Violation]:
+    return [Violation("ticket", number, "settled without a 票证号码") for number in db.session.scalars(
+        select(Order.order_no).where(Order.state == "settled", Order.ticket_no.is_(None)))]
+
+
+def _certificates() -> list[Violation]:
+    from sbweb.services import documents
+
+    covering = getattr(documents, "valid_covering", None)
+    if covering is None:  # documents that do not record their items cannot be checked by item
+        return []
+    found = []
+    for item_id in db.session.scalars(select(OrderItem.id).where(OrderItem.refunded_fen > 0)):
+        for doc in covering(item_id):
+            found.append(Violation("certificate", doc.doc_no, f"valid, but covers item {item_id} whose money went back"))
+    return found
