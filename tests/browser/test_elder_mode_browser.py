@@ -266,3 +266,82 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
     expect(tab.locator("[data-error-summary]")).to_be_visible()
     look("proxy-add-errors")
     assert_no_problems(axe)
+
+
+# The contrast of an element's text against what is painted behind it: its colour and every
+# ancestor's opacity composited over the nearest opaque background (gradients count as their
+# solid fallback: the pages use none behind text).
+CONTRAST = """el => {
+  const rgba = s => { const m = s.match(/[\\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const over = (top, under) => ({r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a),
+                                 b: top.b * top.a + under.b * (1 - top.a), a: 1});
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+                     return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => p - q); return (y + 0.05) / (x + 0.05); };
+  const layers = [];
+  let opacity = 1;
+  for (let e = el; e; e = e.parentElement) {
+    const s = getComputedStyle(e);
+    opacity *= parseFloat(s.opacity);
+    layers.push({bg: rgba(s.backgroundColor), opacity});
+  }
+  let back = {r: 255, g: 255, b: 255, a: 1};  // the canvas
+  for (const layer of layers.reverse()) {
+    if (layer.bg.a > 0) back = over({...layer.bg, a: layer.bg.a * layer.opacity}, back);
+  }
+  const text = rgba(getComputedStyle(el).color);
+  return Math.round(ratio(over({...text, a: text.a * opacity}, back), back) * 100) / 100;
+}"""
+
+FOCUS_RING = """() => {
+  const el = document.activeElement, s = getComputedStyle(el);
+  return {visible: el.matches(":focus-visible"), color: s.outlineColor, width: parseFloat(s.outlineWidth),
+          style: s.outlineStyle, page: getComputedStyle(document.body).backgroundColor};
+}"""
+
+
+@pytest.mark.parametrize("elder", [False, True], ids=["normal", "elder"])
+def test_greyed_out_text_and_the_focus_ring_keep_their_contrast(elder, live_server, page, shot):
+    """Inside WeChat, 支付宝 and 云闪付 are offered greyed out with the reason; 去支付 is greyed
+    for a moment after a tap. Both stay readable (4.5:1); the focus ring is ≥ 2 px and ≥ 3:1
+    against white and against the page's grey."""
+    from tests.wechat.fixtures import WECHAT_UA
+
+    tab = page(js=True, user_agent=WECHAT_UA)
+    if elder:
+        tab.context.add_cookies([{"name": "sbweb_text", "value": "large", "url": live_server.url}])
+    tab.goto(live_server("/auth/?next=/selfpay/"))
+    consent(tab, "王芳")
+    see(tab, "我为自己缴")
+    tab.get_by_role("link", name=re.compile("养老保险")).click()
+    tab.get_by_role("button", name="下一步").click()
+    see(tab, "缴费信息确认")
+    tab.get_by_role("button", name="下一步").click()
+    see(tab, "选择缴款方式")
+    reason = tab.locator("#channel-alipay-why")
+    expect(reason).to_have_text("在微信中无法使用此方式")
+    figures = {"reason": reason.evaluate(CONTRAST),
+               "unavailable name": tab.locator(".channel-alipay").evaluate(CONTRAST)}
+    pay = tab.get_by_role("button", name="去支付")
+    pay.evaluate("b => b.setAttribute('aria-disabled', 'true')")  # as app.js does after a tap
+    figures["去支付 greyed"] = pay.evaluate(CONTRAST)
+    pay.evaluate("b => b.removeAttribute('aria-disabled')")
+    shot(tab, "method-in-wechat")
+
+    tab.get_by_label("微信支付").focus()
+    tab.keyboard.press("Tab")  # from the keyboard: the ring shows (:focus-visible)
+    ring = tab.evaluate(FOCUS_RING)
+    assert ring["visible"] and ring["style"] == "solid", ring
+    color = f"rgb({ring['color'].split('(')[1]}"
+    on_white = tab.evaluate(f"""() => {{ const p = document.createElement("p"); p.textContent = "x";
+        p.style.cssText = "color: {color}; background: #fff"; document.body.append(p);
+        const r = ({CONTRAST})(p); p.remove(); return r; }}""")
+    on_page = tab.evaluate(f"""() => {{ const p = document.createElement("p"); p.textContent = "x";
+        p.style.cssText = "color: {color}; background: {ring['page']}"; document.body.append(p);
+        const r = ({CONTRAST})(p); p.remove(); return r; }}""")
+    figures.update({"ring width": ring["width"], "ring on white": on_white, "ring on page": on_page})
+    print(figures)
+    assert ring["width"] >= 2, f"focus ring {ring['width']} px"
+    assert on_white >= 3 and on_page >= 3, f"focus ring contrast: {figures}"
+    low = {k: v for k, v in figures.items() if k in ("reason", "unavailable name", "去支付 greyed") and v < 4.5}
+    assert not low, f"greyed text under 4.5:1: {figures}"
