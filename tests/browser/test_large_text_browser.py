@@ -15,6 +15,7 @@ pytestmark = pytest.mark.browser
 # - `fonts`: the smallest computed font size of visible text in three classes — `main` (h1, h2,
 #   amounts, primary buttons), `minor` (tags, badges, states, the step bar) and `body` (the
 #   rest), each with the worst element named — and the smallest line height / font size;
+# - `broken`: long numbers (票证号码, 订单号) broken across lines though a line would hold them;
 # - `targets`: every control that acts (links on their own line, buttons, inputs, selects; a
 #   radio or checkbox is the row around it and its label, and a point of that row that does
 #   not reach the control is a dead gap), the smallest width and height, worst named.
@@ -41,6 +42,7 @@ MEASURE = """() => {
   const lower = (key, value, el) => {
     if (!fonts[key] || value < fonts[key].px) fonts[key] = {px: Math.round(value * 100) / 100, el: name(el)};
   };
+  const broken = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const el = node.parentElement;
@@ -52,6 +54,25 @@ MEASURE = """() => {
     if (!range.getClientRects().length) continue;
     if ([...range.getClientRects()].some(r => r.right > vw + 0.5) && !el.closest(".skip-link"))
       wide.push(`text «${node.textContent.trim().slice(0, 24)}» in ${name(el)}`);
+    const long = node.textContent.match(/\\d{12,}/);  // a 票证号码, 订单号 or ID number
+    if (long) {
+      const part = document.createRange();
+      const at = node.textContent.indexOf(long[0]);
+      part.setStart(node, at); part.setEnd(node, at + long[0].length);
+      const lines = new Set([...part.getClientRects()].map(r => Math.round(r.top))).size;
+      if (lines > 1) {  // broken: fine only if the number is wider than a line of its own
+        const probe = document.createElement("span");
+        probe.textContent = long[0]; probe.style.whiteSpace = "nowrap";
+        el.append(probe);
+        const width = probe.getBoundingClientRect().width;
+        probe.remove();
+        let block = el;
+        while (getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
+        const bs = getComputedStyle(block);
+        const room = block.clientWidth - parseFloat(bs.paddingLeft) - parseFloat(bs.paddingRight);
+        if (width <= room) broken.push(`${long[0]} in ${name(el)}`);
+      }
+    }
     const size = parseFloat(style.fontSize);
     const kind = el.closest(MAIN) ? "main" : el.closest(MINOR) ? "minor" : "body";
     lower(kind, size, el);
@@ -108,7 +129,7 @@ MEASURE = """() => {
     large: root.classList.contains("large-text"),
     primary: buttons.map(b => ({text: b.textContent.trim(),
                                 height: b.getBoundingClientRect().height})),
-    wide: wide.slice(0, 5), fonts, targets,
+    wide: wide.slice(0, 5), fonts, targets, broken,
   };
 }"""
 
