@@ -254,6 +254,8 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
         ("/declare/", "缴费申报", {}),
         ("/declare/flexible-pension", "灵活就业人员养老保险费申报", {"sticky": True}),
         ("/queries/", "涉费查询", {}),
+        ("/queries/paid", None, {}),
+        ("/declare/history", "申报查询", {}),
         ("/proxy/", "我帮他人缴", {}),
         ("/proxy/add", None, {}),
     ]
@@ -266,6 +268,14 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
     tab.locator("main form .button.primary").click()
     expect(tab.locator("[data-error-summary]")).to_be_visible()
     look("proxy-add-errors")
+    tab.get_by_label("证件号码", exact=True).fill("370212196011203469")
+    tab.get_by_label("姓名", exact=True).fill("赵秀英")
+    tab.get_by_role("button", name="添加").click()
+    see(tab, "我帮他人缴")
+    look("proxy-with-payee")
+    tab.goto(live_server("/proxy/batch"))
+    expect(tab.get_by_role("group", name="选择要缴纳的费款")).to_be_visible()
+    look("proxy-batch", sticky=True)
     assert_no_problems(axe)
 
 
