@@ -58,7 +58,7 @@ def agency_names(tab) -> list[str]:
 
 
 def chosen_agency(tab):
-    return agency_of(tab).locator("label:has(input:checked)")
+    return agency_of(tab).locator("input:checked + label")
 
 
 def pay(tab, amount: str):
