@@ -81,14 +81,22 @@ FOCUS_UNDER_BAR = """() => {
   const controls = [...document.querySelectorAll(
       "main input:not([type=hidden]), main select, main textarea, main button, main a[href]")]
     .filter(el => shown(el) && !bar.contains(el) && !el.disabled);
-  let worst = {covered: 0, el: null, checked: controls.length};
+  let worst = {covered: 0, el: null, checked: controls.length, hidden: null};
+  const button = bar.querySelector("button, a");  // the bar's own button, hit-tested across
   for (const el of controls) {  // in document order, as Tab moves
     el.focus();
+    const b = button.getBoundingClientRect();
+    for (const fx of [0.03, 0.06, 0.1, 0.15, 0.2, 0.5, 0.8, 0.95]) for (const fy of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+      const x = b.left + b.width * fx, y = b.top + b.height * fy;  // anything painted over the button?
+      const hit = y > 0 && y < innerHeight ? document.elementFromPoint(x, y) : null;
+      if (hit && !bar.contains(hit))
+        worst.hidden = worst.hidden || `${name(hit)} over the bar's button after focusing ${name(el)}`;
+    }
     const r = rowOf(el).getBoundingClientRect();
     const covered = Math.max(overlap(r, bar.getBoundingClientRect()),
                              title ? overlap(r, title.getBoundingClientRect()) : 0);
-    if (covered > worst.covered) worst = {covered: Math.round(covered), el: name(el),
-                                          height: Math.round(r.height), checked: controls.length};
+    if (covered > worst.covered) worst = {...worst, covered: Math.round(covered), el: name(el),
+                                          height: Math.round(r.height)};
   }
   document.activeElement.blur();
   window.scrollTo(0, 0);
@@ -163,6 +171,7 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
         else:
             need(bar["checked"] > 0, f"{where} no control before the sticky bar")
             need(bar["covered"] == 0, f"{where} the sticky bar covers the focused control: {bar}")
+            need(not bar["hidden"], f"{where} the sticky bar is painted over: {bar['hidden']}")
             figures["covered"] = bar["covered"]
     FIGURES[label] = figures
     if axe is not None:
