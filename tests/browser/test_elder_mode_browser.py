@@ -63,6 +63,14 @@ MODES = {
 FIGURES: dict[str, dict] = {}
 PROBLEMS: list[str] = []
 
+
+@pytest.fixture(autouse=True)
+def fresh_problems():
+    """A test that stopped half-way leaves nothing to the next one."""
+    PROBLEMS.clear()
+    yield
+    PROBLEMS.clear()
+
 FOCUS_UNDER_BAR = """() => {
   const bar = document.querySelector("main .actions.sticky");
   if (!bar) return null;
@@ -126,7 +134,8 @@ def assert_no_problems(axe):
     print(FIGURES)
     blocking = axe.blocking()
     assert not problems and not blocking, (
-        "\n".join(problems) + (f"\naxe found serious or critical problems: {blocking}" if blocking else ""))
+        "\n".join(problems)
+        + (f"\naxe found serious or critical problems: {blocking}" if blocking else ""))
 
 
 def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dict:
@@ -150,14 +159,16 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
     for kind, least in (("main", mode.least_main), ("body", mode.least_body),
                         ("minor", mode.least_text)):
         if fonts[kind]:
-            need(fonts[kind]["px"] >= least - 0.01, f"{where} {kind} text under {least} px: {fonts[kind]}")
+            need(fonts[kind]["px"] >= least - 0.01,
+                 f"{where} {kind} text under {least} px: {fonts[kind]}")
     need(fonts["lineHeight"]["px"] >= mode.least_line_height - 0.01,
          f"{where} line height under {mode.least_line_height}: {fonts['lineHeight']}")
     need(targets["count"] > 0, f"{where} no controls measured")
     for side in ("width", "height"):
         need(targets[side]["px"] >= mode.least_target,
              f"{where} a target under {mode.least_target} px {side}: {targets[side]}")
-    need(not targets["dead"], f"{where} rows with points that miss their control: {targets['dead']}")
+    need(not targets["dead"],
+         f"{where} rows with points that miss their control: {targets['dead']}")
     need(not targets["offscreen"], f"{where} controls off the screen: {targets['offscreen']}")
     figures = {"text": min(f["px"] for k, f in fonts.items() if f and k != "lineHeight"),
                "body": fonts["body"]["px"] if fonts["body"] else None,
@@ -181,6 +192,17 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
     return m
 
 
+def looker(tab, mode_id: str, axe, shot):
+    """`look("缴费结果")`: measure the page as `mode_id` (axe too where the mode says) and
+    keep a screenshot of it."""
+    mode = MODES[mode_id]
+
+    def look(label: str, sticky: bool = False):
+        measure(tab, mode, f"{mode_id} {label}", axe if mode.axe else None, sticky=sticky)
+        shot(tab, label)
+    return look
+
+
 def see(tab, heading: str):
     expect(h1(tab)).to_have_text(heading)
 
@@ -198,8 +220,7 @@ def test_paying_for_herself_meets_the_numbers(mode_id, live_server, page, shot, 
         switch.click()
         expect(tab.locator("html")).to_have_class(re.compile(r"\blarge-text\b"))
         expect(switch).to_have_attribute("aria-pressed", "true")
-    look = lambda label, **kw: (measure(tab, mode, f"{mode_id} {label}", axe if mode.axe else None, **kw),
-                                shot(tab, label))
+    look = looker(tab, mode_id, axe, shot)
     look("首页")
     tab.get_by_role("link", name=re.compile("我为自己缴")).click()
     see(tab, "授权")
@@ -249,8 +270,7 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
     tab.goto(live_server("/auth/?next=/certificates/"))
     consent(tab, "张伟")
     see(tab, "证明开具")
-    look = lambda label, **kw: (measure(tab, mode, f"{mode_id} {label}", axe if mode.axe else None, **kw),
-                                shot(tab, label))
+    look = looker(tab, mode_id, axe, shot)
     pages = [
         ("/certificates/", "证明开具", {}),
         ("/certificates/payment", "缴费证明", {}),
@@ -272,7 +292,7 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
         tab.goto(live_server(path))
         if heading:
             see(tab, heading)
-        look(path.strip("/").replace("/", "-") or "home", **extra)
+        look(path.strip("/").replace("/", "-"), **extra)
     # An error summary and its links: 添加被代缴人 sent empty.
     tab.locator("main form .button.primary").click()
     expect(tab.locator("[data-error-summary]")).to_be_visible()
@@ -359,9 +379,11 @@ def test_greyed_out_text_and_the_focus_ring_keep_their_contrast(elder, live_serv
     on_page = tab.evaluate(f"""() => {{ const p = document.createElement("p"); p.textContent = "x";
         p.style.cssText = "color: {color}; background: {ring['page']}"; document.body.append(p);
         const r = ({CONTRAST})(p); p.remove(); return r; }}""")
-    figures.update({"ring width": ring["width"], "ring on white": on_white, "ring on page": on_page})
+    figures.update({"ring width": ring["width"], "ring on white": on_white,
+                    "ring on page": on_page})
     print(figures)
     assert ring["width"] >= 2, f"focus ring {ring['width']} px"
     assert on_white >= 3 and on_page >= 3, f"focus ring contrast: {figures}"
-    low = {k: v for k, v in figures.items() if k in ("reason", "unavailable name", "去支付 greyed") and v < 4.5}
+    greyed = ("reason", "unavailable name", "去支付 greyed")
+    low = {k: v for k, v in figures.items() if k in greyed and v < 4.5}
     assert not low, f"greyed text under 4.5:1: {figures}"
