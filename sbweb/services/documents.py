@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.identity import mask
-from sbweb.models import Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, Person
+from sbweb.models import Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, OrderItem, Person
 from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
@@ -40,30 +40,45 @@ class DocumentError(ValueError):
         self.field, self.message = field, message
 
 
+# The field a "nothing left to certify" message goes beside, by kind.
+_FIELD = {"voucher": None, "payment": "year", "tax": "ticket_no"}
+
+
 def _new_document(lines: list[records.RecordLine], **fields) -> Document:
     """A document of `fields` (kind, holder_id, requested_by, …) certifying `lines` — each paid item
-    at what it kept — stored with its totals, holder, payer and tax office as they are now, so
-    that nothing it says depends on what happens later. Call inside a write transaction."""
+    at what it keeps — stored with its totals, holder, payer and tax office as they are now, so
+    that nothing it says depends on what happens later. Call inside a write transaction: the
+    items are held while it is written, so a refund either comes first (and the item is listed
+    at what it kept, or not at all) or after (and voids this document)."""
+    held = _hold(l.item_id for l in lines)
+    lines = [l for l in lines if held.get(l.item_id, 0) > 0]
     if not lines:
-        raise ValueError("a document certifies at least one item")
+        raise DocumentError(_FIELD[fields["kind"]], "所选费款已全部退费，没有可开具的缴费记录")
     holder = db.session.get(Person, fields["holder_id"])
     payer = db.session.get(Person, fields["requested_by"])
     office = tax_office(holder)
     doc = Document(
         doc_no=f"{PREFIX[fields['kind']]}{shanghai_now():%Y%m%d}{issue_number('document'):08d}",
         verify_code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)),
-        amount_fen=sum(l.kept_fen for l in lines), items=len(lines),
+        amount_fen=sum(held[l.item_id] for l in lines), items=len(lines),
         holder_name=holder.name, holder_id_number=holder.id_number, payer_name=payer.name,
         payer_id_number=payer.id_number, tax_office=office, **fields)
     doc.lines = [DocumentItem(
         position=n, item_id=l.item_id, person_id=l.person_id, person_name=l.person_name, id_number=l.id_number,
         category=l.category, insurance=l.insurance, kind=l.kind, period_start=l.period_start,
-        period_end=l.period_end, amount_fen=l.kept_fen, order_no=l.order_no, ticket_no=l.ticket_no,
+        period_end=l.period_end, amount_fen=held[l.item_id], order_no=l.order_no, ticket_no=l.ticket_no,
         tax_office=getattr(l, "tax_office", None) or office, paid_at=l.settled_at, channel=l.channel)
         for n, l in enumerate(lines, 1)]
     db.session.add(doc)
     db.session.flush()
     return doc
+
+
+def _hold(item_ids) -> dict[int, int]:
+    """Lock these paid items (in id order) and return what each keeps now (refunds lock them too)."""
+    return dict(db.session.execute(
+        select(OrderItem.id, OrderItem.amount_fen - OrderItem.refunded_fen)
+        .where(OrderItem.id.in_(sorted(set(item_ids)))).order_by(OrderItem.id).with_for_update()).all())
 
 
 # -- what a document certifies ----------------------------------------------------------------
@@ -106,8 +121,10 @@ def voucher(payer_id: int, order_no: str) -> Document:
     if order_id is None:
         raise DocumentError(None, "未找到该缴费记录")
     with write_transaction():
-        # The order's row lock makes two taps at once wait for each other: one voucher.
-        order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
+        order = db.session.get(Order, order_id, populate_existing=True)
+        # Holding its items makes two taps at once wait for each other (one voucher), and a
+        # refund of them too.
+        _hold(i.id for i in order.items)
         issued = list(db.session.scalars(select(Document).filter_by(kind="voucher", order_id=order.id)
                                          .order_by(Document.id.desc())))
         valid = next((d for d in issued if d.state == "valid"), None)
