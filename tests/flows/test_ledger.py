@@ -250,12 +250,17 @@ def test_a_generated_history_of_500_operations_leaves_no_violation(app, history)
 # -- planted corruptions -----------------------------------------------------------------------------
 
 def _paid_item():
-    return db.session.scalar(select(OrderItem).join(Order).where(Order.state == "settled",
-                                                                 OrderItem.refunded_fen == 0).limit(1))
+    return db.session.scalar(select(OrderItem).join(Order).where(Order.state == "settled", OrderItem.refunded_fen == 0)
+                             .order_by(OrderItem.id).limit(1))
 
 
 def _refunded_item():
-    return db.session.scalar(select(OrderItem).where(OrderItem.refunded_fen == OrderItem.amount_fen).limit(1))
+    """An item whose money all went back and whose due is not paid (by another payment since): marking
+    the due paid is then a corruption on any database (without the order, PostgreSQL may pick one
+    whose due was paid again)."""
+    return db.session.scalar(select(OrderItem).join(Due, Due.id == OrderItem.due_id)
+                             .where(OrderItem.refunded_fen == OrderItem.amount_fen, Due.state != "paid")
+                             .order_by(OrderItem.id).limit(1))
 
 
 def due_paid_after_its_money_went_back():
