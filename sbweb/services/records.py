@@ -51,6 +51,11 @@ class RecordLine(DueLabels, EnrollmentLabels):
         return ORDER_STATE_LABELS[self.state]
 
     @property
+    def kept_fen(self) -> int:
+        """What the item still holds after refunds by item (what a certificate may list)."""
+        return self.amount_fen - self.refunded_fen
+
+    @property
     def channel_label(self) -> str:
         return CHANNEL_LABELS.get(self.channel, self.channel)
 
@@ -129,13 +134,14 @@ def _columns(o, i, d, e, p):
 def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,
                   period_from: str | None = None, period_to: str | None = None,
                   ticket_no: str | None = None) -> list[RecordLine]:
-    """A person's settled items (whoever paid; or only what `paid_by` paid), oldest period first:
-    what a 缴费证明 or 完税证明 certifies."""
+    """A person's settled items that kept some money (whoever paid; or only what `paid_by` paid),
+    oldest period first: what a 缴费证明 or 完税证明 certifies — each at its `kept_fen`."""
     joined, where, tables = _query(paid_by, others=None, year=year, insurance=None, person_id=person_id,
                                    states=("settled",), order_nos=None, period_from=period_from,
                                    period_to=period_to, ticket_no=ticket_no)
     d, i = tables[2], tables[1]
-    rows = db.session.execute(select(*_columns(*tables)).select_from(joined).where(where)
+    rows = db.session.execute(select(*_columns(*tables)).select_from(joined)
+                              .where(where, i.c.refunded_fen < i.c.amount_fen)
                               .order_by(d.c.period_start, i.c.id)).all()
     return [RecordLine(*row) for row in rows]
 

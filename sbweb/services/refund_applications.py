@@ -19,7 +19,7 @@ from sbweb.db import db, write_transaction
 from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem
 from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
-from sbweb.services import bank, dues, refund_reasons
+from sbweb.services import bank, documents, dues, refund_reasons
 from sbweb.services.people import normalise_name
 
 MONEY_TYPES = ("多缴费款退费", "误缴费款退费", "重复缴费退费", "其他退费")
@@ -240,8 +240,9 @@ def _pending_for_review(application_id: int) -> RefundApplication:
 
 
 def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
-    """The money of these approved items is back with the payer: each item records it, its due
-    moves as the reason says, and the order is 原路退回 once all its items are. Call inside the
+    """The money of these approved items is back with the payer: each item records it, every valid
+    document listing it is 已作废, its due moves as the reason says, and the order is 原路退回
+    once all its items are. Call inside the
     write transaction that learnt it (idempotent: an item done already is left alone)."""
     from sbweb.payments import orders
 
@@ -254,6 +255,8 @@ def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
         item.refunded_fen += refund_item.amount_fen
         refund_item.done_at = at
         db.session.flush()
+        # Certificates follow the money: whatever lists this item no longer holds.
+        documents.void_covering([item.id], at, f"费款已退费（退费申请 {application.application_no}）")
         _follow_due(item, refund_item, application)
         order = item.order
     if order is None:
