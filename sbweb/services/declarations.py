@@ -79,7 +79,8 @@ def open_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
 def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:
     """The year's standard — or, before it is published, the latest one (暂按上年度标准)."""
     standard = standards.collecting_standard(enrollment.agency.region_code, year, enrollment.category)
-    if standard is None:
+    if standard is None or (standard.provisional_on and not standard.is_open(today)):
+        # (A year after the published ones is collected on the latest only in its own window.)
         raise DeclarationError("year", f"{year}年度缴费标准尚未公布，暂不能申报")
     if not standard.is_open(today):
         raise DeclarationError("year", (
