@@ -1,0 +1,47 @@
+"""暂按上年度标准 in Chromium on a phone (390×844): on 15 January 2027 Guizhou's 2027 灵活就业
+standard is not published, so 王芳 declares February–March on 2026's, with and without
+JavaScript; the declare page and 缴费信息确认 say so. Screenshots in test-artifacts/screens/<test>/."""
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.steps import h1
+from tests.browser.test_declare_browser import FLEXIBLE, declare_as, with_and_without_js
+from tests.journeys import World
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def world(app, clock):
+    """The demo residents loaded on 15 January 2027, 12:00 Shanghai (the clock stays there)."""
+    clock.at(dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.timezone.utc))
+    with app.app_context():
+        return World.load()
+
+
+@with_and_without_js
+def test_wang_fang_declares_2027_on_2026s_standard(js, live_server, page, shot, axe):
+    tab = page(js=js)
+    declare_as(tab, live_server, "王芳", FLEXIBLE, "养老保险")
+    expect(h1(tab)).to_have_text("灵活就业人员养老保险费申报")
+    expect(tab.get_by_label("缴费年份")).to_have_value("2027")
+    notice = tab.locator("#provisional")
+    expect(notice).to_contain_text("2027年度缴费标准尚未公布，暂按上年度标准（2026年度标准）申报缴费")
+    expect(tab.locator("main")).to_contain_text("4,394.70元-21,973.50元")
+    tab.get_by_label("费款所属期（起）").select_option(label="02月")
+    tab.get_by_label("费款所属期（止）").select_option(label="03月")
+    tab.get_by_label("缴费基数（元/月）").fill("5000")
+    if js:
+        expect(tab.locator("#quote")).to_contain_text("合计 2,000.00 元")
+        expect(tab.locator("#quote")).to_contain_text("暂按上年度标准（2026年度）")
+        axe.check(tab, "declare")
+    shot(tab, "declare-provisional")
+    tab.get_by_role("button", name="下一步").click()
+    expect(h1(tab)).to_have_text("缴费信息确认")
+    expect(tab.locator("main")).to_contain_text("暂按上年度标准（2026年度标准），新标准公布后多退少补")
+    expect(tab.locator("main")).to_contain_text("2,000.00")
+    shot(tab, "confirm-provisional")
+    print(axe.summary())
+    assert not axe.blocking(), axe.blocking()
