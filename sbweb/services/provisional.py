@@ -55,28 +55,27 @@ class Settlement:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _provisional_of(standard: Standard) -> list[Declaration]:
-    """The valid provisional declarations of the standard's year and category in regions where
+def _provisional_of(standard: Standard) -> list[Due]:
+    """The provisional dues (open or paid) of the standard's year and category in regions where
     this standard is now the one in force."""
     from sbweb.services.standards import standard_for
 
     rows = db.session.scalars(
-        select(Declaration).join(Enrollment, Enrollment.id == Declaration.enrollment_id)
+        select(Due).join(Enrollment, Enrollment.id == Due.enrollment_id)
         .join(Agency, Agency.id == Enrollment.agency_id)
-        .where(Declaration.state == "valid", Declaration.provisional_on.is_not(None),
-               Declaration.period_start >= f"{standard.year:04d}-01",
-               Declaration.period_start <= f"{standard.year:04d}-12",
+        .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid")),
+               Due.period_start >= f"{standard.year:04d}-01", Due.period_start <= f"{standard.year:04d}-12",
                Enrollment.category == standard.category)
-        .order_by(Declaration.id))
+        .order_by(Due.id))
     in_force = {}
     found = []
-    for declaration in rows:
-        region = declaration.enrollment.agency.region_code
+    for due in rows:
+        region = due.enrollment.agency.region_code
         if region not in in_force:
             current = standard_for(region, standard.year, standard.category)
             in_force[region] = current is not None and current.id == standard.id
         if in_force[region]:
-            found.append(declaration)
+            found.append(due)
     return found
 
 
@@ -110,11 +109,13 @@ def settle(standard: Standard) -> Settlement:
 
     done = Settlement()
     year = standard.year
-    for declaration in _provisional_of(standard):
-        due = db.session.get(Due, declaration.due_id, populate_existing=True) if declaration.due_id else None
-        if due is None or due.state == "void":
+    for due in _provisional_of(standard):
+        # The declaration that priced it (void when a refund reopened the month: it still says
+        # what was chosen; only a valid one is moved onto the new standard).
+        declaration = due.priced_by
+        if declaration is None:
             continue
-        basis = declaration.provisional_on
+        basis = due.provisional_on
         base, contribution, late = _new_price(declaration, standard)
         total = contribution + late
         moved = f"（原暂按{basis}年度标准）"
@@ -154,10 +155,11 @@ def settle(standard: Standard) -> Settlement:
         except dues.DueChanged:
             done.waiting += 1  # an order took it meanwhile: next time
             continue
-        declaration.standard_id, declaration.provisional_on = standard.id, None
-        declaration.amount_fen, declaration.late_fee_fen = total, late
-        if base is not None:
-            declaration.base_fen = base
+        if declaration.state == "valid":
+            declaration.standard_id, declaration.provisional_on = standard.id, None
+            declaration.amount_fen, declaration.late_fee_fen = total, late
+            if base is not None:
+                declaration.base_fen = base
         db.session.flush()
     return done
 
@@ -170,10 +172,10 @@ def settle_all() -> Settlement:
     done = Settlement()
     seen = set()
     rows = db.session.execute(
-        select(Agency.region_code, Enrollment.category, Declaration.period_start)
+        select(Agency.region_code, Enrollment.category, Due.period_start)
         .join(Enrollment, Enrollment.agency_id == Agency.id)
-        .join(Declaration, Declaration.enrollment_id == Enrollment.id)
-        .where(Declaration.state == "valid", Declaration.provisional_on.is_not(None)).distinct()).all()
+        .join(Due, Due.enrollment_id == Enrollment.id)
+        .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid"))).distinct()).all()
     for region, category, period_start in rows:
         standard = standard_for(region, int(period_start[:4]), category)
         if standard is not None and standard.id not in seen:

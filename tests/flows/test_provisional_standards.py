@@ -8,12 +8,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from sbweb.db import db
-from sbweb.models import Declaration, Due, DueEvent, OrderItem, RefundApplication, Standard
-from sbweb.services import ledger
+from sbweb.db import db, write_transaction
+from sbweb.models import Declaration, Due, DueEvent, OrderItem, RefundApplication, Staff, Standard
+from sbweb.services import ledger, provisional, refund_applications
 from tests.flows.test_admin import make_staff, review_and_confirm, staff_login
 from tests.flows.test_admin_standards import office
-from tests.journeys import World, choose, order, order_no_of, pay, sign_in
+from tests.flows.test_bank import report
+from tests.flows.test_refunds_by_item import apply
+from tests.journeys import World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in
 
 JAN_15_2027 = dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in Shanghai
 MAR_01_2028 = dt.datetime(2028, 3, 1, 4, 0, tzinfo=dt.timezone.utc)
@@ -193,3 +195,53 @@ def test_the_app_boots_and_declares_on_any_date(app, client, clock, ctx, moment,
     assert world.dues("李明", "medical")
     assert ledger.check() == []
     assert db.session.scalar(select(Standard.id).filter_by(year=int(year), category="flexible")) is None
+
+
+def test_a_due_being_paid_when_2027_is_published_is_settled_once_the_payment_ends(app, client, world, ctx):
+    """An order in flight holds the due: publishing leaves it provisional (it pays the figure she
+    confirmed); once paid, the hourly job settles it like any paid one — here a 补差 due."""
+    from sbweb.jobs import provisional_settle
+
+    sign_in(client, "王芳", verified=True)
+    january = own_due(world, "王芳", "pension", "2027-01")
+    number = world.enrollment("王芳", "pension").enrollment_no
+    cashier = go_to_provider(client, choose(client, enrollment_no=number, due_ids=[january.id]))
+    done = publish_2027(app, base_min="4600.00")
+    assert "1 笔正在支付或退费中" in done.text
+    january = own_due(world, "王芳", "pension", "2027-01")
+    assert (january.amount_fen, january.provisional_on) == (88000, 2026)
+    assert ledger.check() == []
+
+    result = sandbox_pay(client, cashier)
+    assert result.h1 == "缴费结果", result.text[:300]
+    provisional_settle.call_local()
+    january = own_due(world, "王芳", "pension", "2027-01")
+    assert (january.state, january.amount_fen, january.provisional_on) == ("paid", 88000, None)
+    extra = db.session.scalar(select(Due).filter_by(difference_of_id=january.id))
+    assert (extra.state, extra.amount_fen) == ("open", 4000)
+    assert ledger.check() == []
+    with write_transaction():  # settling again finds nothing left
+        assert provisional.settle_all().total == 0
+
+
+def test_a_month_reopened_by_a_refund_is_repriced_from_the_choice_it_had(app, client, world, ctx):
+    """A provisional month refunded for a wrong base is owed again (its declaration void); when 2027
+    is published, what is owed again is priced on 2027's standard."""
+    sign_in(client, "王芳", verified=True)
+    report(client)
+    january = own_due(world, "王芳", "pension", "2027-01")
+    january_id = january.id
+    number = world.enrollment("王芳", "pension").enrollment_no
+    paid_no = order_no_of(pay(client, choose(client, enrollment_no=number, due_ids=[january_id])))
+    application, _item = apply(client, paid_no, january_id, money_type="误缴费款退费", reason="缴费档次或基数选择错误")
+    make_staff(app)
+    db.session.rollback()
+    staff_id = db.session.scalar(select(Staff.id))
+    refund_applications.approve(staff_id, application.id)
+    january = own_due(world, "王芳", "pension", "2027-01")
+    assert (january.state, january.provisional_on) == ("open", 2026) and january.reopened_reason
+
+    publish_2027(app, base_min="4600.00")
+    january = db.session.get(Due, january_id)
+    assert (january.state, january.amount_fen, january.provisional_on) == ("open", 92000, None)
+    assert ledger.check() == []
