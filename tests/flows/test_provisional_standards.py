@@ -14,6 +14,7 @@ from sbweb.services import ledger, provisional, refund_applications
 from tests.flows.test_admin import make_staff, review_and_confirm, staff_login
 from tests.flows.test_admin_standards import office
 from tests.flows.test_bank import report
+from tests.flows.test_migrations import own_database  # noqa: F401 (a fixture)
 from tests.flows.test_refunds_by_item import apply
 from tests.journeys import World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in
 
@@ -245,3 +246,34 @@ def test_a_month_reopened_by_a_refund_is_repriced_from_the_choice_it_had(app, cl
     january = db.session.get(Due, january_id)
     assert (january.state, january.amount_fen, january.provisional_on) == ("open", 92000, None)
     assert ledger.check() == []
+
+
+def test_0025_goes_down_and_up(tmp_path, key_dir, own_database, clock):
+    """On a database with provisional dues: down to 0021 drops what 0025 added, up again adds it
+    (the provisional marks are lost with the columns, the dues and amounts are kept)."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import func, inspect
+
+    from sbweb import create_app
+    from tests.conftest import _base_config
+
+    clock.at(JAN_15_2027)
+    app = create_app(_base_config(tmp_path, key_dir, own_database))
+    with app.app_context():
+        upgrade()
+        World.load()
+        assert db.session.scalar(select(func.count(Due.id)).where(Due.provisional_on == 2026)) == 3
+        total = db.session.scalar(select(func.sum(Due.amount_fen)))
+        db.session.commit()
+        downgrade(revision="0021")
+        db.session.remove()
+        schema = inspect(db.engine)
+        assert not {"provisional_on", "difference_of_id"} & {c["name"] for c in schema.get_columns("dues")}
+        assert "provisional_on" not in {c["name"] for c in schema.get_columns("declarations")}
+        assert not next(c for c in schema.get_columns("refund_applications") if c["name"] == "account_id")["nullable"]
+        upgrade()
+        db.session.remove()
+        assert db.session.scalar(select(func.sum(Due.amount_fen))) == total
+        assert db.session.scalar(select(func.count(Due.id)).where(Due.provisional_on.is_not(None))) == 0
+        db.session.remove()
+        db.engine.dispose()
