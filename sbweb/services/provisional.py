@@ -182,3 +182,31 @@ def settle_all() -> Settlement:
             seen.add(standard.id)
             done.add(settle(standard))
     return done
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    year: int
+    category: str
+    basis: int
+    dues: int
+
+    @property
+    def category_label(self) -> str:
+        from sbweb.models.enrollment import CATEGORY_LABELS
+
+        return CATEGORY_LABELS[self.category]
+
+
+def outstanding() -> list[Outstanding]:
+    """What is collected provisionally now, per year and category (the standards page lists it):
+    dues priced on an earlier year's standard, open or paid, waiting for their own."""
+    from sqlalchemy import func
+
+    year = func.substr(Due.period_start, 1, 4)
+    rows = db.session.execute(
+        select(year, Enrollment.category, Due.provisional_on, func.count(Due.id))
+        .join(Enrollment, Enrollment.id == Due.enrollment_id)
+        .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid")))
+        .group_by(year, Enrollment.category, Due.provisional_on).order_by(year, Enrollment.category))
+    return [Outstanding(int(y), category, basis, count) for y, category, basis, count in rows]

@@ -12,7 +12,7 @@ from sbweb.htmx import render_step
 from sbweb.models import Standard
 from sbweb.money import fen_to_yuan
 from sbweb.services import standards as service
-from sbweb.services.provisional import Settlement
+from sbweb.services.provisional import Settlement, outstanding
 from sbweb.services.staff import audit
 from sbweb.staff_auth import current_staff
 from sbweb.views.admin import bp
@@ -52,7 +52,7 @@ def _values(standard: Standard) -> dict:
 def standards():
     rows = list(db.session.scalars(select(Standard).order_by(Standard.region_code, Standard.year.desc(),
                                                              Standard.category)))
-    return render_step("admin/standards.html", rows=rows, describe=service.describe)
+    return render_step("admin/standards.html", rows=rows, describe=service.describe, provisional=outstanding())
 
 
 @bp.route("/standards/new", methods=["GET", "POST"])

@@ -82,6 +82,8 @@ def test_publishing_2027_reprices_an_open_provisional_due(app, client, world, ct
     # Both of her open 2027 months (养老 and 医疗) on the new standard: her base 4400 is below the new
     # minimum, so it is 4600.
     assert "重新计价 2 笔，补缴差额 0 笔，多缴退费申请 0 笔" in done.text
+    # Guizhou's are settled; 张伟's Qingdao month still waits for Qingdao's 2027 standard.
+    assert "2027年度 灵活就业人员：1 笔暂按2026年度标准" in done.text
     due = own_due(world, "王芳", "pension", "2027-01")
     assert (due.state, due.amount_fen, due.provisional_on) == ("open", 92000, None)
     assert due.priced_by.base_fen == 460000 and due.priced_by.standard.year == 2027
