@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import h1
+from tests.browser.steps import checkout, consent, h1
 from tests.browser.test_declare_browser import FLEXIBLE, declare_as, with_and_without_js
 from tests.journeys import World
 
@@ -43,5 +43,48 @@ def test_wang_fang_declares_2027_on_2026s_standard(js, live_server, page, shot, 
     expect(tab.locator("main")).to_contain_text("暂按上年度标准（2026年度标准），新标准公布后多退少补")
     expect(tab.locator("main")).to_contain_text("2,000.00")
     shot(tab, "confirm-provisional")
+    print(axe.summary())
+    assert not axe.blocking(), axe.blocking()
+
+
+def test_wang_fang_pays_january_provisionally_then_pays_the_difference(live_server, page, shot, axe):
+    """The month the demo pushed for January 2027 says 暂按上年度标准 where she picks and pays it;
+    once Guizhou publishes 2027 (a higher minimum base), 按2027年度标准补缴差额 is owed and paid."""
+    from sbweb.db import write_transaction
+    from sbweb.services import ledger, standards
+
+    tab = page(js=True)
+    number = "520102100000012345"
+    tab.goto(live_server(f"/auth/?next=/selfpay/{number}/dues"))
+    consent(tab, "王芳")
+    expect(h1(tab)).to_have_text("选择缴费信息")
+    january = tab.locator(".due", has_text="2027年01月")
+    expect(january).to_contain_text("暂按上年度标准（2026年度标准），新标准公布后多退少补")
+    december = tab.locator(".due", has_text="2026年12月")
+    december.locator("input").uncheck()
+    shot(tab, "dues-provisional")
+    axe.check(tab, "dues")
+    checkout(tab)
+    expect(tab.locator("main")).to_contain_text("暂按上年度标准（2026年度标准）")
+    shot(tab, "result-provisional")
+
+    with live_server.app.app_context(), write_transaction():
+        standards.save_standard(standards.parse_standard({
+            "region": "520000", "year": 2027, "category": "flexible", "base_min": "4600.00",
+            "base_max": "21973.50", "pension_rate": "20", "medical_rate": "8",
+            "opens": "2027-01-01", "closes": "2027-12-31"}))
+    tab.goto(live_server(f"/selfpay/{number}/dues"))
+    difference = tab.locator(".due", has_text="按2027年度标准补缴差额")
+    expect(difference).to_contain_text("40.00")
+    shot(tab, "dues-difference")
+    axe.check(tab, "dues with a difference")
+    tab.locator(".due", has_text="2026年12月").locator("input").uncheck()
+    checkout(tab)
+    expect(tab.locator("main")).to_contain_text("按2027年度标准补缴差额")
+    tab.goto(live_server("/records/"))
+    expect(tab.locator("main")).to_contain_text("按2027年度标准补缴差额")
+    shot(tab, "records")
+    with live_server.app.app_context():
+        assert ledger.check() == []
     print(axe.summary())
     assert not axe.blocking(), axe.blocking()
