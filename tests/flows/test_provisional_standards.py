@@ -279,3 +279,28 @@ def test_0025_goes_down_and_up(tmp_path, key_dir, own_database, clock):
         assert db.session.scalar(select(func.count(Due.id)).where(Due.provisional_on.is_not(None))) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_loading_a_data_file_with_2027_settles_and_says_how_many(app, world, ctx, tmp_path):
+    """`flask standards load FILE` with Qingdao's 2027 standard: 张伟's provisional January is
+    re-priced, and the command says so."""
+    data = tmp_path / "2027.toml"
+    data.write_text('''
+[[standards]]
+region = "370200"
+year = 2027
+category = "flexible"
+base_min = "4600.00"
+base_max = "23000.00"
+pension_rate = "20"
+medical_rate = "9.5"
+opens = "2027-01-01"
+closes = "2027-12-31"
+''', encoding="utf-8")
+    assert own_due(world, "张伟", "pension", "2027-01").amount_fen == 90080  # 4504 × 20 %
+    result = app.test_cli_runner().invoke(args=["standards", "load", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "重新计价 1 笔，补缴差额 0 笔，多缴退费申请 0 笔" in result.output
+    due = own_due(world, "张伟", "pension", "2027-01")
+    assert (due.amount_fen, due.provisional_on) == (92000, None)
+    assert ledger.check() == []
