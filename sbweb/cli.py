@@ -90,6 +90,7 @@ def register_cli(app):
         from sbweb.models import Standard
         from sbweb.money import fen_to_yuan
         from sbweb.services import standards as service
+        from sbweb.services.provisional import Settlement
 
         current = db.session.scalar(select(Standard).filter_by(region_code=region, year=year, category=category))
         spec = {"region": region, "year": year, "category": category}
@@ -104,8 +105,6 @@ def register_cli(app):
                 "late_fee": service.percent(current.late_fee_bp_per_day) if current.late_fee_bp_per_day else "0",
                 "opens": current.opens, "closes": current.closes})
         spec.update({k: v for k, v in options.items() if v is not None})
-        from sbweb.services.provisional import Settlement
-
         settlement = Settlement()
         try:
             values = service.parse_standard(spec)
