@@ -88,3 +88,31 @@ def test_wang_fang_pays_january_provisionally_then_pays_the_difference(live_serv
         assert ledger.check() == []
     print(axe.summary())
     assert not axe.blocking(), axe.blocking()
+
+
+def test_wang_fang_reads_the_refund_the_system_applied_for(live_server, page, shot, axe):
+    """Her January 医疗保险 paid on 2026's 8 %; Guizhou publishes 2027 at 7.5 %: 退费申请记录 shows
+    the 多缴费款退费 the system applied for, 原路退回, awaiting review."""
+    from sbweb.db import write_transaction
+    from sbweb.services import standards
+
+    tab = page(js=True)
+    tab.goto(live_server("/auth/?next=/selfpay/520102200000012346/dues"))
+    consent(tab, "王芳")
+    expect(h1(tab)).to_have_text("选择缴费信息")
+    checkout(tab)
+    with live_server.app.app_context(), write_transaction():
+        standards.save_standard(standards.parse_standard({
+            "region": "520000", "year": 2027, "category": "flexible", "base_min": "4394.70",
+            "base_max": "21973.50", "pension_rate": "20", "medical_rate": "7.5",
+            "opens": "2027-01-01", "closes": "2027-12-31"}))
+    tab.goto(live_server("/refunds/records"))
+    expect(h1(tab)).to_have_text("退费申请记录")
+    main = tab.locator("main")
+    expect(main).to_contain_text("多缴费款退费 · 按2027年度缴费标准多缴退费")
+    expect(main).to_contain_text("¥22.00")
+    expect(main).to_contain_text("系统已为您申请退费，无需另行申请")
+    shot(tab, "refund-records")
+    axe.check(tab, "refund records")
+    print(axe.summary())
+    assert not axe.blocking(), axe.blocking()

@@ -150,6 +150,7 @@ def test_a_paid_provisional_due_owed_less_gets_the_overpayment_back_by_item(app,
     item_id = item.id
     assert [i.item_id for i in application.items] == [item_id]
     application_id, application_no = application.id, application.application_no
+    refund_item_id = application.items[0].id
     assert ledger.check() == []  # nothing moved yet: the due is paid at what was paid
     said = client.page("/refunds/records")
     assert application_no in said.text and "系统已为您申请退费" in said.text
@@ -157,6 +158,13 @@ def test_a_paid_provisional_due_owed_less_gets_the_overpayment_back_by_item(app,
     make_staff(app)
     desk = app.test_client()
     staff_login(desk)
+    # No bank account was reported for it: only 原路退回 is offered, and a tampered form is refused.
+    detail = desk.page(f"/admin/refunds/{application_id}")
+    assert "原路退回" in detail.text and "退至申请人银行账户" not in detail.text
+    assert refund_applications.plan(application_id, {refund_item_id}, "original").amount_fen == 2200
+    with pytest.raises(refund_applications.ApplicationError, match="该申请由系统生成，未报告银行账户"):
+        refund_applications.plan(application_id, {refund_item_id}, "bank")
+    db.session.rollback()
     plan, approved = review_and_confirm(desk, application_id)
     assert "将退回 ¥22.00" in plan.text
     db.session.rollback()
