@@ -48,7 +48,7 @@ class Settlement:
         text = (f"暂按上年度标准申报的费款已按新标准处理：重新计价 {self.repriced} 笔，补缴差额 {self.differences} 笔，"
                 f"多缴退费申请 {self.refunds} 笔（待审核），金额无变化 {self.unchanged} 笔")
         if self.waiting:
-            text += f"；{self.waiting} 笔正在支付或退费中，处理完成后再次保存时按新标准处理"
+            text += f"；{self.waiting} 笔正在支付或退费中，结束后由系统（每小时）按新标准处理"
         return text
 
     def counts(self) -> dict[str, int]:
