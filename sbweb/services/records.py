@@ -41,6 +41,8 @@ class RecordLine(DueLabels, EnrollmentLabels):
     id_number: str
     item_id: int
     refunded_fen: int
+    provisional_on: int | None = None
+    difference_of_id: int | None = None
 
     @property
     def state_label(self) -> str:
@@ -128,7 +130,8 @@ def records_page(payer_id: int, *, others: bool | None = False, year: int | None
 def _columns(o, i, d, e, p):
     return (o.c.order_no, o.c.state, o.c.channel, o.c.ticket_no, o.c.created_at, o.c.settled_at,
             o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
-            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen)
+            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen,
+            d.c.provisional_on, d.c.difference_of_id)
 
 
 def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,
