@@ -7,7 +7,7 @@ a paid provisional due owed more gets the difference as a due of its own (`diffe
 the system makes (原路退回, so it has no bank account: `account_id` becomes optional).
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-07 16:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0025'
-down_revision = '0021'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
