@@ -189,9 +189,11 @@ def _new_due(enrollment: Enrollment, start: str, end: str, amount: int, late: in
 
 
 def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_from: int,
-                 month_to: int, base_fen: int | None, today: dt.date, level: str) -> Declaration:
+                 month_to: int, base_fen: int | None, today: dt.date, level: str,
+                 allow_withholding: bool = False) -> Declaration:
     """灵活就业 基数申报 for months of one year: one due for the months, base × rate each.
-    `level` is the identity level of who declares (see the module's docstring)."""
+    `level` is the identity level of who declares (see the module's docstring);
+    `allow_withholding` the answer to 缴费基数是否允许用于批扣 (no unless said)."""
     made_by = _made_by(person_id, level)
     if enrollment.person_id != person_id or enrollment.category != "flexible":
         raise DeclarationError("agency", AGENCY_MISMATCH)
@@ -214,7 +216,8 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
         declaration = Declaration(
             person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind="base",
             period_start=start, period_end=end, base_fen=base_fen, amount_fen=q.total_fen,
-            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", **made_by)
+            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid",
+            allow_withholding=bool(allow_withholding), **made_by)
         _priced(due, declaration)
     return declaration
 

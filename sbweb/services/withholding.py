@@ -291,7 +291,8 @@ def _outcome(order: Order) -> str:
     if order.state == "settled":
         return f"已扣款，票证号码 {order.ticket_no}" if order.ticket_no else "已扣款"
     if order.state == "failed":
-        cause = order.events[-1].cause if order.events else "扣款未成功"
+        # The close's cause is "<source>: <the order's words>"; the source says why (余额不足).
+        cause = order.events[-1].cause.split(": ")[0] if order.events else "扣款未成功"
         return f"未扣款：{cause}，请自行缴纳"
     return "扣款结果确认中，请稍后在缴费记录中查看"
 

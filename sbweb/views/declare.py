@@ -162,7 +162,8 @@ def _declare(payer: int, flow: str, form, today):
         return declarations.declare_base(payer, enrollment, year=form.year.data,
                                          month_from=form.month_from.data or 0,
                                          month_to=form.month_to.data or 0, base_fen=base, today=today,
-                                         level=auth.level())
+                                         level=auth.level(),
+                                         allow_withholding=form.allow_withholding.data == "yes")
     if chooses == "grade":
         return declarations.choose_grade(payer, enrollment, year=form.year.data,
                                          grade_fen=form.grade.data, today=today, level=auth.level())

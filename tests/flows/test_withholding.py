@@ -163,7 +163,8 @@ def test_where_no_provider_withholds_no_agreement_is_signed_and_the_job_does_not
 def test_wang_fangs_own_verified_declaration_is_withheld(client, world, ctx):
     sign_in(client, "王芳", verified=True)
     confirm = client.submit(client.page("/declare/flexible-pension"),
-                            {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400"})
+                            {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400",
+                             "allow_withholding": "yes"})  # 缴费基数允许用于批扣
     assert confirm.h1 == "缴费信息确认"
     declared = db.session.scalar(select(Declaration).order_by(Declaration.id.desc()))
     assert (declared.declared_by_id, declared.declared_level) == (world.people["王芳"], "verified")
