@@ -8,7 +8,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 
 from sbweb import auth
-from sbweb.clock import shanghai_now
+from sbweb.clock import shanghai_now, shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import ConfirmForm, DuesForm, MethodForm
@@ -18,7 +18,7 @@ from sbweb.models import Person
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import payees, standards, withholding
+from sbweb.services import declarations, payees, standards, withholding
 from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
@@ -97,8 +97,11 @@ def dues(enrollment_no):
         abort(404)
     payable = [d for d in owed if d.payable]
     if request.method == "GET":  # the busiest page: no form object needed to show it
+        flow, windows = declarations.declarable(payer, enrollment.enrollment_no, shanghai_today()) \
+            if not owed else (None, [])
         return render_step("selfpay/dues.html", form=None, enrollment=enrollment, dues=owed,
-                           selected={d.id for d in payable}, notices=_withholding_notices(owed))
+                           selected={d.id for d in payable}, notices=_withholding_notices(owed),
+                           flow=flow, windows=windows)
     form = DuesForm()
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
