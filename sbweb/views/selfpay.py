@@ -56,11 +56,14 @@ def _payees_shown(selection) -> list:
     return [db.session.get(Person, p) for p in sorted(others)]
 
 
-def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None):
-    """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴)."""
+def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None,
+                    once: bool = False):
+    """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴). `once`: the
+    people are paid for once (代他人缴费, typed in and looked up), not from the payer's list."""
     session["selection"] = {
         "person": payer,
         "people": sorted(people or {payer}),
+        "once": sorted(people or ()) if once else [],
         "enrollment": enrollment_no,
         "dues": [d.id for d in dues],
         "shown": orders.fingerprint(dues),
@@ -171,7 +174,8 @@ def method():
             return redirect(url_for("selfpay.confirm"), 303)
         payer = auth.person_id()
         others = _people(selection) - {payer}
-        if others and not all(payees.is_payee(payer, p) for p in others):
+        once = set(selection.get("once") or [])
+        if others and not all(p in once or payees.is_payee(payer, p) for p in others):
             flash("被代缴人已从您的列表中删除，未发起缴费")
             return redirect(url_for("proxy.index"), 303)
         pause = payment_pause(chosen)
