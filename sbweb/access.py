@@ -98,6 +98,7 @@ RULES: dict[str, Rule] = {
     "proxy.enrollments": _r(VERIFIED, None, "我帮他人缴"),
     "proxy.dues": _r(VERIFIED, VERIFIED, "我帮他人缴"),
     "proxy.batch": _r(VERIFIED, VERIFIED, "合并缴费"),
+    "proxy.backpay": _r(VERIFIED, VERIFIED, "补缴明细确认"),
     "proxy.once": _r(VERIFIED, VERIFIED, "代他人缴费"),
     "proxy.once_enrollments": _r(VERIFIED, None, "代他人缴费"),
     "proxy.once_dues": _r(VERIFIED, VERIFIED, "代他人缴费"),

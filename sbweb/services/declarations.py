@@ -364,13 +364,17 @@ def history(person_id: int, state: str | None = None, kinds=None,
 
 def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level: str) -> list[Due]:
     """补缴明细确认: the person confirms the 补缴 they were shown (`shown`, the fingerprint of
-    the page) and gets them back to pay. The confirmation is recorded on each due (who, when,
+    the page) and gets them back to pay — their own, or (verified) a 被代缴人's, whose 补缴 the
+    payer's 自动缴 then takes from the payer's agreement. The confirmation is recorded on each due (who, when,
     level), and a verified one is never replaced by a looked-up one; a page showing other
     figures than the dues now have is refused, writing nothing."""
     from sbweb.payments.orders import fingerprint
 
-    if level not in ("verified", "lookup") or enrollment.person_id != person_id:
-        raise DeclarationError("backpay", "只能确认本人的补缴费款")
+    from sbweb.services.payees import is_payee
+
+    if level not in ("verified", "lookup") or not (
+            enrollment.person_id == person_id or (level == "verified" and is_payee(person_id, enrollment.person_id))):
+        raise DeclarationError("backpay", "只能确认本人或您的被代缴人的补缴费款")
     with write_transaction():
         _lock(enrollment)
         dues = backpay_dues(enrollment)

@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sbweb import auth
 from sbweb.db import db
 from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
+from sbweb.forms.declare import BackpayForm
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
-from sbweb.models import Order, Person
+from sbweb.models import Enrollment, Order, Person
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import bank, payees, withholding
+from sbweb.services import bank, declarations, payees, withholding
 from sbweb.lookup import throttled_lookup
 from sbweb.views.selfpay import start_selection
 
@@ -183,10 +184,39 @@ def dues(payee_id, enrollment_no):
     row = _own_payee(payee_id)
     return _dues_step(row.person, enrollment_no,
                       action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
-                      back=url_for("proxy.enrollments", payee_id=payee_id))
+                      back=url_for("proxy.enrollments", payee_id=payee_id),
+                      backpay=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment_no[:32]))
 
 
-def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool = False):
+@bp.route("/<int:payee_id>/backpay/<enrollment_no>", methods=["GET", "POST"])
+def backpay(payee_id, enrollment_no):
+    """补缴明细确认 of a payee's 补缴 by the payer: with 自动缴 on, what the payer confirms here is
+    what the daily run may take from the payer's agreement."""
+    row = _own_payee(payee_id)
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32],
+                                                            Enrollment.person_id == row.person_id))
+    if enrollment is None:
+        abort(404)
+    back = url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment.enrollment_no)
+    form = BackpayForm()
+    if form.validate_on_submit():
+        try:
+            dues = declarations.confirm_backpay(auth.person_id(), enrollment, form.shown.data, level=auth.level())
+        except declarations.DeclarationError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            return start_selection(auth.person_id(), enrollment.enrollment_no, dues, people={row.person_id}, back=back)
+    dues = declarations.backpay_dues(enrollment)
+    form.shown.data = orders.fingerprint(dues)
+    agreements = bank.agreements_active(auth.person_id()) if row.auto_pay else []
+    return render_step("declare/backpay.html", form=form, enrollment=enrollment, dues=dues, payee=row.person,
+                       total=sum(d.amount_fen for d in dues), agreement=agreements[0] if agreements else None,
+                       verified=auth.is_verified(), back=back, status=422 if form.is_submitted() else 200,
+                       action=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment.enrollment_no))
+
+
+def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool = False,
+               backpay: str | None = None):
     """选择缴费信息 for someone else (a payee, or someone paid for once) → 缴费信息确认."""
     enrollment, owed = dues_service.dues_page(person.id, enrollment_no[:32])
     if enrollment is None:
@@ -201,7 +231,7 @@ def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool
     selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
     return render_step("selfpay/dues.html", form=form, payee=person, enrollment=enrollment, dues=owed,
                        selected=selected, notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
-                       status=422 if form.is_submitted() else 200, action=action, back=back)
+                       status=422 if form.is_submitted() else 200, action=action, back=back, backpay_url=backpay)
 
 
 @bp.route("/batch", methods=["GET", "POST"])

@@ -104,7 +104,8 @@ def dues(enrollment_no):
             if not owed else (None, [])
         return render_step("selfpay/dues.html", form=None, enrollment=enrollment, dues=owed,
                            selected={d.id for d in payable}, notices=_withholding_notices(owed),
-                           flow=flow, windows=windows)
+                           flow=flow, windows=windows,
+                           backpay_url=url_for("declare.backpay", enrollment_no=enrollment.enrollment_no))
     form = DuesForm()
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():

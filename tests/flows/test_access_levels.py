@@ -74,6 +74,9 @@ def _build(world: World) -> dict:
                                    period_end="2019-03", amount_fen=264000)
     declaration = db.session.scalar(select(Declaration.id).filter_by(person_id=me, state="valid").limit(1))
     pension = world.enrollment("王芳", "pension")
+    with write_transaction():  # a 补缴 of her payee's, for 王芳 to confirm (自动缴)
+        registry.add_due(world.enrollment("赵秀英", "pension"), kind="backpay", period_start="2020-01",
+                         period_end="2020-06", amount_fen=180000)
     # 代他人缴费: 王芳 paid once for 刘洋, who is not on her list (加入被代缴人列表 is offered).
     once_order = paid_history(me, world.enrollment("刘洋", "medical"), 1, start_year=2020)[0]
     staff.create("ops", "值班员", "correct horse battery", "admin")
@@ -86,6 +89,7 @@ def _build(world: World) -> dict:
            "payee_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
            "payee_due": world.dues("赵秀英", "medical")[0].id,
            "once_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
+           "payee_pension": world.enrollment("赵秀英", "pension").enrollment_no,
            "once_due": world.dues("赵秀英", "medical")[0].id,
            "staff": db.session.scalar(select(Staff.id)), "payee_person": zhao.person_id,
            "once_order": once_order, "once_person": world.people["刘洋"]}
@@ -314,6 +318,8 @@ SCENARIOS: dict[str, Scenario] = {
     "/proxy/<int:payee_id>/<enrollment_no>/dues": Scenario("/proxy/{payee}/{payee_enrollment}/dues", set(),
                                                            page="/proxy/{payee}/{payee_enrollment}/dues",
                                                            why="the choice lives in the session until 去支付"),
+    "/proxy/<int:payee_id>/backpay/<enrollment_no>": Scenario("/proxy/{payee}/backpay/{payee_pension}", {"owner"},
+                                                              page="/proxy/{payee}/backpay/{payee_pension}"),
     "/proxy/once": Scenario("/proxy/once", set(), page="/proxy/once",
                             data={"id_type": "201", "id_number": "520115199501010032", "name": "刘洋"},
                             why="whom to pay for lives in the session until 去支付"),

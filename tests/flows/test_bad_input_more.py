@@ -382,6 +382,9 @@ POST_FORMS = [
     PostForm("proxy-batch", "/proxy/batch", "/proxy/batch", {"dues": Ref("payee_due")}, {"dues": NUMBER},
              redirect_to=("/selfpay/confirm",)),
     PostForm("proxy-remove", "/proxy/<int:payee_id>/remove", "/proxy/{my_payee}/remove", {}),
+    # 补缴明细确认 of her payee's 补缴 (her medical enrollment has none): refused, nothing written.
+    PostForm("proxy-backpay", "/proxy/<int:payee_id>/backpay/<enrollment_no>",
+             "/proxy/{my_payee}/backpay/{payee_enrollment}", {}),
     # 代他人缴费: whom to pay for goes into the session only; her dues go to 缴费信息确认.
     PostForm("proxy-once", "/proxy/once", "/proxy/once", ZHAO, {"id_type": CHOICE, "id_number": TEXT, "name": TEXT},
              redirect_to=("/proxy/once/",)),
@@ -493,6 +496,7 @@ GET_PAGES = [
     ("/proxy/<int:payee_id>/<enrollment_no>/dues", "/proxy/{my_payee}/{payee_enrollment}/dues"),
     ("/proxy/<int:payee_id>/remove", "/proxy/{my_payee}/remove"), ("/proxy/add", "/proxy/add"),
     ("/proxy/batch", "/proxy/batch"), ("/proxy/once", "/proxy/once"),
+    ("/proxy/<int:payee_id>/backpay/<enrollment_no>", "/proxy/{my_payee}/backpay/{payee_enrollment}"),
     ("/proxy/once/enrollments", "/proxy/once/enrollments"),
     ("/proxy/once/<enrollment_no>/dues", "/proxy/once/{payee_enrollment}/dues"),
     ("/queries/", "/queries/"), ("/queries/paid", "/queries/paid"), ("/queries/proxy-paid", "/queries/proxy-paid"),
@@ -578,6 +582,11 @@ for m in ("GET", "POST"):
          ["/proxy/{their_payee}/{their_payee_enrollment}/dues", "/proxy/{my_payee}/{their_enrollment}/dues",
           "/proxy/{my_payee}/{my_enrollment}/dues", "/proxy/{my_payee}/%00/dues", f"/proxy/{HUGE}/{{payee_enrollment}}/dues"],
          data=[("dues", Ref("payee_due"))])
+for m in ("GET", "POST"):  # a payee's 补缴: only one's own payee's enrollments
+    _ids("/proxy/<int:payee_id>/backpay/<enrollment_no>", m,
+         ["/proxy/{their_payee}/backpay/{their_payee_enrollment}", "/proxy/{my_payee}/backpay/{their_enrollment}",
+          "/proxy/{my_payee}/backpay/{my_enrollment}", "/proxy/{my_payee}/backpay/%00",
+          f"/proxy/{HUGE}/backpay/{{payee_enrollment}}"])
 for m in ("GET", "POST"):  # 代他人缴费 reaches only the enrollments of whom she typed in
     _ids("/proxy/once/<enrollment_no>/dues", m,
          ["/proxy/once/{their_enrollment}/dues", "/proxy/once/{their_payee_enrollment}/dues",

@@ -15,7 +15,7 @@ from sbweb.models import Declaration, Due, Order, OutboxMail
 from sbweb.services import registry, withholding
 from tests.flows.test_bank import CARD
 from tests.flows.test_import import ZHANG_BACKPAY, csv_bytes, office, upload
-from tests.flows.test_proxy import add
+from tests.flows.test_proxy import add, payee_rows
 from tests.flows.test_reminders import body
 from tests.flows.test_withholding import (AFTER, BEFORE, LEFT, ZHANG_PENSION, due_of, landed, mails_to,
                                           sign_agreement, verified_client)
@@ -92,6 +92,40 @@ def test_a_backpay_pushed_for_a_payee_under_auto_pay_waits_for_her_confirmation(
     assert run()["settled"] == 1
     paid = db.session.get(Due, pushed.id)
     assert paid.state == "paid" and db.session.get(Order, paid.order_id).payer_id == world.people["张伟"]
+
+
+def test_zhang_wei_confirms_his_payees_backpay_on_the_page_and_his_auto_pay_takes_it(app, client, world, ctx):
+    app.config["WITHHOLD_NOTICE"] = dt.timedelta(0)
+    sign_in(client, "张伟", verified=True)
+    add(client)
+    sign_agreement(client, ZHANG_PENSION, "张伟", limit="5000")
+    client.submit(client.page("/proxy/"), selector="main form.inline-form")  # 自动缴 on for 赵秀英
+    with write_transaction():
+        pushed_id = registry.add_due(world.enrollment("赵秀英", "pension"), kind="backpay",
+                                     period_start="2025-01", period_end="2025-12", amount_fen=30000).id
+    assert run()["skipped_unconfirmed"] == 2
+    payee_id = payee_rows(world)[0].id
+    dues = client.page(f"/proxy/{payee_id}/370212100000045678/dues")
+    assert "补缴费款 ¥300.00 未经补缴明细确认，未自动扣款" in dues.text
+    page = client.page(dues.links()["补缴明细确认"])
+    assert page.h1 == "补缴明细确认" and "被代缴人 赵秀英（3702**********3469）" in page.text
+    assert "您已为赵秀英开启自动缴" in page.text and "370212196011203469" not in page.text
+    confirm = client.submit(page)
+    assert confirm.h1 == "缴费信息确认" and "被代缴人 赵秀英" in confirm.text
+    confirmed = db.session.get(Due, pushed_id)
+    assert (confirmed.confirmed_by_id, confirmed.confirmed_level) == (world.people["张伟"], "verified")
+    assert run()["settled"] == 1
+    paid = db.session.get(Due, pushed_id)
+    assert paid.state == "paid" and db.session.get(Order, paid.order_id).payer_id == world.people["张伟"]
+
+
+def test_only_the_payer_of_a_payee_may_confirm_her_backpay(app, client, world, ctx):
+    sign_in(client, "张伟", verified=True)
+    add(client)
+    payee_id = payee_rows(world)[0].id
+    wang = verified_client(app, "王芳")
+    assert wang.get(f"/proxy/{payee_id}/backpay/370212100000045678").status_code == 404
+    assert client.get(f"/proxy/{payee_id}/backpay/370202100000034567").status_code == 404  # his own, not hers
 
 
 # -- 缴费基数是否允许用于批扣 -------------------------------------------------------------------------------
