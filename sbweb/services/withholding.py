@@ -402,3 +402,19 @@ def skips_of_dues(due_ids: list[int], holder_id: int | None) -> dict[int, list[s
     for row in _standing(rows):
         found[row.due_id].append(message(row))
     return dict(found)
+
+
+def announced_of_agreements(agreement_ids: list[int]) -> dict[int, list[tuple[Due, object]]]:
+    """agreement id → [(due, earliest Shanghai time it may be taken)] of what a 扣款预告 told its
+    holder will be taken and is still open and untaken (for /bank/: the same news as the mail)."""
+    if not agreement_ids:
+        return {}
+    found = defaultdict(list)
+    rows = db.session.scalars(select(WithholdingNotice).join(Due).where(
+        WithholdingNotice.agreement_id.in_(agreement_ids), WithholdingNotice.stage == "before",
+        Due.state == "open", Due.order_id.is_(None)).order_by(Due.period_start, WithholdingNotice.id))
+    notice = current_app.config["WITHHOLD_NOTICE"]
+    for row in rows:
+        if _current(row, row.due):
+            found[row.agreement_id].append((row.due, (row.created_at + notice).astimezone(shanghai_now().tzinfo)))
+    return dict(found)

@@ -99,3 +99,24 @@ def test_wang_fangs_base_declaration_asks_whether_it_may_be_withheld(live_server
     tab.goto(live_server("/declare/history"))
     expect(tab.locator("main")).to_contain_text("允许用于批扣")
     shot(tab, "history-says-allowed")
+
+
+def test_wang_fang_sees_the_withholding_announced_on_her_agreement(live_server, page, shot, axe):
+    from sbweb.db import db
+    from sbweb.models import Person
+    from sbweb.services import bank, withholding
+
+    with live_server.app.app_context():
+        wang = db.session.get(Person, live_server.world.people["王芳"])
+        account = bank.report(wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446",
+                              account_name="王芳")
+        bank.sign(wang.id, enrollment_no="520102100000012345", account_id=account.id, kind="tripartite")
+        assert withholding.run()["announced"] == 2
+        db.session.remove()
+    tab = page(js=True)
+    tab.goto(live_server("/bank/"))
+    consent(tab, "王芳")
+    expect(h1(tab)).to_have_text("银行账户与缴费协议")
+    expect(tab.locator("main")).to_contain_text("扣款预告：养老保险 2026年11月 正常缴费 ¥880.00，将于 2026年11月24日")
+    shot(tab, "bank-announced")
+    axe.check(tab, "银行账户与缴费协议（扣款预告）")

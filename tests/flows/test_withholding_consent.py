@@ -190,6 +190,9 @@ def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_
     assert "/selfpay/" in text and "解除银行缴费协议" in text and "/bank/" in text
     assert "为被代缴人关闭自动缴" not in text  # nobody's 自动缴 in it
 
+    bank_page = client.page("/bank/")
+    assert ("扣款预告：养老保险 2026年11月 正常缴费 ¥880.00，将于 2026年11月24日 起的每日批扣中扣款"
+            in bank_page.text)
     again = run()  # a second run the same day: told already, still waiting
     assert (again["announced"], again["mails_before"], again["waiting"], again["attempted"]) == (0, 0, 2, 0)
     assert len(landed(app, BEFORE)) == 1
@@ -201,6 +204,8 @@ def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_
     text = body(after)
     assert "2026年10月 正常缴费 ¥880.00：已扣款，票证号码" in text and "**** 3446" in text and CARD not in text
     assert world.dues("王芳", "pension") == []
+    sign_in(client, "王芳", verified=True)  # a new day's session
+    assert "扣款预告" not in client.page("/bank/").text  # taken: nothing announced is left
     assert run()["mails_after"] == 0 and len(landed(app, AFTER)) == 1  # told once
 
 
