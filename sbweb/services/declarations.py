@@ -81,18 +81,23 @@ def flow_of(enrollment) -> str:
     return next(slug for slug, (c, i, _) in FLOWS.items() if (c, i) == (enrollment.category, enrollment.insurance))
 
 
+def declarable_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
+    """The years whose collection window is open and that may still be declared for this
+    enrollment (a 城乡居民 year already declared or paid is not; 灵活就业 months are chosen on the form)."""
+    years = open_years(enrollment, today)
+    if enrollment.category == "resident":
+        years = [s for s in years if _year_due(enrollment, s.year) is None]
+    return years
+
+
 def declarable(person_id: int, enrollment_no: str, today: dt.date) -> tuple[str | None, list[Standard]]:
     """For 我为自己缴 when nothing is owed: the declaration flow of this person's enrollment and
-    the years whose collection window is open and that may still be declared (a 城乡居民 year
-    already declared or paid is not; 灵活就业 months are chosen on the form)."""
+    its `declarable_years`."""
     enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == enrollment_no,
                                                             Enrollment.person_id == person_id))
     if enrollment is None:
         return None, []
-    years = open_years(enrollment, today)
-    if enrollment.category == "resident":
-        years = [s for s in years if _year_due(enrollment, s.year) is None]
-    return flow_of(enrollment), years
+    return flow_of(enrollment), declarable_years(enrollment, today)
 
 
 def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:

@@ -85,11 +85,12 @@ def _withholding_notices(owed) -> dict[int, list[str]]:
 @bp.get("/")
 def enrollments():
     payer = auth.person_id()
-    return render_step(
-        "selfpay/enrollments.html",
-        enrollments=dues_service.enrollments_of(payer),
-        counts=dues_service.open_due_counts(payer),
-    )
+    enrollments, counts = dues_service.enrollments_of(payer), dues_service.open_due_counts(payer)
+    today = shanghai_today()
+    # 无待缴 where a collection window is open: say it may be declared (the dues page offers it).
+    declarable = {e.id: [s.year for s in declarations.declarable_years(e, today)]
+                  for e in enrollments if e.id not in counts}
+    return render_step("selfpay/enrollments.html", enrollments=enrollments, counts=counts, declarable=declarable)
 
 
 @bp.route("/<enrollment_no>/dues", methods=["GET", "POST"])

@@ -20,6 +20,8 @@ def test_liu_yang_declares_2027_from_an_empty_dues_list_and_pays(live_server, pa
     tab.goto(live_server("/selfpay/"))
     consent(tab, "刘洋")
     expect(h1(tab)).to_have_text("我为自己缴")
+    expect(tab.locator("main")).to_contain_text("可申报2027年度")
+    shot(tab, "enrollments-declarable")
     tab.get_by_role("link", name=re.compile("医疗保险")).click()
     expect(h1(tab)).to_have_text("选择缴费信息")
     expect(tab.locator("main")).to_contain_text("2027年度城乡居民医疗保险征收期已开始")

@@ -43,8 +43,11 @@ def test_zhang_wei_pays_for_zhao_xiuying_once_and_then_keeps_her_on_his_list(cli
     assert result.h1 == "缴费结果" and "缴费成功" in result.text
     order = db.session.scalar(select(Order))
     assert order.payer_id == world.people["张伟"] and order.state == "settled"
+    order_no = order.order_no
     assert world.dues("赵秀英", "medical") == []
     assert payee_rows(world) == []
+    records = client.page("/records/?tab=proxy")  # what he paid for others, her number masked
+    assert f"/orders/{order_no}" in [a["href"] for a in records.soup.select("main a.record")]
     assert "以后还为赵秀英缴费？" in result.text and "3702**********3469" in result.text
 
     kept = client.submit(result, selector="main form[action='/proxy/keep']")

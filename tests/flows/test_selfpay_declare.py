@@ -16,6 +16,8 @@ LIU_MEDICAL = "520115200000056789"
 
 def test_liu_yang_with_nothing_owed_declares_2027_from_the_dues_page_and_pays_it(client, world, ctx):
     sign_in(client, "刘洋", verified=True)
+    listed = client.page("/selfpay/")
+    assert "无待缴 可申报2027年度" in listed.text
     dues = client.page(f"/selfpay/{LIU_MEDICAL}/dues")
     assert dues.h1 == "选择缴费信息"
     assert "暂无应缴费信息，可先申报缴费" in dues.text
@@ -43,6 +45,7 @@ def test_liu_yang_with_nothing_owed_declares_2027_from_the_dues_page_and_pays_it
     assert db.session.get(Due, due.id).state == "paid"
     after = client.page(f"/selfpay/{LIU_MEDICAL}/dues")  # 2027 paid: nothing to declare for it now
     assert "暂无应缴费信息" in after.text and "可先申报缴费" not in after.text
+    assert "可申报" not in client.page("/selfpay/").text
 
 
 def test_a_looked_up_session_is_offered_the_declaration_and_asked_to_verify_first(client, world, ctx):
