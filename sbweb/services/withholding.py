@@ -415,6 +415,8 @@ def announced_of_agreements(agreement_ids: list[int]) -> dict[int, list[tuple[Du
         Due.state == "open", Due.order_id.is_(None)).order_by(Due.period_start, WithholdingNotice.id))
     notice = current_app.config["WITHHOLD_NOTICE"]
     for row in rows:
-        if _current(row, row.due):
+        # Still to be taken: the notice tells today's figure and nothing now refuses the due.
+        if row.agreement.state == "active" and _current(row, row.due) \
+                and refusal(row.agreement, row.agreement.person_id, row.due) is None:
             found[row.agreement_id].append((row.due, (row.created_at + notice).astimezone(shanghai_now().tzinfo)))
     return dict(found)

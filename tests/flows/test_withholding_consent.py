@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from sbweb import mail
 from sbweb.db import db, write_transaction
-from sbweb.models import Declaration, Due, Order, OutboxMail
+from sbweb.models import BankAgreement, Declaration, Due, Order, OutboxMail
 from sbweb.services import registry, withholding
 from tests.flows.test_bank import CARD
 from tests.flows.test_import import ZHANG_BACKPAY, csv_bytes, office, upload
@@ -193,6 +193,12 @@ def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_
     bank_page = client.page("/bank/")
     assert ("扣款预告：养老保险 2026年11月 正常缴费 ¥880.00，将于 2026年11月24日 起的每日批扣中扣款"
             in bank_page.text)
+    agreement_id = db.session.scalar(select(BankAgreement.id))
+    settings = client.page(f"/bank/agreements/{agreement_id}/settings")
+    lowered = client.submit(settings, {"limit": "500"})  # below ¥880: the notice no longer holds
+    assert "扣款预告" not in lowered.text and "超过协议单笔扣款限额" not in lowered.text
+    client.submit(client.page(f"/bank/agreements/{agreement_id}/settings"), {"limit": "2000"})
+    assert "扣款预告：养老保险 2026年11月" in client.page("/bank/").text
     again = run()  # a second run the same day: told already, still waiting
     assert (again["announced"], again["mails_before"], again["waiting"], again["attempted"]) == (0, 0, 2, 0)
     assert len(landed(app, BEFORE)) == 1
