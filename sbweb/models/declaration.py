@@ -48,6 +48,9 @@ class Declaration(db.Model):
     # declaration that says no is never withheld. Grades and fixed amounts are not asked (yes),
     # nor were declarations before revision 0024 (yes: as they were withheld then).
     allow_withholding: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # 暂按上年度标准: declared before its year's standard was published, on the standard of this
+    # year (`standard_id` is that one); NULL once its own year's standard re-priced it.
+    provisional_on: Mapped[int | None] = mapped_column(Integer)
 
     enrollment = relationship("Enrollment")
     due = relationship("Due", foreign_keys=[due_id])
