@@ -354,6 +354,11 @@ def run(now=None) -> dict[str, int]:
             continue
         if not _still_agreed(agreement, payer_id, due):
             continue
+        reason = refusal(agreement, payer_id, due)  # a limit lowered since the list was made
+        if reason is not None:
+            counts[f"skipped_{reason}"] += 1
+            skip(agreement, due, reason)
+            continue
         order = withhold(agreement, payer_id, due)
         if order is None:
             continue

@@ -275,3 +275,23 @@ def test_the_mail_rate_limit_neither_holds_back_the_notices_nor_counts_them(app,
     # A day on, her own allowance is one mail again: the two notices took nothing from it.
     mail.queue(wang, "wangfang@example.com", "电子缴费凭证", "又一封")
     assert mails_to("wangfang@example.com", "电子缴费凭证")[-1].body == "又一封"
+
+
+def test_a_limit_lowered_while_the_run_mails_its_notices_still_counts(app, client, world, ctx, monkeypatch):
+    """The run reads its list, mails the 扣款预告, then takes: a limit lowered in between (here by
+    the mail's sending) refuses the due at its turn."""
+    app.config["WITHHOLD_NOTICE"] = dt.timedelta(0)
+    sign_in(client, "王芳", verified=True)
+    sign_agreement(client, WANG_PENSION, "王芳")
+    sent = withholding.announce
+
+    def announce_then_lower(ready, now=None):
+        told = sent(ready, now)
+        with write_transaction():
+            db.session.scalar(select(BankAgreement)).limit_fen = 50000  # ¥500: below ¥880
+        return told
+
+    monkeypatch.setattr(withholding, "announce", announce_then_lower)
+    counts = run()
+    assert (counts["announced"], counts["attempted"], counts["skipped_over_limit"]) == (2, 0, 2)
+    assert all(d.state == "open" and d.order_id is None for d in world.dues("王芳", "pension"))
