@@ -214,15 +214,18 @@ def register_cli(app):
     def jobs_autopay():
         """自动缴 / 批扣 through bank agreements now (the daily job runs at 10:00 Shanghai). Dues
         left for residents (above the limit, not declared or confirmed by them) are counted, and
-        each holder is mailed once about them."""
+        each holder is mailed once about them; holders are mailed before (扣款预告, taken a
+        WITHHOLD_NOTICE later) and after (扣款结果)."""
         from sbweb.services import withholding
 
         counts = withholding.run()
         click.echo(" ".join(f"{name}={counts[name]}" for name in withholding.COUNTS))
         click.echo(f"扣款 {counts['attempted']} 笔（成功 {counts['settled']}，失败 {counts['failed']}）；"
                    f"对账时段暂缓 {counts['paused']} 笔；未扣款：超过单笔扣款限额 {counts['skipped_over_limit']} 笔，"
-                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔；"
-                   f"提醒邮件 {counts['mails']} 封")
+                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔，"
+                   f"基数不允许用于批扣 {counts['skipped_not_allowed']} 笔；扣款预告 {counts['announced']} 笔，"
+                   f"预告期内待扣 {counts['waiting']} 笔；邮件：扣款预告 {counts['mails_before']} 封，扣款结果 "
+                   f"{counts['mails_after']} 封，未扣款提醒 {counts['mails']} 封")
 
     @app.cli.command("reconcile")
     @click.option("--day", help="the Asia/Shanghai day to reconcile, YYYY-MM-DD (default: yesterday)")

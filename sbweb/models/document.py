@@ -145,6 +145,10 @@ class OutboxMail(db.Model):
     # database never keeps a code in clear, and it is not counted by MAIL_RATE_LIMIT (codes have
     # VERIFY_CODE_SENDS of their own).
     holds_secret: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # A notice the service sends on its own to the address on file (before and after a bank
+    # withholding): nobody asked for it, so MAIL_RATE_LIMIT — a limit on what a person asks us
+    # to send — neither refuses it nor counts it. Its number is bounded by the withholdings.
+    service_notice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     document = relationship("Document")
 

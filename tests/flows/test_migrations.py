@@ -152,3 +152,46 @@ def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(
         assert ledger.check() == []
         db.session.remove()
         db.engine.dispose()
+
+
+def test_0024_goes_down_and_up_and_earlier_declarations_allow_withholding(tmp_path, key_dir, own_database):
+    """Withholding consent, more (0024): down to 0025 drops the notices, the 批扣 answer and the
+    service-notice mark; up again, declarations made before it allow withholding (the question
+    was not asked), and mails are not service notices."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import func, inspect, select
+
+    from sbweb import create_app
+    from sbweb.db import db
+    from sbweb.models import Declaration, OutboxMail, Person
+    from sbweb.services import bank, withholding
+    from tests.conftest import _base_config
+    from tests.journeys import World
+
+    app = create_app({**_base_config(tmp_path, key_dir, own_database), "HUEY_IMMEDIATE": True})
+    with app.app_context():
+        upgrade()
+        world = World.load()
+        wang = db.session.get(Person, world.people["王芳"])
+        account = bank.report(wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446",
+                              account_name="王芳")
+        bank.sign(wang.id, enrollment_no="520102100000012345", account_id=account.id, kind="tripartite")
+        assert withholding.run()["mails_before"] == 1
+        db.session.execute(db.update(Declaration).values(allow_withholding=False))
+        db.session.commit()
+        mails = db.session.scalar(select(func.count()).select_from(OutboxMail))
+
+        downgrade(revision="0025")
+        db.session.remove()
+        schema = inspect(db.engine)
+        assert "withholding_notices" not in schema.get_table_names()
+        assert "allow_withholding" not in {c["name"] for c in schema.get_columns("declarations")}
+        assert "service_notice" not in {c["name"] for c in schema.get_columns("outbox")}
+
+        upgrade()
+        db.session.remove()
+        assert {d.allow_withholding for d in db.session.scalars(select(Declaration))} == {True}
+        assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == mails
+        assert not any(m.service_notice for m in db.session.scalars(select(OutboxMail)))
+        db.session.remove()
+        db.engine.dispose()
