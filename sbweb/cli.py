@@ -32,13 +32,17 @@ def register_cli(app):
         """Load or update standards from a data file (default: the project's own)."""
         from sbweb.db import write_transaction
         from sbweb.services import standards as service
+        from sbweb.services.provisional import Settlement
 
+        settlement = Settlement()
         try:
             with write_transaction():
-                counts = service.load_file(path or service.DATA)
+                counts = service.load_file(path or service.DATA, settlement)
         except service.StandardError as exc:
             raise click.ClickException("nothing loaded:\n" + "\n".join(exc.problems)) from None
         click.echo(f"standards loaded: {counts}")
+        if settlement.total:
+            click.echo(settlement.message)
 
     @standards.command("list")
     @click.option("--region", help="6-digit region code")
@@ -86,6 +90,7 @@ def register_cli(app):
         from sbweb.models import Standard
         from sbweb.money import fen_to_yuan
         from sbweb.services import standards as service
+        from sbweb.services.provisional import Settlement
 
         current = db.session.scalar(select(Standard).filter_by(region_code=region, year=year, category=category))
         spec = {"region": region, "year": year, "category": category}
@@ -100,11 +105,14 @@ def register_cli(app):
                 "late_fee": service.percent(current.late_fee_bp_per_day) if current.late_fee_bp_per_day else "0",
                 "opens": current.opens, "closes": current.closes})
         spec.update({k: v for k, v in options.items() if v is not None})
+        settlement = Settlement()
         try:
             values = service.parse_standard(spec)
             with write_transaction():
-                standard, changed = service.save_standard(values)
+                standard, changed = service.save_standard(values, settlement)
                 click.echo(("saved: " if changed else "unchanged: ") + service.describe(standard))
+            if settlement.total:
+                click.echo(settlement.message)
         except service.StandardError as exc:
             raise click.ClickException("nothing changed:\n" + "\n".join(exc.problems)) from None
 
@@ -206,15 +214,18 @@ def register_cli(app):
     def jobs_autopay():
         """自动缴 / 批扣 through bank agreements now (the daily job runs at 10:00 Shanghai). Dues
         left for residents (above the limit, not declared or confirmed by them) are counted, and
-        each holder is mailed once about them."""
+        each holder is mailed once about them; holders are mailed before (扣款预告, taken a
+        WITHHOLD_NOTICE later) and after (扣款结果)."""
         from sbweb.services import withholding
 
         counts = withholding.run()
         click.echo(" ".join(f"{name}={counts[name]}" for name in withholding.COUNTS))
         click.echo(f"扣款 {counts['attempted']} 笔（成功 {counts['settled']}，失败 {counts['failed']}）；"
                    f"对账时段暂缓 {counts['paused']} 笔；未扣款：超过单笔扣款限额 {counts['skipped_over_limit']} 笔，"
-                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔；"
-                   f"提醒邮件 {counts['mails']} 封")
+                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔，"
+                   f"基数不允许用于批扣 {counts['skipped_not_allowed']} 笔；扣款预告 {counts['announced']} 笔，"
+                   f"预告期内待扣 {counts['waiting']} 笔；邮件：扣款预告 {counts['mails_before']} 封，扣款结果 "
+                   f"{counts['mails_after']} 封，未扣款提醒 {counts['mails']} 封")
 
     @app.cli.command("reconcile")
     @click.option("--day", help="the Asia/Shanghai day to reconcile, YYYY-MM-DD (default: yesterday)")

@@ -64,6 +64,10 @@ class Defaults:
     # 银行缴费协议 withholding (自动缴, 批扣) goes through this provider; None: not offered (a pilot
     # whose providers cannot withhold: no agreement is signed, the daily job does nothing).
     WITHHOLD_PROVIDER: str | None = "sandbox"
+    # 扣款预告: a holder with a mail address is told what will be taken this long before it is
+    # (the daily run announces a due, the next day's run takes it); 0 takes it in the same run,
+    # right after the mail.
+    WITHHOLD_NOTICE = timedelta(hours=20)
     # The 支付中 page asks the provider at most this often per order.
     ORDER_QUERY_INTERVAL = timedelta(seconds=3)
     # The stuck-order job queries orders in 支付中 for longer than this.

@@ -117,7 +117,8 @@ def _check_rate(person_id: int, now: dt.datetime) -> None:
     limit, window = int(config["MAIL_RATE_LIMIT"]), config["MAIL_RATE_WINDOW"]
     since = now - window
     recent = (OutboxMail.person_id == person_id, OutboxMail.created_at > since,
-              OutboxMail.created_at <= now, OutboxMail.holds_secret.is_(False))
+              OutboxMail.created_at <= now, OutboxMail.holds_secret.is_(False),
+              OutboxMail.service_notice.is_(False))
     count = db.session.scalar(select(func.count()).select_from(OutboxMail).where(*recent))
     if count < limit:
         return
@@ -132,12 +133,15 @@ def _check_rate(person_id: int, now: dt.datetime) -> None:
 
 def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_name: str | None = None,
           attachment: bytes | None = None, document_id: int | None = None,
-          holds_secret: bool = False, now: dt.datetime | None = None) -> OutboxMail:
+          holds_secret: bool = False, service_notice: bool = False, now: dt.datetime | None = None) -> OutboxMail:
     """Keep a mail for `person_id` (who asks for it to be sent: the rate limit counts theirs) and
     start its delivery. Raises MailError (a bad address) or MailRateLimited, writing nothing.
     Call it outside any write_transaction; the mail is sent by the job, never in here (unless
     huey runs tasks inline, as in tests). A mail that `holds_secret` (a 验证码) is limited by its
-    sender, not by MAIL_RATE_LIMIT, and loses its body once sent or given up."""
+    sender, not by MAIL_RATE_LIMIT, and loses its body once sent or given up. A `service_notice`
+    (the service writing on its own to the address on file, e.g. before and after a bank
+    withholding) is neither refused nor counted by MAIL_RATE_LIMIT: that limit is on what a person
+    asks us to send, and a notice dropped for it would be money taken without the word promised."""
     to_addr = validate_address(to_addr)
     if not subject or len(subject) > 200 or "\r" in subject or "\n" in subject:
         raise ValueError("a mail subject is one line of 1-200 characters")
@@ -149,10 +153,10 @@ def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_n
         # Serialise one person's mails (a row lock on PostgreSQL; SQLite's write lock already
         # does) so two requests at once cannot both take the last place in the window.
         db.session.scalar(select(Person.id).where(Person.id == person_id).with_for_update())
-        if not holds_secret:
+        if not (holds_secret or service_notice):
             _check_rate(person_id, now)
         row = OutboxMail(person_id=person_id, document_id=document_id, to_addr=to_addr, subject=subject,
-                         body=body, holds_secret=holds_secret, attachment_name=attachment_name if attachment is not None else None,
+                         body=body, holds_secret=holds_secret, service_notice=service_notice, attachment_name=attachment_name if attachment is not None else None,
                          attachment=attachment, state="queued", attempts=0, created_at=now,
                          next_attempt_at=now)
         db.session.add(row)

@@ -50,6 +50,19 @@ class PayeeForm(ManualIdentityForm):
     submit = SubmitField("添加")
 
 
+class OnceForm(ManualIdentityForm):
+    """代他人缴费 once: the 被代缴人's 证件类型 + 证件号码 + 姓名, checked like adding a payee."""
+    next = None
+    submit = SubmitField("下一步")
+
+
+class KeepPayeeForm(Form):
+    """加入被代缴人列表 after paying for someone once: which of the order's people."""
+    order_no = HiddenField(validators=[InputRequired(), Length(max=32)])
+    person = HiddenField(validators=[InputRequired(), Length(max=12)])
+    submit = SubmitField("加入被代缴人列表")
+
+
 class ConfirmRemoveForm(Form):
     submit = SubmitField("确认删除")
 

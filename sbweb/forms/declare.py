@@ -8,6 +8,8 @@ from sbweb.clock import FIRST_DAY, LAST_DAY
 from sbweb.forms.base import Form, Radio, Select, options
 
 PAY_TYPES = options([("normal", "正常缴费"), ("backpay", "补缴")])
+# 缴费基数是否允许用于批扣 (the Qingdao seed): no unless the resident says yes.
+WITHHOLDING_CHOICES = options([("yes", "允许"), ("no", "不允许")])
 
 
 class _Unchecked:
@@ -43,6 +45,8 @@ class FlexibleForm(AgencyForm):
     month_from = Select("费款所属期（起）", coerce=int, validators=[Optional()])
     month_to = Select("费款所属期（止）", coerce=int, validators=[Optional()])
     base = StringField("缴费基数（元/月）", validators=[Optional(), Length(max=16, message="缴费基数过长")])
+    allow_withholding = Radio("缴费基数是否允许用于批扣", choices=WITHHOLDING_CHOICES, default="no",
+                              validators=[InputRequired("请选择缴费基数是否允许用于批扣")])
 
 
 class GradeForm(AgencyForm):

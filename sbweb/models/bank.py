@@ -73,7 +73,7 @@ class BankAgreement(db.Model):
         return AGREEMENT_STATE_LABELS[self.state]
 
 
-SKIP_REASONS = ("over_limit", "unverified", "unconfirmed", "reopened")
+SKIP_REASONS = ("over_limit", "unverified", "unconfirmed", "reopened", "not_allowed")
 
 
 class WithholdingSkip(db.Model):
@@ -81,7 +81,9 @@ class WithholdingSkip(db.Model):
     due, agreement and reason, so each is said once (one mail) and shown while the due is open.
     `over_limit`: above the agreement's 单笔扣款限额; `unverified`: priced by a declaration
     nobody entitled made at the verified level; `unconfirmed`: a 补缴 not confirmed (no opt-in);
-    `reopened`: owed again after its payment was refunded (declared again, or paid by hand)."""
+    `reopened`: owed again after its payment was refunded (declared again, or paid by hand);
+    `not_allowed`: its 缴费基数 was declared as not to be used for 批扣 (the Qingdao seed's
+    "缴费基数是否允许用于批扣")."""
     __tablename__ = "withholding_skips"
     __table_args__ = (UniqueConstraint("due_id", "agreement_id", "reason"),)
 
@@ -110,7 +112,36 @@ class WithholdingSkip(db.Model):
             return f"{amount} 超过协议单笔扣款限额 ¥{fen_display(limit_fen)}，未自动扣款，请自行缴纳"
         if self.reason == "reopened":
             return f"{amount} 已退费后重新应缴，不自动扣款；请重新申报后缴纳，或自行缴纳"
+        if self.reason == "not_allowed":
+            return (f"{amount} 的缴费基数申报时选择了不允许用于批扣，未自动扣款；请自行缴纳，"
+                    "或作废该申报后重新申报并选择允许批扣")
         if self.reason == "unconfirmed":
             return f"补缴费款 {amount} 未经补缴明细确认，未自动扣款；确认后自动扣款，也可自行缴纳"
         return (f"{amount} 的缴费申报未经本人验证身份后提交，未经本人确认的费款不自动扣款；"
                 "请在申报查询中核对，确属本人申报的请自行缴纳")
+
+
+NOTICE_STAGES = ("before", "after")
+
+
+
+class WithholdingNotice(db.Model):
+    """A mail to the agreement's holder about one due: `before` — what the next run will take,
+    from which account, how to stop it (a due is withheld only once its notice is
+    WITHHOLD_NOTICE old, and again only after a new notice when its figure changed) — and
+    `after` — taken, or not taken and why. One row per due, agreement and stage."""
+    __tablename__ = "withholding_notices"
+    __table_args__ = (UniqueConstraint("due_id", "agreement_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    due_id: Mapped[int] = mapped_column(ForeignKey("dues.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("bank_agreements.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(8))
+    # What the mail said would be (or was) taken: a due re-priced since needs a new notice.
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    due_revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    due = relationship("Due")
+    agreement = relationship("BankAgreement")

@@ -5,7 +5,8 @@ same year); voiding also voids its due, which is only allowed while nothing paid
 """
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sbweb.db import db
@@ -43,6 +44,13 @@ class Declaration(db.Model):
     # 'lookup', the weakest level the code then accepted, since nobody can tell now.
     declared_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     declared_level: Mapped[str] = mapped_column(String(10), default="lookup", server_default="lookup")
+    # 缴费基数是否允许用于批扣 (the Qingdao seed asks it with the base): a due priced by a
+    # declaration that says no is never withheld. Grades and fixed amounts are not asked (yes),
+    # nor were declarations before revision 0024 (yes: as they were withheld then).
+    allow_withholding: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # 暂按上年度标准: declared before its year's standard was published, on the standard of this
+    # year (`standard_id` is that one); NULL once its own year's standard re-priced it.
+    provisional_on: Mapped[int | None] = mapped_column(Integer)
 
     enrollment = relationship("Enrollment")
     due = relationship("Due", foreign_keys=[due_id])

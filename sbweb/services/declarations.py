@@ -76,9 +76,35 @@ def open_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
     return standards.open_standards(enrollment.agency.region_code, enrollment.category, today)
 
 
+def flow_of(enrollment) -> str:
+    """The 缴费申报 flow (URL slug) of an enrollment's category and insurance."""
+    return next(slug for slug, (c, i, _) in FLOWS.items() if (c, i) == (enrollment.category, enrollment.insurance))
+
+
+def declarable_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
+    """The years whose collection window is open and that may still be declared for this
+    enrollment (a 城乡居民 year already declared or paid is not; 灵活就业 months are chosen on the form)."""
+    years = open_years(enrollment, today)
+    if enrollment.category == "resident":
+        years = [s for s in years if _year_due(enrollment, s.year) is None]
+    return years
+
+
+def declarable(person_id: int, enrollment_no: str, today: dt.date) -> tuple[str | None, list[Standard]]:
+    """For 我为自己缴 when nothing is owed: the declaration flow of this person's enrollment and
+    its `declarable_years`."""
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == enrollment_no,
+                                                            Enrollment.person_id == person_id))
+    if enrollment is None:
+        return None, []
+    return flow_of(enrollment), declarable_years(enrollment, today)
+
+
 def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:
-    standard = standards.standard_for(enrollment.agency.region_code, year, enrollment.category)
-    if standard is None:
+    """The year's standard — or, before it is published, the latest one (暂按上年度标准)."""
+    standard = standards.collecting_standard(enrollment.agency.region_code, year, enrollment.category)
+    if standard is None or (standard.provisional_on and not standard.is_open(today)):
+        # (A year after the published ones is collected on the latest only in its own window.)
         raise DeclarationError("year", f"{year}年度缴费标准尚未公布，暂不能申报")
     if not standard.is_open(today):
         raise DeclarationError("year", (
@@ -175,6 +201,7 @@ def _priced(due: Due, declaration: Declaration) -> Declaration:
         due.revision += 1
     due.declaration_id = declaration.id
     due.reopened_reason = None  # declared again: owed as this declaration says
+    due.provisional_on = declaration.provisional_on
     db.session.flush()
     return declaration
 
@@ -189,9 +216,11 @@ def _new_due(enrollment: Enrollment, start: str, end: str, amount: int, late: in
 
 
 def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_from: int,
-                 month_to: int, base_fen: int | None, today: dt.date, level: str) -> Declaration:
+                 month_to: int, base_fen: int | None, today: dt.date, level: str,
+                 allow_withholding: bool = False) -> Declaration:
     """灵活就业 基数申报 for months of one year: one due for the months, base × rate each.
-    `level` is the identity level of who declares (see the module's docstring)."""
+    `level` is the identity level of who declares (see the module's docstring);
+    `allow_withholding` the answer to 缴费基数是否允许用于批扣 (no unless said)."""
     made_by = _made_by(person_id, level)
     if enrollment.person_id != person_id or enrollment.category != "flexible":
         raise DeclarationError("agency", AGENCY_MISMATCH)
@@ -214,14 +243,17 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
         declaration = Declaration(
             person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind="base",
             period_start=start, period_end=end, base_fen=base_fen, amount_fen=q.total_fen,
-            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", **made_by)
+            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", provisional_on=standard.provisional_on,
+            allow_withholding=bool(allow_withholding), **made_by)
         _priced(due, declaration)
     return declaration
 
 
 def _year_due(enrollment: Enrollment, year: int) -> Due | None:
+    """The year's due (not a 补差 of it, which is owed besides)."""
     return db.session.scalar(select(Due).where(
         Due.enrollment_id == enrollment.id, Due.kind == "normal", Due.state != "void",
+        Due.difference_of_id.is_(None),
         Due.period_start == f"{year}-01", Due.period_end == f"{year}-12"))
 
 
@@ -253,7 +285,8 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
     declaration = Declaration(
         person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind=kind,
         period_start=f"{year}-01", period_end=f"{year}-12", grade_fen=grade_fen,
-        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid", **made_by)
+        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid", provisional_on=standard.provisional_on,
+        **made_by)
     return _priced(due, declaration)
 
 
@@ -342,13 +375,17 @@ def history(person_id: int, state: str | None = None, kinds=None,
 
 def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level: str) -> list[Due]:
     """补缴明细确认: the person confirms the 补缴 they were shown (`shown`, the fingerprint of
-    the page) and gets them back to pay. The confirmation is recorded on each due (who, when,
+    the page) and gets them back to pay — their own, or (verified) a 被代缴人's, whose 补缴 the
+    payer's 自动缴 then takes from the payer's agreement. The confirmation is recorded on each due (who, when,
     level), and a verified one is never replaced by a looked-up one; a page showing other
     figures than the dues now have is refused, writing nothing."""
     from sbweb.payments.orders import fingerprint
 
-    if level not in ("verified", "lookup") or enrollment.person_id != person_id:
-        raise DeclarationError("backpay", "只能确认本人的补缴费款")
+    from sbweb.services.payees import is_payee
+
+    if level not in ("verified", "lookup") or not (
+            enrollment.person_id == person_id or (level == "verified" and is_payee(person_id, enrollment.person_id))):
+        raise DeclarationError("backpay", "只能确认本人或您的被代缴人的补缴费款")
     with write_transaction():
         _lock(enrollment)
         dues = backpay_dues(enrollment)

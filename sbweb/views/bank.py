@@ -24,8 +24,10 @@ def _refused(form, exc: bank.BankError):
 def index():
     person = auth.person_id()
     agreements = bank.agreements_of(person)
+    ids = [a.id for a in agreements]
     return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=agreements,
-                       skipped=withholding.skips_of_agreements([a.id for a in agreements]))
+                       skipped=withholding.skips_of_agreements(ids),
+                       announced=withholding.announced_of_agreements(ids))
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])

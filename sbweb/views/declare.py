@@ -87,6 +87,13 @@ def _parse_base(form) -> int | None:
         return None
 
 
+def _from_dues(payer: int, enrollments: list[Enrollment]) -> Enrollment | None:
+    """?then=<个人参保编号>: declaring from 我为自己缴's 无待缴 (its enrollment first), and back to
+    its dues afterwards; anything not the payer's own for this flow is ignored."""
+    wanted = (request.args.get("then") or "")[:32]
+    return next((e for e in enrollments if e.enrollment_no == wanted), None)
+
+
 @bp.route("/<flow>", methods=["GET", "POST"])
 def declare(flow):
     if flow not in FLOWS:
@@ -95,7 +102,10 @@ def declare(flow):
     payer = auth.person_id()
     today = shanghai_today()
     enrollments = declarations.enrollments_for(payer, flow)
-    page = {"flow": flow, "title": TITLES[flow], "chooses": chooses, "insurance": insurance}
+    then = _from_dues(payer, enrollments)
+    if then is not None:
+        enrollments = [then] + [e for e in enrollments if e.id != then.id]
+    page = {"flow": flow, "title": TITLES[flow], "chooses": chooses, "insurance": insurance, "then": then}
     if not enrollments:
         return render_step("declare/form.html", form=None, **page)
 
@@ -103,12 +113,13 @@ def declare(flow):
     _agency_choices(form, enrollments)
     enrollment, matched = _enrollment_shown(payer, flow, form, enrollments)
     years = declarations.open_years(enrollment, today)
-    form.year.choices = options((s.year, f"{s.year}年") for s in years)
+    form.year.choices = options((s.year, f"{s.year}年（暂按上年度标准）" if s.provisional_on else f"{s.year}年")
+                                for s in years)
     if form.year.data is None and years:
         # 灵活就业 pay this year's months; 城乡居民 the coming year once its collection opens.
         this_year = [s for s in years if s.year == today.year]
         form.year.data = (this_year or years)[-1 if category == "resident" else 0].year
-    standard = standards.standard_for(enrollment.agency.region_code, form.year.data, category) \
+    standard = standards.collecting_standard(enrollment.agency.region_code, form.year.data, category) \
         if form.year.data else None
     quote = None
     if chooses == "base":
@@ -135,6 +146,9 @@ def declare(flow):
         else:
             if isinstance(declared, Enrollment):  # 补缴: the dues its agency pushed
                 return redirect(url_for("declare.backpay", enrollment_no=declared.enrollment_no), 303)
+            if then is not None:  # from 我为自己缴: back to the dues, the new one among them
+                flash(f"已申报：{declared.enrollment.insurance_label} {declared.due.period_label}，请选择要缴纳的费款")
+                return redirect(url_for("selfpay.dues", enrollment_no=declared.enrollment.enrollment_no), 303)
             return _hand_to_confirm(payer, declared.enrollment, [declared.due_id])
     if chooses == "base" and standard and form.month_from.data and form.month_to.data:
         base = _parse_base(form) if action == "preview" or form.base.data else None
@@ -162,7 +176,8 @@ def _declare(payer: int, flow: str, form, today):
         return declarations.declare_base(payer, enrollment, year=form.year.data,
                                          month_from=form.month_from.data or 0,
                                          month_to=form.month_to.data or 0, base_fen=base, today=today,
-                                         level=auth.level())
+                                         level=auth.level(),
+                                         allow_withholding=form.allow_withholding.data == "yes")
     if chooses == "grade":
         return declarations.choose_grade(payer, enrollment, year=form.year.data,
                                          grade_fen=form.grade.data, today=today, level=auth.level())

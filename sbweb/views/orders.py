@@ -8,7 +8,8 @@ from sbweb.db import db
 from sbweb.htmx import render_step
 from sbweb.models import Order
 from sbweb.payments import InvalidNotice, PayerUnknown, orders
-from sbweb.services import standards
+from sbweb.forms.auth import KeepPayeeForm
+from sbweb.services import payees, standards
 from sbweb.htmx import leave_app
 
 BRIDGE_KEYS = ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
@@ -66,7 +67,9 @@ def show(order_no):
     order = _own_order(order_no)
     if order.active:
         order = orders.refresh(order, min_interval=current_app.config["ORDER_QUERY_INTERVAL"])
-    return render_step("orders/show.html", order=order)
+    # Paid for someone once (代他人缴费): offer to keep them on the list (a verified write).
+    keep = payees.paid_for_once(auth.person_id(), order) if auth.is_verified() and not order.active else []
+    return render_step("orders/show.html", order=order, keep=keep, keep_form=KeepPayeeForm() if keep else None)
 
 
 @bp.get("/pay/wechat/<order_no>")

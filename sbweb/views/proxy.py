@@ -1,20 +1,26 @@
 """我帮他人缴 (代缴): the payer's 被代缴人 — add, view, delete, 自动缴 — and paying their dues
 through the same 缴费信息确认 → 选择缴款方式 → 去支付 as self-pay, one order for one or
-several people (a family batch).
+several people (a family batch). 代他人缴费 pays for someone once, typed in (证件类型 + 证件号码
++ 姓名, looked up like adding a payee) without adding them; the result page offers
+加入被代缴人列表.
 
 The list holds other people's identities, so it needs a verified session. A payer sees a
 payee's dues and the name (to check), the number masked, and nothing else of theirs.
 """
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, flash, redirect, session, url_for
+from sqlalchemy import select
 
 from sbweb import auth
-from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, PayeeForm
+from sbweb.db import db
+from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
+from sbweb.forms.declare import BackpayForm
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
+from sbweb.models import Enrollment, Order, Person
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import bank, payees, withholding
+from sbweb.services import bank, declarations, payees, withholding
 from sbweb.lookup import throttled_lookup
 from sbweb.views.selfpay import start_selection
 
@@ -49,14 +55,90 @@ def add():
             try:
                 payees.add(auth.person_id(), person)
             except payees.PayeeError as exc:
-                if exc.field:
-                    form[exc.field].errors.append(exc.message)
-                else:
-                    form.form_errors.append(exc.message)
+                _refused(form, exc)
             else:
                 flash(f"已添加被代缴人 {person.name}")
                 return redirect(url_for("proxy.index"), 303)
     return render_step("proxy/add.html", form=form, status=status)
+
+
+def _refused(form, exc: payees.PayeeError):
+    if exc.field:
+        form[exc.field].errors.append(exc.message)
+    else:
+        form.form_errors.append(exc.message)
+
+
+def _once_person() -> Person | None:
+    """Whom this payer typed in on 代他人缴费 (kept in the session for the steps that follow)."""
+    once = session.get("once")
+    if not isinstance(once, dict) or once.get("payer") != auth.person_id():
+        return None
+    return db.session.get(Person, once.get("person"))
+
+
+@bp.route("/once", methods=["GET", "POST"])
+def once():
+    """代他人缴费: 证件类型 + 证件号码 + 姓名 → 下一步, checked and throttled like 添加被代缴人."""
+    form = OnceForm()
+    status = 422 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        person, status = throttled_lookup(form)
+        if person is not None:
+            status = 422
+            try:
+                payees.check_payable_for(auth.person_id(), person, adding=False)
+            except payees.PayeeError as exc:
+                _refused(form, exc)
+            else:
+                session["once"] = {"payer": auth.person_id(), "person": person.id}
+                return redirect(url_for("proxy.once_enrollments"), 303)
+    return render_step("proxy/once.html", form=form, status=status)
+
+
+@bp.get("/once/enrollments")
+def once_enrollments():
+    person = _once_person()
+    if person is None:
+        flash("请先输入被代缴人的证件信息")
+        return redirect(url_for("proxy.once"), 303)
+    return render_step("selfpay/enrollments.html", title="代他人缴费", owner=person,
+                       enrollments=dues_service.enrollments_of(person.id),
+                       counts=dues_service.open_due_counts(person.id),
+                       dues_url=lambda no: url_for("proxy.once_dues", enrollment_no=no))
+
+
+@bp.route("/once/<enrollment_no>/dues", methods=["GET", "POST"])
+def once_dues(enrollment_no):
+    person = _once_person()
+    if person is None:
+        flash("请先输入被代缴人的证件信息")
+        return redirect(url_for("proxy.once"), 303)
+    return _dues_step(person, enrollment_no, action=url_for("proxy.once_dues", enrollment_no=enrollment_no),
+                      back=url_for("proxy.once_enrollments"), once=True)
+
+
+@bp.post("/keep")
+def keep():
+    """加入被代缴人列表 from the result of paying for someone once."""
+    form = KeepPayeeForm()
+    if not form.validate_on_submit():
+        flash("页面已过期，请重新操作")
+        return redirect(url_for("proxy.index"), 303)
+    order = db.session.scalar(select(Order).filter_by(order_no=form.order_no.data))
+    if order is None or not auth.may_see_order(order):
+        abort(404)
+    person = next((p for p in payees.paid_for_once(auth.person_id(), order) if str(p.id) == form.person.data), None)
+    if person is None:
+        flash("该人员已在您的被代缴人列表中")
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    try:
+        payees.add(auth.person_id(), person)
+    except payees.PayeeError as exc:
+        flash(exc.message)
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    flash(f"已添加被代缴人 {person.name}")
+    return redirect(url_for("proxy.index"), 303)
 
 
 @bp.route("/<int:payee_id>/remove", methods=["GET", "POST"])
@@ -100,22 +182,56 @@ def enrollments(payee_id):
 @bp.route("/<int:payee_id>/<enrollment_no>/dues", methods=["GET", "POST"])
 def dues(payee_id, enrollment_no):
     row = _own_payee(payee_id)
-    enrollment, owed = dues_service.dues_page(row.person_id, enrollment_no[:32])
+    return _dues_step(row.person, enrollment_no,
+                      action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
+                      back=url_for("proxy.enrollments", payee_id=payee_id),
+                      backpay=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment_no[:32]))
+
+
+@bp.route("/<int:payee_id>/backpay/<enrollment_no>", methods=["GET", "POST"])
+def backpay(payee_id, enrollment_no):
+    """补缴明细确认 of a payee's 补缴 by the payer: with 自动缴 on, what the payer confirms here is
+    what the daily run may take from the payer's agreement."""
+    row = _own_payee(payee_id)
+    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32],
+                                                            Enrollment.person_id == row.person_id))
+    if enrollment is None:
+        abort(404)
+    back = url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment.enrollment_no)
+    form = BackpayForm()
+    if form.validate_on_submit():
+        try:
+            dues = declarations.confirm_backpay(auth.person_id(), enrollment, form.shown.data, level=auth.level())
+        except declarations.DeclarationError as exc:
+            form.form_errors.append(exc.message)
+        else:
+            return start_selection(auth.person_id(), enrollment.enrollment_no, dues, people={row.person_id}, back=back)
+    dues = declarations.backpay_dues(enrollment)
+    form.shown.data = orders.fingerprint(dues)
+    agreements = bank.agreements_active(auth.person_id()) if row.auto_pay else []
+    return render_step("declare/backpay.html", form=form, enrollment=enrollment, dues=dues, payee=row.person,
+                       total=sum(d.amount_fen for d in dues), agreement=agreements[0] if agreements else None,
+                       verified=auth.is_verified(), back=back, status=422 if form.is_submitted() else 200,
+                       action=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment.enrollment_no))
+
+
+def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool = False,
+               backpay: str | None = None):
+    """选择缴费信息 for someone else (a payee, or someone paid for once) → 缴费信息确认."""
+    enrollment, owed = dues_service.dues_page(person.id, enrollment_no[:32])
     if enrollment is None:
         abort(404)
     payable = [d for d in owed if d.payable]
     form = DuesForm()
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
-        chosen = orders.load_dues([d.id for d in payable if d.id in set(form.dues.data)], {row.person_id})
-        return start_selection(auth.person_id(), enrollment.enrollment_no, chosen, people={row.person_id},
-                               back=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no))
+        chosen = orders.load_dues([d.id for d in payable if d.id in set(form.dues.data)], {person.id})
+        return start_selection(auth.person_id(), enrollment.enrollment_no, chosen, people={person.id},
+                               back=action, once=once)
     selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
-    return render_step("selfpay/dues.html", form=form, payee=row.person, enrollment=enrollment, dues=owed,
+    return render_step("selfpay/dues.html", form=form, payee=person, enrollment=enrollment, dues=owed,
                        selected=selected, notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
-                       status=422 if form.is_submitted() else 200,
-                       action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
-                       back=url_for("proxy.enrollments", payee_id=payee_id))
+                       status=422 if form.is_submitted() else 200, action=action, back=back, backpay_url=backpay)
 
 
 @bp.route("/batch", methods=["GET", "POST"])

@@ -8,7 +8,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 
 from sbweb import auth
-from sbweb.clock import shanghai_now
+from sbweb.clock import shanghai_now, shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import ConfirmForm, DuesForm, MethodForm
@@ -18,7 +18,7 @@ from sbweb.models import Person
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
 from sbweb.services import dues as dues_service
-from sbweb.services import payees, standards, withholding
+from sbweb.services import declarations, payees, standards, withholding
 from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
@@ -56,11 +56,14 @@ def _payees_shown(selection) -> list:
     return [db.session.get(Person, p) for p in sorted(others)]
 
 
-def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None):
-    """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴)."""
+def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None,
+                    once: bool = False):
+    """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴). `once`: the
+    people are paid for once (代他人缴费, typed in and looked up), not from the payer's list."""
     session["selection"] = {
         "person": payer,
         "people": sorted(people or {payer}),
+        "once": sorted(people or ()) if once else [],
         "enrollment": enrollment_no,
         "dues": [d.id for d in dues],
         "shown": orders.fingerprint(dues),
@@ -82,11 +85,12 @@ def _withholding_notices(owed) -> dict[int, list[str]]:
 @bp.get("/")
 def enrollments():
     payer = auth.person_id()
-    return render_step(
-        "selfpay/enrollments.html",
-        enrollments=dues_service.enrollments_of(payer),
-        counts=dues_service.open_due_counts(payer),
-    )
+    enrollments, counts = dues_service.enrollments_of(payer), dues_service.open_due_counts(payer)
+    today = shanghai_today()
+    # 无待缴 where a collection window is open: say it may be declared (the dues page offers it).
+    declarable = {e.id: [s.year for s in declarations.declarable_years(e, today)]
+                  for e in enrollments if e.id not in counts}
+    return render_step("selfpay/enrollments.html", enrollments=enrollments, counts=counts, declarable=declarable)
 
 
 @bp.route("/<enrollment_no>/dues", methods=["GET", "POST"])
@@ -97,8 +101,12 @@ def dues(enrollment_no):
         abort(404)
     payable = [d for d in owed if d.payable]
     if request.method == "GET":  # the busiest page: no form object needed to show it
+        flow, windows = declarations.declarable(payer, enrollment.enrollment_no, shanghai_today()) \
+            if not owed else (None, [])
         return render_step("selfpay/dues.html", form=None, enrollment=enrollment, dues=owed,
-                           selected={d.id for d in payable}, notices=_withholding_notices(owed))
+                           selected={d.id for d in payable}, notices=_withholding_notices(owed),
+                           flow=flow, windows=windows,
+                           backpay_url=url_for("declare.backpay", enrollment_no=enrollment.enrollment_no))
     form = DuesForm()
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
@@ -168,7 +176,8 @@ def method():
             return redirect(url_for("selfpay.confirm"), 303)
         payer = auth.person_id()
         others = _people(selection) - {payer}
-        if others and not all(payees.is_payee(payer, p) for p in others):
+        once = set(selection.get("once") or [])
+        if others and not all(p in once or payees.is_payee(payer, p) for p in others):
             flash("被代缴人已从您的列表中删除，未发起缴费")
             return redirect(url_for("proxy.index"), 303)
         pause = payment_pause(chosen)

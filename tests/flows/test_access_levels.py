@@ -74,6 +74,11 @@ def _build(world: World) -> dict:
                                    period_end="2019-03", amount_fen=264000)
     declaration = db.session.scalar(select(Declaration.id).filter_by(person_id=me, state="valid").limit(1))
     pension = world.enrollment("王芳", "pension")
+    with write_transaction():  # a 补缴 of her payee's, for 王芳 to confirm (自动缴)
+        registry.add_due(world.enrollment("赵秀英", "pension"), kind="backpay", period_start="2020-01",
+                         period_end="2020-06", amount_fen=180000)
+    # 代他人缴费: 王芳 paid once for 刘洋, who is not on her list (加入被代缴人列表 is offered).
+    once_order = paid_history(me, world.enrollment("刘洋", "medical"), 1, start_year=2020)[0]
     staff.create("ops", "值班员", "correct horse battery", "admin")
     ids = {"me": me, "order": orders[0], "ticket": db.session.scalar(
                text("select ticket_no from orders where order_no = :n"), {"n": orders[0]}),
@@ -83,7 +88,11 @@ def _build(world: World) -> dict:
            "medical": world.enrollment("王芳", "medical").enrollment_no,
            "payee_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
            "payee_due": world.dues("赵秀英", "medical")[0].id,
-           "staff": db.session.scalar(select(Staff.id)), "payee_person": zhao.person_id}
+           "once_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
+           "payee_pension": world.enrollment("赵秀英", "pension").enrollment_no,
+           "once_due": world.dues("赵秀英", "medical")[0].id,
+           "staff": db.session.scalar(select(Staff.id)), "payee_person": zhao.person_id,
+           "once_order": once_order, "once_person": world.people["刘洋"]}
     assert all(v is not None for v in ids.values()), ids
     assert db.session.get(OutboxMail, failed.id).state == "failed"
     return ids
@@ -187,6 +196,13 @@ class Scenario:
     setup: Callable | None = None  # run by each cell's client first (e.g. choosing dues)
     why: str = ""
     watch: frozenset = frozenset()  # bookkeeping tables this route is about, compared too
+
+
+def _typed_in_once(client, ids):
+    """赵秀英 typed in on 代他人缴费, as far as this client gets."""
+    page = client.page("/proxy/once")
+    if page.soup is not None and page.soup.select("main form[method=post]"):
+        client.submit(page, {"id_type": "201", "id_number": "370212196011203469", "name": "赵秀英"})
 
 
 def _choose_pension(client, ids):
@@ -302,6 +318,16 @@ SCENARIOS: dict[str, Scenario] = {
     "/proxy/<int:payee_id>/<enrollment_no>/dues": Scenario("/proxy/{payee}/{payee_enrollment}/dues", set(),
                                                            page="/proxy/{payee}/{payee_enrollment}/dues",
                                                            why="the choice lives in the session until 去支付"),
+    "/proxy/<int:payee_id>/backpay/<enrollment_no>": Scenario("/proxy/{payee}/backpay/{payee_pension}", {"owner"},
+                                                              page="/proxy/{payee}/backpay/{payee_pension}"),
+    "/proxy/once": Scenario("/proxy/once", set(), page="/proxy/once",
+                            data={"id_type": "201", "id_number": "520115199501010032", "name": "刘洋"},
+                            why="whom to pay for lives in the session until 去支付"),
+    "/proxy/once/<enrollment_no>/dues": Scenario("/proxy/once/{once_enrollment}/dues", set(),
+                                                 page="/proxy/once/{once_enrollment}/dues", setup=_typed_in_once,
+                                                 data={"dues": "{once_due}"},
+                                                 why="the choice lives in the session until 去支付"),
+    "/proxy/keep": Scenario("/proxy/keep", {"owner"}, data={"order_no": "{once_order}", "person": "{once_person}"}),
     "/proxy/batch": Scenario("/proxy/batch", set(), page="/proxy/batch",
                              data={"dues": "{payee_due}"}, why="the choice lives in the session until 去支付"),
     "/bank/accounts/new": Scenario("/bank/accounts/new", {"owner"}, page="/bank/accounts/new",

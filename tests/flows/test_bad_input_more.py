@@ -172,6 +172,8 @@ def _make_site(tmp_dir: Path, key_dir: Path, migrated_database) -> Site:
         db.session.remove()
     clients = {name: app.test_client() for name in ("me", "me_lookup", "resident", "anon")}
     sign_in(clients["me"], "王芳", verified=True)
+    # 代他人缴费: 王芳 has typed 赵秀英 in (kept in her session for the steps after it).
+    clients["me"].submit(clients["me"].page("/proxy/once"), ZHAO)
     sign_in(clients["me_lookup"], "王芳")
     sign_in(clients["resident"], "李明", verified=True)
     tokens = {name: _token(c) for name, c in clients.items()}
@@ -380,6 +382,17 @@ POST_FORMS = [
     PostForm("proxy-batch", "/proxy/batch", "/proxy/batch", {"dues": Ref("payee_due")}, {"dues": NUMBER},
              redirect_to=("/selfpay/confirm",)),
     PostForm("proxy-remove", "/proxy/<int:payee_id>/remove", "/proxy/{my_payee}/remove", {}),
+    # 补缴明细确认 of her payee's 补缴 (her medical enrollment has none): refused, nothing written.
+    PostForm("proxy-backpay", "/proxy/<int:payee_id>/backpay/<enrollment_no>",
+             "/proxy/{my_payee}/backpay/{payee_enrollment}", {}),
+    # 代他人缴费: whom to pay for goes into the session only; her dues go to 缴费信息确认.
+    PostForm("proxy-once", "/proxy/once", "/proxy/once", ZHAO, {"id_type": CHOICE, "id_number": TEXT, "name": TEXT},
+             redirect_to=("/proxy/once/",)),
+    PostForm("proxy-once-dues", "/proxy/once/<enrollment_no>/dues", "/proxy/once/{payee_enrollment}/dues",
+             {"dues": Ref("payee_due")}, {"dues": NUMBER}, redirect_to=("/selfpay/confirm",)),
+    # 加入被代缴人列表 of an order that paid for nobody else: nothing to add, back to the order.
+    PostForm("proxy-keep", "/proxy/keep", "/proxy/keep", {"order_no": Ref("my_order"), "person": Ref("me_id")},
+             {"order_no": TEXT, "person": NUMBER}, redirect_to=("/orders/", "/proxy/")),
     # 自动缴 is on: anything but "on" or "off" must leave it as it is.
     PostForm("proxy-auto-pay", "/proxy/<int:payee_id>/auto-pay", "/proxy/{my_payee}/auto-pay",
              {"auto_pay": "on"}, {"auto_pay": CHOICE}, redirect_to=("/proxy/",)),
@@ -482,7 +495,10 @@ GET_PAGES = [
     ("/proxy/", "/proxy/"), ("/proxy/<int:payee_id>/", "/proxy/{my_payee}/"),
     ("/proxy/<int:payee_id>/<enrollment_no>/dues", "/proxy/{my_payee}/{payee_enrollment}/dues"),
     ("/proxy/<int:payee_id>/remove", "/proxy/{my_payee}/remove"), ("/proxy/add", "/proxy/add"),
-    ("/proxy/batch", "/proxy/batch"),
+    ("/proxy/batch", "/proxy/batch"), ("/proxy/once", "/proxy/once"),
+    ("/proxy/<int:payee_id>/backpay/<enrollment_no>", "/proxy/{my_payee}/backpay/{payee_enrollment}"),
+    ("/proxy/once/enrollments", "/proxy/once/enrollments"),
+    ("/proxy/once/<enrollment_no>/dues", "/proxy/once/{payee_enrollment}/dues"),
     ("/queries/", "/queries/"), ("/queries/paid", "/queries/paid"), ("/queries/proxy-paid", "/queries/proxy-paid"),
     ("/records/", "/records/"),
     ("/reminders/", "/reminders/"), ("/reminders/unsubscribe/<token>", "/reminders/unsubscribe/no-such-token"),
@@ -566,6 +582,19 @@ for m in ("GET", "POST"):
          ["/proxy/{their_payee}/{their_payee_enrollment}/dues", "/proxy/{my_payee}/{their_enrollment}/dues",
           "/proxy/{my_payee}/{my_enrollment}/dues", "/proxy/{my_payee}/%00/dues", f"/proxy/{HUGE}/{{payee_enrollment}}/dues"],
          data=[("dues", Ref("payee_due"))])
+for m in ("GET", "POST"):  # a payee's 补缴: only one's own payee's enrollments
+    _ids("/proxy/<int:payee_id>/backpay/<enrollment_no>", m,
+         ["/proxy/{their_payee}/backpay/{their_payee_enrollment}", "/proxy/{my_payee}/backpay/{their_enrollment}",
+          "/proxy/{my_payee}/backpay/{my_enrollment}", "/proxy/{my_payee}/backpay/%00",
+          f"/proxy/{HUGE}/backpay/{{payee_enrollment}}"])
+for m in ("GET", "POST"):  # 代他人缴费 reaches only the enrollments of whom she typed in
+    _ids("/proxy/once/<enrollment_no>/dues", m,
+         ["/proxy/once/{their_enrollment}/dues", "/proxy/once/{their_payee_enrollment}/dues",
+          "/proxy/once/{my_enrollment}/dues", "/proxy/once/%00/dues", "/proxy/once/" + "9" * 300 + "/dues"],
+         data=[("dues", Ref("payee_due"))])
+_ids("/proxy/once/<enrollment_no>/dues", "POST", ["/proxy/once/{payee_enrollment}/dues"],
+     data=[("dues", Ref("their_due"))], want=(422,))
+_ids("/proxy/keep", "POST", ["/proxy/keep"], data=[("order_no", Ref("their_order")), ("person", Ref("them_id"))])
 for rule, suffix, m in (("/certificates/d/<doc_no>", "", "GET"), ("/certificates/d/<doc_no>.pdf", ".pdf", "GET"),
                         ("/certificates/d/<doc_no>/mail", "/mail", "POST")):
     _ids(rule, m, [f"/certificates/d/{{their_doc}}{suffix}", f"/certificates/d/ZM00000000{suffix}",

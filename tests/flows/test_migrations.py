@@ -91,3 +91,107 @@ def test_0016_goes_down_and_up_with_data_and_earlier_declarations_count_as_looke
         assert (counts["skipped_unverified"], counts["skipped_unconfirmed"], counts["attempted"]) == (1, 1, 0)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(tmp_path, key_dir, own_database):
+    """Documents fixed at issue (0022) on a database with documents, one of whose items was refunded:
+    down to 0021 (documents list nothing of their own) and up again, each document lists the
+    same lines, holder and totals as when it was issued, and what lists the refunded item is
+    已作废 from that refund, for its reason."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, select
+
+    from sbweb import create_app
+    from sbweb.db import db
+    from sbweb.models import Document, Order, Person
+    from sbweb.services import bank, documents, ledger, refund_applications, staff
+    from tests.conftest import _base_config
+    from tests.journeys import World, paid_history
+
+    def fixed():
+        return {d.doc_no: (d.state, d.voided_at, d.void_reason, d.holder_name, d.holder_id_number, d.payer_name,
+                           d.tax_office, d.amount_fen, d.items,
+                           [(l.item_id, l.person_name, l.id_number, l.kind, l.period_start, l.amount_fen, l.ticket_no,
+                             l.paid_at, l.channel, l.order_no) for l in d.lines])
+                for d in db.session.scalars(select(Document).order_by(Document.id))}
+
+    app = create_app(_base_config(tmp_path, key_dir, own_database))
+    with app.app_context():
+        upgrade()
+        world = World.load()
+        wang = world.people["王芳"]
+        numbers = paid_history(wang, world.enrollment("王芳", "medical"), 3, start_year=2024, amount_fen=35200)
+        refunded_voucher = documents.voucher(wang, numbers[0]).doc_no
+        kept_voucher = documents.voucher(wang, numbers[2]).doc_no
+        certificate = documents.payment_certificate(wang, wang, 2024).doc_no
+        person = db.session.get(Person, wang)
+        account = bank.report(person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006",
+                              account_name="王芳")
+        staff_id = staff.create("shenhe", "审核员", "correct horse battery", "admin").id
+        item_id = db.session.scalar(select(Order).filter_by(order_no=numbers[0])).items[0].id
+        application = refund_applications.apply(person, numbers[0], "normal", items={item_id: None},
+                                                money_type="重复缴费退费", reason="重复参保缴费",
+                                                account_id=account.id, account_name="王芳")
+        refund_applications.approve(staff_id, application.id, method="bank")
+        refund_applications.confirm_bank_transfer(staff_id, application.id)
+        db.session.rollback()
+        before = fixed()
+        assert [before[n][0] for n in (refunded_voucher, kept_voucher, certificate)] == ["void", "valid", "void"]
+        assert before[certificate][7] == 3 * 35200 and len(before[certificate][9]) == 3
+        db.session.commit()
+
+        downgrade(revision="0021")
+        db.session.remove()
+        schema = inspect(db.engine)
+        assert "document_items" not in schema.get_table_names()
+        assert not {"state", "holder_name"} & {c["name"] for c in schema.get_columns("documents")}
+
+        upgrade()
+        db.session.remove()
+        assert fixed() == before
+        assert ledger.check() == []
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_0024_goes_down_and_up_and_earlier_declarations_allow_withholding(tmp_path, key_dir, own_database):
+    """Withholding consent, more (0024): down to 0025 drops the notices, the 批扣 answer and the
+    service-notice mark; up again, declarations made before it allow withholding (the question
+    was not asked), and mails are not service notices."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import func, inspect, select
+
+    from sbweb import create_app
+    from sbweb.db import db
+    from sbweb.models import Declaration, OutboxMail, Person
+    from sbweb.services import bank, withholding
+    from tests.conftest import _base_config
+    from tests.journeys import World
+
+    app = create_app({**_base_config(tmp_path, key_dir, own_database), "HUEY_IMMEDIATE": True})
+    with app.app_context():
+        upgrade()
+        world = World.load()
+        wang = db.session.get(Person, world.people["王芳"])
+        account = bank.report(wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446",
+                              account_name="王芳")
+        bank.sign(wang.id, enrollment_no="520102100000012345", account_id=account.id, kind="tripartite")
+        assert withholding.run()["mails_before"] == 1
+        db.session.execute(db.update(Declaration).values(allow_withholding=False))
+        db.session.commit()
+        mails = db.session.scalar(select(func.count()).select_from(OutboxMail))
+
+        downgrade(revision="0025")
+        db.session.remove()
+        schema = inspect(db.engine)
+        assert "withholding_notices" not in schema.get_table_names()
+        assert "allow_withholding" not in {c["name"] for c in schema.get_columns("declarations")}
+        assert "service_notice" not in {c["name"] for c in schema.get_columns("outbox")}
+
+        upgrade()
+        db.session.remove()
+        assert {d.allow_withholding for d in db.session.scalars(select(Declaration))} == {True}
+        assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == mails
+        assert not any(m.service_notice for m in db.session.scalars(select(OutboxMail)))
+        db.session.remove()
+        db.engine.dispose()

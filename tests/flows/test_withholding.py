@@ -7,6 +7,9 @@ the agreement's 单笔扣款限额. What it leaves is told once, on the pages an
 
 The clock stands at 2026-11-23 12:00 Shanghai (the `clock` fixture): 2026's months and the
 residents' 2027 year are being collected."""
+import datetime as dt
+from email.header import decode_header, make_header
+
 import pytest
 from sqlalchemy import func, select
 
@@ -23,7 +26,17 @@ from tests.support import ResidentClient
 
 pytestmark = pytest.mark.usefixtures("clock")
 
-NOTHING = dict.fromkeys(withholding.COUNTS, 0)
+NOTICES = ("announced", "waiting", "mails_before", "mails_after")
+
+
+@pytest.fixture
+def app_config():
+    """Most tests here are about what may be taken: the 扣款预告 goes in the same run, just
+    before the withholding (WITHHOLD_NOTICE 0). The notice period has tests of its own."""
+    return {"WITHHOLD_NOTICE": dt.timedelta(0)}
+
+
+NOTHING = {k: 0 for k in withholding.COUNTS if k not in NOTICES}
 ZHANG_PENSION = "370202100000034567"
 LI_PENSION = "330106100000023456"
 
@@ -42,6 +55,11 @@ def orders_of(payer_id):
 
 
 def run():
+    """The run's counts of what was taken and left (its before/after mails: `run_told`)."""
+    return {k: v for k, v in run_told().items() if k not in NOTICES}
+
+
+def run_told():
     counts = withholding.run()
     db.session.rollback()
     return counts
@@ -52,9 +70,23 @@ def skips():
     return [(s.due_id, s.reason) for s in db.session.scalars(select(WithholdingSkip).order_by(WithholdingSkip.id))]
 
 
-def mails_to(address):
+LEFT = "银行缴费协议未自动扣款提醒"
+BEFORE, AFTER = "银行缴费协议扣款预告", "银行缴费协议扣款结果"
+
+
+def mails_to(address, subject=LEFT):
     db.session.rollback()
-    return list(db.session.scalars(select(OutboxMail).filter_by(to_addr=address).order_by(OutboxMail.id)))
+    return list(db.session.scalars(select(OutboxMail).filter_by(to_addr=address, subject=subject)
+                                   .order_by(OutboxMail.id)))
+
+
+def subject(message) -> str:
+    return str(make_header(decode_header(message["Subject"])))
+
+
+def landed(app, wanted=LEFT):
+    """The mails in instance/outbox/ with this subject."""
+    return [m for m in outbox(app) if subject(m) == wanted]
 
 
 def due_of(world, name, insurance, kind="normal"):
@@ -122,7 +154,7 @@ def test_where_no_provider_withholds_no_agreement_is_signed_and_the_job_does_not
     assert refused.status == 422 and "本地区暂未开通银行缴费协议扣款" in refused.text
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(BankAgreement)) == 1
-    assert withholding.run() == NOTHING
+    assert withholding.run() == dict.fromkeys(withholding.COUNTS, 0)
     assert orders_of(world.people["王芳"]) == []
 
 
@@ -131,7 +163,8 @@ def test_where_no_provider_withholds_no_agreement_is_signed_and_the_job_does_not
 def test_wang_fangs_own_verified_declaration_is_withheld(client, world, ctx):
     sign_in(client, "王芳", verified=True)
     confirm = client.submit(client.page("/declare/flexible-pension"),
-                            {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400"})
+                            {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400",
+                             "allow_withholding": "yes"})  # 缴费基数允许用于批扣
     assert confirm.h1 == "缴费信息确认"
     declared = db.session.scalar(select(Declaration).order_by(Declaration.id.desc()))
     assert (declared.declared_by_id, declared.declared_level) == (world.people["王芳"], "verified")
@@ -165,7 +198,7 @@ def test_li_mings_grade_raised_from_a_looked_up_session_is_not_withheld_and_he_i
     told = "¥3,000.00 的缴费申报未经本人验证身份后提交，未经本人确认的费款不自动扣款"
     assert told in client.page("/bank/").text
     assert told in client.page(f"/selfpay/{LI_PENSION}/dues").text
-    [mail] = outbox(app)
+    [mail] = landed(app)
     assert mail["To"] == "liming@example.com" and told in body(mail) and "养老保险" in body(mail)
     assert run()["mails"] == 0 and len(mails_to("liming@example.com")) == 1  # told once
     # Whoever looks his dues up by number and name sees what is owed, not his agreement.
@@ -222,7 +255,7 @@ def test_zhang_weis_backpay_waits_for_his_confirmation(app, client, world, ctx):
     assert backpay.payable and backpay.confirmed_level is None
     told = "补缴费款 ¥4,776.00 未经补缴明细确认，未自动扣款"
     assert told in client.page("/bank/").text
-    assert told in body(outbox(app)[-1])
+    assert told in body(landed(app)[-1])
     # A confirmation from a looked-up session does not count.
     declarations.confirm_backpay(world.people["张伟"], world.enrollment("张伟", "pension"),
                                  shown_fingerprint(backpay), level="lookup")
@@ -286,7 +319,7 @@ def test_a_due_above_the_limit_is_told_once_and_paid_by_hand(app, client, world,
     backpay = due_of(world, "张伟", "pension", "backpay")
     assert skips() == [(backpay.id, "over_limit")]
     told = "¥4,776.00 超过协议单笔扣款限额 ¥2,000.00，未自动扣款，请自行缴纳"
-    [mail] = outbox(app)
+    [mail] = landed(app)
     assert mail["To"] == "zhangwei@example.com" and told in body(mail)
     assert told in client.page("/bank/").text
     assert told in client.page(f"/selfpay/{ZHANG_PENSION}/dues").text
@@ -349,7 +382,7 @@ def test_auto_pay_takes_only_what_the_payee_declared_herself_when_verified(app, 
     counts = run()
     assert counts["skipped_unverified"] == 1 and counts["settled"] == 3  # his two, her medical
     assert db.session.get(Due, raised.due_id).state == "open"
-    [mail] = outbox(app)
+    [mail] = landed(app)
     assert mail["To"] == "zhangwei@example.com"
     assert "被代缴人 赵秀英 养老保险 2027年01月至2027年12月 正常缴费：¥1,000.00 的缴费申报未经本人验证身份后提交" in body(mail)
     assert "被代缴人 赵秀英" in client.page("/bank/").text
@@ -374,9 +407,11 @@ def test_flask_jobs_autopay_says_what_it_withheld_and_what_it_left(app, client, 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == ("attempted=1 settled=1 failed=0 paused=0 skipped_over_limit=0 skipped_unverified=0 "
-                        "skipped_unconfirmed=1 skipped_reopened=0 mails=1")
+                        "skipped_unconfirmed=1 skipped_reopened=0 skipped_not_allowed=0 announced=1 waiting=0 "
+                        "mails=1 mails_before=1 mails_after=1")
     assert lines[1] == ("扣款 1 笔（成功 1，失败 0）；对账时段暂缓 0 笔；未扣款：超过单笔扣款限额 0 笔，"
-                        "申报未经本人验证 0 笔，补缴未经确认 1 笔，退费后重新应缴 0 笔；提醒邮件 1 封")
+                        "申报未经本人验证 0 笔，补缴未经确认 1 笔，退费后重新应缴 0 笔，基数不允许用于批扣 0 笔；"
+                        "扣款预告 1 笔，预告期内待扣 0 笔；邮件：扣款预告 1 封，扣款结果 1 封，未扣款提醒 1 封")
 
 
 def test_an_agreement_revoked_after_the_run_read_its_list_takes_nothing_more(client, world, ctx):
