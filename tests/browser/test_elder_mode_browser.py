@@ -286,6 +286,7 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
         ("/queries/paid", None, {}),
         ("/declare/history", "申报查询", {}),
         ("/proxy/", "我帮他人缴", {}),
+        ("/proxy/once", None, {}),
         ("/proxy/add", None, {}),
     ]
     for path, heading, extra in pages:
