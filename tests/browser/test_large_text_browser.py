@@ -9,21 +9,127 @@ from tests.browser.steps import h1, type_identity
 
 pytestmark = pytest.mark.browser
 
+# What a page measures, in CSS px (the elderly-mode suite in test_elder_mode_browser.py holds it
+# to MIIT's numbers; this file only to "nothing sideways, primary buttons ≥ 44 px"):
+# - scrollWidth/clientWidth and `wide`: the elements that reach past the right edge;
+# - `fonts`: the smallest computed font size of visible text in three classes — `main` (h1, h2,
+#   amounts, primary buttons), `minor` (tags, badges, states, the step bar) and `body` (the
+#   rest), each with the worst element named — and the smallest line height / font size;
+# - `broken`: long numbers (票证号码, 订单号) broken across lines though a line would hold them;
+# - `targets`: every control that acts (links on their own line, buttons, inputs, selects; a
+#   radio or checkbox is the row around it and its label, and a point of that row that does
+#   not reach the control is a dead gap), the smallest width and height, worst named.
 MEASURE = """() => {
   const root = document.documentElement;
+  const vw = root.clientWidth;
   const shown = el => el.getClientRects().length > 0
-    && getComputedStyle(el).visibility !== "hidden";
+    && getComputedStyle(el).visibility !== "hidden" && !el.closest(".visually-hidden, .status-region");
+  const name = el => {
+    const text = (el.textContent || el.value || el.getAttribute("aria-label") || "").trim()
+      .replace(/\\s+/g, " ").slice(0, 24);
+    return [el.tagName.toLowerCase(), ...el.classList].join(".") + (el.id ? "#" + el.id : "")
+      + (text ? ` «${text}»` : "");
+  };
   const buttons = [...document.querySelectorAll("main .button.primary, main button.primary")]
     .filter(shown);
-  const name = el => [el.tagName.toLowerCase(), ...el.classList].join(".");
   const wide = [...document.querySelectorAll("body *")].filter(shown)
-    .filter(el => el.getBoundingClientRect().right > root.clientWidth + 0.5).map(name);
+    .filter(el => !el.closest(".skip-link"))
+    .filter(el => el.getBoundingClientRect().right > vw + 0.5).map(name);
+
+  const MAIN = "h1, h2, .amount, .button.primary";
+  const MINOR = ".tag, .badge, .state, .steps";
+  const fonts = {main: null, minor: null, body: null, lineHeight: null};
+  const lower = (key, value, el) => {
+    if (!fonts[key] || value < fonts[key].px) fonts[key] = {px: Math.round(value * 100) / 100, el: name(el)};
+  };
+  const broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el || el.closest("script, style, noscript, option, .skip-link")) continue;
+    if (!shown(el)) continue;
+    const style = getComputedStyle(el);
+    if (style.color === "rgba(0, 0, 0, 0)") continue;  // painted transparent: not read
+    const range = document.createRange(); range.selectNodeContents(node);
+    if (!range.getClientRects().length) continue;
+    if ([...range.getClientRects()].some(r => r.right > vw + 0.5) && !el.closest(".skip-link"))
+      wide.push(`text «${node.textContent.trim().slice(0, 24)}» in ${name(el)}`);
+    const long = node.textContent.match(/\\d{12,}/);  // a 票证号码, 订单号 or ID number
+    if (long) {
+      const part = document.createRange();
+      const at = node.textContent.indexOf(long[0]);
+      part.setStart(node, at); part.setEnd(node, at + long[0].length);
+      const lines = new Set([...part.getClientRects()].map(r => Math.round(r.top))).size;
+      if (lines > 1) {  // broken: fine only if the number is wider than a line of its own
+        const probe = document.createElement("span");
+        probe.textContent = long[0]; probe.style.whiteSpace = "nowrap";
+        el.append(probe);
+        const width = probe.getBoundingClientRect().width;
+        probe.remove();
+        let block = el;
+        while (getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
+        const bs = getComputedStyle(block);
+        const room = block.clientWidth - parseFloat(bs.paddingLeft) - parseFloat(bs.paddingRight);
+        if (width <= room) broken.push(`${long[0]} in ${name(el)}`);
+      }
+    }
+    const size = parseFloat(style.fontSize);
+    const kind = el.closest(MAIN) ? "main" : el.closest(MINOR) ? "minor" : "body";
+    lower(kind, size, el);
+    const line = style.lineHeight === "normal" ? 1.2 : parseFloat(style.lineHeight) / size;
+    lower("lineHeight", line, el);
+  }
+  for (const field of document.querySelectorAll("input:not([type=hidden]):not([type=radio]):not([type=checkbox]), select, textarea")) {
+    if (shown(field)) lower("body", parseFloat(getComputedStyle(field).fontSize), field);
+  }
+
+  const scroll = [window.scrollX, window.scrollY];
+  const targets = {width: null, height: null, dead: [], offscreen: [], count: 0};
+  const CONTROLS = "a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]";
+  const inline = a => {  // a link inside a sentence is exempt (WCAG 2.5.8's inline exception)
+    const block = a.parentElement;
+    return getComputedStyle(a).display === "inline" && block
+      && block.textContent.replace(/\\s+/g, "") !== a.textContent.replace(/\\s+/g, "");
+  };
+  const rowOf = input => {
+    const labels = [...(input.labels || [])];
+    let row = input.closest("label") || input.parentElement;
+    while (row && !labels.every(l => row.contains(l))) row = row.parentElement;
+    return {row: row || input, labels};
+  };
+  for (const el of document.querySelectorAll(CONTROLS)) {
+    if (!shown(el) || el.closest(".skip-link")) continue;
+    if (el.tagName === "A" && inline(el)) continue;
+    let box = el, reaches = null;
+    if (el.matches("input[type=radio], input[type=checkbox]")) {
+      const {row, labels} = rowOf(el);
+      box = row;
+      reaches = hit => hit && (hit === el || labels.some(l => l.contains(hit)));
+    }
+    let r = box.getBoundingClientRect();
+    targets.count += 1;
+    if (r.left < -0.5 || r.right > vw + 0.5) targets.offscreen.push(name(el));
+    if (!targets.width || r.width < targets.width.px) targets.width = {px: Math.round(r.width), el: name(el)};
+    if (!targets.height || r.height < targets.height.px) targets.height = {px: Math.round(r.height), el: name(el)};
+    if (reaches) {
+      box.scrollIntoView({block: "center"});
+      r = box.getBoundingClientRect();
+      const gaps = [];
+      for (const fx of [0.02, 0.15, 0.3, 0.5, 0.7, 0.85, 0.98]) for (const fy of [0.1, 0.5, 0.9]) {
+        const x = r.left + r.width * fx, y = r.top + r.height * fy;
+        if (!reaches(document.elementFromPoint(x, y))) gaps.push([Math.round(x - r.left), Math.round(y - r.top)]);
+      }
+      if (gaps.length) targets.dead.push({el: name(el), at: gaps.slice(0, 4)});
+    }
+  }
+  window.scrollTo(scroll[0], scroll[1]);
   return {
     scrollWidth: root.scrollWidth, clientWidth: root.clientWidth,
+    rootFont: parseFloat(getComputedStyle(root).fontSize),
     large: root.classList.contains("large-text"),
     primary: buttons.map(b => ({text: b.textContent.trim(),
                                 height: b.getBoundingClientRect().height})),
-    wide: wide.slice(0, 5),
+    wide: wide.slice(0, 5), fonts, targets, broken,
   };
 }"""
 
