@@ -32,7 +32,7 @@ def apply_for_refund(client, world):
     client.submit(form, {"money_type": "多缴费款退费", "reason": "重复参保缴费"})
     db.session.rollback()
     application = db.session.scalar(select(RefundApplication))
-    return application.id, application.application_no, paid.order_no, paid.ticket_no
+    return application.id, application.application_no, paid.order_no, paid.ticket_nos[0]
 
 
 def review_and_confirm(office, application_id, method="原路退回", data=None):

@@ -70,7 +70,7 @@ def test_the_voucher_of_a_settled_order(client, world, ctx, tmp_path):
         assert expected in text, expected
     assert "520102198503151246" not in text
     db.session.rollback()
-    ticket = db.session.scalar(select(Document)).order.ticket_no
+    ticket = db.session.scalar(select(Document)).order.ticket_nos[0]
     assert ticket in text
 
 
