@@ -121,11 +121,11 @@ def _issue(issue: str) -> str:
 
 
 def _offices(form, holder_id: int | None) -> None:
-    """主管税务机关 choices, filled in with the holder's own when they have one (as the seeds do)."""
-    offices = registry.tax_offices_of(holder_id)
-    form.tax_office.choices = options([("", "全部主管税务机关")] + offices)
-    if not form.is_submitted() and len(offices) == 1:
-        form.tax_office.data = offices[0][0]
+    """主管税务机关: every office, filled in with the holder's own when they have one (as the seeds do)."""
+    form.tax_office.choices = options([("", "全部主管税务机关")] + registry.tax_offices_of())
+    own = registry.tax_offices_of(holder_id) if holder_id is not None else []
+    if not form.is_submitted() and len(own) == 1:
+        form.tax_office.data = own[0][0]
 
 
 def _criteria(kept: dict) -> dict:
