@@ -42,7 +42,8 @@ def test_li_ming_pays_for_two_tax_offices_and_first_issues_his_tax_certificate(l
     expect(groups.filter(has_text=HANGZHOU)).to_contain_text("参保人 李明（3301**********4573）")
     expect(groups.filter(has_text=QINGDAO)).to_contain_text("参保人 赵秀英（3702**********3469）")
     shot(tab, "result-grouped")
-    axe.check(tab, "缴费结果（两个主管税务机关）")
+    if js:
+        axe.check(tab, "缴费结果（两个主管税务机关）")
 
     tab.get_by_role("link", name="查看缴费记录").click()
     expect(h1(tab)).to_have_text("缴费记录")
@@ -56,7 +57,8 @@ def test_li_ming_pays_for_two_tax_offices_and_first_issues_his_tax_certificate(l
     expect(h1(tab)).to_have_text("首开完税证明")
     expect(tab.get_by_label("主管税务机关")).to_have_value("13301060000")
     shot(tab, "tax-query")
-    axe.check(tab, "首开完税证明 查询")
+    if js:
+        axe.check(tab, "首开完税证明 查询")
     tab.get_by_role("button", name="查询").click()
     expect(tab.locator("main .lead")).to_contain_text("证明信息列表")
     assert path_of(tab) == "/certificates/tax/first/list"
@@ -65,7 +67,8 @@ def test_li_ming_pays_for_two_tax_offices_and_first_issues_his_tax_certificate(l
     tab.get_by_role("button", name="看不清？改用文字题").click()
     expect(tab.locator("#captcha-hint strong")).to_be_visible()
     shot(tab, "tax-list")
-    axe.check(tab, "证明信息列表")
+    if js:
+        axe.check(tab, "证明信息列表")
     tab.get_by_label("验证码").fill(text_captcha_answer(tab))
     tab.get_by_role("button", name="开具", exact=True).click()
     expect(h1(tab)).to_have_text("完税证明（首开）")

@@ -64,7 +64,7 @@ def test_a_batch_across_hangzhou_and_qingdao_is_one_payment_with_a_ticket_per_ta
     hangzhou, qingdao = said[f"票证号码 {tickets[HANGZHOU]}"], said[f"票证号码 {tickets[QINGDAO]}"]
     assert HANGZHOU in hangzhou and "参保人 李明（3301**********4573）" in hangzhou and "赵秀英" not in hangzhou
     assert QINGDAO in qingdao and "参保人 赵秀英（3702**********3469）" in qingdao and "李明" not in qingdao
-    assert "共 2 张" in result.text
+    assert "2 张，见下方明细" in result.text
     assert "370212196011203469" not in result.text
 
     # 缴费记录: grouped by ticket with its tax office; each line names its person.
