@@ -291,10 +291,15 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
     ledger.describe(tally, out=lambda line: print("  " + line))
     print(f"machine after: {harness.load_average()}")
     problems = tally.problems()
+    booked = ledger.app_check(env)
+    print(f"  flask ledger check: {len(booked)} violation(s)"
+          + "".join(f"\n    {line}" for line in booked[:20]))
+    problems += [f"ledger check: {line}" for line in booked]
     if problems:
         print("MONEY CHECKS FAILED:\n  " + "\n  ".join(problems))
         return 1
-    print("money checks: every due paid at most once; every payment received is settled or refunded")
+    print("money checks: every due paid at most once; every payment received is settled or refunded; "
+          "flask ledger check finds nothing")
     return 0
 
 

@@ -98,3 +98,19 @@ def describe(t: Tally, out=print) -> None:
     out(f"  paid dues without a settled order: {t.paid_without_order}")
     out(f"  settled orders without the provider's money: {len(t.settled_without_money)}")
     out(f"  payments received, neither settled nor refunded: {len(t.received_unresolved)}")
+
+
+def app_check(env) -> list[str]:
+    """The app's own ledger check (`flask ledger check`: every due's money in minus money back,
+    items and tickets, certificates of refunded items) over the run's database: its violations,
+    or [] when the books balance."""
+    import subprocess
+
+    from harness import BIN, ROOT
+
+    done = subprocess.run([str(BIN / "flask"), "ledger", "check"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode == 0:
+        return []
+    return lines or [f"flask ledger check failed ({done.returncode}): {done.stderr.strip()[-500:]}"]

@@ -192,6 +192,10 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     print("\nmoney, from the database:")
     ledger.describe(tally)
     problems = tally.problems()
+    booked = ledger.app_check(env)
+    print(f"flask ledger check: {len(booked)} violation(s)"
+          + "".join(f"\n    {line}" for line in booked[:20]))
+    problems += [f"ledger check: {line}" for line in booked]
 
     met_errors, met_p99 = errors == 0, worst_p99 < GOAL_P99_MS
     print(f"\ngoal: 0 errors … {'met' if met_errors else 'MISSED'} ({errors} in {requests_made} requests)")
@@ -201,7 +205,7 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
         print("MONEY CHECKS FAILED:\n  " + "\n  ".join(problems))
         return 1
     print("money checks: no due charged twice; paid dues = settled order items; every payment "
-          "received is settled or refunded")
+          "received is settled or refunded; flask ledger check finds nothing")
     return 1 if args.strict and not (met_errors and met_p99) else 0
 
 

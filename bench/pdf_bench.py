@@ -222,7 +222,7 @@ class Steps:
 
         self.targets = [
             ("register_font (already registered)", documents, "register_font"),
-            ("lines_of (records query)", documents, "lines_of"),
+            ("lines_of (stored lines)", documents, "lines_of"),
             ("tax_office (agency query)", documents, "tax_office"),
             ("render_template (Jinja → HTML)", documents, "render_template"),
             ("qr_data_uri (segno → PNG → base64)", documents, "qr_data_uri"),

@@ -32,13 +32,17 @@ def register_cli(app):
         """Load or update standards from a data file (default: the project's own)."""
         from sbweb.db import write_transaction
         from sbweb.services import standards as service
+        from sbweb.services.provisional import Settlement
 
+        settlement = Settlement()
         try:
             with write_transaction():
-                counts = service.load_file(path or service.DATA)
+                counts = service.load_file(path or service.DATA, settlement)
         except service.StandardError as exc:
             raise click.ClickException("nothing loaded:\n" + "\n".join(exc.problems)) from None
         click.echo(f"standards loaded: {counts}")
+        if settlement.total:
+            click.echo(settlement.message)
 
     @standards.command("list")
     @click.option("--region", help="6-digit region code")
@@ -86,6 +90,7 @@ def register_cli(app):
         from sbweb.models import Standard
         from sbweb.money import fen_to_yuan
         from sbweb.services import standards as service
+        from sbweb.services.provisional import Settlement
 
         current = db.session.scalar(select(Standard).filter_by(region_code=region, year=year, category=category))
         spec = {"region": region, "year": year, "category": category}
@@ -100,11 +105,14 @@ def register_cli(app):
                 "late_fee": service.percent(current.late_fee_bp_per_day) if current.late_fee_bp_per_day else "0",
                 "opens": current.opens, "closes": current.closes})
         spec.update({k: v for k, v in options.items() if v is not None})
+        settlement = Settlement()
         try:
             values = service.parse_standard(spec)
             with write_transaction():
-                standard, changed = service.save_standard(values)
+                standard, changed = service.save_standard(values, settlement)
                 click.echo(("saved: " if changed else "unchanged: ") + service.describe(standard))
+            if settlement.total:
+                click.echo(settlement.message)
         except service.StandardError as exc:
             raise click.ClickException("nothing changed:\n" + "\n".join(exc.problems)) from None
 

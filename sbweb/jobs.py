@@ -92,6 +92,20 @@ def payments_housekeeping() -> None:
         log.info("payments housekeeping: %s", counts)
 
 
+@huey.periodic_task(crontab(minute="7"), retries=0)
+@in_app_context
+def provisional_settle() -> None:
+    """Hourly: provisional items that waited (an order or a refund in flight when their year's
+    standard was published) are settled on it (sbweb/services/provisional.py)."""
+    from sbweb.db import write_transaction
+    from sbweb.services import provisional
+
+    with write_transaction():
+        done = provisional.settle_all()
+    if done.total:
+        log.info("provisional items settled: %s", done.counts())
+
+
 @huey.periodic_task(crontab(minute="*"), retries=0)
 @in_app_context
 def sandbox_resend() -> None:

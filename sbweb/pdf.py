@@ -3,7 +3,9 @@
 The font is a TrueType collection installed with the system (Debian `fonts-wqy-microhei`,
 which `make run` and CI install), registered with ReportLab once per process and named in
 the documents' CSS, so every PDF embeds a subset of it: no boxes, no missing glyphs, and
-no reliance on a font the reader may lack. QR codes are PNG data URIs made by segno.
+no reliance on a font the reader may lack. It is also ReportLab's starting font for a page
+and for a table cell, which otherwise name an unembedded Helvetica even when no text is set
+in it (`pdffonts` must say emb yes on every row). QR codes are PNG data URIs made by segno.
 """
 import base64
 import io
@@ -11,8 +13,10 @@ import threading
 from pathlib import Path
 
 import segno
+from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import tables
 from xhtml2pdf import default as pisa_default
 from xhtml2pdf import pisa
 
@@ -46,6 +50,10 @@ def register_font(configured: str | None = None) -> str:
             path = font_path(configured)
             pdfmetrics.registerFont(TTFont(FONT_NAME, str(path), subfontIndex=0))
             pisa_default.DEFAULT_FONT[FONT_NAME.lower()] = FONT_NAME
+            # Each page's canvas and each table cell start in a font of their own (Helvetica),
+            # which the PDF then lists though it is not embedded.
+            rl_config.canvas_basefontname = FONT_NAME
+            tables.CellStyle.fontname = FONT_NAME
             _registered[FONT_NAME] = str(path)
         return _registered[FONT_NAME]
 

@@ -61,8 +61,9 @@ def record_declaration(person, enrollment, spec: dict, due) -> None:
     "agency"), and like any agency figure it may be withheld through an agreement."""
     if due.kind != "normal" or db.session.scalar(select(Declaration.id).filter_by(due_id=due.id)):
         return
-    standard = standards.standard_for(enrollment.agency.region_code, int(due.period_start[:4]),
-                                      enrollment.category)
+    # Before its year's standard is published, on the latest one (暂按上年度标准), as residents declare.
+    standard = standards.collecting_standard(enrollment.agency.region_code, int(due.period_start[:4]),
+                                             enrollment.category)
     if standard is None:
         return
     kind = {"flexible": "base", "resident": "grade" if enrollment.insurance == "pension" else "fixed"}
@@ -70,7 +71,7 @@ def record_declaration(person, enrollment, spec: dict, due) -> None:
         person_id=person.id, enrollment_id=enrollment.id, standard_id=standard.id,
         kind=kind[enrollment.category], period_start=due.period_start, period_end=due.period_end,
         amount_fen=due.amount_fen, late_fee_fen=0, due_id=due.id, state="valid",
-        declared_by_id=None, declared_level="agency")
+        declared_by_id=None, declared_level="agency", provisional_on=standard.provisional_on)
     if declaration.kind == "base":
         declaration.base_fen = yuan_to_fen(spec["base_yuan"])
     elif declaration.kind == "grade":
@@ -78,6 +79,7 @@ def record_declaration(person, enrollment, spec: dict, due) -> None:
     db.session.add(declaration)
     db.session.flush()
     due.declaration_id = declaration.id
+    due.provisional_on = declaration.provisional_on
 
 
 def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:

@@ -8,7 +8,7 @@ from sbweb.models.throttle import LookupFailure  # noqa: F401
 from sbweb.models.standard import Region, Standard  # noqa: F401
 from sbweb.models.declaration import Declaration  # noqa: F401
 from sbweb.models.payee import Payee  # noqa: F401
-from sbweb.models.document import Document, FirstIssue, OutboxMail, Reminder, ReminderSent  # noqa: F401
+from sbweb.models.document import Document, DocumentItem, FirstIssue, OutboxMail, Reminder, ReminderSent  # noqa: F401
 from sbweb.models.bank import BankAccount, BankAgreement, WithholdingSkip  # noqa: F401
 from sbweb.models.refund_application import RefundApplication, RefundItem, RefundReason  # noqa: F401
 from sbweb.models.staff import AuditEntry, Staff  # noqa: F401

@@ -43,6 +43,9 @@ class Declaration(db.Model):
     # 'lookup', the weakest level the code then accepted, since nobody can tell now.
     declared_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     declared_level: Mapped[str] = mapped_column(String(10), default="lookup", server_default="lookup")
+    # 暂按上年度标准: declared before its year's standard was published, on the standard of this
+    # year (`standard_id` is that one); NULL once its own year's standard re-priced it.
+    provisional_on: Mapped[int | None] = mapped_column(Integer)
 
     enrollment = relationship("Enrollment")
     due = relationship("Due", foreign_keys=[due_id])

@@ -1,19 +1,25 @@
 """证明开具: every document issued (开具记录) — 电子缴费凭证, 缴费证明, 完税证明 首开/补开 — with
 the verification code its QR code points at; and the mail outbox that delivers them.
 
-A document row is the record of an issue; its PDF is rendered from the data it names (the
-order, or the holder's paid items in its range), so a re-download shows the same figures."""
+A document never changes once issued: its lines (DocumentItem), totals and holder are stored
+at issue and every download and the verify page read only them. What may change afterwards
+is its state: 有效 until money it certifies goes back, then 已作废 (date and reason)."""
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sbweb.db import db
+from sbweb.identity import mask
 from sbweb.models.base import UTCDateTime, utcnow
+from sbweb.models.due import DueLabels
+from sbweb.models.enrollment import EnrollmentLabels
+from sbweb.models.order import CHANNEL_LABELS
 
 DOCUMENT_LABELS = {"voucher": "电子缴费凭证", "payment": "缴费证明", "tax": "完税证明"}
 ISSUE_LABELS = {"first": "首开", "reissue": "补开"}
+DOCUMENT_STATE_LABELS = {"valid": "有效", "void": "已作废"}
 
 
 class Document(db.Model):
@@ -38,14 +44,72 @@ class Document(db.Model):
     items: Mapped[int] = mapped_column(Integer, default=0)
     verify_code: Mapped[str] = mapped_column(String(16), unique=True)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # As at issue: who it certifies and who had it issued (names and 证件号码 may be corrected
+    # later; the paper keeps what it said), and the 税务机关 it names.
+    holder_name: Mapped[str] = mapped_column(String(64))
+    holder_id_number: Mapped[str] = mapped_column(String(20))
+    payer_name: Mapped[str] = mapped_column(String(64))
+    payer_id_number: Mapped[str] = mapped_column(String(20))
+    tax_office: Mapped[str | None] = mapped_column(String(60))
+    # valid → void once money it lists goes back (documents.void_covering); never back.
+    state: Mapped[str] = mapped_column(String(10), default="valid", server_default="valid", index=True)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    void_reason: Mapped[str | None] = mapped_column(String(100))
 
     holder = relationship("Person", foreign_keys=[holder_id])
     order = relationship("Order")
+    lines = relationship("DocumentItem", back_populates="document", order_by="DocumentItem.position")
 
     @property
     def label(self) -> str:
         name = DOCUMENT_LABELS[self.kind]
         return f"{name}（{ISSUE_LABELS[self.issue]}）" if self.issue else name
+
+    @property
+    def void(self) -> bool:
+        return self.state == "void"
+
+    @property
+    def state_label(self) -> str:
+        return DOCUMENT_STATE_LABELS[self.state]
+
+
+class DocumentItem(DueLabels, EnrollmentLabels, db.Model):
+    """One line a document certifies, as it was at issue: the paid item it names (item_id, to find
+    the documents covering an item) and everything the paper prints about it."""
+    __tablename__ = "document_items"
+    __table_args__ = (UniqueConstraint("document_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    person_name: Mapped[str] = mapped_column(String(64))
+    id_number: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(10))
+    insurance: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(10))
+    period_start: Mapped[str] = mapped_column(String(7))
+    period_end: Mapped[str] = mapped_column(String(7))
+    # What the document certifies of the item: what it kept at issue (an item partly refunded
+    # before lists what was kept).
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    order_no: Mapped[str] = mapped_column(String(32))
+    ticket_no: Mapped[str | None] = mapped_column(String(18))
+    tax_office: Mapped[str | None] = mapped_column(String(60))
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(10))
+
+    document = relationship("Document", back_populates="lines")
+
+    @property
+    def masked_id(self) -> str:
+        return mask(self.id_number)
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNEL_LABELS.get(self.channel, self.channel)
 
 
 class FirstIssue(db.Model):

@@ -38,6 +38,15 @@ class DueLabels:
         return f"{start}至{self.period_end[:4]}年{self.period_end[5:]}月"
 
     @property
+    def provisional_label(self) -> str:
+        """暂按上年度标准: the year's standard was not published when it was priced."""
+        return f"暂按上年度标准（{self.provisional_on}年度标准），新标准公布后多退少补" if self.provisional_on else ""
+
+    @property
+    def difference_label(self) -> str:
+        return f"按{self.period_start[:4]}年度标准补缴差额" if self.difference_of_id else ""
+
+    @property
     def payable(self) -> bool:
         return self.state == "open" and self.order_id is None
 
@@ -72,6 +81,12 @@ class Due(DueLabels, db.Model):
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Why an open due is owed again after its payment went back (shown on 我为自己缴).
     reopened_reason: Mapped[str | None] = mapped_column(String(100))
+    # 暂按上年度标准: the year whose standard priced this due while its own year's was not published
+    # (NULL: priced on its own year's standard, or the agency's figure). Cleared when re-priced.
+    provisional_on: Mapped[int | None] = mapped_column(Integer, index=True)
+    # 补差: this due is what the paid due `difference_of_id` still owed once its year's standard
+    # was published (按{year}年度标准补缴差额).
+    difference_of_id: Mapped[int | None] = mapped_column(ForeignKey("dues.id"))
 
     enrollment = relationship("Enrollment", back_populates="dues")
     priced_by = relationship("Declaration", foreign_keys=[declaration_id])

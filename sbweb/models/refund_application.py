@@ -29,7 +29,8 @@ class RefundApplication(db.Model):
     kind: Mapped[str] = mapped_column(String(10))
     money_type: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(30))
-    account_id: Mapped[int] = mapped_column(ForeignKey("bank_accounts.id"))
+    # None for an application the system made (多退 after a standard was published): 原路退回 only.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("bank_accounts.id"))
     account_name: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(10), default="pending", index=True)

@@ -50,5 +50,9 @@ class Standard(db.Model):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    # A published standard prices its own year (services/standards.ProvisionalStandard is the
+    # latest one standing in for a year not yet published).
+    provisional_on = None
+
     def is_open(self, today: dt.date) -> bool:
         return self.opens <= today <= self.closes

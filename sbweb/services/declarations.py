@@ -77,8 +77,10 @@ def open_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
 
 
 def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:
-    standard = standards.standard_for(enrollment.agency.region_code, year, enrollment.category)
-    if standard is None:
+    """The year's standard — or, before it is published, the latest one (暂按上年度标准)."""
+    standard = standards.collecting_standard(enrollment.agency.region_code, year, enrollment.category)
+    if standard is None or (standard.provisional_on and not standard.is_open(today)):
+        # (A year after the published ones is collected on the latest only in its own window.)
         raise DeclarationError("year", f"{year}年度缴费标准尚未公布，暂不能申报")
     if not standard.is_open(today):
         raise DeclarationError("year", (
@@ -175,6 +177,7 @@ def _priced(due: Due, declaration: Declaration) -> Declaration:
         due.revision += 1
     due.declaration_id = declaration.id
     due.reopened_reason = None  # declared again: owed as this declaration says
+    due.provisional_on = declaration.provisional_on
     db.session.flush()
     return declaration
 
@@ -214,14 +217,17 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
         declaration = Declaration(
             person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind="base",
             period_start=start, period_end=end, base_fen=base_fen, amount_fen=q.total_fen,
-            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", **made_by)
+            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", provisional_on=standard.provisional_on,
+            **made_by)
         _priced(due, declaration)
     return declaration
 
 
 def _year_due(enrollment: Enrollment, year: int) -> Due | None:
+    """The year's due (not a 补差 of it, which is owed besides)."""
     return db.session.scalar(select(Due).where(
         Due.enrollment_id == enrollment.id, Due.kind == "normal", Due.state != "void",
+        Due.difference_of_id.is_(None),
         Due.period_start == f"{year}-01", Due.period_end == f"{year}-12"))
 
 
@@ -253,7 +259,8 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
     declaration = Declaration(
         person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind=kind,
         period_start=f"{year}-01", period_end=f"{year}-12", grade_fen=grade_fen,
-        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid", **made_by)
+        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid", provisional_on=standard.provisional_on,
+        **made_by)
     return _priced(due, declaration)
 
 

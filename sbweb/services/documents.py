@@ -1,13 +1,18 @@
-"""证明开具: issue documents (each issue recorded), gather what each certifies, and render it.
+"""证明开具: issue documents (each issue recorded), fix what each certifies, render it, and void it
+when the money it certifies goes back.
 
-- 电子缴费凭证 (voucher): one settled order of the payer; one document per order.
+- 电子缴费凭证 (voucher): one settled order of the payer; one valid document per order.
 - 缴费证明 (payment): a person's paid items of a year — own person, or (代缴) only what this
   payer paid for a payee.
 - 完税证明 (tax): one ticket (so one 主管税务机关), found by 查询 (票证号码, 费款所属期, 缴费日期,
   主管税务机关; 补开 also 开具日期) and picked from 证明信息列表; 首开 once per ticket and holder,
   补开 only after it, any number of times; every issue is a Document row (开具记录).
 
-Every document has a verification code; its QR code links to the public verification page.
+An issued document never changes: its lines (the items, each at what it kept), totals, holder
+and tax office are stored at issue, and the PDF and the verify page read only those. Its state
+does change: certificates follow the money, so a document listing an item whose money went
+back is 已作废 from then on (`void_covering`). Every document has a verification code; its QR
+code links to the public verification page.
 """
 import datetime as dt
 import secrets
@@ -20,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.identity import mask
-from sbweb.models import Agency, Document, Enrollment, FirstIssue, Order, Person, TaxOffice, Ticket
+from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, OrderItem, Person,
+                          TaxOffice, Ticket)
 from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
@@ -36,49 +42,108 @@ class DocumentError(ValueError):
         self.field, self.message = field, message
 
 
-def _new_document(**fields) -> Document:
+# The field a "nothing left to certify" message goes beside, by kind.
+_FIELD = {"voucher": None, "payment": "year", "tax": "ticket_no"}
+
+
+def _new_document(lines: list[records.RecordLine], **fields) -> Document:
+    """A document of `fields` (kind, holder_id, requested_by, …) certifying `lines` — each paid item
+    at what it keeps — stored with its totals, holder, payer and tax office as they are now, so
+    that nothing it says depends on what happens later. Call inside a write transaction: the
+    items are held while it is written, so a refund either comes first (and the item is listed
+    at what it kept, or not at all) or after (and voids this document)."""
+    held = _hold(l.item_id for l in lines)
+    lines = [l for l in lines if held.get(l.item_id, 0) > 0]
+    if not lines:
+        raise DocumentError(_FIELD[fields["kind"]], "所选费款已全部退费，没有可开具的缴费记录")
+    holder = db.session.get(Person, fields["holder_id"])
+    payer = db.session.get(Person, fields["requested_by"])
+    office = tax_office(holder, fields.get("ticket_no") if fields["kind"] == "tax" else None)
     doc = Document(
         doc_no=f"{PREFIX[fields['kind']]}{shanghai_now():%Y%m%d}{issue_number('document'):08d}",
-        verify_code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)), **fields)
+        verify_code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)),
+        amount_fen=sum(held[l.item_id] for l in lines), items=len(lines),
+        holder_name=holder.name, holder_id_number=holder.id_number, payer_name=payer.name,
+        payer_id_number=payer.id_number, tax_office=office, **fields)
+    doc.lines = [DocumentItem(
+        position=n, item_id=l.item_id, person_id=l.person_id, person_name=l.person_name, id_number=l.id_number,
+        category=l.category, insurance=l.insurance, kind=l.kind, period_start=l.period_start,
+        period_end=l.period_end, amount_fen=held[l.item_id], order_no=l.order_no, ticket_no=l.ticket_no,
+        tax_office=getattr(l, "tax_office", None) or office, paid_at=l.settled_at, channel=l.channel)
+        for n, l in enumerate(lines, 1)]
     db.session.add(doc)
     db.session.flush()
     return doc
 
 
+def _hold(item_ids) -> dict[int, int]:
+    """Lock these paid items (in id order) and return what each keeps now (refunds lock them too)."""
+    return dict(db.session.execute(
+        select(OrderItem.id, OrderItem.amount_fen - OrderItem.refunded_fen)
+        .where(OrderItem.id.in_(sorted(set(item_ids)))).order_by(OrderItem.id).with_for_update()).all())
+
+
 # -- what a document certifies ----------------------------------------------------------------
 
-def lines_of(doc: Document) -> list[records.RecordLine]:
-    """The paid items a document lists, recomputed from the orders (they never change once
-    settled, so a re-download shows the same figures)."""
-    if doc.kind == "voucher":
-        page = records.records_page(doc.requested_by, others=None, states=("settled", "refunded"),
-                                    order_nos=[doc.order.order_no], per_page=1000)
-        return page.lines
-    payer = doc.requested_by if doc.proxy else None
-    return records.paid_items_of(doc.holder_id, paid_by=payer, year=doc.year, period_from=doc.period_from,
-                                 period_to=doc.period_to, ticket_no=doc.ticket_no)
+def lines_of(doc: Document) -> list[DocumentItem]:
+    """The lines a document lists: stored at issue, the same on every download."""
+    return list(doc.lines)
+
+
+def valid_covering(item_id: int) -> list[Document]:
+    """The valid documents that list this paid item."""
+    return list(db.session.scalars(
+        select(Document).join(DocumentItem, DocumentItem.document_id == Document.id)
+        .where(DocumentItem.item_id == item_id, Document.state == "valid").order_by(Document.id)))
+
+
+def void_covering(item_ids, at: dt.datetime, reason: str) -> list[Document]:
+    """Money of these items went back: every valid document listing any of them is 已作废 from
+    `at`, for `reason`. Call inside the write transaction that moved the money."""
+    ids = list(item_ids)
+    if not ids:
+        return []
+    docs = list(db.session.scalars(
+        select(Document).where(Document.state == "valid", Document.id.in_(
+            select(DocumentItem.document_id).where(DocumentItem.item_id.in_(ids))))
+        .order_by(Document.id).with_for_update()))
+    for doc in docs:
+        doc.state, doc.voided_at, doc.void_reason = "void", at, reason[:100]
+    db.session.flush()
+    return docs
 
 
 # -- issuing -------------------------------------------------------------------------------------
 
 def voucher(payer_id: int, order_no: str) -> Document:
-    """The payer's 电子缴费凭证 for a settled order (made on first request, then the same)."""
-    order = db.session.scalar(select(Order).where(Order.order_no == order_no[:32], Order.payer_id == payer_id))
-    if order is None:
+    """The payer's 电子缴费凭证 for a settled order: made on first request, then the same. Once
+    it is 已作废 (some of the money went back), a new one lists what the order kept; an order
+    whose money all went back keeps its last voucher, which says 已作废."""
+    order_id = db.session.scalar(select(Order.id).where(Order.order_no == order_no[:32], Order.payer_id == payer_id))
+    if order_id is None:
         raise DocumentError(None, "未找到该缴费记录")
-    if order.state != "settled":
-        raise DocumentError(None, "缴费成功后才能下载电子缴费凭证")
-    existing = db.session.scalar(select(Document).filter_by(kind="voucher", order_id=order.id))
-    if existing is not None:
-        return existing
-    try:
-        with write_transaction():
-            doc = _new_document(kind="voucher", holder_id=payer_id, requested_by=payer_id,
-                                order_id=order.id, amount_fen=order.total_fen, items=len(order.items))
-    except IntegrityError:  # two taps at once: the other one made it
-        db.session.rollback()
-        return db.session.scalar(select(Document).filter_by(kind="voucher", order_id=order.id))
-    return doc
+    with write_transaction():
+        order = db.session.get(Order, order_id, populate_existing=True)
+        # Holding its items makes two taps at once wait for each other (one voucher), and a
+        # refund of them too.
+        _hold(i.id for i in order.items)
+        issued = list(db.session.scalars(select(Document).filter_by(kind="voucher", order_id=order.id)
+                                         .order_by(Document.id.desc())))
+        valid = next((d for d in issued if d.state == "valid"), None)
+        if valid is not None:
+            return valid
+        lines = [l for l in _order_lines(order) if l.kept_fen > 0] if order.state == "settled" else []
+        if not lines:
+            if issued:
+                return issued[0]
+            raise DocumentError(None, "缴费成功后才能下载电子缴费凭证")
+        return _new_document(lines, kind="voucher", holder_id=payer_id, requested_by=payer_id, order_id=order.id)
+
+
+def _order_lines(order: Order) -> list[records.RecordLine]:
+    page = records.records_page(order.payer_id, others=None, states=("settled",), order_nos=[order.order_no],
+                                per_page=1000)
+    return sorted(page.lines, key=lambda l: l.item_id)
 
 
 def payment_certificate(requested_by: int, holder_id: int, year: int, *, proxy: bool = False) -> Document:
@@ -87,8 +152,8 @@ def payment_certificate(requested_by: int, holder_id: int, year: int, *, proxy: 
     if not lines:
         raise DocumentError("year", f"{year}年度没有已缴费记录，无法开具缴费证明")
     with write_transaction():
-        return _new_document(kind="payment", holder_id=holder_id, requested_by=requested_by, proxy=proxy,
-                             year=year, amount_fen=sum(l.amount_fen for l in lines), items=len(lines))
+        return _new_document(lines, kind="payment", holder_id=holder_id, requested_by=requested_by, proxy=proxy,
+                             year=year)
 
 
 # The seeds' words when a 查询 finds nothing: 首开 looks for tickets not yet first-issued, 补开 for
@@ -122,7 +187,8 @@ def tax_search(requested_by: int, holder_id: int, *, issue: str, proxy: bool = F
     by_ticket: dict[str, list[records.RecordLine]] = {}
     for line in lines:
         day = line.settled_at.astimezone(SHANGHAI).date() if line.settled_at else None
-        if line.ticket_no and (not paid_from or day >= paid_from) and (not paid_to or day <= paid_to):
+        kept = line.ticket_no and line.refunded_fen < line.amount_fen  # money all gone back: nothing to certify
+        if kept and (not paid_from or day >= paid_from) and (not paid_to or day <= paid_to):
             by_ticket.setdefault(line.ticket_no, []).append(line)
     if tax_office:
         of_office = set(db.session.scalars(select(Ticket.ticket_no).join(TaxOffice).where(
@@ -150,7 +216,7 @@ def _issued_within(holder_id: int, ticket_no: str, issued_from: dt.date | None, 
 
 
 def _tax_ticket(ticket_no: str, lines: list, first_issued_at) -> TaxTicket:
-    return TaxTicket(ticket_no=ticket_no, tax_office=lines[0].tax_office or "", amount_fen=sum(l.amount_fen for l in lines),
+    return TaxTicket(ticket_no=ticket_no, tax_office=lines[0].tax_office or "", amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
                      paid_at=lines[0].settled_at, period_from=min(l.period_start for l in lines),
                      period_to=max(l.period_end for l in lines), items=len(lines), first_issued_at=first_issued_at)
 
@@ -160,14 +226,14 @@ def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no:
     """开具 a 完税证明 of one ticket for its holder: 首开 once per ticket and holder, 补开 only for a
     ticket already first-issued (any number of times). The ticket must be one 查询 would list."""
     try:
-        found = tax_search(requested_by, holder_id, issue=issue, proxy=proxy, ticket_no=ticket_no)
+        tax_search(requested_by, holder_id, issue=issue, proxy=proxy, ticket_no=ticket_no)
     except DocumentError as exc:
         raise DocumentError("ticket", exc.message) from None
     lines = records.paid_items_of(holder_id, paid_by=requested_by if proxy else None, ticket_no=ticket_no)
     try:
         with write_transaction():
-            doc = _new_document(kind="tax", issue=issue, holder_id=holder_id, requested_by=requested_by,
-                                proxy=proxy, ticket_no=ticket_no, amount_fen=found[0].amount_fen, items=len(lines))
+            doc = _new_document(lines, kind="tax", issue=issue, holder_id=holder_id, requested_by=requested_by,
+                                proxy=proxy, ticket_no=ticket_no)
             if issue == "first":
                 db.session.add(FirstIssue(ticket_no=ticket_no, holder_id=holder_id, document_id=doc.id))
                 db.session.flush()
@@ -204,16 +270,19 @@ class Rendered:
     data: bytes
 
 
-def render(doc: Document, *, verify_url: str, font: str | None = None) -> Rendered:
-    """The document's PDF: its template with its lines, a QR code to `verify_url`."""
+def render(doc: Document, *, verify_url: str, font: str | None = None, full_id: bool = False) -> Rendered:
+    """The document's PDF from what was stored at issue: its template with its lines, a QR code to
+    `verify_url`, and the 已作废 mark when it is void. `full_id`: the holder's own copy, which
+    carries their full 证件号码 (as official certificates do); every other copy is masked."""
     register_font(font)
-    lines = lines_of(doc)
-    holder = db.session.get(Person, doc.holder_id)
-    payer = db.session.get(Person, doc.requested_by)
-    html = render_template(f"documents/{doc.kind}.html", doc=doc, lines=lines, holder=holder, payer=payer,
-                           mask=mask, total=sum(l.amount_fen for l in lines), verify_url=verify_url,
-                           qr=qr_data_uri(verify_url), issued_at=doc.issued_at.astimezone(SHANGHAI),
-                           order=doc.order, tax_office=tax_office(holder, doc.ticket_no if doc.kind == "tax" else None))
+
+    def id_of(number: str, person_id: int) -> str:
+        return number if full_id and person_id == doc.holder_id and not doc.proxy else mask(number)
+
+    html = render_template(f"documents/{doc.kind}.html", doc=doc, lines=lines_of(doc), id_of=id_of, mask=mask,
+                           total=doc.amount_fen, verify_url=verify_url, qr=qr_data_uri(verify_url),
+                           issued_at=doc.issued_at.astimezone(SHANGHAI),
+                           voided_at=doc.voided_at.astimezone(SHANGHAI) if doc.voided_at else None)
     return Rendered(f"{doc.label}-{doc.doc_no}.pdf", html_to_pdf(html))
 
 

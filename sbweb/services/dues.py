@@ -36,6 +36,8 @@ class DueLine(DueLabels):
     order_id: int | None
     revision: int
     reopened_reason: str | None = None
+    provisional_on: int | None = None
+    difference_of_id: int | None = None
 
 
 _e, _a, _d = Enrollment.__table__, Agency.__table__, Due.__table__
@@ -44,7 +46,8 @@ _e, _a, _d = Enrollment.__table__, Agency.__table__, Due.__table__
 _DUES_PAGE = (
     select(_e.c.id, _e.c.enrollment_no, _e.c.category, _e.c.insurance, _a.c.name,
            _d.c.id, _d.c.kind, _d.c.period_start, _d.c.period_end, _d.c.amount_fen, _d.c.state,
-           _d.c.order_id, _d.c.revision, _d.c.reopened_reason)
+           _d.c.order_id, _d.c.revision, _d.c.reopened_reason,
+           _d.c.provisional_on, _d.c.difference_of_id)
     .join_from(_e, _a, _a.c.id == _e.c.agency_id)
     .outerjoin(_d, and_(_d.c.enrollment_id == _e.c.id, _d.c.state == "open"))
     .where(_e.c.person_id == bindparam("person_id"), _e.c.enrollment_no == bindparam("enrollment_no"))

@@ -41,7 +41,9 @@ class RecordLine(DueLabels, EnrollmentLabels):
     id_number: str
     item_id: int
     refunded_fen: int
-    tax_office: str | None  # the 主管税务机关 of the item's ticket (None before settlement)
+    provisional_on: int | None = None
+    difference_of_id: int | None = None
+    tax_office: str | None = None  # the 主管税务机关 of the item's ticket (None before settlement)
 
     @property
     def state_label(self) -> str:
@@ -50,6 +52,11 @@ class RecordLine(DueLabels, EnrollmentLabels):
         if self.refunded_fen and self.state == "settled":
             return "已退费" if self.refunded_fen >= self.amount_fen else f"部分退费 ¥{fen_display(self.refunded_fen)}"
         return ORDER_STATE_LABELS[self.state]
+
+    @property
+    def kept_fen(self) -> int:
+        """What the item still holds after refunds by item (what a certificate may list)."""
+        return self.amount_fen - self.refunded_fen
 
     @property
     def channel_label(self) -> str:
@@ -137,19 +144,21 @@ def records_page(payer_id: int, *, others: bool | None = False, year: int | None
 def _columns(o, i, d, e, p, t, x):
     return (o.c.order_no, o.c.state, o.c.channel, t.c.ticket_no, o.c.created_at, o.c.settled_at,
             o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
-            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen, x.c.name)
+            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen,
+            d.c.provisional_on, d.c.difference_of_id, x.c.name)
 
 
 def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,
                   period_from: str | None = None, period_to: str | None = None,
                   ticket_no: str | None = None) -> list[RecordLine]:
-    """A person's settled items (whoever paid; or only what `paid_by` paid), oldest period first:
-    what a 缴费证明 or 完税证明 certifies."""
+    """A person's settled items that kept some money (whoever paid; or only what `paid_by` paid),
+    oldest period first: what a 缴费证明 or 完税证明 certifies — each at its `kept_fen`."""
     joined, where, tables = _query(paid_by, others=None, year=year, insurance=None, person_id=person_id,
                                    states=("settled",), order_nos=None, period_from=period_from,
                                    period_to=period_to, ticket_no=ticket_no)
     d, i = tables[2], tables[1]
-    rows = db.session.execute(select(*_columns(*tables)).select_from(joined).where(where)
+    rows = db.session.execute(select(*_columns(*tables)).select_from(joined)
+                              .where(where, i.c.refunded_fen < i.c.amount_fen)
                               .order_by(d.c.period_start, i.c.id)).all()
     return [RecordLine(*row) for row in rows]
 

@@ -19,7 +19,7 @@ from sbweb.db import db, write_transaction
 from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem, Ticket
 from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
-from sbweb.services import bank, dues, refund_reasons
+from sbweb.services import bank, documents, dues, refund_reasons
 from sbweb.services.people import normalise_name
 
 MONEY_TYPES = ("多缴费款退费", "误缴费款退费", "重复缴费退费", "其他退费")
@@ -135,6 +135,25 @@ def apply(person, order_no: str, kind: str, *, items: dict[int, int | None], mon
     return application
 
 
+def overpaid_by_standard(item: OrderItem, amount_fen: int, year: int) -> RefundApplication:
+    """多退 after a year's standard was published (sbweb/services/provisional.py): the system applies,
+    for the payer of the item, to have `amount_fen` of it back (多缴费款退费, so its due stays paid at
+    what was kept), 原路退回 — there is no account of the payer's choosing. Staff review it like
+    any other. Runs inside the caller's write transaction."""
+    order = item.order
+    application = RefundApplication(
+        application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+        person_id=order.payer_id, order_id=order.id, kind="special" if item.due.kind == "backpay" else "normal",
+        money_type=refund_reasons.OVERPAID, reason=f"按{year}年度缴费标准多缴退费"[:30], account_id=None,
+        account_name=order.payer.name[:64], amount_fen=amount_fen, state="pending")
+    db.session.add(application)
+    db.session.flush()
+    db.session.add(RefundItem(application_id=application.id, item_id=item.id, live_item_id=item.id,
+                              amount_fen=amount_fen, decision="pending"))
+    db.session.flush()
+    return application
+
+
 def applications_of(person_id: int) -> list[RefundApplication]:
     return list(db.session.scalars(select(RefundApplication).where(RefundApplication.person_id == person_id)
                                    .order_by(RefundApplication.created_at.desc(), RefundApplication.id.desc())))
@@ -173,6 +192,8 @@ def plan(application_id: int, approved_ids: set[int], method: str) -> Plan:
     if method not in METHOD_LABELS:
         raise ApplicationError("method", "请选择退费方式")
     application = _pending_for_review(application_id)
+    if method == "bank" and application.account is None:
+        raise ApplicationError("method", "该申请由系统生成，未报告银行账户，请选择原路退回")
     approved = [i for i in application.items if i.id in approved_ids]
     if not approved:
         raise ApplicationError("items", "请至少选择一笔同意退费的费款；全部不同意请选择审核不通过")
@@ -241,8 +262,9 @@ def _pending_for_review(application_id: int) -> RefundApplication:
 
 
 def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
-    """The money of these approved items is back with the payer: each item records it, its due
-    moves as the reason says, and the order is 原路退回 once all its items are. Call inside the
+    """The money of these approved items is back with the payer: each item records it, every valid
+    document listing it is 已作废, its due moves as the reason says, and the order is 原路退回
+    once all its items are. Call inside the
     write transaction that learnt it (idempotent: an item done already is left alone)."""
     from sbweb.payments import orders
 
@@ -255,6 +277,8 @@ def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
         item.refunded_fen += refund_item.amount_fen
         refund_item.done_at = at
         db.session.flush()
+        # Certificates follow the money: whatever lists this item no longer holds.
+        documents.void_covering([item.id], at, f"费款已退费（退费申请 {application.application_no}）")
         _follow_due(item, refund_item, application)
         order = item.order
     if order is None:

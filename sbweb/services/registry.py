@@ -96,7 +96,7 @@ def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end:
         raise RegistryError("amount must be a positive number of fen")
     due = db.session.scalar(select(Due).filter_by(
         enrollment_id=enrollment.id, kind=kind, period_start=period_start, period_end=period_end)
-        .where(Due.state != "void"))
+        .where(Due.state != "void", Due.difference_of_id.is_(None)))
     if due is None:
         due = Due(enrollment_id=enrollment.id, kind=kind, period_start=period_start,
                   period_end=period_end, amount_fen=amount_fen, state="open")

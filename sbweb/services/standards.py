@@ -57,10 +57,56 @@ def standards_for(region_code: str, category: str) -> list[Standard]:
     return [best[y] for y in sorted(best, reverse=True)]
 
 
-def open_standards(region_code: str, category: str, today: dt.date) -> list[Standard]:
-    """The years that may be declared today, oldest first."""
-    return sorted((s for s in standards_for(region_code, category) if s.is_open(today)),
-                  key=lambda s: s.year)
+def _years_later(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year + years, day=28)
+
+
+class ProvisionalStandard:
+    """A year whose standard is not published yet, collected as the bureaus do 暂按上年度标准: on
+    the latest published standard (its base range, rates, grades and amounts), in that standard's
+    collection window moved to this year. Everything else reads through to the published one —
+    `id` included: a declaration points at the standard that priced it, and records the year
+    (`provisional_on`) so that it is re-priced, 多退少补, once its own year's is published
+    (sbweb/services/provisional.py)."""
+
+    def __init__(self, basis: Standard, year: int):
+        self.basis, self.year, self.provisional_on = basis, year, basis.year
+        self.opens = _years_later(basis.opens, year - basis.year)
+        self.closes = _years_later(basis.closes, year - basis.year)
+
+    def __getattr__(self, name):
+        return getattr(self.basis, name)
+
+    def is_open(self, today: dt.date) -> bool:
+        return self.opens <= today <= self.closes
+
+
+def collecting_standard(region_code: str, year: int, category: str) -> Standard | ProvisionalStandard | None:
+    """What prices `year` here: its published standard, or — for a year after every published
+    one — the latest published standard, provisionally; None for a year before it with none."""
+    published = standards_for(region_code, category)
+    for standard in published:
+        if standard.year == year:
+            return standard
+    if published and published[0].year < year:
+        return ProvisionalStandard(published[0], year)
+    return None
+
+
+def open_standards(region_code: str, category: str, today: dt.date) -> list[Standard | ProvisionalStandard]:
+    """The years that may be declared today, oldest first: those whose collection window is open,
+    and a year after the latest published one whose window (moved from the latest's) is open —
+    collected provisionally (暂按上年度标准) until its standard is published."""
+    published = standards_for(region_code, category)
+    found = [s for s in published if s.is_open(today)]
+    if published:
+        latest = published[0]
+        found += [p for p in (ProvisionalStandard(latest, y) for y in range(latest.year + 1, today.year + 2))
+                  if p.is_open(today)]
+    return sorted(found, key=lambda s: s.year)
 
 
 # -- what it costs ---------------------------------------------------------------------------
@@ -240,26 +286,33 @@ def parse_standard(spec: dict) -> dict:
     return values
 
 
-def save_standard(values: dict) -> tuple[Standard, bool]:
+def save_standard(values: dict, settlement=None) -> tuple[Standard, bool]:
     """Create or change the standard for values' region × year × category. A change bumps its
     revision and re-prices the open dues it priced that no order is paying (their pages turn
-    stale). Returns (standard, changed)."""
+    stale). Either way, what was collected provisionally for its year (暂按上年度标准) is settled
+    on it, 多退少补 (sbweb/services/provisional.py); `settlement`, if given, adds up what that did.
+    Returns (standard, changed). Call inside a write transaction."""
+    from sbweb.services import provisional
+
     key = {k: values[k] for k in ("region_code", "year", "category")}
     standard = db.session.scalar(select(Standard).filter_by(**key))
     if standard is None:
         standard = Standard(**values)
         db.session.add(standard)
         db.session.flush()
-        return standard, True
-    changed = {k: v for k, v in values.items() if getattr(standard, k) != v}
-    if not changed:
-        return standard, False
-    for k, v in changed.items():
-        setattr(standard, k, v)
-    standard.revision += 1
-    db.session.flush()
-    reprice(standard)
-    return standard, True
+        changed = True
+    else:
+        changed = {k: v for k, v in values.items() if getattr(standard, k) != v}
+        if changed:
+            for k, v in changed.items():
+                setattr(standard, k, v)
+            standard.revision += 1
+            db.session.flush()
+            reprice(standard)
+    done = provisional.settle(standard)
+    if settlement is not None:
+        settlement.add(done)
+    return standard, bool(changed)
 
 
 def reprice(standard: Standard) -> int:
@@ -308,9 +361,10 @@ def save_region(code: str, name: str, pause: str | None) -> Region:
     return region
 
 
-def load_file(path: Path = DATA) -> dict[str, int]:
+def load_file(path: Path = DATA, settlement=None) -> dict[str, int]:
     """Load (or update) the regions and standards of a data file. Every row is checked first;
-    one bad row writes nothing (StandardError lists each, with its position)."""
+    one bad row writes nothing (StandardError lists each, with its position). What was collected
+    provisionally on a year now published is settled (added up in `settlement`, if given)."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -331,7 +385,7 @@ def load_file(path: Path = DATA) -> dict[str, int]:
         save_region(str(region["code"]), region["name"], region.get("pause"))
         counts["regions"] += 1
     for values in parsed:
-        _, changed = save_standard(values)
+        _, changed = save_standard(values, settlement)
         counts["standards"] += 1
         counts["changed"] += int(changed)
     return counts

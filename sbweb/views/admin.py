@@ -139,6 +139,8 @@ def refund(application_id):
         abort(404)
     form = ReviewForm()
     form.approve.choices = options((i.id, str(i.id)) for i in application.items)
+    if application.account is None:  # made by the system (多退 on a new standard): 原路退回 only
+        form.method.choices = [c for c in form.method.choices if c.value != "bank"]
     plan, me = None, staff_auth.current_staff().id
     if form.validate_on_submit():
         decision = request.form.get("decision")

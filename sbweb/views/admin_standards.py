@@ -12,6 +12,7 @@ from sbweb.htmx import render_step
 from sbweb.models import Standard
 from sbweb.money import fen_to_yuan
 from sbweb.services import standards as service
+from sbweb.services.provisional import Settlement, outstanding
 from sbweb.services.staff import audit
 from sbweb.staff_auth import current_staff
 from sbweb.views.admin import bp
@@ -51,7 +52,7 @@ def _values(standard: Standard) -> dict:
 def standards():
     rows = list(db.session.scalars(select(Standard).order_by(Standard.region_code, Standard.year.desc(),
                                                              Standard.category)))
-    return render_step("admin/standards.html", rows=rows, describe=service.describe)
+    return render_step("admin/standards.html", rows=rows, describe=service.describe, provisional=outstanding())
 
 
 @bp.route("/standards/new", methods=["GET", "POST"])
@@ -67,19 +68,21 @@ def standard(standard_id=None):
         spec = {name: field.data for name, field in form._fields.items() if name not in ("csrf_token", "submit")}
         if existing:
             spec.update(region=existing.region_code, year=existing.year, category=existing.category)
+        settled = Settlement()
         try:
             values = service.parse_standard(spec)
             with write_transaction():
                 current = db.session.scalar(select(Standard).filter_by(
                     region_code=values["region_code"], year=values["year"], category=values["category"]))
                 before = _values(current) if current else None
-                saved, changed = service.save_standard(values)
-                if changed:
-                    audit(current_staff().id, "standard.save", f"standard:{saved.id}", before, _values(saved))
+                saved, changed = service.save_standard(values, settled)
+                if changed or settled.total:
+                    audit(current_staff().id, "standard.save", f"standard:{saved.id}", before,
+                          {**_values(saved), "provisional": settled.counts()})
         except service.StandardError as exc:
             form.form_errors.extend(exc.problems)
         else:
-            flash("缴费标准已保存" if changed else "缴费标准没有变化")
+            flash("；".join(filter(None, ["缴费标准已保存" if changed else "缴费标准没有变化", settled.message])))
             return redirect(url_for("admin.standards"), 303)
     return render_step("admin/standard.html", form=form, existing=existing,
                        status=422 if form.is_submitted() else 200)

@@ -275,6 +275,14 @@ def verify_url(doc) -> str:
     return f"{base}{url_for('certificates.verify', code=doc.verify_code)}"
 
 
+def _rendered(doc):
+    """The PDF as this session may have it: the holder's own copy (a verified session of the
+    holder, not a 代缴 variant) carries the full 证件号码; any other copy is masked."""
+    own = auth.is_verified() and auth.person_id() == doc.holder_id and not doc.proxy
+    return documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"),
+                            full_id=own)
+
+
 @bp.get("/certificates/d/<doc_no>")
 def show(doc_no):
     doc = _own(doc_no)
@@ -289,7 +297,7 @@ def show(doc_no):
 @bp.get("/certificates/d/<doc_no>.pdf")
 def download(doc_no):
     doc = _own(doc_no)
-    rendered = documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"))
+    rendered = _rendered(doc)
     response = make_response(rendered.data)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (
@@ -304,7 +312,7 @@ def send(doc_no):
     doc = _own(doc_no)
     form = MailForm()
     if form.validate_on_submit():
-        rendered = documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"))
+        rendered = _rendered(doc)
         try:
             mail.queue(auth.person_id(), form.email.data, f"{doc.label} {doc.doc_no}",
                        f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
@@ -337,8 +345,8 @@ def retry(mail_id):
 @bp.get("/verify")
 @bp.get("/verify/<code>")
 def verify(code=None):
-    """证明核验 (public): a code from the paper or its QR code → what the document says."""
+    """证明核验 (public): a code from the paper or its QR code → what the document said when issued,
+    and whether it still holds (已作废: when and why)."""
     code = code or request.args.get("code", "")
     doc = documents.by_code(code) if code else None
-    return render_step("certificates/verify.html", code=code[:32], doc=doc,
-                       lines_count=doc.items if doc else 0, status=404 if code and doc is None else 200)
+    return render_step("certificates/verify.html", code=code[:32], doc=doc, status=404 if code and doc is None else 200)

@@ -103,12 +103,13 @@ def declare(flow):
     _agency_choices(form, enrollments)
     enrollment, matched = _enrollment_shown(payer, flow, form, enrollments)
     years = declarations.open_years(enrollment, today)
-    form.year.choices = options((s.year, f"{s.year}年") for s in years)
+    form.year.choices = options((s.year, f"{s.year}年（暂按上年度标准）" if s.provisional_on else f"{s.year}年")
+                                for s in years)
     if form.year.data is None and years:
         # 灵活就业 pay this year's months; 城乡居民 the coming year once its collection opens.
         this_year = [s for s in years if s.year == today.year]
         form.year.data = (this_year or years)[-1 if category == "resident" else 0].year
-    standard = standards.standard_for(enrollment.agency.region_code, form.year.data, category) \
+    standard = standards.collecting_standard(enrollment.agency.region_code, form.year.data, category) \
         if form.year.data else None
     quote = None
     if chooses == "base":

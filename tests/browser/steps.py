@@ -78,3 +78,13 @@ def image_loaded(image, timeout: float = 10_000) -> bool:
     """Wait for an <img> to finish loading; true if it decoded to a picture."""
     image.page.wait_for_function("img => img.complete", arg=image.element_handle(), timeout=timeout)
     return image.evaluate("img => img.naturalWidth > 0")
+
+
+def report_bank_account(tab, live_server, name: str, card: str, bank: str = "中国工商银行"):
+    """存款账户账号报告 as `name` (同意授权 first): the account a refund can go to."""
+    tab.goto(live_server("/bank/accounts/new"))
+    consent(tab, name)
+    tab.get_by_label("开户银行").select_option(bank)
+    tab.get_by_label("账号 *", exact=True).fill(card)
+    tab.get_by_role("button", name="保存").click()
+    expect(tab.locator("main")).to_contain_text("账户信息已保存")

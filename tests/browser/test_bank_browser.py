@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from sbweb.services import withholding
-from tests.browser.steps import consent, h1
+from tests.browser.steps import h1, report_bank_account
 
 pytestmark = pytest.mark.browser
 
@@ -22,12 +22,7 @@ def run_batch(live_server):
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
 def test_zhang_wei_sets_his_limit_and_is_told_what_batch_withholding_left(live_server, page, shot, axe, js):
     tab = page(js=js)
-    tab.goto(live_server("/bank/accounts/new"))
-    consent(tab, "张伟")
-    tab.get_by_label("开户银行").select_option("中国工商银行")
-    tab.get_by_label("账号 *", exact=True).fill(CARD)
-    tab.get_by_role("button", name="保存").click()
-    expect(tab.locator("main")).to_contain_text("账户信息已保存")
+    report_bank_account(tab, live_server, "张伟", CARD)
 
     tab.get_by_role("link", name="签订缴费协议").click()
     expect(h1(tab)).to_have_text("签订银行缴费协议")

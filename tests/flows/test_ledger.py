@@ -1,9 +1,10 @@
 """The books balance after any path (`flask ledger check`, sbweb/services/ledger.py): a generated
 history of more than 500 mixed operations — agency pushes, declarations and their voiding,
-payments through the sandbox cashier (some failing), refund applications by item for every reason
-(some for part of an item), staff approving all, some or none of them (原路退回 or to the bank
-account), paying again what a refund left owed, housekeeping and a day's reconciliation — leaves
-no violation; and each of five corruptions planted in such books is found."""
+payments through the sandbox cashier (some failing), vouchers and 缴费证明 issued, refund
+applications by item for every reason (some for part of an item), staff approving all, some or
+none of them (原路退回 or to the bank account), paying again what a refund left owed, housekeeping
+and a day's reconciliation — leaves no violation; and each of six corruptions planted in such
+books is found."""
 import datetime as dt
 import random
 from collections import Counter
@@ -13,10 +14,11 @@ from sqlalchemy import select, text, update
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
-from sbweb.models import (Declaration, Due, Enrollment, Order, OrderItem, Person, RefundApplication, RefundItem,
-                          TaxOffice, Ticket)
+from sbweb.models import (Declaration, Document, DocumentItem, Due, DueEvent, Enrollment, Order, OrderItem, Person,
+                          RefundApplication, RefundItem, TaxOffice, Ticket)
 from sbweb.payments import orders
-from sbweb.services import bank, declarations, ledger, refund_applications, refund_reasons, registry, staff
+from sbweb.services import (bank, declarations, documents, ledger, records, refund_applications, refund_reasons,
+                            registry, staff)
 from sbweb.services.declarations import DeclarationError
 from tests.conftest import COLLECTING
 from tests.journeys import choose, pay, sign_in
@@ -32,7 +34,9 @@ class History:
     def __init__(self, app, world, clock, seed: int):
         self.app, self.world, self.clock = app, world, clock
         self.rng = random.Random(seed)
+        self.documents_rng = random.Random(seed + 1)
         self.done = Counter()
+        self.issued = Counter()
         self.clients = {}
         app.test_client_class = ResidentClient
         with app.app_context():
@@ -117,6 +121,24 @@ class History:
         assert result.h1 in ("缴费结果", "支付中"), result.text[:200]
         self.done["pay failed" if fail else "pay"] += 1
 
+    def certify(self):
+        """A payer has a voucher made for a settled payment, or a 缴费证明 for a year they paid.
+        Drawn from a generator of its own and counted apart, so the rest of the history is the
+        one the seed always made."""
+        rng = self.documents_rng
+        person_id = self.world.people[rng.choice(PAYERS)]
+        if rng.random() < 0.5:
+            settled = list(db.session.scalars(select(Order.order_no).filter_by(payer_id=person_id, state="settled")
+                                              .order_by(Order.id)))
+            if settled:
+                documents.voucher(person_id, rng.choice(settled))
+                self.issued["voucher"] += 1
+        else:
+            years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id)})
+            if years:
+                documents.payment_certificate(person_id, person_id, rng.choice(years))
+                self.issued["payment certificate"] += 1
+
     def apply_refund(self):
         name = self.rng.choice(PAYERS)
         person = db.session.get(Person, self.world.people[name])
@@ -192,6 +214,9 @@ class History:
                     self.next_day()
                 self.rng.choices(moves, weights)[0](self)
                 db.session.rollback()
+                if self.documents_rng.random() < 0.1:
+                    self.certify()
+                    db.session.rollback()
         return self
 
 
@@ -202,15 +227,20 @@ def history(app, world, clock):
 
 def test_a_generated_history_of_500_operations_leaves_no_violation(app, history):
     made = history(1213, 520)
-    print(dict(made.done))
+    print(dict(made.done), dict(made.issued))
     assert sum(made.done.values()) >= 500, made.done
     for move in ("push", "declare", "pay", "pay failed", "refund applied", "refund applied (part)",
                  "refund approved (original)", "refund approved (bank)", "refund rejected", "reconcile"):
         assert made.done[move] > 0, (move, made.done)
+    assert made.issued["voucher"] > 0 and made.issued["payment certificate"] > 0, made.issued
     with app.app_context():
-        assert db.session.scalar(select(Due.id).where(Due.reopened_reason.is_not(None))), "no due was owed again"
+        assert db.session.scalar(select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "open")), \
+            "no due was owed again"
+        assert db.session.scalar(select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "void")), \
+            "no due was voided by a refund"
         assert db.session.scalar(select(OrderItem.id).where(OrderItem.refunded_fen > 0,
                                                             OrderItem.refunded_fen < OrderItem.amount_fen))
+        assert db.session.scalar(select(Document.id).filter_by(state="void")), "no certificate followed the money"
         found = ledger.check()
     assert found == [], "\n".join(map(str, found[:20]))
     result = app.test_cli_runner().invoke(args=["ledger", "check"])
@@ -220,12 +250,17 @@ def test_a_generated_history_of_500_operations_leaves_no_violation(app, history)
 # -- planted corruptions -----------------------------------------------------------------------------
 
 def _paid_item():
-    return db.session.scalar(select(OrderItem).join(Order).where(Order.state == "settled",
-                                                                 OrderItem.refunded_fen == 0).limit(1))
+    return db.session.scalar(select(OrderItem).join(Order).where(Order.state == "settled", OrderItem.refunded_fen == 0)
+                             .order_by(OrderItem.id).limit(1))
 
 
 def _refunded_item():
-    return db.session.scalar(select(OrderItem).where(OrderItem.refunded_fen == OrderItem.amount_fen).limit(1))
+    """An item whose money all went back and whose due is not paid (by another payment since): marking
+    the due paid is then a corruption on any database (without the order, PostgreSQL may pick one
+    whose due was paid again)."""
+    return db.session.scalar(select(OrderItem).join(Due, Due.id == OrderItem.due_id)
+                             .where(OrderItem.refunded_fen == OrderItem.amount_fen, Due.state != "paid")
+                             .order_by(OrderItem.id).limit(1))
 
 
 def due_paid_after_its_money_went_back():
@@ -267,9 +302,23 @@ def settled_item_with_a_ticket_of_another_tax_office():
     return "ticket"
 
 
+def certificate_valid_after_its_money_went_back():
+    """A document that lists a refunded item (at what it held before) made valid again."""
+    doc_id = db.session.scalar(
+        select(Document.id).join(DocumentItem, DocumentItem.document_id == Document.id)
+        .join(OrderItem, OrderItem.id == DocumentItem.item_id)
+        .where(Document.state == "void", DocumentItem.amount_fen > OrderItem.amount_fen - OrderItem.refunded_fen)
+        .limit(1))
+    assert doc_id is not None, "no void certificate in the history"
+    db.session.execute(update(Document).where(Document.id == doc_id).values(state="valid", voided_at=None,
+                                                                          void_reason=None))
+    return "certificate"
+
+
 CORRUPTIONS = (due_paid_after_its_money_went_back, item_gives_back_more_than_it_took,
                order_refunded_while_an_item_kept_its_money, due_changed_behind_its_history,
-               settled_item_without_its_ticket, settled_item_with_a_ticket_of_another_tax_office)
+               settled_item_without_its_ticket, settled_item_with_a_ticket_of_another_tax_office,
+               certificate_valid_after_its_money_went_back)
 
 
 def test_the_check_finds_each_planted_corruption(app, history):

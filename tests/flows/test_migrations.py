@@ -93,9 +93,70 @@ def test_0016_goes_down_and_up_with_data_and_earlier_declarations_count_as_looke
         db.engine.dispose()
 
 
+def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(tmp_path, key_dir, own_database):
+    """Documents fixed at issue (0022) on a database with documents, one of whose items was refunded:
+    down to 0021 (documents list nothing of their own) and up again, each document lists the
+    same lines, holder and totals as when it was issued, and what lists the refunded item is
+    已作废 from that refund, for its reason."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, select
+
+    from sbweb import create_app
+    from sbweb.db import db
+    from sbweb.models import Document, Order, Person
+    from sbweb.services import bank, documents, ledger, refund_applications, staff
+    from tests.conftest import _base_config
+    from tests.journeys import World, paid_history
+
+    def fixed():
+        return {d.doc_no: (d.state, d.voided_at, d.void_reason, d.holder_name, d.holder_id_number, d.payer_name,
+                           d.tax_office, d.amount_fen, d.items,
+                           [(l.item_id, l.person_name, l.id_number, l.kind, l.period_start, l.amount_fen, l.ticket_no,
+                             l.paid_at, l.channel, l.order_no) for l in d.lines])
+                for d in db.session.scalars(select(Document).order_by(Document.id))}
+
+    app = create_app(_base_config(tmp_path, key_dir, own_database))
+    with app.app_context():
+        upgrade()
+        world = World.load()
+        wang = world.people["王芳"]
+        numbers = paid_history(wang, world.enrollment("王芳", "medical"), 3, start_year=2024, amount_fen=35200)
+        refunded_voucher = documents.voucher(wang, numbers[0]).doc_no
+        kept_voucher = documents.voucher(wang, numbers[2]).doc_no
+        certificate = documents.payment_certificate(wang, wang, 2024).doc_no
+        person = db.session.get(Person, wang)
+        account = bank.report(person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006",
+                              account_name="王芳")
+        staff_id = staff.create("shenhe", "审核员", "correct horse battery", "admin").id
+        item_id = db.session.scalar(select(Order).filter_by(order_no=numbers[0])).items[0].id
+        application = refund_applications.apply(person, numbers[0], "normal", items={item_id: None},
+                                                money_type="重复缴费退费", reason="重复参保缴费",
+                                                account_id=account.id, account_name="王芳")
+        refund_applications.approve(staff_id, application.id, method="bank")
+        refund_applications.confirm_bank_transfer(staff_id, application.id)
+        db.session.rollback()
+        before = fixed()
+        assert [before[n][0] for n in (refunded_voucher, kept_voucher, certificate)] == ["void", "valid", "void"]
+        assert before[certificate][7] == 3 * 35200 and len(before[certificate][9]) == 3
+        db.session.commit()
+
+        downgrade(revision="0025")
+        db.session.remove()
+        schema = inspect(db.engine)
+        assert "document_items" not in schema.get_table_names()
+        assert not {"state", "holder_name"} & {c["name"] for c in schema.get_columns("documents")}
+
+        upgrade()
+        db.session.remove()
+        assert fixed() == before
+        assert ledger.check() == []
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_0023_goes_down_and_up_with_a_payment_across_two_tax_offices(tmp_path, key_dir, own_database):
     """Tickets per tax office (0023) on a database with 李明's 合并缴费 for himself (杭州) and 赵秀英
-    (青岛) and its first 完税证明: down to 0021 the order keeps one number (its first ticket's)
+    (青岛) and its first 完税证明: down to 0025 the order keeps one number (its first ticket's)
     and 首开 one per ticket; up again the number is the ticket of the office of its first item,
     the other office gets a ticket of its own, and the ledger finds every item's ticket right."""
     from flask_migrate import downgrade, upgrade
@@ -126,7 +187,7 @@ def test_0023_goes_down_and_up_with_a_payment_across_two_tax_offices(tmp_path, k
         documents.tax_certificate(li, li, issue="first", ticket_no=first)
         db.session.commit()
 
-        downgrade(revision="0021")
+        downgrade(revision="0025")
         db.session.remove()
         schema = inspect(db.engine)
         assert not {"tickets", "tax_offices"} & set(schema.get_table_names())

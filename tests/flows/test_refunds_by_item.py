@@ -212,7 +212,8 @@ def test_the_agency_edits_what_a_reason_does_and_a_reviewer_only_reads_it(app, c
     reviewer = app.test_client()
     staff_login(reviewer)
     page = reviewer.page("/admin/refund-reasons")
-    assert page.h1 == "退费原因类型" and "缴费档次或基数选择错误" in page.text and page.soup.select_one("main section form") is None
+    assert page.h1 == "退费原因类型" and "缴费档次或基数选择错误" in page.text and page.soup.select_one("main table form, main section form") is None
+    assert "重新应缴" in page.soup.find("td", string="缴费档次或基数选择错误").find_next("td").text
     reason_id = db.session.scalar(select(RefundReason.id).filter_by(reason="缴费档次或基数选择错误"))
     token = page.soup.select_one("input[name=csrf_token]")["value"]
     refused = reviewer.post(f"/admin/refund-reasons/{reason_id}", data={"csrf_token": token, f"r{reason_id}-effect": "void"})

@@ -9,7 +9,7 @@ item; an order whose items fell under other offices too gets a new ticket for ea
 numbered like any ticket (it printed one number for two tax bureaus before).
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0025
 Create Date: 2026-12-07 08:00:00
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 
 revision = '0023'
-down_revision = '0021'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 
