@@ -140,7 +140,7 @@ def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(
         assert before[certificate][7] == 3 * 35200 and len(before[certificate][9]) == 3
         db.session.commit()
 
-        downgrade(revision="0025")
+        downgrade(revision="0021")
         db.session.remove()
         schema = inspect(db.engine)
         assert "document_items" not in schema.get_table_names()

@@ -84,6 +84,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_order_items_ticket_id'), ['ticket_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_order_items_ticket_id_tickets'), 'tickets', ['ticket_id'], ['id'])
     _tickets_from_orders(bind)
+    _documents_name_their_tax_office(bind)
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_constraint('uq_orders_ticket_no', type_='unique')
         batch_op.drop_column('ticket_no')
@@ -121,6 +122,23 @@ def _tickets_from_orders(bind):
                                                  {"n": ticket_no}).scalar()
             bind.execute(sa.text("update order_items set ticket_id = :t where id = :i"),
                          {"t": ticket_of[office], "i": item_id})
+
+
+def _documents_name_their_tax_office(bind):
+    """What 0022 stored as a document's 税务机关 was the invented 国家税务总局{city}税务局: each
+    line names its ticket's office; a 完税证明 its ticket's; any other the office of the holder's
+    first enrollment (as documents issued from now on do)."""
+    if not sa.inspect(bind).has_table("document_items"):
+        return
+    office_of_ticket = ("(select o.name from tax_offices o join tickets t on t.tax_office_id = o.id "
+                        "where t.ticket_no = {}.ticket_no)")
+    op.execute("update document_items set tax_office = coalesce(" + office_of_ticket.format("document_items")
+               + ", tax_office) where ticket_no is not null")
+    op.execute("update documents set tax_office = coalesce((select o.name from tax_offices o join agencies a on "
+               "a.tax_office_id = o.id join enrollments e on e.agency_id = a.id where e.person_id = "
+               "documents.holder_id order by e.id limit 1), tax_office)")
+    op.execute("update documents set tax_office = coalesce(" + office_of_ticket.format("documents")
+               + ", tax_office) where kind = 'tax' and ticket_no is not null")
 
 
 def _new_number(bind, region, settled_at) -> str:
