@@ -122,7 +122,8 @@ def tax_search(requested_by: int, holder_id: int, *, issue: str, proxy: bool = F
     by_ticket: dict[str, list[records.RecordLine]] = {}
     for line in lines:
         day = line.settled_at.astimezone(SHANGHAI).date() if line.settled_at else None
-        if line.ticket_no and (not paid_from or day >= paid_from) and (not paid_to or day <= paid_to):
+        kept = line.ticket_no and line.refunded_fen < line.amount_fen  # money all gone back: nothing to certify
+        if kept and (not paid_from or day >= paid_from) and (not paid_to or day <= paid_to):
             by_ticket.setdefault(line.ticket_no, []).append(line)
     if tax_office:
         of_office = set(db.session.scalars(select(Ticket.ticket_no).join(TaxOffice).where(
@@ -150,7 +151,7 @@ def _issued_within(holder_id: int, ticket_no: str, issued_from: dt.date | None, 
 
 
 def _tax_ticket(ticket_no: str, lines: list, first_issued_at) -> TaxTicket:
-    return TaxTicket(ticket_no=ticket_no, tax_office=lines[0].tax_office or "", amount_fen=sum(l.amount_fen for l in lines),
+    return TaxTicket(ticket_no=ticket_no, tax_office=lines[0].tax_office or "", amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
                      paid_at=lines[0].settled_at, period_from=min(l.period_start for l in lines),
                      period_to=max(l.period_end for l in lines), items=len(lines), first_issued_at=first_issued_at)
 
@@ -160,14 +161,15 @@ def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no:
     """开具 a 完税证明 of one ticket for its holder: 首开 once per ticket and holder, 补开 only for a
     ticket already first-issued (any number of times). The ticket must be one 查询 would list."""
     try:
-        found = tax_search(requested_by, holder_id, issue=issue, proxy=proxy, ticket_no=ticket_no)
+        tax_search(requested_by, holder_id, issue=issue, proxy=proxy, ticket_no=ticket_no)
     except DocumentError as exc:
         raise DocumentError("ticket", exc.message) from None
     lines = records.paid_items_of(holder_id, paid_by=requested_by if proxy else None, ticket_no=ticket_no)
     try:
         with write_transaction():
             doc = _new_document(kind="tax", issue=issue, holder_id=holder_id, requested_by=requested_by,
-                                proxy=proxy, ticket_no=ticket_no, amount_fen=found[0].amount_fen, items=len(lines))
+                                proxy=proxy, ticket_no=ticket_no, amount_fen=sum(l.amount_fen for l in lines),
+                                items=len(lines))
             if issue == "first":
                 db.session.add(FirstIssue(ticket_no=ticket_no, holder_id=holder_id, document_id=doc.id))
                 db.session.flush()
