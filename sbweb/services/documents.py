@@ -168,7 +168,7 @@ def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no:
     try:
         with write_transaction():
             doc = _new_document(kind="tax", issue=issue, holder_id=holder_id, requested_by=requested_by,
-                                proxy=proxy, ticket_no=ticket_no, amount_fen=sum(l.amount_fen for l in lines),
+                                proxy=proxy, ticket_no=ticket_no, amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
                                 items=len(lines))
             if issue == "first":
                 db.session.add(FirstIssue(ticket_no=ticket_no, holder_id=holder_id, document_id=doc.id))
