@@ -89,7 +89,10 @@ def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:
     counts = {"persons": 0, "enrollments": 0, "dues": 0}
     with write_transaction():
         standards.load_file()
-        agencies = {a["code"]: registry.ensure_agency(a["code"], a["name"], a["region"], a["city"])
+        offices = {o["code"]: registry.ensure_tax_office(o["code"], o["name"], o["region"])
+                   for o in data["tax_offices"]}
+        agencies = {a["code"]: registry.ensure_agency(a["code"], a["name"], a["region"], a["city"],
+                                                      offices[a["tax_office"]])
                     for a in data["agencies"]}
         for resident in data["residents"]:
             person = registry.register_person(resident.get("id_type", RESIDENT_CARD),

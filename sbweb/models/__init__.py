@@ -1,8 +1,8 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 from sbweb.models.person import Person  # noqa: F401
-from sbweb.models.enrollment import Agency, Enrollment  # noqa: F401
+from sbweb.models.enrollment import Agency, Enrollment, TaxOffice  # noqa: F401
 from sbweb.models.due import Due, DueEvent  # noqa: F401
-from sbweb.models.order import IssuedNumber, Order, OrderEvent, OrderItem, Refund  # noqa: F401
+from sbweb.models.order import IssuedNumber, Order, OrderEvent, OrderItem, Refund, Ticket  # noqa: F401
 from sbweb.models.sandbox import SandboxGrant, SandboxNotify, SandboxRefund, SandboxTrade  # noqa: F401
 from sbweb.models.throttle import LookupFailure  # noqa: F401
 from sbweb.models.standard import Region, Standard  # noqa: F401

@@ -113,11 +113,14 @@ class DocumentItem(DueLabels, EnrollmentLabels, db.Model):
 
 
 class FirstIssue(db.Model):
-    """完税证明 首开: a ticket may be first-issued once (the unique key holds under races)."""
+    """完税证明 首开: a ticket may be first-issued once for each person it pays for (the unique
+    key holds under races); 补开 is only for a ticket already first-issued."""
     __tablename__ = "first_issues"
+    __table_args__ = (db.UniqueConstraint("ticket_no", "holder_id", name="uq_first_issues_ticket_holder"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_no: Mapped[str] = mapped_column(String(18), unique=True)
+    ticket_no: Mapped[str] = mapped_column(String(18), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
 
 

@@ -18,6 +18,18 @@ INSURANCE_FULL_LABELS = {
 }
 
 
+class TaxOffice(db.Model):
+    """主管税务机关: the tax office that collects for an agency's region and issues the 票证号码
+    (电子税票) of what is paid there, e.g. 国家税务总局杭州市西湖区税务局."""
+    __tablename__ = "tax_offices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(11), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The 行政区划 the office's tickets are numbered under (4 + region + year + sequence).
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+
+
 class Agency(db.Model):
     __tablename__ = "agencies"
 
@@ -26,6 +38,9 @@ class Agency(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     region_code: Mapped[str] = mapped_column(String(6), index=True)
     city: Mapped[str] = mapped_column(String(40))
+    tax_office_id: Mapped[int] = mapped_column(ForeignKey("tax_offices.id"), index=True)
+
+    tax_office = relationship("TaxOffice")
 
 
 class EnrollmentLabels:

@@ -4,6 +4,7 @@ The state only changes through `sbweb.payments.orders.transition`, which checks 
 against ORDER_TRANSITIONS and records an OrderEvent for it.
 """
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -73,7 +74,6 @@ class Order(db.Model):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    ticket_no: Mapped[str | None] = mapped_column(String(18), unique=True)
     provider_trade_no: Mapped[str | None] = mapped_column(String(64))
     last_queried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Bumped by every transition; a transition only applies to the version it read.
@@ -83,6 +83,8 @@ class Order(db.Model):
     items = relationship("OrderItem", back_populates="order", order_by="OrderItem.id")
     events = relationship("OrderEvent", back_populates="order", order_by="OrderEvent.id")
     refunds = relationship("Refund", back_populates="order", order_by="Refund.id")
+    # One 票证号码 per 主管税务机关 of its items, issued when it settles (none before).
+    tickets = relationship("Ticket", back_populates="order", order_by="Ticket.id")
 
     @property
     def state_label(self) -> str:
@@ -102,6 +104,50 @@ class Order(db.Model):
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def ticket_nos(self) -> list[str]:
+        return [t.ticket_no for t in self.tickets]
+
+    def groups(self) -> list["ItemGroup"]:
+        """The items by ticket (with its tax office) and, within it, by person: what the result
+        page and the voucher show. Before settlement there are no tickets: one group."""
+        by_ticket: dict = {}
+        for item in self.items:
+            by_ticket.setdefault(item.ticket, []).append(item)
+        groups = []
+        for ticket, items in by_ticket.items():
+            people: dict = {}
+            for item in items:
+                people.setdefault(item.due.enrollment.person, []).append(item)
+            groups.append(ItemGroup(ticket, [(person, its) for person, its in people.items()]))
+        return groups
+
+
+@dataclass(frozen=True)
+class ItemGroup:
+    ticket: "Ticket | None"
+    people: list  # [(Person, [OrderItem])]
+
+    @property
+    def total_fen(self) -> int:
+        return sum(item.amount_fen for _person, items in self.people for item in items)
+
+
+class Ticket(db.Model):
+    """票证号码 (电子税票号码): what one 主管税务机关 issues for the items of a settled order that
+    fall under it; a 完税证明 certifies one ticket."""
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(18), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    tax_office_id: Mapped[int] = mapped_column(ForeignKey("tax_offices.id"), index=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order = relationship("Order", back_populates="tickets")
+    tax_office = relationship("TaxOffice")
+    items = relationship("OrderItem", back_populates="ticket", order_by="OrderItem.id")
+
 
 class OrderItem(db.Model):
     __tablename__ = "order_items"
@@ -113,9 +159,12 @@ class OrderItem(db.Model):
     amount_fen: Mapped[int] = mapped_column(Integer)
     # What has gone back to the payer of this item (退费 by item; never more than amount_fen).
     refunded_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The ticket of the tax office of the due's agency, set when the order settles.
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
 
     order = relationship("Order", back_populates="items")
     due = relationship("Due")
+    ticket = relationship("Ticket", back_populates="items")
 
     @property
     def kept_fen(self) -> int:

@@ -23,7 +23,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sbweb.db import db, write_transaction
-from sbweb.models import Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund, RefundItem
+from sbweb.models import (Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund, RefundItem,
+                          TaxOffice, Ticket)
 from sbweb.models.base import utcnow
 from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, ORDER_TRANSITIONS, RETURNED_BY_PROVIDER
 from sbweb.clock import shanghai_now
@@ -111,10 +112,25 @@ def new_order_no() -> str:
     return f"SB{shanghai_now():%Y%m%d}{issue_number('order'):010d}"
 
 
-def new_ticket_no(order: Order) -> str:
-    """18 digits, like the tax bureau's 电子税票号码: 4 + region + year + sequence."""
-    region = order.items[0].due.enrollment.agency.region_code
-    return f"4{region}{shanghai_now():%y}{issue_number('ticket'):09d}"
+def new_ticket_no(office: TaxOffice) -> str:
+    """18 digits, like the tax bureau's 电子税票号码: 4 + the office's region + year + sequence."""
+    return f"4{office.region_code}{shanghai_now():%y}{issue_number('ticket'):09d}"
+
+
+def issue_tickets(order: Order) -> list[Ticket]:
+    """One 票证号码 per 主管税务机关 of the order's items (the tax office of each due's agency),
+    each item pointing at its own: one payment, as many tickets as tax offices. Called in the
+    transaction that settles the order."""
+    tickets: dict[int, Ticket] = {}
+    for item in order.items:
+        office = item.due.enrollment.agency.tax_office
+        if office.id not in tickets:
+            tickets[office.id] = Ticket(ticket_no=new_ticket_no(office), order_id=order.id, tax_office_id=office.id)
+            db.session.add(tickets[office.id])
+            db.session.flush()
+        item.ticket_id = tickets[office.id].id
+    db.session.flush()
+    return list(tickets.values())
 
 
 # -- choosing and confirming dues -----------------------------------------------------------
@@ -299,8 +315,8 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
                 transition(order, "paying", f"{source}: 已付款")
             if _take_dues(order):
                 transition(order, "settled", f"{source}: 支付成功",
-                           settled_at=state.paid_at or utcnow(), ticket_no=new_ticket_no(order),
-                           provider_trade_no=state.trade_no, **fields)
+                           settled_at=state.paid_at or utcnow(), provider_trade_no=state.trade_no, **fields)
+                issue_tickets(order)
                 return Outcome(order)
             # Cannot happen while dues are held by their order; if it ever does, the
             # money must not be kept.

@@ -4,8 +4,9 @@ when the money it certifies goes back.
 - 电子缴费凭证 (voucher): one settled order of the payer; one valid document per order.
 - 缴费证明 (payment): a person's paid items of a year — own person, or (代缴) only what this
   payer paid for a payee.
-- 完税证明 (tax): by 费款所属期 range or by 票证号码; 首开 once per ticket, 补开 any number of
-  times; every issue is a Document row (开具记录).
+- 完税证明 (tax): one ticket (so one 主管税务机关), found by 查询 (票证号码, 费款所属期, 缴费日期,
+  主管税务机关; 补开 also 开具日期) and picked from 证明信息列表; 首开 once per ticket and holder,
+  补开 only after it, any number of times; every issue is a Document row (开具记录).
 
 An issued document never changes: its lines (the items, each at what it kept), totals, holder
 and tax office are stored at issue, and the PDF and the verify page read only those. Its state
@@ -24,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.identity import mask
-from sbweb.models import Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, OrderItem, Person
+from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, OrderItem, Person,
+                          TaxOffice, Ticket)
 from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
@@ -56,7 +58,7 @@ def _new_document(lines: list[records.RecordLine], **fields) -> Document:
         raise DocumentError(_FIELD[fields["kind"]], "所选费款已全部退费，没有可开具的缴费记录")
     holder = db.session.get(Person, fields["holder_id"])
     payer = db.session.get(Person, fields["requested_by"])
-    office = tax_office(holder)
+    office = tax_office(holder, fields.get("ticket_no") if fields["kind"] == "tax" else None)
     doc = Document(
         doc_no=f"{PREFIX[fields['kind']]}{shanghai_now():%Y%m%d}{issue_number('document'):08d}",
         verify_code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)),
@@ -154,35 +156,89 @@ def payment_certificate(requested_by: int, holder_id: int, year: int, *, proxy: 
                              year=year)
 
 
-def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no: str | None = None,
-                    period_from: str | None = None, period_to: str | None = None,
-                    proxy: bool = False) -> Document:
-    """完税证明 首开 (once per ticket) or 补开, by 票证号码 or by a 费款所属期 range."""
-    if not ticket_no and not (period_from and period_to):
-        raise DocumentError("ticket_no", "票证号码和费款所属期不能同时为空")
-    if period_from and period_to and period_from > period_to:
-        raise DocumentError("period_to", "费款所属期止不能早于起")
+# The seeds' words when a 查询 finds nothing: 首开 looks for tickets not yet first-issued, 补开 for
+# tickets already first-issued (so 补开 before 首开 finds nothing, and says so).
+NOTHING_TO_ISSUE = {"first": "未查询到任何开具信息，请确认是否首次开具", "reissue": "未查询到任何信息"}
+
+
+@dataclass(frozen=True)
+class TaxTicket:
+    """A row of 证明信息列表: one ticket of the holder, with what it paid for them."""
+    ticket_no: str
+    tax_office: str
+    amount_fen: int
+    paid_at: dt.datetime
+    period_from: str
+    period_to: str
+    items: int
+    first_issued_at: dt.datetime | None
+
+
+def tax_search(requested_by: int, holder_id: int, *, issue: str, proxy: bool = False,
+               ticket_no: str | None = None, period_from: str | None = None, period_to: str | None = None,
+               paid_from: dt.date | None = None, paid_to: dt.date | None = None, tax_office: str | None = None,
+               issued_from: dt.date | None = None, issued_to: dt.date | None = None) -> list[TaxTicket]:
+    """证明查询信息 → 证明信息列表: the holder's tickets (代缴: of what this payer paid) that 首开 may
+    issue (not yet first-issued for the holder) or 补开 may (already first-issued), by 票证号码,
+    费款所属期, 缴费日期, 主管税务机关 (its code) and, for 补开, 开具日期. Raises the seeds' words when
+    there is none."""
     lines = records.paid_items_of(holder_id, paid_by=requested_by if proxy else None, ticket_no=ticket_no,
-                                  period_from=None if ticket_no else period_from,
-                                  period_to=None if ticket_no else period_to)
-    if not lines:
-        raise DocumentError("ticket_no" if ticket_no else "period_from", "未查询到可开具完税证明的已缴费记录")
-    tickets = sorted({l.ticket_no for l in lines if l.ticket_no})
+                                  period_from=period_from, period_to=period_to)
+    by_ticket: dict[str, list[records.RecordLine]] = {}
+    for line in lines:
+        day = line.settled_at.astimezone(SHANGHAI).date() if line.settled_at else None
+        kept = line.ticket_no and line.refunded_fen < line.amount_fen  # money all gone back: nothing to certify
+        if kept and (not paid_from or day >= paid_from) and (not paid_to or day <= paid_to):
+            by_ticket.setdefault(line.ticket_no, []).append(line)
+    if tax_office:
+        of_office = set(db.session.scalars(select(Ticket.ticket_no).join(TaxOffice).where(
+            TaxOffice.code == tax_office, Ticket.ticket_no.in_(list(by_ticket)))))
+        by_ticket = {t: ls for t, ls in by_ticket.items() if t in of_office}
+    first = dict(db.session.execute(select(FirstIssue.ticket_no, Document.issued_at)
+                                    .join(Document, Document.id == FirstIssue.document_id)
+                                    .where(FirstIssue.holder_id == holder_id,
+                                           FirstIssue.ticket_no.in_(list(by_ticket)))).all())
+    wanted = [t for t in by_ticket if (t in first) == (issue == "reissue")]
+    if issue == "reissue" and (issued_from or issued_to):
+        wanted = [t for t in wanted if _issued_within(holder_id, t, issued_from, issued_to)]
+    found = [_tax_ticket(t, by_ticket[t], first.get(t)) for t in wanted]
+    if not found:
+        raise DocumentError(None, NOTHING_TO_ISSUE[issue])
+    return sorted(found, key=lambda t: (t.paid_at, t.ticket_no), reverse=True)
+
+
+def _issued_within(holder_id: int, ticket_no: str, issued_from: dt.date | None, issued_to: dt.date | None) -> bool:
+    """A 完税证明 of this ticket was issued to the holder on a day within the range (开具日期)."""
+    days = [at.astimezone(SHANGHAI).date() for at in db.session.scalars(
+        select(Document.issued_at).where(Document.kind == "tax", Document.holder_id == holder_id,
+                                         Document.ticket_no == ticket_no))]
+    return any((not issued_from or d >= issued_from) and (not issued_to or d <= issued_to) for d in days)
+
+
+def _tax_ticket(ticket_no: str, lines: list, first_issued_at) -> TaxTicket:
+    return TaxTicket(ticket_no=ticket_no, tax_office=lines[0].tax_office or "", amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
+                     paid_at=lines[0].settled_at, period_from=min(l.period_start for l in lines),
+                     period_to=max(l.period_end for l in lines), items=len(lines), first_issued_at=first_issued_at)
+
+
+def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no: str,
+                    proxy: bool = False) -> Document:
+    """开具 a 完税证明 of one ticket for its holder: 首开 once per ticket and holder, 补开 only for a
+    ticket already first-issued (any number of times). The ticket must be one 查询 would list."""
+    try:
+        tax_search(requested_by, holder_id, issue=issue, proxy=proxy, ticket_no=ticket_no)
+    except DocumentError as exc:
+        raise DocumentError("ticket", exc.message) from None
+    lines = records.paid_items_of(holder_id, paid_by=requested_by if proxy else None, ticket_no=ticket_no)
     try:
         with write_transaction():
-            if issue == "first":
-                done = set(db.session.scalars(select(FirstIssue.ticket_no).where(FirstIssue.ticket_no.in_(tickets))))
-                if done:
-                    raise DocumentError("issue", f"票证号码 {min(done)} 已首开，如需再次开具请选择补开")
             doc = _new_document(lines, kind="tax", issue=issue, holder_id=holder_id, requested_by=requested_by,
-                                proxy=proxy, ticket_no=ticket_no, period_from=None if ticket_no else period_from,
-                                period_to=None if ticket_no else period_to)
+                                proxy=proxy, ticket_no=ticket_no)
             if issue == "first":
-                for t in tickets:
-                    db.session.add(FirstIssue(ticket_no=t, document_id=doc.id))
+                db.session.add(FirstIssue(ticket_no=ticket_no, holder_id=holder_id, document_id=doc.id))
                 db.session.flush()
-    except IntegrityError:
-        raise DocumentError("issue", "该票证已首开，如需再次开具请选择补开") from None
+    except IntegrityError:  # a second tap or tab got there first
+        raise DocumentError("ticket", NOTHING_TO_ISSUE["first"]) from None
     return doc
 
 
@@ -230,11 +286,17 @@ def render(doc: Document, *, verify_url: str, font: str | None = None, full_id: 
     return Rendered(f"{doc.label}-{doc.doc_no}.pdf", html_to_pdf(html))
 
 
-def tax_office(holder: Person) -> str:
-    """税务机关: the tax bureau of the city where the holder is enrolled."""
-    city = db.session.scalar(select(Agency.city).join(Enrollment, Enrollment.agency_id == Agency.id)
-                             .where(Enrollment.person_id == holder.id).order_by(Enrollment.id).limit(1))
-    return f"国家税务总局{city or ''}税务局"
+def tax_office(holder: Person, ticket_no: str | None = None) -> str:
+    """税务机关: the 主管税务机关 of the ticket, or (a certificate of no one ticket) of the agency
+    where the holder was first enrolled."""
+    if ticket_no:
+        name = db.session.scalar(select(TaxOffice.name).join(Ticket, Ticket.tax_office_id == TaxOffice.id)
+                                 .where(Ticket.ticket_no == ticket_no))
+        if name:
+            return name
+    return db.session.scalar(select(TaxOffice.name).join(Agency, Agency.tax_office_id == TaxOffice.id)
+                             .join(Enrollment, Enrollment.agency_id == Agency.id)
+                             .where(Enrollment.person_id == holder.id).order_by(Enrollment.id).limit(1)) or ""
 
 
 def count_issued(person_id: int) -> int:

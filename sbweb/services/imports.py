@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from sbweb import identity
 from sbweb.db import db, write_transaction
-from sbweb.models import Enrollment, Person
+from sbweb.models import Agency, Enrollment, Person
 from sbweb.money import MAX_FEN, yuan_to_fen
 from sbweb.services import registry
 from sbweb.services.people import normalise_name
@@ -25,6 +25,8 @@ COLUMNS = {
     "个人参保编号": "enrollment_no", "经办机构代码": "agency_code", "经办机构名称": "agency_name",
     "地区代码": "region", "所在地市": "city", "缴费类型": "kind", "费款所属期起": "period_start",
     "费款所属期止": "period_end", "金额": "amount",
+    # Optional: an agency new to us, in a region whose 主管税务机关 we do not know yet, needs them.
+    "主管税务机关代码": "tax_office_code", "主管税务机关名称": "tax_office_name",
 }
 REQUIRED = ("证件类型", "证件号码", "姓名", "人员类别", "险种", "个人参保编号", "经办机构代码", "经办机构名称",
             "地区代码", "所在地市")
@@ -114,6 +116,7 @@ def _cell(value) -> str:
 def check(raw_rows: list[dict[str, str]]) -> Report:
     report = Report()
     seen_enrollments: dict[str, str] = {}
+    regions_with_office: set[str] = set()  # named by an earlier row of the file
     for number, raw in enumerate(raw_rows, start=2):
         reasons, row = [], {COLUMNS[k]: v for k, v in raw.items() if k in COLUMNS}
         id_type = ID_TYPES.get(row.get("id_type", ""))
@@ -139,6 +142,13 @@ def check(raw_rows: list[dict[str, str]]) -> Report:
             reasons.append("经办机构代码或名称无效")
         if not re.fullmatch(r"[1-9]\d{5}", row.get("region", "")) or not row.get("city"):
             reasons.append("地区代码应为6位数字，所在地市不能为空")
+        elif row.get("tax_office_code") or row.get("tax_office_name"):
+            if not re.fullmatch(r"\d{11}", row.get("tax_office_code", "")) or not row.get("tax_office_name"):
+                reasons.append("主管税务机关代码应为11位数字，名称不能为空")
+            else:
+                regions_with_office.add(row["region"])
+        elif row["region"] not in regions_with_office and not _office_known(row):
+            reasons.append(f"地区 {row['region']} 尚无主管税务机关，请填写主管税务机关代码和名称")
         if any(row.get(k) for k in ("kind", "period_start", "period_end", "amount")):
             row["kind"] = KINDS.get(row.get("kind", ""))
             if row["kind"] is None:
@@ -166,6 +176,12 @@ def check(raw_rows: list[dict[str, str]]) -> Report:
     return report
 
 
+def _office_known(row: dict) -> bool:
+    """The row's agency has its tax office already, or its region has one."""
+    agency = db.session.scalar(select(Agency).filter_by(code=row.get("agency_code", "")))
+    return agency is not None or registry.tax_office_of_region(row["region"]) is not None
+
+
 def _conflicts(row: dict) -> list[str]:
     """What the database already says differently."""
     reasons = []
@@ -189,7 +205,9 @@ def apply(staff_id: int, filename: str, report: Report) -> dict[str, int]:
     counts = {"rows": len(report.rows), "dues": 0}
     with write_transaction():
         for row in report.rows:
-            agency = registry.ensure_agency(row["agency_code"], row["agency_name"], row["region"], row["city"])
+            office = (registry.ensure_tax_office(row["tax_office_code"], row["tax_office_name"], row["region"])
+                      if row.get("tax_office_code") else None)
+            agency = registry.ensure_agency(row["agency_code"], row["agency_name"], row["region"], row["city"], office)
             person = registry.register_person(row["id_type"], row["id_number"], row["name"])
             enrollment = registry.enroll(person, row["category"], row["insurance"], agency, row["enrollment_no"])
             if "amount_fen" in row:

@@ -7,7 +7,9 @@ took. It reads everything and writes nothing; each violation names what is wrong
   that are done; an order is 原路退回 exactly when all its items are;
 - every provider refund that carries items gives back their sum, and they are done once it is;
 - every due's history ends where the due is (its last event's state and amount);
-- every settled order has its 票证号码;
+- every settled item has exactly one 票证号码, of its own order and of the 主管税务机关 of its due's
+  agency; an order has one ticket per tax office, each covering some of its items; an item never
+  settled has none;
 - no valid certificate lists an item at more than the item still holds (its money went back), and
   every document's totals are the sum of its stored lines.
 """
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from sbweb.db import db
-from sbweb.models import Document, DocumentItem, Due, DueEvent, Order, OrderItem, Refund, RefundItem
+from sbweb.models import (Agency, Document, DocumentItem, Due, DueEvent, Enrollment, Order, OrderItem, Refund,
+                          RefundItem, Ticket)
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,38 @@ def _due_histories() -> list[Violation]:
 
 
 def _tickets() -> list[Violation]:
-    return [Violation("ticket", number, "settled without a 票证号码") for number in db.session.scalars(
-        select(Order.order_no).where(Order.state == "settled", Order.ticket_no.is_(None)))]
+    found = []
+    rows = db.session.execute(
+        select(OrderItem.id, Order.order_no, Order.settled_at, OrderItem.ticket_id, Ticket.ticket_no,
+               Ticket.order_id, OrderItem.order_id, Ticket.tax_office_id, Agency.tax_office_id)
+        .join(Order, Order.id == OrderItem.order_id).join(Due, Due.id == OrderItem.due_id)
+        .join(Enrollment, Enrollment.id == Due.enrollment_id).join(Agency, Agency.id == Enrollment.agency_id)
+        .outerjoin(Ticket, Ticket.id == OrderItem.ticket_id))
+    used = set()
+    for item_id, order_no, settled_at, ticket_id, number, ticket_order, order_id, office, due_office in rows:
+        if settled_at is None:
+            if ticket_id is not None:
+                found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} but was never settled"))
+            continue
+        if ticket_id is None:
+            found.append(Violation("ticket", order_no, f"item {item_id} settled without a 票证号码"))
+        elif ticket_order != order_id:
+            found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} of another order"))
+        elif office != due_office:
+            found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} of tax office "
+                                                       f"{office}, but its due's agency is under {due_office}"))
+        used.add(ticket_id)
+    offices = defaultdict(list)
+    for ticket_id, number, order_id, office in db.session.execute(
+            select(Ticket.id, Ticket.ticket_no, Ticket.order_id, Ticket.tax_office_id)):
+        offices[(order_id, office)].append(number)
+        if ticket_id not in used:
+            found.append(Violation("ticket", number, "票证号码 covers no settled item"))
+    for numbers in offices.values():
+        if len(numbers) > 1:
+            found.append(Violation("ticket", numbers[0], f"one order has {len(numbers)} tickets of one tax office: "
+                                                         + ", ".join(numbers)))
+    return found
 
 
 def _certificates() -> list[Violation]:

@@ -385,6 +385,16 @@ def _snapshot(difference: ReconDifference) -> dict:
             "resolution": difference.resolution, "note": difference.note}
 
 
+def _tickets_of(order: Order) -> list[dict]:
+    """Each 票证号码 of a settled order with its 主管税务机关 and what it took (one per tax office)."""
+    return [{"ticket_no": t.ticket_no, "tax_office": t.tax_office.name, "amount_fen": sum(i.amount_fen for i in t.items)}
+            for t in order.tickets]
+
+
+def _tickets_said(order: Order) -> str:
+    return "、".join(f"{t['ticket_no']}（{t['tax_office']} ¥{fen_display(t['amount_fen'])}）" for t in _tickets_of(order))
+
+
 def _order_snapshot(order: Order) -> dict:
     paid = db.session.scalar(select(func.count()).select_from(Due).join(OrderItem, OrderItem.due_id == Due.id)
                              .where(OrderItem.order_id == order.id, Due.state == "paid", Due.order_id == order.id))
@@ -480,7 +490,7 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
         if outcome.refund_needed:
             text = "费款已不可缴，原路退回"
         elif order.state == "settled" and was != "settled":
-            text = f"已补记缴费，订单缴费成功（票证号码 {order.ticket_no}）"
+            text = f"已补记缴费，订单缴费成功（票证号码 {_tickets_said(order)}）"
         else:
             text = f"订单已是{order.state_label}，无需补记"
         difference_before = _snapshot(difference)
@@ -492,7 +502,7 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
                   {"refund_fen": order.total_fen, "out_request_no": f"{order.order_no}R1"})
         elif order.state == "settled" and was != "settled":
             audit(staff_id, "money.settle", f"order:{order.order_no}", {"state": was},
-                  {"state": "settled", "amount_fen": order.total_fen, "ticket_no": order.ticket_no})
+                  {"state": "settled", "amount_fen": order.total_fen, "tickets": _tickets_of(order)})
         order_id = order.id
     if outcome.refund_needed:
         orders.complete_refunds(order_id)

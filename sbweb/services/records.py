@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select
 from sbweb.db import db
 from sbweb.identity import mask
 from sbweb.money import fen_display
-from sbweb.models import Due, Enrollment, Order, OrderItem, Person
+from sbweb.models import Due, Enrollment, Order, OrderItem, Person, TaxOffice, Ticket
 from sbweb.models.due import DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
 from sbweb.models.order import CHANNEL_LABELS, ORDER_STATE_LABELS
@@ -43,6 +43,7 @@ class RecordLine(DueLabels, EnrollmentLabels):
     refunded_fen: int
     provisional_on: int | None = None
     difference_of_id: int | None = None
+    tax_office: str | None = None  # the 主管税务机关 of the item's ticket (None before settlement)
 
     @property
     def state_label(self) -> str:
@@ -81,11 +82,23 @@ class RecordPage:
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
 
+    def groups(self) -> list[list[RecordLine]]:
+        """The page's lines by payment and 票证号码 (one group per ticket of a payment, in the page's
+        order): a 合并缴费 across two tax offices shows as two groups, each with its office."""
+        groups: list[list[RecordLine]] = []
+        for line in self.lines:
+            if groups and (groups[-1][0].order_no, groups[-1][0].ticket_no) == (line.order_no, line.ticket_no):
+                groups[-1].append(line)
+            else:
+                groups.append([line])
+        return groups
+
 
 def _query(payer_id: int | None, *, others: bool | None, year: int | None, insurance: str | None,
            person_id: int | None, states, order_nos, period_from: str | None = None,
            period_to: str | None = None, ticket_no: str | None = None):
     o, i, d, e, p = Order.__table__, OrderItem.__table__, Due.__table__, Enrollment.__table__, Person.__table__
+    t, x = Ticket.__table__, TaxOffice.__table__
     conditions = [o.c.state.in_(states)]
     if payer_id is not None:
         conditions.append(o.c.payer_id == payer_id)
@@ -98,7 +111,7 @@ def _query(payer_id: int | None, *, others: bool | None, year: int | None, insur
     if period_to:
         conditions.append(d.c.period_start <= period_to)
     if ticket_no:
-        conditions.append(o.c.ticket_no == ticket_no)
+        conditions.append(t.c.ticket_no == ticket_no)
     if insurance in ("pension", "medical"):
         conditions.append(e.c.insurance == insurance)
     if person_id is not None:
@@ -106,8 +119,9 @@ def _query(payer_id: int | None, *, others: bool | None, year: int | None, insur
     if order_nos is not None:
         conditions.append(o.c.order_no.in_(list(order_nos) or [""]))
     joined = (i.join(o, o.c.id == i.c.order_id).join(d, d.c.id == i.c.due_id)
-              .join(e, e.c.id == d.c.enrollment_id).join(p, p.c.id == e.c.person_id))
-    return joined, and_(*conditions), (o, i, d, e, p)
+              .join(e, e.c.id == d.c.enrollment_id).join(p, p.c.id == e.c.person_id)
+              .outerjoin(t, t.c.id == i.c.ticket_id).outerjoin(x, x.c.id == t.c.tax_office_id))
+    return joined, and_(*conditions), (o, i, d, e, p, t, x)
 
 
 def records_page(payer_id: int, *, others: bool | None = False, year: int | None = None,
@@ -115,23 +129,23 @@ def records_page(payer_id: int, *, others: bool | None = False, year: int | None
                  per_page: int = PER_PAGE, states=RECORD_STATES, order_nos=None) -> RecordPage:
     """One page of the payer's records: their own (others=False), what they paid for others
     (True), or both (None). `order_nos` limits a lookup-level session to its own orders."""
-    joined, where, (o, i, d, e, p) = _query(payer_id, others=others, year=year, insurance=insurance,
+    joined, where, tables = _query(payer_id, others=others, year=year, insurance=insurance,
                                             person_id=person_id, states=states, order_nos=order_nos)
     total = db.session.execute(select(func.count()).select_from(joined).where(where)).scalar_one()
     page = max(1, min(page, max(1, -(-total // per_page))))
     rows = db.session.execute(
-        select(*_columns(o, i, d, e, p))
+        select(*_columns(*tables))
         .select_from(joined).where(where)
-        .order_by(func.coalesce(o.c.settled_at, o.c.created_at).desc(), i.c.id.desc())
+        .order_by(func.coalesce(tables[0].c.settled_at, tables[0].c.created_at).desc(), tables[1].c.id.desc())
         .limit(per_page).offset((page - 1) * per_page)).all()
     return RecordPage([RecordLine(*row) for row in rows], total, page, per_page)
 
 
-def _columns(o, i, d, e, p):
-    return (o.c.order_no, o.c.state, o.c.channel, o.c.ticket_no, o.c.created_at, o.c.settled_at,
+def _columns(o, i, d, e, p, t, x):
+    return (o.c.order_no, o.c.state, o.c.channel, t.c.ticket_no, o.c.created_at, o.c.settled_at,
             o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
             e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen,
-            d.c.provisional_on, d.c.difference_of_id)
+            d.c.provisional_on, d.c.difference_of_id, x.c.name)
 
 
 def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, shanghai_now, utcnow
 from sbweb.db import db, write_transaction
-from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem
+from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem, Ticket
 from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
 from sbweb.services import bank, documents, dues, refund_reasons
@@ -72,7 +72,8 @@ def refundable(person_id: int, kind: str, *, date_from: dt.date | None = None, d
         raise ApplicationError("ticket_no", BOTH_EMPTY)
     query = _refundable_query(person_id, kind)
     if ticket_no:
-        query = query.where(Order.ticket_no == ticket_no)
+        # 凭证号码: any of the payment's tickets (one per tax office) finds it.
+        query = query.where(Order.id.in_(select(Ticket.order_id).where(Ticket.ticket_no == ticket_no)))
     else:
         # (No payment lies outside the app's calendar; clamped to it, the next day and the UTC
         # instant of a Shanghai midnight exist for any dates asked for.)

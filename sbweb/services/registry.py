@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sbweb import identity
 from sbweb.db import db
 from sbweb.services import dues
-from sbweb.models import Agency, Due, Enrollment, Person
+from sbweb.models import Agency, TaxOffice, Due, Enrollment, Person
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
 
 PERIOD = re.compile(r"\A(19|20)[0-9]{2}-(0[1-9]|1[0-2])\Z")  # ASCII digits, no trailing newline
@@ -18,12 +18,45 @@ class RegistryError(ValueError):
     pass
 
 
-def ensure_agency(code: str, name: str, region_code: str, city: str) -> Agency:
+def ensure_tax_office(code: str, name: str, region_code: str) -> TaxOffice:
+    """A 主管税务机关 by its code; a known office keeps its name unless told a new one."""
+    office = db.session.scalar(select(TaxOffice).filter_by(code=code))
+    if office is None:
+        office = TaxOffice(code=code, name=name, region_code=region_code)
+        db.session.add(office)
+    elif name and office.name != name:
+        office.name = name
+    db.session.flush()
+    return office
+
+
+def tax_office_of_region(region_code: str) -> TaxOffice | None:
+    """The tax office already known for a region (the first one, when there are several)."""
+    return db.session.scalar(select(TaxOffice).filter_by(region_code=region_code).order_by(TaxOffice.id).limit(1))
+
+
+def tax_offices_of(person_id: int | None = None) -> list[tuple[str, str]]:
+    """(code, name) of the 主管税务机关 of a person's enrollments, or of every office known."""
+    query = select(TaxOffice.code, TaxOffice.name).order_by(TaxOffice.code).distinct()
+    if person_id is not None:
+        query = (query.join(Agency, Agency.tax_office_id == TaxOffice.id)
+                 .join(Enrollment, Enrollment.agency_id == Agency.id).where(Enrollment.person_id == person_id))
+    return [(code, name) for code, name in db.session.execute(query)]
+
+
+def ensure_agency(code: str, name: str, region_code: str, city: str, tax_office: TaxOffice | None = None) -> Agency:
+    """An agency by its code, with its 主管税务机关: the one named, or (not named) the one it has, or
+    the one known for its region; an agency without any is refused (its tickets need one)."""
     agency = db.session.scalar(select(Agency).filter_by(code=code))
+    office = tax_office or (agency.tax_office if agency is not None else tax_office_of_region(region_code))
+    if office is None:
+        raise RegistryError(f"经办机构 {code} 所在地区 {region_code} 尚无主管税务机关，请提供主管税务机关代码和名称")
     if agency is None:
-        agency = Agency(code=code, name=name, region_code=region_code, city=city)
+        agency = Agency(code=code, name=name, region_code=region_code, city=city, tax_office_id=office.id)
         db.session.add(agency)
-        db.session.flush()
+    elif agency.tax_office_id != office.id:
+        agency.tax_office_id = office.id
+    db.session.flush()
     return agency
 
 

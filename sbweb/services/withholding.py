@@ -289,7 +289,7 @@ def announce(ready, now=None, base_url: str | None = None) -> tuple[int, int]:
 
 def _outcome(order: Order) -> str:
     if order.state == "settled":
-        return f"已扣款，票证号码 {order.ticket_no}" if order.ticket_no else "已扣款"
+        return f"已扣款，票证号码 {'、'.join(order.ticket_nos)}" if order.ticket_nos else "已扣款"
     if order.state == "failed":
         # The close's cause is "<source>: <the order's words>"; the source says why (余额不足).
         cause = order.events[-1].cause.split(": ")[0] if order.events else "扣款未成功"

@@ -4,15 +4,19 @@ document page (下载 / 发送至邮箱, with each mail's state and 重试), and
 Certificates of a person's records need a verified session and a 验证码 (an image, or a
 question in words for those who cannot read the image); a voucher goes with its order.
 """
+import datetime as dt
 from urllib.parse import quote
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
 
 from sbweb import auth, mail
 from sbweb.forms.base import options
-from sbweb.forms.certificates import MailForm, PaymentCertForm, PlainForm, ProxyCertForm, TaxCertForm
+from sbweb.forms.certificates import (MailForm, PaymentCertForm, PlainForm, ProxyCertForm, ProxyTaxQueryForm,
+                                     TaxPickForm, TaxQueryForm)
 from sbweb.htmx import render_step
-from sbweb.services import captcha, documents, records
+from sbweb.db import db
+from sbweb.models import Person
+from sbweb.services import captcha, documents, records, registry
 from sbweb.services.documents import DocumentError
 from sbweb.lookup import throttled_lookup
 
@@ -100,28 +104,125 @@ def payment():
                        status=422 if form.is_submitted() and not switching else 200)
 
 
-@bp.route("/certificates/tax", methods=["GET", "POST"])
+@bp.get("/certificates/tax")
 def tax():
-    """完税证明: 首开 once per ticket, 补开 any time; by 票证号码 or by 费款所属期."""
-    person = auth.person_id()
-    form = TaxCertForm()
+    """完税证明: 首开 or 补开, for oneself or (代缴) for a payee."""
+    return render_step("certificates/tax.html", issues=TAX_ISSUES)
+
+
+TAX_ISSUES = {"first": "首开完税证明", "reissue": "补开完税证明"}
+TAX_QUERY = "tax_query"  # the session's 查询 between 证明查询信息 and 证明信息列表
+
+
+def _issue(issue: str) -> str:
+    if issue not in TAX_ISSUES:
+        abort(404)
+    return issue
+
+
+def _offices(form, holder_id: int | None) -> None:
+    """主管税务机关: every office, filled in with the holder's own when they have one (as the seeds do)."""
+    form.tax_office.choices = options([("", "全部主管税务机关")] + registry.tax_offices_of())
+    own = registry.tax_offices_of(holder_id) if holder_id is not None else []
+    if not form.is_submitted() and len(own) == 1:
+        form.tax_office.data = own[0][0]
+
+
+def _criteria(kept: dict) -> dict:
+    days = ("paid_from", "paid_to", "issued_from", "issued_to")
+    return {k: (dt.date.fromisoformat(v) if k in days and v else v) for k, v in kept.items()}
+
+
+def _found(form, payer: int, holder: int, issue: str, proxy: bool):
+    """查询: on a hit, keep it in the session and go to 证明信息列表; else the seeds' words."""
+    try:
+        documents.tax_search(payer, holder, issue=issue, proxy=proxy, **_criteria(form.criteria()))
+    except DocumentError as exc:
+        form.form_errors.append(exc.message)
+        return None
+    session[TAX_QUERY] = {"person": payer, "holder": holder, "proxy": proxy, "issue": issue,
+                          "criteria": form.criteria()}
+    return redirect(url_for("certificates.tax_list", issue=issue), 303)
+
+
+@bp.route("/certificates/tax/<issue>", methods=["GET", "POST"])
+def tax_query(issue):
+    """首开 / 补开完税证明 — 证明查询信息: 票证号码, 费款所属期, 缴费日期, 主管税务机关 (补开: 开具日期)."""
+    issue, person = _issue(issue), auth.person_id()
+    form = TaxQueryForm()
+    _offices(form, person)
+    if form.validate_on_submit() and (found := _found(form, person, person, issue, proxy=False)):
+        return found
+    return render_step("certificates/tax_query.html", form=form, issue=issue, title=TAX_ISSUES[issue], proxy=False,
+                       status=422 if form.is_submitted() else 200)
+
+
+@bp.route("/certificates/proxy/tax/<issue>", methods=["GET", "POST"])
+def proxy_tax_query(issue):
+    """首开 / 补开完税证明（代缴）: the payee's 证件 + 姓名, then the same 查询 (only what this payer paid)."""
+    issue, payer = _issue(issue), auth.person_id()
+    form = ProxyTaxQueryForm()
+    _offices(form, None)
+    status = 422 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        person, status = throttled_lookup(form)
+        if person is not None and person.id == payer:
+            form.id_number.errors.append(f"为本人开具请使用“{TAX_ISSUES[issue]}”")
+        elif person is not None and (found := _found(form, payer, person.id, issue, proxy=True)):
+            return found
+        status = 422 if status == 200 else status
+    return render_step("certificates/tax_query.html", form=form, issue=issue, title=f"{TAX_ISSUES[issue]}（代缴）",
+                       proxy=True, status=status)
+
+
+def _kept_query(issue: str) -> dict | None:
+    kept = session.get(TAX_QUERY)
+    if not kept or kept.get("person") != auth.person_id() or kept.get("issue") != issue:
+        return None
+    return kept
+
+
+def _listed(kept: dict | None, issue: str) -> list:
+    """What the kept 查询 finds now (nothing without one; its tickets may have been issued since)."""
+    if kept is None:
+        return []
+    try:
+        return documents.tax_search(kept["person"], kept["holder"], issue=issue, proxy=kept["proxy"],
+                                    **_criteria(kept["criteria"]))
+    except DocumentError as exc:
+        flash(exc.message)
+        return []
+
+
+@bp.route("/certificates/tax/<issue>/list", methods=["GET", "POST"])
+def tax_list(issue):
+    """证明信息列表: the tickets 查询 found, one to pick, then 开具 (one 完税证明 per ticket)."""
+    issue = _issue(issue)
+    kept = _kept_query(issue)
+    found = _listed(kept, issue)
+    if not found:  # you can't be on the list without a 查询 that finds something
+        proxy = bool(kept and kept["proxy"])
+        return redirect(url_for("certificates.proxy_tax_query" if proxy else "certificates.tax_query", issue=issue), 303)
+    form = TaxPickForm(ticket=found[0].ticket_no if len(found) == 1 else None)
+    form.ticket.choices = options((t.ticket_no, t.ticket_no) for t in found)
     switching = _switching()
     if not switching and form.validate_on_submit() and _captcha_passed(form):
         try:
-            doc = documents.tax_certificate(person, person, issue=form.issue.data, ticket_no=form.ticket_no.data or None,
-                                            period_from=form.period_from.data or None,
-                                            period_to=form.period_to.data or None)
+            doc = documents.tax_certificate(kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data,
+                                            proxy=kept["proxy"])
         except DocumentError as exc:
-            form[exc.field].errors.append(exc.message)
+            form.ticket.errors.append(exc.message)
         else:
             return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
-    return render_step("certificates/tax.html", form=form, **_captcha_context(),
+    return render_step("certificates/tax_list.html", form=form, found=found, issue=issue, proxy=kept["proxy"],
+                       title=TAX_ISSUES[issue] + ("（代缴）" if kept["proxy"] else ""),
+                       holder=db.session.get(Person, kept["holder"]), **_captcha_context(),
                        status=422 if form.is_submitted() and not switching else 200)
 
 
 @bp.route("/certificates/proxy", methods=["GET", "POST"])
 def proxy():
-    """代缴 variants: for a payee named by 证件号码 + 姓名, only what this payer paid."""
+    """缴费证明（代缴）: for a payee named by 证件号码 + 姓名, only what this payer paid."""
     payer = auth.person_id()
     form = ProxyCertForm()
     form.year.choices = options((y, f"{y}年") for y in records.record_years(payer))
@@ -131,14 +232,10 @@ def proxy():
         person, status = throttled_lookup(form)
         if person is not None and person.id == payer:
             status = 422
-            form.id_number.errors.append("为本人开具请使用“缴费证明”或“完税证明”")
+            form.id_number.errors.append("为本人开具请使用“缴费证明”")
         elif person is not None:
             try:
-                if form.kind.data == "payment":
-                    doc = documents.payment_certificate(payer, person.id, form.year.data, proxy=True)
-                else:
-                    doc = documents.tax_certificate(payer, person.id, issue="reissue", proxy=True,
-                                                    period_from=f"{form.year.data}-01", period_to=f"{form.year.data}-12")
+                doc = documents.payment_certificate(payer, person.id, form.year.data, proxy=True)
             except DocumentError as exc:
                 form.year.errors.append(exc.message)
                 status = 422

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from sbweb.db import db
-from sbweb.models import Order
+from sbweb.models import Order, Ticket
 
 from tests.browser.steps import checkout, consent, h1, ticket_no
 from tests.flows.test_admin import PASSWORD, make_staff
@@ -145,7 +145,7 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     paid = tab.get_by_role("link", name=re.compile(ticket))
     expect(paid.locator(".state")).to_have_text("原路退回")
     with live_server.app.app_context():
-        refunded = db.session.scalar(select(Order).filter_by(ticket_no=ticket))
+        refunded = db.session.scalar(select(Order).join(Ticket).where(Ticket.ticket_no == ticket))
         assert refunded.state == "refunded" and refunded.payer_id == live_server.world.people["王芳"]
 
     if js:

@@ -260,7 +260,7 @@ def test_wang_fang_pays_her_pension_without_javascript(live_server, page, shot):
     assert re.fullmatch(r"\d{18}", ticket), ticket
     with live_server.app.app_context():
         paid = order(order_url.rsplit("/", 1)[-1])
-        assert (paid.state, paid.ticket_no, paid.total_fen) == ("settled", ticket, 176000)
+        assert (paid.state, paid.ticket_nos, paid.total_fen) == ("settled", [ticket], 176000)
         assert paid.events[-1].cause == "sandbox异步通知: 支付成功"  # posted over HTTP to /notify
         paid_dues = live_server.world.dues("王芳", "pension", state="paid")
         assert [d.state for d in paid_dues] == ["paid", "paid"]

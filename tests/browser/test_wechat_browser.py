@@ -114,7 +114,7 @@ def test_wang_fang_binds_her_wechat_and_pays_by_jsapi(live_server, page, shot, a
     shot(tab, "result")
     with live_server.app.app_context():
         paid = order(number)
-        assert paid.state == "settled" and paid.ticket_no == number_shown
+        assert paid.state == "settled" and paid.ticket_nos == [number_shown]
     assert wechat_pay.deliveries == [(number, 204)]  # the fake's notify reached us over HTTP
     assert not axe.blocking(), axe.blocking()
 

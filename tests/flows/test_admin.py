@@ -28,11 +28,12 @@ def apply_for_refund(client, world):
     sign_in(client, "王芳", verified=True)
     report(client)
     paid = order(order_no_of(pay(client, choose(client, "medical"))))
+    [ticket] = paid.ticket_nos
     form = client.page(f"/refunds/normal/{paid.order_no}/apply")
     client.submit(form, {"money_type": "多缴费款退费", "reason": "重复参保缴费"})
     db.session.rollback()
     application = db.session.scalar(select(RefundApplication))
-    return application.id, application.application_no, paid.order_no, paid.ticket_no
+    return application.id, application.application_no, paid.order_no, ticket
 
 
 def review_and_confirm(office, application_id, method="原路退回", data=None):

@@ -29,7 +29,7 @@ def books() -> dict:
     """Every order with its state, amount, ticket and times; every due's state; the order events."""
     db.session.remove()
     found = {
-        "orders": {o.order_no: (o.state, o.total_fen, o.ticket_no, o.settled_at, o.refunded_at)
+        "orders": {o.order_no: (o.state, o.total_fen, tuple(o.ticket_nos), o.settled_at, o.refunded_at)
                    for o in db.session.scalars(select(Order))},
         "dues": {d.id: (d.state, d.amount_fen) for d in db.session.scalars(select(Due))},
         "events": db.session.scalar(select(db.func.count()).select_from(OrderEvent)),

@@ -51,6 +51,7 @@ from sbweb.models import (
     Payee,
     RefundApplication,
     Reminder,
+    Ticket,
 )
 from sbweb.services import captcha, documents, payees, reminders
 from tests.conftest import COLLECTING, JINJA_CACHE, KEEP_TABLES, ON_POSTGRES, _base_config
@@ -104,7 +105,7 @@ def _build_data(world: World) -> dict:
     payees.set_auto_pay(me, zhao.id, True)
     my_reminder = reminders.subscribe(me, me, "wangfang@example.com")
     my_decl = db.session.scalar(select(Declaration.id).filter_by(person_id=me, state="valid").limit(1))
-    ids.update(my_order=my_orders[0], my_ticket=db.session.scalar(select(Order.ticket_no).filter_by(order_no=my_orders[0])), my_doc=my_vouchers[0].doc_no, my_cert=my_cert.doc_no,
+    ids.update(my_order=my_orders[0], my_ticket=db.session.scalar(select(Ticket.ticket_no).join(Order).where(Order.order_no == my_orders[0])), my_doc=my_vouchers[0].doc_no, my_cert=my_cert.doc_no,
                my_code=my_cert.verify_code, my_mail=my_mails[0].id, my_payee=zhao.id,
                my_reminder=my_reminder.id, my_decl=my_decl, my_enrollment="520102100000012345",
                payee_enrollment="370212200000045679", payee_due=world.dues("赵秀英", "medical")[0].id)
@@ -119,7 +120,7 @@ def _build_data(world: World) -> dict:
     ids.update(their_order=their_orders[0], their_doc=their_doc.doc_no, their_mail=their_mail.id,
                their_payee=liu.id, their_reminder=their_reminder.id, their_decl=their_decl,
                their_enrollment="370202100000034567", their_payee_enrollment="520115200000056789",
-               their_due=world.dues("张伟", "pension")[0].id, their_ticket=their_order.ticket_no,
+               their_due=world.dues("张伟", "pension")[0].id, their_ticket=their_order.ticket_nos[0],
                their_code=their_doc.verify_code)
     # 李明's 2027 year paid: choosing a grade or the fixed amount again is refused, never written.
     for insurance in ("pension", "medical"):
@@ -403,19 +404,24 @@ POST_FORMS = [
              # Full-width digits and spaces around the answer are read as typed digits: issued.
              valid_after_all=("year=fullwidth", "year=repeated-twice", "captcha=fullwidth", "captcha=newline")),
     # With the right answer to the 验证码, so that the fields themselves are what is checked.
-    PostForm("certificates-tax", "/certificates/tax", "/certificates/tax",
-             {"issue": "reissue", "period_from": "2020-01", "period_to": "2020-12", "captcha": CAPTCHA},
-             {"issue": CHOICE, "period_from": TEXT, "period_to": TEXT, "captcha": TEXT},
-             pre="/certificates/tax", redirect_to=("/certificates/d/",),
-             # The answer typed in full-width digits, or with a space after it, is the answer.
-             valid_after_all=("captcha=fullwidth", "captcha=newline")),
-    PostForm("certificates-tax-ticket", "/certificates/tax", "/certificates/tax",
-             {"issue": "reissue", "ticket_no": Ref("my_ticket"), "captcha": CAPTCHA}, {"ticket_no": TEXT},
-             pre="/certificates/tax", redirect_to=("/certificates/d/",)),
+    # 完税证明 查询: nothing is written whatever is asked; a hit goes on to 证明信息列表.
+    PostForm("certificates-tax-query", "/certificates/tax/<issue>", "/certificates/tax/reissue",
+             {"period_from": "2020-01", "period_to": "2020-12"},
+             {"ticket_no": TEXT, "period_from": TEXT, "period_to": TEXT, "paid_from": TEXT, "paid_to": TEXT,
+              "tax_office": CHOICE, "issued_from": TEXT, "issued_to": TEXT},
+             pre="/certificates/tax/reissue", redirect_to=("/certificates/tax/reissue/list",)),
+    # 证明信息列表 without a 查询 of this session: back to 查询, nothing issued.
+    PostForm("certificates-tax-list", "/certificates/tax/<issue>/list", "/certificates/tax/first/list",
+             {"ticket": Ref("my_ticket"), "captcha": CAPTCHA}, {"ticket": CHOICE, "captcha": TEXT},
+             pre="/certificates/tax/first/list", redirect_to=("/certificates/tax/first",)),
+    PostForm("certificates-proxy-tax-query", "/certificates/proxy/tax/<issue>", "/certificates/proxy/tax/first",
+             {"id_type": "201", "id_number": "370202197805127818", "name": "张伟"},  # she paid nothing for him
+             {"id_type": CHOICE, "id_number": TEXT, "name": TEXT, "ticket_no": TEXT, "tax_office": CHOICE},
+             pre="/certificates/proxy/tax/first", redirect_to=("/certificates/tax/first/list",)),
     PostForm("certificates-proxy", "/certificates/proxy", "/certificates/proxy",
-             {"id_type": "201", "id_number": "370202197805127818", "name": "张伟", "kind": "payment",
+             {"id_type": "201", "id_number": "370202197805127818", "name": "张伟",
               "year": "2020", "captcha": CAPTCHA},  # she paid nothing for him: refused
-             {"id_type": CHOICE, "id_number": TEXT, "name": TEXT, "kind": CHOICE, "year": NUMBER,
+             {"id_type": CHOICE, "id_number": TEXT, "name": TEXT, "year": NUMBER,
               "captcha": TEXT}, pre="/certificates/proxy"),
     PostForm("certificates-send", "/certificates/d/<doc_no>/mail", "/certificates/d/{my_doc}/mail",
              {"email": "wangfang@example.com"}, {"email": TEXT}),  # five sent this hour: refused
@@ -486,6 +492,8 @@ GET_PAGES = [
     ("/certificates/d/<doc_no>.pdf", "/certificates/d/{my_doc}.pdf"),
     ("/certificates/issued", "/certificates/issued"), ("/certificates/payment", "/certificates/payment"),
     ("/certificates/proxy", "/certificates/proxy"), ("/certificates/tax", "/certificates/tax"),
+    ("/certificates/tax/<issue>", "/certificates/tax/first"), ("/certificates/tax/<issue>/list", "/certificates/tax/first/list"),
+    ("/certificates/proxy/tax/<issue>", "/certificates/proxy/tax/reissue"),
     ("/orders/<order_no>/voucher", "/orders/{my_order}/voucher"), ("/verify", "/verify"),
     ("/verify/<code>", "/verify/{my_code}"),
     ("/declare/", "/declare/"), ("/declare/<flow>", "/declare/flexible-pension"),
@@ -626,24 +634,36 @@ _ids("/proxy/<int:payee_id>/<enrollment_no>/dues", "POST", ["/proxy/{my_payee}/{
 _ids("/proxy/batch", "POST", ["/proxy/batch"], data=[("dues", Ref("their_due"))], want=(422,))
 _ids("/reminders/", "POST", ["/reminders/"], data=[("person", Ref("them_id")), ("email", "a@example.com")],
      want=(422,))
-_ids("/certificates/tax", "POST", ["/certificates/tax"],
-     data=[("issue", "reissue"), ("ticket_no", Ref("their_ticket")), ("captcha", CAPTCHA)], want=(422,))
+# Their 票证号码 in 王芳's 查询 finds nothing of theirs (the seeds' words, beside no ticket of theirs).
+TAX_QUERY = "/certificates/tax/<issue>"
+_ids(TAX_QUERY, "POST", ["/certificates/tax/first", "/certificates/tax/reissue"],
+     data=[("ticket_no", Ref("their_ticket"))], want=(422,))
+# A 开具 kind that does not exist.
+for m in ("GET", "POST"):
+    for rule, suffix in ((TAX_QUERY, ""), ("/certificates/tax/<issue>/list", "/list")):
+        _ids(rule, m, [f"/certificates/tax/bitcoin{suffix}", f"/certificates/tax/%00{suffix}",
+                       f"/certificates/tax/{'x' * 300}{suffix}", f"/certificates/tax/FIRST{suffix}"])
+    _ids("/certificates/proxy/tax/<issue>", m, ["/certificates/proxy/tax/bitcoin", "/certificates/proxy/tax/%00"])
 # An end before the start, in full-width digits: refused like any other malformed period.
-_ids("/certificates/tax", "POST", ["/certificates/tax"], want=(422,), leak=False,
-     data=[("issue", "reissue"), ("period_from", "2020-01"), ("period_to", "２０１９-１２"), ("captcha", CAPTCHA)])
+_ids(TAX_QUERY, "POST", ["/certificates/tax/reissue"], want=(422,), leak=False,
+     data=[("period_from", "2020-01"), ("period_to", "２０１９-１２")])
 IDS[-1] = replace(IDS[-1], id="garbled:certificates-tax:period_to=fullwidth-before-start", kind="garbled")
 # The same with only the year's last two digits full-width ("20１９-12", as an input method may
 # leave it): 2019-12 is before 2020-01, so it is refused, or read as digits and refused.
-_ids("/certificates/tax", "POST", ["/certificates/tax"], want=(422,), leak=False,
-     data=[("issue", "reissue"), ("period_from", "2020-01"), ("period_to", "20１９-12"), ("captcha", CAPTCHA)])
+_ids(TAX_QUERY, "POST", ["/certificates/tax/reissue"], want=(422,), leak=False,
+     data=[("period_from", "2020-01"), ("period_to", "20１９-12")])
 IDS[-1] = replace(IDS[-1], id="garbled:certificates-tax:period_to=mixed-digits-before-start", kind="garbled")
 # Periods and dates as ranges: the end before the start, and 9,998 years apart.
 for label, start, end in (("end-before-start", "2099-12", "1990-01"), ("9998-years", "0001-01", "9999-12"),
                           ("calendar-edges", "1900-02", "2100-13")):
-    _ids("/certificates/tax", "POST", ["/certificates/tax"], want=(422,), leak=False,
-         data=[("issue", "reissue"), ("period_from", start), ("period_to", end), ("captcha", CAPTCHA)])
+    _ids(TAX_QUERY, "POST", ["/certificates/tax/reissue"], want=(422,), leak=False,
+         data=[("period_from", start), ("period_to", end)])
     IDS[-1] = replace(IDS[-1], id=f"garbled:certificates-tax:period-range={label}", kind="garbled")
-IDS = [replace(c, pre="/certificates/tax") if c.rule == "/certificates/tax" else c for c in IDS]
+for label, start, end in (("end-before-start", "2026-12-31", "2026-01-01"), ("calendar-edges", "1900-02-29", "2100-02-30")):
+    _ids(TAX_QUERY, "POST", ["/certificates/tax/reissue"], want=(422,), leak=False,
+         data=[("paid_from", start), ("paid_to", end), ("issued_from", start), ("issued_to", end)])
+    IDS[-1] = replace(IDS[-1], id=f"garbled:certificates-tax:date-range={label}", kind="garbled")
+IDS = [replace(c, pre="/certificates/tax/reissue") if c.rule == TAX_QUERY and c.method == "POST" else c for c in IDS]
 # 退费申请: someone else's (or no one's) payment, or a kind that does not exist.
 _ids("/refunds/<kind>/", "GET", ["/refunds/bitcoin/", "/refunds/%00/", "/refunds/" + "x" * 300 + "/",
                                  "/refunds/NORMAL/"])

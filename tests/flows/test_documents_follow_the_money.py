@@ -64,13 +64,20 @@ def pay_a_month(client, world, month: str) -> str:
     return order_no_of(pay(client, choose(client, enrollment_no=enrollment.enrollment_no, due_ids=[due_id])))
 
 
+def issue_tax(client, app, kind, data):
+    """完税证明 首开 / 补开: 查询 with `data`, then 开具 the one ticket 证明信息列表 shows."""
+    listing = client.submit(client.page(f"/certificates/tax/{kind}"), data)
+    assert listing.url.endswith(f"/certificates/tax/{kind}/list"), listing.text[:300]
+    return issue(client, app, listing.url, {})
+
+
 def issued_three(app, client, paid):
     """王芳's voucher of the three-month payment, her 2026 缴费证明 and the ticket's 完税证明 (首开)."""
     voucher = client.page(f"/orders/{paid.order_no}/voucher")
     assert voucher.h1 == "电子缴费凭证"
     payment = issue(client, app, "/certificates/payment", {"year": "2026"})
     assert payment.h1 == "缴费证明", payment.text[:300]
-    tax = issue(client, app, "/certificates/tax", {"issue": "first", "ticket_no": paid.ticket_no})
+    tax = issue_tax(client, app, "first", {"ticket_no": paid.ticket_no})
     assert tax.h1 == "完税证明（首开）", tax.text[:300]
     return [doc_no_of(p) for p in (voucher, payment, tax)]
 
@@ -193,8 +200,7 @@ def test_every_font_of_every_kind_of_document_is_embedded(app, client, world, ct
     application, _ = apply(client, paid.order_no, ids[0], money_type="重复缴费退费", reason="重复参保缴费")
     approve_all(app, app.test_client(), application)  # and each as 已作废, with its mark
     doc_nos.append(doc_no_of(issue(client, app, "/certificates/payment", {"year": "2026"})))
-    doc_nos.append(doc_no_of(issue(client, app, "/certificates/tax", {"issue": "reissue", "period_from": "2026-01",
-                                                                      "period_to": "2026-12"})))
+    doc_nos.append(doc_no_of(issue_tax(client, app, "reissue", {"period_from": "2026-01", "period_to": "2026-12"})))
     for doc_no in doc_nos:
         data = client.get(f"/certificates/d/{doc_no}.pdf").data
         assert data[:5] == b"%PDF-"

@@ -11,11 +11,13 @@ from tests.flows.test_admin import make_staff, staff_login
 from tests.journeys import choose, pay, sign_in
 
 HEADER = ["证件类型", "证件号码", "姓名", "人员类别", "险种", "个人参保编号", "经办机构代码", "经办机构名称",
-          "地区代码", "所在地市", "缴费类型", "费款所属期起", "费款所属期止", "金额"]
+          "地区代码", "所在地市", "缴费类型", "费款所属期起", "费款所属期止", "金额",
+          "主管税务机关代码", "主管税务机关名称"]
 ZHANG_BACKPAY = ["居民身份证", "370202197805127818", "张伟", "灵活就业人员", "养老保险", "370202100000034567",
-                 "37020201", "青岛市市南区社会保险事业中心", "370202", "青岛市", "补缴", "2023-01", "2023-06", "4776.00"]
+                 "37020201", "青岛市市南区社会保险事业中心", "370202", "青岛市", "补缴", "2023-01", "2023-06", "4776.00", "", ""]
 NEW_PERSON = ["居民身份证", "330102198808082426", "陈静", "城乡居民", "医疗保险", "330102200000099999",
-              "33010201", "杭州市上城区医疗保障局", "330102", "杭州市", "正常缴费", "2027-01", "2027-12", "400"]
+              "33010201", "杭州市上城区医疗保障局", "330102", "杭州市", "正常缴费", "2027-01", "2027-12", "400",
+              "13301020000", "国家税务总局杭州市上城区税务局"]
 
 
 def csv_bytes(rows):
@@ -152,3 +154,28 @@ def test_a_file_larger_than_a_form_is_imported_and_still_needs_its_csrf_token(ap
     refused = client.post("/admin/import", data={"mode": "dry-run", "file": (io.BytesIO(data), "push.csv")},
                           content_type="multipart/form-data")
     assert refused.status_code == 400
+
+
+def test_a_new_agency_needs_its_tax_office_and_gets_the_one_named(app, world, ctx):
+    """An agency in a region whose 主管税务机关 is not known yet: a row without one is refused; with
+    it, the agency is under that office, and a second agency of the region needs none."""
+    from sbweb.models import Agency
+
+    client = office(app)
+    before = counts()
+    without = NEW_PERSON[:14] + ["", ""]
+    page = upload(client, csv_bytes([without]), mode="apply")
+    assert page.status == 422 and "地区 330102 尚无主管税务机关，请填写主管税务机关代码和名称" in page.text
+    half = NEW_PERSON[:14] + ["1330102", "国家税务总局杭州市上城区税务局"]
+    assert "主管税务机关代码应为11位数字" in upload(client, csv_bytes([half]), mode="apply").text
+    assert counts() == before
+    second = NEW_PERSON[:5] + ["330102200000088888"] + ["33010202", "杭州市上城区社会保险管理服务中心"] \
+        + NEW_PERSON[8:14] + ["", ""]
+    body = "33010219900101123"
+    digit = "10X98765432"[sum(int(c) * w for c, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))) % 11]
+    second[1], second[2] = body + digit, "周敏"
+    done = upload(client, csv_bytes([NEW_PERSON, second]), mode="apply")
+    assert done.status == 200, done.text[:300]
+    db.session.rollback()
+    offices = {a.code: a.tax_office.name for a in db.session.scalars(select(Agency).where(Agency.region_code == "330102"))}
+    assert offices == {"33010201": "国家税务总局杭州市上城区税务局", "33010202": "国家税务总局杭州市上城区税务局"}

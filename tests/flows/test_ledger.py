@@ -15,7 +15,7 @@ from sqlalchemy import select, text, update
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
 from sbweb.models import (Declaration, Document, DocumentItem, Due, DueEvent, Enrollment, Order, OrderItem, Person,
-                          RefundApplication, RefundItem)
+                          RefundApplication, RefundItem, TaxOffice, Ticket)
 from sbweb.payments import orders
 from sbweb.services import (bank, declarations, documents, ledger, records, refund_applications, refund_reasons,
                             registry, staff)
@@ -287,9 +287,18 @@ def due_changed_behind_its_history():
     return "due-history"
 
 
-def settled_order_without_its_ticket():
+def settled_item_without_its_ticket():
     item = _paid_item()
-    db.session.execute(update(Order).where(Order.id == item.order_id).values(ticket_no=None))
+    db.session.execute(update(OrderItem).where(OrderItem.id == item.id).values(ticket_id=None))
+    return "ticket"
+
+
+def settled_item_with_a_ticket_of_another_tax_office():
+    """The item's ticket says another 主管税务机关 than its due's agency's (杭州's ticket for 青岛)."""
+    item = _paid_item()
+    own = item.due.enrollment.agency.tax_office_id
+    other = db.session.scalar(select(TaxOffice.id).where(TaxOffice.id != own).limit(1))
+    db.session.execute(update(Ticket).where(Ticket.id == item.ticket_id).values(tax_office_id=other))
     return "ticket"
 
 
@@ -308,7 +317,8 @@ def certificate_valid_after_its_money_went_back():
 
 CORRUPTIONS = (due_paid_after_its_money_went_back, item_gives_back_more_than_it_took,
                order_refunded_while_an_item_kept_its_money, due_changed_behind_its_history,
-               settled_order_without_its_ticket, certificate_valid_after_its_money_went_back)
+               settled_item_without_its_ticket, settled_item_with_a_ticket_of_another_tax_office,
+               certificate_valid_after_its_money_went_back)
 
 
 def test_the_check_finds_each_planted_corruption(app, history):

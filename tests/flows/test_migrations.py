@@ -195,3 +195,60 @@ def test_0024_goes_down_and_up_and_earlier_declarations_allow_withholding(tmp_pa
         assert not any(m.service_notice for m in db.session.scalars(select(OutboxMail)))
         db.session.remove()
         db.engine.dispose()
+
+
+def test_0023_goes_down_and_up_with_a_payment_across_two_tax_offices(tmp_path, key_dir, own_database):
+    """Tickets per tax office (0023) on a database with 李明's 合并缴费 for himself (杭州) and 赵秀英
+    (青岛) and its first 完税证明: down to 0024 the order keeps one number (its first ticket's)
+    and 首开 one per ticket; up again the number is the ticket of the office of its first item,
+    the other office gets a ticket of its own, and the ledger finds every item's ticket right."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, select, text
+
+    from sbweb import create_app
+    from sbweb.db import db, write_transaction
+    from sbweb.models import Agency, FirstIssue, Order, TaxOffice, Ticket
+    from sbweb.payments import TradeState, orders
+    from sbweb.services import documents, ledger
+    from tests.conftest import _base_config
+    from tests.journeys import World
+
+    app = create_app(_base_config(tmp_path, key_dir, own_database))
+    with app.app_context():
+        upgrade()
+        world = World.load()
+        li, zhao = world.people["李明"], world.people["赵秀英"]
+        dues = [world.dues("李明", "medical")[0], world.dues("赵秀英", "medical")[0]]
+        order = orders.create_order(payer_id=li, person_ids={li, zhao}, due_ids=[d.id for d in dues],
+                                    shown=orders.fingerprint(dues), channel="alipay", idempotency_key="batch").order
+        with write_transaction():
+            orders.transition(order, "paying", "合并缴费")
+        orders.apply_trade_state(TradeState(order.order_no, "success", amount_fen=order.total_fen),
+                                 provider=order.provider, source="测试")
+        order = db.session.scalar(select(Order))
+        first, second = order.ticket_nos
+        documents.tax_certificate(li, li, issue="first", ticket_no=first)
+        db.session.commit()
+
+        downgrade(revision="0024")
+        db.session.remove()
+        schema = inspect(db.engine)
+        assert not {"tickets", "tax_offices"} & set(schema.get_table_names())
+        assert db.session.execute(text("select ticket_no from orders")).scalar() == first
+        assert db.session.execute(text("select ticket_no from first_issues")).scalar() == first
+
+        upgrade()
+        db.session.remove()
+        order = db.session.scalar(select(Order))
+        by_office = {t.tax_office.name: t.ticket_no for t in order.tickets}
+        assert by_office["国家税务总局杭州市西湖区税务局"] == first
+        qingdao = by_office["国家税务总局青岛市崂山区税务局"]
+        assert qingdao != second and qingdao.startswith("4370212")  # a new number, never reused
+        assert {a.tax_office.code for a in db.session.scalars(select(Agency))} == {
+            "15201020000", "15201150000", "13301060000", "13702020000", "13702120000"}
+        assert db.session.scalar(select(FirstIssue)).holder_id == li
+        assert db.session.scalar(select(TaxOffice).filter_by(code="13301060000")).region_code == "330106"
+        assert len(db.session.scalars(select(Ticket)).all()) == 2
+        assert ledger.check() == []
+        db.session.remove()
+        db.engine.dispose()

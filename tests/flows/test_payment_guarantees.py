@@ -214,7 +214,7 @@ def test_replayed_notifies_settle_once_and_keep_one_ticket(client, app, world, c
     assert answers == ["success"] * 5
     db.session.rollback()
     settled = db.session.get(Order, row.id)
-    assert settled.state == "settled" and settled.ticket_no
+    assert settled.state == "settled" and settled.ticket_nos
     assert count(OrderEvent, order_id=row.id, to_state="settled") == 1
     assert count(Due, state="paid") == 1
 

@@ -112,7 +112,7 @@ def test_a_day_with_every_kind_of_difference_is_found_and_resolved(app, client, 
     result = resolve(staff_id, difference(run, "unknown_here").id, "settle", "")
     db.session.rollback()
     settled = order(unknown.order_no)
-    assert settled.state == "settled" and settled.ticket_no and settled.settled_at.date() == DAY
+    assert settled.state == "settled" and settled.ticket_nos and settled.settled_at.date() == DAY
     assert count(Due, order_id=settled.id, state="paid") == count(Due, order_id=settled.id) == 2
     assert "已补记缴费" in result.message
     d = difference(run, "unknown_here")

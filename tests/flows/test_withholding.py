@@ -121,7 +121,7 @@ def test_batch_withholding_pays_each_due_once(client, world, ctx):
     assert counts == {**NOTHING, "attempted": 2, "settled": 2}
     made = orders_of(world.people["王芳"])
     assert [(o.channel, o.state) for o in made] == [("bank", "settled"), ("bank", "settled")]
-    assert all(o.ticket_no for o in made)
+    assert all(o.ticket_nos for o in made)
     assert world.dues("王芳", "pension") == []  # none open
     assert run()["attempted"] == 0
     assert len(db.session.scalars(select(SandboxTrade)).all()) == 2  # charged once each

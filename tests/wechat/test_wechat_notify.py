@@ -29,7 +29,7 @@ def books(app, number):
     with app.app_context():
         found = db.session.scalar(select(Order).filter_by(order_no=number))
         return {
-            "order": (found.state, found.version, found.ticket_no),
+            "order": (found.state, found.version, tuple(found.ticket_nos)),
             "dues": sorted((d.id, d.state, d.order_id) for d in db.session.scalars(select(Due))),
             "events": db.session.scalar(select(func.count()).select_from(OrderEvent)),
             "refunds": db.session.scalar(select(func.count()).select_from(Refund)),
@@ -47,7 +47,7 @@ def test_a_good_notify_settles_the_order_and_is_answered_204(client, paid_in_wec
     assert answer.status_code == 204
     with client.application.app_context():
         paid = db.session.scalar(select(Order).filter_by(order_no=paid_in_wechat))
-        assert paid.state == "settled" and len(paid.ticket_no) == 18
+        assert paid.state == "settled" and len(paid.ticket_nos[0]) == 18
         assert paid.provider_trade_no == wechat_pay.trades[paid_in_wechat].transaction_id
 
 

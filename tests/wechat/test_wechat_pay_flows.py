@@ -47,7 +47,7 @@ def test_wang_fang_pays_her_medical_due_by_jsapi_inside_wechat(client, world, we
     with client.application.app_context():
         paid = order(number)
         assert paid.state == "settled" and paid.provider_trade_no == trade.transaction_id
-        assert paid.ticket_no in result.text
+        assert paid.ticket_nos[0] in result.text
 
 
 def test_without_an_openid_the_resident_signs_in_with_wechat_first(client, world, wechat_oauth, wechat_pay):
