@@ -74,7 +74,7 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     if js:
         axe.check(tab, "证明开具")
 
-    tab.get_by_role("link", name=re.compile("^缴费证明")).click()
+    tab.get_by_role("link", name=re.compile("^缴费证明（缴费记录凭证）")).click()
     expect(h1(tab)).to_have_text("缴费证明")
     year = tab.get_by_label("缴费年度")
     first_year = year.locator("option").first.get_attribute("value")
