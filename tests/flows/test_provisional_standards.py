@@ -258,8 +258,8 @@ def test_a_month_reopened_by_a_refund_is_repriced_from_the_choice_it_had(app, cl
     assert ledger.check() == []
 
 
-def test_0025_goes_down_and_up(tmp_path, key_dir, own_database, clock):
-    """On a database with provisional dues: down to 0021 drops what 0025 added, up again adds it
+def test_0023_goes_down_and_up(tmp_path, key_dir, own_database, clock):
+    """On a database with provisional dues: down to 0021 drops what 0023 added, up again adds it
     (the provisional marks are lost with the columns, the dues and amounts are kept)."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import func, inspect

@@ -6,7 +6,7 @@ Existing declarations allow withholding (the question was not asked; they were w
 before); existing mails are not service notices.
 
 Revision ID: 0024
-Revises: 0025
+Revises: 0023
 Create Date: 2026-12-07 16:00:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0024'
-down_revision = '0025'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 

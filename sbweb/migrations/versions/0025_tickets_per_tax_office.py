@@ -8,7 +8,7 @@ for staff to correct). A settled order's number becomes the ticket of the office
 item; an order whose items fell under other offices too gets a new ticket for each of them,
 numbered like any ticket (it printed one number for two tax bureaus before).
 
-Revision ID: 0023
+Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-07 08:00:00
 
@@ -19,7 +19,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0023'
+revision = '0025'
 down_revision = '0024'
 branch_labels = None
 depends_on = None

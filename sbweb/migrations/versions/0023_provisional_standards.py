@@ -6,7 +6,7 @@ a paid provisional due owed more gets the difference as a due of its own (`diffe
 按{year}年度标准补缴差额); one owed less gets the overpayment back through a refund application
 the system makes (原路退回, so it has no bank account: `account_id` becomes optional).
 
-Revision ID: 0025
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-07 16:00:00
 
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0025'
+revision = '0023'
 down_revision = '0022'
 branch_labels = None
 depends_on = None
@@ -39,7 +39,7 @@ def downgrade():
     # it would leave money back that no application explains: refuse rather than lose the books.
     if bind.execute(sa.text("select count(*) from refund_applications where account_id is null")).scalar():
         raise RuntimeError("refund applications made by the re-pricing (no bank account) exist: "
-                           "cannot downgrade below 0025 without losing them")
+                           "cannot downgrade below 0023 without losing them")
     with op.batch_alter_table('refund_applications', schema=None) as batch_op:
         batch_op.alter_column('account_id', existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table('dues', schema=None) as batch_op:
