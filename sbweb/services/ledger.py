@@ -70,8 +70,10 @@ def _items_and_orders() -> list[Violation]:
                                               .where(RefundItem.done_at.is_not(None))):
         done[item_id] += amount
     fully = defaultdict(lambda: True)
+    items_total = defaultdict(int)
     for item_id, order_id, amount, refunded in db.session.execute(
             select(OrderItem.id, OrderItem.order_id, OrderItem.amount_fen, OrderItem.refunded_fen)):
+        items_total[order_id] += amount
         if not 0 <= refunded <= amount:
             found.append(Violation("item-refund", f"item {item_id}", f"refunded {refunded} of {amount} fen"))
         if refunded != done[item_id]:
@@ -80,10 +82,8 @@ def _items_and_orders() -> list[Violation]:
         fully[order_id] = fully[order_id] and refunded >= amount
     for order_no, order_id, state, total, settled_at in db.session.execute(
             select(Order.order_no, Order.id, Order.state, Order.total_fen, Order.settled_at)):
-        items_total = db.session.scalar(select(func.coalesce(func.sum(OrderItem.amount_fen), 0))
-                                        .where(OrderItem.order_id == order_id))
-        if items_total != total:
-            found.append(Violation("order-total", order_no, f"total {total} fen, items {items_total}"))
+        if items_total[order_id] != total:
+            found.append(Violation("order-total", order_no, f"total {total} fen, items {items_total[order_id]}"))
         if settled_at is None:
             continue
         if state == "refunded" and not fully[order_id]:

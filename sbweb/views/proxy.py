@@ -47,26 +47,31 @@ def index():
 def add():
     """添加被代缴人: 证件类型 + 证件号码 + 姓名, validated and throttled like a manual lookup."""
     form = PayeeForm()
+    person, status = _typed_person(form, lambda p: payees.add(auth.person_id(), p))
+    if person is not None:
+        flash(f"已添加被代缴人 {person.name}")
+        return redirect(url_for("proxy.index"), 303)
+    return render_step("proxy/add.html", form=form, status=status)
+
+
+def _typed_person(form, check):
+    """证件类型 + 证件号码 + 姓名 as typed: validated, looked up with the lookup limits and the name
+    check (sbweb.lookup), then `check(person)`, which raises PayeeError to refuse. Returns the
+    person and None, or None and the page's status (the refusal written into the form)."""
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
         person, status = throttled_lookup(form)
         if person is not None:
-            status = 422
             try:
-                payees.add(auth.person_id(), person)
+                check(person)
             except payees.PayeeError as exc:
-                _refused(form, exc)
-            else:
-                flash(f"已添加被代缴人 {person.name}")
-                return redirect(url_for("proxy.index"), 303)
-    return render_step("proxy/add.html", form=form, status=status)
-
-
-def _refused(form, exc: payees.PayeeError):
-    if exc.field:
-        form[exc.field].errors.append(exc.message)
-    else:
-        form.form_errors.append(exc.message)
+                if exc.field:
+                    form[exc.field].errors.append(exc.message)
+                else:
+                    form.form_errors.append(exc.message)
+                return None, 422
+            return person, None
+    return None, status
 
 
 def _once_person() -> Person | None:
@@ -81,18 +86,10 @@ def _once_person() -> Person | None:
 def once():
     """代他人缴费: 证件类型 + 证件号码 + 姓名 → 下一步, checked and throttled like 添加被代缴人."""
     form = OnceForm()
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        person, status = throttled_lookup(form)
-        if person is not None:
-            status = 422
-            try:
-                payees.check_payable_for(auth.person_id(), person, adding=False)
-            except payees.PayeeError as exc:
-                _refused(form, exc)
-            else:
-                session["once"] = {"payer": auth.person_id(), "person": person.id}
-                return redirect(url_for("proxy.once_enrollments"), 303)
+    person, status = _typed_person(form, lambda p: payees.check_payable_for(auth.person_id(), p, adding=False))
+    if person is not None:
+        session["once"] = {"payer": auth.person_id(), "person": person.id}
+        return redirect(url_for("proxy.once_enrollments"), 303)
     return render_step("proxy/once.html", form=form, status=status)
 
 
