@@ -231,6 +231,11 @@ def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], sho
                                       cause=f"缴费人确认 {len(dues)} 笔费款"))
         return NewOrder(order, created=True)
     except DueUnavailable as exc:
+        # The same key may have won the dues between our read of the key and of the dues (a
+        # double tap, read committed): that order is this confirmation's, not someone else's.
+        existing = db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+        if existing is not None:
+            return NewOrder(existing, created=False)
         if exc.held_by is None:
             # Lost the race for the dues after reading them: the winner is committed now.
             exc.held_by = _active_order_of(payer_id, load_dues(due_ids, person_ids))
