@@ -44,6 +44,8 @@ ACTION_LABELS = {
     "recheck": "向支付机构复核",
     "ignore": "不作处理（须填写说明）",
 }
+# A provider as staff know it (its configured name when it has no words: a live account may be named freely).
+PROVIDER_LABELS = {"sandbox": "模拟支付机构（沙箱）", "alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付"}
 RESOLUTION_LABELS = {"settle": "补记缴费", "refund": "原路退回", "recheck": "复核无误", "ignore": "不作处理"}
 TRADE_STATUS_WORDS = {"success": "交易成功", "refunded": "交易已转入退款", "closed": "交易已关闭", "waiting": "交易待付款", "missing": "无此交易"}
 

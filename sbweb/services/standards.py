@@ -391,6 +391,23 @@ def load_file(path: Path = DATA, settlement=None) -> dict[str, int]:
     return counts
 
 
+def region_names() -> dict[str, str]:
+    """Each region's name by its code (贵州省 for 520000), for pages staff read."""
+    return dict(db.session.execute(select(Region.code, Region.name)).all())
+
+
+def terms(standard: Standard) -> str:
+    """What the standard sets, in the words of the 缴费标准 page."""
+    if standard.category == "flexible":
+        body = (f"缴费基数 {base_range_text(standard)}；养老保险费率 {percent(standard.pension_rate_bp)}%，"
+                f"医疗保险费率 {percent(standard.medical_rate_bp)}%")
+    else:
+        grades = "、".join(fen_display(g) for g in standard.grades_fen or [])
+        body = f"缴费档次 {grades}元；城乡居民医疗保险 {fen_display(standard.medical_fen)}元"
+    late = f"；滞纳金 {percent(standard.late_fee_bp_per_day)}%/日" if standard.late_fee_bp_per_day else ""
+    return body + late
+
+
 def describe(standard: Standard) -> str:
     """One line for `flask standards list`."""
     head = f"{standard.region_code} {standard.year} {standard.category:<8} {standard.opens}~{standard.closes}"

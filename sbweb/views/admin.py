@@ -15,7 +15,7 @@ from sbweb.views import upload_limit
 from sbweb.models import RefundApplication, RefundReason, Staff
 from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm
 from sbweb.forms.refunds import ReviewForm
-from sbweb.services import imports, login_sessions, refund_applications, refund_reasons, staff as staff_service
+from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons, staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -232,8 +232,8 @@ def set_refund_reason(reason_id):
 
 @bp.get("/audit")
 def audit():
-    return render_step("admin/audit.html", rows=staff_service.audit_log(),
-                       movements=staff_service.money_movements())
+    return render_step("admin/audit.html", rows=audit_words.lines(staff_service.audit_log()),
+                       movements=staff_service.money_movements(), cause_words=audit_words.cause_words)
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -308,7 +308,7 @@ def reconciliation():
                 else:
                     flash(f"已完成 {day.isoformat()} 的对账：匹配 {run.matched} 笔，差异 {run.differences} 笔")
                     return redirect(url_for("admin.reconciliation_run", run_id=run.id), 303)
-    return render_step("admin/reconciliation.html", form=form, rows=recon.recent_runs(),
+    return render_step("admin/reconciliation.html", form=form, rows=recon.recent_runs(), providers=recon.PROVIDER_LABELS,
                        status=422 if form.is_submitted() else 200)
 
 
@@ -332,7 +332,8 @@ def _render_run(run_id: int, failed: ResolveForm | None = None, failed_id: int |
                 forms[d.id] = failed if failed is not None and d.id == failed_id else _resolve_form(d)
     return render_step("admin/reconciliation_run.html", run=run, differences=differences, orders=ours,
                        forms=forms, failed=failed, names=recon.staff_names(differences),
-                       resolution_labels=recon.RESOLUTION_LABELS, is_refund=recon.is_refund, status=status)
+                       resolution_labels=recon.RESOLUTION_LABELS, providers=recon.PROVIDER_LABELS,
+                       is_refund=recon.is_refund, status=status)
 
 
 @bp.get("/reconciliation/<int:run_id>")

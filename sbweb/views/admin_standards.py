@@ -10,6 +10,7 @@ from sbweb.db import db, write_transaction
 from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
 from sbweb.models import Standard
+from sbweb.models.enrollment import CATEGORY_LABELS
 from sbweb.money import fen_to_yuan
 from sbweb.services import standards as service
 from sbweb.services.provisional import Settlement, outstanding
@@ -21,7 +22,7 @@ from sbweb.views.admin import bp
 class StandardForm(Form):
     region = StringField("地区代码", validators=[Length(max=6)])
     year = StringField("年度", validators=[Length(max=4)])
-    category = Select("人员类别", choices=options([("flexible", "灵活就业人员"), ("resident", "城乡居民")]))
+    category = Select("人员类别", choices=options(CATEGORY_LABELS.items()))
     base_min = StringField("缴费基数下限（元）", validators=[Length(max=12)])
     base_max = StringField("缴费基数上限（元）", validators=[Length(max=12)])
     pension_rate = StringField("养老保险费率（%）", validators=[Length(max=8)])
@@ -52,7 +53,8 @@ def _values(standard: Standard) -> dict:
 def standards():
     rows = list(db.session.scalars(select(Standard).order_by(Standard.region_code, Standard.year.desc(),
                                                              Standard.category)))
-    return render_step("admin/standards.html", rows=rows, describe=service.describe, provisional=outstanding())
+    return render_step("admin/standards.html", rows=rows, terms=service.terms, regions=service.region_names(),
+                       categories=CATEGORY_LABELS, provisional=outstanding())
 
 
 @bp.route("/standards/new", methods=["GET", "POST"])
@@ -84,5 +86,6 @@ def standard(standard_id=None):
         else:
             flash("；".join(filter(None, ["缴费标准已保存" if changed else "缴费标准没有变化", settled.message])))
             return redirect(url_for("admin.standards"), 303)
-    return render_step("admin/standard.html", form=form, existing=existing,
+    return render_step("admin/standard.html", form=form, existing=existing, regions=service.region_names(),
+                       categories=CATEGORY_LABELS,
                        status=422 if form.is_submitted() else 200)

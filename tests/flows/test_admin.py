@@ -146,7 +146,7 @@ def test_only_an_admin_reads_the_audit_log(app, client, world, ctx):
     client.post("/admin/logout", data={"csrf_token": client.page("/admin/").soup.select_one("input[name=csrf_token]")["value"]})
     staff_login(client, username="guanli")
     log = client.page("/admin/audit")
-    assert log.h1 == "审计日志" and "staff.create" in log.text and "资金变动" in log.text
+    assert log.h1 == "审计日志" and "新建工作人员账号" in log.text and "资金变动" in log.text
 
 
 def test_approval_to_the_bank_account_is_confirmed_once_the_transfer_is_made(app, client, world, ctx):

@@ -45,7 +45,10 @@ def test_a_new_year_is_a_new_row(app, world, ctx):
 
 def test_a_reviewer_reads_but_cannot_edit(app, world, ctx):
     client = office(app, username="shenhe", role="reviewer")
-    assert "370200 2026 flexible" in client.page("/admin/standards").text
+    listing = client.page("/admin/standards")
+    rows = [tr.get_text(" ", strip=True) for tr in listing.soup.select("main tbody tr")]
+    row = next(r for r in rows if r.startswith("青岛市 370200 2026年 灵活就业人员 缴费基数"))
+    assert "养老保险费率" in row and "修改" not in row
     assert client.get("/admin/standards/new").status_code == 403
 
 

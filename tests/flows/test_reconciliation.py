@@ -340,7 +340,7 @@ def test_admin_runs_a_day_and_resolves_a_difference_in_the_back_office(app, clie
     bad = office.submit(listing, {"day": "2026-13-01"}, selector="main form.form-card")
     assert bad.status == 422 and bad.field_error("day") == "请输入正确的日期，如 2026-11-22"
     shown = office.submit(listing, {"day": "2026-11-23"}, selector="main form.form-card")
-    assert shown.h1 == "对账 2026-11-23 sandbox" and "已完成 2026-11-23 的对账" in shown.text
+    assert shown.h1 == "对账 2026-11-23 模拟支付机构（沙箱）" and "已完成 2026-11-23 的对账" in shown.text
     assert lost in shown.text and "本方已缴、对方账单无记录" in shown.text and "待处理" in shown.text
 
     db.session.rollback()
@@ -357,7 +357,7 @@ def test_admin_runs_a_day_and_resolves_a_difference_in_the_back_office(app, clie
     assert twice.status == 422 and "该差异已处理（不作处理），不能重复处理" in twice.summary()
     listing = office.page("/admin/reconciliation")
     assert "2026-11-23" in listing.text
-    assert "recon.ignore" in office.page("/admin/audit").text
+    assert "对账差异处理：不作处理" in office.page("/admin/audit").text
 
 
 def test_a_reviewer_reads_but_cannot_run_or_resolve(app, client, world, ctx, clock):

@@ -245,3 +245,40 @@ def test_the_agency_edits_what_a_reason_does_and_a_reviewer_only_reads_it(app, c
     db.session.rollback()
     assert db.session.get(Due, ids[0]).state == "void"
     assert "户籍迁出" in client.page(f"/refunds/normal/{paid.order_no}/apply").text
+
+
+def test_each_refunded_item_names_its_own_ticket_for_the_resident_and_for_staff(app, client, world, ctx):
+    """李明's 合并缴费 for himself (杭州) and 赵秀英 (青岛) has two tickets: the refund form, 退费申请记录
+    and staff's review say which ticket each item belongs to, not both numbers joined."""
+    from tests.flows.test_tickets import HANGZHOU, QINGDAO, batch_for_li_ming_and_zhao, tickets_by_office
+
+    order_no = order_no_of(batch_for_li_ming_and_zhao(client, world))
+    tickets = tickets_by_office(order_no)
+    report(client, account_name="李明")
+    form = client.page(f"/refunds/normal/{order_no}/apply")
+    lines = {label.select_one(".cell-sub").get_text(" ", strip=True).split("（")[0]: label.get_text(" ", strip=True)
+             for label in form.soup.select("label[for^=item-]")}
+    assert f"票证号码 {tickets[HANGZHOU]}" in lines["李明"] and tickets[QINGDAO] not in lines["李明"]
+    assert f"票证号码 {tickets[QINGDAO]}" in lines["赵秀英"] and tickets[HANGZHOU] not in lines["赵秀英"]
+    summary = form.soup.select_one("dl.summary-list").get_text(" ", strip=True)
+    assert f"{tickets[HANGZHOU]} {HANGZHOU}" in summary and f"{tickets[QINGDAO]} {QINGDAO}" in summary
+    assert "、".join(tickets.values()) not in form.text
+
+    zhao_due = world.dues("赵秀英", "medical", state="paid")[0].id
+    applied, _ = apply(client, order_no, zhao_due, money_type="误缴费款退费", reason="缴费档次或基数选择错误")
+    records = client.page("/refunds/records")
+    entry = records.soup.find(string=lambda s: s and applied.application_no in s).find_parent("li")
+    said = [line.get_text(" ", strip=True) for line in entry.select(".refund-line")]
+    assert said == [f"赵秀英 医疗保险 {world.dues('赵秀英', 'medical', state='paid')[0].period_label} ¥400.00 · 待审核 "
+                    f"票证号码 {tickets[QINGDAO]}"]
+    assert tickets[HANGZHOU] not in entry.get_text()
+
+    make_staff(app)
+    office = app.test_client()
+    staff_login(office)
+    review = office.page(f"/admin/refunds/{applied.id}")
+    [label] = review.soup.select("#approve label")
+    assert label.get_text(" ", strip=True).endswith(f"票证号码 {tickets[QINGDAO]}")
+    plan = office.submit(review, button="下一步：核对退费", selector="main form.form-card")
+    row = plan.soup.select_one("table.items tbody tr")
+    assert [td.get_text(strip=True) for td in row.find_all("td")][3] == tickets[QINGDAO]
