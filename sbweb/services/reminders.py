@@ -91,6 +91,8 @@ def _body(reminder: Reminder, person: Person, dues: list[Due], closing: list, ba
     for d in dues:
         lines.append(f"  · {d.enrollment.insurance_label} {d.period_label} {d.kind_label} "
                      f"{d.amount_fen // 100}.{d.amount_fen % 100:02d} 元")
+        if d.provisional_label:  # as the resident's pages say it: the figure may still change
+            lines.append(f"    {d.provisional_label}")
     for s in closing:
         lines.append(f"  · {s.year}年度征收期将于 {s.closes:%Y年%m月%d日} 结束，请及时缴费")
     lines += ["", f"缴费请访问：{base_url}/", "",

@@ -233,7 +233,9 @@ def announced(agreement: BankAgreement, due: Due, now=None) -> bool:
 
 def _item(agreement: BankAgreement, due: Due) -> str:
     whose = "" if due.enrollment.person_id == agreement.person_id else f"被代缴人 {due.enrollment.person.name} "
-    return f"{whose}{due.enrollment.insurance_label} {due.period_label} {due.kind_label} ¥{fen_display(due.amount_fen)}"
+    provisional = f" · {due.provisional_label}" if due.provisional_label else ""
+    return (f"{whose}{due.enrollment.insurance_label} {due.period_label} {due.kind_label} "
+            f"¥{fen_display(due.amount_fen)}{provisional}")
 
 
 def _account_words(agreement: BankAgreement) -> str:

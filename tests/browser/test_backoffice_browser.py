@@ -138,6 +138,24 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     expect(record.locator(".state")).to_have_text("已退费")
     expect(record).to_contain_text("审核时间")
     shot(tab, "refunds-records-refunded")
+
+    # An admin reads the approval in the 审计日志, in words, and the 缴费标准 by region name.
+    make_staff(live_server.app, username="guanli", role="admin")
+    desk = staff_sign_in(page, live_server, shot, axe, "guanli", False)
+    desk.get_by_role("navigation", name="后台").get_by_role("link", name="审计日志").click()
+    expect(h1(desk)).to_have_text("审计日志")
+    approval = desk.locator("main tbody tr").filter(has_text="审核通过退费申请")
+    expect(approval).to_contain_text(f"退费申请 {application_no}")
+    expect(approval).to_contain_text("状态：待审核 → 审核通过，退费中")
+    expect(desk.locator("main")).not_to_contain_text("refund.approve")
+    shot(desk, "admin-audit")
+    desk.goto(live_server("/admin/standards"))
+    expect(h1(desk)).to_have_text("缴费标准")
+    expect(desk.locator("main tbody tr").filter(has_text="贵州省").filter(has_text="灵活就业人员").first).to_contain_text(
+        "缴费基数")
+    shot(desk, "admin-standards")
+    if js:
+        axe.check(desk, "缴费标准")
     if js:
         axe.check(tab, "退费申请记录（已退费）")
     tab.goto(live_server("/records/"))

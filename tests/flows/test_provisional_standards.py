@@ -312,3 +312,40 @@ closes = "2027-12-31"
     due = own_due(world, "张伟", "pension", "2027-01")
     assert (due.amount_fen, due.provisional_on) == (92000, None)
     assert ledger.check() == []
+
+
+PROVISIONAL_WORDS = "暂按上年度标准（2026年度标准），新标准公布后多退少补"
+
+
+def test_the_reminder_mail_says_a_due_is_provisional_as_the_pages_do(app, client, world, ctx):
+    """王芳's 缴费提醒 in January 2027 lists her 2027 months, each said to be on 2026's standard."""
+    from sbweb.services import reminders
+    from tests.flows.test_reminders import body, outbox, subscribe
+
+    sign_in(client, "王芳", verified=True)
+    subscribe(client, address="wangfang@example.com")
+    assert reminders.run_daily(JAN_15_2027.date())["mails"] == 1
+    [mail] = outbox(app)
+    lines = body(mail).splitlines()
+    january = next(i for i, line in enumerate(lines) if "养老保险 2027年01月" in line)
+    assert lines[january + 1].strip() == PROVISIONAL_WORDS
+    assert PROVISIONAL_WORDS in client.page("/selfpay/" + world.enrollment("王芳", "pension").enrollment_no
+                                            + "/dues").text  # the page says it in the same words
+    dated_2026 = [line for line in lines if "2026年" in line and "·" in line]
+    assert all(PROVISIONAL_WORDS not in line for line in dated_2026)
+
+
+def test_the_withholding_notice_says_a_due_is_provisional(app, client, world, ctx):
+    """The 扣款预告 of 王芳's agreement names the 2027 month it will take as 暂按上年度标准."""
+    from sbweb.services import withholding
+    from tests.flows.test_reminders import body
+    from tests.flows.test_withholding import BEFORE, landed, sign_agreement
+    from tests.flows.test_withholding_consent import WANG_PENSION
+
+    sign_in(client, "王芳", verified=True)
+    sign_agreement(client, WANG_PENSION, "王芳")
+    assert withholding.run()["mails_before"] == 1
+    db.session.rollback()
+    [before] = landed(app, BEFORE)
+    line = next(line for line in body(before).splitlines() if "养老保险 2027年01月" in line)
+    assert line.endswith(f"¥880.00 · {PROVISIONAL_WORDS}")
