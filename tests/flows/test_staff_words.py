@@ -28,10 +28,11 @@ CODE_WORDS = (
     "approved", "rejected", "approve", "reject", "open", "resolved", "paid", "void", "valid",
     "alipay", "wechat", "unionpay", "sandbox", "original", "bank", "reviewer", "admin",
     "unknown_here", "absent_there", "amount_differs", "settle", "refund", "recheck", "ignore",
-    "owed_again", "not_owed", "kept", "rev", "None", "True", "False", "null", "true", "false",
+    "owed_again", "not_owed", "kept", "rev", "success", "missing", "waiting", "reopen", "keep", "until", "None", "True", "False", "null", "true", "false",
 )
 CODE_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(CODE_WORDS) + r")(?![A-Za-z_])")
 ACTION_RE = re.compile(r"\b[a-z_]+\.(?!csv\b|xlsx\b)[a-z_]+\b")  # refund_reason.set, money.refund, …
+FIELD_RE = re.compile(r"(?<![A-Za-z_.])[a-z]+_[a-z_]+(?![A-Za-z_.])")  # provider_status, amount_fen, …
 JSON_RE = re.compile(r"[{\[]\s*\"")
 
 
@@ -49,6 +50,7 @@ def visible_text(html: str) -> str:
 def code_words_in(text: str, regions: dict[str, str]) -> list[str]:
     found = [m.group(0) for m in CODE_RE.finditer(text)]
     found += [m.group(0) for m in ACTION_RE.finditer(text)]
+    found += [m.group(0) for m in FIELD_RE.finditer(text)]
     found += [text[max(m.start() - 20, 0):m.end() + 20] for m in JSON_RE.finditer(text)]
     found += [f"{code} without {name}" for code, name in regions.items()
               if re.search(rf"(?<!\d){code}(?!\d)", text) and name not in text]
@@ -99,6 +101,10 @@ def money_in_every_state(app, client, world):
     detail = admin.page(f"/admin/refunds/{turned_down.id}")
     admin.submit(detail, {"note": "重复参保情况不属实"}, button="全部不通过", selector="main form.form-card")
     review_and_confirm(admin, by_bank.id, method="退至申请人银行账户")
+    transfer = admin.page(f"/admin/refunds/{by_bank.id}")
+    admin.submit(transfer, button="确认已退至银行账户", selector="main form.form-card")
+    awaiting, _ = apply(client, paid.order_no, ids[1], money_type="重复缴费退费", reason="重复参保缴费")
+    review_and_confirm(admin, awaiting.id, method="退至申请人银行账户")  # left 待退至银行账户
 
     # A reconciliation day: 王芳's pension paid with no notify (unknown here), 李明's lost there.
     silent = paid_silently(client, "王芳", "pension").order_no
@@ -108,6 +114,9 @@ def money_in_every_state(app, client, world):
     admin_id = db.session.scalar(select(Staff.id).filter_by(username="guanli"))
     unknown = db.session.scalar(select(ReconDifference).filter_by(out_trade_no=silent))
     reconciliation.resolve(admin_id, unknown.id, "settle", "")
+    lost = db.session.scalar(select(ReconDifference.id).filter_by(out_trade_no=wechat.order_no))
+    reconciliation.resolve(admin_id, lost, "recheck", "")
+    reconciliation.resolve(admin_id, lost, "ignore", "已向支付机构提交差错查询")
 
     # 多缴 of 52.00 the provider will not take: left for staff as 原路退回未完成.
     provider = type(orders.provider_for(order(paid.order_no)))
@@ -126,6 +135,11 @@ def money_in_every_state(app, client, world):
     reasons = admin.page("/admin/refund-reasons")
     other_effect = reasons.soup.select_one("form[action*='/refund-reasons/'] input[type=radio]:not([checked])")
     admin.submit(reasons, {other_effect["name"]: other_effect["value"]}, selector="form[action*='/refund-reasons/']")
+    added = admin.page("/admin/refund-reasons")
+    admin.submit(added, {"new-reason": "户籍迁出本地区", "new-effect": "void"}, selector="form[action$='/refund-reasons']")
+    people = admin.page("/admin/staff")
+    admin.submit(people, selector="form[action$='/end-sessions']")
+    staff_login(admin, username="guanli")
     account = admin.page("/admin/account")
     admin.submit(account, {"current": PASSWORD, "new": "a new password 1", "again": "a new password 1"},
                  selector="main form.form-card")
@@ -133,7 +147,7 @@ def money_in_every_state(app, client, world):
     pending = db.session.scalar(select(RefundApplication.id).filter_by(state="pending"))
     return admin, [
         "/admin/", "/admin/refunds", f"/admin/refunds/{refunded.id}", f"/admin/refunds/{turned_down.id}",
-        f"/admin/refunds/{by_bank.id}", f"/admin/refunds/{waiting.id}",
+        f"/admin/refunds/{by_bank.id}", f"/admin/refunds/{waiting.id}", f"/admin/refunds/{awaiting.id}",
         *([f"/admin/refunds/{pending}"] if pending else []),
         "/admin/refund-reasons", "/admin/reconciliation", f"/admin/reconciliation/{run_id}",
         "/admin/standards", f"/admin/standards/{standard_id}", "/admin/standards/new",
@@ -145,8 +159,10 @@ def test_every_back_office_page_reads_in_words(app, client, world, ctx, clock):
     admin, urls = money_in_every_state(app, client, world)
     db.session.rollback()
     states = {e.action for e in db.session.scalars(select(AuditEntry))}
-    assert {"refund.approve", "refund.reject", "money.refund", "recon.settle", "import.apply", "standard.save",
-            "refund_reason.set", "staff.locked", "staff.password"} <= states
+    assert {"refund.approve", "refund.reject", "refund.bank_transfer", "money.refund", "money.settle", "recon.run",
+            "recon.settle", "recon.recheck", "recon.ignore", "import.apply", "standard.save", "refund_reason.set",
+            "refund_reason.add", "staff.create", "staff.login", "staff.locked", "staff.password",
+            "staff.sessions_ended"} <= states
     regions = {r.code: r.name for r in db.session.scalars(select(Region))}
     found = {}
     for url in urls:
@@ -185,9 +201,10 @@ def test_the_review_of_a_plan_reads_in_words(app, client, world, ctx):
 def test_the_code_word_check_finds_what_it_looks_for():
     regions = {"520000": "贵州省"}
     said = code_words_in(visible_text(
-        '<p>520000 2026 flexible <span title="paid">已缴费</span> refund_reason.set {"effect": "x"}</p>'
+        '<p>520000 2026 flexible <span title="paid">已缴费</span> refund_reason.set {"effect": "x"} provider_status</p>'
         '<input type="hidden" value="pension"><p class="visually-hidden">medical</p>'), regions)
-    assert said == ["flexible", "refund_reason.set", '费 refund_reason.set {"effect": "x"}', "520000 without 贵州省"]
+    assert said == ["flexible", "refund_reason.set", "provider_status", '费 refund_reason.set {"effect": "x"} provid',
+                    "520000 without 贵州省"]
     assert code_words_in(visible_text("<p>贵州省 <small>520000</small> 灵活就业人员</p>"), regions) == []
 
 
