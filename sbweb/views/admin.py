@@ -15,7 +15,8 @@ from sbweb.views import upload_limit
 from sbweb.models import RefundApplication, RefundReason, Staff
 from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm
 from sbweb.forms.refunds import ReviewForm
-from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons, staff as staff_service
+from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons
+from sbweb.services import staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -308,7 +309,8 @@ def reconciliation():
                 else:
                     flash(f"已完成 {day.isoformat()} 的对账：匹配 {run.matched} 笔，差异 {run.differences} 笔")
                     return redirect(url_for("admin.reconciliation_run", run_id=run.id), 303)
-    return render_step("admin/reconciliation.html", form=form, rows=recon.recent_runs(), providers=recon.PROVIDER_LABELS,
+    return render_step("admin/reconciliation.html", form=form, rows=recon.recent_runs(),
+                       providers=recon.PROVIDER_LABELS,
                        status=422 if form.is_submitted() else 200)
 
 

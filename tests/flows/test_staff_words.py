@@ -4,16 +4,15 @@ applications pending, confirmed, awaiting a bank transfer, refunded and turned d
 provider would not take, a reconciliation day with open and resolved differences, an import, a
 changed standard and refund reason, a locked account — and reads words, never the codes the app
 stores (flexible, pension, paid, alipay, refund_reason.set, JSON) nor a region code without its name."""
-import io
 import re
 
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
-from sbweb.db import db
+from sbweb.db import db, write_transaction
 from sbweb.models import AuditEntry, ReconDifference, RefundApplication, Region, Staff, Standard
 from sbweb.payments import orders
-from sbweb.services import audit_words, reconciliation, staff as staff_service
+from sbweb.services import audit_words, reconciliation, registry, staff as staff_service
 from tests.flows.test_admin import PASSWORD, make_staff, staff_login
 from tests.flows.test_bank import report
 from tests.flows.test_import import NEW_PERSON, csv_bytes, upload
@@ -28,7 +27,8 @@ CODE_WORDS = (
     "approved", "rejected", "approve", "reject", "open", "resolved", "paid", "void", "valid",
     "alipay", "wechat", "unionpay", "sandbox", "original", "bank", "reviewer", "admin",
     "unknown_here", "absent_there", "amount_differs", "settle", "refund", "recheck", "ignore",
-    "owed_again", "not_owed", "kept", "rev", "success", "missing", "waiting", "reopen", "keep", "until", "None", "True", "False", "null", "true", "false",
+    "owed_again", "not_owed", "kept", "rev", "success", "missing", "waiting", "reopen", "keep", "until",
+    "None", "True", "False", "null", "true", "false",
 )
 CODE_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(CODE_WORDS) + r")(?![A-Za-z_])")
 ACTION_RE = re.compile(r"\b[a-z_]+\.(?!csv\b|xlsx\b)[a-z_]+\b")  # refund_reason.set, money.refund, …
@@ -80,8 +80,6 @@ def money_in_every_state(app, client, world):
     # 王芳 pays her medical months by 支付宝 and applies for three refunds; 李明 pays by 微信支付.
     sign_in(client, "王芳", verified=True)
     report(client)
-    from sbweb.db import write_transaction
-    from sbweb.services import registry
     enrollment = world.enrollment("王芳", "medical")
     with write_transaction():
         ids = [registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
@@ -119,9 +117,11 @@ def money_in_every_state(app, client, world):
     reconciliation.resolve(admin_id, lost, "ignore", "已向支付机构提交差错查询")
 
     # 多缴 of 52.00 the provider will not take: left for staff as 原路退回未完成.
+    def refused(*args, **kwargs):
+        raise orders.ProviderError("ACQ.SELLER_BALANCE_NOT_ENOUGH 卖家余额不足")
+
     provider = type(orders.provider_for(order(paid.order_no)))
-    original = provider.refund
-    provider.refund = lambda *a, **k: (_ for _ in ()).throw(orders.ProviderError("ACQ.SELLER_BALANCE_NOT_ENOUGH"))
+    original, provider.refund = provider.refund, refused
     try:
         review_and_confirm(admin, waiting.id)
     finally:
