@@ -1,0 +1,116 @@
+"""Static files a phone downloads once: each served under a URL with its content's hash in it
+(`/static/app.3f9c2a1b7d4e.css`) and kept by the browser for a year without asking again; a new
+version is a new URL. Served by WhiteNoise ahead of Flask (no session, no database), with gzip and
+Brotli copies made once per version, so htmx's 52 KB arrive as 15 KB.
+
+At start-up the files in sbweb/static are hashed; each version is written (with its .br and .gz
+beside it, every file put in place whole, by rename) to ASSET_DIR (instance/assets by default).
+Versions already there stay and keep being served: a page rendered by a worker that still runs
+the old code finds its files during a rolling restart. A fingerprint that was never made is not
+found (404). The plain URLs (`/static/app.css`) still answer, from Flask, revalidated each time.
+
+Templates name files with `asset_url('app.css')`."""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from flask import Flask, url_for
+from whitenoise import WhiteNoise
+from whitenoise.compress import Compressor
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+HASH_LENGTH = 12
+# Files a page needs together, served as one (one request instead of three on a first visit),
+# in this order: htmx first, as when each had a deferred <script> of its own.
+BUNDLES = {"bundle.js": ("vendor/htmx-2.0.11.min.js", "app.js", "wechat-pay.js")}
+_COMPRESSIBLE = Compressor(quiet=True)  # only its list of file types not worth compressing
+
+# Compressed bodies by content hash: a process that makes many apps (the tests) compresses once.
+_compressed: dict[str, tuple[bytes | None, bytes | None]] = {}
+
+
+def fingerprinted(name: str, digest: str) -> str:
+    """vendor/htmx-2.0.11.min.js → vendor/htmx-2.0.11.min.<digest>.js"""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}.{digest}.{ext}" if dot and "/" not in ext else f"{name}.{digest}"
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Another worker may be reading the directory: the file appears complete or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _compress(digest: str, data: bytes) -> tuple[bytes | None, bytes | None]:
+    """WhiteNoise's own compressor (Brotli at its best, gzip -9); a copy that saves < 5 % is left out."""
+    if digest not in _compressed:
+        copies = []
+        for make in (Compressor.compress_brotli, Compressor.compress_gzip):
+            body = make(data) if data else None
+            copies.append(body if body is not None and len(body) <= 0.95 * len(data) else None)
+        _compressed[digest] = tuple(copies)
+    return _compressed[digest]
+
+
+def build(static: Path, target: Path) -> dict[str, str]:
+    """Write every static file's current version, and each bundle's, to `target`; return
+    {name: fingerprinted name}."""
+    sources = {path.relative_to(static).as_posix(): path.read_bytes()
+               for path in sorted(static.rglob("*")) if path.is_file() and not path.name.startswith(".")}
+    for bundle, parts in BUNDLES.items():
+        # Each part ends its last statement: a file that leaves off its final ";" stays whole.
+        sources[bundle] = b"\n;\n".join(sources[part].rstrip() for part in parts) + b"\n"
+    manifest = {}
+    for name, data in sources.items():
+        digest = hashlib.sha256(data).hexdigest()[:HASH_LENGTH]
+        out = target / fingerprinted(name, digest)
+        manifest[name] = out.relative_to(target).as_posix()
+        if out.exists() and out.stat().st_size == len(data):
+            continue
+        br, gz = _compress(digest, data) if _COMPRESSIBLE.should_compress(name) else (None, None)
+        # The compressed copies first: WhiteNoise offers a copy only if it is there with the file.
+        for suffix, body in ((".br", br), (".gz", gz)):
+            if body is not None:
+                _write_whole(out.with_name(out.name + suffix), body)
+        _write_whole(out, data)
+    return manifest
+
+
+class Assets(WhiteNoise):
+    """WhiteNoise serving only fingerprinted files, each immutable for a year."""
+
+    def add_file_to_dictionary(self, url, path, stat_cache=None):
+        if "/." not in url:  # not another worker's file still being written
+            super().add_file_to_dictionary(url, path, stat_cache=stat_cache)
+
+    def add_cache_headers(self, headers, path, url):
+        headers["Cache-Control"] = IMMUTABLE
+
+    def add_headers(self, headers, path, url):
+        headers["X-Content-Type-Options"] = "nosniff"
+
+
+def init_app(app: Flask) -> None:
+    target = Path(app.config.get("ASSET_DIR") or Path(app.instance_path) / "assets")
+    manifest = build(Path(app.static_folder), target)
+    prefix = app.static_url_path.rstrip("/") + "/"
+    served = Assets(app.wsgi_app, allow_all_origins=False, max_age=None)
+    served.add_headers_function = served.add_headers
+    served.add_files(str(target), prefix=prefix)
+    app.wsgi_app = served
+    app.extensions["sbweb_assets"] = manifest
+
+    def asset_url(filename: str) -> str:
+        """The URL of a static file's current version (a file added since start-up: its plain URL)."""
+        return url_for("static", filename=manifest.get(filename, filename))
+
+    app.jinja_env.globals["asset_url"] = asset_url
