@@ -100,10 +100,13 @@ class Assets(WhiteNoise):
 
 
 def init_app(app: Flask) -> None:
+    static = Path(app.static_folder)
     target = Path(app.config.get("ASSET_DIR") or Path(app.instance_path) / "assets")
-    manifest = build(Path(app.static_folder), target)
+    manifest = build(static, target)
     prefix = app.static_url_path.rstrip("/") + "/"
-    served = Assets(app.wsgi_app, allow_all_origins=False, max_age=None)
+    # `flask run --debug`: a file edited while the app runs is a new version at once (WhiteNoise
+    # then looks each file up on each request).
+    served = Assets(app.wsgi_app, allow_all_origins=False, max_age=None, autorefresh=app.debug)
     served.add_headers_function = served.add_headers
     served.add_files(str(target), prefix=prefix)
     app.wsgi_app = served
@@ -111,6 +114,8 @@ def init_app(app: Flask) -> None:
 
     def asset_url(filename: str) -> str:
         """The URL of a static file's current version (a file added since start-up: its plain URL)."""
+        if app.debug:
+            manifest.update(build(static, target))
         return url_for("static", filename=manifest.get(filename, filename))
 
     app.jinja_env.globals["asset_url"] = asset_url
