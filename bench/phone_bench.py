@@ -247,8 +247,9 @@ def start_server(args, servers: Servers, env: dict, tmp: Path, n: int) -> str:
     log = tmp / f"{args.server}-{n}.log"
     if args.server == "gunicorn":
         command = gunicorn_args(args.workers, port, "app:app")
-    else:
+    else:  # with its job consumer in the process, as `make run` has it: jobs are not run inline
         command = [str(BIN / "flask"), "serve", "--host", HOST, "--port", str(port)]
+        env = {k: v for k, v in env.items() if k != "SBWEB_HUEY_IMMEDIATE"}
     proc = servers.start(f"sbweb-{n}", command, ROOT, env, log)
     base = f"http://{HOST}:{port}"
     wait_ready("sbweb", proc, f"{base}/", log)
@@ -304,7 +305,9 @@ def run(args, tmp: Path, servers: Servers) -> int:
 
     if not Path(args.chromium).exists():
         raise BenchError(f"no Chromium at {args.chromium} (Debian package `chromium`)")
-    env = sbweb_env(tmp)
+    # fragment_bench's settings, with an instance folder of the run's own (flask serve's jobs
+    # consumer keeps its queue there).
+    env = {**sbweb_env(tmp), "SBWEB_INSTANCE_PATH": str(tmp / "instance")}
     pristine = tmp / "bench.sqlite3"
     print(f"setting up a fresh database in {tmp} …", flush=True)
     flask_cli(env, "db", "upgrade")
