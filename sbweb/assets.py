@@ -4,20 +4,20 @@ version is a new URL. Served by WhiteNoise ahead of Flask (no session, no databa
 Brotli copies made once per version, so htmx's 52 KB arrive as 15 KB.
 
 At start-up the files in sbweb/static are hashed; each version is written (with its .br and .gz
-beside it, every file put in place whole, by rename) to ASSET_DIR (instance/assets by default).
+beside it, each file put in place whole, by rename, its owner's only like all of instance/) to ASSET_DIR (instance/assets by default).
 Versions already there stay and keep being served: a page rendered by a worker that still runs
 the old code finds its files during a rolling restart. A fingerprint that was never made is not
 found (404). The plain URLs (`/static/app.css`) still answer, from Flask, revalidated each time.
 
 Templates name files with `asset_url('app.css')`."""
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from flask import Flask, url_for
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
+
+from sbweb.instance_files import write_private
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 HASH_LENGTH = 12
@@ -34,20 +34,6 @@ def fingerprinted(name: str, digest: str) -> str:
     """vendor/htmx-2.0.11.min.js → vendor/htmx-2.0.11.min.<digest>.js"""
     stem, dot, ext = name.rpartition(".")
     return f"{stem}.{digest}.{ext}" if dot and "/" not in ext else f"{name}.{digest}"
-
-
-def _write_whole(path: Path, data: bytes) -> None:
-    """Another worker may be reading the directory: the file appears complete or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _compress(digest: str, data: bytes) -> tuple[bytes | None, bytes | None]:
@@ -76,12 +62,13 @@ def build(static: Path, target: Path) -> dict[str, str]:
         manifest[name] = out.relative_to(target).as_posix()
         if out.exists() and out.stat().st_size == len(data):
             continue
+        out.parent.mkdir(parents=True, exist_ok=True)
         br, gz = _compress(digest, data) if _COMPRESSIBLE.should_compress(name) else (None, None)
         # The compressed copies first: WhiteNoise offers a copy only if it is there with the file.
         for suffix, body in ((".br", br), (".gz", gz)):
             if body is not None:
-                _write_whole(out.with_name(out.name + suffix), body)
-        _write_whole(out, data)
+                write_private(out.with_name(out.name + suffix), body)
+        write_private(out, data)
     return manifest
 
 
