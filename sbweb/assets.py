@@ -3,9 +3,9 @@
 version is a new URL. Served by WhiteNoise ahead of Flask (no session, no database), with gzip and
 Brotli copies made once per version, so htmx's 52 KB arrive as 15 KB.
 
-At start-up the files in sbweb/static are hashed; each version is written (with its .br and .gz
-beside it, each file put in place whole, by rename, its owner's only like all of instance/) to ASSET_DIR (instance/assets by default).
-Versions already there stay and keep being served: a page rendered by a worker that still runs
+At start-up the files in sbweb/static are hashed; each version is written, with its .br and .gz
+beside it, to ASSET_DIR (instance/assets by default): each file put in place whole, by rename, and
+its owner's only, like everything in instance/. Versions already there stay and keep being served: a page rendered by a worker that still runs
 the old code finds its files during a rolling restart. A fingerprint that was never made is not
 found (404). The plain URLs (`/static/app.css`) still answer, from Flask, revalidated each time.
 
@@ -75,9 +75,20 @@ def build(static: Path, target: Path) -> dict[str, str]:
 class Assets(WhiteNoise):
     """WhiteNoise serving only fingerprinted files, each immutable for a year."""
 
-    def add_file_to_dictionary(self, url, path, stat_cache=None):
-        if "/." not in url:  # not another worker's file still being written
-            super().add_file_to_dictionary(url, path, stat_cache=stat_cache)
+    def update_files_dictionary(self, root, prefix):
+        """WhiteNoise's scan, but past the temporary files (dot names) of another worker writing a
+        version at the same moment: they come and go while this one looks."""
+        stat_cache = {}
+        for path in Path(root).rglob("*"):
+            if not path.name.startswith("."):
+                try:
+                    if path.is_file():
+                        stat_cache[str(path)] = path.stat()
+                except FileNotFoundError:
+                    continue
+        for path in stat_cache:
+            self.add_file_to_dictionary(prefix + Path(path).relative_to(root).as_posix(), path,
+                                        stat_cache=stat_cache)
 
     def add_cache_headers(self, headers, path, url):
         headers["Cache-Control"] = IMMUTABLE

@@ -104,6 +104,13 @@ def test_a_new_version_is_a_new_url_and_the_old_one_stays(tmp_path):
     assert brotli.decompress((target / (second["site.css"] + ".br")).read_bytes()) == (static / "site.css").read_bytes()
     assert not [p for p in target.rglob(".*")], "a temporary file was left behind"
 
+    # Another worker writing a version at this moment: its temporary file is not served.
+    (target / f".{second['site.css']}.x1y2.tmp").write_bytes(b"half a fi")
+    served = assets.Assets(None, max_age=None)
+    served.add_files(str(target), prefix="/static/")
+    assert f"/static/{second['site.css']}" in served.files and f"/static/{first['site.css']}" in served.files
+    assert not [url for url in served.files if "/." in url]
+
 
 @pytest.mark.parametrize("encoding", ["br", "gzip"])
 def test_pages_answer_compressed_when_asked_and_never_cached(client, world, encoding):
