@@ -51,7 +51,7 @@ class Defaults:
     ASSET_DIR = None
     # Pages and fragments compressed (Flask-Compress) when the browser accepts it. Streamed
     # responses (downloads) are left as they are.
-    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_ALGORITHM = ("br", "gzip")
     COMPRESS_BR_LEVEL = 4
     COMPRESS_LEVEL = 6
     COMPRESS_STREAMS = False
