@@ -10,7 +10,7 @@ export FLASK_APP := app
 # PDFs embed a CJK font from the system (Debian fonts-wqy-microhei); installed here when root.
 FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: fonts run serve test test-sqlite test-postgres install install-scale install-test audit fuzz bench bench-records bench-pdf bench-load bench-faults clean
+.PHONY: fonts run serve test test-sqlite test-postgres install install-scale install-test audit fuzz bench bench-phone bench-records bench-pdf bench-load bench-faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ fuzz: install-test
 
 bench: install-test
 	$(BIN)/python bench/fragment_bench.py
+
+## 王芳's journey tap by tap in Chromium on a throttled (300 ms, 1.6 Mbit/s) network
+bench-phone: install-test
+	$(BIN)/python bench/phone_bench.py $(BENCH_ARGS)
 
 bench-records: install-test
 	$(BIN)/python bench/records_bench.py

@@ -114,6 +114,7 @@ def sbweb_env(tmp: Path) -> dict:
         "SBWEB_SECRET_KEY": secrets.token_hex(32),
         "SBWEB_PAYMENT_KEY_DIR": str(tmp / "keys"),
         "SBWEB_HUEY_IMMEDIATE": "1",
+        "SBWEB_ASSET_DIR": str(tmp / "assets"),  # the static files' versions
         "PYTHONUNBUFFERED": "1",
     })
     return env

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import make_url
@@ -13,6 +14,7 @@ from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
 
 csrf = CSRFProtect()
+compress = Compress()
 migrate = Migrate()
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
@@ -88,6 +90,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         prepare_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
+    # Responses compressed (br, gzip) when the browser asks: registered first, its hook runs last,
+    # on the finished response, and adds Vary: Accept-Encoding.
+    compress.init_app(app)
     csrf.init_app(app)
     from sbweb import access, auth
     auth.init_app(app)
@@ -119,6 +124,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     limits.init_app(app)
     from sbweb.views.errors import last_resort
     app.wsgi_app = last_resort(app.wsgi_app, retry_after=app.config["DATABASE_RETRY_AFTER"])
+    from sbweb import assets
+    assets.init_app(app)  # outermost: fingerprinted static files never reach Flask
 
     from sbweb.cli import register_cli
     register_cli(app)

@@ -46,6 +46,16 @@ class Defaults:
     # The cookie is re-sent only when its content changes (the idle limit slides on the server).
     SESSION_REFRESH_EACH_REQUEST = False
 
+    # Static files: each version written once, with its Brotli and gzip copies, to this directory
+    # (None: instance/assets) and served under a URL with its content hash, cached for a year.
+    ASSET_DIR = None
+    # Pages and fragments compressed (Flask-Compress) when the browser accepts it. Streamed
+    # responses (downloads) are left as they are.
+    COMPRESS_ALGORITHM = ("br", "gzip")
+    COMPRESS_BR_LEVEL = 4
+    COMPRESS_LEVEL = 6
+    COMPRESS_STREAMS = False
+
     # Forms: nothing a resident types comes near this; a garbled 10 MB post is refused early.
     MAX_CONTENT_LENGTH = 64 * 1024
     WTF_CSRF_TIME_LIMIT = 4 * 3600

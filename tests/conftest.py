@@ -57,6 +57,8 @@ def _base_config(tmp_path: Path, key_dir: Path, database_uri: str) -> dict:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SQLALCHEMY_DATABASE_URI": database_uri,
         "PAYMENT_KEY_DIR": str(key_dir),
+        # The static files' versions, written once per run (beside the keys), not once per test.
+        "ASSET_DIR": str(key_dir.parent / "assets"),
         "HUEY_IMMEDIATE": True,
         "SERVER_NAME": None,
     }
