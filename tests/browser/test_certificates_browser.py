@@ -5,6 +5,7 @@ confirmed at the public 证明核验; an unknown code is told plainly. The 缴�
 document page are also looked at in 大字 at 320 px. Screenshots: test-artifacts/screens/<test>/."""
 import email
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -82,17 +83,29 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     image = tab.locator("img.captcha-image")
     expect(image).to_have_attribute("alt", re.compile("^图形验证码"))
     assert image_loaded(image), "验证码 image did not load"
+    audio = tab.locator("audio.captcha-audio")
+    if shutil.which("espeak-ng") is None:  # (CI has it) the app cannot speak: the question in words only
+        expect(audio).to_have_count(0)
+    else:
+        expect(audio).to_be_visible()
+        expect(tab.get_by_text("听语音验证码（普通话读两遍）")).to_be_visible()
+    if js and shutil.which("espeak-ng"):  # the browser fetches the WAV (allowed by the page's CSP) and can play it
+        seconds = audio.evaluate("""a => new Promise((ok, bad) => {
+            a.addEventListener("loadedmetadata", () => ok(a.duration)); a.addEventListener("error", bad);
+            a.preload = "auto"; a.load(); })""")
+        assert 4 <= seconds <= 20, seconds
     shot(tab, f"payment-image-captcha-{tag}")
     if js:
         axe.check(tab, "缴费证明（图形验证码）")
 
     # A wrong 验证码 (five digits: the image's answer has four): said on top and beside the box.
-    tab.get_by_label("验证码").fill("12345")
+    tab.get_by_label("验证码", exact=True).fill("12345")
     tab.get_by_role("button", name="开具").click()
     summary = tab.locator("[data-error-summary]")
     expect(summary).to_contain_text("验证码不正确，请重新输入")
     expect(tab.locator(".field.captcha .field-message")).to_contain_text("验证码不正确，请重新输入")
-    expect(tab.get_by_label("验证码")).to_have_attribute("aria-invalid", "true")
+    expect(tab.get_by_label("验证码", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(tab.get_by_label("验证码", exact=True)).to_have_value("")  # 12345 answered a challenge now gone
     if js:
         expect(summary).to_be_focused()
     expect(tab).to_have_title(re.compile("^错误："))
@@ -107,7 +120,7 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     expect(tab.get_by_role("button", name="改用图形验证码")).to_be_visible()
     assert path_of(tab) == "/certificates/payment"
     tab.get_by_label("缴费年度").select_option(first_year)
-    tab.get_by_label("验证码").fill(text_captcha_answer(tab))
+    tab.get_by_label("验证码", exact=True).fill(text_captcha_answer(tab))
     shot(tab, f"payment-text-captcha-{tag}")
     if js:
         axe.check(tab, "缴费证明（文字题）")
