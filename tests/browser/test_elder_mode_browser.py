@@ -154,7 +154,8 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
     need(m["scrollWidth"] <= m["clientWidth"],
          f"{where} scrolls sideways ({m['scrollWidth']} > {m['clientWidth']}): {m['wide']}")
     need(not m["wide"], f"{where} past the right edge: {m['wide']}")
-    need(not m["broken"], f"{where} numbers broken though they fit a line: {m['broken']}")
+    need(not m["broken"], f"{where} numbers broken inside a group of digits: {m['broken']}")
+    need(not m["clipped"], f"{where} select or label text cut: {m['clipped']}")
     fonts, targets = m["fonts"], m["targets"]
     for kind, least in (("main", mode.least_main), ("body", mode.least_body),
                         ("minor", mode.least_text)):
