@@ -19,6 +19,9 @@ pytestmark = pytest.mark.browser
 #   only where the page lets it (between its groups of six, the number_groups filter's <wbr>),
 #   even where the whole number is wider than a line (at 320 px in 长辈版 it is: the old test,
 #   "broken only if a line would hold it", let 4520102260000|00002 pass);
+# - `paragraphs`: of every two paragraphs one after the other (sibling <p>s: text, hints, notes),
+#   the gap from the last line of the first to the first line of the second in line heights
+#   (1 + the space between them / the line height; MIIT asks 长辈版 ≥ 1.3), worst pair named;
 # - `clipped`: selects and labels whose text is cut: a select narrower than its chosen option
 #   needs (全部年度 shown as 全部年), or a label or select whose content is wider than its box;
 # - `targets`: every control that acts (links on their own line, buttons, inputs, selects; a
@@ -76,9 +79,22 @@ MEASURE = """() => {
     if (shown(field)) lower("body", parseFloat(getComputedStyle(field).fontSize), field);
   }
 
+  let paragraphs = null;
+  for (const first of document.querySelectorAll("main p")) {
+    const second = first.nextElementSibling;
+    if (!second || second.tagName !== "P" || !shown(first) || !shown(second)) continue;
+    if (!first.textContent.trim() || !second.textContent.trim()) continue;
+    const [a, b] = [first, second].map(getComputedStyle);
+    const line = Math.max(...[a, b].map(s => s.lineHeight === "normal" ? 1.2 * parseFloat(s.fontSize) : parseFloat(s.lineHeight)));
+    const gap = (second.getBoundingClientRect().top + parseFloat(b.borderTopWidth) + parseFloat(b.paddingTop))
+      - (first.getBoundingClientRect().bottom - parseFloat(a.borderBottomWidth) - parseFloat(a.paddingBottom));
+    const ratio = Math.round((1 + gap / line) * 100) / 100;
+    if (!paragraphs || ratio < paragraphs.ratio) paragraphs = {ratio, first: name(first), second: name(second)};
+  }
+
   const clipped = [];
   for (const el of document.querySelectorAll("main select, main label")) {
-    if (!shown(el)) continue;
+    if (!shown(el) || el.closest(".sandbox-box")) continue;  // (the sandbox's tester box: not a resident's)
     if (el.scrollWidth > el.clientWidth + 1) { clipped.push(`${name(el)}: ${el.scrollWidth} > ${el.clientWidth}`); continue; }
     if (el.tagName !== "SELECT" || el.selectedIndex < 0) continue;
     const need = el.cloneNode(false);  // the same select holding only the chosen option, as wide as it needs
@@ -137,7 +153,7 @@ MEASURE = """() => {
     large: root.classList.contains("large-text"),
     primary: buttons.map(b => ({text: b.textContent.trim(),
                                 height: b.getBoundingClientRect().height})),
-    wide: wide.slice(0, 5), fonts, targets, broken, clipped,
+    wide: wide.slice(0, 5), fonts, targets, broken, clipped, paragraphs,
   };
 }"""
 
