@@ -82,6 +82,7 @@ RULES: dict[str, Rule] = {
     "certificates.send": _r(None, VERIFIED, "发送至邮箱"),
     "certificates.retry": _r(None, VERIFIED, "重新发送邮件"),
     "certificates.captcha_image": _r(VERIFIED, None, "验证码图片"),
+    "certificates.captcha_audio": _r(VERIFIED, None, "验证码语音"),
     "certificates.payment": _r(VERIFIED, VERIFIED, "缴费证明开具"),
     "certificates.tax": _r(VERIFIED, None, "完税证明开具"),
     "certificates.tax_query": _r(VERIFIED, VERIFIED, "完税证明查询"),

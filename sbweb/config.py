@@ -86,6 +86,9 @@ class Defaults:
     PUBLIC_BASE_URL = None
     # A CJK font file to embed in PDFs (default: the first of sbweb.pdf.FONT_CANDIDATES found).
     PDF_FONT_PATH = None
+    # The program that reads the 验证码 aloud (听语音验证码, a WAV): Debian's espeak-ng. Where it is
+    # not installed (or this is None) the audio is not offered; the question in words still is.
+    CAPTCHA_SPEECH: str | None = "espeak-ng"
 
     # The sandbox provider (a faithful simulation of Alipay mobile web payment). It takes no real
     # money: a pilot that goes live sets SANDBOX_ENABLED = False and configures a real provider.

@@ -1,5 +1,5 @@
 """Rate limits per client address (flask-limiter) on what can be used to guess or to flood: the
-lookups by 证件号码 + 姓名, the 验证码 images, the one-time codes, whatever sends mail, the staff sign-in, 证明核验. The
+lookups by 证件号码 + 姓名, the 验证码 images and their audio, the one-time codes, whatever sends mail, the staff sign-in, 证明核验. The
 limits are configuration (RATE_LIMIT_*); the counters live in memory (one process) or in Redis
 (RATELIMIT_STORAGE_URI, shared by every process). Behind a reverse proxy the client address is
 the one the proxy passes on (PROXY_FIX_X_FOR), which the lookup throttle counts by too.
@@ -28,7 +28,8 @@ SCOPES = {
     "lookup": ("RATE_LIMIT_LOOKUP", _submits,
                ("auth.manual", "verify.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid")),
     "captcha": ("RATE_LIMIT_CAPTCHA", _always,
-                ("certificates.captcha_image", "certificates.payment", "certificates.tax", "certificates.proxy")),
+                ("certificates.captcha_image", "certificates.captcha_audio", "certificates.payment",
+                 "certificates.tax", "certificates.proxy")),
     "mail": ("RATE_LIMIT_MAIL", _submits, ("certificates.send", "certificates.retry", "reminders.index")),
     "staff-login": ("RATE_LIMIT_STAFF_LOGIN", _submits, ("admin.login",)),
     "verify": ("RATE_LIMIT_VERIFY", _always, ("certificates.verify",)),

@@ -159,6 +159,10 @@ class ResidentClient(FlaskClient):
             url = urljoin(url, response.location)
             response = self.get(url)
         soup = BeautifulSoup(response.get_data(as_text=True), "html.parser") if response.mimetype == "text/html" else None
+        if soup is not None and soup.find("wbr"):  # a line-break hint in a long number, no text:
+            for hint in soup.find_all("wbr"):         # 452010<wbr>226000 reads 452010226000
+                hint.decompose()
+            soup.smooth()
         return Page(response, soup, url, history)
 
     def submit(self, page: Page, data: dict | None = None, *, selector: str = "main form[method=post]",

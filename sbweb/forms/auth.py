@@ -6,7 +6,13 @@ from sbweb import identity
 from sbweb.forms.base import Form, Select, options
 
 
+def _name_field(autocomplete: str):
+    return StringField("姓名", validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
+                       render_kw={"autocomplete": autocomplete})
+
+
 class ManualIdentityForm(Form):
+    """The resident's own 证件类型 + 证件号码 + 姓名 (the browser may offer her own name)."""
     id_type = Select(
         "证件类型",
         choices=options((t.code, t.label) for t in identity.ID_TYPES),
@@ -18,11 +24,7 @@ class ManualIdentityForm(Form):
         validators=[DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
     )
-    name = StringField(
-        "姓名",
-        validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
-        render_kw={"autocomplete": "name"},
-    )
+    name = _name_field("name")
     next = HiddenField(validators=[Length(max=300)])
     submit = SubmitField("确定")
 
@@ -44,13 +46,19 @@ class ConsentForm(Form):
     submit = SubmitField("同意授权")
 
 
-class PayeeForm(ManualIdentityForm):
+class OtherPersonForm(ManualIdentityForm):
+    """Someone else's 证件 + 姓名 (a 被代缴人, the holder of a 代缴 certificate): the browser must not
+    offer the resident's own name there."""
+    name = _name_field("off")
+
+
+class PayeeForm(OtherPersonForm):
     """添加被代缴人: the payee's 证件类型 + 证件号码 + 姓名, checked like the payer's own."""
     next = None
     submit = SubmitField("添加")
 
 
-class OnceForm(ManualIdentityForm):
+class OnceForm(OtherPersonForm):
     """代他人缴费 once: the 被代缴人's 证件类型 + 证件号码 + 姓名, checked like adding a payee."""
     next = None
     submit = SubmitField("下一步")

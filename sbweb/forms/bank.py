@@ -11,7 +11,7 @@ from sbweb.services.bank import BANKS, BankError, check_limit
 
 
 class AccountForm(Form):
-    bank_name = Select("开户银行 *", choices=options([("", "请选择开户银行")] + [(b, b) for b in BANKS]),
+    bank_name = Select("开户银行 *", choices=options([("", "请选择")] + [(b, b) for b in BANKS]),
                        validators=[InputRequired("请选择开户银行")])
     kind = Radio("账户类型 *", choices=options([("card", "银行卡"), ("account", "存折/账户")]), default="card",
                  validators=[InputRequired("请选择账户类型")])

@@ -4,7 +4,7 @@ import re
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
-from sbweb.forms.auth import ManualIdentityForm
+from sbweb.forms.auth import OtherPersonForm
 from sbweb.forms.base import DayField, Form, Radio, Select
 
 PERIOD = r"\A(19|20)[0-9]{2}-(0[1-9]|1[0-2])\Z"
@@ -57,7 +57,7 @@ class TaxQueryForm(Form):
                 "issued_from": day(self.issued_from), "issued_to": day(self.issued_to)}
 
 
-class ProxyTaxQueryForm(ManualIdentityForm, TaxQueryForm):
+class ProxyTaxQueryForm(OtherPersonForm, TaxQueryForm):
     """首开 / 补开完税证明（代缴）: the payee's 证件类型 + 证件号码 + 姓名, then what to search for."""
     next = None
     submit = SubmitField("查询")
@@ -69,7 +69,7 @@ class TaxPickForm(CaptchaMixin, Form):
     submit = SubmitField("开具")
 
 
-class ProxyCertForm(CaptchaMixin, ManualIdentityForm):
+class ProxyCertForm(CaptchaMixin, OtherPersonForm):
     """缴费证明（代缴）: the payee's 证件类型 + 证件号码 + 姓名 and the year (完税证明（代缴） has
     the 查询 → 证明信息列表 → 开具 steps of one's own, ProxyTaxQueryForm)."""
     next = None

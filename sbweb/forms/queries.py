@@ -23,7 +23,8 @@ class ProxyPaidQueryForm(QueryForm):
         DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
         render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
     name = StringField("被代缴人姓名", validators=[
-        DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")])
+        DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
+        render_kw={"autocomplete": "off"})  # someone else's name: not the resident's own offered
     year = Select("费款所属期", coerce=int, validators=[Optional()])
 
     def validate_id_number(self, field):

@@ -1,5 +1,7 @@
-"""图形验证码 before a certificate is issued, with the non-image alternative the 适老化 rules
-ask for: a question in words (七加五等于几？) that a screen reader can read aloud.
+"""图形验证码 before a certificate is issued, with the alternatives the 适老化 rules ask for (MIIT
+§1.5, a form another sense can take): the image's digits read aloud in Mandarin (a WAV made by
+Debian's espeak-ng, where it is installed), and a question in words (七加五等于几？) that a screen
+reader can read aloud.
 
 A challenge lives on the server (CaptchaChallenge), bound to the sign-in that was shown it, good
 for one answer and LIFETIME seconds: taking it is one conditional UPDATE, so an answer replayed
@@ -12,6 +14,9 @@ import hashlib
 import hmac
 import io
 import secrets
+import shutil
+import struct
+import subprocess
 
 from captcha.image import ImageCaptcha
 from sqlalchemy import select, update
@@ -81,3 +86,31 @@ def answer(secret: str, session_id: int, typed: str) -> tuple[bool, str]:
         return False, held.kind
     typed = "".join((typed or "").split())[:8].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
     return hmac.compare_digest(typed.encode(), answer_of(secret, held).encode()), held.kind
+
+
+def speech_program(configured: str | None) -> str | None:
+    """The espeak-ng to read challenges with (the configured name or path), or None: not installed."""
+    return shutil.which(configured) if configured else None
+
+
+def audio_wav(program: str, secret: str, held: CaptchaChallenge) -> bytes | None:
+    """The image challenge's digits read aloud in Mandarin, twice, slowly: a RIFF/WAVE file (None
+    if espeak-ng fails). The answer goes to espeak-ng on its standard input, never on a command line
+    another process could read."""
+    digits = "，".join(WORDS[int(d)] for d in answer_of(secret, held))
+    try:
+        done = subprocess.run([program, "-v", "cmn", "-s", "130", "--stdin", "--stdout"],
+                              input=f"验证码：{digits}。再听一遍：{digits}。".encode(), capture_output=True,
+                              timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return _sized(done.stdout)
+
+
+def _sized(wav: bytes) -> bytes | None:
+    """espeak-ng writing to a pipe cannot go back to fill in the RIFF and data sizes (it leaves
+    them at 2 GB): fill them in, so players show the real length."""
+    at = wav.find(b"data", 12)
+    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE" or at < 0:
+        return None
+    return b"RIFF" + struct.pack("<I", len(wav) - 8) + wav[8:at + 4] + struct.pack("<I", len(wav) - at - 8) + wav[at + 8:]

@@ -38,16 +38,22 @@ def _challenge(kind: str | None = None):
     return held
 
 
+def _speech() -> str | None:
+    return captcha.speech_program(current_app.config.get("CAPTCHA_SPEECH"))
+
+
 def _captcha_context() -> dict:
     held = _challenge()
     return {"captcha_kind": held.kind,
             "captcha_question": captcha.question(_secret(), held) if held.kind == "text" else None,
-            "captcha_nonce": held.nonce}
+            "captcha_nonce": held.nonce, "captcha_audio": held.kind == "image" and _speech() is not None}
 
 
 def _captcha_passed(form) -> bool:
-    """One try per challenge: right or wrong, the next page shows a new one."""
+    """One try per challenge: right or wrong, the next page shows a new one, with the box empty
+    (what was typed answered the old one)."""
     right, kind = captcha.answer(_secret(), auth.current_login().id, form.captcha.data)
+    form.captcha.data = ""
     if right:
         return True
     form.captcha.errors = list(form.captcha.errors) + ["验证码不正确，请重新输入"]
@@ -55,20 +61,39 @@ def _captcha_passed(form) -> bool:
     return False
 
 
-@bp.get("/certificates/captcha.png")
-def captcha_image():
-    response = make_response(captcha.image_png(_secret(), _challenge()))
-    response.headers.update({"Content-Type": "image/png", "Cache-Control": "no-store"})
+def _no_store(body: bytes, mimetype: str):
+    response = make_response(body)
+    response.headers.update({"Content-Type": mimetype, "Cache-Control": "no-store"})
     return response
 
 
-def _switching() -> bool:
+@bp.get("/certificates/captcha.png")
+def captcha_image():
+    return _no_store(captcha.image_png(_secret(), _challenge()), "image/png")
+
+
+@bp.get("/certificates/captcha.wav")
+def captcha_audio():
+    """听语音验证码: the digits of the image on the page, read aloud. Only for the challenge that
+    page showed (`n`, its nonce) while it waits for its answer: a page left open past it, or
+    another session's address, gets nothing."""
+    held, program = captcha.current(auth.current_login().id), _speech()
+    if held is None or held.kind != "image" or program is None or request.args.get("n") != held.nonce:
+        abort(404)
+    wav = captcha.audio_wav(program, _secret(), held)
+    if wav is None:
+        abort(503)
+    return _no_store(wav, "audio/wav")
+
+
+def _switching(form) -> bool:
     """看不清？改用文字题 / 换一张 / 改用图形验证码: a button of the form itself, so what the resident
-    chose and typed stays; nothing is checked or issued."""
+    chose and typed stays (but the 验证码 box: a new challenge); nothing is checked or issued."""
     kind = request.form.get("captcha_kind")
     if request.method != "POST" or kind not in ("image", "text"):
         return False
     _challenge(kind)
+    form.captcha.data = ""
     return True
 
 
@@ -92,7 +117,7 @@ def payment():
     person = auth.person_id()
     form = PaymentCertForm()
     years = _years(form, person)
-    switching = _switching()
+    switching = _switching(form)
     if not switching and form.validate_on_submit() and _captcha_passed(form):
         try:
             doc = documents.payment_certificate(person, person, form.year.data)
@@ -205,7 +230,7 @@ def tax_list(issue):
         return redirect(url_for("certificates.proxy_tax_query" if proxy else "certificates.tax_query", issue=issue), 303)
     form = TaxPickForm(ticket=found[0].ticket_no if len(found) == 1 else None)
     form.ticket.choices = options((t.ticket_no, t.ticket_no) for t in found)
-    switching = _switching()
+    switching = _switching(form)
     if not switching and form.validate_on_submit() and _captcha_passed(form):
         try:
             doc = documents.tax_certificate(kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data,
@@ -226,7 +251,7 @@ def proxy():
     payer = auth.person_id()
     form = ProxyCertForm()
     form.year.choices = options((y, f"{y}年") for y in records.record_years(payer))
-    switching = _switching()
+    switching = _switching(form)
     status = 422 if form.is_submitted() and not switching else 200
     if not switching and form.validate_on_submit() and _captcha_passed(form):
         person, status = throttled_lookup(form)

@@ -1,6 +1,6 @@
 """长辈版 against MIIT's 2021 适老化 numbers, measured in Chromium on the resident pages (JS on):
 normal text and 长辈版, at 390 px, and at 320 px with the host's font made larger (WeChat's
-关怀模式 about 24 px, or 200 % text size in normal mode). On every page: the smallest text (in
+关怀模式 at 23.8 px, or 200 % text size in normal mode). On every page: the smallest text (in
 three kinds: main-function, minor, body), the smallest target (a radio or checkbox counts as its
 whole row, and any dead point in the row fails), sideways overflow, and — on forms with the
 sticky 下一步 bar — how much of each control the bar covers when the control gets focus. Each
@@ -25,7 +25,7 @@ class Mode:
     setting changes it; None for the default 16 px)."""
     elder: bool
     width: int
-    host_font: int | None = None
+    host_font: float | None = None
     axe: bool = False
 
     # MIIT 2021 for 长辈版; WCAG 2.5.5 and the DESIGN card's 44 px for normal text.
@@ -55,8 +55,8 @@ MODES = {
     "elder-390": Mode(elder=True, width=390, axe=True),
     # 200 % text size in normal mode on a small phone.
     "normal-320-200pct": Mode(elder=False, width=320, host_font=32),
-    # WeChat 关怀模式 (root 23.8 px; the DevTools protocol takes whole pixels) and 长辈版 on.
-    "elder-320-wechat-care": Mode(elder=True, width=320, host_font=24),
+    # WeChat 关怀模式 (root 23.8 px: its text zoom, see HOST_TEXT_ZOOM) and 长辈版 on.
+    "elder-320-wechat-care": Mode(elder=True, width=320, host_font=23.8),
 }
 
 # Figures of every page, printed at the end of each test (the README quotes them).
@@ -112,13 +112,35 @@ FOCUS_UNDER_BAR = """() => {
 }"""
 
 
+# The host app's text zoom as WeChat applies it (on iOS it sets -webkit-text-size-adjust on the
+# page; Android's WebView text zoom scales text the same way, through Chromium's text autosizer):
+# every text × the factor, our rem/em sizes and 长辈版's 137.5 % included, while boxes keep their
+# size. The DevTools protocol's default font size (Page.setFontSizes) takes whole pixels only,
+# so 23.8 px cannot be had there. Put first in <head>, under our stylesheet: a page that set
+# text-size-adjust itself would undo the zoom, and the root-font check below would see it.
+HOST_TEXT_ZOOM = """(() => {
+  const zoom = "%s%%";
+  const add = () => {
+    const style = document.createElement("style");
+    style.textContent = `html { -webkit-text-size-adjust: ${zoom}; text-size-adjust: ${zoom}; }`;
+    document.head.prepend(style);
+  };
+  if (document.head) add();
+  else new MutationObserver((_, seen) => { if (document.head) { seen.disconnect(); add(); } })
+    .observe(document, {childList: true, subtree: true});
+})()"""
+
+
 def phone(page, live_server, mode: Mode):
     """A tab set as `mode`: 长辈版 as the cookie its switch sets (the switch itself is pressed on
-    the first page), the host's font size through the DevTools protocol."""
+    the first page), the host's font size as the phone's default font (DevTools protocol, whole
+    pixels) or, for a fraction, as the host's text zoom (HOST_TEXT_ZOOM)."""
     tab = page(js=True, width=mode.width, height=640 if mode.width < 390 else 844)
-    if mode.host_font:
+    if mode.host_font and float(mode.host_font).is_integer():
         cdp = tab.context.new_cdp_session(tab)
-        cdp.send("Page.setFontSizes", {"fontSizes": {"standard": mode.host_font}})
+        cdp.send("Page.setFontSizes", {"fontSizes": {"standard": int(mode.host_font)}})
+    elif mode.host_font:
+        tab.add_init_script(HOST_TEXT_ZOOM % round(mode.host_font / 16 * 100, 4))
     return tab
 
 
@@ -154,7 +176,10 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
     need(m["scrollWidth"] <= m["clientWidth"],
          f"{where} scrolls sideways ({m['scrollWidth']} > {m['clientWidth']}): {m['wide']}")
     need(not m["wide"], f"{where} past the right edge: {m['wide']}")
-    need(not m["broken"], f"{where} numbers broken though they fit a line: {m['broken']}")
+    need(not m["broken"], f"{where} numbers broken inside a group of digits: {m['broken']}")
+    need(not m["clipped"], f"{where} select or label text cut: {m['clipped']}")
+    if mode.elder and m["paragraphs"]:  # MIIT: paragraph spacing ≥ 1.3 × the line spacing
+        need(m["paragraphs"]["ratio"] >= 1.3 - 0.01, f"{where} paragraphs closer than 1.3 lines: {m['paragraphs']}")
     fonts, targets = m["fonts"], m["targets"]
     for kind, least in (("main", mode.least_main), ("body", mode.least_body),
                         ("minor", mode.least_text)):
@@ -174,7 +199,8 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
                "body": fonts["body"]["px"] if fonts["body"] else None,
                "main": fonts["main"]["px"] if fonts["main"] else None,
                "target": min(targets["width"]["px"], targets["height"]["px"]),
-               "overflow": m["scrollWidth"] - m["clientWidth"]}
+               "overflow": m["scrollWidth"] - m["clientWidth"],
+               "paragraphs": m["paragraphs"]["ratio"] if m["paragraphs"] else None}
     if sticky:
         bar = tab.evaluate(FOCUS_UNDER_BAR)
         if bar is None:

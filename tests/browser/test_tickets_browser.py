@@ -69,7 +69,7 @@ def test_li_ming_pays_for_two_tax_offices_and_first_issues_his_tax_certificate(l
     shot(tab, "tax-list")
     if js:
         axe.check(tab, "证明信息列表")
-    tab.get_by_label("验证码").fill(text_captcha_answer(tab))
+    tab.get_by_label("验证码", exact=True).fill(text_captcha_answer(tab))
     tab.get_by_role("button", name="开具", exact=True).click()
     expect(h1(tab)).to_have_text("完税证明（首开）")
     shot(tab, "tax-issued")

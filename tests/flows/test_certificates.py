@@ -1,9 +1,12 @@
-"""证明开具: the voucher, 缴费证明 (with its 验证码 and the text alternative), 完税证明 首开 /
+"""证明开具: the voucher, 缴费证明 (with its 验证码, read aloud or as a question), 完税证明 首开 /
 补开 and 开具记录, the 代缴 variant, 证明核验, and mailing a document — each PDF checked for real
 with poppler (pdffonts: the CJK font embedded; pdftotext: the text; pdftoppm: it renders)."""
 import email
+import io
+import os
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,17 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "page-1.png", ARTIFACTS / f"{tmp_path.name}.png")
     return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def espeak():
+    """听语音验证码 needs Debian's espeak-ng; CI installs it and sets SBWEB_REQUIRE_SPEECH."""
+    if shutil.which("espeak-ng") is None:
+        reason = "espeak-ng is not installed (Debian package espeak-ng): 听语音验证码 is not offered"
+        if os.environ.get("SBWEB_REQUIRE_SPEECH"):
+            pytest.fail(f"SBWEB_REQUIRE_SPEECH is set but {reason}", pytrace=False)
+        print(f"\nskipping: {reason}")
+        pytest.skip(reason)
 
 
 def answer(client, app) -> str:
@@ -115,6 +129,76 @@ def test_the_text_alternative_to_the_image_captcha(app, client, world, ctx):
     assert not text_page.soup.select("img.captcha-image")
     doc_page = client.submit(text_page, {"captcha": answer(client, app)})
     assert doc_page.h1 == "缴费证明"
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_a_wrong_captcha_comes_back_with_an_empty_box(app, client, world, ctx, htmx):
+    """What she typed answered a challenge that is gone: the new one starts from an empty box
+    (换一张 too); a form sent back for another field keeps it (its challenge still waits)."""
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    page = client.page("/certificates/payment")
+    client.htmx = htmx
+    wrong = client.submit(page, {"captcha": "12345"})
+    assert wrong.status == 422 and wrong.field_error("captcha") == "验证码不正确，请重新输入"
+    assert wrong.soup.select_one("#captcha").get("value", "") == ""
+    other = client.submit(page, {"captcha": "12345"}, button="换一张")
+    assert other.status == 200 and other.soup.select_one("#captcha").get("value", "") == ""
+    kept = client.submit(page, {"captcha": "12345", "year": "1999"})
+    assert kept.status == 422 and kept.field_error("year") and not kept.field_error("captcha")
+    assert kept.soup.select_one("#captcha")["value"] == "12345"
+
+
+def _wav_seconds(data: bytes) -> float:
+    with wave.open(io.BytesIO(data)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
+        return wav.getnframes() / wav.getframerate()
+
+
+def test_the_image_captcha_read_aloud(app, client, world, ctx, espeak):
+    """听语音验证码: a WAV of the image's four digits read twice in Mandarin, for the challenge on
+    her page only, never kept by a cache; the address names the challenge, not its answer."""
+    from tests.support import ResidentClient
+
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    page = client.page("/certificates/payment")
+    audio = page.soup.select_one("audio.captcha-audio[controls]")
+    assert page.soup.select_one(f"#{audio['aria-labelledby']}").get_text().startswith("听语音验证码")
+    assert audio.select_one("a")["href"] == audio["src"]  # where the browser cannot play it
+    said = answer(client, app)
+    assert said not in audio["src"]
+    heard = client.get(audio["src"])
+    assert heard.status_code == 200 and heard.mimetype == "audio/wav"
+    assert heard.headers["Cache-Control"] == "no-store" and "Content-Disposition" not in heard.headers
+    data = heard.data
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE" and int.from_bytes(data[4:8], "little") == len(data) - 8
+    assert 4 <= _wav_seconds(data) <= 20, _wav_seconds(data)  # "验证码：七，二，零，九" twice, slowly
+
+    app.test_client_class = ResidentClient
+    other = app.test_client()
+    sign_in(other, "李明", verified=True)
+    other.page("/certificates/payment")  # a challenge of his own
+    assert other.get(audio["src"]).status_code == 404  # her challenge is not his to hear
+
+    fresh = client.submit(page, button="换一张")
+    assert client.get(audio["src"]).status_code == 404  # the challenge it read is gone
+    again = fresh.soup.select_one("audio.captcha-audio")["src"]
+    assert again != audio["src"] and client.get(again).status_code == 200
+    text = client.submit(fresh, button="看不清？改用文字题")
+    assert not text.soup.select("audio") and client.get(again).status_code == 404
+
+
+@pytest.mark.parametrize("app", [{"CAPTCHA_SPEECH": "no-such-espeak-ng"}], indirect=True)
+def test_without_espeak_the_question_in_words_is_offered_instead(app, client, world, ctx):
+    sign_in(client, "王芳", verified=True)
+    pay(client, choose(client, "medical"))
+    page = client.page("/certificates/payment")
+    assert not page.soup.select("audio") and "听语音" not in page.text
+    nonce = page.soup.select_one("img.captcha-image")["src"].split("n=")[1]
+    assert client.get(f"/certificates/captcha.wav?n={nonce}").status_code == 404
+    text = client.submit(page, button="看不清？改用文字题")
+    assert "等于几？" in text.text
 
 
 @needs_poppler

@@ -118,7 +118,8 @@ def _fill(rule, args, pick) -> str:
     return path
 
 
-NOT_PAGES = {"certificates.download", "certificates.captcha_image", "static"}  # no forms in a PDF or a PNG
+NOT_PAGES = {"certificates.download", "certificates.captcha_image", "certificates.captcha_audio",
+             "static"}  # no forms in a PDF, a PNG or a WAV
 
 
 def _read_forms(site: Site, clients: dict, args: dict) -> tuple[dict, dict]:

@@ -174,3 +174,19 @@ def test_a_double_tap_on_go_pay_for_a_payee_makes_one_order(client, world, ctx):
     db.session.rollback()
     [order] = db.session.scalars(select(Order)).all()
     assert [i.due_id for i in order.items] == [world.dues("赵秀英", "medical", state="open")[0].id]
+
+
+def test_only_her_own_name_field_offers_her_name(app, client, world, ctx):
+    """A browser fills autocomplete="name" with the resident's own name: right where she types
+    hers, wrong wherever the name is a 被代缴人's (she would pay for, or certify, herself)."""
+    from tests.support import ResidentClient
+
+    app.test_client_class = ResidentClient
+    anonymous = app.test_client()
+    own = {url: anonymous.page(url) for url in ("/auth/manual?next=/selfpay/", "/auth/verify/identity?next=/")}
+    sign_in(client, "张伟", verified=True)
+    others = {url: client.page(url) for url in ("/proxy/add", "/proxy/once", "/certificates/proxy",
+                                                "/certificates/proxy/tax/first", "/queries/proxy-paid")}
+    for url, page in {**own, **others}.items():
+        [name] = page.soup.select("main input[name=name]")
+        assert name["autocomplete"] == ("name" if url in own else "off"), (url, name)

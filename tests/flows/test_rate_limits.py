@@ -110,6 +110,15 @@ def test_captcha_images_are_limited(client, world):
 
 
 @pytest.mark.parametrize("app", [THREE], indirect=True)
+def test_captcha_audio_counts_with_the_images(client, world):
+    """听语音验证码 is the image's answer in another form: one counter for both."""
+    sign_in(client, "王芳", verified=True)
+    assert [client.get("/certificates/captcha.png").status_code for _ in range(2)] == [200, 200]
+    assert client.get("/certificates/captcha.wav?n=0").status_code == 404  # counted all the same
+    assert client.get("/certificates/captcha.wav?n=0").status_code == 429
+
+
+@pytest.mark.parametrize("app", [THREE], indirect=True)
 def test_sending_mail_is_limited_per_address_too(app, client, world):
     from sbweb.services import documents
     from tests.journeys import paid_history
