@@ -30,7 +30,9 @@
   }
 
   function texts(root, selector) {
-    return Array.prototype.map.call(root.querySelectorAll(selector), words).filter(Boolean);
+    return Array.prototype.map.call(root.querySelectorAll(selector), function (el) {
+      return el.getAttribute("data-announce") || words(el);  // data-announce="…": say this instead
+    }).filter(Boolean);
   }
 
   function focusOn(el) {
@@ -92,7 +94,8 @@
     var request = event.detail.requestConfig || {};
     var trigger = request.elt || null;
     var submitter = request.triggeringEvent ? request.triggeringEvent.submitter : null;
-    if (!target || !target.isConnected || target.closest("[data-poll]")) return;  // 支付中's status line
+    // Nothing to say for 支付中's status line, nor for the 大字 switch's token in the title bar.
+    if (!target || !target.isConnected || target.closest("[data-poll], .titlebar")) return;
     if (target.id === "main") settleMain(target, submitter);
     else settleRegion(target, trigger);
   });
@@ -126,7 +129,7 @@
       method: "POST", body: body, credentials: "same-origin",
       headers: { "HX-Request": "true" },
     }).then(function (response) {
-      if (!response.ok) throw new Error(response.status);
+      if (!response.ok) { announce("操作未成功，请刷新页面后重试"); return; }
       var large = size.value === "large";
       document.documentElement.classList.toggle("large-text", large);
       button.setAttribute("aria-pressed", large ? "true" : "false");
