@@ -8,13 +8,22 @@
   /* -- Back/Forward before htmx has started -----------------------------------------------
      With no history cache, htmx reloads the page on Back (refreshOnHistoryMiss). A Forward
      pressed while that reload is still loading moves to an entry htmx pushed, and only the
-     address changes: htmx listens for popstate from DOMContentLoaded on. Until then, load the
-     address shown. */
+     address changes: htmx follows popstate from DOMContentLoaded on, and the popstate may even
+     come before this script has run. Until htmx is there, a page whose address is no longer
+     the one it was loaded from is loaded again. */
   var htmxListening = false;
+  function addressMoved() {
+    var loaded = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    var here = location.href.split("#")[0];
+    return history.state && history.state.htmx && loaded && loaded.name.split("#")[0] !== here;
+  }
   window.addEventListener("popstate", function (event) {
     if (!htmxListening && event.state && event.state.htmx) location.reload();
   });
-  document.addEventListener("DOMContentLoaded", function () { htmxListening = true; });
+  document.addEventListener("DOMContentLoaded", function () {
+    htmxListening = true;
+    if (addressMoved()) location.reload();
+  });
 
   /* -- Saying what changed ---------------------------------------------------------------- */
   function announce(text) {
