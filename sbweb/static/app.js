@@ -98,6 +98,16 @@
     announce("已更新：" + [name].concat(errors ? [errors.text] : news(region)).filter(Boolean).join("，"));
   }
 
+  /* A poll answered with an error page (the order gone from this session, say): the page
+     shows it, not the status line. */
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status >= 400 && elt && elt.matches("[data-poll]")) {
+      event.detail.target = document.getElementById("main");
+      event.detail.swapOverride = "innerHTML show:window:top";
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.target;
     var request = event.detail.requestConfig || {};

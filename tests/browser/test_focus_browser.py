@@ -181,14 +181,9 @@ def test_the_live_price_keeps_its_element_and_choosing_a_city_keeps_focus(live_s
     focus_is_on(tab, tab.get_by_label("所在地市"), "the 所在地市 select")
 
 
-def test_paying_keeps_focus_on_cancel_while_it_refreshes_then_says_the_result(live_server, page, shot):
-    """支付中: the refresh changes only the status line (≥ 2 refreshes seen), focus stays on
-    取消支付; paid meanwhile in another tab without a notify, the page shows 缴费结果, focus on its
-    heading, and says 缴费成功."""
-    from datetime import timedelta
-
-    live_server.app.config["ORDER_QUERY_INTERVAL"] = timedelta(0)
-    tab = page(js=True)
+def to_paying(tab, live_server):
+    """王芳 goes to pay her medical due and leaves the cashier unpaid: 支付中. Returns the
+    cashier's address."""
     signed_in(tab, live_server, "王芳", "/selfpay/", "我为自己缴")
     tab.get_by_role("link", name=re.compile("医疗保险")).click()
     tab.get_by_role("button", name="下一步").click()
@@ -200,12 +195,25 @@ def test_paying_keeps_focus_on_cancel_while_it_refreshes_then_says_the_result(li
     cashier_url = tab.url
     tab.get_by_role("button", name="取消").click()
     expect(h1(tab)).to_have_text("支付中")
+    return cashier_url
+
+
+def polled(response):
+    return "/orders/" in response.url and response.request.headers.get("hx-trigger") == "order-state"
+
+
+def test_paying_keeps_focus_on_cancel_while_it_refreshes_then_says_the_result(live_server, page, shot):
+    """支付中: the refresh changes only the status line (≥ 2 refreshes seen), focus stays on
+    取消支付; paid meanwhile in another tab without a notify, the page shows 缴费结果, focus on its
+    heading, and says 缴费成功."""
+    from datetime import timedelta
+
+    live_server.app.config["ORDER_QUERY_INTERVAL"] = timedelta(0)
+    tab = page(js=True)
+    cashier_url = to_paying(tab, live_server)
     cancel = tab.get_by_role("button", name="取消支付")
     cancel.focus()
     mark_document(tab)
-
-    def polled(response):
-        return "/orders/" in response.url and response.request.headers.get("hx-trigger") == "order-state"
 
     for refresh in range(2):
         tag_element(tab, "#order-state")
@@ -217,6 +225,10 @@ def test_paying_keeps_focus_on_cancel_while_it_refreshes_then_says_the_result(li
         focus_is_on(tab, cancel, f"取消支付 after refresh {refresh + 1}")
         expect(h1(tab)).to_have_text("支付中")
     shot(tab, "paying")
+    tab.get_by_role("button", name="长辈版").click()  # while it polls: in place, polling on
+    announced(tab, "已开启长辈版")
+    expect(tab.locator("html")).to_have_class(re.compile(r"\blarge-text\b"))
+    shot(tab, "paying-elder")
 
     wallet = tab.context.new_page()
     wallet.goto(cashier_url)
@@ -227,7 +239,23 @@ def test_paying_keeps_focus_on_cancel_while_it_refreshes_then_says_the_result(li
     focus_is_on(tab, h1(tab), "the h1 缴费结果")
     announced(tab, "缴费结果，缴费成功")
     assert same_document(tab)
-    shot(tab, "result")
+    shot(tab, "result-elder")
+
+
+def test_a_refresh_answered_with_an_error_page_shows_it_in_place_of_the_page(live_server, page):
+    """Should a refresh of 支付中 be answered with an error page, the page shows it (heading
+    focused), not the status line."""
+    tab = page(js=True)
+    to_paying(tab, live_server)
+    tab.route(re.compile(r"/orders/\w+$"), lambda route: route.fulfill(
+        status=404, content_type="text/html; charset=utf-8",
+        body="<title>页面不存在 - 社保费缴纳</title><h1>页面不存在</h1><p>请返回重新操作。</p>"))
+    with tab.expect_response(polled):
+        pass
+    expect(h1(tab)).to_have_text("页面不存在")
+    expect(tab.locator("#order-state")).to_have_count(0)
+    focus_is_on(tab, h1(tab), "the h1 页面不存在")
+    announced(tab, "页面不存在")
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
