@@ -263,7 +263,7 @@ def test_switching_elder_mode_keeps_what_was_typed(js, live_server, page, shot):
     """添加被代缴人 with 证件号码 and 姓名 typed, then 大字: with JavaScript nothing reloads, focus
     stays on the button and 已开启长辈版 is said; without, the page comes back in 长辈版 with
     both still typed (once: a reload shows the empty form), and the typed values were never
-    readable in a cookie."""
+    readable in a cookie. Enter in a field still submits the form, not the switch."""
     tab = page(js=js)
     signed_in(tab, live_server, "张伟", "/proxy/add", "添加被代缴人")
     tab.get_by_label("证件号码", exact=True).fill(ZHAO["id"])
@@ -311,6 +311,14 @@ def test_switching_elder_mode_keeps_what_was_typed(js, live_server, page, shot):
         expect(tab.locator("html")).not_to_have_class(re.compile(r"\blarge-text\b"))
         expect(tab.get_by_label("姓名", exact=True)).to_have_value(ZHAO["name"])
         shot(tab, "proxy-add-normal-nojs")
+
+    # Enter in a field still means 添加 (the form's own submit), not 大字 (now the form's too).
+    tab.get_by_label("证件号码", exact=True).fill(ZHAO["id"])
+    tab.get_by_label("姓名", exact=True).fill(ZHAO["name"])
+    tab.get_by_label("姓名", exact=True).press("Enter")
+    expect(h1(tab)).to_have_text("我帮他人缴")
+    expect(tab.get_by_role("link", name=re.compile("^赵秀英"))).to_be_visible()
+    expect(tab.locator("html")).not_to_have_class(re.compile(r"\blarge-text\b"))
 
 
 def press_forward(tab):
