@@ -8,10 +8,9 @@ Forward right after Back lands on the step the address names."""
 import re
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.browser.steps import consent, h1, mark_document, path_of, same_document
+from tests.browser.steps import consent, h1, mark_document, path_of, press_forward, same_document
 from tests.browser.test_certificates_browser import text_captcha_answer
 from tests.journeys import paid_history
 
@@ -319,24 +318,6 @@ def test_switching_elder_mode_keeps_what_was_typed(js, live_server, page, shot):
     expect(h1(tab)).to_have_text("我帮他人缴")
     expect(tab.get_by_role("link", name=re.compile("^赵秀英"))).to_be_visible()
     expect(tab.locator("html")).not_to_have_class(re.compile(r"\blarge-text\b"))
-
-
-def press_forward(tab):
-    """Forward, as Playwright manages it while a reload races it. What it waits for can fail
-    when the page is between documents: the navigation it waits for is replaced by the reload
-    app.js starts (ERR_ABORTED; Forward was pressed), or it could not read the history of a page
-    that was detaching (Forward was not pressed: pressed again once the page is there). What
-    counts is checked after: the address and what the page shows."""
-    for attempt in range(2):
-        try:
-            tab.go_forward()
-            return
-        except PlaywrightError as error:
-            if "ERR_ABORTED" in error.message:
-                return
-            if attempt or "Not attached to an active page" not in error.message:
-                raise
-            tab.wait_for_load_state("commit")
 
 
 def test_forward_right_after_back_lands_on_the_step_in_the_address(live_server, page):
