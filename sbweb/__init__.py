@@ -99,8 +99,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     access.init_app(app)
     from sbweb.htmx import htmx
     htmx.init_app(app)
-    from sbweb import security
+    from sbweb import security, typed
     security.init_app(app)
+    typed.init_app(app)
 
     from sbweb import jobs
     jobs.init_app(app)

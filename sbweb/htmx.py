@@ -18,6 +18,26 @@ def fragment_wanted_by(environ: dict) -> bool:
             and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
 
 
+def polled_by(element_id: str) -> bool:
+    """An HTMX poll from the element `element_id` (it sends its own id as HX-Trigger)."""
+    return wants_fragment() and htmx.trigger == element_id
+
+
+def render_part(template: str, **context):
+    """Only one part of a step (no layout): the answer to a poll that swaps just that part."""
+    response = make_response(render_template(template, **context))
+    response.headers.add("Vary", "HX-Request")
+    return response
+
+
+def into_main(response):
+    """Have htmx swap `response` into #main whatever element asked: a poll whose answer is now
+    a different page (支付中 → 缴费结果)."""
+    response.headers["HX-Retarget"] = "#main"
+    response.headers["HX-Reswap"] = "innerHTML show:window:top"
+    return response
+
+
 def render_step(template: str, status: int = 200, **context):
     """Render a step: extends base.html for a normal request, fragment.html for HTMX."""
     fragment = wants_fragment()

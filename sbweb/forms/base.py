@@ -3,11 +3,14 @@ say something a resident understands (a tampered value gets the same words)."""
 import datetime as dt
 import re
 
+from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.form import _Auto
 from wtforms import DateField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
+from sbweb import typed
 from sbweb.clock import FIRST_DAY, LAST_DAY, in_calendar
 
 
@@ -19,6 +22,12 @@ def options(pairs) -> list[SelectChoice]:
 class Form(FlaskForm):
     class Meta:
         locales = ["zh"]
+
+        def wrap_formdata(self, form, formdata):
+            # Back from the 大字 switch (no JavaScript): the form shows what was typed (sbweb.typed).
+            if formdata is _Auto and request.method == "GET" and (kept := typed.take()) is not None:
+                return kept
+            return super().wrap_formdata(form, formdata)
 
 
 class ChoiceMessage:

@@ -1,9 +1,11 @@
 """首页: the functions as tiles, and the 大字 (large text) switch."""
-from flask import Blueprint, current_app, redirect, request
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, make_response, redirect, request
 from markupsafe import Markup
 from werkzeug.local import LocalProxy
 
-from sbweb import auth
+from sbweb import auth, typed
 from sbweb.htmx import htmx, render_step
 from sbweb.money import fen_display, rmb_upper
 from sbweb.identity import mask, mask_name
@@ -42,14 +44,18 @@ def index():
 
 @bp.post("/prefs/text-size")
 def text_size():
-    """大字 on or off, remembered for a year; works as a plain form without JavaScript."""
-    large = request.form.get("size") == "large"
-    target = auth.safe_next(request.form.get("next"), "/")
-    response = redirect(target, 303)
+    """长辈版 (大字) on or off, remembered for a year. With JavaScript the page switches where it
+    is (204). Without, the page comes back (303); when the switch brought the page's form along
+    (its fields posted here, the switch's own in the address) the form shows what was typed."""
+    brought = "next" in request.args
+    switch = request.args if brought else request.form
+    large = switch.get("size") == "large"
+    target = auth.safe_next(switch.get("next"), "/")
+    response = make_response("", 204) if htmx else redirect(target, 303)
+    if brought and not htmx:
+        typed.keep(response, urlsplit(target).path, request.form)
     response.set_cookie(TEXT_SIZE_COOKIE, "large" if large else "normal", max_age=365 * 86400,
                         samesite="Lax", httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"])
-    if htmx:
-        response.headers["HX-Refresh"] = "true"
     return response
 
 

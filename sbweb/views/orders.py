@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sbweb import auth, hostauth
 from sbweb.clock import shanghai_now
 from sbweb.db import db
-from sbweb.htmx import render_step
+from sbweb.htmx import into_main, polled_by, render_part, render_step
 from sbweb.models import Order
 from sbweb.payments import InvalidNotice, PayerUnknown, orders
 from sbweb.forms.auth import KeepPayeeForm
@@ -68,8 +68,12 @@ def show(order_no):
     if order.active:
         order = orders.refresh(order, min_interval=current_app.config["ORDER_QUERY_INTERVAL"])
     # Paid for someone once (代他人缴费): offer to keep them on the list (a verified write).
+    polled = polled_by("order-state")
+    if polled and order.active:
+        return render_part("orders/_state.html", order=order)  # only the status line changes
     keep = payees.paid_for_once(auth.person_id(), order) if auth.is_verified() and not order.active else []
-    return render_step("orders/show.html", order=order, keep=keep, keep_form=KeepPayeeForm() if keep else None)
+    response = render_step("orders/show.html", order=order, keep=keep, keep_form=KeepPayeeForm() if keep else None)
+    return into_main(response) if polled else response
 
 
 @bp.get("/pay/wechat/<order_no>")

@@ -2,6 +2,7 @@
 import re
 from urllib.parse import unquote
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 WANG_FANG = {"name": "王芳", "id_number": "520102198503151246"}
@@ -14,6 +15,24 @@ def h1(tab):
 def path_of(tab) -> str:
     """The address bar without the origin, %-escapes decoded (`next=/selfpay/`)."""
     return unquote(re.sub(r"^https?://[^/]+", "", tab.url))
+
+
+def press_forward(tab):
+    """Forward, as Playwright manages it while a reload races it. What it waits for can fail
+    when the page is between documents: the navigation it waits for is replaced by the reload
+    app.js starts (ERR_ABORTED; Forward was pressed), or it could not read the history of a page
+    that was detaching (Forward was not pressed: pressed again once the page is there). What
+    counts is checked after: the address and what the page shows."""
+    for attempt in range(2):
+        try:
+            tab.go_forward()
+            return
+        except PlaywrightError as error:
+            if "ERR_ABORTED" in error.message:
+                return
+            if attempt or "Not attached to an active page" not in error.message:
+                raise
+            tab.wait_for_load_state("commit")
 
 
 def mark_document(tab):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import (WANG_FANG, h1, mark_document, path_of, same_document, ticket_no,
-                                 type_identity)
+from tests.browser.steps import (WANG_FANG, h1, mark_document, path_of, press_forward, same_document,
+                                 ticket_no, type_identity)
 from tests.journeys import order
 
 pytestmark = pytest.mark.browser
@@ -101,10 +101,9 @@ def test_wang_fang_pays_her_medical_due_with_javascript(live_server, page, shot,
     expect(h1(tab)).to_have_text("选择缴费信息")
     expect(tab.get_by_role("checkbox", name=re.compile("医疗保险"))).to_be_checked()
     # Back reloads the page (no history cache: sensitive pages are not kept in localStorage);
-    # Forward is pressed once it has loaded, htmx with it. (Pressed before htmx has run, the
-    # address changes and the content stays: seen on a slow run; see the stop note.)
-    tab.wait_for_load_state("load")
-    tab.go_forward()
+    # Forward is pressed at once, before that reload may have started htmx (app.js reloads a
+    # page whose address changed before htmx was there to follow).
+    press_forward(tab)
     expect(tab).to_have_url(live_server("/selfpay/confirm"))
     expect(h1(tab)).to_have_text("缴费信息确认")
 

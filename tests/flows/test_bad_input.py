@@ -374,7 +374,13 @@ def test_a_tampered_next_on_the_text_size_switch_stays_in_the_app(client, world)
 def test_a_tampered_next_in_the_address_is_not_put_into_the_form(client, world):
     page = client.page("/auth/manual?next=//evil.example/steal")
     assert page.soup.select_one("main input[name=next]")["value"] == "/"
-    assert "evil.example" not in page.response.get_data(as_text=True).replace("next=//evil.example/steal", "")
+    # Only the page's own address may hold it: the 大字 switch's next (as a field and, encoded,
+    # in its formaction) comes back to this page.
+    own_address = ("next=//evil.example/steal", "next%3D//evil.example/steal")
+    html = page.response.get_data(as_text=True)
+    for echo in own_address:
+        html = html.replace(echo, "")
+    assert "evil.example" not in html
     page = client.page("/auth/?next=http://evil.example/")
     assert page.soup.select_one("main input[name=next]")["value"] == "/"
 
