@@ -71,10 +71,10 @@ def go_to_provider(client, confirm_page, channel="alipay"):
 
 
 def sandbox_pay(client, cashier_page, **switches):
-    """确认付款 on the sandbox cashier with test switches (fail, late, twice, silent);
+    """立即付款 on the sandbox cashier with test switches (fail, late, twice, silent);
     follows the browser back to our 支付中 / 缴费结果 page."""
     data = {k: "on" for k, v in switches.items() if v}
-    return client.submit(cashier_page, data, button="确认付款")
+    return client.submit(cashier_page, data, button="立即付款")
 
 
 def pay(client, confirm_page, channel="alipay", **switches):

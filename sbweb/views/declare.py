@@ -14,7 +14,7 @@ from sbweb import auth
 from sbweb.clock import shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
-from sbweb.forms.declare import BackpayForm, FlexibleForm, GradeForm, MedicalForm, VoidForm
+from sbweb.forms.declare import BackpayForm, FlexibleForm, GradeForm, HistoryFilterForm, MedicalForm, VoidForm
 from sbweb.htmx import render_step
 from sbweb.models import Agency, Declaration, Enrollment
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
@@ -210,16 +210,20 @@ def backpay(enrollment_no):
 
 @bp.get("/history")
 def history():
-    """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first."""
+    """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first; by
+    有效状态, 缴费人类型 and 申报日期 (a date that is none is told beside its field, nothing listed)."""
     state = request.args.get("state", "")
     state = state if state in ("valid", "void") else ""
     choices_only = request.args.get("kind") == "choice"
     category = request.args.get("category", "")
     category = category if category in CATEGORY_LABELS else ""
+    dates = HistoryFilterForm(request.args)
     rows = declarations.history(auth.person_id(), state or None,
-                                kinds=("base", "grade") if choices_only else None, category=category or None)
+                                kinds=("base", "grade") if choices_only else None, category=category or None,
+                                declared_from=dates.declared_from.data, declared_to=dates.declared_to.data) \
+        if dates.validate() else []
     return render_step("declare/history.html", rows=rows, state=state, choices_only=choices_only,
-                       category=category, form=VoidForm())
+                       category=category, dates=dates, status=422 if dates.errors else 200)
 
 
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])

@@ -34,7 +34,7 @@ def consent(tab, name: str):
 
 
 def checkout(tab):
-    """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 确认付款 in the sandbox → 缴费成功."""
+    """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 立即付款 in the sandbox → 缴费成功."""
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("缴费信息确认")
     tab.get_by_role("button", name="下一步").click()
@@ -42,7 +42,7 @@ def checkout(tab):
     tab.get_by_label("支付宝").check()
     tab.get_by_role("button", name="去支付").click()
     expect(h1(tab)).to_have_text("付款详情")
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
     expect(h1(tab)).to_have_text("缴费结果")
     expect(tab.locator(".result-state")).to_have_text("缴费成功")
 

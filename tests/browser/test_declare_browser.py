@@ -62,7 +62,7 @@ def chosen_agency(tab):
 
 
 def pay(tab, amount: str):
-    """缴费信息确认 → 下一步 → 选择缴款方式 → 去支付 → sandbox 确认付款 → 缴费结果."""
+    """缴费信息确认 → 下一步 → 选择缴款方式 → 去支付 → sandbox 立即付款 → 缴费结果."""
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("选择缴款方式")
     expect(tab.locator("main .pay-total")).to_contain_text(amount)
@@ -71,7 +71,7 @@ def pay(tab, amount: str):
     expect(h1(tab)).to_have_text("付款详情")
     assert path_of(tab).startswith("/sandbox/gateway.do?")
     expect(tab.locator("main .pay-total")).to_contain_text(amount)
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
     expect(h1(tab)).to_have_text("缴费结果")
     expect(tab.locator(".result-state")).to_have_text("缴费成功")
     expect(tab.locator(".result")).to_contain_text(amount)

@@ -110,7 +110,7 @@ def test_backpay_shows_the_pushed_dues_for_confirmation(client, world, ctx):
     assert page.h1 == "补缴明细确认"
     assert "2024年01月至2024年06月" in page.text and "4,776.00" in page.text
     confirm = client.submit(page)
-    assert confirm.h1 == "缴费信息确认" and "4,776.00" in confirm.text and "补缴" in confirm.text
+    assert confirm.h1 == "缴费信息确认" and "4,776.00" in confirm.text and "特殊缴费" in confirm.text
 
 
 def test_backpay_without_pushed_dues_explains_what_to_do(client, world, ctx):

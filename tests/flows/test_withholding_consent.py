@@ -85,7 +85,7 @@ def test_a_backpay_pushed_for_a_payee_under_auto_pay_waits_for_her_confirmation(
     assert counts["skipped_unconfirmed"] == 2  # his own 补缴 and hers
     assert db.session.get(Due, pushed.id).state == "open"
     [left] = landed(app, LEFT)
-    assert "被代缴人 赵秀英 养老保险 2025年01月至2025年12月 补缴：补缴费款 ¥300.00 未经补缴明细确认" in body(left)
+    assert "被代缴人 赵秀英 养老保险 2025年01月至2025年12月 特殊缴费：补缴费款 ¥300.00 未经补缴明细确认" in body(left)
 
     her = verified_client(app, "赵秀英")
     assert her.submit(her.page("/declare/backpay/370212100000045678")).h1 == "缴费信息确认"
@@ -254,7 +254,7 @@ def test_a_refused_withholding_is_mailed_after_with_why(app, client, world, ctx,
     counts = run()
     assert (counts["settled"], counts["failed"], counts["mails_after"]) == (1, 1, 1)
     text = body(landed(app, AFTER)[0])
-    assert "补缴 ¥4,776.00：未扣款：协议扣款未成功（买家余额不足），请自行缴纳" in text
+    assert "特殊缴费 ¥4,776.00：未扣款：协议扣款未成功（买家余额不足），请自行缴纳" in text
     assert "正常缴费 ¥900.80：已扣款" in text
 
 
