@@ -373,12 +373,13 @@ SCENARIOS: dict[str, Scenario] = {
 STAFF_ROUTES = {"/admin/account", "/admin/account/sessions/<int:session_id>/end", "/admin/staff/<int:staff_id>/end-sessions",
                 "/admin/refunds/<int:application_id>", "/admin/import", "/admin/reconciliation",
                 "/admin/reconciliation/<int:run_id>/differences/<int:difference_id>", "/admin/standards/new",
-                "/admin/standards/<int:standard_id>", "/admin/refund-reasons", "/admin/refund-reasons/<int:reason_id>"}
+                "/admin/standards/<int:standard_id>", "/admin/refund-reasons", "/admin/refund-reasons/<int:reason_id>",
+                "/admin/tax-offices/<int:office_id>"}
 for rule in STAFF_ROUTES:
     SCENARIOS[rule] = Scenario(rule.replace("<int:session_id>", "1").replace("<int:staff_id>", "{staff}")
                                .replace("<int:application_id>", "1").replace("<int:run_id>", "1")
                                .replace("<int:difference_id>", "1").replace("<int:standard_id>", "1")
-                               .replace("<int:reason_id>", "1"),
+                               .replace("<int:reason_id>", "1").replace("<int:office_id>", "1"),
                                set(), data={"decision": "approve", "current": "correct horse battery",
                                             "new": "a much longer password", "again": "a much longer password"},
                                why="staff pages need a staff session")

@@ -187,7 +187,7 @@ def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_
     assert before["To"] == "wangfang@example.com"
     assert "2026年11月24日 起的每日批扣" in text and "养老保险 2026年11月 正常缴费 ¥880.00" in text
     assert "扣款账户：中国工商银行 账号 **** 3446" in text and CARD not in text
-    assert "/selfpay/" in text and "解除银行缴费协议" in text and "/bank/" in text
+    assert "/selfpay/" in text and "撤销银行缴费协议" in text and "/bank/" in text
     assert "为被代缴人关闭自动缴" not in text  # nobody's 自动缴 in it
 
     bank_page = client.page("/bank/")
