@@ -81,6 +81,14 @@ def pay(client, confirm_page, channel="alipay", **switches):
     return sandbox_pay(client, go_to_provider(client, confirm_page, channel), **switches)
 
 
+def submit_declaration(client, form_page, data=None, **options):
+    """下一步 on a 缴费申报 form, then 确定 on 再次确认经办机构信息 (a refused form stays as it is)."""
+    page = client.submit(form_page, data, **options)
+    if page.h1 == "再次确认经办机构信息":
+        page = client.submit(page, button="确定")
+    return page
+
+
 def order_no_of(page) -> str:
     return urlsplit(page.url).path.rsplit("/", 1)[-1]
 

@@ -140,7 +140,9 @@ def declare(flow):
             field.errors = []
     elif form.validate_on_submit():
         try:
-            declared = _declare(payer, flow, form, today)
+            if action != "confirm":  # 下一步: the agency must be the person's; 再次确认经办机构信息
+                return _confirm_agency(declarations.enrollment_at(payer, flow, form.agency.data), page)
+            declared = _declare(payer, flow, form, today)  # 确定: only now is anything written
         except DeclarationError as exc:
             getattr(form, exc.field, form.agency).errors.append(exc.message)
         else:
@@ -159,6 +161,17 @@ def declare(flow):
     failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
     return render_step("declare/form.html", form=form, enrollment=enrollment, matched=matched, standard=standard,
                        quote=quote, years=years, today=today, status=422 if failed else 200, **page)
+
+
+def _confirm_agency(enrollment: Enrollment, page: dict):
+    """再次确认经办机构信息 (Guizhou): the agency and its tax office, before anything is written.
+    确定 posts what was typed again (checked again in full) with action=confirm; 返回修改 with
+    action=refresh, back to the form as it was."""
+    typed = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "action")]
+    return render_step("declare/agency.html", enrollment=enrollment, agency=enrollment.agency,
+                       office=enrollment.agency.tax_office, typed=typed,
+                       url=url_for("declare.declare", flow=page["flow"],
+                                   then=page["then"].enrollment_no if page["then"] else None), **page)
 
 
 def _declare(payer: int, flow: str, form, today):

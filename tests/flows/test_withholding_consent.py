@@ -19,7 +19,7 @@ from tests.flows.test_proxy import add, payee_rows
 from tests.flows.test_reminders import body
 from tests.flows.test_withholding import (AFTER, BEFORE, LEFT, ZHANG_PENSION, due_of, landed, mails_to,
                                           sign_agreement, verified_client)
-from tests.journeys import sign_in
+from tests.journeys import sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -132,7 +132,7 @@ def test_only_the_payer_of_a_payee_may_confirm_her_backpay(app, client, world, c
 
 def declare_march(client, **fields):
     page = client.page("/declare/flexible-pension")
-    return client.submit(page, {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", **fields})
+    return submit_declaration(client, page, {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", **fields})
 
 
 def test_the_base_form_asks_whether_it_may_be_used_for_withholding_and_says_no_unless_told(client, world, ctx):
@@ -232,11 +232,11 @@ def test_paying_by_hand_after_the_notice_stops_the_withholding(app, client, worl
 def test_a_due_re_priced_after_its_notice_is_announced_again_and_waits_again(app, client, world, ctx, clock):
     sign_in(client, "李明", verified=True, next_url="/declare/")
     sign_agreement(client, "330106100000023456", "李明", limit="5000")
-    assert client.submit(client.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
+    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
     assert run()["announced"] == 1
     clock.at(clock.now + dt.timedelta(hours=19))
     sign_in(client, "李明", verified=True, next_url="/declare/")  # a new day's session
-    assert client.submit(client.page("/declare/resident-pension"), {"grade": "200000"}).h1 == "缴费信息确认"
+    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "200000"}).h1 == "缴费信息确认"
     clock.at(clock.now + dt.timedelta(hours=2))  # 21 hours after the first notice, 2 after the new figure
     counts = run()
     assert (counts["announced"], counts["attempted"], counts["waiting"]) == (1, 0, 1)
