@@ -88,3 +88,12 @@ def report_bank_account(tab, live_server, name: str, card: str, bank: str = "中
     tab.get_by_label("账号 *", exact=True).fill(card)
     tab.get_by_role("button", name="保存").click()
     expect(tab.locator("main")).to_contain_text("账户信息已保存")
+
+
+def confirm_agency(tab, agency: str, office: str):
+    """再次确认经办机构信息 after 下一步 on a 缴费申报 form: the agency and its 主管税务机关, then 确定."""
+    expect(h1(tab)).to_have_text("再次确认经办机构信息")
+    main = tab.locator("main")
+    expect(main).to_contain_text(agency)
+    expect(main).to_contain_text(office)
+    tab.get_by_role("button", name="确定").click()
