@@ -258,7 +258,7 @@ def _order_of(client) -> str:
 
 ME = "王芳"
 FLEX = {"agency": "{agency}", "year": "2026", "base": "4500", "month_from": "12", "month_to": "12",
-        "pay_type": "normal"}
+        "pay_type": "normal", "action": "confirm"}  # 确定 on 再次确认经办机构信息: it writes
 SCENARIOS: dict[str, Scenario] = {
     # Anyone: signing in and out, the large-text switch, staff sign-in — none changes a business table.
     "/prefs/text-size": Scenario("/prefs/text-size", set(), data={"size": "large", "next": "/"}),
