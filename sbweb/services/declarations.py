@@ -366,7 +366,8 @@ def history(person_id: int, state: str | None = None, kinds=None, category: str 
     kinds ('base', 'grade') for 选档记录 only; 申报日期 from / to (Shanghai days, inclusive)."""
     query = select(Declaration).where(Declaration.person_id == person_id)
     if declared_from:
-        query = query.where(Declaration.declared_at >= dt.datetime.combine(max(declared_from, FIRST_DAY), dt.time(), SHANGHAI))
+        start = dt.datetime.combine(max(declared_from, FIRST_DAY), dt.time(), SHANGHAI)
+        query = query.where(Declaration.declared_at >= start)
     if declared_to:
         end = dt.datetime.combine(min(declared_to, LAST_DAY) + dt.timedelta(days=1), dt.time(), SHANGHAI)
         query = query.where(Declaration.declared_at < end)

@@ -15,7 +15,8 @@ from sbweb.views import upload_limit
 from sbweb.models import RefundApplication, RefundReason, Staff, TaxOffice
 from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm, TaxOfficeForm
 from sbweb.forms.refunds import ReviewForm
-from sbweb.services import imports, login_sessions, refund_applications, refund_reasons, staff as staff_service, tax_offices
+from sbweb.services import imports, login_sessions, refund_applications, refund_reasons, tax_offices
+from sbweb.services import staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -16,7 +16,8 @@ from tests.flows.test_admin_standards import office
 from tests.flows.test_bank import report
 from tests.flows.test_migrations import own_database  # noqa: F401 (a fixture)
 from tests.flows.test_refunds_by_item import apply
-from tests.journeys import World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in, submit_declaration
+from tests.journeys import (World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in,
+                            submit_declaration)
 
 JAN_15_2027 = dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in Shanghai
 MAR_01_2028 = dt.datetime(2028, 3, 1, 4, 0, tzinfo=dt.timezone.utc)
