@@ -84,14 +84,17 @@ def test_a_bad_declaration_date_is_told_in_words(client, world, query, field, sa
 
 # -- 原路退回 takes 2–5 个工作日 (per channel) --------------------------------------------------------
 
-@pytest.mark.parametrize("channel, words", [("alipay", "2–5 个工作日"), ("unionpay", "1–5 个工作日")])
-def test_refund_pages_say_how_long_the_money_takes_by_channel(client, world, ctx, channel, words):
+@pytest.mark.parametrize("channel, label, words", [("alipay", "支付宝", "2–5 个工作日"),
+                                                   ("unionpay", "云闪付", "1–5 个工作日")])
+def test_refund_pages_say_how_long_the_money_takes_by_channel(client, world, ctx, channel, label, words):
     low, high = REFUND_WORKING_DAYS[channel]
     assert words == f"{low}–{high} 个工作日"
     sign_in(client, "王芳", verified=True)
     report(client)
     paid = order(order_no_of(pay(client, choose(client, "medical"), channel=channel)))
     form = client.page(f"/refunds/normal/{paid.order_no}/apply")
-    assert f"审核通过后 {words}内退回" in form.text
+    said = form.soup.find("dt", string="原路退回").find_next("dd").get_text()
+    assert said == f"审核通过后 {words}内退回{label}付款账户"
     done = client.submit(form, {"money_type": "多缴费款退费", "reason": "重复参保缴费"})
-    assert done.h1 == "退费申请记录" and f"审核通过后 {words}内到账" in done.text
+    back = next(s.get_text() for s in done.soup.select("main .cell-sub") if "原路退回" in s.get_text())
+    assert done.h1 == "退费申请记录" and back.startswith(f"原路退回{label}付款账户，审核通过后 {words}内到账")
