@@ -94,3 +94,40 @@ def test_wang_fang_meets_the_seeds_words(mode, live_server, page, shot, axe):
     expect(tab.locator("main")).to_contain_text("原路退回支付宝付款账户，审核通过后 2–5 个工作日内到账")
     shot(tab, f"refund-records-{mode}")
     assert not axe.blocking(), axe.summary()
+
+
+def test_an_admin_changes_an_offices_phone_and_the_resident_reads_it(live_server, page, shot, axe):
+    from tests.browser.steps import consent
+    from tests.browser.test_backoffice_browser import staff_sign_in
+    from tests.flows.test_admin import make_staff
+
+    make_staff(live_server.app)
+    make_staff(live_server.app, username="guanli", role="admin")
+    reviewer = staff_sign_in(page, live_server, shot, axe, "shenhe", False)
+    reviewer.get_by_role("navigation", name="后台").get_by_role("link", name="税务机关").click()
+    expect(h1(reviewer)).to_have_text("主管税务机关")
+    expect(reviewer.get_by_role("row", name=re.compile("市南区税务局"))).to_contain_text("0532-55502020")
+    expect(reviewer.get_by_role("button", name=re.compile("^保存"))).to_have_count(0)
+    expect(reviewer.locator("footer")).to_have_count(0)  # staff pages: no resident footer
+    shot(reviewer, "reviewer-reads")
+    axe.check(reviewer, "主管税务机关（审核员只读）")
+
+    admin = staff_sign_in(page, live_server, shot, axe, "guanli", False)
+    admin.goto(live_server("/admin/tax-offices"))
+    office = admin.get_by_role("region", name=re.compile("国家税务总局青岛市市南区税务局"))
+    office.get_by_label("联系电话").fill("call us")
+    office.get_by_role("button", name=re.compile("^保存")).click()
+    expect(admin.locator("[data-error-summary]")).to_contain_text("联系电话格式不正确")
+    shot(admin, "admin-bad-phone")
+    office = admin.get_by_role("region", name=re.compile("国家税务总局青岛市市南区税务局"))
+    office.get_by_label("联系电话").fill("0532-66601234")
+    office.get_by_role("button", name=re.compile("^保存")).click()
+    expect(admin.locator("main")).to_contain_text("已保存「国家税务总局青岛市市南区税务局」的联系电话")
+    shot(admin, "admin-saved")
+    axe.check(admin, "主管税务机关（管理员）")
+
+    tab = page(js=True)
+    tab.goto(live_server("/selfpay/"))
+    consent(tab, "张伟")
+    expect(tab.locator("footer")).to_contain_text("国家税务总局青岛市市南区税务局，电话 0532-66601234")
+    assert not axe.blocking(), axe.summary()

@@ -54,9 +54,11 @@ def test_an_office_without_a_phone_falls_back(app, client, world, ctx):
     assert "市南区" not in text and "12366" in text
 
 
-def test_a_fragment_carries_no_second_footer_and_staff_pages_none(app, client, world):
+def test_a_fragment_carries_the_footer_out_of_band_and_staff_pages_none(app, client, world):
     sign_in(client, "王芳")
-    assert "<footer" not in hx(client, "/records/").get_data(as_text=True)
+    body = hx(client, "/records/").get_data(as_text=True)
+    assert body.count("<footer") == 1 and 'id="site-footer"' in body and 'hx-swap-oob="true"' in body
+    assert "0851-55501020" in body
     make_staff(app)
     staff = app.test_client()
     assert not staff_login(staff).soup.select("footer")
