@@ -2,7 +2,8 @@
 医疗), 补缴明细确认, and 申报查询 / 选档记录查询 with 作废.
 
 Each flow is one page: 社保经办机构 (市 → 经办机构, filled in from the person's enrollment),
-then what the flow asks. 下一步 declares (the service computes every amount) and hands the
+then what the flow asks. 下一步 checks the agency is the person's and asks 再次确认经办机构信息
+(Guizhou's seed); only its 确定 declares (the service computes every amount) and hands the
 new due to 我为自己缴's 缴费信息确认, so paying is the journey residents already know.
 Without JavaScript the 市 and 年份 lists refresh with a button; with HTMX they refresh in
 place, and the amount follows the base as it is typed.
