@@ -64,6 +64,10 @@ class Defaults:
     WTF_I18N_ENABLED = False
     WTF_CSRF_SSL_STRICT = False
 
+    # The 主管税务机关 (its 11-digit code) a resident is told to call when theirs is unknown (not
+    # signed in, or no phone on file for their agency's office); None: the national 12366.
+    DEFAULT_TAX_OFFICE: str | None = None
+
     # Payments. Every channel a host may allow is served by a provider; the embedded default
     # routes all three to the sandbox, which speaks Alipay's mobile web payment protocol.
     PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "sandbox"}

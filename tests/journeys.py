@@ -71,14 +71,22 @@ def go_to_provider(client, confirm_page, channel="alipay"):
 
 
 def sandbox_pay(client, cashier_page, **switches):
-    """确认付款 on the sandbox cashier with test switches (fail, late, twice, silent);
+    """立即付款 on the sandbox cashier with test switches (fail, late, twice, silent);
     follows the browser back to our 支付中 / 缴费结果 page."""
     data = {k: "on" for k, v in switches.items() if v}
-    return client.submit(cashier_page, data, button="确认付款")
+    return client.submit(cashier_page, data, button="立即付款")
 
 
 def pay(client, confirm_page, channel="alipay", **switches):
     return sandbox_pay(client, go_to_provider(client, confirm_page, channel), **switches)
+
+
+def submit_declaration(client, form_page, data=None, **options):
+    """下一步 on a 缴费申报 form, then 确定 on 再次确认经办机构信息 (a refused form stays as it is)."""
+    page = client.submit(form_page, data, **options)
+    if page.h1 == "再次确认经办机构信息":
+        page = client.submit(page, button="确定")
+    return page
 
 
 def order_no_of(page) -> str:

@@ -89,7 +89,8 @@ def load(today: dt.date | None = None, path: Path = DATA) -> dict[str, int]:
     counts = {"persons": 0, "enrollments": 0, "dues": 0}
     with write_transaction():
         standards.load_file()
-        offices = {o["code"]: registry.ensure_tax_office(o["code"], o["name"], o["region"])
+        offices = {o["code"]: registry.ensure_tax_office(o["code"], o["name"], o["region"], o.get("phone"),
+                                                        o.get("hours"))
                    for o in data["tax_offices"]}
         agencies = {a["code"]: registry.ensure_agency(a["code"], a["name"], a["region"], a["city"],
                                                       offices[a["tax_office"]])

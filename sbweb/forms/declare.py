@@ -2,10 +2,10 @@
 the year). Choices are filled per request from the standards in force; whether a year or
 grade is allowed is the declarations service's to say (its message names the reason)."""
 from wtforms import HiddenField, StringField, SubmitField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from sbweb.clock import FIRST_DAY, LAST_DAY
-from sbweb.forms.base import Form, Radio, Select, options
+from sbweb.forms.base import DayField, Form, Radio, Select, options
 
 PAY_TYPES = options([("normal", "正常缴费"), ("backpay", "补缴")])
 # 缴费基数是否允许用于批扣 (the Qingdao seed): no unless the resident says yes.
@@ -68,3 +68,17 @@ class BackpayForm(Form):
 
 class VoidForm(Form):
     submit = SubmitField("确认作废")
+
+
+class HistoryFilterForm(Form):
+    """申报查询's 申报日期 (起/止, either may be empty): a GET query, so no CSRF token."""
+    class Meta:
+        csrf = False
+        locales = ["zh"]
+
+    declared_from = DayField("申报日期起", validators=[Optional()])
+    declared_to = DayField("申报日期止", validators=[Optional()])
+
+    def validate_declared_to(self, field):
+        if field.data and self.declared_from.data and field.data < self.declared_from.data:
+            raise ValidationError("申报日期止不能早于申报日期起")

@@ -13,7 +13,7 @@ from sbweb.money import fen_display
 
 ACCOUNT_KIND_LABELS = {"card": "银行卡", "account": "存折/账户"}
 AGREEMENT_KIND_LABELS = {"tripartite": "三方协议", "bipartite": "两方协议"}
-AGREEMENT_STATE_LABELS = {"active": "已签约", "revoked": "已解约"}
+AGREEMENT_STATE_LABELS = {"active": "已签约", "revoked": "已撤销"}
 # 单笔扣款限额: the most one withholding may take, set by the holder (1 元 to 50,000 元).
 DEFAULT_LIMIT_FEN = 200_000
 LIMIT_MIN_FEN, LIMIT_MAX_FEN = 100, 5_000_000

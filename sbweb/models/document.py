@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sbweb.db import db
 from sbweb.identity import mask
 from sbweb.models.base import UTCDateTime, utcnow
-from sbweb.models.due import DueLabels
+from sbweb.models.due import DOCUMENT_KIND_LABELS, DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
 from sbweb.models.order import CHANNEL_LABELS
 
@@ -106,6 +106,10 @@ class DocumentItem(DueLabels, EnrollmentLabels, db.Model):
     @property
     def masked_id(self) -> str:
         return mask(self.id_number)
+
+    @property
+    def kind_label(self) -> str:
+        return DOCUMENT_KIND_LABELS[self.kind]
 
     @property
     def channel_label(self) -> str:

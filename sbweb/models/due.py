@@ -12,7 +12,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
-DUE_KIND_LABELS = {"normal": "正常缴费", "backpay": "补缴"}
+# A 补缴 the agency pushed is paid in Qingdao's 特殊缴费 and refunded by Guizhou's 特殊缴费退费: the
+# pages that list it to pay and after paying call it that. Declaring it keeps 缴费类型 “补缴”
+# (Guizhou), and documents print what they printed at issue (DOCUMENT_KIND_LABELS).
+DUE_KIND_LABELS = {"normal": "正常缴费", "backpay": "特殊缴费"}
+DOCUMENT_KIND_LABELS = {"normal": "正常缴费", "backpay": "补缴"}
 # open → paid; an open due nobody pays for can be voided (its declaration was 作废); a paid due
 # whose money went back is open again (owed again) or void (not owed), or stays paid at a
 # smaller amount (多缴费款), as the refund's reason says (sbweb/services/refund_reasons). Every

@@ -28,6 +28,10 @@ class TaxOffice(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     # The 行政区划 the office's tickets are numbered under (4 + region + year + sequence).
     region_code: Mapped[str] = mapped_column(String(6), index=True)
+    # Whom a resident calls (若您在缴费过程中遇到任何问题，请联系当地税务部门): the office's
+    # 纳税服务 phone and when it answers; none known → the national 12366.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    hours: Mapped[str | None] = mapped_column(String(40))
 
 
 class Agency(db.Model):

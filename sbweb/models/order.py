@@ -42,6 +42,9 @@ REFUND_STATE_LABELS = {"pending": "待发送", "processing": "处理中", "succe
 OPEN_REFUND_STATES = ("pending", "processing")
 
 CHANNEL_LABELS = {"alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付", "bank": "银行协议扣款"}
+# How many 工作日 原路退回 takes to reach the payer's account once sent, by channel: the
+# seeds' 2–5 (Guizhou, 微信支付) and 1–5 (Guizhou, 云闪付); a pilot's provider may say otherwise.
+REFUND_WORKING_DAYS = {"alipay": (2, 5), "wechat": (2, 5), "unionpay": (1, 5), "bank": (2, 5)}
 
 
 class IssuedNumber(db.Model):
@@ -93,6 +96,12 @@ class Order(db.Model):
     @property
     def channel_label(self) -> str:
         return CHANNEL_LABELS.get(self.channel, self.channel)
+
+    @property
+    def refund_wait_label(self) -> str:
+        """原路退回 to this order's payment account: 2–5 个工作日 (or this channel's own)."""
+        low, high = REFUND_WORKING_DAYS.get(self.channel, REFUND_WORKING_DAYS["bank"])
+        return f"{low}–{high} 个工作日"
 
     @property
     def returned_by_provider(self) -> bool:

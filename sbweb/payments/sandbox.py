@@ -178,7 +178,7 @@ def payable(trade: SandboxTrade, now: dt.datetime | None = None) -> str | None:
 
 
 def pay(trade_no: str, *, fail=False, late=False, twice=False, silent=False) -> SandboxTrade:
-    """The buyer presses 确认付款 on the cashier page, with the test switches as set."""
+    """The buyer presses 立即付款 on the cashier page, with the test switches as set."""
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(trade_no=trade_no).with_for_update())
         if trade is None:

@@ -94,7 +94,7 @@ def delete(person_id: int, account_id: int) -> None:
             raise BankError(None, "未找到该账户")
         if db.session.scalar(select(BankAgreement.id).where(BankAgreement.account_id == account_id,
                                                              BankAgreement.state == "active")):
-            raise BankError(None, "该账户有生效的银行缴费协议，请先解约再删除")
+            raise BankError(None, "该账户有生效的银行缴费协议，请先撤销协议再删除")
         account.deleted_at = utcnow()
 
 
@@ -138,7 +138,7 @@ def sign(person_id: int, *, enrollment_no: str, account_id: int, kind: str, limi
             raise BankError("account", "请选择本人已报告的账户")
         db.session.execute(select(Enrollment.id).where(Enrollment.id == enrollment.id).with_for_update())
         if active_agreement(enrollment.id) is not None:
-            raise BankError("enrollment", "该参保信息已签订银行缴费协议，如需更换账户请先解约")
+            raise BankError("enrollment", "该参保信息已签订银行缴费协议，如需更换账户请先撤销协议")
         agreement = BankAgreement(
             agreement_no=f"XY{shanghai_now():%Y%m%d}{issue_number('agreement'):08d}", person_id=person_id,
             enrollment_id=enrollment.id, account_id=account_id, kind=kind, state="active",
@@ -156,7 +156,7 @@ def change_settings(person_id: int, agreement_id: int, *, limit_fen: int, withho
         if agreement is None:
             raise BankError(None, "未找到该协议")
         if agreement.state != "active":
-            raise BankError(None, "该协议已解约，不能修改")
+            raise BankError(None, "该协议已撤销，不能修改")
         agreement.limit_fen, agreement.withhold_backpay = limit_fen, bool(withhold_backpay)
     return agreement
 
@@ -168,6 +168,6 @@ def revoke(person_id: int, agreement_id: int) -> BankAgreement:
         if agreement is None:
             raise BankError(None, "未找到该协议")
         if agreement.state != "active":
-            raise BankError(None, "该协议已解约")
+            raise BankError(None, "该协议已撤销")
         agreement.state, agreement.revoked_at = "revoked", utcnow()
     return agreement

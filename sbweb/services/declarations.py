@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, select, update
 
+from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI
 from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Declaration, Due, Enrollment, Standard
 from sbweb.models.base import utcnow
@@ -359,11 +360,17 @@ def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> D
     return declaration
 
 
-def history(person_id: int, state: str | None = None, kinds=None,
-            category: str | None = None) -> list[Declaration]:
+def history(person_id: int, state: str | None = None, kinds=None, category: str | None = None,
+            declared_from: dt.date | None = None, declared_to: dt.date | None = None) -> list[Declaration]:
     """The person's declarations, newest first; state 'valid' / 'void' / None for all;
-    kinds ('base', 'grade') for 选档记录 only."""
+    kinds ('base', 'grade') for 选档记录 only; 申报日期 from / to (Shanghai days, inclusive)."""
     query = select(Declaration).where(Declaration.person_id == person_id)
+    if declared_from:
+        start = dt.datetime.combine(max(declared_from, FIRST_DAY), dt.time(), SHANGHAI)
+        query = query.where(Declaration.declared_at >= start)
+    if declared_to:
+        end = dt.datetime.combine(min(declared_to, LAST_DAY) + dt.timedelta(days=1), dt.time(), SHANGHAI)
+        query = query.where(Declaration.declared_at < end)
     if state in ("valid", "void"):
         query = query.where(Declaration.state == state)
     if kinds:

@@ -18,14 +18,17 @@ class RegistryError(ValueError):
     pass
 
 
-def ensure_tax_office(code: str, name: str, region_code: str) -> TaxOffice:
-    """A 主管税务机关 by its code; a known office keeps its name unless told a new one."""
+def ensure_tax_office(code: str, name: str, region_code: str, phone: str | None = None,
+                      hours: str | None = None) -> TaxOffice:
+    """A 主管税务机关 by its code; a known office keeps its name (and phone, hours) unless told new ones."""
     office = db.session.scalar(select(TaxOffice).filter_by(code=code))
     if office is None:
         office = TaxOffice(code=code, name=name, region_code=region_code)
         db.session.add(office)
     elif name and office.name != name:
         office.name = name
+    office.phone = phone or office.phone
+    office.hours = hours or office.hours
     db.session.flush()
     return office
 

@@ -273,7 +273,7 @@ def announce(ready, now=None, base_url: str | None = None) -> tuple[int, int]:
             lines += [f"  · {_item(agreement, d)}" for a, _, d in rows if a is agreement]
         lines += ["", "如不同意扣款，请在扣款前任选其一：",
                   f"  · 自行缴纳这些费款（已缴纳的不再扣款）：{base_url}/selfpay/",
-                  f"  · 调低单笔扣款限额，或解除银行缴费协议：{base_url}/bank/"]
+                  f"  · 调低单笔扣款限额，或撤销银行缴费协议：{base_url}/bank/"]
         if any(d.enrollment.person_id != holder_id for _, _, d in rows):
             lines.append(f"  · 为被代缴人关闭自动缴：{base_url}/proxy/")
         lines += ["", "此邮件由社保费缴纳服务自动发送，请勿回复。"]

@@ -12,10 +12,11 @@ from sbweb.db import db
 from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
 from sbweb.views import upload_limit
-from sbweb.models import RefundApplication, RefundReason, Staff
-from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm
+from sbweb.models import RefundApplication, RefundReason, Staff, TaxOffice
+from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm, TaxOfficeForm
 from sbweb.forms.refunds import ReviewForm
 from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons
+from sbweb.services import tax_offices
 from sbweb.services import staff as staff_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -229,6 +230,41 @@ def set_refund_reason(reason_id):
             flash(f"已保存「{row.reason}」")
             return redirect(url_for("admin.refund_reasons_page"), 303)
     return _render_reasons(form, reason_id, status=422)
+
+
+def _office_form(row, formdata=None) -> TaxOfficeForm:
+    return TaxOfficeForm(formdata=formdata, prefix=f"t{row.id}",
+                         data={"name": row.name, "phone": row.phone, "hours": row.hours} if formdata is None else None)
+
+
+def _render_offices(failed: TaxOfficeForm | None = None, failed_id: int | None = None, status: int = 200):
+    rows = [(o, failed if failed_id == o.id else _office_form(o)) for o in tax_offices.offices()]
+    return render_step("admin/tax_offices.html", rows=rows, failed_id=failed_id, national=tax_offices.NATIONAL,
+                       may_edit=staff_auth.current_staff().role == "admin", status=status)
+
+
+@bp.get("/tax-offices")
+def tax_offices_page():
+    """主管税务机关: the name and phone residents are told to call (every page's footer)."""
+    return _render_offices()
+
+
+@bp.post("/tax-offices/<int:office_id>")
+def set_tax_office(office_id):
+    row = db.session.get(TaxOffice, office_id)
+    if row is None:
+        abort(404)
+    form = _office_form(row, formdata=request.form)
+    if form.validate_on_submit():
+        try:
+            tax_offices.set_contact(staff_auth.current_staff().id, office_id, name=form.name.data,
+                                    phone=form.phone.data, hours=form.hours.data)
+        except tax_offices.TaxOfficeError as exc:
+            form[exc.field].errors.append(exc.message)
+        else:
+            flash(f"已保存「{form.name.data.strip()}」的联系电话")
+            return redirect(url_for("admin.tax_offices_page"), 303)
+    return _render_offices(form, office_id, status=422)
 
 
 @bp.get("/audit")

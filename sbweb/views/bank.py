@@ -142,8 +142,8 @@ def revoke(agreement_id):
         except bank.BankError as exc:
             form.form_errors.append(exc.message)
         else:
-            flash("已解约，之后的费款不再自动扣缴")
+            flash("已撤销缴费协议，之后的费款不再自动扣缴")
             return redirect(url_for("bank.index"), 303)
-    return render_step("bank/confirm.html", form=form, title="解约银行缴费协议", subject=agreement,
+    return render_step("bank/confirm.html", form=form, title="撤销银行缴费协议", subject=agreement,
                        action=url_for("bank.revoke", agreement_id=agreement_id),
-                       note="解约后，新产生的应缴费款不再自动扣缴，需自行缴费。", status=422 if form.form_errors else 200)
+                       note="撤销后，新产生的应缴费款不再自动扣缴，需自行缴费。", status=422 if form.form_errors else 200)

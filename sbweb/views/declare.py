@@ -2,7 +2,8 @@
 医疗), 补缴明细确认, and 申报查询 / 选档记录查询 with 作废.
 
 Each flow is one page: 社保经办机构 (市 → 经办机构, filled in from the person's enrollment),
-then what the flow asks. 下一步 declares (the service computes every amount) and hands the
+then what the flow asks. 下一步 checks the agency is the person's and asks 再次确认经办机构信息
+(Guizhou's seed); only its 确定 declares (the service computes every amount) and hands the
 new due to 我为自己缴's 缴费信息确认, so paying is the journey residents already know.
 Without JavaScript the 市 and 年份 lists refresh with a button; with HTMX they refresh in
 place, and the amount follows the base as it is typed.
@@ -14,7 +15,7 @@ from sbweb import auth
 from sbweb.clock import shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
-from sbweb.forms.declare import BackpayForm, FlexibleForm, GradeForm, MedicalForm, VoidForm
+from sbweb.forms.declare import BackpayForm, FlexibleForm, GradeForm, HistoryFilterForm, MedicalForm, VoidForm
 from sbweb.htmx import render_step
 from sbweb.models import Agency, Declaration, Enrollment
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
@@ -140,7 +141,9 @@ def declare(flow):
             field.errors = []
     elif form.validate_on_submit():
         try:
-            declared = _declare(payer, flow, form, today)
+            if action != "confirm":  # 下一步: the agency must be the person's; 再次确认经办机构信息
+                return _confirm_agency(declarations.enrollment_at(payer, flow, form.agency.data), page)
+            declared = _declare(payer, flow, form, today)  # 确定: only now is anything written
         except DeclarationError as exc:
             getattr(form, exc.field, form.agency).errors.append(exc.message)
         else:
@@ -159,6 +162,17 @@ def declare(flow):
     failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
     return render_step("declare/form.html", form=form, enrollment=enrollment, matched=matched, standard=standard,
                        quote=quote, years=years, today=today, status=422 if failed else 200, **page)
+
+
+def _confirm_agency(enrollment: Enrollment, page: dict):
+    """再次确认经办机构信息 (Guizhou): the agency and its tax office, before anything is written.
+    确定 posts what was typed again (checked again in full) with action=confirm; 返回修改 with
+    action=refresh, back to the form as it was."""
+    typed = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "action")]
+    return render_step("declare/agency.html", enrollment=enrollment, agency=enrollment.agency,
+                       office=enrollment.agency.tax_office, typed=typed,
+                       url=url_for("declare.declare", flow=page["flow"],
+                                   then=page["then"].enrollment_no if page["then"] else None), **page)
 
 
 def _declare(payer: int, flow: str, form, today):
@@ -210,16 +224,20 @@ def backpay(enrollment_no):
 
 @bp.get("/history")
 def history():
-    """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first."""
+    """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first; by
+    有效状态, 缴费人类型 and 申报日期 (a date that is none is told beside its field, nothing listed)."""
     state = request.args.get("state", "")
     state = state if state in ("valid", "void") else ""
     choices_only = request.args.get("kind") == "choice"
     category = request.args.get("category", "")
     category = category if category in CATEGORY_LABELS else ""
+    dates = HistoryFilterForm(request.args)
     rows = declarations.history(auth.person_id(), state or None,
-                                kinds=("base", "grade") if choices_only else None, category=category or None)
+                                kinds=("base", "grade") if choices_only else None, category=category or None,
+                                declared_from=dates.declared_from.data, declared_to=dates.declared_to.data) \
+        if dates.validate() else []
     return render_step("declare/history.html", rows=rows, state=state, choices_only=choices_only,
-                       category=category, form=VoidForm())
+                       category=category, dates=dates, status=422 if dates.errors else 200)
 
 
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])

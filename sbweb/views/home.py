@@ -9,6 +9,7 @@ from sbweb import auth, typed
 from sbweb.htmx import htmx, render_step
 from sbweb.money import fen_display, rmb_upper
 from sbweb.identity import mask, mask_name
+from sbweb.services import tax_offices
 from sbweb.services.standards import percent
 from sbweb.clock import SHANGHAI
 
@@ -96,4 +97,7 @@ def register_context(app):
             "person": LocalProxy(auth.current_person),
             "identity_level": auth.level(),
             "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
+            # The footer's 当地税务部门: asked only by a page that shows it.
+            "help_contact": LocalProxy(lambda: tax_offices.contact_for(
+                auth.person_id(), current_app.config["DEFAULT_TAX_OFFICE"])),
         }

@@ -53,7 +53,7 @@ def consent(tab, name: str):
 
 
 def checkout(tab):
-    """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 确认付款 in the sandbox → 缴费成功."""
+    """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 立即付款 in the sandbox → 缴费成功."""
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("缴费信息确认")
     tab.get_by_role("button", name="下一步").click()
@@ -61,7 +61,7 @@ def checkout(tab):
     tab.get_by_label("支付宝").check()
     tab.get_by_role("button", name="去支付").click()
     expect(h1(tab)).to_have_text("付款详情")
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
     expect(h1(tab)).to_have_text("缴费结果")
     expect(tab.locator(".result-state")).to_have_text("缴费成功")
 
@@ -107,3 +107,12 @@ def report_bank_account(tab, live_server, name: str, card: str, bank: str = "中
     tab.get_by_label("账号 *", exact=True).fill(card)
     tab.get_by_role("button", name="保存").click()
     expect(tab.locator("main")).to_contain_text("账户信息已保存")
+
+
+def confirm_agency(tab, agency: str, office: str):
+    """再次确认经办机构信息 after 下一步 on a 缴费申报 form: the agency and its 主管税务机关, then 确定."""
+    expect(h1(tab)).to_have_text("再次确认经办机构信息")
+    main = tab.locator("main")
+    expect(main).to_contain_text(agency)
+    expect(main).to_contain_text(office)
+    tab.get_by_role("button", name="确定").click()

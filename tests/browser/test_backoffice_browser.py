@@ -200,7 +200,7 @@ def test_an_admin_imports_a_backpay_and_zhang_wei_pays_it(live_server, page, sho
     expect(h1(tab)).to_have_text("我为自己缴")
     open_dues(tab, "养老保险")
     dues = tab.locator("main .due")
-    backpay = dues.filter(has_text="补缴").filter(has_text="2023年01月至2023年06月")
+    backpay = dues.filter(has_text="特殊缴费").filter(has_text="2023年01月至2023年06月")
     expect(backpay).to_have_count(1)
     expect(backpay.locator(".amount")).to_have_text(re.compile(r"^4,?776\.00$"))
     expect(dues).not_to_have_count(1)  # his other pension dues are listed (and ticked) too

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import checkout, consent, h1
+from tests.browser.steps import checkout, confirm_agency, consent, h1
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
 
@@ -35,6 +35,7 @@ def test_liu_yang_declares_2027_from_an_empty_dues_list_and_pays(live_server, pa
     if js:
         axe.check(tab, "城乡居民医疗保险费申报（缴费中）")
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "贵阳市观山湖区医疗保障局", "国家税务总局贵阳市观山湖区税务局")
     expect(h1(tab)).to_have_text("选择缴费信息")
     expect(tab.locator("main")).to_contain_text("已申报：医疗保险 2027年01月至2027年12月")
     expect(tab.locator("main input[name=dues]")).to_be_checked()
@@ -97,6 +98,7 @@ def test_wang_fangs_base_declaration_asks_whether_it_may_be_withheld(live_server
     if js:
         axe.check(tab, "灵活就业人员养老保险费申报（批扣）")
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "贵阳市南明区社会保险事业局", "国家税务总局贵阳市南明区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     tab.goto(live_server("/declare/history"))
     expect(tab.locator("main")).to_contain_text("允许用于批扣")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from sbweb.db import db
 from sbweb.models import Declaration, Due
-from tests.browser.steps import consent, h1, mark_document, path_of, same_document, type_identity
+from tests.browser.steps import confirm_agency, consent, h1, mark_document, path_of, same_document, type_identity
 from tests.browser.test_large_text_browser import MEASURE
 from tests.wechat.steps import sent_codes
 
@@ -62,7 +62,7 @@ def chosen_agency(tab):
 
 
 def pay(tab, amount: str):
-    """缴费信息确认 → 下一步 → 选择缴款方式 → 去支付 → sandbox 确认付款 → 缴费结果."""
+    """缴费信息确认 → 下一步 → 选择缴款方式 → 去支付 → sandbox 立即付款 → 缴费结果."""
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("选择缴款方式")
     expect(tab.locator("main .pay-total")).to_contain_text(amount)
@@ -71,7 +71,7 @@ def pay(tab, amount: str):
     expect(h1(tab)).to_have_text("付款详情")
     assert path_of(tab).startswith("/sandbox/gateway.do?")
     expect(tab.locator("main .pay-total")).to_contain_text(amount)
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
     expect(h1(tab)).to_have_text("缴费结果")
     expect(tab.locator(".result-state")).to_have_text("缴费成功")
     expect(tab.locator(".result")).to_contain_text(amount)
@@ -153,6 +153,23 @@ def test_zhang_wei_declares_a_base_for_three_months_and_pays(js, live_server, pa
     check_axe(axe, js, tab, "灵活就业养老申报（应缴金额）")
 
     tab.get_by_role("button", name="下一步").click()
+    # 再次确认经办机构信息 (Guizhou): the agency and its tax office; nothing declared before 确定.
+    expect(h1(tab)).to_have_text("再次确认经办机构信息")
+    expect(tab).to_have_title("再次确认经办机构信息 - 社保费缴纳")
+    main = tab.locator("main")
+    expect(main).to_contain_text("青岛市市南区社会保险事业中心")
+    expect(main).to_contain_text("国家税务总局青岛市市南区税务局")
+    expect(main).to_contain_text("370202100000034567")
+    assert count_declarations(live_server) == before, "declared before 确定"
+    shot(tab, "agency-confirm")
+    check_axe(axe, js, tab, "再次确认经办机构信息")
+    tab.get_by_role("button", name="返回修改").click()
+    expect(h1(tab)).to_have_text("灵活就业人员养老保险费申报")
+    expect(tab.get_by_label("缴费基数（元/月）")).to_have_value("5000")
+    expect(tab.get_by_label("费款所属期（止）")).to_have_value("3")
+    assert count_declarations(live_server) == before, "返回修改 declared something"
+    tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "青岛市市南区社会保险事业中心", "国家税务总局青岛市市南区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     assert path_of(tab) == "/selfpay/confirm"
     main = tab.locator("main")
@@ -191,6 +208,7 @@ def test_wang_fang_declares_one_month_of_flexible_medical_and_pays(js, live_serv
     check_axe(axe, js, tab, "灵活就业医疗申报（应缴金额）")
 
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "贵阳市南明区医疗保障局", "国家税务总局贵阳市南明区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("叁佰伍拾贰元整")
     pay(tab, "352.00")
@@ -216,6 +234,7 @@ def test_li_ming_chooses_the_1000_grade_and_pays(js, live_server, page, shot, ax
     check_axe(axe, js, tab, "城乡居民养老申报（缴费档次）")
 
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "杭州市西湖区社会保险管理服务中心", "国家税务总局杭州市西湖区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     main = tab.locator("main")
     expect(main).to_contain_text("1,000.00")
@@ -263,6 +282,7 @@ def test_a_looked_up_li_ming_is_taken_to_verify_and_then_finishes_his_declaratio
     expect(h1(tab)).to_have_text("城乡居民养老保险费申报")
     tab.get_by_role("group", name="缴费档次（元/年）").get_by_label("2000元", exact=True).check()
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "杭州市西湖区社会保险管理服务中心", "国家税务总局杭州市西湖区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("2,000.00")
     shot(tab, "confirm")
@@ -284,6 +304,7 @@ def test_zhao_xiuying_declares_2027_resident_medical_and_pays(js, live_server, p
     check_axe(axe, js, tab, "城乡居民医疗申报")
 
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "青岛市崂山区医疗保障局", "国家税务总局青岛市崂山区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("肆佰元整")
     pay(tab, "400.00")
@@ -356,6 +377,7 @@ def test_another_city_lists_its_agencies_and_a_foreign_agency_is_refused(js, liv
     tab.get_by_label("费款所属期（止）").select_option(label="01月")
     tab.get_by_label("缴费基数（元/月）").fill("5000")
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "青岛市市南区社会保险事业中心", "国家税务总局青岛市市南区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("壹仟元整")
     assert_axe_clean(axe)
@@ -404,6 +426,7 @@ def test_declare_pages_in_normal_and_large_text(live_server, page, shot, axe):
     tab.get_by_label("缴费基数（元/月）").fill("6000")
     expect(tab.locator("#quote")).to_contain_text("合计 3,600.00 元")
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "青岛市市南区社会保险事业中心", "国家税务总局青岛市市南区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("叁仟陆佰元整")
 
@@ -436,6 +459,11 @@ def test_declare_pages_in_normal_and_large_text(live_server, page, shot, axe):
     shot(tab, "form-quote-large")
     axe.check(tab, "灵活就业养老申报（大字）")
     tab.get_by_role("button", name="下一步").click()
+    expect(h1(tab)).to_have_text("再次确认经办机构信息")
+    assert_fits(measure(tab), "agency-confirm-large")
+    shot(tab, "agency-confirm-large")
+    axe.check(tab, "再次确认经办机构信息（大字）")
+    tab.get_by_role("button", name="确定").click()
     expect(h1(tab)).to_have_text("缴费信息确认")
     assert_fits(measure(tab), "confirm-large")
     shot(tab, "confirm-large")

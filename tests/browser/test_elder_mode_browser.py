@@ -266,7 +266,7 @@ def test_paying_for_herself_meets_the_numbers(mode_id, live_server, page, shot, 
     tab.get_by_label("支付宝").check()
     tab.get_by_role("button", name="去支付").click()
     see(tab, "付款详情")  # the provider's page: its own look, not measured
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
     see(tab, "缴费结果")
     expect(tab.locator(".result-state")).to_have_text("缴费成功")
     look("缴费结果")

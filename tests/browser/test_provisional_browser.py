@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import checkout, consent, h1
+from tests.browser.steps import checkout, confirm_agency, consent, h1
 from tests.browser.test_declare_browser import FLEXIBLE, declare_as, with_and_without_js
 from tests.journeys import World
 
@@ -39,6 +39,7 @@ def test_wang_fang_declares_2027_on_2026s_standard(js, live_server, page, shot, 
         axe.check(tab, "declare")
     shot(tab, "declare-provisional")
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "贵阳市南明区社会保险事业局", "国家税务总局贵阳市南明区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("暂按上年度标准（2026年度标准），新标准公布后多退少补")
     expect(tab.locator("main")).to_contain_text("2,000.00")

@@ -21,7 +21,7 @@ def test_zhang_wei_pays_for_zhao_xiuying(live_server, page, shot, axe, js):
     expect(tab.locator("main")).to_contain_text("暂无被代缴人")
     shot(tab, f"proxy-empty-{'js' if js else 'nojs'}")
 
-    tab.get_by_role("link", name="添加被代缴人").click()
+    tab.get_by_role("link", name="添加人员信息").click()
     expect(h1(tab)).to_have_text("添加被代缴人")
     tab.get_by_role("button", name="添加").click()  # nothing typed
     summary = tab.locator("[data-error-summary]")
@@ -60,7 +60,7 @@ def test_zhang_wei_pays_for_zhao_xiuying(live_server, page, shot, axe, js):
     tab.get_by_label("支付宝").check()
     tab.get_by_role("button", name="去支付").click()
     expect(h1(tab)).to_have_text("付款详情")
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
 
     expect(h1(tab)).to_have_text("缴费结果")
     expect(tab.locator(".result-state")).to_have_text("缴费成功")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sbweb.db import db
 from sbweb.models import Due, DueEvent, Enrollment, Person
 from sbweb.services import ledger
-from tests.browser.steps import h1, report_bank_account, ticket_no
+from tests.browser.steps import confirm_agency, h1, report_bank_account, ticket_no
 from tests.browser.test_backoffice_browser import CARD, staff_sign_in
 from tests.browser.test_certificates_browser import summary_value
 from tests.browser.test_declare_browser import FLEXIBLE, pay
@@ -31,6 +31,7 @@ def declare_december(tab, live_server, base: str, amount: str):
     tab.get_by_label("费款所属期（止）").select_option(label="12月")
     tab.get_by_label("缴费基数（元/月）").fill(base)
     tab.get_by_role("button", name="下一步").click()
+    confirm_agency(tab, "贵阳市南明区社会保险事业局", "国家税务总局贵阳市南明区税务局")
     expect(h1(tab)).to_have_text("缴费信息确认")
     pay(tab, amount)
 

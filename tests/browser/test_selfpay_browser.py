@@ -137,7 +137,7 @@ def test_wang_fang_pays_her_medical_due_with_javascript(live_server, page, shot,
     wallet = tab.context.new_page()
     wallet.goto(cashier_url)
     wallet.get_by_label("不发送异步通知").check()
-    wallet.get_by_role("button", name="确认付款").click()
+    wallet.get_by_role("button", name="立即付款").click()
     wallet.wait_for_url(ORDER_URL)
     wallet.close()
 
@@ -166,7 +166,7 @@ def test_wang_fang_pays_her_medical_due_with_javascript(live_server, page, shot,
     expect(h1(tab)).to_have_text("缴费结果")
     tab.go_back()
     expect(tab.locator("main")).to_contain_text("该订单已支付，请勿重复付款")
-    expect(tab.get_by_role("button", name="确认付款")).to_have_count(0)
+    expect(tab.get_by_role("button", name="立即付款")).to_have_count(0)
     shot(tab, "back-to-cashier")
 
     # Every journey page has a title and an h1 it names; a link that leads nowhere is a 404.
@@ -253,7 +253,7 @@ def test_wang_fang_pays_her_pension_without_javascript(live_server, page, shot):
     expect(h1(tab)).to_have_text("付款详情")
     expect(tab.locator("main")).to_contain_text(order_url.rsplit("/", 1)[-1])
     shot(tab, "cashier-again")
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
 
     # The provider's notify reached the server before the browser came back: 缴费结果 at once.
     expect(h1(tab)).to_have_text("缴费结果")

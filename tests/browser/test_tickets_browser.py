@@ -35,7 +35,7 @@ def test_li_ming_pays_for_two_tax_offices_and_first_issues_his_tax_certificate(l
     tab.get_by_role("button", name="下一步").click()
     tab.get_by_label("支付宝").check()
     tab.get_by_role("button", name="去支付").click()
-    tab.get_by_role("button", name="确认付款").click()
+    tab.get_by_role("button", name="立即付款").click()
     expect(h1(tab)).to_have_text("缴费结果")
     groups = tab.locator("main section.ticket-group")
     expect(groups).to_have_count(2)

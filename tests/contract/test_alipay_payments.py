@@ -68,7 +68,7 @@ def test_wang_fang_pays_with_alipay_and_the_adapter_takes_the_notify_over_http(f
     cashier = requests.get(start.url, timeout=10)  # the browser at Alipay's cashier
     assert cashier.status_code == 200 and "付款详情" in cashier.text and row.order_no in cashier.text
 
-    sandbox.pay(trade(row.order_no).trade_no)  # 确认付款: the fake posts its notify over HTTP
+    sandbox.pay(trade(row.order_no).trade_no)  # 立即付款: the fake posts its notify over HTTP
     db.session.rollback()
     settled = db.session.get(Order, row.id)
     assert settled.state == "settled" and settled.provider_trade_no == trade(row.order_no).trade_no

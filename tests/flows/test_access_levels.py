@@ -258,7 +258,7 @@ def _order_of(client) -> str:
 
 ME = "王芳"
 FLEX = {"agency": "{agency}", "year": "2026", "base": "4500", "month_from": "12", "month_to": "12",
-        "pay_type": "normal"}
+        "pay_type": "normal", "action": "confirm"}  # 确定 on 再次确认经办机构信息: it writes
 SCENARIOS: dict[str, Scenario] = {
     # Anyone: signing in and out, the large-text switch, staff sign-in — none changes a business table.
     "/prefs/text-size": Scenario("/prefs/text-size", set(), data={"size": "large", "next": "/"}),
@@ -373,12 +373,13 @@ SCENARIOS: dict[str, Scenario] = {
 STAFF_ROUTES = {"/admin/account", "/admin/account/sessions/<int:session_id>/end", "/admin/staff/<int:staff_id>/end-sessions",
                 "/admin/refunds/<int:application_id>", "/admin/import", "/admin/reconciliation",
                 "/admin/reconciliation/<int:run_id>/differences/<int:difference_id>", "/admin/standards/new",
-                "/admin/standards/<int:standard_id>", "/admin/refund-reasons", "/admin/refund-reasons/<int:reason_id>"}
+                "/admin/standards/<int:standard_id>", "/admin/refund-reasons", "/admin/refund-reasons/<int:reason_id>",
+                "/admin/tax-offices/<int:office_id>"}
 for rule in STAFF_ROUTES:
     SCENARIOS[rule] = Scenario(rule.replace("<int:session_id>", "1").replace("<int:staff_id>", "{staff}")
                                .replace("<int:application_id>", "1").replace("<int:run_id>", "1")
                                .replace("<int:difference_id>", "1").replace("<int:standard_id>", "1")
-                               .replace("<int:reason_id>", "1"),
+                               .replace("<int:reason_id>", "1").replace("<int:office_id>", "1"),
                                set(), data={"decision": "approve", "current": "correct horse battery",
                                             "new": "a much longer password", "again": "a much longer password"},
                                why="staff pages need a staff session")

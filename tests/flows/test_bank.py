@@ -74,10 +74,10 @@ def test_sign_and_revoke_an_agreement_own_person_only(client, world, ctx):
     assert count(BankAgreement, state="active") == 1
     # An account with an active agreement cannot be deleted.
     refused = client.submit(client.page(f"/bank/accounts/{account.id}/delete"))
-    assert "该账户有生效的银行缴费协议，请先解约再删除" in " ".join(refused.summary())
+    assert "该账户有生效的银行缴费协议，请先撤销协议再删除" in " ".join(refused.summary())
     agreement = db.session.scalar(select(BankAgreement))
     revoked = client.submit(client.page(f"/bank/agreements/{agreement.id}/revoke"))
-    assert "已解约" in revoked.text and count(BankAgreement, state="revoked") == 1
+    assert "已撤销缴费协议" in revoked.text and count(BankAgreement, state="revoked") == 1
 
 
 def test_another_persons_account_and_agreement_are_not_found(app, client, world, ctx):

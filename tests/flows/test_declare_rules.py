@@ -14,7 +14,7 @@ from sbweb.clock import SHANGHAI
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Order
 from tests.flows.test_payment_guarantees import notify_for, post_go_pay
-from tests.journeys import choose, go_to_provider, sandbox_pay, sign_in
+from tests.journeys import choose, go_to_provider, sandbox_pay, sign_in, submit_declaration
 from tests.support import ResidentClient, form_values
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -46,7 +46,7 @@ def open_form(client, flow):
 
 
 def declare(client, flow, data=None, **kwargs):
-    return client.submit(open_form(client, flow), data, **kwargs)
+    return submit_declaration(client, open_form(client, flow), data, **kwargs)
 
 
 def refused(page, field, message):
@@ -245,7 +245,7 @@ def test_the_window_moves_with_the_clock(client, world, ctx, clock):
     # 2027's standard is not published: it is collected on 2026's (tests/flows/test_provisional_standards.py).
     assert [o.get_text() for o in page.soup.select("#year option")] == ["2027年（暂按上年度标准）"]
     before = written()
-    page = client.submit(page, {"year": "2026", "month_from": "1", "month_to": "1", "base": "5000"})
+    page = submit_declaration(client, page, {"year": "2026", "month_from": "1", "month_to": "1", "base": "5000"})
     assert page.status == 422 and "不在征收期内" in page.text
     assert written() == before
 
@@ -526,7 +526,7 @@ def test_two_concurrent_declarations_of_the_same_months_make_one_due(app, world)
         sign_in(c, "张伟", verified=True)
         page = c.page("/declare/flexible-pension")
         values = form_values(page.form())
-        values.update({"month_from": ["1"], "month_to": ["3"], "base": ["5000"]})
+        values.update({"month_from": ["1"], "month_to": ["3"], "base": ["5000"], "action": ["confirm"]})  # 确定
         pages.append((c, MultiDict([(k, v) for k, vs in values.items() for v in vs])))
     start = threading.Barrier(2, timeout=10)
     statuses = []
@@ -557,7 +557,7 @@ def test_two_concurrent_grade_choices_leave_one_valid_declaration(app, world):
         c = app.test_client()
         sign_in(c, "李明", verified=True)
         values = form_values(c.page("/declare/resident-pension").form())
-        values["grade"] = [grade]
+        values.update({"grade": [grade], "action": ["confirm"]})  # 确定 on 再次确认经办机构信息
         pages.append((c, MultiDict([(k, v) for k, vs in values.items() for v in vs])))
     start = threading.Barrier(2, timeout=10)
     statuses = []

@@ -254,3 +254,42 @@ def test_0025_goes_down_and_up_with_a_payment_across_two_tax_offices(tmp_path, k
         assert ledger.check() == []
         db.session.remove()
         db.engine.dispose()
+
+
+def test_0026_goes_down_and_up_and_fills_the_demo_offices_phones(tmp_path, key_dir, own_database):
+    """Tax office phone (0026): down to 0025 drops phone and hours and keeps every office; up again
+    the demo offices get their made-up numbers back, an office of another region stays without one
+    (its residents are told 12366 until staff fill it in)."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, select, text
+
+    from sbweb import create_app
+    from sbweb.db import db, write_transaction
+    from sbweb.models import TaxOffice
+    from sbweb.services import registry, tax_offices
+    from tests.conftest import _base_config
+    from tests.journeys import World
+
+    app = create_app(_base_config(tmp_path, key_dir, own_database))
+    with app.app_context():
+        upgrade()
+        world = World.load()
+        with write_transaction():
+            registry.ensure_tax_office("14401060000", "国家税务总局广州市天河区税务局", "440106", "020-55501060")
+        db.session.remove()
+
+        downgrade(revision="0025")
+        db.session.remove()
+        columns = {c["name"] for c in inspect(db.engine).get_columns("tax_offices")}
+        assert not {"phone", "hours"} & columns
+        assert db.session.execute(text("select count(*) from tax_offices")).scalar() == 6
+        db.session.remove()  # a read left open would hold its tables against the migration (PostgreSQL)
+
+        upgrade()
+        db.session.remove()
+        phones = {o.code: (o.phone, o.hours) for o in db.session.scalars(select(TaxOffice))}
+        assert phones["13702020000"] == ("0532-55502020", "工作日 9:00-17:00")
+        assert phones["14401060000"] == (None, None)
+        assert tax_offices.contact_for(world.people["张伟"]).phone == "0532-55502020"
+        db.session.remove()
+        db.engine.dispose()

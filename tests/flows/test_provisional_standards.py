@@ -16,7 +16,8 @@ from tests.flows.test_admin_standards import office
 from tests.flows.test_bank import report
 from tests.flows.test_migrations import own_database  # noqa: F401 (a fixture)
 from tests.flows.test_refunds_by_item import apply
-from tests.journeys import World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in
+from tests.journeys import (World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in,
+                            submit_declaration)
 
 JAN_15_2027 = dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in Shanghai
 MAR_01_2028 = dt.datetime(2028, 3, 1, 4, 0, tzinfo=dt.timezone.utc)
@@ -57,7 +58,7 @@ def test_2027_is_declared_provisionally_on_2026s_standard_and_the_pages_say_so(c
     assert page.soup.select_one("#year option[selected]").get_text() == "2027年（暂按上年度标准）"
     assert "2027年度缴费标准尚未公布，暂按上年度标准（2026年度标准）申报缴费" in page.text
     assert "4,394.70元-21,973.50元" in page.text  # 2026's base range
-    confirm = client.submit(page, {"year": "2027", "month_from": "2", "month_to": "4", "base": "5000"})
+    confirm = submit_declaration(client, page, {"year": "2027", "month_from": "2", "month_to": "4", "base": "5000"})
     assert confirm.h1 == "缴费信息确认", confirm.text[:400]
     assert "暂按上年度标准（2026年度标准）" in confirm.text and "3,000.00" in confirm.text
     db.session.rollback()
@@ -192,7 +193,7 @@ def test_the_app_boots_and_declares_on_any_date(app, client, clock, ctx, moment,
     year = str(moment.year)
     assert page.soup.select_one("#year option[selected]").get_text() == f"{year}年（暂按上年度标准）"
     assert f"暂按上年度标准（{basis}年度标准）" in page.text
-    confirm = client.submit(page, {"year": year, "month_from": months[0], "month_to": months[1], "base": "4400"})
+    confirm = submit_declaration(client, page, {"year": year, "month_from": months[0], "month_to": months[1], "base": "4400"})
     assert confirm.h1 == "缴费信息确认", confirm.text[:400]
     assert "1,760.00" in confirm.text  # 4400 × 20 % × 2
     result = pay(client, confirm)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from sbweb.db import db
 from sbweb.models import Declaration, Due
-from tests.journeys import pay, sign_in
+from tests.journeys import pay, sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -29,7 +29,7 @@ def test_liu_yang_with_nothing_owed_declares_2027_from_the_dues_page_and_pays_it
     assert form.h1 == "城乡居民医疗保险费申报"
     assert "上一步：选择缴费信息" in form.links()
     assert form.soup.select_one("#year option[selected]")["value"] == "2027"
-    back = client.submit(form)
+    back = submit_declaration(client, form)
     assert back.h1 == "选择缴费信息" and back.url.endswith(f"/selfpay/{LIU_MEDICAL}/dues")
     assert "已申报：医疗保险 2027年01月至2027年12月，请选择要缴纳的费款" in back.text
     declared = db.session.scalar(select(Declaration).filter_by(person_id=world.people["刘洋"]))
@@ -61,7 +61,7 @@ def test_the_declaration_back_link_and_then_ignore_someone_elses_enrollment(clie
     sign_in(client, "刘洋", verified=True)
     form = client.page("/declare/resident-medical?then=370212200000045679")  # 赵秀英's
     assert "上一步：缴费申报" in form.links() and "上一步：选择缴费信息" not in form.links()
-    done = client.submit(form)
+    done = submit_declaration(client, form)
     assert done.h1 == "缴费信息确认"  # the usual way on, not to her dues
 
 

@@ -31,7 +31,8 @@ def test_a_person_without_enrollment_is_told_what_to_do(client, world):
 def test_the_dues_list_marks_normal_and_backpay(client, world):
     sign_in(client, "张伟")
     page = client.page("/selfpay/370202100000034567/dues")
-    assert "补缴" in page.text and "正常缴费" in page.text
+    # A 补缴 the agency pushed is paid as 特殊缴费 (Qingdao's word; Guizhou refunds it as 特殊缴费退费).
+    assert {t.get_text() for t in page.soup.select(".tag")} == {"特殊缴费", "正常缴费"}
     assert "4,776.00" in page.text and "2024年01月至2024年06月" in page.text
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sbweb.clock import SHANGHAI
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Standard
-from tests.journeys import sign_in
+from tests.journeys import sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -78,7 +78,7 @@ def test_a_new_year_set_from_the_command_line_is_offered_in_its_window(app, clie
     assert page.soup.select_one("#year option[selected]").get_text() == "2028年"
     assert [label.get_text() for label in page.soup.select("#grade label")] == ["100元", "200元", "3000元"]
     assert "2027年09月01日 至 2028年06月30日" in page.text
-    confirm = client.submit(page, {"grade": "300000"})
+    confirm = submit_declaration(client, page, {"grade": "300000"})
     assert confirm.h1 == "缴费信息确认" and "3,000.00" in confirm.text
     medical = client.page("/declare/resident-medical")
     assert "2028年度个人缴费标准 450.00 元" in medical.text

@@ -21,7 +21,7 @@ from sbweb.services import declarations, registry, withholding
 from tests.flows.test_bank import report
 from tests.flows.test_proxy import add, payee_rows
 from tests.flows.test_reminders import body, outbox
-from tests.journeys import choose, pay, sign_in
+from tests.journeys import choose, pay, sign_in, submit_declaration
 from tests.support import ResidentClient
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -162,7 +162,7 @@ def test_where_no_provider_withholds_no_agreement_is_signed_and_the_job_does_not
 
 def test_wang_fangs_own_verified_declaration_is_withheld(client, world, ctx):
     sign_in(client, "王芳", verified=True)
-    confirm = client.submit(client.page("/declare/flexible-pension"),
+    confirm = submit_declaration(client, client.page("/declare/flexible-pension"),
                             {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400",
                              "allow_withholding": "yes"})  # 缴费基数允许用于批扣
     assert confirm.h1 == "缴费信息确认"
@@ -211,13 +211,13 @@ def test_li_mings_grade_raised_from_a_looked_up_session_is_not_withheld_and_he_i
 def test_a_re_priced_due_follows_its_latest_declaration(client, world, ctx):
     sign_in(client, "李明", verified=True, next_url="/declare/")
     sign_agreement(client, LI_PENSION, "李明", limit="5000")
-    mine = client.submit(client.page("/declare/resident-pension"), {"grade": "100000"})
+    mine = submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "100000"})
     assert mine.h1 == "缴费信息确认"
     raised = looked_up_grade(world, "李明", 2000)  # the same due, re-priced by someone else
     assert run()["skipped_unverified"] == 1
     due = db.session.get(Due, raised.due_id)
     assert due.state == "open" and due.amount_fen == 200000 and due.declaration_id == raised.id
-    again = client.submit(client.page("/declare/resident-pension"), {"grade": "80000"})
+    again = submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "80000"})
     assert again.h1 == "缴费信息确认"
     latest = db.session.scalar(select(Declaration).where(Declaration.due_id == due.id, Declaration.state == "valid"))
     assert latest.declared_level == "verified" and db.session.get(Due, due.id).declaration_id == latest.id
@@ -233,7 +233,7 @@ def test_a_run_that_read_the_due_before_someone_re_declared_it_the_same_takes_no
     from sbweb.payments import orders
 
     sign_in(client, "赵秀英", verified=True)
-    assert client.submit(client.page("/declare/resident-pension"), {"grade": "30000"}).h1 == "缴费信息确认"
+    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "30000"}).h1 == "缴费信息确认"
     due = due_of(world, "赵秀英", "pension")
     read_by_the_run = fingerprint([due])
     looked_up_grade(world, "赵秀英", 300)
@@ -391,7 +391,7 @@ def test_auto_pay_takes_only_what_the_payee_declared_herself_when_verified(app, 
         f"/proxy/{payee_id}/370212100000045678/dues").text
     her = verified_client(app, "赵秀英")
     assert "未经本人" not in her.page("/selfpay/370212100000045678/dues").text  # his agreement, not hers
-    assert her.submit(her.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
+    assert submit_declaration(her, her.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
     assert run() == {**NOTHING, "attempted": 1, "settled": 1}
     due = db.session.get(Due, raised.due_id)
     assert due.state == "paid" and due.amount_fen == 100000

@@ -19,7 +19,7 @@ from tests.flows.test_proxy import add, payee_rows
 from tests.flows.test_reminders import body
 from tests.flows.test_withholding import (AFTER, BEFORE, LEFT, ZHANG_PENSION, due_of, landed, mails_to,
                                           sign_agreement, verified_client)
-from tests.journeys import sign_in
+from tests.journeys import sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -85,7 +85,7 @@ def test_a_backpay_pushed_for_a_payee_under_auto_pay_waits_for_her_confirmation(
     assert counts["skipped_unconfirmed"] == 2  # his own 补缴 and hers
     assert db.session.get(Due, pushed.id).state == "open"
     [left] = landed(app, LEFT)
-    assert "被代缴人 赵秀英 养老保险 2025年01月至2025年12月 补缴：补缴费款 ¥300.00 未经补缴明细确认" in body(left)
+    assert "被代缴人 赵秀英 养老保险 2025年01月至2025年12月 特殊缴费：补缴费款 ¥300.00 未经补缴明细确认" in body(left)
 
     her = verified_client(app, "赵秀英")
     assert her.submit(her.page("/declare/backpay/370212100000045678")).h1 == "缴费信息确认"
@@ -132,7 +132,7 @@ def test_only_the_payer_of_a_payee_may_confirm_her_backpay(app, client, world, c
 
 def declare_march(client, **fields):
     page = client.page("/declare/flexible-pension")
-    return client.submit(page, {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", **fields})
+    return submit_declaration(client, page, {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", **fields})
 
 
 def test_the_base_form_asks_whether_it_may_be_used_for_withholding_and_says_no_unless_told(client, world, ctx):
@@ -187,7 +187,7 @@ def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_
     assert before["To"] == "wangfang@example.com"
     assert "2026年11月24日 起的每日批扣" in text and "养老保险 2026年11月 正常缴费 ¥880.00" in text
     assert "扣款账户：中国工商银行 账号 **** 3446" in text and CARD not in text
-    assert "/selfpay/" in text and "解除银行缴费协议" in text and "/bank/" in text
+    assert "/selfpay/" in text and "撤销银行缴费协议" in text and "/bank/" in text
     assert "为被代缴人关闭自动缴" not in text  # nobody's 自动缴 in it
 
     bank_page = client.page("/bank/")
@@ -232,11 +232,11 @@ def test_paying_by_hand_after_the_notice_stops_the_withholding(app, client, worl
 def test_a_due_re_priced_after_its_notice_is_announced_again_and_waits_again(app, client, world, ctx, clock):
     sign_in(client, "李明", verified=True, next_url="/declare/")
     sign_agreement(client, "330106100000023456", "李明", limit="5000")
-    assert client.submit(client.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
+    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
     assert run()["announced"] == 1
     clock.at(clock.now + dt.timedelta(hours=19))
     sign_in(client, "李明", verified=True, next_url="/declare/")  # a new day's session
-    assert client.submit(client.page("/declare/resident-pension"), {"grade": "200000"}).h1 == "缴费信息确认"
+    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "200000"}).h1 == "缴费信息确认"
     clock.at(clock.now + dt.timedelta(hours=2))  # 21 hours after the first notice, 2 after the new figure
     counts = run()
     assert (counts["announced"], counts["attempted"], counts["waiting"]) == (1, 0, 1)
@@ -254,7 +254,7 @@ def test_a_refused_withholding_is_mailed_after_with_why(app, client, world, ctx,
     counts = run()
     assert (counts["settled"], counts["failed"], counts["mails_after"]) == (1, 1, 1)
     text = body(landed(app, AFTER)[0])
-    assert "补缴 ¥4,776.00：未扣款：协议扣款未成功（买家余额不足），请自行缴纳" in text
+    assert "特殊缴费 ¥4,776.00：未扣款：协议扣款未成功（买家余额不足），请自行缴纳" in text
     assert "正常缴费 ¥900.80：已扣款" in text
 
 

@@ -108,7 +108,8 @@ def _captcha_answer(client, app) -> str:
 def _posts(app, resident, staff, paid_year: int) -> list[Post]:
     def declare():
         url, values = _form(resident.page("/declare/flexible-pension"))
-        return url, _with(values, {"month_from": "12", "month_to": "12", "base": "5000"})
+        return url, _with(values, {"month_from": "12", "month_to": "12", "base": "5000",
+                                   "action": "confirm"})  # 确定 on 再次确认经办机构信息
 
     def go_pay():  # 去支付 on 选择缴款方式 for her medical due: makes the order
         page = resident.submit(choose(resident, "medical"))

@@ -187,7 +187,7 @@ def test_the_sandboxs_notify_to_wang_fang_verifies_with_the_published_key(client
 def test_the_sandboxs_signed_return_verifies_with_the_published_key(client, world):
     sign_in(client, "李明")
     cashier = go_to_provider(client, choose(client, "medical"))
-    back = client.submit(cashier, button="确认付款", follow=False)
+    back = client.submit(cashier, button="立即付款", follow=False)
     assert back.status == 303
     params = dict(parse_qsl(urlsplit(back.response.location).query))
     assert params["out_trade_no"].startswith("SB") and params["total_amount"] == "400.00"
