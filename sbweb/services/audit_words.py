@@ -35,13 +35,13 @@ ACTIONS = {
     "recon.ignore": "对账差异处理：不作处理",
     "import.apply": "导入参保登记和应缴费款",
     "standard.save": "保存缴费标准",
-    "tax_office.update": "修改税务机关信息",
+    "tax_office.set": "修改主管税务机关联系方式",
 }
 
 TARGETS = {
     "staff": "工作人员", "refund_application": "退费申请", "refund_reason": "退费原因类型", "order": "订单",
     "recon_run": "对账", "recon_difference": "对账差异", "standard": "缴费标准", "file": "文件",
-    "tax_office": "税务机关",
+    "tax_office": "主管税务机关",
 }
 
 EFFECTS = {"reopen": "重新应缴", "void": "不再应缴", "keep": "仍为已缴"}
@@ -54,7 +54,7 @@ FIELDS = {
     "refund_fen": ("退款金额", "fen"), "out_request_no": ("退款请求号", None), "to": ("退至", METHODS),
     "application": ("退费申请", None), "tickets": ("票证号码", "tickets"), "refunds": ("退款", "refunds"),
     "dues_paid": ("已缴费款（笔）", None),
-"kind": ("差异类型", DIFFERENCE_LABELS), "out_trade_no": ("订单号", None),
+    "kind": ("差异类型", DIFFERENCE_LABELS), "out_trade_no": ("订单号", None),
     "provider_fen": ("对方金额", "fen"), "our_fen": ("本方金额", "fen"), "resolution": ("处理方式", RESOLUTION_LABELS),
     "provider_status": ("支付机构查询结果", TRADE_STATUS_WORDS), "provider": ("支付机构", PROVIDER_LABELS),
     "day": ("对账日期", None), "matched": ("匹配（笔）", None), "differences": ("差异（笔）", None),
@@ -69,8 +69,9 @@ FIELDS = {
     "grades": ("缴费档次（元）", None), "medical": ("城乡居民医疗保险（元）", None),
     "late_fee": ("滞纳金（%/日）", None), "opens": ("征收期开始", None), "closes": ("征收期结束", None),
     "repriced": ("重新计价（笔）", None),
-"unchanged": ("金额无变化（笔）", None),
+    "unchanged": ("金额无变化（笔）", None),
     "waiting": ("支付或退费中（笔）", None), "name": ("名称", None), "phone": ("电话", None),
+    "hours": ("办公时间", None),
 }
 # A state reads by what it is the state of.
 STATES = {"refund_application": APPLICATION_STATE_LABELS, "order": ORDER_STATE_LABELS,

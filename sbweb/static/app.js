@@ -113,8 +113,9 @@
     var request = event.detail.requestConfig || {};
     var trigger = request.elt || null;
     var submitter = request.triggeringEvent ? request.triggeringEvent.submitter : null;
-    // Nothing to say for 支付中's status line, nor for the 大字 switch's token in the title bar.
-    if (!target || !target.isConnected || target.closest("[data-poll], .titlebar")) return;
+    // Nothing to say for 支付中's status line, the 大字 switch's token in the title bar, nor what
+    // rides a fragment out of band to stay current ([data-quiet]: the footer's tax office).
+    if (!target || !target.isConnected || target.closest("[data-poll], .titlebar, [data-quiet]")) return;
     if (target.id === "main") settleMain(target, submitter);
     else settleRegion(target, trigger);
   });

@@ -232,7 +232,7 @@ def test_paying_keeps_focus_on_cancel_while_it_refreshes_then_says_the_result(li
     wallet = tab.context.new_page()
     wallet.goto(cashier_url)
     wallet.get_by_label("不发送异步通知").check()
-    wallet.get_by_role("button", name="确认付款").click()
+    wallet.get_by_role("button", name="立即付款").click()
     wallet.close()
     expect(h1(tab)).to_have_text("缴费结果")
     focus_is_on(tab, h1(tab), "the h1 缴费结果")

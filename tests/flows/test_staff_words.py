@@ -220,5 +220,5 @@ def test_every_action_the_app_audits_has_words():
         written |= set(re.findall(r"\baudit\([^,]+,\s*\"([a-z_]+\.[a-z_]+)\"", path.read_text(encoding="utf-8")))
     assert len(written) >= 15
     assert sorted(written - audit_words.ACTIONS.keys()) == []
-    assert audit_words.action_words("tax_office.update") == "修改税务机关信息"
+    assert audit_words.action_words("tax_office.set") == "修改主管税务机关联系方式"
     assert audit_words.action_words("something.new") == "something.new"  # a safe fallback: the raw code

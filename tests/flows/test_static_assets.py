@@ -34,7 +34,7 @@ def source_of(url: str) -> bytes:
 def test_every_static_url_of_a_page_is_fingerprinted_and_kept_for_a_year(client, world):
     pages = [client.page("/"), sign_in(client, "王芳"), client.page("/selfpay/520102200000012346/dues")]
     urls = {url for page in pages for url in static_urls(page)}
-    assert len(urls) == 2, urls  # the stylesheet and one script bundle
+    assert len(urls) == 3, urls  # the stylesheet, app.js (first, not deferred) and one bundle
     for url in urls:
         assert FINGERPRINTED.match(url), f"{url} has no content hash"
         response = client.get(url)
