@@ -123,6 +123,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     register(app)
     from sbweb import limits
     limits.init_app(app)
+    from sbweb.htmx import one_round_trip
+    app.wsgi_app = one_round_trip(app.wsgi_app)  # an HTMX POST's 303 followed here, in one round trip
     from sbweb.views.errors import last_resort
     app.wsgi_app = last_resort(app.wsgi_app, retry_after=app.config["DATABASE_RETRY_AFTER"])
     from sbweb import assets

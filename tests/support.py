@@ -158,6 +158,9 @@ class ResidentClient(FlaskClient):
             history.append(response)
             url = urljoin(url, response.location)
             response = self.get(url)
+        pushed = response.headers.get("HX-Push-Url")
+        if pushed and pushed != "false":  # an HTMX POST answered with the next step, as a browser shows it
+            url = urljoin(url, pushed)
         soup = BeautifulSoup(response.get_data(as_text=True), "html.parser") if response.mimetype == "text/html" else None
         if soup is not None and soup.find("wbr"):  # a line-break hint in a long number, no text:
             for hint in soup.find_all("wbr"):         # 452010<wbr>226000 reads 452010226000

@@ -283,3 +283,64 @@ def test_wang_fang_pays_her_pension_without_javascript(live_server, page, shot):
     tab.go_back()
     expect(h1(tab)).to_have_text("缴费结果")
     assert tab.url == order_url
+
+
+def one_request(tab, tap, heading: str) -> list[str]:
+    """Tap, wait for the step named heading, and return the requests the tap made (a 303 the
+    browser followed would be two: Playwright reports each hop of a redirect)."""
+    made = []
+
+    def seen(request):
+        made.append(f"{request.method} {path_of_url(request.url)}")
+    tab.on("request", seen)
+    try:
+        tap()
+        expect(h1(tab)).to_have_text(heading)
+    finally:
+        tab.remove_listener("request", seen)
+    assert len(made) == 1, f"{heading}: {made}"
+    return made
+
+
+def path_of_url(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def test_with_javascript_each_step_is_one_request(live_server, page, shot):
+    """Issue 15: a POST that succeeds answers with the next step (HX-Push-Url), not 303 + GET;
+    the address bar, Back, Forward and reload follow the steps; the home tiles swap too."""
+    tab = page(js=True)
+    tab.goto(live_server("/auth/manual?next=/selfpay/"))
+    expect(h1(tab)).to_have_text("授权信息确认")
+    mark_document(tab)
+
+    assert one_request(tab, lambda: type_identity(tab), "我为自己缴") == ["POST /auth/manual"]
+    expect(tab).to_have_url(live_server("/selfpay/"))
+    expect(tab.get_by_text("参保人：王芳")).to_be_visible()
+    one_request(tab, lambda: tab.get_by_role("link", name=re.compile("医疗保险")).click(), "选择缴费信息")
+    assert one_request(tab, lambda: tab.get_by_role("button", name="下一步").click(),
+                       "缴费信息确认") == ["POST /selfpay/520102200000012346/dues"]
+    expect(tab).to_have_url(live_server("/selfpay/confirm"))
+    one_request(tab, lambda: tab.get_by_role("button", name="下一步").click(), "选择缴款方式")
+    expect(tab).to_have_url(live_server("/selfpay/method"))
+    assert same_document(tab), "a step loaded a whole page"
+    shot(tab, "one-round-trip-method")
+
+    tab.reload()
+    expect(h1(tab)).to_have_text("选择缴款方式")
+    tab.go_back()
+    expect(tab).to_have_url(live_server("/selfpay/confirm"))
+    expect(h1(tab)).to_have_text("缴费信息确认")
+    tab.wait_for_load_state("load")  # Back reloads (no history cache); Forward once htmx has run
+    tab.go_forward()
+    expect(tab).to_have_url(live_server("/selfpay/method"))
+    expect(h1(tab)).to_have_text("选择缴款方式")
+
+    # From the home tiles to a journey: a swap, with its address.
+    tab.goto(live_server("/"))
+    mark_document(tab)
+    one_request(tab, lambda: tab.get_by_role("link", name=re.compile("我为自己缴")).click(), "我为自己缴")
+    expect(tab).to_have_url(live_server("/selfpay/"))
+    assert same_document(tab), "a home tile loaded a whole page"
+    tab.go_back()
+    expect(h1(tab)).to_have_text("社保费自助缴纳")
