@@ -89,7 +89,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         prepare_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     csrf.init_app(app)
-    from sbweb import access, auth
+    from sbweb import access, auth, metrics
+    metrics.init_app(app)  # first: its clock starts before any other hook
     auth.init_app(app)
     access.init_app(app)
     from sbweb.htmx import htmx
@@ -119,6 +120,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     limits.init_app(app)
     from sbweb.views.errors import last_resort
     app.wsgi_app = last_resort(app.wsgi_app, retry_after=app.config["DATABASE_RETRY_AFTER"])
+    from sbweb.views.ops import any_host
+    app.wsgi_app = any_host(app.wsgi_app, app)
 
     from sbweb.cli import register_cli
     register_cli(app)
