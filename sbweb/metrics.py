@@ -164,8 +164,8 @@ def scrape() -> Response:
         text = generate_latest(registry)
     else:
         text = generate_latest(REGISTRY)
-    return Response(text + generate_latest(business), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
-                    headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
+    return Response(text + generate_latest(business), content_type=CONTENT_TYPE_LATEST,
+                    headers={"Cache-Control": "no-store"})
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,253 @@
+"""The operator's doors (issue 19): /healthz, /readyz and /metrics, the consumer's heartbeat, the
+ledger check's last result, 运行状态 in the back office, and the sample alert rules."""
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+
+from sbweb import create_app, jobs
+from sbweb.db import db
+from sbweb.models import Order
+from tests.conftest import _base_config
+from tests.flows.test_admin import make_staff, staff_login
+from tests.journeys import choose, pay, sign_in
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def scrape(client, **kwargs) -> dict[tuple, float]:
+    """GET /metrics parsed by prometheus_client's own parser: {(sample name, labels...): value}."""
+    response = client.get("/metrics", **kwargs)
+    assert response.status_code == 200, response.data[:300]
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    found = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            found[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def requests_counted(samples, endpoint, status="200", method="GET") -> float:
+    return samples.get(("sbweb_http_requests_total", ("endpoint", endpoint), ("method", method),
+                        ("status", status)), 0)
+
+
+def readyz(client):
+    response = client.get("/readyz")
+    body = response.get_json()
+    assert set(body) == {"status", "checks"}
+    return response.status_code, body["checks"]
+
+
+# -- /healthz and /readyz ---------------------------------------------------------------------------
+
+def test_healthz_answers_without_the_database_a_session_or_a_trusted_host(app, tmp_path):
+    app.config["TRUSTED_HOSTS"] = ["pay.example.cn"]
+    (tmp_path / "sbweb.sqlite3").rename(tmp_path / "moved.sqlite3")
+    client = app.test_client()
+    response = client.get("/healthz", headers={"Host": "10.0.0.7:8000"})
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+    assert "Set-Cookie" not in response.headers
+    # Another path for that host is still refused.
+    assert client.get("/", headers={"Host": "10.0.0.7:8000"}).status_code == 400
+
+
+def test_readyz_is_200_on_the_embedded_default_and_503_naming_the_database_once_it_is_gone(app, tmp_path):
+    client = app.test_client()
+    status, checks = readyz(client)
+    # Tests run jobs inline (HUEY_IMMEDIATE): there is no consumer to beat.
+    assert (status, checks) == (200, {"database": "ok", "migrations": "ok", "jobs": "immediate",
+                                      "providers": "ok"})
+    (tmp_path / "sbweb.sqlite3").rename(tmp_path / "moved.sqlite3")
+    with app.app_context():
+        db.engine.dispose()
+    status, checks = readyz(client)
+    assert status == 503
+    assert checks["database"].startswith("unreachable"), checks
+    assert "migrations" not in checks and checks["providers"] == "ok"
+
+
+def test_readyz_names_a_schema_behind_the_release(app):
+    with app.app_context():
+        db.session.execute(db.text("update alembic_version set version_num = '0024'"))
+        db.session.commit()
+    status, checks = readyz(app.test_client())
+    assert status == 503
+    assert checks["database"] == "ok"
+    assert checks["migrations"].startswith("at 0024, release needs ") and "flask db upgrade" in checks["migrations"]
+
+
+@pytest.fixture
+def consumer_app(app_config, tmp_path, key_dir, migrated_database):
+    """An app whose jobs go through a queue (huey's SQLite file in its instance folder) for a
+    consumer, as `make run` has them, instead of running inline."""
+    if str(migrated_database).startswith("postgresql"):
+        uri = migrated_database
+    else:
+        shutil.copy(migrated_database, tmp_path / "sbweb.sqlite3")
+        uri = f"sqlite:///{tmp_path / 'sbweb.sqlite3'}"
+    application = create_app({**_base_config(tmp_path, key_dir, uri), **app_config, "HUEY_IMMEDIATE": False})
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_readyz_wants_a_heartbeat_of_the_consumer_younger_than_two_minutes(consumer_app, clock):
+    client = consumer_app.test_client()
+    status, checks = readyz(client)
+    assert status == 503 and checks["jobs"] == "no heartbeat from the job consumer"
+    clock.at(dt.datetime(2026, 11, 23, 4, 0, 7, tzinfo=dt.timezone.utc))
+    jobs.heartbeat.call_local()  # what the consumer runs every minute
+    status, checks = readyz(client)
+    assert (status, checks["jobs"]) == (200, "ok"), checks
+    clock.at(clock.now + dt.timedelta(seconds=119))
+    assert readyz(client)[0] == 200
+    clock.at(clock.now + dt.timedelta(seconds=61))
+    status, checks = readyz(client)
+    assert status == 503 and checks["jobs"] == "consumer heartbeat 180 s old (limit 120 s)"
+    samples = scrape(client)
+    assert samples[("sbweb_jobs_heartbeat_age_seconds",)] == 180
+    assert samples[("sbweb_jobs_lag_seconds",)] == 7  # it ran 7 s after its minute
+
+
+@pytest.mark.parametrize("app_config", [{"HUEY_REDIS_URL": "redis://127.0.0.1:1/0",
+                                         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}])
+def test_readyz_is_503_when_redis_does_not_answer(app):
+    status, checks = readyz(app.test_client())
+    assert status == 503
+    assert checks["redis"] == "unreachable (ConnectionError)"
+    assert checks["database"] == "ok"
+
+
+def _pg_reachable() -> bool:
+    try:
+        import psycopg
+
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=2).close()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@pytest.mark.postgres
+def test_readyz_on_postgresql_is_503_when_its_database_is_dropped(tmp_path, key_dir):
+    """A PostgreSQL database of this test's own (the shared server stays up for other runs):
+    migrated, ready, then dropped under the app."""
+    if not _pg_reachable():
+        pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}")
+    import psycopg
+    from flask_migrate import upgrade
+
+    name = f"sbweb_ops_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'create database "{name}"')
+    app = create_app(_base_config(tmp_path, key_dir, f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"))
+    try:
+        with app.app_context():
+            upgrade()
+        client = app.test_client()
+        assert readyz(client) == (200, {"database": "ok", "migrations": "ok", "jobs": "immediate", "providers": "ok"})
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'drop database "{name}" with (force)')
+        started = dt.datetime.now()
+        status, checks = readyz(client)
+        assert status == 503 and checks["database"].startswith("unreachable"), checks
+        assert dt.datetime.now() - started < dt.timedelta(seconds=2)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+# -- /metrics ------------------------------------------------------------------------------------------
+
+def test_metrics_count_the_requests_made_by_route_name_and_payments_as_the_database_holds_them(
+        app, client, world):
+    before = scrape(client)
+    for _ in range(3):
+        client.get("/")
+    client.get("/orders/SB2026000000000000")  # an order nobody has: counted by route, not by path
+    sign_in(client, "王芳")
+    pay(client, choose(client, "medical"))
+    after = scrape(client)
+
+    assert requests_counted(after, "home.index") - requests_counted(before, "home.index") == 3
+    assert not any("SB2026" in str(key) for key in after)
+    assert requests_counted(after, "ops.scrape") - requests_counted(before, "ops.scrape") == 1
+    count = ("sbweb_http_request_duration_seconds_count", ("endpoint", "home.index"), ("method", "GET"))
+    assert after[count] - before.get(count, 0) == 3
+
+    with app.app_context():
+        settled = db.session.scalar(select(func.count()).select_from(Order).where(Order.state == "settled"))
+    key = ("sbweb_payments_total", ("provider", "sandbox"), ("state", "settled"))
+    assert settled == 1 and after[key] - before.get(key, 0) == settled
+    assert after[("sbweb_orders", ("state", "settled"))] == 1
+    assert after[("sbweb_orders_paying_stale",)] == 0
+    assert after[("sbweb_figures_up",)] == 1
+    assert after[("sbweb_instance_disk_free_bytes",)] > 0
+
+
+def test_metrics_refuse_an_address_not_allowed(app):
+    client = app.test_client()
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 403
+    app.config["METRICS_ALLOW"] = ("203.0.113.0/24",)
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 200
+    assert client.get("/metrics").status_code == 403
+
+
+def test_the_ledger_checks_result_and_time_reach_metrics_and_the_status_page(app, client, world, clock):
+    result = app.test_cli_runner().invoke(args=["ledger", "check"])
+    assert result.exit_code == 0, result.output
+    samples = scrape(client)
+    assert samples[("sbweb_ledger_check_violations",)] == 0
+    assert samples[("sbweb_ledger_check_timestamp_seconds",)] == clock.now.timestamp()
+
+    make_staff(app, "guanli", role="admin")
+    staff_login(client, "guanli")
+    page = client.page("/admin/status")
+    text = page.soup.get_text(" ", strip=True)
+    assert "运行状态" in text and "服务正常，可以缴费" in text
+    assert "账目核对（flask ledger check） 0 秒前：账目一致 每天运行，结果一致" in text
+    assert "支付中超过 10 分钟的订单 0 笔 应为 0 笔；超过 10 笔告警" in text
+    assert page.soup.select_one("nav.admin-nav a[href='/admin/status']") is not None
+
+
+def test_the_status_page_is_for_admins_only(app, client, world):
+    make_staff(app, "shenhe", role="reviewer")
+    staff_login(client, "shenhe")
+    assert client.get("/admin/status").status_code == 403
+
+
+# -- the alert rules -------------------------------------------------------------------------------------
+
+def test_the_alert_rules_pass_promtool_and_name_only_metrics_the_app_exports(app, client, world):
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
+    done = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([promtool, "check", "config", str(RULES.with_name("prometheus.yml"))],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    exported = {family.name for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    named = {name.removesuffix("_total") for rule in rules for name in re.findall(r"\bsbweb_\w+", rule["expr"])}
+    assert named and named <= exported, named - exported
+    assert {rule["alert"] for rule in rules} >= {"SbwebPaymentsFailing", "SbwebPayingPilingUp", "SbwebJobConsumerDown",
+                                                 "SbwebOutboxFailing", "SbwebLedgerCheckFailing", "SbwebDiskFilling"}
+    readme = (ROOT / "README.md").read_text()
+    for rule in rules:
+        assert f"`{rule['alert']}`" in readme, f"the README says nothing of {rule['alert']}"
