@@ -11,6 +11,7 @@ counters live in this process.
 Labels are the endpoint's name (`orders.show`), never the path with its ids.
 """
 import ipaddress
+import logging
 import os
 import time
 
@@ -28,6 +29,10 @@ PAYMENTS = Counter("sbweb_payments", "Order state changes committed, by provider
                    ["provider", "state"])
 NOTIFY_REFUSED = Counter("sbweb_notify_refused", "Provider notifications answered as refused, by reason",
                          ["provider", "reason"])
+
+log = logging.getLogger(__name__)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a process started before gunicorn made it
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], mode=0o700, exist_ok=True)
 
 STARTED = "sbweb.metrics.started"
 PENDING = "sbweb.metrics.payments"
@@ -47,8 +52,12 @@ def order_moved(session, provider: str, state: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _count_committed(session):
-    for provider, state in session.info.pop(PENDING, ()):
-        PAYMENTS.labels(provider, state).inc()
+    moves = session.info.pop(PENDING, ())
+    try:
+        for provider, state in moves:
+            PAYMENTS.labels(provider, state).inc()
+    except OSError:  # a metrics file that cannot be written never fails a payment
+        log.warning("payment counters not written", exc_info=True)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -57,7 +66,10 @@ def _forget_rolled_back(session):
 
 
 def notify_refused(provider: str, reason: str) -> None:
-    NOTIFY_REFUSED.labels(provider, reason).inc()
+    try:
+        NOTIFY_REFUSED.labels(provider, reason).inc()
+    except OSError:
+        log.warning("notify counter not written", exc_info=True)
 
 
 # -- requests ------------------------------------------------------------------------------------------
@@ -71,8 +83,11 @@ def _after(response):
     if started is not None:
         endpoint = request.url_rule.endpoint if request.url_rule is not None else "none"
         method = request.method if request.method in METHODS else "other"
-        REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
-        LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+        try:
+            REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+            LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+        except OSError:  # never fails the request it counts
+            log.warning("request counters not written", exc_info=True)
     return response
 
 
