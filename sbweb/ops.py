@@ -77,8 +77,8 @@ def _database_revisions(engine) -> frozenset[str]:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(DATABASE_WAIT * 1000)}")
+        if engine.dialect.name == "postgresql":  # a little past the wait: the check ends soon after
+            connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(DATABASE_WAIT * 1000) + 500}")
         revisions = frozenset(MigrationContext.configure(connection).get_current_heads())
         connection.rollback()
     return revisions

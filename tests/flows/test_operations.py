@@ -140,9 +140,9 @@ def _pg_reachable() -> bool:
 
 
 @pytest.mark.postgres
-def test_readyz_on_postgresql_is_503_when_its_database_is_dropped(tmp_path, key_dir):
-    """A PostgreSQL database of this test's own (the shared server stays up for other runs):
-    migrated, ready, then dropped under the app."""
+def test_readyz_on_postgresql_is_503_when_it_does_not_answer_in_1_s_or_its_database_is_dropped(tmp_path, key_dir):
+    """A PostgreSQL database of this test's own (the shared server stays up: other runs use it):
+    migrated and ready, held up by a lock, then dropped under the app."""
     if not _pg_reachable():
         pytest.skip(f"no PostgreSQL at {PG_ADMIN_URL}")
     import psycopg
@@ -158,12 +158,20 @@ def test_readyz_on_postgresql_is_503_when_its_database_is_dropped(tmp_path, key_
             upgrade()
         client = app.test_client()
         assert readyz(client) == (200, {"database": "ok", "migrations": "ok", "jobs": "immediate", "providers": "ok"})
+        # A database that holds the check up (a lock here) is given up after 1 s.
+        with psycopg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}") as holder:
+            holder.execute("lock table alembic_version in access exclusive mode")
+            started = dt.datetime.now()
+            status, checks = readyz(client)
+            assert (status, checks["database"]) == (503, "no answer within 1 s"), checks
+            assert dt.datetime.now() - started < dt.timedelta(seconds=3)  # not the 20 s statement timeout
+        assert readyz(client)[0] == 200
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'drop database "{name}" with (force)')
         started = dt.datetime.now()
         status, checks = readyz(client)
         assert status == 503 and checks["database"].startswith("unreachable"), checks
-        assert dt.datetime.now() - started < dt.timedelta(seconds=2)
+        assert dt.datetime.now() - started < dt.timedelta(seconds=3)
     finally:
         with app.app_context():
             db.engine.dispose()
