@@ -94,13 +94,23 @@ def beat_at_start() -> None:
 @huey.periodic_task(crontab(minute="*"), retries=0)
 @in_app_context
 def heartbeat() -> None:
-    """The consumer is alive (GET /readyz wants a beat younger than 2 minutes), and how late
-    this task ran after the minute it was due: the job lag."""
+    """The consumer is alive (GET /readyz wants a beat younger than 2 minutes); the probe it
+    queues measures how long a task waits for a worker: the job lag."""
     from sbweb import ops
     from sbweb.clock import utcnow
 
-    now = utcnow()
-    ops.beat(lag=now.second + now.microsecond / 1e6)
+    ops.beat()
+    lag_probe(utcnow().isoformat())
+
+
+@huey.task(retries=0)
+@in_app_context
+def lag_probe(queued_at: str) -> None:
+    from sbweb import ops
+    from sbweb.clock import utcnow
+
+    ops.record_lag((utcnow() - dt.datetime.fromisoformat(queued_at)).total_seconds())
+
 
 @huey.periodic_task(crontab(minute="*"), retries=0)
 @in_app_context

@@ -133,7 +133,7 @@ class BusinessCollector:
                     [((kind,), n) for kind, n in f["lookup_locks"].items()])
         jobs = f["jobs"]
         yield gauge("sbweb_jobs_pending", "Tasks queued for the job consumer", (), [((), jobs["pending"])])
-        yield gauge("sbweb_jobs_lag_seconds", "How late the consumer's last heartbeat task ran", (),
+        yield gauge("sbweb_jobs_lag_seconds", "Seconds the consumer's last lag probe waited in the queue", (),
                     [((), jobs["lag"])])
         yield gauge("sbweb_jobs_heartbeat_age_seconds", "Seconds since the job consumer's last heartbeat", (),
                     [((), jobs["heartbeat_age"])])

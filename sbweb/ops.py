@@ -4,7 +4,8 @@
   storage, the place every process of a pilot already shares with the consumer: Redis when
   scaled (`make serve`), instance/huey.sqlite3 when embedded (`make run`, whose consumer is the
   threads `flask serve` starts in its own process). A periodic task writes the heartbeat every
-  minute with how late it ran (the job lag); `flask ledger check` writes its result.
+  minute and queues a probe that records how long it waited for a worker (the job lag);
+  `flask ledger check` writes its result.
 - `readiness()` is what GET /readyz answers (each check bounded, never a personal datum);
   `figures()` the business figures /metrics and the back office's 运行状态 show, by cheap
   counting queries.
@@ -20,6 +21,7 @@ from sqlalchemy import func, select
 from sbweb.clock import utcnow
 
 HEARTBEAT_KEY = "sbweb.ops.heartbeat"
+LAG_KEY = "sbweb.ops.job-lag"
 LEDGER_KEY = "sbweb.ops.ledger-check"
 # Thresholds, shared by readyz, the alert rules (deploy/prometheus/alerts.yml) and 运行状态.
 HEARTBEAT_MAX_AGE = dt.timedelta(minutes=2)
@@ -39,16 +41,22 @@ def _huey():
     return huey
 
 
-def beat(lag: float = 0.0) -> None:
-    """The job consumer is alive: now, and how many seconds after its time the beat ran."""
-    _huey().put(HEARTBEAT_KEY, {"at": utcnow().isoformat(), "lag": round(lag, 3)})
+def beat() -> None:
+    """The job consumer is alive now."""
+    _huey().put(HEARTBEAT_KEY, {"at": utcnow().isoformat()})
+
+
+def record_lag(seconds: float) -> None:
+    """How long the last lag probe waited in the queue before a worker took it."""
+    _huey().put(LAG_KEY, round(max(seconds, 0.0), 3))
 
 
 def last_beat() -> dict | None:
+    """{"at": the last heartbeat, "lag": the last probe's wait in seconds (None before the first)}."""
     found = _huey().get(HEARTBEAT_KEY, peek=True)
     if not found:
         return None
-    return {"at": dt.datetime.fromisoformat(found["at"]), "lag": found["lag"]}
+    return {"at": dt.datetime.fromisoformat(found["at"]), "lag": _huey().get(LAG_KEY, peek=True)}
 
 
 def record_ledger_check(violations: int) -> None:
@@ -266,7 +274,8 @@ def status_rows(checks: dict[str, str], f: dict | None) -> list[dict]:
          "threshold": "发送失败应为 0 封", "ok": outbox_failed == 0},
         {"name": "后台任务排队", "value": ("任务存储不可用" if jobs["pending"] is None else f"排队 {jobs['pending']} 个")
          + ("" if jobs["heartbeat_age"] is None else
-            f"；最近心跳 {_age_words(jobs['heartbeat_age'])}，晚于预定 {jobs['lag']:.0f} 秒"),
+            f"；最近心跳 {_age_words(jobs['heartbeat_age'])}"
+            + ("" if jobs["lag"] is None else f"，任务等待 {jobs['lag']:.0f} 秒")),
          "threshold": "—", "ok": jobs["pending"] is not None},
         {"name": "未处理的对账差异", "value": f"{f['recon_open']} 条", "threshold": "应为 0 条", "ok": f["recon_open"] == 0},
         {"name": "证件查询锁定", "value": f"达到失败上限的证件号码或来源地址 {f['lookup_locks']['number']} 个"
