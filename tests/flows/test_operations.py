@@ -208,6 +208,31 @@ def test_metrics_count_the_requests_made_by_route_name_and_payments_as_the_datab
     assert after[("sbweb_instance_disk_free_bytes",)] > 0
 
 
+def test_metrics_count_refused_notifies_and_show_failed_mails_and_open_differences(app, client, world, clock):
+    from sbweb.models import OutboxMail, ReconDifference, ReconRun
+
+    before = scrape(client)
+    assert client.post("/notify/sandbox", data={"out_trade_no": "SB1", "sign": "forged"}).status_code == 200
+    with app.app_context():
+        db.session.add(OutboxMail(person_id=world.people["王芳"], to_addr="wf@example.cn", subject="s", body="b",
+                                  state="failed", attempts=6))
+        run = ReconRun(provider="sandbox", day=dt.date(2026, 11, 22), matched=0, differences=1)
+        db.session.add(run)
+        db.session.flush()
+        db.session.add(ReconDifference(run_id=run.id, kind="missing_here", out_trade_no="SB2", provider_fen=100))
+        db.session.commit()
+    after = scrape(client)
+    key = ("sbweb_notify_refused_total", ("provider", "sandbox"), ("reason", "invalid"))
+    assert after[key] - before.get(key, 0) == 1
+    assert after[("sbweb_outbox_mails", ("state", "failed"))] == 1
+    assert after[("sbweb_reconciliation_differences_open",)] == 1
+
+    make_staff(app, "guanli", role="admin")
+    staff_login(client, "guanli")
+    warned = [row.get_text(" ", strip=True) for row in client.page("/admin/status").soup.select("td.warn")]
+    assert "需处理： 待发送 0 封，发送失败 1 封" in warned and "需处理： 1 条" in warned, warned
+
+
 def test_metrics_refuse_an_address_not_allowed(app):
     client = app.test_client()
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code == 403
