@@ -2,7 +2,7 @@
 payments: database, migrations, Redis, job consumer, providers) and /metrics (Prometheus, for
 the addresses in METRICS_ALLOW). None loads a session or touches a resident's data; /healthz
 does not touch the database."""
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from sbweb import metrics, ops
 
@@ -20,7 +20,10 @@ def healthz():
 def readyz():
     checks = ops.readiness()
     ok = ops.ready(checks)
-    return _json({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+    response = _json({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+    if not ok:
+        response.headers["Retry-After"] = str(current_app.config["DATABASE_RETRY_AFTER"])
+    return response
 
 
 @bp.get("/metrics")
