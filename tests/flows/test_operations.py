@@ -74,6 +74,10 @@ def test_readyz_is_200_on_the_embedded_default_and_503_naming_the_database_once_
     assert status == 503
     assert checks["database"].startswith("unreachable"), checks
     assert "migrations" not in checks and checks["providers"] == "ok"
+    # /metrics still answers with the request counters, and says the figures could not be read.
+    samples = scrape(client)
+    assert samples[("sbweb_figures_up",)] == 0 and not any(key[0] == "sbweb_orders" for key in samples)
+    assert requests_counted(samples, "ops.readyz", status="503") >= 1
 
 
 def test_readyz_names_a_schema_behind_the_release(app):
