@@ -12,10 +12,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from sbweb import create_app, jobs
+from sbweb import create_app, jobs, ops
 from sbweb.db import db
 from sbweb.models import Order
-from tests.conftest import _base_config
+from tests.conftest import ON_POSTGRES, _base_config
 from tests.flows.test_admin import make_staff, staff_login
 from tests.journeys import choose, pay, sign_in
 
@@ -50,9 +50,9 @@ def readyz(client):
 
 # -- /healthz and /readyz ---------------------------------------------------------------------------
 
-def test_healthz_answers_without_the_database_a_session_or_a_trusted_host(app, tmp_path):
-    app.config["TRUSTED_HOSTS"] = ["pay.example.cn"]
-    (tmp_path / "sbweb.sqlite3").rename(tmp_path / "moved.sqlite3")
+def test_healthz_answers_without_the_database_a_session_or_a_trusted_host(tmp_path, key_dir):
+    nowhere = f"sqlite:///{tmp_path / 'never-made.sqlite3'}"  # opened, never created: no database
+    app = create_app({**_base_config(tmp_path, key_dir, nowhere), "TRUSTED_HOSTS": ["pay.example.cn"]})
     client = app.test_client()
     response = client.get("/healthz", headers={"Host": "10.0.0.7:8000"})
     assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
@@ -62,6 +62,8 @@ def test_healthz_answers_without_the_database_a_session_or_a_trusted_host(app, t
 
 
 def test_readyz_is_200_on_the_embedded_default_and_503_naming_the_database_once_it_is_gone(app, tmp_path):
+    if ON_POSTGRES:
+        pytest.skip("a SQLite file moved away; PostgreSQL's case is test_readyz_on_postgresql_…")
     client = app.test_client()
     status, checks = readyz(client)
     # Tests run jobs inline (HUEY_IMMEDIATE): there is no consumer to beat.
@@ -81,13 +83,20 @@ def test_readyz_is_200_on_the_embedded_default_and_503_naming_the_database_once_
 
 
 def test_readyz_names_a_schema_behind_the_release(app):
-    with app.app_context():
-        db.session.execute(db.text("update alembic_version set version_num = '0024'"))
-        db.session.commit()
-    status, checks = readyz(app.test_client())
+    def set_revision(revision):
+        with app.app_context():
+            db.session.execute(db.text("update alembic_version set version_num = :r"), {"r": revision})
+            db.session.commit()
+
+    head, = ops.migration_heads()
+    set_revision("0024")
+    try:
+        status, checks = readyz(app.test_client())
+    finally:
+        set_revision(head)  # on PostgreSQL the worker's database outlives the test
     assert status == 503
     assert checks["database"] == "ok"
-    assert checks["migrations"].startswith("at 0024, release needs ") and "flask db upgrade" in checks["migrations"]
+    assert checks["migrations"] == f"at 0024, release needs {head}: run flask db upgrade"
 
 
 @pytest.fixture
@@ -163,6 +172,8 @@ def test_readyz_on_postgresql_is_503_when_it_does_not_answer_in_1_s_or_its_datab
             upgrade()
         client = app.test_client()
         assert readyz(client) == (200, {"database": "ok", "migrations": "ok", "jobs": "immediate", "providers": "ok"})
+        samples = scrape(client)  # the figures' queries run on PostgreSQL too
+        assert samples[("sbweb_figures_up",)] == 1 and samples[("sbweb_lookup_keys_at_limit", ("limit", "number"))] == 0
         # A database that holds the check up (a lock here) is given up after 1 s.
         with psycopg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}") as holder:
             holder.execute("lock table alembic_version in access exclusive mode")
