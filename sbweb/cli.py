@@ -184,10 +184,9 @@ def register_cli(app):
         tasks in hand; SIGTERM at once."""
         import logging
 
-        from sbweb.jobs import huey
+        from sbweb.jobs import beat_at_start, huey
 
         refuse_unready()
-        from sbweb.jobs import beat_at_start
         beat_at_start()
         # The consumer's own lines (tasks run, storage unreachable) go to stderr like gunicorn's.
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
