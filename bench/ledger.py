@@ -114,3 +114,23 @@ def app_check(env) -> list[str]:
     if done.returncode == 0:
         return []
     return lines or [f"flask ledger check failed ({done.returncode}): {done.stderr.strip()[-500:]}"]
+
+
+def payment_counters(base: str, database_url: str) -> tuple[dict, dict]:
+    """What /metrics counted of order state changes (sbweb_payments_total, summed over providers
+    and processes, the job consumer's too) and what the database's order_events hold, by the state
+    reached."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counted: dict[str, int] = {}
+    text = requests.get(f"{base}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "sbweb_payments_total":
+                counted[sample.labels["state"]] = counted.get(sample.labels["state"], 0) + int(sample.value)
+    with psycopg.connect(psycopg_url(database_url), connect_timeout=10) as conn:
+        # An order's first event records its making (to 'created'); the counter counts the moves.
+        held = dict(conn.execute("select to_state, count(*) from order_events where to_state <> 'created' "
+                                 "group by to_state").fetchall())
+    return counted, held

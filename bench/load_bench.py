@@ -196,6 +196,12 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     print(f"flask ledger check: {len(booked)} violation(s)"
           + "".join(f"\n    {line}" for line in booked[:20]))
     problems += [f"ledger check: {line}" for line in booked]
+    counted, held = ledger.payment_counters(base, url)
+    print("order state changes, /metrics (sbweb_payments_total) vs order_events: "
+          + (", ".join(f"{state} {counted.get(state, 0)}/{held.get(state, 0)}"
+                       for state in sorted(set(counted) | set(held))) or "none"))
+    if counted != held:
+        problems.append(f"/metrics counted {counted} order state changes, the database holds {held}")
 
     met_errors, met_p99 = errors == 0, worst_p99 < GOAL_P99_MS
     print(f"\ngoal: 0 errors … {'met' if met_errors else 'MISSED'} ({errors} in {requests_made} requests)")
@@ -205,7 +211,8 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
         print("MONEY CHECKS FAILED:\n  " + "\n  ".join(problems))
         return 1
     print("money checks: no due charged twice; paid dues = settled order items; every payment "
-          "received is settled or refunded; flask ledger check finds nothing")
+          "received is settled or refunded; flask ledger check finds nothing; /metrics' payment "
+          "counters equal the database's order events")
     return 1 if args.strict and not (met_errors and met_p99) else 0
 
 

@@ -5,6 +5,15 @@ Sync workers, one request at a time each, behind a reverse proxy that buffers sl
 (nginx); the job consumer (`flask jobs run`) is a process of its own, never a worker.
 """
 import os
+import shutil
+from pathlib import Path
+
+# Prometheus' multiprocess mode: every worker writes its counters under instance/metrics/ and a
+# scrape of any worker sums them (sbweb/metrics.py). Set before the app, and so prometheus_client,
+# is imported anywhere. `make serve` sets it (and empties it) for the consumer too.
+_given_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                      str(Path(os.environ.get("SBWEB_INSTANCE_PATH", "instance")).absolute() / "metrics"))
 
 bind = os.environ.get("SBWEB_BIND", "127.0.0.1:8000")
 # About 2 × cores; every worker holds at most a few PostgreSQL connections (pool size 5).
@@ -40,6 +49,11 @@ def on_starting(server):
     settings the app refuses."""
     import sys
 
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if not _given_metrics_dir:  # ours alone: last run's counters go (Prometheus sees a reset)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
     from sbweb import create_app
     from sbweb.database import start_problem
 
@@ -65,3 +79,11 @@ def post_fork(server, worker):
     with module.app.app_context():
         for engine in db.engines.values():
             engine.dispose(close=False)
+
+
+def child_exit(server, worker):
+    """A worker that exited (killed, replaced after max_requests): its live gauges go; its counters
+    stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -15,6 +15,12 @@ case "${REDIS_URL:-}" in
   *) echo "make serve needs REDIS_URL=redis://HOST:6379/N for the jobs" >&2; exit 2 ;;
 esac
 export FLASK_APP=app
+# Prometheus' multiprocess mode: gunicorn's workers and the consumer write their counters here,
+# emptied at each start (sbweb/metrics.py).
+PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-${SBWEB_INSTANCE_PATH:-instance}/metrics}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p -m 700 "$PROMETHEUS_MULTIPROC_DIR"
+export PROMETHEUS_MULTIPROC_DIR
 
 "$BIN/flask" db upgrade
 "$BIN/flask" jobs run --workers 2 &

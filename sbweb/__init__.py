@@ -94,7 +94,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # on the finished response, and adds Vary: Accept-Encoding.
     compress.init_app(app)
     csrf.init_app(app)
-    from sbweb import access, auth
+    from sbweb import access, auth, metrics
+    metrics.init_app(app)  # first: its clock starts before any other hook
     auth.init_app(app)
     access.init_app(app)
     from sbweb.htmx import htmx
@@ -127,6 +128,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.wsgi_app = one_round_trip(app.wsgi_app)  # an HTMX POST's 303 followed here, in one round trip
     from sbweb.views.errors import last_resort
     app.wsgi_app = last_resort(app.wsgi_app, retry_after=app.config["DATABASE_RETRY_AFTER"])
+    from sbweb.views.ops import any_host
+    app.wsgi_app = any_host(app.wsgi_app, app)
     from sbweb import assets
     assets.init_app(app)  # outermost: fingerprinted static files never reach Flask
 

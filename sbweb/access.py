@@ -52,6 +52,10 @@ RULES: dict[str, Rule] = {
     "orders.provider_return": _r(PUBLIC, None, "支付返回"),
     "certificates.verify": _r(PUBLIC, None, "证明核验"),
     "reminders.unsubscribe": _r(PUBLIC, None, "退订缴费提醒"),
+    # The operator's doors: no personal datum, no session; /metrics checks METRICS_ALLOW itself.
+    "ops.healthz": _r(PUBLIC, None, "健康检查"),
+    "ops.readyz": _r(PUBLIC, None, "就绪检查"),
+    "ops.scrape": _r(PUBLIC, None, "运行指标（限指定地址）"),
     "sandbox.public_key": _r(PUBLIC, None, "沙箱"),
     "sandbox.bill": _r(PUBLIC, None, "沙箱"),
     "sandbox.cashier": _r(None, PUBLIC, "沙箱"),
@@ -133,6 +137,7 @@ RULES: dict[str, Rule] = {
     "admin.refunds": _r(STAFF, None, "退费审核"),
     "admin.refund": _r(STAFF, STAFF, "退费审核"),
     "admin.audit": _r(ADMIN, None, "审计日志"),
+    "admin.status": _r(ADMIN, None, "运行状态"),
     "admin.refund_reasons_page": _r(STAFF, None, "退费原因类型"),
     "admin.add_refund_reason": _r(None, ADMIN, "添加退费原因类型"),
     "admin.set_refund_reason": _r(None, ADMIN, "修改退费原因类型"),

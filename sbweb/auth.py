@@ -26,6 +26,8 @@ KEPT_AFTER_EXPIRY = ("csrf_token",)
 # Kept on the request, not on `g`: the embedded sandbox answers API calls by an in-process request
 # to this same app, which shares the app context (and `g`) with the request that makes the call.
 LOGIN = "sbweb.login"
+# Routes that never load a session: static files, and the operator's health and metrics doors.
+SESSIONLESS = {"static", "ops.healthz", "ops.readyz", "ops.scrape"}
 
 
 def _idle():
@@ -47,7 +49,7 @@ def load_login() -> None:
     (退出 in another tab, or a copied cookie after 退出) simply holds no identity."""
     request.environ[LOGIN] = None
     token = session.get(TOKEN_KEY)
-    if token is None or request.endpoint == "static":
+    if token is None or request.endpoint in SESSIONLESS:
         return
     row = login_sessions.find(token, "resident")
     if row is None:

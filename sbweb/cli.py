@@ -184,9 +184,10 @@ def register_cli(app):
         tasks in hand; SIGTERM at once."""
         import logging
 
-        from sbweb.jobs import huey
+        from sbweb.jobs import beat_at_start, huey
 
         refuse_unready()
+        beat_at_start()
         # The consumer's own lines (tasks run, storage unreachable) go to stderr like gunicorn's.
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
 
@@ -267,10 +268,16 @@ def register_cli(app):
     @ledger.command("check")
     @with_appcontext
     def ledger_check():
-        """Print every place where the books do not balance; exit 1 if there is one."""
+        """Print every place where the books do not balance; exit 1 if there is one. The result
+        and its time are kept for GET /metrics and 运行状态."""
+        from sbweb import ops
         from sbweb.services import ledger as service
 
         found = service.check()
+        try:
+            ops.record_ledger_check(len(found))
+        except Exception as exc:  # noqa: BLE001 - the job storage out of reach: the check still reports
+            click.echo(f"ledger check: result not recorded for monitoring ({type(exc).__name__})", err=True)
         for violation in found:
             click.echo(str(violation))
         click.echo(f"ledger check: {len(found)} violation(s)")

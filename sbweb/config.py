@@ -151,6 +151,10 @@ class Defaults:
     PROXY_FIX_X_FOR = 0
     PROXY_FIX_X_PROTO = 0
 
+    # GET /metrics answers only these client addresses or networks (as ProxyFix gives the
+    # address); Prometheus on the same machine by default.
+    METRICS_ALLOW = ("127.0.0.1", "::1")
+
     # Logs: "text", or "json" (one object a line: time in UTC, level, logger, message,
     # request_id); identity numbers are masked in both.
     LOG_FORMAT = "text"

@@ -58,6 +58,7 @@ def start_consumer(workers: int = 2):
                                     check_worker_health=False)
     consumer._set_signal_handlers = lambda: None
     consumer.start()
+    beat_at_start()
     _current["consumer"] = consumer
     return consumer
 
@@ -77,7 +78,39 @@ def run_due_tasks(now=None) -> int:
     return ran
 
 
+def beat_at_start() -> None:
+    """A consumer that just started is alive before its first periodic heartbeat (up to a minute)."""
+    from sbweb import ops
+
+    with _current["app"].app_context():
+        try:
+            ops.beat()
+        except Exception:  # noqa: BLE001 - the storage out of reach: the periodic beat says so later
+            log.warning("job consumer: the first heartbeat could not be written", exc_info=True)
+
+
 # Periodic jobs. Their bodies live with the domain; these only wake them up.
+
+@huey.periodic_task(crontab(minute="*"), retries=0)
+@in_app_context
+def heartbeat() -> None:
+    """The consumer is alive (GET /readyz wants a beat younger than 2 minutes); the probe it
+    queues measures how long a task waits for a worker: the job lag."""
+    from sbweb import ops
+    from sbweb.clock import utcnow
+
+    ops.beat()
+    lag_probe(utcnow().isoformat())
+
+
+@huey.task(retries=0)
+@in_app_context
+def lag_probe(queued_at: str) -> None:
+    from sbweb import ops
+    from sbweb.clock import utcnow
+
+    ops.record_lag((utcnow() - dt.datetime.fromisoformat(queued_at)).total_seconds())
+
 
 @huey.periodic_task(crontab(minute="*"), retries=0)
 @in_app_context

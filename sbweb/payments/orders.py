@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sbweb import metrics
 from sbweb.db import db, write_transaction
 from sbweb.models import (Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund, RefundItem,
                           TaxOffice, Ticket)
@@ -97,6 +98,7 @@ def transition(order: Order, to_state: str, cause: str, **fields) -> None:
     if result.rowcount != 1:
         raise ConcurrentChange(order.order_no)
     db.session.add(OrderEvent(order_id=order.id, from_state=edge[0], to_state=to_state, cause=cause[:200]))
+    metrics.order_moved(db.session(), order.provider, to_state)
     db.session.flush()
     db.session.refresh(order)
 

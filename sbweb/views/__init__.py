@@ -12,13 +12,13 @@ def upload_limit(max_bytes: int):
 
 
 def register(app: Flask) -> None:
-    from sbweb.views import (admin, auth, bank, certificates, declare, errors, home, notify, orders, proxy, queries,
-                             records, refunds, reminders, sandbox, selfpay, verify)
+    from sbweb.views import (admin, auth, bank, certificates, declare, errors, home, notify, ops, orders, proxy,
+                             queries, records, refunds, reminders, sandbox, selfpay, verify)
 
     from sbweb.views import admin_standards  # noqa: F401  (adds its routes to admin.bp)
 
     for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates,
-                   reminders, bank, refunds, admin, notify, verify):
+                   reminders, bank, refunds, admin, notify, verify, ops):
         app.register_blueprint(module.bp)
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox.bp)

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
+from sqlalchemy.exc import SQLAlchemyError
 
 from sbweb import auth, staff_auth
 from sbweb.db import db
@@ -265,6 +266,20 @@ def set_tax_office(office_id):
             flash(f"已保存「{form.name.data.strip()}」的联系电话")
             return redirect(url_for("admin.tax_offices_page"), 303)
     return _render_offices(form, office_id, status=422)
+
+
+@bp.get("/status")
+def status():
+    """运行状态: what /readyz and /metrics say, in words with their thresholds."""
+    from sbweb import ops
+
+    checks = ops.readiness()
+    try:
+        figures = ops.figures()
+    except SQLAlchemyError:
+        db.session.rollback()
+        figures = None
+    return render_step("admin/status.html", ready=ops.ready(checks), rows=ops.status_rows(checks, figures))
 
 
 @bp.get("/audit")

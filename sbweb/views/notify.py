@@ -3,7 +3,7 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from sbweb import csrf
+from sbweb import csrf, metrics
 from sbweb.payments import InvalidNotice, Notification, orders
 
 bp = Blueprint("notify", __name__)
@@ -28,14 +28,17 @@ def receive(provider):
         state = client.verify_notify(notification)
     except InvalidNotice as exc:
         log.warning("notify from %s refused: %s", provider, exc)
+        metrics.notify_refused(provider, "invalid")
         return answer(False)
     try:
         outcome = orders.apply_trade_state(state, provider=provider, source=f"{provider}异步通知")
     except orders.UnknownOrder:
         log.warning("notify from %s for an unknown order %s", provider, state.out_trade_no)
+        metrics.notify_refused(provider, "unknown_order")
         return answer(False)
     except orders.AmountMismatch:
         log.error("notify from %s with a wrong amount for %s", provider, state.out_trade_no)
+        metrics.notify_refused(provider, "amount_mismatch")
         return answer(False)
     except Exception:
         # Nothing was written (the transaction rolled back): the provider's retry must be taken.

@@ -49,9 +49,10 @@ pytestmark = pytest.mark.usefixtures("clock")
 
 WAIT = 1.0   # seconds: SQLITE_BUSY_TIMEOUT and DATABASE_LOCK_TIMEOUT of the apps here
 SLACK = 1.5  # drawing the 503 page on a busy two-core machine
-# The blueprints whose every GET needs no database (or needs what cannot be filled here): the
-# sample says so instead of pretending to cover them.
-NO_DATABASE_GETS = {"notify", "static"}
+# The blueprints whose every GET needs no database (or needs what cannot be filled here, or, the
+# operator's doors, answers a held database in its own words): the sample says so instead of
+# pretending to cover them.
+NO_DATABASE_GETS = {"notify", "static", "ops"}
 
 
 @pytest.fixture
@@ -200,7 +201,9 @@ def sample(app, world, *, per_blueprint: int = 2) -> Sample:
     for rule, path in paths:
         blueprint = rule.endpoint.split(".")[0]
         by_blueprint.setdefault(blueprint, [])
-        if "GET" not in rule.methods or path is None or rule.endpoint == "static" \
+        # The operator's doors answer a held database in their own words (tests/flows/test_operations.py):
+        # /readyz a JSON 503 naming it, /metrics its counters with sbweb_figures_up 0.
+        if "GET" not in rule.methods or path is None or rule.endpoint == "static" or blueprint == "ops" \
                 or len(by_blueprint[blueprint]) >= per_blueprint:
             continue
         client = clients.get(blueprint, resident)
