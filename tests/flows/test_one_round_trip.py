@@ -111,7 +111,9 @@ def test_a_boosted_post_is_left_to_the_browser(client, world, headers):
     assert post(client, dues, htmx=True, headers=headers).status_code == 303
 
 
-def test_the_text_size_switch_still_refreshes_the_page(client, world):
+def test_the_text_size_switch_is_answered_in_place(client, world):
+    """app.js posts the 大字 switch in the background and changes the page where it is: a 204,
+    nothing followed, nothing pushed."""
     home = client.page("/")
     answer = post(client, home, htmx=True, selector="form.textsize")
-    assert answer.status_code == 303 and answer.headers["HX-Refresh"] == "true"
+    assert answer.status_code == 204 and not answer.data and "HX-Push-Url" not in answer.headers
