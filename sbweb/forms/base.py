@@ -25,7 +25,9 @@ class Form(FlaskForm):
 
         def wrap_formdata(self, form, formdata):
             # Back from the 大字 switch (no JavaScript): the form shows what was typed (sbweb.typed).
-            if formdata is _Auto and request.method == "GET" and (kept := typed.take()) is not None:
+            # A search form reads the address: only a bare one (nothing searched yet) is filled.
+            fresh = formdata is _Auto or (formdata is request.args and not request.args)
+            if fresh and request.method == "GET" and (kept := typed.take()) is not None:
                 return kept
             return super().wrap_formdata(form, formdata)
 

@@ -82,3 +82,29 @@ def test_the_brought_form_needs_its_csrf_token(client, world):
     response = client.post(urljoin(page.url, switch_of(page)["formaction"]), data=data)
     assert response.status_code == 400
     assert not set_cookie(response, "sbweb_typed") and not set_cookie(response, "sbweb_text")
+
+
+def test_a_search_form_comes_along_with_the_token_the_switch_carries(client, world):
+    """代缴已缴费查询 is a GET form (no token of its own, none in the address): the 大字 button
+    brings it along with the token it carries as its own name and value, as a browser sends the
+    pressed button; back on the page the typed 证件号码 and 姓名 are there and nothing is searched."""
+    from tests.journeys import sign_in
+
+    sign_in(client, "王芳", verified=True)
+    page = client.page("/queries/proxy-paid")
+    button = switch_of(page)
+    assert button["form"] == page.soup.select_one("main form[method=get]")["id"] == "typed-form"
+    assert not page.soup.select("main form[method=get] input[name=csrf_token]")
+    typed = {"id_number": "330106196002020017", "name": "赵秀英"}
+    data = post_form(page, typed, selector="main form[method=get]")
+    refused = client.post(urljoin(page.url, button["formaction"]), data=data)
+    assert refused.status_code == 400 and not set_cookie(refused, "sbweb_typed")
+
+    data.add(button["name"], button["value"])
+    response = client.post(urljoin(page.url, button["formaction"]), data=data)
+    assert response.status_code == 303 and response.location == "/queries/proxy-paid"
+    back = client.page("/queries/proxy-paid")
+    values = form_values(back.form("main form[method=get]"))
+    assert values["id_number"] == [typed["id_number"]] and values["name"] == ["赵秀英"]
+    assert back.response.status_code == 200 and not back.soup.select("[data-error-summary]")
+    assert "共" not in back.soup.select_one("main").get_text(), "a kept search is shown, not run"
