@@ -168,7 +168,9 @@ def _get_environ(environ: dict, location: str, cookies) -> dict:
     path, _, query = location.partition("?")
     script = environ.get("SCRIPT_NAME", "")
     dropped = ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_X_REQUEST_ID", "werkzeug.request")
-    get = {k: v for k, v in environ.items() if k not in dropped}
+    # Nor what the POST's own request kept on its environ ("sbweb.*": who is signed in, loaded
+    # in the POST's database session, now closed): the GET is a request of its own.
+    get = {k: v for k, v in environ.items() if k not in dropped and not k.startswith("sbweb.")}
     get.update({"REQUEST_METHOD": "GET", "PATH_INFO": unquote_to_bytes(path[len(script):]).decode("latin-1"),
                 "QUERY_STRING": query, "RAW_URI": location, "REQUEST_URI": location,
                 "wsgi.input": BytesIO(b"")})

@@ -21,6 +21,12 @@ def site(request):
         response = Response(status=303, headers={"Location": "/loop"})
         response.set_cookie("hops", request.cookies.get("hops", "") + "x")
         return response
+    if request.path == "/kept":  # what a request keeps on its environ (sbweb.auth does: who is signed in)
+        seen = request.environ.get("sbweb.login", "none")
+        request.environ["sbweb.login"] = f"loaded by {request.method}"
+        if request.method == "POST":
+            return Response(status=303, headers={"Location": "/kept"})
+        return Response(f"found {seen}")
     shown = (f"{request.method} {request.path}?{request.query_string.decode()} cookies={sorted(request.cookies.items())}"
              f" body={request.get_data(as_text=True)!r} type={request.content_type!r}")
     response = Response(shown)
@@ -70,3 +76,10 @@ def test_a_redirect_chain_is_followed_a_few_hops_only():
     assert response.status_code == 303 and response.location == "/loop"
     hops = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("hops="))
     assert hops.split(";")[0] == "hops=" + "x" * SEE_OTHER_HOPS  # one GET per hop, then the browser
+
+
+def test_the_get_loads_its_own_request_state_not_the_posts():
+    """The POST's environ is copied for the GET, but not what the POST's request kept on it: the
+    person it loaded belongs to the POST's (closed) database session."""
+    response = post("/kept")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "found none"
