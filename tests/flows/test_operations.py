@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,55 @@ def test_readyz_is_503_when_redis_does_not_answer(app):
     assert status == 503
     assert checks["redis"] == "unreachable (ConnectionError)"
     assert checks["database"] == "ok"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+OWN_REDIS_PORT = _free_port()
+
+
+@pytest.mark.parametrize("app_config", [{"HUEY_REDIS_URL": f"redis://127.0.0.1:{OWN_REDIS_PORT}/0",
+                                         "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{OWN_REDIS_PORT}/0"}])
+def test_readyz_follows_a_real_redis_that_stops(app):
+    """A redis-server of this test's own (the shared one stays up: other runs use it): ready while
+    it answers, 503 naming Redis once it is shut down."""
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("SBWEB_REQUIRE_REDIS"):
+            pytest.fail("redis-server is required here (SBWEB_REQUIRE_REDIS) but not installed")
+        pytest.skip("redis-server not installed (apt-get install redis-server)")
+    import redis
+
+    process = subprocess.Popen([server, "--port", str(OWN_REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        probe = redis.Redis(port=OWN_REDIS_PORT, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:  # until it answers
+            try:
+                probe.ping()
+                break
+            except redis.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client = app.test_client()
+        status, checks = readyz(client)
+        assert (status, checks["redis"]) == (200, "ok"), checks
+        probe.shutdown(nosave=True)
+        process.wait(timeout=10)
+        status, checks = readyz(client)
+        assert status == 503 and checks["redis"].startswith("unreachable"), checks
+        assert checks["database"] == "ok"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _pg_reachable() -> bool:
