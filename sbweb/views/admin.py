@@ -218,9 +218,7 @@ def add_refund_reason():
 
 @bp.post("/refund-reasons/<int:reason_id>")
 def set_refund_reason(reason_id):
-    row = db.session.get(RefundReason, reason_id)
-    if row is None:
-        abort(404)
+    row = db.get_or_404(RefundReason, reason_id)
     form = _reason_form(row, formdata=request.form)
     if form.validate_on_submit():
         try:
@@ -252,9 +250,7 @@ def tax_offices_page():
 
 @bp.post("/tax-offices/<int:office_id>")
 def set_tax_office(office_id):
-    row = db.session.get(TaxOffice, office_id)
-    if row is None:
-        abort(404)
+    row = db.get_or_404(TaxOffice, office_id)
     form = _office_form(row, formdata=request.form)
     if form.validate_on_submit():
         try:
