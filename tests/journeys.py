@@ -5,9 +5,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
 
+from flask import current_app
+
 from sbweb import demo
+from sbweb.clock import shanghai_today
 from sbweb.db import db
 from sbweb.models import Due, Enrollment, Order, Person, Region
+from tests import snapshots
 
 
 @dataclass
@@ -16,11 +20,19 @@ class World:
 
     @classmethod
     def load(cls):
-        demo.load()
-        # The data file's nightly reconciliation windows would make a test's outcome depend on
-        # the hour it runs; tests of the pause set a window and a clock themselves.
-        db.session.execute(update(Region).values(pause_from=None, pause_until=None))
-        db.session.commit()
+        """The demo residents, dated today by the app's clock: loaded by the demo loader, or, in an
+        app of the `app` fixture, copied from this worker's first load of the day (tests/snapshots.py)."""
+        today = shanghai_today()
+        copies = current_app.config.get("TEST_WORLD_COPIES")
+        if not (copies and snapshots.restore(today)):
+            before = snapshots.row_counts() if copies else None
+            demo.load()
+            # The data file's nightly reconciliation windows would make a test's outcome depend on
+            # the hour it runs; tests of the pause set a window and a clock themselves.
+            db.session.execute(update(Region).values(pause_from=None, pause_until=None))
+            db.session.commit()
+            if copies:
+                snapshots.keep(today, before)
         people = {p.name: p.id for p in db.session.scalars(select(Person))}
         return cls(people)
 

@@ -2,6 +2,7 @@
 every page it gets (one h1, a title that names it, unique ids, a label on every field)."""
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -42,15 +43,16 @@ def check_page(html: str, *, fragment: bool) -> BeautifulSoup:
         problems.append("an HTMX fragment with a whole document in it")
     if not fragment and not soup.find("html", attrs={"lang": True}):
         problems.append("a page without <html lang>")
-    ids = [tag["id"] for tag in soup.find_all(id=True)]
-    duplicates = {i for i in ids if ids.count(i) > 1}
+    ids = Counter(tag["id"] for tag in soup.find_all(id=True))
+    duplicates = {i for i, n in ids.items() if n > 1}
+    label_targets = {label["for"] for label in soup.find_all("label", attrs={"for": True})}
     if duplicates:
         problems.append(f"duplicate ids {sorted(duplicates)}")
     for control in soup.find_all(["input", "select", "textarea"]):
         if control.name == "input" and control.get("type") in ("hidden", "submit", "button"):
             continue
         control_id = control.get("id")
-        labelled = (control_id and soup.find("label", attrs={"for": control_id})) or control.find_parent("label") \
+        labelled = (control_id in label_targets) or control.find_parent("label") \
             or control.get("aria-label") or control.get("aria-labelledby")
         if not labelled:
             problems.append(f"no label for {control.name} {control.get('name')!r}")
@@ -145,7 +147,8 @@ class ResidentClient(FlaskClient):
         if response.mimetype == "text/html" and response.status_code != 204:
             html = body_of(response).decode()
             fragment = self.htmx and "HX-Request" in response.vary and "<html" not in html
-            check_page(html, fragment=fragment)
+            # The page parsed once: _to_page reads the same tree (the body is not read again).
+            response.checked_soup = check_page(html, fragment=fragment)
         return response
 
     def page(self, url: str, follow: bool = True, **kwargs) -> Page:
@@ -161,7 +164,9 @@ class ResidentClient(FlaskClient):
         pushed = response.headers.get("HX-Push-Url")
         if pushed and pushed != "false":  # an HTMX POST answered with the next step, as a browser shows it
             url = urljoin(url, pushed)
-        soup = BeautifulSoup(response.get_data(as_text=True), "html.parser") if response.mimetype == "text/html" else None
+        soup = getattr(response, "checked_soup", None)
+        if soup is None and response.mimetype == "text/html":
+            soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
         if soup is not None and soup.find("wbr"):  # a line-break hint in a long number, no text:
             for hint in soup.find_all("wbr"):         # 452010<wbr>226000 reads 452010226000
                 hint.decompose()
