@@ -203,6 +203,16 @@ def child(args):
     if args.child == "samework" and len(call()) != int(os.environ.get("SAMEWORK_FRAGMENT_BYTES") or 0):
         print(f"  note: the same-work page is {len(call()):,} bytes, not sbweb's "
               f"{os.environ.get('SAMEWORK_FRAGMENT_BYTES')}")
+    if args.instructions:
+        # Under callgrind with instrumentation off: warm, then wait while the parent turns it
+        # on, run the measured calls, and leave at once (os._exit: no interpreter shutdown).
+        for _ in range(50):
+            call()
+        print("READY", flush=True)
+        sys.stdin.readline()
+        for _ in range(args.instructions):
+            call()
+        os._exit(0)
     print(f"RESULT {_ms_per_request(call):.4f}", flush=True)
     if args.breakdown and args.child == "sbweb":
         _breakdown(app, call)
@@ -223,6 +233,37 @@ def _env(tmp: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------- parent
+
+def instructions_per_request(tmp: Path, variant: str, calls: int = 200, path: str | None = None) -> float:
+    """Machine instructions per request under valgrind's callgrind: counted only around `calls`
+    warm requests (instrumentation turned on by callgrind_control once the child is set up), so
+    neither the imports nor the sign-in count. Independent of other load on the machine."""
+    out = tmp / f"callgrind.{variant}.out"
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+           sys.executable, __file__, "--db-dir", str(tmp), "--child", variant,
+           "--instructions", str(calls)] + (["--path", path] if path else [])
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "READY":
+                break
+        else:
+            raise RuntimeError(f"{variant} under callgrind did not get ready:\n{proc.stderr.read()}")
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        _stdout, stderr = proc.communicate(timeout=1800)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    found = re.search(r"Collected\s*:\s*(\d+)", stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"{variant} under callgrind failed ({proc.returncode}):\n{stderr[-2000:]}")
+    out.unlink(missing_ok=True)
+    return int(found.group(1)) / calls
+
 
 def steady_ms(tmp: Path, variants, rounds: int, path: str | None = None, extra_last=lambda v: []) -> dict:
     """In-process CPU ms per request of each variant (each in a child process on the database in
@@ -252,6 +293,9 @@ def main(argv=None):
     p.add_argument("--breakdown", action="store_true", help="sbweb's time by part of the request")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="cProfile each variant; show the top N functions by cumulative time")
+    p.add_argument("--instructions", type=int, default=0, metavar="N",
+                   help="also count instructions per request under valgrind --tool=callgrind, "
+                        "over N requests per variant (steady whatever the machine's load)")
     p.add_argument("--path", help="dues path (default: 王芳's first dues link)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--db-dir", help=argparse.SUPPRESS)
@@ -283,6 +327,14 @@ def main(argv=None):
             if same and v not in ("bare", "samework"):
                 vs += f"   {best[v] / same:5.2f} × same-work"
             print(f"  {v:<10}{best[v]:8.3f} ms{vs}")
+        if args.instructions:
+            counted = {v: instructions_per_request(tmp, v, args.instructions, args.path) for v in variants}
+            print(f"\ninstructions per request (valgrind --tool=callgrind, {args.instructions} requests each):")
+            for v in variants:
+                vs = f"   {counted[v] / counted['bare']:5.1f} × bare" if "bare" in counted and v != "bare" else ""
+                if "samework" in counted and v not in ("bare", "samework"):
+                    vs += f"   {counted[v] / counted['samework']:5.2f} × same-work"
+                print(f"  {v:<10}{counted[v] / 1e6:8.2f} M{vs}")
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
