@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where the dues fragment's time goes, in-process (no HTTP, no gunicorn, no wrk).
 
-    .venv/bin/python bench/profile_fragment.py               # bare vs sbweb vs what-if, ms/request
+    .venv/bin/python bench/profile_fragment.py               # bare vs same-work vs sbweb, ms/request
+    .venv/bin/python bench/profile_fragment.py --instructions 100   # + instructions/request (callgrind)
     .venv/bin/python bench/profile_fragment.py --breakdown   # + sbweb's time by part of the request
     .venv/bin/python bench/profile_fragment.py --profile 30  # + cProfile, grouped by library
 
