@@ -59,7 +59,8 @@ def dues_page(person_id: int, enrollment_no: str) -> tuple[EnrollmentLine | None
     period's normal dues); (None, []) when the enrollment is not theirs."""
     # The request's own connection (its signed-in session was read on it): no second pool
     # checkout, BEGIN and ROLLBACK.
-    rows = db.session.connection().execute(_DUES_PAGE, {"person_id": person_id, "enrollment_no": enrollment_no}).all()
+    rows = db.session.connection().execute(
+        _DUES_PAGE, {"person_id": person_id, "enrollment_no": enrollment_no}).all()
     if not rows:
         return None, []
     enrollment = EnrollmentLine(*rows[0][:5])

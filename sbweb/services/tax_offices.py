@@ -40,7 +40,8 @@ _OF_PERSON = (select(_t.c.name, _t.c.phone, _t.c.hours)
               .join_from(_t, _a, _a.c.tax_office_id == _t.c.id).join(_e, _e.c.agency_id == _a.c.id)
               .where(_e.c.person_id == bindparam("person_id"), _t.c.phone.is_not(None))
               .order_by(_e.c.id).limit(1))
-_BY_CODE = select(_t.c.name, _t.c.phone, _t.c.hours).where(_t.c.code == bindparam("code"), _t.c.phone.is_not(None))
+_BY_CODE = (select(_t.c.name, _t.c.phone, _t.c.hours)
+            .where(_t.c.code == bindparam("code"), _t.c.phone.is_not(None)))
 
 
 def contact_for(person_id: int | None, default_code: str | None = None) -> Contact:
