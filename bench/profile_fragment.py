@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where the dues fragment's time goes, in-process (no HTTP, no gunicorn, no wrk).
 
-    .venv/bin/python bench/profile_fragment.py               # bare vs sbweb vs what-if, ms/request
+    .venv/bin/python bench/profile_fragment.py               # bare vs same-work vs sbweb, ms/request
+    .venv/bin/python bench/profile_fragment.py --instructions 100   # + instructions/request (callgrind)
     .venv/bin/python bench/profile_fragment.py --breakdown   # + sbweb's time by part of the request
     .venv/bin/python bench/profile_fragment.py --profile 30  # + cProfile, grouped by library
 
@@ -25,7 +26,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-VARIANTS = {"bare": "bare_app:app", "sbweb": "app:app", "whatif": "bench.whatif_app:app"}
+VARIANTS = {"bare": "bare_app:app", "samework": "samework_app:app", "sbweb": "app:app",
+            "whatif": "bench.whatif_app:app"}
 
 
 # ---------------------------------------------------------------------------- child: one app
@@ -53,6 +55,20 @@ def _signed_in_environ(app, dues_path: str | None):
     cookie = client.get_cookie(SESSION_COOKIE).value
     return EnvironBuilder(path=dues_path, headers={
         "HX-Request": "true", "Cookie": f"{SESSION_COOKIE}={cookie}"}).get_environ()
+
+
+def _samework_environ(app, dues_path: str | None):
+    """The same-work yardstick (bench/samework_app.py) signed in as the dues' owner."""
+    from fragment_bench import PREFERRED_ENROLLMENT
+    from samework_app import app as samework
+    from werkzeug.test import EnvironBuilder
+
+    dues_path = dues_path or f"/selfpay/{PREFERRED_ENROLLMENT}/dues"
+    client = samework.test_client()
+    assert client.get(f"/signin/{dues_path.split('/')[2]}").status_code == 200
+    cookie = client.get_cookie(samework.config["SESSION_COOKIE_NAME"]).value
+    return EnvironBuilder(path=dues_path, headers={"Cookie": f"{samework.config['SESSION_COOKIE_NAME']}={cookie}"}
+                          ).get_environ()
 
 
 def _caller(app, environ):
@@ -178,11 +194,26 @@ def child(args):
     if args.child == "bare":
         from werkzeug.test import EnvironBuilder
         environ = EnvironBuilder(path="/fragment").get_environ()
+    elif args.child == "samework":
+        environ = _samework_environ(app, args.path)
     else:
         environ = _signed_in_environ(app, args.path)
     call = _caller(app, environ)
     if args.child != "bare" and args.size_file:
         Path(args.size_file).write_bytes(call())
+    if args.child == "samework" and len(call()) != int(os.environ.get("SAMEWORK_FRAGMENT_BYTES") or 0):
+        print(f"  note: the same-work page is {len(call()):,} bytes, not sbweb's "
+              f"{os.environ.get('SAMEWORK_FRAGMENT_BYTES')}")
+    if args.instructions:
+        # Under callgrind with instrumentation off: warm, then wait while the parent turns it
+        # on, run the measured calls, and leave at once (os._exit: no interpreter shutdown).
+        for _ in range(50):
+            call()
+        print("READY", flush=True)
+        sys.stdin.readline()
+        for _ in range(args.instructions):
+            call()
+        os._exit(0)
     print(f"RESULT {_ms_per_request(call):.4f}", flush=True)
     if args.breakdown and args.child == "sbweb":
         _breakdown(app, call)
@@ -196,19 +227,76 @@ def _env(tmp: Path) -> dict:
     env = sbweb_env(tmp)
     env["SBWEB_SECRET_KEY"] = "bench-profile-" + "0" * 50  # same in every child
     env["BARE_FRAGMENT_FILE"] = str(tmp / "fragment.html")
+    env["SAMEWORK_SECRET_KEY"] = "bench-samework-" + "0" * 49
+    if (tmp / "fragment.html").exists():
+        env["SAMEWORK_FRAGMENT_BYTES"] = str((tmp / "fragment.html").stat().st_size)
     return env
 
 
 # ---------------------------------------------------------------------------- parent
 
+def instructions_per_request(tmp: Path, variant: str, calls: int = 200, path: str | None = None) -> float:
+    """Machine instructions per request under valgrind's callgrind: counted only around `calls`
+    warm requests (instrumentation turned on by callgrind_control once the child is set up), so
+    neither the imports nor the sign-in count. Independent of other load on the machine."""
+    out = tmp / f"callgrind.{variant}.out"
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+           sys.executable, __file__, "--db-dir", str(tmp), "--child", variant,
+           "--instructions", str(calls)] + (["--path", path] if path else [])
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "READY":
+                break
+        else:
+            raise RuntimeError(f"{variant} under callgrind did not get ready:\n{proc.stderr.read()}")
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        _stdout, stderr = proc.communicate(timeout=1800)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    found = re.search(r"Collected\s*:\s*(\d+)", stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"{variant} under callgrind failed ({proc.returncode}):\n{stderr[-2000:]}")
+    out.unlink(missing_ok=True)
+    return int(found.group(1)) / calls
+
+
+def steady_ms(tmp: Path, variants, rounds: int, path: str | None = None, extra_last=lambda v: []) -> dict:
+    """In-process CPU ms per request of each variant (each in a child process on the database in
+    `tmp`, alternating, `rounds` times): the minimum. fragment_bench.py uses it too."""
+    run = [sys.executable, __file__, "--db-dir", str(tmp)] + (["--path", path] if path else [])
+    best = {}
+    for i in range(rounds):
+        for v in variants:
+            extra = extra_last(v) if i == rounds - 1 else []
+            done = subprocess.run(run + ["--child", v, *extra], capture_output=True, text=True, cwd=ROOT)
+            if done.returncode != 0:
+                raise RuntimeError(f"{v} failed:\n{done.stdout}{done.stderr}")
+            lines = done.stdout.splitlines()
+            ms = float(next(ln for ln in lines if ln.startswith("RESULT ")).split()[1])
+            best[v] = min(best.get(v, float("inf")), ms)
+            rest = [ln for ln in lines if not ln.startswith("RESULT ")]
+            if rest:
+                print(f"--- {v}\n" + "\n".join(rest))
+    return best
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", default="bare,sbweb,whatif",
-                   help="comma-separated: bare, sbweb, whatif, or MODULE:APP")
+    p.add_argument("--variants", default="bare,samework,sbweb",
+                   help="comma-separated: bare, samework, sbweb, whatif, or MODULE:APP")
     p.add_argument("--rounds", type=int, default=2, help="alternations; the minimum is kept")
     p.add_argument("--breakdown", action="store_true", help="sbweb's time by part of the request")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="cProfile each variant; show the top N functions by cumulative time")
+    p.add_argument("--instructions", type=int, default=0, metavar="N",
+                   help="also count instructions per request under valgrind --tool=callgrind, "
+                        "over N requests per variant (steady whatever the machine's load)")
     p.add_argument("--path", help="dues path (default: 王芳's first dues link)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--db-dir", help=argparse.SUPPRESS)
@@ -229,29 +317,25 @@ def main(argv=None):
         run = [sys.executable, __file__, "--db-dir", str(tmp)] + (["--path", args.path] if args.path else [])
         subprocess.run(run + ["--child", "sbweb", "--size-file", str(tmp / "fragment.html")],
                        check=True, capture_output=True, cwd=ROOT)
-        best = {}
-        for i in range(args.rounds):
-            last = i == args.rounds - 1
-            for v in variants:
-                extra = (["--breakdown"] if args.breakdown and last else []) + \
-                        (["--profile", str(args.profile)] if args.profile and last else [])
-                done = subprocess.run(run + ["--child", v, *extra], capture_output=True,
-                                      text=True, cwd=ROOT)
-                if done.returncode != 0:
-                    print(f"{v} failed:\n{done.stdout}{done.stderr}", file=sys.stderr)
-                    return 1
-                lines = done.stdout.splitlines()
-                ms = float(next(ln for ln in lines if ln.startswith("RESULT ")).split()[1])
-                best[v] = min(best.get(v, float("inf")), ms)
-                rest = [ln for ln in lines if not ln.startswith("RESULT ")]
-                if rest:
-                    print(f"--- {v}\n" + "\n".join(rest))
+        extra = lambda v: ((["--breakdown"] if args.breakdown else []) +  # noqa: E731
+                           (["--profile", str(args.profile)] if args.profile else []))
+        best = steady_ms(tmp, variants, args.rounds, args.path, extra)
         size = (tmp / "fragment.html").stat().st_size
         print(f"\nin-process CPU per request (min over {args.rounds} round(s)), fragment {size:,} bytes:")
-        base = best.get("bare")
+        base, same = best.get("bare"), best.get("samework")
         for v in variants:
             vs = f"   {best[v] / base:5.1f} × bare" if base and v != "bare" else ""
+            if same and v not in ("bare", "samework"):
+                vs += f"   {best[v] / same:5.2f} × same-work"
             print(f"  {v:<10}{best[v]:8.3f} ms{vs}")
+        if args.instructions:
+            counted = {v: instructions_per_request(tmp, v, args.instructions, args.path) for v in variants}
+            print(f"\ninstructions per request (valgrind --tool=callgrind, {args.instructions} requests each):")
+            for v in variants:
+                vs = f"   {counted[v] / counted['bare']:5.1f} × bare" if "bare" in counted and v != "bare" else ""
+                if "samework" in counted and v not in ("bare", "samework"):
+                    vs += f"   {counted[v] / counted['samework']:5.2f} × same-work"
+                print(f"  {v:<10}{counted[v] / 1e6:8.2f} M{vs}")
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

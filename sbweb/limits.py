@@ -46,12 +46,18 @@ def init_app(app: Flask) -> Limiter:
     # One Limiter per app (its storage is per instance), so that test apps never share counters.
     limiter = Limiter(get_remote_address, app=app)
     app.extensions["sbweb_limiter"] = limiter
+    limited = set()
     for scope, (setting, counts, endpoints) in SCOPES.items():
         shared = limiter.shared_limit(lambda setting=setting: current_app.config[setting], scope=scope,
                                       exempt_when=lambda counts=counts: not counts())
         for endpoint in endpoints:
             if endpoint in app.view_functions:  # (the sandbox and others may be switched off)
                 app.view_functions[endpoint] = shared(app.view_functions[endpoint])
+                limited.add(endpoint)
+    if not any(app.config.get(f"RATELIMIT_{kind}") for kind in ("DEFAULT", "APPLICATION", "META")):
+        # Only the endpoints above have limits: every other request skips flask-limiter's work of
+        # finding that it has none (a sizeable part of a page as busy as the dues list).
+        limiter.request_filter(lambda: request.endpoint not in limited)
     return limiter
 
 

@@ -42,7 +42,7 @@ class DueLine(DueLabels):
 
 _e, _a, _d = Enrollment.__table__, Agency.__table__, Due.__table__
 # The dues page is the busiest read: one SELECT, built once (building it cost more than running
-# it), run without an ORM session; only the parameters change per request.
+# it), run on the request's connection without ORM objects; only the parameters change per request.
 _DUES_PAGE = (
     select(_e.c.id, _e.c.enrollment_no, _e.c.category, _e.c.insurance, _a.c.name,
            _d.c.id, _d.c.kind, _d.c.period_start, _d.c.period_end, _d.c.amount_fen, _d.c.state,
@@ -57,8 +57,10 @@ _DUES_PAGE = (
 def dues_page(person_id: int, enrollment_no: str) -> tuple[EnrollmentLine | None, list[DueLine]]:
     """This person's enrollment and its open dues, oldest first (补缴 of past periods before this
     period's normal dues); (None, []) when the enrollment is not theirs."""
-    with db.engine.connect() as conn:
-        rows = conn.execute(_DUES_PAGE, {"person_id": person_id, "enrollment_no": enrollment_no}).all()
+    # The request's own connection (its signed-in session was read on it): no second pool
+    # checkout, BEGIN and ROLLBACK.
+    rows = db.session.connection().execute(
+        _DUES_PAGE, {"person_id": person_id, "enrollment_no": enrollment_no}).all()
     if not rows:
         return None, []
     enrollment = EnrollmentLine(*rows[0][:5])

@@ -5,7 +5,7 @@ hours (admins only, audited)."""
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Enrollment, TaxOffice
@@ -33,21 +33,29 @@ def offices() -> list[TaxOffice]:
     return list(db.session.scalars(select(TaxOffice).order_by(TaxOffice.region_code, TaxOffice.code)))
 
 
+_t, _a, _e = TaxOffice.__table__, Agency.__table__, Enrollment.__table__
+# On every resident page (the footer): built once with bind parameters (building a SELECT costs
+# more than running it), the three columns only.
+_OF_PERSON = (select(_t.c.name, _t.c.phone, _t.c.hours)
+              .join_from(_t, _a, _a.c.tax_office_id == _t.c.id).join(_e, _e.c.agency_id == _a.c.id)
+              .where(_e.c.person_id == bindparam("person_id"), _t.c.phone.is_not(None))
+              .order_by(_e.c.id).limit(1))
+_BY_CODE = (select(_t.c.name, _t.c.phone, _t.c.hours)
+            .where(_t.c.code == bindparam("code"), _t.c.phone.is_not(None)))
+
+
 def contact_for(person_id: int | None, default_code: str | None = None) -> Contact:
     """Whom this person calls: their first enrollment's agency's tax office when it has a phone,
     then the pilot's default office, then 12366."""
     candidates = []
     if person_id is not None:
-        candidates.append(select(TaxOffice).join(Agency, Agency.tax_office_id == TaxOffice.id)
-                          .join(Enrollment, Enrollment.agency_id == Agency.id)
-                          .where(Enrollment.person_id == person_id, TaxOffice.phone.is_not(None))
-                          .order_by(Enrollment.id).limit(1))
+        candidates.append((_OF_PERSON, {"person_id": person_id}))
     if default_code:
-        candidates.append(select(TaxOffice).where(TaxOffice.code == default_code, TaxOffice.phone.is_not(None)))
-    for query in candidates:
-        office = db.session.scalar(query)
+        candidates.append((_BY_CODE, {"code": default_code}))
+    for query, params in candidates:
+        office = db.session.execute(query, params).first()
         if office is not None:
-            return Contact(office.name, office.phone, office.hours)
+            return Contact(*office)
     return NATIONAL
 
 

@@ -16,6 +16,7 @@ from sbweb.clock import SHANGHAI
 bp = Blueprint("home", __name__)
 
 TEXT_SIZE_COOKIE = "sbweb_text"
+HELP_CONTACT = "sbweb.help_contact"  # (person id, Contact) of the request, on its environ
 
 # Only functions that work are shown; later journeys add themselves here.
 TILES = [
@@ -91,13 +92,23 @@ def register_context(app):
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    def _help_contact():
+        # A LocalProxy looks again at each use ({{ help_contact.name }}, .phone, …): keep the
+        # answer on the request (not on `g`: the sandbox's in-process requests share it), keyed by
+        # the person, who may change within a request (signing in).
+        wanted = auth.person_id()
+        kept = request.environ.get(HELP_CONTACT)
+        if kept is None or kept[0] != wanted:
+            kept = request.environ[HELP_CONTACT] = (
+                wanted, tax_offices.contact_for(wanted, current_app.config["DEFAULT_TAX_OFFICE"]))
+        return kept[1]
+
     @app.context_processor
     def layout_context():
         return {
             "person": LocalProxy(auth.current_person),
             "identity_level": auth.level(),
             "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
-            # The footer's 当地税务部门: asked only by a page that shows it.
-            "help_contact": LocalProxy(lambda: tax_offices.contact_for(
-                auth.person_id(), current_app.config["DEFAULT_TAX_OFFICE"])),
+            # The footer's 当地税务部门: asked only by a page that shows it, once per request.
+            "help_contact": LocalProxy(_help_contact),
         }
