@@ -16,9 +16,11 @@ code links to the public verification page.
 """
 import datetime as dt
 import secrets
+import threading
 from dataclasses import dataclass
 
-from flask import render_template
+from cachetools import LRUCache
+from flask import current_app, render_template
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -284,6 +286,80 @@ def render(doc: Document, *, verify_url: str, font: str | None = None, full_id: 
                            issued_at=doc.issued_at.astimezone(SHANGHAI),
                            voided_at=doc.voided_at.astimezone(SHANGHAI) if doc.voided_at else None)
     return Rendered(f"{doc.label}-{doc.doc_no}.pdf", html_to_pdf(html))
+
+
+# -- the PDF of a download, rendered once per process and state ---------------------------------
+# An issued document's lines, totals and holder never change; its state does (valid → void, with
+# when and why). A download's PDF is kept in the process's memory under a key of everything its
+# bytes depend on, read from the row the request has just loaded: the document (its number and
+# random verification code too, so a database restored or swapped under a running process cannot
+# hand out another document's PDF), its state, when and why it was voided, which copy (full
+# 证件号码 or masked), the verify URL and the font. A void made anywhere — another gunicorn worker,
+# the job consumer, a staff approval — changes the key on the next download of every process,
+# with no message between them: a voided document is never served from a stale entry. Nothing is
+# written to disk (the holder's own copy carries their full 证件号码).
+_cache_lock = threading.Lock()
+
+
+def _pdf_cache() -> LRUCache | None:
+    app = current_app._get_current_object()
+    with _cache_lock:
+        if "sbweb.pdf_cache" not in app.extensions:
+            size = int(app.config.get("PDF_CACHE_BYTES") or 0)
+            app.extensions["sbweb.pdf_cache"] = LRUCache(maxsize=size, getsizeof=lambda r: len(r.data)) if size > 0 else None
+        return app.extensions["sbweb.pdf_cache"]
+
+
+def cache_key(doc: Document, *, verify_url: str, font: str | None, full_id: bool) -> tuple:
+    return (doc.id, doc.doc_no, doc.verify_code, doc.issued_at, doc.state, doc.voided_at, doc.void_reason,
+            bool(full_id), verify_url, font)
+
+
+def download(doc: Document, *, verify_url: str, font: str | None = None, full_id: bool = False) -> Rendered:
+    """`render`, kept per process until the document's state changes (see above)."""
+    cache = _pdf_cache()
+    if cache is None:
+        return render(doc, verify_url=verify_url, font=font, full_id=full_id)
+    key = cache_key(doc, verify_url=verify_url, font=font, full_id=full_id)
+    with _cache_lock:
+        kept = cache.get(key)
+    if kept is not None:
+        return kept
+    rendered = render(doc, verify_url=verify_url, font=font, full_id=full_id)
+    with _cache_lock:
+        try:
+            cache[key] = rendered  # a voided document's old entry is left to age out
+        except ValueError:  # larger than the whole cache
+            pass
+    return rendered
+
+
+def warm(font: str | None = None) -> float:
+    """Render a made-up document of each kind (never stored, nothing read from the database), so
+    that a process's first download finds the font registered, the templates compiled and
+    xhtml2pdf's and ReportLab's first-use set-up done (−150 ms or so on that download). For a
+    process about to serve (gunicorn's post_worker_init, `flask serve`); needs the app. Returns the
+    seconds it took."""
+    import time
+
+    from flask import current_app
+
+    started = time.perf_counter()
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    number = "110101199001010000"
+    for kind, state in (("voucher", "valid"), ("payment", "valid"), ("tax", "void")):
+        doc = Document(doc_no=f"{PREFIX[kind]}000000000000000", kind=kind, issue="first" if kind == "tax" else None,
+                       holder_id=0, requested_by=0, proxy=False, year=2026, ticket_no="0" * 18, amount_fen=10000,
+                       items=1, verify_code="2" * 12, issued_at=at, holder_name="示例", holder_id_number=number,
+                       payer_name="示例", payer_id_number=number, tax_office="示例", state=state,
+                       voided_at=at if state == "void" else None, void_reason="示例" if state == "void" else None)
+        doc.lines = [DocumentItem(position=1, item_id=0, person_id=0, person_name="示例", id_number=number,
+                                  category="resident", insurance="pension", kind="normal", period_start="2026-01",
+                                  period_end="2026-01", amount_fen=10000, order_no="0", ticket_no="0" * 18,
+                                  tax_office="示例", paid_at=at, channel="alipay")]
+        with current_app.test_request_context("/"):
+            render(doc, verify_url="https://example.invalid/verify/" + "2" * 12, font=font)
+    return time.perf_counter() - started
 
 
 def tax_office(holder: Person, ticket_no: str | None = None) -> str:
