@@ -295,6 +295,7 @@ def register_cli(app):
 
         refuse_unready()
         start_consumer()
+        warm_documents()
         click.echo(f"sbweb on http://{host}:{port}/")
         run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
@@ -327,6 +328,17 @@ def register_cli(app):
                                        lock_timeout=current_app.config["MIGRATION_LOCK_TIMEOUT"]))
         except backups.BackupError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def warm_documents():
+    """The first download should not pay for the PDF templates' compilation and xhtml2pdf's first
+    use (deploy/gunicorn.conf.py does the same in each worker): ~0.2 s before serving."""
+    from sbweb.services import documents
+
+    try:
+        documents.warm(current_app.config.get("PDF_FONT_PATH"))
+    except Exception as exc:  # noqa: BLE001 - a cold first download is better than no server
+        current_app.logger.warning("PDF warm-up failed (%s: %s)", type(exc).__name__, exc)
 
 
 def refuse_unready():
