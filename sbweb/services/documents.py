@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache
 from flask import current_app, render_template
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
@@ -359,6 +359,20 @@ def warm(font: str | None = None) -> float:
                                   tax_office="示例", paid_at=at, channel="alipay")]
         with current_app.test_request_context("/"):
             render(doc, verify_url="https://example.invalid/verify/" + "2" * 12, font=font)
+    # The download's reads, of no row: SQLAlchemy builds and caches what a query of each class
+    # needs (its loaders, the compiled statement) on its first use in a process, which would
+    # otherwise be the first download's. A database out of reach only means that download pays.
+    from sbweb.models import LoginSession
+
+    try:
+        for model in (LoginSession, Person, Order):
+            db.session.scalars(select(model).where(model.id == 0)).all()
+        own_document(0, "")
+        db.session.scalars(select(DocumentItem).where(DocumentItem.document_id == 0)).all()
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("PDF warm-up: no database (%s)", type(exc).__name__)
+    finally:
+        db.session.rollback()
     return time.perf_counter() - started
 
 
