@@ -27,8 +27,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.identity import mask
-from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, OrderItem, Person,
-                          TaxOffice, Ticket)
+from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, LoginSession, Order, OrderItem,
+                          Person, TaxOffice, Ticket)
 from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
@@ -306,7 +306,8 @@ def _pdf_cache() -> LRUCache | None:
     with _cache_lock:
         if "sbweb.pdf_cache" not in app.extensions:
             size = int(app.config.get("PDF_CACHE_BYTES") or 0)
-            app.extensions["sbweb.pdf_cache"] = LRUCache(maxsize=size, getsizeof=lambda r: len(r.data)) if size > 0 else None
+            app.extensions["sbweb.pdf_cache"] = (LRUCache(maxsize=size, getsizeof=lambda r: len(r.data))
+                                                 if size > 0 else None)
         return app.extensions["sbweb.pdf_cache"]
 
 
@@ -335,14 +336,12 @@ def download(doc: Document, *, verify_url: str, font: str | None = None, full_id
 
 
 def warm(font: str | None = None) -> float:
-    """Render a made-up document of each kind (never stored, nothing read from the database), so
-    that a process's first download finds the font registered, the templates compiled and
-    xhtml2pdf's and ReportLab's first-use set-up done (−150 ms or so on that download). For a
-    process about to serve (gunicorn's post_worker_init, `flask serve`); needs the app. Returns the
-    seconds it took."""
+    """Get a process ready for its first download: render a made-up document of each kind (never
+    stored), so that the templates are compiled and xhtml2pdf's and ReportLab's first-use set-up is
+    done, and run the download's reads for no row. A fresh gunicorn worker's first download then
+    costs ~60 ms of CPU instead of ~250 (bench/README.md). For a process about to serve
+    (gunicorn's post_worker_init, `flask serve`); needs an app context. Returns the seconds it took."""
     import time
-
-    from flask import current_app
 
     started = time.perf_counter()
     at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -362,8 +361,6 @@ def warm(font: str | None = None) -> float:
     # The download's reads, of no row: SQLAlchemy builds and caches what a query of each class
     # needs (its loaders, the compiled statement) on its first use in a process, which would
     # otherwise be the first download's. A database out of reach only means that download pays.
-    from sbweb.models import LoginSession
-
     try:
         for model in (LoginSession, Person, Order):
             db.session.scalars(select(model).where(model.id == 0)).all()
