@@ -332,13 +332,18 @@ def register_cli(app):
 
 def warm_documents():
     """The first download should not pay for the PDF templates' compilation and xhtml2pdf's first
-    use (deploy/gunicorn.conf.py does the same in each worker): ~0.2 s before serving."""
+    use, nor meet Python's first full garbage collection (deploy/gunicorn.conf.py's
+    post_worker_init does the same in each worker): ~0.5 s before serving."""
+    import gc
+
     from sbweb.services import documents
 
     try:
         documents.warm(current_app.config.get("PDF_FONT_PATH"))
     except Exception as exc:  # noqa: BLE001 - a cold first download is better than no server
         current_app.logger.warning("PDF warm-up failed (%s: %s)", type(exc).__name__, exc)
+    gc.collect()
+    gc.freeze()
 
 
 def refuse_unready():

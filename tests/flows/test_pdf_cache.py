@@ -3,6 +3,7 @@
 whichever process voided it, and the holder's own copy (full 证件号码) is never handed to a
 session that gets the masked one. PDFs are read with poppler, as the other document tests do."""
 import datetime as dt
+import gc
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
@@ -129,6 +130,8 @@ def test_a_new_gunicorn_worker_renders_each_kind_once_before_its_first_request(a
     """deploy/gunicorn.conf.py's post_worker_init: one made-up document of each kind, rendered
     (the first download then finds the templates compiled), none stored, none kept."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))  # the config would set it
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(renders)))  # not this test process's objects
     hooks = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
     said = []
     log = SimpleNamespace(info=lambda msg, *a: said.append(("info", msg % a)),
@@ -137,6 +140,7 @@ def test_a_new_gunicorn_worker_renders_each_kind_once_before_its_first_request(a
     assert [level for level, _ in said] == ["info"] and "worker 4321: PDF documents warmed in" in said[0][1]
     titles = [html.split("<h1>")[1].split("</h1>")[0] for html in renders]
     assert titles == ["电子缴费凭证", "缴费证明", "中华人民共和国税收完税证明"]
+    assert frozen == [3]  # after the warm-up: what it made stays out of the full collections
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Document)) == 0
         assert app.extensions.get("sbweb.pdf_cache") is None  # warm renders, keeps nothing
