@@ -295,6 +295,7 @@ def register_cli(app):
 
         refuse_unready()
         start_consumer()
+        warm_documents()
         click.echo(f"sbweb on http://{host}:{port}/")
         run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
@@ -327,6 +328,22 @@ def register_cli(app):
                                        lock_timeout=current_app.config["MIGRATION_LOCK_TIMEOUT"]))
         except backups.BackupError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def warm_documents():
+    """The first download should not pay for the PDF templates' compilation and xhtml2pdf's first
+    use, nor meet Python's first full garbage collection (deploy/gunicorn.conf.py's
+    post_worker_init does the same in each worker): ~0.5 s before serving."""
+    import gc
+
+    from sbweb.services import documents
+
+    try:
+        documents.warm(current_app.config.get("PDF_FONT_PATH"))
+    except Exception as exc:  # noqa: BLE001 - a cold first download is better than no server
+        current_app.logger.warning("PDF warm-up failed (%s: %s)", type(exc).__name__, exc)
+    gc.collect()
+    gc.freeze()
 
 
 def refuse_unready():

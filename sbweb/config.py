@@ -90,6 +90,10 @@ class Defaults:
     PUBLIC_BASE_URL = None
     # A CJK font file to embed in PDFs (default: the first of sbweb.pdf.FONT_CANDIDATES found).
     PDF_FONT_PATH = None
+    # Rendered PDFs kept in each process's memory (each gunicorn worker its own), least recently
+    # downloaded dropped first; 0 keeps none. An entry is keyed by the document's state, so a
+    # voided document is never served from it (sbweb.services.documents.download).
+    PDF_CACHE_BYTES = 8_000_000
     # The program that reads the 验证码 aloud (听语音验证码, a WAV): Debian's espeak-ng. Where it is
     # not installed (or this is None) the audio is not offered; the question in words still is.
     CAPTCHA_SPEECH: str | None = "espeak-ng"

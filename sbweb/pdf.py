@@ -69,10 +69,30 @@ class RenderError(RuntimeError):
     pass
 
 
-def html_to_pdf(html: str) -> bytes:
+# xhtml2pdf parses its default stylesheet (xhtml2pdf.default.DEFAULT_CSS, ~3 KB: lists, forms,
+# tables of contents…) on every render, and the cascade then weighs every rule against every
+# element. Our templates use only these elements, and these are its rules for them, as they are
+# there: ~3 ms (7 %) of a voucher. The pages come out pixel for pixel the same
+# (tests/unit/test_pdf_default_css.py renders each kind both ways and compares).
+DEFAULT_CSS = """
+html { font-family: Helvetica; font-size: 10px; font-weight: normal; color: #000000; margin: 0; padding: 0;
+       line-height: 150%; border: 1px none; display: inline; width: auto; height: auto; white-space: normal; }
+b, strong { font-weight: bold; }
+h1 { font-weight: bold; -pdf-outline: true; -pdf-outline-open: false; font-size: 138.5%; -pdf-outline-level: 0; }
+h1, p { margin: 1em 0; }
+body, div, h1, p, table, th, tr, td { display: block; }
+tr, th, td { vertical-align: middle; width: auto; }
+th { text-align: center; font-weight: bold; }
+"""
+# The elements DEFAULT_CSS is written for; a template using another needs its rule added.
+DEFAULT_CSS_ELEMENTS = frozenset({"html", "head", "meta", "title", "style", "body", "div", "h1", "p", "br", "img",
+                                  "table", "tr", "th", "td", "b", "strong"})
+
+
+def html_to_pdf(html: str, default_css: str = DEFAULT_CSS) -> bytes:
     """One HTML document (our own template, no remote resources) → PDF bytes."""
     buffer = io.BytesIO()
-    result = pisa.CreatePDF(html, dest=buffer, encoding="utf-8")
+    result = pisa.CreatePDF(html, dest=buffer, encoding="utf-8", default_css=default_css)
     if result.err:
         raise RenderError(f"xhtml2pdf reported {result.err} error(s)")
     return buffer.getvalue()

@@ -16,17 +16,19 @@ code links to the public verification page.
 """
 import datetime as dt
 import secrets
+import threading
 from dataclasses import dataclass
 
-from flask import render_template
+from cachetools import LRUCache
+from flask import current_app, render_template
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.identity import mask
-from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, Order, OrderItem, Person,
-                          TaxOffice, Ticket)
+from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, LoginSession, Order, OrderItem,
+                          Person, TaxOffice, Ticket)
 from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
@@ -284,6 +286,91 @@ def render(doc: Document, *, verify_url: str, font: str | None = None, full_id: 
                            issued_at=doc.issued_at.astimezone(SHANGHAI),
                            voided_at=doc.voided_at.astimezone(SHANGHAI) if doc.voided_at else None)
     return Rendered(f"{doc.label}-{doc.doc_no}.pdf", html_to_pdf(html))
+
+
+# -- the PDF of a download, rendered once per process and state ---------------------------------
+# An issued document's lines, totals and holder never change; its state does (valid → void, with
+# when and why). A download's PDF is kept in the process's memory under a key of everything its
+# bytes depend on, read from the row the request has just loaded: the document (its number and
+# random verification code too, so a database restored or swapped under a running process cannot
+# hand out another document's PDF), its state, when and why it was voided, which copy (full
+# 证件号码 or masked), the verify URL and the font. A void made anywhere — another gunicorn worker,
+# the job consumer, a staff approval — changes the key on the next download of every process,
+# with no message between them: a voided document is never served from a stale entry. Nothing is
+# written to disk (the holder's own copy carries their full 证件号码).
+_cache_lock = threading.Lock()
+
+
+def _pdf_cache() -> LRUCache | None:
+    app = current_app._get_current_object()
+    with _cache_lock:
+        if "sbweb.pdf_cache" not in app.extensions:
+            size = int(app.config.get("PDF_CACHE_BYTES") or 0)
+            app.extensions["sbweb.pdf_cache"] = (LRUCache(maxsize=size, getsizeof=lambda r: len(r.data))
+                                                 if size > 0 else None)
+        return app.extensions["sbweb.pdf_cache"]
+
+
+def cache_key(doc: Document, *, verify_url: str, font: str | None, full_id: bool) -> tuple:
+    return (doc.id, doc.doc_no, doc.verify_code, doc.issued_at, doc.state, doc.voided_at, doc.void_reason,
+            bool(full_id), verify_url, font)
+
+
+def download(doc: Document, *, verify_url: str, font: str | None = None, full_id: bool = False) -> Rendered:
+    """`render`, kept per process until the document's state changes (see above)."""
+    cache = _pdf_cache()
+    if cache is None:
+        return render(doc, verify_url=verify_url, font=font, full_id=full_id)
+    key = cache_key(doc, verify_url=verify_url, font=font, full_id=full_id)
+    with _cache_lock:
+        kept = cache.get(key)
+    if kept is not None:
+        return kept
+    rendered = render(doc, verify_url=verify_url, font=font, full_id=full_id)
+    with _cache_lock:
+        try:
+            cache[key] = rendered  # a voided document's old entry is left to age out
+        except ValueError:  # larger than the whole cache
+            pass
+    return rendered
+
+
+def warm(font: str | None = None) -> float:
+    """Get a process ready for its first download: render a made-up document of each kind (never
+    stored), so that the templates are compiled and xhtml2pdf's and ReportLab's first-use set-up is
+    done, and run the download's reads for no row. A fresh gunicorn worker's first download then
+    costs ~60 ms of CPU instead of ~250 (bench/README.md). For a process about to serve
+    (gunicorn's post_worker_init, `flask serve`); needs an app context. Returns the seconds it took."""
+    import time
+
+    started = time.perf_counter()
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    number = "110101199001010000"
+    for kind, state in (("voucher", "valid"), ("payment", "valid"), ("tax", "void")):
+        doc = Document(doc_no=f"{PREFIX[kind]}000000000000000", kind=kind, issue="first" if kind == "tax" else None,
+                       holder_id=0, requested_by=0, proxy=False, year=2026, ticket_no="0" * 18, amount_fen=10000,
+                       items=1, verify_code="2" * 12, issued_at=at, holder_name="示例", holder_id_number=number,
+                       payer_name="示例", payer_id_number=number, tax_office="示例", state=state,
+                       voided_at=at if state == "void" else None, void_reason="示例" if state == "void" else None)
+        doc.lines = [DocumentItem(position=1, item_id=0, person_id=0, person_name="示例", id_number=number,
+                                  category="resident", insurance="pension", kind="normal", period_start="2026-01",
+                                  period_end="2026-01", amount_fen=10000, order_no="0", ticket_no="0" * 18,
+                                  tax_office="示例", paid_at=at, channel="alipay")]
+        with current_app.test_request_context("/"):
+            render(doc, verify_url="https://example.invalid/verify/" + "2" * 12, font=font)
+    # The download's reads, of no row: SQLAlchemy builds and caches what a query of each class
+    # needs (its loaders, the compiled statement) on its first use in a process, which would
+    # otherwise be the first download's. A database out of reach only means that download pays.
+    try:
+        for model in (LoginSession, Person, Order):
+            db.session.scalars(select(model).where(model.id == 0)).all()
+        own_document(0, "")
+        db.session.scalars(select(DocumentItem).where(DocumentItem.document_id == 0)).all()
+    except SQLAlchemyError as exc:
+        current_app.logger.warning("PDF warm-up: no database (%s)", type(exc).__name__)
+    finally:
+        db.session.rollback()
+    return time.perf_counter() - started
 
 
 def tax_office(holder: Person, ticket_no: str | None = None) -> str:

@@ -304,8 +304,8 @@ def _rendered(doc):
     """The PDF as this session may have it: the holder's own copy (a verified session of the
     holder, not a 代缴 variant) carries the full 证件号码; any other copy is masked."""
     own = auth.is_verified() and auth.person_id() == doc.holder_id and not doc.proxy
-    return documents.render(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"),
-                            full_id=own)
+    return documents.download(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"),
+                              full_id=own)
 
 
 @bp.get("/certificates/d/<doc_no>")
