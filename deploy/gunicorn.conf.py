@@ -6,6 +6,7 @@ Sync workers, one request at a time each, behind a reverse proxy that buffers sl
 """
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 # Prometheus' multiprocess mode: every worker writes its counters under instance/metrics/ and a
@@ -54,16 +55,28 @@ def on_starting(server):
         shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    from sbweb import create_app
-    from sbweb.database import start_problem
-
-    try:
-        problem = start_problem(create_app())
-    except Exception as exc:  # noqa: BLE001 - a setting refused: its message names it
-        problem = f"{type(exc).__name__}: {exc}"
-    if problem:
+    # The check runs in a child process: the master itself never imports sbweb, so the workers
+    # it forks after a SIGHUP import the code now on disk, not the code the master started with.
+    check = subprocess.run([sys.executable, "-c", _START_CHECK], capture_output=True, text=True, env=os.environ)
+    if check.returncode != 0:
+        problem = check.stdout.strip() or (check.stderr.strip().splitlines() or ["the start check failed"])[-1]
         server.log.error("sbweb will not start: %s", problem)
         sys.exit(1)
+
+
+# What on_starting's child runs: the start check, and on a problem its one line and exit status 1.
+_START_CHECK = """
+import sys
+try:
+    from sbweb import create_app
+    from sbweb.database import start_problem
+    problem = start_problem(create_app())
+except Exception as exc:  # a setting refused: its message names it
+    problem = f"{type(exc).__name__}: {exc}"
+if problem:
+    print(problem)
+    sys.exit(1)
+"""
 
 
 def post_fork(server, worker):
