@@ -21,6 +21,7 @@ from typing import Iterable
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
 from sbweb import metrics
 from sbweb.db import db, write_transaction
@@ -100,7 +101,12 @@ def transition(order: Order, to_state: str, cause: str, **fields) -> None:
     db.session.add(OrderEvent(order_id=order.id, from_state=edge[0], to_state=to_state, cause=cause[:200]))
     metrics.order_moved(db.session(), order.provider, to_state)
     db.session.flush()
-    db.session.refresh(order)
+    # The row as it is now; its relationships (items, refunds) stay loaded: the UPDATE above
+    # changed none of them.
+    db.session.refresh(order, attribute_names=ORDER_COLUMNS)
+
+
+ORDER_COLUMNS = [column.key for column in Order.__mapper__.column_attrs]
 
 
 def issue_number(kind: str) -> int:
@@ -148,8 +154,11 @@ def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
     ids = {int(i) for i in due_ids}
     if not ids:
         return []
+    # With each due's enrollment (already joined) and agency: every caller names the item
+    # (describe) or asks the region's reconciliation window (payment_pause).
     query = (select(Due).join(Enrollment)
              .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
+             .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
              .order_by(Due.period_start, Due.id))
     return list(db.session.scalars(query))
 
@@ -259,9 +268,10 @@ def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: s
     if host_first := provider_for(order).payer_needed(host, payer_subject):
         raise PayerUnknown(host_first)
     if order.state == "created":
+        order_id = order.id  # read before the commit below expires it (no reload just for the id)
         with write_transaction():
             # Locked: of many taps racing here, one moves the order and the rest see it moved.
-            order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+            order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
             if order.state == "created":
                 transition(order, "paying", f"转至{order.channel_label}支付页面")
     if order.state == "paying" and utcnow() > order.expires_at:
