@@ -16,7 +16,6 @@ from sbweb.clock import SHANGHAI
 bp = Blueprint("home", __name__)
 
 TEXT_SIZE_COOKIE = "sbweb_text"
-HELP_CONTACT = "sbweb.help_contact"
 
 # Only functions that work are shown; later journeys add themselves here.
 TILES = [
@@ -92,14 +91,6 @@ def register_context(app):
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    def _help_contact():
-        # Looked up once per request: the footer reads five of its fields, and each read of a
-        # LocalProxy calls this again. Kept on the request, not on `g` (sbweb.auth.LOGIN says why).
-        environ = request.environ
-        if HELP_CONTACT not in environ:
-            environ[HELP_CONTACT] = tax_offices.contact_for(auth.person_id(), current_app.config["DEFAULT_TAX_OFFICE"])
-        return environ[HELP_CONTACT]
-
     @app.context_processor
     def layout_context():
         return {
@@ -107,5 +98,6 @@ def register_context(app):
             "identity_level": auth.level(),
             "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
             # The footer's 当地税务部门: asked only by a page that shows it.
-            "help_contact": LocalProxy(_help_contact),
+            "help_contact": LocalProxy(lambda: tax_offices.contact_for(
+                auth.person_id(), current_app.config["DEFAULT_TAX_OFFICE"])),
         }
