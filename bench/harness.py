@@ -349,9 +349,10 @@ def scaled_env(tmp: Path, database_url: str, redis_url: str, **settings) -> dict
     return env
 
 
-def start_scaled(servers: Servers, env: dict, tmp: Path, port: int, workers: int) -> str:
-    """The job consumer and gunicorn as `make serve` runs them (deploy/gunicorn.conf.py), on
-    127.0.0.1:`port`; returns the base URL once the app answers."""
+def start_scaled(servers: Servers, env: dict, tmp: Path, port: int, workers: int,
+                 config: Path = ROOT / "deploy/gunicorn.conf.py") -> str:
+    """The job consumer and gunicorn as `make serve` runs them (deploy/gunicorn.conf.py, or
+    `config` that extends it), on 127.0.0.1:`port`; returns the base URL once the app answers."""
     jobs_log, web_log = tmp / "jobs.log", tmp / "gunicorn.log"
     # As deploy/serve.sh: the workers and the consumer count their metrics in one empty folder.
     metrics_dir = Path(env["SBWEB_INSTANCE_PATH"]) / "metrics"
@@ -359,7 +360,7 @@ def start_scaled(servers: Servers, env: dict, tmp: Path, port: int, workers: int
     metrics_dir.mkdir(parents=True)
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     servers.start("jobs", [str(BIN / "flask"), "jobs", "run", "--workers", "2"], ROOT, env, jobs_log)
-    web = servers.start("web", [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy/gunicorn.conf.py"),
+    web = servers.start("web", [str(BIN / "gunicorn"), "-c", str(config),
                                 "-w", str(workers), "-b", f"{HOST}:{port}",
                                 "--access-logfile", str(tmp / "access.log"), "app:app"],
                         ROOT, env, web_log)

@@ -13,7 +13,7 @@ import time
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import requests
 
@@ -90,8 +90,12 @@ def next_address() -> str:
 class Resident:
     """One simulated resident on one phone (its own cookies), walking one journey at a time."""
 
-    def __init__(self, base: str, stats: Stats, *, think: float, rng: random.Random, deadline: float):
+    def __init__(self, base: str, stats: Stats, *, think: float, rng: random.Random, deadline: float,
+                 htmx: bool = False):
         self.base, self.stats, self.think_mean, self.rng = base, stats, think, rng
+        # With JavaScript (htmx): later pages are fragments, each POST answered with the next step
+        # in one round trip (sbweb.htmx.one_round_trip); its steps are named "… (htmx)".
+        self.htmx = htmx
         self.deadline = deadline  # time.monotonic() after which every journey is cut off
         self.http = requests.Session()
         # Each phone has an address of its own, which a reverse proxy would pass on (the run's
@@ -104,6 +108,8 @@ class Resident:
     def request(self, step, method, url, *, expect, data=None, headers=None, check=None):
         if time.monotonic() > self.deadline:
             raise OutOfTime()
+        # Names the step for the server's per-request CPU log (bench/gunicorn_cpu.conf.py).
+        headers = {**(headers or {}), "X-Bench-Step": quote(step)}
         started = time.perf_counter()
         try:
             r = self.http.request(method, urljoin(self.base, url), data=data, headers=headers,
@@ -138,6 +144,17 @@ class Resident:
                             check=(lambda r, b: to in r.headers.get("Location", "")) if to else None)
         return r.headers["Location"]
 
+    def post_htmx(self, step, url, data, *, h1=None, to=None):
+        """A form posted by htmx: the next step itself (200, its `h1`), or, leaving the app
+        (去支付), 204 with HX-Redirect to `to`; returns the page, or where it sends the browser."""
+        headers = {"HX-Request": "true", "HX-Current-URL": urljoin(self.base, url)}
+        if h1 is not None:
+            return self.request(step, "POST", url, expect=200, data=data, headers=headers,
+                                check=lambda r, b: h1_of(b) == h1 and r.headers.get("HX-Push-Url"))[1]
+        r, _ = self.request(step, "POST", url, expect=204, data=data, headers=headers,
+                            check=lambda r, b: to in r.headers.get("HX-Redirect", ""))
+        return r.headers["HX-Redirect"]
+
     def pause(self):
         """Reading the page and tapping: uniform between half and one and a half the mean."""
         if self.think_mean > 0:
@@ -158,6 +175,34 @@ class Resident:
     def pay_own_dues(self, person: dict, *, switches=(), abandon_after_paying=False) -> str:
         """One whole journey; returns how it ended (缴费成功, 缴费失败, …). Raises StepFailed."""
         self.http.cookies.clear()
+        to = self._to_cashier_htmx(person) if self.htmx else self._to_cashier(person)
+        page = self.get("收银台 (sandbox)", to, h1="付款详情")
+        trade_no = self.field("收银台 (sandbox)", page, r'action="/sandbox/cashier/(\d+)"')
+        self.pause()
+        form = {"csrf_token": csrf_token(page), "action": "pay", **{s: "on" for s in switches}}
+        to = self.post("确认付款 (sandbox)", f"/sandbox/cashier/{trade_no}", form)
+        if abandon_after_paying:
+            return "付款后离开"  # closed the webview: only notifies and the recovery job remain
+        if "/pay/return/" in to:
+            to = self._follow("支付返回", to)
+        order_url = to
+        page = self.get("支付中 / 缴费结果", order_url)
+        polled_until = time.monotonic() + POLL_FOR
+        while h1_of(page) == "支付中":
+            if time.monotonic() > polled_until:
+                self.stats.failed("支付中 (poll)", f"still 支付中 after {POLL_FOR:.0f} s")
+                raise StepFailed("支付中 (poll)", f"still 支付中 after {POLL_FOR:.0f} s")
+            if time.monotonic() + POLL_EVERY > self.deadline:
+                raise OutOfTime()
+            time.sleep(POLL_EVERY)
+            page = self.get("支付中 (poll)", order_url, headers={"HX-Request": "true"})
+        if h1_of(page) != "缴费结果":
+            raise StepFailed("支付中 / 缴费结果", f"unexpected page ({h1_of(page)})")
+        state = re.search(r'class="result-state"[^>]*>([^<]+)<', page)
+        return state.group(1) if state else "缴费结果"
+
+    def _to_cashier(self, person: dict) -> str:
+        """Sign-in to 去支付 without JavaScript: each POST answered 303, then the GET."""
         page = self.get("登录 (page)", "/auth/manual?next=/selfpay/", h1="授权信息确认")
         self.pause()
         to = self.post("登录 (post)", "/auth/manual", {
@@ -183,33 +228,38 @@ class Resident:
         page = self.get("选择缴款方式", to, h1="选择缴款方式")
         selection = self.field("选择缴款方式", page, r'name="selection"[^>]*value="([^"]+)"')
         self.pause()
-        to = self.post("去支付 (post)", "/selfpay/method", {
+        return self.post("去支付 (post)", "/selfpay/method", {
             "csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
             to="/sandbox/gateway.do")
-        page = self.get("收银台 (sandbox)", to, h1="付款详情")
-        trade_no = self.field("收银台 (sandbox)", page, r'action="/sandbox/cashier/(\d+)"')
+
+    def _to_cashier_htmx(self, person: dict) -> str:
+        """Sign-in to 去支付 with JavaScript: the first page whole, then fragments; each POST
+        answered with the next step (one round trip), 去支付 with HX-Redirect to the cashier."""
+        page = self.get("登录 (page)", "/auth/manual?next=/selfpay/", h1="授权信息确认")
         self.pause()
-        form = {"csrf_token": csrf_token(page), "action": "pay", **{s: "on" for s in switches}}
-        to = self.post("确认付款 (sandbox)", f"/sandbox/cashier/{trade_no}", form)
-        if abandon_after_paying:
-            return "付款后离开"  # closed the webview: only notifies and the recovery job remain
-        if "/pay/return/" in to:
-            to = self._follow("支付返回", to)
-        order_url = to
-        page = self.get("支付中 / 缴费结果", order_url)
-        polled_until = time.monotonic() + POLL_FOR
-        while h1_of(page) == "支付中":
-            if time.monotonic() > polled_until:
-                self.stats.failed("支付中 (poll)", f"still 支付中 after {POLL_FOR:.0f} s")
-                raise StepFailed("支付中 (poll)", f"still 支付中 after {POLL_FOR:.0f} s")
-            if time.monotonic() + POLL_EVERY > self.deadline:
-                raise OutOfTime()
-            time.sleep(POLL_EVERY)
-            page = self.get("支付中 (poll)", order_url, headers={"HX-Request": "true"})
-        if h1_of(page) != "缴费结果":
-            raise StepFailed("支付中 / 缴费结果", f"unexpected page ({h1_of(page)})")
-        state = re.search(r'class="result-state">([^<]+)<', page)
-        return state.group(1) if state else "缴费结果"
+        page = self.post_htmx("登录 (post, htmx)", "/auth/manual", {
+            "csrf_token": csrf_token(page), "id_type": "201", "id_number": person["id_number"],
+            "name": person["name"], "next": "/selfpay/"}, h1="我为自己缴")
+        dues_url = f"/selfpay/{person['enrollment_no']}/dues"
+        if f'href="{dues_url}"' not in page:
+            raise StepFailed("登录 (post, htmx)", "the resident's enrollment is not listed")
+        self.pause()
+        page = self.get("选择缴费信息 (htmx)", dues_url, h1="选择缴费信息", headers={"HX-Request": "true"})
+        dues = re.findall(r'name="dues" value="(\d+)"', page)
+        if not dues:
+            raise StepFailed("选择缴费信息 (htmx)", "no open dues on the page")
+        self.pause()
+        page = self.post_htmx("选择费款 (post, htmx)", dues_url, {"csrf_token": csrf_token(page), "dues": dues},
+                              h1="缴费信息确认")
+        shown = self.field("选择费款 (post, htmx)", page, r'name="shown"[^>]*value="([^"]+)"')
+        self.pause()
+        page = self.post_htmx("缴费信息确认 (post, htmx)", "/selfpay/confirm",
+                              {"csrf_token": csrf_token(page), "shown": shown}, h1="选择缴款方式")
+        selection = self.field("缴费信息确认 (post, htmx)", page, r'name="selection"[^>]*value="([^"]+)"')
+        self.pause()
+        return self.post_htmx("去支付 (post, htmx)", "/selfpay/method", {
+            "csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
+            to="/sandbox/gateway.do")
 
     def _follow(self, step, url) -> str:
         """GET answered 303 (the provider's return): where it sends the browser."""
@@ -246,8 +296,9 @@ def pad(text: str, width: int) -> str:
 def report_steps(stats: Stats, out=print) -> tuple[float, int]:
     """The per-step table; returns (worst p99 in ms, requests)."""
     order = ["登录 (page)", "登录 (post)", "我为自己缴", "选择缴费信息", "选择费款 (post)", "缴费信息确认",
-             "缴费信息确认 (post)", "选择缴款方式", "去支付 (post)", "收银台 (sandbox)", "确认付款 (sandbox)",
-             "支付返回", "支付中 / 缴费结果", "支付中 (poll)"]
+             "缴费信息确认 (post)", "选择缴款方式", "去支付 (post)", "登录 (post, htmx)", "选择缴费信息 (htmx)",
+             "选择费款 (post, htmx)", "缴费信息确认 (post, htmx)", "去支付 (post, htmx)", "收银台 (sandbox)",
+             "确认付款 (sandbox)", "支付返回", "支付中 / 缴费结果", "支付中 (poll)"]
     names = order + sorted(set(stats.times) - set(order))
     out(f"{pad('step', 22)}{'requests':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     worst, total = 0.0, 0

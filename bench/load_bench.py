@@ -26,14 +26,16 @@ import shutil
 import sys
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
+from urllib.parse import unquote
 
 import harness
 import ledger
 from harness import BenchError, Servers
-from journey import OutOfTime, Resident, ResidentPool, Stats, StepFailed, report_steps
+from journey import OutOfTime, Resident, ResidentPool, Stats, StepFailed, pad, percentile, report_steps
 
-GOAL_P99_MS = 200.0
+GOAL_P99_MS = 100.0  # issue 15: every step, the one-round-trip POSTs too
 GRACE = 60.0  # seconds a journey under way at the end may take to finish
 
 
@@ -47,6 +49,9 @@ def parse_args(argv=None):
                         "between half and 1.5 times this; 0: back to back, no real user does that)")
     p.add_argument("--warmup", type=float, default=10, help="seconds of unmeasured traffic first")
     p.add_argument("-w", "--workers", type=int, default=4, help="gunicorn sync workers")
+    p.add_argument("--htmx-share", type=float, default=0.5,
+                   help="share of the residents whose phone runs JavaScript (htmx: fragments, each POST "
+                        "one round trip); the others post forms and follow 303s")
     p.add_argument("--residents", type=int, default=0,
                    help="residents to make (0: enough for the run, estimated from the flags)")
     p.add_argument("--pg-server", default=os.environ.get("SBWEB_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"),
@@ -55,8 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = p.parse_args(argv)
-    if args.users < 1 or args.duration <= 0 or args.think < 0 or args.duration > 1800:
-        p.error("--users ≥ 1, 0 < --duration ≤ 1800, --think ≥ 0")
+    if args.users < 1 or args.duration <= 0 or args.think < 0 or args.duration > 1800 \
+            or not 0 <= args.htmx_share <= 1:
+        p.error("--users ≥ 1, 0 < --duration ≤ 1800, --think ≥ 0, 0 ≤ --htmx-share ≤ 1")
     return args
 
 
@@ -69,7 +75,7 @@ def residents_needed(args) -> int:
     return min(20000, args.users * per_user)
 
 
-def traffic(base, pool, stats, users, seconds, think, seed) -> dict:
+def traffic(base, pool, stats, users, seconds, think, seed, htmx_share=0.0) -> dict:
     """`users` threads, each a resident walking journeys until `seconds` have passed (a journey
     under way then may finish within GRACE). Returns counts of how the users ended."""
     stop_at = time.monotonic() + seconds
@@ -79,7 +85,8 @@ def traffic(base, pool, stats, users, seconds, think, seed) -> dict:
 
     def user(n):
         rng = random.Random(seed * 1000 + n)
-        resident = Resident(base, stats, think=think, rng=rng, deadline=deadline)
+        resident = Resident(base, stats, think=think, rng=rng, deadline=deadline,
+                            htmx=n < round(users * htmx_share))
         time.sleep(rng.uniform(0, max(think, 0.5) * 2))  # residents arrive over a few seconds
         while time.monotonic() < stop_at:
             person = pool.next()
@@ -105,6 +112,36 @@ def traffic(base, pool, stats, users, seconds, think, seed) -> dict:
     return ended
 
 
+def read_cpu_log(directory: Path, since: float, until: float) -> dict[str, list[float]]:
+    """CPU ms of each request the workers served between `since` and `until` (wall clock), by the
+    step named in its X-Bench-Step header (bench/gunicorn_cpu.conf.py writes the files)."""
+    by_step = defaultdict(list)
+    for path in directory.glob("worker-*.tsv"):
+        for line in path.read_text().splitlines():
+            at, step, _request, ms = line.split("\t")
+            if since <= float(at) <= until:
+                by_step[unquote(step) or "(no step)"].append(float(ms))
+    return by_step
+
+
+def report_cpu(by_step: dict[str, list[float]], journeys: int, web_cpu_ms: float | None, out=print) -> None:
+    """Worker CPU per step: per request (mean, p50, p90) and per completed journey."""
+    out(f"\ngunicorn worker CPU per step (each request timed in its worker: bench/gunicorn_cpu.conf.py)")
+    out(f"{pad('step', 28)}{'requests':>9}{'mean ms':>9}{'p50 ms':>9}{'p90 ms':>9}{'ms/journey':>11}")
+    ours = sandbox = 0.0
+    for step, values in sorted(by_step.items(), key=lambda kv: -sum(kv[1])):
+        per_journey = sum(values) / journeys if journeys else float("nan")
+        if "(sandbox)" in step:
+            sandbox += per_journey
+        else:
+            ours += per_journey
+        out(f"{pad(step, 28)}{len(values):>9}{sum(values) / len(values):>9.2f}{percentile(values, 50):>9.2f}"
+            f"{percentile(values, 90):>9.2f}{per_journey:>11.1f}")
+    out(f"per completed journey: sbweb's steps {ours:.1f} ms, the sandbox cashier's pages {sandbox:.1f} ms"
+        + (f", outside any request {web_cpu_ms - ours - sandbox:.1f} ms (of gunicorn's {web_cpu_ms:.1f} ms: "
+           f"the master, worker heartbeats, boot)" if web_cpu_ms is not None else ""))
+
+
 def self_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -126,27 +163,33 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     random.Random(7).shuffle(people)
     pool = ResidentPool(people)
 
-    base = harness.start_scaled(servers, env, tmp, harness.free_port(), args.workers)
+    cpu_dir = tmp / "cpu"
+    cpu_dir.mkdir()
+    base = harness.start_scaled(servers, {**env, "SBWEB_BENCH_CPU_DIR": str(cpu_dir)}, tmp, harness.free_port(),
+                                args.workers, config=Path(__file__).resolve().parent / "gunicorn_cpu.conf.py")
     web_pgid, jobs_pgid = servers.pgid("web"), servers.pgid("jobs")
-    print(f"gunicorn: {args.workers} sync workers (deploy/gunicorn.conf.py) at {base}; job consumer "
+    print(f"gunicorn: {args.workers} sync workers (deploy/gunicorn.conf.py + per-request CPU, "
+          f"bench/gunicorn_cpu.conf.py) at {base}; job consumer "
           f"`flask jobs run` as its own process", flush=True)
 
     if args.warmup > 0:
         warm = Stats()
-        traffic(base, pool, warm, min(args.users, 2 * args.workers), args.warmup, args.think / 2, seed=1)
+        traffic(base, pool, warm, min(args.users, 2 * args.workers), args.warmup, args.think / 2, seed=1,
+                htmx_share=args.htmx_share)
         if warm.errors:
             raise BenchError(f"errors while warming up, not measuring: {dict(warm.errors)}")
 
     print(f"\n{args.users} residents for {args.duration:g} s, each pausing {args.think * 0.5:g}–"
           f"{args.think * 1.5:g} s (mean {args.think:g} s, --think) on a page before the next tap; "
-          f"redirects followed at once; 支付中 polled every 2 s as the page does\n", flush=True)
+          f"redirects followed at once; 支付中 polled every 2 s as the page does; "
+          f"{round(args.users * args.htmx_share)} of them with JavaScript (htmx)\n", flush=True)
     stats = Stats()
     cpu0 = {"web": harness.group_cpu_seconds(web_pgid), "jobs": harness.group_cpu_seconds(jobs_pgid),
             "bench": self_cpu(), "machine": harness.machine_busy_seconds()}
     pg0 = harness.backend_cpu(url)
-    t0 = time.monotonic()
-    ended = traffic(base, pool, stats, args.users, args.duration, args.think, seed=2)
-    elapsed = time.monotonic() - t0
+    t0, wall0 = time.monotonic(), time.time()
+    ended = traffic(base, pool, stats, args.users, args.duration, args.think, seed=2, htmx_share=args.htmx_share)
+    elapsed, wall1 = time.monotonic() - t0, time.time()
     cpu1 = {"web": harness.group_cpu_seconds(web_pgid), "jobs": harness.group_cpu_seconds(jobs_pgid),
             "bench": self_cpu(), "machine": harness.machine_busy_seconds()}
     pg_cores = harness.backend_cpu_used(pg0, harness.backend_cpu(url)) / elapsed
@@ -179,6 +222,8 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
             print(f"CPU per completed journey: gunicorn {used['web'] * elapsed * 1000 / done:.0f} ms, job consumer "
                   f"{used['jobs'] * elapsed * 1000 / done:.0f} ms, PostgreSQL {pg_cores * elapsed * 1000 / done:.0f} ms "
                   f"(these move less with machine load than latency does)")
+        report_cpu(read_cpu_log(cpu_dir, wall0, wall1), done,
+                   used["web"] * elapsed * 1000 / done if done else None)
         if others > 0.3:
             print(f"NOTE: other people's work used {others:.2f} cores meanwhile: the latencies are disturbed")
     print(f"machine after: {load_after}")
@@ -203,9 +248,9 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
     if counted != held:
         problems.append(f"/metrics counted {counted} order state changes, the database holds {held}")
 
-    met_errors, met_p99 = errors == 0, worst_p99 < GOAL_P99_MS
+    met_errors, met_p99 = errors == 0, worst_p99 <= GOAL_P99_MS
     print(f"\ngoal: 0 errors … {'met' if met_errors else 'MISSED'} ({errors} in {requests_made} requests)")
-    print(f"goal: p99 < {GOAL_P99_MS:.0f} ms on every step … {'met' if met_p99 else 'MISSED'} "
+    print(f"goal: p99 ≤ {GOAL_P99_MS:.0f} ms on every step … {'met' if met_p99 else 'MISSED'} "
           f"(worst step p99 {worst_p99:.1f} ms)")
     if problems:
         print("MONEY CHECKS FAILED:\n  " + "\n  ".join(problems))

@@ -20,7 +20,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, object_mapper
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sbweb.database import sqlite_file
 
@@ -103,3 +104,16 @@ def write_transaction():
         raise
     finally:
         _immediate.reset(token)
+
+
+def written(obj, known: dict, others=()) -> None:
+    """After a conditional UPDATE of `obj`'s row (synchronize_session=False) that matched: hold
+    the `known` values it wrote (state, version + 1) without reading the row back, and expire
+    the `others` it wrote and the columns updated by the database itself (onupdate), which are
+    read again only if used."""
+    for key, value in known.items():
+        set_committed_value(obj, key, value)
+    stale = set(others) | {column.key for column in object_mapper(obj).column_attrs
+                           if any(c.onupdate is not None or c.server_onupdate is not None for c in column.columns)}
+    if stale:
+        db.session.expire(obj, list(stale))

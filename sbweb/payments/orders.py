@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload
 
 from sbweb import metrics
-from sbweb.db import db, write_transaction
+from sbweb.db import db, write_transaction, written
 from sbweb.models import (Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund, RefundItem,
                           TaxOffice, Ticket)
 from sbweb.models.base import utcnow
@@ -86,12 +87,12 @@ def provider_for(order: Order):
 def transition(order: Order, to_state: str, cause: str, **fields) -> None:
     """Move `order` along one allowed edge, recording when and why. Call inside a write
     transaction. Applies only if the order is still in the state and version we read."""
-    edge = (order.state, to_state)
+    edge, version = (order.state, to_state), order.version
     if edge not in ORDER_TRANSITIONS:
         raise TransitionNotAllowed(f"{order.order_no}: {edge[0]} → {edge[1]}")
     result = db.session.execute(
         update(Order)
-        .where(Order.id == order.id, Order.state == order.state, Order.version == order.version)
+        .where(Order.id == order.id, Order.state == order.state, Order.version == version)
         .values(state=to_state, version=Order.version + 1, **fields)
         .execution_options(synchronize_session=False)
     )
@@ -100,7 +101,9 @@ def transition(order: Order, to_state: str, cause: str, **fields) -> None:
     db.session.add(OrderEvent(order_id=order.id, from_state=edge[0], to_state=to_state, cause=cause[:200]))
     metrics.order_moved(db.session(), order.provider, to_state)
     db.session.flush()
-    db.session.refresh(order)
+    # The row as the UPDATE above left it (it matched our version, under our transaction), not
+    # read back; its relationships (items, refunds) stay loaded: the UPDATE changed none of them.
+    written(order, {"state": to_state, "version": version + 1}, fields)
 
 
 def issue_number(kind: str) -> int:
@@ -124,8 +127,13 @@ def issue_tickets(order: Order) -> list[Ticket]:
     each item pointing at its own: one payment, as many tickets as tax offices. Called in the
     transaction that settles the order."""
     tickets: dict[int, Ticket] = {}
+    # Each item's office in one query, not due → enrollment → agency → office loaded item by item.
+    offices = dict(db.session.execute(
+        select(OrderItem.id, TaxOffice).join(Due, Due.id == OrderItem.due_id)
+        .join(Enrollment, Enrollment.id == Due.enrollment_id).join(Agency, Agency.id == Enrollment.agency_id)
+        .join(TaxOffice, TaxOffice.id == Agency.tax_office_id).where(OrderItem.order_id == order.id)).all())
     for item in order.items:
-        office = item.due.enrollment.agency.tax_office
+        office = offices[item.id]
         if office.id not in tickets:
             tickets[office.id] = Ticket(ticket_no=new_ticket_no(office), order_id=order.id, tax_office_id=office.id)
             db.session.add(tickets[office.id])
@@ -148,8 +156,11 @@ def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
     ids = {int(i) for i in due_ids}
     if not ids:
         return []
+    # With each due's enrollment (already joined) and agency: every caller names the item
+    # (describe) or asks the region's reconciliation window (payment_pause).
     query = (select(Due).join(Enrollment)
              .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
+             .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
              .order_by(Due.period_start, Due.id))
     return list(db.session.scalars(query))
 
@@ -259,9 +270,10 @@ def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: s
     if host_first := provider_for(order).payer_needed(host, payer_subject):
         raise PayerUnknown(host_first)
     if order.state == "created":
+        order_id = order.id  # read before the commit below expires it (no reload just for the id)
         with write_transaction():
             # Locked: of many taps racing here, one moves the order and the rest see it moved.
-            order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
+            order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
             if order.state == "created":
                 transition(order, "paying", f"转至{order.channel_label}支付页面")
     if order.state == "paying" and utcnow() > order.expires_at:
@@ -355,11 +367,13 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
 def _take_dues(order: Order) -> bool:
     """Mark the order's dues paid, all or none: only if each is still held by this order, open,
     and owed at the amount the order charged. (Caller holds the order's row lock.)"""
-    intact = db.session.scalar(
-        select(func.count()).select_from(Due).join(OrderItem, OrderItem.due_id == Due.id)
+    # The intact dues themselves rather than their count: loaded here, item.due below needs no
+    # query of its own.
+    intact = db.session.scalars(
+        select(Due).join(OrderItem, OrderItem.due_id == Due.id)
         .where(OrderItem.order_id == order.id, Due.order_id == order.id, Due.state == "open",
-               Due.amount_fen == OrderItem.amount_fen))
-    if intact != len(order.items):
+               Due.amount_fen == OrderItem.amount_fen)).all()
+    if len(intact) != len(order.items):
         return False
     from sbweb.services import dues
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import selectinload
 
-from sbweb.db import db
+from sbweb.db import db, written
 from sbweb.models import Agency, Due, DueEvent, Enrollment
 from sbweb.models.due import DUE_TRANSITIONS, DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
@@ -97,12 +97,15 @@ def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None 
     condition = [Due.id == due.id, Due.state == due.state]
     if expect_order is not False:
         condition.append(Due.order_id.is_(None) if expect_order is None else Due.order_id == expect_order)
+    # The row as this UPDATE leaves it comes back with it (RETURNING), not read again after.
     changed = db.session.execute(update(Due).where(*condition).values(state=to_state, revision=Due.revision + 1,
                                                                        **fields)
-                                 .execution_options(synchronize_session=False)).rowcount
-    if changed != 1:
+                                 .returning(Due.amount_fen, Due.revision)
+                                 .execution_options(synchronize_session=False)).first()
+    if changed is None:
         raise DueChanged(f"due {due.id} changed meanwhile")
-    db.session.refresh(due)
+    written(due, {"state": to_state, "amount_fen": changed.amount_fen, "revision": changed.revision},
+            [k for k in fields if k != "amount_fen"])
     db.session.add(DueEvent(due_id=due.id, from_state=edge[0], to_state=to_state, amount_before=before,
                             amount_after=due.amount_fen, cause=cause[:200]))
     db.session.flush()

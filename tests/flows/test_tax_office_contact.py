@@ -125,3 +125,25 @@ def test_an_unknown_office_is_not_found(app, client, world):
     staff_login(admin, username="guanli")
     token = admin.page("/admin/tax-offices").soup.select_one("input[name=csrf_token]")["value"]
     assert admin.post("/admin/tax-offices/999999", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_page_asks_for_the_tax_office_once(app, client, world):
+    """The footer reads five fields of it; one query answers them all."""
+    from sqlalchemy import event
+
+    sign_in(client, "王芳")
+    asked = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "FROM tax_offices" in statement:
+            asked.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        text = footer(client.page("/selfpay/")).get_text(" ", strip=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert "0851-55501020" in text and "工作日 9:00-17:00" in text
+    assert len(asked) == 1, asked
