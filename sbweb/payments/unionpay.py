@@ -42,7 +42,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from sbweb.clock import SHANGHAI
-from sbweb.payments import InvalidNotice, ProviderError
+from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest, PaymentStart,
+                            ProviderError, TradeState, WithholdRefused)
 
 VERSION = "5.1.0"
 ENCODING = "UTF-8"
@@ -394,3 +395,294 @@ def http_post(timeout: float) -> Post:
         return body
 
     return post
+
+
+# -- the provider ---------------------------------------------------------------------------
+
+STATUS = {"paid": "success", "processing": "waiting", "failed": "waiting", "missing": "missing"}
+REFUND_STATUS = {"paid": "succeeded", "processing": "processing", "failed": "failed", "missing": "missing"}
+
+
+class UnionPayProvider:
+    """云闪付 for one 商户号 (merId): 前台交易 (the browser posts our signed form to UnionPay's
+    page), notifications, 交易状态查询 and 退货. Serves the `unionpay` channel only.
+
+    UnionPay finds a trade by orderId *and* the txnTime it was sent with, so each trade's
+    txnTime is one fixed moment of ours: the order's (or refund's) creation, read back from the
+    database; 继续支付 sends the same trade again, never a second one."""
+
+    channels = frozenset({"unionpay"})
+    withholds = False  # 银联代收 is another product
+
+    def __init__(self, *, name: str, merchant: Merchant, trust: Trust, gateway: str = LIVE_GATEWAY,
+                 post: Post | None = None, timeout: float = 10):
+        self.name = name
+        self.merchant = merchant
+        self.trust = trust
+        self.gateway = gateway.rstrip("/")
+        self.post = post or http_post(timeout)
+        # Only UnionPay's production gateway moves money; its test environment and fakes do not.
+        self.takes_real_money = self.gateway == LIVE_GATEWAY
+
+    def __repr__(self) -> str:  # never the key
+        return f"<UnionPayProvider {self.name} merId={self.merchant.mer_id}>"
+
+    # -- when each trade was sent ---------------------------------------------------------
+    @staticmethod
+    def _order(out_trade_no: str):
+        from sqlalchemy import select
+
+        from sbweb.db import db
+        from sbweb.models import Order
+
+        order = db.session.scalar(select(Order).filter_by(order_no=out_trade_no[:32]))
+        if order is None:
+            raise ProviderError(f"no order {out_trade_no[:32]} to send to UnionPay")
+        return order
+
+    @staticmethod
+    def _refund_time(out_request_no: str) -> dt.datetime:
+        from sqlalchemy import select
+
+        from sbweb.db import db
+        from sbweb.models import Refund
+
+        refund = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no[:64]))
+        if refund is None:
+            raise ProviderError(f"no refund {out_request_no[:64]} to send to UnionPay")
+        return refund.created_at
+
+    def _call(self, what: str, path: str, fields: Mapping[str, str]) -> Outcome:
+        """POST a signed request; the answer verified and read as an Outcome of the trade."""
+        raw = self.post(f"{self.gateway}{path}", fields)
+        try:
+            answer = parse_answer(raw.decode("utf-8").strip())
+        except (UnicodeDecodeError, ValueError):
+            raise ProviderError(f"{what}: unreadable answer") from None
+        if answer.get("respCode") in (NO_SUCH_TRADE, *IN_PROGRESS) and "signature" not in answer:
+            raise ProviderError(f"{what}: unsigned answer")
+        try:
+            self.trust.verify(answer)
+        except InvalidNotice as exc:
+            raise ProviderError(f"{what}: answer refused: {exc}") from None
+        if answer.get("orderId") != fields["orderId"]:
+            raise ProviderError(f"{what}: answer about another trade")
+        return trade_outcome(answer, mer_id=self.merchant.mer_id, answer=True)
+
+    # -- paying ---------------------------------------------------------------------------
+    @staticmethod
+    def payer_needed(host: str, payer_subject: str | None) -> str | None:
+        """UnionPay's page finds its payer itself (card, or the 云闪付 account)."""
+        return None
+
+    def start(self, request: PayRequest) -> PaymentStart:
+        """The signed 前台交易 form the browser posts to frontTransReq.do."""
+        order = self._order(request.out_trade_no)
+        try:
+            form = self.merchant.front_form(
+                order_id=request.out_trade_no, amount_fen=request.amount_fen, txn_time=order.created_at,
+                pay_timeout=request.expires_at, front_url=request.return_url, back_url=request.notify_url,
+                description=request.subject)
+        except ValueError as exc:
+            raise ProviderError(f"front form: {exc}") from None
+        return PaymentStart(url=f"{self.gateway}{FRONT_PATH}", form=form)
+
+    # -- notifications and returns --------------------------------------------------------
+    def verify_notify(self, notification: Notification) -> TradeState:
+        """A 消费 notification (posted form fields): signed by UnionPay under our trust, for our
+        merId. Only payments: a 退货's own notification is refused here (its outcome is asked
+        for by `refund_state`), which UnionPay retries a few times and then gives up."""
+        fields = self.trust.verify(notification.form)
+        if fields.get("txnType") != "01":
+            raise InvalidNotice(f"not a payment notification (txnType {fields.get('txnType', '')[:4]!r})")
+        outcome = trade_outcome(fields, mer_id=self.merchant.mer_id, answer=False)
+        return TradeState(out_trade_no=outcome.order_id, status=STATUS[outcome.status],
+                          amount_fen=outcome.amount_fen, trade_no=outcome.query_id,
+                          notify_id=outcome.query_id, seller_id=self.merchant.mer_id)
+
+    def notify_answer(self, accepted: bool) -> NotifyAnswer:
+        """UnionPay takes HTTP 200 as received; anything else it sends again later."""
+        return NotifyAnswer(200, "ok") if accepted else NotifyAnswer(400, "fail")
+
+    def verify_return(self, args: Mapping[str, str]) -> str:
+        """The browser's return (UnionPay posts the trade's fields to frontUrl) says which order
+        to show, never that it was paid: its orderId only, signature or not."""
+        number = args.get("orderId", "")
+        if not ORDER_ID.fullmatch(number):
+            raise InvalidNotice("no order number")
+        return number
+
+    # -- trade APIs -----------------------------------------------------------------------
+    def query(self, out_trade_no: str) -> TradeState:
+        order = self._order(out_trade_no)
+        outcome = self._call("query", QUERY_PATH, self.merchant.query_request(
+            order_id=out_trade_no, txn_time=order.created_at))
+        # A failed attempt is not the trade's end: the payer may try again on UnionPay's page
+        # until payTimeout; the order closes when it expires.
+        return TradeState(out_trade_no=out_trade_no, status=STATUS[outcome.status], amount_fen=outcome.amount_fen,
+                          trade_no=outcome.query_id, seller_id=self.merchant.mer_id)
+
+    def close(self, out_trade_no: str) -> None:
+        """A 前台交易 has no close: payTimeout ends it at UnionPay. What is paid or still being
+        processed there is not closed here (ProviderError: the query decides)."""
+        order = self._order(out_trade_no)
+        outcome = self._call("close", QUERY_PATH, self.merchant.query_request(
+            order_id=out_trade_no, txn_time=order.created_at))
+        if outcome.status in ("paid", "processing"):
+            raise ProviderError(f"close: the trade is {outcome.status} at UnionPay")
+
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
+               total_fen: int) -> str:
+        """退货 by origQryId. A refund UnionPay has already (same orderId and txnTime) is asked
+        about, not sent again; a new one is answered 00 (accepted) and completes later."""
+        known = self.refund_state(out_trade_no, out_request_no)
+        if known != "missing":
+            return known
+        order = self._order(out_trade_no)
+        query_id = order.provider_trade_no
+        if not query_id:
+            # Money that came after the order ended (never settled, so no queryId kept): UnionPay
+            # is asked for the payment's queryId.
+            paid = self._call("refund", QUERY_PATH, self.merchant.query_request(
+                order_id=out_trade_no, txn_time=order.created_at))
+            if paid.status != "paid" or not paid.query_id:
+                raise ProviderError(f"refund: UnionPay has no paid trade {out_trade_no} ({paid.status})")
+            query_id = paid.query_id
+        try:
+            fields = self.merchant.refund_request(
+                order_id=out_request_no, orig_qry_id=query_id, amount_fen=amount_fen,
+                txn_time=self._refund_time(out_request_no), back_url=self._refund_back_url())
+        except ValueError as exc:
+            raise ProviderError(f"refund: {exc}") from None
+        raw = self.post(f"{self.gateway}{BACK_PATH}", fields)
+        try:
+            answer = self.trust.verify(parse_answer(raw.decode("utf-8").strip()))
+        except (UnicodeDecodeError, ValueError):
+            raise ProviderError("refund: unreadable answer") from None
+        except InvalidNotice as exc:
+            raise ProviderError(f"refund: answer refused: {exc}") from None
+        if answer.get("orderId") != out_request_no or answer.get("merId") != self.merchant.mer_id:
+            raise ProviderError("refund: answer about another trade")
+        code = answer.get("respCode", "")
+        if code == "00" or code in IN_PROGRESS:
+            return "processing"
+        raise ProviderError(f"refund refused: {code[:8]} {answer.get('respMsg', '')[:100]}".strip())
+
+    def _refund_back_url(self) -> str:
+        from flask import current_app
+
+        base = (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+        if not base:
+            raise ProviderError("refund: PUBLIC_BASE_URL is not set (UnionPay needs a backUrl)")
+        return f"{base}/notify/{self.name}"
+
+    def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
+        """The 退货's own trade, by its orderId and txnTime: 00 is the money returned."""
+        outcome = self._call("refund query", QUERY_PATH, self.merchant.query_request(
+            order_id=out_request_no, txn_time=self._refund_time(out_request_no)))
+        return REFUND_STATUS[outcome.status]
+
+    def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
+        raise WithholdRefused("云闪付不提供协议扣款")
+
+    def bill(self, day: dt.date) -> list[BillRow]:
+        raise ProviderError("UnionPay's 对账文件 (txnType 76) is not read yet")
+
+
+# -- built from configuration ---------------------------------------------------------------
+
+class ConfigurationError(RuntimeError):
+    """A UnionPay provider that cannot start as configured; never holds key material."""
+
+
+SETTINGS = {"kind", "mer_id", "sign_pfx_file", "sign_pfx_password_file", "sign_pfx_password_env",
+            "root_cert_file", "middle_cert_file", "organisation", "gateway", "timeout"}
+REQUIRED = ("mer_id", "sign_pfx_file", "root_cert_file", "middle_cert_file")
+
+
+def _certificates_pem(data: bytes) -> bytes:
+    """UnionPay's .cer files are PEM or DER: as PEM."""
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        return data
+    try:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return x509.load_der_x509_certificate(data).public_bytes(Encoding.PEM)
+    except ValueError:
+        raise ValueError("neither PEM nor DER certificates") from None
+
+
+def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
+    """registry.KINDS["unionpay"]: PAYMENT_PROVIDERS[name] of kind "unionpay" (files relative
+    to the instance folder; the PFX password from a file there or from the environment):
+
+        {"kind": "unionpay", "mer_id": "898…",                    # 商户号, 15 digits
+         "sign_pfx_file": "unionpay/acp_sign.pfx",                 # 签名证书 (PKCS#12)
+         "sign_pfx_password_file": "unionpay/acp_sign.password",   # or "sign_pfx_password_env":
+                                                                   #   "UNIONPAY_PFX_PASSWORD"
+         "root_cert_file": "unionpay/acp_prod_root.cer",           # UnionPay's root and
+         "middle_cert_file": "unionpay/acp_prod_middle.cer",       #   intermediate (PEM or DER)
+         "gateway": "https://gateway.95516.com",                   # the default
+         "timeout": 10}
+
+    The gateway's origin must be in CSP_FORM_ACTION: the browser posts the 前台交易 form there."""
+    import os
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    where = f"PAYMENT_PROVIDERS[{name!r}]"
+    unknown = set(settings) - SETTINGS
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown settings {sorted(unknown)} (known: {sorted(SETTINGS)})")
+    missing = [key for key in REQUIRED if not settings.get(key)]
+    if missing:
+        raise ConfigurationError(f"{where}: missing {', '.join(missing)}")
+    mer_id = str(settings["mer_id"])
+    if not MER_ID.fullmatch(mer_id):
+        raise ConfigurationError(f"{where}['mer_id']: UnionPay's 商户号, 15 digits")
+    gateway = str(settings.get("gateway") or LIVE_GATEWAY).rstrip("/")
+    parts = urlsplit(gateway)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or (
+            parts.scheme == "http" and not local):
+        raise ConfigurationError(f"{where}['gateway']: an https origin such as {LIVE_GATEWAY}")
+    if gateway not in app.config.get("CSP_FORM_ACTION", ()):
+        raise ConfigurationError(f"{where}: add {gateway!r} to CSP_FORM_ACTION (the browser posts the "
+                                 "payment form there)")
+    timeout = settings.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
+        raise ConfigurationError(f"{where}['timeout']: seconds, more than 0 and at most 120")
+    instance = Path(app.instance_path)
+
+    def read(key: str) -> bytes:
+        path = instance / str(settings[key])
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"{where}[{key!r}]: cannot read {path} "
+                                     f"({exc.strerror or exc.__class__.__name__})") from None
+
+    if settings.get("sign_pfx_password_file"):
+        password = read("sign_pfx_password_file").decode("utf-8", "replace").strip()
+    elif settings.get("sign_pfx_password_env"):
+        variable = str(settings["sign_pfx_password_env"])
+        if variable not in os.environ:
+            raise ConfigurationError(f"{where}['sign_pfx_password_env']: the environment has no {variable}")
+        password = os.environ[variable]
+    else:
+        raise ConfigurationError(f"{where}: the PFX password: sign_pfx_password_file or sign_pfx_password_env")
+    try:
+        key = SigningKey.from_pfx(read("sign_pfx_file"), password)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}['sign_pfx_file']: {exc}") from None
+    now = dt.datetime.now(dt.timezone.utc)
+    if not key.certificate.not_valid_before_utc <= now <= key.certificate.not_valid_after_utc:
+        raise ConfigurationError(f"{where}['sign_pfx_file']: the signing certificate is not valid now "
+                                 f"(until {key.certificate.not_valid_after_utc:%Y-%m-%d})")
+    try:
+        trust = Trust.from_pem(_certificates_pem(read("root_cert_file")), _certificates_pem(read("middle_cert_file")),
+                               str(settings.get("organisation") or ORGANISATION))
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: root_cert_file / middle_cert_file: {exc}") from None
+    return UnionPayProvider(name=name, merchant=Merchant(mer_id, key), trust=trust, gateway=gateway,
+                            timeout=float(timeout))
