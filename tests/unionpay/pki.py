@@ -16,7 +16,7 @@ from sbweb.payments.unionpay import SigningKey, Trust
 
 ORG = "中国银联股份有限公司"
 UNIONPAY_CN = f"041@Z12@{ORG}@00000001"
-PFX_PASSWORD = "000000"
+PFX_PASSWORD = "acp-test-pw-7391"
 NOW = dt.datetime.now(dt.timezone.utc)
 
 

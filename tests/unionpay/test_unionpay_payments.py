@@ -205,3 +205,22 @@ def test_cancel_does_not_close_what_unionpay_has_paid(signed_in, unionpay):
 
 def _token(client) -> str:
     return form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]
+
+
+def test_the_key_and_its_password_never_reach_the_log(signed_in, unionpay, caplog):
+    import logging
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.unionpay.pki import PFX_PASSWORD
+
+    caplog.set_level(logging.DEBUG)
+    number, _ = to_unionpay(signed_in, unionpay)
+    unionpay.pay(number)
+    notify(signed_in, unionpay.notification(number, after={"txnAmt": "1"}))
+    notify(signed_in, unionpay.notification(number))
+    key = unionpay.pki.merchant.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()).decode()
+    assert "refused" in caplog.text  # the log was written
+    for secret in (PFX_PASSWORD, key.splitlines()[1], "PRIVATE KEY"):
+        assert secret not in caplog.text
