@@ -42,7 +42,7 @@ def main() -> None:
     def sign():
         merchant.front_form(order_id="SB202612070000000042", amount_fen=12345, txn_time=now,
                             pay_timeout=now + dt.timedelta(minutes=15), front_url="https://sb.example/pay/return/unionpay",
-                            back_url="https://sb.example/notify/unionpay", description="灵活就业养老保险")
+                            back_url="https://sb.example/notify/unionpay")
 
     print(f"front form signed:      {per_call(sign, args.batches, args.per_batch):.3f} ms CPU per call (min of "
           f"{args.batches} batches of {args.per_batch})")

@@ -307,12 +307,12 @@ class Merchant:
         })
 
     def front_form(self, *, order_id: str, amount_fen: int, txn_time: dt.datetime, pay_timeout: dt.datetime,
-                   front_url: str, back_url: str, description: str = "") -> dict[str, str]:
+                   front_url: str, back_url: str) -> dict[str, str]:
         """前台交易 (消费, mobile web): the signed fields the browser posts to frontTransReq.do."""
         return self.key.sign(self._base(
             "01", "01", "000201", order_id, txn_time, channelType="08", currencyCode=CURRENCY,
             txnAmt=amount(amount_fen), frontUrl=front_url, backUrl=back_url,
-            payTimeout=provider_time(pay_timeout), orderDesc=description[:32]))
+            payTimeout=provider_time(pay_timeout)))
 
     def query_request(self, *, order_id: str, txn_time: dt.datetime) -> dict[str, str]:
         """交易状态查询 of the trade (payment or refund) sent as orderId at txnTime."""
@@ -459,8 +459,6 @@ class UnionPayProvider:
             answer = parse_answer(raw.decode("utf-8").strip())
         except (UnicodeDecodeError, ValueError):
             raise ProviderError(f"{what}: unreadable answer") from None
-        if answer.get("respCode") in (NO_SUCH_TRADE, *IN_PROGRESS) and "signature" not in answer:
-            raise ProviderError(f"{what}: unsigned answer")
         try:
             self.trust.verify(answer)
         except InvalidNotice as exc:
@@ -481,8 +479,7 @@ class UnionPayProvider:
         try:
             form = self.merchant.front_form(
                 order_id=request.out_trade_no, amount_fen=request.amount_fen, txn_time=order.created_at,
-                pay_timeout=request.expires_at, front_url=request.return_url, back_url=request.notify_url,
-                description=request.subject)
+                pay_timeout=request.expires_at, front_url=request.return_url, back_url=request.notify_url)
         except ValueError as exc:
             raise ProviderError(f"front form: {exc}") from None
         return PaymentStart(url=f"{self.gateway}{FRONT_PATH}", form=form)

@@ -33,7 +33,7 @@ def merchant(pki):
 def front(merchant, **changes):
     fields = dict(order_id="SB202612070000000042", amount_fen=12345, txn_time=T0,
                   pay_timeout=T0 + dt.timedelta(minutes=15), front_url="https://sb.example/pay/return/unionpay",
-                  back_url="https://sb.example/notify/unionpay", description="灵活就业养老保险")
+                  back_url="https://sb.example/notify/unionpay")
     fields.update(changes)
     return merchant.front_form(**fields)
 
