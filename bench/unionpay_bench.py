@@ -36,12 +36,14 @@ def main() -> None:
     merchant = Merchant("898000000000001", SigningKey.from_pfx(pki.merchant_pfx, PFX_PASSWORD))
     trust = pki.authority.trust()
     now = dt.datetime.now(dt.timezone.utc)
-    notice = pki.unionpay_signs({"version": "5.1.0", "merId": "898000000000001", "orderId": "SB202612070000000042",
-                                 "txnType": "01", "respCode": "00", "txnAmt": "12345", "queryId": "7202612071630050001"})
+    notice = pki.unionpay_signs({"version": "5.1.0", "merId": "898000000000001",
+                                 "orderId": "SB202612070000000042", "txnType": "01", "respCode": "00",
+                                 "txnAmt": "12345", "queryId": "7202612071630050001"})
 
     def sign():
         merchant.front_form(order_id="SB202612070000000042", amount_fen=12345, txn_time=now,
-                            pay_timeout=now + dt.timedelta(minutes=15), front_url="https://sb.example/pay/return/unionpay",
+                            pay_timeout=now + dt.timedelta(minutes=15),
+                            front_url="https://sb.example/pay/return/unionpay",
                             back_url="https://sb.example/notify/unionpay")
 
     print(f"front form signed:      {per_call(sign, args.batches, args.per_batch):.3f} ms CPU per call (min of "

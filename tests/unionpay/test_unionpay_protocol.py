@@ -178,7 +178,8 @@ def test_answers_are_parsed_with_bracketed_values_whole():
     text = ("respCode=00&reserved={a=1&b=2}&x=[{c=3}&{d=4}]&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\n"
             "MII+/=\r\n-----END CERTIFICATE-----&empty=")
     assert parse_answer(text) == {"respCode": "00", "reserved": "{a=1&b=2}", "x": "[{c=3}&{d=4}]",
-                                  "signPubKeyCert": "-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n-----END CERTIFICATE-----",
+                                  "signPubKeyCert": "-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n"
+                                                    "-----END CERTIFICATE-----",
                                   "empty": ""}
     for bad in ("a=1&a=2", "a={1", "novalue"):
         with pytest.raises(ValueError):
