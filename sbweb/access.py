@@ -49,7 +49,7 @@ RULES: dict[str, Rule] = {
     "verify.identity": _r(PUBLIC, PUBLIC, "验证码验证"),
     "verify.blind": _r(PUBLIC, PUBLIC, "验证码验证"),
     "notify.receive": _r(None, PUBLIC, "支付结果通知"),
-    "orders.provider_return": _r(PUBLIC, None, "支付返回"),
+    "orders.provider_return": _r(PUBLIC, PUBLIC, "支付返回"),
     "certificates.verify": _r(PUBLIC, None, "证明核验"),
     "reminders.unsubscribe": _r(PUBLIC, None, "退订缴费提醒"),
     # The operator's doors: no personal datum, no session; /metrics checks METRICS_ALLOW itself.
@@ -72,6 +72,7 @@ RULES: dict[str, Rule] = {
     "selfpay.method": _r(LOOKUP, LOOKUP, "去支付"),
     "orders.show": _r(LOOKUP, None, "缴费结果"),
     "orders.bridge": _r(LOOKUP, None, "微信支付"),
+    "orders.post_form": _r(LOOKUP, None, "前往支付"),
     "orders.check": _r(None, LOOKUP, "刷新支付结果"),
     "orders.resume": _r(None, LOOKUP, "继续支付"),
     "orders.cancel": _r(None, LOOKUP, "取消支付"),

@@ -23,7 +23,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 HASH_LENGTH = 12
 # Files a page needs together, served as one (one request instead of three on a first visit),
 # in this order: htmx first, as when each had a deferred <script> of its own.
-BUNDLES = {"bundle.js": ("vendor/htmx-2.0.11.min.js", "wechat-pay.js")}  # app.js stays apart: it runs first
+BUNDLES = {"bundle.js": ("vendor/htmx-2.0.11.min.js", "wechat-pay.js", "provider-form.js")}  # app.js stays apart: it runs first
 _COMPRESSIBLE = Compressor(quiet=True)  # only its list of file types not worth compressing
 
 # Compressed bodies by content hash: a process that makes many apps (the tests) compresses once.

@@ -83,12 +83,14 @@ class PayRequest:
 
 @dataclass(frozen=True)
 class PaymentStart:
-    """Where 去支付 takes the browser: the provider's own page at `url`; or, when the host app
-    takes the payment through its JS bridge (WeChat JSAPI), a page of ours that hands it
+    """Where 去支付 takes the browser: the provider's own page at `url` (with `form`: a page of
+    ours whose form posts those fields there, as UnionPay's 前台交易 wants); or, when the host
+    app takes the payment through its JS bridge (WeChat JSAPI), a page of ours that hands it
     `bridge`: the parameters of WeixinJSBridge's getBrandWCPayRequest."""
 
     url: str | None = None
     bridge: Mapping[str, str] | None = None
+    form: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

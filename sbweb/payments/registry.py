@@ -8,9 +8,10 @@ from sbweb.payments import sandbox
 KINDS: dict[str, str] = {
     "alipay": "sbweb.payments.alipay:provider_from_settings",
     "wechatpay": "sbweb.payments.wechat:from_settings",
+    "unionpay": "sbweb.payments.unionpay:from_settings",
 }
-# Channels no real provider serves yet (README: "UnionPay"): only the embedded sandbox may.
-NOT_YET = {"unionpay": "云闪付 (UnionPay) has no real provider yet: no maintained client library fits"}
+# Channels no real provider serves yet: only the embedded sandbox may.
+NOT_YET: dict[str, str] = {}
 
 
 def init_providers(app) -> None:

@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth, hostauth
+from sbweb import auth, csrf, hostauth
 from sbweb.clock import shanghai_now
 from sbweb.db import db
 from sbweb.htmx import into_main, polled_by, render_part, render_step
@@ -39,6 +39,9 @@ def go_pay(order):
     if start.bridge is not None:
         session["bridge"] = {"order": order.order_no, "params": {k: start.bridge[k] for k in BRIDGE_KEYS}}
         return redirect(url_for("orders.bridge", order_no=order.order_no), 303)
+    if start.form is not None:
+        # A full page load (HX-Redirect for HTMX), so that its form posts itself to the provider.
+        return leave_app(url_for("orders.post_form", order_no=order.order_no))
     return leave_app(start.url)
 
 
@@ -88,6 +91,25 @@ def bridge(order_no):
     return render_step("orders/bridge.html", order=order, bridge=held["params"])
 
 
+@bp.get("/pay/form/<order_no>")
+def post_form(order_no):
+    """A provider whose page is reached by a form post (UnionPay's 前台交易): the signed form,
+    posted by static/provider-form.js on load, and by its button without JavaScript. Signed
+    afresh each time (it holds nothing secret and is cheap); only for an order in 支付中."""
+    order = _own_order(order_no)
+    if order.state != "paying":
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    try:
+        start = orders.start_payment(order, **payment_urls(order), host=auth.host(),
+                                     payer_subject=auth.host_subject(), client_ip=request.remote_addr)
+    except (orders.PaymentError, PayerUnknown) as exc:
+        flash(getattr(exc, "message", None) or "暂时无法使用此缴款方式，请选择其他缴款方式")
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    if start.form is None:
+        return redirect(url_for("orders.show", order_no=order.order_no), 303)
+    return render_step("orders/post_form.html", order=order, action=start.url, fields=start.form)
+
+
 @bp.post("/orders/<order_no>/check")
 def check(order_no):
     """刷新: ask the provider now, whenever it was last asked, then show the order."""
@@ -121,15 +143,18 @@ def cancel(order_no):
     return redirect(url_for("orders.show", order_no=order.order_no), 303)
 
 
-@bp.get("/pay/return/<provider>")
+@bp.route("/pay/return/<provider>", methods=["GET", "POST"])
+@csrf.exempt  # UnionPay posts the browser back (to frontUrl) from its own page; nothing here writes
 def provider_return(provider):
-    """The browser comes back from the provider. This says which order to show, never that
-    it was paid: only a verified notify or a trade query settles."""
+    """The browser comes back from the provider (a GET, or UnionPay's form post). This says
+    which order to show, never that it was paid: only a verified notify or a trade query
+    settles. A cross-site post carries no session cookie (SameSite=Lax): it is sent on to the
+    order's page, whose GET does."""
     client = current_app.extensions["sbweb.providers"].get(provider)
     if client is None:
         abort(404)
     try:
-        order_no = client.verify_return(request.args)[:32]
+        order_no = client.verify_return(request.values)[:32]
     except InvalidNotice:
         abort(400)
     order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))

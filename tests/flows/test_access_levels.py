@@ -273,6 +273,8 @@ SCENARIOS: dict[str, Scenario] = {
     "/notify/<provider>": Scenario("/notify/sandbox", set(), data={"out_trade_no": "{order}", "trade_status":
                                    "TRADE_SUCCESS", "total_amount": "100.00"},
                                    why="an unsigned notification changes nothing, whoever sends it"),
+    "/pay/return/<provider>": Scenario("/pay/return/sandbox", set(), data={"out_trade_no": "{order}"},
+                                       why="the browser's return (UnionPay posts it) only says which order to show"),
     "/sandbox/cashier/<trade_no>": Scenario("/sandbox/cashier/000000", set(), data={},
                                             why="the simulated provider's cashier: no such trade"),
     "/sandbox/gateway.do": Scenario("/sandbox/gateway.do", set(), data={"method": "alipay.trade.close"},

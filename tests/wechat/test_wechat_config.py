@@ -90,12 +90,13 @@ def test_wechat_pay_serves_only_the_wechat_channel(start):
     assert "PAYMENT_CHANNELS['alipay']: provider 'wechat' serves only ['wechat']" in message
 
 
-def test_unionpay_has_no_provider_yet(start):
-    assert "UnionPay" in refused(start, changes={"PAYMENT_CHANNELS": {"wechat": "wechat", "unionpay": "wechat"}})
-    # A live pilot (no sandbox) that keeps the default 云闪付 channel is told why it cannot.
+def test_unionpay_is_not_served_by_wechat_pay_nor_by_an_absent_sandbox(start):
+    message = refused(start, changes={"PAYMENT_CHANNELS": {"wechat": "wechat", "unionpay": "wechat"}})
+    assert "PAYMENT_CHANNELS['unionpay']: provider 'wechat' serves only ['wechat']" in message
+    # A live pilot (no sandbox) that keeps the default 云闪付 channel is told it has no provider.
     live = {"SANDBOX_ENABLED": False, "PAYMENT_CHANNELS": {"wechat": "wechat", "unionpay": "sandbox"},
             "WITHHOLD_PROVIDER": None}
-    assert "云闪付 (UnionPay) has no real provider yet" in refused(start, changes=live)
+    assert "not configured: {'sandbox'}" in refused(start, changes=live)
     assert start(changes={"SANDBOX_ENABLED": False, "PAYMENT_CHANNELS": {"wechat": "wechat"},
                           "WITHHOLD_PROVIDER": None})
 

@@ -1,0 +1,685 @@
+"""云闪付 / 银联 as a payment provider: UnionPay's 全渠道 (ACP) protocol, version 5.1.0, written
+on `cryptography` from the published specification (no maintained Python client exists).
+
+The protocol in short. Every message is a flat map of string fields. signMethod 01 signs it
+with the merchant's signing certificate (a PKCS#12 file UnionPay issues, with its password):
+the fields but `signature`, sorted by name, joined as `k=v&k=v…`; its SHA-256 as lowercase hex;
+that hex string signed SHA256withRSA (PKCS#1 v1.5); base64. `certId` is the signing
+certificate's serial number in decimal. UnionPay signs its answers and notifications the same
+way and sends the certificate it signed with (`signPubKeyCert`, PEM): we take it only when it
+chains to the configured intermediate and root, is within its validity (as are they), is a
+signing certificate (no CA) and names UnionPay as its owner: the third `@`-separated part of
+its CN is 中国银联股份有限公司, as UnionPay's own SDKs check.
+
+- 前台交易 (frontTransReq.do, txnType 01/01, bizType 000201, channelType 08): a form the
+  browser posts to UnionPay's page (`front_form`), which sends the browser back to frontUrl
+  (never trusted) and the result to backUrl (the async notification, respCode 00/A6 paid).
+- 交易状态查询 (queryTrans.do, txnType 00) by orderId and the trade's own txnTime.
+- 退货 (backTransReq.do, txnType 04) of a paid trade by its queryId (origQryId), under an
+  orderId of its own; its outcome is asked for with queryTrans.
+
+Answers from queryTrans/backTransReq come as `k=v&…` text, not URL-encoded; values that
+hold `&` are wrapped in {} or [] (reserved fields), which `parse_answer` keeps whole.
+
+Not in this module yet (issue 18): 消费撤销, the 对账文件 (txnType 76), UnionPay's test-
+environment certificates (whose CN reads 00040000:SIGN), the sandbox's 银联 cashier.
+"""
+import base64
+import datetime as dt
+import hashlib
+import http.client
+import re
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+from urllib.parse import urlencode
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from sbweb.clock import SHANGHAI
+from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest, PaymentStart,
+                            ProviderError, TradeState, WithholdRefused)
+
+VERSION = "5.1.0"
+ENCODING = "UTF-8"
+SIGN_METHOD = "01"  # RSA-SHA256 with a certificate
+ORGANISATION = "中国银联股份有限公司"
+LIVE_GATEWAY = "https://gateway.95516.com"
+FRONT_PATH = "/gateway/api/frontTransReq.do"
+BACK_PATH = "/gateway/api/backTransReq.do"
+QUERY_PATH = "/gateway/api/queryTrans.do"
+CURRENCY = "156"  # CNY
+ORDER_ID = re.compile(r"[0-9A-Za-z]{8,32}")  # orderId: 8–32 letters and digits, no - or _
+MER_ID = re.compile(r"\d{15}")
+MAX_ANSWER = 1024 * 1024
+
+# respCode / origRespCode of a trade: paid, or still being processed (ask again).
+PAID = {"00", "A6"}  # A6: 有缺陷的成功 (paid; some detail of the message was off)
+IN_PROGRESS = {"03", "04", "05"}
+NO_SUCH_TRADE = "34"
+
+Post = Callable[[str, Mapping[str, str]], bytes]
+
+
+def provider_time(value: dt.datetime) -> str:
+    """UnionPay's times (txnTime, payTimeout) are Beijing time, yyyyMMddHHmmss."""
+    return value.astimezone(SHANGHAI).strftime("%Y%m%d%H%M%S")
+
+
+def parse_provider_time(text: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text or "", "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
+    except ValueError:
+        return None
+
+
+def amount(fen: int) -> str:
+    """txnAmt: whole fen, digits only (12 at most)."""
+    if isinstance(fen, bool) or not isinstance(fen, int) or not 0 < fen < 10**12:
+        raise ValueError(f"txnAmt must be a positive whole number of fen, not {fen!r}")
+    return str(fen)
+
+
+def read_amount(text) -> int | None:
+    return int(text) if isinstance(text, str) and re.fullmatch(r"\d{1,12}", text) else None
+
+
+# -- signing --------------------------------------------------------------------------------
+
+def signing_string(fields: Mapping[str, str]) -> str:
+    """Every field but `signature`, sorted by name, as k=v joined by &."""
+    return "&".join(f"{key}={fields[key]}" for key in sorted(fields) if key != "signature")
+
+
+def digest_hex(fields: Mapping[str, str]) -> bytes:
+    """What signMethod 01 signs: the SHA-256 of the signing string, as lowercase hex (ASCII)."""
+    return hashlib.sha256(signing_string(fields).encode("utf-8")).hexdigest().encode("ascii")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """The merchant's signing certificate and its private key (from UnionPay's PFX)."""
+
+    certificate: x509.Certificate
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+
+    @property
+    def cert_id(self) -> str:
+        return str(self.certificate.serial_number)
+
+    @staticmethod
+    def from_pfx(data: bytes, password: str | bytes | None) -> "SigningKey":
+        """The key and certificate of a PKCS#12 file; ValueError (saying what, never the
+        password) when it does not open or holds no RSA key with its certificate."""
+        if isinstance(password, str):
+            password = password.encode("utf-8")
+        try:
+            key, certificate, _others = pkcs12.load_key_and_certificates(data, password or None)
+        except (ValueError, TypeError):
+            raise ValueError("not a PKCS#12 (PFX) file, or the password does not open it") from None
+        if certificate is None or not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("the PFX holds no RSA private key with its certificate")
+        if key.public_key().public_numbers() != certificate.public_key().public_numbers():
+            raise ValueError("the PFX's certificate is not that of its private key")
+        if key.key_size < 2048:
+            raise ValueError("the signing key must be RSA of 2048 bits or more")
+        return SigningKey(certificate=certificate, private_key=key)
+
+    def sign(self, fields: Mapping[str, str]) -> dict[str, str]:
+        """`fields` with certId and signMethod set and `signature` added."""
+        signed = {**fields, "certId": self.cert_id, "signMethod": SIGN_METHOD}
+        signed.pop("signature", None)
+        raw = self.private_key.sign(digest_hex(signed), padding.PKCS1v15(), hashes.SHA256())
+        signed["signature"] = base64.b64encode(raw).decode("ascii")
+        return signed
+
+
+# -- verifying ------------------------------------------------------------------------------
+
+def cn_parts(certificate: x509.Certificate) -> list[str]:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value).split("@") if names else []
+
+
+def _extension(certificate: x509.Certificate, oid):
+    try:
+        return certificate.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _within(certificate: x509.Certificate, now: dt.datetime, what: str) -> None:
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise InvalidNotice(f"{what} is not valid now (valid {certificate.not_valid_before_utc:%Y-%m-%d} "
+                            f"to {certificate.not_valid_after_utc:%Y-%m-%d})")
+
+
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certificate.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+@dataclass(frozen=True)
+class Trust:
+    """UnionPay's root and intermediate certificates (the files its SDK ships as
+    acp_prod_root.cer and acp_prod_middle.cer; several of each are taken, for rotation), and
+    the organisation a signing certificate must name."""
+
+    roots: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...]
+    organisation: str = ORGANISATION
+
+    @staticmethod
+    def from_pem(roots: bytes, intermediates: bytes, organisation: str = ORGANISATION) -> "Trust":
+        try:
+            found_roots = tuple(x509.load_pem_x509_certificates(roots))
+            found_middle = tuple(x509.load_pem_x509_certificates(intermediates))
+        except ValueError:
+            raise ValueError("not PEM certificates") from None
+        for middle in found_middle:
+            constraints = _extension(middle, ExtensionOID.BASIC_CONSTRAINTS)
+            if constraints is None or not constraints.ca:
+                raise ValueError("an intermediate certificate that is no CA")
+            if not any(_issued_by(middle, root) for root in found_roots):
+                raise ValueError("an intermediate certificate not issued by any configured root")
+        return Trust(found_roots, found_middle, organisation)
+
+    def check(self, certificate: x509.Certificate, now: dt.datetime) -> None:
+        """InvalidNotice unless `certificate` is a UnionPay signing certificate in force,
+        issued by a configured intermediate (in force) under a configured root (in force)."""
+        _within(certificate, now, "the signing certificate")
+        for middle in self.intermediates:
+            if certificate.issuer == middle.subject and _issued_by(certificate, middle):
+                break
+        else:
+            raise InvalidNotice("the signing certificate is not issued by a configured intermediate")
+        _within(middle, now, "its intermediate certificate")
+        root = next((r for r in self.roots if middle.issuer == r.subject and _issued_by(middle, r)), None)
+        if root is None:
+            raise InvalidNotice("the intermediate is not issued by a configured root")
+        _within(root, now, "the root certificate")
+        constraints = _extension(certificate, ExtensionOID.BASIC_CONSTRAINTS)
+        if constraints is not None and constraints.ca:
+            raise InvalidNotice("the signing certificate is a CA certificate")
+        usage = _extension(certificate, ExtensionOID.KEY_USAGE)
+        if usage is not None and not usage.digital_signature:
+            raise InvalidNotice("the certificate is not for signing")
+        parts = cn_parts(certificate)
+        if len(parts) < 3 or parts[2] != self.organisation:
+            raise InvalidNotice(f"the signing certificate is not {self.organisation}'s")
+        if not isinstance(certificate.public_key(), rsa.RSAPublicKey):
+            raise InvalidNotice("the signing certificate's key is not RSA")
+
+    def verify(self, fields: Mapping[str, str], *, now: dt.datetime | None = None) -> dict[str, str]:
+        """`fields` as a dict if UnionPay signed them (signMethod 01, version 5.1.0, with a
+        signPubKeyCert we trust); InvalidNotice saying why not otherwise."""
+        fields = dict(fields)
+        now = now or dt.datetime.now(dt.timezone.utc)
+        if fields.get("signMethod") != SIGN_METHOD:
+            raise InvalidNotice(f"signMethod {str(fields.get('signMethod'))[:8]!r}, not 01")
+        if fields.get("version") != VERSION:
+            raise InvalidNotice(f"version {str(fields.get('version'))[:8]!r}, not {VERSION}")
+        pem, signature = fields.get("signPubKeyCert", ""), fields.get("signature", "")
+        if not pem or not signature:
+            raise InvalidNotice("no signature or no signPubKeyCert")
+        try:
+            certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
+            raw = base64.b64decode(signature, validate=True)
+        except (ValueError, UnicodeEncodeError):
+            raise InvalidNotice("unreadable signPubKeyCert or signature") from None
+        self.check(certificate, now)
+        try:
+            certificate.public_key().verify(raw, digest_hex(fields), padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise InvalidNotice("bad signature") from None
+        return fields
+
+
+# -- messages -------------------------------------------------------------------------------
+
+def parse_answer(text: str) -> dict[str, str]:
+    """A synchronous answer (`k=v&k=v`, values as they are): a value that opens with { or [
+    runs to its matching bracket, & and = inside it included."""
+    fields: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        eq = text.find("=", i)
+        if eq < 0:
+            raise ValueError("a field without =")
+        key = text[i:eq]
+        j = eq + 1
+        if j < n and text[j] in "{[":
+            opening, closing, depth = text[j], "}" if text[j] == "{" else "]", 0
+            k = j
+            while k < n:
+                if text[k] == opening:
+                    depth += 1
+                elif text[k] == closing:
+                    depth -= 1
+                    if depth == 0:
+                        break
+                k += 1
+            if depth:
+                raise ValueError(f"an unclosed {opening} in {key[:20]}")
+            end = k + 1
+            if end < n and text[end] != "&":
+                end = text.find("&", end)
+                end = n if end < 0 else end
+        else:
+            end = text.find("&", j)
+            end = n if end < 0 else end
+        if not key or key in fields:
+            raise ValueError("an empty or repeated field name")
+        fields[key] = text[j:end]
+        i = end + 1
+    return fields
+
+
+def _without_blanks(fields: Mapping[str, str]) -> dict[str, str]:
+    """UnionPay's SDKs drop empty fields before signing: an empty field is no field."""
+    return {k: str(v) for k, v in fields.items() if v is not None and str(v) != ""}
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """One 商户号 (merId) with its signing key, as the requests need it."""
+
+    mer_id: str
+    key: SigningKey
+
+    def _base(self, txn_type: str, txn_sub_type: str, biz_type: str, order_id: str, txn_time: dt.datetime,
+              **more) -> dict[str, str]:
+        if not ORDER_ID.fullmatch(order_id or ""):
+            raise ValueError(f"orderId must be 8–32 letters and digits, not {order_id!r}")
+        return _without_blanks({
+            "version": VERSION, "encoding": ENCODING, "signMethod": SIGN_METHOD,
+            "txnType": txn_type, "txnSubType": txn_sub_type, "bizType": biz_type,
+            "accessType": "0", "merId": self.mer_id, "orderId": order_id,
+            "txnTime": provider_time(txn_time), **more,
+        })
+
+    def front_form(self, *, order_id: str, amount_fen: int, txn_time: dt.datetime, pay_timeout: dt.datetime,
+                   front_url: str, back_url: str) -> dict[str, str]:
+        """前台交易 (消费, mobile web): the signed fields the browser posts to frontTransReq.do."""
+        return self.key.sign(self._base(
+            "01", "01", "000201", order_id, txn_time, channelType="08", currencyCode=CURRENCY,
+            txnAmt=amount(amount_fen), frontUrl=front_url, backUrl=back_url,
+            payTimeout=provider_time(pay_timeout)))
+
+    def query_request(self, *, order_id: str, txn_time: dt.datetime) -> dict[str, str]:
+        """交易状态查询 of the trade (payment or refund) sent as orderId at txnTime."""
+        return self.key.sign(self._base("00", "00", "000000", order_id, txn_time))
+
+    def refund_request(self, *, order_id: str, orig_qry_id: str, amount_fen: int, txn_time: dt.datetime,
+                       back_url: str) -> dict[str, str]:
+        """退货 of `amount_fen` of the paid trade `orig_qry_id` (its queryId), as orderId."""
+        if not re.fullmatch(r"[0-9A-Za-z]{1,64}", orig_qry_id or ""):
+            raise ValueError("origQryId must be the paid trade's queryId")
+        return self.key.sign(self._base(
+            "04", "00", "000201", order_id, txn_time, channelType="08", currencyCode=CURRENCY,
+            txnAmt=amount(amount_fen), origQryId=orig_qry_id, backUrl=back_url))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a verified answer or notification says about one trade of ours."""
+
+    order_id: str
+    status: str  # "paid" | "processing" | "failed" | "missing"
+    amount_fen: int | None = None
+    query_id: str | None = None
+    paid_at: dt.datetime | None = None
+    code: str = ""
+    message: str = ""
+
+
+def trade_outcome(fields: Mapping[str, str], *, mer_id: str, answer: bool) -> Outcome:
+    """A verified notification (answer=False: respCode is the trade's) or a verified query
+    answer (answer=True: respCode is the query's, origRespCode the trade's) as an Outcome.
+    ProviderError (answer) / InvalidNotice (notification) when it is not about our merchant."""
+    refuse = ProviderError if answer else InvalidNotice
+    if fields.get("merId") != mer_id:
+        raise refuse("not our merId")
+    order_id = fields.get("orderId", "")
+    if not ORDER_ID.fullmatch(order_id):
+        raise refuse("no readable orderId")
+    code = fields.get("respCode", "")
+    message = fields.get("respMsg", "")[:100]
+    if answer:
+        if code == NO_SUCH_TRADE:
+            return Outcome(order_id, "missing", code=code, message=message)
+        if code in IN_PROGRESS:
+            return Outcome(order_id, "processing", code=code, message=message)
+        if code != "00":
+            raise ProviderError(f"query refused: {code[:8]} {message}".strip())
+        code, message = fields.get("origRespCode", ""), fields.get("origRespMsg", "")[:100]
+    if code in PAID:
+        paid = read_amount(fields.get("txnAmt"))
+        if paid is None:
+            raise refuse("no readable txnAmt")
+        if fields.get("currencyCode", CURRENCY) != CURRENCY:
+            raise refuse("not in CNY")
+        query_id = fields.get("queryId", "")
+        if not re.fullmatch(r"[0-9A-Za-z]{1,64}", query_id):
+            raise refuse("no queryId")
+        # No field says when the payer paid (traceTime has no year): the time we hear of it is used.
+        return Outcome(order_id, "paid", paid, query_id, None, code, message)
+    if code in IN_PROGRESS:
+        return Outcome(order_id, "processing", code=code, message=message)
+    return Outcome(order_id, "failed", code=code, message=message)
+
+
+# -- transport ------------------------------------------------------------------------------
+
+def http_post(timeout: float) -> Post:
+    """POST the fields form-encoded; the raw answer, or ProviderError when there is none."""
+    def post(url: str, fields: Mapping[str, str]) -> bytes:
+        data = urlencode(fields).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method="POST", headers={
+            "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                body = answer.read(MAX_ANSWER + 1)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise ProviderError(f"no answer from the gateway ({exc.__class__.__name__})") from None
+        if len(body) > MAX_ANSWER:
+            raise ProviderError("the gateway's answer is too large")
+        return body
+
+    return post
+
+
+# -- the provider ---------------------------------------------------------------------------
+
+STATUS = {"paid": "success", "processing": "waiting", "failed": "waiting", "missing": "missing"}
+REFUND_STATUS = {"paid": "succeeded", "processing": "processing", "failed": "failed", "missing": "missing"}
+
+
+class UnionPayProvider:
+    """云闪付 for one 商户号 (merId): 前台交易 (the browser posts our signed form to UnionPay's
+    page), notifications, 交易状态查询 and 退货. Serves the `unionpay` channel only.
+
+    UnionPay finds a trade by orderId *and* the txnTime it was sent with, so each trade's
+    txnTime is one fixed moment of ours: the order's (or refund's) creation, read back from the
+    database; 继续支付 sends the same trade again, never a second one."""
+
+    channels = frozenset({"unionpay"})
+    withholds = False  # 银联代收 is another product
+
+    def __init__(self, *, name: str, merchant: Merchant, trust: Trust, gateway: str = LIVE_GATEWAY,
+                 post: Post | None = None, timeout: float = 10):
+        self.name = name
+        self.merchant = merchant
+        self.trust = trust
+        self.gateway = gateway.rstrip("/")
+        self.post = post or http_post(timeout)
+        # Only UnionPay's production gateway moves money; its test environment and fakes do not.
+        self.takes_real_money = self.gateway == LIVE_GATEWAY
+
+    def __repr__(self) -> str:  # never the key
+        return f"<UnionPayProvider {self.name} merId={self.merchant.mer_id}>"
+
+    # -- when each trade was sent ---------------------------------------------------------
+    @staticmethod
+    def _order(out_trade_no: str):
+        from sqlalchemy import select
+
+        from sbweb.db import db
+        from sbweb.models import Order
+
+        order = db.session.scalar(select(Order).filter_by(order_no=out_trade_no[:32]))
+        if order is None:
+            raise ProviderError(f"no order {out_trade_no[:32]} to send to UnionPay")
+        return order
+
+    @staticmethod
+    def _refund_time(out_request_no: str) -> dt.datetime:
+        from sqlalchemy import select
+
+        from sbweb.db import db
+        from sbweb.models import Refund
+
+        refund = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no[:64]))
+        if refund is None:
+            raise ProviderError(f"no refund {out_request_no[:64]} to send to UnionPay")
+        return refund.created_at
+
+    def _call(self, what: str, path: str, fields: Mapping[str, str]) -> Outcome:
+        """POST a signed request; the answer verified and read as an Outcome of the trade."""
+        raw = self.post(f"{self.gateway}{path}", fields)
+        try:
+            answer = parse_answer(raw.decode("utf-8").strip())
+        except (UnicodeDecodeError, ValueError):
+            raise ProviderError(f"{what}: unreadable answer") from None
+        try:
+            self.trust.verify(answer)
+        except InvalidNotice as exc:
+            raise ProviderError(f"{what}: answer refused: {exc}") from None
+        if answer.get("orderId") != fields["orderId"]:
+            raise ProviderError(f"{what}: answer about another trade")
+        return trade_outcome(answer, mer_id=self.merchant.mer_id, answer=True)
+
+    # -- paying ---------------------------------------------------------------------------
+    @staticmethod
+    def payer_needed(host: str, payer_subject: str | None) -> str | None:
+        """UnionPay's page finds its payer itself (card, or the 云闪付 account)."""
+        return None
+
+    def start(self, request: PayRequest) -> PaymentStart:
+        """The signed 前台交易 form the browser posts to frontTransReq.do."""
+        order = self._order(request.out_trade_no)
+        try:
+            form = self.merchant.front_form(
+                order_id=request.out_trade_no, amount_fen=request.amount_fen, txn_time=order.created_at,
+                pay_timeout=request.expires_at, front_url=request.return_url, back_url=request.notify_url)
+        except ValueError as exc:
+            raise ProviderError(f"front form: {exc}") from None
+        return PaymentStart(url=f"{self.gateway}{FRONT_PATH}", form=form)
+
+    # -- notifications and returns --------------------------------------------------------
+    def verify_notify(self, notification: Notification) -> TradeState:
+        """A 消费 notification (posted form fields): signed by UnionPay under our trust, for our
+        merId. Only payments: a 退货's own notification is refused here (its outcome is asked
+        for by `refund_state`), which UnionPay retries a few times and then gives up."""
+        fields = self.trust.verify(notification.form)
+        if fields.get("txnType") != "01":
+            raise InvalidNotice(f"not a payment notification (txnType {fields.get('txnType', '')[:4]!r})")
+        outcome = trade_outcome(fields, mer_id=self.merchant.mer_id, answer=False)
+        return TradeState(out_trade_no=outcome.order_id, status=STATUS[outcome.status],
+                          amount_fen=outcome.amount_fen, trade_no=outcome.query_id,
+                          notify_id=outcome.query_id, seller_id=self.merchant.mer_id)
+
+    def notify_answer(self, accepted: bool) -> NotifyAnswer:
+        """UnionPay takes HTTP 200 as received; anything else it sends again later."""
+        return NotifyAnswer(200, "ok") if accepted else NotifyAnswer(400, "fail")
+
+    def verify_return(self, args: Mapping[str, str]) -> str:
+        """The browser's return (UnionPay posts the trade's fields to frontUrl) says which order
+        to show, never that it was paid: its orderId only, signature or not."""
+        number = args.get("orderId", "")
+        if not ORDER_ID.fullmatch(number):
+            raise InvalidNotice("no order number")
+        return number
+
+    # -- trade APIs -----------------------------------------------------------------------
+    def query(self, out_trade_no: str) -> TradeState:
+        order = self._order(out_trade_no)
+        outcome = self._call("query", QUERY_PATH, self.merchant.query_request(
+            order_id=out_trade_no, txn_time=order.created_at))
+        # A failed attempt is not the trade's end: the payer may try again on UnionPay's page
+        # until payTimeout; the order closes when it expires.
+        return TradeState(out_trade_no=out_trade_no, status=STATUS[outcome.status], amount_fen=outcome.amount_fen,
+                          trade_no=outcome.query_id, seller_id=self.merchant.mer_id)
+
+    def close(self, out_trade_no: str) -> None:
+        """A 前台交易 has no close: payTimeout ends it at UnionPay. What is paid or still being
+        processed there is not closed here (ProviderError: the query decides)."""
+        order = self._order(out_trade_no)
+        outcome = self._call("close", QUERY_PATH, self.merchant.query_request(
+            order_id=out_trade_no, txn_time=order.created_at))
+        if outcome.status in ("paid", "processing"):
+            raise ProviderError(f"close: the trade is {outcome.status} at UnionPay")
+
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
+               total_fen: int) -> str:
+        """退货 by origQryId. A refund UnionPay has already (same orderId and txnTime) is asked
+        about, not sent again; a new one is answered 00 (accepted) and completes later."""
+        known = self.refund_state(out_trade_no, out_request_no)
+        if known != "missing":
+            return known
+        order = self._order(out_trade_no)
+        query_id = order.provider_trade_no
+        if not query_id:
+            # Money that came after the order ended (never settled, so no queryId kept): UnionPay
+            # is asked for the payment's queryId.
+            paid = self._call("refund", QUERY_PATH, self.merchant.query_request(
+                order_id=out_trade_no, txn_time=order.created_at))
+            if paid.status != "paid" or not paid.query_id:
+                raise ProviderError(f"refund: UnionPay has no paid trade {out_trade_no} ({paid.status})")
+            query_id = paid.query_id
+        try:
+            fields = self.merchant.refund_request(
+                order_id=out_request_no, orig_qry_id=query_id, amount_fen=amount_fen,
+                txn_time=self._refund_time(out_request_no), back_url=self._refund_back_url())
+        except ValueError as exc:
+            raise ProviderError(f"refund: {exc}") from None
+        raw = self.post(f"{self.gateway}{BACK_PATH}", fields)
+        try:
+            answer = self.trust.verify(parse_answer(raw.decode("utf-8").strip()))
+        except (UnicodeDecodeError, ValueError):
+            raise ProviderError("refund: unreadable answer") from None
+        except InvalidNotice as exc:
+            raise ProviderError(f"refund: answer refused: {exc}") from None
+        if answer.get("orderId") != out_request_no or answer.get("merId") != self.merchant.mer_id:
+            raise ProviderError("refund: answer about another trade")
+        code = answer.get("respCode", "")
+        if code == "00" or code in IN_PROGRESS:
+            return "processing"
+        raise ProviderError(f"refund refused: {code[:8]} {answer.get('respMsg', '')[:100]}".strip())
+
+    def _refund_back_url(self) -> str:
+        from flask import current_app
+
+        base = (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+        if not base:
+            raise ProviderError("refund: PUBLIC_BASE_URL is not set (UnionPay needs a backUrl)")
+        return f"{base}/notify/{self.name}"
+
+    def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
+        """The 退货's own trade, by its orderId and txnTime: 00 is the money returned."""
+        outcome = self._call("refund query", QUERY_PATH, self.merchant.query_request(
+            order_id=out_request_no, txn_time=self._refund_time(out_request_no)))
+        return REFUND_STATUS[outcome.status]
+
+    def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
+        raise WithholdRefused("云闪付不提供协议扣款")
+
+    def bill(self, day: dt.date) -> list[BillRow]:
+        raise ProviderError("UnionPay's 对账文件 (txnType 76) is not read yet")
+
+
+# -- built from configuration ---------------------------------------------------------------
+
+class ConfigurationError(RuntimeError):
+    """A UnionPay provider that cannot start as configured; never holds key material."""
+
+
+SETTINGS = {"kind", "mer_id", "sign_pfx_file", "sign_pfx_password_file", "sign_pfx_password_env",
+            "root_cert_file", "middle_cert_file", "organisation", "gateway", "timeout"}
+REQUIRED = ("mer_id", "sign_pfx_file", "root_cert_file", "middle_cert_file")
+
+
+def _certificates_pem(data: bytes) -> bytes:
+    """UnionPay's .cer files are PEM or DER: as PEM."""
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        return data
+    try:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return x509.load_der_x509_certificate(data).public_bytes(Encoding.PEM)
+    except ValueError:
+        raise ValueError("neither PEM nor DER certificates") from None
+
+
+def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
+    """registry.KINDS["unionpay"]: PAYMENT_PROVIDERS[name] of kind "unionpay" (files relative
+    to the instance folder; the PFX password from a file there or from the environment):
+
+        {"kind": "unionpay", "mer_id": "898…",                    # 商户号, 15 digits
+         "sign_pfx_file": "unionpay/acp_sign.pfx",                 # 签名证书 (PKCS#12)
+         "sign_pfx_password_file": "unionpay/acp_sign.password",   # or "sign_pfx_password_env":
+                                                                   #   "UNIONPAY_PFX_PASSWORD"
+         "root_cert_file": "unionpay/acp_prod_root.cer",           # UnionPay's root and
+         "middle_cert_file": "unionpay/acp_prod_middle.cer",       #   intermediate (PEM or DER)
+         "gateway": "https://gateway.95516.com",                   # the default
+         "timeout": 10}
+
+    The gateway's origin must be in CSP_FORM_ACTION: the browser posts the 前台交易 form there."""
+    import os
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    where = f"PAYMENT_PROVIDERS[{name!r}]"
+    unknown = set(settings) - SETTINGS
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown settings {sorted(unknown)} (known: {sorted(SETTINGS)})")
+    missing = [key for key in REQUIRED if not settings.get(key)]
+    if missing:
+        raise ConfigurationError(f"{where}: missing {', '.join(missing)}")
+    mer_id = str(settings["mer_id"])
+    if not MER_ID.fullmatch(mer_id):
+        raise ConfigurationError(f"{where}['mer_id']: UnionPay's 商户号, 15 digits")
+    gateway = str(settings.get("gateway") or LIVE_GATEWAY).rstrip("/")
+    parts = urlsplit(gateway)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or (
+            parts.scheme == "http" and not local):
+        raise ConfigurationError(f"{where}['gateway']: an https origin such as {LIVE_GATEWAY}")
+    if gateway not in app.config.get("CSP_FORM_ACTION", ()):
+        raise ConfigurationError(f"{where}: add {gateway!r} to CSP_FORM_ACTION (the browser posts the "
+                                 "payment form there)")
+    timeout = settings.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
+        raise ConfigurationError(f"{where}['timeout']: seconds, more than 0 and at most 120")
+    instance = Path(app.instance_path)
+
+    def read(key: str) -> bytes:
+        path = instance / str(settings[key])
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"{where}[{key!r}]: cannot read {path} "
+                                     f"({exc.strerror or exc.__class__.__name__})") from None
+
+    if settings.get("sign_pfx_password_file"):
+        password = read("sign_pfx_password_file").decode("utf-8", "replace").strip()
+    elif settings.get("sign_pfx_password_env"):
+        variable = str(settings["sign_pfx_password_env"])
+        if variable not in os.environ:
+            raise ConfigurationError(f"{where}['sign_pfx_password_env']: the environment has no {variable}")
+        password = os.environ[variable]
+    else:
+        raise ConfigurationError(f"{where}: the PFX password: sign_pfx_password_file or sign_pfx_password_env")
+    try:
+        key = SigningKey.from_pfx(read("sign_pfx_file"), password)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}['sign_pfx_file']: {exc}") from None
+    now = dt.datetime.now(dt.timezone.utc)
+    if not key.certificate.not_valid_before_utc <= now <= key.certificate.not_valid_after_utc:
+        raise ConfigurationError(f"{where}['sign_pfx_file']: the signing certificate is not valid now "
+                                 f"(until {key.certificate.not_valid_after_utc:%Y-%m-%d})")
+    try:
+        trust = Trust.from_pem(_certificates_pem(read("root_cert_file")), _certificates_pem(read("middle_cert_file")),
+                               str(settings.get("organisation") or ORGANISATION))
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: root_cert_file / middle_cert_file: {exc}") from None
+    return UnionPayProvider(name=name, merchant=Merchant(mer_id, key), trust=trust, gateway=gateway,
+                            timeout=float(timeout))
