@@ -25,12 +25,18 @@ def _home_requests(base) -> float:
                if sample.name == "sbweb_http_requests_total" and sample.labels["endpoint"] == "home.index")
 
 
-def _wait_for(base, process, out):
-    deadline = time.monotonic() + 30
+def _wait_for(base, process, out, workers=1):
+    """Until the app answers and `workers` workers have finished their start (each warms the PDF
+    documents before it takes a request, and says so: a later one could otherwise miss every
+    request of a short burst)."""
+    deadline = time.monotonic() + 60
     while True:
         try:
             if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
-                return
+                out.seek(0)
+                log = out.read()
+                if log.count("PDF documents warmed") + log.count("PDF warm-up failed") >= workers:
+                    return
         except (requests.ConnectionError, requests.Timeout):
             pass
         if time.monotonic() > deadline or process.poll() is not None:
@@ -54,7 +60,7 @@ def test_metrics_sum_every_worker_and_keep_a_dead_workers_counts(app, key_dir, t
     process = subprocess.Popen([str(gunicorn), "-c", "deploy/gunicorn.conf.py", "app:app"], cwd=ROOT, env=env,
                                stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for(base, process, out)
+        _wait_for(base, process, out, workers=2)
         # Eight at a time: a sync worker takes one request at a time, so both workers answer.
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(pool.map(lambda _: requests.get(f"{base}/", timeout=30).status_code, range(40)))
