@@ -8,12 +8,12 @@ are and are not, month ends, years 0 and 10000, month 13, 2**31, 2**63), huge st
 keys, and the path's own ids, other people's, or garbage. Every answer must be below 500, pass the page checks of tests/support/__init__.py,
 and an answer of 400 or more must leave the database exactly as it was.
 
-test_bad_input_more.py sweeps fixed cases over the newer journeys; this one covers every route
+tests/<journey>/test_<journey>_bad_input.py sweep fixed cases over the newer journeys; this one covers every route
 with generated ones. `make test` runs a few examples per route, derandomized (the same ones on
 every run); `make fuzz` (100 per route; `FUZZ_EXAMPLES=500 make fuzz` for more) runs random
 ones — a failure prints the example, shrunk, and a `@reproduce_failure` line to run it again.
 
-The world is the one test_bad_input_more builds (王芳 and her payee, 张伟's things as the
+The world is the one tests/support/bad_input.py builds (王芳 and her payee, 张伟's things as the
 "someone else's"), plus a staff member. On SQLite it is restored after each example that wrote
 (valid input may write); on PostgreSQL it drifts from example to example, which the checks allow.
 """
@@ -41,7 +41,7 @@ from sbweb.database import sqlite_file
 from sbweb.db import db
 from sbweb.models import Order, Person, SandboxTrade
 from tests.conftest import ON_POSTGRES
-from tests.app.test_bad_input_more import MARKUP, Site, _make_site
+from tests.support.bad_input import MARKUP, Site, _make_site
 from tests.support import PageProblem
 
 EXAMPLES = int(os.environ.get("SBWEB_FUZZ_EXAMPLES", "0") or 0)
@@ -163,7 +163,7 @@ def _read_forms(site: Site, clients: dict, args: dict) -> tuple[dict, dict]:
 
 
 def _more_world(site: Site) -> dict:
-    """What test_bad_input_more's world lacks for the other journeys: a staff member, 王芳's bank
+    """What tests/support/bad_input.py's world lacks for the other journeys: a staff member, 王芳's bank
     account and agreement, and a refund application waiting for review."""
     from stdnum import luhn
 

@@ -1,4 +1,6 @@
-"""Bad input for the newer journeys (缴费申报, 我帮他人缴, 缴费记录, 涉费查询, 证明开具, 缴费提醒, 退费申请):
+"""Bad input for the newer journeys (缴费申报, 我帮他人缴, 缴费记录, 涉费查询, 证明开具, 缴费提醒, 退费申请),
+the cases and the machinery; each journey runs its own in tests/<journey>/test_<journey>_bad_input.py
+(`cases_for(journey)`), and tests/app/test_bad_input_routes.py checks that every route has its cases:
 every GET and POST route of their blueprints, enumerated from `app.url_map`, gets
 
 - csrf:    a POST without (or with a broken, or someone else's) CSRF token → 400 页面已过期;
@@ -57,8 +59,6 @@ from sbweb.services import captcha, documents, payees, reminders
 from tests.conftest import COLLECTING, JINJA_CACHE, KEEP_TABLES, ON_POSTGRES, _base_config
 from tests.support.journeys import World, paid_history, sign_in
 from tests.support import ResidentClient, check_page, form_values
-
-pytestmark = pytest.mark.usefixtures("clock")
 
 BLUEPRINTS = {"declare", "proxy", "records", "queries", "certificates", "reminders", "refunds"}
 PUBLIC = {"/verify", "/verify/<code>", "/reminders/unsubscribe/<token>"}  # no sign-in needed
@@ -839,8 +839,23 @@ def check(site: Site, case: Case, response, before, after):
         assert after == before, about + ": written: " + changes(before, after)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id.encode("unicode_escape").decode() for c in CASES])
-def test_bad_input(site, case):
+def journey_of(rule: str) -> str:
+    """The blueprint (and tests/<journey>/ folder) a case's route belongs to: its first path
+    segment, but for the voucher and 证明核验, which 证明开具 serves under /orders/ and /verify."""
+    first = rule.strip("/").split("/")[0]
+    return "certificates" if first in ("orders", "verify") else first
+
+
+def cases_for(journey: str) -> list[Case]:
+    return [c for c in CASES if journey_of(c.rule) == journey]
+
+
+def case_id(case: Case) -> str:
+    return case.id.encode("unicode_escape").decode()
+
+
+def run_case(site: Site, case: Case):
+    """One case: sent, checked, and the site marked dirty when something was written."""
     before = what_is_stored(site.app)
     try:
         response = run(site, case)
@@ -851,27 +866,3 @@ def test_bad_input(site, case):
     if after != before:
         site.dirty = True
     check(site, case, response, before, after)
-
-
-def test_every_route_has_its_cases(site):
-    """A route added to these blueprints without cases fails here."""
-    have = {}
-    for c in CASES:
-        have.setdefault((c.rule, c.method), set()).add(c.kind)
-    missing = []
-    for rule in site.app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] not in BLUEPRINTS:
-            continue
-        for method in sorted(rule.methods & {"GET", "POST"}):
-            need = {"htmx"} | ({"csrf", "garbled"} if method == "POST" else {"query"})
-            if rule.arguments:
-                need.add("ids")
-            if rule.rule not in PUBLIC:
-                need.add("anon")
-            lacking = need - have.get((rule.rule, method), set())
-            if lacking:
-                missing.append(f"{method} {rule.rule}: no {', '.join(sorted(lacking))} case")
-    assert not missing, "\n".join(missing)
-    known = {(r.rule, m) for r in site.app.url_map.iter_rules() for m in r.methods}
-    stale = {(c.rule, c.method) for c in CASES} - known
-    assert not stale, f"cases for routes that do not exist: {sorted(stale)}"
