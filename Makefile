@@ -73,7 +73,7 @@ audit: install-test
 ## make fuzz: the long fuzz run over every form (FUZZ_EXAMPLES per route; `make test` runs a few)
 FUZZ_EXAMPLES ?= 100
 fuzz: install-test
-	env -u DATABASE_URL SBWEB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 2 tests/flows/test_fuzz_forms.py $(PYTEST_ARGS)
+	env -u DATABASE_URL SBWEB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 2 tests/app/test_fuzz_forms.py $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python bench/fragment_bench.py

@@ -4,7 +4,7 @@
     .venv/bin/python bench/pdf_bench.py [--runs 50] [--cold-runs 3] [--profile] [--strict]
 
 Builds a throw-away SQLite database (migrated, the demo residents loaded) and gives 王芳 twelve
-settled one-month payments of 2010 (tests/journeys.py's paid_history) and one settled order of
+settled one-month payments of 2010 (tests/support/journeys.py's paid_history) and one settled order of
 three months (2012-01..03, made the same way: the agency's dues, create_order, the provider's
 answer). Then it issues, through sbweb.services.documents, the documents a resident would ask
 for:
@@ -93,7 +93,7 @@ def render_once(app, person_id: int, doc_no: str):
 
 
 def paid_order(payer_id: int, enrollment, periods: list[str], *, amount_fen: int = 10000) -> str:
-    """One settled order of several one-month dues, made as tests/journeys.py's paid_history
+    """One settled order of several one-month dues, made as tests/support/journeys.py's paid_history
     makes its one-due orders (the agency's dues, an order, the provider's answer)."""
     import datetime as dt
 
@@ -122,7 +122,7 @@ def build(app, root: Path) -> tuple[int, list[tuple[str, str, int]]]:
 
     from sbweb.db import db
     from sbweb.services import documents
-    from tests.journeys import World, paid_history
+    from tests.support.journeys import World, paid_history
 
     with app.app_context():
         upgrade(directory=str(root / "sbweb" / "migrations"))

@@ -37,7 +37,7 @@ def main() -> int:
     from sbweb import create_app
     from sbweb.db import db
     from sbweb.models import Enrollment, Payee
-    from tests.journeys import World, paid_history, sign_in
+    from tests.support.journeys import World, paid_history, sign_in
     from tests.support import ResidentClient
 
     workdir = Path(tempfile.mkdtemp(prefix="sbweb-records-bench-"))

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sbweb.payments.unionpay import Merchant, SigningKey  # noqa: E402
-from tests.unionpay.pki import PFX_PASSWORD, UnionPayPKI  # noqa: E402
+from tests.providers.unionpay.pki import PFX_PASSWORD, UnionPayPKI  # noqa: E402
 
 
 def per_call(fn, batches: int, per_batch: int) -> float:

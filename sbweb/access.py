@@ -6,7 +6,7 @@ Everything that creates, changes or voids a declaration, a 补缴 confirmation, 
 account or agreement, a refund application, a certificate, a reminder or a mail address, and
 everything that shows personal records, needs a verified session (授权 by the host app, or a
 code sent to the contact on file). Each route names the level its GET and its POST need; a
-route missing from the table is refused (and fails tests/flows/test_access_levels.py).
+route missing from the table is refused (and fails tests/auth/test_access_levels.py).
 
 Which records a level may reach (only one's own, or one's payees') is each view's business;
 this table only says who may knock.
@@ -241,7 +241,7 @@ LEVEL_WORDS = {PUBLIC: "任何人（无需登录）", LOOKUP: "证件信息查�
 
 
 def describe() -> str:
-    """The table as Markdown, for the README (tests/flows/test_access_levels.py keeps them equal):
+    """The table as Markdown, for the README (tests/auth/test_access_levels.py keeps them equal):
     for each level, what it opens (GET) and what it does (POST) beyond the levels below it."""
     lines = ["| level | sees (GET) | does (POST) |", "|---|---|---|"]
     for level in (PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN):

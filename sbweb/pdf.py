@@ -73,7 +73,7 @@ class RenderError(RuntimeError):
 # tables of contents…) on every render, and the cascade then weighs every rule against every
 # element. Our templates use only these elements, and these are its rules for them, as they are
 # there: ~3 ms (7 %) of a voucher. The pages come out pixel for pixel the same
-# (tests/unit/test_pdf_default_css.py renders each kind both ways and compares).
+# (tests/certificates/test_pdf_default_css.py renders each kind both ways and compares).
 DEFAULT_CSS = """
 html { font-family: Helvetica; font-size: 10px; font-weight: normal; color: #000000; margin: 0; padding: 0;
        line-height: 150%; border: 1px none; display: inline; width: auto; height: auto; white-space: normal; }

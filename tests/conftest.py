@@ -1,5 +1,7 @@
 """Fixtures that build the world the way the app does: a migrated database (SQLite, or
-PostgreSQL when DATABASE_URL says so), the app, a resident's client, the demo residents."""
+PostgreSQL when DATABASE_URL says so), the app, a resident's client, the demo residents.
+The browser fixtures (live_server, page, shot, axe) are in tests/support/browser.py, the page
+checks in tests/support/__init__.py; tests/<journey>/ holds the tests of sbweb/views/<journey>.py."""
 import datetime as dt
 import os
 import shutil
@@ -12,8 +14,9 @@ from sqlalchemy import text
 
 from sbweb import create_app
 from sbweb.db import db
-from tests import snapshots
-from tests.support import ResidentClient
+from tests.support import ResidentClient, snapshots
+
+pytest_plugins = ["tests.support.browser"]  # Chromium, the app over HTTP, screenshots, axe-core
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = DATABASE_URL.startswith("postgresql")
@@ -187,7 +190,7 @@ def htmx_client(app):
 @pytest.fixture
 def world(app):
     """The demo residents with their dues, loaded by the demo loader (dated today)."""
-    from tests.journeys import World
+    from tests.support.journeys import World
 
     with app.app_context():
         return World.load()

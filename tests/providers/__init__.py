@@ -1,0 +1,1 @@
+"""Payment and sign-in providers' adapters against local fakes over real HTTP."""

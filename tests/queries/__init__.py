@@ -1,0 +1,1 @@
+"""涉费查询 (sbweb/views/queries.py)."""

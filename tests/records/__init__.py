@@ -1,0 +1,1 @@
+"""缴费记录 (sbweb/views/records.py)."""

@@ -1,0 +1,1 @@
+"""缴费提醒 (sbweb/views/reminders.py)."""
