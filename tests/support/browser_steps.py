@@ -21,18 +21,19 @@ def press_forward(tab):
     """Forward, as Playwright manages it while a reload races it. What it waits for can fail
     when the page is between documents: the navigation it waits for is replaced by the reload
     app.js starts (ERR_ABORTED; Forward was pressed), or it could not read the history of a page
-    that was detaching (Forward was not pressed: pressed again once the page is there). What
+    that was detaching (Forward was not pressed: pressed again once the page is there, up to four
+    times: a press too many is harmless, the step pressed to is the last in the history). What
     counts is checked after: the address and what the page shows."""
-    for attempt in range(2):
+    for attempt in range(4):
         try:
             tab.go_forward()
             return
         except PlaywrightError as error:
             if "ERR_ABORTED" in error.message:
                 return
-            if attempt or "Not attached to an active page" not in error.message:
+            if attempt == 3 or "Not attached to an active page" not in error.message:
                 raise
-            tab.wait_for_load_state("commit")
+            tab.wait_for_load_state("load")
 
 
 def mark_document(tab):
