@@ -52,9 +52,12 @@ test: install-test fonts
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
+# Three workers on SQLite: its pass keeps only ~1.3 of 2 cores busy with two (tests wait on
+# subprocesses, Chromium and lock timeouts).
+SQLITE_WORKERS ?= 3
 test-sqlite:
 	@echo "== tests on SQLite"
-	env -u DATABASE_URL $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/python -m pytest -n $(SQLITE_WORKERS) $(PYTEST_ARGS)
 
 test-postgres:
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
