@@ -8,6 +8,8 @@ code. Which provider objects exist is
 configuration too (sbweb.payments.registry).
 """
 import datetime as dt
+import http.client
+import urllib.request
 from dataclasses import dataclass
 from typing import Mapping, Protocol
 
@@ -18,6 +20,20 @@ class InvalidNotice(Exception):
 
 class ProviderError(Exception):
     """The provider could not be reached or refused the call."""
+
+
+def read_answer(request, timeout: float, limit: int) -> bytes:
+    """A provider gateway's answer to `request` (a URL or a urllib Request): its body, at most
+    `limit` bytes, or ProviderError. Timeouts, refused connections, TLS and HTTP errors all say
+    only their kind: the URL is long and can carry signed fields."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            body = answer.read(limit + 1)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise ProviderError(f"no answer from the gateway ({exc.__class__.__name__})") from None
+    if len(body) > limit:
+        raise ProviderError("the gateway's answer is too large")
+    return body
 
 
 class PayerUnknown(Exception):

@@ -12,11 +12,9 @@ import binascii
 import csv
 import datetime as dt
 import functools
-import http.client
 import io
 import json
 import re
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -33,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sbweb.clock import SHANGHAI
 from sbweb.money import fen_to_yuan, yuan_to_fen
 from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest,
-                            PaymentStart, ProviderError, TradeState, WithholdRefused)
+                            PaymentStart, ProviderError, TradeState, WithholdRefused, read_answer)
 
 LIVE_GATEWAY = "https://openapi.alipay.com/gateway.do"
 STATUS = {
@@ -64,16 +62,7 @@ def parse_provider_time(text: str | None) -> dt.datetime | None:
 
 def http_transport(timeout: float) -> Transport:
     def get(url: str) -> bytes:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as answer:
-                body = answer.read(MAX_ANSWER + 1)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            # Timeouts, refused connections, TLS and HTTP errors. The URL is left out: it is long
-            # and says nothing the method name does not.
-            raise ProviderError(f"no answer from the gateway ({exc.__class__.__name__})") from None
-        if len(body) > MAX_ANSWER:
-            raise ProviderError("the gateway's answer is too large")
-        return body
+        return read_answer(url, timeout, MAX_ANSWER)
 
     return get
 

@@ -27,7 +27,6 @@ environment certificates (whose CN reads 00040000:SIGN), the sandbox's 银联 ca
 import base64
 import datetime as dt
 import hashlib
-import http.client
 import re
 import urllib.request
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from sbweb.clock import SHANGHAI
 from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest, PaymentStart,
-                            ProviderError, TradeState, WithholdRefused)
+                            ProviderError, TradeState, WithholdRefused, read_answer)
 
 VERSION = "5.1.0"
 ENCODING = "UTF-8"
@@ -385,14 +384,7 @@ def http_post(timeout: float) -> Post:
         data = urlencode(fields).encode("utf-8")
         request = urllib.request.Request(url, data=data, method="POST", headers={
             "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
-                body = answer.read(MAX_ANSWER + 1)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise ProviderError(f"no answer from the gateway ({exc.__class__.__name__})") from None
-        if len(body) > MAX_ANSWER:
-            raise ProviderError("the gateway's answer is too large")
-        return body
+        return read_answer(request, timeout, MAX_ANSWER)
 
     return post
 
