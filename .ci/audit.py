@@ -7,6 +7,7 @@ nothing can be said; the output says exactly what each service answered.
     python .ci/audit.py                   # PyPI's JSON API, then OSV
     SBWEB_AUDIT_SERVICES=osv SBWEB_AUDIT_OSV_URL=http://mirror/v1/query python .ci/audit.py
 """
+
 import argparse
 import json
 import os
@@ -39,8 +40,21 @@ def load_ignores(path: Path) -> tuple[dict[str, str], list[str]]:
 
 def run_pip_audit(python: str, service: str, osv_url: str | None, timeout: int) -> tuple[dict | None, str]:
     """pip-audit's JSON report, or None and what went wrong."""
-    command = [python, "-m", "pip_audit", "--local", "--skip-editable", "--format", "json",
-               "--progress-spinner", "off", "--vulnerability-service", service, "--timeout", str(timeout)]
+    command = [
+        python,
+        "-m",
+        "pip_audit",
+        "--local",
+        "--skip-editable",
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+        "--vulnerability-service",
+        service,
+        "--timeout",
+        str(timeout),
+    ]
     if service == "osv" and osv_url:
         command += ["--osv-url", osv_url]
     try:
@@ -65,20 +79,28 @@ def verdict(report: dict, ignores: dict[str, str]) -> tuple[int, list[str]]:
             names = {vuln.get("id"), *vuln.get("aliases", [])}
             reason = next((ignores[n] for n in names if n in ignores), None)
             fixed = ", ".join(vuln.get("fix_versions", [])) or "no fixed version yet"
-            line = (f"{dep['name']} {dep['version']}: {vuln.get('id')}"
-                    f"{' (' + ', '.join(sorted(n for n in names - {vuln.get('id')} if n)) + ')' if len(names) > 1 else ''}"
-                    f" — fixed in {fixed}. {(vuln.get('description') or '').strip()[:300]}")
+            line = (
+                f"{dep['name']} {dep['version']}: {vuln.get('id')}"
+                f"{' (' + ', '.join(sorted(n for n in names - {vuln.get('id')} if n)) + ')' if len(names) > 1 else ''}"
+                f" — fixed in {fixed}. {(vuln.get('description') or '').strip()[:300]}"
+            )
             (ignored if reason else found).append(line + (f" [ignored: {reason}]" if reason else ""))
     if found:
-        return VULNERABLE, ["DEPENDENCY AUDIT FAILED: known vulnerabilities in installed packages:",
-                            *(f"  - {line}" for line in found),
-                            "Upgrade them (pyproject.toml), or if no fix can be used, add each to "
-                            ".ci/audit-ignore.toml with the reason.", *(f"  ignored: {line}" for line in ignored)]
+        return VULNERABLE, [
+            "DEPENDENCY AUDIT FAILED: known vulnerabilities in installed packages:",
+            *(f"  - {line}" for line in found),
+            "Upgrade them (pyproject.toml), or if no fix can be used, add each to "
+            ".ci/audit-ignore.toml with the reason.",
+            *(f"  ignored: {line}" for line in ignored),
+        ]
     if skipped or not audited:
         sample = "; ".join(d["skip_reason"] for d in skipped[:3])
         return NOT_AUDITED, [f"{len(skipped)} of {len(dependencies)} packages could not be checked ({sample} …)"]
-    return OK, [f"dependency audit: {len(audited)} packages checked, no known vulnerabilities"
-                + (f"; {len(ignored)} ignored with a reason:" if ignored else ""), *(f"  - {line}" for line in ignored)]
+    return OK, [
+        f"dependency audit: {len(audited)} packages checked, no known vulnerabilities"
+        + (f"; {len(ignored)} ignored with a reason:" if ignored else ""),
+        *(f"  - {line}" for line in ignored),
+    ]
 
 
 def main(argv=None) -> int:
@@ -106,11 +128,14 @@ def main(argv=None) -> int:
             continue
         print(f"[{service}{' ' + osv_url if service == 'osv' and osv_url else ''}]", *lines, sep="\n")
         return code
-    print("DEPENDENCY AUDIT NOT RUN: no vulnerability service answered for every installed package,",
-          "so nothing is known about their vulnerabilities. What each service answered:",
-          *(f"  - {line}" for line in tried),
-          "Run `make audit` where PyPI's JSON API (pypi.org/pypi/<name>/<version>/json) or OSV "
-          "(api.osv.dev) can be reached, or point SBWEB_AUDIT_OSV_URL at an OSV mirror.", sep="\n")
+    print(
+        "DEPENDENCY AUDIT NOT RUN: no vulnerability service answered for every installed package,",
+        "so nothing is known about their vulnerabilities. What each service answered:",
+        *(f"  - {line}" for line in tried),
+        "Run `make audit` where PyPI's JSON API (pypi.org/pypi/<name>/<version>/json) or OSV "
+        "(api.osv.dev) can be reached, or point SBWEB_AUDIT_OSV_URL at an OSV mirror.",
+        sep="\n",
+    )
     return NOT_AUDITED
 
 

@@ -7,6 +7,7 @@ a filler fragment of $BARE_FRAGMENT_BYTES bytes (default 2048) is served.
 
     gunicorn -w 2 -k sync -b 127.0.0.1:8001 --chdir bench bare_app:app
 """
+
 import os
 
 from flask import Flask, Response

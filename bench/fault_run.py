@@ -24,6 +24,7 @@ provider received, orders settled, refunded (原路退回), still open, dues pai
 received payments neither settled nor refunded (must be 0), and the errors the residents saw
 in and outside each fault's window. Exits 1 when a money check fails.
 """
+
 import argparse
 import http.client
 import json
@@ -38,11 +39,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import psycopg
-import requests
-
 import harness
 import ledger
+import psycopg
+import requests
 from harness import Servers
 from journey import OutOfTime, Resident, ResidentPool, Stats, StepFailed, report_steps
 
@@ -57,11 +57,21 @@ BEHAVIOURS = {
     "page closed after paying": 5,
     "余额不足": 10,
 }
-SWITCHES = {"延迟通知": ("late",), "重复通知": ("twice",), "不发通知": ("silent",),
-            "不发通知, page closed": ("silent",), "延迟通知, page closed": ("late",), "余额不足": ("fail",)}
+SWITCHES = {
+    "延迟通知": ("late",),
+    "重复通知": ("twice",),
+    "不发通知": ("silent",),
+    "不发通知, page closed": ("silent",),
+    "延迟通知, page closed": ("late",),
+    "余额不足": ("fail",),
+}
 # The app's clocks, shortened so that recovery fits in minutes (defaults: 15 min, 1 min, 20 s).
-APP_SETTINGS = {"ORDER_TIMEOUT": 45, "STUCK_ORDER_AFTER": 10, "SANDBOX_LATE_NOTIFY": 8,
-                "SANDBOX_NOTIFY_RETRIES": "5,10,20,40,60"}
+APP_SETTINGS = {
+    "ORDER_TIMEOUT": 45,
+    "STUCK_ORDER_AFTER": 10,
+    "SANDBOX_LATE_NOTIFY": 8,
+    "SANDBOX_NOTIFY_RETRIES": "5,10,20,40,60",
+}
 SETTLE = 5.0  # seconds after a fault ends in which errors still count as its own
 
 
@@ -100,9 +110,12 @@ class FaultResident(Resident):
         conn.connect()
         client_port = conn.sock.getsockname()[1]
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
-        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
-                     body=urlencode(data or {}, doseq=True),
-                     headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        conn.request(
+            method,
+            parts.path + (f"?{parts.query}" if parts.query else ""),
+            body=urlencode(data or {}, doseq=True),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+        )
         victim, until = None, time.monotonic() + 1.0
         while victim is None and time.monotonic() < until:
             victim = harness.process_serving(self.port, client_port, harness.worker_pids(self.master_pid))
@@ -115,8 +128,13 @@ class FaultResident(Resident):
             answer = None
         finally:
             conn.close()
-        what = ("worker killed, no answer" if answer is None else
-                f"worker killed after it answered {answer.status}" if victim else "no worker found to kill")
+        what = (
+            "worker killed, no answer"
+            if answer is None
+            else f"worker killed after it answered {answer.status}"
+            if victim
+            else "no worker found to kill"
+        )
         with self.plan.lock:
             self.plan.done.append((time.monotonic(), step, what))
         if answer is None:
@@ -133,9 +151,13 @@ def replay_notifies(base: str, database_url: str, rng: random.Random) -> dict:
     """Post every notification the sandbox ever sent again, each twice, in shuffled order: what
     a provider's retries look like when they cross. Every answer must be `success`."""
     with psycopg.connect(harness.psycopg_url(database_url), connect_timeout=10) as conn:
-        sent = [json.loads(r[0]) for r in conn.execute(
-            "select n.params from sandbox_notifies n join sandbox_trades t on t.id = n.trade_id "
-            "where t.notify_url <> ''")]
+        sent = [
+            json.loads(r[0])
+            for r in conn.execute(
+                "select n.params from sandbox_notifies n join sandbox_trades t on t.id = n.trade_id "
+                "where t.notify_url <> ''"
+            )
+        ]
     batch = sent * 2
     rng.shuffle(batch)
     answers = {}
@@ -149,16 +171,17 @@ def replay_notifies(base: str, database_url: str, rng: random.Random) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("-u", "--users", type=int, default=20, help="simulated residents at once")
     p.add_argument("--traffic", type=float, default=90, help="seconds of traffic with faults")
-    p.add_argument("--recovery", type=float, default=150,
-                   help="at most this many seconds for recovery afterwards")
+    p.add_argument("--recovery", type=float, default=150, help="at most this many seconds for recovery afterwards")
     p.add_argument("--think", type=float, default=1.0, help="mean seconds on a page between taps")
     p.add_argument("-w", "--workers", type=int, default=4, help="gunicorn sync workers")
-    p.add_argument("--outage", type=float, default=3.0,
-                   help="seconds PostgreSQL and Redis stay down when they are restarted")
+    p.add_argument(
+        "--outage", type=float, default=3.0, help="seconds PostgreSQL and Redis stay down when they are restarted"
+    )
     p.add_argument("--seed", type=int, default=8, help="seeds the behaviours and the replay order")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)
@@ -169,10 +192,19 @@ def parse_args(argv=None):
 
 def timeline(traffic: float) -> list[tuple[float, str]]:
     """When each fault happens, as fractions of the traffic period."""
-    return [(f * traffic, what) for f, what in (
-        (0.09, "kill 确认付款 (sandbox)"), (0.16, "kill 去支付 (post)"), (0.23, "kill 确认付款 (sandbox)"),
-        (0.34, "restart PostgreSQL"), (0.56, "restart Redis"), (0.69, "kill 确认付款 (sandbox)"),
-        (0.72, "kill 去支付 (post)"), (0.80, "replay notifies"))]
+    return [
+        (f * traffic, what)
+        for f, what in (
+            (0.09, "kill 确认付款 (sandbox)"),
+            (0.16, "kill 去支付 (post)"),
+            (0.23, "kill 确认付款 (sandbox)"),
+            (0.34, "restart PostgreSQL"),
+            (0.56, "restart Redis"),
+            (0.69, "kill 确认付款 (sandbox)"),
+            (0.72, "kill 去支付 (post)"),
+            (0.80, "replay notifies"),
+        )
+    ]
 
 
 def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: harness.PrivateRedis) -> int:
@@ -187,11 +219,17 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
     port = harness.free_port()
     base = harness.start_scaled(servers, env, tmp, port, args.workers)
     master = servers.pgid("web")
-    print(f"{len(people)} residents; gunicorn {args.workers} workers + job consumer at {base}; app clocks "
-          f"shortened: {', '.join(f'{k}={v}' for k, v in APP_SETTINGS.items())} (seconds)")
-    print(f"{args.users} residents paying for {args.traffic:g} s, think time {args.think * 0.5:g}–"
-          f"{args.think * 1.5:g} s between pages; behaviours: "
-          + ", ".join(f"{k} {v}%" for k, v in BEHAVIOURS.items()) + "\n", flush=True)
+    print(
+        f"{len(people)} residents; gunicorn {args.workers} workers + job consumer at {base}; app clocks "
+        f"shortened: {', '.join(f'{k}={v}' for k, v in APP_SETTINGS.items())} (seconds)"
+    )
+    print(
+        f"{args.users} residents paying for {args.traffic:g} s, think time {args.think * 0.5:g}–"
+        f"{args.think * 1.5:g} s between pages; behaviours: "
+        + ", ".join(f"{k} {v}%" for k, v in BEHAVIOURS.items())
+        + "\n",
+        flush=True,
+    )
 
     stats, plan = Stats(), KillPlan()
     faults: list[tuple[float, float, str]] = []  # (start, end, what)
@@ -203,8 +241,9 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
 
     def user(n):
         r = random.Random(args.seed * 1000 + n)
-        resident = FaultResident(base, stats, think=args.think, rng=r, deadline=deadline,
-                                 plan=plan, master_pid=master, port=port)
+        resident = FaultResident(
+            base, stats, think=args.think, rng=r, deadline=deadline, plan=plan, master_pid=master, port=port
+        )
         time.sleep(r.uniform(0, 2))
         while time.monotonic() < stop_at:
             person = pool.next()
@@ -212,8 +251,9 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
                 return
             behaviour = r.choices(behaviours, weights)[0]
             try:
-                outcome = resident.pay_own_dues(person, switches=SWITCHES.get(behaviour, ()),
-                                                abandon_after_paying="closed" in behaviour)
+                outcome = resident.pay_own_dues(
+                    person, switches=SWITCHES.get(behaviour, ()), abandon_after_paying="closed" in behaviour
+                )
             except StepFailed:
                 outcome = "error"
             except OutOfTime:
@@ -246,8 +286,11 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
         print(f"  t={at - t0:5.1f} s  SIGKILL during {step}: {what}")
     unkilled = list(plan.armed)
 
-    print(f"\ntraffic over at t={time.monotonic() - t0:.0f} s; recovery (stuck-order job every minute, "
-          f"notify retries) for at most {args.recovery:g} s", flush=True)
+    print(
+        f"\ntraffic over at t={time.monotonic() - t0:.0f} s; recovery (stuck-order job every minute, "
+        f"notify retries) for at most {args.recovery:g} s",
+        flush=True,
+    )
     print(f"  replaying every notification twice, shuffled: answers {replay_notifies(base, url, rng)}")
     until = time.monotonic() + args.recovery
     while True:
@@ -255,15 +298,21 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
         settled = not tally.open_orders and not tally.received_unresolved and not tally.refunds_pending
         if settled or time.monotonic() > until:
             break
-        print(f"  t={time.monotonic() - t0:5.0f} s  open orders {tally.open_orders}, payments not yet "
-              f"settled {len(tally.received_unresolved)}, refunds to send {tally.refunds_pending}", flush=True)
+        print(
+            f"  t={time.monotonic() - t0:5.0f} s  open orders {tally.open_orders}, payments not yet "
+            f"settled {len(tally.received_unresolved)}, refunds to send {tally.refunds_pending}",
+            flush=True,
+        )
         time.sleep(10)
     print(f"recovery {'complete' if settled else 'NOT complete'} at t={time.monotonic() - t0:.0f} s\n")
 
     report_steps(stats)
     print("\nhow journeys ended: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
-    windows = [(s - 0.5, e + SETTLE, f"{w} at t={s - t0:.0f} s") for s, e, w in faults
-               if not w.startswith("kill") and w != "replay notifies"]
+    windows = [
+        (s - 0.5, e + SETTLE, f"{w} at t={s - t0:.0f} s")
+        for s, e, w in faults
+        if not w.startswith("kill") and w != "replay notifies"
+    ]
     windows += [(at - 0.5, at + 2.0, f"SIGKILL during {step} at t={at - t0:.0f} s") for at, step, _ in plan.done]
     windows.sort()
     inside, outside = {w: [] for _s, _e, w in windows}, []
@@ -276,30 +325,35 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
     print("errors the residents saw, by fault:")
     for window, kinds in inside.items():
         print(f"  {window}: {len(kinds)}" + (f" ({', '.join(sorted(set(kinds)))})" if kinds else ""))
-    print(f"  outside every fault's window: {len(outside)}"
-          + "".join(f"\n    t={at:.1f} s {kind}" for at, kind in outside[:20]))
+    print(
+        f"  outside every fault's window: {len(outside)}"
+        + "".join(f"\n    t={at:.1f} s {kind}" for at, kind in outside[:20])
+    )
     if unkilled:
         print(f"  (no request came for: {unkilled})")
 
     print("\ntally, from the database:")
     print(f"  payments received by the provider: {tally.provider_paid}")
-    print(f"  orders settled: {tally.orders.get('settled', 0)}; refunded (原路退回): {tally.orders.get('refunded', 0)}; "
-          f"failed: {tally.orders.get('failed', 0)}; closed: {tally.orders.get('closed', 0)}; "
-          f"still open: {tally.open_orders}")
+    print(
+        f"  orders settled: {tally.orders.get('settled', 0)}; refunded (原路退回): {tally.orders.get('refunded', 0)}; "
+        f"failed: {tally.orders.get('failed', 0)}; closed: {tally.orders.get('closed', 0)}; "
+        f"still open: {tally.open_orders}"
+    )
     print(f"  dues paid twice: {tally.dues_paid_twice} (must be 0)")
     print(f"  received payments neither settled nor refunded: {len(tally.received_unresolved)} (must be 0)")
     ledger.describe(tally, out=lambda line: print("  " + line))
     print(f"machine after: {harness.load_average()}")
     problems = tally.problems()
     booked = ledger.app_check(env)
-    print(f"  flask ledger check: {len(booked)} violation(s)"
-          + "".join(f"\n    {line}" for line in booked[:20]))
+    print(f"  flask ledger check: {len(booked)} violation(s)" + "".join(f"\n    {line}" for line in booked[:20]))
     problems += [f"ledger check: {line}" for line in booked]
     if problems:
         print("MONEY CHECKS FAILED:\n  " + "\n  ".join(problems))
         return 1
-    print("money checks: every due paid at most once; every payment received is settled or refunded; "
-          "flask ledger check finds nothing")
+    print(
+        "money checks: every due paid at most once; every payment received is settled or refunded; "
+        "flask ledger check finds nothing"
+    )
     return 0
 
 

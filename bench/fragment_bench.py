@@ -23,6 +23,7 @@ figures are unless --strict is given.
 Everything stays on 127.0.0.1; both servers are stopped (process groups) and the temporary
 directory removed whatever happens. See bench/README.md.
 """
+
 import argparse
 import os
 import re
@@ -36,10 +37,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-
-from harness import (BIN, HOST, ROOT, BenchError, Servers, children_cpu_seconds, csrf_token, flask_cli,
-                     free_port, group_cpu_seconds, machine_busy_seconds, run_cleanly, wait_for_quiet,
-                     wait_ready)
+from harness import (
+    BIN,
+    HOST,
+    ROOT,
+    BenchError,
+    Servers,
+    children_cpu_seconds,
+    csrf_token,
+    flask_cli,
+    free_port,
+    group_cpu_seconds,
+    machine_busy_seconds,
+    run_cleanly,
+    wait_for_quiet,
+    wait_ready,
+)
 
 BENCH = Path(__file__).resolve().parent
 
@@ -96,34 +109,48 @@ class Result:
     socket_errors: int
     minlen: int
     maxlen: int
-    server_cpu_ms: float | None = None   # server CPU (all its processes) per request, ms
-    wrk_cpu_ms: float | None = None      # wrk's own CPU per request, ms
-    other_cores: float | None = None     # CPU used by everything else on the machine, in cores
+    server_cpu_ms: float | None = None  # server CPU (all its processes) per request, ms
+    wrk_cpu_ms: float | None = None  # wrk's own CPU per request, ms
+    other_cores: float | None = None  # CPU used by everything else on the machine, in cores
 
 
 # ---------------------------------------------------------------------------- processes
 
+
 def gunicorn_args(workers: int, port: int, target: str, extra=()) -> list[str]:
-    return [str(BIN / "gunicorn"), "-w", str(workers), "-k", "sync", "-b", f"{HOST}:{port}",
-            "--log-level", "warning", *extra, target]
+    return [
+        str(BIN / "gunicorn"),
+        "-w",
+        str(workers),
+        "-k",
+        "sync",
+        "-b",
+        f"{HOST}:{port}",
+        "--log-level",
+        "warning",
+        *extra,
+        target,
+    ]
 
 
 # ---------------------------------------------------------------------------- sbweb set-up
 
+
 def sbweb_env(tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({
-        "FLASK_APP": "app",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        # Keep the real instance/ untouched: our own secret, sandbox keys, and jobs in memory
-        # (the dues page enqueues nothing; huey's SQLite file would otherwise be instance/'s).
-        "SBWEB_SECRET_KEY": secrets.token_hex(32),
-        "SBWEB_PAYMENT_KEY_DIR": str(tmp / "keys"),
-        "SBWEB_HUEY_IMMEDIATE": "1",
-        "SBWEB_ASSET_DIR": str(tmp / "assets"),  # the static files' versions
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {
+            "FLASK_APP": "app",
+            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            # Keep the real instance/ untouched: our own secret, sandbox keys, and jobs in memory
+            # (the dues page enqueues nothing; huey's SQLite file would otherwise be instance/'s).
+            "SBWEB_SECRET_KEY": secrets.token_hex(32),
+            "SBWEB_PAYMENT_KEY_DIR": str(tmp / "keys"),
+            "SBWEB_HUEY_IMMEDIATE": "1",
+            "SBWEB_ASSET_DIR": str(tmp / "assets"),  # the static files' versions
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -133,11 +160,14 @@ def sign_in(base: str) -> tuple[str, str]:
     page = s.get(f"{base}/auth/manual", timeout=10)
     if page.status_code != 200:
         raise BenchError(f"GET /auth/manual answered {page.status_code}")
-    posted = s.post(f"{base}/auth/manual", timeout=10, allow_redirects=False,
-                    data={"csrf_token": csrf_token(page.text), "next": "/selfpay/", **RESIDENT})
+    posted = s.post(
+        f"{base}/auth/manual",
+        timeout=10,
+        allow_redirects=False,
+        data={"csrf_token": csrf_token(page.text), "next": "/selfpay/", **RESIDENT},
+    )
     if posted.status_code != 303:
-        raise BenchError(f"signing in answered {posted.status_code}, not 303 "
-                         f"(wrong details, or the form changed?)")
+        raise BenchError(f"signing in answered {posted.status_code}, not 303 (wrong details, or the form changed?)")
     cookie = s.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise BenchError(f"no {SESSION_COOKIE} cookie after signing in")
@@ -153,8 +183,9 @@ def sign_in(base: str) -> tuple[str, str]:
 
 def fetch_fragment(url: str, cookie: str) -> bytes:
     """One request as wrk will make it; it must be the dues fragment, not the sign-in page."""
-    r = requests.get(url, timeout=10, allow_redirects=False,
-                     headers={"HX-Request": "true"}, cookies={SESSION_COOKIE: cookie})
+    r = requests.get(
+        url, timeout=10, allow_redirects=False, headers={"HX-Request": "true"}, cookies={SESSION_COOKIE: cookie}
+    )
     problems = []
     if r.status_code != 200:
         problems.append(f"status {r.status_code}")
@@ -172,9 +203,22 @@ def fetch_fragment(url: str, cookie: str) -> bytes:
 
 # ---------------------------------------------------------------------------- wrk
 
+
 def run_wrk(name, url, headers, args, lua: Path, duration: float, pgid: int | None = None) -> Result:
-    cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration:g}s",
-           "--timeout", f"{args.timeout:g}s", "--latency", "-s", str(lua)]
+    cmd = [
+        "wrk",
+        "-t",
+        str(args.threads),
+        "-c",
+        str(args.connections),
+        "-d",
+        f"{duration:g}s",
+        "--timeout",
+        f"{args.timeout:g}s",
+        "--latency",
+        "-s",
+        str(lua),
+    ]
     for h in headers:
         cmd += ["-H", h]
     cmd.append(url)
@@ -204,30 +248,43 @@ def run_wrk(name, url, headers, args, lua: Path, duration: float, pgid: int | No
     return Result(
         name=name,
         rps=f["requests"] / (f["duration_us"] / 1e6) if f["duration_us"] else 0.0,
-        p50_ms=f["p50_us"] / 1000, p90_ms=f["p90_us"] / 1000, p99_ms=f["p99_us"] / 1000,
-        max_ms=f["max_us"] / 1000, requests=f["requests"], ok=f["ok"], bad=f["bad"],
+        p50_ms=f["p50_us"] / 1000,
+        p90_ms=f["p90_us"] / 1000,
+        p99_ms=f["p99_us"] / 1000,
+        max_ms=f["max_us"] / 1000,
+        requests=f["requests"],
+        ok=f["ok"],
+        bad=f["bad"],
         non_2xx_3xx=int(non2xx.group(1)) if non2xx else 0,
         socket_errors=sum(f[k] for k in ("err_connect", "err_read", "err_write", "err_timeout")),
-        minlen=f["minlen"], maxlen=f["maxlen"],
+        minlen=f["minlen"],
+        maxlen=f["maxlen"],
         server_cpu_ms=server_cpu * 1000 / n if server_cpu is not None else None,
-        wrk_cpu_ms=wrk_cpu * 1000 / n, other_cores=other)
+        wrk_cpu_ms=wrk_cpu * 1000 / n,
+        other_cores=other,
+    )
 
 
 def measure(name, url, headers, args, lua, pgid, all_pgids=()) -> Result:
     if args.quiet_wait > 0:
         load = wait_for_quiet(args.quiet_wait, all_pgids)
         if load is not None and load >= 0.25:
-            print(f"  (the machine did not get quiet within {args.quiet_wait:g} s: other processes "
-                  f"use {load:.2f} cores; measuring {name} anyway)", flush=True)
+            print(
+                f"  (the machine did not get quiet within {args.quiet_wait:g} s: other processes "
+                f"use {load:.2f} cores; measuring {name} anyway)",
+                flush=True,
+            )
     if args.warmup > 0:
         warm = run_wrk(f"{name} (warm-up)", url, headers, args, lua, args.warmup, pgid)
         if warm.bad or warm.ok == 0:
-            raise BenchError(f"{name}: {warm.bad} of {warm.requests} warm-up responses were not "
-                             f"200 fragments; not measuring")
+            raise BenchError(
+                f"{name}: {warm.bad} of {warm.requests} warm-up responses were not 200 fragments; not measuring"
+            )
     return run_wrk(name, url, headers, args, lua, args.duration, pgid)
 
 
 # ---------------------------------------------------------------------------- report
+
 
 def _median(values):
     values = [v for v in values if v is not None]
@@ -239,16 +296,23 @@ def median_result(name, results: list[Result]) -> Result:
         return results[0]
     med = statistics.median
     return Result(
-        name=name, rps=med(r.rps for r in results), p50_ms=med(r.p50_ms for r in results),
-        p90_ms=med(r.p90_ms for r in results), p99_ms=med(r.p99_ms for r in results),
-        max_ms=max(r.max_ms for r in results), requests=sum(r.requests for r in results),
-        ok=sum(r.ok for r in results), bad=sum(r.bad for r in results),
+        name=name,
+        rps=med(r.rps for r in results),
+        p50_ms=med(r.p50_ms for r in results),
+        p90_ms=med(r.p90_ms for r in results),
+        p99_ms=med(r.p99_ms for r in results),
+        max_ms=max(r.max_ms for r in results),
+        requests=sum(r.requests for r in results),
+        ok=sum(r.ok for r in results),
+        bad=sum(r.bad for r in results),
         non_2xx_3xx=sum(r.non_2xx_3xx for r in results),
         socket_errors=sum(r.socket_errors for r in results),
-        minlen=min(r.minlen for r in results), maxlen=max(r.maxlen for r in results),
+        minlen=min(r.minlen for r in results),
+        maxlen=max(r.maxlen for r in results),
         server_cpu_ms=_median(r.server_cpu_ms for r in results),
         wrk_cpu_ms=_median(r.wrk_cpu_ms for r in results),
-        other_cores=_median(r.other_cores for r in results))
+        other_cores=_median(r.other_cores for r in results),
+    )
 
 
 def _opt(value, fmt, width):
@@ -256,41 +320,63 @@ def _opt(value, fmt, width):
 
 
 def row(label: str, r: Result) -> str:
-    return (f"{label:<22}{r.rps:>9,.0f}{r.p50_ms:>8.1f}{r.p90_ms:>8.1f}{r.p99_ms:>8.1f}"
-            f"{r.max_ms:>8.1f}{r.requests:>9,}{r.bad + r.non_2xx_3xx:>9,}{r.socket_errors:>9,}"
-            f"{_opt(r.server_cpu_ms, '.2f', 11)}{_opt(r.other_cores, '.2f', 8)}")
+    return (
+        f"{label:<22}{r.rps:>9,.0f}{r.p50_ms:>8.1f}{r.p90_ms:>8.1f}{r.p99_ms:>8.1f}"
+        f"{r.max_ms:>8.1f}{r.requests:>9,}{r.bad + r.non_2xx_3xx:>9,}{r.socket_errors:>9,}"
+        f"{_opt(r.server_cpu_ms, '.2f', 11)}{_opt(r.other_cores, '.2f', 8)}"
+    )
 
 
 def header_row() -> str:
-    return (f"{'':<22}{'req/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-            f"{'requests':>9}{'not 200':>9}{'sock err':>9}{'cpu ms/rq':>11}{'others':>8}")
+    return (
+        f"{'':<22}{'req/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+        f"{'requests':>9}{'not 200':>9}{'sock err':>9}{'cpu ms/rq':>11}{'others':>8}"
+    )
 
 
-LEGEND = ("cpu ms/rq: CPU time of the server's gunicorn processes per request; others: CPU "
-          "used meanwhile by\nother processes on this machine, in cores (above ~0.2 the "
-          "throughput figures are disturbed)")
+LEGEND = (
+    "cpu ms/rq: CPU time of the server's gunicorn processes per request; others: CPU "
+    "used meanwhile by\nother processes on this machine, in cores (above ~0.2 the "
+    "throughput figures are disturbed)"
+)
 
 
 # ---------------------------------------------------------------------------- main
 
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("-d", "--duration", type=float, default=10, help="seconds measured per run")
     p.add_argument("-w", "--warmup", type=float, default=2, help="seconds of warm-up before each run (0: none)")
     p.add_argument("-c", "--connections", type=int, default=16, help="concurrent wrk connections")
     p.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per app")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="bare/sbweb pairs to run; the summary takes each figure's median")
-    p.add_argument("--quiet-wait", type=float, default=30, metavar="SECONDS",
-                   help="before each run, wait up to this long for other processes to go quiet "
-                        "(a shared machine; 0: don't wait)")
-    p.add_argument("--sbweb-app", default="app:app", metavar="MODULE:APP",
-                   help="what gunicorn serves for sbweb (bench.whatif_app:app: the suggested changes)")
-    p.add_argument("--steady-rounds", type=int, default=2, metavar="N",
-                   help="in-process CPU per request of the three apps (profile_fragment.py), "
-                        "alternated N times, minimum kept (0: skip)")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="bare/sbweb pairs to run; the summary takes each figure's median"
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="before each run, wait up to this long for other processes to go quiet (a shared machine; 0: don't wait)",
+    )
+    p.add_argument(
+        "--sbweb-app",
+        default="app:app",
+        metavar="MODULE:APP",
+        help="what gunicorn serves for sbweb (bench.whatif_app:app: the suggested changes)",
+    )
+    p.add_argument(
+        "--steady-rounds",
+        type=int,
+        default=2,
+        metavar="N",
+        help="in-process CPU per request of the three apps (profile_fragment.py), "
+        "alternated N times, minimum kept (0: skip)",
+    )
     p.add_argument("--timeout", type=float, default=2, help="wrk's per-request timeout, seconds")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, db)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
@@ -334,8 +420,9 @@ def run(args, tmp: Path, servers: Servers) -> int:
     bare_env = {k: v for k, v in os.environ.items() if not k.startswith("BARE_FRAGMENT")}
     bare_env["BARE_FRAGMENT_FILE"] = str(tmp / "fragment.html")
     log = tmp / "bare-gunicorn.log"
-    proc = servers.start("bare", gunicorn_args(args.workers, bare_port, "bare_app:app",
-                                               ["--chdir", str(BENCH)]), BENCH, bare_env, log)
+    proc = servers.start(
+        "bare", gunicorn_args(args.workers, bare_port, "bare_app:app", ["--chdir", str(BENCH)]), BENCH, bare_env, log
+    )
     bare_url = f"{bare_base}/fragment"
     wait_ready("bare Flask", proc, bare_url, log)
     bare_body = requests.get(bare_url, timeout=10).content
@@ -347,11 +434,19 @@ def run(args, tmp: Path, servers: Servers) -> int:
         same_port = free_port()
     same_base = f"http://{HOST}:{same_port}"
     same_env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMEWORK_", "DATABASE_URL"))}
-    same_env.update(DATABASE_URL=env["DATABASE_URL"], SAMEWORK_SECRET_KEY=secrets.token_hex(32),
-                    SAMEWORK_FRAGMENT_BYTES=str(len(fragment)))
+    same_env.update(
+        DATABASE_URL=env["DATABASE_URL"],
+        SAMEWORK_SECRET_KEY=secrets.token_hex(32),
+        SAMEWORK_FRAGMENT_BYTES=str(len(fragment)),
+    )
     log = tmp / "samework-gunicorn.log"
-    proc = servers.start("samework", gunicorn_args(args.workers, same_port, "samework_app:app",
-                                                   ["--chdir", str(BENCH)]), BENCH, same_env, log)
+    proc = servers.start(
+        "samework",
+        gunicorn_args(args.workers, same_port, "samework_app:app", ["--chdir", str(BENCH)]),
+        BENCH,
+        same_env,
+        log,
+    )
     enrollment_no = dues_path.split("/")[2]
     wait_ready("same-work Flask", proc, f"{same_base}/signin/{enrollment_no}", log)
     signed = requests.get(f"{same_base}/signin/{enrollment_no}", timeout=10)
@@ -368,14 +463,19 @@ def run(args, tmp: Path, servers: Servers) -> int:
     lua.write_text(WRK_LUA)
     sb_headers = [f"Cookie: {SESSION_COOKIE}={cookie}", "HX-Request: true"]
 
-    print(f"sbweb fragment: GET {dues_path} (HX-Request: true, signed in as 王芳) "
-          f"→ 200, {len(fragment):,} bytes; bare Flask serves the same {len(fragment):,} bytes, "
-          f"the same-work app renders {len(same_body):,}")
+    print(
+        f"sbweb fragment: GET {dues_path} (HX-Request: true, signed in as 王芳) "
+        f"→ 200, {len(fragment):,} bytes; bare Flask serves the same {len(fragment):,} bytes, "
+        f"the same-work app renders {len(same_body):,}"
+    )
     if args.sbweb_app != "app:app":
         print(f"NOTE: sbweb served as {args.sbweb_app}, not the app as it stands")
-    print(f"gunicorn {args.workers} sync workers each; wrk {args.threads} threads × "
-          f"{args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s "
-          f"warm-up, {args.rounds} round(s); all on {HOST}\n", flush=True)
+    print(
+        f"gunicorn {args.workers} sync workers each; wrk {args.threads} threads × "
+        f"{args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s "
+        f"warm-up, {args.rounds} round(s); all on {HOST}\n",
+        flush=True,
+    )
 
     bare_pgid, same_pgid, sb_pgid = servers.pgid("bare"), servers.pgid("samework"), servers.pgid("sbweb")
     bare_runs, same_runs, sb_runs = [], [], []
@@ -411,39 +511,52 @@ def run(args, tmp: Path, servers: Servers) -> int:
     for label, r, base in (("bare Flask", ratio_bare, bare), ("same-work Flask", ratio, same)):
         print(f"sbweb / {label} throughput: {r:.2f}", end="")
         if base.server_cpu_ms and sb.server_cpu_ms:
-            print(f"   (server CPU per request: sbweb {sb.server_cpu_ms:.2f} ms = "
-                  f"{sb.server_cpu_ms / base.server_cpu_ms:.1f} × {base.server_cpu_ms:.2f} ms)")
+            print(
+                f"   (server CPU per request: sbweb {sb.server_cpu_ms:.2f} ms = "
+                f"{sb.server_cpu_ms / base.server_cpu_ms:.1f} × {base.server_cpu_ms:.2f} ms)"
+            )
         else:
             print()
 
     if args.steady_rounds > 0:
         # The steady figure: the same three apps in-process on the same database, no HTTP.
         from profile_fragment import steady_ms
-        print(f"\nin-process CPU per request (profile_fragment.py; minimum over batches, "
-              f"{args.steady_rounds} alternation(s)):", flush=True)
+
+        print(
+            f"\nin-process CPU per request (profile_fragment.py; minimum over batches, "
+            f"{args.steady_rounds} alternation(s)):",
+            flush=True,
+        )
         steady = steady_ms(tmp, ["bare", "samework", "sbweb"], args.steady_rounds, dues_path)
-        print(f"  bare {steady['bare']:.3f} ms   same-work {steady['samework']:.3f} ms   "
-              f"sbweb {steady['sbweb']:.3f} ms   (sbweb = {steady['sbweb'] / steady['samework']:.2f} × same-work, "
-              f"{steady['sbweb'] / steady['bare']:.1f} × bare)")
+        print(
+            f"  bare {steady['bare']:.3f} ms   same-work {steady['samework']:.3f} ms   "
+            f"sbweb {steady['sbweb']:.3f} ms   (sbweb = {steady['sbweb'] / steady['samework']:.2f} × same-work, "
+            f"{steady['sbweb'] / steady['bare']:.1f} × bare)"
+        )
 
     valid = True
     for r, size in ((bare, len(fragment)), (same, len(fragment)), (sb, len(fragment))):
         if r.bad or r.non_2xx_3xx or r.ok == 0:
             valid = False
-            print(f"WARNING: {r.name}: {r.bad} responses were not 200 fragments "
-                  f"(wrk: {r.non_2xx_3xx} non-2xx/3xx); the figures do not mean what they say")
+            print(
+                f"WARNING: {r.name}: {r.bad} responses were not 200 fragments "
+                f"(wrk: {r.non_2xx_3xx} non-2xx/3xx); the figures do not mean what they say"
+            )
         if r.socket_errors:
             print(f"note: {r.name}: {r.socket_errors} socket errors/timeouts during the run")
         if r.ok and not r.minlen == r.maxlen == size:
             print(f"note: {r.name}: body sizes were {r.minlen}–{r.maxlen} bytes, expected {size}")
         if r.other_cores is not None and r.other_cores > 0.2:
-            print(f"note: {r.name}: other processes used {r.other_cores:.2f} cores during the "
-                  f"run; its throughput is understated (try --rounds 3 on a quieter machine)")
+            print(
+                f"note: {r.name}: other processes used {r.other_cores:.2f} cores during the "
+                f"run; its throughput is understated (try --rounds 3 on a quieter machine)"
+            )
 
     met_ratio = ratio >= GOAL_RATIO
     met_p99 = sb.p99_ms < GOAL_P99_MS
-    print(f"goal: throughput ≥ {GOAL_RATIO:.1f} of the same-work app … "
-          f"{'met' if met_ratio else 'MISSED'} ({ratio:.2f})")
+    print(
+        f"goal: throughput ≥ {GOAL_RATIO:.1f} of the same-work app … {'met' if met_ratio else 'MISSED'} ({ratio:.2f})"
+    )
     print(f"goal: p99 < {GOAL_P99_MS:.0f} ms … {'met' if met_p99 else 'MISSED'} ({sb.p99_ms:.1f} ms)")
     all_met = valid and met_ratio and met_p99
     print("=> goals " + ("met" if all_met else "NOT met") + ("" if valid else " (invalid run)"))

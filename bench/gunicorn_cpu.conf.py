@@ -8,6 +8,7 @@ appends `wall-clock time <TAB> X-Bench-Step <TAB> method path <TAB> CPU ms` to a
 in SBWEB_BENCH_CPU_DIR. The step is the one the load run's resident names in an X-Bench-Step
 header (URL-quoted). Nothing of the app changes: a pilot's gunicorn never loads this file.
 """
+
 import os
 import time
 from pathlib import Path

@@ -3,6 +3,7 @@
 accounting from /proc, and private or throw-away databases: a PostgreSQL cluster of our own
 (initdb into a temporary directory), a redis-server of our own, and a database made and dropped
 on a shared PostgreSQL server."""
+
 import os
 import re
 import resource
@@ -29,6 +30,7 @@ class BenchError(RuntimeError):
 
 # ---------------------------------------------------------------------------- processes
 
+
 class Servers:
     """gunicorn processes, each in its own process group, all stopped by stop_all()."""
 
@@ -38,8 +40,15 @@ class Servers:
     def start(self, name, args, cwd, env, log_path: Path) -> subprocess.Popen:
         log = open(log_path, "wb")
         try:
-            proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             log.close()
         self.procs.append((name, proc, log_path))
@@ -98,11 +107,11 @@ def _tail(path: Path, lines=30) -> str:
 
 
 def flask_cli(env, *args, timeout=180) -> str:
-    done = subprocess.run([str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(BIN / "flask"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if done.returncode != 0:
-        raise BenchError(f"flask {' '.join(args)} failed ({done.returncode}):\n"
-                         f"{done.stdout}\n{done.stderr}")
+        raise BenchError(f"flask {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done.stdout.strip()
 
 
@@ -135,7 +144,7 @@ def group_cpu_seconds(pgid: int) -> float | None:
                 data = f.read()
         except OSError:
             continue
-        fields = data[data.rfind(")") + 2:].split()
+        fields = data[data.rfind(")") + 2 :].split()
         if int(fields[2]) == pgid:  # pgrp; utime and stime follow at 11 and 12
             total += int(fields[11]) + int(fields[12])
     return total / CLK
@@ -172,14 +181,13 @@ def children_cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-
-
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} cores)"
 
 
 # ---------------------------------------------------------------------------- databases
+
 
 def psycopg_url(url: str) -> str:
     """A SQLAlchemy URL (postgresql+psycopg://…) as psycopg's own conninfo."""
@@ -235,13 +243,31 @@ class PrivatePostgres:
             owner = pwd.getpwnam(_postgres_user())
             os.chmod(self.base.parent, 0o711)  # the cluster's user may pass through, not look
             os.chown(self.base, owner.pw_uid, owner.pw_gid)
-        init = subprocess.run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                               "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
-                              capture_output=True, text=True, timeout=120, user=_postgres_user())
+        init = subprocess.run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=_postgres_user(),
+        )
         if init.returncode != 0:
             raise BenchError(f"initdb failed:\n{init.stdout}{init.stderr}")
-        options = (f"-c listen_addresses={HOST} -c port={self.port} -c unix_socket_directories='' "
-                   "-c fsync=off -c max_connections=60 -c shared_buffers=64MB")
+        options = (
+            f"-c listen_addresses={HOST} -c port={self.port} -c unix_socket_directories='' "
+            "-c fsync=off -c max_connections=60 -c shared_buffers=64MB"
+        )
         self._run_ctl("start", "-w", "-o", options)
         self._options = options
         import psycopg
@@ -291,11 +317,28 @@ class PrivateRedis:
     def start(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--bind", HOST, "--port", str(self.port), "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-             "--logfile", str(self.dir / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                "redis-server",
+                "--bind",
+                HOST,
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         import redis
 
         deadline = time.monotonic() + 15
@@ -328,29 +371,36 @@ class PrivateRedis:
 
 # ---------------------------------------------------------------------------- a scaled sbweb
 
+
 def scaled_env(tmp: Path, database_url: str, redis_url: str, **settings) -> dict:
     """The environment of every sbweb process of a run (migrations, web workers, job consumer):
     its own instance folder and secret, PostgreSQL and Redis, and `settings` as SBWEB_* values.
     Nothing of the machine's own SBWEB_* or instance/ is used."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY")}
-    env.update({
-        "FLASK_APP": "app",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SBWEB_INSTANCE_PATH": str(tmp / "instance"),
-        "SBWEB_SECRET_KEY": secrets.token_hex(32),
-        # As behind a pilot's reverse proxy (README, PROXY_FIX_X_FOR): each phone's address comes in
-        # X-Forwarded-For, so the per-address rate limits count each resident, not 127.0.0.1.
-        "SBWEB_PROXY_FIX_X_FOR": "1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY")
+    }
+    env.update(
+        {
+            "FLASK_APP": "app",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SBWEB_INSTANCE_PATH": str(tmp / "instance"),
+            "SBWEB_SECRET_KEY": secrets.token_hex(32),
+            # As behind a pilot's reverse proxy (README, PROXY_FIX_X_FOR): each phone's address comes in
+            # X-Forwarded-For, so the per-address rate limits count each resident, not 127.0.0.1.
+            "SBWEB_PROXY_FIX_X_FOR": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({f"SBWEB_{name}": str(value) for name, value in settings.items()})
     return env
 
 
-def start_scaled(servers: Servers, env: dict, tmp: Path, port: int, workers: int,
-                 config: Path = ROOT / "deploy/gunicorn.conf.py") -> str:
+def start_scaled(
+    servers: Servers, env: dict, tmp: Path, port: int, workers: int, config: Path = ROOT / "deploy/gunicorn.conf.py"
+) -> str:
     """The job consumer and gunicorn as `make serve` runs them (deploy/gunicorn.conf.py, or
     `config` that extends it), on 127.0.0.1:`port`; returns the base URL once the app answers."""
     jobs_log, web_log = tmp / "jobs.log", tmp / "gunicorn.log"
@@ -360,10 +410,24 @@ def start_scaled(servers: Servers, env: dict, tmp: Path, port: int, workers: int
     metrics_dir.mkdir(parents=True)
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     servers.start("jobs", [str(BIN / "flask"), "jobs", "run", "--workers", "2"], ROOT, env, jobs_log)
-    web = servers.start("web", [str(BIN / "gunicorn"), "-c", str(config),
-                                "-w", str(workers), "-b", f"{HOST}:{port}",
-                                "--access-logfile", str(tmp / "access.log"), "app:app"],
-                        ROOT, env, web_log)
+    web = servers.start(
+        "web",
+        [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(config),
+            "-w",
+            str(workers),
+            "-b",
+            f"{HOST}:{port}",
+            "--access-logfile",
+            str(tmp / "access.log"),
+            "app:app",
+        ],
+        ROOT,
+        env,
+        web_log,
+    )
     base = f"http://{HOST}:{port}"
     wait_ready("gunicorn", web, f"{base}/auth/manual", web_log, timeout=60)
     return base
@@ -374,8 +438,14 @@ def make_residents(env: dict, count: int, tmp: Path) -> list[dict]:
     import json
 
     out = tmp / "residents.json"
-    run = subprocess.run([sys.executable, str(ROOT / "bench/population.py"), str(count), str(out)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench/population.py"), str(count), str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if run.returncode != 0:
         raise BenchError(f"making residents failed:\n{run.stdout}{run.stderr}")
     return json.loads(out.read_text())
@@ -431,8 +501,12 @@ def backend_cpu(database_url: str) -> dict[int, float]:
 
     found = {}
     with psycopg.connect(psycopg_url(database_url), connect_timeout=5) as conn:
-        pids = [r[0] for r in conn.execute(
-            "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()")]
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+            )
+        ]
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:

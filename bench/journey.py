@@ -5,6 +5,7 @@ sign in (manual 证件号码 + 姓名, CSRF) → 我为自己缴 → the dues �
 A resident pauses to read and tap between pages (think time); redirects are followed at once, as
 a browser does. Used by load_bench.py and fault_run.py; see bench/README.md.
 """
+
 import itertools
 import random
 import re
@@ -16,11 +17,10 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urljoin
 
 import requests
-
 from harness import csrf_token
 
-POLL_EVERY = 2.0      # seconds: the 支付中 page's hx-trigger="load delay:2s"
-POLL_FOR = 60.0       # a resident gives up watching 支付中 after this long
+POLL_EVERY = 2.0  # seconds: the 支付中 page's hx-trigger="load delay:2s"
+POLL_FOR = 60.0  # a resident gives up watching 支付中 after this long
 REQUEST_TIMEOUT = 15  # seconds per request; longer counts as an error ("timeout")
 H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.S)
 TAGS = re.compile(r"<[^>]+>")
@@ -90,8 +90,9 @@ def next_address() -> str:
 class Resident:
     """One simulated resident on one phone (its own cookies), walking one journey at a time."""
 
-    def __init__(self, base: str, stats: Stats, *, think: float, rng: random.Random, deadline: float,
-                 htmx: bool = False):
+    def __init__(
+        self, base: str, stats: Stats, *, think: float, rng: random.Random, deadline: float, htmx: bool = False
+    ):
         self.base, self.stats, self.think_mean, self.rng = base, stats, think, rng
         # With JavaScript (htmx): later pages are fragments, each POST answered with the next step
         # in one round trip (sbweb.htmx.one_round_trip); its steps are named "… (htmx)".
@@ -112,15 +113,26 @@ class Resident:
         headers = {**(headers or {}), "X-Bench-Step": quote(step)}
         started = time.perf_counter()
         try:
-            r = self.http.request(method, urljoin(self.base, url), data=data, headers=headers,
-                                  allow_redirects=False, timeout=REQUEST_TIMEOUT)
+            r = self.http.request(
+                method,
+                urljoin(self.base, url),
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                timeout=REQUEST_TIMEOUT,
+            )
             body = r.text
         except requests.Timeout:
             self.stats.failed(step, "timeout")
             raise StepFailed(step, "timeout") from None
         except requests.ConnectionError as exc:
-            kind = "connection reset" if "reset" in str(exc).lower() or "aborted" in str(exc).lower() \
-                else "connection refused" if "refused" in str(exc).lower() else "connection error"
+            kind = (
+                "connection reset"
+                if "reset" in str(exc).lower() or "aborted" in str(exc).lower()
+                else "connection refused"
+                if "refused" in str(exc).lower()
+                else "connection error"
+            )
             self.stats.failed(step, kind)
             raise StepFailed(step, kind) from None
         self.stats.timed(step, time.perf_counter() - started)
@@ -135,13 +147,20 @@ class Resident:
         return r, body
 
     def get(self, step, url, *, h1=None, headers=None):
-        return self.request(step, "GET", url, expect=200, headers=headers,
-                            check=(lambda r, b: h1_of(b) == h1) if h1 else None)[1]
+        return self.request(
+            step, "GET", url, expect=200, headers=headers, check=(lambda r, b: h1_of(b) == h1) if h1 else None
+        )[1]
 
     def post(self, step, url, data, *, to=None):
         """A form post answered 303; returns where it sends the browser."""
-        r, _ = self.request(step, "POST", url, expect=303, data=data,
-                            check=(lambda r, b: to in r.headers.get("Location", "")) if to else None)
+        r, _ = self.request(
+            step,
+            "POST",
+            url,
+            expect=303,
+            data=data,
+            check=(lambda r, b: to in r.headers.get("Location", "")) if to else None,
+        )
         return r.headers["Location"]
 
     def post_htmx(self, step, url, data, *, h1=None, to=None):
@@ -149,10 +168,24 @@ class Resident:
         (去支付), 204 with HX-Redirect to `to`; returns the page, or where it sends the browser."""
         headers = {"HX-Request": "true", "HX-Current-URL": urljoin(self.base, url)}
         if h1 is not None:
-            return self.request(step, "POST", url, expect=200, data=data, headers=headers,
-                                check=lambda r, b: h1_of(b) == h1 and r.headers.get("HX-Push-Url"))[1]
-        r, _ = self.request(step, "POST", url, expect=204, data=data, headers=headers,
-                            check=lambda r, b: to in r.headers.get("HX-Redirect", ""))
+            return self.request(
+                step,
+                "POST",
+                url,
+                expect=200,
+                data=data,
+                headers=headers,
+                check=lambda r, b: h1_of(b) == h1 and r.headers.get("HX-Push-Url"),
+            )[1]
+        r, _ = self.request(
+            step,
+            "POST",
+            url,
+            expect=204,
+            data=data,
+            headers=headers,
+            check=lambda r, b: to in r.headers.get("HX-Redirect", ""),
+        )
         return r.headers["HX-Redirect"]
 
     def pause(self):
@@ -205,9 +238,18 @@ class Resident:
         """Sign-in to 去支付 without JavaScript: each POST answered 303, then the GET."""
         page = self.get("登录 (page)", "/auth/manual?next=/selfpay/", h1="授权信息确认")
         self.pause()
-        to = self.post("登录 (post)", "/auth/manual", {
-            "csrf_token": csrf_token(page), "id_type": "201", "id_number": person["id_number"],
-            "name": person["name"], "next": "/selfpay/"}, to="/selfpay/")
+        to = self.post(
+            "登录 (post)",
+            "/auth/manual",
+            {
+                "csrf_token": csrf_token(page),
+                "id_type": "201",
+                "id_number": person["id_number"],
+                "name": person["name"],
+                "next": "/selfpay/",
+            },
+            to="/selfpay/",
+        )
         page = self.get("我为自己缴", to, h1="我为自己缴")
         dues_url = f"/selfpay/{person['enrollment_no']}/dues"
         if f'href="{dues_url}"' not in page:
@@ -218,28 +260,45 @@ class Resident:
         if not dues:
             raise StepFailed("选择缴费信息", "no open dues on the page")
         self.pause()
-        to = self.post("选择费款 (post)", dues_url, {"csrf_token": csrf_token(page), "dues": dues},
-                       to="/selfpay/confirm")
+        to = self.post(
+            "选择费款 (post)", dues_url, {"csrf_token": csrf_token(page), "dues": dues}, to="/selfpay/confirm"
+        )
         page = self.get("缴费信息确认", to, h1="缴费信息确认")
         shown = self.field("缴费信息确认", page, r'name="shown"[^>]*value="([^"]+)"')
         self.pause()
-        to = self.post("缴费信息确认 (post)", "/selfpay/confirm", {"csrf_token": csrf_token(page), "shown": shown},
-                       to="/selfpay/method")
+        to = self.post(
+            "缴费信息确认 (post)",
+            "/selfpay/confirm",
+            {"csrf_token": csrf_token(page), "shown": shown},
+            to="/selfpay/method",
+        )
         page = self.get("选择缴款方式", to, h1="选择缴款方式")
         selection = self.field("选择缴款方式", page, r'name="selection"[^>]*value="([^"]+)"')
         self.pause()
-        return self.post("去支付 (post)", "/selfpay/method", {
-            "csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
-            to="/sandbox/gateway.do")
+        return self.post(
+            "去支付 (post)",
+            "/selfpay/method",
+            {"csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
+            to="/sandbox/gateway.do",
+        )
 
     def _to_cashier_htmx(self, person: dict) -> str:
         """Sign-in to 去支付 with JavaScript: the first page whole, then fragments; each POST
         answered with the next step (one round trip), 去支付 with HX-Redirect to the cashier."""
         page = self.get("登录 (page)", "/auth/manual?next=/selfpay/", h1="授权信息确认")
         self.pause()
-        page = self.post_htmx("登录 (post, htmx)", "/auth/manual", {
-            "csrf_token": csrf_token(page), "id_type": "201", "id_number": person["id_number"],
-            "name": person["name"], "next": "/selfpay/"}, h1="我为自己缴")
+        page = self.post_htmx(
+            "登录 (post, htmx)",
+            "/auth/manual",
+            {
+                "csrf_token": csrf_token(page),
+                "id_type": "201",
+                "id_number": person["id_number"],
+                "name": person["name"],
+                "next": "/selfpay/",
+            },
+            h1="我为自己缴",
+        )
         dues_url = f"/selfpay/{person['enrollment_no']}/dues"
         if f'href="{dues_url}"' not in page:
             raise StepFailed("登录 (post, htmx)", "the resident's enrollment is not listed")
@@ -249,22 +308,31 @@ class Resident:
         if not dues:
             raise StepFailed("选择缴费信息 (htmx)", "no open dues on the page")
         self.pause()
-        page = self.post_htmx("选择费款 (post, htmx)", dues_url, {"csrf_token": csrf_token(page), "dues": dues},
-                              h1="缴费信息确认")
+        page = self.post_htmx(
+            "选择费款 (post, htmx)", dues_url, {"csrf_token": csrf_token(page), "dues": dues}, h1="缴费信息确认"
+        )
         shown = self.field("选择费款 (post, htmx)", page, r'name="shown"[^>]*value="([^"]+)"')
         self.pause()
-        page = self.post_htmx("缴费信息确认 (post, htmx)", "/selfpay/confirm",
-                              {"csrf_token": csrf_token(page), "shown": shown}, h1="选择缴款方式")
+        page = self.post_htmx(
+            "缴费信息确认 (post, htmx)",
+            "/selfpay/confirm",
+            {"csrf_token": csrf_token(page), "shown": shown},
+            h1="选择缴款方式",
+        )
         selection = self.field("缴费信息确认 (post, htmx)", page, r'name="selection"[^>]*value="([^"]+)"')
         self.pause()
-        return self.post_htmx("去支付 (post, htmx)", "/selfpay/method", {
-            "csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
-            to="/sandbox/gateway.do")
+        return self.post_htmx(
+            "去支付 (post, htmx)",
+            "/selfpay/method",
+            {"csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
+            to="/sandbox/gateway.do",
+        )
 
     def _follow(self, step, url) -> str:
         """GET answered 303 (the provider's return): where it sends the browser."""
-        r, _ = self.request(step, "GET", url, expect=303,
-                            check=lambda r, b: "/orders/" in r.headers.get("Location", ""))
+        r, _ = self.request(
+            step, "GET", url, expect=303, check=lambda r, b: "/orders/" in r.headers.get("Location", "")
+        )
         return r.headers["Location"]
 
 
@@ -295,10 +363,27 @@ def pad(text: str, width: int) -> str:
 
 def report_steps(stats: Stats, out=print) -> tuple[float, int]:
     """The per-step table; returns (worst p99 in ms, requests)."""
-    order = ["登录 (page)", "登录 (post)", "我为自己缴", "选择缴费信息", "选择费款 (post)", "缴费信息确认",
-             "缴费信息确认 (post)", "选择缴款方式", "去支付 (post)", "登录 (post, htmx)", "选择缴费信息 (htmx)",
-             "选择费款 (post, htmx)", "缴费信息确认 (post, htmx)", "去支付 (post, htmx)", "收银台 (sandbox)",
-             "确认付款 (sandbox)", "支付返回", "支付中 / 缴费结果", "支付中 (poll)"]
+    order = [
+        "登录 (page)",
+        "登录 (post)",
+        "我为自己缴",
+        "选择缴费信息",
+        "选择费款 (post)",
+        "缴费信息确认",
+        "缴费信息确认 (post)",
+        "选择缴款方式",
+        "去支付 (post)",
+        "登录 (post, htmx)",
+        "选择缴费信息 (htmx)",
+        "选择费款 (post, htmx)",
+        "缴费信息确认 (post, htmx)",
+        "去支付 (post, htmx)",
+        "收银台 (sandbox)",
+        "确认付款 (sandbox)",
+        "支付返回",
+        "支付中 / 缴费结果",
+        "支付中 (poll)",
+    ]
     names = order + sorted(set(stats.times) - set(order))
     out(f"{pad('step', 22)}{'requests':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     worst, total = 0.0, 0
@@ -308,11 +393,15 @@ def report_steps(stats: Stats, out=print) -> tuple[float, int]:
             continue
         p99 = percentile(values, 99) * 1000
         worst, total = max(worst, p99), total + len(values)
-        out(f"{pad(name, 22)}{len(values):>9}{percentile(values, 50) * 1000:>9.1f}"
-            f"{percentile(values, 90) * 1000:>9.1f}{p99:>9.1f}{max(values) * 1000:>9.1f}")
+        out(
+            f"{pad(name, 22)}{len(values):>9}{percentile(values, 50) * 1000:>9.1f}"
+            f"{percentile(values, 90) * 1000:>9.1f}{p99:>9.1f}{max(values) * 1000:>9.1f}"
+        )
     everything = [v for values in stats.times.values() for v in values]
     if everything:
-        out(f"{pad('all requests', 22)}{len(everything):>9}{percentile(everything, 50) * 1000:>9.1f}"
+        out(
+            f"{pad('all requests', 22)}{len(everything):>9}{percentile(everything, 50) * 1000:>9.1f}"
             f"{percentile(everything, 90) * 1000:>9.1f}{percentile(everything, 99) * 1000:>9.1f}"
-            f"{max(everything) * 1000:>9.1f}")
+            f"{max(everything) * 1000:>9.1f}"
+        )
     return worst, total

@@ -19,6 +19,7 @@ sandbox's own work inside our steps — the trade query that 支付返回 asks i
 it signs and posts — is split off by a WSGI layer that times every request, nested ones apart:
 "sbweb" is what a pilot with a real provider would pay for. See bench/README.md.
 """
+
 import argparse
 import contextlib
 import cProfile
@@ -129,8 +130,9 @@ class Walk:
             raise BenchError(f"{name}: HTTP {response.status_code} {h1_of(body)}, expected {expect}")
         if h1 is not None and h1_of(body) != h1:
             raise BenchError(f"{name}: the page is {h1_of(body)!r}, expected {h1!r}")
-        if location is not None and location not in response.headers.get("Location", "") + \
-                response.headers.get("HX-Redirect", ""):
+        if location is not None and location not in response.headers.get("Location", "") + response.headers.get(
+            "HX-Redirect", ""
+        ):
             raise BenchError(f"{name}: sent to {response.headers.get('Location')!r}")
         ours = own.get("sbweb", 0.0)
         sandbox = used - ours if outside == "sandbox" else own.get("sandbox", 0.0)
@@ -147,38 +149,54 @@ class Walk:
         if self.htmx:
             headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost" + url}
             expect = 200 if h1 else 204
-            return self.step(name, lambda: self.client.post(url, data=data, headers=headers),
-                             expect=expect, h1=h1, location=None if h1 else to)
+            return self.step(
+                name,
+                lambda: self.client.post(url, data=data, headers=headers),
+                expect=expect,
+                h1=h1,
+                location=None if h1 else to,
+            )
         response, _ = self.step(name, lambda: self.client.post(url, data=data), expect=303, location=to)
         return response.headers["Location"]
 
     def walk(self):
         person, js = self.person, self.htmx
         page = self.get("登录 (page)", "/auth/manual?next=/selfpay/", h1="授权信息确认")
-        form = {"csrf_token": csrf_token(page), "id_type": "201", "id_number": person["id_number"],
-                "name": person["name"], "next": "/selfpay/"}
+        form = {
+            "csrf_token": csrf_token(page),
+            "id_type": "201",
+            "id_number": person["id_number"],
+            "name": person["name"],
+            "next": "/selfpay/",
+        }
         dues_url = f"/selfpay/{person['enrollment_no']}/dues"
         if js:
             _, page = self.post("登录 (post)", "/auth/manual", form, to="/selfpay/", h1="我为自己缴")
         else:
-            page = self.get("我为自己缴", self.post("登录 (post)", "/auth/manual", form, to="/selfpay/"),
-                            h1="我为自己缴")
+            page = self.get(
+                "我为自己缴", self.post("登录 (post)", "/auth/manual", form, to="/selfpay/"), h1="我为自己缴"
+            )
         page = self.get("选择缴费信息", dues_url, h1="选择缴费信息", fragment=js)
         dues = re.findall(r'name="dues" value="(\d+)"', page)
         form = {"csrf_token": csrf_token(page), "dues": dues}
         if js:
             _, page = self.post("选择费款 (post)", dues_url, form, to="/selfpay/confirm", h1="缴费信息确认")
         else:
-            page = self.get("缴费信息确认", self.post("选择费款 (post)", dues_url, form, to="/selfpay/confirm"),
-                            h1="缴费信息确认")
+            page = self.get(
+                "缴费信息确认", self.post("选择费款 (post)", dues_url, form, to="/selfpay/confirm"), h1="缴费信息确认"
+            )
         shown = re.search(r'name="shown"[^>]*value="([^"]+)"', page).group(1)
         form = {"csrf_token": csrf_token(page), "shown": shown}
         if js:
-            _, page = self.post("缴费信息确认 (post)", "/selfpay/confirm", form, to="/selfpay/method",
-                                h1="选择缴款方式")
+            _, page = self.post(
+                "缴费信息确认 (post)", "/selfpay/confirm", form, to="/selfpay/method", h1="选择缴款方式"
+            )
         else:
-            page = self.get("选择缴款方式", self.post("缴费信息确认 (post)", "/selfpay/confirm", form,
-                                                 to="/selfpay/method"), h1="选择缴款方式")
+            page = self.get(
+                "选择缴款方式",
+                self.post("缴费信息确认 (post)", "/selfpay/confirm", form, to="/selfpay/method"),
+                h1="选择缴款方式",
+            )
         selection = re.search(r'name="selection"[^>]*value="([^"]+)"', page).group(1)
         form = {"csrf_token": csrf_token(page), "channel": "alipay", "selection": selection}
         if js:
@@ -188,11 +206,17 @@ class Walk:
             to = self.post("去支付 (post)", "/selfpay/method", form, to="/sandbox/gateway.do")
         page = self.get("收银台 (sandbox)", to, h1="付款详情")
         trade_no = re.search(r'action="/sandbox/cashier/(\d+)"', page).group(1)
-        response, _ = self.step("确认付款 (sandbox)", lambda: self.client.post(
-            f"/sandbox/cashier/{trade_no}", data={"csrf_token": csrf_token(page), "action": "pay"}),
-            expect=303, location="/pay/return/")
-        response, _ = self.step("支付返回", lambda: self.client.get(response.headers["Location"]),
-                                expect=303, location="/orders/")
+        response, _ = self.step(
+            "确认付款 (sandbox)",
+            lambda: self.client.post(
+                f"/sandbox/cashier/{trade_no}", data={"csrf_token": csrf_token(page), "action": "pay"}
+            ),
+            expect=303,
+            location="/pay/return/",
+        )
+        response, _ = self.step(
+            "支付返回", lambda: self.client.get(response.headers["Location"]), expect=303, location="/orders/"
+        )
         order_url = response.headers["Location"]
         self.step("notify (job consumer)", self.deliver_notifies, expect=200, outside="sandbox")
         self.get("缴费结果", order_url, h1="缴费结果")
@@ -212,16 +236,21 @@ class Walk:
             @staticmethod
             def get_data(as_text=False):
                 return ""
+
         return Done
 
 
 def make_app(args, tmp: Path):
-    os.environ.update({
-        "DATABASE_URL": args.database_url,
-        "SBWEB_INSTANCE_PATH": str(tmp / "instance"),
-        "SBWEB_SECRET_KEY": secrets.token_hex(32),
-    })
-    for name in [k for k in os.environ if k.startswith("SBWEB_") and k not in ("SBWEB_INSTANCE_PATH", "SBWEB_SECRET_KEY")]:
+    os.environ.update(
+        {
+            "DATABASE_URL": args.database_url,
+            "SBWEB_INSTANCE_PATH": str(tmp / "instance"),
+            "SBWEB_SECRET_KEY": secrets.token_hex(32),
+        }
+    )
+    for name in [
+        k for k in os.environ if k.startswith("SBWEB_") and k not in ("SBWEB_INSTANCE_PATH", "SBWEB_SECRET_KEY")
+    ]:
         del os.environ[name]
     if args.redis_url:
         os.environ["REDIS_URL"] = args.redis_url
@@ -229,9 +258,9 @@ def make_app(args, tmp: Path):
         os.environ.pop("REDIS_URL", None)
     import logging
 
+    import population
     from flask_migrate import upgrade
 
-    import population
     from sbweb import create_app
     from sbweb.clock import shanghai_now
 
@@ -248,8 +277,10 @@ def make_app(args, tmp: Path):
 
 def report(label, runs, out=print):
     names = list(runs[0])
-    out(f"\n{label}: CPU ms per step, minimum (median) over {len(runs)} journeys; all = sbweb + "
-        f"sandbox + the test client's own work; SQL: statements sent (median), ours and the sandbox's")
+    out(
+        f"\n{label}: CPU ms per step, minimum (median) over {len(runs)} journeys; all = sbweb + "
+        f"sandbox + the test client's own work; SQL: statements sent (median), ours and the sandbox's"
+    )
     out(f"{'step':<24}{'all':>16}{'sbweb':>16}{'sandbox':>16}{'SQL':>5}")
     totals = {"all": 0.0, "sbweb": 0.0, "sandbox": 0.0}
     for name in names:
@@ -260,8 +291,11 @@ def report(label, runs, out=print):
             totals[key] += low
             cells.append(f"{low:7.2f} ({statistics.median(values):6.2f})")
         sql = statistics.median(run[name][3] for run in runs)
-        out(f"{name:<24}" + "".join(f"{c:>16}" for c in cells).replace("  0.00 (  0.00)", "       –       ")
-            + f"{sql:>5.0f}")
+        out(
+            f"{name:<24}"
+            + "".join(f"{c:>16}" for c in cells).replace("  0.00 (  0.00)", "       –       ")
+            + f"{sql:>5.0f}"
+        )
     out(f"{'sum of the minima':<24}{totals['all']:>9.2f}{'':7}{totals['sbweb']:>9.2f}{'':7}{totals['sandbox']:>9.2f}")
     return totals
 
@@ -271,13 +305,24 @@ def main(argv=None) -> int:
     p.add_argument("-n", "--journeys", type=int, default=40, help="measured journeys of each kind")
     p.add_argument("--warmup", type=int, default=5, help="journeys of each kind first, not measured")
     p.add_argument("--pg", action="store_true", help="on a throw-away PostgreSQL database (sbweb_journeycpu)")
-    p.add_argument("--pg-server", default=os.environ.get("SBWEB_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432"))
+    p.add_argument(
+        "--pg-server", default=os.environ.get("SBWEB_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+    )
     p.add_argument("--redis-url", default="", help="rate limits and jobs in this Redis (default: in memory / SQLite)")
     p.add_argument("--only", choices=("plain", "htmx"), help="walk only one kind of journey")
-    p.add_argument("--profile", action="append", default=[],
-                   help="cProfile the steps whose name contains this (repeatable); prints the top functions")
-    p.add_argument("--show-sql", action="append", default=[], metavar="STEP",
-                   help="print the SQL statements of this step (its exact name) in the first measured journey")
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        help="cProfile the steps whose name contains this (repeatable); prints the top functions",
+    )
+    p.add_argument(
+        "--show-sql",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="print the SQL statements of this step (its exact name) in the first measured journey",
+    )
     p.add_argument("--top", type=int, default=35, help="functions shown by --profile")
     args = p.parse_args(argv)
 
@@ -290,8 +335,10 @@ def main(argv=None) -> int:
             args.database_url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         started = time.monotonic()
         app, meter, statements, people = make_app(args, Path(tmp))
-        print(f"{len(people)} residents made on {'PostgreSQL' if args.pg else 'SQLite'} "
-              f"({time.monotonic() - started:.0f} s); Redis: {args.redis_url or 'none (memory, SQLite jobs)'}")
+        print(
+            f"{len(people)} residents made on {'PostgreSQL' if args.pg else 'SQLite'} "
+            f"({time.monotonic() - started:.0f} s); Redis: {args.redis_url or 'none (memory, SQLite jobs)'}"
+        )
         profiler = cProfile.Profile() if args.profile else None
         kinds = [k for k in ("plain", "htmx") if args.only in (None, k)]
         addresses = (f"198.18.{n // 250}.{n % 250 + 1}" for n in range(100000))
@@ -299,19 +346,32 @@ def main(argv=None) -> int:
         for kind in kinds:
             runs = []
             for n in range(args.warmup + args.journeys):
-                walk = Walk(app, meter, statements, people.pop(), next(addresses), kind == "htmx",
-                            profiler if n >= args.warmup else None, args.profile)
+                walk = Walk(
+                    app,
+                    meter,
+                    statements,
+                    people.pop(),
+                    next(addresses),
+                    kind == "htmx",
+                    profiler if n >= args.warmup else None,
+                    args.profile,
+                )
                 if n == args.warmup:
                     walk.show_sql = set(args.show_sql)
                 walk.walk()
                 if n >= args.warmup:
                     runs.append(walk.times)
-            label = ("without JavaScript (POST → 303 → GET)" if kind == "plain"
-                     else "with JavaScript (HX-Request; each POST one round trip)")
+            label = (
+                "without JavaScript (POST → 303 → GET)"
+                if kind == "plain"
+                else "with JavaScript (HX-Request; each POST one round trip)"
+            )
             results[kind] = report(label, runs)
         if profiler is not None:
-            print(f"\ncProfile of the steps matching {args.profile}, over every measured journey "
-                  f"(cumulative, top {args.top}):")
+            print(
+                f"\ncProfile of the steps matching {args.profile}, over every measured journey "
+                f"(cumulative, top {args.top}):"
+            )
             stats = pstats.Stats(profiler).strip_dirs().sort_stats("cumulative")
             stats.print_stats(args.top)
             stats.sort_stats("tottime").print_stats(args.top)

@@ -37,6 +37,7 @@ Goals (issue 15): a voucher's median ≤ 40 ms warm; the first download from a f
 `--profile`) it profiles the one-item voucher with cProfile and prints where the time goes.
 It measures and prints; it exits 0 whatever the figures are unless --strict is given.
 """
+
 import argparse
 import cProfile
 import json
@@ -67,8 +68,14 @@ VERIFY_BASE = "https://sbweb.example"  # only printed into the PDF and its QR co
 def make_app(workdir: Path):
     from sbweb import create_app
 
-    return create_app({"INSTANCE_PATH": str(workdir), "SECRET_KEY": SECRET_KEY, "WTF_CSRF_ENABLED": True,
-                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.sqlite3'}"})
+    return create_app(
+        {
+            "INSTANCE_PATH": str(workdir),
+            "SECRET_KEY": SECRET_KEY,
+            "WTF_CSRF_ENABLED": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        }
+    )
 
 
 def verify_url(doc) -> str:
@@ -102,16 +109,26 @@ def paid_order(payer_id: int, enrollment, periods: list[str], *, amount_fen: int
     from sbweb.services import registry
 
     with write_transaction():
-        dues = [registry.add_due(enrollment, kind="normal", period_start=p, period_end=p, amount_fen=amount_fen)
-                for p in periods]
-    order = orders.create_order(payer_id=payer_id, person_ids={enrollment.person_id}, due_ids=[d.id for d in dues],
-                                shown=orders.fingerprint(dues), channel="alipay",
-                                idempotency_key=f"bench-{dues[0].id}").order
+        dues = [
+            registry.add_due(enrollment, kind="normal", period_start=p, period_end=p, amount_fen=amount_fen)
+            for p in periods
+        ]
+    order = orders.create_order(
+        payer_id=payer_id,
+        person_ids={enrollment.person_id},
+        due_ids=[d.id for d in dues],
+        shown=orders.fingerprint(dues),
+        channel="alipay",
+        idempotency_key=f"bench-{dues[0].id}",
+    ).order
     with write_transaction():
         orders.transition(order, "paying", "历史缴费")
-    paid_at = dt.datetime(2025, 12, 1, tzinfo=dt.timezone.utc)
-    orders.apply_trade_state(TradeState(order.order_no, "success", amount_fen=amount_fen * len(dues),
-                                        paid_at=paid_at), provider=order.provider, source="历史缴费")
+    paid_at = dt.datetime(2025, 12, 1, tzinfo=dt.UTC)
+    orders.apply_trade_state(
+        TradeState(order.order_no, "success", amount_fen=amount_fen * len(dues), paid_at=paid_at),
+        provider=order.provider,
+        source="历史缴费",
+    )
     return order.order_no
 
 
@@ -138,8 +155,13 @@ def build(app, root: Path) -> tuple[int, list[tuple[str, str, int]]]:
         ]
         # 完税证明 are issued per ticket (one per order and tax office): the three-month order's.
         ticket = documents.tax_search(wang, wang, issue="first", period_from="2012-01", period_to="2012-03")[0]
-        docs.append(("完税证明 1 ticket (3 mo)",
-                     documents.tax_certificate(wang, wang, issue="first", ticket_no=ticket.ticket_no), 3))
+        docs.append(
+            (
+                "完税证明 1 ticket (3 mo)",
+                documents.tax_certificate(wang, wang, issue="first", ticket_no=ticket.ticket_no),
+                3,
+            )
+        )
         db.session.commit()
         for label, doc, expected in docs:
             got = len(documents.lines_of(doc))
@@ -149,6 +171,7 @@ def build(app, root: Path) -> tuple[int, list[tuple[str, str, int]]]:
 
 # -- the fresh process -----------------------------------------------------------------------------
 
+
 def cold_child(workdir: str, person_id: int, doc_no: str, warm_first: bool) -> None:
     """Runs in a new interpreter: import, create the app, time the first (and second) render."""
     t_start = time.perf_counter()
@@ -157,6 +180,7 @@ def cold_child(workdir: str, person_id: int, doc_no: str, warm_first: bool) -> N
     import segno  # noqa: F401
     from reportlab.pdfbase import ttfonts  # noqa: F401
     from xhtml2pdf import pisa  # noqa: F401
+
     t_pdf = time.perf_counter()
     app = make_app(Path(workdir))
     t_app = time.perf_counter()
@@ -175,9 +199,14 @@ def cold_child(workdir: str, person_id: int, doc_no: str, warm_first: bool) -> N
             out["warm_ms"] = (time.perf_counter() - t0) * 1000
     first, first_cpu, rendered = render_once(app, person_id, doc_no)
     second, second_cpu, _ = render_once(app, person_id, doc_no)
-    out.update(first_ms=first, second_ms=second, first_cpu_ms=first_cpu, second_cpu_ms=second_cpu,
-               bytes=len(rendered.data),
-               until_first_pdf_ms=(time.perf_counter() - t_start) * 1000 - second)
+    out.update(
+        first_ms=first,
+        second_ms=second,
+        first_cpu_ms=first_cpu,
+        second_cpu_ms=second_cpu,
+        bytes=len(rendered.data),
+        until_first_pdf_ms=(time.perf_counter() - t_start) * 1000 - second,
+    )
     print(json.dumps(out))
 
 
@@ -221,7 +250,6 @@ def http_first_downloads(workdir: Path, person_id: int, docs: list, runs: int) -
     first request — and then again, and each other document once. Times are the client's, from
     sending the request to the last byte; the access log's own ms are read too."""
     import requests
-
     from harness import BIN, Servers, csrf_token, free_port, worker_pids
 
     ready = workdir / "workers-ready"
@@ -229,10 +257,19 @@ def http_first_downloads(workdir: Path, person_id: int, docs: list, runs: int) -
     conf.write_text(GUNICORN_CONF.format(deployed=str(ROOT / "deploy" / "gunicorn.conf.py"), ready=str(ready)))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}", "SBWEB_INSTANCE_PATH": str(workdir),
-                "SBWEB_SECRET_KEY": SECRET_KEY, "SBWEB_HUEY_IMMEDIATE": "1", "SBWEB_ASSET_DIR": str(workdir / "assets"),
-                "SBWEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
-                "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"), "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "SBWEB_INSTANCE_PATH": str(workdir),
+            "SBWEB_SECRET_KEY": SECRET_KEY,
+            "SBWEB_HUEY_IMMEDIATE": "1",
+            "SBWEB_ASSET_DIR": str(workdir / "assets"),
+            "SBWEB_BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     (workdir / "metrics").mkdir(exist_ok=True)
     base = f"http://127.0.0.1:{port}"
     log = workdir / "gunicorn.log"
@@ -271,8 +308,16 @@ def http_first_downloads(workdir: Path, person_id: int, docs: list, runs: int) -
         known = {wait_for_new_worker(set(), proc)}
         s = requests.Session()
         page = s.get(f"{base}/auth/?next=/selfpay/", timeout=30)
-        s.post(f"{base}/auth/consent", timeout=30, data={"csrf_token": csrf_token(page.text), "person": str(person_id),
-                                                       "host": "browser", "next": "/selfpay/"})
+        s.post(
+            f"{base}/auth/consent",
+            timeout=30,
+            data={
+                "csrf_token": csrf_token(page.text),
+                "person": str(person_id),
+                "host": "browser",
+                "next": "/selfpay/",
+            },
+        )
         voucher = docs[0][1]
         timed_get(s, f"/certificates/d/{voucher}.pdf")  # signed in, and allowed to download it
         out = {"first": [], "second": [], "others": [], "server_first": [], "first_cpu": [], "first_wait": []}
@@ -292,17 +337,26 @@ def http_first_downloads(workdir: Path, person_id: int, docs: list, runs: int) -
             out["others"].append([timed_get(s, f"/certificates/d/{no}.pdf")[0] for _, no, _ in docs[1:]])
             time.sleep(0.1)
             lines = log.read_text().splitlines()[before:]
-            served = [int(m.group(1)) for line in lines if f"/certificates/d/{voucher}.pdf" in line
-                      for m in [re.search(r" (\d+)ms ", line)] if m]
+            served = [
+                int(m.group(1))
+                for line in lines
+                if f"/certificates/d/{voucher}.pdf" in line
+                for m in [re.search(r" (\d+)ms ", line)]
+                if m
+            ]
             out["server_first"].append(served[0] if served else float("nan"))
-        out["warm_log"] = [line.split("PDF documents warmed in ")[1] for line in log.read_text().splitlines()
-                           if "PDF documents warmed in" in line]
+        out["warm_log"] = [
+            line.split("PDF documents warmed in ")[1]
+            for line in log.read_text().splitlines()
+            if "PDF documents warmed in" in line
+        ]
         return out
     finally:
         servers.stop_all()
 
 
 # -- the profile -----------------------------------------------------------------------------------
+
 
 def library_of(filename: str) -> str:
     if filename.startswith("~") or filename.startswith("<"):
@@ -389,8 +443,10 @@ def profile(app, person_id: int, doc_no: str, runs: int) -> None:
         for _ in range(runs):
             cpu.append(render_once(app, person_id, doc_no)[1])
     total_ms = sum(cpu) / runs
-    print(f"\nwhere the 1-item voucher's time goes: {runs} renders, steps timed directly (no profiler), "
-          f"mean {total_ms:.1f} ms CPU per render")
+    print(
+        f"\nwhere the 1-item voucher's time goes: {runs} renders, steps timed directly (no profiler), "
+        f"mean {total_ms:.1f} ms CPU per render"
+    )
     print(f"  {'step of documents.render':<50}{'CPU ms':>10}{'share':>8}")
     accounted = 0.0
     for label, _, _ in steps.targets:
@@ -398,8 +454,10 @@ def profile(app, person_id: int, doc_no: str, runs: int) -> None:
         if not label.startswith(" "):
             accounted += ms
         print(f"  {label:<50}{ms:>10.2f}{ms / total_ms:>8.0%}")
-    print(f"  {'the rest (2 × session.get Person, glue)':<50}{total_ms - accounted:>10.2f}"
-          f"{(total_ms - accounted) / total_ms:>8.0%}")
+    print(
+        f"  {'the rest (2 × session.get Person, glue)':<50}{total_ms - accounted:>10.2f}"
+        f"{(total_ms - accounted) / total_ms:>8.0%}"
+    )
 
     # 2. cProfile: which code, by library and by function.
     profiler = cProfile.Profile()
@@ -412,8 +470,10 @@ def profile(app, person_id: int, doc_no: str, runs: int) -> None:
             profiler.disable()
     stats = pstats.Stats(profiler)
     total = sum(tt for (_, _, tt, _, _) in stats.stats.values())
-    print(f"\ncProfile of the same, {runs} renders ({total / runs * 1000:.1f} ms per render with the profiler on; "
-          f"shares are of that)")
+    print(
+        f"\ncProfile of the same, {runs} renders ({total / runs * 1000:.1f} ms per render with the profiler on; "
+        f"shares are of that)"
+    )
     by_lib: dict[str, float] = {}
     for (f, _, _), (_, _, tt, _, _) in stats.stats.items():
         by_lib[library_of(f)] = by_lib.get(library_of(f), 0) + tt
@@ -431,8 +491,14 @@ def profile(app, person_id: int, doc_no: str, runs: int) -> None:
         ("segno: QR encode (mask selection)", "segno/encoder.py", "encode"),
         ("segno: PNG writer", "segno/writers.py", "write_png"),
     ]:
-        cum = max((ct for (f, _, fn), (_, _, _, ct, _) in stats.stats.items()
-                   if fn == name and file_part in f.replace(os.sep, "/")), default=0.0)
+        cum = max(
+            (
+                ct
+                for (f, _, fn), (_, _, _, ct, _) in stats.stats.items()
+                if fn == name and file_part in f.replace(os.sep, "/")
+            ),
+            default=0.0,
+        )
         print(f"  {label:<50}{cum / runs * 1000:>10.2f}{cum / total:>8.0%}")
 
     print("\n  top functions by own time")
@@ -445,16 +511,24 @@ def profile(app, person_id: int, doc_no: str, runs: int) -> None:
 
 # -- main ------------------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="timed renders per document, after one warm-up")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes timing their first render")
     parser.add_argument("--profile", action="store_true", help="profile the voucher even when its goal is met")
     parser.add_argument("--profile-runs", type=int, default=30)
-    parser.add_argument("--http-runs", type=int, default=3,
-                        help="fresh gunicorn workers whose first request downloads the voucher over HTTP (0: none)")
-    parser.add_argument("--no-accel", action="store_true",
-                        help="this process without ReportLab's C accelerators (rl_accel), for comparison")
+    parser.add_argument(
+        "--http-runs",
+        type=int,
+        default=3,
+        help="fresh gunicorn workers whose first request downloads the voucher over HTTP (0: none)",
+    )
+    parser.add_argument(
+        "--no-accel",
+        action="store_true",
+        help="this process without ReportLab's C accelerators (rl_accel), for comparison",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (and the PDFs)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--cold-child", nargs=3, metavar=("WORKDIR", "PERSON_ID", "DOC_NO"), help=argparse.SUPPRESS)
@@ -476,8 +550,10 @@ def main() -> int:
         started = time.perf_counter()
         wang, docs = build(app, ROOT)
         xhtml2pdf_log = QuietXhtml2pdf()
-        print(f"built 13 settled orders (15 paid months) and issued {len(docs)} documents "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"built 13 settled orders (15 paid months) and issued {len(docs)} documents "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
 
         # The first render in a fresh process, before this process has rendered anything (the
         # subprocesses open the same database file; nothing here holds it).
@@ -486,10 +562,14 @@ def main() -> int:
         warmed = [run_cold(workdir, wang, voucher_no, warm_first=True) for _ in range(args.cold_runs)]
 
         missed = False
-        print(f"\nwarm documents.render, in-process, {args.runs} runs after 1 warm-up; "
-              f"goals: voucher median ≤ {VOUCHER_GOAL_MS} ms, PDF ≤ {SIZE_GOAL_KB} KB (1 KB = 1,000 bytes)")
-        print(f"{'document':<24}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'CPU ms':>8}{'CPU min':>8}{'KB':>8}{'pages':>6}  "
-              f"{'time goal':<11}size goal")
+        print(
+            f"\nwarm documents.render, in-process, {args.runs} runs after 1 warm-up; "
+            f"goals: voucher median ≤ {VOUCHER_GOAL_MS} ms, PDF ≤ {SIZE_GOAL_KB} KB (1 KB = 1,000 bytes)"
+        )
+        print(
+            f"{'document':<24}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'CPU ms':>8}{'CPU min':>8}{'KB':>8}{'pages':>6}  "
+            f"{'time goal':<11}size goal"
+        )
         voucher_missed = False
         for label, doc_no, _ in docs:
             _, _, rendered = render_once(app, wang, doc_no)  # warm-up
@@ -514,11 +594,15 @@ def main() -> int:
             missed |= not (size_ok and time_ok)
             # Chinese labels are two columns wide in a terminal.
             pad = 24 - sum(2 if ord(ch) > 0x2E80 else 1 for ch in label)
-            print(f"{label}{' ' * max(pad, 1)}{median:>10.1f}{p95:>9.1f}{times[-1]:>9.1f}{cpu:>8.1f}{cpu_min:>8.1f}{kb:>8.1f}{pages:>6}  "
-                  f"{time_goal:<11}{'met' if size_ok else 'MISSED'}")
+            print(
+                f"{label}{' ' * max(pad, 1)}{median:>10.1f}{p95:>9.1f}{times[-1]:>9.1f}{cpu:>8.1f}{cpu_min:>8.1f}{kb:>8.1f}{pages:>6}  "
+                f"{time_goal:<11}{'met' if size_ok else 'MISSED'}"
+            )
 
         from sbweb.services import documents
+
         if hasattr(documents, "download"):  # the route's call: kept per process until the state changes
+
             def download_once():
                 with app.test_request_context("/"):
                     doc = documents.own_document(wang, voucher_no)
@@ -526,21 +610,30 @@ def main() -> int:
                     c0, t0 = time.process_time(), time.perf_counter()
                     documents.download(doc, verify_url=url, font=app.config.get("PDF_FONT_PATH"))
                     return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+
             download_once()
             kept = [download_once() for _ in range(args.runs)]
-            print(f"电子缴费凭证 1 item, documents.download (kept, a re-download): median "
-                  f"{statistics.median(w for w, _ in kept):.2f} ms, CPU {statistics.median(c for _, c in kept):.2f} ms")
+            print(
+                f"电子缴费凭证 1 item, documents.download (kept, a re-download): median "
+                f"{statistics.median(w for w, _ in kept):.2f} ms, CPU {statistics.median(c for _, c in kept):.2f} ms"
+            )
 
         if xhtml2pdf_log.records:
             per = len(xhtml2pdf_log.records) / (len(docs) * (args.runs + 1))
-            print(f"xhtml2pdf logged {per:g} warning(s) per render (kept off the screen here): "
-                  f"{sorted(set(xhtml2pdf_log.records))[0]}")
+            print(
+                f"xhtml2pdf logged {per:g} warning(s) per render (kept off the screen here): "
+                f"{sorted(set(xhtml2pdf_log.records))[0]}"
+            )
 
-        print(f"\nfirst render in a fresh process (电子缴费凭证 1 item; {sys.executable}, "
-              f"{len(colds)} processes; median, with each run's figures):")
+        print(
+            f"\nfirst render in a fresh process (电子缴费凭证 1 item; {sys.executable}, "
+            f"{len(colds)} processes; median, with each run's figures):"
+        )
+
         def line(name, key, runs):
             values = [r[key] for r in runs]
             return f"  {name:<58}{statistics.median(values):>8.0f} ms   ({', '.join(f'{v:.0f}' for v in values)})"
+
         print(line("import xhtml2pdf, ReportLab, segno", "import_pdf_ms", colds))
         print(line("… then import sbweb + create_app (total of both)", "import_and_app_ms", colds))
         print(line("first documents.render (font registration included)", "first_ms", colds))
@@ -550,8 +643,10 @@ def main() -> int:
         print(line("first documents.render, its CPU", "first_cpu_ms", colds))
         print(line("second documents.render, its CPU", "second_cpu_ms", colds))
         if "warm_ms" in warmed[0]:
-            print(f"  warmed first (documents.warm, gc.collect, gc.freeze: as a gunicorn worker and `flask serve` do; "
-                  f"{len(warmed)} processes):")
+            print(
+                f"  warmed first (documents.warm, gc.collect, gc.freeze: as a gunicorn worker and `flask serve` do; "
+                f"{len(warmed)} processes):"
+            )
             print(line("documents.warm + gc.collect + gc.freeze", "warm_ms", warmed))
             print(line("then the first documents.render", "first_ms", warmed))
             print(line("… its CPU", "first_cpu_ms", warmed))
@@ -559,12 +654,17 @@ def main() -> int:
 
         if args.http_runs:
             http = http_first_downloads(workdir, wang, docs, args.http_runs)
-            print(f"\nfirst download from a fresh gunicorn worker, over HTTP (deploy/gunicorn.conf.py, 1 sync worker, "
-                  f"SQLite; {args.http_runs} workers, each stopped and replaced; median, with each run's figures); "
-                  f"goal: the first ≤ {FIRST_DOWNLOAD_GOAL_MS} ms")
+            print(
+                f"\nfirst download from a fresh gunicorn worker, over HTTP (deploy/gunicorn.conf.py, 1 sync worker, "
+                f"SQLite; {args.http_runs} workers, each stopped and replaced; median, with each run's figures); "
+                f"goal: the first ≤ {FIRST_DOWNLOAD_GOAL_MS} ms"
+            )
 
             def row(name, values, unit="ms"):
-                return f"  {name:<58}{statistics.median(values):>8.0f} {unit}   ({', '.join(f'{v:.0f}' for v in values)})"
+                return (
+                    f"  {name:<58}{statistics.median(values):>8.0f} {unit}   ({', '.join(f'{v:.0f}' for v in values)})"
+                )
+
             print(row("电子缴费凭证 1 item, the worker's first request (client)", http["first"]))
             print(row("… the same, the access log's own time", http["server_first"]))
             print(row("… the worker's CPU for it (/proc/<pid>/schedstat)", http["first_cpu"]))

@@ -21,6 +21,7 @@ finished, once the step's heading is shown. With --rounds N, every figure is the
 It measures and prints; it exits 0 unless the journey fails (or, with --strict, a goal is missed).
 See bench/README.md.
 """
+
 import argparse
 import re
 import shutil
@@ -30,7 +31,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from fragment_bench import gunicorn_args, sbweb_env
 from harness import BIN, HOST, ROOT, BenchError, Servers, flask_cli, free_port, run_cleanly, wait_ready
 from journey import pad
@@ -41,8 +41,14 @@ WANG_FANG = {"name": "王芳", "id_number": "520102198503151246"}
 QUIET_MS = 600  # a step's requests are over once nothing has been in flight for this long
 STEP_TIMEOUT_MS = 30_000
 
-GOALS = {"first visit KB": 30.0, "first visit requests": 4, "repeat requests": 1,
-         "median tap ms": 400.0, "journey ms": 4000.0, "taps": 7}
+GOALS = {
+    "first visit KB": 30.0,
+    "first visit requests": 4,
+    "repeat requests": 1,
+    "median tap ms": 400.0,
+    "journey ms": 4000.0,
+    "taps": 7,
+}
 
 CLICK_HOOK = """
 addEventListener("click", function (event) {
@@ -52,11 +58,16 @@ addEventListener("click", function (event) {
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--rounds", type=int, default=3, help="journeys, each on a fresh server and database")
-    p.add_argument("--server", choices=("gunicorn", "flask"), default="gunicorn",
-                   help="gunicorn (make serve's server) or flask serve (make run's)")
+    p.add_argument(
+        "--server",
+        choices=("gunicorn", "flask"),
+        default="gunicorn",
+        help="gunicorn (make serve's server) or flask serve (make run's)",
+    )
     p.add_argument("-w", "--workers", type=int, default=2, help="gunicorn sync workers")
     p.add_argument("--latency", type=float, default=300, help="CDP latency, ms")
     p.add_argument("--down", type=float, default=1.6, help="download, Mbit/s")
@@ -73,6 +84,7 @@ def parse_args(argv=None):
 
 # ---------------------------------------------------------------------------- the wire
 
+
 class Wire:
     """What CDP's Network domain reports for one tab: every request that went to the network,
     its bytes and when it finished (wall-clock ms)."""
@@ -81,11 +93,13 @@ class Wire:
         self.requests: dict[str, dict] = {}
         self.order: list[str] = []
         self.offset = None  # wall-clock seconds minus CDP's monotonic timestamp
-        for event, handler in (("Network.requestWillBeSent", self._sent),
-                               ("Network.loadingFinished", self._finished),
-                               ("Network.loadingFailed", self._failed),
-                               ("Network.requestServedFromCache", self._from_cache),
-                               ("Network.responseReceived", self._response)):
+        for event, handler in (
+            ("Network.requestWillBeSent", self._sent),
+            ("Network.loadingFinished", self._finished),
+            ("Network.loadingFailed", self._failed),
+            ("Network.requestServedFromCache", self._from_cache),
+            ("Network.responseReceived", self._response),
+        ):
             cdp.on(event, handler)
 
     def _wall_ms(self, timestamp: float) -> float:
@@ -97,13 +111,25 @@ class Wire:
         known = self.requests.get(rid)
         if known and "redirectResponse" in e:
             # One more hop of a redirect: the hop before it is finished, with its own bytes.
-            known["hops"].append({"url": known["url"], "status": e["redirectResponse"]["status"],
-                                  "bytes": e["redirectResponse"].get("encodedDataLength", 0)})
+            known["hops"].append(
+                {
+                    "url": known["url"],
+                    "status": e["redirectResponse"]["status"],
+                    "bytes": e["redirectResponse"].get("encodedDataLength", 0),
+                }
+            )
             known["url"], known["method"] = e["request"]["url"], e["request"]["method"]
             return
-        self.requests[rid] = {"url": e["request"]["url"], "method": e["request"]["method"],
-                              "sent": e["wallTime"] * 1000, "hops": [], "bytes": 0, "done": None,
-                              "status": None, "cached": False}
+        self.requests[rid] = {
+            "url": e["request"]["url"],
+            "method": e["request"]["method"],
+            "sent": e["wallTime"] * 1000,
+            "hops": [],
+            "bytes": 0,
+            "done": None,
+            "status": None,
+            "cached": False,
+        }
         self.order.append(rid)
 
     def _response(self, e):
@@ -151,6 +177,7 @@ def settle(tab, wire: Wire, timeout_ms=STEP_TIMEOUT_MS):
 
 # ---------------------------------------------------------------------------- the journey
 
+
 class Journey:
     def __init__(self, context, base: str, verbose: bool):
         from playwright.sync_api import expect
@@ -167,9 +194,15 @@ class Journey:
         self.taps = 0
 
     def throttle(self, latency_ms, down_mbit, up_mbit):
-        self.cdp.send("Network.emulateNetworkConditions", {
-            "offline": False, "latency": latency_ms,
-            "downloadThroughput": down_mbit * 1_000_000 / 8, "uploadThroughput": up_mbit * 1_000_000 / 8})
+        self.cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": latency_ms,
+                "downloadThroughput": down_mbit * 1_000_000 / 8,
+                "uploadThroughput": up_mbit * 1_000_000 / 8,
+            },
+        )
 
     def h1(self):
         return self.tab.get_by_role("heading", level=1)
@@ -189,9 +222,13 @@ class Journey:
         start = self.clicks[clicks] if len(self.clicks) > clicks else (reqs[0]["sent"] if not tap else before)
         end = max(r["done"] for r in reqs)
         self.taps += tap
-        record = {"step": name, "requests": sum(1 + len(r["hops"]) for r in reqs),
-                  "bytes": sum(r["bytes"] + sum(h["bytes"] for h in r["hops"]) for r in reqs),
-                  "ms": end - start, "detail": reqs}
+        record = {
+            "step": name,
+            "requests": sum(1 + len(r["hops"]) for r in reqs),
+            "bytes": sum(r["bytes"] + sum(h["bytes"] for h in r["hops"]) for r in reqs),
+            "ms": end - start,
+            "detail": reqs,
+        }
         self.steps.append(record)
         if self.verbose:
             for r in reqs:
@@ -212,8 +249,7 @@ class Journey:
         tab.get_by_label("证件号码", exact=True).fill(WANG_FANG["id_number"])
         tab.get_by_label("姓名", exact=True).fill(WANG_FANG["name"])
         self.step("确定", self.click(tab.get_by_role("button", name="确定")), "我为自己缴")
-        self.step("card (医疗保险)", self.click(tab.get_by_role("link", name=re.compile("医疗保险"))),
-                  "选择缴费信息")
+        self.step("card (医疗保险)", self.click(tab.get_by_role("link", name=re.compile("医疗保险"))), "选择缴费信息")
         self.expect(tab.get_by_role("checkbox", name=re.compile("医疗保险"))).to_be_checked()
         self.step("下一步 (dues)", self.click(tab.get_by_role("button", name="下一步")), "缴费信息确认")
         self.step("下一步 (confirm)", self.click(tab.get_by_role("button", name="下一步")), "选择缴款方式")
@@ -223,14 +259,24 @@ class Journey:
             self.taps += 1  # a tap that loads nothing
         self.step("去支付 → cashier", self.click(tab.get_by_role("button", name="去支付")), "付款详情")
         pay = tab.get_by_role("button", name=re.compile("^(确认付款|立即付款)$"))
-        self.step("确认付款 → 缴费结果", self.click(pay), "缴费结果",
-                  then=lambda: self.expect(tab.locator(".result-state")).to_have_text(
-                      "缴费成功", timeout=STEP_TIMEOUT_MS))
+        self.step(
+            "确认付款 → 缴费结果",
+            self.click(pay),
+            "缴费结果",
+            then=lambda: self.expect(tab.locator(".result-state")).to_have_text("缴费成功", timeout=STEP_TIMEOUT_MS),
+        )
 
 
 def walk_once(browser, base: str, args) -> Journey:
-    context = browser.new_context(viewport=PHONE, screen=PHONE, is_mobile=True, has_touch=True,
-                                  device_scale_factor=3, java_script_enabled=True, locale="zh-CN")
+    context = browser.new_context(
+        viewport=PHONE,
+        screen=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=3,
+        java_script_enabled=True,
+        locale="zh-CN",
+    )
     try:
         journey = Journey(context, base, args.verbose)
         journey.throttle(args.latency, args.down, args.up)
@@ -241,6 +287,7 @@ def walk_once(browser, base: str, args) -> Journey:
 
 
 # ---------------------------------------------------------------------------- the server
+
 
 def start_server(args, servers: Servers, env: dict, tmp: Path, n: int) -> str:
     port = free_port()
@@ -260,6 +307,7 @@ def start_server(args, servers: Servers, env: dict, tmp: Path, n: int) -> str:
 
 # ---------------------------------------------------------------------------- the report
 
+
 def median(values):
     return statistics.median(values) if values else 0
 
@@ -269,11 +317,20 @@ def report(journeys: list[Journey], args) -> bool:
     rows = []
     for i, name in enumerate(names):
         cells = [j.steps[i] for j in journeys]
-        rows.append((name, median([c["requests"] for c in cells]), median([c["bytes"] for c in cells]),
-                     median([c["ms"] for c in cells]), [round(c["ms"]) for c in cells]))
+        rows.append(
+            (
+                name,
+                median([c["requests"] for c in cells]),
+                median([c["bytes"] for c in cells]),
+                median([c["ms"] for c in cells]),
+                [round(c["ms"]) for c in cells],
+            )
+        )
     n = len(journeys)
-    print(f"\n{pad('step', 22)} {'requests':>8} {'bytes on the wire':>18} {'ms':>8}"
-          + ("   ms of each round" if n > 1 else ""))
+    print(
+        f"\n{pad('step', 22)} {'requests':>8} {'bytes on the wire':>18} {'ms':>8}"
+        + ("   ms of each round" if n > 1 else "")
+    )
     for name, reqs, size, ms, each in rows:
         print(f"{pad(name, 22)} {reqs:>8g} {size:>18,.0f} {ms:>8,.0f}" + (f"   {each}" if n > 1 else ""))
 
@@ -282,20 +339,32 @@ def report(journeys: list[Journey], args) -> bool:
     first, repeat = rows[0], rows[1]
     later_pages = [s for j in journeys for s in j.steps[2:] if s["step"] == "我为自己缴"]
     taps = journeys[0].taps
-    print(f"\nfirst visit:          {first[1]:g} requests, {first[2] / 1000:,.1f} KB, {first[3]:,.0f} ms"
-          f"   (goal ≤ {GOALS['first visit requests']} requests, ≤ {GOALS['first visit KB']:g} KB)")
-    print(f"repeat visit:         {repeat[1]:g} requests, {repeat[2] / 1000:,.1f} KB, {repeat[3]:,.0f} ms"
-          f"   (goal 1 request)")
+    print(
+        f"\nfirst visit:          {first[1]:g} requests, {first[2] / 1000:,.1f} KB, {first[3]:,.0f} ms"
+        f"   (goal ≤ {GOALS['first visit requests']} requests, ≤ {GOALS['first visit KB']:g} KB)"
+    )
+    print(
+        f"repeat visit:         {repeat[1]:g} requests, {repeat[2] / 1000:,.1f} KB, {repeat[3]:,.0f} ms"
+        f"   (goal 1 request)"
+    )
     print(f"我为自己缴 (full page): {median([s['requests'] for s in later_pages]):g} requests   (goal 1)")
-    print(f"journey after home:   {median(journey_ms):,.0f} ms   (goal ≤ {GOALS['journey ms']:,.0f} ms)"
-          + (f"   rounds {[round(x) for x in journey_ms]}" if n > 1 else ""))
-    print(f"median tap, sbweb's steps (我为自己缴 … 下一步, cashier excluded): {median(sbweb_taps):,.0f} ms"
-          f"   (goal ≤ {GOALS['median tap ms']:g} ms)")
-    print(f"taps from home to 缴费成功: {taps} (typing her name and number not counted)"
-          f"   (goal ≤ {GOALS['taps']})")
-    met = (first[1] <= GOALS["first visit requests"] and first[2] / 1000 <= GOALS["first visit KB"]
-           and repeat[1] <= GOALS["repeat requests"] and median(journey_ms) <= GOALS["journey ms"]
-           and median(sbweb_taps) <= GOALS["median tap ms"] and taps <= GOALS["taps"])
+    print(
+        f"journey after home:   {median(journey_ms):,.0f} ms   (goal ≤ {GOALS['journey ms']:,.0f} ms)"
+        + (f"   rounds {[round(x) for x in journey_ms]}" if n > 1 else "")
+    )
+    print(
+        f"median tap, sbweb's steps (我为自己缴 … 下一步, cashier excluded): {median(sbweb_taps):,.0f} ms"
+        f"   (goal ≤ {GOALS['median tap ms']:g} ms)"
+    )
+    print(f"taps from home to 缴费成功: {taps} (typing her name and number not counted)   (goal ≤ {GOALS['taps']})")
+    met = (
+        first[1] <= GOALS["first visit requests"]
+        and first[2] / 1000 <= GOALS["first visit KB"]
+        and repeat[1] <= GOALS["repeat requests"]
+        and median(journey_ms) <= GOALS["journey ms"]
+        and median(sbweb_taps) <= GOALS["median tap ms"]
+        and taps <= GOALS["taps"]
+    )
     print(f"goals: {'all met' if met else 'not all met'}")
     return met
 
@@ -312,9 +381,13 @@ def run(args, tmp: Path, servers: Servers) -> int:
     print(f"setting up a fresh database in {tmp} …", flush=True)
     flask_cli(env, "db", "upgrade")
     print("  " + flask_cli(env, "demo", "load"), flush=True)
-    print(f"server: {args.server}" + (f" ({args.workers} sync workers)" if args.server == "gunicorn" else "")
-          + f"; network: {args.latency:g} ms latency, {args.down:g} Mbit/s down, {args.up:g} Mbit/s up;"
-          f" {args.rounds} round(s), each a fresh server, database copy and browser context", flush=True)
+    print(
+        f"server: {args.server}"
+        + (f" ({args.workers} sync workers)" if args.server == "gunicorn" else "")
+        + f"; network: {args.latency:g} ms latency, {args.down:g} Mbit/s down, {args.up:g} Mbit/s up;"
+        f" {args.rounds} round(s), each a fresh server, database copy and browser context",
+        flush=True,
+    )
     journeys = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=["--no-sandbox"])
@@ -329,8 +402,11 @@ def run(args, tmp: Path, servers: Servers) -> int:
                 finally:
                     servers.stop_all()
                 j = journeys[-1]
-                print(f"  round {n + 1}: journey after home {sum(s['ms'] for s in j.steps[2:]):,.0f} ms, "
-                      f"first visit {j.steps[0]['requests']} requests {j.steps[0]['bytes']:,} bytes", flush=True)
+                print(
+                    f"  round {n + 1}: journey after home {sum(s['ms'] for s in j.steps[2:]):,.0f} ms, "
+                    f"first visit {j.steps[0]['requests']} requests {j.steps[0]['bytes']:,} bytes",
+                    flush=True,
+                )
         finally:
             browser.close()
     met = report(journeys, args)

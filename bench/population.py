@@ -6,6 +6,7 @@ flexible-employment pension enrollment and one or two monthly dues open today.
 
 Writes [{"id_number", "name", "enrollment_no"}, …] to OUT.json. Reconciliation windows are
 cleared (a run at 23:00 Shanghai would otherwise be refused 去支付 by design)."""
+
 import json
 import random
 import sys
@@ -49,10 +50,12 @@ def make(count: int, today) -> list[dict]:
             enrollment = registry.enroll(person, "flexible", "pension", agency, f"5201023{n:011d}")
             for back in range(1, rng.choice((2, 3))):
                 period = demo.month(today, back)
-                registry.add_due(enrollment, kind="normal", period_start=period, period_end=period,
-                                 amount_fen=MONTHLY_FEN)
-            people.append({"id_number": person.id_number, "name": person.name,
-                           "enrollment_no": enrollment.enrollment_no})
+                registry.add_due(
+                    enrollment, kind="normal", period_start=period, period_end=period, amount_fen=MONTHLY_FEN
+                )
+            people.append(
+                {"id_number": person.id_number, "name": person.name, "enrollment_no": enrollment.enrollment_no}
+            )
     return people
 
 

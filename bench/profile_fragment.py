@@ -11,6 +11,7 @@ signed in as 王芳 through the real form), the minimum over several batches, so
 a busy machine far better than a throughput figure. Each app is measured in its own process
 (the what-if patches the app at import). Companion of fragment_bench.py; see bench/README.md.
 """
+
 import argparse
 import collections
 import os
@@ -26,11 +27,16 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-VARIANTS = {"bare": "bare_app:app", "samework": "samework_app:app", "sbweb": "app:app",
-            "whatif": "bench.whatif_app:app"}
+VARIANTS = {
+    "bare": "bare_app:app",
+    "samework": "samework_app:app",
+    "sbweb": "app:app",
+    "whatif": "bench.whatif_app:app",
+}
 
 
 # ---------------------------------------------------------------------------- child: one app
+
 
 def _import(target: str):
     module, _, name = target.partition(":")
@@ -53,8 +59,9 @@ def _signed_in_environ(app, dues_path: str | None):
         paths = re.findall(r'href="(/selfpay/([^"/]+)/dues)"', listing)
         dues_path = next((p for p, no in paths if no == PREFERRED_ENROLLMENT), paths[0][0])
     cookie = client.get_cookie(SESSION_COOKIE).value
-    return EnvironBuilder(path=dues_path, headers={
-        "HX-Request": "true", "Cookie": f"{SESSION_COOKIE}={cookie}"}).get_environ()
+    return EnvironBuilder(
+        path=dues_path, headers={"HX-Request": "true", "Cookie": f"{SESSION_COOKIE}={cookie}"}
+    ).get_environ()
 
 
 def _samework_environ(app, dues_path: str | None):
@@ -67,8 +74,9 @@ def _samework_environ(app, dues_path: str | None):
     client = samework.test_client()
     assert client.get(f"/signin/{dues_path.split('/')[2]}").status_code == 200
     cookie = client.get_cookie(samework.config["SESSION_COOKIE_NAME"]).value
-    return EnvironBuilder(path=dues_path, headers={"Cookie": f"{samework.config['SESSION_COOKIE_NAME']}={cookie}"}
-                          ).get_environ()
+    return EnvironBuilder(
+        path=dues_path, headers={"Cookie": f"{samework.config['SESSION_COOKIE_NAME']}={cookie}"}
+    ).get_environ()
 
 
 def _caller(app, environ):
@@ -78,6 +86,7 @@ def _caller(app, environ):
         if not status[0].startswith("200"):
             raise SystemExit(f"not 200: {status[0]}")
         return body
+
     return call
 
 
@@ -112,10 +121,12 @@ def _breakdown(app, call, n=1000):
                 return original(*a, **k)
             finally:
                 acc[label] += time.process_time() - t
+
         setattr(obj, name, timed)
         patched.append((obj, name, original))
 
     import flask_wtf.csrf
+
     import sbweb.auth
     import sbweb.htmx
     import sbweb.services.dues
@@ -153,17 +164,31 @@ def _breakdown(app, call, n=1000):
         event.remove(Engine, "after_cursor_execute", after)
         for obj, name, original in patched:
             setattr(obj, name, original)
-    print(f"  CPU per request with timers: {total * 1000:.3f} ms; SQL statements per "
-          f"request: {sql['n'] / n:.1f}, of which inside sqlite3: {sql['t'] / n * 1000:.3f} ms")
+    print(
+        f"  CPU per request with timers: {total * 1000:.3f} ms; SQL statements per "
+        f"request: {sql['n'] / n:.1f}, of which inside sqlite3: {sql['t'] / n * 1000:.3f} ms"
+    )
     print("  (auth.current_person is timed on every call; only the first one queries)")
     for label, seconds in sorted(acc.items(), key=lambda kv: -kv[1]):
         print(f"  {label:<42}{seconds / n * 1000:7.3f} ms {seconds / n / total:6.1%}")
-    print(f"  {'everything else (Flask, WSGI, htmx, ...)':<42}"
-          f"{(total - sum(acc.values()) / n) * 1000:7.3f} ms")
+    print(f"  {'everything else (Flask, WSGI, htmx, ...)':<42}{(total - sum(acc.values()) / n) * 1000:7.3f} ms")
 
 
-GROUPS = ("sqlalchemy", "flask_sqlalchemy", "jinja2", "/templates/", "wtforms", "flask_wtf",
-          "itsdangerous", "werkzeug", "flask_htmx", "/flask/", "markupsafe", "/sbweb/", "/bench/")
+GROUPS = (
+    "sqlalchemy",
+    "flask_sqlalchemy",
+    "jinja2",
+    "/templates/",
+    "wtforms",
+    "flask_wtf",
+    "itsdangerous",
+    "werkzeug",
+    "flask_htmx",
+    "/flask/",
+    "markupsafe",
+    "/sbweb/",
+    "/bench/",
+)
 
 
 def _profile(call, top: int, n=2000):
@@ -181,8 +206,10 @@ def _profile(call, top: int, n=2000):
         key = next((g for g in GROUPS if g in fn[0]), "builtins/stdlib")
         groups[key] += values[2]
     total = sum(groups.values())
-    print(f"  cProfile: {total / n * 1000:.3f} ms/request under the profiler (a multiple of the real cost), "
-          f"own time by library:")
+    print(
+        f"  cProfile: {total / n * 1000:.3f} ms/request under the profiler (a multiple of the real cost), "
+        f"own time by library:"
+    )
     for key, seconds in groups.most_common():
         print(f"    {key:<22}{seconds / total:6.1%}")
     stats.sort_stats("cumulative").print_stats(top)
@@ -193,6 +220,7 @@ def child(args):
     app = _import(VARIANTS.get(args.child, args.child))
     if args.child == "bare":
         from werkzeug.test import EnvironBuilder
+
         environ = EnvironBuilder(path="/fragment").get_environ()
     elif args.child == "samework":
         environ = _samework_environ(app, args.path)
@@ -202,8 +230,10 @@ def child(args):
     if args.child != "bare" and args.size_file:
         Path(args.size_file).write_bytes(call())
     if args.child == "samework" and len(call()) != int(os.environ.get("SAMEWORK_FRAGMENT_BYTES") or 0):
-        print(f"  note: the same-work page is {len(call()):,} bytes, not sbweb's "
-              f"{os.environ.get('SAMEWORK_FRAGMENT_BYTES')}")
+        print(
+            f"  note: the same-work page is {len(call()):,} bytes, not sbweb's "
+            f"{os.environ.get('SAMEWORK_FRAGMENT_BYTES')}"
+        )
     if args.instructions:
         # Under callgrind with instrumentation off: warm, then wait while the parent turns it
         # on, run the measured calls, and leave at once (os._exit: no interpreter shutdown).
@@ -235,16 +265,29 @@ def _env(tmp: Path) -> dict:
 
 # ---------------------------------------------------------------------------- parent
 
+
 def instructions_per_request(tmp: Path, variant: str, calls: int = 200, path: str | None = None) -> float:
     """Machine instructions per request under valgrind's callgrind: counted only around `calls`
     warm requests (instrumentation turned on by callgrind_control once the child is set up), so
     neither the imports nor the sign-in count. Independent of other load on the machine."""
     out = tmp / f"callgrind.{variant}.out"
-    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-           sys.executable, __file__, "--db-dir", str(tmp), "--child", variant,
-           "--instructions", str(calls)] + (["--path", path] if path else [])
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        __file__,
+        "--db-dir",
+        str(tmp),
+        "--child",
+        variant,
+        "--instructions",
+        str(calls),
+    ] + (["--path", path] if path else [])
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in proc.stdout:
             if line.strip() == "READY":
@@ -288,15 +331,28 @@ def steady_ms(tmp: Path, variants, rounds: int, path: str | None = None, extra_l
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--variants", default="bare,samework,sbweb",
-                   help="comma-separated: bare, samework, sbweb, whatif, or MODULE:APP")
+    p.add_argument(
+        "--variants",
+        default="bare,samework,sbweb",
+        help="comma-separated: bare, samework, sbweb, whatif, or MODULE:APP",
+    )
     p.add_argument("--rounds", type=int, default=2, help="alternations; the minimum is kept")
     p.add_argument("--breakdown", action="store_true", help="sbweb's time by part of the request")
-    p.add_argument("--profile", type=int, default=0, metavar="N",
-                   help="cProfile each variant; show the top N functions by cumulative time")
-    p.add_argument("--instructions", type=int, default=0, metavar="N",
-                   help="also count instructions per request under valgrind --tool=callgrind, "
-                        "over N requests per variant (steady whatever the machine's load)")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="cProfile each variant; show the top N functions by cumulative time",
+    )
+    p.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also count instructions per request under valgrind --tool=callgrind, "
+        "over N requests per variant (steady whatever the machine's load)",
+    )
     p.add_argument("--path", help="dues path (default: 王芳's first dues link)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--db-dir", help=argparse.SUPPRESS)
@@ -315,10 +371,16 @@ def main(argv=None):
         variants = [v.strip() for v in args.variants.split(",") if v.strip()]
         # The bare app serves the real fragment's bytes: render it once first.
         run = [sys.executable, __file__, "--db-dir", str(tmp)] + (["--path", args.path] if args.path else [])
-        subprocess.run(run + ["--child", "sbweb", "--size-file", str(tmp / "fragment.html")],
-                       check=True, capture_output=True, cwd=ROOT)
-        extra = lambda v: ((["--breakdown"] if args.breakdown else []) +  # noqa: E731
-                           (["--profile", str(args.profile)] if args.profile else []))
+        subprocess.run(
+            run + ["--child", "sbweb", "--size-file", str(tmp / "fragment.html")],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+        extra = lambda v: (
+            (["--breakdown"] if args.breakdown else [])  # noqa: E731
+            + (["--profile", str(args.profile)] if args.profile else [])
+        )
         best = steady_ms(tmp, variants, args.rounds, args.path, extra)
         size = (tmp / "fragment.html").stat().st_size
         print(f"\nin-process CPU per request (min over {args.rounds} round(s)), fragment {size:,} bytes:")

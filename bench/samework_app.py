@@ -16,6 +16,7 @@ person's id beside a random session token and CSRF secret, the shape of sbweb's 
 GET /selfpay/<enrollment_no>/dues is the measured page (404 when it is not the person's, 401
 without a valid cookie).
 """
+
 import os
 import secrets
 import sqlite3
@@ -25,8 +26,11 @@ from jinja2 import DictLoader
 from markupsafe import Markup
 
 app = Flask(__name__)
-app.config.update(SECRET_KEY=os.environ.get("SAMEWORK_SECRET_KEY") or secrets.token_hex(32),
-                  SESSION_COOKIE_NAME="samework_session", SESSION_REFRESH_EACH_REQUEST=False)
+app.config.update(
+    SECRET_KEY=os.environ.get("SAMEWORK_SECRET_KEY") or secrets.token_hex(32),
+    SESSION_COOKIE_NAME="samework_session",
+    SESSION_REFRESH_EACH_REQUEST=False,
+)
 DATABASE = os.environ.get("DATABASE_URL", "sqlite:///bench.sqlite3").removeprefix("sqlite:///")
 SIZE = int(os.environ.get("SAMEWORK_FRAGMENT_BYTES", "0"))
 
@@ -80,10 +84,10 @@ def _page(person_id: int, enrollment_no: str, padding: str = "") -> str:
     if not rows:
         abort(404)
     e = dict(zip(("enrollment_no", "category", "insurance", "agency"), rows[0][:4]))
-    dues = [dict(zip(("id", "kind", "period_start", "period_end", "amount_fen"), r[4:]))
-            for r in rows if r[4] is not None]
-    return render_template("dues.html", e=e, dues=dues, csrf=session.get("csrf_token", ""),
-                                  padding=padding)
+    dues = [
+        dict(zip(("id", "kind", "period_start", "period_end", "amount_fen"), r[4:])) for r in rows if r[4] is not None
+    ]
+    return render_template("dues.html", e=e, dues=dues, csrf=session.get("csrf_token", ""), padding=padding)
 
 
 _padding: dict[str, str] = {}  # enrollment_no → filler bringing the page to SIZE bytes
@@ -105,5 +109,5 @@ def dues(enrollment_no):
         abort(401)
     if enrollment_no not in _padding:  # once per worker: the filler, from the unpadded size
         short = len(_page(person_id, enrollment_no).encode())
-        _padding[enrollment_no] = Markup("<!--" + "x" * (SIZE - short - 7) + "-->") if SIZE >= short + 7 else ""
+        _padding[enrollment_no] = Markup("<!--" + "x" * (SIZE - short - 7) + "-->") if short + 7 <= SIZE else ""
     return _page(person_id, enrollment_no, _padding[enrollment_no])

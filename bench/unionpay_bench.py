@@ -5,6 +5,7 @@ and root checked, the signature verified). Keys are made by the test PKI (RSA 20
 
     .venv/bin/python bench/unionpay_bench.py [--batches 20] [--per-batch 50]
 """
+
 import argparse
 import datetime as dt
 import sys
@@ -35,21 +36,37 @@ def main() -> None:
     pki = UnionPayPKI.make()
     merchant = Merchant("898000000000001", SigningKey.from_pfx(pki.merchant_pfx, PFX_PASSWORD))
     trust = pki.authority.trust()
-    now = dt.datetime.now(dt.timezone.utc)
-    notice = pki.unionpay_signs({"version": "5.1.0", "merId": "898000000000001",
-                                 "orderId": "SB202612070000000042", "txnType": "01", "respCode": "00",
-                                 "txnAmt": "12345", "queryId": "7202612071630050001"})
+    now = dt.datetime.now(dt.UTC)
+    notice = pki.unionpay_signs(
+        {
+            "version": "5.1.0",
+            "merId": "898000000000001",
+            "orderId": "SB202612070000000042",
+            "txnType": "01",
+            "respCode": "00",
+            "txnAmt": "12345",
+            "queryId": "7202612071630050001",
+        }
+    )
 
     def sign():
-        merchant.front_form(order_id="SB202612070000000042", amount_fen=12345, txn_time=now,
-                            pay_timeout=now + dt.timedelta(minutes=15),
-                            front_url="https://sb.example/pay/return/unionpay",
-                            back_url="https://sb.example/notify/unionpay")
+        merchant.front_form(
+            order_id="SB202612070000000042",
+            amount_fen=12345,
+            txn_time=now,
+            pay_timeout=now + dt.timedelta(minutes=15),
+            front_url="https://sb.example/pay/return/unionpay",
+            back_url="https://sb.example/notify/unionpay",
+        )
 
-    print(f"front form signed:      {per_call(sign, args.batches, args.per_batch):.3f} ms CPU per call (min of "
-          f"{args.batches} batches of {args.per_batch})")
-    print(f"notification verified: {per_call(lambda: trust.verify(notice), args.batches, args.per_batch):.3f} ms CPU "
-          f"per call (chain + signature)")
+    print(
+        f"front form signed:      {per_call(sign, args.batches, args.per_batch):.3f} ms CPU per call (min of "
+        f"{args.batches} batches of {args.per_batch})"
+    )
+    print(
+        f"notification verified: {per_call(lambda: trust.verify(notice), args.batches, args.per_batch):.3f} ms CPU "
+        f"per call (chain + signature)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ It imports the real app (app.py) and changes, in this process only:
 The template, the form and the HTML it renders are the app's own. Nothing here is imported
 by the app or the tests; if the app's internals move on, this file may need following.
 """
+
 import sys
 from pathlib import Path
 
@@ -76,26 +77,46 @@ def _props(model, *names):
     return {n: property(model.__dict__[n].fget) for n in names}
 
 
-DueRow = type("DueRow", (), {"__slots__": ("id", "kind", "period_start", "period_end",
-                                           "amount_fen", "state", "order_id"),
-                             **_props(Due, "kind_label", "period_label", "payable")})
-EnrollmentRow = type("EnrollmentRow", (), {"__slots__": ("id", "enrollment_no", "category",
-                                                         "insurance", "agency"),
-                                           **_props(Enrollment, "category_label",
-                                                    "insurance_label", "item_label")})
+DueRow = type(
+    "DueRow",
+    (),
+    {
+        "__slots__": ("id", "kind", "period_start", "period_end", "amount_fen", "state", "order_id"),
+        **_props(Due, "kind_label", "period_label", "payable"),
+    },
+)
+EnrollmentRow = type(
+    "EnrollmentRow",
+    (),
+    {
+        "__slots__": ("id", "enrollment_no", "category", "insurance", "agency"),
+        **_props(Enrollment, "category_label", "insurance_label", "item_label"),
+    },
+)
 AgencyRow = type("AgencyRow", (), {"__slots__": ("name",)})
 
 e, a, d = Enrollment.__table__, Agency.__table__, Due.__table__
 # Built once; only the two parameters change per request.
 DUES_PAGE = (
-    select(e.c.id, e.c.enrollment_no, e.c.category, e.c.insurance, a.c.name,
-           d.c.id.label("due_id"), d.c.kind, d.c.period_start, d.c.period_end,
-           d.c.amount_fen, d.c.state, d.c.order_id)
+    select(
+        e.c.id,
+        e.c.enrollment_no,
+        e.c.category,
+        e.c.insurance,
+        a.c.name,
+        d.c.id.label("due_id"),
+        d.c.kind,
+        d.c.period_start,
+        d.c.period_end,
+        d.c.amount_fen,
+        d.c.state,
+        d.c.order_id,
+    )
     .join_from(e, a, a.c.id == e.c.agency_id)
     .outerjoin(d, and_(d.c.enrollment_id == e.c.id, d.c.state == "open"))
-    .where(e.c.person_id == bindparam("person_id"),
-           e.c.enrollment_no == bindparam("enrollment_no"))
-    .order_by(d.c.period_start, d.c.id))
+    .where(e.c.person_id == bindparam("person_id"), e.c.enrollment_no == bindparam("enrollment_no"))
+    .order_by(d.c.period_start, d.c.id)
+)
 
 
 def _load(person_id: int, enrollment_no: str):
@@ -115,8 +136,7 @@ def _load(person_id: int, enrollment_no: str):
         if row[5] is None:
             continue
         due = DueRow()
-        (due.id, due.kind, due.period_start, due.period_end, due.amount_fen, due.state,
-         due.order_id) = row[5:12]
+        (due.id, due.kind, due.period_start, due.period_end, due.amount_fen, due.state, due.order_id) = row[5:12]
         dues.append(due)
     return enrollment, dues
 

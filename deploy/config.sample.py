@@ -22,8 +22,8 @@ PROXY_FIX_X_PROTO = 1
 # GET /metrics answers only these addresses (after PROXY_FIX_X_FOR): Prometheus on this machine;
 # add its address or network if it scrapes from elsewhere (deploy/prometheus/prometheus.yml).
 METRICS_ALLOW = ("127.0.0.1", "::1")
-PUBLIC_BASE_URL = "https://pay.example.gov.cn"   # your host: notify and return URLs are built on it
-TRUSTED_HOSTS = ["pay.example.gov.cn"]           # requests for any other host are refused
+PUBLIC_BASE_URL = "https://pay.example.gov.cn"  # your host: notify and return URLs are built on it
+TRUSTED_HOSTS = ["pay.example.gov.cn"]  # requests for any other host are refused
 SESSION_COOKIE_SECURE = True
 
 # `flask db upgrade` on the live database: give up rather than queue behind a long transaction.

@@ -4,6 +4,7 @@ runs). Every setting can be overridden on the command line or with GUNICORN_CMD_
 Sync workers, one request at a time each, behind a reverse proxy that buffers slow phones
 (nginx); the job consumer (`flask jobs run`) is a process of its own, never a worker.
 """
+
 import os
 import shutil
 import subprocess
@@ -13,8 +14,9 @@ from pathlib import Path
 # scrape of any worker sums them (sbweb/metrics.py). Set before the app, and so prometheus_client,
 # is imported anywhere. `make serve` sets it (and empties it) for the consumer too.
 _given_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" in os.environ
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                      str(Path(os.environ.get("SBWEB_INSTANCE_PATH", "instance")).absolute() / "metrics"))
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(os.environ.get("SBWEB_INSTANCE_PATH", "instance")).absolute() / "metrics")
+)
 
 bind = os.environ.get("SBWEB_BIND", "127.0.0.1:8000")
 # About 2 × cores; every worker holds at most a few PostgreSQL connections (pool size 5).

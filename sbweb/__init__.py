@@ -1,4 +1,5 @@
 """sbweb: 社保费缴纳 for urban-rural residents and flexible-employment workers."""
+
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -38,8 +39,13 @@ def engine_options(config) -> dict:
         options.setdefault("pool_pre_ping", True)
         ours = {}
         if url.get_backend_name() == "postgresql":
-            waits = [f"-c {name}={int(_seconds(config[setting]) * 1000)}" for name, setting in (
-                ("lock_timeout", "DATABASE_LOCK_TIMEOUT"), ("statement_timeout", "DATABASE_STATEMENT_TIMEOUT"))]
+            waits = [
+                f"-c {name}={int(_seconds(config[setting]) * 1000)}"
+                for name, setting in (
+                    ("lock_timeout", "DATABASE_LOCK_TIMEOUT"),
+                    ("statement_timeout", "DATABASE_STATEMENT_TIMEOUT"),
+                )
+            ]
             ours = {"options": " ".join(waits)}
             if _seconds(config["DATABASE_CONNECT_TIMEOUT"]) > 0:  # libpq: whole seconds, at least 2
                 ours["connect_timeout"] = max(2, round(_seconds(config["DATABASE_CONNECT_TIMEOUT"])))
@@ -75,16 +81,19 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'sbweb.sqlite3'}"
     # A SQLite file is opened, never created, here: only `flask db upgrade` makes one (sbweb.database).
     app.config["SQLALCHEMY_DATABASE_URI"] = database.open_existing_only(
-        app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
+        app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path
+    )
     database_file = database.sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     # Whatever this process writes from here on is its owner's only, and so is what is there.
     instance_files.keep_private(app.instance_path, *filter(None, [database_file]))
     from sbweb import secret
+
     secret.configure(app.config, app.instance_path)
     app.config.setdefault("PAYMENT_KEY_DIR", str(Path(app.instance_path) / "keys"))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
 
     from sbweb import logs
+
     logs.init_app(app)
     db.init_app(app)
     with app.app_context():
@@ -95,20 +104,26 @@ def create_app(test_config: dict | None = None) -> Flask:
     compress.init_app(app)
     csrf.init_app(app)
     from sbweb import access, auth, metrics
+
     metrics.init_app(app)  # first: its clock starts before any other hook
     auth.init_app(app)
     access.init_app(app)
     from sbweb.htmx import htmx
+
     htmx.init_app(app)
     from sbweb import security, typed
+
     security.init_app(app)
     typed.init_app(app)
 
     from sbweb import jobs
+
     jobs.init_app(app)
     from sbweb import mail
+
     mail.init_app(app)
     from sbweb import pdf
+
     try:  # once per process, so a worker's first download is not 0.2 s slower than the rest
         pdf.register_font(app.config.get("PDF_FONT_PATH"))
     except pdf.FontMissing as exc:
@@ -116,23 +131,32 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from sbweb import models  # noqa: F401  (registers the tables for migrations)
     from sbweb.payments.registry import init_providers
+
     init_providers(app)
     from sbweb.hostauth import init_host_signin
+
     init_host_signin(app)
 
     from sbweb.views import register
+
     register(app)
     from sbweb import limits
+
     limits.init_app(app)
     from sbweb.htmx import one_round_trip
+
     app.wsgi_app = one_round_trip(app.wsgi_app)  # an HTMX POST's 303 followed here, in one round trip
     from sbweb.views.errors import last_resort
+
     app.wsgi_app = last_resort(app.wsgi_app, retry_after=app.config["DATABASE_RETRY_AFTER"])
     from sbweb.views.ops import any_host
+
     app.wsgi_app = any_host(app.wsgi_app, app)
     from sbweb import assets
+
     assets.init_app(app)  # outermost: fingerprinted static files never reach Flask
 
     from sbweb.cli import register_cli
+
     register_cli(app)
     return app

@@ -11,6 +11,7 @@ route missing from the table is refused (and fails tests/auth/test_access_levels
 Which records a level may reach (only one's own, or one's payees') is each view's business;
 this table only says who may knock.
 """
+
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -24,9 +25,9 @@ RESIDENT_LEVELS = {LOOKUP: 1, VERIFIED: 2}
 
 @dataclass(frozen=True)
 class Rule:
-    read: str | None   # GET (and HEAD)
+    read: str | None  # GET (and HEAD)
     write: str | None  # POST
-    what: str          # the action, in the resident's words (for the sentence on 授权)
+    what: str  # the action, in the resident's words (for the sentence on 授权)
 
 
 def _r(read, write, what):
@@ -225,8 +226,12 @@ def check() -> object | None:
         return None
     from sbweb.htmx import leave_app
 
-    target = url_for("auth.authorize", next=_came_from(), need=level if level != LOOKUP else None,
-                     action=endpoint if have is not None else None)
+    target = url_for(
+        "auth.authorize",
+        next=_came_from(),
+        need=level if level != LOOKUP else None,
+        action=endpoint if have is not None else None,
+    )
     return leave_app(target)
 
 
@@ -236,8 +241,13 @@ def init_app(app: Flask) -> None:
     app.before_request(check)
 
 
-LEVEL_WORDS = {PUBLIC: "任何人（无需登录）", LOOKUP: "证件信息查询（拒绝授权后输入证件号码和姓名）",
-               VERIFIED: "已验证身份（同意授权，或登记邮箱的验证码）", STAFF: "工作人员（审核员、管理员）", ADMIN: "管理员"}
+LEVEL_WORDS = {
+    PUBLIC: "任何人（无需登录）",
+    LOOKUP: "证件信息查询（拒绝授权后输入证件号码和姓名）",
+    VERIFIED: "已验证身份（同意授权，或登记邮箱的验证码）",
+    STAFF: "工作人员（审核员、管理员）",
+    ADMIN: "管理员",
+}
 
 
 def describe() -> str:
@@ -245,12 +255,17 @@ def describe() -> str:
     for each level, what it opens (GET) and what it does (POST) beyond the levels below it."""
     lines = ["| level | sees (GET) | does (POST) |", "|---|---|---|"]
     for level in (PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN):
+
         def labels(kind: str) -> str:
             found = []
             for endpoint, rule in RULES.items():
-                if getattr(rule, kind) == level and not endpoint.startswith(("sandbox.", "static")) \
-                        and rule.what not in found:
+                if (
+                    getattr(rule, kind) == level
+                    and not endpoint.startswith(("sandbox.", "static"))
+                    and rule.what not in found
+                ):
                     found.append(rule.what)
             return "、".join(found) or "—"
+
         lines.append(f"| {LEVEL_WORDS[level]} | {labels('read')} | {labels('write')} |")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ the old code finds its files during a rolling restart. A fingerprint that was ne
 found (404). The plain URLs (`/static/app.css`) still answer, from Flask, revalidated each time.
 
 Templates name files with `asset_url('app.css')`."""
+
 import hashlib
 from pathlib import Path
 
@@ -23,7 +24,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 HASH_LENGTH = 12
 # Files a page needs together, served as one (one request instead of three on a first visit),
 # in this order: htmx first, as when each had a deferred <script> of its own.
-BUNDLES = {"bundle.js": ("vendor/htmx-2.0.11.min.js", "wechat-pay.js", "provider-form.js")}  # app.js stays apart: it runs first
+BUNDLES = {
+    "bundle.js": ("vendor/htmx-2.0.11.min.js", "wechat-pay.js", "provider-form.js")
+}  # app.js stays apart: it runs first
 _COMPRESSIBLE = Compressor(quiet=True)  # only its list of file types not worth compressing
 
 # Compressed bodies by content hash: a process that makes many apps (the tests) compresses once.
@@ -50,8 +53,11 @@ def _compress(digest: str, data: bytes) -> tuple[bytes | None, bytes | None]:
 def build(static: Path, target: Path) -> dict[str, str]:
     """Write every static file's current version, and each bundle's, to `target`; return
     {name: fingerprinted name}."""
-    sources = {path.relative_to(static).as_posix(): path.read_bytes()
-               for path in sorted(static.rglob("*")) if path.is_file() and not path.name.startswith(".")}
+    sources = {
+        path.relative_to(static).as_posix(): path.read_bytes()
+        for path in sorted(static.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
     for bundle, parts in BUNDLES.items():
         # Each part ends its last statement: a file that leaves off its final ";" stays whole.
         sources[bundle] = b"\n;\n".join(sources[part].rstrip() for part in parts) + b"\n"
@@ -87,8 +93,7 @@ class Assets(WhiteNoise):
                 except FileNotFoundError:
                     continue
         for path in stat_cache:
-            self.add_file_to_dictionary(prefix + Path(path).relative_to(root).as_posix(), path,
-                                        stat_cache=stat_cache)
+            self.add_file_to_dictionary(prefix + Path(path).relative_to(root).as_posix(), path, stat_cache=stat_cache)
 
     def add_cache_headers(self, headers, path, url):
         headers["Cache-Control"] = IMMUTABLE

@@ -7,6 +7,7 @@ cookie was copied, and the idle and absolute limits are the server's.
 - `lookup`: the person typed 证件类型 + 证件号码 + 姓名. May see what is owed and pay it, and see
   the orders made in this session; nothing more (sbweb.access says what each level may do).
 """
+
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, g, request, session
@@ -78,9 +79,16 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     (an Alipay user id, a WeChat openid) when the host vouched for them: paying inside WeChat
     needs it."""
     row, token = login_sessions.start(
-        "resident", lifetime=current_app.config["SESSION_ABSOLUTE_TIMEOUT"], person_id=person.id, level=level,
-        host=host, host_subject=host_subject, address=request.remote_addr, agent=request.user_agent.string,
-        replacing=current_login())
+        "resident",
+        lifetime=current_app.config["SESSION_ABSOLUTE_TIMEOUT"],
+        person_id=person.id,
+        level=level,
+        host=host,
+        host_subject=host_subject,
+        address=request.remote_addr,
+        agent=request.user_agent.string,
+        replacing=current_login(),
+    )
     session.clear()
     session.permanent = True
     session[TOKEN_KEY] = token
@@ -157,7 +165,13 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 32 or ord(c) == 127 for c in target)
+    ):
         return default
     return target

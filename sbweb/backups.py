@@ -5,6 +5,7 @@ of a live WAL database can be torn), PostgreSQL through `pg_dump --format=custom
 given. A restore never replaces a database that is there without --force, and then backs it
 up first; each says what it did in one line.
 """
+
 import datetime as dt
 import os
 import shutil
@@ -29,7 +30,7 @@ class BackupError(Exception):
 
 
 def _stamp() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def default_path(instance_path, url, note: str = "") -> Path:
@@ -61,6 +62,7 @@ def _described(revision, orders) -> str:
 
 
 # -- backup ------------------------------------------------------------------------------------
+
 
 def backup(engine, instance_path, path=None) -> str:
     """Copy the database to `path` (default: a new file in instance/backups/); what was done."""
@@ -132,21 +134,25 @@ def _read_state(engine) -> tuple[str | None, int]:
 
 # -- PostgreSQL tools --------------------------------------------------------------------------
 
+
 def pg_tool(name: str) -> str | None:
     """pg_dump or pg_restore: on the PATH, else the newest of Debian's /usr/lib/postgresql/*/bin."""
     found = shutil.which(name)
     if found:
         return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
     return str(candidates[-1]) if candidates else None
 
 
 def _pg_command(name: str, url, *args) -> tuple[list[str], dict]:
     tool = pg_tool(name)
     if tool is None:
-        raise BackupError(f"{name} is not installed: install PostgreSQL's client tools "
-                          "(Debian: apt-get install postgresql-client)")
+        raise BackupError(
+            f"{name} is not installed: install PostgreSQL's client tools (Debian: apt-get install postgresql-client)"
+        )
     url = make_url(url)
     # The password goes by the environment, never on a command line other users can read.
     conninfo = database.without_password(url).render_as_string(hide_password=False)
@@ -171,9 +177,17 @@ def _pg_run_watched(engine, lock_timeout: dt.timedelta, name: str, *args) -> sub
         waiting_since, cancelled = None, False
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
             while process.poll() is None:
-                blocked = watcher.execute(text(
-                    "select pid from pg_stat_activity where application_name = :label "
-                    "and wait_event_type = 'Lock'"), {"label": label}).scalars().all()
+                blocked = (
+                    watcher.execute(
+                        text(
+                            "select pid from pg_stat_activity where application_name = :label "
+                            "and wait_event_type = 'Lock'"
+                        ),
+                        {"label": label},
+                    )
+                    .scalars()
+                    .all()
+                )
                 now = time.monotonic()
                 waiting_since = (waiting_since or now) if blocked else None
                 if blocked and not cancelled and now - waiting_since > limit:
@@ -184,8 +198,10 @@ def _pg_run_watched(engine, lock_timeout: dt.timedelta, name: str, *args) -> sub
         errors.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode, "", errors.read())
     if cancelled and done.returncode != 0:
-        done.stderr += (f"\nit waited more than {limit:g} s for a table an open transaction holds "
-                        "(lock timeout): try again when the app is quieter")
+        done.stderr += (
+            f"\nit waited more than {limit:g} s for a table an open transaction holds "
+            "(lock timeout): try again when the app is quieter"
+        )
     return done
 
 
@@ -204,8 +220,10 @@ def _run_pg_dump(url, path: Path) -> None:
 
 # -- restore -----------------------------------------------------------------------------------
 
-def restore(engine, instance_path, source, force: bool = False,
-            lock_timeout: dt.timedelta = dt.timedelta(seconds=10)) -> str:
+
+def restore(
+    engine, instance_path, source, force: bool = False, lock_timeout: dt.timedelta = dt.timedelta(seconds=10)
+) -> str:
     """Put the backup `source` back as the app's database; refuses to replace one that is there
     unless `force`, and then backs that one up first. PostgreSQL gives up after waiting
     `lock_timeout` for a table a transaction holds. What was done."""
@@ -234,8 +252,10 @@ def _replacing(engine, instance_path, force: bool, revision, orders) -> str:
     """Refuse to replace a database that is there, or (forced) back it up first."""
     shown = database.shown(engine.url)
     if not force:
-        raise BackupError(f"{shown} already holds a database ({_described(revision, orders)}): restoring "
-                          "would replace it; add --force to replace it (it is backed up first)")
+        raise BackupError(
+            f"{shown} already holds a database ({_described(revision, orders)}): restoring "
+            "would replace it; add --force to replace it (it is backed up first)"
+        )
     path, _ = _backup(engine, instance_path, note="-before-restore")
     return f"; the database it replaced is backed up in {database.shown_path(path)}"
 
@@ -274,8 +294,10 @@ def _sqlite_restore(engine, instance_path, source: Path, target: Path, force: bo
         raise BackupError(f"could not restore {database.shown_path(target)}: {exc}") from None
     finally:
         backup_file.close()
-    return (f"restored {database.shown(engine.url)} from {database.shown_path(source)} "
-            f"({_described(revision, orders)}){_upgrade_advice(revision)}{notes}")
+    return (
+        f"restored {database.shown(engine.url)} from {database.shown_path(source)} "
+        f"({_described(revision, orders)}){_upgrade_advice(revision)}{notes}"
+    )
 
 
 def _sqlite_state_or_empty(connection) -> tuple[str | None, int]:
@@ -307,18 +329,34 @@ def _pg_restore(engine, instance_path, source: Path, force: bool, lock_timeout: 
     if revision is not None or orders:
         notes = _replacing(engine, instance_path, force, revision, orders)
     engine.dispose()  # no pooled connection of ours holds a lock on a table being replaced
-    done = _pg_run_watched(engine, lock_timeout, "pg_restore", "--clean", "--if-exists", "--no-owner",
-                           "--no-privileges", "--single-transaction", "--exit-on-error", str(source))
+    done = _pg_run_watched(
+        engine,
+        lock_timeout,
+        "pg_restore",
+        "--clean",
+        "--if-exists",
+        "--no-owner",
+        "--no-privileges",
+        "--single-transaction",
+        "--exit-on-error",
+        str(source),
+    )
     if done.returncode != 0:
         raise BackupError(f"pg_restore failed and changed nothing: {_last_line(done)}")
     revision, orders = _read_state(engine)
     engine.dispose()
-    return (f"restored {database.shown(engine.url)} from {database.shown_path(source)} "
-            f"({_described(revision, orders)}){_upgrade_advice(revision)}{notes}")
+    return (
+        f"restored {database.shown(engine.url)} from {database.shown_path(source)} "
+        f"({_described(revision, orders)}){_upgrade_advice(revision)}{notes}"
+    )
 
 
 def _upgrade_advice(revision) -> str:
     from alembic.script import ScriptDirectory
 
     heads = ScriptDirectory(str(database.MIGRATIONS)).get_heads()
-    return "" if revision in heads else f"; run `flask db upgrade` before starting the app (this release is at {', '.join(heads)})"
+    return (
+        ""
+        if revision in heads
+        else f"; run `flask db upgrade` before starting the app (this release is at {', '.join(heads)})"
+    )

@@ -1,5 +1,6 @@
 """Command-line tools: `flask demo load`, `flask standards …`, `flask jobs run|housekeeping`,
 `flask reconcile`, `flask serve`, `flask secret-key rotate`, `flask backup`, `flask restore`."""
+
 from pathlib import Path
 
 import click
@@ -95,15 +96,19 @@ def register_cli(app):
         current = db.session.scalar(select(Standard).filter_by(region_code=region, year=year, category=category))
         spec = {"region": region, "year": year, "category": category}
         if current is not None:
-            spec.update({
-                "base_min": current.base_min_fen and fen_to_yuan(current.base_min_fen),
-                "base_max": current.base_max_fen and fen_to_yuan(current.base_max_fen),
-                "pension_rate": current.pension_rate_bp and service.percent(current.pension_rate_bp),
-                "medical_rate": current.medical_rate_bp and service.percent(current.medical_rate_bp),
-                "grades": [fen_to_yuan(g) for g in current.grades_fen or []],
-                "medical": current.medical_fen and fen_to_yuan(current.medical_fen),
-                "late_fee": service.percent(current.late_fee_bp_per_day) if current.late_fee_bp_per_day else "0",
-                "opens": current.opens, "closes": current.closes})
+            spec.update(
+                {
+                    "base_min": current.base_min_fen and fen_to_yuan(current.base_min_fen),
+                    "base_max": current.base_max_fen and fen_to_yuan(current.base_max_fen),
+                    "pension_rate": current.pension_rate_bp and service.percent(current.pension_rate_bp),
+                    "medical_rate": current.medical_rate_bp and service.percent(current.medical_rate_bp),
+                    "grades": [fen_to_yuan(g) for g in current.grades_fen or []],
+                    "medical": current.medical_fen and fen_to_yuan(current.medical_fen),
+                    "late_fee": service.percent(current.late_fee_bp_per_day) if current.late_fee_bp_per_day else "0",
+                    "opens": current.opens,
+                    "closes": current.closes,
+                }
+            )
         spec.update({k: v for k, v in options.items() if v is not None})
         settlement = Settlement()
         try:
@@ -167,11 +172,15 @@ def register_cli(app):
 
         path = Path(current_app.instance_path) / secret.KEY_FILE
         if not path.exists() or path.read_text().strip() != current_app.config["SECRET_KEY"]:
-            raise click.ClickException("SECRET_KEY is set in configuration: rotate it there (the old key "
-                                       "into SECRET_KEY_FALLBACKS, a new one as SECRET_KEY)")
+            raise click.ClickException(
+                "SECRET_KEY is set in configuration: rotate it there (the old key "
+                "into SECRET_KEY_FALLBACKS, a new one as SECRET_KEY)"
+            )
         secret.rotate(current_app.instance_path, keep=keep)
-        click.echo(f"new secret key in {path}; the old one reads existing sessions until it leaves "
-                   f"{path.name}.old. Restart every app process.")
+        click.echo(
+            f"new secret key in {path}; the old one reads existing sessions until it leaves "
+            f"{path.name}.old. Restart every app process."
+        )
 
     @app.cli.group()
     def jobs():
@@ -189,7 +198,9 @@ def register_cli(app):
         refuse_unready()
         beat_at_start()
         # The consumer's own lines (tasks run, storage unreachable) go to stderr like gunicorn's.
-        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+        )
 
         huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
@@ -221,17 +232,20 @@ def register_cli(app):
 
         counts = withholding.run()
         click.echo(" ".join(f"{name}={counts[name]}" for name in withholding.COUNTS))
-        click.echo(f"扣款 {counts['attempted']} 笔（成功 {counts['settled']}，失败 {counts['failed']}）；"
-                   f"对账时段暂缓 {counts['paused']} 笔；未扣款：超过单笔扣款限额 {counts['skipped_over_limit']} 笔，"
-                   f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔，"
-                   f"基数不允许用于批扣 {counts['skipped_not_allowed']} 笔；扣款预告 {counts['announced']} 笔，"
-                   f"预告期内待扣 {counts['waiting']} 笔；邮件：扣款预告 {counts['mails_before']} 封，扣款结果 "
-                   f"{counts['mails_after']} 封，未扣款提醒 {counts['mails']} 封")
+        click.echo(
+            f"扣款 {counts['attempted']} 笔（成功 {counts['settled']}，失败 {counts['failed']}）；"
+            f"对账时段暂缓 {counts['paused']} 笔；未扣款：超过单笔扣款限额 {counts['skipped_over_limit']} 笔，"
+            f"申报未经本人验证 {counts['skipped_unverified']} 笔，补缴未经确认 {counts['skipped_unconfirmed']} 笔，退费后重新应缴 {counts['skipped_reopened']} 笔，"
+            f"基数不允许用于批扣 {counts['skipped_not_allowed']} 笔；扣款预告 {counts['announced']} 笔，"
+            f"预告期内待扣 {counts['waiting']} 笔；邮件：扣款预告 {counts['mails_before']} 封，扣款结果 "
+            f"{counts['mails_after']} 封，未扣款提醒 {counts['mails']} 封"
+        )
 
     @app.cli.command("reconcile")
     @click.option("--day", help="the Asia/Shanghai day to reconcile, YYYY-MM-DD (default: yesterday)")
-    @click.option("--provider", "provider_names", multiple=True,
-                  help="a configured payment provider (default: every one)")
+    @click.option(
+        "--provider", "provider_names", multiple=True, help="a configured payment provider (default: every one)"
+    )
     @with_appcontext
     def reconcile(day, provider_names):
         """对账: match a day's provider bill with our orders and list the differences (the daily
@@ -324,8 +338,15 @@ def register_cli(app):
         from sbweb.db import db
 
         try:
-            click.echo(backups.restore(db.engine, current_app.instance_path, path, force=force,
-                                       lock_timeout=current_app.config["MIGRATION_LOCK_TIMEOUT"]))
+            click.echo(
+                backups.restore(
+                    db.engine,
+                    current_app.instance_path,
+                    path,
+                    force=force,
+                    lock_timeout=current_app.config["MIGRATION_LOCK_TIMEOUT"],
+                )
+            )
         except backups.BackupError as exc:
             raise click.ClickException(str(exc)) from None
 

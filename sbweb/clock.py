@@ -2,6 +2,7 @@
 
 Everything asks this module for the time, so a test (or a replay of a past day) can set
 the clock with `set_source` instead of waiting for 22:50 or for next September."""
+
 import datetime as dt
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -15,7 +16,7 @@ LAST_DAY = dt.date(2100, 12, 31)
 
 
 def _system_time() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 _source: Callable[[], dt.datetime] = _system_time
@@ -28,7 +29,7 @@ def set_source(source: Callable[[], dt.datetime] | None) -> None:
 
 
 def utcnow() -> dt.datetime:
-    return _source().astimezone(dt.timezone.utc)
+    return _source().astimezone(dt.UTC)
 
 
 def shanghai_now() -> dt.datetime:

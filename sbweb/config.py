@@ -1,5 +1,6 @@
 """Embedded defaults. A pilot overrides them in instance/config.py or with SBWEB_* environment
 variables; tests pass a mapping to create_app()."""
+
 import os
 from datetime import timedelta
 
@@ -196,8 +197,7 @@ class Defaults:
     DEMO_DATA = True
 
 
-_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True,
-             "0": False, "false": False, "no": False, "off": False}
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def _typed(name: str, value: str):
@@ -231,7 +231,7 @@ def from_environment() -> dict:
     for key, value in os.environ.items():
         if not key.startswith("SBWEB_"):
             continue
-        name = key[len("SBWEB_"):]
+        name = key[len("SBWEB_") :]
         found[name] = _typed(name, value)
     if os.environ.get("DATABASE_URL"):
         found["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]

@@ -10,6 +10,7 @@ empty one.
 - `flask serve`, `flask jobs run` and gunicorn's master refuse to start (`start_problem`) on a
   database that is missing or not at this release's latest revision.
 """
+
 import datetime as dt
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 # -- where the database is ----------------------------------------------------------------------
+
 
 def open_existing_only(uri: str, instance_path) -> str:
     """The SQLite URL `uri` as one that opens the file only if it exists (a relative path is in the
@@ -47,10 +49,10 @@ def sqlite_file(url) -> Path | None:
     if url.query.get("uri"):
         if not name.startswith("file:") or url.query.get("mode") == "memory":
             return None
-        name, _, params = name[len("file:"):].partition("?")
+        name, _, params = name[len("file:") :].partition("?")
         if "mode=memory" in params:
             return None
-        name = unquote(name[len("//"):] if name.startswith("//") else name)
+        name = unquote(name[len("//") :] if name.startswith("//") else name)
         if name in ("", ":memory:"):
             return None
     return Path(name)
@@ -95,9 +97,11 @@ def identity(url, instance_path) -> str:
 
 # -- the record of databases made -------------------------------------------------------------
 
-LEDGER_HEADER = ("# Databases `flask db upgrade` has migrated for this instance, one a line: when first, which.\n"
-                 "# One of them missing or emptied is refused, never made afresh: restore it (`flask restore`).\n"
-                 "# To start an empty database there on purpose, delete its line.\n")
+LEDGER_HEADER = (
+    "# Databases `flask db upgrade` has migrated for this instance, one a line: when first, which.\n"
+    "# One of them missing or emptied is refused, never made afresh: restore it (`flask restore`).\n"
+    "# To start an empty database there on purpose, delete its line.\n"
+)
 
 
 def ledger_path(instance_path) -> Path:
@@ -125,11 +129,12 @@ def record(instance_path, url) -> None:
         return
     path = ledger_path(instance_path)
     before = path.read_text() if path.exists() else LEDGER_HEADER
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     write_private(path, f"{before}{now} {identity(url, instance_path)}\n".encode())
 
 
 # -- backups, for the advice ---------------------------------------------------------------------
+
 
 def backup_folder(instance_path) -> Path:
     return Path(instance_path) / BACKUPS
@@ -149,6 +154,7 @@ def restore_advice(instance_path, url) -> str:
 
 
 # -- before and after migrating (sbweb/migrations/env.py) ------------------------------------------
+
 
 def prepare_to_migrate(engine, instance_path) -> None:
     """Before a migration command connects: refuse a SQLite file this instance had and lost, else
@@ -176,8 +182,10 @@ def missing_file(path: Path, instance_path, url) -> str | None:
     if made is not None:
         said += f", but this instance made it on {made} ({ledger})"
     if wal.exists():
-        said += (f"{' and' if made else ', but'} its {wal.name} is still there: if it was moved, move it back "
-                 "beside it with the app stopped, or")
+        said += (
+            f"{' and' if made else ', but'} its {wal.name} is still there: if it was moved, move it back "
+            "beside it with the app stopped, or"
+        )
     else:
         said += ":"
     said += f" {restore_advice(instance_path, url)}"
@@ -202,7 +210,8 @@ def refuse_emptied(connection, instance_path) -> None:
     raise click.ClickException(
         f"{shown(connection.engine.url)} has no tables, but this instance migrated it on {made} ({ledger}): "
         f"{restore_advice(instance_path, connection.engine.url)}; or, to start an empty database on "
-        f"purpose, delete its line from {ledger}")
+        f"purpose, delete its line from {ledger}"
+    )
 
 
 def record_migrated(connection, instance_path) -> None:
@@ -212,6 +221,7 @@ def record_migrated(connection, instance_path) -> None:
 
 
 # -- at start ----------------------------------------------------------------------------------
+
 
 def start_problem(app) -> str | None:
     """Why the app must not serve on its database (one line for the operator), or None: the
@@ -248,7 +258,10 @@ def start_problem(app) -> str | None:
     known = {revision.revision for revision in script.walk_revisions()}
     unknown = [revision for revision in current if revision not in known]
     if unknown:
-        return (f"{name} is at revision {', '.join(unknown)}, which this release does not know (a newer one "
-                "migrated it?): run that release, or restore a backup made with this one")
-    return (f"{name} is at revision {', '.join(current)} but this release needs {', '.join(heads)}: "
-            "run `flask db upgrade`")
+        return (
+            f"{name} is at revision {', '.join(unknown)}, which this release does not know (a newer one "
+            "migrated it?): run that release, or restore a backup made with this one"
+        )
+    return (
+        f"{name} is at revision {', '.join(current)} but this release needs {', '.join(heads)}: run `flask db upgrade`"
+    )

@@ -12,6 +12,7 @@ opened, and reconnects if not — which, the URL opening existing files only (sb
 fails while the file is gone, and the request gets a 503 instead of writing into a file nobody
 will find again.
 """
+
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -113,7 +114,10 @@ def written(obj, known: dict, others=()) -> None:
     read again only if used."""
     for key, value in known.items():
         set_committed_value(obj, key, value)
-    stale = set(others) | {column.key for column in object_mapper(obj).column_attrs
-                           if any(c.onupdate is not None or c.server_onupdate is not None for c in column.columns)}
+    stale = set(others) | {
+        column.key
+        for column in object_mapper(obj).column_attrs
+        if any(c.onupdate is not None or c.server_onupdate is not None for c in column.columns)
+    }
     if stale:
         db.session.expire(obj, list(stale))

@@ -2,6 +2,7 @@
 
 Inside WeChat, Alipay pages are blocked and WeChat Pay is the only way; inside Alipay, only
 Alipay; UnionPay's 云闪付 offers its own. A plain browser may use any configured channel."""
+
 from dataclasses import dataclass
 
 HOST_LABELS = {"alipay": "支付宝", "wechat": "微信", "unionpay": "云闪付", "browser": "浏览器"}

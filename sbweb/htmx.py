@@ -1,4 +1,5 @@
 """The only place that reads HX-* headers: full page or fragment, from the same template."""
+
 import logging
 from io import BytesIO
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -17,8 +18,11 @@ def wants_fragment() -> bool:
 
 def fragment_wanted_by(environ: dict) -> bool:
     """wants_fragment() from the bare WSGI environ, for pages drawn when Flask cannot help."""
-    return (environ.get("HTTP_HX_REQUEST") == "true" and environ.get("HTTP_HX_BOOSTED") != "true"
-            and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
+    return (
+        environ.get("HTTP_HX_REQUEST") == "true"
+        and environ.get("HTTP_HX_BOOSTED") != "true"
+        and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true"
+    )
 
 
 def polled_by(element_id: str) -> bool:
@@ -79,6 +83,7 @@ def one_round_trip(wsgi_app):
     goes back with HX-Push-Url naming the step, so the tap costs one round trip instead of two
     (the browser's XHR would follow the 303 with the same request headers). Without HTMX, and for
     a 303 that leaves the app or carries HX-* headers of its own (HX-Refresh), nothing changes."""
+
     def app(environ, start_response):
         if environ.get("REQUEST_METHOD") != "POST" or not fragment_wanted_by(environ):
             return wsgi_app(environ, start_response)
@@ -93,17 +98,25 @@ def one_round_trip(wsgi_app):
             answer = _Answer.of(wsgi_app, _get_environ(environ, location, cookies))
             answer.location_shown = location
         if answer is not posted:
-            log.info("%s %s answered with the GET of %s in place: %s (request %s, then %s)",
-                     environ["REQUEST_METHOD"], environ.get("PATH_INFO"), answer.location_shown,
-                     answer.status, posted.header("X-Request-ID"), answer.header("X-Request-ID"))
+            log.info(
+                "%s %s answered with the GET of %s in place: %s (request %s, then %s)",
+                environ["REQUEST_METHOD"],
+                environ.get("PATH_INFO"),
+                answer.location_shown,
+                answer.status,
+                posted.header("X-Request-ID"),
+                answer.header("X-Request-ID"),
+            )
             answer.merge(cookies)
         start_response(answer.status, answer.headers, answer.exc_info)
         return answer.body
+
     return app
 
 
 class _Answer:
     """One response of the wrapped app, held until it is known whether to send it on."""
+
     location_shown = None
 
     def __init__(self):
@@ -171,9 +184,16 @@ def _get_environ(environ: dict, location: str, cookies) -> dict:
     # Nor what the POST's own request kept on its environ ("sbweb.*": who is signed in, loaded
     # in the POST's database session, now closed): the GET is a request of its own.
     get = {k: v for k, v in environ.items() if k not in dropped and not k.startswith("sbweb.")}
-    get.update({"REQUEST_METHOD": "GET", "PATH_INFO": unquote_to_bytes(path[len(script):]).decode("latin-1"),
-                "QUERY_STRING": query, "RAW_URI": location, "REQUEST_URI": location,
-                "wsgi.input": BytesIO(b"")})
+    get.update(
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": unquote_to_bytes(path[len(script) :]).decode("latin-1"),
+            "QUERY_STRING": query,
+            "RAW_URI": location,
+            "REQUEST_URI": location,
+            "wsgi.input": BytesIO(b""),
+        }
+    )
     jar = {}
     for pair in environ.get("HTTP_COOKIE", "").split(";"):
         name, sep, value = pair.strip().partition("=")

@@ -3,10 +3,11 @@
 Identity numbers are personal data: they are shown masked everywhere except where a person
 checks their own, and `redact()` removes them from anything that is logged.
 """
+
 import datetime as dt
 import re
-from urllib.parse import unquote
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from stdnum import numdb
 from stdnum.cn import ric

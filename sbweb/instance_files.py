@@ -7,6 +7,7 @@ pg_dump create too) and takes group and other access from what is already there.
 every process that serves the app: the secret key and the sandbox's key pairs. Several gunicorn
 workers start at the same moment; the first to write a file wins and the others take its
 content, so all sign and verify alike."""
+
 import logging
 import os
 import stat

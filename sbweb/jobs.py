@@ -5,6 +5,7 @@ The `huey` object exists at import so tasks can be declared anywhere; `init_app`
 storage: SQLite in instance/ by default, Redis when HUEY_REDIS_URL is set, in memory and
 run inline when HUEY_IMMEDIATE is set (tests). Each task runs inside the app's context.
 """
+
 import datetime as dt
 import functools
 import logging
@@ -54,8 +55,7 @@ def start_consumer(workers: int = 2):
     server (Ctrl+C stops both). A scaled pilot runs `flask jobs run` instead."""
     if _current["consumer"] is not None:
         return _current["consumer"]
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
-                                    check_worker_health=False)
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, check_worker_health=False)
     consumer._set_signal_handlers = lambda: None
     consumer.start()
     beat_at_start()
@@ -66,7 +66,7 @@ def start_consumer(workers: int = 2):
 def run_due_tasks(now=None) -> int:
     """Act as a consumer once, at time `now`: run every queued task and every scheduled task
     whose time has come (queued tasks not yet due go to the schedule). Tests drive time so."""
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
     ran = 0
     while (task := huey.dequeue()) is not None:
         if huey.ready_to_run(task, now):
@@ -90,6 +90,7 @@ def beat_at_start() -> None:
 
 
 # Periodic jobs. Their bodies live with the domain; these only wake them up.
+
 
 @huey.periodic_task(crontab(minute="*"), retries=0)
 @in_app_context
@@ -116,7 +117,6 @@ def lag_probe(queued_at: str) -> None:
 @in_app_context
 def payments_housekeeping() -> None:
     from sbweb.payments import orders
-
     from sbweb.services import refund_applications
 
     counts = orders.housekeeping()

@@ -6,6 +6,7 @@ the one the proxy passes on (PROXY_FIX_X_FOR), which the lookup throttle counts 
 
 A refusal is the 429 page with when to try again (sbweb.views.errors). If Redis is down the
 counting goes on in each process's memory, never a 500."""
+
 import time
 
 from flask import Flask, current_app, request
@@ -25,11 +26,22 @@ def _always() -> bool:
 
 # scope → (setting, when a request counts, the endpoints sharing the one counter)
 SCOPES = {
-    "lookup": ("RATE_LIMIT_LOOKUP", _submits,
-               ("auth.manual", "verify.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid")),
-    "captcha": ("RATE_LIMIT_CAPTCHA", _always,
-                ("certificates.captcha_image", "certificates.captcha_audio", "certificates.payment",
-                 "certificates.tax", "certificates.proxy")),
+    "lookup": (
+        "RATE_LIMIT_LOOKUP",
+        _submits,
+        ("auth.manual", "verify.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid"),
+    ),
+    "captcha": (
+        "RATE_LIMIT_CAPTCHA",
+        _always,
+        (
+            "certificates.captcha_image",
+            "certificates.captcha_audio",
+            "certificates.payment",
+            "certificates.tax",
+            "certificates.proxy",
+        ),
+    ),
     "mail": ("RATE_LIMIT_MAIL", _submits, ("certificates.send", "certificates.retry", "reminders.index")),
     "staff-login": ("RATE_LIMIT_STAFF_LOGIN", _submits, ("admin.login",)),
     "verify": ("RATE_LIMIT_VERIFY", _always, ("certificates.verify",)),
@@ -48,8 +60,11 @@ def init_app(app: Flask) -> Limiter:
     app.extensions["sbweb_limiter"] = limiter
     limited = set()
     for scope, (setting, counts, endpoints) in SCOPES.items():
-        shared = limiter.shared_limit(lambda setting=setting: current_app.config[setting], scope=scope,
-                                      exempt_when=lambda counts=counts: not counts())
+        shared = limiter.shared_limit(
+            lambda setting=setting: current_app.config[setting],
+            scope=scope,
+            exempt_when=lambda counts=counts: not counts(),
+        )
         for endpoint in endpoints:
             if endpoint in app.view_functions:  # (the sandbox and others may be switched off)
                 app.view_functions[endpoint] = shared(app.view_functions[endpoint])

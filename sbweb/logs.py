@@ -1,6 +1,7 @@
 """Log records: identity numbers masked in every one, each tagged with the id of the request it
 belongs to, written as text (the default) or as one JSON object a line (LOG_FORMAT = "json")
 for a log shipper — gunicorn's access log too, with `--logger-class sbweb.logs.GunicornLogger`."""
+
 import datetime as dt
 import logging
 import os
@@ -90,9 +91,13 @@ class JSONFormatter(JsonFormatter):
     "exc_info" with the (masked) traceback} on one line."""
 
     def __init__(self):
-        super().__init__("%(levelname)s %(name)s %(message)s %(request_id)s", timestamp="time",
-                         rename_fields={"levelname": "level", "name": "logger"},
-                         json_default=_json_default, json_ensure_ascii=False)
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s %(request_id)s",
+            timestamp="time",
+            rename_fields={"levelname": "level", "name": "logger"},
+            json_default=_json_default,
+            json_ensure_ascii=False,
+        )
 
     def add_fields(self, log_data, record, message_dict):
         super().add_fields(log_data, record, message_dict)
@@ -145,6 +150,7 @@ except ImportError:  # gunicorn is in the `scale` extra
     _GunicornLogger = None
 
 if _GunicornLogger is not None:
+
     class GunicornLogger(_GunicornLogger):
         """gunicorn's logger, writing its error and access logs as JSON when SBWEB_LOG_FORMAT is
         json (and as gunicorn writes them otherwise). An access record names the request's id
@@ -171,14 +177,22 @@ if _GunicornLogger is not None:
             query = environ.get("QUERY_STRING", "")
             path = environ.get("PATH_INFO", "")
             try:
-                self.access_log.info("%s %s %s", environ.get("REQUEST_METHOD"), path + (f"?{query}" if query else ""),
-                                     status, extra={
-                                         "method": environ.get("REQUEST_METHOD"), "path": path, "query": query,
-                                         "status": int(status) if status.isdigit() else status,
-                                         "bytes": getattr(resp, "sent", None),
-                                         "duration_ms": round(request_time.total_seconds() * 1000, 1),
-                                         "remote_addr": environ.get("REMOTE_ADDR"),
-                                         "user_agent": environ.get("HTTP_USER_AGENT"),
-                                         "request_id": headers.get(REQUEST_ID_HEADER.lower())})
+                self.access_log.info(
+                    "%s %s %s",
+                    environ.get("REQUEST_METHOD"),
+                    path + (f"?{query}" if query else ""),
+                    status,
+                    extra={
+                        "method": environ.get("REQUEST_METHOD"),
+                        "path": path,
+                        "query": query,
+                        "status": int(status) if status.isdigit() else status,
+                        "bytes": getattr(resp, "sent", None),
+                        "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                        "remote_addr": environ.get("REMOTE_ADDR"),
+                        "user_agent": environ.get("HTTP_USER_AGENT"),
+                        "request_id": headers.get(REQUEST_ID_HEADER.lower()),
+                    },
+                )
             except Exception:
                 self.error(traceback.format_exc())

@@ -1,14 +1,17 @@
 """The 证件类型 + 证件号码 + 姓名 lookup every form with those fields goes through (拒绝授权, 证件信息
 before a code, 添加被代缴人, 代缴 certificates and queries): throttled per number and per client
 address, a wrong name and an unknown number answered alike."""
+
 from flask import current_app, request
 
 from sbweb.services import throttle
 from sbweb.services.people import find_person
 
 NO_MATCH = "证件号码与姓名不一致，或未查询到该人员，请核对后重新输入"
-TOO_MANY = ("查询失败次数过多，请{minutes}分钟后再试。本人仍可通过「同意授权」（如支付宝、微信）"
-            "或登记邮箱的验证码登录；如不确定登记的姓名，请联系参保地经办机构")
+TOO_MANY = (
+    "查询失败次数过多，请{minutes}分钟后再试。本人仍可通过「同意授权」（如支付宝、微信）"
+    "或登记邮箱的验证码登录；如不确定登记的姓名，请联系参保地经办机构"
+)
 
 
 def _keys(form) -> dict[str, str]:

@@ -14,6 +14,7 @@ or a crash between sending and recording leaves a queued row whose next_attempt_
 the every-minute sweep (`sweep()`, woken in sbweb/jobs.py) sends it again: at least once. Each
 mail keeps one Message-ID across its attempts, so a receiver can tell a repeat.
 """
+
 import datetime as dt
 import logging
 import math
@@ -92,8 +93,12 @@ def validate_address(text) -> str:
     except UnicodeError:
         raise MailError(BAD_ADDRESS) from None
     labels = ascii_domain.split(".")
-    if (len(ascii_domain) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels)
-            or not _TLD.match(labels[-1])):
+    if (
+        len(ascii_domain) > 253
+        or len(labels) < 2
+        or not all(_LABEL.match(label) for label in labels)
+        or not _TLD.match(labels[-1])
+    ):
         raise MailError(BAD_ADDRESS)
     address = f"{local}@{domain}"
     if len(address) > 254 or len(f"{local}@{ascii_domain}") > 254:
@@ -102,6 +107,7 @@ def validate_address(text) -> str:
 
 
 # -- queueing ---------------------------------------------------------------------------
+
 
 def _window_words(window: dt.timedelta) -> str:
     seconds = int(window.total_seconds())
@@ -116,24 +122,38 @@ def _check_rate(person_id: int, now: dt.datetime) -> None:
     config = current_app.config
     limit, window = int(config["MAIL_RATE_LIMIT"]), config["MAIL_RATE_WINDOW"]
     since = now - window
-    recent = (OutboxMail.person_id == person_id, OutboxMail.created_at > since,
-              OutboxMail.created_at <= now, OutboxMail.holds_secret.is_(False),
-              OutboxMail.service_notice.is_(False))
+    recent = (
+        OutboxMail.person_id == person_id,
+        OutboxMail.created_at > since,
+        OutboxMail.created_at <= now,
+        OutboxMail.holds_secret.is_(False),
+        OutboxMail.service_notice.is_(False),
+    )
     count = db.session.scalar(select(func.count()).select_from(OutboxMail).where(*recent))
     if count < limit:
         return
     # The mail that frees a place is the (count - limit + 1)-th oldest in the window.
-    frees = db.session.scalar(select(OutboxMail.created_at).where(*recent)
-                              .order_by(OutboxMail.created_at).offset(count - limit).limit(1))
+    frees = db.session.scalar(
+        select(OutboxMail.created_at).where(*recent).order_by(OutboxMail.created_at).offset(count - limit).limit(1)
+    )
     wait = frees + window - now
     minutes = max(1, math.ceil(wait.total_seconds() / 60))
-    raise MailRateLimited(
-        f"发送过于频繁：{_window_words(window)}最多发送{limit}封邮件，请{minutes}分钟后再试", wait)
+    raise MailRateLimited(f"发送过于频繁：{_window_words(window)}最多发送{limit}封邮件，请{minutes}分钟后再试", wait)
 
 
-def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_name: str | None = None,
-          attachment: bytes | None = None, document_id: int | None = None,
-          holds_secret: bool = False, service_notice: bool = False, now: dt.datetime | None = None) -> OutboxMail:
+def queue(
+    person_id: int,
+    to_addr: str,
+    subject: str,
+    body: str,
+    *,
+    attachment_name: str | None = None,
+    attachment: bytes | None = None,
+    document_id: int | None = None,
+    holds_secret: bool = False,
+    service_notice: bool = False,
+    now: dt.datetime | None = None,
+) -> OutboxMail:
     """Keep a mail for `person_id` (who asks for it to be sent: the rate limit counts theirs) and
     start its delivery. Raises MailError (a bad address) or MailRateLimited, writing nothing.
     Call it outside any write_transaction; the mail is sent by the job, never in here (unless
@@ -145,8 +165,9 @@ def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_n
     to_addr = validate_address(to_addr)
     if not subject or len(subject) > 200 or "\r" in subject or "\n" in subject:
         raise ValueError("a mail subject is one line of 1-200 characters")
-    if attachment is not None and not (attachment_name and len(attachment_name) <= 100
-                                       and not re.search(r"[\x00-\x1f\x7f/\\]", attachment_name)):
+    if attachment is not None and not (
+        attachment_name and len(attachment_name) <= 100 and not re.search(r"[\x00-\x1f\x7f/\\]", attachment_name)
+    ):
         raise ValueError("an attachment needs a file name of 1-100 characters")
     now = now or utcnow()
     with write_transaction():
@@ -155,10 +176,21 @@ def queue(person_id: int, to_addr: str, subject: str, body: str, *, attachment_n
         db.session.scalar(select(Person.id).where(Person.id == person_id).with_for_update())
         if not (holds_secret or service_notice):
             _check_rate(person_id, now)
-        row = OutboxMail(person_id=person_id, document_id=document_id, to_addr=to_addr, subject=subject,
-                         body=body, holds_secret=holds_secret, service_notice=service_notice, attachment_name=attachment_name if attachment is not None else None,
-                         attachment=attachment, state="queued", attempts=0, created_at=now,
-                         next_attempt_at=now)
+        row = OutboxMail(
+            person_id=person_id,
+            document_id=document_id,
+            to_addr=to_addr,
+            subject=subject,
+            body=body,
+            holds_secret=holds_secret,
+            service_notice=service_notice,
+            attachment_name=attachment_name if attachment is not None else None,
+            attachment=attachment,
+            state="queued",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
         db.session.add(row)
         db.session.flush()
         mail_id = row.id
@@ -194,9 +226,12 @@ def retry(person_id: int, mail_id: int) -> OutboxMail:
 
 def mails_of(person_id: int, document_id: int | None = None) -> list[OutboxMail]:
     """The person's mails (for one document, if given), newest first; attachments not loaded."""
-    query = (select(OutboxMail).where(OutboxMail.person_id == person_id)
-             .options(defer(OutboxMail.attachment))
-             .order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc()))
+    query = (
+        select(OutboxMail)
+        .where(OutboxMail.person_id == person_id)
+        .options(defer(OutboxMail.attachment))
+        .order_by(OutboxMail.created_at.desc(), OutboxMail.id.desc())
+    )
     if document_id is not None:
         query = query.where(OutboxMail.document_id == document_id)
     return list(db.session.scalars(query))
@@ -208,6 +243,7 @@ def state_label(row: OutboxMail) -> str:
 
 
 # -- delivery ---------------------------------------------------------------------------
+
 
 def _delays() -> tuple:
     return tuple(current_app.config["MAIL_RETRY_DELAYS"])
@@ -229,8 +265,9 @@ def _sender() -> str:
 def _message(row: OutboxMail) -> flask_mail.Message:
     sender = _sender()
     domain = parseaddr(sender)[1].rpartition("@")[2] or "sbweb.invalid"
-    message = flask_mail.Message(subject=row.subject, recipients=[row.to_addr], body=row.body,
-                                 sender=sender, charset="utf-8")
+    message = flask_mail.Message(
+        subject=row.subject, recipients=[row.to_addr], body=row.body, sender=sender, charset="utf-8"
+    )
     # One Message-ID for every attempt of this mail, so a repeat can be recognised.
     message.msgId = f"<outbox.{row.id}.{int(row.created_at.timestamp())}@{domain}>"
     if row.attachment is not None:
@@ -305,6 +342,7 @@ def _send(message: flask_mail.Message, name: str) -> None:
 
 def _describe(exc: BaseException) -> str:
     """What went wrong, for last_error: the exception and the server's reply, never the mail."""
+
     def said(reply) -> str:
         return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
@@ -372,8 +410,9 @@ def deliver(mail_id: int) -> str | None:
     except Exception as exc:  # refused, dropped, timed out, disk full: all retried alike
         error = _describe(exc)
         code = getattr(exc, "smtp_code", None)  # the log gets no address: class and code only
-        log.warning("mail %s attempt %s failed: %s%s", mail_id, attempt, exc.__class__.__name__,
-                    f" {code}" if code else "")
+        log.warning(
+            "mail %s attempt %s failed: %s%s", mail_id, attempt, exc.__class__.__name__, f" {code}" if code else ""
+        )
     next_at = _record(mail_id, attempt, error)
     if next_at is not None:
         deliver_mail.schedule((mail_id,), eta=next_at)
@@ -395,9 +434,14 @@ def sweep(now: dt.datetime | None = None) -> int:
     process or a flushed queue, an attempt that died mid-way); how many. Run every minute."""
     now = now or utcnow()
     due = or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= now)
-    ids = list(db.session.scalars(
-        select(OutboxMail.id).where(OutboxMail.state == "queued", due)
-        .order_by(OutboxMail.next_attempt_at).limit(SWEEP_BATCH)))
+    ids = list(
+        db.session.scalars(
+            select(OutboxMail.id)
+            .where(OutboxMail.state == "queued", due)
+            .order_by(OutboxMail.next_attempt_at)
+            .limit(SWEEP_BATCH)
+        )
+    )
     db.session.commit()
     for mail_id in ids:
         _enqueue(mail_id)

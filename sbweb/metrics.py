@@ -10,6 +10,7 @@ counters live in this process.
 
 Labels are the endpoint's name (`orders.show`), never the path with its ids.
 """
+
 import ipaddress
 import logging
 import os
@@ -21,14 +22,21 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-REQUESTS = Counter("sbweb_http_requests", "Requests answered, by endpoint, method and status",
-                   ["endpoint", "method", "status"])
-LATENCY = Histogram("sbweb_http_request_duration_seconds", "Time to answer a request, by endpoint and method",
-                    ["endpoint", "method"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-PAYMENTS = Counter("sbweb_payments", "Order state changes committed, by provider and the state reached",
-                   ["provider", "state"])
-NOTIFY_REFUSED = Counter("sbweb_notify_refused", "Provider notifications answered as refused, by reason",
-                         ["provider", "reason"])
+REQUESTS = Counter(
+    "sbweb_http_requests", "Requests answered, by endpoint, method and status", ["endpoint", "method", "status"]
+)
+LATENCY = Histogram(
+    "sbweb_http_request_duration_seconds",
+    "Time to answer a request, by endpoint and method",
+    ["endpoint", "method"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PAYMENTS = Counter(
+    "sbweb_payments", "Order state changes committed, by provider and the state reached", ["provider", "state"]
+)
+NOTIFY_REFUSED = Counter(
+    "sbweb_notify_refused", "Provider notifications answered as refused, by reason", ["provider", "reason"]
+)
 
 log = logging.getLogger(__name__)
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a process started before gunicorn made it
@@ -44,6 +52,7 @@ def multiprocess_dir() -> str | None:
 
 
 # -- payments: counted when the transaction that moved the order commits ---------------------------
+
 
 def order_moved(session, provider: str, state: str) -> None:
     """Called by sbweb.payments.orders.transition: counted if (and when) the move commits."""
@@ -74,6 +83,7 @@ def notify_refused(provider: str, reason: str) -> None:
 
 # -- requests ------------------------------------------------------------------------------------------
 
+
 def _before():
     request.environ[STARTED] = time.perf_counter()
 
@@ -92,6 +102,7 @@ def _after(response):
 
 
 # -- the business figures, at scrape time ----------------------------------------------------------------
+
 
 class BusinessCollector:
     def __init__(self, figures: dict | None):
@@ -114,36 +125,78 @@ class BusinessCollector:
 
         from sbweb.models.order import ORDER_STATE_LABELS, REFUND_STATE_LABELS
 
-        yield gauge("sbweb_orders", "Orders by state", ["state"],
-                    [((s,), f["orders"].get(s, 0)) for s in ORDER_STATE_LABELS])
-        yield gauge("sbweb_orders_paying_stale", "Orders in 支付中 for more than 10 minutes", (),
-                    [((), f["paying_stale"])])
-        yield gauge("sbweb_refunds", "Provider refunds by state", ["state"],
-                    [((s,), f["refunds"].get(s, 0)) for s in REFUND_STATE_LABELS])
-        yield gauge("sbweb_refunds_retrying", "Refunds not yet sent whose earlier tries failed", (),
-                    [((), f["refunds_retrying"])])
-        yield gauge("sbweb_refund_applications_waiting", "退费申请 waiting for staff", (),
-                    [((), f["refund_applications_waiting"])])
-        yield gauge("sbweb_outbox_mails", "Outbox mails by state", ["state"],
-                    [((s,), f["outbox"].get(s, 0)) for s in ("queued", "sent", "failed")])
-        yield gauge("sbweb_reconciliation_differences_open", "对账 differences not resolved", (),
-                    [((), f["recon_open"])])
-        yield gauge("sbweb_lookup_keys_at_limit", "Look-up keys (hashed numbers and clients) with at least "
-                    "the limit's wrong tries in the window", ["limit"],
-                    [((kind,), n) for kind, n in f["lookup_locks"].items()])
+        yield gauge(
+            "sbweb_orders", "Orders by state", ["state"], [((s,), f["orders"].get(s, 0)) for s in ORDER_STATE_LABELS]
+        )
+        yield gauge(
+            "sbweb_orders_paying_stale", "Orders in 支付中 for more than 10 minutes", (), [((), f["paying_stale"])]
+        )
+        yield gauge(
+            "sbweb_refunds",
+            "Provider refunds by state",
+            ["state"],
+            [((s,), f["refunds"].get(s, 0)) for s in REFUND_STATE_LABELS],
+        )
+        yield gauge(
+            "sbweb_refunds_retrying",
+            "Refunds not yet sent whose earlier tries failed",
+            (),
+            [((), f["refunds_retrying"])],
+        )
+        yield gauge(
+            "sbweb_refund_applications_waiting",
+            "退费申请 waiting for staff",
+            (),
+            [((), f["refund_applications_waiting"])],
+        )
+        yield gauge(
+            "sbweb_outbox_mails",
+            "Outbox mails by state",
+            ["state"],
+            [((s,), f["outbox"].get(s, 0)) for s in ("queued", "sent", "failed")],
+        )
+        yield gauge(
+            "sbweb_reconciliation_differences_open", "对账 differences not resolved", (), [((), f["recon_open"])]
+        )
+        yield gauge(
+            "sbweb_lookup_keys_at_limit",
+            "Look-up keys (hashed numbers and clients) with at least the limit's wrong tries in the window",
+            ["limit"],
+            [((kind,), n) for kind, n in f["lookup_locks"].items()],
+        )
         jobs = f["jobs"]
         yield gauge("sbweb_jobs_pending", "Tasks queued for the job consumer", (), [((), jobs["pending"])])
-        yield gauge("sbweb_jobs_lag_seconds", "Seconds the consumer's last lag probe waited in the queue", (),
-                    [((), jobs["lag"])])
-        yield gauge("sbweb_jobs_heartbeat_age_seconds", "Seconds since the job consumer's last heartbeat", (),
-                    [((), jobs["heartbeat_age"])])
+        yield gauge(
+            "sbweb_jobs_lag_seconds",
+            "Seconds the consumer's last lag probe waited in the queue",
+            (),
+            [((), jobs["lag"])],
+        )
+        yield gauge(
+            "sbweb_jobs_heartbeat_age_seconds",
+            "Seconds since the job consumer's last heartbeat",
+            (),
+            [((), jobs["heartbeat_age"])],
+        )
         ledger = f["ledger"]
-        yield gauge("sbweb_ledger_check_violations", "Violations found by the last `flask ledger check`", (),
-                    [((), ledger["violations"] if ledger else None)])
-        yield gauge("sbweb_ledger_check_timestamp_seconds", "When the last `flask ledger check` ran", (),
-                    [((), ledger["at"].timestamp() if ledger else None)])
-        yield gauge("sbweb_instance_disk_free_bytes", "Free bytes on the filesystem of instance/", (),
-                    [((), f["disk_free_bytes"])])
+        yield gauge(
+            "sbweb_ledger_check_violations",
+            "Violations found by the last `flask ledger check`",
+            (),
+            [((), ledger["violations"] if ledger else None)],
+        )
+        yield gauge(
+            "sbweb_ledger_check_timestamp_seconds",
+            "When the last `flask ledger check` ran",
+            (),
+            [((), ledger["at"].timestamp() if ledger else None)],
+        )
+        yield gauge(
+            "sbweb_instance_disk_free_bytes",
+            "Free bytes on the filesystem of instance/",
+            (),
+            [((), f["disk_free_bytes"])],
+        )
 
 
 def allowed(address: str | None) -> bool:
@@ -151,8 +204,9 @@ def allowed(address: str | None) -> bool:
         client = ipaddress.ip_address(address or "")
     except ValueError:
         return False
-    return any(client in ipaddress.ip_network(allowed_, strict=False)
-               for allowed_ in current_app.config["METRICS_ALLOW"])
+    return any(
+        client in ipaddress.ip_network(allowed_, strict=False) for allowed_ in current_app.config["METRICS_ALLOW"]
+    )
 
 
 def scrape() -> Response:
@@ -179,8 +233,9 @@ def scrape() -> Response:
         text = generate_latest(registry)
     else:
         text = generate_latest(REGISTRY)
-    return Response(text + generate_latest(business), content_type=CONTENT_TYPE_LATEST,
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        text + generate_latest(business), content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """Money is integer fen (分) everywhere; these are the only conversions, used at the edges."""
+
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import cn2an

@@ -10,6 +10,7 @@
   `figures()` the business figures /metrics and the back office's 运行状态 show, by cheap
   counting queries.
 """
+
 import concurrent.futures
 import datetime as dt
 import shutil
@@ -34,6 +35,7 @@ _checks = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefi
 
 
 # -- heartbeat and the ledger check's last result --------------------------------------------------
+
 
 def _huey():
     from sbweb.jobs import huey
@@ -71,6 +73,7 @@ def last_ledger_check() -> dict | None:
 
 
 # -- readiness ---------------------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def migration_heads() -> frozenset[str]:
@@ -131,8 +134,10 @@ def readiness() -> dict[str, str]:
         if revisions == heads:
             checks["migrations"] = "ok"
         else:
-            checks["migrations"] = (f"at {','.join(sorted(revisions)) or 'none'}, release needs "
-                                    f"{','.join(sorted(heads))}: run flask db upgrade")
+            checks["migrations"] = (
+                f"at {','.join(sorted(revisions)) or 'none'}, release needs "
+                f"{','.join(sorted(heads))}: run flask db upgrade"
+            )
 
     url = redis_url(config)
     redis_ok = True
@@ -170,6 +175,7 @@ def ready(checks: dict[str, str]) -> bool:
 
 # -- the figures an operator watches ------------------------------------------------------------------
 
+
 def disk_free_bytes(instance_path) -> int:
     return shutil.disk_usage(instance_path).free
 
@@ -190,27 +196,39 @@ def figures(now: dt.datetime | None = None) -> dict:
         return {state: n for state, n in session.execute(query)}
 
     since = now - config["LOOKUP_WINDOW"]
-    per_key = (select(LookupFailure.key).where(LookupFailure.at > since)
-               .group_by(LookupFailure.key))
+    per_key = select(LookupFailure.key).where(LookupFailure.at > since).group_by(LookupFailure.key)
 
     def keys_at(limit: int) -> int:
-        return session.scalar(select(func.count()).select_from(
-            per_key.having(func.count() >= limit).subquery())) or 0
+        return session.scalar(select(func.count()).select_from(per_key.having(func.count() >= limit).subquery())) or 0
 
     found = {
         "orders": counts(Order.state),
-        "paying_stale": session.scalar(select(func.count()).select_from(Order).where(
-            Order.state == "paying", Order.created_at < now - PAYING_STALE_AFTER)) or 0,
+        "paying_stale": session.scalar(
+            select(func.count())
+            .select_from(Order)
+            .where(Order.state == "paying", Order.created_at < now - PAYING_STALE_AFTER)
+        )
+        or 0,
         "refunds": counts(Refund.state),
-        "refunds_retrying": session.scalar(select(func.count()).select_from(Refund).where(
-            Refund.state.in_(("pending", "processing")), Refund.attempts > 0)) or 0,
-        "refund_applications_waiting": session.scalar(select(func.count()).select_from(RefundApplication).where(
-            RefundApplication.state == "pending")) or 0,
+        "refunds_retrying": session.scalar(
+            select(func.count())
+            .select_from(Refund)
+            .where(Refund.state.in_(("pending", "processing")), Refund.attempts > 0)
+        )
+        or 0,
+        "refund_applications_waiting": session.scalar(
+            select(func.count()).select_from(RefundApplication).where(RefundApplication.state == "pending")
+        )
+        or 0,
         "outbox": counts(OutboxMail.state),
-        "recon_open": session.scalar(select(func.count()).select_from(ReconDifference).where(
-            ReconDifference.state == "open")) or 0,
-        "lookup_locks": {"number": keys_at(config["LOOKUP_FAILURES_PER_NUMBER"]),
-                         "client": keys_at(config["LOOKUP_FAILURES_PER_CLIENT"])},
+        "recon_open": session.scalar(
+            select(func.count()).select_from(ReconDifference).where(ReconDifference.state == "open")
+        )
+        or 0,
+        "lookup_locks": {
+            "number": keys_at(config["LOOKUP_FAILURES_PER_NUMBER"]),
+            "client": keys_at(config["LOOKUP_FAILURES_PER_CLIENT"]),
+        },
         "disk_free_bytes": disk_free_bytes(current_app.instance_path),
     }
     session.rollback()  # end the read
@@ -232,11 +250,21 @@ def figures(now: dt.datetime | None = None) -> dict:
 
 # -- 运行状态: the same figures in words, each beside its threshold ------------------------------------
 
-CHECK_WORDS = {"database": "数据库", "migrations": "数据库结构版本", "redis": "Redis", "jobs": "后台任务",
-               "providers": "支付渠道密钥"}
-CHECK_THRESHOLDS = {"database": "1 秒内应答", "migrations": "与本版本一致", "redis": "1 秒内应答",
-                    "jobs": "心跳不超过 2 分钟", "providers": "每个支付渠道的服务商都已加载"}
-DISK_LOW = 2 * 1024 ** 3  # bytes free under instance/ below which 运行状态 and the alert warn
+CHECK_WORDS = {
+    "database": "数据库",
+    "migrations": "数据库结构版本",
+    "redis": "Redis",
+    "jobs": "后台任务",
+    "providers": "支付渠道密钥",
+}
+CHECK_THRESHOLDS = {
+    "database": "1 秒内应答",
+    "migrations": "与本版本一致",
+    "redis": "1 秒内应答",
+    "jobs": "心跳不超过 2 分钟",
+    "providers": "每个支付渠道的服务商都已加载",
+}
+DISK_LOW = 2 * 1024**3  # bytes free under instance/ below which 运行状态 and the alert warn
 
 
 def _age_words(seconds: float) -> str:
@@ -252,10 +280,17 @@ def status_rows(checks: dict[str, str], f: dict | None) -> list[dict]:
     """(名称, 现状, 阈值, ok) for the back office: the readiness checks, then the business figures."""
     from sbweb.models.order import ORDER_STATE_LABELS
 
-    rows = [{"name": CHECK_WORDS.get(name, name), "value": "正常" if word == "ok" else
-             ("即时执行（测试设置，无独立任务进程）" if word == "immediate" else f"异常：{word}"),
-             "threshold": CHECK_THRESHOLDS.get(name, "—"), "ok": word in ("ok", "immediate")}
-            for name, word in checks.items()]
+    rows = [
+        {
+            "name": CHECK_WORDS.get(name, name),
+            "value": "正常"
+            if word == "ok"
+            else ("即时执行（测试设置，无独立任务进程）" if word == "immediate" else f"异常：{word}"),
+            "threshold": CHECK_THRESHOLDS.get(name, "—"),
+            "ok": word in ("ok", "immediate"),
+        }
+        for name, word in checks.items()
+    ]
     if f is None:
         rows.append({"name": "业务数据", "value": "无法读取（数据库不可用）", "threshold": "—", "ok": False})
         return rows
@@ -264,28 +299,69 @@ def status_rows(checks: dict[str, str], f: dict | None) -> list[dict]:
     outbox_failed = f["outbox"].get("failed", 0)
     rows += [
         {"name": "订单", "value": orders, "threshold": "—", "ok": True},
-        {"name": "支付中超过 10 分钟的订单", "value": f"{f['paying_stale']} 笔", "threshold": "应为 0 笔；超过 10 笔告警",
-         "ok": f["paying_stale"] == 0},
-        {"name": "退款（原路退回）", "value": f"待发送或处理中 {f['refunds'].get('pending', 0) + f['refunds'].get('processing', 0)} 笔"
-         f"（其中曾失败 {f['refunds_retrying']} 笔），退款异常 {f['refunds'].get('failed', 0)} 笔",
-         "threshold": "退款异常应为 0 笔", "ok": f["refunds"].get("failed", 0) == 0 and f["refunds_retrying"] == 0},
+        {
+            "name": "支付中超过 10 分钟的订单",
+            "value": f"{f['paying_stale']} 笔",
+            "threshold": "应为 0 笔；超过 10 笔告警",
+            "ok": f["paying_stale"] == 0,
+        },
+        {
+            "name": "退款（原路退回）",
+            "value": f"待发送或处理中 {f['refunds'].get('pending', 0) + f['refunds'].get('processing', 0)} 笔"
+            f"（其中曾失败 {f['refunds_retrying']} 笔），退款异常 {f['refunds'].get('failed', 0)} 笔",
+            "threshold": "退款异常应为 0 笔",
+            "ok": f["refunds"].get("failed", 0) == 0 and f["refunds_retrying"] == 0,
+        },
         {"name": "待审核的退费申请", "value": f"{f['refund_applications_waiting']} 笔", "threshold": "—", "ok": True},
-        {"name": "邮件", "value": f"待发送 {f['outbox'].get('queued', 0)} 封，发送失败 {outbox_failed} 封",
-         "threshold": "发送失败应为 0 封", "ok": outbox_failed == 0},
-        {"name": "后台任务排队", "value": ("任务存储不可用" if jobs["pending"] is None else f"排队 {jobs['pending']} 个")
-         + ("" if jobs["heartbeat_age"] is None else
-            f"；最近心跳 {_age_words(jobs['heartbeat_age'])}"
-            + ("" if jobs["lag"] is None else f"，任务等待 {jobs['lag']:.0f} 秒")),
-         "threshold": "—", "ok": jobs["pending"] is not None},
-        {"name": "未处理的对账差异", "value": f"{f['recon_open']} 条", "threshold": "应为 0 条", "ok": f["recon_open"] == 0},
-        {"name": "证件查询锁定", "value": f"达到失败上限的证件号码或来源地址 {f['lookup_locks']['number']} 个"
-         f"（其中来源地址至多 {f['lookup_locks']['client']} 个）", "threshold": "—", "ok": True},
-        {"name": "账目核对（flask ledger check）", "value": "从未运行" if ledger is None else
-         (f"{_age_words((utcnow() - ledger['at']).total_seconds())}：" +
-          ("账目一致" if ledger["violations"] == 0 else f"发现 {ledger['violations']} 处不一致")),
-         "threshold": "每天运行，结果一致", "ok": ledger is not None and ledger["violations"] == 0
-         and utcnow() - ledger["at"] <= dt.timedelta(days=1, hours=1)},
-        {"name": "instance/ 所在磁盘剩余空间", "value": f"{f['disk_free_bytes'] / 1024 ** 3:.1f} GB",
-         "threshold": f"不少于 {DISK_LOW // 1024 ** 3} GB", "ok": f["disk_free_bytes"] >= DISK_LOW},
+        {
+            "name": "邮件",
+            "value": f"待发送 {f['outbox'].get('queued', 0)} 封，发送失败 {outbox_failed} 封",
+            "threshold": "发送失败应为 0 封",
+            "ok": outbox_failed == 0,
+        },
+        {
+            "name": "后台任务排队",
+            "value": ("任务存储不可用" if jobs["pending"] is None else f"排队 {jobs['pending']} 个")
+            + (
+                ""
+                if jobs["heartbeat_age"] is None
+                else f"；最近心跳 {_age_words(jobs['heartbeat_age'])}"
+                + ("" if jobs["lag"] is None else f"，任务等待 {jobs['lag']:.0f} 秒")
+            ),
+            "threshold": "—",
+            "ok": jobs["pending"] is not None,
+        },
+        {
+            "name": "未处理的对账差异",
+            "value": f"{f['recon_open']} 条",
+            "threshold": "应为 0 条",
+            "ok": f["recon_open"] == 0,
+        },
+        {
+            "name": "证件查询锁定",
+            "value": f"达到失败上限的证件号码或来源地址 {f['lookup_locks']['number']} 个"
+            f"（其中来源地址至多 {f['lookup_locks']['client']} 个）",
+            "threshold": "—",
+            "ok": True,
+        },
+        {
+            "name": "账目核对（flask ledger check）",
+            "value": "从未运行"
+            if ledger is None
+            else (
+                f"{_age_words((utcnow() - ledger['at']).total_seconds())}："
+                + ("账目一致" if ledger["violations"] == 0 else f"发现 {ledger['violations']} 处不一致")
+            ),
+            "threshold": "每天运行，结果一致",
+            "ok": ledger is not None
+            and ledger["violations"] == 0
+            and utcnow() - ledger["at"] <= dt.timedelta(days=1, hours=1),
+        },
+        {
+            "name": "instance/ 所在磁盘剩余空间",
+            "value": f"{f['disk_free_bytes'] / 1024**3:.1f} GB",
+            "threshold": f"不少于 {DISK_LOW // 1024**3} GB",
+            "ok": f["disk_free_bytes"] >= DISK_LOW,
+        },
     ]
     return rows

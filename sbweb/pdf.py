@@ -7,6 +7,7 @@ no reliance on a font the reader may lack. It is also ReportLab's starting font 
 and for a table cell, which otherwise name an unembedded Helvetica even when no text is set
 in it (`pdffonts` must say emb yes on every row). QR codes are PNG data URIs made by segno.
 """
+
 import base64
 import io
 import threading
@@ -85,8 +86,27 @@ tr, th, td { vertical-align: middle; width: auto; }
 th { text-align: center; font-weight: bold; }
 """
 # The elements DEFAULT_CSS is written for; a template using another needs its rule added.
-DEFAULT_CSS_ELEMENTS = frozenset({"html", "head", "meta", "title", "style", "body", "div", "h1", "p", "br", "img",
-                                  "table", "tr", "th", "td", "b", "strong"})
+DEFAULT_CSS_ELEMENTS = frozenset(
+    {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "div",
+        "h1",
+        "p",
+        "br",
+        "img",
+        "table",
+        "tr",
+        "th",
+        "td",
+        "b",
+        "strong",
+    }
+)
 
 
 def html_to_pdf(html: str, default_css: str = DEFAULT_CSS) -> bytes:

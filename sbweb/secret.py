@@ -2,6 +2,7 @@
 once in instance/secret_key; never from the code. Rotation keeps the earlier keys as
 SECRET_KEY_FALLBACKS, which still read (never sign) what they signed: sessions, CSRF tokens
 and staff cookies, so nobody is signed out by a new key."""
+
 import secrets
 from pathlib import Path
 
@@ -32,12 +33,16 @@ def configure(config, instance_path: str) -> None:
             config["SECRET_KEY_FALLBACKS"] = _read_lines(folder / OLD_KEYS_FILE)
     config["SECRET_KEY_FALLBACKS"] = list(config.get("SECRET_KEY_FALLBACKS") or ())
     if not config.get("TESTING"):
-        for name, key in [("SECRET_KEY", config["SECRET_KEY"]),
-                          *(("SECRET_KEY_FALLBACKS", k) for k in config["SECRET_KEY_FALLBACKS"])]:
+        for name, key in [
+            ("SECRET_KEY", config["SECRET_KEY"]),
+            *(("SECRET_KEY_FALLBACKS", k) for k in config["SECRET_KEY_FALLBACKS"]),
+        ]:
             if why := weakness(key):
-                raise ValueError(f"{name} {why}: set a long random one, e.g. `python -c 'import secrets; "
-                                 "print(secrets.token_hex(32))'` (or remove SECRET_KEY to have one made in "
-                                 "instance/secret_key)")
+                raise ValueError(
+                    f"{name} {why}: set a long random one, e.g. `python -c 'import secrets; "
+                    "print(secrets.token_hex(32))'` (or remove SECRET_KEY to have one made in "
+                    "instance/secret_key)"
+                )
     # Flask reads sessions with SECRET_KEY_FALLBACKS itself; Flask-WTF signs CSRF tokens with one
     # key, but itsdangerous verifies with a list (the last one signs).
     config["WTF_CSRF_SECRET_KEY"] = signing_keys(config)
@@ -46,8 +51,20 @@ def configure(config, instance_path: str) -> None:
 # Words of placeholders (our own sample said change-me) and of keys copied from tutorials: a key
 # with one of them in it was not made by a random generator, whatever its length. (Words of five
 # letters or more: a random key of 64 hex digits or 43 url-safe characters holds none by chance.)
-PLACEHOLDER_WORDS = ("change", "replace", "secret", "example", "sample", "default", "password",
-                     "sbweb", "flask", "please", "xxxxx", "12345")
+PLACEHOLDER_WORDS = (
+    "change",
+    "replace",
+    "secret",
+    "example",
+    "sample",
+    "default",
+    "password",
+    "sbweb",
+    "flask",
+    "please",
+    "xxxxx",
+    "12345",
+)
 
 
 def weakness(key: str) -> str | None:

@@ -2,15 +2,18 @@
 (htmx runs with allowEval off), the host apps allowed to frame us, no MIME sniffing, referrers
 kept inside, and HSTS once we are served over TLS. Styles may be inline: htmx sets style
 attributes while it swaps, and a style cannot run code."""
+
 from flask import Flask, request
 
 
 def policy(config) -> str:
     form_action = " ".join(["'self'", *config["CSP_FORM_ACTION"]])
     frame_ancestors = " ".join(config["FRAME_ANCESTORS"]) or "'none'"
-    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-            f"form-action {form_action}; frame-ancestors {frame_ancestors}")
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"form-action {form_action}; frame-ancestors {frame_ancestors}"
+    )
 
 
 def init_app(app: Flask) -> None:

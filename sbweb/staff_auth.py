@@ -3,6 +3,7 @@
 residents' session. Logout, an admin, or a password change ends it wherever the cookie went;
 idle (SESSION_IDLE_TIMEOUT) and absolute (STAFF_SESSION_ABSOLUTE_TIMEOUT) limits are the
 server's."""
+
 from flask import abort, current_app, flash, request, url_for
 
 from sbweb.db import db
@@ -72,11 +73,23 @@ def gate(admin_only: bool = False):
 def sign_in(staff: Staff, response) -> None:
     """A new session for `staff`, its token set on `response`."""
     previous = current_session()
-    _row, token = login_sessions.start("staff", lifetime=_lifetime(), staff_id=staff.id,
-                                       address=request.remote_addr, agent=request.user_agent.string,
-                                       replacing=previous)
-    response.set_cookie(COOKIE, token, max_age=int(_lifetime().total_seconds()), httponly=True, samesite="Lax",
-                        secure=current_app.config.get("SESSION_COOKIE_SECURE", False), path="/admin")
+    _row, token = login_sessions.start(
+        "staff",
+        lifetime=_lifetime(),
+        staff_id=staff.id,
+        address=request.remote_addr,
+        agent=request.user_agent.string,
+        replacing=previous,
+    )
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(_lifetime().total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+        path="/admin",
+    )
 
 
 def sign_out(response) -> None:

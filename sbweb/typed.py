@@ -5,6 +5,7 @@ is kept for one round trip in a cookie that is encrypted (AES-GCM, a key of its 
 SECRET_KEY), bound to the page's path, sent only to that path and alive for two minutes, and
 fills the form once when the page comes back. It is never logged nor stored anywhere else: ID
 numbers are among what is typed."""
+
 import base64
 import hashlib
 import json
@@ -42,13 +43,19 @@ def keep(response, path: str, fields: MultiDict) -> None:
     if not values:
         return
     nonce = os.urandom(12)
-    sealed = _cipher().encrypt(nonce, json.dumps({"at": int(time.time()), "values": values}).encode(),
-                               path.encode())
+    sealed = _cipher().encrypt(nonce, json.dumps({"at": int(time.time()), "values": values}).encode(), path.encode())
     value = base64.urlsafe_b64encode(nonce + sealed).decode()
     if len(value) > MAX_COOKIE:
         return
-    response.set_cookie(COOKIE, value, max_age=LIFETIME, path=path, httponly=True, samesite="Lax",
-                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=LIFETIME,
+        path=path,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
 
 
 def take() -> MultiDict | None:
@@ -77,6 +84,7 @@ def init_app(app) -> None:
     @app.after_request
     def forget_typed(response):
         if g.get("typed_taken"):
-            response.delete_cookie(COOKIE, path=request.path, httponly=True, samesite="Lax",
-                                   secure=app.config["SESSION_COOKIE_SECURE"])
+            response.delete_cookie(
+                COOKIE, path=request.path, httponly=True, samesite="Lax", secure=app.config["SESSION_COOKIE_SECURE"]
+            )
         return response

@@ -2,6 +2,7 @@
 PostgreSQL when DATABASE_URL says so), the app, a resident's client, the demo residents.
 The browser fixtures (live_server, page, shot, axe) are in tests/support/browser.py, the page
 checks in tests/support/__init__.py; tests/<journey>/ holds the tests of sbweb/views/<journey>.py."""
+
 import datetime as dt
 import os
 import shutil
@@ -123,7 +124,9 @@ def _empty_postgres():
     in one round trip of DELETEs (TRUNCATE of 43 tables costs ~0.15 s, this ~0.015 s). Foreign
     keys are off for the transaction (superuser, as in CI); without that right, TRUNCATE."""
     if not _EMPTYING:
-        sequences = db.session.execute(text("select sequencename from pg_sequences where schemaname = 'public'")).scalars()
+        sequences = db.session.execute(
+            text("select sequencename from pg_sequences where schemaname = 'public'")
+        ).scalars()
         tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
         statements = ["set local session_replication_role = replica"]
         statements += [f'delete from "{name}"' for name in reversed(tables)]
@@ -204,7 +207,7 @@ def ctx(app):
 
 # 2026-11-23 12:00 in Shanghai: flexible 2026 months and residents' 2027 year are being collected
 # (sbweb/data/standards.toml); tests that depend on the standards' windows run at this time.
-COLLECTING = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.timezone.utc)
+COLLECTING = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture

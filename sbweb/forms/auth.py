@@ -1,4 +1,5 @@
 """Forms of the 授权 journey, with the messages a resident sees beside each field."""
+
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
@@ -7,12 +8,16 @@ from sbweb.forms.base import Form, Select, options
 
 
 def _name_field(autocomplete: str):
-    return StringField("姓名", validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
-                       render_kw={"autocomplete": autocomplete})
+    return StringField(
+        "姓名",
+        validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
+        render_kw={"autocomplete": autocomplete},
+    )
 
 
 class ManualIdentityForm(Form):
     """The resident's own 证件类型 + 证件号码 + 姓名 (the browser may offer her own name)."""
+
     id_type = Select(
         "证件类型",
         choices=options((t.code, t.label) for t in identity.ID_TYPES),
@@ -49,23 +54,27 @@ class ConsentForm(Form):
 class OtherPersonForm(ManualIdentityForm):
     """Someone else's 证件 + 姓名 (a 被代缴人, the holder of a 代缴 certificate): the browser must not
     offer the resident's own name there."""
+
     name = _name_field("off")
 
 
 class PayeeForm(OtherPersonForm):
     """添加被代缴人: the payee's 证件类型 + 证件号码 + 姓名, checked like the payer's own."""
+
     next = None
     submit = SubmitField("添加")
 
 
 class OnceForm(OtherPersonForm):
     """代他人缴费 once: the 被代缴人's 证件类型 + 证件号码 + 姓名, checked like adding a payee."""
+
     next = None
     submit = SubmitField("下一步")
 
 
 class KeepPayeeForm(Form):
     """加入被代缴人列表 after paying for someone once: which of the order's people."""
+
     order_no = HiddenField(validators=[InputRequired(), Length(max=32)])
     person = HiddenField(validators=[InputRequired(), Length(max=12)])
     submit = SubmitField("加入被代缴人列表")

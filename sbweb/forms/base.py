@@ -1,5 +1,6 @@
 """The base of every form: WTForms' own Chinese messages, and choice fields whose refusals
 say something a resident understands (a tampered value gets the same words)."""
+
 import datetime as dt
 import re
 
@@ -70,6 +71,7 @@ class DayField(DateField):
     """A day as the browser's date picker sends it, YYYY-MM-DD. One the calendar lacks
     (2024-02-30, 1900-02-29) or outside the days the app deals in (0001-01-01, 9999-12-31) is
     refused beside the field, in words."""
+
     invalid_message = "请输入正确的日期，如 2026-01-31"
     range_message = f"请输入{FIRST_DAY.year}年至{LAST_DAY.year}年之间的日期"
 

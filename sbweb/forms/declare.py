@@ -1,6 +1,7 @@
 """Forms of 缴费申报: the agency, then what the flow asks for (基数 and months, 档次, or just
 the year). Choices are filled per request from the standards in force; whether a year or
 grade is allowed is the declarations service's to say (its message names the reason)."""
+
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
@@ -39,19 +40,21 @@ class AgencyForm(Form):
 
 
 class FlexibleForm(AgencyForm):
-    pay_type = Radio("缴费类型", choices=PAY_TYPES, default="normal",
-                     validators=[InputRequired("请选择缴费类型")])
+    pay_type = Radio("缴费类型", choices=PAY_TYPES, default="normal", validators=[InputRequired("请选择缴费类型")])
     year = YearSelect("缴费年份", coerce=int, validators=[Optional()])
     month_from = Select("费款所属期（起）", coerce=int, validators=[Optional()])
     month_to = Select("费款所属期（止）", coerce=int, validators=[Optional()])
     base = StringField("缴费基数（元/月）", validators=[Optional(), Length(max=16, message="缴费基数过长")])
-    allow_withholding = Radio("缴费基数是否允许用于批扣", choices=WITHHOLDING_CHOICES, default="no",
-                              validators=[InputRequired("请选择缴费基数是否允许用于批扣")])
+    allow_withholding = Radio(
+        "缴费基数是否允许用于批扣",
+        choices=WITHHOLDING_CHOICES,
+        default="no",
+        validators=[InputRequired("请选择缴费基数是否允许用于批扣")],
+    )
 
 
 class GradeForm(AgencyForm):
-    pay_type = Radio("缴费类型", choices=PAY_TYPES, default="normal",
-                     validators=[InputRequired("请选择缴费类型")])
+    pay_type = Radio("缴费类型", choices=PAY_TYPES, default="normal", validators=[InputRequired("请选择缴费类型")])
     year = YearSelect("缴费年份", coerce=int, validators=[Optional()])
     grade = GradeRadio("缴费档次（元/年）", coerce=int, validators=[Optional()])
 
@@ -72,6 +75,7 @@ class VoidForm(Form):
 
 class HistoryFilterForm(Form):
     """申报查询's 申报日期 (起/止, either may be empty): a GET query, so no CSRF token."""
+
     class Meta:
         csrf = False
         locales = ["zh"]

@@ -1,4 +1,5 @@
 """Forms of 涉费查询 (GET forms: a query changes nothing, so no CSRF token is needed)."""
+
 from wtforms import StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
@@ -17,14 +18,22 @@ class PaidQueryForm(QueryForm):
 
 
 class ProxyPaidQueryForm(QueryForm):
-    id_type = Select("证件类型", choices=options((t.code, t.label) for t in identity.ID_TYPES),
-                     default=identity.RESIDENT_CARD, validators=[InputRequired("请选择证件类型")])
-    id_number = StringField("被代缴人证件号码", validators=[
-        DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
-        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
-    name = StringField("被代缴人姓名", validators=[
-        DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
-        render_kw={"autocomplete": "off"})  # someone else's name: not the resident's own offered
+    id_type = Select(
+        "证件类型",
+        choices=options((t.code, t.label) for t in identity.ID_TYPES),
+        default=identity.RESIDENT_CARD,
+        validators=[InputRequired("请选择证件类型")],
+    )
+    id_number = StringField(
+        "被代缴人证件号码",
+        validators=[DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+    name = StringField(
+        "被代缴人姓名",
+        validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
+        render_kw={"autocomplete": "off"},
+    )  # someone else's name: not the resident's own offered
     year = Select("费款所属期", coerce=int, validators=[Optional()])
 
     def validate_id_number(self, field):

@@ -1,4 +1,5 @@
 """Forms of 我为自己缴: pick dues, confirm them, choose how to pay."""
+
 from wtforms import HiddenField, SubmitField
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget

@@ -1,4 +1,5 @@
 """Forms of 身份验证: the 证件信息 that say who the resident is, and the one-time code."""
+
 import unicodedata
 
 from wtforms import HiddenField, StringField, SubmitField

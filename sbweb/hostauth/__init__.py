@@ -7,8 +7,10 @@ is in law (Alipay's 实名 data: 证件号码 + 姓名); others only give their 
 (WeChat's openid), which we trust once it has been bound to a person (`HostAccount`).
 Providers are configuration (HOST_SIGNIN), built once per app like the payment providers.
 """
+
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -95,8 +97,7 @@ def person_for(identity: HostIdentity) -> Person | None:
         if person is not None:
             bind(identity, person)
         return person
-    account = db.session.scalar(select(HostAccount).filter_by(
-        provider=identity.provider, subject=identity.subject))
+    account = db.session.scalar(select(HostAccount).filter_by(provider=identity.provider, subject=identity.subject))
     if account is None:
         return None
     with write_transaction():
@@ -111,18 +112,28 @@ def bind(identity: HostIdentity, person: Person, *, replacing_others: bool = Fal
     code: the person's earlier WeChat account must bind again to be trusted)."""
     with write_transaction():
         if replacing_others:
-            db.session.execute(delete(HostAccount).where(
-                HostAccount.provider == identity.provider, HostAccount.person_id == person.id,
-                HostAccount.subject != identity.subject))
+            db.session.execute(
+                delete(HostAccount).where(
+                    HostAccount.provider == identity.provider,
+                    HostAccount.person_id == person.id,
+                    HostAccount.subject != identity.subject,
+                )
+            )
             # The earlier host user is no longer trusted: its open sessions as this person end too.
             from sbweb.services import login_sessions
+
             signin = providers().get(identity.provider)
-            login_sessions.end_sessions_of_other_host_users(person.id, signin.host if signin else identity.provider,
-                                                            identity.subject)
-        account = db.session.scalar(select(HostAccount).filter_by(
-            provider=identity.provider, subject=identity.subject).with_for_update())
+            login_sessions.end_sessions_of_other_host_users(
+                person.id, signin.host if signin else identity.provider, identity.subject
+            )
+        account = db.session.scalar(
+            select(HostAccount).filter_by(provider=identity.provider, subject=identity.subject).with_for_update()
+        )
         if account is None:
-            db.session.add(HostAccount(provider=identity.provider, subject=identity.subject,
-                                       person_id=person.id, last_used_at=utcnow()))
+            db.session.add(
+                HostAccount(
+                    provider=identity.provider, subject=identity.subject, person_id=person.id, last_used_at=utcnow()
+                )
+            )
         else:
             account.person_id, account.last_used_at = person.id, utcnow()

@@ -7,7 +7,8 @@ Alipay shares 证件号码 and 姓名 only with apps granted those fields (会�
 without them, or for a 证件 we do not take, the identity is the Alipay user id alone, which
 counts once it is bound to a person (sbweb.hostauth.person_for).
 """
-from typing import Mapping
+
+from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from sbweb import identity
@@ -40,8 +41,7 @@ class AlipaySignIn:
         self._authorize_url = authorize_url
 
     def authorize_url(self, redirect_uri: str, state: str) -> str:
-        query = urlencode({"app_id": self.app_id, "scope": "auth_user", "redirect_uri": redirect_uri,
-                           "state": state})
+        query = urlencode({"app_id": self.app_id, "scope": "auth_user", "redirect_uri": redirect_uri, "state": state})
         return f"{self._authorize_url}?{query}"
 
     def _ask(self, method: str, **params) -> dict:
@@ -78,12 +78,19 @@ class AlipaySignIn:
             number = identity.validate(id_type, str(number))
         except identity.InvalidIdNumber:
             return HostIdentity(provider=self.name, subject=subject)
-        return HostIdentity(provider=self.name, subject=subject, id_type=id_type, id_number=number,
-                            name=str(name))
+        return HostIdentity(provider=self.name, subject=subject, id_type=id_type, id_number=number, name=str(name))
 
 
-SETTINGS = {"kind", "app_id", "gateway", "app_private_key_file", "alipay_public_key_file", "timeout",
-            "authorize_url", "host"}
+SETTINGS = {
+    "kind",
+    "app_id",
+    "gateway",
+    "app_private_key_file",
+    "alipay_public_key_file",
+    "timeout",
+    "authorize_url",
+    "host",
+}
 
 
 def from_settings(name: str, settings: Mapping, app) -> AlipaySignIn:

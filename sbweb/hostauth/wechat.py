@@ -13,11 +13,12 @@ Configuration, HOST_SIGNIN[name] (the secret's file relative to the instance fol
 `authorize_url` and `api_url` (defaults: open.weixin.qq.com and api.weixin.qq.com) point it at
 a local fake in tests.
 """
+
 import json
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlencode
 
 from sbweb.hostauth import HostIdentity, HostSignInError
@@ -26,8 +27,14 @@ AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 API_URL = "https://api.weixin.qq.com"
 SCOPES = ("snsapi_base", "snsapi_userinfo")
 # errcodes worth naming in the log; any other is logged by number.
-ERRORS = {40029: "invalid code", 40163: "code already used", 40125: "invalid appsecret",
-          40013: "invalid appid", 42003: "code expired", 40001: "invalid access_token"}
+ERRORS = {
+    40029: "invalid code",
+    40163: "code already used",
+    40125: "invalid appsecret",
+    40013: "invalid appid",
+    42003: "code expired",
+    40001: "invalid access_token",
+}
 
 
 class _HideSecret(logging.Filter):
@@ -53,8 +60,17 @@ def _hide_secret_in_http_logs() -> None:
 class WeChatSignIn:
     host = "wechat"
 
-    def __init__(self, *, name: str, appid: str, secret: str, scope: str = "snsapi_base",
-                 authorize_url: str = AUTHORIZE_URL, api_url: str = API_URL, timeout: float = 10):
+    def __init__(
+        self,
+        *,
+        name: str,
+        appid: str,
+        secret: str,
+        scope: str = "snsapi_base",
+        authorize_url: str = AUTHORIZE_URL,
+        api_url: str = API_URL,
+        timeout: float = 10,
+    ):
         self.name = name
         self.appid = appid
         self._secret = secret
@@ -68,8 +84,15 @@ class WeChatSignIn:
         return f"<WeChatSignIn {self.name} appid={self.appid} {self.scope}>"
 
     def authorize_url(self, redirect_uri: str, state: str) -> str:
-        query = urlencode({"appid": self.appid, "redirect_uri": redirect_uri, "response_type": "code",
-                           "scope": self.scope, "state": state})
+        query = urlencode(
+            {
+                "appid": self.appid,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": self.scope,
+                "state": state,
+            }
+        )
         return f"{self._authorize_url}?{query}#wechat_redirect"
 
     def _get(self, path: str, params: dict) -> dict:
@@ -101,16 +124,19 @@ class WeChatSignIn:
             raise HostSignInError("no code: the user declined")
         if len(code) > 128 or not code.isascii() or not code.isprintable():
             raise HostSignInError("a code that cannot be WeChat's")
-        token = self._get("/sns/oauth2/access_token", {"appid": self.appid, "secret": self._secret,
-                                                        "code": code, "grant_type": "authorization_code"})
+        token = self._get(
+            "/sns/oauth2/access_token",
+            {"appid": self.appid, "secret": self._secret, "code": code, "grant_type": "authorization_code"},
+        )
         openid = token.get("openid")
         if not isinstance(openid, str) or not re.fullmatch(r"[0-9A-Za-z_-]{6,128}", openid):
             raise HostSignInError("access_token answer without an openid")
         unionid = token.get("unionid") if isinstance(token.get("unionid"), str) else None
         nickname = None
         if self.scope == "snsapi_userinfo" and "snsapi_userinfo" in str(token.get("scope", "")):
-            info = self._get("/sns/userinfo", {"access_token": token.get("access_token", ""),
-                                               "openid": openid, "lang": "zh_CN"})
+            info = self._get(
+                "/sns/userinfo", {"access_token": token.get("access_token", ""), "openid": openid, "lang": "zh_CN"}
+            )
             if info.get("openid") != openid:
                 raise HostSignInError("userinfo about another user")
             nickname = str(info.get("nickname") or "")[:32] or None
@@ -134,7 +160,9 @@ def from_settings(name: str, settings: dict, app) -> WeChatSignIn:
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise RuntimeError(f"{where}['secret_file']: cannot read {path} ({exc.strerror or exc.__class__.__name__})") from None
+        raise RuntimeError(
+            f"{where}['secret_file']: cannot read {path} ({exc.strerror or exc.__class__.__name__})"
+        ) from None
     if not re.fullmatch(r"[0-9A-Za-z]{16,64}", secret):
         raise RuntimeError(f"{where}['secret_file']: the file does not hold an AppSecret (letters and digits)")
     timeout = settings.get("timeout", 10)
@@ -144,6 +172,12 @@ def from_settings(name: str, settings: dict, app) -> WeChatSignIn:
         import requests  # noqa: F401
     except ImportError:
         raise RuntimeError(f"{where}: WeChat sign-in needs requests: pip install 'sbweb[wechat]'") from None
-    return WeChatSignIn(name=name, appid=appid, secret=secret, scope=scope,
-                        authorize_url=str(settings.get("authorize_url", AUTHORIZE_URL)),
-                        api_url=str(settings.get("api_url", API_URL)), timeout=timeout)
+    return WeChatSignIn(
+        name=name,
+        appid=appid,
+        secret=secret,
+        scope=scope,
+        authorize_url=str(settings.get("authorize_url", AUTHORIZE_URL)),
+        api_url=str(settings.get("api_url", API_URL)),
+        timeout=timeout,
+    )

@@ -2,10 +2,10 @@ import logging
 from logging.config import fileConfig
 
 import click
+from alembic import context
 from flask import current_app
 from sqlalchemy.exc import OperationalError
 
-from alembic import context
 from sbweb import database
 
 # this is the Alembic Config object, which provides
@@ -15,32 +15,31 @@ config = context.config
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
-logger = logging.getLogger('alembic.env')
+logger = logging.getLogger("alembic.env")
 
 
 def get_engine():
     try:
         # this works with Flask-SQLAlchemy<3 and Alchemical
-        return current_app.extensions['migrate'].db.engine
+        return current_app.extensions["migrate"].db.engine
     except (TypeError, AttributeError):
         # this works with Flask-SQLAlchemy>=3
-        return current_app.extensions['migrate'].db.engine
+        return current_app.extensions["migrate"].db.engine
 
 
 def get_engine_url():
     try:
-        return get_engine().url.render_as_string(hide_password=False).replace(
-            '%', '%%')
+        return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
     except AttributeError:
-        return str(get_engine().url).replace('%', '%%')
+        return str(get_engine().url).replace("%", "%%")
 
 
 # add your model's MetaData object here
 # for 'autogenerate' support
 # from myapp import mymodel
 # target_metadata = mymodel.Base.metadata
-config.set_main_option('sqlalchemy.url', get_engine_url())
-target_db = current_app.extensions['migrate'].db
+config.set_main_option("sqlalchemy.url", get_engine_url())
+target_db = current_app.extensions["migrate"].db
 
 # other values from the config, defined by the needs of env.py,
 # can be acquired:
@@ -49,7 +48,7 @@ target_db = current_app.extensions['migrate'].db
 
 
 def get_metadata():
-    if hasattr(target_db, 'metadatas'):
+    if hasattr(target_db, "metadatas"):
         return target_db.metadatas[None]
     return target_db.metadata
 
@@ -67,9 +66,7 @@ def run_migrations_offline():
 
     """
     url = config.get_main_option("sqlalchemy.url")
-    context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
-    )
+    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
 
     with context.begin_transaction():
         context.run_migrations()
@@ -94,13 +91,13 @@ def run_migrations_online():
     # when there are no changes to the schema
     # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
     def process_revision_directives(context, revision, directives):
-        if getattr(config.cmd_opts, 'autogenerate', False):
+        if getattr(config.cmd_opts, "autogenerate", False):
             script = directives[0]
             if script.upgrade_ops.is_empty():
                 directives[:] = []
-                logger.info('No changes in schema detected.')
+                logger.info("No changes in schema detected.")
 
-    conf_args = current_app.extensions['migrate'].configure_args
+    conf_args = current_app.extensions["migrate"].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
     conf_args.setdefault("render_item", render_item)
@@ -125,7 +122,7 @@ def run_migrations_online():
             # One transaction per revision: each holds its locks only as long as it runs.
             transaction_per_migration=True,
             on_version_apply=lambda **kw: applied.append(", ".join(kw["heads"]) or "base"),
-            **conf_args
+            **conf_args,
         )
 
         try:
@@ -159,8 +156,10 @@ def _bound_waits(connection):
     up every query queued behind it): it waits MIGRATION_LOCK_TIMEOUT for a lock, and a
     statement may run MIGRATION_STATEMENT_TIMEOUT, then it gives up and rolls back."""
     config = current_app.config
-    for setting, name in (("lock_timeout", "MIGRATION_LOCK_TIMEOUT"),
-                          ("statement_timeout", "MIGRATION_STATEMENT_TIMEOUT")):
+    for setting, name in (
+        ("lock_timeout", "MIGRATION_LOCK_TIMEOUT"),
+        ("statement_timeout", "MIGRATION_STATEMENT_TIMEOUT"),
+    ):
         milliseconds = int(config[name].total_seconds() * 1000)
         connection.exec_driver_sql(f"SET {setting} = {milliseconds}")
     connection.commit()
@@ -176,14 +175,20 @@ def _gave_up_message(exc, applied):
     config = current_app.config
     done = f"the database is at revision {applied[-1]}" if applied else "no revision was applied"
     if _gave_up(exc) == "lock":
-        why = (f"a table lock was not granted within {config['MIGRATION_LOCK_TIMEOUT'].total_seconds():g} s "
-               "(MIGRATION_LOCK_TIMEOUT): a transaction still open holds the table (see "
-               "pg_stat_activity)")
+        why = (
+            f"a table lock was not granted within {config['MIGRATION_LOCK_TIMEOUT'].total_seconds():g} s "
+            "(MIGRATION_LOCK_TIMEOUT): a transaction still open holds the table (see "
+            "pg_stat_activity)"
+        )
     else:
-        why = (f"a statement ran longer than {config['MIGRATION_STATEMENT_TIMEOUT'].total_seconds():g} s "
-               "(MIGRATION_STATEMENT_TIMEOUT)")
-    return (f"migration gave up: {why}. {done}; the revision that gave up was rolled back. "
-            "Run `flask db upgrade` again when the database is quieter.")
+        why = (
+            f"a statement ran longer than {config['MIGRATION_STATEMENT_TIMEOUT'].total_seconds():g} s "
+            "(MIGRATION_STATEMENT_TIMEOUT)"
+        )
+    return (
+        f"migration gave up: {why}. {done}; the revision that gave up was rolled back. "
+        "Run `flask db upgrade` again when the database is quieter."
+    )
 
 
 if context.is_offline_mode():

@@ -1,6 +1,7 @@
 """存款账户账号报告 and 银行缴费协议: a person's reported bank accounts, and the withholding
 agreements (三方/两方协议) that let 自动缴 and 批扣 charge an account for an enrollment.
 Own person only: a verified session of the account holder."""
+
 import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
@@ -55,8 +56,7 @@ class BankAgreement(db.Model):
     signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # A due above this is not withheld: the resident is told and pays it by hand.
-    limit_fen: Mapped[int] = mapped_column(Integer, default=DEFAULT_LIMIT_FEN,
-                                           server_default=str(DEFAULT_LIMIT_FEN))
+    limit_fen: Mapped[int] = mapped_column(Integer, default=DEFAULT_LIMIT_FEN, server_default=str(DEFAULT_LIMIT_FEN))
     # 补缴费款也自动扣款: the holder's standing yes to 补缴 the agency pushes (else each one
     # waits for its 补缴明细确认).
     withhold_backpay: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
@@ -84,6 +84,7 @@ class WithholdingSkip(db.Model):
     `reopened`: owed again after its payment was refunded (declared again, or paid by hand);
     `not_allowed`: its 缴费基数 was declared as not to be used for 批扣 (the Qingdao seed's
     "缴费基数是否允许用于批扣")."""
+
     __tablename__ = "withholding_skips"
     __table_args__ = (UniqueConstraint("due_id", "agreement_id", "reason"),)
 
@@ -113,16 +114,19 @@ class WithholdingSkip(db.Model):
         if self.reason == "reopened":
             return f"{amount} 已退费后重新应缴，不自动扣款；请重新申报后缴纳，或自行缴纳"
         if self.reason == "not_allowed":
-            return (f"{amount} 的缴费基数申报时选择了不允许用于批扣，未自动扣款；请自行缴纳，"
-                    "或作废该申报后重新申报并选择允许批扣")
+            return (
+                f"{amount} 的缴费基数申报时选择了不允许用于批扣，未自动扣款；请自行缴纳，"
+                "或作废该申报后重新申报并选择允许批扣"
+            )
         if self.reason == "unconfirmed":
             return f"补缴费款 {amount} 未经补缴明细确认，未自动扣款；确认后自动扣款，也可自行缴纳"
-        return (f"{amount} 的缴费申报未经本人验证身份后提交，未经本人确认的费款不自动扣款；"
-                "请在申报查询中核对，确属本人申报的请自行缴纳")
+        return (
+            f"{amount} 的缴费申报未经本人验证身份后提交，未经本人确认的费款不自动扣款；"
+            "请在申报查询中核对，确属本人申报的请自行缴纳"
+        )
 
 
 NOTICE_STAGES = ("before", "after")
-
 
 
 class WithholdingNotice(db.Model):
@@ -130,6 +134,7 @@ class WithholdingNotice(db.Model):
     from which account, how to stop it (a due is withheld only once its notice is
     WITHHOLD_NOTICE old, and again only after a new notice when its figure changed) — and
     `after` — taken, or not taken and why. One row per due, agreement and stage."""
+
     __tablename__ = "withholding_notices"
     __table_args__ = (UniqueConstraint("due_id", "agreement_id", "stage"),)
 

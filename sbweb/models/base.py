@@ -1,9 +1,9 @@
 """Column helpers shared by the models: UTC timestamps."""
+
 import datetime as dt
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
-
 
 from sbweb.clock import utcnow  # noqa: F401  (models and services import it from here)
 
@@ -19,7 +19,7 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=dt.timezone.utc)
+        return None if value is None else value.replace(tzinfo=dt.UTC)

@@ -3,6 +3,7 @@
 A declaration is `valid` until it is voided (基数作废, or replaced by a new grade for the
 same year); voiding also voids its due, which is only allowed while nothing paid it.
 """
+
 import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String

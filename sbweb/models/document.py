@@ -4,6 +4,7 @@ the verification code its QR code points at; and the mail outbox that delivers t
 A document never changes once issued: its lines (DocumentItem), totals and holder are stored
 at issue and every download and the verify page read only them. What may change afterwards
 is its state: 有效 until money it certifies goes back, then 已作废 (date and reason)."""
+
 import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
@@ -77,6 +78,7 @@ class Document(db.Model):
 class DocumentItem(DueLabels, EnrollmentLabels, db.Model):
     """One line a document certifies, as it was at issue: the paid item it names (item_id, to find
     the documents covering an item) and everything the paper prints about it."""
+
     __tablename__ = "document_items"
     __table_args__ = (UniqueConstraint("document_id", "item_id"),)
 
@@ -119,6 +121,7 @@ class DocumentItem(DueLabels, EnrollmentLabels, db.Model):
 class FirstIssue(db.Model):
     """完税证明 首开: a ticket may be first-issued once for each person it pays for (the unique
     key holds under races); 补开 is only for a ticket already first-issued."""
+
     __tablename__ = "first_issues"
     __table_args__ = (db.UniqueConstraint("ticket_no", "holder_id", name="uq_first_issues_ticket_holder"),)
 
@@ -131,6 +134,7 @@ class FirstIssue(db.Model):
 class OutboxMail(db.Model):
     """A mail to send (发送至邮箱): kept until sent, retried with backoff by a job; a failure
     after the last attempt is shown to the resident with a retry button."""
+
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -163,6 +167,7 @@ class OutboxMail(db.Model):
 class Reminder(db.Model):
     """缴费提醒: mail this address when new dues appear for `person_id` (the subscriber or a
     payee) and a week before the year's collection window closes; each at most once."""
+
     __tablename__ = "reminders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -176,6 +181,7 @@ class Reminder(db.Model):
 
 class ReminderSent(db.Model):
     """What a reminder already said (a due, or a window closing), so it says it once."""
+
     __tablename__ = "reminders_sent"
 
     id: Mapped[int] = mapped_column(primary_key=True)

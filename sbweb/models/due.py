@@ -4,6 +4,7 @@ A due is `open` until an order settles it (`paid`). While an order is in flight 
 carries that order's id in `order_id`: a second order can only take a due whose `order_id`
 is empty, which is what makes "one charge per due" hold under races.
 """
+
 import datetime as dt
 
 from sqlalchemy import ForeignKey, Integer, String
@@ -23,8 +24,15 @@ DOCUMENT_KIND_LABELS = {"normal": "正常缴费", "backpay": "补缴"}
 # move — and every change of amount — is a DueEvent, made by sbweb.services.dues.transition.
 DUE_STATES = ("open", "paid", "void")
 DUE_STATE_LABELS = {"open": "待缴", "paid": "已缴费", "void": "已作废"}
-DUE_TRANSITIONS = {("", "open"), ("open", "open"), ("open", "paid"), ("open", "void"), ("paid", "paid"),
-                   ("paid", "open"), ("paid", "void")}
+DUE_TRANSITIONS = {
+    ("", "open"),
+    ("open", "open"),
+    ("open", "paid"),
+    ("open", "void"),
+    ("paid", "paid"),
+    ("paid", "open"),
+    ("paid", "void"),
+}
 
 
 class DueLabels:
@@ -96,8 +104,11 @@ class Due(DueLabels, db.Model):
     priced_by = relationship("Declaration", foreign_keys=[declaration_id])
     # The resident's valid choice (基数/档次) behind this due, if it came from a declaration.
     declaration = relationship(
-        "Declaration", viewonly=True, uselist=False,
-        primaryjoin="and_(foreign(Declaration.due_id) == Due.id, Declaration.state == 'valid')")
+        "Declaration",
+        viewonly=True,
+        uselist=False,
+        primaryjoin="and_(foreign(Declaration.due_id) == Due.id, Declaration.state == 'valid')",
+    )
 
 
 class DueEvent(db.Model):

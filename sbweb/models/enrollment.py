@@ -1,4 +1,5 @@
 """社保经办机构 and 参保登记: one person × category × insurance × agency."""
+
 import datetime as dt
 
 from sqlalchemy import ForeignKey, String
@@ -21,6 +22,7 @@ INSURANCE_FULL_LABELS = {
 class TaxOffice(db.Model):
     """主管税务机关: the tax office that collects for an agency's region and issues the 票证号码
     (电子税票) of what is paid there, e.g. 国家税务总局杭州市西湖区税务局."""
+
     __tablename__ = "tax_offices"
 
     id: Mapped[int] = mapped_column(primary_key=True)

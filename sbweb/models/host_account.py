@@ -1,4 +1,5 @@
 """A host app's user known to be one of our persons (授权 through that host's OAuth)."""
+
 import datetime as dt
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint

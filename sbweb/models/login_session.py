@@ -4,6 +4,7 @@ The browser's cookie holds only a random token; its SHA-256 is the key here, so 
 table opens no session. A row that has ended stays (without its token mattering any more) as the
 resident's 登录记录 and the staff member's list of sign-ins.
 """
+
 import datetime as dt
 
 from sqlalchemy import JSON, ForeignKey, Index, String
@@ -13,14 +14,23 @@ from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
 LEVEL_LABELS = {"lookup": "证件信息查询", "verified": "已验证身份"}
-END_LABELS = {"sign-out": "已退出", "idle": "长时间未操作", "absolute": "登录时间已满", "replaced": "已重新登录",
-              "revoked": "已被结束", "password": "密码已修改", "disabled": "账号已停用"}
+END_LABELS = {
+    "sign-out": "已退出",
+    "idle": "长时间未操作",
+    "absolute": "登录时间已满",
+    "replaced": "已重新登录",
+    "revoked": "已被结束",
+    "password": "密码已修改",
+    "disabled": "账号已停用",
+}
 
 
 class LoginSession(db.Model):
     __tablename__ = "login_sessions"
-    __table_args__ = (Index("ix_login_sessions_open_person", "person_id", "ended_at"),
-                      Index("ix_login_sessions_open_staff", "staff_id", "ended_at"))
+    __table_args__ = (
+        Index("ix_login_sessions_open_person", "person_id", "ended_at"),
+        Index("ix_login_sessions_open_staff", "staff_id", "ended_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -3,6 +3,7 @@
 The state only changes through `sbweb.payments.orders.transition`, which checks the edge
 against ORDER_TRANSITIONS and records an OrderEvent for it.
 """
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -145,6 +146,7 @@ class ItemGroup:
 class Ticket(db.Model):
     """票证号码 (电子税票号码): what one 主管税务机关 issues for the items of a settled order that
     fall under it; a 完税证明 certifies one ticket."""
+
     __tablename__ = "tickets"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,6 +2,7 @@
 
 Removing a payee deletes this row only; what the payer paid for them stays on the payer's
 orders, so it stays in the payer's records."""
+
 import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, UniqueConstraint

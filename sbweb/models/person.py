@@ -1,4 +1,5 @@
 """参保人: an insured person, identified by 证件类型 + 证件号码 + 姓名."""
+
 import datetime as dt
 
 from sqlalchemy import String, UniqueConstraint

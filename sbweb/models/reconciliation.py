@@ -1,6 +1,7 @@
 """对账: each day's provider bill matched with our orders, and every difference found — paid
 there but unknown here, settled here but absent there, amounts that differ — until staff
 resolve it (settle, refund) with an audit entry."""
+
 import datetime as dt
 
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
@@ -9,8 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
-DIFFERENCE_LABELS = {"unknown_here": "对方有款、本方无记录", "absent_there": "本方已缴、对方账单无记录",
-                     "amount_differs": "金额不一致"}
+DIFFERENCE_LABELS = {
+    "unknown_here": "对方有款、本方无记录",
+    "absent_there": "本方已缴、对方账单无记录",
+    "amount_differs": "金额不一致",
+}
 DIFFERENCE_STATE_LABELS = {"open": "待处理", "resolved": "已处理"}
 
 

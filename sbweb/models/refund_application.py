@@ -6,6 +6,7 @@ cannot be made (NULLs never collide) — money is never sent back twice for one 
 
 What a refund does to the due it paid depends on the reason: `RefundReason`, a table the
 agency can edit (defaults in sbweb/services/refund_reasons.py)."""
+
 import datetime as dt
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String
@@ -15,8 +16,12 @@ from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
 APPLICATION_KIND_LABELS = {"normal": "正常缴费退费", "special": "特殊缴费退费"}
-APPLICATION_STATE_LABELS = {"pending": "待审核", "approved": "审核通过，退费中", "rejected": "审核不通过",
-                            "refunded": "已退费"}
+APPLICATION_STATE_LABELS = {
+    "pending": "待审核",
+    "approved": "审核通过，退费中",
+    "rejected": "审核不通过",
+    "refunded": "已退费",
+}
 
 
 class RefundApplication(db.Model):

@@ -1,5 +1,6 @@
 """The sandbox payment provider's own books. It is a separate party: it never reads or
 writes our orders, and we never read these tables outside sbweb.payments.sandbox."""
+
 import datetime as dt
 
 from sqlalchemy import ForeignKey, Integer, String, Text

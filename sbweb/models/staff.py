@@ -1,5 +1,6 @@
 """The pilot's back office: staff accounts (审核员, 管理员) and the audit log of every staff
 action and every money movement they cause — who, what, when, before and after."""
+
 import datetime as dt
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String

@@ -5,6 +5,7 @@ rates, or the residents' pension grades and medical amount, plus the collection 
 which that year may be declared. They are data (loaded from sbweb/data/standards.toml and
 changed with `flask standards …`), never literals in views; a new year is a new row.
 """
+
 import datetime as dt
 
 from sqlalchemy import JSON, Date, Integer, String, UniqueConstraint
@@ -17,6 +18,7 @@ from sbweb.models.base import UTCDateTime, utcnow
 class Region(db.Model):
     """A region that sets standards (province, city or district, GB/T 2260 code), with the
     daily reconciliation window in which new payments pause (Asia/Shanghai, HH:MM)."""
+
     __tablename__ = "regions"
 
     id: Mapped[int] = mapped_column(primary_key=True)

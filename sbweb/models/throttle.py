@@ -1,5 +1,6 @@
 """Failed manual lookups, to limit guessing a name for a number. Keys are hashed: the table
 never holds an identity number or an address in clear."""
+
 import datetime as dt
 
 from sqlalchemy import String

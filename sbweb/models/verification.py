@@ -3,6 +3,7 @@
 Both are small tables because several app processes must agree on them: a code asked for in
 one process is checked in another, and a notification replayed to a second process must be
 refused there too."""
+
 import datetime as dt
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint

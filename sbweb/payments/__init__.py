@@ -7,11 +7,13 @@ gateway (sbweb.payments.sandbox), so a real Alipay account is a configuration ch
 code. Which provider objects exist is
 configuration too (sbweb.payments.registry).
 """
+
 import datetime as dt
 import http.client
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Protocol
 
 
 class InvalidNotice(Exception):
@@ -138,8 +140,9 @@ class PaymentProvider(Protocol):
     def verify_return(self, args: Mapping[str, str]) -> str: ...
     def query(self, out_trade_no: str) -> TradeState: ...
     def close(self, out_trade_no: str) -> None: ...
-    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> str: ...
+    def refund(
+        self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *, total_fen: int
+    ) -> str: ...
     def refund_state(self, out_trade_no: str, out_request_no: str) -> str: ...
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState: ...
     def bill(self, day: dt.date) -> list[BillRow]: ...

@@ -7,6 +7,7 @@ The SDK signs every request and verifies what Alipay signs; we choose how its re
 One provider class serves both, so every test against the sandbox exercises this client.
 A live account is configuration (PAYMENT_PROVIDERS, see `provider_from_settings`).
 """
+
 import base64
 import binascii
 import csv
@@ -16,10 +17,10 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from alipay import AliPay
@@ -30,8 +31,18 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sbweb.clock import SHANGHAI
 from sbweb.money import fen_to_yuan, yuan_to_fen
-from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest,
-                            PaymentStart, ProviderError, TradeState, WithholdRefused, read_answer)
+from sbweb.payments import (
+    BillRow,
+    InvalidNotice,
+    Notification,
+    NotifyAnswer,
+    PaymentStart,
+    PayRequest,
+    ProviderError,
+    TradeState,
+    WithholdRefused,
+    read_answer,
+)
 
 LIVE_GATEWAY = "https://openapi.alipay.com/gateway.do"
 STATUS = {
@@ -96,10 +107,15 @@ class AlipayClient(AliPay):
     stamps them with the machine's local time, which Alipay refuses when it is not
     Asia/Shanghai), and RSA2 is computed by OpenSSL. Its keys are imported once per process."""
 
-    def __init__(self, *, app_id: str, app_private_key: str, alipay_public_key: str, gateway: str,
-                 transport: Transport):
-        super().__init__(appid=app_id, app_private_key_string=app_private_key,
-                         alipay_public_key_string=alipay_public_key, sign_type="RSA2")
+    def __init__(
+        self, *, app_id: str, app_private_key: str, alipay_public_key: str, gateway: str, transport: Transport
+    ):
+        super().__init__(
+            appid=app_id,
+            app_private_key_string=app_private_key,
+            alipay_public_key_string=alipay_public_key,
+            sign_type="RSA2",
+        )
         self._gateway = gateway
         self.transport = transport
 
@@ -117,8 +133,9 @@ class AlipayClient(AliPay):
     def _verify(self, raw_content, signature):
         try:
             # The SDK's own decoding (base64.decodebytes), so what it refused is refused still.
-            self._alipay_public_key.verify(base64.decodebytes(signature.encode()), raw_content.encode(),
-                                           padding.PKCS1v15(), hashes.SHA256())
+            self._alipay_public_key.verify(
+                base64.decodebytes(signature.encode()), raw_content.encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
         except InvalidSignature:
             return False
         return True
@@ -128,7 +145,7 @@ class AlipayClient(AliPay):
         return self._gateway
 
     def build_body(self, method, biz_content=None, **kwargs):
-        kwargs.setdefault("timestamp", provider_time(dt.datetime.now(dt.timezone.utc)))
+        kwargs.setdefault("timestamp", provider_time(dt.datetime.now(dt.UTC)))
         data = super().build_body(method, biz_content, **kwargs)
         if not data.get("biz_content"):
             data.pop("biz_content", None)  # the OAuth calls take their parameters outside it
@@ -181,8 +198,9 @@ def _refused(method: str, answer: dict) -> GatewayRefusal | None:
     return None if answer.get("code") == "10000" else GatewayRefusal(method, answer)
 
 
-def _trade_state(method: str, out_trade_no: str, answer: dict, paid_at_field: str,
-                 status: str | None = None) -> TradeState:
+def _trade_state(
+    method: str, out_trade_no: str, answer: dict, paid_at_field: str, status: str | None = None
+) -> TradeState:
     try:
         amount = yuan_to_fen(answer["total_amount"])
     except (KeyError, ValueError):
@@ -233,8 +251,9 @@ class AlipayProvider:
             "time_expire": provider_time(request.expires_at),
             "quit_url": request.quit_url,
         }
-        query = self.client.client_api("alipay.trade.wap.pay", biz, notify_url=request.notify_url,
-                                       return_url=request.return_url)
+        query = self.client.client_api(
+            "alipay.trade.wap.pay", biz, notify_url=request.notify_url, return_url=request.return_url
+        )
         return PaymentStart(url=f"{self.gateway_url}?{query}")
 
     # -- notifications and returns ----------------------------------------------------------
@@ -288,17 +307,19 @@ class AlipayProvider:
         if answer.get("sub_code") != "ACQ.TRADE_NOT_EXIST" and (refusal := _refused("alipay.trade.close", answer)):
             raise refusal
 
-    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> str:
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *, total_fen: int) -> str:
         """原路退回 of `amount_fen`; the same out_request_no again refunds nothing more. Code 10000
         is the call taken; the money has moved only with fund_change Y. N (a repeat of a refund
         made before, or one not done yet) is settled by asking (`refund_state`)."""
-        answer = self._call("alipay.trade.refund", {
-            "out_trade_no": out_trade_no,
-            "refund_amount": fen_to_yuan(amount_fen),
-            "out_request_no": out_request_no,
-            "refund_reason": reason,
-        })
+        answer = self._call(
+            "alipay.trade.refund",
+            {
+                "out_trade_no": out_trade_no,
+                "refund_amount": fen_to_yuan(amount_fen),
+                "out_request_no": out_request_no,
+                "refund_reason": reason,
+            },
+        )
         if refusal := _refused("alipay.trade.refund", answer):
             raise refusal
         return "succeeded" if answer.get("fund_change") == "Y" else "processing"
@@ -307,8 +328,9 @@ class AlipayProvider:
         """alipay.trade.fastpay.refund.query: REFUND_SUCCESS is the money returned; without it
         Alipay has no such refund (never received, or it failed): "missing", to be sent again
         under the same out_request_no, which can refund at most once."""
-        answer = self._call("alipay.trade.fastpay.refund.query", {
-            "out_trade_no": out_trade_no, "out_request_no": out_request_no})
+        answer = self._call(
+            "alipay.trade.fastpay.refund.query", {"out_trade_no": out_trade_no, "out_request_no": out_request_no}
+        )
         if refusal := _refused("alipay.trade.fastpay.refund.query", answer):
             raise refusal
         if answer.get("refund_status") == "REFUND_SUCCESS":
@@ -319,13 +341,16 @@ class AlipayProvider:
         """协议扣款: alipay.trade.pay with GENERAL_WITHHOLDING under the payer's agreement;
         answered at once. A business refusal (code 40004) charged nothing; anything else that is
         not a success (a system error, 10003 处理中) leaves the outcome to a later query."""
-        answer = self._call("alipay.trade.pay", {
-            "out_trade_no": out_trade_no,
-            "total_amount": fen_to_yuan(amount_fen),
-            "subject": subject,
-            "product_code": "GENERAL_WITHHOLDING",
-            "agreement_params": {"agreement_no": agreement_no},
-        })
+        answer = self._call(
+            "alipay.trade.pay",
+            {
+                "out_trade_no": out_trade_no,
+                "total_amount": fen_to_yuan(amount_fen),
+                "subject": subject,
+                "product_code": "GENERAL_WITHHOLDING",
+                "agreement_params": {"agreement_no": agreement_no},
+            },
+        )
         if answer.get("code") == "40004" and answer.get("sub_code") not in UNKNOWN_OUTCOME:
             raise WithholdRefused(answer.get("sub_msg") or answer.get("sub_code") or "扣款失败")
         if refusal := _refused("alipay.trade.pay", answer):
@@ -412,18 +437,21 @@ def parse_bill_detail(text: str) -> list[BillRow]:
         when = parse_provider_time(cells[at["完成时间"]])
         if when is None or not cells[at["商户订单号"]]:
             raise ProviderError(f"bill: row {number} has no 商户订单号 or 完成时间")
-        rows.append(BillRow(
-            out_trade_no=cells[at["商户订单号"]],
-            trade_no=cells[at["支付宝交易号"]],
-            kind=kind,
-            amount_fen=amount,
-            at=when,
-            out_request_no=cells[at["退款批次号/请求号"]] or None,
-        ))
+        rows.append(
+            BillRow(
+                out_trade_no=cells[at["商户订单号"]],
+                trade_no=cells[at["支付宝交易号"]],
+                kind=kind,
+                amount_fen=amount,
+                at=when,
+                out_request_no=cells[at["退款批次号/请求号"]] or None,
+            )
+        )
     return rows
 
 
 # -- configuration -------------------------------------------------------------------------------
+
 
 class ConfigurationError(RuntimeError):
     """A provider or sign-in that cannot start as configured; the message says what to fix.
@@ -441,9 +469,13 @@ class AlipayApp:
     alipay_public_key: str = field(repr=False)
 
     def client(self, transport: Transport | None = None) -> AlipayClient:
-        return AlipayClient(app_id=self.app_id, app_private_key=self.app_private_key,
-                            alipay_public_key=self.alipay_public_key, gateway=self.gateway,
-                            transport=transport or http_transport(self.timeout))
+        return AlipayClient(
+            app_id=self.app_id,
+            app_private_key=self.app_private_key,
+            alipay_public_key=self.alipay_public_key,
+            gateway=self.gateway,
+            transport=transport or http_transport(self.timeout),
+        )
 
 
 def _pem(text: str, kind: str) -> bytes:
@@ -453,7 +485,7 @@ def _pem(text: str, kind: str) -> bytes:
     if text.startswith("-----BEGIN"):
         return text.encode("ascii", "replace")
     body = re.sub(r"\s+", "", text)
-    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
     return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n".encode("ascii", "replace")
 
 
@@ -469,11 +501,14 @@ def _read_key_file(where: str, setting: str, settings: Mapping, instance_path: s
     except PermissionError:
         raise ConfigurationError(f"{where}: {setting} {path} cannot be read (permissions)") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{where}: {setting} {path} cannot be read as a key file "
-                                 f"({exc.__class__.__name__})") from None
+        raise ConfigurationError(
+            f"{where}: {setting} {path} cannot be read as a key file ({exc.__class__.__name__})"
+        ) from None
     if "CERTIFICATE" in text:
-        raise ConfigurationError(f"{where}: {setting} {path} is a certificate; sbweb uses Alipay's "
-                                 "公钥 mode (a public key), not 公钥证书 mode")
+        raise ConfigurationError(
+            f"{where}: {setting} {path} is a certificate; sbweb uses Alipay's "
+            "公钥 mode (a public key), not 公钥证书 mode"
+        )
     return path, text
 
 
@@ -487,27 +522,35 @@ def _private_key(where: str, settings: Mapping, instance_path: str) -> rsa.RSAPr
         except (ValueError, TypeError):
             continue
     if key is None:
-        raise ConfigurationError(f"{where}: app_private_key_file {path} is not an unencrypted RSA "
-                                 "private key (PEM, or the bare base64 Alipay's key tool writes)")
+        raise ConfigurationError(
+            f"{where}: app_private_key_file {path} is not an unencrypted RSA "
+            "private key (PEM, or the bare base64 Alipay's key tool writes)"
+        )
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
-        raise ConfigurationError(f"{where}: app_private_key_file {path} must be an RSA key of 2048 "
-                                 "bits or more (RSA2 signing)")
+        raise ConfigurationError(
+            f"{where}: app_private_key_file {path} must be an RSA key of 2048 bits or more (RSA2 signing)"
+        )
     return key
 
 
 def _public_key(where: str, settings: Mapping, instance_path: str) -> rsa.RSAPublicKey:
     path, text = _read_key_file(where, "alipay_public_key_file", settings, instance_path)
     if "PRIVATE" in text:
-        raise ConfigurationError(f"{where}: alipay_public_key_file {path} holds a private key; it must "
-                                 "be 支付宝公钥 (Alipay's public key, from the open platform)")
+        raise ConfigurationError(
+            f"{where}: alipay_public_key_file {path} holds a private key; it must "
+            "be 支付宝公钥 (Alipay's public key, from the open platform)"
+        )
     try:
         key = serialization.load_pem_public_key(_pem(text, "PUBLIC KEY"))
     except (ValueError, TypeError):
-        raise ConfigurationError(f"{where}: alipay_public_key_file {path} is not a public key "
-                                 "(PEM, or the bare base64 the open platform shows)") from None
+        raise ConfigurationError(
+            f"{where}: alipay_public_key_file {path} is not a public key "
+            "(PEM, or the bare base64 the open platform shows)"
+        ) from None
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-        raise ConfigurationError(f"{where}: alipay_public_key_file {path} must be an RSA key of "
-                                 "2048 bits or more (RSA2)")
+        raise ConfigurationError(
+            f"{where}: alipay_public_key_file {path} must be an RSA key of 2048 bits or more (RSA2)"
+        )
     return key
 
 
@@ -523,8 +566,9 @@ def read_app(where: str, settings: Mapping, instance_path: str, *, allowed: set[
         raise ConfigurationError(f"{where}: unknown settings {sorted(unknown)} (known: {sorted(allowed)})")
     app_id = str(settings.get("app_id") or "")
     if not re.fullmatch(r"\d{16}", app_id):
-        raise ConfigurationError(f"{where}: app_id must be the app's 16-digit APPID from Alipay's open "
-                                 f"platform, not {app_id or 'missing'}")
+        raise ConfigurationError(
+            f"{where}: app_id must be the app's 16-digit APPID from Alipay's open platform, not {app_id or 'missing'}"
+        )
     gateway = settings.get("gateway") or LIVE_GATEWAY
     parts = urlsplit(str(gateway))
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
@@ -536,35 +580,49 @@ def read_app(where: str, settings: Mapping, instance_path: str, *, allowed: set[
     private = _private_key(where, settings, instance_path)
     public = _public_key(where, settings, instance_path)
     if _public_numbers(public) == _public_numbers(private.public_key()):
-        raise ConfigurationError(f"{where}: alipay_public_key_file holds this app's own public key "
-                                 "(应用公钥); it must be 支付宝公钥, Alipay's key shown beside it")
+        raise ConfigurationError(
+            f"{where}: alipay_public_key_file holds this app's own public key "
+            "(应用公钥); it must be 支付宝公钥, Alipay's key shown beside it"
+        )
     return AlipayApp(
-        app_id=app_id, gateway=str(gateway), timeout=float(timeout),
-        app_private_key=private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()).decode("ascii"),
-        alipay_public_key=public.public_bytes(serialization.Encoding.PEM,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii"),
+        app_id=app_id,
+        gateway=str(gateway),
+        timeout=float(timeout),
+        app_private_key=private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+        alipay_public_key=public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii"),
     )
 
 
-PROVIDER_SETTINGS = {"kind", "app_id", "seller_id", "gateway", "app_private_key_file",
-                     "alipay_public_key_file", "timeout"}
+PROVIDER_SETTINGS = {
+    "kind",
+    "app_id",
+    "seller_id",
+    "gateway",
+    "app_private_key_file",
+    "alipay_public_key_file",
+    "timeout",
+}
 
 
 def provider_from_settings(name: str, settings: Mapping, app) -> AlipayProvider:
     """PAYMENT_PROVIDERS[name] of kind "alipay":
 
-        {"kind": "alipay", "app_id": "2021…", "seller_id": "2088…",
-         "gateway": "https://openapi.alipay.com/gateway.do",          # the default
-         "app_private_key_file": "keys/alipay/app_private_key.pem",   # relative to instance/
-         "alipay_public_key_file": "keys/alipay/alipay_public_key.pem",
-         "timeout": 10}                                               # seconds per call
+    {"kind": "alipay", "app_id": "2021…", "seller_id": "2088…",
+     "gateway": "https://openapi.alipay.com/gateway.do",          # the default
+     "app_private_key_file": "keys/alipay/app_private_key.pem",   # relative to instance/
+     "alipay_public_key_file": "keys/alipay/alipay_public_key.pem",
+     "timeout": 10}                                               # seconds per call
     """
     where = f"PAYMENT_PROVIDERS[{name!r}]"
     account = read_app(where, settings, app.instance_path, allowed=PROVIDER_SETTINGS)
     seller_id = str(settings.get("seller_id") or "")
     if not re.fullmatch(r"2088\d{12}", seller_id):
-        raise ConfigurationError(f"{where}: seller_id must be the account's PID (16 digits starting "
-                                 f"2088, 账号管理 → 账号信息), not {seller_id or 'missing'}")
+        raise ConfigurationError(
+            f"{where}: seller_id must be the account's PID (16 digits starting "
+            f"2088, 账号管理 → 账号信息), not {seller_id or 'missing'}"
+        )
     return AlipayProvider(name=name, client=account.client(), seller_id=seller_id)
-

@@ -12,24 +12,36 @@ How a due can never be charged twice:
 Provider calls are made with no write transaction open (on SQLite the in-process sandbox
 must be able to write while we wait for it).
 """
+
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager
 
 from sbweb import metrics
+from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction, written
-from sbweb.models import (Agency, Due, Enrollment, IssuedNumber, Order, OrderEvent, OrderItem, Refund, RefundItem,
-                          TaxOffice, Ticket)
+from sbweb.models import (
+    Agency,
+    Due,
+    Enrollment,
+    IssuedNumber,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Refund,
+    RefundItem,
+    TaxOffice,
+    Ticket,
+)
 from sbweb.models.base import utcnow
 from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, ORDER_TRANSITIONS, RETURNED_BY_PROVIDER
-from sbweb.clock import shanghai_now
 from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState
 
 log = logging.getLogger(__name__)
@@ -84,6 +96,7 @@ def provider_for(order: Order):
 
 # -- the state machine ----------------------------------------------------------------------
 
+
 def transition(order: Order, to_state: str, cause: str, **fields) -> None:
     """Move `order` along one allowed edge, recording when and why. Call inside a write
     transaction. Applies only if the order is still in the state and version we read."""
@@ -128,10 +141,16 @@ def issue_tickets(order: Order) -> list[Ticket]:
     transaction that settles the order."""
     tickets: dict[int, Ticket] = {}
     # Each item's office in one query, not due → enrollment → agency → office loaded item by item.
-    offices = dict(db.session.execute(
-        select(OrderItem.id, TaxOffice).join(Due, Due.id == OrderItem.due_id)
-        .join(Enrollment, Enrollment.id == Due.enrollment_id).join(Agency, Agency.id == Enrollment.agency_id)
-        .join(TaxOffice, TaxOffice.id == Agency.tax_office_id).where(OrderItem.order_id == order.id)).all())
+    offices = dict(
+        db.session.execute(
+            select(OrderItem.id, TaxOffice)
+            .join(Due, Due.id == OrderItem.due_id)
+            .join(Enrollment, Enrollment.id == Due.enrollment_id)
+            .join(Agency, Agency.id == Enrollment.agency_id)
+            .join(TaxOffice, TaxOffice.id == Agency.tax_office_id)
+            .where(OrderItem.order_id == order.id)
+        ).all()
+    )
     for item in order.items:
         office = offices[item.id]
         if office.id not in tickets:
@@ -144,6 +163,7 @@ def issue_tickets(order: Order) -> list[Ticket]:
 
 
 # -- choosing and confirming dues -----------------------------------------------------------
+
 
 def fingerprint(dues: Iterable[Due]) -> str:
     """What the resident was shown: a stale page posts a fingerprint that no longer matches."""
@@ -158,19 +178,27 @@ def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
         return []
     # With each due's enrollment (already joined) and agency: every caller names the item
     # (describe) or asks the region's reconciliation window (payment_pause).
-    query = (select(Due).join(Enrollment)
-             .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
-             .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
-             .order_by(Due.period_start, Due.id))
+    query = (
+        select(Due)
+        .join(Enrollment)
+        .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
+        .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
+        .order_by(Due.period_start, Due.id)
+    )
     return list(db.session.scalars(query))
 
 
 def regions_of(order: Order) -> set[str]:
     """The region codes of the agencies an order pays (a reconciliation window may pause them)."""
-    return set(db.session.scalars(
-        select(Agency.region_code).join(Enrollment, Enrollment.agency_id == Agency.id)
-        .join(Due, Due.enrollment_id == Enrollment.id).join(OrderItem, OrderItem.due_id == Due.id)
-        .where(OrderItem.order_id == order.id)))
+    return set(
+        db.session.scalars(
+            select(Agency.region_code)
+            .join(Enrollment, Enrollment.agency_id == Agency.id)
+            .join(Due, Due.enrollment_id == Enrollment.id)
+            .join(OrderItem, OrderItem.due_id == Due.id)
+            .where(OrderItem.order_id == order.id)
+        )
+    )
 
 
 def describe(dues: list[Due]) -> str:
@@ -182,8 +210,11 @@ def _active_order_of(payer_id: int, dues: list[Due]) -> str | None:
     held = {d.order_id for d in dues if d.order_id and d.state == "open"}
     if not held:
         return None
-    return db.session.scalar(select(Order.order_no).where(
-        Order.id.in_(held), Order.payer_id == payer_id, Order.state.in_(ACTIVE_STATES)).limit(1))
+    return db.session.scalar(
+        select(Order.order_no)
+        .where(Order.id.in_(held), Order.payer_id == payer_id, Order.state.in_(ACTIVE_STATES))
+        .limit(1)
+    )
 
 
 @dataclass
@@ -192,8 +223,9 @@ class NewOrder:
     created: bool
 
 
-def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], shown: str,
-                 channel: str, idempotency_key: str) -> NewOrder:
+def create_order(
+    *, payer_id: int, person_ids: set[int], due_ids: list[int], shown: str, channel: str, idempotency_key: str
+) -> NewOrder:
     """Make the order for what the payer confirmed, or return the one this key already made.
 
     Raises StaleSelection when the dues differ from what was shown, DueUnavailable when one
@@ -240,8 +272,9 @@ def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], sho
             ).rowcount
             if taken != len(dues):
                 raise DueUnavailable()  # rolls back the order too: nothing half-written
-            db.session.add(OrderEvent(order_id=order.id, from_state="", to_state="created",
-                                      cause=f"缴费人确认 {len(dues)} 笔费款"))
+            db.session.add(
+                OrderEvent(order_id=order.id, from_state="", to_state="created", cause=f"缴费人确认 {len(dues)} 笔费款")
+            )
         return NewOrder(order, created=True)
     except DueUnavailable as exc:
         # The same key may have won the dues between our read of the key and of the dues (a
@@ -262,9 +295,16 @@ def create_order(*, payer_id: int, person_ids: set[int], due_ids: list[int], sho
         return NewOrder(existing, created=False)
 
 
-def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: str,
-                  host: str = "browser", payer_subject: str | None = None,
-                  client_ip: str | None = None) -> PaymentStart:
+def start_payment(
+    order: Order,
+    *,
+    notify_url: str,
+    return_url: str,
+    quit_url: str,
+    host: str = "browser",
+    payer_subject: str | None = None,
+    client_ip: str | None = None,
+) -> PaymentStart:
     """Where to send the browser to pay this order (marks it 支付中 on first use). Raises
     PayerUnknown, the order left as it was, when the provider must first know who pays."""
     if host_first := provider_for(order).payer_needed(host, payer_subject):
@@ -304,6 +344,7 @@ def start_payment(order: Order, *, notify_url: str, return_url: str, quit_url: s
 
 # -- what the provider tells us -------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     order: Order
@@ -321,8 +362,7 @@ def apply_trade_state(state: TradeState, *, provider: str, source: str, from_que
 def apply_trade_state_within(state: TradeState, *, provider: str, source: str, from_query: bool = False) -> Outcome:
     """`apply_trade_state` inside a write transaction the caller holds, so that what the caller
     records with it (对账's resolution and audit entry) commits with it or not at all."""
-    order = db.session.scalar(
-        select(Order).filter_by(order_no=state.out_trade_no).with_for_update())
+    order = db.session.scalar(select(Order).filter_by(order_no=state.out_trade_no).with_for_update())
     if order is None or order.provider != provider:
         raise UnknownOrder(state.out_trade_no)
     if state.amount_fen is not None and state.amount_fen != order.total_fen:
@@ -333,8 +373,14 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
             if order.state == "created":
                 transition(order, "paying", f"{source}: 已付款")
             if _take_dues(order):
-                transition(order, "settled", f"{source}: 支付成功",
-                           settled_at=state.paid_at or utcnow(), provider_trade_no=state.trade_no, **fields)
+                transition(
+                    order,
+                    "settled",
+                    f"{source}: 支付成功",
+                    settled_at=state.paid_at or utcnow(),
+                    provider_trade_no=state.trade_no,
+                    **fields,
+                )
                 issue_tickets(order)
                 return Outcome(order)
             # Cannot happen while dues are held by their order; if it ever does, the
@@ -352,8 +398,12 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
         # left of the money is not known here, so nothing is settled; 对账 finds the rest.
         log.error("order %s: the provider has refunded a trade sbweb never settled", order.order_no)
         _release_dues(order)
-        transition(order, "failed" if order.state == "paying" else "closed",
-                   f"{source}: {RETURNED_BY_PROVIDER}（非本系统发起），不予入账，请对账核实", **fields)
+        transition(
+            order,
+            "failed" if order.state == "paying" else "closed",
+            f"{source}: {RETURNED_BY_PROVIDER}（非本系统发起），不予入账，请对账核实",
+            **fields,
+        )
         return Outcome(order)
     if state.status == "closed" and order.state == "paying":
         _release_dues(order)
@@ -370,9 +420,15 @@ def _take_dues(order: Order) -> bool:
     # The intact dues themselves rather than their count: loaded here, item.due below needs no
     # query of its own.
     intact = db.session.scalars(
-        select(Due).join(OrderItem, OrderItem.due_id == Due.id)
-        .where(OrderItem.order_id == order.id, Due.order_id == order.id, Due.state == "open",
-               Due.amount_fen == OrderItem.amount_fen)).all()
+        select(Due)
+        .join(OrderItem, OrderItem.due_id == Due.id)
+        .where(
+            OrderItem.order_id == order.id,
+            Due.order_id == order.id,
+            Due.state == "open",
+            Due.amount_fen == OrderItem.amount_fen,
+        )
+    ).all()
     if len(intact) != len(order.items):
         return False
     from sbweb.services import dues
@@ -384,7 +440,9 @@ def _take_dues(order: Order) -> bool:
 
 def _release_dues(order: Order) -> None:
     db.session.execute(
-        update(Due).where(Due.order_id == order.id, Due.state == "open").values(order_id=None)
+        update(Due)
+        .where(Due.order_id == order.id, Due.state == "open")
+        .values(order_id=None)
         .execution_options(synchronize_session=False)
     )
 
@@ -444,8 +502,9 @@ def return_payment(order: Order, cause: str, reason: str, amount_fen: int | None
     existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
     if existing is not None:
         return existing
-    refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen or order.total_fen,
-                    reason=reason[:200])
+    refund = Refund(
+        order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen or order.total_fen, reason=reason[:200]
+    )
     db.session.add(refund)
     db.session.flush()
     return refund
@@ -455,8 +514,9 @@ def _record_refund(order: Order, reason: str) -> None:
     """One automatic refund per order; its request number makes the provider call idempotent."""
     if any(r.out_request_no == f"{order.order_no}R1" for r in order.refunds):
         return
-    db.session.add(Refund(order_id=order.id, out_request_no=f"{order.order_no}R1",
-                          amount_fen=order.total_fen, reason=reason))
+    db.session.add(
+        Refund(order_id=order.id, out_request_no=f"{order.order_no}R1", amount_fen=order.total_fen, reason=reason)
+    )
     db.session.flush()
 
 
@@ -474,8 +534,9 @@ def complete_refunds(order_id: int | None = None) -> int:
         provider = provider_for(order)
         try:
             if refund.state == "pending":
-                outcome = provider.refund(order.order_no, refund.amount_fen, refund.out_request_no,
-                                          refund.reason, total_fen=order.total_fen)
+                outcome = provider.refund(
+                    order.order_no, refund.amount_fen, refund.out_request_no, refund.reason, total_fen=order.total_fen
+                )
             else:
                 outcome = provider.refund_state(order.order_no, refund.out_request_no)
         except ProviderError as exc:
@@ -495,8 +556,11 @@ def complete_refunds(order_id: int | None = None) -> int:
                     if outcome == "failed":
                         row.last_error = "退款异常：款项未能原路退回，请在支付机构商户平台处理"
             if outcome == "failed":
-                log.error("refund %s: the provider could not return the money (ABNORMAL/CLOSED); "
-                          "it waits for the merchant platform", refund.out_request_no)
+                log.error(
+                    "refund %s: the provider could not return the money (ABNORMAL/CLOSED); "
+                    "it waits for the merchant platform",
+                    refund.out_request_no,
+                )
             continue
         with write_transaction():
             refund = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
@@ -520,15 +584,22 @@ def unfinished_refunds(now: dt.datetime | None = None) -> list[Refund]:
     """For staff: refunds that need a look — failed (to settle on the merchant platform), not
     sent after a try, or still processing after a day."""
     now = now or utcnow()
-    return list(db.session.scalars(
-        select(Refund).where(
-            (Refund.state == "failed")
-            | ((Refund.state == "pending") & (Refund.attempts > 0))
-            | ((Refund.state == "processing") & (Refund.created_at < now - dt.timedelta(days=1))))
-        .order_by(Refund.created_at).limit(200)))
+    return list(
+        db.session.scalars(
+            select(Refund)
+            .where(
+                (Refund.state == "failed")
+                | ((Refund.state == "pending") & (Refund.attempts > 0))
+                | ((Refund.state == "processing") & (Refund.created_at < now - dt.timedelta(days=1)))
+            )
+            .order_by(Refund.created_at)
+            .limit(200)
+        )
+    )
 
 
 # -- asking the provider --------------------------------------------------------------------
+
 
 def _ask(order: Order) -> TradeState | None:
     """The provider's answer to a trade query, asked with no transaction open; None if it
@@ -603,11 +674,14 @@ def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
     """The periodic job: resolve orders stuck in 支付中, expire unpaid ones, look again at
     orders that ended unpaid in the last day, retry refunds."""
     now = now or utcnow()
-    stuck = select(Order).where(Order.state.in_(ACTIVE_STATES),
-                                Order.created_at < now - current_app.config["STUCK_ORDER_AFTER"])
+    stuck = select(Order).where(
+        Order.state.in_(ACTIVE_STATES), Order.created_at < now - current_app.config["STUCK_ORDER_AFTER"]
+    )
     ended = select(Order).where(
-        Order.state.in_(("closed", "failed")), Order.created_at > now - dt.timedelta(days=1),
-        Order.last_queried_at.is_(None) | (Order.last_queried_at < now - dt.timedelta(minutes=10)))
+        Order.state.in_(("closed", "failed")),
+        Order.created_at > now - dt.timedelta(days=1),
+        Order.last_queried_at.is_(None) | (Order.last_queried_at < now - dt.timedelta(minutes=10)),
+    )
     resolved, errors = _each(stuck, refresh)
     _, more_errors = _each(ended, recheck_ended)
     return {"resolved": resolved, "errors": errors + more_errors, "refunds": complete_refunds()}

@@ -1,5 +1,6 @@
 """Which provider object serves which name, built once per app from configuration: the
 embedded `sandbox`, and each entry of PAYMENT_PROVIDERS by its `kind`."""
+
 from werkzeug.utils import import_string
 
 from sbweb.payments import sandbox
@@ -27,28 +28,36 @@ def init_providers(app) -> None:
         providers[name] = import_string(KINDS[kind])(name, settings, app)
     for channel, name in app.config["PAYMENT_CHANNELS"].items():
         if channel in NOT_YET and (name != "sandbox" or name not in providers):
-            raise RuntimeError(f"PAYMENT_CHANNELS[{channel!r}]: {NOT_YET[channel]}; only the sandbox "
-                               f"serves it — remove the channel for a live pilot")
+            raise RuntimeError(
+                f"PAYMENT_CHANNELS[{channel!r}]: {NOT_YET[channel]}; only the sandbox "
+                f"serves it — remove the channel for a live pilot"
+            )
     missing = set(app.config["PAYMENT_CHANNELS"].values()) - providers.keys()
     if missing:
         raise RuntimeError(f"PAYMENT_CHANNELS names providers that are not configured: {missing}")
     if app.config["WITHHOLD_PROVIDER"] and app.config["WITHHOLD_PROVIDER"] not in providers:
-        raise RuntimeError(f"WITHHOLD_PROVIDER {app.config['WITHHOLD_PROVIDER']!r} is not a configured "
-                           f"provider (configured: {sorted(providers)})")
+        raise RuntimeError(
+            f"WITHHOLD_PROVIDER {app.config['WITHHOLD_PROVIDER']!r} is not a configured "
+            f"provider (configured: {sorted(providers)})"
+        )
     for channel, name in app.config["PAYMENT_CHANNELS"].items():
         served = getattr(providers[name], "channels", None)  # None: a provider for any channel
         if served is not None and channel not in served:
             raise RuntimeError(f"PAYMENT_CHANNELS[{channel!r}]: provider {name!r} serves only {sorted(served)}")
     withholder = providers.get(app.config["WITHHOLD_PROVIDER"])
     if withholder is not None and not getattr(withholder, "withholds", True):
-        raise RuntimeError(f"WITHHOLD_PROVIDER = {app.config['WITHHOLD_PROVIDER']!r}: that provider does not "
-                           "withhold (WeChat Pay's 委托代扣 is a separate product this adapter does not offer)")
+        raise RuntimeError(
+            f"WITHHOLD_PROVIDER = {app.config['WITHHOLD_PROVIDER']!r}: that provider does not "
+            "withhold (WeChat Pay's 委托代扣 is a separate product this adapter does not offer)"
+        )
     live = sorted(name for name, provider in providers.items() if getattr(provider, "takes_real_money", False))
     for setting in ("SANDBOX_ENABLED", "HOST_SANDBOX_ENABLED"):
         if live and app.config[setting]:
             # Beside real money the sandbox would be a way to have dues marked paid for nothing
             # (its cashier), and its host sign-in a verified session as a demo resident of one's
             # choice: a live pilot runs without either.
-            raise RuntimeError(f"{setting} must be False: {', '.join(live)} take(s) real money, and the "
-                               "sandbox, which takes none, must not serve the same residents")
+            raise RuntimeError(
+                f"{setting} must be False: {', '.join(live)} take(s) real money, and the "
+                "sandbox, which takes none, must not serve the same residents"
+            )
     app.extensions["sbweb.providers"] = providers

@@ -9,6 +9,7 @@ acceptable timestamp again and are deleted as new ones arrive.
 
 The clock is the system's real time, not sbweb.clock (which tests and replays of a past day
 move): the timestamp was taken by another machine's real clock."""
+
 import datetime as dt
 import time
 
@@ -37,11 +38,12 @@ def remember_nonce(provider: str, nonce: str, *, now: float | None = None, windo
     """Record a verified notification's nonce; InvalidNotice if it was seen already."""
     if not nonce or len(nonce) > 64 or not nonce.isascii() or not nonce.isprintable():
         raise InvalidNotice("no usable nonce")
-    seen_at = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc)
+    seen_at = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
     try:
         with write_transaction():
-            db.session.execute(delete(NotifyNonce).where(
-                NotifyNonce.seen_at < seen_at - dt.timedelta(seconds=2 * window)))
+            db.session.execute(
+                delete(NotifyNonce).where(NotifyNonce.seen_at < seen_at - dt.timedelta(seconds=2 * window))
+            )
             db.session.add(NotifyNonce(provider=provider, nonce=nonce, seen_at=seen_at))
     except IntegrityError:
         raise InvalidNotice("nonce seen before: a replayed notification") from None

@@ -9,6 +9,7 @@ refuses stamps far from Beijing time, like Alipay's gateway. It never touches ou
 test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
 late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users.
 """
+
 import csv
 import datetime as dt
 import io
@@ -34,8 +35,14 @@ from sbweb.models import SandboxNotify, SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.money import fen_to_yuan, yuan_to_fen
 from sbweb.payments import ProviderError, signing
-from sbweb.payments.alipay import (AlipayApp, AlipayProvider, Transport, http_transport,
-                                   parse_provider_time, provider_time)
+from sbweb.payments.alipay import (
+    AlipayApp,
+    AlipayProvider,
+    Transport,
+    http_transport,
+    parse_provider_time,
+    provider_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ def merchant_key():
 
 # -- transports: how our client reaches the gateway, and how the gateway reaches us ------
 
+
 def wsgi_transport(app) -> Transport:
     """Call the gateway inside this process through the whole WSGI stack (no socket), so a
     single-process pilot never waits on itself."""
@@ -96,19 +104,25 @@ def sandbox_app(app) -> AlipayApp:
     with app.app_context():
         private, platform = merchant_key(), platform_key().public_key()
     return AlipayApp(
-        app_id=app.config["SANDBOX_APP_ID"], gateway=gateway_url(app.config), timeout=10,
-        app_private_key=private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                              serialization.NoEncryption()).decode("ascii"),
-        alipay_public_key=signing.public_pem(platform))
+        app_id=app.config["SANDBOX_APP_ID"],
+        gateway=gateway_url(app.config),
+        timeout=10,
+        app_private_key=private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+        alipay_public_key=signing.public_pem(platform),
+    )
 
 
 def client_for(app) -> AlipayProvider:
     """Our Alipay client (the one a live account uses), pointed at the sandbox gateway."""
-    return AlipayProvider(name="sandbox", client=sandbox_app(app).client(transport_for(app)),
-                          seller_id=app.config["SANDBOX_SELLER_ID"])
+    return AlipayProvider(
+        name="sandbox", client=sandbox_app(app).client(transport_for(app)), seller_id=app.config["SANDBOX_SELLER_ID"]
+    )
 
 
 # -- the gateway's side ---------------------------------------------------------------------
+
 
 def verify_request(params: dict) -> dict:
     """Check a request is ours (registered app, RSA2 over all but `sign`); return biz_content."""
@@ -122,7 +136,7 @@ def verify_request(params: dict) -> dict:
     # Wall-clock time, not the app's clock (which a test or a replay may have set): the stamp is
     # the protocol's, made from the machine's clock by the client.
     stamped = parse_provider_time(params.get("timestamp"))
-    if stamped is None or abs(dt.datetime.now(dt.timezone.utc) - stamped) > TIMESTAMP_SKEW:
+    if stamped is None or abs(dt.datetime.now(dt.UTC) - stamped) > TIMESTAMP_SKEW:
         raise SandboxError("isv.invalid-timestamp", "非法的时间戳参数", code="40002")
     try:
         biz = json.loads(params.get("biz_content") or "{}")
@@ -210,8 +224,7 @@ def force_pay(out_trade_no: str) -> SandboxTrade:
 
 def _record_notify(trade: SandboxTrade) -> SandboxNotify:
     params = notify_params(trade)
-    notify = SandboxNotify(trade=trade, notify_id=params["notify_id"],
-                           params=json.dumps(params, ensure_ascii=False))
+    notify = SandboxNotify(trade=trade, notify_id=params["notify_id"], params=json.dumps(params, ensure_ascii=False))
     db.session.add(notify)
     db.session.flush()
     return notify
@@ -266,8 +279,9 @@ def _schedule_delivery(notify_pk: int, delay: float) -> None:
         else:
             deliver_notify(notify_pk, 0)
     except Exception as exc:  # the job queue (Redis) is down: the payment stands all the same
-        log.warning("sandbox notify %s not queued (%s); resend_unqueued() sends it later",
-                    notify_pk, exc.__class__.__name__)
+        log.warning(
+            "sandbox notify %s not queued (%s); resend_unqueued() sends it later", notify_pk, exc.__class__.__name__
+        )
 
 
 def resend_unqueued(now: dt.datetime | None = None) -> int:
@@ -276,10 +290,16 @@ def resend_unqueued(now: dt.datetime | None = None) -> int:
     Run every minute. A notify delivered twice is harmless: the merchant must accept repeats."""
     now = now or utcnow()
     overdue = now - current_app.config["SANDBOX_LATE_NOTIFY"] - dt.timedelta(minutes=1)
-    ids = list(db.session.scalars(
-        select(SandboxNotify.id).where(SandboxNotify.delivered_at.is_(None), SandboxNotify.attempts == 0,
-                                       SandboxNotify.created_at < overdue)
-        .order_by(SandboxNotify.id).limit(200)))
+    ids = list(
+        db.session.scalars(
+            select(SandboxNotify.id)
+            .where(
+                SandboxNotify.delivered_at.is_(None), SandboxNotify.attempts == 0, SandboxNotify.created_at < overdue
+            )
+            .order_by(SandboxNotify.id)
+            .limit(200)
+        )
+    )
     db.session.commit()
     for notify_pk in ids:
         _schedule_delivery(notify_pk, 0)
@@ -325,6 +345,7 @@ def deliver_notify(notify_pk: int, attempt: int) -> None:
 
 
 # -- trade APIs -----------------------------------------------------------------------------
+
 
 def _find(biz: dict, for_update=False) -> SandboxTrade:
     query = select(SandboxTrade).filter_by(out_trade_no=str(biz.get("out_trade_no", "")))
@@ -393,8 +414,11 @@ def api_refund_query(call: "Call") -> dict:
     answer = {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "out_request_no": request_no}
     done = db.session.scalar(select(SandboxRefund).filter_by(out_request_no=request_no, trade_id=trade.id))
     if done is not None:
-        answer.update(total_amount=fen_to_yuan(trade.total_fen), refund_amount=fen_to_yuan(done.amount_fen),
-                      refund_status="REFUND_SUCCESS")
+        answer.update(
+            total_amount=fen_to_yuan(trade.total_fen),
+            refund_amount=fen_to_yuan(done.amount_fen),
+            refund_status="REFUND_SUCCESS",
+        )
     return answer
 
 
@@ -405,20 +429,55 @@ def api_bill_url(call: "Call") -> dict:
         raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
     token = signing.sign(platform_key(), f"bill:{day.isoformat()}")
     # Absolute, as Alipay's is: the client fetches it with the transport it reached us by.
-    return {"bill_download_url": f"{call.base_url.rstrip('/')}/sandbox/bills/{bill_name(day)}.csv.zip"
-                                 f"?token={quote(token)}"}
+    return {
+        "bill_download_url": f"{call.base_url.rstrip('/')}/sandbox/bills/{bill_name(day)}.csv.zip?token={quote(token)}"
+    }
 
 
 # -- the daily bill, in Alipay's format (the layout is described in sbweb.payments.alipay) ------
 
-BILL_COLUMNS = ("支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "门店编号",
-                "门店名称", "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）",
-                "支付宝红包（元）", "集分宝（元）", "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）",
-                "券名称", "商家红包消费金额（元）", "卡消费金额（元）", "退款批次号/请求号", "服务费（元）",
-                "分润（元）", "备注")
+BILL_COLUMNS = (
+    "支付宝交易号",
+    "商户订单号",
+    "业务类型",
+    "商品名称",
+    "创建时间",
+    "完成时间",
+    "门店编号",
+    "门店名称",
+    "操作员",
+    "终端号",
+    "对方账户",
+    "订单金额（元）",
+    "商家实收（元）",
+    "支付宝红包（元）",
+    "集分宝（元）",
+    "支付宝优惠（元）",
+    "商家优惠（元）",
+    "券核销金额（元）",
+    "券名称",
+    "商家红包消费金额（元）",
+    "卡消费金额（元）",
+    "退款批次号/请求号",
+    "服务费（元）",
+    "分润（元）",
+    "备注",
+)
 # The 汇总 file is written for completeness (sbweb does not read it).
-SUMMARY_COLUMNS = ("门店编号", "门店名称", "交易订单总笔数", "退款订单总笔数", "订单金额（元）", "商家实收（元）",
-                   "支付宝优惠（元）", "商家优惠（元）", "卡消费金额（元）", "服务费（元）", "分润（元）", "实收净额（元）")
+SUMMARY_COLUMNS = (
+    "门店编号",
+    "门店名称",
+    "交易订单总笔数",
+    "退款订单总笔数",
+    "订单金额（元）",
+    "商家实收（元）",
+    "支付宝优惠（元）",
+    "商家优惠（元）",
+    "卡消费金额（元）",
+    "服务费（元）",
+    "分润（元）",
+    "实收净额（元）",
+)
 BUYER_SHOWN = "*沙箱买家(2088****6880)"
 
 
@@ -433,9 +492,12 @@ def _cn_time(value: dt.datetime) -> str:
 
 def _bill_head(title: str, rule: str, day: dt.date) -> list[str]:
     start = dt.datetime.combine(day, dt.time(), SHANGHAI)
-    return [f"#{title}", f"#账号：[{current_app.config['SANDBOX_SELLER_ID']}0156]",
-            f"#起始日期：[{_cn_time(start)}]   终止日期：[{_cn_time(start + dt.timedelta(days=1))}]",
-            f"#-----------------------------------------{rule}----------------------------------------"]
+    return [
+        f"#{title}",
+        f"#账号：[{current_app.config['SANDBOX_SELLER_ID']}0156]",
+        f"#起始日期：[{_cn_time(start)}]   终止日期：[{_cn_time(start + dt.timedelta(days=1))}]",
+        f"#-----------------------------------------{rule}----------------------------------------",
+    ]
 
 
 def _csv_lines(rows) -> list[str]:
@@ -449,12 +511,24 @@ def bill_entries(day: dt.date) -> list[tuple[str, SandboxTrade, int, dt.datetime
     Asia/Shanghai day, in the order they completed."""
     start = dt.datetime.combine(day, dt.time(), SHANGHAI)
     end = start + dt.timedelta(days=1)
-    entries = [("交易", trade, trade.total_fen, trade.paid_at, None) for trade in db.session.scalars(
-        select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end))]
-    for refund in db.session.scalars(select(SandboxRefund).where(
-            SandboxRefund.created_at >= start, SandboxRefund.created_at < end)):
-        entries.append(("退款", db.session.get(SandboxTrade, refund.trade_id), refund.amount_fen,
-                        refund.created_at, refund.out_request_no))
+    entries = [
+        ("交易", trade, trade.total_fen, trade.paid_at, None)
+        for trade in db.session.scalars(
+            select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end)
+        )
+    ]
+    for refund in db.session.scalars(
+        select(SandboxRefund).where(SandboxRefund.created_at >= start, SandboxRefund.created_at < end)
+    ):
+        entries.append(
+            (
+                "退款",
+                db.session.get(SandboxTrade, refund.trade_id),
+                refund.amount_fen,
+                refund.created_at,
+                refund.out_request_no,
+            )
+        )
     return sorted(entries, key=lambda e: e[3])
 
 
@@ -465,24 +539,59 @@ def bill_files(day: dt.date) -> dict[str, str]:
     for kind, trade, fen, completed, request_no in entries:
         amount = fen_to_yuan(fen if kind == "交易" else -fen)
         # Cells of numbers and codes end in a tab, as Alipay's do (spreadsheets keep them text).
-        rows.append([f"{trade.trade_no}\t", f"{trade.out_trade_no}\t", f"{kind}\t", trade.subject,
-                     provider_time(trade.created_at), provider_time(completed), "\t", "\t", "\t", "\t",
-                     f"{BUYER_SHOWN}\t", amount, amount, "0.00", "0.00", "0.00", "0.00", "0.00", "",
-                     "0.00\t", "0.00", f"{request_no or ''}\t", "0.00", "0.00", trade.subject])
+        rows.append(
+            [
+                f"{trade.trade_no}\t",
+                f"{trade.out_trade_no}\t",
+                f"{kind}\t",
+                trade.subject,
+                provider_time(trade.created_at),
+                provider_time(completed),
+                "\t",
+                "\t",
+                "\t",
+                "\t",
+                f"{BUYER_SHOWN}\t",
+                amount,
+                amount,
+                "0.00",
+                "0.00",
+                "0.00",
+                "0.00",
+                "0.00",
+                "",
+                "0.00\t",
+                "0.00",
+                f"{request_no or ''}\t",
+                "0.00",
+                "0.00",
+                trade.subject,
+            ]
+        )
     pays = [fen for kind, _, fen, _, _ in entries if kind == "交易"]
     refunds = [fen for kind, _, fen, _, _ in entries if kind == "退款"]
     exported = f"#导出时间：[{_cn_time(utcnow())}]"
-    detail = _bill_head("支付宝业务明细查询", "业务明细列表", day) + _csv_lines([BILL_COLUMNS, *rows]) + [
-        "#-----------------------------------------业务明细列表结束------------------------------------",
-        f"#交易合计：{len(pays)}笔，商家实收共{fen_to_yuan(sum(pays))}元，商家优惠共0.00元",
-        f"#退款合计：{len(refunds)}笔，商家实收退款共{fen_to_yuan(-sum(refunds))}元，商家优惠退款共0.00元",
-        exported]
+    detail = (
+        _bill_head("支付宝业务明细查询", "业务明细列表", day)
+        + _csv_lines([BILL_COLUMNS, *rows])
+        + [
+            "#-----------------------------------------业务明细列表结束------------------------------------",
+            f"#交易合计：{len(pays)}笔，商家实收共{fen_to_yuan(sum(pays))}元，商家优惠共0.00元",
+            f"#退款合计：{len(refunds)}笔，商家实收退款共{fen_to_yuan(-sum(refunds))}元，商家优惠退款共0.00元",
+            exported,
+        ]
+    )
     net = fen_to_yuan(sum(pays) - sum(refunds))
-    summary = _bill_head("支付宝业务汇总查询", "业务汇总列表", day) + _csv_lines([
-        SUMMARY_COLUMNS,
-        ["合计", "", len(pays), len(refunds), net, net, "0.00", "0.00", "0.00", "0.00", "0.00", net]]) + [
-        "#-----------------------------------------业务汇总列表结束------------------------------------",
-        exported]
+    summary = (
+        _bill_head("支付宝业务汇总查询", "业务汇总列表", day)
+        + _csv_lines(
+            [
+                SUMMARY_COLUMNS,
+                ["合计", "", len(pays), len(refunds), net, net, "0.00", "0.00", "0.00", "0.00", "0.00", net],
+            ]
+        )
+        + ["#-----------------------------------------业务汇总列表结束------------------------------------", exported]
+    )
     return {"_业务明细.csv": "\n".join(detail) + "\n", "_业务明细(汇总).csv": "\n".join(summary) + "\n"}
 
 
@@ -524,17 +633,30 @@ def api_trade_pay(call: "Call") -> dict:
             if amount > current_app.config["SANDBOX_WITHHOLD_BALANCE"]:
                 raise SandboxError("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足")
             trade = SandboxTrade(
-                trade_no=_trade_no(), out_trade_no=out_trade_no, app_id=current_app.config["SANDBOX_APP_ID"],
-                seller_id=current_app.config["SANDBOX_SELLER_ID"], total_fen=amount,
-                subject=str(biz.get("subject", ""))[:256], notify_url="", return_url="",
-                status="TRADE_SUCCESS", paid_at=utcnow(), buyer_id="2088102177846880")
+                trade_no=_trade_no(),
+                out_trade_no=out_trade_no,
+                app_id=current_app.config["SANDBOX_APP_ID"],
+                seller_id=current_app.config["SANDBOX_SELLER_ID"],
+                total_fen=amount,
+                subject=str(biz.get("subject", ""))[:256],
+                notify_url="",
+                return_url="",
+                status="TRADE_SUCCESS",
+                paid_at=utcnow(),
+                buyer_id="2088102177846880",
+            )
             db.session.add(trade)
         elif trade.total_fen != amount:
             raise SandboxError("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
     # As Alipay answers it: code 10000 is the payment made; there is no trade_status in it.
-    return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "buyer_user_id": trade.buyer_id,
-            "total_amount": fen_to_yuan(trade.total_fen), "receipt_amount": fen_to_yuan(trade.total_fen),
-            "gmt_payment": provider_time(trade.paid_at) if trade.paid_at else None}
+    return {
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        "buyer_user_id": trade.buyer_id,
+        "total_amount": fen_to_yuan(trade.total_fen),
+        "receipt_amount": fen_to_yuan(trade.total_fen),
+        "gmt_payment": provider_time(trade.paid_at) if trade.paid_at else None,
+    }
 
 
 API_METHODS = {
@@ -547,8 +669,12 @@ API_METHODS = {
 }
 # Alipay answers these without code/msg when they succeed.
 UNCODED_SUCCESS = {"alipay.system.oauth.token"}
-MESSAGES = {"40002": "Invalid Arguments", "40004": "Business Failed", "20001": "Insufficient Token Permissions",
-            "20000": "Service Currently Unavailable"}
+MESSAGES = {
+    "40002": "Invalid Arguments",
+    "40004": "Business Failed",
+    "20001": "Insufficient Token Permissions",
+    "20000": "Service Currently Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -578,8 +704,12 @@ def envelope(method: str, payload: dict) -> str:
 
 
 def refusal(error: SandboxError) -> dict:
-    return {"code": error.code, "msg": MESSAGES.get(error.code, "Business Failed"),
-            "sub_code": error.sub_code, "sub_msg": error.message}
+    return {
+        "code": error.code,
+        "msg": MESSAGES.get(error.code, "Business Failed"),
+        "sub_code": error.sub_code,
+        "sub_msg": error.message,
+    }
 
 
 def answer(method: str, params: dict, *, base_url: str = "") -> str:

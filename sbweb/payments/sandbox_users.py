@@ -7,10 +7,11 @@ then takes the browser through this authorization like Alipay's: a single-use au
 that user back to our callback, which our Alipay sign-in (sbweb.hostauth.alipay) exchanges
 for a token and the user's 实名 data, signed by the sandbox like every other answer.
 """
+
 import datetime as dt
 import hashlib
 import secrets
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from flask import current_app
@@ -60,11 +61,16 @@ class SandboxSignIn(AlipaySignIn):
 def signin_for(app) -> SandboxSignIn:
     gateway = urlsplit(gateway_url(app.config))
     origin = f"{gateway.scheme}://{gateway.netloc}" if gateway.netloc else ""
-    return SandboxSignIn(name="sandbox", host="alipay", client=sandbox_app(app).client(transport_for(app)),
-                         authorize_url=origin + AUTHORIZE_PATH)
+    return SandboxSignIn(
+        name="sandbox",
+        host="alipay",
+        client=sandbox_app(app).client(transport_for(app)),
+        authorize_url=origin + AUTHORIZE_PATH,
+    )
 
 
 # -- the sandbox's side ---------------------------------------------------------------------
+
 
 def check_request(args: Mapping[str, str], our_hosts: set[str]) -> None:
     """Refuse, as Alipay does, an authorization request for an unknown app, a scope it does
@@ -93,8 +99,7 @@ def agree(args: Mapping[str, str]) -> str:
         raise SandboxError("sandbox.no-user", "沙箱：请选择宿主应用的登录用户", code="40002")
     code = secrets.token_hex(16)
     with write_transaction():
-        db.session.add(SandboxGrant(auth_code=code, app_id=args["app_id"], user_id=user_id,
-                                    scope=args["scope"][:64]))
+        db.session.add(SandboxGrant(auth_code=code, app_id=args["app_id"], user_id=user_id, scope=args["scope"][:64]))
     return _back(args, app_id=args["app_id"], source="alipay_wallet", scope=args["scope"], auth_code=code)
 
 
@@ -109,16 +114,25 @@ def api_oauth_token(call: Call) -> dict:
         raise SandboxError("isv.grant-type-invalid", "授权类型无效（沙箱只支持 authorization_code）", code="40002")
     now = utcnow()
     with write_transaction():
-        grant = db.session.scalar(select(SandboxGrant).filter_by(auth_code=str(call.params.get("code", ""))[:64])
-                                  .with_for_update())
-        if (grant is None or grant.app_id != call.params.get("app_id") or grant.code_used_at is not None
-                or now - grant.created_at > CODE_LIFETIME):
+        grant = db.session.scalar(
+            select(SandboxGrant).filter_by(auth_code=str(call.params.get("code", ""))[:64]).with_for_update()
+        )
+        if (
+            grant is None
+            or grant.app_id != call.params.get("app_id")
+            or grant.code_used_at is not None
+            or now - grant.created_at > CODE_LIFETIME
+        ):
             raise SandboxError("isv.code-invalid", "授权码code无效", code="40002")
         grant.code_used_at = now
         grant.access_token = f"authusrB{secrets.token_hex(16)}"
         grant.token_expires_at = now + TOKEN_LIFETIME
-    return {"user_id": grant.user_id, "access_token": grant.access_token,
-            "expires_in": int(TOKEN_LIFETIME.total_seconds()), "auth_start": provider_time(now)}
+    return {
+        "user_id": grant.user_id,
+        "access_token": grant.access_token,
+        "expires_in": int(TOKEN_LIFETIME.total_seconds()),
+        "auth_start": provider_time(now),
+    }
 
 
 def api_user_info(call: Call) -> dict:
@@ -128,8 +142,13 @@ def api_user_info(call: Call) -> dict:
     if user is None or grant.token_expires_at is None or grant.token_expires_at < utcnow():
         raise SandboxError("aop.invalid-auth-token", "无效的访问令牌", code="20001")
     id_type, number, name = user
-    return {"user_id": grant.user_id, "nick_name": name[:1] + "*" * (len(name) - 1),
-            "cert_type": _cert_type(id_type, number), "cert_no": number, "user_name": name}
+    return {
+        "user_id": grant.user_id,
+        "nick_name": name[:1] + "*" * (len(name) - 1),
+        "cert_type": _cert_type(id_type, number),
+        "cert_no": number,
+        "user_name": name,
+    }
 
 
 API_METHODS = {

@@ -5,10 +5,11 @@ Requests sign every parameter but `sign`; notifications and returns are signed o
 parameter but `sign` and `sign_type`. Empty values are left out; keys are sorted; pairs are
 joined `key=value` with `&`, values not URL-encoded.
 """
+
 import base64
 import functools
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,12 +58,13 @@ def load_or_create_keypair(directory: Path, name: str) -> rsa.RSAPrivateKey:
 
 def _new_private_pem() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def public_pem(key) -> str:
     public = key.public_key() if hasattr(key, "public_key") else key
-    return public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(
+        "ascii"
+    )

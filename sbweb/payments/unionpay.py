@@ -24,13 +24,14 @@ hold `&` are wrapped in {} or [] (reserved fields), which `parse_answer` keeps w
 Not in this module yet (issue 18): 消费撤销, the 对账文件 (txnType 76), UnionPay's test-
 environment certificates (whose CN reads 00040000:SIGN), the sandbox's 银联 cashier.
 """
+
 import base64
 import datetime as dt
 import hashlib
 import re
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 from urllib.parse import urlencode
 
 from cryptography import x509
@@ -41,8 +42,18 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from sbweb.clock import SHANGHAI
-from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayRequest, PaymentStart,
-                            ProviderError, TradeState, WithholdRefused, read_answer)
+from sbweb.payments import (
+    BillRow,
+    InvalidNotice,
+    Notification,
+    NotifyAnswer,
+    PaymentStart,
+    PayRequest,
+    ProviderError,
+    TradeState,
+    WithholdRefused,
+    read_answer,
+)
 
 VERSION = "5.1.0"
 ENCODING = "UTF-8"
@@ -89,6 +100,7 @@ def read_amount(text) -> int | None:
 
 
 # -- signing --------------------------------------------------------------------------------
+
 
 def signing_string(fields: Mapping[str, str]) -> str:
     """Every field but `signature`, sorted by name, as k=v joined by &."""
@@ -140,6 +152,7 @@ class SigningKey:
 
 # -- verifying ------------------------------------------------------------------------------
 
+
 def cn_parts(certificate: x509.Certificate) -> list[str]:
     names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value).split("@") if names else []
@@ -154,8 +167,10 @@ def _extension(certificate: x509.Certificate, oid):
 
 def _within(certificate: x509.Certificate, now: dt.datetime, what: str) -> None:
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-        raise InvalidNotice(f"{what} is not valid now (valid {certificate.not_valid_before_utc:%Y-%m-%d} "
-                            f"to {certificate.not_valid_after_utc:%Y-%m-%d})")
+        raise InvalidNotice(
+            f"{what} is not valid now (valid {certificate.not_valid_before_utc:%Y-%m-%d} "
+            f"to {certificate.not_valid_after_utc:%Y-%m-%d})"
+        )
 
 
 def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -221,7 +236,7 @@ class Trust:
         """`fields` as a dict if UnionPay signed them (signMethod 01, version 5.1.0, with a
         signPubKeyCert we trust); InvalidNotice saying why not otherwise."""
         fields = dict(fields)
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         if fields.get("signMethod") != SIGN_METHOD:
             raise InvalidNotice(f"signMethod {str(fields.get('signMethod'))[:8]!r}, not 01")
         if fields.get("version") != VERSION:
@@ -243,6 +258,7 @@ class Trust:
 
 
 # -- messages -------------------------------------------------------------------------------
+
 
 def parse_answer(text: str) -> dict[str, str]:
     """A synchronous answer (`k=v&k=v`, values as they are): a value that opens with { or [
@@ -294,37 +310,78 @@ class Merchant:
     mer_id: str
     key: SigningKey
 
-    def _base(self, txn_type: str, txn_sub_type: str, biz_type: str, order_id: str, txn_time: dt.datetime,
-              **more) -> dict[str, str]:
+    def _base(
+        self, txn_type: str, txn_sub_type: str, biz_type: str, order_id: str, txn_time: dt.datetime, **more
+    ) -> dict[str, str]:
         if not ORDER_ID.fullmatch(order_id or ""):
             raise ValueError(f"orderId must be 8–32 letters and digits, not {order_id!r}")
-        return _without_blanks({
-            "version": VERSION, "encoding": ENCODING, "signMethod": SIGN_METHOD,
-            "txnType": txn_type, "txnSubType": txn_sub_type, "bizType": biz_type,
-            "accessType": "0", "merId": self.mer_id, "orderId": order_id,
-            "txnTime": provider_time(txn_time), **more,
-        })
+        return _without_blanks(
+            {
+                "version": VERSION,
+                "encoding": ENCODING,
+                "signMethod": SIGN_METHOD,
+                "txnType": txn_type,
+                "txnSubType": txn_sub_type,
+                "bizType": biz_type,
+                "accessType": "0",
+                "merId": self.mer_id,
+                "orderId": order_id,
+                "txnTime": provider_time(txn_time),
+                **more,
+            }
+        )
 
-    def front_form(self, *, order_id: str, amount_fen: int, txn_time: dt.datetime, pay_timeout: dt.datetime,
-                   front_url: str, back_url: str) -> dict[str, str]:
+    def front_form(
+        self,
+        *,
+        order_id: str,
+        amount_fen: int,
+        txn_time: dt.datetime,
+        pay_timeout: dt.datetime,
+        front_url: str,
+        back_url: str,
+    ) -> dict[str, str]:
         """前台交易 (消费, mobile web): the signed fields the browser posts to frontTransReq.do."""
-        return self.key.sign(self._base(
-            "01", "01", "000201", order_id, txn_time, channelType="08", currencyCode=CURRENCY,
-            txnAmt=amount(amount_fen), frontUrl=front_url, backUrl=back_url,
-            payTimeout=provider_time(pay_timeout)))
+        return self.key.sign(
+            self._base(
+                "01",
+                "01",
+                "000201",
+                order_id,
+                txn_time,
+                channelType="08",
+                currencyCode=CURRENCY,
+                txnAmt=amount(amount_fen),
+                frontUrl=front_url,
+                backUrl=back_url,
+                payTimeout=provider_time(pay_timeout),
+            )
+        )
 
     def query_request(self, *, order_id: str, txn_time: dt.datetime) -> dict[str, str]:
         """交易状态查询 of the trade (payment or refund) sent as orderId at txnTime."""
         return self.key.sign(self._base("00", "00", "000000", order_id, txn_time))
 
-    def refund_request(self, *, order_id: str, orig_qry_id: str, amount_fen: int, txn_time: dt.datetime,
-                       back_url: str) -> dict[str, str]:
+    def refund_request(
+        self, *, order_id: str, orig_qry_id: str, amount_fen: int, txn_time: dt.datetime, back_url: str
+    ) -> dict[str, str]:
         """退货 of `amount_fen` of the paid trade `orig_qry_id` (its queryId), as orderId."""
         if not re.fullmatch(r"[0-9A-Za-z]{1,64}", orig_qry_id or ""):
             raise ValueError("origQryId must be the paid trade's queryId")
-        return self.key.sign(self._base(
-            "04", "00", "000201", order_id, txn_time, channelType="08", currencyCode=CURRENCY,
-            txnAmt=amount(amount_fen), origQryId=orig_qry_id, backUrl=back_url))
+        return self.key.sign(
+            self._base(
+                "04",
+                "00",
+                "000201",
+                order_id,
+                txn_time,
+                channelType="08",
+                currencyCode=CURRENCY,
+                txnAmt=amount(amount_fen),
+                origQryId=orig_qry_id,
+                backUrl=back_url,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -378,12 +435,15 @@ def trade_outcome(fields: Mapping[str, str], *, mer_id: str, answer: bool) -> Ou
 
 # -- transport ------------------------------------------------------------------------------
 
+
 def http_post(timeout: float) -> Post:
     """POST the fields form-encoded; the raw answer, or ProviderError when there is none."""
+
     def post(url: str, fields: Mapping[str, str]) -> bytes:
         data = urlencode(fields).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"})
+        request = urllib.request.Request(
+            url, data=data, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+        )
         return read_answer(request, timeout, MAX_ANSWER)
 
     return post
@@ -406,8 +466,16 @@ class UnionPayProvider:
     channels = frozenset({"unionpay"})
     withholds = False  # 银联代收 is another product
 
-    def __init__(self, *, name: str, merchant: Merchant, trust: Trust, gateway: str = LIVE_GATEWAY,
-                 post: Post | None = None, timeout: float = 10):
+    def __init__(
+        self,
+        *,
+        name: str,
+        merchant: Merchant,
+        trust: Trust,
+        gateway: str = LIVE_GATEWAY,
+        post: Post | None = None,
+        timeout: float = 10,
+    ):
         self.name = name
         self.merchant = merchant
         self.trust = trust
@@ -470,8 +538,13 @@ class UnionPayProvider:
         order = self._order(request.out_trade_no)
         try:
             form = self.merchant.front_form(
-                order_id=request.out_trade_no, amount_fen=request.amount_fen, txn_time=order.created_at,
-                pay_timeout=request.expires_at, front_url=request.return_url, back_url=request.notify_url)
+                order_id=request.out_trade_no,
+                amount_fen=request.amount_fen,
+                txn_time=order.created_at,
+                pay_timeout=request.expires_at,
+                front_url=request.return_url,
+                back_url=request.notify_url,
+            )
         except ValueError as exc:
             raise ProviderError(f"front form: {exc}") from None
         return PaymentStart(url=f"{self.gateway}{FRONT_PATH}", form=form)
@@ -485,9 +558,14 @@ class UnionPayProvider:
         if fields.get("txnType") != "01":
             raise InvalidNotice(f"not a payment notification (txnType {fields.get('txnType', '')[:4]!r})")
         outcome = trade_outcome(fields, mer_id=self.merchant.mer_id, answer=False)
-        return TradeState(out_trade_no=outcome.order_id, status=STATUS[outcome.status],
-                          amount_fen=outcome.amount_fen, trade_no=outcome.query_id,
-                          notify_id=outcome.query_id, seller_id=self.merchant.mer_id)
+        return TradeState(
+            out_trade_no=outcome.order_id,
+            status=STATUS[outcome.status],
+            amount_fen=outcome.amount_fen,
+            trade_no=outcome.query_id,
+            notify_id=outcome.query_id,
+            seller_id=self.merchant.mer_id,
+        )
 
     def notify_answer(self, accepted: bool) -> NotifyAnswer:
         """UnionPay takes HTTP 200 as received; anything else it sends again later."""
@@ -504,24 +582,30 @@ class UnionPayProvider:
     # -- trade APIs -----------------------------------------------------------------------
     def query(self, out_trade_no: str) -> TradeState:
         order = self._order(out_trade_no)
-        outcome = self._call("query", QUERY_PATH, self.merchant.query_request(
-            order_id=out_trade_no, txn_time=order.created_at))
+        outcome = self._call(
+            "query", QUERY_PATH, self.merchant.query_request(order_id=out_trade_no, txn_time=order.created_at)
+        )
         # A failed attempt is not the trade's end: the payer may try again on UnionPay's page
         # until payTimeout; the order closes when it expires.
-        return TradeState(out_trade_no=out_trade_no, status=STATUS[outcome.status], amount_fen=outcome.amount_fen,
-                          trade_no=outcome.query_id, seller_id=self.merchant.mer_id)
+        return TradeState(
+            out_trade_no=out_trade_no,
+            status=STATUS[outcome.status],
+            amount_fen=outcome.amount_fen,
+            trade_no=outcome.query_id,
+            seller_id=self.merchant.mer_id,
+        )
 
     def close(self, out_trade_no: str) -> None:
         """A 前台交易 has no close: payTimeout ends it at UnionPay. What is paid or still being
         processed there is not closed here (ProviderError: the query decides)."""
         order = self._order(out_trade_no)
-        outcome = self._call("close", QUERY_PATH, self.merchant.query_request(
-            order_id=out_trade_no, txn_time=order.created_at))
+        outcome = self._call(
+            "close", QUERY_PATH, self.merchant.query_request(order_id=out_trade_no, txn_time=order.created_at)
+        )
         if outcome.status in ("paid", "processing"):
             raise ProviderError(f"close: the trade is {outcome.status} at UnionPay")
 
-    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> str:
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *, total_fen: int) -> str:
         """退货 by origQryId. A refund UnionPay has already (same orderId and txnTime) is asked
         about, not sent again; a new one is answered 00 (accepted) and completes later."""
         known = self.refund_state(out_trade_no, out_request_no)
@@ -532,15 +616,20 @@ class UnionPayProvider:
         if not query_id:
             # Money that came after the order ended (never settled, so no queryId kept): UnionPay
             # is asked for the payment's queryId.
-            paid = self._call("refund", QUERY_PATH, self.merchant.query_request(
-                order_id=out_trade_no, txn_time=order.created_at))
+            paid = self._call(
+                "refund", QUERY_PATH, self.merchant.query_request(order_id=out_trade_no, txn_time=order.created_at)
+            )
             if paid.status != "paid" or not paid.query_id:
                 raise ProviderError(f"refund: UnionPay has no paid trade {out_trade_no} ({paid.status})")
             query_id = paid.query_id
         try:
             fields = self.merchant.refund_request(
-                order_id=out_request_no, orig_qry_id=query_id, amount_fen=amount_fen,
-                txn_time=self._refund_time(out_request_no), back_url=self._refund_back_url())
+                order_id=out_request_no,
+                orig_qry_id=query_id,
+                amount_fen=amount_fen,
+                txn_time=self._refund_time(out_request_no),
+                back_url=self._refund_back_url(),
+            )
         except ValueError as exc:
             raise ProviderError(f"refund: {exc}") from None
         raw = self.post(f"{self.gateway}{BACK_PATH}", fields)
@@ -567,8 +656,11 @@ class UnionPayProvider:
 
     def refund_state(self, out_trade_no: str, out_request_no: str) -> str:
         """The 退货's own trade, by its orderId and txnTime: 00 is the money returned."""
-        outcome = self._call("refund query", QUERY_PATH, self.merchant.query_request(
-            order_id=out_request_no, txn_time=self._refund_time(out_request_no)))
+        outcome = self._call(
+            "refund query",
+            QUERY_PATH,
+            self.merchant.query_request(order_id=out_request_no, txn_time=self._refund_time(out_request_no)),
+        )
         return REFUND_STATUS[outcome.status]
 
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
@@ -580,12 +672,23 @@ class UnionPayProvider:
 
 # -- built from configuration ---------------------------------------------------------------
 
+
 class ConfigurationError(RuntimeError):
     """A UnionPay provider that cannot start as configured; never holds key material."""
 
 
-SETTINGS = {"kind", "mer_id", "sign_pfx_file", "sign_pfx_password_file", "sign_pfx_password_env",
-            "root_cert_file", "middle_cert_file", "organisation", "gateway", "timeout"}
+SETTINGS = {
+    "kind",
+    "mer_id",
+    "sign_pfx_file",
+    "sign_pfx_password_file",
+    "sign_pfx_password_env",
+    "root_cert_file",
+    "middle_cert_file",
+    "organisation",
+    "gateway",
+    "timeout",
+}
 REQUIRED = ("mer_id", "sign_pfx_file", "root_cert_file", "middle_cert_file")
 
 
@@ -632,12 +735,17 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
     gateway = str(settings.get("gateway") or LIVE_GATEWAY).rstrip("/")
     parts = urlsplit(gateway)
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.path or (
-            parts.scheme == "http" and not local):
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.path
+        or (parts.scheme == "http" and not local)
+    ):
         raise ConfigurationError(f"{where}['gateway']: an https origin such as {LIVE_GATEWAY}")
     if gateway not in app.config.get("CSP_FORM_ACTION", ()):
-        raise ConfigurationError(f"{where}: add {gateway!r} to CSP_FORM_ACTION (the browser posts the "
-                                 "payment form there)")
+        raise ConfigurationError(
+            f"{where}: add {gateway!r} to CSP_FORM_ACTION (the browser posts the payment form there)"
+        )
     timeout = settings.get("timeout", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
         raise ConfigurationError(f"{where}['timeout']: seconds, more than 0 and at most 120")
@@ -648,8 +756,9 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise ConfigurationError(f"{where}[{key!r}]: cannot read {path} "
-                                     f"({exc.strerror or exc.__class__.__name__})") from None
+            raise ConfigurationError(
+                f"{where}[{key!r}]: cannot read {path} ({exc.strerror or exc.__class__.__name__})"
+            ) from None
 
     if settings.get("sign_pfx_password_file"):
         password = read("sign_pfx_password_file").decode("utf-8", "replace").strip()
@@ -664,14 +773,20 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
         key = SigningKey.from_pfx(read("sign_pfx_file"), password)
     except ValueError as exc:
         raise ConfigurationError(f"{where}['sign_pfx_file']: {exc}") from None
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     if not key.certificate.not_valid_before_utc <= now <= key.certificate.not_valid_after_utc:
-        raise ConfigurationError(f"{where}['sign_pfx_file']: the signing certificate is not valid now "
-                                 f"(until {key.certificate.not_valid_after_utc:%Y-%m-%d})")
+        raise ConfigurationError(
+            f"{where}['sign_pfx_file']: the signing certificate is not valid now "
+            f"(until {key.certificate.not_valid_after_utc:%Y-%m-%d})"
+        )
     try:
-        trust = Trust.from_pem(_certificates_pem(read("root_cert_file")), _certificates_pem(read("middle_cert_file")),
-                               str(settings.get("organisation") or ORGANISATION))
+        trust = Trust.from_pem(
+            _certificates_pem(read("root_cert_file")),
+            _certificates_pem(read("middle_cert_file")),
+            str(settings.get("organisation") or ORGANISATION),
+        )
     except ValueError as exc:
         raise ConfigurationError(f"{where}: root_cert_file / middle_cert_file: {exc}") from None
-    return UnionPayProvider(name=name, merchant=Merchant(mer_id, key), trust=trust, gateway=gateway,
-                            timeout=float(timeout))
+    return UnionPayProvider(
+        name=name, merchant=Merchant(mer_id, key), trust=trust, gateway=gateway, timeout=float(timeout)
+    )

@@ -19,6 +19,7 @@ Configuration, PAYMENT_PROVIDERS[name] (files relative to the instance folder):
 Keys are read once at start-up and never logged; a missing or unreadable one stops the app
 with a message naming the setting.
 """
+
 import csv
 import datetime as dt
 import gzip
@@ -34,9 +35,19 @@ from urllib.parse import quote, urlencode
 
 from sbweb.clock import SHANGHAI
 from sbweb.money import yuan_to_fen
-from sbweb.payments import (BillRow, InvalidNotice, Notification, NotifyAnswer, PayerUnknown,
-                            PayRequest, PaymentStart, ProviderError, TradeState, WithholdRefused,
-                            replay)
+from sbweb.payments import (
+    BillRow,
+    InvalidNotice,
+    Notification,
+    NotifyAnswer,
+    PayerUnknown,
+    PaymentStart,
+    PayRequest,
+    ProviderError,
+    TradeState,
+    WithholdRefused,
+    replay,
+)
 
 log = logging.getLogger(__name__)
 GATEWAY = "https://api.mch.weixin.qq.com"
@@ -59,8 +70,15 @@ STATUS = {
 REFUND_STATUS = {"SUCCESS": "succeeded", "PROCESSING": "processing", "ABNORMAL": "failed", "CLOSED": "failed"}
 NO_SUCH_TRADE = "ORDER_NOT_EXIST"
 NO_BILL = "NO_STATEMENT_EXIST"  # no trade that day: an empty bill, not an error
-REQUIRED = ("mchid", "appid", "cert_serial_no", "private_key_file", "apiv3_key_file",
-            "public_key_file", "public_key_id")
+REQUIRED = (
+    "mchid",
+    "appid",
+    "cert_serial_no",
+    "private_key_file",
+    "apiv3_key_file",
+    "public_key_file",
+    "public_key_id",
+)
 
 
 class ConfigurationError(RuntimeError):
@@ -90,9 +108,20 @@ class WeChatPayProvider:
     channels = frozenset({"wechat"})
     withholds = False  # 委托代扣 is a separate WeChat Pay product, not offered here
 
-    def __init__(self, *, name: str, mchid: str, appid: str, cert_serial_no: str, private_key: str,
-                 apiv3_key: str, public_key: str, public_key_id: str, gateway: str = GATEWAY,
-                 timeout: float | tuple = 10):
+    def __init__(
+        self,
+        *,
+        name: str,
+        mchid: str,
+        appid: str,
+        cert_serial_no: str,
+        private_key: str,
+        apiv3_key: str,
+        public_key: str,
+        public_key_id: str,
+        gateway: str = GATEWAY,
+        timeout: float | tuple = 10,
+    ):
         from wechatpayv3 import WeChatPay, WeChatPayType
         from wechatpayv3.utils import load_public_key
 
@@ -102,10 +131,18 @@ class WeChatPayProvider:
         self.public_key_id = public_key_id
         self._apiv3_key = apiv3_key
         try:
-            self._pay = WeChatPay(wechatpay_type=WeChatPayType.JSAPI, mchid=mchid,
-                                  private_key=private_key, cert_serial_no=cert_serial_no,
-                                  appid=appid, apiv3_key=apiv3_key, timeout=timeout,
-                                  public_key=public_key, public_key_id=public_key_id, logger=None)
+            self._pay = WeChatPay(
+                wechatpay_type=WeChatPayType.JSAPI,
+                mchid=mchid,
+                private_key=private_key,
+                cert_serial_no=cert_serial_no,
+                appid=appid,
+                apiv3_key=apiv3_key,
+                timeout=timeout,
+                public_key=public_key,
+                public_key_id=public_key_id,
+                logger=None,
+            )
             self._public_key = load_public_key(public_key)
         except Exception as exc:  # the library says which key would not load, not what is in it
             raise ConfigurationError(f"PAYMENT_PROVIDERS[{name!r}]: {exc}") from None
@@ -157,18 +194,26 @@ class WeChatPayProvider:
         if request.host == "wechat":
             if host := self.payer_needed(request.host, request.payer_subject):
                 raise PayerUnknown(host)
-            status, body = self._call("jsapi prepay", self._pay.pay, **common,
-                                      payer={"openid": request.payer_subject},
-                                      pay_type=self._types.JSAPI)
+            status, body = self._call(
+                "jsapi prepay",
+                self._pay.pay,
+                **common,
+                payer={"openid": request.payer_subject},
+                pay_type=self._types.JSAPI,
+            )
             prepay_id = body.get("prepay_id") if status == 200 and isinstance(body, dict) else None
             if not prepay_id:
                 raise self._refused("jsapi prepay", status, body)
             return PaymentStart(bridge=self.bridge_parameters(prepay_id))
         if not request.client_ip:
             raise ProviderError("h5 prepay: no payer address")
-        status, body = self._call("h5 prepay", self._pay.pay, **common, pay_type=self._types.H5,
-                                  scene_info={"payer_client_ip": request.client_ip,
-                                              "h5_info": {"type": "Wap"}})
+        status, body = self._call(
+            "h5 prepay",
+            self._pay.pay,
+            **common,
+            pay_type=self._types.H5,
+            scene_info={"payer_client_ip": request.client_ip, "h5_info": {"type": "Wap"}},
+        )
         h5_url = body.get("h5_url") if status == 200 and isinstance(body, dict) else None
         if not h5_url:
             raise self._refused("h5 prepay", status, body)
@@ -180,8 +225,14 @@ class WeChatPayProvider:
         """getBrandWCPayRequest's parameters, paySign by our merchant key over
         appId, timeStamp, nonceStr and package (one per line)."""
         stamp, nonce, package = str(int(time.time())), secrets.token_hex(16), f"prepay_id={prepay_id}"
-        return {"appId": self.appid, "timeStamp": stamp, "nonceStr": nonce, "package": package,
-                "signType": "RSA", "paySign": self._pay.sign([self.appid, stamp, nonce, package])}
+        return {
+            "appId": self.appid,
+            "timeStamp": stamp,
+            "nonceStr": nonce,
+            "package": package,
+            "signType": "RSA",
+            "paySign": self._pay.sign([self.appid, stamp, nonce, package]),
+        }
 
     # -- notifications and returns ------------------------------------------------------
     def verify_notify(self, notification: Notification) -> TradeState:
@@ -214,9 +265,12 @@ class WeChatPayProvider:
             resource = event["resource"]
             if event.get("resource_type") != "encrypt-resource" or resource.get("algorithm") != "AEAD_AES_256_GCM":
                 raise InvalidNotice("not an AEAD_AES_256_GCM encrypted resource")
-            plain = aes_decrypt(nonce=resource["nonce"], ciphertext=resource["ciphertext"],
-                                associated_data=resource.get("associated_data") or "",
-                                apiv3_key=self._apiv3_key)
+            plain = aes_decrypt(
+                nonce=resource["nonce"],
+                ciphertext=resource["ciphertext"],
+                associated_data=resource.get("associated_data") or "",
+                apiv3_key=self._apiv3_key,
+            )
         except InvalidNotice:
             raise
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -229,8 +283,7 @@ class WeChatPayProvider:
             transaction = json.loads(plain)
         except ValueError:
             raise InvalidNotice("decrypted resource is not JSON") from None
-        state = self._trade_state(transaction, notify_id=str(event.get("id", ""))[:64] or None,
-                                  refuse=InvalidNotice)
+        state = self._trade_state(transaction, notify_id=str(event.get("id", ""))[:64] or None, refuse=InvalidNotice)
         # Last, so that a refused notification leaves no trace; a replay of this one is refused.
         replay.remember_nonce(self.name, nonce)
         return state
@@ -275,8 +328,9 @@ class WeChatPayProvider:
         """WeChat Pay stops retrying on 200/204; anything else with {"code": "FAIL"} is a failure."""
         if accepted:
             return NotifyAnswer(204)
-        return NotifyAnswer(400, json.dumps({"code": "FAIL", "message": "通知未被接受"}, ensure_ascii=False),
-                            "application/json")
+        return NotifyAnswer(
+            400, json.dumps({"code": "FAIL", "message": "通知未被接受"}, ensure_ascii=False), "application/json"
+        )
 
     def verify_return(self, args) -> str:
         """The browser's return from H5 carries no signature, only the order number we put in
@@ -306,14 +360,17 @@ class WeChatPayProvider:
             return  # never reached WeChat Pay: nothing to close there
         raise self._refused("close", status, body)  # ORDER_PAID and the like: the query decides
 
-    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *,
-               total_fen: int) -> str:
+    def refund(self, out_trade_no: str, amount_fen: int, out_request_no: str, reason: str, *, total_fen: int) -> str:
         """申请退款. out_refund_no makes a repeat the same refund; the total is the order's.
         WeChat Pay mostly answers PROCESSING: `refund_state` is asked again later."""
         status, body = self._call(
-            "refund", self._pay.refund, out_refund_no=out_request_no, out_trade_no=out_trade_no,
+            "refund",
+            self._pay.refund,
+            out_refund_no=out_request_no,
+            out_trade_no=out_trade_no,
             reason=reason[:80] or None,
-            amount={"refund": amount_fen, "total": total_fen, "currency": "CNY"})
+            amount={"refund": amount_fen, "total": total_fen, "currency": "CNY"},
+        )
         if status != 200 or not isinstance(body, dict):
             raise self._refused("refund", status, body)
         return self._refund_status("refund", out_request_no, body)
@@ -341,8 +398,9 @@ class WeChatPayProvider:
     def bill(self, day: dt.date) -> list[BillRow]:
         """The ALL trade bill of one day: fetched, checked against the SHA1 WeChat Pay signed,
         and parsed (backtick-prefixed fields; the summary lines at the end are not trades)."""
-        status, body = self._call("bill", self._pay.trade_bill, bill_date=day.isoformat(),
-                                  bill_type="ALL", tar_type="GZIP")
+        status, body = self._call(
+            "bill", self._pay.trade_bill, bill_date=day.isoformat(), bill_type="ALL", tar_type="GZIP"
+        )
         if status == 400 and isinstance(body, dict) and body.get("code") == NO_BILL:
             return []
         if status != 200 or not isinstance(body, dict) or not body.get("download_url"):
@@ -389,8 +447,9 @@ class WeChatPayProvider:
                 at = dt.datetime.strptime(get("交易时间"), "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
             except ValueError:
                 raise ProviderError("bill: a line that cannot be read") from None
-            rows.append(BillRow(out_trade_no=get("商户订单号"), trade_no=get("微信订单号"), kind=kind,
-                                amount_fen=amount, at=at))
+            rows.append(
+                BillRow(out_trade_no=get("商户订单号"), trade_no=get("微信订单号"), kind=kind, amount_fen=amount, at=at)
+            )
         else:
             raise ProviderError("bill: no summary lines (cut short?)")
         return rows
@@ -398,13 +457,15 @@ class WeChatPayProvider:
 
 # -- built from configuration ---------------------------------------------------------------
 
+
 def _file(name: str, settings: dict, key: str, instance: Path) -> str:
     path = instance / str(settings[key])
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigurationError(f"PAYMENT_PROVIDERS[{name!r}][{key!r}]: cannot read {path} "
-                                 f"({exc.strerror or exc.__class__.__name__})") from None
+        raise ConfigurationError(
+            f"PAYMENT_PROVIDERS[{name!r}][{key!r}]: cannot read {path} ({exc.strerror or exc.__class__.__name__})"
+        ) from None
 
 
 def from_settings(name: str, settings: dict, app) -> WeChatPayProvider:
@@ -413,8 +474,9 @@ def from_settings(name: str, settings: dict, app) -> WeChatPayProvider:
     try:
         import wechatpayv3  # noqa: F401
     except ImportError:
-        raise ConfigurationError(f"PAYMENT_PROVIDERS[{name!r}]: WeChat Pay needs the wechatpayv3 "
-                                 "library: pip install 'sbweb[wechat]'") from None
+        raise ConfigurationError(
+            f"PAYMENT_PROVIDERS[{name!r}]: WeChat Pay needs the wechatpayv3 library: pip install 'sbweb[wechat]'"
+        ) from None
     where = f"PAYMENT_PROVIDERS[{name!r}]"
     missing = [key for key in REQUIRED if not settings.get(key)]
     if missing:
@@ -442,18 +504,27 @@ def from_settings(name: str, settings: dict, app) -> WeChatPayProvider:
 
     private_key = _file(name, settings, "private_key_file", instance)
     public_key = _file(name, settings, "public_key_file", instance)
-    for key, text, load, kind in (("private_key_file", private_key, load_private_key, "private key"),
-                                  ("public_key_file", public_key, load_public_key, "public key")):
+    for key, text, load, kind in (
+        ("private_key_file", private_key, load_private_key, "private key"),
+        ("public_key_file", public_key, load_public_key, "public key"),
+    ):
         try:
             load(text)  # as the library will: PEM, or its base64 body alone
         except Exception:
             raise ConfigurationError(f"{where}[{key!r}]: not a PEM {kind}") from None
     _check_signin(where, settings["appid"], app.config.get("HOST_SIGNIN") or {})
-    return WeChatPayProvider(name=name, mchid=str(settings["mchid"]), appid=settings["appid"],
-                             cert_serial_no=str(settings["cert_serial_no"]), private_key=private_key,
-                             apiv3_key=apiv3_key, public_key=public_key,
-                             public_key_id=settings["public_key_id"], gateway=gateway,
-                             timeout=timeout)
+    return WeChatPayProvider(
+        name=name,
+        mchid=str(settings["mchid"]),
+        appid=settings["appid"],
+        cert_serial_no=str(settings["cert_serial_no"]),
+        private_key=private_key,
+        apiv3_key=apiv3_key,
+        public_key=public_key,
+        public_key_id=settings["public_key_id"],
+        gateway=gateway,
+        timeout=timeout,
+    )
 
 
 def _check_signin(where: str, appid: str, host_signin: dict) -> None:
@@ -463,4 +534,5 @@ def _check_signin(where: str, appid: str, host_signin: dict) -> None:
     if appid not in appids:
         raise ConfigurationError(
             f"{where}: paying inside WeChat (JSAPI) needs the payer's openid for appid {appid}: "
-            f"configure HOST_SIGNIN {{'wechat': {{'kind': 'wechat', 'appid': '{appid}', …}}}}")
+            f"configure HOST_SIGNIN {{'wechat': {{'kind': 'wechat', 'appid': '{appid}', …}}}}"
+        )

@@ -2,23 +2,42 @@
 account for an enrollment, with a 单笔扣款限额 and the 补缴 opt-in; change those; revoke). Own
 person only; every rule refuses with a Chinese message for its field before anything is
 written."""
+
 import re
 
 from sqlalchemy import select
 from stdnum import luhn
 
+from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.models import BankAccount, BankAgreement, Enrollment
 from sbweb.models.bank import DEFAULT_LIMIT_FEN, LIMIT_MAX_FEN, LIMIT_MIN_FEN
 from sbweb.models.base import utcnow
 from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
-from sbweb.clock import shanghai_now
 from sbweb.services.people import normalise_name
 
-BANKS = ("中国工商银行", "中国农业银行", "中国银行", "中国建设银行", "交通银行", "中国邮政储蓄银行",
-         "招商银行", "兴业银行", "中信银行", "浦发银行", "民生银行", "光大银行", "平安银行", "华夏银行",
-         "青岛银行", "贵阳银行", "杭州银行", "农村商业银行", "农村信用合作社")
+BANKS = (
+    "中国工商银行",
+    "中国农业银行",
+    "中国银行",
+    "中国建设银行",
+    "交通银行",
+    "中国邮政储蓄银行",
+    "招商银行",
+    "兴业银行",
+    "中信银行",
+    "浦发银行",
+    "民生银行",
+    "光大银行",
+    "平安银行",
+    "华夏银行",
+    "青岛银行",
+    "贵阳银行",
+    "杭州银行",
+    "农村商业银行",
+    "农村信用合作社",
+)
 
 
 class BankError(ValueError):
@@ -44,13 +63,21 @@ def clean_account_no(kind: str, text: str) -> str:
 
 
 def accounts_of(person_id: int) -> list[BankAccount]:
-    return list(db.session.scalars(select(BankAccount).where(
-        BankAccount.person_id == person_id, BankAccount.deleted_at.is_(None)).order_by(BankAccount.id)))
+    return list(
+        db.session.scalars(
+            select(BankAccount)
+            .where(BankAccount.person_id == person_id, BankAccount.deleted_at.is_(None))
+            .order_by(BankAccount.id)
+        )
+    )
 
 
 def own_account(person_id: int, account_id: int) -> BankAccount | None:
-    return db.session.scalar(select(BankAccount).where(
-        BankAccount.id == account_id, BankAccount.person_id == person_id, BankAccount.deleted_at.is_(None)))
+    return db.session.scalar(
+        select(BankAccount).where(
+            BankAccount.id == account_id, BankAccount.person_id == person_id, BankAccount.deleted_at.is_(None)
+        )
+    )
 
 
 def _check(person, bank_name: str, kind: str, account_no: str, account_name: str) -> tuple[str, str]:
@@ -69,8 +96,7 @@ def report(person, *, bank_name: str, kind: str, account_no: str, account_name: 
     with write_transaction():
         if any(a.account_no == number for a in accounts_of(person.id)):
             raise BankError("account_no", "该账号已报告")
-        account = BankAccount(person_id=person.id, bank_name=bank_name, kind=kind, account_no=number,
-                              account_name=name)
+        account = BankAccount(person_id=person.id, bank_name=bank_name, kind=kind, account_no=number, account_name=name)
         db.session.add(account)
     return account
 
@@ -92,15 +118,21 @@ def delete(person_id: int, account_id: int) -> None:
         account = own_account(person_id, account_id)
         if account is None:
             raise BankError(None, "未找到该账户")
-        if db.session.scalar(select(BankAgreement.id).where(BankAgreement.account_id == account_id,
-                                                             BankAgreement.state == "active")):
+        if db.session.scalar(
+            select(BankAgreement.id).where(BankAgreement.account_id == account_id, BankAgreement.state == "active")
+        ):
             raise BankError(None, "该账户有生效的银行缴费协议，请先撤销协议再删除")
         account.deleted_at = utcnow()
 
 
 def agreements_of(person_id: int) -> list[BankAgreement]:
-    return list(db.session.scalars(select(BankAgreement).where(BankAgreement.person_id == person_id)
-                                   .order_by(BankAgreement.signed_at.desc(), BankAgreement.id.desc())))
+    return list(
+        db.session.scalars(
+            select(BankAgreement)
+            .where(BankAgreement.person_id == person_id)
+            .order_by(BankAgreement.signed_at.desc(), BankAgreement.id.desc())
+        )
+    )
 
 
 def agreements_active(person_id: int) -> list[BankAgreement]:
@@ -108,8 +140,9 @@ def agreements_active(person_id: int) -> list[BankAgreement]:
 
 
 def active_agreement(enrollment_id: int) -> BankAgreement | None:
-    return db.session.scalar(select(BankAgreement).where(BankAgreement.enrollment_id == enrollment_id,
-                                                         BankAgreement.state == "active"))
+    return db.session.scalar(
+        select(BankAgreement).where(BankAgreement.enrollment_id == enrollment_id, BankAgreement.state == "active")
+    )
 
 
 def check_limit(limit_fen) -> int:
@@ -123,14 +156,24 @@ def check_limit(limit_fen) -> int:
     return limit_fen
 
 
-def sign(person_id: int, *, enrollment_no: str, account_id: int, kind: str, limit_fen: int = DEFAULT_LIMIT_FEN,
-         withhold_backpay: bool = False) -> BankAgreement:
+def sign(
+    person_id: int,
+    *,
+    enrollment_no: str,
+    account_id: int,
+    kind: str,
+    limit_fen: int = DEFAULT_LIMIT_FEN,
+    withhold_backpay: bool = False,
+) -> BankAgreement:
     """本人才可签约: the enrollment and the account must both be the signer's own."""
     if kind not in ("tripartite", "bipartite"):
         raise BankError("kind", "请选择协议类型")
     limit_fen = check_limit(limit_fen)
-    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == (enrollment_no or "")[:32],
-                                                            Enrollment.person_id == person_id))
+    enrollment = db.session.scalar(
+        select(Enrollment).where(
+            Enrollment.enrollment_no == (enrollment_no or "")[:32], Enrollment.person_id == person_id
+        )
+    )
     if enrollment is None:
         raise BankError("enrollment", "请选择本人的参保信息")
     with write_transaction():
@@ -140,9 +183,15 @@ def sign(person_id: int, *, enrollment_no: str, account_id: int, kind: str, limi
         if active_agreement(enrollment.id) is not None:
             raise BankError("enrollment", "该参保信息已签订银行缴费协议，如需更换账户请先撤销协议")
         agreement = BankAgreement(
-            agreement_no=f"XY{shanghai_now():%Y%m%d}{issue_number('agreement'):08d}", person_id=person_id,
-            enrollment_id=enrollment.id, account_id=account_id, kind=kind, state="active",
-            limit_fen=limit_fen, withhold_backpay=bool(withhold_backpay))
+            agreement_no=f"XY{shanghai_now():%Y%m%d}{issue_number('agreement'):08d}",
+            person_id=person_id,
+            enrollment_id=enrollment.id,
+            account_id=account_id,
+            kind=kind,
+            state="active",
+            limit_fen=limit_fen,
+            withhold_backpay=bool(withhold_backpay),
+        )
         db.session.add(agreement)
     return agreement
 
@@ -151,8 +200,9 @@ def change_settings(person_id: int, agreement_id: int, *, limit_fen: int, withho
     """修改扣款设置: the holder's own active agreement only."""
     limit_fen = check_limit(limit_fen)
     with write_transaction():
-        agreement = db.session.scalar(select(BankAgreement).where(BankAgreement.id == agreement_id,
-                                                                  BankAgreement.person_id == person_id))
+        agreement = db.session.scalar(
+            select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
+        )
         if agreement is None:
             raise BankError(None, "未找到该协议")
         if agreement.state != "active":
@@ -163,8 +213,9 @@ def change_settings(person_id: int, agreement_id: int, *, limit_fen: int, withho
 
 def revoke(person_id: int, agreement_id: int) -> BankAgreement:
     with write_transaction():
-        agreement = db.session.scalar(select(BankAgreement).where(BankAgreement.id == agreement_id,
-                                                                  BankAgreement.person_id == person_id))
+        agreement = db.session.scalar(
+            select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
+        )
         if agreement is None:
             raise BankError(None, "未找到该协议")
         if agreement.state != "active":

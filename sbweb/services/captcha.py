@@ -9,6 +9,7 @@ for one answer and LIFETIME seconds: taking it is one conditional UPDATE, so an 
 derived from the challenge's nonce with the app's secret and never stored or sent to the browser,
 so the image can be drawn again on reload.
 """
+
 import datetime as dt
 import hashlib
 import hmac
@@ -33,20 +34,34 @@ def new_challenge(session_id: int, kind: str = "image") -> CaptchaChallenge:
     """A fresh challenge for the session (kind "image" or "text"); any earlier one is void."""
     now = utcnow()
     with write_transaction():
-        db.session.execute(update(CaptchaChallenge).where(CaptchaChallenge.session_id == session_id,
-                                                          CaptchaChallenge.used_at.is_(None)).values(used_at=now))
-        row = CaptchaChallenge(session_id=session_id, kind="text" if kind == "text" else "image",
-                               nonce=secrets.token_hex(8), created_at=now,
-                               expires_at=now + dt.timedelta(seconds=LIFETIME))
+        db.session.execute(
+            update(CaptchaChallenge)
+            .where(CaptchaChallenge.session_id == session_id, CaptchaChallenge.used_at.is_(None))
+            .values(used_at=now)
+        )
+        row = CaptchaChallenge(
+            session_id=session_id,
+            kind="text" if kind == "text" else "image",
+            nonce=secrets.token_hex(8),
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=LIFETIME),
+        )
         db.session.add(row)
     return row
 
 
 def current(session_id: int) -> CaptchaChallenge | None:
     """The session's challenge still waiting for its answer, if any."""
-    return db.session.scalar(select(CaptchaChallenge).where(
-        CaptchaChallenge.session_id == session_id, CaptchaChallenge.used_at.is_(None),
-        CaptchaChallenge.expires_at > utcnow()).order_by(CaptchaChallenge.id.desc()).limit(1))
+    return db.session.scalar(
+        select(CaptchaChallenge)
+        .where(
+            CaptchaChallenge.session_id == session_id,
+            CaptchaChallenge.used_at.is_(None),
+            CaptchaChallenge.expires_at > utcnow(),
+        )
+        .order_by(CaptchaChallenge.id.desc())
+        .limit(1)
+    )
 
 
 def _digest(secret: str, held: CaptchaChallenge) -> bytes:
@@ -79,9 +94,18 @@ def answer(secret: str, session_id: int, typed: str) -> tuple[bool, str]:
     if held is None:
         return False, "image"
     with write_transaction():
-        taken = db.session.execute(update(CaptchaChallenge).where(
-            CaptchaChallenge.id == held.id, CaptchaChallenge.used_at.is_(None),
-            CaptchaChallenge.expires_at > utcnow()).values(used_at=utcnow())).rowcount == 1
+        taken = (
+            db.session.execute(
+                update(CaptchaChallenge)
+                .where(
+                    CaptchaChallenge.id == held.id,
+                    CaptchaChallenge.used_at.is_(None),
+                    CaptchaChallenge.expires_at > utcnow(),
+                )
+                .values(used_at=utcnow())
+            ).rowcount
+            == 1
+        )
     if not taken:
         return False, held.kind
     typed = "".join((typed or "").split())[:8].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
@@ -99,9 +123,13 @@ def audio_wav(program: str, secret: str, held: CaptchaChallenge) -> bytes | None
     another process could read."""
     digits = "，".join(WORDS[int(d)] for d in answer_of(secret, held))
     try:
-        done = subprocess.run([program, "-v", "cmn", "-s", "130", "--stdin", "--stdout"],
-                              input=f"验证码：{digits}。再听一遍：{digits}。".encode(), capture_output=True,
-                              timeout=10, check=True)
+        done = subprocess.run(
+            [program, "-v", "cmn", "-s", "130", "--stdin", "--stdout"],
+            input=f"验证码：{digits}。再听一遍：{digits}。".encode(),
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return _sized(done.stdout)
@@ -113,4 +141,10 @@ def _sized(wav: bytes) -> bytes | None:
     at = wav.find(b"data", 12)
     if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE" or at < 0:
         return None
-    return b"RIFF" + struct.pack("<I", len(wav) - 8) + wav[8:at + 4] + struct.pack("<I", len(wav) - at - 8) + wav[at + 8:]
+    return (
+        b"RIFF"
+        + struct.pack("<I", len(wav) - 8)
+        + wav[8 : at + 4]
+        + struct.pack("<I", len(wav) - at - 8)
+        + wav[at + 8 :]
+    )

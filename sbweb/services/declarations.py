@@ -6,6 +6,7 @@ the field it is about, before anything is written.
 Every declaration records who made it and at which identity level (`level`: "verified",
 "lookup", or "agency" for a push/import/staff, with nobody named), and every due points at the
 declaration that priced it last: 批扣 and 自动缴 read both (sbweb/services/withholding.py)."""
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ class DeclarationError(ValueError):
 @dataclass(frozen=True)
 class Quote:
     """What a declaration would cost, before it is made (the form's live figures)."""
+
     months: int
     monthly_fen: int
     contribution_fen: int
@@ -53,11 +55,18 @@ class Quote:
 
 # -- finding what to declare on ----------------------------------------------------------------
 
+
 def enrollments_for(person_id: int, flow: str) -> list[Enrollment]:
     category, insurance, _ = FLOWS[flow]
-    return list(db.session.scalars(select(Enrollment).where(
-        Enrollment.person_id == person_id, Enrollment.category == category,
-        Enrollment.insurance == insurance).order_by(Enrollment.id)))
+    return list(
+        db.session.scalars(
+            select(Enrollment)
+            .where(
+                Enrollment.person_id == person_id, Enrollment.category == category, Enrollment.insurance == insurance
+            )
+            .order_by(Enrollment.id)
+        )
+    )
 
 
 def enrollment_at(person_id: int, flow: str, agency_code: str) -> Enrollment:
@@ -94,8 +103,9 @@ def declarable_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
 def declarable(person_id: int, enrollment_no: str, today: dt.date) -> tuple[str | None, list[Standard]]:
     """For 我为自己缴 when nothing is owed: the declaration flow of this person's enrollment and
     its `declarable_years`."""
-    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == enrollment_no,
-                                                            Enrollment.person_id == person_id))
+    enrollment = db.session.scalar(
+        select(Enrollment).where(Enrollment.enrollment_no == enrollment_no, Enrollment.person_id == person_id)
+    )
     if enrollment is None:
         return None, []
     return flow_of(enrollment), declarable_years(enrollment, today)
@@ -108,29 +118,38 @@ def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:
         # (A year after the published ones is collected on the latest only in its own window.)
         raise DeclarationError("year", f"{year}年度缴费标准尚未公布，暂不能申报")
     if not standard.is_open(today):
-        raise DeclarationError("year", (
-            f"{year}年度不在征收期内（征收期 {standard.opens:%Y年%m月%d日} 至 "
-            f"{standard.closes:%Y年%m月%d日}），不能申报"))
+        raise DeclarationError(
+            "year",
+            (
+                f"{year}年度不在征收期内（征收期 {standard.opens:%Y年%m月%d日} 至 "
+                f"{standard.closes:%Y年%m月%d日}），不能申报"
+            ),
+        )
     return standard
 
 
 # -- pricing -------------------------------------------------------------------------------------
 
-def quote_base(standard: Standard, insurance: str, base_fen: int, start: str, end: str,
-               today: dt.date) -> Quote:
+
+def quote_base(standard: Standard, insurance: str, base_fen: int, start: str, end: str, today: dt.date) -> Quote:
     monthly = standards.monthly_fen(base_fen, standards.rate_bp(standard, insurance))
     months = standards.months_between(start, end)
     contribution = monthly * months
-    late = sum(standards.late_fee_fen(monthly, standard.late_fee_bp_per_day, m, today)
-               for m in _months(start, end))
+    late = sum(standards.late_fee_fen(monthly, standard.late_fee_bp_per_day, m, today) for m in _months(start, end))
     return Quote(months, monthly, contribution, late)
 
 
 def price(declaration: Declaration, standard: Standard, today: dt.date) -> tuple[int, int]:
     """(contribution, late fee) of a declaration under a standard, as of `today`."""
     if declaration.kind == "base":
-        q = quote_base(standard, declaration.enrollment.insurance, declaration.base_fen,
-                       declaration.period_start, declaration.period_end, today)
+        q = quote_base(
+            standard,
+            declaration.enrollment.insurance,
+            declaration.base_fen,
+            declaration.period_start,
+            declaration.period_end,
+            today,
+        )
         return q.contribution_fen, q.late_fee_fen
     if declaration.kind == "grade":
         return declaration.grade_fen, 0
@@ -139,11 +158,11 @@ def price(declaration: Declaration, standard: Standard, today: dt.date) -> tuple
 
 def _months(start: str, end: str) -> list[str]:
     index = int(start[:4]) * 12 + int(start[5:]) - 1
-    return [f"{(index + i) // 12:04d}-{(index + i) % 12 + 1:02d}"
-            for i in range(standards.months_between(start, end))]
+    return [f"{(index + i) // 12:04d}-{(index + i) % 12 + 1:02d}" for i in range(standards.months_between(start, end))]
 
 
 # -- declaring -------------------------------------------------------------------------------------
+
 
 def check_base(standard: Standard, base_fen: int | None) -> int:
     if base_fen is None:
@@ -167,9 +186,16 @@ def _lock(enrollment: Enrollment) -> None:
 
 
 def _overlapping(enrollment: Enrollment, start: str, end: str) -> list[Due]:
-    return list(db.session.scalars(select(Due).where(
-        Due.enrollment_id == enrollment.id, Due.state != "void",
-        Due.period_start <= end, Due.period_end >= start)))
+    return list(
+        db.session.scalars(
+            select(Due).where(
+                Due.enrollment_id == enrollment.id,
+                Due.state != "void",
+                Due.period_start <= end,
+                Due.period_end >= start,
+            )
+        )
+    )
 
 
 def _superseding_reopened(taken: list[Due]) -> list[Due]:
@@ -208,17 +234,33 @@ def _priced(due: Due, declaration: Declaration) -> Declaration:
 
 
 def _new_due(enrollment: Enrollment, start: str, end: str, amount: int, late: int) -> Due:
-    due = Due(enrollment_id=enrollment.id, kind="normal", period_start=start, period_end=end,
-              amount_fen=amount, late_fee_fen=late, state="open")
+    due = Due(
+        enrollment_id=enrollment.id,
+        kind="normal",
+        period_start=start,
+        period_end=end,
+        amount_fen=amount,
+        late_fee_fen=late,
+        state="open",
+    )
     db.session.add(due)
     db.session.flush()
     dues.created(due, "缴费申报")
     return due
 
 
-def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_from: int,
-                 month_to: int, base_fen: int | None, today: dt.date, level: str,
-                 allow_withholding: bool = False) -> Declaration:
+def declare_base(
+    person_id: int,
+    enrollment: Enrollment,
+    *,
+    year: int,
+    month_from: int,
+    month_to: int,
+    base_fen: int | None,
+    today: dt.date,
+    level: str,
+    allow_withholding: bool = False,
+) -> Declaration:
     """灵活就业 基数申报 for months of one year: one due for the months, base × rate each.
     `level` is the identity level of who declares (see the module's docstring);
     `allow_withholding` the answer to 缴费基数是否允许用于批扣 (no unless said)."""
@@ -242,24 +284,48 @@ def declare_base(person_id: int, enrollment: Enrollment, *, year: int, month_fro
         q = quote_base(standard, enrollment.insurance, base_fen, start, end, today)
         due = _new_due(enrollment, start, end, q.total_fen, q.late_fee_fen)
         declaration = Declaration(
-            person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind="base",
-            period_start=start, period_end=end, base_fen=base_fen, amount_fen=q.total_fen,
-            late_fee_fen=q.late_fee_fen, due_id=due.id, state="valid", provisional_on=standard.provisional_on,
-            allow_withholding=bool(allow_withholding), **made_by)
+            person_id=person_id,
+            enrollment_id=enrollment.id,
+            standard_id=standard.id,
+            kind="base",
+            period_start=start,
+            period_end=end,
+            base_fen=base_fen,
+            amount_fen=q.total_fen,
+            late_fee_fen=q.late_fee_fen,
+            due_id=due.id,
+            state="valid",
+            provisional_on=standard.provisional_on,
+            allow_withholding=bool(allow_withholding),
+            **made_by,
+        )
         _priced(due, declaration)
     return declaration
 
 
 def _year_due(enrollment: Enrollment, year: int) -> Due | None:
     """The year's due (not a 补差 of it, which is owed besides)."""
-    return db.session.scalar(select(Due).where(
-        Due.enrollment_id == enrollment.id, Due.kind == "normal", Due.state != "void",
-        Due.difference_of_id.is_(None),
-        Due.period_start == f"{year}-01", Due.period_end == f"{year}-12"))
+    return db.session.scalar(
+        select(Due).where(
+            Due.enrollment_id == enrollment.id,
+            Due.kind == "normal",
+            Due.state != "void",
+            Due.difference_of_id.is_(None),
+            Due.period_start == f"{year}-01",
+            Due.period_end == f"{year}-12",
+        )
+    )
 
 
-def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, kind: str,
-                  amount: int, grade_fen: int | None, level: str) -> Declaration:
+def _declare_year(
+    person_id: int,
+    enrollment: Enrollment,
+    standard: Standard,
+    kind: str,
+    amount: int,
+    grade_fen: int | None,
+    level: str,
+) -> Declaration:
     """One due per person, enrollment and year: make it, or re-price it while unpaid (the
     earlier choice becomes void, and the due follows the new one, consent included). Runs
     inside the caller's write transaction."""
@@ -271,9 +337,15 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
         raise DeclarationError("year", f"{year}年度已缴费，不能更改")
     if due is not None and due.order_id is not None:
         raise DeclarationError("year", f"{year}年度的费款正在支付中，请等待支付结果后再更改")
-    previous = list(db.session.scalars(select(Declaration).where(
-        Declaration.enrollment_id == enrollment.id, Declaration.state == "valid",
-        Declaration.period_start == f"{year}-01")))
+    previous = list(
+        db.session.scalars(
+            select(Declaration).where(
+                Declaration.enrollment_id == enrollment.id,
+                Declaration.state == "valid",
+                Declaration.period_start == f"{year}-01",
+            )
+        )
+    )
     if due is None:
         due = _new_due(enrollment, f"{year}-01", f"{year}-12", amount, 0)
     elif due.amount_fen != amount:
@@ -284,22 +356,38 @@ def _declare_year(person_id: int, enrollment: Enrollment, standard: Standard, ki
     for old in previous:
         old.state, old.voided_at, old.void_reason = "void", utcnow(), "重新选档"
     declaration = Declaration(
-        person_id=person_id, enrollment_id=enrollment.id, standard_id=standard.id, kind=kind,
-        period_start=f"{year}-01", period_end=f"{year}-12", grade_fen=grade_fen,
-        amount_fen=amount, late_fee_fen=0, due_id=due.id, state="valid", provisional_on=standard.provisional_on,
-        **made_by)
+        person_id=person_id,
+        enrollment_id=enrollment.id,
+        standard_id=standard.id,
+        kind=kind,
+        period_start=f"{year}-01",
+        period_end=f"{year}-12",
+        grade_fen=grade_fen,
+        amount_fen=amount,
+        late_fee_fen=0,
+        due_id=due.id,
+        state="valid",
+        provisional_on=standard.provisional_on,
+        **made_by,
+    )
     return _priced(due, declaration)
 
 
 def current_grade(enrollment: Enrollment, year: int) -> int | None:
     """The grade chosen for this year and still valid (the form shows it chosen)."""
-    return db.session.scalar(select(Declaration.grade_fen).where(
-        Declaration.enrollment_id == enrollment.id, Declaration.state == "valid",
-        Declaration.kind == "grade", Declaration.period_start == f"{year}-01"))
+    return db.session.scalar(
+        select(Declaration.grade_fen).where(
+            Declaration.enrollment_id == enrollment.id,
+            Declaration.state == "valid",
+            Declaration.kind == "grade",
+            Declaration.period_start == f"{year}-01",
+        )
+    )
 
 
-def choose_grade(person_id: int, enrollment: Enrollment, *, year: int, grade_fen: int | None,
-                 today: dt.date, level: str) -> Declaration:
+def choose_grade(
+    person_id: int, enrollment: Enrollment, *, year: int, grade_fen: int | None, today: dt.date, level: str
+) -> Declaration:
     """城乡居民养老 选档: one grade per person per year, changeable until paid."""
     if enrollment.person_id != person_id or (enrollment.category, enrollment.insurance) != ("resident", "pension"):
         raise DeclarationError("agency", AGENCY_MISMATCH)
@@ -312,8 +400,7 @@ def choose_grade(person_id: int, enrollment: Enrollment, *, year: int, grade_fen
         return _declare_year(person_id, enrollment, standard, "grade", grade_fen, grade_fen, level)
 
 
-def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today: dt.date,
-                    level: str) -> Declaration:
+def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today: dt.date, level: str) -> Declaration:
     """城乡居民医疗: the year's fixed amount. Declaring it again changes nothing, unless the
     person now declares at the verified level what someone else, or a looked-up session, did:
     then theirs replaces it (so it may be withheld)."""
@@ -323,8 +410,9 @@ def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today:
     with write_transaction():
         due = _year_due(enrollment, year)
         if due is not None and due.state == "open" and due.amount_fen == standard.medical_fen:
-            current = db.session.scalar(select(Declaration).where(
-                Declaration.due_id == due.id, Declaration.state == "valid"))
+            current = db.session.scalar(
+                select(Declaration).where(Declaration.due_id == due.id, Declaration.state == "valid")
+            )
             if current is not None and not _stronger(person_id, level, current):
                 return current  # declared already: pay it
         return _declare_year(person_id, enrollment, standard, "fixed", standard.medical_fen, None, level)
@@ -333,16 +421,20 @@ def declare_medical(person_id: int, enrollment: Enrollment, *, year: int, today:
 def _stronger(person_id: int, level: str, current: Declaration) -> bool:
     """Whether a declaration by this person at this level would vouch for the due where the
     current one does not."""
-    return level == "verified" and current.declared_level != "agency" and not (
-        current.declared_level == "verified" and current.declared_by_id == person_id)
+    return (
+        level == "verified"
+        and current.declared_level != "agency"
+        and not (current.declared_level == "verified" and current.declared_by_id == person_id)
+    )
 
 
 def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> Declaration:
     """基数作废 / 档次作废: only the person's own valid declaration whose due nobody has paid
     or is paying; its due goes with it."""
     with write_transaction():
-        declaration = db.session.scalar(select(Declaration).where(
-            Declaration.id == declaration_id, Declaration.person_id == person_id))
+        declaration = db.session.scalar(
+            select(Declaration).where(Declaration.id == declaration_id, Declaration.person_id == person_id)
+        )
         if declaration is None:
             raise DeclarationError("declaration", "未找到该申报记录")
         if declaration.state != "valid":
@@ -360,8 +452,14 @@ def void(person_id: int, declaration_id: int, reason: str = "本人作废") -> D
     return declaration
 
 
-def history(person_id: int, state: str | None = None, kinds=None, category: str | None = None,
-            declared_from: dt.date | None = None, declared_to: dt.date | None = None) -> list[Declaration]:
+def history(
+    person_id: int,
+    state: str | None = None,
+    kinds=None,
+    category: str | None = None,
+    declared_from: dt.date | None = None,
+    declared_to: dt.date | None = None,
+) -> list[Declaration]:
     """The person's declarations, newest first; state 'valid' / 'void' / None for all;
     kinds ('base', 'grade') for 选档记录 only; 申报日期 from / to (Shanghai days, inclusive)."""
     query = select(Declaration).where(Declaration.person_id == person_id)
@@ -376,7 +474,9 @@ def history(person_id: int, state: str | None = None, kinds=None, category: str 
     if kinds:
         query = query.where(Declaration.kind.in_(kinds))
     if category:
-        query = query.join(Enrollment, Enrollment.id == Declaration.enrollment_id).where(Enrollment.category == category)
+        query = query.join(Enrollment, Enrollment.id == Declaration.enrollment_id).where(
+            Enrollment.category == category
+        )
     return list(db.session.scalars(query.order_by(Declaration.declared_at.desc(), Declaration.id.desc())))
 
 
@@ -387,11 +487,11 @@ def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level
     level), and a verified one is never replaced by a looked-up one; a page showing other
     figures than the dues now have is refused, writing nothing."""
     from sbweb.payments.orders import fingerprint
-
     from sbweb.services.payees import is_payee
 
     if level not in ("verified", "lookup") or not (
-            enrollment.person_id == person_id or (level == "verified" and is_payee(person_id, enrollment.person_id))):
+        enrollment.person_id == person_id or (level == "verified" and is_payee(person_id, enrollment.person_id))
+    ):
         raise DeclarationError("backpay", "只能确认本人或您的被代缴人的补缴费款")
     with write_transaction():
         _lock(enrollment)
@@ -405,12 +505,15 @@ def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level
             # Conditional on the revision shown: an agency correction landing meanwhile makes
             # the whole confirmation stale rather than confirming a figure nobody saw.
             still = db.session.execute(
-                update(Due).where(Due.id == due.id, Due.state == "open", Due.revision == due.revision)
-                .values(confirmed_by_id=case((Due.confirmed_level == "verified", Due.confirmed_by_id),
-                                             else_=person_id),
-                        confirmed_at=case((Due.confirmed_level == "verified", Due.confirmed_at), else_=now),
-                        confirmed_level=case((Due.confirmed_level == "verified", "verified"), else_=level))
-                .execution_options(synchronize_session=False)).rowcount
+                update(Due)
+                .where(Due.id == due.id, Due.state == "open", Due.revision == due.revision)
+                .values(
+                    confirmed_by_id=case((Due.confirmed_level == "verified", Due.confirmed_by_id), else_=person_id),
+                    confirmed_at=case((Due.confirmed_level == "verified", Due.confirmed_at), else_=now),
+                    confirmed_level=case((Due.confirmed_level == "verified", "verified"), else_=level),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
             if still != 1:
                 raise DeclarationError("backpay", "补缴明细已变更，请核对下方最新明细后再确认")
     for due in dues:
@@ -420,6 +523,12 @@ def confirm_backpay(person_id: int, enrollment: Enrollment, shown: str, *, level
 
 def backpay_dues(enrollment: Enrollment) -> list[Due]:
     """补缴 pushed by the agency for this enrollment that can be paid now."""
-    return [d for d in db.session.scalars(select(Due).where(
-        Due.enrollment_id == enrollment.id, Due.kind == "backpay", Due.state == "open")
-        .order_by(Due.period_start)) if d.payable]
+    return [
+        d
+        for d in db.session.scalars(
+            select(Due)
+            .where(Due.enrollment_id == enrollment.id, Due.kind == "backpay", Due.state == "open")
+            .order_by(Due.period_start)
+        )
+        if d.payable
+    ]

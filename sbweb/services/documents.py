@@ -14,6 +14,7 @@ does change: certificates follow the money, so a document listing an item whose 
 back is 已作废 from then on (`void_covering`). Every document has a verification code; its QR
 code links to the public verification page.
 """
+
 import datetime as dt
 import secrets
 import threading
@@ -27,8 +28,19 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
 from sbweb.identity import mask
-from sbweb.models import (Agency, Document, DocumentItem, Enrollment, FirstIssue, LoginSession, Order, OrderItem,
-                          Person, TaxOffice, Ticket)
+from sbweb.models import (
+    Agency,
+    Document,
+    DocumentItem,
+    Enrollment,
+    FirstIssue,
+    LoginSession,
+    Order,
+    OrderItem,
+    Person,
+    TaxOffice,
+    Ticket,
+)
 from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
@@ -64,15 +76,36 @@ def _new_document(lines: list[records.RecordLine], **fields) -> Document:
     doc = Document(
         doc_no=f"{PREFIX[fields['kind']]}{shanghai_now():%Y%m%d}{issue_number('document'):08d}",
         verify_code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)),
-        amount_fen=sum(held[l.item_id] for l in lines), items=len(lines),
-        holder_name=holder.name, holder_id_number=holder.id_number, payer_name=payer.name,
-        payer_id_number=payer.id_number, tax_office=office, **fields)
-    doc.lines = [DocumentItem(
-        position=n, item_id=l.item_id, person_id=l.person_id, person_name=l.person_name, id_number=l.id_number,
-        category=l.category, insurance=l.insurance, kind=l.kind, period_start=l.period_start,
-        period_end=l.period_end, amount_fen=held[l.item_id], order_no=l.order_no, ticket_no=l.ticket_no,
-        tax_office=getattr(l, "tax_office", None) or office, paid_at=l.settled_at, channel=l.channel)
-        for n, l in enumerate(lines, 1)]
+        amount_fen=sum(held[l.item_id] for l in lines),
+        items=len(lines),
+        holder_name=holder.name,
+        holder_id_number=holder.id_number,
+        payer_name=payer.name,
+        payer_id_number=payer.id_number,
+        tax_office=office,
+        **fields,
+    )
+    doc.lines = [
+        DocumentItem(
+            position=n,
+            item_id=l.item_id,
+            person_id=l.person_id,
+            person_name=l.person_name,
+            id_number=l.id_number,
+            category=l.category,
+            insurance=l.insurance,
+            kind=l.kind,
+            period_start=l.period_start,
+            period_end=l.period_end,
+            amount_fen=held[l.item_id],
+            order_no=l.order_no,
+            ticket_no=l.ticket_no,
+            tax_office=getattr(l, "tax_office", None) or office,
+            paid_at=l.settled_at,
+            channel=l.channel,
+        )
+        for n, l in enumerate(lines, 1)
+    ]
     db.session.add(doc)
     db.session.flush()
     return doc
@@ -80,12 +113,18 @@ def _new_document(lines: list[records.RecordLine], **fields) -> Document:
 
 def _hold(item_ids) -> dict[int, int]:
     """Lock these paid items (in id order) and return what each keeps now (refunds lock them too)."""
-    return dict(db.session.execute(
-        select(OrderItem.id, OrderItem.amount_fen - OrderItem.refunded_fen)
-        .where(OrderItem.id.in_(sorted(set(item_ids)))).order_by(OrderItem.id).with_for_update()).all())
+    return dict(
+        db.session.execute(
+            select(OrderItem.id, OrderItem.amount_fen - OrderItem.refunded_fen)
+            .where(OrderItem.id.in_(sorted(set(item_ids))))
+            .order_by(OrderItem.id)
+            .with_for_update()
+        ).all()
+    )
 
 
 # -- what a document certifies ----------------------------------------------------------------
+
 
 def lines_of(doc: Document) -> list[DocumentItem]:
     """The lines a document lists: stored at issue, the same on every download."""
@@ -94,9 +133,14 @@ def lines_of(doc: Document) -> list[DocumentItem]:
 
 def valid_covering(item_id: int) -> list[Document]:
     """The valid documents that list this paid item."""
-    return list(db.session.scalars(
-        select(Document).join(DocumentItem, DocumentItem.document_id == Document.id)
-        .where(DocumentItem.item_id == item_id, Document.state == "valid").order_by(Document.id)))
+    return list(
+        db.session.scalars(
+            select(Document)
+            .join(DocumentItem, DocumentItem.document_id == Document.id)
+            .where(DocumentItem.item_id == item_id, Document.state == "valid")
+            .order_by(Document.id)
+        )
+    )
 
 
 def void_covering(item_ids, at: dt.datetime, reason: str) -> list[Document]:
@@ -105,10 +149,17 @@ def void_covering(item_ids, at: dt.datetime, reason: str) -> list[Document]:
     ids = list(item_ids)
     if not ids:
         return []
-    docs = list(db.session.scalars(
-        select(Document).where(Document.state == "valid", Document.id.in_(
-            select(DocumentItem.document_id).where(DocumentItem.item_id.in_(ids))))
-        .order_by(Document.id).with_for_update()))
+    docs = list(
+        db.session.scalars(
+            select(Document)
+            .where(
+                Document.state == "valid",
+                Document.id.in_(select(DocumentItem.document_id).where(DocumentItem.item_id.in_(ids))),
+            )
+            .order_by(Document.id)
+            .with_for_update()
+        )
+    )
     for doc in docs:
         doc.state, doc.voided_at, doc.void_reason = "void", at, reason[:100]
     db.session.flush()
@@ -116,6 +167,7 @@ def void_covering(item_ids, at: dt.datetime, reason: str) -> list[Document]:
 
 
 # -- issuing -------------------------------------------------------------------------------------
+
 
 def voucher(payer_id: int, order_no: str) -> Document:
     """The payer's 电子缴费凭证 for a settled order: made on first request, then the same. Once
@@ -129,8 +181,11 @@ def voucher(payer_id: int, order_no: str) -> Document:
         # Holding its items makes two taps at once wait for each other (one voucher), and a
         # refund of them too.
         _hold(i.id for i in order.items)
-        issued = list(db.session.scalars(select(Document).filter_by(kind="voucher", order_id=order.id)
-                                         .order_by(Document.id.desc())))
+        issued = list(
+            db.session.scalars(
+                select(Document).filter_by(kind="voucher", order_id=order.id).order_by(Document.id.desc())
+            )
+        )
         valid = next((d for d in issued if d.state == "valid"), None)
         if valid is not None:
             return valid
@@ -143,8 +198,9 @@ def voucher(payer_id: int, order_no: str) -> Document:
 
 
 def _order_lines(order: Order) -> list[records.RecordLine]:
-    page = records.records_page(order.payer_id, others=None, states=("settled",), order_nos=[order.order_no],
-                                per_page=1000)
+    page = records.records_page(
+        order.payer_id, others=None, states=("settled",), order_nos=[order.order_no], per_page=1000
+    )
     return sorted(page.lines, key=lambda l: l.item_id)
 
 
@@ -154,8 +210,9 @@ def payment_certificate(requested_by: int, holder_id: int, year: int, *, proxy: 
     if not lines:
         raise DocumentError("year", f"{year}年度没有已缴费记录，无法开具缴费证明")
     with write_transaction():
-        return _new_document(lines, kind="payment", holder_id=holder_id, requested_by=requested_by, proxy=proxy,
-                             year=year)
+        return _new_document(
+            lines, kind="payment", holder_id=holder_id, requested_by=requested_by, proxy=proxy, year=year
+        )
 
 
 # The seeds' words when a 查询 finds nothing: 首开 looks for tickets not yet first-issued, 补开 for
@@ -166,6 +223,7 @@ NOTHING_TO_ISSUE = {"first": "未查询到任何开具信息，请确认是否�
 @dataclass(frozen=True)
 class TaxTicket:
     """A row of 证明信息列表: one ticket of the holder, with what it paid for them."""
+
     ticket_no: str
     tax_office: str
     amount_fen: int
@@ -176,16 +234,32 @@ class TaxTicket:
     first_issued_at: dt.datetime | None
 
 
-def tax_search(requested_by: int, holder_id: int, *, issue: str, proxy: bool = False,
-               ticket_no: str | None = None, period_from: str | None = None, period_to: str | None = None,
-               paid_from: dt.date | None = None, paid_to: dt.date | None = None, tax_office: str | None = None,
-               issued_from: dt.date | None = None, issued_to: dt.date | None = None) -> list[TaxTicket]:
+def tax_search(
+    requested_by: int,
+    holder_id: int,
+    *,
+    issue: str,
+    proxy: bool = False,
+    ticket_no: str | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    paid_from: dt.date | None = None,
+    paid_to: dt.date | None = None,
+    tax_office: str | None = None,
+    issued_from: dt.date | None = None,
+    issued_to: dt.date | None = None,
+) -> list[TaxTicket]:
     """证明查询信息 → 证明信息列表: the holder's tickets (代缴: of what this payer paid) that 首开 may
     issue (not yet first-issued for the holder) or 补开 may (already first-issued), by 票证号码,
     费款所属期, 缴费日期, 主管税务机关 (its code) and, for 补开, 开具日期. Raises the seeds' words when
     there is none."""
-    lines = records.paid_items_of(holder_id, paid_by=requested_by if proxy else None, ticket_no=ticket_no,
-                                  period_from=period_from, period_to=period_to)
+    lines = records.paid_items_of(
+        holder_id,
+        paid_by=requested_by if proxy else None,
+        ticket_no=ticket_no,
+        period_from=period_from,
+        period_to=period_to,
+    )
     by_ticket: dict[str, list[records.RecordLine]] = {}
     for line in lines:
         day = line.settled_at.astimezone(SHANGHAI).date() if line.settled_at else None
@@ -193,13 +267,21 @@ def tax_search(requested_by: int, holder_id: int, *, issue: str, proxy: bool = F
         if kept and (not paid_from or day >= paid_from) and (not paid_to or day <= paid_to):
             by_ticket.setdefault(line.ticket_no, []).append(line)
     if tax_office:
-        of_office = set(db.session.scalars(select(Ticket.ticket_no).join(TaxOffice).where(
-            TaxOffice.code == tax_office, Ticket.ticket_no.in_(list(by_ticket)))))
+        of_office = set(
+            db.session.scalars(
+                select(Ticket.ticket_no)
+                .join(TaxOffice)
+                .where(TaxOffice.code == tax_office, Ticket.ticket_no.in_(list(by_ticket)))
+            )
+        )
         by_ticket = {t: ls for t, ls in by_ticket.items() if t in of_office}
-    first = dict(db.session.execute(select(FirstIssue.ticket_no, Document.issued_at)
-                                    .join(Document, Document.id == FirstIssue.document_id)
-                                    .where(FirstIssue.holder_id == holder_id,
-                                           FirstIssue.ticket_no.in_(list(by_ticket)))).all())
+    first = dict(
+        db.session.execute(
+            select(FirstIssue.ticket_no, Document.issued_at)
+            .join(Document, Document.id == FirstIssue.document_id)
+            .where(FirstIssue.holder_id == holder_id, FirstIssue.ticket_no.in_(list(by_ticket)))
+        ).all()
+    )
     wanted = [t for t in by_ticket if (t in first) == (issue == "reissue")]
     if issue == "reissue" and (issued_from or issued_to):
         wanted = [t for t in wanted if _issued_within(holder_id, t, issued_from, issued_to)]
@@ -211,20 +293,31 @@ def tax_search(requested_by: int, holder_id: int, *, issue: str, proxy: bool = F
 
 def _issued_within(holder_id: int, ticket_no: str, issued_from: dt.date | None, issued_to: dt.date | None) -> bool:
     """A 完税证明 of this ticket was issued to the holder on a day within the range (开具日期)."""
-    days = [at.astimezone(SHANGHAI).date() for at in db.session.scalars(
-        select(Document.issued_at).where(Document.kind == "tax", Document.holder_id == holder_id,
-                                         Document.ticket_no == ticket_no))]
+    days = [
+        at.astimezone(SHANGHAI).date()
+        for at in db.session.scalars(
+            select(Document.issued_at).where(
+                Document.kind == "tax", Document.holder_id == holder_id, Document.ticket_no == ticket_no
+            )
+        )
+    ]
     return any((not issued_from or d >= issued_from) and (not issued_to or d <= issued_to) for d in days)
 
 
 def _tax_ticket(ticket_no: str, lines: list, first_issued_at) -> TaxTicket:
-    return TaxTicket(ticket_no=ticket_no, tax_office=lines[0].tax_office or "", amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
-                     paid_at=lines[0].settled_at, period_from=min(l.period_start for l in lines),
-                     period_to=max(l.period_end for l in lines), items=len(lines), first_issued_at=first_issued_at)
+    return TaxTicket(
+        ticket_no=ticket_no,
+        tax_office=lines[0].tax_office or "",
+        amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
+        paid_at=lines[0].settled_at,
+        period_from=min(l.period_start for l in lines),
+        period_to=max(l.period_end for l in lines),
+        items=len(lines),
+        first_issued_at=first_issued_at,
+    )
 
 
-def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no: str,
-                    proxy: bool = False) -> Document:
+def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no: str, proxy: bool = False) -> Document:
     """开具 a 完税证明 of one ticket for its holder: 首开 once per ticket and holder, 补开 only for a
     ticket already first-issued (any number of times). The ticket must be one 查询 would list."""
     try:
@@ -234,8 +327,15 @@ def tax_certificate(requested_by: int, holder_id: int, *, issue: str, ticket_no:
     lines = records.paid_items_of(holder_id, paid_by=requested_by if proxy else None, ticket_no=ticket_no)
     try:
         with write_transaction():
-            doc = _new_document(lines, kind="tax", issue=issue, holder_id=holder_id, requested_by=requested_by,
-                                proxy=proxy, ticket_no=ticket_no)
+            doc = _new_document(
+                lines,
+                kind="tax",
+                issue=issue,
+                holder_id=holder_id,
+                requested_by=requested_by,
+                proxy=proxy,
+                ticket_no=ticket_no,
+            )
             if issue == "first":
                 db.session.add(FirstIssue(ticket_no=ticket_no, holder_id=holder_id, document_id=doc.id))
                 db.session.flush()
@@ -253,8 +353,7 @@ def issued_by(person_id: int, kind: str | None = None) -> list[Document]:
 
 
 def own_document(person_id: int, doc_no: str) -> Document | None:
-    return db.session.scalar(select(Document).where(Document.doc_no == doc_no[:24],
-                                                    Document.requested_by == person_id))
+    return db.session.scalar(select(Document).where(Document.doc_no == doc_no[:24], Document.requested_by == person_id))
 
 
 def by_code(code: str) -> Document | None:
@@ -265,6 +364,7 @@ def by_code(code: str) -> Document | None:
 
 
 # -- rendering -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -281,10 +381,18 @@ def render(doc: Document, *, verify_url: str, font: str | None = None, full_id: 
     def id_of(number: str, person_id: int) -> str:
         return number if full_id and person_id == doc.holder_id and not doc.proxy else mask(number)
 
-    html = render_template(f"documents/{doc.kind}.html", doc=doc, lines=lines_of(doc), id_of=id_of, mask=mask,
-                           total=doc.amount_fen, verify_url=verify_url, qr=qr_data_uri(verify_url),
-                           issued_at=doc.issued_at.astimezone(SHANGHAI),
-                           voided_at=doc.voided_at.astimezone(SHANGHAI) if doc.voided_at else None)
+    html = render_template(
+        f"documents/{doc.kind}.html",
+        doc=doc,
+        lines=lines_of(doc),
+        id_of=id_of,
+        mask=mask,
+        total=doc.amount_fen,
+        verify_url=verify_url,
+        qr=qr_data_uri(verify_url),
+        issued_at=doc.issued_at.astimezone(SHANGHAI),
+        voided_at=doc.voided_at.astimezone(SHANGHAI) if doc.voided_at else None,
+    )
     return Rendered(f"{doc.label}-{doc.doc_no}.pdf", html_to_pdf(html))
 
 
@@ -306,14 +414,25 @@ def _pdf_cache() -> LRUCache | None:
     with _cache_lock:
         if "sbweb.pdf_cache" not in app.extensions:
             size = int(app.config.get("PDF_CACHE_BYTES") or 0)
-            app.extensions["sbweb.pdf_cache"] = (LRUCache(maxsize=size, getsizeof=lambda r: len(r.data))
-                                                 if size > 0 else None)
+            app.extensions["sbweb.pdf_cache"] = (
+                LRUCache(maxsize=size, getsizeof=lambda r: len(r.data)) if size > 0 else None
+            )
         return app.extensions["sbweb.pdf_cache"]
 
 
 def cache_key(doc: Document, *, verify_url: str, font: str | None, full_id: bool) -> tuple:
-    return (doc.id, doc.doc_no, doc.verify_code, doc.issued_at, doc.state, doc.voided_at, doc.void_reason,
-            bool(full_id), verify_url, font)
+    return (
+        doc.id,
+        doc.doc_no,
+        doc.verify_code,
+        doc.issued_at,
+        doc.state,
+        doc.voided_at,
+        doc.void_reason,
+        bool(full_id),
+        verify_url,
+        font,
+    )
 
 
 def download(doc: Document, *, verify_url: str, font: str | None = None, full_id: bool = False) -> Rendered:
@@ -344,18 +463,51 @@ def warm(font: str | None = None) -> float:
     import time
 
     started = time.perf_counter()
-    at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     number = "110101199001010000"
     for kind, state in (("voucher", "valid"), ("payment", "valid"), ("tax", "void")):
-        doc = Document(doc_no=f"{PREFIX[kind]}000000000000000", kind=kind, issue="first" if kind == "tax" else None,
-                       holder_id=0, requested_by=0, proxy=False, year=2026, ticket_no="0" * 18, amount_fen=10000,
-                       items=1, verify_code="2" * 12, issued_at=at, holder_name="示例", holder_id_number=number,
-                       payer_name="示例", payer_id_number=number, tax_office="示例", state=state,
-                       voided_at=at if state == "void" else None, void_reason="示例" if state == "void" else None)
-        doc.lines = [DocumentItem(position=1, item_id=0, person_id=0, person_name="示例", id_number=number,
-                                  category="resident", insurance="pension", kind="normal", period_start="2026-01",
-                                  period_end="2026-01", amount_fen=10000, order_no="0", ticket_no="0" * 18,
-                                  tax_office="示例", paid_at=at, channel="alipay")]
+        doc = Document(
+            doc_no=f"{PREFIX[kind]}000000000000000",
+            kind=kind,
+            issue="first" if kind == "tax" else None,
+            holder_id=0,
+            requested_by=0,
+            proxy=False,
+            year=2026,
+            ticket_no="0" * 18,
+            amount_fen=10000,
+            items=1,
+            verify_code="2" * 12,
+            issued_at=at,
+            holder_name="示例",
+            holder_id_number=number,
+            payer_name="示例",
+            payer_id_number=number,
+            tax_office="示例",
+            state=state,
+            voided_at=at if state == "void" else None,
+            void_reason="示例" if state == "void" else None,
+        )
+        doc.lines = [
+            DocumentItem(
+                position=1,
+                item_id=0,
+                person_id=0,
+                person_name="示例",
+                id_number=number,
+                category="resident",
+                insurance="pension",
+                kind="normal",
+                period_start="2026-01",
+                period_end="2026-01",
+                amount_fen=10000,
+                order_no="0",
+                ticket_no="0" * 18,
+                tax_office="示例",
+                paid_at=at,
+                channel="alipay",
+            )
+        ]
         with current_app.test_request_context("/"):
             render(doc, verify_url="https://example.invalid/verify/" + "2" * 12, font=font)
     # The download's reads, of no row: SQLAlchemy builds and caches what a query of each class
@@ -377,13 +529,24 @@ def tax_office(holder: Person, ticket_no: str | None = None) -> str:
     """税务机关: the 主管税务机关 of the ticket, or (a certificate of no one ticket) of the agency
     where the holder was first enrolled."""
     if ticket_no:
-        name = db.session.scalar(select(TaxOffice.name).join(Ticket, Ticket.tax_office_id == TaxOffice.id)
-                                 .where(Ticket.ticket_no == ticket_no))
+        name = db.session.scalar(
+            select(TaxOffice.name)
+            .join(Ticket, Ticket.tax_office_id == TaxOffice.id)
+            .where(Ticket.ticket_no == ticket_no)
+        )
         if name:
             return name
-    return db.session.scalar(select(TaxOffice.name).join(Agency, Agency.tax_office_id == TaxOffice.id)
-                             .join(Enrollment, Enrollment.agency_id == Agency.id)
-                             .where(Enrollment.person_id == holder.id).order_by(Enrollment.id).limit(1)) or ""
+    return (
+        db.session.scalar(
+            select(TaxOffice.name)
+            .join(Agency, Agency.tax_office_id == TaxOffice.id)
+            .join(Enrollment, Enrollment.agency_id == Agency.id)
+            .where(Enrollment.person_id == holder.id)
+            .order_by(Enrollment.id)
+            .limit(1)
+        )
+        or ""
+    )
 
 
 def count_issued(person_id: int) -> int:

@@ -1,4 +1,5 @@
 """What a person owes: their enrollments and open dues, as the journey shows them."""
+
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, func, select, update
@@ -11,8 +12,12 @@ from sbweb.models.enrollment import EnrollmentLabels
 
 
 def enrollments_of(person_id: int) -> list[Enrollment]:
-    query = (select(Enrollment).where(Enrollment.person_id == person_id)
-             .options(selectinload(Enrollment.agency)).order_by(Enrollment.category, Enrollment.insurance))
+    query = (
+        select(Enrollment)
+        .where(Enrollment.person_id == person_id)
+        .options(selectinload(Enrollment.agency))
+        .order_by(Enrollment.category, Enrollment.insurance)
+    )
     return list(db.session.scalars(query))
 
 
@@ -44,14 +49,29 @@ _e, _a, _d = Enrollment.__table__, Agency.__table__, Due.__table__
 # The dues page is the busiest read: one SELECT, built once (building it cost more than running
 # it), run on the request's connection without ORM objects; only the parameters change per request.
 _DUES_PAGE = (
-    select(_e.c.id, _e.c.enrollment_no, _e.c.category, _e.c.insurance, _a.c.name,
-           _d.c.id, _d.c.kind, _d.c.period_start, _d.c.period_end, _d.c.amount_fen, _d.c.state,
-           _d.c.order_id, _d.c.revision, _d.c.reopened_reason,
-           _d.c.provisional_on, _d.c.difference_of_id)
+    select(
+        _e.c.id,
+        _e.c.enrollment_no,
+        _e.c.category,
+        _e.c.insurance,
+        _a.c.name,
+        _d.c.id,
+        _d.c.kind,
+        _d.c.period_start,
+        _d.c.period_end,
+        _d.c.amount_fen,
+        _d.c.state,
+        _d.c.order_id,
+        _d.c.revision,
+        _d.c.reopened_reason,
+        _d.c.provisional_on,
+        _d.c.difference_of_id,
+    )
     .join_from(_e, _a, _a.c.id == _e.c.agency_id)
     .outerjoin(_d, and_(_d.c.enrollment_id == _e.c.id, _d.c.state == "open"))
     .where(_e.c.person_id == bindparam("person_id"), _e.c.enrollment_no == bindparam("enrollment_no"))
-    .order_by(_d.c.period_start, _d.c.id))
+    .order_by(_d.c.period_start, _d.c.id)
+)
 
 
 def dues_page(person_id: int, enrollment_no: str) -> tuple[EnrollmentLine | None, list[DueLine]]:
@@ -59,8 +79,7 @@ def dues_page(person_id: int, enrollment_no: str) -> tuple[EnrollmentLine | None
     period's normal dues); (None, []) when the enrollment is not theirs."""
     # The request's own connection (its signed-in session was read on it): no second pool
     # checkout, BEGIN and ROLLBACK.
-    rows = db.session.connection().execute(
-        _DUES_PAGE, {"person_id": person_id, "enrollment_no": enrollment_no}).all()
+    rows = db.session.connection().execute(_DUES_PAGE, {"person_id": person_id, "enrollment_no": enrollment_no}).all()
     if not rows:
         return None, []
     enrollment = EnrollmentLine(*rows[0][:5])
@@ -71,19 +90,21 @@ def open_due_counts(person_id: int) -> dict[int, tuple[int, int]]:
     """enrollment id → (number of open dues, their total in fen)."""
     rows = db.session.execute(
         select(Due.enrollment_id, func.count(Due.id), func.coalesce(func.sum(Due.amount_fen), 0))
-        .join(Enrollment).where(Enrollment.person_id == person_id, Due.state == "open")
-        .group_by(Due.enrollment_id))
+        .join(Enrollment)
+        .where(Enrollment.person_id == person_id, Due.state == "open")
+        .group_by(Due.enrollment_id)
+    )
     return {enrollment_id: (count, total) for enrollment_id, count, total in rows}
 
 
 # -- the one way a due changes ------------------------------------------------------------------------
 
+
 class DueChanged(RuntimeError):
     """The due was not in the state (or held by the order) the caller read: nothing changed."""
 
 
-def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None | bool = False,
-               **fields) -> None:
+def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None | bool = False, **fields) -> None:
     """Move `due` along one allowed edge (DUE_TRANSITIONS) — or keep its state and change its
     amount — recording a DueEvent with the cause. Call inside a write transaction. Applies only
     if the due is still in the state it was read in (and, with `expect_order`, still held by that
@@ -98,23 +119,45 @@ def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None 
     if expect_order is not False:
         condition.append(Due.order_id.is_(None) if expect_order is None else Due.order_id == expect_order)
     # The row as this UPDATE leaves it comes back with it (RETURNING), not read again after.
-    changed = db.session.execute(update(Due).where(*condition).values(state=to_state, revision=Due.revision + 1,
-                                                                       **fields)
-                                 .returning(Due.amount_fen, Due.revision)
-                                 .execution_options(synchronize_session=False)).first()
+    changed = db.session.execute(
+        update(Due)
+        .where(*condition)
+        .values(state=to_state, revision=Due.revision + 1, **fields)
+        .returning(Due.amount_fen, Due.revision)
+        .execution_options(synchronize_session=False)
+    ).first()
     if changed is None:
         raise DueChanged(f"due {due.id} changed meanwhile")
-    written(due, {"state": to_state, "amount_fen": changed.amount_fen, "revision": changed.revision},
-            [k for k in fields if k != "amount_fen"])
-    db.session.add(DueEvent(due_id=due.id, from_state=edge[0], to_state=to_state, amount_before=before,
-                            amount_after=due.amount_fen, cause=cause[:200]))
+    written(
+        due,
+        {"state": to_state, "amount_fen": changed.amount_fen, "revision": changed.revision},
+        [k for k in fields if k != "amount_fen"],
+    )
+    db.session.add(
+        DueEvent(
+            due_id=due.id,
+            from_state=edge[0],
+            to_state=to_state,
+            amount_before=before,
+            amount_after=due.amount_fen,
+            cause=cause[:200],
+        )
+    )
     db.session.flush()
 
 
 def created(due: Due, cause: str) -> None:
     """The due's first event (call right after adding it, inside the write transaction)."""
-    db.session.add(DueEvent(due_id=due.id, from_state="", to_state=due.state, amount_before=None,
-                            amount_after=due.amount_fen, cause=cause[:200]))
+    db.session.add(
+        DueEvent(
+            due_id=due.id,
+            from_state="",
+            to_state=due.state,
+            amount_before=None,
+            amount_after=due.amount_fen,
+            cause=cause[:200],
+        )
+    )
     db.session.flush()
 
 

@@ -5,6 +5,7 @@ Every row is checked first; the report names each rejected row by its number in 
 (试运行). A clean file is written in one transaction with one audit entry, through the same
 registry functions the demo loader uses, so a re-import of the same file changes nothing.
 """
+
 import csv
 import io
 import re
@@ -21,15 +22,36 @@ from sbweb.services.people import normalise_name
 from sbweb.services.registry import PERIOD
 
 COLUMNS = {
-    "证件类型": "id_type", "证件号码": "id_number", "姓名": "name", "人员类别": "category", "险种": "insurance",
-    "个人参保编号": "enrollment_no", "经办机构代码": "agency_code", "经办机构名称": "agency_name",
-    "地区代码": "region", "所在地市": "city", "缴费类型": "kind", "费款所属期起": "period_start",
-    "费款所属期止": "period_end", "金额": "amount",
+    "证件类型": "id_type",
+    "证件号码": "id_number",
+    "姓名": "name",
+    "人员类别": "category",
+    "险种": "insurance",
+    "个人参保编号": "enrollment_no",
+    "经办机构代码": "agency_code",
+    "经办机构名称": "agency_name",
+    "地区代码": "region",
+    "所在地市": "city",
+    "缴费类型": "kind",
+    "费款所属期起": "period_start",
+    "费款所属期止": "period_end",
+    "金额": "amount",
     # Optional: an agency new to us, in a region whose 主管税务机关 we do not know yet, needs them.
-    "主管税务机关代码": "tax_office_code", "主管税务机关名称": "tax_office_name",
+    "主管税务机关代码": "tax_office_code",
+    "主管税务机关名称": "tax_office_name",
 }
-REQUIRED = ("证件类型", "证件号码", "姓名", "人员类别", "险种", "个人参保编号", "经办机构代码", "经办机构名称",
-            "地区代码", "所在地市")
+REQUIRED = (
+    "证件类型",
+    "证件号码",
+    "姓名",
+    "人员类别",
+    "险种",
+    "个人参保编号",
+    "经办机构代码",
+    "经办机构名称",
+    "地区代码",
+    "所在地市",
+)
 CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城乡居民": "resident"}
 INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"}
 KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"}
@@ -43,7 +65,7 @@ class ImportError_(ValueError):
 
 @dataclass
 class Report:
-    rows: list[dict] = field(default_factory=list)       # the checked rows, ready to write
+    rows: list[dict] = field(default_factory=list)  # the checked rows, ready to write
     errors: list[tuple[int, str]] = field(default_factory=list)
     dues: int = 0
 
@@ -205,14 +227,22 @@ def apply(staff_id: int, filename: str, report: Report) -> dict[str, int]:
     counts = {"rows": len(report.rows), "dues": 0}
     with write_transaction():
         for row in report.rows:
-            office = (registry.ensure_tax_office(row["tax_office_code"], row["tax_office_name"], row["region"])
-                      if row.get("tax_office_code") else None)
+            office = (
+                registry.ensure_tax_office(row["tax_office_code"], row["tax_office_name"], row["region"])
+                if row.get("tax_office_code")
+                else None
+            )
             agency = registry.ensure_agency(row["agency_code"], row["agency_name"], row["region"], row["city"], office)
             person = registry.register_person(row["id_type"], row["id_number"], row["name"])
             enrollment = registry.enroll(person, row["category"], row["insurance"], agency, row["enrollment_no"])
             if "amount_fen" in row:
-                registry.add_due(enrollment, kind=row["kind"], period_start=row["period_start"],
-                                 period_end=row["period_end"], amount_fen=row["amount_fen"])
+                registry.add_due(
+                    enrollment,
+                    kind=row["kind"],
+                    period_start=row["period_start"],
+                    period_end=row["period_end"],
+                    amount_fen=row["amount_fen"],
+                )
                 counts["dues"] += 1
         audit(staff_id, "import.apply", f"file:{filename[:60]}", None, counts)
     return counts

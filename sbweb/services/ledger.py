@@ -13,14 +13,26 @@ took. It reads everything and writes nothing; each violation names what is wrong
 - no valid certificate lists an item at more than the item still holds (its money went back), and
   every document's totals are the sum of its stored lines.
 """
+
 from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
 from sbweb.db import db
-from sbweb.models import (Agency, Document, DocumentItem, Due, DueEvent, Enrollment, Order, OrderItem, Refund,
-                          RefundItem, Ticket)
+from sbweb.models import (
+    Agency,
+    Document,
+    DocumentItem,
+    Due,
+    DueEvent,
+    Enrollment,
+    Order,
+    OrderItem,
+    Refund,
+    RefundItem,
+    Ticket,
+)
 
 
 @dataclass(frozen=True)
@@ -51,37 +63,52 @@ def _dues_balance() -> list[Violation]:
     net = defaultdict(int)
     rows = db.session.execute(
         select(OrderItem.due_id, OrderItem.amount_fen - OrderItem.refunded_fen)
-        .join(Order, Order.id == OrderItem.order_id).where(Order.settled_at.is_not(None)))
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(Order.settled_at.is_not(None))
+    )
     for due_id, kept in rows:
         net[due_id] += kept
     found = []
     for due_id, state, amount in db.session.execute(select(Due.id, Due.state, Due.amount_fen)):
         expected = amount if state == "paid" else 0
         if net.get(due_id, 0) != expected:
-            found.append(Violation("due-balance", f"due {due_id}",
-                                   f"kept {net.get(due_id, 0)} fen but the due is {state} at {amount} fen"))
+            found.append(
+                Violation(
+                    "due-balance",
+                    f"due {due_id}",
+                    f"kept {net.get(due_id, 0)} fen but the due is {state} at {amount} fen",
+                )
+            )
     return found
 
 
 def _items_and_orders() -> list[Violation]:
     found = []
     done = defaultdict(int)
-    for item_id, amount in db.session.execute(select(RefundItem.item_id, RefundItem.amount_fen)
-                                              .where(RefundItem.done_at.is_not(None))):
+    for item_id, amount in db.session.execute(
+        select(RefundItem.item_id, RefundItem.amount_fen).where(RefundItem.done_at.is_not(None))
+    ):
         done[item_id] += amount
     fully = defaultdict(lambda: True)
     items_total = defaultdict(int)
     for item_id, order_id, amount, refunded in db.session.execute(
-            select(OrderItem.id, OrderItem.order_id, OrderItem.amount_fen, OrderItem.refunded_fen)):
+        select(OrderItem.id, OrderItem.order_id, OrderItem.amount_fen, OrderItem.refunded_fen)
+    ):
         items_total[order_id] += amount
         if not 0 <= refunded <= amount:
             found.append(Violation("item-refund", f"item {item_id}", f"refunded {refunded} of {amount} fen"))
         if refunded != done[item_id]:
-            found.append(Violation("item-refund", f"item {item_id}",
-                                   f"refunded {refunded} fen but its done refunds come to {done[item_id]}"))
+            found.append(
+                Violation(
+                    "item-refund",
+                    f"item {item_id}",
+                    f"refunded {refunded} fen but its done refunds come to {done[item_id]}",
+                )
+            )
         fully[order_id] = fully[order_id] and refunded >= amount
     for order_no, order_id, state, total, settled_at in db.session.execute(
-            select(Order.order_no, Order.id, Order.state, Order.total_fen, Order.settled_at)):
+        select(Order.order_no, Order.id, Order.state, Order.total_fen, Order.settled_at)
+    ):
         if items_total[order_id] != total:
             found.append(Violation("order-total", order_no, f"total {total} fen, items {items_total[order_id]}"))
         if settled_at is None:
@@ -97,68 +124,109 @@ def _refunds_carry_their_items() -> list[Violation]:
     found = []
     carried = defaultdict(list)
     for refund_id, amount, done_at in db.session.execute(
-            select(RefundItem.refund_id, RefundItem.amount_fen, RefundItem.done_at)
-            .where(RefundItem.refund_id.is_not(None), RefundItem.decision == "approved")):
+        select(RefundItem.refund_id, RefundItem.amount_fen, RefundItem.done_at).where(
+            RefundItem.refund_id.is_not(None), RefundItem.decision == "approved"
+        )
+    ):
         carried[refund_id].append((amount, done_at))
     for refund_id, number, amount, state in db.session.execute(
-            select(Refund.id, Refund.out_request_no, Refund.amount_fen, Refund.state)):
+        select(Refund.id, Refund.out_request_no, Refund.amount_fen, Refund.state)
+    ):
         items = carried.get(refund_id)
         if not items:
             continue
         if sum(a for a, _ in items) != amount:
-            found.append(Violation("refund-items", number, f"refund of {amount} fen carries items of "
-                                                           f"{sum(a for a, _ in items)}"))
+            found.append(
+                Violation("refund-items", number, f"refund of {amount} fen carries items of {sum(a for a, _ in items)}")
+            )
         if (state == "succeeded") != all(d is not None for _, d in items):
-            found.append(Violation("refund-items", number, f"refund {state} but its items are "
-                                                           f"{'not all ' if state == 'succeeded' else ''}done"))
+            found.append(
+                Violation(
+                    "refund-items",
+                    number,
+                    f"refund {state} but its items are {'not all ' if state == 'succeeded' else ''}done",
+                )
+            )
     return found
 
 
 def _due_histories() -> list[Violation]:
     last = {}
     for due_id, to_state, amount_after in db.session.execute(
-            select(DueEvent.due_id, DueEvent.to_state, DueEvent.amount_after).order_by(DueEvent.id)):
+        select(DueEvent.due_id, DueEvent.to_state, DueEvent.amount_after).order_by(DueEvent.id)
+    ):
         last[due_id] = (to_state, amount_after)
     found = []
     for due_id, state, amount in db.session.execute(select(Due.id, Due.state, Due.amount_fen)):
         if last.get(due_id) != (state, amount):
-            found.append(Violation("due-history", f"due {due_id}",
-                                   f"is {state} at {amount} fen but its last event says {last.get(due_id)}"))
+            found.append(
+                Violation(
+                    "due-history",
+                    f"due {due_id}",
+                    f"is {state} at {amount} fen but its last event says {last.get(due_id)}",
+                )
+            )
     return found
 
 
 def _tickets() -> list[Violation]:
     found = []
     rows = db.session.execute(
-        select(OrderItem.id, Order.order_no, Order.settled_at, OrderItem.ticket_id, Ticket.ticket_no,
-               Ticket.order_id, OrderItem.order_id, Ticket.tax_office_id, Agency.tax_office_id)
-        .join(Order, Order.id == OrderItem.order_id).join(Due, Due.id == OrderItem.due_id)
-        .join(Enrollment, Enrollment.id == Due.enrollment_id).join(Agency, Agency.id == Enrollment.agency_id)
-        .outerjoin(Ticket, Ticket.id == OrderItem.ticket_id))
+        select(
+            OrderItem.id,
+            Order.order_no,
+            Order.settled_at,
+            OrderItem.ticket_id,
+            Ticket.ticket_no,
+            Ticket.order_id,
+            OrderItem.order_id,
+            Ticket.tax_office_id,
+            Agency.tax_office_id,
+        )
+        .join(Order, Order.id == OrderItem.order_id)
+        .join(Due, Due.id == OrderItem.due_id)
+        .join(Enrollment, Enrollment.id == Due.enrollment_id)
+        .join(Agency, Agency.id == Enrollment.agency_id)
+        .outerjoin(Ticket, Ticket.id == OrderItem.ticket_id)
+    )
     used = set()
     for item_id, order_no, settled_at, ticket_id, number, ticket_order, order_id, office, due_office in rows:
         if settled_at is None:
             if ticket_id is not None:
-                found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} but was never settled"))
+                found.append(
+                    Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} but was never settled")
+                )
             continue
         if ticket_id is None:
             found.append(Violation("ticket", order_no, f"item {item_id} settled without a 票证号码"))
         elif ticket_order != order_id:
             found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} of another order"))
         elif office != due_office:
-            found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} of tax office "
-                                                       f"{office}, but its due's agency is under {due_office}"))
+            found.append(
+                Violation(
+                    "ticket",
+                    order_no,
+                    f"item {item_id} has 票证号码 {number} of tax office "
+                    f"{office}, but its due's agency is under {due_office}",
+                )
+            )
         used.add(ticket_id)
     offices = defaultdict(list)
     for ticket_id, number, order_id, office in db.session.execute(
-            select(Ticket.id, Ticket.ticket_no, Ticket.order_id, Ticket.tax_office_id)):
+        select(Ticket.id, Ticket.ticket_no, Ticket.order_id, Ticket.tax_office_id)
+    ):
         offices[(order_id, office)].append(number)
         if ticket_id not in used:
             found.append(Violation("ticket", number, "票证号码 covers no settled item"))
     for numbers in offices.values():
         if len(numbers) > 1:
-            found.append(Violation("ticket", numbers[0], f"one order has {len(numbers)} tickets of one tax office: "
-                                                         + ", ".join(numbers)))
+            found.append(
+                Violation(
+                    "ticket",
+                    numbers[0],
+                    f"one order has {len(numbers)} tickets of one tax office: " + ", ".join(numbers),
+                )
+            )
     return found
 
 
@@ -168,25 +236,42 @@ def _certificates() -> list[Violation]:
     from sbweb.services import documents
 
     found = []
-    for item_id, kept in db.session.execute(select(OrderItem.id, OrderItem.amount_fen - OrderItem.refunded_fen)
-                                            .where(OrderItem.refunded_fen > 0)):
+    for item_id, kept in db.session.execute(
+        select(OrderItem.id, OrderItem.amount_fen - OrderItem.refunded_fen).where(OrderItem.refunded_fen > 0)
+    ):
         for doc in documents.valid_covering(item_id):
             listed = sum(line.amount_fen for line in doc.lines if line.item_id == item_id)
             if listed > kept:
-                found.append(Violation("certificate", doc.doc_no, f"valid, but lists item {item_id} at {listed} fen "
-                                                                  f"after its money went back (kept {kept})"))
+                found.append(
+                    Violation(
+                        "certificate",
+                        doc.doc_no,
+                        f"valid, but lists item {item_id} at {listed} fen after its money went back (kept {kept})",
+                    )
+                )
     return found
 
 
 def _document_totals() -> list[Violation]:
     """What a document says in total is what its stored lines add up to."""
-    lines = {doc_id: (count, total) for doc_id, count, total in db.session.execute(
-        select(DocumentItem.document_id, func.count(), func.sum(DocumentItem.amount_fen))
-        .group_by(DocumentItem.document_id))}
+    lines = {
+        doc_id: (count, total)
+        for doc_id, count, total in db.session.execute(
+            select(DocumentItem.document_id, func.count(), func.sum(DocumentItem.amount_fen)).group_by(
+                DocumentItem.document_id
+            )
+        )
+    }
     found = []
     for doc_no, doc_id, items, amount in db.session.execute(
-            select(Document.doc_no, Document.id, Document.items, Document.amount_fen)):
+        select(Document.doc_no, Document.id, Document.items, Document.amount_fen)
+    ):
         if lines.get(doc_id, (0, 0)) != (items, amount):
-            found.append(Violation("document-total", doc_no, f"says {items} items, {amount} fen; its lines are "
-                                                             f"{lines.get(doc_id, (0, 0))}"))
+            found.append(
+                Violation(
+                    "document-total",
+                    doc_no,
+                    f"says {items} items, {amount} fen; its lines are {lines.get(doc_id, (0, 0))}",
+                )
+            )
     return found

@@ -4,6 +4,7 @@ the absolute limit, a newer sign-in, staff revoking it, a password change), list
 No request in here: sbweb.auth (residents) and the back office (staff) pass the address and the
 user agent in. Every change is its own write transaction.
 """
+
 import datetime as dt
 import hashlib
 import ipaddress
@@ -38,28 +39,49 @@ def masked_address(address: str | None) -> str:
     return ":".join(ip.exploded.split(":")[:3]) + ":*"
 
 
-def start(kind: str, *, lifetime: dt.timedelta, person_id: int | None = None, staff_id: int | None = None,
-          level: str | None = None, host: str | None = None, host_subject: str | None = None,
-          address: str | None = None, agent: str | None = None,
-          replacing: LoginSession | None = None) -> tuple[LoginSession, str]:
+def start(
+    kind: str,
+    *,
+    lifetime: dt.timedelta,
+    person_id: int | None = None,
+    staff_id: int | None = None,
+    level: str | None = None,
+    host: str | None = None,
+    host_subject: str | None = None,
+    address: str | None = None,
+    agent: str | None = None,
+    replacing: LoginSession | None = None,
+) -> tuple[LoginSession, str]:
     """A new session and the token for its cookie; the one it replaces (a level change) ends."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with write_transaction():
         if replacing is not None:
             _end_where(LoginSession.id == replacing.id, "replaced", now)
-        row = LoginSession(token_hash=_hash(token), kind=kind, person_id=person_id, staff_id=staff_id, level=level,
-                           host=host, host_subject=host_subject, address=masked_address(address),
-                           agent=(agent or "")[:120], signed_in_at=now, last_seen_at=now, expires_at=now + lifetime,
-                           orders=[])
+        row = LoginSession(
+            token_hash=_hash(token),
+            kind=kind,
+            person_id=person_id,
+            staff_id=staff_id,
+            level=level,
+            host=host,
+            host_subject=host_subject,
+            address=masked_address(address),
+            agent=(agent or "")[:120],
+            signed_in_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            orders=[],
+        )
         db.session.add(row)
     return row, token
 
 
 # Run before every signed-in request: built once with bind parameters (building it cost more
 # than running it).
-_FIND = select(LoginSession).where(LoginSession.token_hash == bindparam("token_hash"),
-                                   LoginSession.kind == bindparam("kind"))
+_FIND = select(LoginSession).where(
+    LoginSession.token_hash == bindparam("token_hash"), LoginSession.kind == bindparam("kind")
+)
 
 
 def find(token: str | None, kind: str) -> LoginSession | None:
@@ -86,8 +108,11 @@ def touch(row: LoginSession, now: dt.datetime | None = None) -> None:
     if now - row.last_seen_at < TOUCH_EVERY:
         return
     with write_transaction():
-        db.session.execute(update(LoginSession).where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
-                           .values(last_seen_at=now))
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
+            .values(last_seen_at=now)
+        )
     _known(row, last_seen_at=now)
 
 
@@ -99,8 +124,9 @@ def _known(row: LoginSession, **values) -> None:
 
 
 def _end_where(condition, reason: str, now: dt.datetime) -> int:
-    return db.session.execute(update(LoginSession).where(condition, LoginSession.ended_at.is_(None))
-                              .values(ended_at=now, end_reason=reason)).rowcount
+    return db.session.execute(
+        update(LoginSession).where(condition, LoginSession.ended_at.is_(None)).values(ended_at=now, end_reason=reason)
+    ).rowcount
 
 
 def end(session_id: int, reason: str) -> bool:
@@ -111,17 +137,25 @@ def end(session_id: int, reason: str) -> bool:
 def end_other_resident_sessions(person_id: int, keep: int) -> int:
     """结束其他登录: every open session of the person but the one asking; how many ended."""
     with write_transaction():
-        return _end_where((LoginSession.person_id == person_id) & (LoginSession.kind == "resident")
-                          & (LoginSession.id != keep), "revoked", utcnow())
+        return _end_where(
+            (LoginSession.person_id == person_id) & (LoginSession.kind == "resident") & (LoginSession.id != keep),
+            "revoked",
+            utcnow(),
+        )
 
 
 def end_sessions_of_other_host_users(person_id: int, host: str, subject: str) -> int:
     """When the person's binding in `host` moves to the host user `subject`, the sessions that
     earlier users of that host opened as this person end (call inside the binding's write
     transaction)."""
-    return _end_where((LoginSession.person_id == person_id) & (LoginSession.host == host)
-                      & LoginSession.host_subject.is_not(None) & (LoginSession.host_subject != subject),
-                      "revoked", utcnow())
+    return _end_where(
+        (LoginSession.person_id == person_id)
+        & (LoginSession.host == host)
+        & LoginSession.host_subject.is_not(None)
+        & (LoginSession.host_subject != subject),
+        "revoked",
+        utcnow(),
+    )
 
 
 def end_staff_sessions(staff_id: int, reason: str, *, keep: int | None = None) -> int:
@@ -136,15 +170,19 @@ def end_staff_sessions(staff_id: int, reason: str, *, keep: int | None = None) -
 def end_one_of_staff(staff_id: int, session_id: int) -> bool:
     """A staff member ends one of their own sessions (only theirs)."""
     with write_transaction():
-        return _end_where((LoginSession.id == session_id) & (LoginSession.staff_id == staff_id), "revoked",
-                          utcnow()) == 1
+        return (
+            _end_where((LoginSession.id == session_id) & (LoginSession.staff_id == staff_id), "revoked", utcnow()) == 1
+        )
 
 
 def set_host(row: LoginSession, host: str, subject: str | None) -> None:
     """The host app the session is in now knows its user (a WeChat openid bound later)."""
     with write_transaction():
-        db.session.execute(update(LoginSession).where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
-                           .values(host=host, host_subject=subject))
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
+            .values(host=host, host_subject=subject)
+        )
     _known(row, host=host, host_subject=subject)
 
 
@@ -152,9 +190,11 @@ def remember_order(row: LoginSession, order_no: str, kept: int = 20) -> None:
     """Add an order this session made to its list (read and written in one transaction, so two
     tabs paying at once both land)."""
     with write_transaction():
-        held = db.session.scalar(select(LoginSession.orders).where(LoginSession.id == row.id,
-                                                                   LoginSession.ended_at.is_(None))
-                                 .with_for_update())
+        held = db.session.scalar(
+            select(LoginSession.orders)
+            .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
+            .with_for_update()
+        )
         if held is None:
             return
         orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
@@ -164,18 +204,24 @@ def remember_order(row: LoginSession, order_no: str, kept: int = 20) -> None:
 
 def open_sessions_of_staff(staff_id: int, idle: dt.timedelta) -> list[LoginSession]:
     now = utcnow()
-    rows = db.session.scalars(select(LoginSession).where(LoginSession.staff_id == staff_id,
-                                                         LoginSession.ended_at.is_(None))
-                              .order_by(LoginSession.last_seen_at.desc()))
+    rows = db.session.scalars(
+        select(LoginSession)
+        .where(LoginSession.staff_id == staff_id, LoginSession.ended_at.is_(None))
+        .order_by(LoginSession.last_seen_at.desc())
+    )
     return [r for r in rows if expiry(r, idle, now) is None]
 
 
 def history_of_person(person_id: int, limit: int = 30) -> list[LoginSession]:
     """The resident's 登录记录: newest first."""
-    return list(db.session.scalars(select(LoginSession).where(LoginSession.person_id == person_id,
-                                                              LoginSession.kind == "resident")
-                                   .order_by(LoginSession.signed_in_at.desc(), LoginSession.id.desc())
-                                   .limit(limit)))
+    return list(
+        db.session.scalars(
+            select(LoginSession)
+            .where(LoginSession.person_id == person_id, LoginSession.kind == "resident")
+            .order_by(LoginSession.signed_in_at.desc(), LoginSession.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def prune(idle: dt.timedelta, now: dt.datetime | None = None) -> dict[str, int]:

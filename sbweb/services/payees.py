@@ -1,5 +1,6 @@
 """我帮他人缴: a payer's list of 被代缴人. Only people with an enrollment can be added, never
 the payer themself, never twice."""
+
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +23,9 @@ def payee(payer_id: int, payee_id: int) -> Payee | None:
 
 
 def is_payee(payer_id: int, person_id: int) -> bool:
-    return db.session.scalar(select(Payee.id).where(Payee.payer_id == payer_id, Payee.person_id == person_id)) is not None
+    return (
+        db.session.scalar(select(Payee.id).where(Payee.payer_id == payer_id, Payee.person_id == person_id)) is not None
+    )
 
 
 def check_payable_for(payer_id: int, person: Person, *, adding: bool = True) -> None:
@@ -31,7 +34,10 @@ def check_payable_for(payer_id: int, person: Person, *, adding: bool = True) -> 
     if person.id == payer_id:
         raise PayeeError("id_number", f"不能{'添加' if adding else '代缴'}本人，为自己缴费请使用“我为自己缴”")
     if db.session.scalar(select(Enrollment.id).where(Enrollment.person_id == person.id).limit(1)) is None:
-        raise PayeeError(None, "未查询到参保登记信息：该人员暂无城乡居民或灵活就业人员参保登记，请其先到参保地社保经办机构办理参保登记")
+        raise PayeeError(
+            None,
+            "未查询到参保登记信息：该人员暂无城乡居民或灵活就业人员参保登记，请其先到参保地社保经办机构办理参保登记",
+        )
 
 
 def paid_for_once(payer_id: int, order) -> list[Person]:
@@ -58,13 +64,20 @@ def add(payer_id: int, person: Person) -> Payee:
 
 def remove(payer_id: int, payee_id: int) -> bool:
     with write_transaction():
-        gone = db.session.execute(delete(Payee).where(Payee.id == payee_id, Payee.payer_id == payer_id)
-                                  .execution_options(synchronize_session=False)).rowcount
+        gone = db.session.execute(
+            delete(Payee)
+            .where(Payee.id == payee_id, Payee.payer_id == payer_id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
     return gone == 1
 
 
 def set_auto_pay(payer_id: int, payee_id: int, on: bool) -> bool:
     with write_transaction():
-        changed = db.session.execute(update(Payee).where(Payee.id == payee_id, Payee.payer_id == payer_id)
-                                     .values(auto_pay=on).execution_options(synchronize_session=False)).rowcount
+        changed = db.session.execute(
+            update(Payee)
+            .where(Payee.id == payee_id, Payee.payer_id == payer_id)
+            .values(auto_pay=on)
+            .execution_options(synchronize_session=False)
+        ).rowcount
     return changed == 1

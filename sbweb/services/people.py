@@ -1,4 +1,5 @@
 """Finding the person behind 证件类型 + 证件号码 + 姓名."""
+
 import unicodedata
 
 from sqlalchemy import select

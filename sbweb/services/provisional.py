@@ -13,6 +13,7 @@ standard is loaded, each provisional item is priced again on it, through the led
 
 A due being paid, or whose item is in a live refund application, waits: it stays provisional and
 is settled by the next load or save of the standard (or housekeeping, `settle_all`)."""
+
 from dataclasses import dataclass, fields
 
 from sqlalchemy import exists, select
@@ -27,11 +28,12 @@ from sbweb.services import dues
 @dataclass
 class Settlement:
     """What settling provisional items did (the admin page and the CLI say it)."""
-    repriced: int = 0     # open dues re-priced on the new standard
+
+    repriced: int = 0  # open dues re-priced on the new standard
     differences: int = 0  # 补差 dues made for paid dues owed more
-    refunds: int = 0      # refund applications made for paid dues owed less
-    unchanged: int = 0    # paid dues whose amount was right already
-    waiting: int = 0      # being paid or in a refund application: settled next time
+    refunds: int = 0  # refund applications made for paid dues owed less
+    unchanged: int = 0  # paid dues whose amount was right already
+    waiting: int = 0  # being paid or in a refund application: settled next time
 
     def add(self, other: "Settlement") -> None:
         for f in fields(self):
@@ -45,8 +47,10 @@ class Settlement:
     def message(self) -> str:
         if not self.total:
             return ""
-        text = (f"暂按上年度标准申报的费款已按新标准处理：重新计价 {self.repriced} 笔，补缴差额 {self.differences} 笔，"
-                f"多缴退费申请 {self.refunds} 笔（待审核），金额无变化 {self.unchanged} 笔")
+        text = (
+            f"暂按上年度标准申报的费款已按新标准处理：重新计价 {self.repriced} 笔，补缴差额 {self.differences} 笔，"
+            f"多缴退费申请 {self.refunds} 笔（待审核），金额无变化 {self.unchanged} 笔"
+        )
         if self.waiting:
             text += f"；{self.waiting} 笔正在支付或退费中，结束后由系统（每小时）按新标准处理"
         return text
@@ -61,12 +65,18 @@ def _provisional_of(standard: Standard) -> list[Due]:
     from sbweb.services.standards import standard_for
 
     rows = db.session.scalars(
-        select(Due).join(Enrollment, Enrollment.id == Due.enrollment_id)
+        select(Due)
+        .join(Enrollment, Enrollment.id == Due.enrollment_id)
         .join(Agency, Agency.id == Enrollment.agency_id)
-        .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid")),
-               Due.period_start >= f"{standard.year:04d}-01", Due.period_start <= f"{standard.year:04d}-12",
-               Enrollment.category == standard.category)
-        .order_by(Due.id))
+        .where(
+            Due.provisional_on.is_not(None),
+            Due.state.in_(("open", "paid")),
+            Due.period_start >= f"{standard.year:04d}-01",
+            Due.period_start <= f"{standard.year:04d}-12",
+            Enrollment.category == standard.category,
+        )
+        .order_by(Due.id)
+    )
     in_force = {}
     found = []
     for due in rows:
@@ -87,8 +97,14 @@ def _new_price(declaration: Declaration, standard: Standard) -> tuple[int | None
     declared_on = declaration.declared_at.astimezone(SHANGHAI).date()
     if declaration.kind == "base":
         base = min(max(declaration.base_fen, standard.base_min_fen), standard.base_max_fen)
-        q = quote_base(standard, declaration.enrollment.insurance, base, declaration.period_start,
-                       declaration.period_end, declared_on)
+        q = quote_base(
+            standard,
+            declaration.enrollment.insurance,
+            base,
+            declaration.period_start,
+            declaration.period_end,
+            declared_on,
+        )
         return base, q.contribution_fen, q.late_fee_fen
     contribution, late = price(declaration, standard, declared_on)
     return None, contribution, late
@@ -96,10 +112,17 @@ def _new_price(declaration: Declaration, standard: Standard) -> tuple[int | None
 
 def _paying_item(due: Due, amount_fen: int) -> OrderItem | None:
     """The settled item of the due that can give `amount_fen` back and is in no live application."""
-    return db.session.scalar(select(OrderItem).join(Order, Order.id == OrderItem.order_id).where(
-        OrderItem.due_id == due.id, Order.state == "settled",
-        OrderItem.amount_fen - OrderItem.refunded_fen >= amount_fen,
-        ~exists().where(RefundItem.live_item_id == OrderItem.id)).order_by(OrderItem.id.desc()))
+    return db.session.scalar(
+        select(OrderItem)
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(
+            OrderItem.due_id == due.id,
+            Order.state == "settled",
+            OrderItem.amount_fen - OrderItem.refunded_fen >= amount_fen,
+            ~exists().where(RefundItem.live_item_id == OrderItem.id),
+        )
+        .order_by(OrderItem.id.desc())
+    )
 
 
 def settle(standard: Standard) -> Settlement:
@@ -123,8 +146,15 @@ def settle(standard: Standard) -> Settlement:
             moved += f"，缴费基数按{year}年度标准调整为 {fen_display(base)} 元"
         try:
             if due.state == "open":
-                dues.transition(due, "open", f"按{year}年度标准重新计价{moved}", expect_order=None,
-                                amount_fen=total, late_fee_fen=late, provisional_on=None)
+                dues.transition(
+                    due,
+                    "open",
+                    f"按{year}年度标准重新计价{moved}",
+                    expect_order=None,
+                    amount_fen=total,
+                    late_fee_fen=late,
+                    provisional_on=None,
+                )
                 done.repriced += 1
             else:
                 difference = total - due.amount_fen
@@ -143,9 +173,17 @@ def settle(standard: Standard) -> Settlement:
                     refund_applications.overpaid_by_standard(item, -difference, year)
                     done.refunds += 1
                 elif difference > 0:
-                    extra = Due(enrollment_id=due.enrollment_id, kind="normal", period_start=due.period_start,
-                                period_end=due.period_end, amount_fen=difference, late_fee_fen=0, state="open",
-                                difference_of_id=due.id, declaration_id=declaration.id)
+                    extra = Due(
+                        enrollment_id=due.enrollment_id,
+                        kind="normal",
+                        period_start=due.period_start,
+                        period_end=due.period_end,
+                        amount_fen=difference,
+                        late_fee_fen=0,
+                        state="open",
+                        difference_of_id=due.id,
+                        declaration_id=declaration.id,
+                    )
                     db.session.add(extra)
                     db.session.flush()
                     dues.created(extra, f"按{year}年度标准补缴差额{moved}")
@@ -175,7 +213,9 @@ def settle_all() -> Settlement:
         select(Agency.region_code, Enrollment.category, Due.period_start)
         .join(Enrollment, Enrollment.agency_id == Agency.id)
         .join(Due, Due.enrollment_id == Enrollment.id)
-        .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid"))).distinct()).all()
+        .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid")))
+        .distinct()
+    ).all()
     for region, category, period_start in rows:
         standard = standard_for(region, int(period_start[:4]), category)
         if standard is not None and standard.id not in seen:
@@ -208,5 +248,7 @@ def outstanding() -> list[Outstanding]:
         select(year, Enrollment.category, Due.provisional_on, func.count(Due.id))
         .join(Enrollment, Enrollment.id == Due.enrollment_id)
         .where(Due.provisional_on.is_not(None), Due.state.in_(("open", "paid")))
-        .group_by(year, Enrollment.category, Due.provisional_on).order_by(year, Enrollment.category))
+        .group_by(year, Enrollment.category, Due.provisional_on)
+        .order_by(year, Enrollment.category)
+    )
     return [Outstanding(int(y), category, basis, count) for y, category, basis, count in rows]

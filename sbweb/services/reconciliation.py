@@ -19,6 +19,7 @@ note) — and writes its audit entry in the same transaction as the change. Prov
 with no write transaction open; the money itself is sent after the commit by
 `orders.complete_refunds`, which housekeeping retries.
 """
+
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -47,7 +48,13 @@ ACTION_LABELS = {
 # A provider as staff know it (its configured name when it has no words: a live account may be named freely).
 PROVIDER_LABELS = {"sandbox": "模拟支付机构（沙箱）", "alipay": "支付宝", "wechat": "微信支付", "unionpay": "云闪付"}
 RESOLUTION_LABELS = {"settle": "补记缴费", "refund": "原路退回", "recheck": "复核无误", "ignore": "不作处理"}
-TRADE_STATUS_WORDS = {"success": "交易成功", "refunded": "交易已转入退款", "closed": "交易已关闭", "waiting": "交易待付款", "missing": "无此交易"}
+TRADE_STATUS_WORDS = {
+    "success": "交易成功",
+    "refunded": "交易已转入退款",
+    "closed": "交易已关闭",
+    "waiting": "交易待付款",
+    "missing": "无此交易",
+}
 
 
 class ReconError(ValueError):
@@ -76,6 +83,7 @@ def yuan(fen: int | None) -> str:
 
 # -- comparing a bill with our books ------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Found:
     kind: str
@@ -95,14 +103,17 @@ def _key(difference: ReconDifference) -> tuple:
 
 def _chunks(values: list, size: int = 500):
     for i in range(0, len(values), size):
-        yield values[i:i + size]
+        yield values[i : i + size]
 
 
 def _orders_by_number(provider_name: str, numbers: set[str]) -> dict[str, Order]:
     found = {}
     for chunk in _chunks(sorted(numbers)):
-        for order in db.session.scalars(select(Order).options(selectinload(Order.refunds))
-                                        .where(Order.provider == provider_name, Order.order_no.in_(chunk))):
+        for order in db.session.scalars(
+            select(Order)
+            .options(selectinload(Order.refunds))
+            .where(Order.provider == provider_name, Order.order_no.in_(chunk))
+        ):
             found[order.order_no] = order
     return found
 
@@ -120,12 +131,27 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
     bill_refunds: dict[str, list[BillRow]] = defaultdict(list)
     for row in rows:
         (bill_refunds if row.kind == "refund" else bill_pays)[row.out_trade_no].append(row)
-    settled = list(db.session.scalars(select(Order).where(
-        Order.provider == provider_name, Order.settled_at >= start, Order.settled_at < end).order_by(Order.id)))
-    our_refunds = list(db.session.scalars(select(Refund).options(selectinload(Refund.order))
-                                          .join(Order, Order.id == Refund.order_id).where(
-        Order.provider == provider_name, Refund.state == "succeeded",
-        Refund.completed_at >= start, Refund.completed_at < end).order_by(Refund.id)))
+    settled = list(
+        db.session.scalars(
+            select(Order)
+            .where(Order.provider == provider_name, Order.settled_at >= start, Order.settled_at < end)
+            .order_by(Order.id)
+        )
+    )
+    our_refunds = list(
+        db.session.scalars(
+            select(Refund)
+            .options(selectinload(Refund.order))
+            .join(Order, Order.id == Refund.order_id)
+            .where(
+                Order.provider == provider_name,
+                Refund.state == "succeeded",
+                Refund.completed_at >= start,
+                Refund.completed_at < end,
+            )
+            .order_by(Refund.id)
+        )
+    )
     refunds_here: dict[str, list[Refund]] = defaultdict(list)
     for refund in our_refunds:
         refunds_here[refund.order.order_no].append(refund)
@@ -157,8 +183,11 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
                 matched += 1
         # A refund recorded here but completed on another day (or still being sent) is known.
         order = by_number.get(number)
-        elsewhere = [r.amount_fen for r in (order.refunds if order else [])
-                     if not (r.state == "succeeded" and start <= r.completed_at < end)]
+        elsewhere = [
+            r.amount_fen
+            for r in (order.refunds if order else [])
+            if not (r.state == "succeeded" and start <= r.completed_at < end)
+        ]
         for amount in list(there):
             if amount in elsewhere:
                 there.remove(amount)
@@ -166,9 +195,9 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
                 matched += 1
         for a, b in zip(there, ours):
             found.append(Found("amount_differs", number, trade_no, -a, -b))
-        for a in there[len(ours):]:
+        for a in there[len(ours) :]:
             found.append(Found("unknown_here", number, trade_no, -a, None))
-        for b in ours[len(there):]:
+        for b in ours[len(there) :]:
             found.append(Found("absent_there", number, trade_no, None, -b))
 
     summary = {
@@ -215,8 +244,9 @@ def _record(day: dt.date, provider_name: str, rows: list[BillRow], staff_id: int
             db.session.add(run)
             db.session.flush()
         matched, found, summary = compare(day, provider_name, rows)
-        existing = list(db.session.scalars(select(ReconDifference).filter_by(run_id=run.id)
-                                           .order_by(ReconDifference.id)))
+        existing = list(
+            db.session.scalars(select(ReconDifference).filter_by(run_id=run.id).order_by(ReconDifference.id))
+        )
         resolved = {_key(d) for d in existing if d.state == "resolved"}
         still_open = {}
         for difference in existing:
@@ -231,10 +261,17 @@ def _record(day: dt.date, provider_name: str, rows: list[BillRow], staff_id: int
                 difference.provider_trade_no = item.provider_trade_no or difference.provider_trade_no
                 kept += 1
             else:
-                db.session.add(ReconDifference(run_id=run.id, kind=item.kind, out_trade_no=item.out_trade_no,
-                                               provider_trade_no=item.provider_trade_no,
-                                               provider_fen=item.provider_fen, our_fen=item.our_fen,
-                                               state="open"))
+                db.session.add(
+                    ReconDifference(
+                        run_id=run.id,
+                        kind=item.kind,
+                        out_trade_no=item.out_trade_no,
+                        provider_trade_no=item.provider_trade_no,
+                        provider_fen=item.provider_fen,
+                        our_fen=item.our_fen,
+                        state="open",
+                    )
+                )
                 added += 1
         dropped = 0
         for leftovers in still_open.values():
@@ -245,26 +282,45 @@ def _record(day: dt.date, provider_name: str, rows: list[BillRow], staff_id: int
         by_kind = defaultdict(int)
         for item in found:
             by_kind[item.kind] += 1
-        open_count = db.session.scalar(select(func.count()).select_from(ReconDifference)
-                                       .filter_by(run_id=run.id, state="open"))
+        open_count = db.session.scalar(
+            select(func.count()).select_from(ReconDifference).filter_by(run_id=run.id, state="open")
+        )
         before = {"matched": run.matched, "differences": run.differences} if run.summary else None
         run.fetched_at, run.matched, run.differences = utcnow(), matched, len(found)
-        run.summary = {**summary, **{k: by_kind.get(k, 0) for k in ("unknown_here", "absent_there", "amount_differs")},
-                       "open": open_count}
-        audit(staff_id, "recon.run", f"recon_run:{run.id}", before,
-              {"provider": provider_name, "day": day.isoformat(), "matched": matched, "differences": len(found),
-               "open": open_count, "new": added, "kept": kept, "dropped": dropped})
+        run.summary = {
+            **summary,
+            **{k: by_kind.get(k, 0) for k in ("unknown_here", "absent_there", "amount_differs")},
+            "open": open_count,
+        }
+        audit(
+            staff_id,
+            "recon.run",
+            f"recon_run:{run.id}",
+            before,
+            {
+                "provider": provider_name,
+                "day": day.isoformat(),
+                "matched": matched,
+                "differences": len(found),
+                "open": open_count,
+                "new": added,
+                "kept": kept,
+                "dropped": dropped,
+            },
+        )
     return run
 
 
 def describe(run: ReconRun) -> str:
     """One line for the command line and the log."""
     s = run.summary or {}
-    return (f"reconciled {run.provider} {run.day.isoformat()}: bill {s.get('bill_pays', 0)} payments, "
-            f"{s.get('bill_refunds', 0)} refunds; ours {s.get('our_pays', 0)} payments, "
-            f"{s.get('our_refunds', 0)} refunds; matched {run.matched}; differences {run.differences} "
-            f"(unknown_here {s.get('unknown_here', 0)}, absent_there {s.get('absent_there', 0)}, "
-            f"amount_differs {s.get('amount_differs', 0)}); open {open_count(run)}")
+    return (
+        f"reconciled {run.provider} {run.day.isoformat()}: bill {s.get('bill_pays', 0)} payments, "
+        f"{s.get('bill_refunds', 0)} refunds; ours {s.get('our_pays', 0)} payments, "
+        f"{s.get('our_refunds', 0)} refunds; matched {run.matched}; differences {run.differences} "
+        f"(unknown_here {s.get('unknown_here', 0)}, absent_there {s.get('absent_there', 0)}, "
+        f"amount_differs {s.get('amount_differs', 0)}); open {open_count(run)}"
+    )
 
 
 def run_daily(day: dt.date | None = None) -> list[ReconRun]:
@@ -283,18 +339,25 @@ def run_daily(day: dt.date | None = None) -> list[ReconRun]:
 
 # -- reading ----------------------------------------------------------------------------------------
 
+
 def open_count(run: ReconRun) -> int:
-    return db.session.scalar(select(func.count()).select_from(ReconDifference)
-                             .filter_by(run_id=run.id, state="open"))
+    return db.session.scalar(select(func.count()).select_from(ReconDifference).filter_by(run_id=run.id, state="open"))
 
 
 def recent_runs(limit: int = 60) -> list[tuple[ReconRun, int]]:
     """The latest runs with their open differences, newest day first."""
     runs = list(db.session.scalars(select(ReconRun).order_by(ReconRun.day.desc(), ReconRun.provider).limit(limit)))
-    counts = dict(db.session.execute(
-        select(ReconDifference.run_id, func.count()).where(ReconDifference.state == "open",
-                                                           ReconDifference.run_id.in_([r.id for r in runs]))
-        .group_by(ReconDifference.run_id)).all()) if runs else {}
+    counts = (
+        dict(
+            db.session.execute(
+                select(ReconDifference.run_id, func.count())
+                .where(ReconDifference.state == "open", ReconDifference.run_id.in_([r.id for r in runs]))
+                .group_by(ReconDifference.run_id)
+            ).all()
+        )
+        if runs
+        else {}
+    )
     return [(run, counts.get(run.id, 0)) for run in runs]
 
 
@@ -306,8 +369,9 @@ def staff_names(differences: list[ReconDifference]) -> dict[int, str]:
 
 
 def order_of(difference: ReconDifference) -> Order | None:
-    return db.session.scalar(select(Order).filter_by(order_no=difference.out_trade_no,
-                                                     provider=difference.run.provider))
+    return db.session.scalar(
+        select(Order).filter_by(order_no=difference.out_trade_no, provider=difference.run.provider)
+    )
 
 
 def is_refund(difference: ReconDifference) -> bool:
@@ -336,6 +400,7 @@ def actions_for(difference: ReconDifference, order: Order | None = None) -> list
 
 
 # -- resolving ----------------------------------------------------------------------------------------
+
 
 def resolve(staff_id: int, difference_id: int, action: str, note: str | None = None) -> Resolution:
     """Resolve one open difference with `action` (see actions_for). The change, the difference
@@ -382,26 +447,45 @@ def _lock_order(order: Order) -> Order:
 
 
 def _snapshot(difference: ReconDifference) -> dict:
-    return {"kind": difference.kind, "out_trade_no": difference.out_trade_no, "state": difference.state,
-            "provider_fen": difference.provider_fen, "our_fen": difference.our_fen,
-            "resolution": difference.resolution, "note": difference.note}
+    return {
+        "kind": difference.kind,
+        "out_trade_no": difference.out_trade_no,
+        "state": difference.state,
+        "provider_fen": difference.provider_fen,
+        "our_fen": difference.our_fen,
+        "resolution": difference.resolution,
+        "note": difference.note,
+    }
 
 
 def _tickets_of(order: Order) -> list[dict]:
     """Each 票证号码 of a settled order with its 主管税务机关 and what it took (one per tax office)."""
-    return [{"ticket_no": t.ticket_no, "tax_office": t.tax_office.name, "amount_fen": sum(i.amount_fen for i in t.items)}
-            for t in order.tickets]
+    return [
+        {"ticket_no": t.ticket_no, "tax_office": t.tax_office.name, "amount_fen": sum(i.amount_fen for i in t.items)}
+        for t in order.tickets
+    ]
 
 
 def _tickets_said(order: Order) -> str:
-    return "、".join(f"{t['ticket_no']}（{t['tax_office']} ¥{fen_display(t['amount_fen'])}）" for t in _tickets_of(order))
+    return "、".join(
+        f"{t['ticket_no']}（{t['tax_office']} ¥{fen_display(t['amount_fen'])}）" for t in _tickets_of(order)
+    )
 
 
 def _order_snapshot(order: Order) -> dict:
-    paid = db.session.scalar(select(func.count()).select_from(Due).join(OrderItem, OrderItem.due_id == Due.id)
-                             .where(OrderItem.order_id == order.id, Due.state == "paid", Due.order_id == order.id))
-    return {"order": order.order_no, "state": order.state, "total_fen": order.total_fen, "dues_paid": paid,
-            "refunds": [[r.out_request_no, r.amount_fen, r.state] for r in order.refunds]}
+    paid = db.session.scalar(
+        select(func.count())
+        .select_from(Due)
+        .join(OrderItem, OrderItem.due_id == Due.id)
+        .where(OrderItem.order_id == order.id, Due.state == "paid", Due.order_id == order.id)
+    )
+    return {
+        "order": order.order_no,
+        "state": order.state,
+        "total_fen": order.total_fen,
+        "dues_paid": paid,
+        "refunds": [[r.out_request_no, r.amount_fen, r.state] for r in order.refunds],
+    }
 
 
 def _mark(difference: ReconDifference, staff_id: int, resolution: str, note: str) -> None:
@@ -432,8 +516,13 @@ def _ignore(staff_id: int, difference_id: int, note: str) -> Resolution:
         difference = _lock_open(difference_id)
         before = _snapshot(difference)
         _mark(difference, staff_id, "ignore", note)
-        audit(staff_id, "recon.ignore", f"recon_difference:{difference.id}", {"difference": before},
-              {"difference": _snapshot(difference)})
+        audit(
+            staff_id,
+            "recon.ignore",
+            f"recon_difference:{difference.id}",
+            {"difference": before},
+            {"difference": _snapshot(difference)},
+        )
     return Resolution(difference, "已记录：不作处理")
 
 
@@ -447,13 +536,19 @@ def _recheck(staff_id: int, difference_id: int, order: Order, note: str) -> Reso
     when = shanghai_now().strftime("%Y-%m-%d %H:%M")
     if there:
         paid = state.paid_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S") if state.paid_at else "未知"
-        finding = f"复核：支付机构有此交易（{state.trade_no}，{yuan(state.amount_fen)}，付款时间 {paid}），未列入当日账单"
+        finding = (
+            f"复核：支付机构有此交易（{state.trade_no}，{yuan(state.amount_fen)}，付款时间 {paid}），未列入当日账单"
+        )
     elif state.status == "success":
-        finding = (f"复核（{when}）：支付机构交易金额 {yuan(state.amount_fen)}，与本方 {yuan(difference.our_fen)} "
-                   f"不一致；订单未作改动，请向支付机构核实后处理")
+        finding = (
+            f"复核（{when}）：支付机构交易金额 {yuan(state.amount_fen)}，与本方 {yuan(difference.our_fen)} "
+            f"不一致；订单未作改动，请向支付机构核实后处理"
+        )
     else:
-        finding = (f"复核（{when}）：支付机构{TRADE_STATUS_WORDS.get(state.status, state.status)}；"
-                   f"订单未作改动，请向支付机构核实后处理")
+        finding = (
+            f"复核（{when}）：支付机构{TRADE_STATUS_WORDS.get(state.status, state.status)}；"
+            f"订单未作改动，请向支付机构核实后处理"
+        )
     with write_transaction():
         difference = _lock_open(difference_id)
         before = _snapshot(difference)
@@ -461,9 +556,18 @@ def _recheck(staff_id: int, difference_id: int, order: Order, note: str) -> Reso
             _mark(difference, staff_id, "recheck", _with_note(finding, note))
         else:
             difference.note = _with_note(finding, note)[:200]
-        audit(staff_id, "recon.recheck", f"recon_difference:{difference.id}", {"difference": before},
-              {"difference": _snapshot(difference), "provider_status": state.status,
-               "provider_fen": state.amount_fen, "order": order.order_no if order else None})
+        audit(
+            staff_id,
+            "recon.recheck",
+            f"recon_difference:{difference.id}",
+            {"difference": before},
+            {
+                "difference": _snapshot(difference),
+                "provider_status": state.status,
+                "provider_fen": state.amount_fen,
+                "order": order.order_no if order else None,
+            },
+        )
     return Resolution(difference, "复核无误，差异已处理" if there else finding)
 
 
@@ -475,16 +579,19 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
     if state.status != "success":
         raise ReconError(f"支付机构显示{TRADE_STATUS_WORDS.get(state.status, state.status)}，不能补记缴费")
     if state.amount_fen is not None and state.amount_fen != order.total_fen:
-        raise ReconError(f"支付机构交易金额 {yuan(state.amount_fen)} 与订单金额 {yuan(order.total_fen)} 不一致，"
-                         "不能补记缴费；请选择原路退回")
+        raise ReconError(
+            f"支付机构交易金额 {yuan(state.amount_fen)} 与订单金额 {yuan(order.total_fen)} 不一致，"
+            "不能补记缴费；请选择原路退回"
+        )
     with write_transaction():
         difference = _lock_open(difference_id)
         order = _lock_order(order)
         before = _order_snapshot(order)
         was = order.state
         try:
-            outcome = orders.apply_trade_state_within(state, provider=order.provider, source="对账补记",
-                                                      from_query=True)
+            outcome = orders.apply_trade_state_within(
+                state, provider=order.provider, source="对账补记", from_query=True
+            )
         except (orders.UnknownOrder, orders.AmountMismatch):
             raise ReconError("支付机构的交易与本方订单不符，不能补记缴费") from None
         order = _lock_order(order)
@@ -497,14 +604,29 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
             text = f"订单已是{order.state_label}，无需补记"
         difference_before = _snapshot(difference)
         _mark(difference, staff_id, "settle", _with_note(text, note))
-        audit(staff_id, "recon.settle", f"recon_difference:{difference.id}",
-              {"difference": difference_before, "order": before}, {"difference": _snapshot(difference), "order": after})
+        audit(
+            staff_id,
+            "recon.settle",
+            f"recon_difference:{difference.id}",
+            {"difference": difference_before, "order": before},
+            {"difference": _snapshot(difference), "order": after},
+        )
         if outcome.refund_needed:
-            audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": was},
-                  {"refund_fen": order.total_fen, "out_request_no": f"{order.order_no}R1"})
+            audit(
+                staff_id,
+                "money.refund",
+                f"order:{order.order_no}",
+                {"state": was},
+                {"refund_fen": order.total_fen, "out_request_no": f"{order.order_no}R1"},
+            )
         elif order.state == "settled" and was != "settled":
-            audit(staff_id, "money.settle", f"order:{order.order_no}", {"state": was},
-                  {"state": "settled", "amount_fen": order.total_fen, "tickets": _tickets_of(order)})
+            audit(
+                staff_id,
+                "money.settle",
+                f"order:{order.order_no}",
+                {"state": was},
+                {"state": "settled", "amount_fen": order.total_fen, "tickets": _tickets_of(order)},
+            )
         order_id = order.id
     if outcome.refund_needed:
         orders.complete_refunds(order_id)
@@ -525,15 +647,29 @@ def _refund_unclaimed(staff_id: int, difference_id: int, order: Order, note: str
         if order.state == "settled":
             raise ReconError("该订单已缴费成功，不能在对账中退回；如需退费，请走退费申请")
         before, was = _order_snapshot(order), order.state
-        refund = orders.return_payment(order, "对账：支付机构已收款、订单未缴费，原路退回",
-                                       "缴费未完成，已收款项原路退回", amount_fen=state.amount_fen or order.total_fen)
+        refund = orders.return_payment(
+            order,
+            "对账：支付机构已收款、订单未缴费，原路退回",
+            "缴费未完成，已收款项原路退回",
+            amount_fen=state.amount_fen or order.total_fen,
+        )
         after = _order_snapshot(order)
         difference_before = _snapshot(difference)
         _mark(difference, staff_id, "refund", _with_note(f"原路退回 {yuan(refund.amount_fen)}", note))
-        audit(staff_id, "recon.refund", f"recon_difference:{difference.id}",
-              {"difference": difference_before, "order": before}, {"difference": _snapshot(difference), "order": after})
-        audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": was},
-              {"refund_fen": refund.amount_fen, "out_request_no": refund.out_request_no})
+        audit(
+            staff_id,
+            "recon.refund",
+            f"recon_difference:{difference.id}",
+            {"difference": difference_before, "order": before},
+            {"difference": _snapshot(difference), "order": after},
+        )
+        audit(
+            staff_id,
+            "money.refund",
+            f"order:{order.order_no}",
+            {"state": was},
+            {"refund_fen": refund.amount_fen, "out_request_no": refund.out_request_no},
+        )
         order_id = order.id
     orders.complete_refunds(order_id)
     return Resolution(difference, f"已发起原路退回 {yuan(refund.amount_fen)}")
@@ -555,15 +691,26 @@ def _refund_excess(staff_id: int, difference_id: int, order: Order, note: str) -
         if order.state != "settled":
             raise ReconError(f"该订单当前为{order.state_label}，不能退回多收金额")
         before = _order_snapshot(order)
-        refund = orders.request_excess_refund(order, difference.id, excess,
-                                              f"对账：支付机构多收 {yuan(excess)}，原路退回")
+        refund = orders.request_excess_refund(
+            order, difference.id, excess, f"对账：支付机构多收 {yuan(excess)}，原路退回"
+        )
         after = _order_snapshot(order)
         difference_before = _snapshot(difference)
         _mark(difference, staff_id, "refund", _with_note(f"退回多收金额 {yuan(excess)}", note))
-        audit(staff_id, "recon.refund", f"recon_difference:{difference.id}",
-              {"difference": difference_before, "order": before}, {"difference": _snapshot(difference), "order": after})
-        audit(staff_id, "money.refund", f"order:{order.order_no}", {"state": order.state},
-              {"refund_fen": excess, "out_request_no": refund.out_request_no})
+        audit(
+            staff_id,
+            "recon.refund",
+            f"recon_difference:{difference.id}",
+            {"difference": difference_before, "order": before},
+            {"difference": _snapshot(difference), "order": after},
+        )
+        audit(
+            staff_id,
+            "money.refund",
+            f"order:{order.order_no}",
+            {"state": order.state},
+            {"refund_fen": excess, "out_request_no": refund.out_request_no},
+        )
         order_id = order.id
     orders.complete_refunds(order_id)
     return Resolution(difference, f"已发起退回多收金额 {yuan(excess)}")

@@ -3,18 +3,19 @@ for themselves or for others (代缴), newest first, filtered and paged in the d
 
 One Core SELECT per page (and one COUNT), no ORM objects: a payer with a thousand records
 gets a page as fast as one with three."""
-from dataclasses import dataclass
+
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import and_, func, select
 
 from sbweb.db import db
 from sbweb.identity import mask
-from sbweb.money import fen_display
 from sbweb.models import Due, Enrollment, Order, OrderItem, Person, TaxOffice, Ticket
 from sbweb.models.due import DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
 from sbweb.models.order import CHANNEL_LABELS, ORDER_STATE_LABELS
+from sbweb.money import fen_display
 
 # Money moved (or may have): 支付中, 成功, 失败, 原路退回. Unpaid, cancelled orders are not records.
 RECORD_STATES = ("paying", "settled", "failed", "refunded")
@@ -94,9 +95,19 @@ class RecordPage:
         return groups
 
 
-def _query(payer_id: int | None, *, others: bool | None, year: int | None, insurance: str | None,
-           person_id: int | None, states, order_nos, period_from: str | None = None,
-           period_to: str | None = None, ticket_no: str | None = None):
+def _query(
+    payer_id: int | None,
+    *,
+    others: bool | None,
+    year: int | None,
+    insurance: str | None,
+    person_id: int | None,
+    states,
+    order_nos,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    ticket_no: str | None = None,
+):
     o, i, d, e, p = Order.__table__, OrderItem.__table__, Due.__table__, Enrollment.__table__, Person.__table__
     t, x = Ticket.__table__, TaxOffice.__table__
     conditions = [o.c.state.in_(states)]
@@ -118,48 +129,103 @@ def _query(payer_id: int | None, *, others: bool | None, year: int | None, insur
         conditions.append(e.c.person_id == person_id)
     if order_nos is not None:
         conditions.append(o.c.order_no.in_(list(order_nos) or [""]))
-    joined = (i.join(o, o.c.id == i.c.order_id).join(d, d.c.id == i.c.due_id)
-              .join(e, e.c.id == d.c.enrollment_id).join(p, p.c.id == e.c.person_id)
-              .outerjoin(t, t.c.id == i.c.ticket_id).outerjoin(x, x.c.id == t.c.tax_office_id))
+    joined = (
+        i.join(o, o.c.id == i.c.order_id)
+        .join(d, d.c.id == i.c.due_id)
+        .join(e, e.c.id == d.c.enrollment_id)
+        .join(p, p.c.id == e.c.person_id)
+        .outerjoin(t, t.c.id == i.c.ticket_id)
+        .outerjoin(x, x.c.id == t.c.tax_office_id)
+    )
     return joined, and_(*conditions), (o, i, d, e, p, t, x)
 
 
-def records_page(payer_id: int, *, others: bool | None = False, year: int | None = None,
-                 insurance: str | None = None, person_id: int | None = None, page: int = 1,
-                 per_page: int = PER_PAGE, states=RECORD_STATES, order_nos=None) -> RecordPage:
+def records_page(
+    payer_id: int,
+    *,
+    others: bool | None = False,
+    year: int | None = None,
+    insurance: str | None = None,
+    person_id: int | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    states=RECORD_STATES,
+    order_nos=None,
+) -> RecordPage:
     """One page of the payer's records: their own (others=False), what they paid for others
     (True), or both (None). `order_nos` limits a lookup-level session to its own orders."""
-    joined, where, tables = _query(payer_id, others=others, year=year, insurance=insurance,
-                                            person_id=person_id, states=states, order_nos=order_nos)
+    joined, where, tables = _query(
+        payer_id, others=others, year=year, insurance=insurance, person_id=person_id, states=states, order_nos=order_nos
+    )
     total = db.session.execute(select(func.count()).select_from(joined).where(where)).scalar_one()
     page = max(1, min(page, max(1, -(-total // per_page))))
     rows = db.session.execute(
         select(*_columns(*tables))
-        .select_from(joined).where(where)
+        .select_from(joined)
+        .where(where)
         .order_by(func.coalesce(tables[0].c.settled_at, tables[0].c.created_at).desc(), tables[1].c.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)).all()
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
     return RecordPage([RecordLine(*row) for row in rows], total, page, per_page)
 
 
 def _columns(o, i, d, e, p, t, x):
-    return (o.c.order_no, o.c.state, o.c.channel, t.c.ticket_no, o.c.created_at, o.c.settled_at,
-            o.c.refunded_at, i.c.amount_fen, d.c.kind, d.c.period_start, d.c.period_end,
-            e.c.category, e.c.insurance, p.c.id, p.c.name, p.c.id_number, i.c.id, i.c.refunded_fen,
-            d.c.provisional_on, d.c.difference_of_id, x.c.name)
+    return (
+        o.c.order_no,
+        o.c.state,
+        o.c.channel,
+        t.c.ticket_no,
+        o.c.created_at,
+        o.c.settled_at,
+        o.c.refunded_at,
+        i.c.amount_fen,
+        d.c.kind,
+        d.c.period_start,
+        d.c.period_end,
+        e.c.category,
+        e.c.insurance,
+        p.c.id,
+        p.c.name,
+        p.c.id_number,
+        i.c.id,
+        i.c.refunded_fen,
+        d.c.provisional_on,
+        d.c.difference_of_id,
+        x.c.name,
+    )
 
 
-def paid_items_of(person_id: int, *, paid_by: int | None = None, year: int | None = None,
-                  period_from: str | None = None, period_to: str | None = None,
-                  ticket_no: str | None = None) -> list[RecordLine]:
+def paid_items_of(
+    person_id: int,
+    *,
+    paid_by: int | None = None,
+    year: int | None = None,
+    period_from: str | None = None,
+    period_to: str | None = None,
+    ticket_no: str | None = None,
+) -> list[RecordLine]:
     """A person's settled items that kept some money (whoever paid; or only what `paid_by` paid),
     oldest period first: what a 缴费证明 or 完税证明 certifies — each at its `kept_fen`."""
-    joined, where, tables = _query(paid_by, others=None, year=year, insurance=None, person_id=person_id,
-                                   states=("settled",), order_nos=None, period_from=period_from,
-                                   period_to=period_to, ticket_no=ticket_no)
+    joined, where, tables = _query(
+        paid_by,
+        others=None,
+        year=year,
+        insurance=None,
+        person_id=person_id,
+        states=("settled",),
+        order_nos=None,
+        period_from=period_from,
+        period_to=period_to,
+        ticket_no=ticket_no,
+    )
     d, i = tables[2], tables[1]
-    rows = db.session.execute(select(*_columns(*tables)).select_from(joined)
-                              .where(where, i.c.refunded_fen < i.c.amount_fen)
-                              .order_by(d.c.period_start, i.c.id)).all()
+    rows = db.session.execute(
+        select(*_columns(*tables))
+        .select_from(joined)
+        .where(where, i.c.refunded_fen < i.c.amount_fen)
+        .order_by(d.c.period_start, i.c.id)
+    ).all()
     return [RecordLine(*row) for row in rows]
 
 
@@ -167,7 +233,9 @@ def record_years(payer_id: int) -> list[int]:
     """The 费款所属期 years the payer has records in, newest first (the year filter's options)."""
     o, i, d = Order.__table__, OrderItem.__table__, Due.__table__
     years = db.session.scalars(
-        select(func.substr(d.c.period_start, 1, 4)).select_from(i.join(o, o.c.id == i.c.order_id)
-                                                                 .join(d, d.c.id == i.c.due_id))
-        .where(o.c.payer_id == payer_id, o.c.state.in_(RECORD_STATES)).distinct())
+        select(func.substr(d.c.period_start, 1, 4))
+        .select_from(i.join(o, o.c.id == i.c.order_id).join(d, d.c.id == i.c.due_id))
+        .where(o.c.payer_id == payer_id, o.c.state.in_(RECORD_STATES))
+        .distinct()
+    )
     return sorted({int(y) for y in years}, reverse=True)

@@ -8,6 +8,7 @@ When the money is back (the provider's 原路退回 succeeded, or staff confirme
 bank account) each item records it, the due it paid moves as the reason says
 (sbweb/services/refund_reasons.py: owed again, void, or paid at a smaller amount), and the order
 is 原路退回 once all of its items are; until then it stays settled with its other items."""
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -45,13 +46,17 @@ def _kind_of_item(kind: str):
 
 
 def _refundable_item_condition(kind: str):
-    return (OrderItem.refunded_fen < OrderItem.amount_fen) & _kind_of_item(kind) & ~exists().where(
-        RefundItem.live_item_id == OrderItem.id)
+    return (
+        (OrderItem.refunded_fen < OrderItem.amount_fen)
+        & _kind_of_item(kind)
+        & ~exists().where(RefundItem.live_item_id == OrderItem.id)
+    )
 
 
 def _refundable_query(person_id: int, kind: str):
-    has_item = exists().where(OrderItem.order_id == Order.id, Due.id == OrderItem.due_id,
-                              _refundable_item_condition(kind))
+    has_item = exists().where(
+        OrderItem.order_id == Order.id, Due.id == OrderItem.due_id, _refundable_item_condition(kind)
+    )
     return select(Order).where(Order.payer_id == person_id, Order.state == "settled", has_item)
 
 
@@ -61,12 +66,24 @@ def refundable_order(person_id: int, kind: str, order_no: str) -> Order | None:
 
 def refundable_items(order: Order, kind: str) -> list[OrderItem]:
     """The order's items of this kind that still hold money and are in no live application."""
-    return list(db.session.scalars(select(OrderItem).join(Due, Due.id == OrderItem.due_id).where(
-        OrderItem.order_id == order.id, _refundable_item_condition(kind)).order_by(OrderItem.id)))
+    return list(
+        db.session.scalars(
+            select(OrderItem)
+            .join(Due, Due.id == OrderItem.due_id)
+            .where(OrderItem.order_id == order.id, _refundable_item_condition(kind))
+            .order_by(OrderItem.id)
+        )
+    )
 
 
-def refundable(person_id: int, kind: str, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
-               ticket_no: str | None = None) -> list[Order]:
+def refundable(
+    person_id: int,
+    kind: str,
+    *,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    ticket_no: str | None = None,
+) -> list[Order]:
     """The payer's settled payments with an item of this kind that can still be refunded."""
     if not ticket_no and not (date_from and date_to):
         raise ApplicationError("ticket_no", BOTH_EMPTY)
@@ -101,8 +118,17 @@ def _chosen_items(order: Order, kind: str, chosen: dict[int, int | None], money_
     return picked
 
 
-def apply(person, order_no: str, kind: str, *, items: dict[int, int | None], money_type: str, reason: str,
-          account_id: int, account_name: str) -> RefundApplication:
+def apply(
+    person,
+    order_no: str,
+    kind: str,
+    *,
+    items: dict[int, int | None],
+    money_type: str,
+    reason: str,
+    account_id: int,
+    account_name: str,
+) -> RefundApplication:
     """Apply for the chosen items of one of the person's payments (`items`: item id → amount in
     fen for a 多缴费款 part, or None for all it holds)."""
     if money_type not in MONEY_TYPES:
@@ -122,14 +148,28 @@ def apply(person, order_no: str, kind: str, *, items: dict[int, int | None], mon
         with write_transaction():
             application = RefundApplication(
                 application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
-                person_id=person.id, order_id=order.id, kind=kind, money_type=money_type, reason=reason,
-                account_id=account.id, account_name=account.account_name,
-                amount_fen=sum(amount for _item, amount in picked), state="pending")
+                person_id=person.id,
+                order_id=order.id,
+                kind=kind,
+                money_type=money_type,
+                reason=reason,
+                account_id=account.id,
+                account_name=account.account_name,
+                amount_fen=sum(amount for _item, amount in picked),
+                state="pending",
+            )
             db.session.add(application)
             db.session.flush()
             for item, amount in picked:
-                db.session.add(RefundItem(application_id=application.id, item_id=item.id, live_item_id=item.id,
-                                          amount_fen=amount, decision="pending"))
+                db.session.add(
+                    RefundItem(
+                        application_id=application.id,
+                        item_id=item.id,
+                        live_item_id=item.id,
+                        amount_fen=amount,
+                        decision="pending",
+                    )
+                )
     except IntegrityError:
         raise ApplicationError(None, "所选费款已有退费申请，请在退费申请记录中查看") from None
     return application
@@ -143,37 +183,67 @@ def overpaid_by_standard(item: OrderItem, amount_fen: int, year: int) -> RefundA
     order = item.order
     application = RefundApplication(
         application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
-        person_id=order.payer_id, order_id=order.id, kind="special" if item.due.kind == "backpay" else "normal",
-        money_type=refund_reasons.OVERPAID, reason=f"按{year}年度缴费标准多缴退费"[:30], account_id=None,
-        account_name=order.payer.name[:64], amount_fen=amount_fen, state="pending")
+        person_id=order.payer_id,
+        order_id=order.id,
+        kind="special" if item.due.kind == "backpay" else "normal",
+        money_type=refund_reasons.OVERPAID,
+        reason=f"按{year}年度缴费标准多缴退费"[:30],
+        account_id=None,
+        account_name=order.payer.name[:64],
+        amount_fen=amount_fen,
+        state="pending",
+    )
     db.session.add(application)
     db.session.flush()
-    db.session.add(RefundItem(application_id=application.id, item_id=item.id, live_item_id=item.id,
-                              amount_fen=amount_fen, decision="pending"))
+    db.session.add(
+        RefundItem(
+            application_id=application.id,
+            item_id=item.id,
+            live_item_id=item.id,
+            amount_fen=amount_fen,
+            decision="pending",
+        )
+    )
     db.session.flush()
     return application
 
 
 def applications_of(person_id: int) -> list[RefundApplication]:
-    return list(db.session.scalars(select(RefundApplication).where(RefundApplication.person_id == person_id)
-                                   .order_by(RefundApplication.created_at.desc(), RefundApplication.id.desc())))
+    return list(
+        db.session.scalars(
+            select(RefundApplication)
+            .where(RefundApplication.person_id == person_id)
+            .order_by(RefundApplication.created_at.desc(), RefundApplication.id.desc())
+        )
+    )
 
 
 # -- review (the back office) -----------------------------------------------------------------
 
+
 def pending() -> list[RefundApplication]:
-    return list(db.session.scalars(select(RefundApplication).where(RefundApplication.state == "pending")
-                                   .order_by(RefundApplication.created_at, RefundApplication.id)))
+    return list(
+        db.session.scalars(
+            select(RefundApplication)
+            .where(RefundApplication.state == "pending")
+            .order_by(RefundApplication.created_at, RefundApplication.id)
+        )
+    )
 
 
 def _snapshot(application: RefundApplication) -> dict:
-    return {"state": application.state, "amount_fen": application.amount_fen, "order": application.order.order_no,
-            "items": {str(i.item_id): [i.decision, i.amount_fen] for i in application.items}}
+    return {
+        "state": application.state,
+        "amount_fen": application.amount_fen,
+        "order": application.order.order_no,
+        "items": {str(i.item_id): [i.decision, i.amount_fen] for i in application.items},
+    }
 
 
 @dataclass(frozen=True)
 class Plan:
     """What an approval would send back, for staff to confirm before anything moves."""
+
     application: RefundApplication
     approved: list[RefundItem]
     turned_down: list[RefundItem]
@@ -201,16 +271,25 @@ def plan(application_id: int, approved_ids: set[int], method: str) -> Plan:
         raise ApplicationError(None, "该笔缴费当前不可退费")
     order = application.order
     account = application.account
-    destination = (f"原路退回至缴费人（{order.channel_label}，订单 {order.order_no}）" if method == "original"
-                   else f"{account.bank_name} {account.masked_no}（户名 {application.account_name}），"
-                        "由工作人员转账后确认")
-    return Plan(application, approved, [i for i in application.items if i.id not in approved_ids], method,
-                sum(i.amount_fen for i in approved),
-                refund_reasons.effect_of(application.reason, application.money_type), destination)
+    destination = (
+        f"原路退回至缴费人（{order.channel_label}，订单 {order.order_no}）"
+        if method == "original"
+        else f"{account.bank_name} {account.masked_no}（户名 {application.account_name}），由工作人员转账后确认"
+    )
+    return Plan(
+        application,
+        approved,
+        [i for i in application.items if i.id not in approved_ids],
+        method,
+        sum(i.amount_fen for i in approved),
+        refund_reasons.effect_of(application.reason, application.money_type),
+        destination,
+    )
 
 
-def approve(staff_id: int, application_id: int, approved_ids: set[int] | None = None,
-            method: str = "original", note: str = "") -> RefundApplication:
+def approve(
+    staff_id: int, application_id: int, approved_ids: set[int] | None = None, method: str = "original", note: str = ""
+) -> RefundApplication:
     """审核通过 of the chosen items (default: all): 原路退回 through the provider (one refund, the
     items' sum, idempotent on the application number) — or, method "bank", to the applicant's
     bank account by a transfer staff confirm once made (confirm_bank_transfer). Items not chosen
@@ -235,15 +314,29 @@ def approve(staff_id: int, application_id: int, approved_ids: set[int] | None = 
         if chosen.turned_down:
             application.review_note = (note or "部分费款不予退费").strip()[:200]
         if method == "original":
-            refund = orders.request_refund(application.order, application.application_no, chosen.amount_fen,
-                                           f"退费申请 {application.application_no}: {application.reason}")
+            refund = orders.request_refund(
+                application.order,
+                application.application_no,
+                chosen.amount_fen,
+                f"退费申请 {application.application_no}: {application.reason}",
+            )
             for item in chosen.approved:
                 item.refund_id = refund.id
-        audit(staff_id, "refund.approve", f"refund_application:{application.id}", before,
-              {**_snapshot(application), "method": method})
+        audit(
+            staff_id,
+            "refund.approve",
+            f"refund_application:{application.id}",
+            before,
+            {**_snapshot(application), "method": method},
+        )
         if method == "original":
-            audit(staff_id, "money.refund", f"order:{application.order.order_no}", {"state": "settled"},
-                  {"refund_fen": chosen.amount_fen, "out_request_no": application.application_no})
+            audit(
+                staff_id,
+                "money.refund",
+                f"order:{application.order.order_no}",
+                {"state": "settled"},
+                {"refund_fen": chosen.amount_fen, "out_request_no": application.application_no},
+            )
         order_id = application.order_id
     if method == "original":
         orders.complete_refunds(order_id)
@@ -294,18 +387,28 @@ def _follow_due(item: OrderItem, refund_item: RefundItem, application: RefundApp
     why = f"退费申请 {application.application_no}（{application.reason}）"
     if refund_item.effect == "keep" or item.refunded_fen < item.amount_fen:
         # 多缴费款: still paid, at what was kept.
-        dues.transition(due, "paid", f"{why}：退回 {fen_display(refund_item.amount_fen)} 元",
-                        amount_fen=due.amount_fen - refund_item.amount_fen)
+        dues.transition(
+            due,
+            "paid",
+            f"{why}：退回 {fen_display(refund_item.amount_fen)} 元",
+            amount_fen=due.amount_fen - refund_item.amount_fen,
+        )
         return
     if due.state != "paid":
         return
-    for declaration in db.session.scalars(select(Declaration).where(Declaration.due_id == due.id,
-                                                                    Declaration.state == "valid")):
+    for declaration in db.session.scalars(
+        select(Declaration).where(Declaration.due_id == due.id, Declaration.state == "valid")
+    ):
         declaration.state, declaration.voided_at = "void", utcnow()
         declaration.void_reason = ("退费后重新申报" if refund_item.effect == "reopen" else "已退费")[:40]
     if refund_item.effect == "reopen":
-        dues.transition(due, "open", f"{why}：重新应缴", order_id=None,
-                        reopened_reason=f"已退费（{application.reason}），请重新申报或缴纳"[:100])
+        dues.transition(
+            due,
+            "open",
+            f"{why}：重新应缴",
+            order_id=None,
+            reopened_reason=f"已退费（{application.reason}），请重新申报或缴纳"[:100],
+        )
     else:
         dues.transition(due, "void", f"{why}：不再应缴")
 
@@ -322,20 +425,32 @@ def confirm_bank_transfer(staff_id: int, application_id: int) -> RefundApplicati
             raise ApplicationError(None, f"该申请不在待退至银行账户的状态（{application.state_label}）")
         before = _snapshot(application)
         now = utcnow()
-        money_back([i for i in application.items if i.decision == "approved"], now,
-                   f"退费申请 {application.application_no}: 已退至银行账户 "
-                   f"{application.account.bank_name} {application.account.masked_no}")
+        money_back(
+            [i for i in application.items if i.decision == "approved"],
+            now,
+            f"退费申请 {application.application_no}: 已退至银行账户 "
+            f"{application.account.bank_name} {application.account.masked_no}",
+        )
         application.state, application.refunded_at = "refunded", now
-        audit(staff_id, "money.refund", f"order:{application.order.order_no}", {"state": "settled"},
-              {"refund_fen": application.amount_fen, "to": "bank", "application": application.application_no})
+        audit(
+            staff_id,
+            "money.refund",
+            f"order:{application.order.order_no}",
+            {"state": "settled"},
+            {"refund_fen": application.amount_fen, "to": "bank", "application": application.application_no},
+        )
         audit(staff_id, "refund.bank_transfer", f"refund_application:{application.id}", before, _snapshot(application))
     return application
 
 
 def awaiting_transfer() -> list[RefundApplication]:
-    return list(db.session.scalars(select(RefundApplication).where(
-        RefundApplication.state == "approved", RefundApplication.method == "bank")
-        .order_by(RefundApplication.reviewed_at)))
+    return list(
+        db.session.scalars(
+            select(RefundApplication)
+            .where(RefundApplication.state == "approved", RefundApplication.method == "bank")
+            .order_by(RefundApplication.reviewed_at)
+        )
+    )
 
 
 def settle_state(application_id: int) -> RefundApplication:
@@ -367,8 +482,13 @@ def reject(staff_id: int, application_id: int, note: str) -> RefundApplication:
         application.review_note = note[:200]
         for item in application.items:
             item.decision, item.live_item_id = "rejected", None
-        audit(staff_id, "refund.reject", f"refund_application:{application.id}", before,
-              {**_snapshot(application), "note": application.review_note})
+        audit(
+            staff_id,
+            "refund.reject",
+            f"refund_application:{application.id}",
+            before,
+            {**_snapshot(application), "note": application.review_note},
+        )
     return application
 
 

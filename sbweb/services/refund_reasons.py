@@ -9,15 +9,25 @@ back office (table refund_reasons), with these defaults (from shared/reference/r
 
 and whatever the reason, a 多缴费款退费 (part of an item) is `keep`: the due stays paid at the
 amount less what went back."""
+
 from sqlalchemy import func, select
 
 from sbweb.db import db, write_transaction
 from sbweb.models import RefundReason
 
-EFFECTS = {"reopen": "重新应缴（作废原申报，可重新申报缴费）", "void": "不再应缴（费款作废）",
-           "keep": "仍为已缴（按退费后的金额）"}
-DEFAULTS = (("重复参保缴费", "void"), ("已参加职工基本养老（医疗）保险", "void"), ("参保人死亡", "void"),
-            ("出国（境）定居", "void"), ("缴费档次或基数选择错误", "reopen"), ("其他原因", "reopen"))
+EFFECTS = {
+    "reopen": "重新应缴（作废原申报，可重新申报缴费）",
+    "void": "不再应缴（费款作废）",
+    "keep": "仍为已缴（按退费后的金额）",
+}
+DEFAULTS = (
+    ("重复参保缴费", "void"),
+    ("已参加职工基本养老（医疗）保险", "void"),
+    ("参保人死亡", "void"),
+    ("出国（境）定居", "void"),
+    ("缴费档次或基数选择错误", "reopen"),
+    ("其他原因", "reopen"),
+)
 OVERPAID = "多缴费款退费"  # the money type whose refund is part of an item: always `keep`
 
 
@@ -70,7 +80,9 @@ def set_effect(staff_id: int, reason_id: int, effect: str, active: bool) -> Refu
             raise ReasonError("未找到该退费原因")
         before = {"effect": row.effect, "active": row.active}
         row.effect, row.active = effect, bool(active)
-        audit(staff_id, "refund_reason.set", f"refund_reason:{row.id}", before, {"effect": effect, "active": row.active})
+        audit(
+            staff_id, "refund_reason.set", f"refund_reason:{row.id}", before, {"effect": effect, "active": row.active}
+        )
     return row
 
 
@@ -92,6 +104,11 @@ def add(staff_id: int, reason: str, effect: str, active: bool = True) -> RefundR
         row = RefundReason(reason=reason, effect=effect, position=position, active=bool(active))
         db.session.add(row)
         db.session.flush()
-        audit(staff_id, "refund_reason.add", f"refund_reason:{row.id}", None, {"reason": reason, "effect": effect,
-                                                                             "active": row.active})
+        audit(
+            staff_id,
+            "refund_reason.add",
+            f"refund_reason:{row.id}",
+            None,
+            {"reason": reason, "effect": effect, "active": row.active},
+        )
     return row

@@ -1,15 +1,16 @@
 """What the social-security and medical-insurance agencies push to us: people, their
 enrollments and the dues they approve. The demo loader, the tests and (later) the back
 office import all build the world through these functions."""
+
 import re
 
 from sqlalchemy import select
 
 from sbweb import identity
 from sbweb.db import db
-from sbweb.services import dues
-from sbweb.models import Agency, TaxOffice, Due, Enrollment, Person
+from sbweb.models import Agency, Due, Enrollment, Person, TaxOffice
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
+from sbweb.services import dues
 
 PERIOD = re.compile(r"\A(19|20)[0-9]{2}-(0[1-9]|1[0-2])\Z")  # ASCII digits, no trailing newline
 
@@ -18,8 +19,9 @@ class RegistryError(ValueError):
     pass
 
 
-def ensure_tax_office(code: str, name: str, region_code: str, phone: str | None = None,
-                      hours: str | None = None) -> TaxOffice:
+def ensure_tax_office(
+    code: str, name: str, region_code: str, phone: str | None = None, hours: str | None = None
+) -> TaxOffice:
     """A 主管税务机关 by its code; a known office keeps its name (and phone, hours) unless told new ones."""
     office = db.session.scalar(select(TaxOffice).filter_by(code=code))
     if office is None:
@@ -42,8 +44,11 @@ def tax_offices_of(person_id: int | None = None) -> list[tuple[str, str]]:
     """(code, name) of the 主管税务机关 of a person's enrollments, or of every office known."""
     query = select(TaxOffice.code, TaxOffice.name).order_by(TaxOffice.code).distinct()
     if person_id is not None:
-        query = (query.join(Agency, Agency.tax_office_id == TaxOffice.id)
-                 .join(Enrollment, Enrollment.agency_id == Agency.id).where(Enrollment.person_id == person_id))
+        query = (
+            query.join(Agency, Agency.tax_office_id == TaxOffice.id)
+            .join(Enrollment, Enrollment.agency_id == Agency.id)
+            .where(Enrollment.person_id == person_id)
+        )
     return [(code, name) for code, name in db.session.execute(query)]
 
 
@@ -78,8 +83,13 @@ def enroll(person: Person, category: str, insurance: str, agency: Agency, enroll
         raise RegistryError(f"unknown category/insurance {category}/{insurance}")
     enrollment = db.session.scalar(select(Enrollment).filter_by(enrollment_no=enrollment_no))
     if enrollment is None:
-        enrollment = Enrollment(enrollment_no=enrollment_no, person_id=person.id, category=category,
-                                insurance=insurance, agency_id=agency.id)
+        enrollment = Enrollment(
+            enrollment_no=enrollment_no,
+            person_id=person.id,
+            category=category,
+            insurance=insurance,
+            agency_id=agency.id,
+        )
         db.session.add(enrollment)
         db.session.flush()
     elif enrollment.person_id != person.id:
@@ -87,8 +97,7 @@ def enroll(person: Person, category: str, insurance: str, agency: Agency, enroll
     return enrollment
 
 
-def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end: str,
-            amount_fen: int) -> Due:
+def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end: str, amount_fen: int) -> Due:
     """A due as the agency approves it. The same enrollment, kind and period twice is the
     same due (a re-push), not a second one."""
     if kind not in ("normal", "backpay"):
@@ -97,12 +106,20 @@ def add_due(enrollment: Enrollment, *, kind: str, period_start: str, period_end:
         raise RegistryError(f"bad period {period_start}..{period_end}")
     if not isinstance(amount_fen, int) or amount_fen <= 0:
         raise RegistryError("amount must be a positive number of fen")
-    due = db.session.scalar(select(Due).filter_by(
-        enrollment_id=enrollment.id, kind=kind, period_start=period_start, period_end=period_end)
-        .where(Due.state != "void", Due.difference_of_id.is_(None)))
+    due = db.session.scalar(
+        select(Due)
+        .filter_by(enrollment_id=enrollment.id, kind=kind, period_start=period_start, period_end=period_end)
+        .where(Due.state != "void", Due.difference_of_id.is_(None))
+    )
     if due is None:
-        due = Due(enrollment_id=enrollment.id, kind=kind, period_start=period_start,
-                  period_end=period_end, amount_fen=amount_fen, state="open")
+        due = Due(
+            enrollment_id=enrollment.id,
+            kind=kind,
+            period_start=period_start,
+            period_end=period_end,
+            amount_fen=amount_fen,
+            state="open",
+        )
         db.session.add(due)
         db.session.flush()
         dues.created(due, "经办机构核定" if kind == "normal" else "经办机构核定补缴")
@@ -120,8 +137,16 @@ def change_due_amount(due: Due, amount_fen: int, cause: str = "经办机构更�
     if due.state != "open":
         raise RegistryError("only an open due that is not being paid can change")
     try:
-        dues.transition(due, "open", cause, expect_order=None, amount_fen=amount_fen,
-                        confirmed_by_id=None, confirmed_level=None, confirmed_at=None)
+        dues.transition(
+            due,
+            "open",
+            cause,
+            expect_order=None,
+            amount_fen=amount_fen,
+            confirmed_by_id=None,
+            confirmed_level=None,
+            confirmed_at=None,
+        )
     except dues.DueChanged:
         raise RegistryError("only an open due that is not being paid can change") from None
     return due

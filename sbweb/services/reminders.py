@@ -2,6 +2,7 @@
 week before the year's collection window closes while something of that year is still
 open. A daily job sends each thing at most once (reminders_sent holds what was said); one
 link in every mail unsubscribes."""
+
 import datetime as dt
 import secrets
 
@@ -25,8 +26,13 @@ class ReminderError(ValueError):
 
 
 def reminders_of(subscriber_id: int) -> list[Reminder]:
-    return list(db.session.scalars(select(Reminder).where(Reminder.subscriber_id == subscriber_id,
-                                                          Reminder.active.is_(True)).order_by(Reminder.id)))
+    return list(
+        db.session.scalars(
+            select(Reminder)
+            .where(Reminder.subscriber_id == subscriber_id, Reminder.active.is_(True))
+            .order_by(Reminder.id)
+        )
+    )
 
 
 def subscribe(subscriber_id: int, person_id: int, email: str) -> Reminder:
@@ -35,13 +41,23 @@ def subscribe(subscriber_id: int, person_id: int, email: str) -> Reminder:
     if person_id != subscriber_id and not is_payee(subscriber_id, person_id):
         raise ReminderError("person", "只能为本人或您的被代缴人订阅缴费提醒")
     with write_transaction():
-        existing = db.session.scalar(select(Reminder).where(
-            Reminder.subscriber_id == subscriber_id, Reminder.person_id == person_id,
-            Reminder.email == address, Reminder.active.is_(True)))
+        existing = db.session.scalar(
+            select(Reminder).where(
+                Reminder.subscriber_id == subscriber_id,
+                Reminder.person_id == person_id,
+                Reminder.email == address,
+                Reminder.active.is_(True),
+            )
+        )
         if existing is not None:
             raise ReminderError("email", "已订阅该缴费提醒")
-        reminder = Reminder(subscriber_id=subscriber_id, person_id=person_id, email=address,
-                            token=secrets.token_urlsafe(18), active=True)
+        reminder = Reminder(
+            subscriber_id=subscriber_id,
+            person_id=person_id,
+            email=address,
+            token=secrets.token_urlsafe(18),
+            active=True,
+        )
         db.session.add(reminder)
     return reminder
 
@@ -57,8 +73,9 @@ def unsubscribe(token: str) -> Reminder | None:
 
 def cancel(subscriber_id: int, reminder_id: int) -> bool:
     with write_transaction():
-        reminder = db.session.scalar(select(Reminder).where(Reminder.id == reminder_id,
-                                                            Reminder.subscriber_id == subscriber_id))
+        reminder = db.session.scalar(
+            select(Reminder).where(Reminder.id == reminder_id, Reminder.subscriber_id == subscriber_id)
+        )
         if reminder is None:
             return False
         reminder.active = False
@@ -68,36 +85,56 @@ def cancel(subscriber_id: int, reminder_id: int) -> bool:
 def _news(reminder: Reminder, today: dt.date) -> tuple[list[Due], list]:
     """(open dues not yet mentioned, collection windows closing within a week not yet mentioned)."""
     said = set(db.session.scalars(select(ReminderSent.about).where(ReminderSent.reminder_id == reminder.id)))
-    dues = [d for d in db.session.scalars(
-        select(Due).join(Enrollment).where(Enrollment.person_id == reminder.person_id, Due.state == "open")
-        .order_by(Due.period_start)) if f"due:{d.id}" not in said]
+    dues = [
+        d
+        for d in db.session.scalars(
+            select(Due)
+            .join(Enrollment)
+            .where(Enrollment.person_id == reminder.person_id, Due.state == "open")
+            .order_by(Due.period_start)
+        )
+        if f"due:{d.id}" not in said
+    ]
     closing = []
     open_years = {}
-    for d in db.session.scalars(select(Due).join(Enrollment).where(
-            Enrollment.person_id == reminder.person_id, Due.state == "open")):
+    for d in db.session.scalars(
+        select(Due).join(Enrollment).where(Enrollment.person_id == reminder.person_id, Due.state == "open")
+    ):
         open_years.setdefault((d.enrollment.agency.region_code, d.enrollment.category), set()).add(
-            int(d.period_start[:4]))
+            int(d.period_start[:4])
+        )
     for (region, category), years in open_years.items():
         for year in years:
             standard = standards.standard_for(region, year, category)
-            if standard and standard.closes - WINDOW_NOTICE <= today <= standard.closes \
-                    and f"window:{standard.id}" not in said and standard not in closing:
+            if (
+                standard
+                and standard.closes - WINDOW_NOTICE <= today <= standard.closes
+                and f"window:{standard.id}" not in said
+                and standard not in closing
+            ):
                 closing.append(standard)
     return dues, closing
 
 
 def _body(reminder: Reminder, person: Person, dues: list[Due], closing: list, base_url: str) -> str:
-    lines = [f"您好：", "", f"{person.name}有以下社保费待缴：" if dues else f"{person.name}的缴费征收期即将结束："]
+    lines = ["您好：", "", f"{person.name}有以下社保费待缴：" if dues else f"{person.name}的缴费征收期即将结束："]
     for d in dues:
-        lines.append(f"  · {d.enrollment.insurance_label} {d.period_label} {d.kind_label} "
-                     f"{d.amount_fen // 100}.{d.amount_fen % 100:02d} 元")
+        lines.append(
+            f"  · {d.enrollment.insurance_label} {d.period_label} {d.kind_label} "
+            f"{d.amount_fen // 100}.{d.amount_fen % 100:02d} 元"
+        )
         if d.provisional_label:  # as the resident's pages say it: the figure may still change
             lines.append(f"    {d.provisional_label}")
     for s in closing:
         lines.append(f"  · {s.year}年度征收期将于 {s.closes:%Y年%m月%d日} 结束，请及时缴费")
-    lines += ["", f"缴费请访问：{base_url}/", "",
-              f"不再接收此提醒：{base_url}/reminders/unsubscribe/{reminder.token}", "",
-              "此邮件由社保费缴纳服务自动发送，请勿回复。"]
+    lines += [
+        "",
+        f"缴费请访问：{base_url}/",
+        "",
+        f"不再接收此提醒：{base_url}/reminders/unsubscribe/{reminder.token}",
+        "",
+        "此邮件由社保费缴纳服务自动发送，请勿回复。",
+    ]
     return "\n".join(lines)
 
 
@@ -112,8 +149,12 @@ def run_daily(today: dt.date, base_url: str | None = None) -> dict[str, int]:
             continue
         person = db.session.get(Person, reminder.person_id)
         try:
-            mail.queue(reminder.subscriber_id, reminder.email, f"缴费提醒：{person.name}有社保费待缴",
-                       _body(reminder, person, dues, closing, base_url))
+            mail.queue(
+                reminder.subscriber_id,
+                reminder.email,
+                f"缴费提醒：{person.name}有社保费待缴",
+                _body(reminder, person, dues, closing, base_url),
+            )
         except mail.MailError:
             counts["skipped"] += 1
             continue

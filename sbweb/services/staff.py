@@ -1,6 +1,7 @@
 """Staff accounts and the audit log: passwords hashed (werkzeug, scrypt/pbkdf2), a lock-out after
 repeated wrong passwords, and `audit()` — called in the same transaction as the change it
 records, so an action and its entry commit together or not at all."""
+
 import datetime as dt
 
 from sqlalchemy import select
@@ -30,8 +31,9 @@ def create(username: str, name: str, password: str, role: str) -> Staff:
     with write_transaction():
         if db.session.scalar(select(Staff).filter_by(username=username)):
             raise StaffError("该用户名已存在")
-        staff = Staff(username=username, name=name, password_hash=generate_password_hash(password), role=role,
-                      active=True)
+        staff = Staff(
+            username=username, name=name, password_hash=generate_password_hash(password), role=role, active=True
+        )
         db.session.add(staff)
         db.session.flush()
         audit(None, "staff.create", f"staff:{staff.id}", None, {"username": username, "role": role})
@@ -123,7 +125,9 @@ def audit(staff_id: int | None, action: str, target: str, before: dict | None, a
 
 
 def audit_log(limit: int = 200) -> list[AuditEntry]:
-    return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit))
+    )
 
 
 def money_movements(limit: int = 200) -> list:
@@ -131,9 +135,19 @@ def money_movements(limit: int = 200) -> list:
     residents' payments move money without a staff action)."""
     from sbweb.models import Order, OrderEvent
 
-    return list(db.session.execute(
-        select(OrderEvent.at, Order.order_no, Order.total_fen, OrderEvent.from_state, OrderEvent.to_state,
-               OrderEvent.cause)
-        .join(Order, Order.id == OrderEvent.order_id)
-        .where(OrderEvent.to_state.in_(("settled", "refunded")))
-        .order_by(OrderEvent.at.desc(), OrderEvent.id.desc()).limit(limit)))
+    return list(
+        db.session.execute(
+            select(
+                OrderEvent.at,
+                Order.order_no,
+                Order.total_fen,
+                OrderEvent.from_state,
+                OrderEvent.to_state,
+                OrderEvent.cause,
+            )
+            .join(Order, Order.id == OrderEvent.order_id)
+            .where(OrderEvent.to_state.in_(("settled", "refunded")))
+            .order_by(OrderEvent.at.desc(), OrderEvent.id.desc())
+            .limit(limit)
+        )
+    )

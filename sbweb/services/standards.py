@@ -1,6 +1,7 @@
 """Contribution standards: which one is in force, what a base or grade costs, when a
 region's payments pause, and how standards are loaded and changed (validated, re-pricing
 the open dues they priced)."""
+
 import datetime as dt
 import re
 import tomllib
@@ -30,6 +31,7 @@ class StandardError(ValueError):
 
 # -- which standard, which region ----------------------------------------------------------
 
+
 def region_chain(region_code: str) -> list[str]:
     """An agency's region and the regions containing it, most specific first:
     520102 → 520102, 520100, 520000."""
@@ -38,17 +40,20 @@ def region_chain(region_code: str) -> list[str]:
 
 
 def standard_for(region_code: str, year: int, category: str) -> Standard | None:
-    rows = db.session.scalars(select(Standard).where(
-        Standard.region_code.in_(region_chain(region_code)), Standard.year == year,
-        Standard.category == category))
+    rows = db.session.scalars(
+        select(Standard).where(
+            Standard.region_code.in_(region_chain(region_code)), Standard.year == year, Standard.category == category
+        )
+    )
     by_region = {s.region_code: s for s in rows}
     return next((by_region[c] for c in region_chain(region_code) if c in by_region), None)
 
 
 def standards_for(region_code: str, category: str) -> list[Standard]:
     """Every year's standard that applies in this region, newest year first."""
-    rows = db.session.scalars(select(Standard).where(
-        Standard.region_code.in_(region_chain(region_code)), Standard.category == category))
+    rows = db.session.scalars(
+        select(Standard).where(Standard.region_code.in_(region_chain(region_code)), Standard.category == category)
+    )
     chain = region_chain(region_code)
     best: dict[int, Standard] = {}
     for s in rows:
@@ -104,12 +109,16 @@ def open_standards(region_code: str, category: str, today: dt.date) -> list[Stan
     found = [s for s in published if s.is_open(today)]
     if published:
         latest = published[0]
-        found += [p for p in (ProvisionalStandard(latest, y) for y in range(latest.year + 1, today.year + 2))
-                  if p.is_open(today)]
+        found += [
+            p
+            for p in (ProvisionalStandard(latest, y) for y in range(latest.year + 1, today.year + 2))
+            if p.is_open(today)
+        ]
     return sorted(found, key=lambda s: s.year)
 
 
 # -- what it costs ---------------------------------------------------------------------------
+
 
 def monthly_fen(base_fen: int, rate_bp: int) -> int:
     """One month's contribution: base × rate, rounded to the fen (half up)."""
@@ -125,7 +134,7 @@ def late_fee_fen(amount_fen: int, bp_per_day: int, period_end: str, today: dt.da
     if not bp_per_day:
         return 0
     year, month = int(period_end[:4]), int(period_end[5:])
-    last_day = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1))
+    last_day = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
     days = (today - last_day).days
     if days <= 0:
         return 0
@@ -148,6 +157,7 @@ def base_range_text(standard: Standard) -> str:
 
 # -- reconciliation windows --------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Pause:
     region: str
@@ -157,8 +167,10 @@ class Pause:
     @property
     def message(self) -> str:
         until = f"次日 {self.ends}" if self.starts > self.ends else self.ends
-        return (f"{self.region}每日 {self.starts} 至 {until} 为系统对账时段，暂停缴费，"
-                f"请于 {self.ends} 后再缴。已完成的支付不受影响。")
+        return (
+            f"{self.region}每日 {self.starts} 至 {until} 为系统对账时段，暂停缴费，"
+            f"请于 {self.ends} 后再缴。已完成的支付不受影响。"
+        )
 
 
 def _in_window(now: str, starts: str, ends: str) -> bool:
@@ -181,6 +193,7 @@ def pause_now(region_codes, now: dt.datetime) -> Pause | None:
 
 
 # -- loading and changing ----------------------------------------------------------------------
+
 
 def _fen(value, label: str, problems: list[str]) -> int | None:
     if value is None or value == "":
@@ -247,12 +260,18 @@ def parse_standard(spec: dict) -> dict:
     if category not in CATEGORIES:
         problems.append(f"人员类别应为 flexible 或 resident：{category}")
     values = {
-        "region_code": region, "year": year, "category": category,
+        "region_code": region,
+        "year": year,
+        "category": category,
         "opens": _date(spec.get("opens"), "征收期开始日期", problems),
         "closes": _date(spec.get("closes"), "征收期结束日期", problems),
         "late_fee_bp_per_day": _bp(spec.get("late_fee", "0"), "滞纳金比例", problems, hundredths=True) or 0,
-        "base_min_fen": None, "base_max_fen": None, "pension_rate_bp": None, "medical_rate_bp": None,
-        "grades_fen": None, "medical_fen": None,
+        "base_min_fen": None,
+        "base_max_fen": None,
+        "pension_rate_bp": None,
+        "medical_rate_bp": None,
+        "grades_fen": None,
+        "medical_fen": None,
     }
     if values["opens"] and values["closes"] and values["opens"] > values["closes"]:
         problems.append("征收期开始日期晚于结束日期")
@@ -261,8 +280,12 @@ def parse_standard(spec: dict) -> dict:
         values["base_max_fen"] = _fen(spec.get("base_max"), "缴费基数上限", problems)
         values["pension_rate_bp"] = _bp(spec.get("pension_rate"), "养老保险费率", problems)
         values["medical_rate_bp"] = _bp(spec.get("medical_rate"), "医疗保险费率", problems)
-        for key, label in (("base_min_fen", "缴费基数下限"), ("base_max_fen", "缴费基数上限"),
-                           ("pension_rate_bp", "养老保险费率"), ("medical_rate_bp", "医疗保险费率")):
+        for key, label in (
+            ("base_min_fen", "缴费基数下限"),
+            ("base_max_fen", "缴费基数上限"),
+            ("pension_rate_bp", "养老保险费率"),
+            ("medical_rate_bp", "医疗保险费率"),
+        ):
             if values[key] is None and not any(p.startswith(label) for p in problems):
                 problems.append(f"灵活就业标准缺少{label}")
         if values["base_min_fen"] and values["base_max_fen"] and values["base_min_fen"] >= values["base_max_fen"]:
@@ -322,9 +345,16 @@ def reprice(standard: Standard) -> int:
     from sbweb.services.registry import RegistryError, change_due_amount
 
     changed = 0
-    rows = db.session.scalars(select(Declaration).join(Due, Due.id == Declaration.due_id).where(
-        Declaration.standard_id == standard.id, Declaration.state == "valid",
-        Due.state == "open", Due.order_id.is_(None)))
+    rows = db.session.scalars(
+        select(Declaration)
+        .join(Due, Due.id == Declaration.due_id)
+        .where(
+            Declaration.standard_id == standard.id,
+            Declaration.state == "valid",
+            Due.state == "open",
+            Due.order_id.is_(None),
+        )
+    )
     for declaration in rows:
         declared_on = declaration.declared_at.astimezone(SHANGHAI).date()
         contribution, late = price(declaration, standard, declared_on)
@@ -399,8 +429,10 @@ def region_names() -> dict[str, str]:
 def terms(standard: Standard) -> str:
     """What the standard sets, in the words of the 缴费标准 page."""
     if standard.category == "flexible":
-        body = (f"缴费基数 {base_range_text(standard)}；养老保险费率 {percent(standard.pension_rate_bp)}%，"
-                f"医疗保险费率 {percent(standard.medical_rate_bp)}%")
+        body = (
+            f"缴费基数 {base_range_text(standard)}；养老保险费率 {percent(standard.pension_rate_bp)}%，"
+            f"医疗保险费率 {percent(standard.medical_rate_bp)}%"
+        )
     else:
         grades = "、".join(fen_display(g) for g in standard.grades_fen or [])
         body = f"缴费档次 {grades}元；城乡居民医疗保险 {fen_display(standard.medical_fen)}元"
@@ -412,8 +444,10 @@ def describe(standard: Standard) -> str:
     """One line for `flask standards list`."""
     head = f"{standard.region_code} {standard.year} {standard.category:<8} {standard.opens}~{standard.closes}"
     if standard.category == "flexible":
-        body = (f"基数 {base_range_text(standard)} 养老 {percent(standard.pension_rate_bp)}% "
-                f"医疗 {percent(standard.medical_rate_bp)}%")
+        body = (
+            f"基数 {base_range_text(standard)} 养老 {percent(standard.pension_rate_bp)}% "
+            f"医疗 {percent(standard.medical_rate_bp)}%"
+        )
     else:
         grades = ",".join(str(g // 100) for g in standard.grades_fen or [])
         body = f"档次 {grades} 医疗 {fen_display(standard.medical_fen)}"

@@ -2,6 +2,7 @@
 the office of the signed-in or looked-up person's agency, else the pilot's own (DEFAULT_TAX_OFFICE,
 its code), else the national 纳税服务热线 12366 — and the back office's edits of name, phone and
 hours (admins only, audited)."""
+
 import re
 from dataclasses import dataclass
 
@@ -36,12 +37,15 @@ def offices() -> list[TaxOffice]:
 _t, _a, _e = TaxOffice.__table__, Agency.__table__, Enrollment.__table__
 # On every resident page (the footer): built once with bind parameters (building a SELECT costs
 # more than running it), the three columns only.
-_OF_PERSON = (select(_t.c.name, _t.c.phone, _t.c.hours)
-              .join_from(_t, _a, _a.c.tax_office_id == _t.c.id).join(_e, _e.c.agency_id == _a.c.id)
-              .where(_e.c.person_id == bindparam("person_id"), _t.c.phone.is_not(None))
-              .order_by(_e.c.id).limit(1))
-_BY_CODE = (select(_t.c.name, _t.c.phone, _t.c.hours)
-            .where(_t.c.code == bindparam("code"), _t.c.phone.is_not(None)))
+_OF_PERSON = (
+    select(_t.c.name, _t.c.phone, _t.c.hours)
+    .join_from(_t, _a, _a.c.tax_office_id == _t.c.id)
+    .join(_e, _e.c.agency_id == _a.c.id)
+    .where(_e.c.person_id == bindparam("person_id"), _t.c.phone.is_not(None))
+    .order_by(_e.c.id)
+    .limit(1)
+)
+_BY_CODE = select(_t.c.name, _t.c.phone, _t.c.hours).where(_t.c.code == bindparam("code"), _t.c.phone.is_not(None))
 
 
 def contact_for(person_id: int | None, default_code: str | None = None) -> Contact:

@@ -2,6 +2,7 @@
 
 A wrong name and an unknown number already look the same; this stops trying names until one
 fits. Counted per number (whoever asks) and per client address, over a sliding window."""
+
 import datetime as dt
 import hashlib
 import hmac
@@ -34,12 +35,12 @@ def refused_by(lookup_keys: dict[str, str], now: dt.datetime | None = None) -> s
     limits = {"number": config["LOOKUP_FAILURES_PER_NUMBER"], "client": config["LOOKUP_FAILURES_PER_CLIENT"]}
     refused = set()
     for kind, key in lookup_keys.items():
-        failures = db.session.scalar(select(func.count()).select_from(LookupFailure)
-                                     .where(LookupFailure.key == key, LookupFailure.at > since))
+        failures = db.session.scalar(
+            select(func.count()).select_from(LookupFailure).where(LookupFailure.key == key, LookupFailure.at > since)
+        )
         if failures >= limits[kind]:
             refused.add(kind)
     return "client" if "client" in refused else ("number" if refused else None)
-
 
 
 def record_failure(lookup_keys: dict[str, str], now: dt.datetime | None = None) -> None:
@@ -47,5 +48,4 @@ def record_failure(lookup_keys: dict[str, str], now: dt.datetime | None = None) 
     with write_transaction():
         db.session.add_all(LookupFailure(key=key, at=now) for key in lookup_keys.values())
         # Forget what no window can count any more.
-        db.session.execute(delete(LookupFailure).where(
-            LookupFailure.at < now - current_app.config["LOOKUP_WINDOW"]))
+        db.session.execute(delete(LookupFailure).where(LookupFailure.at < now - current_app.config["LOOKUP_WINDOW"]))

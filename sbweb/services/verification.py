@@ -6,10 +6,11 @@ VERIFY_CODE_TTL, allows VERIFY_CODE_ATTEMPTS wrong tries and is used once; a per
 VERIFY_CODE_SENDS codes per VERIFY_CODE_SEND_WINDOW. Which code a session answers is the
 session's business (the views keep its id), so a code read from someone's mailbox is no use
 without the session that asked for it."""
+
 import datetime as dt
-import logging
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -61,10 +62,13 @@ def _make_code(person_id: int | None, now: dt.datetime, *, strict: bool) -> tupl
         # One person's sends one at a time, so two taps cannot both take the last place.
         person = db.session.scalar(select(Person).where(Person.id == (person_id or -1)).with_for_update())
         window, limit = config["VERIFY_CODE_SEND_WINDOW"], int(config["VERIFY_CODE_SENDS"])
-        recent = list(db.session.scalars(
-            select(VerificationCode.created_at).where(VerificationCode.person_id == (person_id or -1),
-                                                      VerificationCode.created_at > now - window)
-            .order_by(VerificationCode.created_at)))
+        recent = list(
+            db.session.scalars(
+                select(VerificationCode.created_at)
+                .where(VerificationCode.person_id == (person_id or -1), VerificationCode.created_at > now - window)
+                .order_by(VerificationCode.created_at)
+            )
+        )
         refusal = None
         if person is None or not person.email:
             refusal = NoContact("您在本平台没有登记电子邮箱，无法接收验证码")
@@ -74,8 +78,13 @@ def _make_code(person_id: int | None, now: dt.datetime, *, strict: bool) -> tupl
         if refusal is not None and strict:
             raise refusal
         code = f"{secrets.randbelow(10**6):06d}"
-        row = VerificationCode(person_id=person_id if refusal is None else None, code_hash="", created_at=now,
-                               expires_at=now + config["VERIFY_CODE_TTL"], attempts=0)
+        row = VerificationCode(
+            person_id=person_id if refusal is None else None,
+            code_hash="",
+            created_at=now,
+            expires_at=now + config["VERIFY_CODE_TTL"],
+            attempts=0,
+        )
         db.session.add(row)
         db.session.flush()
         row.code_hash = _digest(row.id, code) if refusal is None else secrets.token_hex(32)
@@ -86,9 +95,14 @@ def _mail_code(person_id: int, address: str, code_id: int, code: str) -> None:
     """Mail the code; no mail, no code (it must not count or be guessed at)."""
     minutes = _minutes(current_app.config["VERIFY_CODE_TTL"])
     try:
-        mail.queue(person_id, address, "社保费缴纳验证码",
-                   f"您的验证码是 {code}，{minutes}分钟内有效，仅用于验证身份。\n"
-                   "请勿将验证码告诉他人。如非本人操作，请忽略本邮件。", holds_secret=True)
+        mail.queue(
+            person_id,
+            address,
+            "社保费缴纳验证码",
+            f"您的验证码是 {code}，{minutes}分钟内有效，仅用于验证身份。\n"
+            "请勿将验证码告诉他人。如非本人操作，请忽略本邮件。",
+            holds_secret=True,
+        )
     except mail.MailError as exc:
         with write_transaction():
             db.session.execute(delete(VerificationCode).where(VerificationCode.id == code_id))
@@ -136,8 +150,7 @@ def check_code(person_id: int | None, code_id: int, typed: str, *, now: dt.datet
     config = current_app.config
     now = now or utcnow()
     with write_transaction():
-        row = db.session.scalar(select(VerificationCode).where(VerificationCode.id == code_id)
-                                .with_for_update())
+        row = db.session.scalar(select(VerificationCode).where(VerificationCode.id == code_id).with_for_update())
         if row is None or (person_id is not None and row.person_id != person_id) or row.used_at is not None:
             return Check(False, "验证码已失效，请重新获取", dead=True)
         if now > row.expires_at:
@@ -159,7 +172,12 @@ def check_code(person_id: int | None, code_id: int, typed: str, *, now: dt.datet
 def sends_left(person_id: int, *, now: dt.datetime | None = None) -> int:
     config = current_app.config
     now = now or utcnow()
-    used = db.session.scalar(select(func.count()).select_from(VerificationCode).where(
-        VerificationCode.person_id == person_id,
-        VerificationCode.created_at > now - config["VERIFY_CODE_SEND_WINDOW"]))
+    used = db.session.scalar(
+        select(func.count())
+        .select_from(VerificationCode)
+        .where(
+            VerificationCode.person_id == person_id,
+            VerificationCode.created_at > now - config["VERIFY_CODE_SEND_WINDOW"],
+        )
+    )
     return max(0, int(config["VERIFY_CODE_SENDS"]) - used)

@@ -29,6 +29,7 @@ holder is mailed what was taken and what was refused (余额不足). These mails
 MAIL_RATE_LIMIT neither refuses nor counts them (sbweb/mail.py). A holder without an address is
 told on the pages only, and nothing waits for a mail that cannot be sent.
 """
+
 import datetime as dt
 from collections import defaultdict
 
@@ -39,20 +40,35 @@ from sqlalchemy.exc import IntegrityError
 from sbweb import mail
 from sbweb.clock import shanghai_now, utcnow
 from sbweb.db import db, write_transaction
-from sbweb.models import (BankAgreement, Due, Enrollment, Order, Payee, Person, WithholdingNotice,
-                          WithholdingSkip)
+from sbweb.models import BankAgreement, Due, Enrollment, Order, Payee, Person, WithholdingNotice, WithholdingSkip
 from sbweb.money import fen_display
 from sbweb.payments import ProviderError, TradeState, WithholdRefused, orders
 from sbweb.services import standards
 
-COUNTS = ("attempted", "settled", "failed", "paused", "skipped_over_limit", "skipped_unverified",
-          "skipped_unconfirmed", "skipped_reopened", "skipped_not_allowed", "announced", "waiting", "mails",
-          "mails_before", "mails_after")
+COUNTS = (
+    "attempted",
+    "settled",
+    "failed",
+    "paused",
+    "skipped_over_limit",
+    "skipped_unverified",
+    "skipped_unconfirmed",
+    "skipped_reopened",
+    "skipped_not_allowed",
+    "announced",
+    "waiting",
+    "mails",
+    "mails_before",
+    "mails_after",
+)
 
 
 def _open_dues(person_id: int, enrollment_id: int | None = None) -> list[Due]:
-    query = select(Due).join(Enrollment).where(Enrollment.person_id == person_id, Due.state == "open",
-                                                 Due.order_id.is_(None))
+    query = (
+        select(Due)
+        .join(Enrollment)
+        .where(Enrollment.person_id == person_id, Due.state == "open", Due.order_id.is_(None))
+    )
     if enrollment_id is not None:
         query = query.where(Due.enrollment_id == enrollment_id)
     return list(db.session.scalars(query.order_by(Due.period_start, Due.id)))
@@ -75,7 +91,8 @@ def refusal(agreement: BankAgreement, payer_id: int, due: Due) -> str | None:
     elif due.declaration_id is not None:
         declared = due.priced_by
         vouched = declared.declared_level == "agency" or (
-            declared.declared_level == "verified" and declared.declared_by_id in entitled)
+            declared.declared_level == "verified" and declared.declared_by_id in entitled
+        )
         if not vouched:
             return "unverified"
         if not declared.allow_withholding:
@@ -89,9 +106,14 @@ def withhold(agreement: BankAgreement, payer_id: int, due: Due) -> Order | None:
     """One attempt for one due; None when nothing was attempted now (tried before, or the due
     was paid or changed meanwhile: a new amount or declaration makes `shown` stale)."""
     try:
-        made = orders.create_order(payer_id=payer_id, person_ids={due.enrollment.person_id}, due_ids=[due.id],
-                                   shown=orders.fingerprint([due]), channel="bank",
-                                   idempotency_key=_key(due))
+        made = orders.create_order(
+            payer_id=payer_id,
+            person_ids={due.enrollment.person_id},
+            due_ids=[due.id],
+            shown=orders.fingerprint([due]),
+            channel="bank",
+            idempotency_key=_key(due),
+        )
     except (orders.DueUnavailable, orders.StaleSelection):
         return None  # paid by hand or changed meanwhile: not this run's
     order = made.order
@@ -103,8 +125,9 @@ def withhold(agreement: BankAgreement, payer_id: int, due: Due) -> Order | None:
     try:
         state = provider.withhold(order.order_no, order.total_fen, order.subject, agreement.agreement_no)
     except WithholdRefused as exc:
-        orders.apply_trade_state(TradeState(order.order_no, "closed"), provider=order.provider,
-                                 source=f"协议扣款未成功（{exc}）")
+        orders.apply_trade_state(
+            TradeState(order.order_no, "closed"), provider=order.provider, source=f"协议扣款未成功（{exc}）"
+        )
     except ProviderError:
         return order  # unknown outcome: 支付中 until the housekeeping query says
     else:
@@ -113,17 +136,23 @@ def withhold(agreement: BankAgreement, payer_id: int, due: Due) -> Order | None:
 
 
 def _tried(payer_id: int, due: Due) -> bool:
-    return db.session.scalar(select(Order.id).where(Order.payer_id == payer_id,
-                                                    Order.idempotency_key == _key(due))) is not None
+    return (
+        db.session.scalar(select(Order.id).where(Order.payer_id == payer_id, Order.idempotency_key == _key(due)))
+        is not None
+    )
 
 
 def skip(agreement: BankAgreement, due: Due, reason: str) -> WithholdingSkip | None:
     """Record that this due is left for the resident; the new row, or None when it was said
     before (its figures are brought up to date, nobody is told again)."""
     figures = (due.amount_fen, agreement.limit_fen)
-    said = db.session.scalar(select(WithholdingSkip).where(
-        WithholdingSkip.due_id == due.id, WithholdingSkip.agreement_id == agreement.id,
-        WithholdingSkip.reason == reason))
+    said = db.session.scalar(
+        select(WithholdingSkip).where(
+            WithholdingSkip.due_id == due.id,
+            WithholdingSkip.agreement_id == agreement.id,
+            WithholdingSkip.reason == reason,
+        )
+    )
     if said is not None:
         if (said.amount_fen, said.limit_fen) != figures:  # else a daily run writes nothing
             with write_transaction():
@@ -132,8 +161,13 @@ def skip(agreement: BankAgreement, due: Due, reason: str) -> WithholdingSkip | N
         return None
     try:
         with write_transaction():
-            row = WithholdingSkip(due_id=due.id, agreement_id=agreement.id, reason=reason,
-                                  amount_fen=due.amount_fen, limit_fen=agreement.limit_fen)
+            row = WithholdingSkip(
+                due_id=due.id,
+                agreement_id=agreement.id,
+                reason=reason,
+                amount_fen=due.amount_fen,
+                limit_fen=agreement.limit_fen,
+            )
             db.session.add(row)
     except IntegrityError:  # another run said it meanwhile
         db.session.rollback()
@@ -152,19 +186,33 @@ def tell(base_url: str | None = None) -> int:
     per holder. A holder without an address is told on the pages only; a notice is not held back
     by the holder's own mail rate limit (sbweb/mail.py). Returns the mails queued."""
     base_url = _base_url(base_url)
-    unsent = db.session.scalars(select(WithholdingSkip).join(Due).join(BankAgreement).join(
-        Person, Person.id == BankAgreement.person_id).where(
-        WithholdingSkip.mail_id.is_(None), Due.state == "open", Person.email.is_not(None))
-        .order_by(WithholdingSkip.id))
+    unsent = db.session.scalars(
+        select(WithholdingSkip)
+        .join(Due)
+        .join(BankAgreement)
+        .join(Person, Person.id == BankAgreement.person_id)
+        .where(WithholdingSkip.mail_id.is_(None), Due.state == "open", Person.email.is_not(None))
+        .order_by(WithholdingSkip.id)
+    )
     by_holder = defaultdict(list)
     for row in unsent:
         by_holder[row.agreement.person_id].append(row)
     mailed = 0
     for holder_id, rows in by_holder.items():
         holder = db.session.get(Person, holder_id)
-        body = "\n".join(["您好：", "", "以下费款未从您的银行缴费协议账户自动扣款，请自行缴纳：", *map(_line, rows), "",
-                          f"缴费请访问：{base_url}/selfpay/", f"查看或修改扣款设置：{base_url}/bank/", "",
-                          "此邮件由社保费缴纳服务自动发送，请勿回复。"])
+        body = "\n".join(
+            [
+                "您好：",
+                "",
+                "以下费款未从您的银行缴费协议账户自动扣款，请自行缴纳：",
+                *map(_line, rows),
+                "",
+                f"缴费请访问：{base_url}/selfpay/",
+                f"查看或修改扣款设置：{base_url}/bank/",
+                "",
+                "此邮件由社保费缴纳服务自动发送，请勿回复。",
+            ]
+        )
         try:
             sent = mail.queue(holder_id, holder.email, "银行缴费协议未自动扣款提醒", body, service_notice=True)
         except mail.MailError:
@@ -198,8 +246,12 @@ def _still_agreed(agreement: BankAgreement, payer_id: int, due: Due) -> bool:
         return False
     if due.enrollment.person_id == payer_id:
         return True
-    return db.session.scalar(select(Payee.auto_pay).where(Payee.payer_id == payer_id,
-                                                          Payee.person_id == due.enrollment.person_id)) is True
+    return (
+        db.session.scalar(
+            select(Payee.auto_pay).where(Payee.payer_id == payer_id, Payee.person_id == due.enrollment.person_id)
+        )
+        is True
+    )
 
 
 def _base_url(base_url: str | None = None) -> str:
@@ -207,9 +259,13 @@ def _base_url(base_url: str | None = None) -> str:
 
 
 def _notice(due: Due, agreement: BankAgreement, stage: str) -> WithholdingNotice | None:
-    return db.session.scalar(select(WithholdingNotice).where(
-        WithholdingNotice.due_id == due.id, WithholdingNotice.agreement_id == agreement.id,
-        WithholdingNotice.stage == stage))
+    return db.session.scalar(
+        select(WithholdingNotice).where(
+            WithholdingNotice.due_id == due.id,
+            WithholdingNotice.agreement_id == agreement.id,
+            WithholdingNotice.stage == stage,
+        )
+    )
 
 
 def _address(agreement: BankAgreement) -> str | None:
@@ -218,8 +274,11 @@ def _address(agreement: BankAgreement) -> str | None:
 
 def _current(row: WithholdingNotice | None, due: Due) -> bool:
     """The notice was mailed and still tells the due's figure."""
-    return row is not None and row.mail_id is not None and (row.amount_fen, row.due_revision) == (
-        due.amount_fen, due.revision)
+    return (
+        row is not None
+        and row.mail_id is not None
+        and (row.amount_fen, row.due_revision) == (due.amount_fen, due.revision)
+    )
 
 
 def announced(agreement: BankAgreement, due: Due, now=None) -> bool:
@@ -234,8 +293,10 @@ def announced(agreement: BankAgreement, due: Due, now=None) -> bool:
 def _item(agreement: BankAgreement, due: Due) -> str:
     whose = "" if due.enrollment.person_id == agreement.person_id else f"被代缴人 {due.enrollment.person.name} "
     provisional = f" · {due.provisional_label}" if due.provisional_label else ""
-    return (f"{whose}{due.enrollment.insurance_label} {due.period_label} {due.kind_label} "
-            f"¥{fen_display(due.amount_fen)}{provisional}")
+    return (
+        f"{whose}{due.enrollment.insurance_label} {due.period_label} {due.kind_label} "
+        f"¥{fen_display(due.amount_fen)}{provisional}"
+    )
 
 
 def _account_words(agreement: BankAgreement) -> str:
@@ -271,15 +332,19 @@ def announce(ready, now=None, base_url: str | None = None) -> tuple[int, int]:
         for agreement in dict.fromkeys(a for a, _, _ in rows):
             lines += ["", f"扣款账户：{_account_words(agreement)}"]
             lines += [f"  · {_item(agreement, d)}" for a, _, d in rows if a is agreement]
-        lines += ["", "如不同意扣款，请在扣款前任选其一：",
-                  f"  · 自行缴纳这些费款（已缴纳的不再扣款）：{base_url}/selfpay/",
-                  f"  · 调低单笔扣款限额，或撤销银行缴费协议：{base_url}/bank/"]
+        lines += [
+            "",
+            "如不同意扣款，请在扣款前任选其一：",
+            f"  · 自行缴纳这些费款（已缴纳的不再扣款）：{base_url}/selfpay/",
+            f"  · 调低单笔扣款限额，或撤销银行缴费协议：{base_url}/bank/",
+        ]
         if any(d.enrollment.person_id != holder_id for _, _, d in rows):
             lines.append(f"  · 为被代缴人关闭自动缴：{base_url}/proxy/")
         lines += ["", "此邮件由社保费缴纳服务自动发送，请勿回复。"]
         try:
-            sent = mail.queue(holder_id, holder.email, "银行缴费协议扣款预告", "\n".join(lines),
-                              service_notice=True, now=now)
+            sent = mail.queue(
+                holder_id, holder.email, "银行缴费协议扣款预告", "\n".join(lines), service_notice=True, now=now
+            )
         except mail.MailError:
             continue  # an address the mail service refuses: told again at the next run
         for agreement, _, due in rows:
@@ -310,11 +375,17 @@ def report(results, now=None, base_url: str | None = None) -> int:
         for agreement in dict.fromkeys(a for a, _, _ in rows):
             lines += ["", f"扣款账户：{_account_words(agreement)}"]
             lines += [f"  · {_item(agreement, d)}：{_outcome(o)}" for a, d, o in rows if a is agreement]
-        lines += ["", f"缴费记录：{base_url}/records/", f"查看或修改扣款设置：{base_url}/bank/", "",
-                  "此邮件由社保费缴纳服务自动发送，请勿回复。"]
+        lines += [
+            "",
+            f"缴费记录：{base_url}/records/",
+            f"查看或修改扣款设置：{base_url}/bank/",
+            "",
+            "此邮件由社保费缴纳服务自动发送，请勿回复。",
+        ]
         try:
-            sent = mail.queue(holder_id, holder.email, "银行缴费协议扣款结果", "\n".join(lines),
-                              service_notice=True, now=now)
+            sent = mail.queue(
+                holder_id, holder.email, "银行缴费协议扣款结果", "\n".join(lines), service_notice=True, now=now
+            )
         except mail.MailError:
             continue
         for agreement, due, _ in rows:
@@ -330,8 +401,9 @@ def run(now=None) -> dict[str, int]:
     counts = dict.fromkeys(COUNTS, 0)
     if not current_app.config["WITHHOLD_PROVIDER"]:
         return counts  # withholding is not offered here
-    agreements = list(db.session.scalars(select(BankAgreement).where(BankAgreement.state == "active")
-                                         .order_by(BankAgreement.id)))
+    agreements = list(
+        db.session.scalars(select(BankAgreement).where(BankAgreement.state == "active").order_by(BankAgreement.id))
+    )
     ready = []
     for agreement, payer_id, due in _work(agreements):
         if _tried(payer_id, due):
@@ -347,7 +419,7 @@ def run(now=None) -> dict[str, int]:
             skip(agreement, due, reason)
             continue
         ready.append((agreement, payer_id, due))
-    at = now.astimezone(dt.timezone.utc)
+    at = now.astimezone(dt.UTC)
     counts["announced"], counts["mails_before"] = announce(ready, at)
     results = []
     for agreement, payer_id, due in ready:
@@ -376,8 +448,11 @@ def run(now=None) -> dict[str, int]:
 def _standing(rows) -> list[WithholdingSkip]:
     """The notices that still hold: the due is open and this reason still keeps it from being
     withheld (a confirmed 补缴 or a raised limit is no longer told as a refusal)."""
-    return [row for row in rows if row.due.state == "open"
-            and refusal(row.agreement, row.agreement.person_id, row.due) == row.reason]
+    return [
+        row
+        for row in rows
+        if row.due.state == "open" and refusal(row.agreement, row.agreement.person_id, row.due) == row.reason
+    ]
 
 
 def message(row: WithholdingSkip) -> str:
@@ -390,9 +465,12 @@ def skips_of_agreements(agreement_ids: list[int]) -> dict[int, list[tuple[Withho
     if not agreement_ids:
         return {}
     found = defaultdict(list)
-    rows = db.session.scalars(select(WithholdingSkip).join(Due).where(
-        WithholdingSkip.agreement_id.in_(agreement_ids), Due.state == "open")
-        .order_by(Due.period_start, WithholdingSkip.id))
+    rows = db.session.scalars(
+        select(WithholdingSkip)
+        .join(Due)
+        .where(WithholdingSkip.agreement_id.in_(agreement_ids), Due.state == "open")
+        .order_by(Due.period_start, WithholdingSkip.id)
+    )
     for row in _standing(rows):
         found[row.agreement_id].append((row, message(row)))
     return dict(found)
@@ -404,8 +482,12 @@ def skips_of_dues(due_ids: list[int], holder_id: int | None) -> dict[int, list[s
     if not due_ids or holder_id is None:
         return {}
     found = defaultdict(list)
-    rows = db.session.scalars(select(WithholdingSkip).join(BankAgreement).where(
-        WithholdingSkip.due_id.in_(due_ids), BankAgreement.person_id == holder_id).order_by(WithholdingSkip.id))
+    rows = db.session.scalars(
+        select(WithholdingSkip)
+        .join(BankAgreement)
+        .where(WithholdingSkip.due_id.in_(due_ids), BankAgreement.person_id == holder_id)
+        .order_by(WithholdingSkip.id)
+    )
     for row in _standing(rows):
         found[row.due_id].append(message(row))
     return dict(found)
@@ -417,13 +499,24 @@ def announced_of_agreements(agreement_ids: list[int]) -> dict[int, list[tuple[Du
     if not agreement_ids:
         return {}
     found = defaultdict(list)
-    rows = db.session.scalars(select(WithholdingNotice).join(Due).where(
-        WithholdingNotice.agreement_id.in_(agreement_ids), WithholdingNotice.stage == "before",
-        Due.state == "open", Due.order_id.is_(None)).order_by(Due.period_start, WithholdingNotice.id))
+    rows = db.session.scalars(
+        select(WithholdingNotice)
+        .join(Due)
+        .where(
+            WithholdingNotice.agreement_id.in_(agreement_ids),
+            WithholdingNotice.stage == "before",
+            Due.state == "open",
+            Due.order_id.is_(None),
+        )
+        .order_by(Due.period_start, WithholdingNotice.id)
+    )
     notice = current_app.config["WITHHOLD_NOTICE"]
     for row in rows:
         # Still to be taken: the notice tells today's figure and nothing now refuses the due.
-        if row.agreement.state == "active" and _current(row, row.due) \
-                and refusal(row.agreement, row.agreement.person_id, row.due) is None:
+        if (
+            row.agreement.state == "active"
+            and _current(row, row.due)
+            and refusal(row.agreement, row.agreement.person_id, row.due) is None
+        ):
             found[row.agreement_id].append((row.due, (row.created_at + notice).astimezone(shanghai_now().tzinfo)))
     return dict(found)

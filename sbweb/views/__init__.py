@@ -1,24 +1,60 @@
 """One small blueprint per journey."""
+
 from flask import Flask, abort, request
 
 
 def upload_limit(max_bytes: int):
     """A larger request body for one view (an import file) than MAX_CONTENT_LENGTH allows forms.
     Set before any hook reads the body (the CSRF check and the NUL check do)."""
+
     def decorator(view):
         view.max_content_length = max_bytes
         return view
+
     return decorator
 
 
 def register(app: Flask) -> None:
-    from sbweb.views import (admin, auth, bank, certificates, declare, errors, home, notify, ops, orders, proxy,
-                             queries, records, refunds, reminders, sandbox, selfpay, verify)
+    from sbweb.views import (
+        admin,
+        admin_standards,  # noqa: F401  (adds its routes to admin.bp)
+        auth,
+        bank,
+        certificates,
+        declare,
+        errors,
+        home,
+        notify,
+        ops,
+        orders,
+        proxy,
+        queries,
+        records,
+        refunds,
+        reminders,
+        sandbox,
+        selfpay,
+        verify,
+    )
 
-    from sbweb.views import admin_standards  # noqa: F401  (adds its routes to admin.bp)
-
-    for module in (home, auth, selfpay, proxy, declare, orders, records, queries, certificates,
-                   reminders, bank, refunds, admin, notify, verify, ops):
+    for module in (
+        home,
+        auth,
+        selfpay,
+        proxy,
+        declare,
+        orders,
+        records,
+        queries,
+        certificates,
+        reminders,
+        bank,
+        refunds,
+        admin,
+        notify,
+        verify,
+        ops,
+    ):
         app.register_blueprint(module.bp)
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox.bp)

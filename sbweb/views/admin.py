@@ -2,23 +2,23 @@
 repeated wrong passwords) into a staff session of their own (sbweb.staff_auth: kept on the server,
 apart from the residents'), see and end their sessions, review refund applications, and read the audit log. Desktop width,
 plain HTML forms; every POST carries the CSRF token."""
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_wtf.file import FileField, FileRequired
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms import PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
-from sqlalchemy.exc import SQLAlchemyError
 
 from sbweb import auth, staff_auth
 from sbweb.db import db
-from sbweb.forms.base import Form, Select, options
-from sbweb.htmx import render_step
-from sbweb.views import upload_limit
-from sbweb.models import RefundApplication, RefundReason, Staff, TaxOffice
 from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm, TaxOfficeForm
+from sbweb.forms.base import Form, Select, options
 from sbweb.forms.refunds import ReviewForm
-from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons
-from sbweb.services import tax_offices
+from sbweb.htmx import render_step
+from sbweb.models import RefundApplication, RefundReason, TaxOffice
+from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons, tax_offices
 from sbweb.services import staff as staff_service
+from sbweb.views import upload_limit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -82,8 +82,14 @@ def account():
             staff_auth.sign_in(me, response)  # this one goes on under a new token
             return response
     sessions = login_sessions.open_sessions_of_staff(me.id, current_app.config["SESSION_IDLE_TIMEOUT"])
-    return render_step("admin/account.html", form=form, sessions=sessions, here=here.id, end_form=ConfirmForm(),
-                       status=422 if form.is_submitted() else 200)
+    return render_step(
+        "admin/account.html",
+        form=form,
+        sessions=sessions,
+        here=here.id,
+        end_form=ConfirmForm(),
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.post("/account/sessions/<int:session_id>/end")
@@ -128,9 +134,12 @@ def index():
 def refunds():
     from sbweb.payments import orders
 
-    return render_step("admin/refunds.html", rows=refund_applications.pending(),
-                       transfers=refund_applications.awaiting_transfer(),
-                       unfinished=orders.unfinished_refunds())
+    return render_step(
+        "admin/refunds.html",
+        rows=refund_applications.pending(),
+        transfers=refund_applications.awaiting_transfer(),
+        unfinished=orders.unfinished_refunds(),
+    )
 
 
 @bp.route("/refunds/<int:application_id>", methods=["GET", "POST"])
@@ -154,8 +163,9 @@ def refund(application_id):
                     plan = None
                     form.note.errors.append("请填写不同意退费的原因")
             elif decision == "approve":
-                refund_applications.approve(me, application_id, set(form.approve.data or []), form.method.data,
-                                            form.note.data)
+                refund_applications.approve(
+                    me, application_id, set(form.approve.data or []), form.method.data, form.note.data
+                )
                 flash(f"已审核通过 {application.application_no}，退费已发起")
                 return redirect(url_for("admin.refunds"), 303)
             elif decision == "transferred":
@@ -175,24 +185,40 @@ def refund(application_id):
                 form.form_errors.append(exc.message)
     application = db.session.get(RefundApplication, application_id)
     effect = refund_reasons.effect_of(application.reason, application.money_type)
-    return render_step("admin/refund.html", application=application, form=form, plan=plan,
-                       effect_words=refund_reasons.EFFECTS[effect],
-                       status=422 if form.is_submitted() and plan is None else 200)
+    return render_step(
+        "admin/refund.html",
+        application=application,
+        form=form,
+        plan=plan,
+        effect_words=refund_reasons.EFFECTS[effect],
+        status=422 if form.is_submitted() and plan is None else 200,
+    )
 
 
 def _reason_form(row=None, formdata=None) -> ReasonForm:
-    form = ReasonForm(formdata=formdata, prefix=f"r{row.id}" if row is not None else "new",
-                      data={"effect": row.effect, "active": row.active} if row is not None and formdata is None else None)
+    form = ReasonForm(
+        formdata=formdata,
+        prefix=f"r{row.id}" if row is not None else "new",
+        data={"effect": row.effect, "active": row.active} if row is not None and formdata is None else None,
+    )
     form.effect.choices = options(refund_reasons.EFFECTS.items())
     return form
 
 
 def _render_reasons(failed: ReasonForm | None = None, failed_id: int | None = None, status: int = 200):
-    rows = [(r, failed if failed is not None and failed_id == r.id else _reason_form(r)) for r in refund_reasons.reasons()]
+    rows = [
+        (r, failed if failed is not None and failed_id == r.id else _reason_form(r)) for r in refund_reasons.reasons()
+    ]
     new = failed if failed is not None and failed_id is None else _reason_form()
-    return render_step("admin/refund_reasons.html", rows=rows, new=new, failed_id=failed_id,
-                       may_edit=staff_auth.current_staff().role == "admin", effects=refund_reasons.EFFECTS,
-                       status=status)
+    return render_step(
+        "admin/refund_reasons.html",
+        rows=rows,
+        new=new,
+        failed_id=failed_id,
+        may_edit=staff_auth.current_staff().role == "admin",
+        effects=refund_reasons.EFFECTS,
+        status=status,
+    )
 
 
 @bp.get("/refund-reasons")
@@ -207,7 +233,9 @@ def add_refund_reason():
     form = _reason_form(formdata=request.form)
     if form.validate_on_submit():
         try:
-            row = refund_reasons.add(staff_auth.current_staff().id, form.reason.data, form.effect.data, form.active.data)
+            row = refund_reasons.add(
+                staff_auth.current_staff().id, form.reason.data, form.effect.data, form.active.data
+            )
         except refund_reasons.ReasonError as exc:
             form.reason.errors.append(exc.message)
         else:
@@ -232,14 +260,23 @@ def set_refund_reason(reason_id):
 
 
 def _office_form(row, formdata=None) -> TaxOfficeForm:
-    return TaxOfficeForm(formdata=formdata, prefix=f"t{row.id}",
-                         data={"name": row.name, "phone": row.phone, "hours": row.hours} if formdata is None else None)
+    return TaxOfficeForm(
+        formdata=formdata,
+        prefix=f"t{row.id}",
+        data={"name": row.name, "phone": row.phone, "hours": row.hours} if formdata is None else None,
+    )
 
 
 def _render_offices(failed: TaxOfficeForm | None = None, failed_id: int | None = None, status: int = 200):
     rows = [(o, failed if failed_id == o.id else _office_form(o)) for o in tax_offices.offices()]
-    return render_step("admin/tax_offices.html", rows=rows, failed_id=failed_id, national=tax_offices.NATIONAL,
-                       may_edit=staff_auth.current_staff().role == "admin", status=status)
+    return render_step(
+        "admin/tax_offices.html",
+        rows=rows,
+        failed_id=failed_id,
+        national=tax_offices.NATIONAL,
+        may_edit=staff_auth.current_staff().role == "admin",
+        status=status,
+    )
 
 
 @bp.get("/tax-offices")
@@ -254,8 +291,13 @@ def set_tax_office(office_id):
     form = _office_form(row, formdata=request.form)
     if form.validate_on_submit():
         try:
-            tax_offices.set_contact(staff_auth.current_staff().id, office_id, name=form.name.data,
-                                    phone=form.phone.data, hours=form.hours.data)
+            tax_offices.set_contact(
+                staff_auth.current_staff().id,
+                office_id,
+                name=form.name.data,
+                phone=form.phone.data,
+                hours=form.hours.data,
+            )
         except tax_offices.TaxOfficeError as exc:
             form[exc.field].errors.append(exc.message)
         else:
@@ -280,8 +322,12 @@ def status():
 
 @bp.get("/audit")
 def audit():
-    return render_step("admin/audit.html", rows=audit_words.lines(staff_service.audit_log()),
-                       movements=staff_service.money_movements(), cause_words=audit_words.cause_words)
+    return render_step(
+        "admin/audit.html",
+        rows=audit_words.lines(staff_service.audit_log()),
+        movements=staff_service.money_movements(),
+        cause_words=audit_words.cause_words,
+    )
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -304,11 +350,18 @@ def import_file():
                 flash(f"已导入 {counts['rows']} 行（其中应缴费款 {counts['dues']} 笔）")
                 return redirect(url_for("admin.import_file"), 303)
     failed = form.is_submitted() and (form.errors or (report is not None and not report.ok))
-    return render_step("admin/import.html", form=form, report=report, filename=filename,
-                       columns=list(imports.COLUMNS), status=422 if failed else 200)
+    return render_step(
+        "admin/import.html",
+        form=form,
+        report=report,
+        filename=filename,
+        columns=list(imports.COLUMNS),
+        status=422 if failed else 200,
+    )
 
 
 # -- 对账 (reconciliation): reviewers and admins read; only admins run a day or resolve ----------
+
 
 class ReconRunForm(Form):
     day = StringField("对账日期", validators=[DataRequired("请输入对账日期"), Length(max=10)])
@@ -356,9 +409,13 @@ def reconciliation():
                 else:
                     flash(f"已完成 {day.isoformat()} 的对账：匹配 {run.matched} 笔，差异 {run.differences} 笔")
                     return redirect(url_for("admin.reconciliation_run", run_id=run.id), 303)
-    return render_step("admin/reconciliation.html", form=form, rows=recon.recent_runs(),
-                       providers=recon.PROVIDER_LABELS,
-                       status=422 if form.is_submitted() else 200)
+    return render_step(
+        "admin/reconciliation.html",
+        form=form,
+        rows=recon.recent_runs(),
+        providers=recon.PROVIDER_LABELS,
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 def _render_run(run_id: int, failed: ResolveForm | None = None, failed_id: int | None = None, status: int = 200):
@@ -372,17 +429,34 @@ def _render_run(run_id: int, failed: ResolveForm | None = None, failed_id: int |
         abort(404)
     differences = list(run.items)
     numbers = {d.out_trade_no for d in differences}
-    ours = {o.order_no: o for o in db.session.scalars(
-        select(Order).where(Order.provider == run.provider, Order.order_no.in_(numbers)))} if numbers else {}
+    ours = (
+        {
+            o.order_no: o
+            for o in db.session.scalars(
+                select(Order).where(Order.provider == run.provider, Order.order_no.in_(numbers))
+            )
+        }
+        if numbers
+        else {}
+    )
     forms = {}
     if staff_auth.current_staff().role == "admin":
         for d in differences:
             if d.state == "open":
                 forms[d.id] = failed if failed is not None and d.id == failed_id else _resolve_form(d)
-    return render_step("admin/reconciliation_run.html", run=run, differences=differences, orders=ours,
-                       forms=forms, failed=failed, names=recon.staff_names(differences),
-                       resolution_labels=recon.RESOLUTION_LABELS, providers=recon.PROVIDER_LABELS,
-                       is_refund=recon.is_refund, status=status)
+    return render_step(
+        "admin/reconciliation_run.html",
+        run=run,
+        differences=differences,
+        orders=ours,
+        forms=forms,
+        failed=failed,
+        names=recon.staff_names(differences),
+        resolution_labels=recon.RESOLUTION_LABELS,
+        providers=recon.PROVIDER_LABELS,
+        is_refund=recon.is_refund,
+        status=status,
+    )
 
 
 @bp.get("/reconciliation/<int:run_id>")

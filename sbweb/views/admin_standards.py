@@ -1,6 +1,7 @@
 """Back office: the yearly standards per region (缴费标准) — listed, and edited or added with
 the same validation as `flask standards set`; every change audited (before/after) and the
 open dues it priced re-priced."""
+
 from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select
 from wtforms import StringField, SubmitField
@@ -37,24 +38,34 @@ class StandardForm(Form):
 
 def _values(standard: Standard) -> dict:
     return {
-        "region": standard.region_code, "year": str(standard.year), "category": standard.category,
+        "region": standard.region_code,
+        "year": str(standard.year),
+        "category": standard.category,
         "base_min": fen_to_yuan(standard.base_min_fen) if standard.base_min_fen else "",
         "base_max": fen_to_yuan(standard.base_max_fen) if standard.base_max_fen else "",
         "pension_rate": service.percent(standard.pension_rate_bp) if standard.pension_rate_bp else "",
         "medical_rate": service.percent(standard.medical_rate_bp) if standard.medical_rate_bp else "",
         "grades": ",".join(fen_to_yuan(g) for g in standard.grades_fen or []),
         "medical": fen_to_yuan(standard.medical_fen) if standard.medical_fen else "",
-        "late_fee": service.percent(standard.late_fee_bp_per_day), "opens": standard.opens.isoformat(),
+        "late_fee": service.percent(standard.late_fee_bp_per_day),
+        "opens": standard.opens.isoformat(),
         "closes": standard.closes.isoformat(),
     }
 
 
 @bp.get("/standards")
 def standards():
-    rows = list(db.session.scalars(select(Standard).order_by(Standard.region_code, Standard.year.desc(),
-                                                             Standard.category)))
-    return render_step("admin/standards.html", rows=rows, terms=service.terms, regions=service.region_names(),
-                       categories=CATEGORY_LABELS, provisional=outstanding())
+    rows = list(
+        db.session.scalars(select(Standard).order_by(Standard.region_code, Standard.year.desc(), Standard.category))
+    )
+    return render_step(
+        "admin/standards.html",
+        rows=rows,
+        terms=service.terms,
+        regions=service.region_names(),
+        categories=CATEGORY_LABELS,
+        provisional=outstanding(),
+    )
 
 
 @bp.route("/standards/new", methods=["GET", "POST"])
@@ -74,18 +85,31 @@ def standard(standard_id=None):
         try:
             values = service.parse_standard(spec)
             with write_transaction():
-                current = db.session.scalar(select(Standard).filter_by(
-                    region_code=values["region_code"], year=values["year"], category=values["category"]))
+                current = db.session.scalar(
+                    select(Standard).filter_by(
+                        region_code=values["region_code"], year=values["year"], category=values["category"]
+                    )
+                )
                 before = _values(current) if current else None
                 saved, changed = service.save_standard(values, settled)
                 if changed or settled.total:
-                    audit(current_staff().id, "standard.save", f"standard:{saved.id}", before,
-                          {**_values(saved), "provisional": settled.counts()})
+                    audit(
+                        current_staff().id,
+                        "standard.save",
+                        f"standard:{saved.id}",
+                        before,
+                        {**_values(saved), "provisional": settled.counts()},
+                    )
         except service.StandardError as exc:
             form.form_errors.extend(exc.problems)
         else:
             flash("；".join(filter(None, ["缴费标准已保存" if changed else "缴费标准没有变化", settled.message])))
             return redirect(url_for("admin.standards"), 303)
-    return render_step("admin/standard.html", form=form, existing=existing, regions=service.region_names(),
-                       categories=CATEGORY_LABELS,
-                       status=422 if form.is_submitted() else 200)
+    return render_step(
+        "admin/standard.html",
+        form=form,
+        existing=existing,
+        regions=service.region_names(),
+        categories=CATEGORY_LABELS,
+        status=422 if form.is_submitted() else 200,
+    )

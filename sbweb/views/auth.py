@@ -1,4 +1,5 @@
 """授权: the host app vouches for its user (同意授权), or the resident types who they are."""
+
 import hmac
 import logging
 import secrets
@@ -8,13 +9,13 @@ from sqlalchemy import select
 
 from sbweb import access, auth, hostauth, lookup
 from sbweb.db import db
+from sbweb.demo import demo_id_numbers
 from sbweb.forms.auth import ConsentForm, ManualIdentityForm
-from sbweb.forms.certificates import PlainForm
 from sbweb.forms.base import options
+from sbweb.forms.certificates import PlainForm
 from sbweb.hosts import HOST_LABELS, detect_host
 from sbweb.htmx import leave_app, render_step
 from sbweb.models import Person
-from sbweb.demo import demo_id_numbers
 from sbweb.services import login_sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -27,8 +28,11 @@ HOST_UNKNOWN = "未查询到您的参保信息。如已参保，请选择「拒�
 def _consent_form() -> ConsentForm:
     form = ConsentForm()
     # Only the demo residents: the sandbox must never let anyone act as a real person.
-    people = db.session.scalars(select(Person).where(Person.id_number.in_(demo_id_numbers()))
-                                .order_by(Person.id)) if current_app.config["HOST_SANDBOX_ENABLED"] else []
+    people = (
+        db.session.scalars(select(Person).where(Person.id_number.in_(demo_id_numbers())).order_by(Person.id))
+        if current_app.config["HOST_SANDBOX_ENABLED"]
+        else []
+    )
     form.person.choices = options((p.id, f"{p.name}（{p.masked_id}）") for p in people)
     form.host.choices = options(HOST_LABELS.items())
     if not form.is_submitted():
@@ -40,11 +44,16 @@ def _consent_form() -> ConsentForm:
 
 def _authorize_page(form: ConsentForm, status: int = 200):
     need = request.args.get("need") if request.args.get("need") in access.RESIDENT_LEVELS else None
-    return render_step("auth/authorize.html", form=form, need=need, action=access.what(request.args.get("action")),
-                       looked_up=auth.level() == "lookup",
-                       host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"],
-                       host_signin=hostauth.for_host(detect_host(request.user_agent.string)),
-                       status=status)
+    return render_step(
+        "auth/authorize.html",
+        form=form,
+        need=need,
+        action=access.what(request.args.get("action")),
+        looked_up=auth.level() == "lookup",
+        host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"],
+        host_signin=hostauth.for_host(detect_host(request.user_agent.string)),
+        status=status,
+    )
 
 
 @bp.get("/")
@@ -99,8 +108,11 @@ def host_callback(name):
     """The host sends the browser back with a code: ask the host who it is."""
     signin = hostauth.providers().get(name) or abort(404)
     pending = session.pop("host_signin", None)
-    if not isinstance(pending, dict) or pending.get("name") != name or not hmac.compare_digest(
-            str(pending.get("state", "")), request.args.get("state", "")[:64]):
+    if (
+        not isinstance(pending, dict)
+        or pending.get("name") != name
+        or not hmac.compare_digest(str(pending.get("state", "")), request.args.get("state", "")[:64])
+    ):
         log.warning("host sign-in %s: callback without its state", name)
         return _host_failed(HOST_FAILED, 400)
     try:
@@ -149,8 +161,13 @@ def manual():
 def sign_ins():
     """登录记录: when and how this person signed in (level, host app, masked address) and how
     each sign-in ended, so a sign-in they do not recognise shows."""
-    return render_step("auth/sign_ins.html", rows=login_sessions.history_of_person(auth.person_id()),
-                       here=auth.current_login().id, host_labels=HOST_LABELS, end_form=PlainForm())
+    return render_step(
+        "auth/sign_ins.html",
+        rows=login_sessions.history_of_person(auth.person_id()),
+        here=auth.current_login().id,
+        host_labels=HOST_LABELS,
+        end_form=PlainForm(),
+    )
 
 
 @bp.post("/sign-ins/end-others")

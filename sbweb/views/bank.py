@@ -1,4 +1,5 @@
 """存款账户账号报告 and 银行缴费协议 (本人才可签约: a verified session of the account holder)."""
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 
 from sbweb import auth
@@ -25,9 +26,13 @@ def index():
     person = auth.person_id()
     agreements = bank.agreements_of(person)
     ids = [a.id for a in agreements]
-    return render_step("bank/index.html", accounts=bank.accounts_of(person), agreements=agreements,
-                       skipped=withholding.skips_of_agreements(ids),
-                       announced=withholding.announced_of_agreements(ids))
+    return render_step(
+        "bank/index.html",
+        accounts=bank.accounts_of(person),
+        agreements=agreements,
+        skipped=withholding.skips_of_agreements(ids),
+        announced=withholding.announced_of_agreements(ids),
+    )
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -42,8 +47,12 @@ def account(account_id=None):
     if not form.is_submitted() and existing is None:
         form.account_name.data = person.name
     if form.validate_on_submit():
-        fields = {"bank_name": form.bank_name.data, "kind": form.kind.data, "account_no": form.account_no.data,
-                  "account_name": form.account_name.data}
+        fields = {
+            "bank_name": form.bank_name.data,
+            "kind": form.kind.data,
+            "account_no": form.account_no.data,
+            "account_name": form.account_name.data,
+        }
         try:
             if existing:
                 bank.change(person, existing.id, **fields)
@@ -55,8 +64,13 @@ def account(account_id=None):
             flash("账户信息已保存")
             # Reported from a 退费申请: back to it, where the resident left it.
             return redirect(auth.safe_next(request.args.get("next"), url_for("bank.index")), 303)
-    return render_step("bank/account.html", form=form, existing=existing, next=auth.safe_next(
-        request.args.get("next"), "") or None, status=422 if form.is_submitted() else 200)
+    return render_step(
+        "bank/account.html",
+        form=form,
+        existing=existing,
+        next=auth.safe_next(request.args.get("next"), "") or None,
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.route("/accounts/<int:account_id>/delete", methods=["GET", "POST"])
@@ -74,9 +88,15 @@ def delete_account(account_id):
         else:
             flash("账户已删除")
             return redirect(url_for("bank.index"), 303)
-    return render_step("bank/confirm.html", form=form, title="删除账户", subject=account,
-                       action=url_for("bank.delete_account", account_id=account_id),
-                       note="删除后不能再用该账户签约或退费。", status=422 if form.form_errors else 200)
+    return render_step(
+        "bank/confirm.html",
+        form=form,
+        title="删除账户",
+        subject=account,
+        action=url_for("bank.delete_account", account_id=account_id),
+        note="删除后不能再用该账户签约或退费。",
+        status=422 if form.form_errors else 200,
+    )
 
 
 @bp.route("/agreements/new", methods=["GET", "POST"])
@@ -85,25 +105,33 @@ def sign():
     person = auth.person_id()
     accounts = bank.accounts_of(person)
     form = AgreementForm()
-    form.enrollment.choices = options([("", "请选择参保信息")] + [
-        (e.enrollment_no, f"{e.category_label}{e.insurance_label} {e.enrollment_no}")
-        for e in dues_service.enrollments_of(person)])
+    form.enrollment.choices = options(
+        [("", "请选择参保信息")]
+        + [
+            (e.enrollment_no, f"{e.category_label}{e.insurance_label} {e.enrollment_no}")
+            for e in dues_service.enrollments_of(person)
+        ]
+    )
     form.account.choices = options((a.id, f"{a.bank_name} {a.masked_no}") for a in accounts)
     if form.validate_on_submit():
         if not current_app.config["WITHHOLD_PROVIDER"]:
             form.form_errors.append(NOT_OFFERED)
         else:
             try:
-                bank.sign(person, enrollment_no=form.enrollment.data, account_id=form.account.data,
-                          kind=form.kind.data, limit_fen=form.limit.fen,
-                          withhold_backpay=form.withhold_backpay.data)
+                bank.sign(
+                    person,
+                    enrollment_no=form.enrollment.data,
+                    account_id=form.account.data,
+                    kind=form.kind.data,
+                    limit_fen=form.limit.fen,
+                    withhold_backpay=form.withhold_backpay.data,
+                )
             except bank.BankError as exc:
                 _refused(form, exc)
             else:
                 flash("已签订银行缴费协议：新产生的应缴费款将从该账户扣缴")
                 return redirect(url_for("bank.index"), 303)
-    return render_step("bank/agreement.html", form=form, accounts=accounts,
-                       status=422 if form.is_submitted() else 200)
+    return render_step("bank/agreement.html", form=form, accounts=accounts, status=422 if form.is_submitted() else 200)
 
 
 @bp.route("/agreements/<int:agreement_id>/settings", methods=["GET", "POST"])
@@ -118,15 +146,15 @@ def settings(agreement_id):
         form.limit.data, form.withhold_backpay.data = fen_to_yuan(agreement.limit_fen), agreement.withhold_backpay
     if form.validate_on_submit():
         try:
-            bank.change_settings(person, agreement_id, limit_fen=form.limit.fen,
-                                 withhold_backpay=form.withhold_backpay.data)
+            bank.change_settings(
+                person, agreement_id, limit_fen=form.limit.fen, withhold_backpay=form.withhold_backpay.data
+            )
         except bank.BankError as exc:
             _refused(form, exc)
         else:
             flash(f"已保存扣款设置：单笔扣款限额 ¥{fen_display(form.limit.fen)}")
             return redirect(url_for("bank.index"), 303)
-    return render_step("bank/settings.html", form=form, agreement=agreement,
-                       status=422 if form.is_submitted() else 200)
+    return render_step("bank/settings.html", form=form, agreement=agreement, status=422 if form.is_submitted() else 200)
 
 
 @bp.route("/agreements/<int:agreement_id>/revoke", methods=["GET", "POST"])
@@ -144,6 +172,12 @@ def revoke(agreement_id):
         else:
             flash("已撤销缴费协议，之后的费款不再自动扣缴")
             return redirect(url_for("bank.index"), 303)
-    return render_step("bank/confirm.html", form=form, title="撤销银行缴费协议", subject=agreement,
-                       action=url_for("bank.revoke", agreement_id=agreement_id),
-                       note="撤销后，新产生的应缴费款不再自动扣缴，需自行缴费。", status=422 if form.form_errors else 200)
+    return render_step(
+        "bank/confirm.html",
+        form=form,
+        title="撤销银行缴费协议",
+        subject=agreement,
+        action=url_for("bank.revoke", agreement_id=agreement_id),
+        note="撤销后，新产生的应缴费款不再自动扣缴，需自行缴费。",
+        status=422 if form.form_errors else 200,
+    )

@@ -4,26 +4,35 @@ document page (下载 / 发送至邮箱, with each mail's state and 重试), and
 Certificates of a person's records need a verified session and a 验证码 (an image, or a
 question in words for those who cannot read the image); a voucher goes with its order.
 """
+
 import datetime as dt
 from urllib.parse import quote
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
 
 from sbweb import auth, mail
-from sbweb.forms.base import options
-from sbweb.forms.certificates import (MailForm, PaymentCertForm, PlainForm, ProxyCertForm, ProxyTaxQueryForm,
-                                     TaxPickForm, TaxQueryForm)
-from sbweb.htmx import render_step
 from sbweb.db import db
+from sbweb.forms.base import options
+from sbweb.forms.certificates import (
+    MailForm,
+    PaymentCertForm,
+    PlainForm,
+    ProxyCertForm,
+    ProxyTaxQueryForm,
+    TaxPickForm,
+    TaxQueryForm,
+)
+from sbweb.htmx import render_step
+from sbweb.lookup import throttled_lookup
 from sbweb.models import Person
 from sbweb.services import captcha, documents, records, registry
 from sbweb.services.documents import DocumentError
-from sbweb.lookup import throttled_lookup
 
 bp = Blueprint("certificates", __name__)
 
 
 # -- 验证码 ------------------------------------------------------------------------------------
+
 
 def _secret() -> str:
     return current_app.config["SECRET_KEY"]
@@ -44,9 +53,12 @@ def _speech() -> str | None:
 
 def _captcha_context() -> dict:
     held = _challenge()
-    return {"captcha_kind": held.kind,
-            "captcha_question": captcha.question(_secret(), held) if held.kind == "text" else None,
-            "captcha_nonce": held.nonce, "captcha_audio": held.kind == "image" and _speech() is not None}
+    return {
+        "captcha_kind": held.kind,
+        "captcha_question": captcha.question(_secret(), held) if held.kind == "text" else None,
+        "captcha_nonce": held.nonce,
+        "captcha_audio": held.kind == "image" and _speech() is not None,
+    }
 
 
 def _captcha_passed(form) -> bool:
@@ -99,14 +111,14 @@ def _switching(form) -> bool:
 
 # -- pages ---------------------------------------------------------------------------------------
 
+
 @bp.get("/certificates/")
 def index():
     return render_step("certificates/index.html", verified=auth.is_verified())
 
 
 def _years(form, person_id: int, paid_by: int | None = None):
-    years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id, paid_by=paid_by)},
-                   reverse=True)
+    years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id, paid_by=paid_by)}, reverse=True)
     form.year.choices = options((y, f"{y}年") for y in years)
     return years
 
@@ -125,8 +137,13 @@ def payment():
             form[exc.field].errors.append(exc.message)
         else:
             return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
-    return render_step("certificates/payment.html", form=form, years=years, **_captcha_context(),
-                       status=422 if form.is_submitted() and not switching else 200)
+    return render_step(
+        "certificates/payment.html",
+        form=form,
+        years=years,
+        **_captcha_context(),
+        status=422 if form.is_submitted() and not switching else 200,
+    )
 
 
 @bp.get("/certificates/tax")
@@ -165,8 +182,13 @@ def _found(form, payer: int, holder: int, issue: str, proxy: bool):
     except DocumentError as exc:
         form.form_errors.append(exc.message)
         return None
-    session[TAX_QUERY] = {"person": payer, "holder": holder, "proxy": proxy, "issue": issue,
-                          "criteria": form.criteria()}
+    session[TAX_QUERY] = {
+        "person": payer,
+        "holder": holder,
+        "proxy": proxy,
+        "issue": issue,
+        "criteria": form.criteria(),
+    }
     return redirect(url_for("certificates.tax_list", issue=issue), 303)
 
 
@@ -178,8 +200,14 @@ def tax_query(issue):
     _offices(form, person)
     if form.validate_on_submit() and (found := _found(form, person, person, issue, proxy=False)):
         return found
-    return render_step("certificates/tax_query.html", form=form, issue=issue, title=TAX_ISSUES[issue], proxy=False,
-                       status=422 if form.is_submitted() else 200)
+    return render_step(
+        "certificates/tax_query.html",
+        form=form,
+        issue=issue,
+        title=TAX_ISSUES[issue],
+        proxy=False,
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.route("/certificates/proxy/tax/<issue>", methods=["GET", "POST"])
@@ -196,8 +224,14 @@ def proxy_tax_query(issue):
         elif person is not None and (found := _found(form, payer, person.id, issue, proxy=True)):
             return found
         status = 422 if status == 200 else status
-    return render_step("certificates/tax_query.html", form=form, issue=issue, title=f"{TAX_ISSUES[issue]}（代缴）",
-                       proxy=True, status=status)
+    return render_step(
+        "certificates/tax_query.html",
+        form=form,
+        issue=issue,
+        title=f"{TAX_ISSUES[issue]}（代缴）",
+        proxy=True,
+        status=status,
+    )
 
 
 def _kept_query(issue: str) -> dict | None:
@@ -212,8 +246,9 @@ def _listed(kept: dict | None, issue: str) -> list:
     if kept is None:
         return []
     try:
-        return documents.tax_search(kept["person"], kept["holder"], issue=issue, proxy=kept["proxy"],
-                                    **_criteria(kept["criteria"]))
+        return documents.tax_search(
+            kept["person"], kept["holder"], issue=issue, proxy=kept["proxy"], **_criteria(kept["criteria"])
+        )
     except DocumentError as exc:
         flash(exc.message)
         return []
@@ -227,22 +262,32 @@ def tax_list(issue):
     found = _listed(kept, issue)
     if not found:  # you can't be on the list without a 查询 that finds something
         proxy = bool(kept and kept["proxy"])
-        return redirect(url_for("certificates.proxy_tax_query" if proxy else "certificates.tax_query", issue=issue), 303)
+        return redirect(
+            url_for("certificates.proxy_tax_query" if proxy else "certificates.tax_query", issue=issue), 303
+        )
     form = TaxPickForm(ticket=found[0].ticket_no if len(found) == 1 else None)
     form.ticket.choices = options((t.ticket_no, t.ticket_no) for t in found)
     switching = _switching(form)
     if not switching and form.validate_on_submit() and _captcha_passed(form):
         try:
-            doc = documents.tax_certificate(kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data,
-                                            proxy=kept["proxy"])
+            doc = documents.tax_certificate(
+                kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data, proxy=kept["proxy"]
+            )
         except DocumentError as exc:
             form.ticket.errors.append(exc.message)
         else:
             return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
-    return render_step("certificates/tax_list.html", form=form, found=found, issue=issue, proxy=kept["proxy"],
-                       title=TAX_ISSUES[issue] + ("（代缴）" if kept["proxy"] else ""),
-                       holder=db.session.get(Person, kept["holder"]), **_captcha_context(),
-                       status=422 if form.is_submitted() and not switching else 200)
+    return render_step(
+        "certificates/tax_list.html",
+        form=form,
+        found=found,
+        issue=issue,
+        proxy=kept["proxy"],
+        title=TAX_ISSUES[issue] + ("（代缴）" if kept["proxy"] else ""),
+        holder=db.session.get(Person, kept["holder"]),
+        **_captcha_context(),
+        status=422 if form.is_submitted() and not switching else 200,
+    )
 
 
 @bp.route("/certificates/proxy", methods=["GET", "POST"])
@@ -289,8 +334,11 @@ def voucher(order_no):
 
 def _own(doc_no: str):
     doc = documents.own_document(auth.person_id(), doc_no)
-    if doc is None or (doc.kind == "voucher" and not auth.may_see_order(doc.order)) \
-            or (doc.kind != "voucher" and not auth.is_verified()):
+    if (
+        doc is None
+        or (doc.kind == "voucher" and not auth.may_see_order(doc.order))
+        or (doc.kind != "voucher" and not auth.is_verified())
+    ):
         abort(404)
     return doc
 
@@ -304,8 +352,9 @@ def _rendered(doc):
     """The PDF as this session may have it: the holder's own copy (a verified session of the
     holder, not a 代缴 variant) carries the full 证件号码; any other copy is masked."""
     own = auth.is_verified() and auth.person_id() == doc.holder_id and not doc.proxy
-    return documents.download(doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"),
-                              full_id=own)
+    return documents.download(
+        doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"), full_id=own
+    )
 
 
 @bp.get("/certificates/d/<doc_no>")
@@ -315,8 +364,13 @@ def show(doc_no):
     if not form.email.data:
         form.email.data = auth.current_person().email or ""
     # The addresses it went to are the person's own data: not for a looked-up session.
-    return render_step("certificates/show.html", doc=doc, form=form, retry=PlainForm(),
-                       mails=mail.mails_of(auth.person_id(), doc.id) if auth.is_verified() else [])
+    return render_step(
+        "certificates/show.html",
+        doc=doc,
+        form=form,
+        retry=PlainForm(),
+        mails=mail.mails_of(auth.person_id(), doc.id) if auth.is_verified() else [],
+    )
 
 
 @bp.get("/certificates/d/<doc_no>.pdf")
@@ -326,7 +380,8 @@ def download(doc_no):
     response = make_response(rendered.data)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{doc.doc_no}.pdf\"; filename*=UTF-8''{quote(rendered.filename)}")
+        f"attachment; filename=\"{doc.doc_no}.pdf\"; filename*=UTF-8''{quote(rendered.filename)}"
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -339,17 +394,29 @@ def send(doc_no):
     if form.validate_on_submit():
         rendered = _rendered(doc)
         try:
-            mail.queue(auth.person_id(), form.email.data, f"{doc.label} {doc.doc_no}",
-                       f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
-                       f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
-                       attachment_name=rendered.filename, attachment=rendered.data, document_id=doc.id)
+            mail.queue(
+                auth.person_id(),
+                form.email.data,
+                f"{doc.label} {doc.doc_no}",
+                f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
+                f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
+                attachment_name=rendered.filename,
+                attachment=rendered.data,
+                document_id=doc.id,
+            )
         except mail.MailError as exc:
             form.email.errors.append(exc.message)
         else:
             flash(f"已提交发送至 {form.email.data}，发送结果见下方")
             return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
-    return render_step("certificates/show.html", doc=doc, form=form, retry=PlainForm(),
-                       mails=mail.mails_of(auth.person_id(), doc.id), status=422)
+    return render_step(
+        "certificates/show.html",
+        doc=doc,
+        form=form,
+        retry=PlainForm(),
+        mails=mail.mails_of(auth.person_id(), doc.id),
+        status=422,
+    )
 
 
 @bp.post("/certificates/mail/<int:mail_id>/retry")

@@ -8,6 +8,7 @@ new due to 我为自己缴's 缴费信息确认, so paying is the journey reside
 Without JavaScript the 市 and 年份 lists refresh with a button; with HTMX they refresh in
 place, and the amount follows the base as it is typed.
 """
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy import select
 
@@ -39,18 +40,30 @@ MONTHS = [(m, f"{m:02d}月") for m in range(1, 13)]
 
 def _hand_to_confirm(payer: int, enrollment: Enrollment, due_ids: list[int]):
     """Put the dues where 我为自己缴's 缴费信息确认 picks them up."""
-    return start_selection(payer, enrollment.enrollment_no, orders.load_dues(due_ids, {payer}),
-                           back=url_for("declare.index"))
+    return start_selection(
+        payer, enrollment.enrollment_no, orders.load_dues(due_ids, {payer}), back=url_for("declare.index")
+    )
 
 
 @bp.get("/")
 def index():
     payer = auth.person_id()
-    enrolled = {tuple(row) for row in db.session.execute(select(Enrollment.category, Enrollment.insurance)
-                                      .where(Enrollment.person_id == payer))}
-    flows = [{"slug": slug, "title": TITLES[slug], "category": CATEGORY_LABELS[c],
-              "insurance": INSURANCE_LABELS[i], "enrolled": (c, i) in enrolled}
-             for slug, (c, i, _) in FLOWS.items()]
+    enrolled = {
+        tuple(row)
+        for row in db.session.execute(
+            select(Enrollment.category, Enrollment.insurance).where(Enrollment.person_id == payer)
+        )
+    }
+    flows = [
+        {
+            "slug": slug,
+            "title": TITLES[slug],
+            "category": CATEGORY_LABELS[c],
+            "insurance": INSURANCE_LABELS[i],
+            "enrolled": (c, i) in enrolled,
+        }
+        for slug, (c, i, _) in FLOWS.items()
+    ]
     return render_step("declare/index.html", flows=flows)
 
 
@@ -114,14 +127,18 @@ def declare(flow):
     _agency_choices(form, enrollments)
     enrollment, matched = _enrollment_shown(payer, flow, form, enrollments)
     years = declarations.open_years(enrollment, today)
-    form.year.choices = options((s.year, f"{s.year}年（暂按上年度标准）" if s.provisional_on else f"{s.year}年")
-                                for s in years)
+    form.year.choices = options(
+        (s.year, f"{s.year}年（暂按上年度标准）" if s.provisional_on else f"{s.year}年") for s in years
+    )
     if form.year.data is None and years:
         # 灵活就业 pay this year's months; 城乡居民 the coming year once its collection opens.
         this_year = [s for s in years if s.year == today.year]
         form.year.data = (this_year or years)[-1 if category == "resident" else 0].year
-    standard = standards.collecting_standard(enrollment.agency.region_code, form.year.data, category) \
-        if form.year.data else None
+    standard = (
+        standards.collecting_standard(enrollment.agency.region_code, form.year.data, category)
+        if form.year.data
+        else None
+    )
     quote = None
     if chooses == "base":
         form.month_from.choices = form.month_to.choices = options(MONTHS)
@@ -155,13 +172,26 @@ def declare(flow):
             return _hand_to_confirm(payer, declared.enrollment, [declared.due_id])
     if chooses == "base" and standard and form.month_from.data and form.month_to.data:
         base = _parse_base(form) if action == "preview" or form.base.data else None
-        if base and standard.base_min_fen <= base <= standard.base_max_fen \
-                and 1 <= form.month_from.data <= form.month_to.data <= 12:
+        if (
+            base
+            and standard.base_min_fen <= base <= standard.base_max_fen
+            and 1 <= form.month_from.data <= form.month_to.data <= 12
+        ):
             start, end = declarations.check_months(form.year.data, form.month_from.data, form.month_to.data)
             quote = declarations.quote_base(standard, insurance, base, start, end, today)
     failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
-    return render_step("declare/form.html", form=form, enrollment=enrollment, matched=matched, standard=standard,
-                       quote=quote, years=years, today=today, status=422 if failed else 200, **page)
+    return render_step(
+        "declare/form.html",
+        form=form,
+        enrollment=enrollment,
+        matched=matched,
+        standard=standard,
+        quote=quote,
+        years=years,
+        today=today,
+        status=422 if failed else 200,
+        **page,
+    )
 
 
 def _confirm_agency(enrollment: Enrollment, page: dict):
@@ -169,10 +199,15 @@ def _confirm_agency(enrollment: Enrollment, page: dict):
     确定 posts what was typed again (checked again in full) with action=confirm; 返回修改 with
     action=refresh, back to the form as it was."""
     typed = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "action")]
-    return render_step("declare/agency.html", enrollment=enrollment, agency=enrollment.agency,
-                       office=enrollment.agency.tax_office, typed=typed,
-                       url=url_for("declare.declare", flow=page["flow"],
-                                   then=page["then"].enrollment_no if page["then"] else None), **page)
+    return render_step(
+        "declare/agency.html",
+        enrollment=enrollment,
+        agency=enrollment.agency,
+        office=enrollment.agency.tax_office,
+        typed=typed,
+        url=url_for("declare.declare", flow=page["flow"], then=page["then"].enrollment_no if page["then"] else None),
+        **page,
+    )
 
 
 def _declare(payer: int, flow: str, form, today):
@@ -187,14 +222,21 @@ def _declare(payer: int, flow: str, form, today):
         base = _parse_base(form)
         if form.base.errors:
             raise DeclarationError("base", form.base.errors.pop())
-        return declarations.declare_base(payer, enrollment, year=form.year.data,
-                                         month_from=form.month_from.data or 0,
-                                         month_to=form.month_to.data or 0, base_fen=base, today=today,
-                                         level=auth.level(),
-                                         allow_withholding=form.allow_withholding.data == "yes")
+        return declarations.declare_base(
+            payer,
+            enrollment,
+            year=form.year.data,
+            month_from=form.month_from.data or 0,
+            month_to=form.month_to.data or 0,
+            base_fen=base,
+            today=today,
+            level=auth.level(),
+            allow_withholding=form.allow_withholding.data == "yes",
+        )
     if chooses == "grade":
-        return declarations.choose_grade(payer, enrollment, year=form.year.data,
-                                         grade_fen=form.grade.data, today=today, level=auth.level())
+        return declarations.choose_grade(
+            payer, enrollment, year=form.year.data, grade_fen=form.grade.data, today=today, level=auth.level()
+        )
     return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today, level=auth.level())
 
 
@@ -203,8 +245,9 @@ def backpay(enrollment_no):
     """补缴明细确认: the 补缴 the agency approved and pushed, to check before paying. 下一步
     records the confirmation (a bank agreement withholds a 补缴 only once it is confirmed)."""
     payer = auth.person_id()
-    enrollment = db.session.scalar(select(Enrollment).where(
-        Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == payer))
+    enrollment = db.session.scalar(
+        select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == payer)
+    )
     if enrollment is None:
         abort(404)
     form = BackpayForm()
@@ -217,9 +260,16 @@ def backpay(enrollment_no):
             return _hand_to_confirm(payer, enrollment, [d.id for d in dues])
     dues = declarations.backpay_dues(enrollment)
     form.shown.data = orders.fingerprint(dues)
-    return render_step("declare/backpay.html", form=form, enrollment=enrollment, dues=dues,
-                       total=sum(d.amount_fen for d in dues), agreement=bank.active_agreement(enrollment.id),
-                       verified=auth.is_verified(), status=422 if form.is_submitted() else 200)
+    return render_step(
+        "declare/backpay.html",
+        form=form,
+        enrollment=enrollment,
+        dues=dues,
+        total=sum(d.amount_fen for d in dues),
+        agreement=bank.active_agreement(enrollment.id),
+        verified=auth.is_verified(),
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.get("/history")
@@ -232,20 +282,36 @@ def history():
     category = request.args.get("category", "")
     category = category if category in CATEGORY_LABELS else ""
     dates = HistoryFilterForm(request.args)
-    rows = declarations.history(auth.person_id(), state or None,
-                                kinds=("base", "grade") if choices_only else None, category=category or None,
-                                declared_from=dates.declared_from.data, declared_to=dates.declared_to.data) \
-        if dates.validate() else []
-    return render_step("declare/history.html", rows=rows, state=state, choices_only=choices_only,
-                       category=category, dates=dates, status=422 if dates.errors else 200)
+    rows = (
+        declarations.history(
+            auth.person_id(),
+            state or None,
+            kinds=("base", "grade") if choices_only else None,
+            category=category or None,
+            declared_from=dates.declared_from.data,
+            declared_to=dates.declared_to.data,
+        )
+        if dates.validate()
+        else []
+    )
+    return render_step(
+        "declare/history.html",
+        rows=rows,
+        state=state,
+        choices_only=choices_only,
+        category=category,
+        dates=dates,
+        status=422 if dates.errors else 200,
+    )
 
 
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])
 def void(declaration_id):
     """基数作废 / 档次作废, after a confirmation page."""
     payer = auth.person_id()
-    declaration = db.session.scalar(select(Declaration).where(
-        Declaration.id == declaration_id, Declaration.person_id == payer))
+    declaration = db.session.scalar(
+        select(Declaration).where(Declaration.id == declaration_id, Declaration.person_id == payer)
+    )
     if declaration is None:
         abort(404)
     form = VoidForm()
@@ -257,5 +323,4 @@ def void(declaration_id):
         else:
             flash("申报已作废，对应的应缴费款已取消")
             return redirect(url_for("declare.history"), 303)
-    return render_step("declare/void.html", form=form, declaration=declaration,
-                       status=422 if form.form_errors else 200)
+    return render_step("declare/void.html", form=form, declaration=declaration, status=422 if form.form_errors else 200)

@@ -3,6 +3,7 @@ traceback or a setting, even when the layout itself cannot be drawn (a broken te
 database gone, DEBUG left on): then a fixed page written here, and as the outermost WSGI layer
 the same page for anything that escapes Flask. A 500 names its reference: the request id,
 which is in the log line with the traceback."""
+
 import datetime as dt
 import logging
 from html import escape
@@ -48,13 +49,17 @@ def too_many_message(seconds: int | None) -> str:
 def fixed_page(reference: str, fragment: bool, status: int = 500) -> str:
     """The 500 page without templates, session or database: what is left when those fail."""
     title, message = MESSAGES[status]
-    body = (f'<h1>{title}</h1><p>{message}</p><p class="reference">参考编号：{escape(reference)}</p>'
-            '<p><a href="/">返回首页</a></p>')
+    body = (
+        f'<h1>{title}</h1><p>{message}</p><p class="reference">参考编号：{escape(reference)}</p>'
+        '<p><a href="/">返回首页</a></p>'
+    )
     if fragment:
         return f"<title>{title} - 社保费缴纳</title>{body}"
-    return ('<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{title} - 社保费缴纳</title></head><body><main>{body}</main></body></html>")
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title} - 社保费缴纳</title></head><body><main>{body}</main></body></html>"
+    )
 
 
 def _reference() -> str:
@@ -74,8 +79,9 @@ def _error_page(status: int, title: str, message: str, **context):
             log.error("the error page could not reach the database (%s, ref %s)", why, reference)
         else:
             log.exception("the error page itself failed (status %s, ref %s)", status, reference)
-        response = make_response(fixed_page(reference, fragment_wanted_by(request.environ),
-                                            status if status in (500, 503) else 500), status)
+        response = make_response(
+            fixed_page(reference, fragment_wanted_by(request.environ), status if status in (500, 503) else 500), status
+        )
         response.headers.update({"Cache-Control": "no-store", "Vary": "HX-Request"})
         if status == 503:
             response.headers["Retry-After"] = str(_retry_after())
@@ -90,6 +96,7 @@ def last_resort(wsgi_app, retry_after: int = DATABASE_RETRY_AFTER):
     """The outermost layer: an exception nothing inside answered becomes the fixed 500 page — or
     the 503 one when it is the database out of reach (raised by a response hook, or with DEBUG or
     PROPAGATE_EXCEPTIONS on)."""
+
     def app(environ, start_response):
         try:
             return wsgi_app(environ, start_response)
@@ -99,17 +106,28 @@ def last_resort(wsgi_app, retry_after: int = DATABASE_RETRY_AFTER):
             why = database_unavailable(exc)
             headers = [("Cache-Control", "no-store"), ("Vary", "HX-Request"), (REQUEST_ID_HEADER, reference)]
             if why:
-                log.error("database unavailable outside the app on %s %s (ref %s): %s",
-                          environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), reference, why)
+                log.error(
+                    "database unavailable outside the app on %s %s (ref %s): %s",
+                    environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO"),
+                    reference,
+                    why,
+                )
                 status, headers = "503 SERVICE UNAVAILABLE", headers + [("Retry-After", str(retry_after))]
             else:
-                log.exception("unhandled error outside the app on %s %s (ref %s)", environ.get("REQUEST_METHOD"),
-                              environ.get("PATH_INFO"), reference)
+                log.exception(
+                    "unhandled error outside the app on %s %s (ref %s)",
+                    environ.get("REQUEST_METHOD"),
+                    environ.get("PATH_INFO"),
+                    reference,
+                )
                 status = "500 INTERNAL SERVER ERROR"
             page = fixed_page(reference, fragment_wanted_by(environ), int(status[:3])).encode()
-            start_response(status, [("Content-Type", "text/html; charset=utf-8"),
-                                     ("Content-Length", str(len(page))), *headers])
+            start_response(
+                status, [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))), *headers]
+            )
             return [page]
+
     return app
 
 
@@ -148,9 +166,16 @@ def database_unavailable(error: BaseException) -> str | None:
     # No code: psycopg failing to connect at all; SQLite unable to open its file, or locked (on
     # Python without sqlite_errorname).
     words = str(orig).lower()
-    if type(orig).__name__ == "OperationalError" and any(w in words for w in (
-            "connection", "unable to open database", "server closed", "database is locked",
-            "database table is locked")):
+    if type(orig).__name__ == "OperationalError" and any(
+        w in words
+        for w in (
+            "connection",
+            "unable to open database",
+            "server closed",
+            "database is locked",
+            "database table is locked",
+        )
+    ):
         return "OperationalError"
     return None
 
@@ -189,7 +214,8 @@ def register(app):
             response = _error_page(503, title, message, reference=reference)
             response.headers["Retry-After"] = str(_retry_after())
             return response
-        log.exception("unhandled error %s on %s %s (ref %s)", type(error).__name__, request.method,
-                      request.path, reference)
+        log.exception(
+            "unhandled error %s on %s %s (ref %s)", type(error).__name__, request.method, request.path, reference
+        )
         title, message = MESSAGES[500]
         return _error_page(500, title, message, reference=reference)

@@ -1,4 +1,5 @@
 """首页: the functions as tiles, and the 大字 (large text) switch."""
+
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, make_response, redirect, request
@@ -6,12 +7,12 @@ from markupsafe import Markup
 from werkzeug.local import LocalProxy
 
 from sbweb import auth, typed
+from sbweb.clock import SHANGHAI
 from sbweb.htmx import htmx, render_step
-from sbweb.money import fen_display, rmb_upper
 from sbweb.identity import mask, mask_name
+from sbweb.money import fen_display, rmb_upper
 from sbweb.services import tax_offices
 from sbweb.services.standards import percent
-from sbweb.clock import SHANGHAI
 
 bp = Blueprint("home", __name__)
 
@@ -20,22 +21,14 @@ HELP_CONTACT = "sbweb.help_contact"  # (person id, Contact) of the request, on i
 
 # Only functions that work are shown; later journeys add themselves here.
 TILES = [
-    {"endpoint": "selfpay.enrollments", "label": "我为自己缴", "icon": "wallet",
-     "hint": "缴纳本人的养老、医疗保险费"},
-    {"endpoint": "proxy.index", "label": "我帮他人缴", "icon": "wallet",
-     "hint": "为家人代缴，一次支付多人"},
-    {"endpoint": "declare.index", "label": "缴费申报", "icon": "check",
-     "hint": "选择缴费档次、缴费基数并缴费"},
-    {"endpoint": "records.index", "label": "缴费记录", "icon": "list",
-     "hint": "查看缴费结果与票证号码"},
-    {"endpoint": "certificates.index", "label": "证明开具", "icon": "check",
-     "hint": "缴费凭证、缴费证明、完税证明"},
-    {"endpoint": "bank.index", "label": "银行缴费协议", "icon": "wallet",
-     "hint": "报告本人账户，签约自动扣缴"},
-    {"endpoint": "refunds.index", "label": "退费申请", "icon": "list",
-     "hint": "正常缴费、特殊缴费退费"},
-    {"endpoint": "queries.index", "label": "涉费查询", "icon": "clock",
-     "hint": "申报、选档记录、已缴费（含代缴）查询"},
+    {"endpoint": "selfpay.enrollments", "label": "我为自己缴", "icon": "wallet", "hint": "缴纳本人的养老、医疗保险费"},
+    {"endpoint": "proxy.index", "label": "我帮他人缴", "icon": "wallet", "hint": "为家人代缴，一次支付多人"},
+    {"endpoint": "declare.index", "label": "缴费申报", "icon": "check", "hint": "选择缴费档次、缴费基数并缴费"},
+    {"endpoint": "records.index", "label": "缴费记录", "icon": "list", "hint": "查看缴费结果与票证号码"},
+    {"endpoint": "certificates.index", "label": "证明开具", "icon": "check", "hint": "缴费凭证、缴费证明、完税证明"},
+    {"endpoint": "bank.index", "label": "银行缴费协议", "icon": "wallet", "hint": "报告本人账户，签约自动扣缴"},
+    {"endpoint": "refunds.index", "label": "退费申请", "icon": "list", "hint": "正常缴费、特殊缴费退费"},
+    {"endpoint": "queries.index", "label": "涉费查询", "icon": "clock", "hint": "申报、选档记录、已缴费（含代缴）查询"},
 ]
 
 
@@ -56,8 +49,14 @@ def text_size():
     response = make_response("", 204) if htmx else redirect(target, 303)
     if brought and not htmx:
         typed.keep(response, urlsplit(target).path, request.form)
-    response.set_cookie(TEXT_SIZE_COOKIE, "large" if large else "normal", max_age=365 * 86400,
-                        samesite="Lax", httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"])
+    response.set_cookie(
+        TEXT_SIZE_COOKIE,
+        "large" if large else "normal",
+        max_age=365 * 86400,
+        samesite="Lax",
+        httponly=True,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
     return response
 
 
@@ -70,7 +69,7 @@ def number_groups(value) -> Markup:
     wider than the line (长辈版 on a 320 px phone), breaks between its groups of six characters,
     never inside one: <wbr> between them, so a copy is still the number alone."""
     text = str(value)
-    groups = Markup("<wbr>").join(text[at:at + 6] for at in range(0, len(text), 6))
+    groups = Markup("<wbr>").join(text[at : at + 6] for at in range(0, len(text), 6))
     return Markup('<span class="number">{}</span>').format(groups)
 
 
@@ -100,7 +99,9 @@ def register_context(app):
         kept = request.environ.get(HELP_CONTACT)
         if kept is None or kept[0] != wanted:
             kept = request.environ[HELP_CONTACT] = (
-                wanted, tax_offices.contact_for(wanted, current_app.config["DEFAULT_TAX_OFFICE"]))
+                wanted,
+                tax_offices.contact_for(wanted, current_app.config["DEFAULT_TAX_OFFICE"]),
+            )
         return kept[1]
 
     @app.context_processor

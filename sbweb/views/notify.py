@@ -1,4 +1,5 @@
 """Async notifications from payment providers: verify, apply, and only then say `success`."""
+
 import logging
 
 from flask import Blueprint, Response, abort, current_app, request

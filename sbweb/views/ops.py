@@ -2,6 +2,7 @@
 payments: database, migrations, Redis, job consumer, providers) and /metrics (Prometheus, for
 the addresses in METRICS_ALLOW). None loads a session or touches a resident's data; /healthz
 does not touch the database."""
+
 from flask import Blueprint, current_app, jsonify
 
 from sbweb import metrics, ops
@@ -42,6 +43,7 @@ def any_host(wsgi_app, app):
     """TRUSTED_HOSTS refuses a request for another host before any view runs; a load balancer or
     Prometheus asks by address. For these three paths only, the Host header is replaced by the
     first trusted host (they build no URL from it)."""
+
     def middleware(environ, start_response):
         trusted = app.config.get("TRUSTED_HOSTS")
         if trusted and environ.get("PATH_INFO") in PATHS:

@@ -1,16 +1,16 @@
 """After 去支付: the provider's return, the 支付中 page that polls, and 缴费结果."""
+
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
 from sbweb import auth, csrf, hostauth
 from sbweb.clock import shanghai_now
 from sbweb.db import db
-from sbweb.htmx import into_main, polled_by, render_part, render_step
+from sbweb.forms.auth import KeepPayeeForm
+from sbweb.htmx import into_main, leave_app, polled_by, render_part, render_step
 from sbweb.models import Order
 from sbweb.payments import InvalidNotice, PayerUnknown, orders
-from sbweb.forms.auth import KeepPayeeForm
 from sbweb.services import payees, standards
-from sbweb.htmx import leave_app
 
 BRIDGE_KEYS = ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
 
@@ -24,8 +24,13 @@ def go_pay(order):
     if not order.active:
         return redirect(shown, 303)
     try:
-        start = orders.start_payment(order, **payment_urls(order), host=auth.host(),
-                                     payer_subject=auth.host_subject(), client_ip=request.remote_addr)
+        start = orders.start_payment(
+            order,
+            **payment_urls(order),
+            host=auth.host(),
+            payer_subject=auth.host_subject(),
+            client_ip=request.remote_addr,
+        )
     except PayerUnknown as exc:
         # Inside WeChat the payer must be known to WeChat first: its sign-in, then 继续支付.
         if hostauth.for_host(exc.host) is None:
@@ -100,8 +105,13 @@ def post_form(order_no):
     if order.state != "paying":
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
     try:
-        start = orders.start_payment(order, **payment_urls(order), host=auth.host(),
-                                     payer_subject=auth.host_subject(), client_ip=request.remote_addr)
+        start = orders.start_payment(
+            order,
+            **payment_urls(order),
+            host=auth.host(),
+            payer_subject=auth.host_subject(),
+            client_ip=request.remote_addr,
+        )
     except (orders.PaymentError, PayerUnknown) as exc:
         flash(getattr(exc, "message", None) or "暂时无法使用此缴款方式，请选择其他缴款方式")
         return redirect(url_for("orders.show", order_no=order.order_no), 303)

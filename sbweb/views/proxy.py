@@ -7,21 +7,22 @@ several people (a family batch). 代他人缴费 pays for someone once, typed in
 The list holds other people's identities, so it needs a verified session. A payer sees a
 payee's dues and the name (to check), the number masked, and nothing else of theirs.
 """
+
 from flask import Blueprint, abort, flash, redirect, session, url_for
 from sqlalchemy import select
 
 from sbweb import auth
 from sbweb.db import db
 from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
-from sbweb.forms.declare import BackpayForm
 from sbweb.forms.base import options
+from sbweb.forms.declare import BackpayForm
 from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
+from sbweb.lookup import throttled_lookup
 from sbweb.models import Enrollment, Order, Person
 from sbweb.payments import orders
-from sbweb.services import dues as dues_service
 from sbweb.services import bank, declarations, payees, withholding
-from sbweb.lookup import throttled_lookup
+from sbweb.services import dues as dues_service
 from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
@@ -39,8 +40,13 @@ def index():
     rows = payees.payees_of(auth.person_id())
     counts = {r.id: sum(c for c, _ in dues_service.open_due_counts(r.person_id).values()) for r in rows}
     totals = {r.id: sum(t for _, t in dues_service.open_due_counts(r.person_id).values()) for r in rows}
-    return render_step("proxy/index.html", rows=rows, counts=counts, totals=totals,
-                       has_agreement=bool(bank.agreements_active(auth.person_id())))
+    return render_step(
+        "proxy/index.html",
+        rows=rows,
+        counts=counts,
+        totals=totals,
+        has_agreement=bool(bank.agreements_active(auth.person_id())),
+    )
 
 
 @bp.route("/add", methods=["GET", "POST"])
@@ -99,10 +105,14 @@ def once_enrollments():
     if person is None:
         flash("请先输入被代缴人的证件信息")
         return redirect(url_for("proxy.once"), 303)
-    return render_step("selfpay/enrollments.html", title="代他人缴费", owner=person,
-                       enrollments=dues_service.enrollments_of(person.id),
-                       counts=dues_service.open_due_counts(person.id),
-                       dues_url=lambda no: url_for("proxy.once_dues", enrollment_no=no))
+    return render_step(
+        "selfpay/enrollments.html",
+        title="代他人缴费",
+        owner=person,
+        enrollments=dues_service.enrollments_of(person.id),
+        counts=dues_service.open_due_counts(person.id),
+        dues_url=lambda no: url_for("proxy.once_dues", enrollment_no=no),
+    )
 
 
 @bp.route("/once/<enrollment_no>/dues", methods=["GET", "POST"])
@@ -111,8 +121,13 @@ def once_dues(enrollment_no):
     if person is None:
         flash("请先输入被代缴人的证件信息")
         return redirect(url_for("proxy.once"), 303)
-    return _dues_step(person, enrollment_no, action=url_for("proxy.once_dues", enrollment_no=enrollment_no),
-                      back=url_for("proxy.once_enrollments"), once=True)
+    return _dues_step(
+        person,
+        enrollment_no,
+        action=url_for("proxy.once_dues", enrollment_no=enrollment_no),
+        back=url_for("proxy.once_enrollments"),
+        once=True,
+    )
 
 
 @bp.post("/keep")
@@ -170,19 +185,26 @@ def auto_pay(payee_id):
 @bp.get("/<int:payee_id>/")
 def enrollments(payee_id):
     row = _own_payee(payee_id)
-    return render_step("selfpay/enrollments.html", title="我帮他人缴", owner=row.person,
-                       enrollments=dues_service.enrollments_of(row.person_id),
-                       counts=dues_service.open_due_counts(row.person_id),
-                       dues_url=lambda no: url_for("proxy.dues", payee_id=payee_id, enrollment_no=no))
+    return render_step(
+        "selfpay/enrollments.html",
+        title="我帮他人缴",
+        owner=row.person,
+        enrollments=dues_service.enrollments_of(row.person_id),
+        counts=dues_service.open_due_counts(row.person_id),
+        dues_url=lambda no: url_for("proxy.dues", payee_id=payee_id, enrollment_no=no),
+    )
 
 
 @bp.route("/<int:payee_id>/<enrollment_no>/dues", methods=["GET", "POST"])
 def dues(payee_id, enrollment_no):
     row = _own_payee(payee_id)
-    return _dues_step(row.person, enrollment_no,
-                      action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
-                      back=url_for("proxy.enrollments", payee_id=payee_id),
-                      backpay=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment_no[:32]))
+    return _dues_step(
+        row.person,
+        enrollment_no,
+        action=url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment_no),
+        back=url_for("proxy.enrollments", payee_id=payee_id),
+        backpay=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment_no[:32]),
+    )
 
 
 @bp.route("/<int:payee_id>/backpay/<enrollment_no>", methods=["GET", "POST"])
@@ -190,8 +212,9 @@ def backpay(payee_id, enrollment_no):
     """补缴明细确认 of a payee's 补缴 by the payer: with 自动缴 on, what the payer confirms here is
     what the daily run may take from the payer's agreement."""
     row = _own_payee(payee_id)
-    enrollment = db.session.scalar(select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32],
-                                                            Enrollment.person_id == row.person_id))
+    enrollment = db.session.scalar(
+        select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == row.person_id)
+    )
     if enrollment is None:
         abort(404)
     back = url_for("proxy.dues", payee_id=payee_id, enrollment_no=enrollment.enrollment_no)
@@ -206,14 +229,22 @@ def backpay(payee_id, enrollment_no):
     dues = declarations.backpay_dues(enrollment)
     form.shown.data = orders.fingerprint(dues)
     agreements = bank.agreements_active(auth.person_id()) if row.auto_pay else []
-    return render_step("declare/backpay.html", form=form, enrollment=enrollment, dues=dues, payee=row.person,
-                       total=sum(d.amount_fen for d in dues), agreement=agreements[0] if agreements else None,
-                       verified=auth.is_verified(), back=back, status=422 if form.is_submitted() else 200,
-                       action=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment.enrollment_no))
+    return render_step(
+        "declare/backpay.html",
+        form=form,
+        enrollment=enrollment,
+        dues=dues,
+        payee=row.person,
+        total=sum(d.amount_fen for d in dues),
+        agreement=agreements[0] if agreements else None,
+        verified=auth.is_verified(),
+        back=back,
+        status=422 if form.is_submitted() else 200,
+        action=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment.enrollment_no),
+    )
 
 
-def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool = False,
-               backpay: str | None = None):
+def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool = False, backpay: str | None = None):
     """选择缴费信息 for someone else (a payee, or someone paid for once) → 缴费信息确认."""
     enrollment, owed = dues_service.dues_page(person.id, enrollment_no[:32])
     if enrollment is None:
@@ -223,12 +254,23 @@ def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
         chosen = orders.load_dues([d.id for d in payable if d.id in set(form.dues.data)], {person.id})
-        return start_selection(auth.person_id(), enrollment.enrollment_no, chosen, people={person.id},
-                               back=action, once=once)
+        return start_selection(
+            auth.person_id(), enrollment.enrollment_no, chosen, people={person.id}, back=action, once=once
+        )
     selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
-    return render_step("selfpay/dues.html", form=form, payee=person, enrollment=enrollment, dues=owed,
-                       selected=selected, notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
-                       status=422 if form.is_submitted() else 200, action=action, back=back, backpay_url=backpay)
+    return render_step(
+        "selfpay/dues.html",
+        form=form,
+        payee=person,
+        enrollment=enrollment,
+        dues=owed,
+        selected=selected,
+        notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
+        status=422 if form.is_submitted() else 200,
+        action=action,
+        back=back,
+        backpay_url=backpay,
+    )
 
 
 @bp.route("/batch", methods=["GET", "POST"])
@@ -252,5 +294,6 @@ def batch():
         chosen = orders.load_dues(ids, chosen_people)
         return start_selection(payer, None, chosen, people=chosen_people, back=url_for("proxy.batch"))
     selected = set(form.dues.data or []) if form.is_submitted() else set()
-    return render_step("proxy/batch.html", form=form, groups=groups, selected=selected,
-                       status=422 if form.is_submitted() else 200)
+    return render_step(
+        "proxy/batch.html", form=form, groups=groups, selected=selected, status=422 if form.is_submitted() else 200
+    )

@@ -1,14 +1,15 @@
 """涉费查询 (as in the Guizhou mini-program): 申报查询 and 选档记录查询 (the declarations),
 已缴费查询 (own paid items by 费款所属期), 代缴已缴费查询 (what this payer paid for a person
 named by 证件号码 + 姓名 — only this payer's payments, whoever else paid for them)."""
+
 from flask import Blueprint, request
 
 from sbweb import auth
 from sbweb.forms.base import options
 from sbweb.forms.queries import PaidQueryForm, ProxyPaidQueryForm
 from sbweb.htmx import render_step
-from sbweb.services import records
 from sbweb.lookup import throttled_lookup
+from sbweb.services import records
 
 bp = Blueprint("queries", __name__, url_prefix="/queries")
 
@@ -31,8 +32,7 @@ def paid():
     result = None
     if "year" in request.args and form.validate():
         result = records.records_page(payer, year=form.year.data or None, states=("settled",), per_page=100)
-    return render_step("queries/paid.html", form=form, result=result, proxy=False,
-                       status=422 if form.errors else 200)
+    return render_step("queries/paid.html", form=form, result=result, proxy=False, status=422 if form.errors else 200)
 
 
 @bp.get("/proxy-paid")
@@ -50,6 +50,12 @@ def proxy_paid():
                 form.form_errors.append("查询本人的缴费请使用“已缴费查询”")
                 status = 422
             elif person is not None:
-                result = records.records_page(payer, others=True, person_id=person.id,
-                                              year=form.year.data or None, states=("settled",), per_page=100)
+                result = records.records_page(
+                    payer,
+                    others=True,
+                    person_id=person.id,
+                    year=form.year.data or None,
+                    states=("settled",),
+                    per_page=100,
+                )
     return render_step("queries/paid.html", form=form, result=result, proxy=True, status=status)

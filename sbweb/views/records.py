@@ -1,6 +1,7 @@
 """缴费记录: what the payer paid — for themselves, and in a second tab for others (代缴) —
 one line per paid item, newest first, filtered by 费款所属期 year and 险种, paged. Filters
 and paging are plain GET links and forms; with HTMX only the results swap."""
+
 from flask import Blueprint, request
 
 from sbweb import auth
@@ -35,8 +36,10 @@ def page_arg() -> int:
 
 def filters() -> dict:
     insurance = request.args.get("insurance", "")
-    return {"year": int_arg("year", None, FIRST_DAY.year, LAST_DAY.year),
-            "insurance": insurance if insurance in ("pension", "medical") else None}
+    return {
+        "year": int_arg("year", None, FIRST_DAY.year, LAST_DAY.year),
+        "insurance": insurance if insurance in ("pension", "medical") else None,
+    }
 
 
 @bp.get("/")
@@ -47,7 +50,13 @@ def index():
     chosen = filters()
     # A manual lookup sees only what it paid in this session.
     mine_only = None if auth.is_verified() else auth.current_login().orders
-    result = records.records_page(payer, others=tab == "proxy", page=page_arg(),
-                                  order_nos=mine_only, **chosen)
-    return render_step("records/index.html", result=result, tab=tab, tabs=TABS, chosen=chosen,
-                       years=records.record_years(payer), verified=auth.is_verified())
+    result = records.records_page(payer, others=tab == "proxy", page=page_arg(), order_nos=mine_only, **chosen)
+    return render_step(
+        "records/index.html",
+        result=result,
+        tab=tab,
+        tabs=TABS,
+        chosen=chosen,
+        years=records.record_years(payer),
+        verified=auth.is_verified(),
+    )

@@ -1,4 +1,5 @@
 """退费申请 正常/特殊 and 退费申请记录 (own person, verified session)."""
+
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
 from sbweb import auth
@@ -6,9 +7,8 @@ from sbweb.forms.base import options
 from sbweb.forms.refunds import AMOUNT_FIELD, ApplyForm, SearchForm, amounts
 from sbweb.htmx import render_step
 from sbweb.models.refund_application import APPLICATION_KIND_LABELS
-from sbweb.services import bank
+from sbweb.services import bank, refund_reasons
 from sbweb.services import refund_applications as service
-from sbweb.services import refund_reasons
 
 bp = Blueprint("refunds", __name__, url_prefix="/refunds")
 
@@ -33,14 +33,25 @@ def search(kind):
     if request.args:
         if form.validate():
             try:
-                found = service.refundable(auth.person_id(), kind, date_from=form.date_from.data,
-                                           date_to=form.date_to.data, ticket_no=form.ticket_no.data or None)
+                found = service.refundable(
+                    auth.person_id(),
+                    kind,
+                    date_from=form.date_from.data,
+                    date_to=form.date_to.data,
+                    ticket_no=form.ticket_no.data or None,
+                )
             except service.ApplicationError as exc:
                 form.form_errors.append(exc.message)
         if form.errors or form.form_errors:
             status = 422
-    return render_step("refunds/search.html", form=form, kind=kind, title=APPLICATION_KIND_LABELS[kind] + "申请",
-                       found=found, status=status)
+    return render_step(
+        "refunds/search.html",
+        form=form,
+        kind=kind,
+        title=APPLICATION_KIND_LABELS[kind] + "申请",
+        found=found,
+        status=status,
+    )
 
 
 DRAFT = "refund_draft"
@@ -75,8 +86,10 @@ def _apply_form(kind: str, order_no: str, items, accounts) -> ApplyForm:
 def _keep_draft(kind: str, order_no: str):
     """报告银行账户 from the application: what was chosen waits in the session, and saving the
     account comes back here."""
-    data = {"items": [int(i) for i in request.form.getlist("items") if i.isdigit()][:50],
-            **{k: (request.form.get(k) or "")[:40] for k in DRAFT_FIELDS if k != "items"}}
+    data = {
+        "items": [int(i) for i in request.form.getlist("items") if i.isdigit()][:50],
+        **{k: (request.form.get(k) or "")[:40] for k in DRAFT_FIELDS if k != "items"},
+    }
     amounts = {k: v[:16] for k, v in request.form.items() if k.startswith("amount-") and len(k) < 24}
     session[DRAFT] = {"at": [kind, order_no], "data": data, "amounts": amounts}
     here = url_for("refunds.apply", kind=kind, order_no=order_no)
@@ -99,8 +112,16 @@ def apply(kind, order_no):
     if form.validate_on_submit():
         try:
             chosen = amounts(request.form, form.items.data)
-            service.apply(person, order.order_no, kind, items=chosen, money_type=form.money_type.data,
-                          reason=form.reason.data, account_id=form.account.data, account_name=form.account_name.data)
+            service.apply(
+                person,
+                order.order_no,
+                kind,
+                items=chosen,
+                money_type=form.money_type.data,
+                reason=form.reason.data,
+                account_id=form.account.data,
+                account_name=form.account_name.data,
+            )
         except service.ApplicationError as exc:
             _refused(form, exc)
         except ValueError as exc:  # an amount that is none
@@ -109,9 +130,18 @@ def apply(kind, order_no):
             session.pop(DRAFT, None)
             flash("保存成功！审核通过后，所选费款将原路退回您的付款账户")
             return redirect(url_for("refunds.records"), 303)
-    return render_step("refunds/apply.html", form=form, order=order, kind=kind, accounts=accounts, items=items,
-                       amount_field=AMOUNT_FIELD, overpaid=refund_reasons.OVERPAID,
-                       title=APPLICATION_KIND_LABELS[kind] + "申请", status=422 if form.is_submitted() else 200)
+    return render_step(
+        "refunds/apply.html",
+        form=form,
+        order=order,
+        kind=kind,
+        accounts=accounts,
+        items=items,
+        amount_field=AMOUNT_FIELD,
+        overpaid=refund_reasons.OVERPAID,
+        title=APPLICATION_KIND_LABELS[kind] + "申请",
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.get("/records")

@@ -1,5 +1,6 @@
 """缴费提醒: subscribe an address to reminders about oneself or a payee, see and cancel them;
 the mail's one link unsubscribes without signing in."""
+
 from flask import Blueprint, abort, flash, redirect, url_for
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
@@ -14,9 +15,11 @@ bp = Blueprint("reminders", __name__, url_prefix="/reminders")
 
 class ReminderForm(Form):
     person = Select("提醒谁的缴费", coerce=int, validators=[InputRequired("请选择")])
-    email = StringField("电子邮箱", validators=[DataRequired("请输入电子邮箱地址"),
-                                            Length(max=254, message="请输入正确的电子邮箱地址")],
-                        render_kw={"autocomplete": "email", "inputmode": "email", "spellcheck": "false"})
+    email = StringField(
+        "电子邮箱",
+        validators=[DataRequired("请输入电子邮箱地址"), Length(max=254, message="请输入正确的电子邮箱地址")],
+        render_kw={"autocomplete": "email", "inputmode": "email", "spellcheck": "false"},
+    )
     submit = SubmitField("订阅提醒")
 
 
@@ -28,7 +31,9 @@ class CancelForm(Form):
 def index():
     me = auth.current_person()
     form = ReminderForm()
-    people = [(me.id, f"本人 {me.name}")] + [(p.person_id, f"被代缴人 {p.person.name}") for p in payees.payees_of(me.id)]
+    people = [(me.id, f"本人 {me.name}")] + [
+        (p.person_id, f"被代缴人 {p.person.name}") for p in payees.payees_of(me.id)
+    ]
     form.person.choices = options(people)
     if not form.is_submitted():
         form.email.data = me.email or ""
@@ -43,8 +48,14 @@ def index():
             flash("已订阅缴费提醒：有新的应缴费款、或征收期结束前一周，将发送邮件提醒")
             return redirect(url_for("reminders.index"), 303)
     names = dict(people)
-    return render_step("reminders/index.html", form=form, rows=reminders.reminders_of(me.id), names=names,
-                       cancel=CancelForm(), status=422 if form.is_submitted() else 200)
+    return render_step(
+        "reminders/index.html",
+        form=form,
+        rows=reminders.reminders_of(me.id),
+        names=names,
+        cancel=CancelForm(),
+        status=422 if form.is_submitted() else 200,
+    )
 
 
 @bp.post("/<int:reminder_id>/cancel")
@@ -60,5 +71,6 @@ def cancel(reminder_id):
 def unsubscribe(token):
     """The link in every reminder mail: one click stops it (a scanner repeating it is harmless)."""
     reminder = reminders.unsubscribe(token)
-    return render_step("reminders/unsubscribed.html", found=reminder is not None,
-                       status=200 if reminder is not None else 404)
+    return render_step(
+        "reminders/unsubscribed.html", found=reminder is not None, status=200 if reminder is not None else 404
+    )

@@ -6,6 +6,7 @@ the sandbox signs; /sandbox/gateway.do takes Alipay API calls by GET or POST (tr
 close, refund, 协议扣款, bill download URL, OAuth token, user info) and shows the cashier for
 alipay.trade.wap.pay; GET /sandbox/oauth2/publicAppAuthorize.htm is the authorization page.
 """
+
 import datetime as dt
 import re
 from urllib.parse import urlencode, urlsplit
@@ -24,8 +25,9 @@ bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
 
 def _cashier(trade, error=None, status=200):
-    return render_template("sandbox/cashier.html", trade=trade, form=Form(), error=error,
-                           refusal=sandbox.payable(trade) if trade else None), status
+    return render_template(
+        "sandbox/cashier.html", trade=trade, form=Form(), error=error, refusal=sandbox.payable(trade) if trade else None
+    ), status
 
 
 @bp.route("/gateway.do", methods=["GET", "POST"])
@@ -35,8 +37,9 @@ def gateway():
     # them) or in a form; alipay.trade.wap.pay is the browser arriving at the cashier.
     params = request.values.to_dict()
     if params.get("method") != "alipay.trade.wap.pay":
-        return Response(sandbox.answer(params.get("method", ""), params, base_url=request.host_url),
-                        mimetype="application/json")
+        return Response(
+            sandbox.answer(params.get("method", ""), params, base_url=request.host_url), mimetype="application/json"
+        )
     try:
         biz = sandbox.verify_request(params)
         trade = sandbox.open_trade(params, biz)
@@ -53,8 +56,13 @@ def cashier(trade_no):
     if request.form.get("action") == "cancel":
         return redirect(trade.quit_url or "/", 303)
     try:
-        trade = sandbox.pay(trade_no, fail="fail" in request.form, late="late" in request.form,
-                            twice="twice" in request.form, silent="silent" in request.form)
+        trade = sandbox.pay(
+            trade_no,
+            fail="fail" in request.form,
+            late="late" in request.form,
+            twice="twice" in request.form,
+            silent="silent" in request.form,
+        )
     except sandbox.SandboxError as exc:
         return _cashier(trade, exc.message, 409)
     if trade.status != "TRADE_SUCCESS":
@@ -76,11 +84,15 @@ def bill(name):
         when = None
     if when is None or name != sandbox.bill_name(when):
         abort(404)
-    if not signing.verify(sandbox.platform_key().public_key(), f"bill:{when.isoformat()}",
-                          request.args.get("token", "")):
+    if not signing.verify(
+        sandbox.platform_key().public_key(), f"bill:{when.isoformat()}", request.args.get("token", "")
+    ):
         abort(403)
-    return Response(sandbox.bill_zip(when), mimetype="application/zip",
-                    headers={"Content-Disposition": f"attachment; filename={name}.csv.zip"})
+    return Response(
+        sandbox.bill_zip(when),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f"attachment; filename={name}.csv.zip"},
+    )
 
 
 @bp.get("/oauth2/publicAppAuthorize.htm")
@@ -96,8 +108,10 @@ def authorize():
         if args.get("decision") == "refuse":
             return redirect(sandbox_users.refuse(args), 303)
         if "sandbox_user" not in args:
-            choices = [(user_id, f"{name}（{mask(number)}）")
-                       for user_id, (_type, number, name) in sandbox_users.users().items()]
+            choices = [
+                (user_id, f"{name}（{mask(number)}）")
+                for user_id, (_type, number, name) in sandbox_users.users().items()
+            ]
             return render_template("sandbox/authorize.html", args=args, choices=choices)
         return redirect(sandbox_users.agree(args), 303)
     except sandbox.SandboxError as exc:

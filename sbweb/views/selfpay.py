@@ -3,6 +3,7 @@
 The chosen dues travel in the session between steps; each step checks the one before it
 was done ("you can't be on 选择缴款方式 without a confirmed selection").
 """
+
 import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
@@ -17,8 +18,8 @@ from sbweb.htmx import render_step
 from sbweb.models import Person
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
-from sbweb.services import dues as dues_service
 from sbweb.services import declarations, payees, standards, withholding
+from sbweb.services import dues as dues_service
 from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
@@ -56,8 +57,7 @@ def _payees_shown(selection) -> list:
     return [db.session.get(Person, p) for p in sorted(others)]
 
 
-def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None,
-                    once: bool = False):
+def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None, once: bool = False):
     """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴). `once`: the
     people are paid for once (代他人缴费, typed in and looked up), not from the payer's list."""
     session["selection"] = {
@@ -88,8 +88,9 @@ def enrollments():
     enrollments, counts = dues_service.enrollments_of(payer), dues_service.open_due_counts(payer)
     today = shanghai_today()
     # 无待缴 where a collection window is open: say it may be declared (the dues page offers it).
-    declarable = {e.id: [s.year for s in declarations.declarable_years(e, today)]
-                  for e in enrollments if e.id not in counts}
+    declarable = {
+        e.id: [s.year for s in declarations.declarable_years(e, today)] for e in enrollments if e.id not in counts
+    }
     return render_step("selfpay/enrollments.html", enrollments=enrollments, counts=counts, declarable=declarable)
 
 
@@ -101,19 +102,34 @@ def dues(enrollment_no):
         abort(404)
     payable = [d for d in owed if d.payable]
     if request.method == "GET":  # the busiest page: no form object needed to show it
-        flow, windows = declarations.declarable(payer, enrollment.enrollment_no, shanghai_today()) \
-            if not owed else (None, [])
-        return render_step("selfpay/dues.html", form=None, enrollment=enrollment, dues=owed,
-                           selected={d.id for d in payable}, notices=_withholding_notices(owed),
-                           flow=flow, windows=windows,
-                           backpay_url=url_for("declare.backpay", enrollment_no=enrollment.enrollment_no))
+        flow, windows = (
+            declarations.declarable(payer, enrollment.enrollment_no, shanghai_today()) if not owed else (None, [])
+        )
+        return render_step(
+            "selfpay/dues.html",
+            form=None,
+            enrollment=enrollment,
+            dues=owed,
+            selected={d.id for d in payable},
+            notices=_withholding_notices(owed),
+            flow=flow,
+            windows=windows,
+            backpay_url=url_for("declare.backpay", enrollment_no=enrollment.enrollment_no),
+        )
     form = DuesForm()
     form.dues.choices = options((d.id, d.period_label) for d in payable)
     if form.validate_on_submit():
         chosen = [d for d in payable if d.id in set(form.dues.data)]
         return start_selection(payer, enrollment.enrollment_no, chosen)
-    return render_step("selfpay/dues.html", form=form, enrollment=enrollment, dues=owed,
-                       selected=set(form.dues.data or []), notices=_withholding_notices(owed), status=422)
+    return render_step(
+        "selfpay/dues.html",
+        form=form,
+        enrollment=enrollment,
+        dues=owed,
+        selected=set(form.dues.data or []),
+        notices=_withholding_notices(owed),
+        status=422,
+    )
 
 
 @bp.route("/confirm", methods=["GET", "POST"])
@@ -143,12 +159,20 @@ def confirm():
         session["selection"] = selection
     form.shown.data = current
     # Back after paying: the dues are paid now, which is news to give, not an error to fix.
-    return render_step("selfpay/confirm.html", form=form, dues=chosen, changed=changed and not unpayable,
-                       paid=_all_paid(selection, chosen),
-                       pause=payment_pause(chosen), payees=_payees_shown(selection),
-                       back=selection.get("back") or url_for("selfpay.enrollments"),
-                       unpayable=unpayable, enrollment_no=selection["enrollment"],
-                       total=sum(d.amount_fen for d in chosen), status=status)
+    return render_step(
+        "selfpay/confirm.html",
+        form=form,
+        dues=chosen,
+        changed=changed and not unpayable,
+        paid=_all_paid(selection, chosen),
+        pause=payment_pause(chosen),
+        payees=_payees_shown(selection),
+        back=selection.get("back") or url_for("selfpay.enrollments"),
+        unpayable=unpayable,
+        enrollment_no=selection["enrollment"],
+        total=sum(d.amount_fen for d in chosen),
+        status=status,
+    )
 
 
 @bp.route("/method", methods=["GET", "POST"])
@@ -183,13 +207,24 @@ def method():
         pause = payment_pause(chosen)
         if pause is not None:
             form.form_errors.append(pause.message)
-            return render_step("selfpay/method.html", form=form, choices=choices, dues=chosen,
-                               total=sum(d.amount_fen for d in chosen), pause=pause, status=422)
+            return render_step(
+                "selfpay/method.html",
+                form=form,
+                choices=choices,
+                dues=chosen,
+                total=sum(d.amount_fen for d in chosen),
+                pause=pause,
+                status=422,
+            )
         try:
             made = orders.create_order(
-                payer_id=payer, person_ids=_people(selection), due_ids=selection["dues"],
-                shown=selection["confirmed"], channel=form.channel.data,
-                idempotency_key=selection["key"])
+                payer_id=payer,
+                person_ids=_people(selection),
+                due_ids=selection["dues"],
+                shown=selection["confirmed"],
+                channel=form.channel.data,
+                idempotency_key=selection["key"],
+            )
         except orders.StaleSelection as exc:
             selection["confirmed"] = None
             session["selection"] = selection
@@ -207,6 +242,12 @@ def method():
             auth.remember_order(made.order.order_no)
             return go_pay(made.order)
     form.selection.data = selection["key"]
-    return render_step("selfpay/method.html", form=form, choices=choices, dues=chosen,
-                       total=sum(d.amount_fen for d in chosen), pause=payment_pause(chosen),
-                       status=422 if form.is_submitted() else 200)
+    return render_step(
+        "selfpay/method.html",
+        form=form,
+        choices=choices,
+        dues=chosen,
+        total=sum(d.amount_fen for d in chosen),
+        pause=payment_pause(chosen),
+        status=422 if form.is_submitted() else 200,
+    )

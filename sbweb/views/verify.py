@@ -5,15 +5,16 @@ the person (WeChat says who its user is to WeChat, never who they are in law).
 证件信息 (the throttled lookup) → 获取验证码 (mailed to the address on file, shown masked) →
 验证码 → verified, and the WeChat user bound. Each step is one URL: a page, or a fragment for
 HTMX."""
+
 import threading
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
 from sbweb import auth, hostauth, lookup
+from sbweb.db import db
 from sbweb.forms.verify import CodeForm, SendCodeForm, VerifyIdentityForm
 from sbweb.hosts import HOST_LABELS, detect_host
 from sbweb.htmx import render_step
-from sbweb.db import db
 from sbweb.models import Person
 from sbweb.services import login_sessions, verification
 
@@ -39,8 +40,12 @@ def host_unbound(signin, identity: hostauth.HostIdentity, pending: dict):
     already identified here keeps the session, which now knows the host's id (paying inside
     WeChat needs it): a verified one is bound at once, a lookup one may bind by code. Anyone
     else says who they are first."""
-    session["host_pending"] = {"name": signin.name, "host": signin.host, "subject": identity.subject,
-                               "nickname": identity.nickname}
+    session["host_pending"] = {
+        "name": signin.name,
+        "host": signin.host,
+        "subject": identity.subject,
+        "nickname": identity.nickname,
+    }
     target = _next(pending.get("next"))
     if auth.person_id() is None:
         flash(FIRST_TIME)
@@ -86,8 +91,7 @@ def identity():
             else:
                 auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
             return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
-    return render_step("verify/identity.html", form=form, binding=_binding(), host_labels=HOST_LABELS,
-                       status=status)
+    return render_step("verify/identity.html", form=form, binding=_binding(), host_labels=HOST_LABELS, status=status)
 
 
 def _send_blind(form):
@@ -105,6 +109,7 @@ def _send_blind(form):
         if deliver is not None:
             with app.app_context():
                 deliver()
+
     threading.Thread(target=mail_it, name="blind-code-mail", daemon=True).start()
     return redirect(url_for("verify.blind", next=_next(form.next.data)), 303)
 
@@ -137,8 +142,9 @@ def blind():
     session.pop("verify_blind", None)
     person, pending = db.session.get(Person, outcome.person_id), _binding()
     if pending:
-        hostauth.bind(hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person,
-                      replacing_others=True)
+        hostauth.bind(
+            hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person, replacing_others=True
+        )
         auth.sign_in(person, "verified", pending["host"], pending["subject"])
     else:
         auth.sign_in(person, "verified", detect_host(request.user_agent.string))
@@ -162,9 +168,17 @@ def _code_page(code_form=None, send_form=None, status=200):
     if code_form is None:
         code_form = CodeForm(formdata=None)
         code_form.next.data = send_form.next.data
-    return render_step("verify/code.html", person=person, code_form=code_form, send_form=send_form,
-                       sent=_sent(), email=verification.masked_email(person.email),
-                       binding=_binding(), host_labels=HOST_LABELS, status=status)
+    return render_step(
+        "verify/code.html",
+        person=person,
+        code_form=code_form,
+        send_form=send_form,
+        sent=_sent(),
+        email=verification.masked_email(person.email),
+        binding=_binding(),
+        host_labels=HOST_LABELS,
+        status=status,
+    )
 
 
 @bp.get("/code")
@@ -211,8 +225,9 @@ def check():
     person, pending, target = auth.current_person(), _binding(), _next(form.next.data)
     bound = bool(pending) and pending["subject"] == auth.host_subject()
     if bound:
-        hostauth.bind(hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person,
-                      replacing_others=True)
+        hostauth.bind(
+            hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person, replacing_others=True
+        )
     auth.sign_in(person, "verified", auth.host(), auth.host_subject())
     flash(f"已绑定，今后在{HOST_LABELS.get(pending['host'], '')}中授权即可直接登录" if bound else "身份验证成功")
     return redirect(target, 303)

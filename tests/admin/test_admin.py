@@ -1,5 +1,6 @@
 """The back office: staff sign-in (hashed passwords, lock-out, a session apart from residents'),
 refund review (approve → 原路退回 once, reject with a reason), the audit log."""
+
 import datetime as dt
 
 from sqlalchemy import func, select
@@ -14,8 +15,9 @@ PASSWORD = "correct horse battery"
 
 
 def make_staff(app, username="shenhe", role="reviewer"):
-    result = app.test_cli_runner().invoke(args=["staff", "create", username, "--name", "审核员甲", "--role", role],
-                                          env={"SBWEB_STAFF_PASSWORD": PASSWORD})
+    result = app.test_cli_runner().invoke(
+        args=["staff", "create", username, "--name", "审核员甲", "--role", role], env={"SBWEB_STAFF_PASSWORD": PASSWORD}
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -40,8 +42,12 @@ def review_and_confirm(office, application_id, method="原路退回", data=None)
     """逐笔审核 → 下一步：核对退费 → the confirmation page (what goes back, where), 确认退费."""
     detail = office.page(f"/admin/refunds/{application_id}")
     choice = detail.soup.find("label", string=method)
-    plan = office.submit(detail, {"method": detail.soup.find(id=choice["for"])["value"], **(data or {})},
-                         button="下一步：核对退费", selector="main form.form-card")
+    plan = office.submit(
+        detail,
+        {"method": detail.soup.find(id=choice["for"])["value"], **(data or {})},
+        button="下一步：核对退费",
+        selector="main form.form-card",
+    )
     assert plan.h1.startswith("核对退费"), plan.text[:300]
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 0  # nothing moved yet
@@ -60,7 +66,7 @@ def test_passwords_are_hashed_and_wrong_ones_lock_the_account(app, client, world
         staff_login(client, password="wrong password")
     locked = staff_login(client)  # the right password, but locked now
     assert "账号已锁定" in " ".join(locked.summary())
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=16)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=16)
     assert staff_service.authenticate("shenhe", PASSWORD, now=later).username == "shenhe"
 
 
@@ -143,7 +149,9 @@ def test_only_an_admin_reads_the_audit_log(app, client, world, ctx):
     make_staff(app, username="guanli", role="admin")
     staff_login(client)
     assert client.get("/admin/audit").status_code == 403
-    client.post("/admin/logout", data={"csrf_token": client.page("/admin/").soup.select_one("input[name=csrf_token]")["value"]})
+    client.post(
+        "/admin/logout", data={"csrf_token": client.page("/admin/").soup.select_one("input[name=csrf_token]")["value"]}
+    )
     staff_login(client, username="guanli")
     log = client.page("/admin/audit")
     assert log.h1 == "审计日志" and "新建工作人员账号" in log.text and "资金变动" in log.text

@@ -2,6 +2,7 @@
 JavaScript), a reviewer approves it at a desktop in a browser of their own, and she sees 已退费 and
 原路退回; an admin imports a 补缴 file and 张伟 pays just that one. Screenshots of the admin pages
 at 1280 px and the resident's 退费申请 pages at 390 px; axe-core on them in the JavaScript run."""
+
 import re
 
 import pytest
@@ -10,10 +11,9 @@ from sqlalchemy import select
 
 from sbweb.db import db
 from sbweb.models import Order, Ticket
-
-from tests.support.browser_steps import checkout, consent, h1, ticket_no
 from tests.admin.test_admin import PASSWORD, make_staff
 from tests.admin.test_import import ZHANG_BACKPAY, csv_bytes
+from tests.support.browser_steps import checkout, consent, h1, ticket_no
 
 pytestmark = pytest.mark.browser
 
@@ -151,8 +151,9 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     shot(desk, "admin-audit")
     desk.goto(live_server("/admin/standards"))
     expect(h1(desk)).to_have_text("缴费标准")
-    expect(desk.locator("main tbody tr").filter(has_text="贵州省").filter(has_text="灵活就业人员").first).to_contain_text(
-        "缴费基数")
+    expect(
+        desk.locator("main tbody tr").filter(has_text="贵州省").filter(has_text="灵活就业人员").first
+    ).to_contain_text("缴费基数")
     shot(desk, "admin-standards")
     if js:
         axe.check(desk, "缴费标准")
@@ -214,8 +215,9 @@ def test_an_admin_imports_a_backpay_and_zhang_wei_pays_it(live_server, page, sho
     shot(tab, "zhang-wei-result")
     with live_server.app.app_context():
         paid = live_server.world.dues("张伟", "pension", state="paid")
-        assert [(d.kind, d.period_start, d.period_end, d.amount_fen) for d in paid] == \
-            [("backpay", "2023-01", "2023-06", 477600)]
+        assert [(d.kind, d.period_start, d.period_end, d.amount_fen) for d in paid] == [
+            ("backpay", "2023-01", "2023-06", 477600)
+        ]
         assert live_server.world.dues("张伟", "pension")  # the others are still open
 
     print(axe.summary())

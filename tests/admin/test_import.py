@@ -1,5 +1,6 @@
 """导入: a file with bad rows is reported row by row and writes nothing; a clean one (CSV or
 XLSX) writes people, enrollments and 补缴 dues once, with an audit entry; 张伟 then pays it."""
+
 import io
 
 from openpyxl import Workbook
@@ -10,14 +11,60 @@ from sbweb.models import AuditEntry, Due, Enrollment, Person
 from tests.admin.test_admin import make_staff, staff_login
 from tests.support.journeys import choose, pay, sign_in
 
-HEADER = ["证件类型", "证件号码", "姓名", "人员类别", "险种", "个人参保编号", "经办机构代码", "经办机构名称",
-          "地区代码", "所在地市", "缴费类型", "费款所属期起", "费款所属期止", "金额",
-          "主管税务机关代码", "主管税务机关名称"]
-ZHANG_BACKPAY = ["居民身份证", "370202197805127818", "张伟", "灵活就业人员", "养老保险", "370202100000034567",
-                 "37020201", "青岛市市南区社会保险事业中心", "370202", "青岛市", "补缴", "2023-01", "2023-06", "4776.00", "", ""]
-NEW_PERSON = ["居民身份证", "330102198808082426", "陈静", "城乡居民", "医疗保险", "330102200000099999",
-              "33010201", "杭州市上城区医疗保障局", "330102", "杭州市", "正常缴费", "2027-01", "2027-12", "400",
-              "13301020000", "国家税务总局杭州市上城区税务局"]
+HEADER = [
+    "证件类型",
+    "证件号码",
+    "姓名",
+    "人员类别",
+    "险种",
+    "个人参保编号",
+    "经办机构代码",
+    "经办机构名称",
+    "地区代码",
+    "所在地市",
+    "缴费类型",
+    "费款所属期起",
+    "费款所属期止",
+    "金额",
+    "主管税务机关代码",
+    "主管税务机关名称",
+]
+ZHANG_BACKPAY = [
+    "居民身份证",
+    "370202197805127818",
+    "张伟",
+    "灵活就业人员",
+    "养老保险",
+    "370202100000034567",
+    "37020201",
+    "青岛市市南区社会保险事业中心",
+    "370202",
+    "青岛市",
+    "补缴",
+    "2023-01",
+    "2023-06",
+    "4776.00",
+    "",
+    "",
+]
+NEW_PERSON = [
+    "居民身份证",
+    "330102198808082426",
+    "陈静",
+    "城乡居民",
+    "医疗保险",
+    "330102200000099999",
+    "33010201",
+    "杭州市上城区医疗保障局",
+    "330102",
+    "杭州市",
+    "正常缴费",
+    "2027-01",
+    "2027-12",
+    "400",
+    "13301020000",
+    "国家税务总局杭州市上城区税务局",
+]
 
 
 def csv_bytes(rows):
@@ -27,9 +74,11 @@ def csv_bytes(rows):
 def upload(client, data, filename="push.csv", mode="dry-run"):
     page = client.page("/admin/import")
     token = page.soup.select_one("input[name=csrf_token]")["value"]
-    response = client.post("/admin/import", data={"csrf_token": token, "mode": mode,
-                                                  "file": (io.BytesIO(data), filename)},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/admin/import",
+        data={"csrf_token": token, "mode": mode, "file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
     return client._to_page(response, "/admin/import", True)
 
 
@@ -52,17 +101,20 @@ def test_bad_rows_are_reported_by_number_and_nothing_is_written(app, world, ctx)
     client = office(app)
     before = counts()
     bad = [
-        ZHANG_BACKPAY[:1] + ["370202197805127819"] + ZHANG_BACKPAY[2:],            # row 2: check digit
-        ZHANG_BACKPAY[:2] + ["张三"] + ZHANG_BACKPAY[3:],                            # row 3: name differs
-        ZHANG_BACKPAY[:10] + ["补缴", "2023-06", "2023-01", "4776.00"],              # row 4: period reversed
-        ZHANG_BACKPAY[:13] + ["-1"],                                                 # row 5: amount
-        NEW_PERSON[:5] + ["370202100000034567"] + NEW_PERSON[6:],                    # row 6: someone else's no.
-        NEW_PERSON,                                                                  # row 7: fine
+        ZHANG_BACKPAY[:1] + ["370202197805127819"] + ZHANG_BACKPAY[2:],  # row 2: check digit
+        ZHANG_BACKPAY[:2] + ["张三"] + ZHANG_BACKPAY[3:],  # row 3: name differs
+        ZHANG_BACKPAY[:10] + ["补缴", "2023-06", "2023-01", "4776.00"],  # row 4: period reversed
+        ZHANG_BACKPAY[:13] + ["-1"],  # row 5: amount
+        NEW_PERSON[:5] + ["370202100000034567"] + NEW_PERSON[6:],  # row 6: someone else's no.
+        NEW_PERSON,  # row 7: fine
     ]
     for mode in ("dry-run", "apply"):
         page = upload(client, csv_bytes(bad), mode=mode)
         assert page.status == 422
-        rows = {int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text() for tr in page.soup.select("main tbody tr")}
+        rows = {
+            int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text()
+            for tr in page.soup.select("main tbody tr")
+        }
         assert set(rows) == {2, 3, 4, 5, 6}
         assert "证件号码格式不正确" in rows[2] and "姓名与已登记的不一致" in rows[3]
         assert "费款所属期" in rows[4] and "金额" in rows[5] and "个人参保编号已属于他人" in rows[6]
@@ -74,13 +126,21 @@ def test_periods_and_amounts_off_the_calendar_and_past_the_columns_are_rows_in_e
     client = office(app)
     before = counts()
     period = ZHANG_BACKPAY[:11]
-    bad = [period + ["0001-01", "9999-12", "4776.00"], period + ["2023-13", "2023-13", "4776.00"],
-           period + ["1900-02", "2100-13", "4776.00"], period + ["2023-01", "2023-06", "21474836.48"],
-           period + ["2023-01", "2023-06", "99999999999999999999"], period + ["2023-01", "2023-06", "1e308"]]
+    bad = [
+        period + ["0001-01", "9999-12", "4776.00"],
+        period + ["2023-13", "2023-13", "4776.00"],
+        period + ["1900-02", "2100-13", "4776.00"],
+        period + ["2023-01", "2023-06", "21474836.48"],
+        period + ["2023-01", "2023-06", "99999999999999999999"],
+        period + ["2023-01", "2023-06", "1e308"],
+    ]
     for mode in ("dry-run", "apply"):
         page = upload(client, csv_bytes(bad), mode=mode)
         assert page.status == 422
-        rows = {int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text() for tr in page.soup.select("main tbody tr")}
+        rows = {
+            int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text()
+            for tr in page.soup.select("main tbody tr")
+        }
         assert set(rows) == {2, 3, 4, 5, 6, 7}
         assert all("费款所属期应为 YYYY-MM" in rows[n] for n in (2, 3, 4))
         assert all("不超过21474836元" in rows[n] for n in (5, 6, 7))
@@ -129,7 +189,7 @@ def test_only_an_admin_imports_and_the_file_kind_is_checked(app, world, ctx):
     client = office(app)
     wrong = upload(client, b"hello", "push.txt")
     assert wrong.field_error("file") == "仅支持 .csv 或 .xlsx 文件"
-    no_header = upload(client, "a,b\n1,2\n".encode(), "push.csv")
+    no_header = upload(client, b"a,b\n1,2\n", "push.csv")
     assert no_header.field_error("file").startswith("缺少列：")
 
 
@@ -151,8 +211,11 @@ def test_a_file_larger_than_a_form_is_imported_and_still_needs_its_csrf_token(ap
     assert len(data) > app.config["MAX_CONTENT_LENGTH"]
     page = upload(client, data)
     assert page.status == 200 and "试运行未写入任何数据" in page.text  # read whole: not a 413
-    refused = client.post("/admin/import", data={"mode": "dry-run", "file": (io.BytesIO(data), "push.csv")},
-                          content_type="multipart/form-data")
+    refused = client.post(
+        "/admin/import",
+        data={"mode": "dry-run", "file": (io.BytesIO(data), "push.csv")},
+        content_type="multipart/form-data",
+    )
     assert refused.status_code == 400
 
 
@@ -169,13 +232,22 @@ def test_a_new_agency_needs_its_tax_office_and_gets_the_one_named(app, world, ct
     half = NEW_PERSON[:14] + ["1330102", "国家税务总局杭州市上城区税务局"]
     assert "主管税务机关代码应为11位数字" in upload(client, csv_bytes([half]), mode="apply").text
     assert counts() == before
-    second = NEW_PERSON[:5] + ["330102200000088888"] + ["33010202", "杭州市上城区社会保险管理服务中心"] \
-        + NEW_PERSON[8:14] + ["", ""]
+    second = (
+        NEW_PERSON[:5]
+        + ["330102200000088888"]
+        + ["33010202", "杭州市上城区社会保险管理服务中心"]
+        + NEW_PERSON[8:14]
+        + ["", ""]
+    )
     body = "33010219900101123"
-    digit = "10X98765432"[sum(int(c) * w for c, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))) % 11]
+    digit = "10X98765432"[
+        sum(int(c) * w for c, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2))) % 11
+    ]
     second[1], second[2] = body + digit, "周敏"
     done = upload(client, csv_bytes([NEW_PERSON, second]), mode="apply")
     assert done.status == 200, done.text[:300]
     db.session.rollback()
-    offices = {a.code: a.tax_office.name for a in db.session.scalars(select(Agency).where(Agency.region_code == "330102"))}
+    offices = {
+        a.code: a.tax_office.name for a in db.session.scalars(select(Agency).where(Agency.region_code == "330102"))
+    }
     assert offices == {"33010201": "国家税务总局杭州市上城区税务局", "33010202": "国家税务总局杭州市上城区税务局"}

@@ -1,6 +1,7 @@
 """对账: the sandbox's daily bill matched with our orders, every kind of difference found on a real
 day of payments, and each resolved by an admin — settle, refund, recheck, ignore — with its audit
 entry; re-running a day changes nothing; reviewers read but do not resolve."""
+
 import datetime as dt
 
 import pytest
@@ -9,14 +10,24 @@ from sqlalchemy import delete, func, select, update
 from sbweb import jobs
 from sbweb.clock import SHANGHAI
 from sbweb.db import db
-from sbweb.models import (AuditEntry, Due, Order, ReconDifference, ReconRun, Refund, SandboxNotify,
-                          SandboxRefund, SandboxTrade, Staff)
+from sbweb.models import (
+    AuditEntry,
+    Due,
+    Order,
+    ReconDifference,
+    ReconRun,
+    Refund,
+    SandboxNotify,
+    SandboxRefund,
+    SandboxTrade,
+    Staff,
+)
 from sbweb.payments import orders, sandbox
 from sbweb.services import reconciliation
 from sbweb.services.reconciliation import ReconError, reconcile, resolve
 from tests.admin.test_admin import make_staff, staff_login
-from tests.support.journeys import choose, go_to_provider, order, order_no_of, pay, sign_in
 from tests.support import ResidentClient, form_values
+from tests.support.journeys import choose, go_to_provider, order, order_no_of, pay, sign_in
 
 DAY = dt.date(2026, 11, 23)  # the clock fixture's day in Shanghai
 
@@ -86,6 +97,7 @@ def audited(action, target) -> AuditEntry | None:
 
 
 # -- a day with every kind of difference ---------------------------------------------------------
+
 
 def test_a_day_with_every_kind_of_difference_is_found_and_resolved(app, client, world, ctx, clock):
     staff_id = admin_id(app)
@@ -180,8 +192,9 @@ def test_running_a_day_again_changes_nothing(app, client, world, ctx, clock):
     assert order(unknown.order_no).state == "paying"  # reconciling alone moves no money
 
 
-def test_a_difference_that_is_gone_is_dropped_on_the_next_run_and_a_recheck_note_is_kept(app, client, world, ctx,
-                                                                                         clock):
+def test_a_difference_that_is_gone_is_dropped_on_the_next_run_and_a_recheck_note_is_kept(
+    app, client, world, ctx, clock
+):
     staff_id = admin_id(app)
     lost = paid(client, "王芳", "medical")
     unknown = paid_silently(client, "王芳", "pension")
@@ -213,6 +226,7 @@ def test_the_day_is_the_shanghai_day(app, client, world, ctx, clock):
 
 
 # -- the other resolutions -------------------------------------------------------------------------
+
 
 def test_refund_sends_unclaimed_money_back_and_releases_the_dues(app, client, world, ctx, clock):
     staff_id = admin_id(app)
@@ -286,6 +300,7 @@ def test_an_amount_the_provider_took_less_of_can_only_be_noted(app, client, worl
 
 # -- the daily job and the command line ------------------------------------------------------------
 
+
 def test_the_daily_job_reconciles_yesterday_and_the_command_prints_the_summary(app, client, world, ctx, clock):
     paid(client, "王芳", "medical")
     periodic = jobs.reconcile_daily.task_class()
@@ -307,16 +322,20 @@ def test_the_daily_job_reconciles_yesterday_and_the_command_prints_the_summary(a
 
 # -- the back office ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("day, said", [
-    ("0001-01-01", "请输入1990年之后的日期"),  # before: 暂时无法从支付机构获取账单 (no bill of year 1)
-    ("1989-12-31", "请输入1990年之后的日期"),
-    ("9999-12-31", "不能对账尚未到来的日期"),
-    ("1900-02-29", "请输入正确的日期，如 2026-11-22"),
-    ("2024-02-30", "请输入正确的日期，如 2026-11-22"),
-    ("0000-01-01", "请输入正确的日期，如 2026-11-22"),
-    ("10000-01-01", "字段长度不能超过 10 个字符。"),  # WTForms' own Chinese (it was English)
-    (str(2**63), "字段长度不能超过 10 个字符。"),
-])
+
+@pytest.mark.parametrize(
+    "day, said",
+    [
+        ("0001-01-01", "请输入1990年之后的日期"),  # before: 暂时无法从支付机构获取账单 (no bill of year 1)
+        ("1989-12-31", "请输入1990年之后的日期"),
+        ("9999-12-31", "不能对账尚未到来的日期"),
+        ("1900-02-29", "请输入正确的日期，如 2026-11-22"),
+        ("2024-02-30", "请输入正确的日期，如 2026-11-22"),
+        ("0000-01-01", "请输入正确的日期，如 2026-11-22"),
+        ("10000-01-01", "字段长度不能超过 10 个字符。"),  # WTForms' own Chinese (it was English)
+        (str(2**63), "字段长度不能超过 10 个字符。"),
+    ],
+)
 def test_a_day_off_the_calendar_is_refused_beside_the_field(app, world, ctx, clock, day, said):
     make_staff(app, username="guanli", role="admin")
     office = browser(app)
@@ -375,9 +394,10 @@ def test_a_reviewer_reads_but_cannot_run_or_resolve(app, client, world, ctx, clo
     assert detail.status == 200 and lost in detail.text and "待处理" in detail.text
     assert detail.soup.select(f"form[action$='/differences/{difference_id}']") == []
     token = form_values(detail.soup.select_one("nav form"))["csrf_token"][0]
-    answer = office.post(f"/admin/reconciliation/{run_id}/differences/{difference_id}",
-                         data={"csrf_token": token, f"d{difference_id}-action": "ignore",
-                               f"d{difference_id}-note": "看看"})
+    answer = office.post(
+        f"/admin/reconciliation/{run_id}/differences/{difference_id}",
+        data={"csrf_token": token, f"d{difference_id}-action": "ignore", f"d{difference_id}-note": "看看"},
+    )
     assert answer.status_code == 403
     assert office.post("/admin/reconciliation", data={"csrf_token": token, "day": "2026-11-23"}).status_code == 403
     db.session.rollback()
@@ -394,8 +414,10 @@ def test_a_resolution_without_the_csrf_token_is_refused(app, client, world, ctx,
     make_staff(app, username="guanli", role="admin")
     office = browser(app)
     staff_login(office, username="guanli")
-    answer = office.post(f"/admin/reconciliation/{run_id}/differences/{difference_id}",
-                         data={f"d{difference_id}-action": "ignore", f"d{difference_id}-note": "无令牌"})
+    answer = office.post(
+        f"/admin/reconciliation/{run_id}/differences/{difference_id}",
+        data={f"d{difference_id}-action": "ignore", f"d{difference_id}-note": "无令牌"},
+    )
     assert answer.status_code == 400
     db.session.rollback()
     assert db.session.get(ReconDifference, difference_id).state == "open"

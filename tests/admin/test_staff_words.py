@@ -4,6 +4,7 @@ applications pending, confirmed, awaiting a bank transfer, refunded and turned d
 provider would not take, a reconciliation day with open and resolved differences, an import, a
 changed standard and refund reason, a locked account — and reads words, never the codes the app
 stores (flexible, pension, paid, alipay, refund_reason.set, JSON) nor a region code without its name."""
+
 import re
 
 from bs4 import BeautifulSoup
@@ -12,23 +13,73 @@ from sqlalchemy import select
 from sbweb.db import db, write_transaction
 from sbweb.models import AuditEntry, ReconDifference, RefundApplication, Region, Staff, Standard
 from sbweb.payments import orders
-from sbweb.services import audit_words, reconciliation, registry, staff as staff_service
+from sbweb.services import audit_words, reconciliation, registry
+from sbweb.services import staff as staff_service
 from tests.admin.test_admin import PASSWORD, make_staff, staff_login
-from tests.bank.test_bank import report
 from tests.admin.test_import import NEW_PERSON, csv_bytes, upload
 from tests.admin.test_reconciliation import DAY, browser, paid_silently, provider_loses
+from tests.bank.test_bank import report
 from tests.refunds.test_refunds_by_item import apply
 from tests.support.journeys import choose, order, order_no_of, pay, sign_in
 
 # What the app stores and a staff member would not recognise. Words in ASCII are matched whole.
 CODE_WORDS = (
-    "flexible", "resident", "pension", "medical", "normal", "backpay", "special",
-    "created", "paying", "settled", "failed", "closed", "refunded", "pending", "processing", "succeeded",
-    "approved", "rejected", "approve", "reject", "open", "resolved", "paid", "void", "valid",
-    "alipay", "wechat", "unionpay", "sandbox", "original", "bank", "reviewer", "admin",
-    "unknown_here", "absent_there", "amount_differs", "settle", "refund", "recheck", "ignore",
-    "owed_again", "not_owed", "kept", "rev", "success", "missing", "waiting", "reopen", "keep", "until",
-    "None", "True", "False", "null", "true", "false",
+    "flexible",
+    "resident",
+    "pension",
+    "medical",
+    "normal",
+    "backpay",
+    "special",
+    "created",
+    "paying",
+    "settled",
+    "failed",
+    "closed",
+    "refunded",
+    "pending",
+    "processing",
+    "succeeded",
+    "approved",
+    "rejected",
+    "approve",
+    "reject",
+    "open",
+    "resolved",
+    "paid",
+    "void",
+    "valid",
+    "alipay",
+    "wechat",
+    "unionpay",
+    "sandbox",
+    "original",
+    "bank",
+    "reviewer",
+    "admin",
+    "unknown_here",
+    "absent_there",
+    "amount_differs",
+    "settle",
+    "refund",
+    "recheck",
+    "ignore",
+    "owed_again",
+    "not_owed",
+    "kept",
+    "rev",
+    "success",
+    "missing",
+    "waiting",
+    "reopen",
+    "keep",
+    "until",
+    "None",
+    "True",
+    "False",
+    "null",
+    "true",
+    "false",
 )
 CODE_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(CODE_WORDS) + r")(?![A-Za-z_])")
 ACTION_RE = re.compile(r"\b[a-z_]+\.(?!csv\b|xlsx\b)[a-z_]+\b")  # refund_reason.set, money.refund, …
@@ -51,17 +102,24 @@ def code_words_in(text: str, regions: dict[str, str]) -> list[str]:
     found = [m.group(0) for m in CODE_RE.finditer(text)]
     found += [m.group(0) for m in ACTION_RE.finditer(text)]
     found += [m.group(0) for m in FIELD_RE.finditer(text)]
-    found += [text[max(m.start() - 20, 0):m.end() + 20] for m in JSON_RE.finditer(text)]
-    found += [f"{code} without {name}" for code, name in regions.items()
-              if re.search(rf"(?<!\d){code}(?!\d)", text) and name not in text]
+    found += [text[max(m.start() - 20, 0) : m.end() + 20] for m in JSON_RE.finditer(text)]
+    found += [
+        f"{code} without {name}"
+        for code, name in regions.items()
+        if re.search(rf"(?<!\d){code}(?!\d)", text) and name not in text
+    ]
     return found
 
 
 def review_and_confirm(office, application_id, method="原路退回"):
     detail = office.page(f"/admin/refunds/{application_id}")
     choice = detail.soup.find("label", string=method)
-    plan = office.submit(detail, {"method": detail.soup.find(id=choice["for"])["value"]},
-                         button="下一步：核对退费", selector="main form.form-card")
+    plan = office.submit(
+        detail,
+        {"method": detail.soup.find(id=choice["for"])["value"]},
+        button="下一步：核对退费",
+        selector="main form.form-card",
+    )
     assert plan.h1.startswith("核对退费"), plan.text[:300]
     done = office.submit(plan, button="确认退费", selector="main form.form-card")
     assert done.h1 == "退费审核", done.text[:300]
@@ -82,8 +140,10 @@ def money_in_every_state(app, client, world):
     report(client)
     enrollment = world.enrollment("王芳", "medical")
     with write_transaction():
-        ids = [registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
-               for m in ("2026-06", "2026-07", "2026-08", "2026-09")]
+        ids = [
+            registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
+            for m in ("2026-06", "2026-07", "2026-08", "2026-09")
+        ]
     paid = order(order_no_of(pay(client, choose(client, enrollment_no=enrollment.enrollment_no, due_ids=ids))))
     assert paid.state == "settled"
     refunded, _ = apply(client, paid.order_no, ids[0], money_type="误缴费款退费", reason="缴费档次或基数选择错误")
@@ -129,29 +189,45 @@ def money_in_every_state(app, client, world):
 
     # An import, a standard, a refund reason, a password.
     assert upload(admin, csv_bytes([NEW_PERSON]), mode="apply").status == 200
-    standard_id = db.session.scalar(select(Standard.id).filter_by(region_code="520000", year=2026,
-                                                                  category="flexible"))
+    standard_id = db.session.scalar(select(Standard.id).filter_by(region_code="520000", year=2026, category="flexible"))
     admin.submit(admin.page(f"/admin/standards/{standard_id}"), {"medical_rate": "9"}, selector="main form.form-card")
     reasons = admin.page("/admin/refund-reasons")
     other_effect = reasons.soup.select_one("form[action*='/refund-reasons/'] input[type=radio]:not([checked])")
     admin.submit(reasons, {other_effect["name"]: other_effect["value"]}, selector="form[action*='/refund-reasons/']")
     added = admin.page("/admin/refund-reasons")
-    admin.submit(added, {"new-reason": "户籍迁出本地区", "new-effect": "void"}, selector="form[action$='/refund-reasons']")
+    admin.submit(
+        added, {"new-reason": "户籍迁出本地区", "new-effect": "void"}, selector="form[action$='/refund-reasons']"
+    )
     people = admin.page("/admin/staff")
     admin.submit(people, selector="form[action$='/end-sessions']")
     staff_login(admin, username="guanli")
     account = admin.page("/admin/account")
-    admin.submit(account, {"current": PASSWORD, "new": "a new password 1", "again": "a new password 1"},
-                 selector="main form.form-card")
+    admin.submit(
+        account,
+        {"current": PASSWORD, "new": "a new password 1", "again": "a new password 1"},
+        selector="main form.form-card",
+    )
     db.session.rollback()
     pending = db.session.scalar(select(RefundApplication.id).filter_by(state="pending"))
     return admin, [
-        "/admin/", "/admin/refunds", f"/admin/refunds/{refunded.id}", f"/admin/refunds/{turned_down.id}",
-        f"/admin/refunds/{by_bank.id}", f"/admin/refunds/{waiting.id}", f"/admin/refunds/{awaiting.id}",
+        "/admin/",
+        "/admin/refunds",
+        f"/admin/refunds/{refunded.id}",
+        f"/admin/refunds/{turned_down.id}",
+        f"/admin/refunds/{by_bank.id}",
+        f"/admin/refunds/{waiting.id}",
+        f"/admin/refunds/{awaiting.id}",
         *([f"/admin/refunds/{pending}"] if pending else []),
-        "/admin/refund-reasons", "/admin/reconciliation", f"/admin/reconciliation/{run_id}",
-        "/admin/standards", f"/admin/standards/{standard_id}", "/admin/standards/new",
-        "/admin/import", "/admin/audit", "/admin/staff", "/admin/account",
+        "/admin/refund-reasons",
+        "/admin/reconciliation",
+        f"/admin/reconciliation/{run_id}",
+        "/admin/standards",
+        f"/admin/standards/{standard_id}",
+        "/admin/standards/new",
+        "/admin/import",
+        "/admin/audit",
+        "/admin/staff",
+        "/admin/account",
     ]
 
 
@@ -159,10 +235,26 @@ def test_every_back_office_page_reads_in_words(app, client, world, ctx, clock):
     admin, urls = money_in_every_state(app, client, world)
     db.session.rollback()
     states = {e.action for e in db.session.scalars(select(AuditEntry))}
-    assert {"refund.approve", "refund.reject", "refund.bank_transfer", "money.refund", "money.settle", "recon.run",
-            "recon.settle", "recon.recheck", "recon.ignore", "import.apply", "standard.save", "refund_reason.set",
-            "refund_reason.add", "staff.create", "staff.login", "staff.locked", "staff.password",
-            "staff.sessions_ended"} <= states
+    assert {
+        "refund.approve",
+        "refund.reject",
+        "refund.bank_transfer",
+        "money.refund",
+        "money.settle",
+        "recon.run",
+        "recon.settle",
+        "recon.recheck",
+        "recon.ignore",
+        "import.apply",
+        "standard.save",
+        "refund_reason.set",
+        "refund_reason.add",
+        "staff.create",
+        "staff.login",
+        "staff.locked",
+        "staff.password",
+        "staff.sessions_ended",
+    } <= states
     regions = {r.code: r.name for r in db.session.scalars(select(Region))}
     found = {}
     for url in urls:
@@ -191,8 +283,12 @@ def test_the_review_of_a_plan_reads_in_words(app, client, world, ctx):
     applied, _ = apply(client, paid.order_no, due_id, money_type="误缴费款退费", reason="缴费档次或基数选择错误")
     detail = admin.page(f"/admin/refunds/{applied.id}")
     choice = detail.soup.find("label", string="退至申请人银行账户")
-    plan = admin.submit(detail, {"method": detail.soup.find(id=choice["for"])["value"]},
-                        button="下一步：核对退费", selector="main form.form-card")
+    plan = admin.submit(
+        detail,
+        {"method": detail.soup.find(id=choice["for"])["value"]},
+        button="下一步：核对退费",
+        selector="main form.form-card",
+    )
     assert plan.h1.startswith("核对退费")
     regions = {r.code: r.name for r in db.session.scalars(select(Region))}
     assert code_words_in(visible_text(plan.response.get_data(as_text=True)), regions) == []
@@ -200,11 +296,20 @@ def test_the_review_of_a_plan_reads_in_words(app, client, world, ctx):
 
 def test_the_code_word_check_finds_what_it_looks_for():
     regions = {"520000": "贵州省"}
-    said = code_words_in(visible_text(
-        '<p>520000 2026 flexible <span title="paid">已缴费</span> refund_reason.set {"effect": "x"} provider_status</p>'
-        '<input type="hidden" value="pension"><p class="visually-hidden">medical</p>'), regions)
-    assert said == ["flexible", "refund_reason.set", "provider_status", '费 refund_reason.set {"effect": "x"} provid',
-                    "520000 without 贵州省"]
+    said = code_words_in(
+        visible_text(
+            '<p>520000 2026 flexible <span title="paid">已缴费</span> refund_reason.set {"effect": "x"} provider_status</p>'
+            '<input type="hidden" value="pension"><p class="visually-hidden">medical</p>'
+        ),
+        regions,
+    )
+    assert said == [
+        "flexible",
+        "refund_reason.set",
+        "provider_status",
+        '费 refund_reason.set {"effect": "x"} provid',
+        "520000 without 贵州省",
+    ]
     assert code_words_in(visible_text("<p>贵州省 <small>520000</small> 灵活就业人员</p>"), regions) == []
 
 

@@ -1,13 +1,14 @@
 """运行状态 in Chromium: an admin opens it from the back office's navigation at a desk and on a
 phone (390 px, and 大字); axe-core finds nothing serious on it."""
+
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import h1
-from tests.admin.test_backoffice_browser import DESK
 from tests.admin.test_admin import PASSWORD, make_staff
+from tests.admin.test_backoffice_browser import DESK
+from tests.support.browser_steps import h1
 
 pytestmark = pytest.mark.browser
 

@@ -2,6 +2,7 @@
 the tax office of the resident's own agency with its phone (the pilot's default office, or the
 national 12366, when unknown); an admin edits an office's name and phone at /admin/tax-offices
 (audited, bad input told beside its field), a reviewer only reads them."""
+
 import pytest
 from sqlalchemy import select
 
@@ -25,11 +26,14 @@ def office(code):
     return db.session.scalar(select(TaxOffice).filter_by(code=code))
 
 
-@pytest.mark.parametrize("name, office_name, phone", [
-    ("王芳", "国家税务总局贵阳市南明区税务局", "0851-55501020"),
-    ("张伟", "国家税务总局青岛市市南区税务局", "0532-55502020"),
-    ("李明", "国家税务总局杭州市西湖区税务局", "0571-55501060"),
-])
+@pytest.mark.parametrize(
+    "name, office_name, phone",
+    [
+        ("王芳", "国家税务总局贵阳市南明区税务局", "0851-55501020"),
+        ("张伟", "国家税务总局青岛市市南区税务局", "0532-55502020"),
+        ("李明", "国家税务总局杭州市西湖区税务局", "0571-55501060"),
+    ],
+)
 def test_each_resident_is_told_their_own_regions_tax_office(client, world, name, office_name, phone):
     sign_in(client, name)  # a looked-up session is told too
     for url in ("/selfpay/", "/records/", "/"):
@@ -72,8 +76,9 @@ def test_an_admin_edits_the_phone_and_residents_see_it(app, client, world, ctx):
     assert page.h1 == "主管税务机关" and "国家税务总局青岛市市南区税务局" in page.text
     row = office("13702020000")
     selector = f"form[action$='/tax-offices/{row.id}']"
-    saved = admin.submit(page, {f"t{row.id}-phone": "0532 - 66601234", f"t{row.id}-hours": "工作日 8:30-17:30"},
-                         selector=selector)
+    saved = admin.submit(
+        page, {f"t{row.id}-phone": "0532 - 66601234", f"t{row.id}-hours": "工作日 8:30-17:30"}, selector=selector
+    )
     assert saved.status == 200 and "已保存「国家税务总局青岛市市南区税务局」的联系电话" in saved.text
     assert (office("13702020000").phone, office("13702020000").hours) == ("0532-66601234", "工作日 8:30-17:30")
     [entry] = db.session.scalars(select(AuditEntry).filter_by(action="tax_office.set"))
@@ -82,22 +87,26 @@ def test_an_admin_edits_the_phone_and_residents_see_it(app, client, world, ctx):
     assert "0532-66601234" in footer(client.page("/selfpay/")).get_text()
 
 
-@pytest.mark.parametrize("data, field, said", [
-    ({"phone": "call me"}, "phone", "联系电话格式不正确，如 0851-55501020 或 12366"),
-    ({"phone": "0532-5550"}, "phone", "联系电话格式不正确，如 0851-55501020 或 12366"),
-    ({"phone": "1" * 30}, "phone", "联系电话格式不正确，如 0851-55501020 或 12366"),
-    ({"name": "  "}, "name", "请输入税务机关名称"),
-    ({"name": "局" * 61}, "name", "税务机关名称不超过60个字"),
-    ({"hours": "时" * 41}, "hours", "服务时间不超过40个字"),
-])
+@pytest.mark.parametrize(
+    "data, field, said",
+    [
+        ({"phone": "call me"}, "phone", "联系电话格式不正确，如 0851-55501020 或 12366"),
+        ({"phone": "0532-5550"}, "phone", "联系电话格式不正确，如 0851-55501020 或 12366"),
+        ({"phone": "1" * 30}, "phone", "联系电话格式不正确，如 0851-55501020 或 12366"),
+        ({"name": "  "}, "name", "请输入税务机关名称"),
+        ({"name": "局" * 61}, "name", "税务机关名称不超过60个字"),
+        ({"hours": "时" * 41}, "hours", "服务时间不超过40个字"),
+    ],
+)
 def test_bad_input_is_told_beside_its_field_and_changes_nothing(app, client, world, ctx, data, field, said):
     make_staff(app, username="guanli", role="admin")
     admin = app.test_client()
     staff_login(admin, username="guanli")
     page = admin.page("/admin/tax-offices")
     row = office("13702020000")
-    refused = admin.submit(page, {f"t{row.id}-{k}": v for k, v in data.items()},
-                           selector=f"form[action$='/tax-offices/{row.id}']")
+    refused = admin.submit(
+        page, {f"t{row.id}-{k}": v for k, v in data.items()}, selector=f"form[action$='/tax-offices/{row.id}']"
+    )
     assert refused.status == 422 and refused.field_error(f"t{row.id}-{field}") == said
     after = office("13702020000")
     assert (after.name, after.phone) == ("国家税务总局青岛市市南区税务局", "0532-55502020")
@@ -113,8 +122,10 @@ def test_a_reviewer_reads_the_offices_but_cannot_change_them(app, client, world,
     assert "0532-55502020" in page.soup.select_one("main table").get_text()
     row = office("13702020000")
     token = page.soup.select_one("input[name=csrf_token]")["value"]
-    refused = reviewer.post(f"/admin/tax-offices/{row.id}", data={"csrf_token": token, f"t{row.id}-name": "改名",
-                                                                  f"t{row.id}-phone": "12366"})
+    refused = reviewer.post(
+        f"/admin/tax-offices/{row.id}",
+        data={"csrf_token": token, f"t{row.id}-name": "改名", f"t{row.id}-phone": "12366"},
+    )
     assert refused.status_code == 403 and office("13702020000").phone == "0532-55502020"
     assert reviewer.post("/admin/tax-offices/999999", data={"csrf_token": token}).status_code == 403
 

@@ -1,5 +1,6 @@
 """`flask standards list | set`: every standard printed with its revision; a new year set from
 the command line is offered in its window; a bad value changes nothing."""
+
 import datetime as dt
 
 import pytest
@@ -20,10 +21,24 @@ def cli(app, *args):
 def snapshot():
     """Every standard's columns, to compare before and after a refused change."""
     db.session.rollback()
-    return [(s.region_code, s.year, s.category, s.base_min_fen, s.base_max_fen, s.pension_rate_bp,
-             s.medical_rate_bp, s.grades_fen, s.medical_fen, s.late_fee_bp_per_day, s.opens, s.closes,
-             s.revision)
-            for s in db.session.scalars(select(Standard).order_by(Standard.id))]
+    return [
+        (
+            s.region_code,
+            s.year,
+            s.category,
+            s.base_min_fen,
+            s.base_max_fen,
+            s.pension_rate_bp,
+            s.medical_rate_bp,
+            s.grades_fen,
+            s.medical_fen,
+            s.late_fee_bp_per_day,
+            s.opens,
+            s.closes,
+            s.revision,
+        )
+        for s in db.session.scalars(select(Standard).order_by(Standard.id))
+    ]
 
 
 def test_list_prints_every_standard_and_every_region(app, world, ctx):
@@ -33,10 +48,15 @@ def test_list_prints_every_standard_and_every_region(app, world, ctx):
     assert len(lines) == 12 + 3  # the data file's standards, then its regions
     assert "370200 2026 flexible 2026-01-01~2026-12-31 基数 4,504.00元-22,518.00元 养老 20% 医疗 9.5% (rev 1)" in lines
     assert "520000 2025 flexible 2025-01-01~2025-12-31 基数 4,394.70元-21,973.50元 养老 20% 医疗 8% (rev 1)" in lines
-    assert ("330100 2027 resident 2026-09-01~2027-06-30 "
-            "档次 100,200,300,400,500,600,700,800,900,1000,1500,2000,2500,3000 医疗 400.00 (rev 1)") in lines
-    assert lines[-3:] == ["region 330100 杭州市 pause none", "region 370200 青岛市 pause none",
-                          "region 520000 贵州省 pause none"]  # the tests' world clears the windows
+    assert (
+        "330100 2027 resident 2026-09-01~2027-06-30 "
+        "档次 100,200,300,400,500,600,700,800,900,1000,1500,2000,2500,3000 医疗 400.00 (rev 1)"
+    ) in lines
+    assert lines[-3:] == [
+        "region 330100 杭州市 pause none",
+        "region 370200 青岛市 pause none",
+        "region 520000 贵州省 pause none",
+    ]  # the tests' world clears the windows
     for region in ("520000", "370200", "330100"):
         for year, category in ((2025, "flexible"), (2026, "flexible"), (2026, "resident"), (2027, "resident")):
             assert sum(line.startswith(f"{region} {year} {category}") for line in lines) == 1, (region, year, category)
@@ -62,8 +82,21 @@ def test_set_shows_the_revision_and_the_late_fee(app, world, ctx):
 
 
 def test_a_new_year_set_from_the_command_line_is_offered_in_its_window(app, client, world, ctx, clock):
-    result = cli(app, "set", "330100", "2028", "resident", "--grades", "100,200,3000", "--medical", "450",
-                 "--opens", "2027-09-01", "--closes", "2028-06-30")
+    result = cli(
+        app,
+        "set",
+        "330100",
+        "2028",
+        "resident",
+        "--grades",
+        "100,200,3000",
+        "--medical",
+        "450",
+        "--opens",
+        "2027-09-01",
+        "--closes",
+        "2028-06-30",
+    )
     assert result.exit_code == 0, result.output
     assert "saved: 330100 2028 resident 2027-09-01~2028-06-30 档次 100,200,3000 医疗 450.00 (rev 1)" in result.output
 

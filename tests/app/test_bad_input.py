@@ -1,5 +1,6 @@
 """Garbled, tampered and oversized requests: each gets a clear Chinese message (or a 400, 404
 or 413 page in Chinese), never a 500, and nothing is written."""
+
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -8,18 +9,21 @@ from werkzeug.datastructures import MultiDict
 
 from sbweb.db import db
 from sbweb.models import Due, Order, OrderItem, Person
-from tests.support.journeys import choose, go_to_provider, pay, sign_in
 from tests.support import form_values, identity_of
+from tests.support.journeys import choose, go_to_provider, pay, sign_in
 
-WECHAT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-          "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN")
+WECHAT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN"
+)
 
 
 def what_is_stored(app):
     """Every row a bad request might touch, as plain values."""
     with app.app_context():
-        dues = db.session.execute(select(Due.id, Due.state, Due.order_id, Due.amount_fen, Due.revision)
-                                  .order_by(Due.id)).all()
+        dues = db.session.execute(
+            select(Due.id, Due.state, Due.order_id, Due.amount_fen, Due.revision).order_by(Due.id)
+        ).all()
         orders = db.session.execute(select(Order.id, Order.state, Order.version).order_by(Order.id)).all()
         return {
             "orders": orders,
@@ -65,6 +69,7 @@ def assert_chinese_page(page, status, title):
 
 # -- 授权信息确认 ---------------------------------------------------------------------------------
 
+
 def test_a_manual_form_with_every_field_missing_asks_for_each(client, unchanged):
     client.page("/auth/manual")
     response = client.post("/auth/manual", data={"csrf_token": token(client)})
@@ -76,8 +81,9 @@ def test_a_manual_form_with_every_field_missing_asks_for_each(client, unchanged)
 
 def test_an_id_type_not_on_the_list_is_refused_in_chinese(client, unchanged):
     for id_type in ["abc", "", "201' or '1'='1", "2010"]:
-        page = client.submit(client.page("/auth/manual"),
-                             {"id_type": id_type, "id_number": "520102198503151246", "name": "王芳"})
+        page = client.submit(
+            client.page("/auth/manual"), {"id_type": id_type, "id_number": "520102198503151246", "name": "王芳"}
+        )
         assert page.status == 422, id_type
         assert page.field_error("id_type") in ("所选内容无效，请重新选择", "请选择证件类型"), id_type
         assert not signed_in(client)
@@ -106,6 +112,7 @@ def test_a_nul_byte_in_any_field_is_a_bad_request_in_chinese(client, unchanged):
 
 
 # -- 同意授权 ------------------------------------------------------------------------------------
+
 
 def test_consenting_as_someone_not_on_the_list_is_refused_in_chinese(client, unchanged):
     for person in ["abc", "", "1.5", "99999", "-1"]:
@@ -192,6 +199,7 @@ def test_a_due_already_paid_cannot_be_chosen_again(client, app, world):
 
 # -- confirm and method ---------------------------------------------------------------------
 
+
 def test_a_confirm_form_without_its_fingerprint_is_refused_with_a_message(client, world, unchanged):
     sign_in(client, "王芳")
     confirm = choose(client, "medical")
@@ -240,13 +248,13 @@ def test_a_channel_that_does_not_exist_is_refused(client, world, unchanged):
 
 # -- size, CSRF -----------------------------------------------------------------------------
 
+
 def test_a_post_larger_than_the_limit_gets_a_413_page_in_chinese(client, app, world, unchanged):
     sign_in(client, "王芳")
     client.submit(choose(client, "medical"))
     huge = "王" * (app.config["MAX_CONTENT_LENGTH"] // 2)
     for url in ["/auth/manual", "/selfpay/520102100000012345/dues", "/selfpay/confirm", "/selfpay/method"]:
-        response = client.post(url, data={"csrf_token": token(client), "name": huge, "dues": "1",
-                                          "channel": "alipay"})
+        response = client.post(url, data={"csrf_token": token(client), "name": huge, "dues": "1", "channel": "alipay"})
         assert_chinese_page(client._to_page(response, url, False), 413, "提交内容过长")
         assert "提交的内容超出限制" in response.get_data(as_text=True)
     assert signed_in(client)
@@ -255,10 +263,26 @@ def test_a_post_larger_than_the_limit_gets_a_413_page_in_chinese(client, app, wo
 def test_a_post_without_its_csrf_token_gets_the_page_expired_page(client, world, unchanged):
     sign_in(client, "王芳")
     client.submit(choose(client, "medical"))
-    for url in ["/auth/manual", "/auth/consent", "/selfpay/520102100000012345/dues", "/selfpay/confirm",
-                "/selfpay/method", "/auth/sign-out", "/prefs/text-size"]:
-        response = client.post(url, data={"id_number": "520102198503151246", "name": "王芳", "person": "1",
-                                          "dues": "1", "channel": "alipay", "size": "large"})
+    for url in [
+        "/auth/manual",
+        "/auth/consent",
+        "/selfpay/520102100000012345/dues",
+        "/selfpay/confirm",
+        "/selfpay/method",
+        "/auth/sign-out",
+        "/prefs/text-size",
+    ]:
+        response = client.post(
+            url,
+            data={
+                "id_number": "520102198503151246",
+                "name": "王芳",
+                "person": "1",
+                "dues": "1",
+                "channel": "alipay",
+                "size": "large",
+            },
+        )
         page = client._to_page(response, url, False)
         assert_chinese_page(page, 400, "页面已过期")
         assert "请返回上一页刷新后重新提交" in page.text
@@ -277,6 +301,7 @@ def test_a_csrf_token_from_another_session_is_refused(app, client, world, unchan
 
 
 # -- other people's things look like nothing ------------------------------------------------
+
 
 @pytest.fixture
 def li_mings_order(app, world):
@@ -334,6 +359,7 @@ def test_a_get_to_a_post_only_address_is_405_in_chinese(client, world, unchanged
 
 # -- where `next` may send the browser ------------------------------------------------------
 
+
 def where_a_browser_goes(location: str, base="http://localhost/auth/manual") -> str:
     """The host a browser would open for this Location: browsers strip tabs and newlines and
     read a backslash as a slash (WHATWG URL parsing)."""
@@ -341,15 +367,25 @@ def where_a_browser_goes(location: str, base="http://localhost/auth/manual") -> 
     return urlsplit(urljoin(base, cleaned)).hostname
 
 
-EVIL_NEXTS = ["//evil.example", "http://evil", "https://evil.example/selfpay/", "/\\evil.example",
-              "\\\\evil.example", "/\t/evil.example", "javascript:alert(1)", "///evil.example", " //evil.example"]
+EVIL_NEXTS = [
+    "//evil.example",
+    "http://evil",
+    "https://evil.example/selfpay/",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",
+    "javascript:alert(1)",
+    "///evil.example",
+    " //evil.example",
+]
 
 
 @pytest.mark.parametrize("target", EVIL_NEXTS)
 def test_a_tampered_next_after_signing_in_by_hand_stays_in_the_app(client, world, target):
     page = client.page("/auth/manual")
-    response = client.post("/auth/manual", data=form_data(page, {
-        "id_number": "520102198503151246", "name": "王芳", "next": target}))
+    response = client.post(
+        "/auth/manual", data=form_data(page, {"id_number": "520102198503151246", "name": "王芳", "next": target})
+    )
     assert response.status_code == 303
     assert where_a_browser_goes(response.location) == "localhost", response.location
 
@@ -357,8 +393,9 @@ def test_a_tampered_next_after_signing_in_by_hand_stays_in_the_app(client, world
 def test_a_tampered_next_after_consenting_stays_in_the_app(client, world):
     for target in EVIL_NEXTS:
         page = client.page("/auth/")
-        response = client.post("/auth/consent", data=form_data(page, {"person": str(world.people["王芳"]),
-                                                                        "next": target}))
+        response = client.post(
+            "/auth/consent", data=form_data(page, {"person": str(world.people["王芳"]), "next": target})
+        )
         assert response.status_code == 303, target
         assert where_a_browser_goes(response.location) == "localhost", (target, response.location)
 

@@ -1,5 +1,6 @@
 """Every route of the newer journeys' blueprints has its bad-input cases, each run by its own
 journey's tests/<journey>/test_<journey>_bad_input.py (tests/support/bad_input.py holds them)."""
+
 from tests.support.bad_input import BLUEPRINTS, CASES, PUBLIC, journey_of
 
 

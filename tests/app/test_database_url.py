@@ -1,6 +1,7 @@
 """The SQLite URL the app runs on opens the configured file and never creates one — also for a
 relative path (in the instance folder) and a path with spaces, % or # in it; other URLs are
 left as they are."""
+
 import sqlite3
 
 import pytest
@@ -39,8 +40,15 @@ def test_a_relative_path_is_in_the_instance_folder(tmp_path):
     assert open_existing_only(url, tmp_path) == url  # made once: a URL in the file: form stays
 
 
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?cache=shared&uri=true",
-                                 "postgresql+psycopg://sb:hunter2@db.example:5432/sbweb"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///file::memory:?cache=shared&uri=true",
+        "postgresql+psycopg://sb:hunter2@db.example:5432/sbweb",
+    ],
+)
 def test_other_urls_are_left_alone(tmp_path, url):
     assert open_existing_only(url, tmp_path) == url
     assert sqlite_file(url) is None

@@ -5,13 +5,14 @@ also when the h1 stays the same. 支付中 refreshes its status line without mov
 取消支付; the live price (#quote) and 缴费记录's results keep their element and change only what
 is inside. 长辈版 (大字) switches in place with JavaScript and keeps what was typed without it.
 Forward right after Back lands on the step the address names."""
+
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import consent, h1, mark_document, path_of, press_forward, same_document
 from tests.certificates.test_certificates_browser import text_captcha_answer
+from tests.support.browser_steps import consent, h1, mark_document, path_of, press_forward, same_document
 from tests.support.journeys import paid_history
 
 pytestmark = pytest.mark.browser
@@ -246,9 +247,14 @@ def test_a_refresh_answered_with_an_error_page_shows_it_in_place_of_the_page(liv
     focused), not the status line."""
     tab = page(js=True)
     to_paying(tab, live_server)
-    tab.route(re.compile(r"/orders/\w+$"), lambda route: route.fulfill(
-        status=404, content_type="text/html; charset=utf-8",
-        body="<title>页面不存在 - 社保费缴纳</title><h1>页面不存在</h1><p>请返回重新操作。</p>"))
+    tab.route(
+        re.compile(r"/orders/\w+$"),
+        lambda route: route.fulfill(
+            status=404,
+            content_type="text/html; charset=utf-8",
+            body="<title>页面不存在 - 社保费缴纳</title><h1>页面不存在</h1><p>请返回重新操作。</p>",
+        ),
+    )
     with tab.expect_response(polled):
         pass
     expect(h1(tab)).to_have_text("页面不存在")

@@ -1,4 +1,5 @@
 """What the fuzz run (test_fuzz_forms.py) found, one regression test each."""
+
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,8 +17,10 @@ def token(client) -> str:
 
 @pytest.mark.parametrize("target", BAD_NEXT)
 def test_a_next_with_a_control_character_or_backslash_sends_consent_home(client, world, target):
-    response = client.post("/auth/consent", data={"csrf_token": token(client), "person": str(world.people["王芳"]),
-                                                  "host": "alipay", "next": target})
+    response = client.post(
+        "/auth/consent",
+        data={"csrf_token": token(client), "person": str(world.people["王芳"]), "host": "alipay", "next": target},
+    )
     # 同意授权 goes through the sandbox host's authorization and back; then to the safe target.
     for _ in range(5):
         assert response.status_code == 303
@@ -31,9 +34,16 @@ def test_a_next_with_a_control_character_or_backslash_sends_consent_home(client,
 @pytest.mark.parametrize("target", BAD_NEXT)
 def test_the_same_on_the_manual_sign_in_and_the_text_size_switch(client, world, target):
     page = client.page("/auth/manual")
-    response = client.post("/auth/manual", data={**{k: v[0] for k, v in form_values(page.form()).items()},
-                                                 "id_type": "201", "id_number": "520102198503151246", "name": "王芳",
-                                                 "next": target})
+    response = client.post(
+        "/auth/manual",
+        data={
+            **{k: v[0] for k, v in form_values(page.form()).items()},
+            "id_type": "201",
+            "id_number": "520102198503151246",
+            "name": "王芳",
+            "next": target,
+        },
+    )
     assert response.status_code == 303 and response.location == "/"
     switched = client.post("/prefs/text-size", data={"csrf_token": token(client), "size": "large", "next": target})
     assert switched.status_code == 303 and switched.location == "/"

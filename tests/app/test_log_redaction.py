@@ -1,5 +1,6 @@
 """Identity numbers are masked in every log record, from any logger, to any handler added at
 any time, tracebacks included."""
+
 import io
 import logging
 
@@ -37,17 +38,24 @@ def test_taiwan_permits_are_masked_too(app):
 def test_a_number_typed_with_spaces_or_dashes_into_a_get_form_is_masked_in_the_access_log():
     from sbweb.identity import redact
 
-    for query in ("id_number=5201+0219+8503+1512+46", "id_number=520102-19850315-1246",
-                  "id_number=520102%2019850315%201246", "id_number=520102%2D19850315%2D1246"):
+    for query in (
+        "id_number=5201+0219+8503+1512+46",
+        "id_number=520102-19850315-1246",
+        "id_number=520102%2019850315%201246",
+        "id_number=520102%2D19850315%2D1246",
+    ):
         line = redact(f'127.0.0.1 "GET /queries/proxy-paid?id_type=201&{query}&name=x HTTP/1.1" 200')
         assert "id_number=5201**********1246&name=x" in line, line
         assert not any(part in line for part in ("19850315", "8503", "1512"))
     # Dates in a query, and times anywhere, stay readable.
-    assert redact("GET /refunds?date_from=2026-12-01&date_to=2026-12-31 at 2026-12-01 13:01:48") == \
-        "GET /refunds?date_from=2026-12-01&date_to=2026-12-31 at 2026-12-01 13:01:48"
+    assert (
+        redact("GET /refunds?date_from=2026-12-01&date_to=2026-12-31 at 2026-12-01 13:01:48")
+        == "GET /refunds?date_from=2026-12-01&date_to=2026-12-31 at 2026-12-01 13:01:48"
+    )
 
 
 # -- JSON lines (LOG_FORMAT = "json") ---------------------------------------------------------------
+
 
 def _json_lines(logger_name, log):
     """What `log(logger)` writes through the JSON formatter, parsed line by line."""
@@ -80,16 +88,23 @@ def test_a_json_record_is_one_line_with_utc_time_level_logger_message_and_reques
     assert record["message"] == "赵秀英 的提醒已发送" and record["request_id"] == "edge-0123abcd"
     when = dt.datetime.fromisoformat(record["time"])
     assert when.utcoffset() == dt.timedelta(0)
-    assert abs((dt.datetime.now(dt.timezone.utc) - when).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC) - when).total_seconds()) < 60
     outside = _json_lines("sbweb.example", lambda log: log.info("no request"))
     assert outside[0]["request_id"] is None
 
 
 def test_json_fields_extra_fields_and_tracebacks_are_masked(app):
     def log(logger):
-        logger.info("lookup %s", "520102198503151246",
-                    extra={"id_number": "370202197805127818", "as_int": 370202197805127818,
-                           "nested": {"who": ["H12345678"]}, "path": "/q?id_number=520102198503151246"})
+        logger.info(
+            "lookup %s",
+            "520102198503151246",
+            extra={
+                "id_number": "370202197805127818",
+                "as_int": 370202197805127818,
+                "nested": {"who": ["H12345678"]},
+                "path": "/q?id_number=520102198503151246",
+            },
+        )
         try:
             raise ValueError("bad row: 370202197805127818")
         except ValueError:
@@ -111,8 +126,16 @@ def test_json_format_puts_one_json_handler_on_the_root_logger(tmp_path, key_dir,
     root = logging.getLogger()
     before = list(root.handlers)
     try:
-        app = create_app({"TESTING": True, "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "LOG_FORMAT": "json",
-                          "SQLALCHEMY_DATABASE_URI": "sqlite://", "PAYMENT_KEY_DIR": str(key_dir)})
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "x",
+                "INSTANCE_PATH": str(tmp_path),
+                "LOG_FORMAT": "json",
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "PAYMENT_KEY_DIR": str(key_dir),
+            }
+        )
         assert root.handlers and all(isinstance(h.formatter, JSONFormatter) for h in root.handlers)
         from flask.logging import default_handler
 
@@ -129,5 +152,13 @@ def test_an_unknown_log_format_is_refused(tmp_path, key_dir):
     from sbweb import create_app
 
     with pytest.raises(ValueError, match="LOG_FORMAT"):
-        create_app({"TESTING": True, "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "LOG_FORMAT": "xml",
-                    "SQLALCHEMY_DATABASE_URI": "sqlite://", "PAYMENT_KEY_DIR": str(key_dir)})
+        create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "x",
+                "INSTANCE_PATH": str(tmp_path),
+                "LOG_FORMAT": "xml",
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "PAYMENT_KEY_DIR": str(key_dir),
+            }
+        )

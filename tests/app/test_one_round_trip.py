@@ -1,13 +1,14 @@
 """With JavaScript every step is one round trip (issue 15): an HTMX POST that succeeds answers 200
 with the next step and HX-Push-Url instead of 303 + GET; without JavaScript PRG stays."""
+
 import gzip
 from urllib.parse import urljoin
 
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from tests.support.journeys import choose, sign_in
 from tests.support import body_of, form_values
+from tests.support.journeys import sign_in
 
 WANG_FANG = {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}
 

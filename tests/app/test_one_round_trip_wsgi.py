@@ -1,4 +1,5 @@
 """sbweb.htmx.one_round_trip on a small WSGI app: which 303s it follows and what it answers."""
+
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
@@ -27,8 +28,10 @@ def site(request):
         if request.method == "POST":
             return Response(status=303, headers={"Location": "/kept"})
         return Response(f"found {seen}")
-    shown = (f"{request.method} {request.path}?{request.query_string.decode()} cookies={sorted(request.cookies.items())}"
-             f" body={request.get_data(as_text=True)!r} type={request.content_type!r}")
+    shown = (
+        f"{request.method} {request.path}?{request.query_string.decode()} cookies={sorted(request.cookies.items())}"
+        f" body={request.get_data(as_text=True)!r} type={request.content_type!r}"
+    )
     response = Response(shown)
     if request.args.get("step") == "2":
         response.set_cookie("session", "touched")

@@ -2,6 +2,7 @@
 mail: a refusal is a Chinese 429 page (or fragment) saying when to try again; the counters are
 shared through Redis by several processes, and a Redis that goes away makes no 500. Behind a
 proxy, the client address is X-Forwarded-For only when PROXY_FIX_X_FOR says so."""
+
 import logging
 import os
 import shutil
@@ -17,8 +18,8 @@ from sbweb.db import db
 from sbweb.models.throttle import LookupFailure
 from sbweb.services import throttle
 from tests.conftest import JINJA_CACHE
-from tests.support.journeys import sign_in
 from tests.support import ResidentClient, form_values, identity_of
+from tests.support.journeys import sign_in
 
 THREE = {"RATE_LIMIT_LOOKUP": "3 per hour", "RATE_LIMIT_CAPTCHA": "3 per hour", "RATE_LIMIT_MAIL": "2 per hour"}
 WANG = {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}
@@ -96,8 +97,10 @@ def test_codes_asked_for_and_typed_are_limited_per_address(client, world):
     page = client.page("/auth/verify/code?next=/")
     assert client.submit(page, selector="main form[action$='/send']", follow=False).status == 303
     page = client.page("/auth/verify/code?next=/")
-    assert client.submit(page, {"code": "000000"}, selector="main form[action$='/verify/code']",
-                         follow=False).status == 422
+    assert (
+        client.submit(page, {"code": "000000"}, selector="main form[action$='/verify/code']", follow=False).status
+        == 422
+    )
     refused = client.submit(page, {"code": "000001"}, selector="main form[action$='/verify/code']", follow=False)
     assert refused.status == 429 and refused.h1 == "操作过于频繁"
 
@@ -135,6 +138,7 @@ def test_sending_mail_is_limited_per_address_too(app, client, world):
 
 # -- the client address behind a proxy -----------------------------------------------------------
 
+
 def failure_keys(app) -> set[str]:
     with app.app_context():
         return set(db.session.scalars(select(LookupFailure.key)))
@@ -169,6 +173,7 @@ def test_with_proxy_fix_each_forwarded_client_is_counted_on_its_own(app, client,
 
 # -- Redis: shared by processes, and gone ---------------------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -186,8 +191,22 @@ class OwnRedis:
     def start(self):
         tmp_path = self.tmp_path
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         import redis
 
         deadline = time.monotonic() + 10
@@ -219,16 +238,24 @@ def own_redis(tmp_path):
 
 def _process(app, tmp_path, name, **config):
     """Another app process on the same database and Redis (as gunicorn's workers are)."""
-    other = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR", "SECRET_KEY")},
-                        "TESTING": True, "HUEY_IMMEDIATE": True, "INSTANCE_PATH": str(tmp_path / name), **THREE,
-                        **config})
+    other = create_app(
+        {
+            **{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR", "SECRET_KEY")},
+            "TESTING": True,
+            "HUEY_IMMEDIATE": True,
+            "INSTANCE_PATH": str(tmp_path / name),
+            **THREE,
+            **config,
+        }
+    )
     other.jinja_env.bytecode_cache = JINJA_CACHE
     other.test_client_class = ResidentClient
     return other
 
 
 def test_two_processes_share_the_counters_in_redis_and_a_dead_redis_makes_no_500(
-        app, world, tmp_path, own_redis, caplog):
+    app, world, tmp_path, own_redis, caplog
+):
     first = _process(app, tmp_path, "one", RATELIMIT_STORAGE_URI=own_redis.url)
     second = _process(app, tmp_path, "two", RATELIMIT_STORAGE_URI=own_redis.url)
     a, b = first.test_client(), second.test_client()
@@ -255,8 +282,9 @@ def test_two_processes_share_the_counters_in_redis_and_a_dead_redis_makes_no_500
         assert lookup(fresh).status_code in (422, 429)
         time.sleep(0.2)
     lookup(first.test_client())
-    assert redis.Redis.from_url(own_redis.url).keys("LIMITS:LIMITER/sbweb/*/lookup/*"), \
+    assert redis.Redis.from_url(own_redis.url).keys("LIMITS:LIMITER/sbweb/*/lookup/*"), (
         "nothing counted in Redis after it came back"
+    )
 
 
 def test_redis_from_the_environment_counts_in_redis(monkeypatch):

@@ -1,4 +1,5 @@
 """Every response carries the security headers; the policy allows no inline script."""
+
 import pytest
 
 from sbweb.config import from_environment
@@ -21,8 +22,11 @@ def test_hsts_over_tls(client):
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
-@pytest.mark.parametrize("app", [{"CSP_FORM_ACTION": ("https://openapi.alipay.com",),
-                                  "FRAME_ANCESTORS": ("https://host.example",)}], indirect=True)
+@pytest.mark.parametrize(
+    "app",
+    [{"CSP_FORM_ACTION": ("https://openapi.alipay.com",), "FRAME_ANCESTORS": ("https://host.example",)}],
+    indirect=True,
+)
 def test_a_live_gateway_and_a_host_app_are_allowed_when_configured(client):
     policy = client.get("/").headers["Content-Security-Policy"]
     assert "form-action 'self' https://openapi.alipay.com" in policy

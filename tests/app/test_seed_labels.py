@@ -1,6 +1,7 @@
 """Words residents know from the seeds: +添加人员信息 on 我帮他人缴, 撤销 for a bank agreement,
 立即付款 on the cashier, 特殊缴费 for a paid 补缴, 申报查询 by 申报日期, and how long 原路退回
 takes on the refund pages (per payment channel)."""
+
 import pytest
 from sqlalchemy import select
 
@@ -38,10 +39,12 @@ def test_a_paid_backpay_is_special_on_the_order_and_in_the_records(client, world
 
 # -- 申报查询 by 申报日期 ------------------------------------------------------------------------------
 
+
 def declared_days(world, name):
     db.session.rollback()
-    return sorted({d.declared_at for d in db.session.scalars(
-        select(Declaration).filter_by(person_id=world.people[name]))})
+    return sorted(
+        {d.declared_at for d in db.session.scalars(select(Declaration).filter_by(person_id=world.people[name]))}
+    )
 
 
 def listed(page):
@@ -54,6 +57,7 @@ def test_history_filters_by_declaration_date(client, world, ctx):
     assert everything.status == 200 and listed(everything) == 3  # the demo's three
     assert everything.soup.select_one("#declared_from")["type"] == "date"
     from sbweb.clock import SHANGHAI
+
     first = declared_days(world, "王芳")[0].astimezone(SHANGHAI).date()
     same_day = client.page(f"/declare/history?declared_from={first}&declared_to={first}")
     assert same_day.status == 200 and 1 <= listed(same_day) <= 3
@@ -66,13 +70,16 @@ def test_history_filters_by_declaration_date(client, world, ctx):
     assert "declared_from=2099-01-01" in kept
 
 
-@pytest.mark.parametrize("query, field, said", [
-    ("declared_from=2026-02-30", "declared_from", "请输入正确的日期，如 2026-01-31"),
-    ("declared_from=yesterday", "declared_from", "请输入正确的日期，如 2026-01-31"),
-    ("declared_to=0001-01-01", "declared_to", "请输入1990年至2100年之间的日期"),
-    ("declared_from=2026-03-01&declared_to=2026-02-01", "declared_to", "申报日期止不能早于申报日期起"),
-    ("declared_from=" + "9" * 400, "declared_from", "请输入正确的日期，如 2026-01-31"),
-])
+@pytest.mark.parametrize(
+    "query, field, said",
+    [
+        ("declared_from=2026-02-30", "declared_from", "请输入正确的日期，如 2026-01-31"),
+        ("declared_from=yesterday", "declared_from", "请输入正确的日期，如 2026-01-31"),
+        ("declared_to=0001-01-01", "declared_to", "请输入1990年至2100年之间的日期"),
+        ("declared_from=2026-03-01&declared_to=2026-02-01", "declared_to", "申报日期止不能早于申报日期起"),
+        ("declared_from=" + "9" * 400, "declared_from", "请输入正确的日期，如 2026-01-31"),
+    ],
+)
 def test_a_bad_declaration_date_is_told_in_words(client, world, query, field, said):
     sign_in(client, "王芳", verified=True)
     page = client.page(f"/declare/history?{query}")
@@ -84,8 +91,10 @@ def test_a_bad_declaration_date_is_told_in_words(client, world, query, field, sa
 
 # -- 原路退回 takes 2–5 个工作日 (per channel) --------------------------------------------------------
 
-@pytest.mark.parametrize("channel, label, words", [("alipay", "支付宝", "2–5 个工作日"),
-                                                   ("unionpay", "云闪付", "1–5 个工作日")])
+
+@pytest.mark.parametrize(
+    "channel, label, words", [("alipay", "支付宝", "2–5 个工作日"), ("unionpay", "云闪付", "1–5 个工作日")]
+)
 def test_refund_pages_say_how_long_the_money_takes_by_channel(client, world, ctx, channel, label, words):
     low, high = REFUND_WORKING_DAYS[channel]
     assert words == f"{low}–{high} 个工作日"

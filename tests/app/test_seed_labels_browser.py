@@ -3,13 +3,14 @@
 → 确定), pays it with 立即付款 at the sandbox cashier, filters 申报查询 by 申报日期 (a day that is
 none is told beside its field), and applies for a refund that says how long 原路退回 takes.
 Screenshots land in test-artifacts/screens/<test>/."""
+
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import confirm_agency, h1, report_bank_account
 from tests.admin.test_backoffice_browser import CARD
+from tests.support.browser_steps import confirm_agency, h1, report_bank_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
 
@@ -97,9 +98,9 @@ def test_wang_fang_meets_the_seeds_words(mode, live_server, page, shot, axe):
 
 
 def test_an_admin_changes_an_offices_phone_and_the_resident_reads_it(live_server, page, shot, axe):
-    from tests.support.browser_steps import consent
-    from tests.admin.test_backoffice_browser import staff_sign_in
     from tests.admin.test_admin import make_staff
+    from tests.admin.test_backoffice_browser import staff_sign_in
+    from tests.support.browser_steps import consent
 
     make_staff(live_server.app)
     make_staff(live_server.app, username="guanli", role="admin")

@@ -1,6 +1,7 @@
 """Static files are fetched once per version: every static URL in a page carries its content's hash,
 answers cacheable for a year (immutable), compressed when the browser asks, and a fingerprint
 that was never made is not found. Pages and fragments answer compressed too, and never cached."""
+
 import gzip
 import hashlib
 import re
@@ -10,8 +11,8 @@ import brotli
 import pytest
 
 from sbweb import assets
-from tests.support.journeys import sign_in
 from tests.support import body_of
+from tests.support.journeys import sign_in
 
 STATIC = Path(assets.__file__).parent / "static"
 FINGERPRINTED = re.compile(r"^/static/(?P<name>.+)\.(?P<hash>[0-9a-f]{12})\.(?P<ext>css|js)$")
@@ -72,10 +73,13 @@ def test_brotli_is_preferred_when_both_are_accepted(client):
 
 def test_a_fingerprint_never_made_is_not_found(client):
     css = static_urls(client.page("/"))[0]
-    for url in (FINGERPRINTED.sub(r"/static/\g<name>.000000000000.\g<ext>", css),  # stale or made up
-                "/static/bundle.js",  # a bundle has no plain name
-                css + ".br",  # a compressed copy is served only as the file's encoding
-                "/static/.tmp-x", "/static/../config.py"):
+    for url in (
+        FINGERPRINTED.sub(r"/static/\g<name>.000000000000.\g<ext>", css),  # stale or made up
+        "/static/bundle.js",  # a bundle has no plain name
+        css + ".br",  # a compressed copy is served only as the file's encoding
+        "/static/.tmp-x",
+        "/static/../config.py",
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "immutable" not in response.headers.get("Cache-Control", ""), url
@@ -135,8 +139,7 @@ def test_pages_answer_compressed_when_asked_and_never_cached(client, world, enco
 def test_fragments_answer_compressed_and_never_cached(client, world):
     sign_in(client, "王芳")
     client.htmx = True
-    response = client.get("/selfpay/520102200000012346/dues",
-                               headers={"HX-Request": "true", "Accept-Encoding": "br"})
+    response = client.get("/selfpay/520102200000012346/dues", headers={"HX-Request": "true", "Accept-Encoding": "br"})
     assert response.status_code == 200 and response.headers["Content-Encoding"] == "br"
     assert response.headers["Cache-Control"] == "no-store"
     assert "Accept-Encoding" in response.headers["Vary"] and "HX-Request" in response.headers["Vary"]

@@ -13,27 +13,25 @@ left open. The cells a scenario names must also be ones the level table lets in.
 without a scenario fails `test_every_post_route_has_a_scenario`, so a new route is classified
 before it lands.
 """
-import datetime as dt
+
 import hashlib
 import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
 
-from sbweb import access, create_app
+from sbweb import access, create_app, mail
 from sbweb import clock as app_clock
-from sbweb import mail
 from sbweb.db import db, write_transaction
-from sbweb.models import (BankAccount, BankAgreement, Declaration, Document, OutboxMail, Payee, Person, Reminder,
-                          Staff)
+from sbweb.models import Declaration, OutboxMail, Staff
 from sbweb.services import bank, captcha, documents, payees, registry, reminders, staff
 from tests.conftest import COLLECTING, JINJA_CACHE, KEEP_TABLES, ON_POSTGRES, _base_config
-from tests.support.journeys import World, choose, paid_history, sign_in
 from tests.support import ResidentClient, form_values, identity_of
+from tests.support.journeys import World, choose, paid_history, sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -42,8 +40,18 @@ CELLS = ("anonymous", "lookup", "other", "owner")
 CELL_LEVEL = {"anonymous": None, "lookup": access.LOOKUP, "other": access.VERIFIED, "owner": access.VERIFIED}
 # Sign-in bookkeeping: sessions, throttles, codes, challenges, replay nonces, and the simulated
 # provider's own books. Everything else is what a request may or may not change.
-BOOKKEEPING = {"alembic_version", "login_sessions", "captcha_challenges", "lookup_failures", "verification_codes",
-               "notify_nonces", "sandbox_trades", "sandbox_notifies", "sandbox_refunds", "sandbox_grants"}
+BOOKKEEPING = {
+    "alembic_version",
+    "login_sessions",
+    "captcha_challenges",
+    "lookup_failures",
+    "verification_codes",
+    "notify_nonces",
+    "sandbox_trades",
+    "sandbox_notifies",
+    "sandbox_refunds",
+    "sandbox_grants",
+}
 
 
 def _closed_port() -> int:
@@ -54,6 +62,7 @@ def _closed_port() -> int:
 
 # -- the world ----------------------------------------------------------------------------------------
 
+
 def _build(world: World) -> dict:
     """王芳 with something of every kind a POST can touch; 张伟 verified beside her."""
     me = world.people["王芳"]
@@ -63,37 +72,65 @@ def _build(world: World) -> dict:
     zhao = payees.add(me, world.person("赵秀英"))
     reminder = reminders.subscribe(me, me, "wangfang@example.com")
     person = world.person("王芳")
-    account = bank.report(person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006",
-                          account_name="王芳")
-    spare = bank.report(person, bank_name="中国建设银行", kind="card", account_no="6217000010000000003",
-                        account_name="王芳")
-    agreement = bank.sign(me, enrollment_no=world.enrollment("王芳", "medical").enrollment_no,
-                          account_id=account.id, kind="tripartite")
+    account = bank.report(
+        person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006", account_name="王芳"
+    )
+    spare = bank.report(
+        person, bank_name="中国建设银行", kind="card", account_no="6217000010000000003", account_name="王芳"
+    )
+    agreement = bank.sign(
+        me, enrollment_no=world.enrollment("王芳", "medical").enrollment_no, account_id=account.id, kind="tripartite"
+    )
     with write_transaction():
-        backpay = registry.add_due(world.enrollment("王芳", "pension"), kind="backpay", period_start="2019-01",
-                                   period_end="2019-03", amount_fen=264000)
+        backpay = registry.add_due(
+            world.enrollment("王芳", "pension"),
+            kind="backpay",
+            period_start="2019-01",
+            period_end="2019-03",
+            amount_fen=264000,
+        )
     declaration = db.session.scalar(select(Declaration.id).filter_by(person_id=me, state="valid").limit(1))
     pension = world.enrollment("王芳", "pension")
     with write_transaction():  # a 补缴 of her payee's, for 王芳 to confirm (自动缴)
-        registry.add_due(world.enrollment("赵秀英", "pension"), kind="backpay", period_start="2020-01",
-                         period_end="2020-06", amount_fen=180000)
+        registry.add_due(
+            world.enrollment("赵秀英", "pension"),
+            kind="backpay",
+            period_start="2020-01",
+            period_end="2020-06",
+            amount_fen=180000,
+        )
     # 代他人缴费: 王芳 paid once for 刘洋, who is not on her list (加入被代缴人列表 is offered).
     once_order = paid_history(me, world.enrollment("刘洋", "medical"), 1, start_year=2020)[0]
     staff.create("ops", "值班员", "correct horse battery", "admin")
-    ids = {"me": me, "order": orders[0], "ticket": db.session.scalar(
-               text("select t.ticket_no from tickets t join orders o on o.id = t.order_id where o.order_no = :n"),
-               {"n": orders[0]}),
-           "doc": voucher.doc_no, "mail": failed.id, "payee": zhao.id, "reminder": reminder.id,
-           "account": account.id, "spare_account": spare.id, "agreement": agreement.id, "backpay": backpay.id,
-           "declaration": declaration, "pension": pension.enrollment_no, "agency": pension.agency.code,
-           "medical": world.enrollment("王芳", "medical").enrollment_no,
-           "payee_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
-           "payee_due": world.dues("赵秀英", "medical")[0].id,
-           "once_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
-           "payee_pension": world.enrollment("赵秀英", "pension").enrollment_no,
-           "once_due": world.dues("赵秀英", "medical")[0].id,
-           "staff": db.session.scalar(select(Staff.id)), "payee_person": zhao.person_id,
-           "once_order": once_order, "once_person": world.people["刘洋"]}
+    ids = {
+        "me": me,
+        "order": orders[0],
+        "ticket": db.session.scalar(
+            text("select t.ticket_no from tickets t join orders o on o.id = t.order_id where o.order_no = :n"),
+            {"n": orders[0]},
+        ),
+        "doc": voucher.doc_no,
+        "mail": failed.id,
+        "payee": zhao.id,
+        "reminder": reminder.id,
+        "account": account.id,
+        "spare_account": spare.id,
+        "agreement": agreement.id,
+        "backpay": backpay.id,
+        "declaration": declaration,
+        "pension": pension.enrollment_no,
+        "agency": pension.agency.code,
+        "medical": world.enrollment("王芳", "medical").enrollment_no,
+        "payee_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
+        "payee_due": world.dues("赵秀英", "medical")[0].id,
+        "once_enrollment": world.enrollment("赵秀英", "medical").enrollment_no,
+        "payee_pension": world.enrollment("赵秀英", "pension").enrollment_no,
+        "once_due": world.dues("赵秀英", "medical")[0].id,
+        "staff": db.session.scalar(select(Staff.id)),
+        "payee_person": zhao.person_id,
+        "once_order": once_order,
+        "once_person": world.people["刘洋"],
+    }
     assert all(v is not None for v in ids.values()), ids
     assert db.session.get(OutboxMail, failed.id).state == "failed"
     return ids
@@ -109,8 +146,11 @@ class Snapshot:
     def restore(self):
         with write_transaction():
             # Declarations and dues point at each other: references are checked once all is back.
-            db.session.execute(text("set local session_replication_role = replica" if ON_POSTGRES
-                                    else "pragma defer_foreign_keys = on"))
+            db.session.execute(
+                text(
+                    "set local session_replication_role = replica" if ON_POSTGRES else "pragma defer_foreign_keys = on"
+                )
+            )
             for table in reversed(self.tables):
                 db.session.execute(table.delete())
             for table in self.tables:
@@ -119,9 +159,12 @@ class Snapshot:
             if ON_POSTGRES:
                 for table in self.tables:
                     if "id" in table.c:
-                        db.session.execute(text(
-                            f"select setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                            f"coalesce((select max(id) from {table.name}), 0) + 1, false)"))
+                        db.session.execute(
+                            text(
+                                f"select setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f"coalesce((select max(id) from {table.name}), 0) + 1, false)"
+                            )
+                        )
 
 
 def business_state(watch=frozenset()) -> str:
@@ -130,8 +173,9 @@ def business_state(watch=frozenset()) -> str:
     for table in db.metadata.sorted_tables:
         if table.name in BOOKKEEPING - watch:
             continue
-        rows = sorted(json.dumps(dict(r), default=str, sort_keys=True)
-                      for r in db.session.execute(table.select()).mappings())
+        rows = sorted(
+            json.dumps(dict(r), default=str, sort_keys=True) for r in db.session.execute(table.select()).mappings()
+        )
         digest.update(f"{table.name}:{len(rows)}:".encode() + "\n".join(rows).encode())
     db.session.rollback()
     return digest.hexdigest()
@@ -154,8 +198,14 @@ def site(tmp_path_factory, key_dir, migrated_database):
     else:
         shutil.copy(migrated_database, folder / "sbweb.sqlite3")
         uri = f"sqlite:///{folder / 'sbweb.sqlite3'}"
-    config = {**_base_config(folder, key_dir, uri), "RATELIMIT_ENABLED": False, "MAIL_SERVER": "127.0.0.1",
-              "MAIL_PORT": _closed_port(), "MAIL_TIMEOUT": 1, "MAIL_RETRY_DELAYS": ()}
+    config = {
+        **_base_config(folder, key_dir, uri),
+        "RATELIMIT_ENABLED": False,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": _closed_port(),
+        "MAIL_TIMEOUT": 1,
+        "MAIL_RETRY_DELAYS": (),
+    }
     app = create_app(config)
     app.jinja_env.bytecode_cache = JINJA_CACHE
     app.test_client_class = ResidentClient
@@ -177,6 +227,7 @@ def site(tmp_path_factory, key_dir, migrated_database):
 
 # -- the scenarios -------------------------------------------------------------------------------------
 
+
 def _captcha(client, ids):
     """The answer to the challenge this client's session was just shown (none: a wrong one)."""
     found = identity_of(client)
@@ -189,9 +240,9 @@ def _captcha(client, ids):
 
 @dataclass
 class Scenario:
-    path: str                      # with {ids}
-    writers: set[str]              # the cells that change the business tables
-    page: str | None = None        # the GET page holding the form (its fields are the base data)
+    path: str  # with {ids}
+    writers: set[str]  # the cells that change the business tables
+    page: str | None = None  # the GET page holding the form (its fields are the base data)
     form: str = "main form[method=post]"
     data: dict = field(default_factory=dict)  # typed over the form; a callable gets (client, ids)
     setup: Callable | None = None  # run by each cell's client first (e.g. choosing dues)
@@ -251,140 +302,275 @@ def _order_of(client) -> str:
     if not found:
         return "SB000"
     with client.application.app_context():
-        number = db.session.scalar(text("select order_no from orders where payer_id = :p and state = 'paying' "
-                                        "order by id desc limit 1"), {"p": found["person_id"]})
+        number = db.session.scalar(
+            text("select order_no from orders where payer_id = :p and state = 'paying' order by id desc limit 1"),
+            {"p": found["person_id"]},
+        )
     return number or "SB000"
 
 
 ME = "王芳"
-FLEX = {"agency": "{agency}", "year": "2026", "base": "4500", "month_from": "12", "month_to": "12",
-        "pay_type": "normal", "action": "confirm"}  # 确定 on 再次确认经办机构信息: it writes
+FLEX = {
+    "agency": "{agency}",
+    "year": "2026",
+    "base": "4500",
+    "month_from": "12",
+    "month_to": "12",
+    "pay_type": "normal",
+    "action": "confirm",
+}  # 确定 on 再次确认经办机构信息: it writes
 SCENARIOS: dict[str, Scenario] = {
     # Anyone: signing in and out, the large-text switch, staff sign-in — none changes a business table.
     "/prefs/text-size": Scenario("/prefs/text-size", set(), data={"size": "large", "next": "/"}),
-    "/auth/consent": Scenario("/auth/consent", set(), page="/auth/", data={"person": "{me}", "host": "browser"},
-                              why="a sign-in writes only its session"),
-    "/auth/manual": Scenario("/auth/manual", set(), page="/auth/manual",
-                             data={"id_type": "201", "id_number": "520102198503151246", "name": ME}),
+    "/auth/consent": Scenario(
+        "/auth/consent",
+        set(),
+        page="/auth/",
+        data={"person": "{me}", "host": "browser"},
+        why="a sign-in writes only its session",
+    ),
+    "/auth/manual": Scenario(
+        "/auth/manual",
+        set(),
+        page="/auth/manual",
+        data={"id_type": "201", "id_number": "520102198503151246", "name": ME},
+    ),
     "/auth/sign-out": Scenario("/auth/sign-out", set(), data={}),
-    "/auth/verify/identity": Scenario("/auth/verify/identity", set(), page="/auth/verify/identity",
-                                      data={"id_type": "201", "id_number": "520102198503151246", "name": ME}),
+    "/auth/verify/identity": Scenario(
+        "/auth/verify/identity",
+        set(),
+        page="/auth/verify/identity",
+        data={"id_type": "201", "id_number": "520102198503151246", "name": ME},
+    ),
     "/auth/verify/locked": Scenario("/auth/verify/locked", set(), data={"code": "123456"}),
-    "/notify/<provider>": Scenario("/notify/sandbox", set(), data={"out_trade_no": "{order}", "trade_status":
-                                   "TRADE_SUCCESS", "total_amount": "100.00"},
-                                   why="an unsigned notification changes nothing, whoever sends it"),
-    "/pay/return/<provider>": Scenario("/pay/return/sandbox", set(), data={"out_trade_no": "{order}"},
-                                       why="the browser's return (UnionPay posts it) only says which order to show"),
-    "/sandbox/cashier/<trade_no>": Scenario("/sandbox/cashier/000000", set(), data={},
-                                            why="the simulated provider's cashier: no such trade"),
-    "/sandbox/gateway.do": Scenario("/sandbox/gateway.do", set(), data={"method": "alipay.trade.close"},
-                                    why="an unsigned API call is refused"),
-    "/admin/login": Scenario("/admin/login", set(CELLS), page="/admin/login",
-                             data={"username": "ops", "password": "wrong password"},
-                             why="a wrong password is counted on the staff account (its lock-out), whoever types it"),
+    "/notify/<provider>": Scenario(
+        "/notify/sandbox",
+        set(),
+        data={"out_trade_no": "{order}", "trade_status": "TRADE_SUCCESS", "total_amount": "100.00"},
+        why="an unsigned notification changes nothing, whoever sends it",
+    ),
+    "/pay/return/<provider>": Scenario(
+        "/pay/return/sandbox",
+        set(),
+        data={"out_trade_no": "{order}"},
+        why="the browser's return (UnionPay posts it) only says which order to show",
+    ),
+    "/sandbox/cashier/<trade_no>": Scenario(
+        "/sandbox/cashier/000000", set(), data={}, why="the simulated provider's cashier: no such trade"
+    ),
+    "/sandbox/gateway.do": Scenario(
+        "/sandbox/gateway.do", set(), data={"method": "alipay.trade.close"}, why="an unsigned API call is refused"
+    ),
+    "/admin/login": Scenario(
+        "/admin/login",
+        set(CELLS),
+        page="/admin/login",
+        data={"username": "ops", "password": "wrong password"},
+        why="a wrong password is counted on the staff account (its lock-out), whoever types it",
+    ),
     "/admin/logout": Scenario("/admin/logout", set(), data={}),
-    "/auth/sign-ins/end-others": Scenario("/auth/sign-ins/end-others", {"owner"}, setup=_wang_fang_elsewhere,
-                                          watch=frozenset({"login_sessions"}),
-                                          why="结束其他登录 ends 王芳's sign-in on another phone"),
+    "/auth/sign-ins/end-others": Scenario(
+        "/auth/sign-ins/end-others",
+        {"owner"},
+        setup=_wang_fang_elsewhere,
+        watch=frozenset({"login_sessions"}),
+        why="结束其他登录 ends 王芳's sign-in on another phone",
+    ),
     # A looked-up session: the code that verifies it, and paying.
-    "/auth/verify/send": Scenario("/auth/verify/send", {"lookup", "other", "owner"}, data={},
-                                  why="a code mailed to the session's own person (张伟's to 张伟)"),
-    "/auth/verify/code": Scenario("/auth/verify/code", set(), data={"code": "123456"},
-                                  why="no code was asked for: nothing to check"),
-    "/selfpay/<enrollment_no>/dues": Scenario("/selfpay/{pension}/dues", set(), page="/selfpay/{pension}/dues",
-                                              why="the choice lives in the session until 去支付"),
-    "/selfpay/confirm": Scenario("/selfpay/confirm", set(), page="/selfpay/confirm", setup=_choose_pension,
-                                 why="the confirmation lives in the session until 去支付"),
-    "/selfpay/method": Scenario("/selfpay/method", {"lookup", "owner"}, page="/selfpay/method",
-                                data={"channel": "alipay"}, setup=_confirmed),
-    "/orders/<order_no>/cancel": Scenario("/orders/{session_order}/cancel", {"lookup", "owner"},
-                                          setup=_pay_setup),
-    "/orders/<order_no>/resume": Scenario("/orders/{session_order}/resume", set(), setup=_pay_setup,
-                                          why="继续支付 goes back to the provider's page of the same order"),
-    "/orders/<order_no>/check": Scenario("/orders/{session_order}/check", {"lookup", "owner"}, setup=_pay_setup,
-                                         why="asks the provider and notes when it asked"),
+    "/auth/verify/send": Scenario(
+        "/auth/verify/send",
+        {"lookup", "other", "owner"},
+        data={},
+        why="a code mailed to the session's own person (张伟's to 张伟)",
+    ),
+    "/auth/verify/code": Scenario(
+        "/auth/verify/code", set(), data={"code": "123456"}, why="no code was asked for: nothing to check"
+    ),
+    "/selfpay/<enrollment_no>/dues": Scenario(
+        "/selfpay/{pension}/dues",
+        set(),
+        page="/selfpay/{pension}/dues",
+        why="the choice lives in the session until 去支付",
+    ),
+    "/selfpay/confirm": Scenario(
+        "/selfpay/confirm",
+        set(),
+        page="/selfpay/confirm",
+        setup=_choose_pension,
+        why="the confirmation lives in the session until 去支付",
+    ),
+    "/selfpay/method": Scenario(
+        "/selfpay/method", {"lookup", "owner"}, page="/selfpay/method", data={"channel": "alipay"}, setup=_confirmed
+    ),
+    "/orders/<order_no>/cancel": Scenario("/orders/{session_order}/cancel", {"lookup", "owner"}, setup=_pay_setup),
+    "/orders/<order_no>/resume": Scenario(
+        "/orders/{session_order}/resume",
+        set(),
+        setup=_pay_setup,
+        why="继续支付 goes back to the provider's page of the same order",
+    ),
+    "/orders/<order_no>/check": Scenario(
+        "/orders/{session_order}/check",
+        {"lookup", "owner"},
+        setup=_pay_setup,
+        why="asks the provider and notes when it asked",
+    ),
     # Verified, and only the owner.
-    "/certificates/d/<doc_no>/mail": Scenario("/certificates/d/{doc}/mail", {"owner"},
-                                              data={"email": "wangfang@example.com"}),
+    "/certificates/d/<doc_no>/mail": Scenario(
+        "/certificates/d/{doc}/mail", {"owner"}, data={"email": "wangfang@example.com"}
+    ),
     "/certificates/mail/<int:mail_id>/retry": Scenario("/certificates/mail/{mail}/retry", {"owner"}),
-    "/certificates/payment": Scenario("/certificates/payment", {"owner"}, page="/certificates/payment",
-                                      data={"year": "2021", "captcha": _captcha}),
-    "/certificates/tax/<issue>": Scenario("/certificates/tax/first", set(), page="/certificates/tax/first",
-                                          why="查询 keeps what was asked in the session; 开具 is the list's"),
-    "/certificates/proxy/tax/<issue>": Scenario("/certificates/proxy/tax/first", set(),
-                                                page="/certificates/proxy/tax/first",
-                                                data={"id_type": "201", "id_number": "370212196011203469",
-                                                      "name": "赵秀英"},
-                                                why="查询 keeps what was asked in the session; 开具 is the list's"),
-    "/certificates/tax/<issue>/list": Scenario("/certificates/tax/first/list", {"owner"},
-                                               page="/certificates/tax/first/list", setup=_tax_queried,
-                                               data={"ticket": "{ticket}", "captcha": _captcha},
-                                               why="张伟's own 查询 finds nothing of his: no list, no 开具"),
-    "/certificates/proxy": Scenario("/certificates/proxy", set(), page="/certificates/proxy",
-                                    data={"id_type": "201", "id_number": "370212196011203469", "name": "赵秀英",
-                                          "captcha": _captcha},
-                                    why="王芳 paid nothing for 赵秀英 yet: refused with a message, nothing issued"),
-    "/declare/<flow>": Scenario("/declare/flexible-pension", {"owner"}, page="/declare/flexible-pension",
-                                data=FLEX),
-    "/declare/backpay/<enrollment_no>": Scenario("/declare/backpay/{pension}", {"owner"},
-                                                 page="/declare/backpay/{pension}",
-                                                 why="补缴明细确认 is recorded on the dues (it lets 批扣 take them)"),
+    "/certificates/payment": Scenario(
+        "/certificates/payment", {"owner"}, page="/certificates/payment", data={"year": "2021", "captcha": _captcha}
+    ),
+    "/certificates/tax/<issue>": Scenario(
+        "/certificates/tax/first",
+        set(),
+        page="/certificates/tax/first",
+        why="查询 keeps what was asked in the session; 开具 is the list's",
+    ),
+    "/certificates/proxy/tax/<issue>": Scenario(
+        "/certificates/proxy/tax/first",
+        set(),
+        page="/certificates/proxy/tax/first",
+        data={"id_type": "201", "id_number": "370212196011203469", "name": "赵秀英"},
+        why="查询 keeps what was asked in the session; 开具 is the list's",
+    ),
+    "/certificates/tax/<issue>/list": Scenario(
+        "/certificates/tax/first/list",
+        {"owner"},
+        page="/certificates/tax/first/list",
+        setup=_tax_queried,
+        data={"ticket": "{ticket}", "captcha": _captcha},
+        why="张伟's own 查询 finds nothing of his: no list, no 开具",
+    ),
+    "/certificates/proxy": Scenario(
+        "/certificates/proxy",
+        set(),
+        page="/certificates/proxy",
+        data={"id_type": "201", "id_number": "370212196011203469", "name": "赵秀英", "captcha": _captcha},
+        why="王芳 paid nothing for 赵秀英 yet: refused with a message, nothing issued",
+    ),
+    "/declare/<flow>": Scenario("/declare/flexible-pension", {"owner"}, page="/declare/flexible-pension", data=FLEX),
+    "/declare/backpay/<enrollment_no>": Scenario(
+        "/declare/backpay/{pension}",
+        {"owner"},
+        page="/declare/backpay/{pension}",
+        why="补缴明细确认 is recorded on the dues (it lets 批扣 take them)",
+    ),
     "/declare/history/<int:declaration_id>/void": Scenario("/declare/history/{declaration}/void", {"owner"}),
-    "/proxy/add": Scenario("/proxy/add", {"other", "owner"}, page="/proxy/add",
-                           data={"id_type": "201", "id_number": "520115199501010032", "name": "刘洋"},
-                           why="a verified payer adds 刘洋 to their own list (张伟 to his, 王芳 to hers)"),
+    "/proxy/add": Scenario(
+        "/proxy/add",
+        {"other", "owner"},
+        page="/proxy/add",
+        data={"id_type": "201", "id_number": "520115199501010032", "name": "刘洋"},
+        why="a verified payer adds 刘洋 to their own list (张伟 to his, 王芳 to hers)",
+    ),
     "/proxy/<int:payee_id>/remove": Scenario("/proxy/{payee}/remove", {"owner"}),
     "/proxy/<int:payee_id>/auto-pay": Scenario("/proxy/{payee}/auto-pay", {"owner"}, data={"auto_pay": "on"}),
-    "/proxy/<int:payee_id>/<enrollment_no>/dues": Scenario("/proxy/{payee}/{payee_enrollment}/dues", set(),
-                                                           page="/proxy/{payee}/{payee_enrollment}/dues",
-                                                           why="the choice lives in the session until 去支付"),
-    "/proxy/<int:payee_id>/backpay/<enrollment_no>": Scenario("/proxy/{payee}/backpay/{payee_pension}", {"owner"},
-                                                              page="/proxy/{payee}/backpay/{payee_pension}"),
-    "/proxy/once": Scenario("/proxy/once", set(), page="/proxy/once",
-                            data={"id_type": "201", "id_number": "520115199501010032", "name": "刘洋"},
-                            why="whom to pay for lives in the session until 去支付"),
-    "/proxy/once/<enrollment_no>/dues": Scenario("/proxy/once/{once_enrollment}/dues", set(),
-                                                 page="/proxy/once/{once_enrollment}/dues", setup=_typed_in_once,
-                                                 data={"dues": "{once_due}"},
-                                                 why="the choice lives in the session until 去支付"),
+    "/proxy/<int:payee_id>/<enrollment_no>/dues": Scenario(
+        "/proxy/{payee}/{payee_enrollment}/dues",
+        set(),
+        page="/proxy/{payee}/{payee_enrollment}/dues",
+        why="the choice lives in the session until 去支付",
+    ),
+    "/proxy/<int:payee_id>/backpay/<enrollment_no>": Scenario(
+        "/proxy/{payee}/backpay/{payee_pension}", {"owner"}, page="/proxy/{payee}/backpay/{payee_pension}"
+    ),
+    "/proxy/once": Scenario(
+        "/proxy/once",
+        set(),
+        page="/proxy/once",
+        data={"id_type": "201", "id_number": "520115199501010032", "name": "刘洋"},
+        why="whom to pay for lives in the session until 去支付",
+    ),
+    "/proxy/once/<enrollment_no>/dues": Scenario(
+        "/proxy/once/{once_enrollment}/dues",
+        set(),
+        page="/proxy/once/{once_enrollment}/dues",
+        setup=_typed_in_once,
+        data={"dues": "{once_due}"},
+        why="the choice lives in the session until 去支付",
+    ),
     "/proxy/keep": Scenario("/proxy/keep", {"owner"}, data={"order_no": "{once_order}", "person": "{once_person}"}),
-    "/proxy/batch": Scenario("/proxy/batch", set(), page="/proxy/batch",
-                             data={"dues": "{payee_due}"}, why="the choice lives in the session until 去支付"),
-    "/bank/accounts/new": Scenario("/bank/accounts/new", {"owner"}, page="/bank/accounts/new",
-                                   data={"bank_name": "中国银行", "kind": "card", "account_no": "6013820000000000005",
-                                         "account_name": ME}),
-    "/bank/accounts/<int:account_id>/edit": Scenario("/bank/accounts/{spare_account}/edit", {"owner"},
-                                                     page="/bank/accounts/{spare_account}/edit",
-                                                     data={"bank_name": "中国农业银行"}),
+    "/proxy/batch": Scenario(
+        "/proxy/batch",
+        set(),
+        page="/proxy/batch",
+        data={"dues": "{payee_due}"},
+        why="the choice lives in the session until 去支付",
+    ),
+    "/bank/accounts/new": Scenario(
+        "/bank/accounts/new",
+        {"owner"},
+        page="/bank/accounts/new",
+        data={"bank_name": "中国银行", "kind": "card", "account_no": "6013820000000000005", "account_name": ME},
+    ),
+    "/bank/accounts/<int:account_id>/edit": Scenario(
+        "/bank/accounts/{spare_account}/edit",
+        {"owner"},
+        page="/bank/accounts/{spare_account}/edit",
+        data={"bank_name": "中国农业银行"},
+    ),
     "/bank/accounts/<int:account_id>/delete": Scenario("/bank/accounts/{spare_account}/delete", {"owner"}),
-    "/bank/agreements/new": Scenario("/bank/agreements/new", {"owner"}, page="/bank/agreements/new",
-                                     data={"enrollment": "{pension}", "account": "{account}", "kind": "tripartite"}),
-    "/bank/agreements/<int:agreement_id>/settings": Scenario("/bank/agreements/{agreement}/settings", {"owner"},
-                                                             page="/bank/agreements/{agreement}/settings",
-                                                             data={"limit": "500"}),
+    "/bank/agreements/new": Scenario(
+        "/bank/agreements/new",
+        {"owner"},
+        page="/bank/agreements/new",
+        data={"enrollment": "{pension}", "account": "{account}", "kind": "tripartite"},
+    ),
+    "/bank/agreements/<int:agreement_id>/settings": Scenario(
+        "/bank/agreements/{agreement}/settings",
+        {"owner"},
+        page="/bank/agreements/{agreement}/settings",
+        data={"limit": "500"},
+    ),
     "/bank/agreements/<int:agreement_id>/revoke": Scenario("/bank/agreements/{agreement}/revoke", {"owner"}),
-    "/refunds/<kind>/<order_no>/apply": Scenario("/refunds/normal/{order}/apply", {"owner"},
-                                                 page="/refunds/normal/{order}/apply",
-                                                 data={"money_type": "{money_type}", "reason": "{reason}",
-                                                       "account": "{account}", "account_name": ME}),
-    "/reminders/": Scenario("/reminders/", {"owner"}, page="/reminders/", data={"email": "wangfang@example.com",
-                                                                                 "person": "{payee_person}"}),
+    "/refunds/<kind>/<order_no>/apply": Scenario(
+        "/refunds/normal/{order}/apply",
+        {"owner"},
+        page="/refunds/normal/{order}/apply",
+        data={"money_type": "{money_type}", "reason": "{reason}", "account": "{account}", "account_name": ME},
+    ),
+    "/reminders/": Scenario(
+        "/reminders/", {"owner"}, page="/reminders/", data={"email": "wangfang@example.com", "person": "{payee_person}"}
+    ),
     "/reminders/<int:reminder_id>/cancel": Scenario("/reminders/{reminder}/cancel", {"owner"}),
 }
 # The back office: no resident cell gets in, whatever it sends.
-STAFF_ROUTES = {"/admin/account", "/admin/account/sessions/<int:session_id>/end", "/admin/staff/<int:staff_id>/end-sessions",
-                "/admin/refunds/<int:application_id>", "/admin/import", "/admin/reconciliation",
-                "/admin/reconciliation/<int:run_id>/differences/<int:difference_id>", "/admin/standards/new",
-                "/admin/standards/<int:standard_id>", "/admin/refund-reasons", "/admin/refund-reasons/<int:reason_id>",
-                "/admin/tax-offices/<int:office_id>"}
+STAFF_ROUTES = {
+    "/admin/account",
+    "/admin/account/sessions/<int:session_id>/end",
+    "/admin/staff/<int:staff_id>/end-sessions",
+    "/admin/refunds/<int:application_id>",
+    "/admin/import",
+    "/admin/reconciliation",
+    "/admin/reconciliation/<int:run_id>/differences/<int:difference_id>",
+    "/admin/standards/new",
+    "/admin/standards/<int:standard_id>",
+    "/admin/refund-reasons",
+    "/admin/refund-reasons/<int:reason_id>",
+    "/admin/tax-offices/<int:office_id>",
+}
 for rule in STAFF_ROUTES:
-    SCENARIOS[rule] = Scenario(rule.replace("<int:session_id>", "1").replace("<int:staff_id>", "{staff}")
-                               .replace("<int:application_id>", "1").replace("<int:run_id>", "1")
-                               .replace("<int:difference_id>", "1").replace("<int:standard_id>", "1")
-                               .replace("<int:reason_id>", "1").replace("<int:office_id>", "1"),
-                               set(), data={"decision": "approve", "current": "correct horse battery",
-                                            "new": "a much longer password", "again": "a much longer password"},
-                               why="staff pages need a staff session")
+    SCENARIOS[rule] = Scenario(
+        rule.replace("<int:session_id>", "1")
+        .replace("<int:staff_id>", "{staff}")
+        .replace("<int:application_id>", "1")
+        .replace("<int:run_id>", "1")
+        .replace("<int:difference_id>", "1")
+        .replace("<int:standard_id>", "1")
+        .replace("<int:reason_id>", "1")
+        .replace("<int:office_id>", "1"),
+        set(),
+        data={
+            "decision": "approve",
+            "current": "correct horse battery",
+            "new": "a much longer password",
+            "again": "a much longer password",
+        },
+        why="staff pages need a staff session",
+    )
 
 
 def _post_rules(app) -> dict[str, str]:
@@ -411,8 +597,10 @@ def test_the_writers_a_scenario_names_are_ones_the_level_table_lets_in(site, rul
     for cell in SCENARIOS[rule].writers:
         have = CELL_LEVEL[cell]
         assert needed == access.PUBLIC or (
-            have is not None and needed in access.RESIDENT_LEVELS
-            and access.RESIDENT_LEVELS[have] >= access.RESIDENT_LEVELS[needed]), (rule, cell, needed)
+            have is not None
+            and needed in access.RESIDENT_LEVELS
+            and access.RESIDENT_LEVELS[have] >= access.RESIDENT_LEVELS[needed]
+        ), (rule, cell, needed)
 
 
 def _fill(value, client, ids):
@@ -455,6 +643,7 @@ def test_only_the_cells_the_level_table_allows_write(site, rule):
         pytest.skip("route not served here")
     app, ids = site.app, dict(site.ids)
     from sbweb.services import refund_applications, refund_reasons
+
     ids["money_type"], ids["reason"] = refund_applications.MONEY_TYPES[0], refund_reasons.DEFAULTS[0][0]
     owner_values = {}
     if scenario.page:  # the form as its owner sees it: the base for cells that cannot open it

@@ -2,6 +2,7 @@
 Alipay-style authorization: 同意授权 in the sandbox box, the callback's checks (its state, a
 refusal, someone we do not know), the verified session with the host's id for its user, the
 binding remembered, and `next` kept — but only inside this app."""
+
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -53,7 +54,11 @@ def test_wang_fang_agrees_and_is_verified_with_her_alipay_id_and_the_binding_rem
     session = session_of(client)
     user_id = sandbox_users.user_id_for(WANG_FANG)
     assert (session["person_id"], session["level"], session["host"], session["host_subject"]) == (
-        world.people["王芳"], "verified", "alipay", user_id)
+        world.people["王芳"],
+        "verified",
+        "alipay",
+        user_id,
+    )
     bound = db.session.scalar(select(HostAccount).filter_by(provider="sandbox", subject=user_id))
     assert bound.person_id == world.people["王芳"]
     first_use = bound.last_used_at
@@ -71,11 +76,14 @@ def test_chosen_to_be_inside_wechat_the_session_carries_no_alipay_id(client, wor
     assert "host_subject" not in session
 
 
-@pytest.mark.parametrize("next_url, lands", [
-    ("/selfpay/", "/selfpay/"),
-    ("https://evil.example/phish", "/"),
-    ("//evil.example/phish", "/"),
-])
+@pytest.mark.parametrize(
+    "next_url, lands",
+    [
+        ("/selfpay/", "/selfpay/"),
+        ("https://evil.example/phish", "/"),
+        ("//evil.example/phish", "/"),
+    ],
+)
 def test_next_is_kept_when_it_is_ours_and_dropped_when_it_is_not(client, world, next_url, lands):
     _landed, paths = follow(client, agree(client, world.people["王芳"], next_url=next_url))
     assert paths[-1] == lands

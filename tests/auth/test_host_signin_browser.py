@@ -1,16 +1,19 @@
 """Inside the Alipay app (its user agent) with a live-style Alipay sign-in configured (HOST_SIGNIN,
 pointed at the sandbox's authorization page and gateway), 同意授权 goes to the host's OAuth:
 王芳 agrees there and comes back verified — with JavaScript and without."""
+
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import h1, path_of
 from tests.support import alipay_account
+from tests.support.browser_steps import h1, path_of
 
 pytestmark = pytest.mark.browser
 
-ALIPAY_APP = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-              "Mobile/15E148 AlipayClient/10.5.90.8000 Language/zh-Hans")
+ALIPAY_APP = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 AlipayClient/10.5.90.8000 Language/zh-Hans"
+)
 
 
 @pytest.fixture
@@ -18,9 +21,13 @@ def alipay_signin(live_server):
     from sbweb.hostauth import init_host_signin
 
     app = live_server.app
-    app.config["HOST_SIGNIN"] = {"alipay": {
-        "kind": "alipay", **alipay_account(app, live_server.url),
-        "authorize_url": live_server("/sandbox/oauth2/publicAppAuthorize.htm")}}
+    app.config["HOST_SIGNIN"] = {
+        "alipay": {
+            "kind": "alipay",
+            **alipay_account(app, live_server.url),
+            "authorize_url": live_server("/sandbox/oauth2/publicAppAuthorize.htm"),
+        }
+    }
     init_host_signin(app)
     return live_server
 

@@ -1,6 +1,7 @@
 """证件号码 as residents type them: which numbers the app accepts, how it writes them back,
 and how it hides them. Check characters here are computed from the rule in
 shared/reference/rules.md (GB 11643-1999), independently of the app and of python-stdnum."""
+
 import datetime as dt
 import tomllib
 from pathlib import Path
@@ -12,8 +13,9 @@ from stdnum.exceptions import ValidationError
 from sbweb import identity
 from sbweb.identity import InvalidIdNumber, mask, redact, validate
 
-RESIDENTS = tomllib.loads(
-    (Path(identity.__file__).parent / "demo" / "residents.toml").read_text(encoding="utf-8"))["residents"]
+RESIDENTS = tomllib.loads((Path(identity.__file__).parent / "demo" / "residents.toml").read_text(encoding="utf-8"))[
+    "residents"
+]
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 TODAY = dt.date(2026, 1, 15)
 
@@ -37,6 +39,7 @@ def rejected(id_type: str, number: str, today=TODAY) -> bool:
 
 # -- 居民身份证 ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("resident", RESIDENTS, ids=[r["name"] for r in RESIDENTS])
 def test_every_demo_residents_number_is_accepted_as_typed(resident):
     assert validate(resident.get("id_type", ID_CARD), resident["id_number"]) == resident["id_number"]
@@ -51,12 +54,15 @@ def test_wang_fangs_number_with_a_wrong_check_digit_is_refused():
     assert rejected(ID_CARD, WANG_FANG[:17] + "7")
 
 
-@pytest.mark.parametrize("first17", [
-    "52010219850230124",  # 30 February
-    "52010219851301124",  # month 13
-    "52010219850000124",  # day 0
-    "52010218991231124",  # before 1900
-])
+@pytest.mark.parametrize(
+    "first17",
+    [
+        "52010219850230124",  # 30 February
+        "52010219851301124",  # month 13
+        "52010219850000124",  # day 0
+        "52010218991231124",  # before 1900
+    ],
+)
 def test_a_birth_date_that_cannot_exist_is_refused_even_with_a_right_check_digit(first17):
     assert rejected(ID_CARD, with_check(first17))
 
@@ -80,14 +86,17 @@ def test_a_hong_kong_macao_or_taiwan_residence_number_is_not_a_resident_card(reg
     assert rejected(ID_CARD, with_check(region + "19900101123"))
 
 
-@pytest.mark.parametrize("number", [
-    WANG_FANG[:17],            # 17 characters
-    WANG_FANG + "1",           # 19 characters
-    "52010219850315124A",      # a letter other than X
-    "5201O2198503151246",      # the letter O for a zero
-    "ABCDEFGHIJKLMNOPQR",
-    "",
-])
+@pytest.mark.parametrize(
+    "number",
+    [
+        WANG_FANG[:17],  # 17 characters
+        WANG_FANG + "1",  # 19 characters
+        "52010219850315124A",  # a letter other than X
+        "5201O2198503151246",  # the letter O for a zero
+        "ABCDEFGHIJKLMNOPQR",
+        "",
+    ],
+)
 def test_a_number_of_the_wrong_shape_is_refused(number):
     assert rejected(ID_CARD, number)
 
@@ -117,6 +126,7 @@ def test_an_unknown_id_type_is_refused():
 
 
 # -- the other 证件类型 --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("number", ["H12345678", "M12345678", "H1234567801", "h12345678"])
 def test_a_home_return_permit_is_h_or_m_and_8_or_10_digits(number):
@@ -159,6 +169,7 @@ def test_a_mainland_number_is_not_a_hong_kong_macao_taiwan_residence_permit():
 
 # -- masking ------------------------------------------------------------------------------
 
+
 def test_wang_fangs_number_is_shown_as_5201_stars_1246():
     assert mask(WANG_FANG) == "5201**********1246"
 
@@ -182,12 +193,15 @@ def test_redact_masks_permits_and_resident_cards(number):
     assert cleaned == f"id={mask(number)}."
 
 
-@pytest.mark.parametrize("number, masked", [
-    ("H12345678", "H1*****78"),
-    ("M1234567801", "M1*******01"),
-    ("12345678", "12****78"),
-    ("1234567801", "12******01"),
-])
+@pytest.mark.parametrize(
+    "number, masked",
+    [
+        ("H12345678", "H1*****78"),
+        ("M1234567801", "M1*******01"),
+        ("12345678", "12****78"),
+        ("1234567801", "12******01"),
+    ],
+)
 def test_a_short_permit_number_is_mostly_hidden(number, masked):
     assert mask(number) == masked
     assert sum(c == "*" for c in mask(number)) >= len(number) / 2

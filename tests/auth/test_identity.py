@@ -1,12 +1,13 @@
 """授权 and 授权信息确认: who the resident is, at which level, and where their 证件号码 may
 appear (their own confirm page after 同意授权, nowhere else, never in a log)."""
+
 import logging
 import re
 
 from flask.testing import FlaskClient
 
-from tests.support.journeys import choose, go_to_provider, order_no_of, pay, sandbox_pay, sign_in
 from tests.support import ResidentClient, identity_of
+from tests.support.journeys import choose, go_to_provider, order_no_of, pay, sandbox_pay, sign_in
 
 DEMO_NUMBERS = {
     "王芳": "520102198503151246",
@@ -191,12 +192,14 @@ def test_a_number_an_sbweb_module_logs_reaches_the_log_masked(app, caplog):
 
 # -- what a looked-up session may not reach ---------------------------------------------------------------
 
+
 def test_a_looked_up_stranger_cannot_take_over_the_payment_wang_fang_started(app, world):
     """Her dues held by her own (verified) order: the stranger's 去支付 is told they are being
     paid, and gets neither her order nor its 取消支付."""
-    from sbweb.models import Order
-    from sbweb.db import db
     from sqlalchemy import select
+
+    from sbweb.db import db
+    from sbweb.models import Order
 
     app.test_client_class = ResidentClient
     stranger, owner = app.test_client(), app.test_client()
@@ -216,9 +219,10 @@ def test_a_looked_up_stranger_cannot_take_over_the_payment_wang_fang_started(app
 
 
 def test_a_looked_up_session_asking_for_a_voucher_of_an_order_it_did_not_make_makes_nothing(app, client, world):
+    from sqlalchemy import func, select
+
     from sbweb.db import db
     from sbweb.models import Document
-    from sqlalchemy import func, select
 
     app.test_client_class = ResidentClient
     owner = app.test_client()
@@ -232,7 +236,9 @@ def test_a_looked_up_session_asking_for_a_voucher_of_an_order_it_did_not_make_ma
 
 def test_the_page_to_come_back_to_never_carries_the_id_number_a_query_form_had(client, world):
     sign_in(client, "王芳")
-    response = client.get("/queries/proxy-paid?id_type=201&id_number=370212196011203469&name=%E8%B5%B5%E7%A7%80%E8%8B%B1&year=2026")
+    response = client.get(
+        "/queries/proxy-paid?id_type=201&id_number=370212196011203469&name=%E8%B5%B5%E7%A7%80%E8%8B%B1&year=2026"
+    )
     assert response.status_code == 303
     assert "370212196011203469" not in response.location and "id_number" not in response.location
     assert "year%3D2026" in response.location  # what else the page was showing stays

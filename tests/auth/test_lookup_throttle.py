@@ -1,17 +1,17 @@
 """Guessing the name that goes with a number is cut short: after a few failures the manual
 lookup refuses — even the right name — for a while, per number and per client."""
+
 import datetime as dt
 import re
 
 import pytest
-
 from sqlalchemy import func, select, update
 
 from sbweb.db import db
 from sbweb.models import LookupFailure, VerificationCode
 from sbweb.models.base import utcnow
-from tests.support.journeys import sign_in
 from tests.support import ResidentClient, form_values, identity_of
+from tests.support.journeys import sign_in
 from tests.support.wechat_steps import sent_codes
 
 WANG_FANG = "520102198503151246"
@@ -59,6 +59,7 @@ def test_no_identity_number_is_stored_in_clear(client, world, app):
 
 
 # -- the real person during a lock ---------------------------------------------------------------------
+
 
 def lock(client):
     for guess in ("王一", "王二", "王三", "王四", "王五"):
@@ -125,14 +126,16 @@ def test_the_same_code_page_cannot_be_used_twice(app, client, world):
     page = identity_step(client, "王芳")
     [code] = sent_codes(app)
     client.submit(page, {"code": code})
-    client.post("/auth/sign-out", data={"csrf_token": form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]})
+    client.post(
+        "/auth/sign-out",
+        data={"csrf_token": form_values(client.page("/").soup.select_one("header form"))["csrf_token"][0]},
+    )
     again = client.page("/auth/verify/locked?next=/bank/")
     assert again.h1 == "身份验证"
 
 
 @pytest.mark.parametrize("name", ["王芳", "王六"])
-def test_during_a_lock_every_try_counts_against_the_client_whether_the_name_matched_or_not(app, client, world,
-                                                                                            name):
+def test_during_a_lock_every_try_counts_against_the_client_whether_the_name_matched_or_not(app, client, world, name):
     """The per-client count moves the same for a right and a wrong name: its refusal cannot say
     which names were right."""
     app.config["LOOKUP_FAILURES_PER_CLIENT"] = 7

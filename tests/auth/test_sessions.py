@@ -1,6 +1,7 @@
 """The session cookie and what it holds: its flags (and those of every other cookie we set),
 the 30-minute idle expiry told in words on the page the resident lands on, and secret-key
 rotation that signs nobody out."""
+
 import datetime as dt
 from http.cookies import SimpleCookie
 
@@ -12,8 +13,8 @@ from sbweb.auth import EXPIRED
 from sbweb.db import db
 from sbweb.models import AuditEntry, LoginSession, Order, Person, Staff
 from tests.conftest import COLLECTING, JINJA_CACHE
-from tests.support.journeys import choose, go_to_provider, sign_in
 from tests.support import ResidentClient, form_values, identity_of
+from tests.support.journeys import choose, sign_in
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -40,17 +41,30 @@ def staff_login(app, client):
     with app.app_context():
         staff.create("ops", "值班员", "correct horse battery", "admin")
     page = client.page("/admin/login")
-    return client.post("/admin/login", data={**{k: v[0] for k, v in form_values(page.form()).items()},
-                                             "username": "ops", "password": "correct horse battery"})
+    return client.post(
+        "/admin/login",
+        data={
+            **{k: v[0] for k, v in form_values(page.form()).items()},
+            "username": "ops",
+            "password": "correct horse battery",
+        },
+    )
 
 
 # -- cookies -----------------------------------------------------------------------------------------
 
+
 def test_the_session_cookie_is_httponly_lax_and_not_secure_over_plain_http(client, world, clock):
     page = client.page("/auth/manual?next=/selfpay/")
-    response = client.post("/auth/manual", data={**{k: v[0] for k, v in form_values(page.form()).items()},
-                                                 "id_type": "201", "id_number": "520102198503151246",
-                                                 "name": "王芳"})
+    response = client.post(
+        "/auth/manual",
+        data={
+            **{k: v[0] for k, v in form_values(page.form()).items()},
+            "id_type": "201",
+            "id_number": "520102198503151246",
+            "name": "王芳",
+        },
+    )
     assert response.status_code == 303
     cookie = set_cookies(response)["sbweb_session"]
     assert cookie["httponly"] is True and cookie["samesite"] == "Lax"
@@ -61,8 +75,9 @@ def test_the_session_cookie_is_httponly_lax_and_not_secure_over_plain_http(clien
 
 @pytest.mark.parametrize("app", [{"SESSION_COOKIE_SECURE": True}], indirect=True)
 def test_with_secure_cookies_every_cookie_we_set_is_secure_httponly_and_lax(app, client, world):
-    sign_in_response = client.post("/auth/consent", data={"csrf_token": token(client), "person": "1",
-                                                          "host": "browser", "next": "/"})
+    sign_in_response = client.post(
+        "/auth/consent", data={"csrf_token": token(client), "person": "1", "host": "browser", "next": "/"}
+    )
     text_size = client.post("/prefs/text-size", data={"csrf_token": token(client), "size": "large", "next": "/"})
     staff = staff_login(app, app.test_client())
     cookies = {**set_cookies(sign_in_response), **set_cookies(text_size), **set_cookies(staff)}
@@ -81,6 +96,7 @@ def test_secure_cookies_from_the_environment(monkeypatch):
 
 
 # -- idle expiry -------------------------------------------------------------------------------------
+
 
 def test_after_30_idle_minutes_wang_fang_is_told_why_she_must_sign_in_again(client, world, clock):
     sign_in(client, "王芳")
@@ -169,6 +185,7 @@ def test_the_idle_limit_is_the_servers_not_the_cookies(app, client, world, clock
 
 # -- sessions kept on the server ---------------------------------------------------------------------
 
+
 def copy_of(app, client):
     """Another browser holding a copy of this one's session cookie."""
     app.test_client_class = ResidentClient
@@ -244,10 +261,22 @@ def test_binding_a_new_wechat_account_ends_what_the_old_one_opened(app, world):
 
     with app.app_context():
         person = db.session.scalar(select(Person).filter_by(name="王芳"))
-        old, _ = login_sessions.start("resident", lifetime=dt.timedelta(hours=12), person_id=person.id,
-                                      level="verified", host="wechat", host_subject="openid-old")
-        mine, _ = login_sessions.start("resident", lifetime=dt.timedelta(hours=12), person_id=person.id,
-                                       level="verified", host="alipay", host_subject="2088-alipay")
+        old, _ = login_sessions.start(
+            "resident",
+            lifetime=dt.timedelta(hours=12),
+            person_id=person.id,
+            level="verified",
+            host="wechat",
+            host_subject="openid-old",
+        )
+        mine, _ = login_sessions.start(
+            "resident",
+            lifetime=dt.timedelta(hours=12),
+            person_id=person.id,
+            level="verified",
+            host="alipay",
+            host_subject="2088-alipay",
+        )
         hostauth.bind(hostauth.HostIdentity(provider="wechat", subject="openid-new"), person, replacing_others=True)
         ended = {r.id: r.end_reason for r in db.session.scalars(select(LoginSession))}
     assert ended[old.id] == "revoked"
@@ -265,14 +294,16 @@ def test_housekeeping_closes_sessions_past_their_limits(app, world, clock):
 
     with app.app_context():
         person = db.session.scalar(select(Person).filter_by(name="王芳"))
-        row, _token = login_sessions.start("resident", lifetime=dt.timedelta(hours=12), person_id=person.id,
-                                           level="lookup")
+        row, _token = login_sessions.start(
+            "resident", lifetime=dt.timedelta(hours=12), person_id=person.id, level="lookup"
+        )
         clock.at(COLLECTING + 31 * MINUTE)
         assert login_sessions.prune(dt.timedelta(minutes=30))["closed"] == 1
         assert db.session.get(LoginSession, row.id, populate_existing=True).end_reason == "idle"
 
 
 # -- staff sessions --------------------------------------------------------------------------------------
+
 
 def staff_client(app, username="ops", password="correct horse battery", role="admin", create=True):
     from sbweb.services import staff
@@ -283,8 +314,10 @@ def staff_client(app, username="ops", password="correct horse battery", role="ad
     app.test_client_class = ResidentClient
     client = app.test_client()
     page = client.page("/admin/login")
-    done = client.post("/admin/login", data={**{k: v[0] for k, v in form_values(page.form()).items()},
-                                             "username": username, "password": password})
+    done = client.post(
+        "/admin/login",
+        data={**{k: v[0] for k, v in form_values(page.form()).items()}, "username": username, "password": password},
+    )
     assert done.status_code == 303, done.status_code
     return client
 
@@ -328,8 +361,9 @@ def test_a_staff_member_sees_their_sessions_and_ends_the_other_one(app, world):
     page = desk.page("/admin/account")
     assert page.h1 == "账号与登录设备" and "当前登录（2）" in page.text
     with app.app_context():
-        other = db.session.scalar(select(LoginSession).where(LoginSession.kind == "staff")
-                                  .order_by(LoginSession.id.desc()))
+        other = db.session.scalar(
+            select(LoginSession).where(LoginSession.kind == "staff").order_by(LoginSession.id.desc())
+        )
     desk.post(f"/admin/account/sessions/{other.id}/end", data={"csrf_token": admin_token(desk)})
     assert laptop.page("/admin/").h1 == "后台登录"
     assert desk.page("/admin/").h1 == "后台"
@@ -340,8 +374,9 @@ def test_a_staff_member_cannot_end_someone_elses_session(app, world):
     ops = staff_client(app)
     reviewer = staff_client(app, "rev", role="reviewer")
     with app.app_context():
-        theirs = db.session.scalar(select(LoginSession).where(LoginSession.kind == "staff")
-                                   .order_by(LoginSession.id.desc()))
+        theirs = db.session.scalar(
+            select(LoginSession).where(LoginSession.kind == "staff").order_by(LoginSession.id.desc())
+        )
     response = ops.post(f"/admin/account/sessions/{theirs.id}/end", data={"csrf_token": admin_token(ops)})
     assert response.status_code == 404
     assert reviewer.page("/admin/").h1 == "后台"
@@ -360,8 +395,10 @@ def test_an_admin_ends_every_session_of_a_staff_account(app, world):
     assert reviewer_phone.page("/admin/").h1 == "后台登录"
     assert ops.page("/admin/").h1 == "后台"
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(AuditEntry)
-                                 .filter_by(action="staff.sessions_ended")) == 1
+        assert (
+            db.session.scalar(select(func.count()).select_from(AuditEntry).filter_by(action="staff.sessions_ended"))
+            == 1
+        )
     # A reviewer may not.
     reviewer = staff_client(app, "rev", role="reviewer", create=False)
     assert reviewer.get("/admin/staff").status_code == 403
@@ -372,12 +409,18 @@ def test_a_password_change_ends_every_other_session(app, world):
     phone = staff_client(app, create=False)
     page = desk.page("/admin/account")
     password_form = 'main form[action="/admin/account"]'
-    wrong = desk.submit(page, {"current": "not my password", "new": "a new long passphrase",
-                               "again": "a new long passphrase"}, selector=password_form)
+    wrong = desk.submit(
+        page,
+        {"current": "not my password", "new": "a new long passphrase", "again": "a new long passphrase"},
+        selector=password_form,
+    )
     assert wrong.status == 422 and wrong.field_error("current") == "当前密码不正确"
     assert phone.page("/admin/").h1 == "后台"
-    done = desk.submit(page, {"current": "correct horse battery", "new": "a new long passphrase",
-                              "again": "a new long passphrase"}, selector=password_form)
+    done = desk.submit(
+        page,
+        {"current": "correct horse battery", "new": "a new long passphrase", "again": "a new long passphrase"},
+        selector=password_form,
+    )
     assert done.h1 == "账号与登录设备" and "其他 1 个登录已结束" in done.text
     assert phone.page("/admin/").h1 == "后台登录"
     assert desk.page("/admin/").h1 == "后台"
@@ -389,11 +432,17 @@ def test_wrong_current_passwords_lock_the_account_like_wrong_sign_ins(app, world
     password_form = 'main form[action="/admin/account"]'
     for _ in range(5):
         page = desk.page("/admin/account")
-        desk.submit(page, {"current": "guess", "new": "a new long passphrase", "again": "a new long passphrase"},
-                    selector=password_form)
+        desk.submit(
+            page,
+            {"current": "guess", "new": "a new long passphrase", "again": "a new long passphrase"},
+            selector=password_form,
+        )
     page = desk.page("/admin/account")
-    locked = desk.submit(page, {"current": "correct horse battery", "new": "a new long passphrase",
-                                "again": "a new long passphrase"}, selector=password_form)
+    locked = desk.submit(
+        page,
+        {"current": "correct horse battery", "new": "a new long passphrase", "again": "a new long passphrase"},
+        selector=password_form,
+    )
     assert locked.status == 422 and "账号已锁定" in locked.text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(AuditEntry).filter_by(action="staff.locked")) == 1
@@ -404,8 +453,11 @@ def test_a_password_change_gives_this_session_a_new_token(app, world):
     before = desk.get_cookie("sbweb_staff", path="/admin").value
     old_copy = staff_copy(app, desk)
     page = desk.page("/admin/account")
-    desk.submit(page, {"current": "correct horse battery", "new": "a new long passphrase",
-                       "again": "a new long passphrase"}, selector='main form[action="/admin/account"]')
+    desk.submit(
+        page,
+        {"current": "correct horse battery", "new": "a new long passphrase", "again": "a new long passphrase"},
+        selector='main form[action="/admin/account"]',
+    )
     assert desk.get_cookie("sbweb_staff", path="/admin").value != before
     assert desk.page("/admin/").h1 == "后台"
     assert old_copy.page("/admin/").h1 == "后台登录"
@@ -413,9 +465,17 @@ def test_a_password_change_gives_this_session_a_new_token(app, world):
 
 # -- secret keys -------------------------------------------------------------------------------------
 
+
 def _app_with(tmp_path, app, **config):
-    fresh = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR")},
-                        "TESTING": True, "HUEY_IMMEDIATE": True, "INSTANCE_PATH": str(tmp_path / "other"), **config})
+    fresh = create_app(
+        {
+            **{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR")},
+            "TESTING": True,
+            "HUEY_IMMEDIATE": True,
+            "INSTANCE_PATH": str(tmp_path / "other"),
+            **config,
+        }
+    )
     fresh.jinja_env.bytecode_cache = JINJA_CACHE
     fresh.test_client_class = ResidentClient
     return fresh
@@ -426,7 +486,9 @@ def test_a_rotated_key_still_reads_sessions_and_forms_signed_with_the_old_one(tm
     form_page = client.page("/auth/manual?next=/selfpay/")  # a form whose CSRF token the old key signed
     cookie = client.get_cookie("sbweb_session").value
 
-    rotated = _app_with(tmp_path, app, SECRET_KEY="new-secret-key-0123456789-0123456789-abc", SECRET_KEY_FALLBACKS=["test-secret"])
+    rotated = _app_with(
+        tmp_path, app, SECRET_KEY="new-secret-key-0123456789-0123456789-abc", SECRET_KEY_FALLBACKS=["test-secret"]
+    )
     phone = rotated.test_client()
     phone.set_cookie("sbweb_session", cookie)
     assert phone.page("/selfpay/").h1 == "我为自己缴"
@@ -466,21 +528,32 @@ def test_fallback_keys_from_the_environment(monkeypatch):
 
 def test_a_short_secret_key_is_refused_outside_tests(tmp_path, app):
     with pytest.raises(ValueError, match="SECRET_KEY is shorter"):
-        create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                    "INSTANCE_PATH": str(tmp_path / "x"), "SECRET_KEY": "dev"})
+        create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                "INSTANCE_PATH": str(tmp_path / "x"),
+                "SECRET_KEY": "dev",
+            }
+        )
 
 
-@pytest.mark.parametrize("setting, key, why", [
-    ("SECRET_KEY", "change-me-to-64-hex-characters", "contains 'change'"),  # deploy/systemd/env.sample as shipped
-    ("SECRET_KEY", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "too few different characters"),
-    ("SECRET_KEY", "my-flask-secret-key-for-production", "contains 'secret'"),
-    ("SECRET_KEY_FALLBACKS", "sbweb-old-key-2026-rotate-soon", "contains 'sbweb'"),
-])
+@pytest.mark.parametrize(
+    "setting, key, why",
+    [
+        ("SECRET_KEY", "change-me-to-64-hex-characters", "contains 'change'"),  # deploy/systemd/env.sample as shipped
+        ("SECRET_KEY", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "too few different characters"),
+        ("SECRET_KEY", "my-flask-secret-key-for-production", "contains 'secret'"),
+        ("SECRET_KEY_FALLBACKS", "sbweb-old-key-2026-rotate-soon", "contains 'sbweb'"),
+    ],
+)
 def test_a_guessable_secret_key_is_refused_outside_tests(tmp_path, app, setting, key, why):
     good = "66426f06ff94c43218bb16bbf097e934318d92513ba45637"
-    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "INSTANCE_PATH": str(tmp_path / "x"),
-              "SECRET_KEY": key if setting == "SECRET_KEY" else good,
-              "SECRET_KEY_FALLBACKS": [key] if setting == "SECRET_KEY_FALLBACKS" else []}
+    config = {
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "INSTANCE_PATH": str(tmp_path / "x"),
+        "SECRET_KEY": key if setting == "SECRET_KEY" else good,
+        "SECRET_KEY_FALLBACKS": [key] if setting == "SECRET_KEY_FALLBACKS" else [],
+    }
     with pytest.raises(ValueError, match=f"{setting} .*{why}") as refused:
         create_app(config)
     assert key not in str(refused.value)  # the key itself is never printed
@@ -489,6 +562,11 @@ def test_a_guessable_secret_key_is_refused_outside_tests(tmp_path, app, setting,
 def test_a_random_secret_key_starts(tmp_path, app):
     import secrets
 
-    made = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-                       "INSTANCE_PATH": str(tmp_path / "x"), "SECRET_KEY": secrets.token_urlsafe(32)})
+    made = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "INSTANCE_PATH": str(tmp_path / "x"),
+            "SECRET_KEY": secrets.token_urlsafe(32),
+        }
+    )
     assert made.config["SECRET_KEY"]

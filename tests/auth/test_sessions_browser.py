@@ -1,13 +1,14 @@
 """Sessions and identity levels as a resident and a staff member see them, in Chromium: 登录记录
 (normal, and 大字 at 320 px), the code page a locked number's real owner reaches, the voucher
 page of a looked-up resident (download yes, mail after 授权), and the staff's 账号与登录设备."""
+
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import checkout, consent, h1, mailed_code, type_identity
 from tests.home.test_large_text_browser import MEASURE
+from tests.support.browser_steps import checkout, consent, h1, mailed_code, type_identity
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,5 @@
 """存款账户账号报告 and 银行缴费协议: own person only, each rule refused beside its field."""
+
 from sqlalchemy import func, select
 
 from sbweb.db import db

@@ -1,6 +1,7 @@
 """银行缴费协议 on a phone, with and without JavaScript: 张伟 signs one with a 单笔扣款限额 of his
 own (a bad one is refused beside the field), the nightly 批扣 leaves his 补缴 for him and the
 agreement says why, and he opts in on 修改扣款设置. axe-core on the pages in the JavaScript run."""
+
 import datetime as dt
 import re
 

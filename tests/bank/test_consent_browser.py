@@ -2,6 +2,7 @@
 offered 缴费申报 for the open 2027 window, declares and pays from the dues list; 张伟 pays for
 赵秀英 once (代他人缴费: a wrong name refused) and adds her to his list from the result page;
 王芳's 基数申报 asks 缴费基数是否允许用于批扣. The `clock` stands at 2026-11-23 12:00 Shanghai."""
+
 import re
 
 import pytest
@@ -112,8 +113,9 @@ def test_wang_fang_sees_the_withholding_announced_on_her_agreement(live_server, 
 
     with live_server.app.app_context():
         wang = db.session.get(Person, live_server.world.people["王芳"])
-        account = bank.report(wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446",
-                              account_name="王芳")
+        account = bank.report(
+            wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446", account_name="王芳"
+        )
         bank.sign(wang.id, enrollment_no="520102100000012345", account_id=account.id, kind="tripartite")
         assert withholding.run()["announced"] == 2
         db.session.remove()

@@ -7,6 +7,7 @@ the agreement's 单笔扣款限额. What it leaves is told once, on the pages an
 
 The clock stands at 2026-11-23 12:00 Shanghai (the `clock` fixture): 2026's months and the
 residents' 2027 year are being collected."""
+
 import datetime as dt
 from email.header import decode_header, make_header
 
@@ -15,14 +16,14 @@ from sqlalchemy import func, select
 
 from sbweb.clock import shanghai_today
 from sbweb.db import db, write_transaction
-from sbweb.payments.orders import fingerprint
 from sbweb.models import BankAccount, BankAgreement, Declaration, Due, Order, OutboxMail, SandboxTrade, WithholdingSkip
+from sbweb.payments.orders import fingerprint
 from sbweb.services import declarations, registry, withholding
 from tests.bank.test_bank import report
 from tests.proxy.test_proxy import add, payee_rows
 from tests.reminders.test_reminders import body, outbox
-from tests.support.journeys import choose, pay, sign_in, submit_declaration
 from tests.support import ResidentClient
+from tests.support.journeys import choose, pay, sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -45,8 +46,9 @@ def sign_agreement(client, enrollment_no, name, **fields):
     report(client, account_name=name)
     account = db.session.scalar(select(BankAccount).order_by(BankAccount.id.desc()))
     page = client.page("/bank/agreements/new")
-    return client.submit(page, {"enrollment": enrollment_no, "account": str(account.id), "kind": "tripartite",
-                                **fields})
+    return client.submit(
+        page, {"enrollment": enrollment_no, "account": str(account.id), "kind": "tripartite", **fields}
+    )
 
 
 def orders_of(payer_id):
@@ -76,8 +78,9 @@ BEFORE, AFTER = "银行缴费协议扣款预告", "银行缴费协议扣款结�
 
 def mails_to(address, subject=LEFT):
     db.session.rollback()
-    return list(db.session.scalars(select(OutboxMail).filter_by(to_addr=address, subject=subject)
-                                   .order_by(OutboxMail.id)))
+    return list(
+        db.session.scalars(select(OutboxMail).filter_by(to_addr=address, subject=subject).order_by(OutboxMail.id))
+    )
 
 
 def subject(message) -> str:
@@ -96,8 +99,14 @@ def due_of(world, name, insurance, kind="normal"):
 def looked_up_grade(world, name, grade_yuan):
     """What the tester did: from a session opened with someone's name and ID number, choose a
     grade for them (the old code took it; the service still records it, as a lookup)."""
-    return declarations.choose_grade(world.people[name], world.enrollment(name, "pension"), year=2027,
-                                     grade_fen=grade_yuan * 100, today=shanghai_today(), level="lookup")
+    return declarations.choose_grade(
+        world.people[name],
+        world.enrollment(name, "pension"),
+        year=2027,
+        grade_fen=grade_yuan * 100,
+        today=shanghai_today(),
+        level="lookup",
+    )
 
 
 def shown_fingerprint(due):
@@ -113,6 +122,7 @@ def verified_client(app, name):
 
 
 # -- what was there before: once per due, 余额不足, 自动缴 --------------------------------------------
+
 
 def test_batch_withholding_pays_each_due_once(client, world, ctx):
     sign_in(client, "王芳", verified=True)
@@ -160,11 +170,14 @@ def test_where_no_provider_withholds_no_agreement_is_signed_and_the_job_does_not
 
 # -- dues priced by a declaration ---------------------------------------------------------------------
 
+
 def test_wang_fangs_own_verified_declaration_is_withheld(client, world, ctx):
     sign_in(client, "王芳", verified=True)
-    confirm = submit_declaration(client, client.page("/declare/flexible-pension"),
-                            {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400",
-                             "allow_withholding": "yes"})  # 缴费基数允许用于批扣
+    confirm = submit_declaration(
+        client,
+        client.page("/declare/flexible-pension"),
+        {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", "allow_withholding": "yes"},
+    )  # 缴费基数允许用于批扣
     assert confirm.h1 == "缴费信息确认"
     declared = db.session.scalar(select(Declaration).order_by(Declaration.id.desc()))
     assert (declared.declared_by_id, declared.declared_level) == (world.people["王芳"], "verified")
@@ -176,8 +189,13 @@ def test_wang_fangs_own_verified_declaration_is_withheld(client, world, ctx):
 
 def test_an_agency_pushed_due_without_a_declaration_is_withheld(client, world, ctx):
     with write_transaction():
-        pushed = registry.add_due(world.enrollment("王芳", "pension"), kind="normal", period_start="2026-05",
-                                  period_end="2026-05", amount_fen=88000)
+        pushed = registry.add_due(
+            world.enrollment("王芳", "pension"),
+            kind="normal",
+            period_start="2026-05",
+            period_end="2026-05",
+            amount_fen=88000,
+        )
     assert pushed.declaration_id is None
     sign_in(client, "王芳", verified=True)
     sign_agreement(client, "520102100000012345", "王芳")
@@ -238,12 +256,19 @@ def test_a_run_that_read_the_due_before_someone_re_declared_it_the_same_takes_no
     read_by_the_run = fingerprint([due])
     looked_up_grade(world, "赵秀英", 300)
     with pytest.raises(orders.StaleSelection):
-        orders.create_order(payer_id=world.people["赵秀英"], person_ids={world.people["赵秀英"]}, due_ids=[due.id],
-                            shown=read_by_the_run, channel="bank", idempotency_key=f"withhold-{due.id}")
+        orders.create_order(
+            payer_id=world.people["赵秀英"],
+            person_ids={world.people["赵秀英"]},
+            due_ids=[due.id],
+            shown=read_by_the_run,
+            channel="bank",
+            idempotency_key=f"withhold-{due.id}",
+        )
     assert db.session.get(Due, due.id, populate_existing=True).amount_fen == 30000
 
 
 # -- 补缴 ---------------------------------------------------------------------------------------------
+
 
 def test_zhang_weis_backpay_waits_for_his_confirmation(app, client, world, ctx):
     sign_in(client, "张伟", verified=True)
@@ -257,8 +282,9 @@ def test_zhang_weis_backpay_waits_for_his_confirmation(app, client, world, ctx):
     assert told in client.page("/bank/").text
     assert told in body(landed(app)[-1])
     # A confirmation from a looked-up session does not count.
-    declarations.confirm_backpay(world.people["张伟"], world.enrollment("张伟", "pension"),
-                                 shown_fingerprint(backpay), level="lookup")
+    declarations.confirm_backpay(
+        world.people["张伟"], world.enrollment("张伟", "pension"), shown_fingerprint(backpay), level="lookup"
+    )
     assert run()["skipped_unconfirmed"] == 1 and due_of(world, "张伟", "pension", "backpay").payable
     page = client.page(f"/declare/backpay/{ZHANG_PENSION}")
     assert "确认后未自行缴纳的补缴费款，将在每日批扣时从协议账户扣款" in page.text
@@ -267,8 +293,9 @@ def test_zhang_weis_backpay_waits_for_his_confirmation(app, client, world, ctx):
     assert (confirmed.confirmed_by_id, confirmed.confirmed_level) == (world.people["张伟"], "verified")
     assert confirmed.confirmed_at is not None
     # …and a later looked-up one does not take its place.
-    declarations.confirm_backpay(world.people["张伟"], world.enrollment("张伟", "pension"),
-                                 shown_fingerprint(confirmed), level="lookup")
+    declarations.confirm_backpay(
+        world.people["张伟"], world.enrollment("张伟", "pension"), shown_fingerprint(confirmed), level="lookup"
+    )
     assert db.session.get(Due, backpay.id).confirmed_level == "verified"
     assert run() == {**NOTHING, "attempted": 1, "settled": 1}
     assert db.session.get(Due, backpay.id).state == "paid"
@@ -279,8 +306,13 @@ def test_a_backpay_page_shown_before_the_agency_changed_it_confirms_nothing(clie
     sign_in(client, "张伟", verified=True)
     page = client.page(f"/declare/backpay/{ZHANG_PENSION}")
     with write_transaction():
-        registry.add_due(world.enrollment("张伟", "pension"), kind="backpay", period_start="2024-01",
-                         period_end="2024-06", amount_fen=480000)
+        registry.add_due(
+            world.enrollment("张伟", "pension"),
+            kind="backpay",
+            period_start="2024-01",
+            period_end="2024-06",
+            amount_fen=480000,
+        )
     refused = client.submit(page)
     assert refused.status == 422 and "补缴明细已变更，请核对下方最新明细后再确认" in refused.summary()
     assert "4,800.00" in refused.text
@@ -294,8 +326,13 @@ def test_an_agency_correction_needs_a_new_confirmation(client, world, ctx):
     client.submit(client.page(f"/declare/backpay/{ZHANG_PENSION}"))
     assert due_of(world, "张伟", "pension", "backpay").confirmed_level == "verified"
     with write_transaction():
-        registry.add_due(world.enrollment("张伟", "pension"), kind="backpay", period_start="2024-01",
-                         period_end="2024-06", amount_fen=480000)
+        registry.add_due(
+            world.enrollment("张伟", "pension"),
+            kind="backpay",
+            period_start="2024-01",
+            period_end="2024-06",
+            amount_fen=480000,
+        )
     assert due_of(world, "张伟", "pension", "backpay").confirmed_level is None
 
 
@@ -308,6 +345,7 @@ def test_the_backpay_opt_in_withholds_it_without_confirmation(client, world, ctx
 
 
 # -- 单笔扣款限额 ---------------------------------------------------------------------------------------
+
 
 def test_a_due_above_the_limit_is_told_once_and_paid_by_hand(app, client, world, ctx):
     sign_in(client, "张伟", verified=True)
@@ -358,6 +396,7 @@ def test_no_mail_without_an_address_but_the_pages_say_it(client, world, ctx):
 
 # -- 自动缴 for a payee ----------------------------------------------------------------------------------
 
+
 def test_auto_pay_for_a_payee_uses_the_payers_agreement(client, world, ctx):
     sign_in(client, "张伟", verified=True)
     add(client)
@@ -384,11 +423,15 @@ def test_auto_pay_takes_only_what_the_payee_declared_herself_when_verified(app, 
     assert db.session.get(Due, raised.due_id).state == "open"
     [mail] = landed(app)
     assert mail["To"] == "zhangwei@example.com"
-    assert "被代缴人 赵秀英 养老保险 2027年01月至2027年12月 正常缴费：¥1,000.00 的缴费申报未经本人验证身份后提交" in body(mail)
+    assert (
+        "被代缴人 赵秀英 养老保险 2027年01月至2027年12月 正常缴费：¥1,000.00 的缴费申报未经本人验证身份后提交"
+        in body(mail)
+    )
     assert "被代缴人 赵秀英" in client.page("/bank/").text
     payee_id = payee_rows(world)[0].id
-    assert "¥1,000.00 的缴费申报未经本人验证身份后提交" in client.page(
-        f"/proxy/{payee_id}/370212100000045678/dues").text
+    assert (
+        "¥1,000.00 的缴费申报未经本人验证身份后提交" in client.page(f"/proxy/{payee_id}/370212100000045678/dues").text
+    )
     her = verified_client(app, "赵秀英")
     assert "未经本人" not in her.page("/selfpay/370212100000045678/dues").text  # his agreement, not hers
     assert submit_declaration(her, her.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
@@ -400,18 +443,23 @@ def test_auto_pay_takes_only_what_the_payee_declared_herself_when_verified(app, 
 
 # -- the job's report --------------------------------------------------------------------------------------
 
+
 def test_flask_jobs_autopay_says_what_it_withheld_and_what_it_left(app, client, world, ctx):
     sign_in(client, "张伟", verified=True)
     sign_agreement(client, ZHANG_PENSION, "张伟")
     result = app.test_cli_runner().invoke(args=["jobs", "autopay"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == ("attempted=1 settled=1 failed=0 paused=0 skipped_over_limit=0 skipped_unverified=0 "
-                        "skipped_unconfirmed=1 skipped_reopened=0 skipped_not_allowed=0 announced=1 waiting=0 "
-                        "mails=1 mails_before=1 mails_after=1")
-    assert lines[1] == ("扣款 1 笔（成功 1，失败 0）；对账时段暂缓 0 笔；未扣款：超过单笔扣款限额 0 笔，"
-                        "申报未经本人验证 0 笔，补缴未经确认 1 笔，退费后重新应缴 0 笔，基数不允许用于批扣 0 笔；"
-                        "扣款预告 1 笔，预告期内待扣 0 笔；邮件：扣款预告 1 封，扣款结果 1 封，未扣款提醒 1 封")
+    assert lines[0] == (
+        "attempted=1 settled=1 failed=0 paused=0 skipped_over_limit=0 skipped_unverified=0 "
+        "skipped_unconfirmed=1 skipped_reopened=0 skipped_not_allowed=0 announced=1 waiting=0 "
+        "mails=1 mails_before=1 mails_after=1"
+    )
+    assert lines[1] == (
+        "扣款 1 笔（成功 1，失败 0）；对账时段暂缓 0 笔；未扣款：超过单笔扣款限额 0 笔，"
+        "申报未经本人验证 0 笔，补缴未经确认 1 笔，退费后重新应缴 0 笔，基数不允许用于批扣 0 笔；"
+        "扣款预告 1 笔，预告期内待扣 0 笔；邮件：扣款预告 1 封，扣款结果 1 封，未扣款提醒 1 封"
+    )
 
 
 def test_an_agreement_revoked_after_the_run_read_its_list_takes_nothing_more(client, world, ctx):

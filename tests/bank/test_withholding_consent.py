@@ -4,6 +4,7 @@ mailed before (扣款预告: what, from which account, how to stop it — taken 
 WITHHOLD_NOTICE later) and after (扣款结果), and the mail rate limit does not hold these back.
 
 The clock stands at 2026-11-23 12:00 Shanghai (the `clock` fixture)."""
+
 import datetime as dt
 
 import pytest
@@ -13,12 +14,20 @@ from sbweb import mail
 from sbweb.db import db, write_transaction
 from sbweb.models import BankAgreement, Declaration, Due, Order, OutboxMail
 from sbweb.services import registry, withholding
-from tests.bank.test_bank import CARD
 from tests.admin.test_import import ZHANG_BACKPAY, csv_bytes, office, upload
+from tests.bank.test_bank import CARD
+from tests.bank.test_withholding import (
+    AFTER,
+    BEFORE,
+    LEFT,
+    ZHANG_PENSION,
+    landed,
+    mails_to,
+    sign_agreement,
+    verified_client,
+)
 from tests.proxy.test_proxy import add, payee_rows
 from tests.reminders.test_reminders import body
-from tests.bank.test_withholding import (AFTER, BEFORE, LEFT, ZHANG_PENSION, due_of, landed, mails_to,
-                                          sign_agreement, verified_client)
 from tests.support.journeys import sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -46,6 +55,7 @@ def backpays(world, name):
 
 
 # -- 补缴 waits for its confirmation ----------------------------------------------------------------
+
 
 def test_an_imported_backpay_waits_in_the_nightly_run_until_zhang_wei_confirms_it(app, client, world, ctx):
     app.config["WITHHOLD_NOTICE"] = dt.timedelta(0)
@@ -79,8 +89,13 @@ def test_a_backpay_pushed_for_a_payee_under_auto_pay_waits_for_her_confirmation(
     sign_agreement(client, ZHANG_PENSION, "张伟", limit="5000")
     client.submit(client.page("/proxy/"), selector="main form.inline-form")  # 自动缴 on for 赵秀英
     with write_transaction():
-        pushed = registry.add_due(world.enrollment("赵秀英", "pension"), kind="backpay", period_start="2025-01",
-                                  period_end="2025-12", amount_fen=30000)
+        pushed = registry.add_due(
+            world.enrollment("赵秀英", "pension"),
+            kind="backpay",
+            period_start="2025-01",
+            period_end="2025-12",
+            amount_fen=30000,
+        )
     counts = run()
     assert counts["skipped_unconfirmed"] == 2  # his own 补缴 and hers
     assert db.session.get(Due, pushed.id).state == "open"
@@ -101,8 +116,13 @@ def test_zhang_wei_confirms_his_payees_backpay_on_the_page_and_his_auto_pay_take
     sign_agreement(client, ZHANG_PENSION, "张伟", limit="5000")
     client.submit(client.page("/proxy/"), selector="main form.inline-form")  # 自动缴 on for 赵秀英
     with write_transaction():
-        pushed_id = registry.add_due(world.enrollment("赵秀英", "pension"), kind="backpay",
-                                     period_start="2025-01", period_end="2025-12", amount_fen=30000).id
+        pushed_id = registry.add_due(
+            world.enrollment("赵秀英", "pension"),
+            kind="backpay",
+            period_start="2025-01",
+            period_end="2025-12",
+            amount_fen=30000,
+        ).id
     assert run()["skipped_unconfirmed"] == 2
     payee_id = payee_rows(world)[0].id
     dues = client.page(f"/proxy/{payee_id}/370212100000045678/dues")
@@ -130,9 +150,12 @@ def test_only_the_payer_of_a_payee_may_confirm_her_backpay(app, client, world, c
 
 # -- 缴费基数是否允许用于批扣 -------------------------------------------------------------------------------
 
+
 def declare_march(client, **fields):
     page = client.page("/declare/flexible-pension")
-    return submit_declaration(client, page, {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", **fields})
+    return submit_declaration(
+        client, page, {"year": "2026", "month_from": "3", "month_to": "3", "base": "4400", **fields}
+    )
 
 
 def test_the_base_form_asks_whether_it_may_be_used_for_withholding_and_says_no_unless_told(client, world, ctx):
@@ -175,8 +198,10 @@ def test_a_base_declared_not_for_withholding_is_left_for_her_until_she_declares_
 
 # -- mails before and after --------------------------------------------------------------------------
 
-def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_the_notice(app, client, world, ctx,
-                                                                                             clock):
+
+def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_the_notice(
+    app, client, world, ctx, clock
+):
     sign_in(client, "王芳", verified=True)
     sign_agreement(client, WANG_PENSION, "王芳")
     first = run()
@@ -191,8 +216,7 @@ def test_wang_fang_is_told_the_day_before_and_after_and_nothing_is_taken_before_
     assert "为被代缴人关闭自动缴" not in text  # nobody's 自动缴 in it
 
     bank_page = client.page("/bank/")
-    assert ("扣款预告：养老保险 2026年11月 正常缴费 ¥880.00，将于 2026年11月24日 起的每日批扣中扣款"
-            in bank_page.text)
+    assert "扣款预告：养老保险 2026年11月 正常缴费 ¥880.00，将于 2026年11月24日 起的每日批扣中扣款" in bank_page.text
     agreement_id = db.session.scalar(select(BankAgreement.id))
     settings = client.page(f"/bank/agreements/{agreement_id}/settings")
     lowered = client.submit(settings, {"limit": "500"})  # below ¥880: the notice no longer holds
@@ -232,11 +256,15 @@ def test_paying_by_hand_after_the_notice_stops_the_withholding(app, client, worl
 def test_a_due_re_priced_after_its_notice_is_announced_again_and_waits_again(app, client, world, ctx, clock):
     sign_in(client, "李明", verified=True, next_url="/declare/")
     sign_agreement(client, "330106100000023456", "李明", limit="5000")
-    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
+    assert (
+        submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "100000"}).h1 == "缴费信息确认"
+    )
     assert run()["announced"] == 1
     clock.at(clock.now + dt.timedelta(hours=19))
     sign_in(client, "李明", verified=True, next_url="/declare/")  # a new day's session
-    assert submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "200000"}).h1 == "缴费信息确认"
+    assert (
+        submit_declaration(client, client.page("/declare/resident-pension"), {"grade": "200000"}).h1 == "缴费信息确认"
+    )
     clock.at(clock.now + dt.timedelta(hours=2))  # 21 hours after the first notice, 2 after the new figure
     counts = run()
     assert (counts["announced"], counts["attempted"], counts["waiting"]) == (1, 0, 1)

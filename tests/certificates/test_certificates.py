@@ -1,6 +1,7 @@
 """证明开具: the voucher, 缴费证明 (with its 验证码, read aloud or as a question), 完税证明 首开 /
 补开 and 开具记录, the 代缴 variant, 证明核验, and mailing a document — each PDF checked for real
 with poppler (pdffonts: the CJK font embedded; pdftotext: the text; pdftoppm: it renders)."""
+
 import email
 import io
 import os
@@ -16,12 +17,13 @@ from sbweb.db import db
 from sbweb.models import Document, OutboxMail
 from sbweb.services import captcha
 from tests.proxy.test_proxy import ZHAO, add, payee_rows
-from tests.support.journeys import choose, order_no_of, pay, sign_in
 from tests.support import identity_of
+from tests.support.journeys import choose, order_no_of, pay, sign_in
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pdfs"
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None,
-                                   reason="poppler-utils (pdftotext, pdffonts, pdftoppm) not installed")
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext, pdffonts, pdftoppm) not installed"
+)
 
 
 def pdf_text(data: bytes, tmp_path: Path) -> str:
@@ -31,7 +33,9 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
     cjk = [line for line in fonts.splitlines() if "WenQuanYi" in line or "CJK" in line or "Hei" in line]
     assert cjk, fonts
     assert all(line.split()[-5:-3] == ["yes", "yes"] for line in cjk), fonts  # embedded, subset
-    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", str(path), str(tmp_path / "page")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", str(path), str(tmp_path / "page")], check=True
+    )
     assert (tmp_path / "page-1.png").stat().st_size > 5000
     # Kept for a person to look at: test-artifacts/pdfs/<test>.png
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -79,8 +83,15 @@ def test_the_voucher_of_a_settled_order(client, world, ctx, tmp_path):
     assert download.status_code == 200 and download.mimetype == "application/pdf"
     assert len(download.data) <= 200_000
     text = pdf_text(download.data, tmp_path)
-    for expected in ("电子缴费凭证", "王芳", "5201**********1246", "352.00", "叁佰伍拾贰元整",
-                     "职工基本医疗保险费（灵活就业）", "支付宝"):
+    for expected in (
+        "电子缴费凭证",
+        "王芳",
+        "5201**********1246",
+        "352.00",
+        "叁佰伍拾贰元整",
+        "职工基本医疗保险费（灵活就业）",
+        "支付宝",
+    ):
         assert expected in text, expected
     assert "520102198503151246" not in text
     db.session.rollback()
@@ -205,7 +216,11 @@ def test_without_espeak_the_question_in_words_is_offered_instead(app, client, wo
 def test_tax_certificate_first_issue_once_then_reissues_all_recorded(app, client, world, ctx, tmp_path):
     sign_in(client, "王芳", verified=True)
     result = pay(client, choose(client, "medical"))
-    ticket = next(dd.get_text(strip=True) for dd in result.soup.select(".summary-list dd") if dd.get_text(strip=True).isdigit() and len(dd.get_text(strip=True)) == 18)
+    ticket = next(
+        dd.get_text(strip=True)
+        for dd in result.soup.select(".summary-list dd")
+        if dd.get_text(strip=True).isdigit() and len(dd.get_text(strip=True)) == 18
+    )
 
     def listing(kind, **data):
         return client.submit(client.page(f"/certificates/tax/{kind}"), data or {"ticket_no": ticket})
@@ -213,8 +228,18 @@ def test_tax_certificate_first_issue_once_then_reissues_all_recorded(app, client
     first = issue(client, app, listing("first").url, {})
     assert first.h1 == "完税证明（首开）"
     text = pdf_text(client.get(first.url + ".pdf").data, tmp_path)
-    for expected in ("税收完税证明", "原凭证号", ticket, "520102198503151246", "王芳", "国家税务总局贵阳市南明区税务局",
-                     "职工基本医疗保险费", "（灵活就业）", "叁佰伍拾贰元整", "首开"):
+    for expected in (
+        "税收完税证明",
+        "原凭证号",
+        ticket,
+        "520102198503151246",
+        "王芳",
+        "国家税务总局贵阳市南明区税务局",
+        "职工基本医疗保险费",
+        "（灵活就业）",
+        "叁佰伍拾贰元整",
+        "首开",
+    ):
         assert expected in text, expected
     again = listing("first")
     assert again.status == 422 and again.summary() == ["未查询到任何开具信息，请确认是否首次开具"]
@@ -223,7 +248,10 @@ def test_tax_certificate_first_issue_once_then_reissues_all_recorded(app, client
     assert issue(client, app, by_period.url, {}).h1 == "完税证明（补开）"
     listing = client.page("/certificates/issued")
     assert [a.select_one(".cell-title").get_text() for a in listing.soup.select("main a.cell-link")] == [
-        "完税证明（补开）", "完税证明（补开）", "完税证明（首开）"]
+        "完税证明（补开）",
+        "完税证明（补开）",
+        "完税证明（首开）",
+    ]
 
 
 @needs_poppler
@@ -292,8 +320,11 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # closed again at once: connections are refused
 
 
-@pytest.mark.parametrize("app", [{"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": _closed_port(), "MAIL_TIMEOUT": 1,
-                                  "MAIL_RETRY_DELAYS": ()}], indirect=True)
+@pytest.mark.parametrize(
+    "app",
+    [{"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": _closed_port(), "MAIL_TIMEOUT": 1, "MAIL_RETRY_DELAYS": ()}],
+    indirect=True,
+)
 def test_a_failed_mail_is_shown_with_a_retry_button(app, client, world, ctx):
     sign_in(client, "王芳", verified=True)
     order_no = order_no_of(pay(client, choose(client, "medical")))

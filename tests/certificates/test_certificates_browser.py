@@ -3,6 +3,7 @@ downloads the 电子缴费凭证 from 缴费结果, issues a 缴费证明 (a wro
 question a resident can read instead of the image), mails it to herself, and its 校验码 is
 confirmed at the public 证明核验; an unknown code is told plainly. The 缴费证明 form and the
 document page are also looked at in 大字 at 320 px. Screenshots: test-artifacts/screens/<test>/."""
+
 import email
 import re
 import shutil
@@ -13,8 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from sbweb.services.captcha import WORDS
-from tests.support.browser_steps import checkout, consent, h1, image_loaded, path_of
 from tests.home.test_large_text_browser import MEASURE
+from tests.support.browser_steps import checkout, consent, h1, image_loaded, path_of
 
 pytestmark = pytest.mark.browser
 
@@ -23,8 +24,7 @@ QUESTION = re.compile(rf"^([{WORDS}])加([{WORDS}])等于几？$")
 
 
 def pdf_text(path: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 def text_captcha_answer(tab) -> str:
@@ -40,8 +40,7 @@ def summary_value(tab, label: str) -> str:
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_server, page, shot, axe,
-                                                                      tmp_path, js):
+def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_server, page, shot, axe, tmp_path, js):
     tag = "js" if js else "nojs"
     tab = page(js=js)
     tab.goto(live_server("/"))
@@ -179,8 +178,10 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     shot(wide, f"large-390-payment-form-{tag}")
     small = page(js=js, width=320)
     small.context.add_cookies(cookies)
-    for step, url, heading in [("payment-form", live_server("/certificates/payment"), "缴费证明"),
-                               ("document", doc_url, "缴费证明")]:
+    for step, url, heading in [
+        ("payment-form", live_server("/certificates/payment"), "缴费证明"),
+        ("document", doc_url, "缴费证明"),
+    ]:
         small.goto(url)
         expect(h1(small)).to_have_text(heading)
         small.wait_for_load_state("load")

@@ -3,8 +3,8 @@ totals and holder are fixed at issue, so every download says the same; once mone
 back it is 已作废 — on the verify page (never 核验通过), on its PDF, in 开具记录 — and a 缴费证明
 issued again lists only what was kept. Every font a PDF uses is embedded; the holder's own copy
 carries the full 证件号码, every other copy is masked. PDFs are read with poppler."""
+
 import email
-import re
 import subprocess
 from pathlib import Path
 
@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
-from sbweb.models import Document, OrderItem
+from sbweb.models import Document
 from sbweb.services import ledger, registry
-from tests.certificates.test_certificates import answer, issue, needs_poppler
+from tests.certificates.test_certificates import issue, needs_poppler
 from tests.proxy.test_proxy import ZHAO, add, payee_rows
-from tests.refunds.test_refunds_by_item import MONTHS, apply, approve_all, three_months_paid
-from tests.support.journeys import choose, order, order_no_of, pay, sign_in
+from tests.refunds.test_refunds_by_item import apply, approve_all, three_months_paid
 from tests.support import ResidentClient
+from tests.support.journeys import choose, order, order_no_of, pay, sign_in
 
 WANG_ID = "520102198503151246"
 WANG_MASKED = "5201**********1246"
@@ -84,7 +84,8 @@ def issued_three(app, client, paid):
 
 @pytest.mark.parametrize("partial", [False, True], ids=["whole item", "part of an item"])
 def test_a_refund_of_one_item_of_three_voids_what_lists_it_and_a_new_certificate_lists_what_was_kept(
-        app, client, world, ctx, tmp_path, partial):
+    app, client, world, ctx, tmp_path, partial
+):
     paid, ids = three_months_paid(client, world)
     other = pay_a_month(client, world, "2025-06")  # another payment, another year: its voucher stays
     other_voucher = doc_no_of(client.page(f"/orders/{other}/voucher"))
@@ -94,11 +95,13 @@ def test_a_refund_of_one_item_of_three_voids_what_lists_it_and_a_new_certificate
         assert "核验通过" in public.get(f"/verify/{document(doc_no).verify_code}").get_data(as_text=True)
 
     if partial:
-        application, item_id = apply(client, paid.order_no, ids[1], money_type="多缴费款退费", reason="其他原因",
-                                     amount="52.00")
+        application, item_id = apply(
+            client, paid.order_no, ids[1], money_type="多缴费款退费", reason="其他原因", amount="52.00"
+        )
     else:
-        application, item_id = apply(client, paid.order_no, ids[1], money_type="误缴费款退费",
-                                     reason="缴费档次或基数选择错误")
+        application, item_id = apply(
+            client, paid.order_no, ids[1], money_type="误缴费款退费", reason="缴费档次或基数选择错误"
+        )
     approve_all(app, app.test_client(), application)
     why = f"费款已退费（退费申请 {application.application_no}）"
 
@@ -122,7 +125,10 @@ def test_a_refund_of_one_item_of_three_voids_what_lists_it_and_a_new_certificate
 
     # 开具记录 shows each one's state.
     listing = client.page("/certificates/issued")
-    cells = {a.select_one(".cell-sub").get_text(): a.get_text(" ", strip=True) for a in listing.soup.select("main a.cell-link")}
+    cells = {
+        a.select_one(".cell-sub").get_text(): a.get_text(" ", strip=True)
+        for a in listing.soup.select("main a.cell-link")
+    }
     for doc_no in doc_nos:
         assert "已作废" in cells[f"编号 {doc_no}"] and why in cells[f"编号 {doc_no}"]
     assert "有效" in cells[f"编号 {other_voucher}"] and "已作废" not in cells[f"编号 {other_voucher}"]
@@ -178,8 +184,10 @@ def test_every_download_says_the_same_whatever_happens_after_issue(app, client, 
 
     enrollment = world.enrollment("王芳", "medical")
     with write_transaction():
-        later = [registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
-                 for m in ("2026-11", "2026-12")]
+        later = [
+            registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
+            for m in ("2026-11", "2026-12")
+        ]
     second = order(order_no_of(pay(client, choose(client, enrollment_no=enrollment.enrollment_no, due_ids=later))))
     application, _ = apply(client, second.order_no, later[0], money_type="重复缴费退费", reason="重复参保缴费")
     approve_all(app, app.test_client(), application)
@@ -223,8 +231,9 @@ def test_the_holders_own_copy_carries_the_full_id_and_every_other_copy_is_masked
     # Mailed to herself: the full number too.
     client.submit(voucher, {"email": "wangfang@example.com"}, selector="main form[action$='/mail']")
     [eml] = list((Path(app.instance_path) / "outbox").glob("*.eml"))
-    [attachment] = [p for p in email.message_from_bytes(eml.read_bytes()).walk()
-                    if p.get_content_type() == "application/pdf"]
+    [attachment] = [
+        p for p in email.message_from_bytes(eml.read_bytes()).walk() if p.get_content_type() == "application/pdf"
+    ]
     assert WANG_ID in pdftotext(attachment.get_payload(decode=True), tmp_path, "mailed")
 
     # A looked-up session (证件号码 + 姓名 prove nothing) gets the voucher masked.

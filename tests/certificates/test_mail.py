@@ -2,6 +2,7 @@
 with their PDF, or an .eml file by default; refusals, dropped connections, silence and lost
 tasks are retried with backoff until the mail arrives exactly once, or it fails visibly and the
 resident can send it again; one person sends at most MAIL_RATE_LIMIT mails an hour."""
+
 import datetime as dt
 import email
 import socket
@@ -23,7 +24,7 @@ ADDRESS = "resident@example.com"
 # The tests' time, set on the app's clock and handed to the job consumer. Ahead of the real
 # clock, so that huey (which runs inline in tests, and runs at once whatever is due by the real
 # clock) keeps every retry in its schedule until run_due_tasks reaches it.
-T0 = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).replace(second=0, microsecond=0)
+T0 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(second=0, microsecond=0)
 
 
 class Inbox:
@@ -40,8 +41,9 @@ class Inbox:
         if self.mode == "drop":
             server.transport.abort()
             return "421 4.3.0 gone"
-        self.received.append((list(envelope.rcpt_tos),
-                              email.message_from_bytes(envelope.content, policy=policy.default)))
+        self.received.append(
+            (list(envelope.rcpt_tos), email.message_from_bytes(envelope.content, policy=policy.default))
+        )
         return "250 2.0.0 OK"
 
 
@@ -79,8 +81,15 @@ def row(mail_id) -> OutboxMail:
 
 
 def send_certificate(person_id, now=None, to=ADDRESS):
-    return outbox.queue(person_id, to, "缴费证明（2026年度）", "您好：\n附件是您的缴费证明。\n",
-                        attachment_name="缴费证明-2026.pdf", attachment=PDF, now=now).id
+    return outbox.queue(
+        person_id,
+        to,
+        "缴费证明（2026年度）",
+        "您好：\n附件是您的缴费证明。\n",
+        attachment_name="缴费证明-2026.pdf",
+        attachment=PDF,
+        now=now,
+    ).id
 
 
 def the_attachment(message):
@@ -252,13 +261,34 @@ def test_six_mails_in_an_hour_are_refused_with_a_clear_message_and_nothing_writt
     assert [m.created_at for m in outbox.mails_of(person)][:2] == [clock.now, T0 + dt.timedelta(minutes=4)]
 
 
-@pytest.mark.parametrize("text", [
-    "", "   ", "resident", "resident@", "@example.com", "resident@example", "resident@@example.com",
-    "resi dent@example.com", "resident@example.com\r\nBcc: everyone@example.com", "resident@example.com,x@y.com",
-    "<resident@example.com>", "李雷 <resident@example.com>", "resident.@example.com", ".resident@example.com",
-    "resi..dent@example.com", "resident@-example.com", "resident@example..com", "resident@example.c0m",
-    "resident@[127.0.0.1]", "李雷@example.com", "x" * 65 + "@example.com", "r@" + "a" * 250 + ".com", None,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "resident",
+        "resident@",
+        "@example.com",
+        "resident@example",
+        "resident@@example.com",
+        "resi dent@example.com",
+        "resident@example.com\r\nBcc: everyone@example.com",
+        "resident@example.com,x@y.com",
+        "<resident@example.com>",
+        "李雷 <resident@example.com>",
+        "resident.@example.com",
+        ".resident@example.com",
+        "resi..dent@example.com",
+        "resident@-example.com",
+        "resident@example..com",
+        "resident@example.c0m",
+        "resident@[127.0.0.1]",
+        "李雷@example.com",
+        "x" * 65 + "@example.com",
+        "r@" + "a" * 250 + ".com",
+        None,
+    ],
+)
 def test_a_bad_address_is_refused_and_nothing_is_written(app, ctx, text):
     person = new_person()
     with pytest.raises(outbox.MailError) as refused:
@@ -267,12 +297,15 @@ def test_a_bad_address_is_refused_and_nothing_is_written(app, ctx, text):
     assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 0
 
 
-@pytest.mark.parametrize("text, address", [
-    ("  Li.Lei+cert@Example.COM ", "Li.Lei+cert@example.com"),
-    ("ｌｉｌｅｉ＠ｑｑ．ｃｏｍ", "lilei@qq.com"),  # typed with a full-width input method
-    ("lilei@例子.中国", "lilei@例子.中国"),
-    ("o'brien_2026@mail.example.org", "o'brien_2026@mail.example.org"),
-])
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        ("  Li.Lei+cert@Example.COM ", "Li.Lei+cert@example.com"),
+        ("ｌｉｌｅｉ＠ｑｑ．ｃｏｍ", "lilei@qq.com"),  # typed with a full-width input method
+        ("lilei@例子.中国", "lilei@例子.中国"),
+        ("o'brien_2026@mail.example.org", "o'brien_2026@mail.example.org"),
+    ],
+)
 def test_a_good_address_is_taken_normalised(text, address):
     assert outbox.validate_address(text) == address
 
@@ -326,13 +359,26 @@ def test_a_crash_between_sending_and_recording_sends_again_never_loses(app, ctx,
 def test_mail_settings_come_typed_from_the_environment(monkeypatch):
     from sbweb.config import from_environment
 
-    for key, value in {"SERVER": "smtp.example.com", "PORT": "2525", "USE_TLS": "true", "TIMEOUT": "5",
-                       "RATE_LIMIT": "3", "RATE_WINDOW": "600", "RETRY_DELAYS": "10, 60,300"}.items():
+    for key, value in {
+        "SERVER": "smtp.example.com",
+        "PORT": "2525",
+        "USE_TLS": "true",
+        "TIMEOUT": "5",
+        "RATE_LIMIT": "3",
+        "RATE_WINDOW": "600",
+        "RETRY_DELAYS": "10, 60,300",
+    }.items():
         monkeypatch.setenv(f"SBWEB_MAIL_{key}", value)
     found = from_environment()
     assert {k: v for k, v in found.items() if k.startswith("MAIL_")} == {
-        "MAIL_SERVER": "smtp.example.com", "MAIL_PORT": 2525, "MAIL_USE_TLS": True, "MAIL_TIMEOUT": 5,
-        "MAIL_RATE_LIMIT": 3, "MAIL_RATE_WINDOW": dt.timedelta(minutes=10), "MAIL_RETRY_DELAYS": (10, 60, 300)}
+        "MAIL_SERVER": "smtp.example.com",
+        "MAIL_PORT": 2525,
+        "MAIL_USE_TLS": True,
+        "MAIL_TIMEOUT": 5,
+        "MAIL_RATE_LIMIT": 3,
+        "MAIL_RATE_WINDOW": dt.timedelta(minutes=10),
+        "MAIL_RETRY_DELAYS": (10, 60, 300),
+    }
     monkeypatch.setenv("SBWEB_MAIL_PORT", "twenty-five")
     with pytest.raises(ValueError, match="SBWEB_MAIL_PORT"):
         from_environment()

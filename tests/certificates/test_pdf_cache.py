@@ -2,6 +2,7 @@
 (sbweb.services.documents.download): a voided document is never served from what was kept,
 whichever process voided it, and the holder's own copy (full 证件号码) is never handed to a
 session that gets the masked one. PDFs are read with poppler, as the other document tests do."""
+
 import datetime as dt
 import gc
 import runpy
@@ -16,11 +17,17 @@ from sbweb.db import db
 from sbweb.models import Document
 from sbweb.services import documents
 from tests.certificates.test_certificates import needs_poppler
-from tests.certificates.test_documents_follow_the_money import (WANG_ID, WANG_MASKED, doc_no_of, document, pay_a_month,
-                                                         pdftotext)
+from tests.certificates.test_documents_follow_the_money import (
+    WANG_ID,
+    WANG_MASKED,
+    doc_no_of,
+    document,
+    pay_a_month,
+    pdftotext,
+)
 from tests.refunds.test_refunds_by_item import apply, approve_all
-from tests.support.journeys import order, sign_in
 from tests.support import ResidentClient
+from tests.support.journeys import order, sign_in
 
 pytestmark = needs_poppler
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,9 +91,12 @@ def test_a_void_written_by_another_process_is_seen_by_every_process_at_once(app,
         text = pdftotext(who.get(f"/certificates/d/{doc_no}.pdf").data, tmp_path, "valid")
         assert "已作废" not in text
 
-    at = dt.datetime(2026, 8, 3, 2, 0, tzinfo=dt.timezone.utc)
-    db.session.execute(update(Document).where(Document.doc_no == doc_no)
-                       .values(state="void", voided_at=at, void_reason="费款已退费（退费申请 TEST-1）"))
+    at = dt.datetime(2026, 8, 3, 2, 0, tzinfo=dt.UTC)
+    db.session.execute(
+        update(Document)
+        .where(Document.doc_no == doc_no)
+        .values(state="void", voided_at=at, void_reason="费款已退费（退费申请 TEST-1）")
+    )
     db.session.commit()
 
     for who, name in ((client, "one"), (other_client, "other")):
@@ -134,8 +144,9 @@ def test_a_new_gunicorn_worker_renders_each_kind_once_before_its_first_request(a
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(renders)))  # not this test process's objects
     hooks = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
     said = []
-    log = SimpleNamespace(info=lambda msg, *a: said.append(("info", msg % a)),
-                          warning=lambda msg, *a: said.append(("warning", msg % a)))
+    log = SimpleNamespace(
+        info=lambda msg, *a: said.append(("info", msg % a)), warning=lambda msg, *a: said.append(("warning", msg % a))
+    )
     hooks["post_worker_init"](SimpleNamespace(wsgi=app, pid=4321, log=log))
     assert [level for level, _ in said] == ["info"] and "worker 4321: PDF documents warmed in" in said[0][1]
     titles = [html.split("<h1>")[1].split("</h1>")[0] for html in renders]

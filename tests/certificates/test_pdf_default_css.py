@@ -2,6 +2,7 @@
 document templates use (a render no longer parses and cascades the rest). Each kind of document,
 rendered with the library's whole default stylesheet and with ours, must look the same pixel for
 pixel (pdftoppm), and use no element ours leaves out."""
+
 import re
 import shutil
 import subprocess

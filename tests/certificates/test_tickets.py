@@ -3,6 +3,7 @@ each of its own tax office, shown by ticket and by person on 缴费结果, 缴�
 refund search finds the payment by either ticket. 完税证明 as the seeds do it: 查询 → 证明信息列表 →
 开具, 首开 once per ticket, 补开 only after 首开, the seeds' words when nothing is found, the same
 for a payee (代缴), each step as a whole page and as an HTMX fragment."""
+
 import datetime as dt
 
 import pytest
@@ -35,8 +36,12 @@ def batch_for_li_ming_and_zhao(client, world):
 
 def tickets_by_office(order_no: str) -> dict[str, str]:
     db.session.rollback()
-    rows = db.session.execute(select(TaxOffice.name, Ticket.ticket_no).join(Ticket.tax_office).join(Ticket.order)
-                              .where(Order.order_no == order_no))
+    rows = db.session.execute(
+        select(TaxOffice.name, Ticket.ticket_no)
+        .join(Ticket.tax_office)
+        .join(Ticket.order)
+        .where(Order.order_no == order_no)
+    )
     return dict(rows.all())
 
 
@@ -81,8 +86,18 @@ def test_the_voucher_groups_the_batch_by_ticket_and_person(client, world, ctx, t
     tickets = tickets_by_office(order_no)
     doc_page = client.page(f"/orders/{order_no}/voucher")
     text = pdf_text(client.get(doc_page.url + ".pdf").data, tmp_path)
-    for expected in (f"票证号码 {tickets[HANGZHOU]}", HANGZHOU, f"票证号码 {tickets[QINGDAO]}", QINGDAO,
-                     "李明", "330106199207084573", "赵秀英", "3702**********3469", "2 张", "捌佰元整"):
+    for expected in (
+        f"票证号码 {tickets[HANGZHOU]}",
+        HANGZHOU,
+        f"票证号码 {tickets[QINGDAO]}",
+        QINGDAO,
+        "李明",
+        "330106199207084573",
+        "赵秀英",
+        "3702**********3469",
+        "2 张",
+        "捌佰元整",
+    ):
         assert expected in text, expected
     # Each person under the ticket of their own tax office (the payer's own copy: his number in full).
     lines = text.split("票证号码 ")[1:]  # [0]: the head table
@@ -96,11 +111,13 @@ def test_refund_search_finds_the_payment_by_either_ticket(client, world, ctx):
     for ticket in tickets_by_office(order_no).values():
         found = client.page(f"/refunds/normal/?ticket_no={ticket}")
         assert found.status == 200 and [a["href"] for a in found.soup.select("main a[href*='/apply']")] == [
-            f"/refunds/normal/{order_no}/apply"], ticket
+            f"/refunds/normal/{order_no}/apply"
+        ], ticket
     assert "未查询到任何可退税费信息" in client.page("/refunds/normal/?ticket_no=433010626000000000").text
 
 
 # -- 完税证明 -----------------------------------------------------------------------------------
+
 
 def query(client, issue, data=None, *, proxy=False):
     url = f"/certificates/{'proxy/' if proxy else ''}tax/{issue}"
@@ -155,27 +172,34 @@ def test_reissue_before_first_issue_finds_nothing_in_the_seeds_words(app, client
     assert client.page("/certificates/tax/reissue/list").url.endswith("/certificates/tax/reissue")  # no list
     issue_from_list(client, app, query(client, "first", {"ticket_no": ticket}))
     today = dt.datetime.now(SHANGHAI).date()
-    listing = query(client, "reissue", {"ticket_no": ticket, "issued_from": today.isoformat(),
-                                        "issued_to": today.isoformat()})
+    listing = query(
+        client, "reissue", {"ticket_no": ticket, "issued_from": today.isoformat(), "issued_to": today.isoformat()}
+    )
     assert listing.url.endswith("/certificates/tax/reissue/list") and "首开于" in listing.text
     assert issue_from_list(client, app, listing).h1 == "完税证明（补开）"
     assert issue_from_list(client, app, client.page(listing.url)).h1 == "完税证明（补开）"  # any number of times
     db.session.rollback()
     assert [d.issue for d in db.session.scalars(select(Document).order_by(Document.id))] == [
-        "first", "reissue", "reissue"]
+        "first",
+        "reissue",
+        "reissue",
+    ]
     # 开具日期 that saw no issue of it.
     earlier = query(client, "reissue", {"issued_from": "2020-01-01", "issued_to": "2020-12-31"})
     assert earlier.status == 422 and earlier.summary() == [REISSUE_NONE]
 
 
-@pytest.mark.parametrize("issue, data, words", [
-    ("first", {"ticket_no": "437020226000000001"}, FIRST_NONE),          # a ticket not hers
-    ("first", {"period_from": "2001-01", "period_to": "2001-12"}, FIRST_NONE),
-    ("first", {"paid_from": "2020-01-01", "paid_to": "2020-01-31"}, FIRST_NONE),
-    ("first", {"tax_office": "13702120000"}, FIRST_NONE),               # 崂山: not where she paid
-    ("reissue", {"period_from": "2001-01", "period_to": "2001-12"}, REISSUE_NONE),
-    ("reissue", {}, REISSUE_NONE),                                       # nothing first-issued yet
-])
+@pytest.mark.parametrize(
+    "issue, data, words",
+    [
+        ("first", {"ticket_no": "437020226000000001"}, FIRST_NONE),  # a ticket not hers
+        ("first", {"period_from": "2001-01", "period_to": "2001-12"}, FIRST_NONE),
+        ("first", {"paid_from": "2020-01-01", "paid_to": "2020-01-31"}, FIRST_NONE),
+        ("first", {"tax_office": "13702120000"}, FIRST_NONE),  # 崂山: not where she paid
+        ("reissue", {"period_from": "2001-01", "period_to": "2001-12"}, REISSUE_NONE),
+        ("reissue", {}, REISSUE_NONE),  # nothing first-issued yet
+    ],
+)
 def test_each_not_found_case_says_the_seeds_words(client, world, ctx, issue, data, words):
     sign_in(client, "王芳", verified=True)
     pay(client, choose(client, "medical"))
@@ -195,8 +219,13 @@ def test_each_query_field_finds_her_ticket(client, world, ctx):
     paid = db.session.scalar(select(Order).filter_by(order_no=order_no_of(result)))
     ticket, day = paid.ticket_nos[0], paid.settled_at.astimezone(SHANGHAI).date().isoformat()
     period = paid.items[0].due.period_start
-    for data in ({"ticket_no": ticket}, {"period_from": period, "period_to": period},
-                 {"paid_from": day, "paid_to": day}, {"tax_office": "15201020000"}, {}):
+    for data in (
+        {"ticket_no": ticket},
+        {"period_from": period, "period_to": period},
+        {"paid_from": day, "paid_to": day},
+        {"tax_office": "15201020000"},
+        {},
+    ):
         listing = query(client, "first", data)
         assert listing.url.endswith("/list") and ticket in listing.text, data
 
@@ -243,12 +272,15 @@ def test_the_steps_are_pages_without_htmx_and_fragments_with_it(app, client, wor
     assert listed.status_code == 200 and "<html" not in body and "证明信息列表" in body
     assert listed.headers["HX-Push-Url"] == "/certificates/tax/first/list"
     # A refused 查询 with htmx: 422 with the seeds' words, as a fragment.
-    refused = hx(client, "/certificates/tax/reissue", method="POST", data=post_form(client.page("/certificates/tax/reissue")))
+    refused = hx(
+        client, "/certificates/tax/reissue", method="POST", data=post_form(client.page("/certificates/tax/reissue"))
+    )
     assert refused.status_code == 422 and REISSUE_NONE in refused.get_data(as_text=True)
     # 开具 from the list with htmx: the document's page in the answer, its address pushed.
     listing = client.page("/certificates/tax/first/list")
-    issued = hx(client, "/certificates/tax/first/list", method="POST",
-                data=post_form(listing, {"captcha": answer(client, app)}))
+    issued = hx(
+        client, "/certificates/tax/first/list", method="POST", data=post_form(listing, {"captcha": answer(client, app)})
+    )
     assert issued.status_code == 200 and "/certificates/d/WS" in issued.headers["HX-Push-Url"]
     assert first_issues() == 1
 

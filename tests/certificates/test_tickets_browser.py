@@ -1,6 +1,7 @@
 """票证号码 per 主管税务机关 in Chromium at 390×844, with and without JavaScript: 李明 pays his
 医疗保险 and 赵秀英's in one 合并缴费 and sees two tickets, each with its tax office and its person;
 then 首开完税证明: 查询 → 证明信息列表 → 开具. Screenshots: test-artifacts/screens/<test>/."""
+
 import re
 
 import pytest
@@ -8,8 +9,8 @@ from playwright.sync_api import expect
 
 from sbweb.models import Person
 from sbweb.services import payees
-from tests.support.browser_steps import consent, h1, path_of
 from tests.certificates.test_certificates_browser import text_captcha_answer
+from tests.support.browser_steps import consent, h1, path_of
 
 pytestmark = pytest.mark.browser
 

@@ -2,6 +2,7 @@
 medical due and opens its 电子缴费凭证; the payment is refunded (重复参保缴费, staff approve it);
 the document page, 开具记录 and the public 证明核验 then say 已作废 with the date and the reason,
 and the PDF she downloads carries the mark. Screenshots: test-artifacts/screens/<test>/."""
+
 import re
 import subprocess
 
@@ -21,12 +22,20 @@ def refund_by_staff(app, person_id: int) -> str:
     """Her payment comes back: she applied (重复参保缴费, to her bank account) and staff approved it."""
     with app.app_context():
         person = db.session.get(Person, person_id)
-        account = bank.report(person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006",
-                              account_name="王芳")
+        account = bank.report(
+            person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006", account_name="王芳"
+        )
         order = db.session.scalar(select(Order).filter_by(payer_id=person_id, state="settled"))
-        application = refund_applications.apply(person, order.order_no, "normal", items={order.items[0].id: None},
-                                                money_type="重复缴费退费", reason="重复参保缴费",
-                                                account_id=account.id, account_name="王芳")
+        application = refund_applications.apply(
+            person,
+            order.order_no,
+            "normal",
+            items={order.items[0].id: None},
+            money_type="重复缴费退费",
+            reason="重复参保缴费",
+            account_id=account.id,
+            account_name="王芳",
+        )
         staff_id = staff.create("shenhe", "审核员", "correct horse battery", "reviewer").id
         refund_applications.approve(staff_id, application.id, method="bank")
         refund_applications.confirm_bank_transfer(staff_id, application.id)

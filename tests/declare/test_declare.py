@@ -1,21 +1,23 @@
 """缴费申报: the four flows of the seeds end to end with the test client, with and without
 HTMX, and paid through the self-pay journey. The clock stands at 2026-11-23 12:00 Shanghai
 (the `clock` fixture), when 2026's months and the residents' 2027 year are being collected."""
+
 import pytest
 from sqlalchemy import select
 
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Order
 from tests.selfpay.test_steps import hx, post_form
-from tests.support.journeys import go_to_provider, submit_declaration, sandbox_pay, sign_in
+from tests.support.journeys import go_to_provider, sandbox_pay, sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
 
 def declarations_of(world, name):
     db.session.rollback()
-    return list(db.session.scalars(select(Declaration).filter_by(person_id=world.people[name])
-                                   .order_by(Declaration.id)))
+    return list(
+        db.session.scalars(select(Declaration).filter_by(person_id=world.people[name]).order_by(Declaration.id))
+    )
 
 
 def open_form(client, flow):
@@ -39,8 +41,13 @@ def test_flexible_pension_base_declaration_is_priced_by_the_standard_and_paid(cl
     assert "3,000.00" in confirm.text and "叁仟元整" in confirm.text
     assert "缴费基数 5,000.00元/月" in confirm.text
     declared = declarations_of(world, "张伟")[-1]
-    assert (declared.kind, declared.base_fen, declared.period_start, declared.period_end,
-            declared.amount_fen) == ("base", 500000, "2026-01", "2026-03", 300000)
+    assert (declared.kind, declared.base_fen, declared.period_start, declared.period_end, declared.amount_fen) == (
+        "base",
+        500000,
+        "2026-01",
+        "2026-03",
+        300000,
+    )
     cashier = go_to_provider(client, confirm)
     result = sandbox_pay(client, cashier)
     assert "缴费成功" in result.text
@@ -121,7 +128,9 @@ def test_backpay_without_pushed_dues_explains_what_to_do(client, world, ctx):
 
 def test_history_lists_valid_and_void_and_voids_an_unpaid_declaration(client, world, ctx):
     sign_in(client, "王芳", verified=True)
-    submit_declaration(client, open_form(client, "flexible-pension"), {"month_from": "1", "month_to": "2", "base": "5000"})
+    submit_declaration(
+        client, open_form(client, "flexible-pension"), {"month_from": "1", "month_to": "2", "base": "5000"}
+    )
     page = client.page("/declare/history")
     assert page.h1 == "申报查询" and "缴费基数 5,000.00 元/月" in page.text
     newest = declarations_of(world, "王芳")[-1]
@@ -135,14 +144,21 @@ def test_history_lists_valid_and_void_and_voids_an_unpaid_declaration(client, wo
     void_only = client.page("/declare/history?state=void")
     assert "作废日期" in void_only.text and void_only.text.count("有效") <= 1  # the filter label
     # The months are free again: declare them with another base.
-    confirm = submit_declaration(client, open_form(client, "flexible-pension"), {"month_from": "1", "month_to": "2", "base": "6000"})
+    confirm = submit_declaration(
+        client, open_form(client, "flexible-pension"), {"month_from": "1", "month_to": "2", "base": "6000"}
+    )
     assert confirm.h1 == "缴费信息确认" and "2,400.00" in confirm.text
 
 
 def test_every_step_renders_as_a_fragment_for_htmx(client, world, ctx):
     sign_in(client, "李明", verified=True)
-    for url in ("/declare/", "/declare/resident-pension", "/declare/resident-medical",
-                "/declare/history", "/declare/flexible-pension"):
+    for url in (
+        "/declare/",
+        "/declare/resident-pension",
+        "/declare/resident-medical",
+        "/declare/history",
+        "/declare/flexible-pension",
+    ):
         response = hx(client, url)
         body = response.get_data(as_text=True)
         assert response.status_code == 200, url
@@ -175,17 +191,22 @@ def test_late_fee_is_its_own_line_when_the_region_sets_one(app, client, world, c
     assert result.exit_code == 0, result.output
     sign_in(client, "张伟", verified=True)
     # September 2026 was due by 30 September: 54 days late on 23 November, 0.05 % a day.
-    confirm = submit_declaration(client, open_form(client, "flexible-pension"), {"month_from": "9", "month_to": "9", "base": "5000"})
+    confirm = submit_declaration(
+        client, open_form(client, "flexible-pension"), {"month_from": "9", "month_to": "9", "base": "5000"}
+    )
     assert confirm.h1 == "缴费信息确认"
     assert "含滞纳金 27.00" in confirm.text and "1,027.00" in confirm.text
     declared = declarations_of(world, "张伟")[-1]
     assert (declared.amount_fen, declared.late_fee_fen) == (102700, 2700)
     # This month is not late: no late-fee line.
-    confirm = submit_declaration(client, open_form(client, "flexible-pension"), {"month_from": "12", "month_to": "12", "base": "5000"})
+    confirm = submit_declaration(
+        client, open_form(client, "flexible-pension"), {"month_from": "12", "month_to": "12", "base": "5000"}
+    )
     assert "滞纳金" not in confirm.text and "1,000.00" in confirm.text
 
 
 # -- 再次确认经办机构信息 → 确定 (Guizhou) --------------------------------------------------------------
+
 
 def test_next_asks_to_confirm_the_agency_and_writes_nothing_until_confirmed(client, world, ctx):
     sign_in(client, "王芳", verified=True)

@@ -5,6 +5,7 @@ forms; 计算应缴金额 and 查看该市经办机构 are buttons), declared an
 
 The `clock` stands at 2026-11-23 12:00 Shanghai: 2026's months (灵活就业) and the residents'
 2027 year are being collected. Screenshots land in test-artifacts/screens/<test>/."""
+
 import re
 
 import pytest
@@ -13,20 +14,33 @@ from sqlalchemy import func, select
 
 from sbweb.db import db
 from sbweb.models import Declaration, Due
-from tests.support.browser_steps import confirm_agency, consent, h1, mark_document, path_of, same_document, type_identity
 from tests.home.test_large_text_browser import MEASURE
+from tests.support.browser_steps import (
+    confirm_agency,
+    consent,
+    h1,
+    mark_document,
+    path_of,
+    same_document,
+    type_identity,
+)
 from tests.support.wechat_steps import sent_codes
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
 
 with_and_without_js = pytest.mark.parametrize("js", [True, False], ids=["js", "no-js"])
 
-ID_NUMBERS = {"王芳": "520102198503151246", "李明": "330106199207084573",
-              "张伟": "370202197805127818", "赵秀英": "370212196011203469"}
+ID_NUMBERS = {
+    "王芳": "520102198503151246",
+    "李明": "330106199207084573",
+    "张伟": "370202197805127818",
+    "赵秀英": "370212196011203469",
+}
 FLEXIBLE, RESIDENT = "灵活就业人员社保缴费", "城乡居民社保缴费"
 
 
 # -- what the resident does, in the words on the screen ---------------------------------------
+
 
 def declare_as(tab, live_server, name: str, section: str, insurance: str):
     """首页 → 缴费申报 → 授权 (同意授权 as `name`: declaring needs a verified identity) → the flow
@@ -81,10 +95,21 @@ def pay(tab, amount: str):
 def declarations(live_server, name: str) -> list[tuple]:
     """(kind, from, to, base or grade, amount, state, its due's state), oldest first."""
     with live_server.app.app_context():
-        rows = db.session.scalars(select(Declaration).filter_by(
-            person_id=live_server.world.people[name]).order_by(Declaration.id))
-        return [(d.kind, d.period_start, d.period_end, d.base_fen or d.grade_fen, d.amount_fen,
-                 d.state, db.session.get(Due, d.due_id).state) for d in rows]
+        rows = db.session.scalars(
+            select(Declaration).filter_by(person_id=live_server.world.people[name]).order_by(Declaration.id)
+        )
+        return [
+            (
+                d.kind,
+                d.period_start,
+                d.period_end,
+                d.base_fen or d.grade_fen,
+                d.amount_fen,
+                d.state,
+                db.session.get(Due, d.due_id).state,
+            )
+            for d in rows
+        ]
 
 
 def count_declarations(live_server) -> int:
@@ -104,6 +129,7 @@ def assert_axe_clean(axe):
 
 
 # -- the four flows --------------------------------------------------------------------------
+
 
 @with_and_without_js
 def test_zhang_wei_declares_a_base_for_three_months_and_pays(js, live_server, page, shot, axe):
@@ -180,14 +206,12 @@ def test_zhang_wei_declares_a_base_for_three_months_and_pays(js, live_server, pa
     check_axe(axe, js, tab, "缴费信息确认（申报）")
 
     pay(tab, "3,000.00")
-    assert declarations(live_server, "张伟")[-1] == (
-        "base", "2026-01", "2026-03", 500000, 300000, "valid", "paid")
+    assert declarations(live_server, "张伟")[-1] == ("base", "2026-01", "2026-03", 500000, 300000, "valid", "paid")
     assert_axe_clean(axe)
 
 
 @with_and_without_js
-def test_wang_fang_declares_one_month_of_flexible_medical_and_pays(js, live_server, page, shot,
-                                                                    axe):
+def test_wang_fang_declares_one_month_of_flexible_medical_and_pays(js, live_server, page, shot, axe):
     tab = page(js=js)
     declare_as(tab, live_server, "王芳", FLEXIBLE, "医疗保险")
     expect(h1(tab)).to_have_text("灵活就业人员医疗保险费申报")
@@ -212,8 +236,7 @@ def test_wang_fang_declares_one_month_of_flexible_medical_and_pays(js, live_serv
     expect(h1(tab)).to_have_text("缴费信息确认")
     expect(tab.locator("main")).to_contain_text("叁佰伍拾贰元整")
     pay(tab, "352.00")
-    assert declarations(live_server, "王芳")[-1] == (
-        "base", "2026-01", "2026-01", 440000, 35200, "valid", "paid")
+    assert declarations(live_server, "王芳")[-1] == ("base", "2026-01", "2026-01", 440000, 35200, "valid", "paid")
     assert_axe_clean(axe)
 
 
@@ -249,8 +272,7 @@ def test_li_ming_chooses_the_1000_grade_and_pays(js, live_server, page, shot, ax
 
 
 @with_and_without_js
-def test_a_looked_up_li_ming_is_taken_to_verify_and_then_finishes_his_declaration(js, live_server, page, shot,
-                                                                                  axe):
+def test_a_looked_up_li_ming_is_taken_to_verify_and_then_finishes_his_declaration(js, live_server, page, shot, axe):
     """A name and an ID number let 李明 pay what he owes, not change it: 缴费申报 takes him to 授权,
     which says why; the code mailed to his address verifies him and brings him back."""
     tab = page(js=js)
@@ -315,9 +337,9 @@ def test_zhao_xiuying_declares_2027_resident_medical_and_pays(js, live_server, p
 
 # -- 所在地市 → 经办机构 ----------------------------------------------------------------------
 
+
 @with_and_without_js
-def test_another_city_lists_its_agencies_and_a_foreign_agency_is_refused(js, live_server, page,
-                                                                         shot, axe):
+def test_another_city_lists_its_agencies_and_a_foreign_agency_is_refused(js, live_server, page, shot, axe):
     tab = page(js=js)
     declare_as(tab, live_server, "张伟", FLEXIBLE, "养老保险")
     expect(h1(tab)).to_have_text("灵活就业人员养老保险费申报")
@@ -330,15 +352,13 @@ def test_another_city_lists_its_agencies_and_a_foreign_agency_is_refused(js, liv
         mark_document(tab)
         tab.get_by_label("所在地市").focus()
         tab.get_by_label("所在地市").select_option("杭州市")
-        expect(agency_of(tab).locator("label", has_text="杭州市西湖区社会保险管理服务中心")) \
-            .to_have_count(1)
+        expect(agency_of(tab).locator("label", has_text="杭州市西湖区社会保险管理服务中心")).to_have_count(1)
         assert same_document(tab), "choosing a city reloaded the page"
         expect(tab.get_by_label("所在地市")).to_be_focused()  # the swap keeps her place
     else:
         tab.get_by_label("所在地市").select_option("杭州市")
         refresh.click()
-        expect(agency_of(tab).locator("label", has_text="杭州市西湖区社会保险管理服务中心")) \
-            .to_have_count(1)
+        expect(agency_of(tab).locator("label", has_text="杭州市西湖区社会保险管理服务中心")).to_have_count(1)
         expect(tab.locator("[data-error-summary]")).to_have_count(0)  # not an error, a refresh
     expect(tab.get_by_label("所在地市")).to_have_value("杭州市")
     names = agency_names(tab)
@@ -360,8 +380,7 @@ def test_another_city_lists_its_agencies_and_a_foreign_agency_is_refused(js, liv
     expect(agency_of(tab).locator(".field-message")).to_contain_text("不一致")
     expect(agency_of(tab)).to_have_attribute("aria-describedby", "agency-error")
     # The summary's link leads to the field it is about.
-    expect(summary.get_by_role("link", name=re.compile("不一致"))).to_have_attribute(
-        "href", "#agency")
+    expect(summary.get_by_role("link", name=re.compile("不一致"))).to_have_attribute("href", "#agency")
     expect(h1(tab)).to_have_text("灵活就业人员养老保险费申报")
     shot(tab, "agency-mismatch")
     check_axe(axe, js, tab, "灵活就业养老申报（经办机构不一致）")
@@ -384,6 +403,7 @@ def test_another_city_lists_its_agencies_and_a_foreign_agency_is_refused(js, liv
 
 
 # -- how the pages look: 申报查询, 大字 at 390 px and 320 px ------------------------------------
+
 
 def measure(tab) -> dict:
     tab.wait_for_load_state("load")

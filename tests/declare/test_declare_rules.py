@@ -3,6 +3,7 @@ server's, every refusal is a Chinese message beside its field with nothing writt
 shown before a standard changed charges nothing, payments pause in the reconciliation
 window, only one's own unpaid declaration can be voided, and two racing declarations of the
 same months make one due. The clock stands at 2026-11-23 12:00 Shanghai unless moved."""
+
 import datetime as dt
 import threading
 
@@ -14,8 +15,8 @@ from sbweb.clock import SHANGHAI
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Order
 from tests.orders.test_payment_guarantees import notify_for, post_go_pay
-from tests.support.journeys import choose, go_to_provider, sandbox_pay, sign_in, submit_declaration
 from tests.support import ResidentClient, form_values
+from tests.support.journeys import choose, go_to_provider, sandbox_pay, sign_in, submit_declaration
 
 pytestmark = pytest.mark.usefixtures("clock")
 
@@ -61,8 +62,9 @@ def refused(page, field, message):
 
 def latest_declaration(world, name) -> Declaration:
     db.session.rollback()
-    return db.session.scalar(select(Declaration).filter_by(person_id=world.people[name])
-                             .order_by(Declaration.id.desc()))
+    return db.session.scalar(
+        select(Declaration).filter_by(person_id=world.people[name]).order_by(Declaration.id.desc())
+    )
 
 
 def cli(app, *args):
@@ -71,17 +73,37 @@ def cli(app, *args):
 
 # -- 1. amounts are the server's ----------------------------------------------------------------
 
+
 def test_money_fields_in_the_post_are_ignored_and_the_standard_prices_the_declaration(client, world, ctx):
     sign_in(client, "张伟", verified=True)
-    confirm = declare(client, "flexible-pension", {
-        "year": "2026", "month_from": "1", "month_to": "3", "base": "5000",
-        "amount": "1", "amount_fen": "1", "monthly": "1", "total": "1", "late_fee": "1",
-        "grade": "100", "person_id": str(world.people["王芳"]), "person": str(world.people["王芳"])})
+    confirm = declare(
+        client,
+        "flexible-pension",
+        {
+            "year": "2026",
+            "month_from": "1",
+            "month_to": "3",
+            "base": "5000",
+            "amount": "1",
+            "amount_fen": "1",
+            "monthly": "1",
+            "total": "1",
+            "late_fee": "1",
+            "grade": "100",
+            "person_id": str(world.people["王芳"]),
+            "person": str(world.people["王芳"]),
+        },
+    )
     assert confirm.h1 == "缴费信息确认", confirm.text
     assert "3,000.00" in confirm.text and "叁仟元整" in confirm.text  # 5000 × 20 % × 3
     declared = latest_declaration(world, "张伟")
-    assert (declared.person_id, declared.kind, declared.base_fen, declared.amount_fen,
-            declared.late_fee_fen) == (world.people["张伟"], "base", 500000, 300000, 0)
+    assert (declared.person_id, declared.kind, declared.base_fen, declared.amount_fen, declared.late_fee_fen) == (
+        world.people["张伟"],
+        "base",
+        500000,
+        300000,
+        0,
+    )
     due = db.session.get(Due, declared.due_id)
     assert (due.amount_fen, due.period_start, due.period_end, due.state) == (300000, "2026-01", "2026-03", "open")
     assert due.enrollment.person_id == world.people["张伟"]
@@ -91,8 +113,12 @@ def test_money_fields_in_the_post_are_ignored_and_the_standard_prices_the_declar
 
 def test_the_live_preview_ignores_posted_figures_too(client, world, ctx):
     sign_in(client, "张伟", verified=True)
-    preview = declare(client, "flexible-pension", {"month_from": "1", "month_to": "2", "base": "6000",
-                                                   "monthly": "1", "amount": "1"}, button="计算应缴金额")
+    preview = declare(
+        client,
+        "flexible-pension",
+        {"month_from": "1", "month_to": "2", "base": "6000", "monthly": "1", "amount": "1"},
+        button="计算应缴金额",
+    )
     assert preview.status == 200 and "每月应缴 1,200.00 元 × 2 个月" in preview.text and "2,400.00" in preview.text
 
 
@@ -116,12 +142,12 @@ def test_a_grade_the_region_does_not_offer_is_refused_beside_the_grade(client, w
 # -- 2. the base --------------------------------------------------------------------------------
 
 BAD_BASES = [
-    ("4503.99", QINGDAO_RANGE),            # a fen below the minimum
-    ("22518.01", QINGDAO_RANGE),           # a fen above the maximum
+    ("4503.99", QINGDAO_RANGE),  # a fen below the minimum
+    ("22518.01", QINGDAO_RANGE),  # a fen above the maximum
     ("-5000", QINGDAO_RANGE),
     ("0", QINGDAO_RANGE),
-    ("1e5", QINGDAO_RANGE),                # 100,000 yuan
-    ("9999999999999999", QINGDAO_RANGE),   # 16 digits: long, but a number
+    ("1e5", QINGDAO_RANGE),  # 100,000 yuan
+    ("9999999999999999", QINGDAO_RANGE),  # 16 digits: long, but a number
     ("abc", "缴费基数应为金额，如 4504.00"),
     ("5000.001", "缴费基数应为金额，如 4504.00"),
     ("NaN", "缴费基数应为金额，如 4504.00"),
@@ -151,6 +177,7 @@ def test_the_range_ends_themselves_are_allowed(client, world, ctx):
 
 # -- 3. months already paid or declared -------------------------------------------------------
 
+
 def test_a_month_already_paid_cannot_be_declared_again(client, world, ctx):
     sign_in(client, "张伟", verified=True)
     confirm = declare(client, "flexible-pension", {"month_from": "1", "month_to": "3", "base": "5000"})
@@ -160,7 +187,9 @@ def test_a_month_already_paid_cannot_be_declared_again(client, world, ctx):
     refused(page, "month_from", ALREADY_PAID)
     assert written() == before
     # Months next to the paid ones are still free.
-    assert declare(client, "flexible-pension", {"month_from": "4", "month_to": "5", "base": "5000"}).h1 == "缴费信息确认"
+    assert (
+        declare(client, "flexible-pension", {"month_from": "4", "month_to": "5", "base": "5000"}).h1 == "缴费信息确认"
+    )
 
 
 def test_a_month_already_declared_cannot_be_declared_again(client, world, ctx):
@@ -172,18 +201,26 @@ def test_a_month_already_declared_cannot_be_declared_again(client, world, ctx):
     refused(page, "month_from", ALREADY_DECLARED)
     assert written() == before
     # The demo's open November due is a declaration too.
-    refused(declare(client, "flexible-pension", {"month_from": "11", "month_to": "12", "base": "6000"}),
-            "month_from", ALREADY_DECLARED)
+    refused(
+        declare(client, "flexible-pension", {"month_from": "11", "month_to": "12", "base": "6000"}),
+        "month_from",
+        ALREADY_DECLARED,
+    )
     assert written() == before
 
 
 def test_the_same_months_of_the_other_insurance_are_not_taken(client, world, ctx):
     sign_in(client, "王芳", verified=True)  # her pension and medical are separate enrollments
-    assert declare(client, "flexible-pension", {"month_from": "1", "month_to": "2", "base": "5000"}).h1 == "缴费信息确认"
-    assert declare(client, "flexible-medical", {"month_from": "1", "month_to": "2", "base": "5000"}).h1 == "缴费信息确认"
+    assert (
+        declare(client, "flexible-pension", {"month_from": "1", "month_to": "2", "base": "5000"}).h1 == "缴费信息确认"
+    )
+    assert (
+        declare(client, "flexible-medical", {"month_from": "1", "month_to": "2", "base": "5000"}).h1 == "缴费信息确认"
+    )
 
 
 # -- 4. month order -----------------------------------------------------------------------------
+
 
 def test_month_to_before_month_from_is_refused_beside_month_to(client, world, ctx):
     sign_in(client, "张伟", verified=True)
@@ -205,6 +242,7 @@ def test_a_month_outside_the_year_is_refused(client, world, ctx):
 
 
 # -- 5. the collection window -------------------------------------------------------------------
+
 
 def test_a_flexible_year_whose_window_closed_is_refused_beside_the_year(client, world, ctx):
     sign_in(client, "张伟", verified=True)
@@ -228,9 +266,11 @@ def test_a_resident_year_whose_window_closed_is_refused_beside_the_year(client, 
 def test_a_year_without_a_standard_is_not_yet_published(app, world, ctx):
     before = written()
     app.test_client_class = ResidentClient
-    for name, flow, data in [("张伟", "flexible-pension", {"month_from": "1", "month_to": "1", "base": "5000"}),
-                             ("李明", "resident-pension", {"grade": "80000"}),
-                             ("李明", "resident-medical", {})]:
+    for name, flow, data in [
+        ("张伟", "flexible-pension", {"month_from": "1", "month_to": "1", "base": "5000"}),
+        ("李明", "resident-pension", {"grade": "80000"}),
+        ("李明", "resident-medical", {}),
+    ]:
         client = app.test_client()
         sign_in(client, name, verified=True)
         page = declare(client, flow, {"year": "2030", **data})
@@ -252,11 +292,15 @@ def test_the_window_moves_with_the_clock(client, world, ctx, clock):
 
 # -- 6. someone else's agency, no enrollment ----------------------------------------------------
 
+
 def test_an_agency_the_person_is_not_registered_with_is_refused_beside_the_agency(client, world, ctx):
     sign_in(client, "王芳", verified=True)  # 贵阳
     before = written()
-    page = declare(client, "flexible-pension", {"city": "青岛市", "agency": "37020201",
-                                                "month_from": "1", "month_to": "1", "base": "5000"})
+    page = declare(
+        client,
+        "flexible-pension",
+        {"city": "青岛市", "agency": "37020201", "month_from": "1", "month_to": "1", "base": "5000"},
+    )
     refused(page, "agency", MISMATCH)
     assert written() == before
 
@@ -264,8 +308,9 @@ def test_an_agency_the_person_is_not_registered_with_is_refused_beside_the_agenc
 def test_an_agency_code_that_does_not_exist_is_refused(client, world, ctx):
     sign_in(client, "王芳", verified=True)
     before = written()
-    page = declare(client, "flexible-pension", {"agency": "99999999", "month_from": "1", "month_to": "1",
-                                                "base": "5000"})
+    page = declare(
+        client, "flexible-pension", {"agency": "99999999", "month_from": "1", "month_to": "1", "base": "5000"}
+    )
     assert page.status == 422 and page.field_error("agency")
     assert written() == before
 
@@ -278,8 +323,10 @@ def test_another_persons_agency_for_a_flow_one_lacks_says_no_enrollment(client, 
     assert not page.soup.select("main form[method=post]")
     # A post made by hand declares nothing either.
     token = form_values(open_form(client, "flexible-pension").form())["csrf_token"][0]
-    response = client.post("/declare/resident-pension", data={
-        "csrf_token": token, "city": "青岛市", "agency": "37021201", "year": "2027", "grade": "30000"})
+    response = client.post(
+        "/declare/resident-pension",
+        data={"csrf_token": token, "city": "青岛市", "agency": "37021201", "year": "2027", "grade": "30000"},
+    )
     assert response.status_code in (200, 422) and "未查询到参保登记信息" in response.get_data(as_text=True)
     assert written() == before
 
@@ -292,6 +339,7 @@ def test_a_person_with_no_enrollment_at_all_sees_the_message(client, world, ctx)
 
 
 # -- 7. a confirm page shown before the standard changed ----------------------------------------
+
 
 def test_a_confirm_page_shown_before_a_standard_change_charges_nothing(app, client, world, ctx):
     sign_in(client, "张伟", verified=True)
@@ -386,6 +434,7 @@ def test_repricing_keeps_the_late_fee_as_of_the_day_declared_in_shanghai(app, cl
 
 # -- 8. the reconciliation window ---------------------------------------------------------------
 
+
 def pause_qingdao(app):
     result = cli(app, "pause", "370200", "青岛市", "--window", "22:50-00:10")
     assert result.exit_code == 0, result.output
@@ -454,6 +503,7 @@ def test_in_the_window_notifies_still_settle_and_resume_is_refused(app, client, 
 
 # -- 9. void --------------------------------------------------------------------------------
 
+
 def test_another_persons_declaration_cannot_be_seen_or_voided(client, world, ctx):
     theirs = latest_declaration(world, "张伟")
     sign_in(client, "王芳", verified=True)
@@ -518,6 +568,7 @@ def test_history_and_void_need_a_verified_session(client, world, ctx):
 
 # -- 10. two at once ----------------------------------------------------------------------------
 
+
 def test_two_concurrent_declarations_of_the_same_months_make_one_due(app, world):
     app.test_client_class = ResidentClient
     pages = []
@@ -545,8 +596,9 @@ def test_two_concurrent_declarations_of_the_same_months_make_one_due(app, world)
         enrollment = world.enrollment("张伟", "pension")
         dues = db.session.scalars(select(Due).filter_by(enrollment_id=enrollment.id, period_start="2026-01")).all()
         assert len(dues) == 1 and dues[0].amount_fen == 300000
-        declared = db.session.scalars(select(Declaration).filter_by(enrollment_id=enrollment.id,
-                                                                    period_start="2026-01")).all()
+        declared = db.session.scalars(
+            select(Declaration).filter_by(enrollment_id=enrollment.id, period_start="2026-01")
+        ).all()
         assert len(declared) == 1 and declared[0].due_id == dues[0].id
 
 
@@ -586,11 +638,37 @@ def test_a_month_with_a_pushed_backpay_points_to_backpay(app, world, ctx):
 
     from sbweb.services import declarations as service
 
-    assert cli(app, "set", "370200", "2024", "flexible", "--base-min", "3980", "--base-max", "19899",
-               "--pension-rate", "20", "--medical-rate", "9.5", "--opens", "2024-01-01",
-               "--closes", "2024-12-31").exit_code == 0
+    assert (
+        cli(
+            app,
+            "set",
+            "370200",
+            "2024",
+            "flexible",
+            "--base-min",
+            "3980",
+            "--base-max",
+            "19899",
+            "--pension-rate",
+            "20",
+            "--medical-rate",
+            "9.5",
+            "--opens",
+            "2024-01-01",
+            "--closes",
+            "2024-12-31",
+        ).exit_code
+        == 0
+    )
     with pytest.raises(service.DeclarationError) as refused:
-        service.declare_base(world.people["张伟"], world.enrollment("张伟", "pension"), year=2024,
-                             month_from=3, month_to=3, base_fen=500000, today=dt.date(2024, 3, 10),
-                             level="verified")
+        service.declare_base(
+            world.people["张伟"],
+            world.enrollment("张伟", "pension"),
+            year=2024,
+            month_from=3,
+            month_to=3,
+            base_fen=500000,
+            today=dt.date(2024, 3, 10),
+            level="verified",
+        )
     assert "补缴" in refused.value.message and refused.value.field == "month_from"

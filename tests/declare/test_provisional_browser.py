@@ -1,13 +1,14 @@
 """暂按上年度标准 in Chromium on a phone (390×844): on 15 January 2027 Guizhou's 2027 灵活就业
 standard is not published, so 王芳 declares February–March on 2026's, with and without
 JavaScript; the declare page and 缴费信息确认 say so. Screenshots in test-artifacts/screens/<test>/."""
+
 import datetime as dt
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import checkout, confirm_agency, consent, h1
 from tests.declare.test_declare_browser import FLEXIBLE, declare_as, with_and_without_js
+from tests.support.browser_steps import checkout, confirm_agency, consent, h1
 from tests.support.journeys import World
 
 pytestmark = pytest.mark.browser
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def world(app, clock):
     """The demo residents loaded on 15 January 2027, 12:00 Shanghai (the clock stays there)."""
-    clock.at(dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.timezone.utc))
+    clock.at(dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.UTC))
     with app.app_context():
         return World.load()
 
@@ -70,10 +71,21 @@ def test_wang_fang_pays_january_provisionally_then_pays_the_difference(live_serv
     shot(tab, "result-provisional")
 
     with live_server.app.app_context(), write_transaction():
-        standards.save_standard(standards.parse_standard({
-            "region": "520000", "year": 2027, "category": "flexible", "base_min": "4600.00",
-            "base_max": "21973.50", "pension_rate": "20", "medical_rate": "8",
-            "opens": "2027-01-01", "closes": "2027-12-31"}))
+        standards.save_standard(
+            standards.parse_standard(
+                {
+                    "region": "520000",
+                    "year": 2027,
+                    "category": "flexible",
+                    "base_min": "4600.00",
+                    "base_max": "21973.50",
+                    "pension_rate": "20",
+                    "medical_rate": "8",
+                    "opens": "2027-01-01",
+                    "closes": "2027-12-31",
+                }
+            )
+        )
     tab.goto(live_server(f"/selfpay/{number}/dues"))
     difference = tab.locator(".due", has_text="按2027年度标准补缴差额")
     expect(difference).to_contain_text("40.00")
@@ -103,10 +115,21 @@ def test_wang_fang_reads_the_refund_the_system_applied_for(live_server, page, sh
     expect(h1(tab)).to_have_text("选择缴费信息")
     checkout(tab)
     with live_server.app.app_context(), write_transaction():
-        standards.save_standard(standards.parse_standard({
-            "region": "520000", "year": 2027, "category": "flexible", "base_min": "4394.70",
-            "base_max": "21973.50", "pension_rate": "20", "medical_rate": "7.5",
-            "opens": "2027-01-01", "closes": "2027-12-31"}))
+        standards.save_standard(
+            standards.parse_standard(
+                {
+                    "region": "520000",
+                    "year": 2027,
+                    "category": "flexible",
+                    "base_min": "4394.70",
+                    "base_max": "21973.50",
+                    "pension_rate": "20",
+                    "medical_rate": "7.5",
+                    "opens": "2027-01-01",
+                    "closes": "2027-12-31",
+                }
+            )
+        )
     tab.goto(live_server("/refunds/records"))
     expect(h1(tab)).to_have_text("退费申请记录")
     main = tab.locator("main")

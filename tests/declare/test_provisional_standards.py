@@ -3,6 +3,7 @@ standards up to 2026, so in January 2027 王芳 declares and pays 暂按上年�
 saying so; when staff publish 2027's standard the provisional items are re-priced through the
 ledger's own paths, 多退少补 — an open due re-priced, a paid one owed more gets a 补差 due, a paid one
 owed less a refund by item that staff approve — and the books balance after each."""
+
 import datetime as dt
 
 import pytest
@@ -16,11 +17,20 @@ from tests.admin_standards.test_admin_standards import office
 from tests.bank.test_bank import report
 from tests.ops.test_migrations import own_database  # noqa: F401 (a fixture)
 from tests.refunds.test_refunds_by_item import apply
-from tests.support.journeys import (World, choose, go_to_provider, order, order_no_of, pay, sandbox_pay, sign_in,
-                            submit_declaration)
+from tests.support.journeys import (
+    World,
+    choose,
+    go_to_provider,
+    order,
+    order_no_of,
+    pay,
+    sandbox_pay,
+    sign_in,
+    submit_declaration,
+)
 
-JAN_15_2027 = dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.timezone.utc)  # 12:00 in Shanghai
-MAR_01_2028 = dt.datetime(2028, 3, 1, 4, 0, tzinfo=dt.timezone.utc)
+JAN_15_2027 = dt.datetime(2027, 1, 15, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai
+MAR_01_2028 = dt.datetime(2028, 3, 1, 4, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -35,9 +45,19 @@ def publish_2027(app, **figures):
     """An admin adds Guizhou's 2027 灵活就业 standard on the back-office page; the flash it ends on."""
     client = office(app)
     page = client.page("/admin/standards/new")
-    data = {"region": "520000", "year": "2027", "category": "flexible", "base_min": "4394.70",
-            "base_max": "21973.50", "pension_rate": "20", "medical_rate": "8", "late_fee": "0",
-            "opens": "2027-01-01", "closes": "2027-12-31", **figures}
+    data = {
+        "region": "520000",
+        "year": "2027",
+        "category": "flexible",
+        "base_min": "4394.70",
+        "base_max": "21973.50",
+        "pension_rate": "20",
+        "medical_rate": "8",
+        "late_fee": "0",
+        "opens": "2027-01-01",
+        "closes": "2027-12-31",
+        **figures,
+    }
     done = client.submit(page, data, selector="main form.form-card")
     assert done.h1 == "缴费标准", done.text[:400]
     db.session.rollback()
@@ -46,9 +66,14 @@ def publish_2027(app, **figures):
 
 def own_due(world, name, insurance, period):
     db.session.rollback()
-    return db.session.scalar(select(Due).where(Due.enrollment_id == world.enrollment(name, insurance).id,
-                                               Due.period_start == period, Due.difference_of_id.is_(None),
-                                               Due.state != "void"))
+    return db.session.scalar(
+        select(Due).where(
+            Due.enrollment_id == world.enrollment(name, insurance).id,
+            Due.period_start == period,
+            Due.difference_of_id.is_(None),
+            Due.state != "void",
+        )
+    )
 
 
 def test_2027_is_declared_provisionally_on_2026s_standard_and_the_pages_say_so(client, world, ctx):
@@ -62,8 +87,9 @@ def test_2027_is_declared_provisionally_on_2026s_standard_and_the_pages_say_so(c
     assert confirm.h1 == "缴费信息确认", confirm.text[:400]
     assert "暂按上年度标准（2026年度标准）" in confirm.text and "3,000.00" in confirm.text
     db.session.rollback()
-    declared = db.session.scalar(select(Declaration).where(Declaration.person_id == world.people["王芳"])
-                                 .order_by(Declaration.id.desc()))
+    declared = db.session.scalar(
+        select(Declaration).where(Declaration.person_id == world.people["王芳"]).order_by(Declaration.id.desc())
+    )
     assert (declared.period_start, declared.period_end, declared.amount_fen) == ("2027-02", "2027-04", 300000)
     assert declared.provisional_on == 2026 and declared.standard.year == 2026
     assert declared.due.provisional_on == 2026
@@ -101,8 +127,9 @@ def test_publishing_2027_reprices_an_open_provisional_due(app, client, world, ct
 
 
 def publish_again(app):
-    result = app.test_cli_runner().invoke(args=["standards", "set", "520000", "2027", "flexible",
-                                                "--base-min", "4600.00"])
+    result = app.test_cli_runner().invoke(
+        args=["standards", "set", "520000", "2027", "flexible", "--base-min", "4600.00"]
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -144,8 +171,13 @@ def test_a_paid_provisional_due_owed_less_gets_the_overpayment_back_by_item(app,
     assert "多缴退费申请 1 笔（待审核）" in done.text
     db.session.rollback()
     application = db.session.scalar(select(RefundApplication))
-    assert (application.money_type, application.amount_fen, application.state, application.person_id,
-            application.account_id) == ("多缴费款退费", 2200, "pending", world.people["王芳"], None)
+    assert (
+        application.money_type,
+        application.amount_fen,
+        application.state,
+        application.person_id,
+        application.account_id,
+    ) == ("多缴费款退费", 2200, "pending", world.people["王芳"], None)
     january_id = january.id
     item = db.session.scalar(select(OrderItem).filter_by(due_id=january_id))
     item_id = item.id
@@ -179,10 +211,13 @@ def test_a_paid_provisional_due_owed_less_gets_the_overpayment_back_by_item(app,
     assert "部分退费" in client.page("/records/").text
 
 
-@pytest.mark.parametrize("moment, months, basis", [
-    (JAN_15_2027, ("2", "3"), "2026"),
-    (MAR_01_2028, ("4", "5"), "2026"),
-])
+@pytest.mark.parametrize(
+    "moment, months, basis",
+    [
+        (JAN_15_2027, ("2", "3"), "2026"),
+        (MAR_01_2028, ("4", "5"), "2026"),
+    ],
+)
 def test_the_app_boots_and_declares_on_any_date(app, client, clock, ctx, moment, months, basis):
     """`make run` on a date past the data file's years: the demo loads and 缴费申报 works."""
     clock.at(moment)
@@ -193,7 +228,9 @@ def test_the_app_boots_and_declares_on_any_date(app, client, clock, ctx, moment,
     year = str(moment.year)
     assert page.soup.select_one("#year option[selected]").get_text() == f"{year}年（暂按上年度标准）"
     assert f"暂按上年度标准（{basis}年度标准）" in page.text
-    confirm = submit_declaration(client, page, {"year": year, "month_from": months[0], "month_to": months[1], "base": "4400"})
+    confirm = submit_declaration(
+        client, page, {"year": year, "month_from": months[0], "month_to": months[1], "base": "4400"}
+    )
     assert confirm.h1 == "缴费信息确认", confirm.text[:400]
     assert "1,760.00" in confirm.text  # 4400 × 20 % × 2
     result = pay(client, confirm)
@@ -294,7 +331,8 @@ def test_loading_a_data_file_with_2027_settles_and_says_how_many(app, world, ctx
     """`flask standards load FILE` with Qingdao's 2027 standard: 张伟's provisional January is
     re-priced, and the command says so."""
     data = tmp_path / "2027.toml"
-    data.write_text('''
+    data.write_text(
+        """
 [[standards]]
 region = "370200"
 year = 2027
@@ -305,7 +343,9 @@ pension_rate = "20"
 medical_rate = "9.5"
 opens = "2027-01-01"
 closes = "2027-12-31"
-''', encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     assert own_due(world, "张伟", "pension", "2027-01").amount_fen == 90080  # 4504 × 20 %
     result = app.test_cli_runner().invoke(args=["standards", "load", str(data)])
     assert result.exit_code == 0, result.output
@@ -330,8 +370,9 @@ def test_the_reminder_mail_says_a_due_is_provisional_as_the_pages_do(app, client
     lines = body(mail).splitlines()
     january = next(i for i, line in enumerate(lines) if "养老保险 2027年01月" in line)
     assert lines[january + 1].strip() == PROVISIONAL_WORDS
-    assert PROVISIONAL_WORDS in client.page("/selfpay/" + world.enrollment("王芳", "pension").enrollment_no
-                                            + "/dues").text  # the page says it in the same words
+    assert (
+        PROVISIONAL_WORDS in client.page("/selfpay/" + world.enrollment("王芳", "pension").enrollment_no + "/dues").text
+    )  # the page says it in the same words
     dated_2026 = [line for line in lines if "2026年" in line and "·" in line]
     assert all(PROVISIONAL_WORDS not in line for line in dated_2026)
 
@@ -339,9 +380,9 @@ def test_the_reminder_mail_says_a_due_is_provisional_as_the_pages_do(app, client
 def test_the_withholding_notice_says_a_due_is_provisional(app, client, world, ctx):
     """The 扣款预告 of 王芳's agreement names the 2027 month it will take as 暂按上年度标准."""
     from sbweb.services import withholding
-    from tests.reminders.test_reminders import body
     from tests.bank.test_withholding import BEFORE, landed, sign_agreement
     from tests.bank.test_withholding_consent import WANG_PENSION
+    from tests.reminders.test_reminders import body
 
     sign_in(client, "王芳", verified=True)
     sign_agreement(client, WANG_PENSION, "王芳")

@@ -1,6 +1,7 @@
 """An unexpected exception is a Chinese 系统繁忙 page (or fragment) with a reference that is
 also in the log line; never a traceback, an exception's words or a setting — also with DEBUG
 left on and with the error page itself broken. 400/404/405/413/429 are Chinese pages too."""
+
 import logging
 import re
 
@@ -12,8 +13,17 @@ from tests.conftest import JINJA_CACHE
 from tests.support import ResidentClient, check_page, form_values
 
 SECRET_WORDS = "secret: 520102198503151246 postgresql://admin:hunter2@db"
-LEAKS = ("Traceback", "RuntimeError", "hunter2", "520102198503151246", "test-secret", 'File "', "werkzeug",
-         "SQLALCHEMY", "sbweb/")
+LEAKS = (
+    "Traceback",
+    "RuntimeError",
+    "hunter2",
+    "520102198503151246",
+    "test-secret",
+    'File "',
+    "werkzeug",
+    "SQLALCHEMY",
+    "sbweb/",
+)
 
 
 def app_with_a_broken_route(app_config, **config):
@@ -33,8 +43,17 @@ def app_with_a_broken_route(app_config, **config):
 
 @pytest.fixture
 def base_config(app):
-    return {k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR", "SECRET_KEY", "INSTANCE_PATH",
-                                       "TESTING", "HUEY_IMMEDIATE")}
+    return {
+        k: app.config[k]
+        for k in (
+            "SQLALCHEMY_DATABASE_URI",
+            "PAYMENT_KEY_DIR",
+            "SECRET_KEY",
+            "INSTANCE_PATH",
+            "TESTING",
+            "HUEY_IMMEDIATE",
+        )
+    }
 
 
 def assert_no_leak(body: str):
@@ -78,7 +97,7 @@ def test_an_unexpected_error_in_an_htmx_request_is_a_fragment(base_config):
 def test_a_safe_request_id_from_the_proxy_is_the_reference(base_config):
     app = app_with_a_broken_route(base_config)
     response = app.test_client().get("/test-only/boom", headers={"X-Request-ID": "edge-4f2a9c1b"})
-    assert "参考编号：<span class=\"mono\">edge-4f2a9c1b</span>" in response.get_data(as_text=True)
+    assert '参考编号：<span class="mono">edge-4f2a9c1b</span>' in response.get_data(as_text=True)
     # One that could smuggle markup or a line break into a log is replaced by ours.
     # So is one the log would mask (its digits look like a 台胞证 number): the page and the log
     # must show the same reference.
@@ -92,8 +111,14 @@ def test_every_answer_names_its_request(client):
     assert first != second and re.fullmatch(r"[0-9a-f]{12}", first)
 
 
-@pytest.mark.parametrize("misconfigured", [{"DEBUG": True}, {"PROPAGATE_EXCEPTIONS": True},
-                                          {"TESTING": False, "SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637"}])
+@pytest.mark.parametrize(
+    "misconfigured",
+    [
+        {"DEBUG": True},
+        {"PROPAGATE_EXCEPTIONS": True},
+        {"TESTING": False, "SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637"},
+    ],
+)
 def test_misconfigured_the_page_still_leaks_nothing(base_config, misconfigured):
     app = app_with_a_broken_route(base_config, **misconfigured)
     response = app.test_client().get("/test-only/boom")
@@ -128,8 +153,9 @@ def test_when_the_error_page_itself_fails_a_fixed_chinese_page_is_sent(base_conf
 def test_an_error_after_the_view_is_the_same_page(base_config, debug):
     """Raised by a response hook: Flask's own 500 (without DEBUG), or nothing inside Flask at all
     (with DEBUG, it re-raises): the outermost layer answers."""
-    app = app_with_a_broken_route(base_config, DEBUG=debug, TESTING=False,
-                                  SECRET_KEY="66426f06ff94c43218bb16bbf097e934318d92513ba45637")
+    app = app_with_a_broken_route(
+        base_config, DEBUG=debug, TESTING=False, SECRET_KEY="66426f06ff94c43218bb16bbf097e934318d92513ba45637"
+    )
 
     @app.after_request
     def broken(response):
@@ -142,13 +168,16 @@ def test_an_error_after_the_view_is_the_same_page(base_config, debug):
     assert reference_on(body)
 
 
-@pytest.mark.parametrize("method, path, data, status, title", [
-    ("GET", "/no/such/page", None, 404, "页面不存在"),
-    ("DELETE", "/", None, 405, "操作无效"),
-    ("POST", "/auth/manual", {"csrf_token": "x"}, 400, "页面已过期"),
-    ("POST", "/auth/manual", {"filler": "9" * 100_000}, 413, "提交内容过长"),
-    ("GET", "/?q=%00", None, 400, "请求无效"),
-])
+@pytest.mark.parametrize(
+    "method, path, data, status, title",
+    [
+        ("GET", "/no/such/page", None, 404, "页面不存在"),
+        ("DELETE", "/", None, 405, "操作无效"),
+        ("POST", "/auth/manual", {"csrf_token": "x"}, 400, "页面已过期"),
+        ("POST", "/auth/manual", {"filler": "9" * 100_000}, 413, "提交内容过长"),
+        ("GET", "/?q=%00", None, 400, "请求无效"),
+    ],
+)
 @pytest.mark.parametrize("htmx", [False, True])
 def test_http_errors_are_chinese_pages_and_fragments(client, method, path, data, status, title, htmx):
     client.htmx = htmx
@@ -172,8 +201,15 @@ def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_a_fault(base_co
     page = client.page("/auth/manual")
     client.htmx = htmx
     caplog.set_level(logging.ERROR, logger="sbweb")
-    response = client.post("/auth/manual", data={**{k: v[0] for k, v in form_values(page.form()).items()},
-                                                 "id_type": "201", "id_number": "520102198503151246", "name": "王芳"})
+    response = client.post(
+        "/auth/manual",
+        data={
+            **{k: v[0] for k, v in form_values(page.form()).items()},
+            "id_type": "201",
+            "id_number": "520102198503151246",
+            "name": "王芳",
+        },
+    )
     body = response.get_data(as_text=True)
     # Retry-After: at least ours (the rate limiter may name its own window's end, if later).
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 10
@@ -194,6 +230,7 @@ def test_a_missing_table_is_a_fault_with_its_traceback_not_an_outage(base_config
         from sqlalchemy import text
 
         from sbweb.db import db
+
         db.session.execute(text("select * from a_table_no_migration_made"))
 
     access.classify(app, "no_table", read=access.PUBLIC)

@@ -1,6 +1,7 @@
 """What a resident sees when the app protects itself, in Chromium at 390×844: the session that
 ran out (told in words, also after an HTMX click), the 429 of too many lookups, and the error
 page with its reference. Screenshots in test-artifacts/screens/."""
+
 import datetime as dt
 
 import pytest
@@ -8,8 +9,8 @@ from playwright.sync_api import expect
 
 from sbweb import access
 from sbweb.auth import EXPIRED
-from tests.support.browser_steps import h1, type_identity
 from tests.conftest import COLLECTING
+from tests.support.browser_steps import h1, type_identity
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +50,7 @@ def test_an_htmx_click_after_expiry_lands_on_the_sign_in_page_with_the_message(l
 def test_too_many_lookups_get_a_page_that_says_when_to_try_again(live_server, page, shot, js):
     tab = page(js=js)
     tab.goto(live_server("/auth/manual?next=/selfpay/"))
+
     def posted(r):
         return r.request.method == "POST" and r.url.endswith("/auth/manual")
 

@@ -6,14 +6,15 @@ whole row, and any dead point in the row fails), sideways overflow, and — on f
 sticky 下一步 bar — how much of each control the bar covers when the control gets focus. Each
 figure is held to its number and a failure names the worst element; axe-core finds nothing
 serious on every page, in 长辈版 too. Screenshots in test-artifacts/screens/<test>/."""
+
 import re
 from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import consent, h1, ticket_no
 from tests.home.test_large_text_browser import MEASURE
+from tests.support.browser_steps import consent, h1, ticket_no
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
 
@@ -23,6 +24,7 @@ class Mode:
     """One way a resident's phone is set: our 长辈版 on or off, the screen width, and the host
     app's text size (the browser's default font size, as WeChat's 关怀模式 or the phone's text
     setting changes it; None for the default 16 px)."""
+
     elder: bool
     width: int
     host_font: float | None = None
@@ -70,6 +72,7 @@ def fresh_problems():
     PROBLEMS.clear()
     yield
     PROBLEMS.clear()
+
 
 FOCUS_UNDER_BAR = """() => {
   const bar = document.querySelector("main .actions.sticky");
@@ -155,9 +158,9 @@ def assert_no_problems(axe):
     problems, PROBLEMS[:] = list(PROBLEMS), []
     print(FIGURES)
     blocking = axe.blocking()
-    assert not problems and not blocking, (
-        "\n".join(problems)
-        + (f"\naxe found serious or critical problems: {blocking}" if blocking else ""))
+    assert not problems and not blocking, "\n".join(problems) + (
+        f"\naxe found serious or critical problems: {blocking}" if blocking else ""
+    )
 
 
 def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dict:
@@ -173,34 +176,39 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
     need(m["large"] is mode.elder, f"{where} html.large-text is {m['large']}")
     root = (mode.host_font or 16) * (1.375 if mode.elder else 1)
     need(abs(m["rootFont"] - root) < 0.5, f"{where} root font {m['rootFont']} px, not {root}")
-    need(m["scrollWidth"] <= m["clientWidth"],
-         f"{where} scrolls sideways ({m['scrollWidth']} > {m['clientWidth']}): {m['wide']}")
+    need(
+        m["scrollWidth"] <= m["clientWidth"],
+        f"{where} scrolls sideways ({m['scrollWidth']} > {m['clientWidth']}): {m['wide']}",
+    )
     need(not m["wide"], f"{where} past the right edge: {m['wide']}")
     need(not m["broken"], f"{where} numbers broken inside a group of digits: {m['broken']}")
     need(not m["clipped"], f"{where} select or label text cut: {m['clipped']}")
     if mode.elder and m["paragraphs"]:  # MIIT: paragraph spacing ≥ 1.3 × the line spacing
         need(m["paragraphs"]["ratio"] >= 1.3 - 0.01, f"{where} paragraphs closer than 1.3 lines: {m['paragraphs']}")
     fonts, targets = m["fonts"], m["targets"]
-    for kind, least in (("main", mode.least_main), ("body", mode.least_body),
-                        ("minor", mode.least_text)):
+    for kind, least in (("main", mode.least_main), ("body", mode.least_body), ("minor", mode.least_text)):
         if fonts[kind]:
-            need(fonts[kind]["px"] >= least - 0.01,
-                 f"{where} {kind} text under {least} px: {fonts[kind]}")
-    need(fonts["lineHeight"]["px"] >= mode.least_line_height - 0.01,
-         f"{where} line height under {mode.least_line_height}: {fonts['lineHeight']}")
+            need(fonts[kind]["px"] >= least - 0.01, f"{where} {kind} text under {least} px: {fonts[kind]}")
+    need(
+        fonts["lineHeight"]["px"] >= mode.least_line_height - 0.01,
+        f"{where} line height under {mode.least_line_height}: {fonts['lineHeight']}",
+    )
     need(targets["count"] > 0, f"{where} no controls measured")
     for side in ("width", "height"):
-        need(targets[side]["px"] >= mode.least_target,
-             f"{where} a target under {mode.least_target} px {side}: {targets[side]}")
-    need(not targets["dead"],
-         f"{where} rows with points that miss their control: {targets['dead']}")
+        need(
+            targets[side]["px"] >= mode.least_target,
+            f"{where} a target under {mode.least_target} px {side}: {targets[side]}",
+        )
+    need(not targets["dead"], f"{where} rows with points that miss their control: {targets['dead']}")
     need(not targets["offscreen"], f"{where} controls off the screen: {targets['offscreen']}")
-    figures = {"text": min(f["px"] for k, f in fonts.items() if f and k != "lineHeight"),
-               "body": fonts["body"]["px"] if fonts["body"] else None,
-               "main": fonts["main"]["px"] if fonts["main"] else None,
-               "target": min(targets["width"]["px"], targets["height"]["px"]),
-               "overflow": m["scrollWidth"] - m["clientWidth"],
-               "paragraphs": m["paragraphs"]["ratio"] if m["paragraphs"] else None}
+    figures = {
+        "text": min(f["px"] for k, f in fonts.items() if f and k != "lineHeight"),
+        "body": fonts["body"]["px"] if fonts["body"] else None,
+        "main": fonts["main"]["px"] if fonts["main"] else None,
+        "target": min(targets["width"]["px"], targets["height"]["px"]),
+        "overflow": m["scrollWidth"] - m["clientWidth"],
+        "paragraphs": m["paragraphs"]["ratio"] if m["paragraphs"] else None,
+    }
     if sticky:
         bar = tab.evaluate(FOCUS_UNDER_BAR)
         if bar is None:
@@ -226,6 +234,7 @@ def looker(tab, mode_id: str, axe, shot):
     def look(label: str, sticky: bool = False):
         measure(tab, mode, f"{mode_id} {label}", axe if mode.axe else None, sticky=sticky)
         shot(tab, label)
+
     return look
 
 
@@ -387,8 +396,10 @@ def test_greyed_out_text_and_the_focus_ring_keep_their_contrast(elder, live_serv
     see(tab, "选择缴款方式")
     reason = tab.locator("#channel-alipay-why")
     expect(reason).to_have_text("在微信中无法使用此方式")
-    figures = {"reason": reason.evaluate(CONTRAST),
-               "unavailable name": tab.locator(".channel-alipay").evaluate(CONTRAST)}
+    figures = {
+        "reason": reason.evaluate(CONTRAST),
+        "unavailable name": tab.locator(".channel-alipay").evaluate(CONTRAST),
+    }
     pay = tab.get_by_role("button", name="去支付")
     pay.evaluate("b => b.setAttribute('aria-disabled', 'true')")  # as app.js does after a tap
     figures["去支付 greyed"] = pay.evaluate(CONTRAST)
@@ -404,10 +415,9 @@ def test_greyed_out_text_and_the_focus_ring_keep_their_contrast(elder, live_serv
         p.style.cssText = "color: {color}; background: #fff"; document.body.append(p);
         const r = ({CONTRAST})(p); p.remove(); return r; }}""")
     on_page = tab.evaluate(f"""() => {{ const p = document.createElement("p"); p.textContent = "x";
-        p.style.cssText = "color: {color}; background: {ring['page']}"; document.body.append(p);
+        p.style.cssText = "color: {color}; background: {ring["page"]}"; document.body.append(p);
         const r = ({CONTRAST})(p); p.remove(); return r; }}""")
-    figures.update({"ring width": ring["width"], "ring on white": on_white,
-                    "ring on page": on_page})
+    figures.update({"ring width": ring["width"], "ring on white": on_white, "ring on page": on_page})
     print(figures)
     assert ring["width"] >= 2, f"focus ring {ring['width']} px"
     assert on_white >= 3 and on_page >= 3, f"focus ring contrast: {figures}"

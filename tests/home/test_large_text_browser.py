@@ -1,5 +1,6 @@
 """大字: the resident turns on large text on a small phone (320 px wide) and pays; no page of
 the journey scrolls sideways and every primary button stays a comfortable tap target."""
+
 import re
 
 import pytest
@@ -230,5 +231,4 @@ def test_large_text_at_320_px_keeps_every_step_on_the_screen(live_server, page, 
     expect(tab.locator("html")).not_to_have_class(re.compile(r"\blarge-text\b"))
     expect(h1(tab)).to_have_text("缴费记录")
     check("records-normal-text", large=False)
-    print({step: (m["scrollWidth"], [round(b["height"]) for b in m["primary"]])
-           for step, m in measured.items()})
+    print({step: (m["scrollWidth"], [round(b["height"]) for b in m["primary"]]) for step, m in measured.items()})

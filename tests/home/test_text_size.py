@@ -1,6 +1,7 @@
 """The 大字 (长辈版) switch: with JavaScript a background POST answered 204; without, the page's
 form comes along (the button's form= and formaction=), what was typed is kept encrypted for the
 way back to that page only, fills the form once and is then forgotten."""
+
 from urllib.parse import urljoin
 
 from tests.selfpay.test_steps import hx, post_form

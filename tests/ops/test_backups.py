@@ -3,6 +3,7 @@ own services are backed up, the database is lost (the file deleted, the schema d
 `flask db upgrade` refuses to make an empty one in its place, and the restore brings back every
 order in its state and every due as paid as it was. A restore never replaces a database that is
 there unless told to, and then keeps the one it replaced."""
+
 import datetime as dt
 import time
 from pathlib import Path
@@ -29,8 +30,10 @@ def books() -> dict:
     """Every order with its state, amount, ticket and times; every due's state; the order events."""
     db.session.remove()
     found = {
-        "orders": {o.order_no: (o.state, o.total_fen, tuple(o.ticket_nos), o.settled_at, o.refunded_at)
-                   for o in db.session.scalars(select(Order))},
+        "orders": {
+            o.order_no: (o.state, o.total_fen, tuple(o.ticket_nos), o.settled_at, o.refunded_at)
+            for o in db.session.scalars(select(Order))
+        },
         "dues": {d.id: (d.state, d.amount_fen) for d in db.session.scalars(select(Due))},
         "events": db.session.scalar(select(db.func.count()).select_from(OrderEvent)),
     }
@@ -42,8 +45,11 @@ def history(world) -> list[str]:
     """王芳's paid months, a failed payment and a refunded one, as the app makes them."""
     wang = world.person("王芳").id
     pension = world.enrollment("王芳", "pension")
-    return (paid_history(wang, pension, 3) + paid_history(wang, pension, 1, start_year=2001, state="failed")
-            + paid_history(wang, pension, 1, start_year=2002, state="refunded"))
+    return (
+        paid_history(wang, pension, 3)
+        + paid_history(wang, pension, 1, start_year=2001, state="failed")
+        + paid_history(wang, pension, 1, start_year=2002, state="refunded")
+    )
 
 
 def lose_the_database(app):

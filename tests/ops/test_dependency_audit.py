@@ -1,6 +1,7 @@
 """`make audit` (.ci/audit.py) against a vulnerability service of our own on 127.0.0.1 that
 speaks OSV's query API: a known vulnerability fails it with a readable message, an ignore needs
 a written reason, and a service that cannot be reached says so (exit 2), never a silent pass."""
+
 import importlib.util
 import json
 import subprocess
@@ -25,10 +26,21 @@ class FakeOSV(BaseHTTPRequestHandler):
         self.server.asked.append(query["package"]["name"])
         answer = {}
         if query["package"]["name"] == "flask":
-            answer = {"vulns": [{
-                "id": "GHSA-test-0000-0001", "aliases": ["CVE-2099-0001"], "summary": "Session cookie disclosure",
-                "affected": [{"package": {"name": "flask", "ecosystem": "PyPI"},
-                              "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99.0"}]}]}]}]}
+            answer = {
+                "vulns": [
+                    {
+                        "id": "GHSA-test-0000-0001",
+                        "aliases": ["CVE-2099-0001"],
+                        "summary": "Session cookie disclosure",
+                        "affected": [
+                            {
+                                "package": {"name": "flask", "ecosystem": "PyPI"},
+                                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99.0"}]}],
+                            }
+                        ],
+                    }
+                ]
+            }
         body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -53,8 +65,13 @@ def osv():
 
 def audit(osv_url, ignore_file):
     env = {"PATH": "/usr/bin:/bin", "SBWEB_AUDIT_SERVICES": "osv", "SBWEB_AUDIT_OSV_URL": osv_url}
-    return subprocess.run([sys.executable, str(AUDIT), "--ignore-file", str(ignore_file), "--timeout", "5"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(AUDIT), "--ignore-file", str(ignore_file), "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_a_known_vulnerability_fails_the_audit_then_an_ignore_with_a_reason_passes_it(osv, tmp_path):
@@ -68,7 +85,9 @@ def test_a_known_vulnerability_fails_the_audit_then_an_ignore_with_a_reason_pass
     assert line.endswith("— fixed in 99.0. Session cookie disclosure")
     assert {"flask", "sqlalchemy", "cryptography"} <= set(osv.asked)  # the whole environment was asked about
 
-    ignore.write_text('[[ignore]]\nid = "CVE-2099-0001"\npackage = "flask"\nreason = "tested: the fake applies to no one"\n')
+    ignore.write_text(
+        '[[ignore]]\nid = "CVE-2099-0001"\npackage = "flask"\nreason = "tested: the fake applies to no one"\n'
+    )
     passed = audit(url, ignore)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "no known vulnerabilities; 1 ignored with a reason" in passed.stdout
@@ -103,10 +122,13 @@ def _verdict():
 def test_a_report_that_skipped_packages_is_not_a_pass():
     """What PyPI's JSON API does from a mirror that answers 404 for every version: pip-audit
     skips each package as not found and exits 0; we must not."""
-    report = {"dependencies": [
-        {"name": "flask", "skip_reason": "Dependency not found on PyPI and could not be audited: flask (3.1.3)"},
-        {"name": "sbweb", "skip_reason": "distribution marked as editable"},
-        {"name": "jinja2", "version": "3.1.6", "vulns": []}]}
+    report = {
+        "dependencies": [
+            {"name": "flask", "skip_reason": "Dependency not found on PyPI and could not be audited: flask (3.1.3)"},
+            {"name": "sbweb", "skip_reason": "distribution marked as editable"},
+            {"name": "jinja2", "version": "3.1.6", "vulns": []},
+        ]
+    }
     code, lines = _verdict()(report, {})
     assert code == 2 and "1 of 3 packages could not be checked" in lines[0]
     code, _ = _verdict()({"dependencies": [{"name": "jinja2", "version": "3.1.6", "vulns": []}]}, {})

@@ -1,6 +1,7 @@
 """gunicorn's own logs, as a pilot runs it: with sbweb's logger class and SBWEB_LOG_FORMAT=json
 every line it writes is a JSON object, an access record names the request's id, and an
 identity number in a URL is masked there — in the text access log too."""
+
 import json
 import os
 import shutil
@@ -28,15 +29,35 @@ def serve_and_ask(app, key_dir, tmp_path, log_format):
     if not gunicorn.exists() and shutil.which("gunicorn") is None:
         pytest.skip("gunicorn is not installed (the scale extra)")
     port = _free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SBWEB_")},
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SBWEB_INSTANCE_PATH": str(tmp_path / "instance"),
-           "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
-           "SBWEB_LOG_FORMAT": log_format}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SBWEB_")},
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SBWEB_INSTANCE_PATH": str(tmp_path / "instance"),
+        "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637",
+        "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
+        "SBWEB_LOG_FORMAT": log_format,
+    }
     out = (tmp_path / "gunicorn.log").open("w+")
     process = subprocess.Popen(
-        [str(gunicorn), "-b", f"127.0.0.1:{port}", "-w", "1", "--logger-class", "sbweb.logs.GunicornLogger",
-         "--access-logfile", "-", "--error-logfile", "-", "app:app"],
-        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        [
+            str(gunicorn),
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--logger-class",
+            "sbweb.logs.GunicornLogger",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "-",
+            "app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -48,9 +69,13 @@ def serve_and_ask(app, key_dir, tmp_path, log_format):
                     out.seek(0)
                     raise AssertionError("gunicorn did not start:\n" + out.read())
                 time.sleep(0.1)
-        answer = requests.get(f"http://127.0.0.1:{port}/queries/proxy-paid",
-                              params={"id_type": "201", "id_number": NUMBER, "name": "王芳"},
-                              headers={"X-Request-ID": "edge-4f2a9c1b"}, allow_redirects=False, timeout=10)
+        answer = requests.get(
+            f"http://127.0.0.1:{port}/queries/proxy-paid",
+            params={"id_type": "201", "id_number": NUMBER, "name": "王芳"},
+            headers={"X-Request-ID": "edge-4f2a9c1b"},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert answer.status_code == 303 and answer.headers["X-Request-ID"] == "edge-4f2a9c1b"
         home = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert home.status_code == 200

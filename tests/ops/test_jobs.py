@@ -1,5 +1,6 @@
 """Jobs survive in their storage: SQLite by default, Redis when configured; and the embedded
 server (`make run`) consumes them itself."""
+
 import datetime as dt
 import os
 import re
@@ -98,19 +99,25 @@ def test_the_embedded_server_delivers_notifies_with_its_own_consumer(tmp_path, k
     in-process consumer delivers the sandbox's notify without anyone opening the order."""
     import requests
 
-    env = {**os.environ, "SBWEB_INSTANCE_PATH": str(tmp_path), "FLASK_APP": "app",
-           "SBWEB_PAYMENT_KEY_DIR": str(key_dir)}
+    env = {
+        **os.environ,
+        "SBWEB_INSTANCE_PATH": str(tmp_path),
+        "FLASK_APP": "app",
+        "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
+    }
     env.pop("DATABASE_URL", None)
     flask = [sys.executable, "-m", "flask"]
     for step in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run(flask + step, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
     # The demo regions pause payments 22:50-00:10 Shanghai time (对账时段); this real server runs
     # on the wall clock, so the windows are cleared first, as the load run does.
-    subprocess.run([sys.executable, "-c", CLEAR_PAUSES], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", CLEAR_PAUSES], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120
+    )
     port = free_port()
-    server = subprocess.Popen(flask + ["serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        flask + ["serve", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         web = requests.Session()
@@ -128,21 +135,33 @@ def test_the_embedded_server_delivers_notifies_with_its_own_consumer(tmp_path, k
             return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
         page = web.get(base + "/auth/manual?next=/selfpay/")
-        web.post(base + "/auth/manual", data={"csrf_token": csrf(page.text), "id_type": "201",
-                                              "id_number": "520102198503151246", "name": "王芳",
-                                              "next": "/selfpay/"})
+        web.post(
+            base + "/auth/manual",
+            data={
+                "csrf_token": csrf(page.text),
+                "id_type": "201",
+                "id_number": "520102198503151246",
+                "name": "王芳",
+                "next": "/selfpay/",
+            },
+        )
         dues = web.get(base + "/selfpay/520102200000012346/dues")
         ids = re.findall(r'name="dues" value="(\d+)"', dues.text)
         confirm = web.post(dues.url, data={"csrf_token": csrf(dues.text), "dues": ids})
         shown = re.search(r'name="shown"[^>]*value="([^"]+)"', confirm.text).group(1)
         method = web.post(base + "/selfpay/confirm", data={"csrf_token": csrf(confirm.text), "shown": shown})
         selection = re.search(r'name="selection"[^>]*value="([^"]+)"', method.text).group(1)
-        cashier = web.post(base + "/selfpay/method", data={"csrf_token": csrf(method.text), "channel": "alipay",
-                                                          "selection": selection})
+        cashier = web.post(
+            base + "/selfpay/method",
+            data={"csrf_token": csrf(method.text), "channel": "alipay", "selection": selection},
+        )
         assert "付款详情" in cashier.text
         trade_no = re.search(r"/sandbox/cashier/(\d+)", cashier.text).group(1)
-        paid = web.post(f"{base}/sandbox/cashier/{trade_no}",
-                        data={"csrf_token": csrf(cashier.text), "action": "pay"}, allow_redirects=False)
+        paid = web.post(
+            f"{base}/sandbox/cashier/{trade_no}",
+            data={"csrf_token": csrf(cashier.text), "action": "pay"},
+            allow_redirects=False,
+        )
         assert paid.status_code == 303
 
         database = tmp_path / "sbweb.sqlite3"

@@ -5,24 +5,44 @@ applications by item for every reason (some for part of an item), staff approvin
 none of them (原路退回 or to the bank account), paying again what a refund left owed, housekeeping
 and a day's reconciliation — leaves no violation; and each of six corruptions planted in such
 books is found."""
+
 import datetime as dt
 import random
 from collections import Counter
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
-from sbweb.models import (Declaration, Document, DocumentItem, Due, DueEvent, Enrollment, Order, OrderItem, Person,
-                          RefundApplication, RefundItem, TaxOffice, Ticket)
+from sbweb.models import (
+    Declaration,
+    Document,
+    DocumentItem,
+    Due,
+    DueEvent,
+    Enrollment,
+    Order,
+    OrderItem,
+    Person,
+    TaxOffice,
+    Ticket,
+)
 from sbweb.payments import orders
-from sbweb.services import (bank, declarations, documents, ledger, records, refund_applications, refund_reasons,
-                            registry, staff)
+from sbweb.services import (
+    bank,
+    declarations,
+    documents,
+    ledger,
+    records,
+    refund_applications,
+    refund_reasons,
+    registry,
+    staff,
+)
 from sbweb.services.declarations import DeclarationError
-from tests.conftest import COLLECTING
-from tests.support.journeys import choose, pay, sign_in
 from tests.support import ResidentClient
+from tests.support.journeys import choose, pay, sign_in
 
 PAYERS = ("王芳", "张伟", "李明")
 CARDS = {"王芳": "6222020200000000006", "张伟": "6217000010000000003", "李明": "6013820000000000005"}
@@ -56,8 +76,13 @@ class History:
         return list(db.session.scalars(select(Enrollment).filter_by(person_id=self.world.people[name])))
 
     def payable(self, enrollment) -> list[Due]:
-        return list(db.session.scalars(select(Due).where(Due.enrollment_id == enrollment.id, Due.state == "open",
-                                                         Due.order_id.is_(None)).order_by(Due.id)))
+        return list(
+            db.session.scalars(
+                select(Due)
+                .where(Due.enrollment_id == enrollment.id, Due.state == "open", Due.order_id.is_(None))
+                .order_by(Due.id)
+            )
+        )
 
     # -- the operations ------------------------------------------------------------------------------
 
@@ -68,8 +93,13 @@ class History:
         period = f"{2000 + self.month // 12}-{self.month % 12 + 1:02d}"
         kind = self.rng.choice(("normal", "normal", "backpay"))
         with write_transaction():
-            registry.add_due(enrollment, kind=kind, period_start=period, period_end=period,
-                             amount_fen=self.rng.choice((10000, 35200, 88000, 120050)))
+            registry.add_due(
+                enrollment,
+                kind=kind,
+                period_start=period,
+                period_end=period,
+                amount_fen=self.rng.choice((10000, 35200, 88000, 120050)),
+            )
         self.done["push"] += 1
 
     def declare(self):
@@ -79,21 +109,36 @@ class History:
         try:
             if name == "李明":
                 enrollment = self.world.enrollment(name, "pension")
-                declarations.choose_grade(person, enrollment, year=2027, grade_fen=self.rng.choice((30000, 100000, 200000)),
-                                          today=today, level="verified")
+                declarations.choose_grade(
+                    person,
+                    enrollment,
+                    year=2027,
+                    grade_fen=self.rng.choice((30000, 100000, 200000)),
+                    today=today,
+                    level="verified",
+                )
             else:
                 enrollment = self.world.enrollment(name, "pension")
                 month = self.rng.randint(1, 12)
-                declarations.declare_base(person, enrollment, year=2026, month_from=month, month_to=month,
-                                          base_fen=self.rng.choice((450400, 600000, 800000)), today=today,
-                                          level="verified")
+                declarations.declare_base(
+                    person,
+                    enrollment,
+                    year=2026,
+                    month_from=month,
+                    month_to=month,
+                    base_fen=self.rng.choice((450400, 600000, 800000)),
+                    today=today,
+                    level="verified",
+                )
             self.done["declare"] += 1
         except DeclarationError:
             self.done["declare refused"] += 1
 
     def void(self):
         name = self.rng.choice(PAYERS)
-        valid = list(db.session.scalars(select(Declaration).filter_by(person_id=self.world.people[name], state="valid")))
+        valid = list(
+            db.session.scalars(select(Declaration).filter_by(person_id=self.world.people[name], state="valid"))
+        )
         if not valid:
             return
         try:
@@ -128,8 +173,11 @@ class History:
         rng = self.documents_rng
         person_id = self.world.people[rng.choice(PAYERS)]
         if rng.random() < 0.5:
-            settled = list(db.session.scalars(select(Order.order_no).filter_by(payer_id=person_id, state="settled")
-                                              .order_by(Order.id)))
+            settled = list(
+                db.session.scalars(
+                    select(Order.order_no).filter_by(payer_id=person_id, state="settled").order_by(Order.id)
+                )
+            )
             if settled:
                 documents.voucher(person_id, rng.choice(settled))
                 self.issued["voucher"] += 1
@@ -153,9 +201,16 @@ class History:
         overpaid = self.rng.random() < 0.25
         money_type = refund_reasons.OVERPAID if overpaid else self.rng.choice(refund_applications.MONEY_TYPES[1:])
         amounts = {i.id: (self.rng.randint(1, i.kept_fen) if overpaid else None) for i in chosen}
-        refund_applications.apply(person, order.order_no, kind, items=amounts, money_type=money_type,
-                                  reason=self.rng.choice(refund_applications.reasons()), account_id=account.id,
-                                  account_name=name)
+        refund_applications.apply(
+            person,
+            order.order_no,
+            kind,
+            items=amounts,
+            money_type=money_type,
+            reason=self.rng.choice(refund_applications.reasons()),
+            account_id=account.id,
+            account_name=name,
+        )
         self.done["refund applied (part)" if overpaid else "refund applied"] += 1
 
     def review(self):
@@ -172,8 +227,9 @@ class History:
             items = [i.id for i in application.items]
             some = set(self.rng.sample(items, self.rng.randint(1, len(items)))) if roll < 0.35 else set(items)
             method = "bank" if self.rng.random() < 0.25 else "original"
-            refund_applications.approve(self.staff_id, application.id, some, method,
-                                        "部分不予退费" if len(some) < len(items) else "")
+            refund_applications.approve(
+                self.staff_id, application.id, some, method, "部分不予退费" if len(some) < len(items) else ""
+            )
             if method == "bank":
                 refund_applications.confirm_bank_transfer(self.staff_id, application.id)
             self.done[f"refund approved ({method}{', some' if len(some) < len(items) else ''})"] += 1
@@ -198,8 +254,7 @@ class History:
         for name, client in self.clients.items():  # a new day, a new sign-in
             sign_in(client, name, verified=True)
 
-    MOVES = ((push, 12), (declare, 8), (void, 4), (pay, 34), (apply_refund, 16), (review, 16),
-             (housekeeping, 5))
+    MOVES = ((push, 12), (declare, 8), (void, 4), (pay, 34), (apply_refund, 16), (review, 16), (housekeeping, 5))
 
     def run(self, count: int):
         """At least `count` operations that did something (a draw with nothing to act on is
@@ -229,17 +284,30 @@ def test_a_generated_history_of_500_operations_leaves_no_violation(app, history)
     made = history(1213, 520)
     print(dict(made.done), dict(made.issued))
     assert sum(made.done.values()) >= 500, made.done
-    for move in ("push", "declare", "pay", "pay failed", "refund applied", "refund applied (part)",
-                 "refund approved (original)", "refund approved (bank)", "refund rejected", "reconcile"):
+    for move in (
+        "push",
+        "declare",
+        "pay",
+        "pay failed",
+        "refund applied",
+        "refund applied (part)",
+        "refund approved (original)",
+        "refund approved (bank)",
+        "refund rejected",
+        "reconcile",
+    ):
         assert made.done[move] > 0, (move, made.done)
     assert made.issued["voucher"] > 0 and made.issued["payment certificate"] > 0, made.issued
     with app.app_context():
-        assert db.session.scalar(select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "open")), \
-            "no due was owed again"
-        assert db.session.scalar(select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "void")), \
-            "no due was voided by a refund"
-        assert db.session.scalar(select(OrderItem.id).where(OrderItem.refunded_fen > 0,
-                                                            OrderItem.refunded_fen < OrderItem.amount_fen))
+        assert db.session.scalar(
+            select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "open")
+        ), "no due was owed again"
+        assert db.session.scalar(
+            select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "void")
+        ), "no due was voided by a refund"
+        assert db.session.scalar(
+            select(OrderItem.id).where(OrderItem.refunded_fen > 0, OrderItem.refunded_fen < OrderItem.amount_fen)
+        )
         assert db.session.scalar(select(Document.id).filter_by(state="void")), "no certificate followed the money"
         found = ledger.check()
     assert found == [], "\n".join(map(str, found[:20]))
@@ -249,18 +317,28 @@ def test_a_generated_history_of_500_operations_leaves_no_violation(app, history)
 
 # -- planted corruptions -----------------------------------------------------------------------------
 
+
 def _paid_item():
-    return db.session.scalar(select(OrderItem).join(Order).where(Order.state == "settled", OrderItem.refunded_fen == 0)
-                             .order_by(OrderItem.id).limit(1))
+    return db.session.scalar(
+        select(OrderItem)
+        .join(Order)
+        .where(Order.state == "settled", OrderItem.refunded_fen == 0)
+        .order_by(OrderItem.id)
+        .limit(1)
+    )
 
 
 def _refunded_item():
     """An item whose money all went back and whose due is not paid (by another payment since): marking
     the due paid is then a corruption on any database (without the order, PostgreSQL may pick one
     whose due was paid again)."""
-    return db.session.scalar(select(OrderItem).join(Due, Due.id == OrderItem.due_id)
-                             .where(OrderItem.refunded_fen == OrderItem.amount_fen, Due.state != "paid")
-                             .order_by(OrderItem.id).limit(1))
+    return db.session.scalar(
+        select(OrderItem)
+        .join(Due, Due.id == OrderItem.due_id)
+        .where(OrderItem.refunded_fen == OrderItem.amount_fen, Due.state != "paid")
+        .order_by(OrderItem.id)
+        .limit(1)
+    )
 
 
 def due_paid_after_its_money_went_back():
@@ -305,20 +383,28 @@ def settled_item_with_a_ticket_of_another_tax_office():
 def certificate_valid_after_its_money_went_back():
     """A document that lists a refunded item (at what it held before) made valid again."""
     doc_id = db.session.scalar(
-        select(Document.id).join(DocumentItem, DocumentItem.document_id == Document.id)
+        select(Document.id)
+        .join(DocumentItem, DocumentItem.document_id == Document.id)
         .join(OrderItem, OrderItem.id == DocumentItem.item_id)
         .where(Document.state == "void", DocumentItem.amount_fen > OrderItem.amount_fen - OrderItem.refunded_fen)
-        .limit(1))
+        .limit(1)
+    )
     assert doc_id is not None, "no void certificate in the history"
-    db.session.execute(update(Document).where(Document.id == doc_id).values(state="valid", voided_at=None,
-                                                                          void_reason=None))
+    db.session.execute(
+        update(Document).where(Document.id == doc_id).values(state="valid", voided_at=None, void_reason=None)
+    )
     return "certificate"
 
 
-CORRUPTIONS = (due_paid_after_its_money_went_back, item_gives_back_more_than_it_took,
-               order_refunded_while_an_item_kept_its_money, due_changed_behind_its_history,
-               settled_item_without_its_ticket, settled_item_with_a_ticket_of_another_tax_office,
-               certificate_valid_after_its_money_went_back)
+CORRUPTIONS = (
+    due_paid_after_its_money_went_back,
+    item_gives_back_more_than_it_took,
+    order_refunded_while_an_item_kept_its_money,
+    due_changed_behind_its_history,
+    settled_item_without_its_ticket,
+    settled_item_with_a_ticket_of_another_tax_office,
+    certificate_valid_after_its_money_went_back,
+)
 
 
 def test_the_check_finds_each_planted_corruption(app, history):

@@ -1,5 +1,6 @@
 """The schema is the migrations' and nothing else: after `flask db upgrade` the models have
 nothing left for autogenerate to add, on SQLite and on PostgreSQL."""
+
 import pytest
 
 
@@ -59,14 +60,18 @@ def test_0016_goes_down_and_up_with_data_and_earlier_declarations_count_as_looke
         upgrade()
         world = World.load()
         zhang = db.session.get(Person, world.people["张伟"])
-        account = bank.report(zhang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446",
-                              account_name="张伟")
-        bank.sign(zhang.id, enrollment_no="370202100000034567", account_id=account.id, kind="tripartite",
-                  limit_fen=50000)
+        account = bank.report(
+            zhang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446", account_name="张伟"
+        )
+        bank.sign(
+            zhang.id, enrollment_no="370202100000034567", account_id=account.id, kind="tripartite", limit_fen=50000
+        )
         counts = withholding.run()  # his month above the ¥500 limit, his 补缴 unconfirmed: two notices
         assert (counts["skipped_over_limit"], counts["skipped_unconfirmed"], counts["attempted"]) == (1, 1, 0)
-        counts = {"dues": db.session.scalar(select(func.count()).select_from(Due)),
-                  "declarations": db.session.scalar(select(func.count()).select_from(Declaration))}
+        counts = {
+            "dues": db.session.scalar(select(func.count()).select_from(Due)),
+            "declarations": db.session.scalar(select(func.count()).select_from(Declaration)),
+        }
         db.session.commit()
 
         downgrade(revision="0015")
@@ -78,10 +83,14 @@ def test_0016_goes_down_and_up_with_data_and_earlier_declarations_count_as_looke
 
         upgrade()
         db.session.remove()
-        assert {"dues": db.session.scalar(select(func.count()).select_from(Due)),
-                "declarations": db.session.scalar(select(func.count()).select_from(Declaration))} == counts
+        assert {
+            "dues": db.session.scalar(select(func.count()).select_from(Due)),
+            "declarations": db.session.scalar(select(func.count()).select_from(Declaration)),
+        } == counts
         declared = list(db.session.scalars(select(Declaration)))
-        assert declared and {(d.declared_level, d.declared_by_id == d.person_id) for d in declared} == {("lookup", True)}
+        assert declared and {(d.declared_level, d.declared_by_id == d.person_id) for d in declared} == {
+            ("lookup", True)
+        }
         for due in db.session.scalars(select(Due)):
             latest = max((d.id for d in declared if d.due_id == due.id), default=None)
             assert due.declaration_id == latest, due.id
@@ -109,11 +118,35 @@ def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(
     from tests.support.journeys import World, paid_history
 
     def fixed():
-        return {d.doc_no: (d.state, d.voided_at, d.void_reason, d.holder_name, d.holder_id_number, d.payer_name,
-                           d.tax_office, d.amount_fen, d.items,
-                           [(l.item_id, l.person_name, l.id_number, l.kind, l.period_start, l.amount_fen, l.ticket_no,
-                             l.paid_at, l.channel, l.order_no) for l in d.lines])
-                for d in db.session.scalars(select(Document).order_by(Document.id))}
+        return {
+            d.doc_no: (
+                d.state,
+                d.voided_at,
+                d.void_reason,
+                d.holder_name,
+                d.holder_id_number,
+                d.payer_name,
+                d.tax_office,
+                d.amount_fen,
+                d.items,
+                [
+                    (
+                        l.item_id,
+                        l.person_name,
+                        l.id_number,
+                        l.kind,
+                        l.period_start,
+                        l.amount_fen,
+                        l.ticket_no,
+                        l.paid_at,
+                        l.channel,
+                        l.order_no,
+                    )
+                    for l in d.lines
+                ],
+            )
+            for d in db.session.scalars(select(Document).order_by(Document.id))
+        }
 
     app = create_app(_base_config(tmp_path, key_dir, own_database))
     with app.app_context():
@@ -125,13 +158,21 @@ def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(
         kept_voucher = documents.voucher(wang, numbers[2]).doc_no
         certificate = documents.payment_certificate(wang, wang, 2024).doc_no
         person = db.session.get(Person, wang)
-        account = bank.report(person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006",
-                              account_name="王芳")
+        account = bank.report(
+            person, bank_name="中国工商银行", kind="card", account_no="6222020200000000006", account_name="王芳"
+        )
         staff_id = staff.create("shenhe", "审核员", "correct horse battery", "admin").id
         item_id = db.session.scalar(select(Order).filter_by(order_no=numbers[0])).items[0].id
-        application = refund_applications.apply(person, numbers[0], "normal", items={item_id: None},
-                                                money_type="重复缴费退费", reason="重复参保缴费",
-                                                account_id=account.id, account_name="王芳")
+        application = refund_applications.apply(
+            person,
+            numbers[0],
+            "normal",
+            items={item_id: None},
+            money_type="重复缴费退费",
+            reason="重复参保缴费",
+            account_id=account.id,
+            account_name="王芳",
+        )
         refund_applications.approve(staff_id, application.id, method="bank")
         refund_applications.confirm_bank_transfer(staff_id, application.id)
         db.session.rollback()
@@ -173,8 +214,9 @@ def test_0024_goes_down_and_up_and_earlier_declarations_allow_withholding(tmp_pa
         upgrade()
         world = World.load()
         wang = db.session.get(Person, world.people["王芳"])
-        account = bank.report(wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446",
-                              account_name="王芳")
+        account = bank.report(
+            wang, bank_name="中国工商银行", kind="card", account_no="6222020200112233446", account_name="王芳"
+        )
         bank.sign(wang.id, enrollment_no="520102100000012345", account_id=account.id, kind="tripartite")
         assert withholding.run()["mails_before"] == 1
         db.session.execute(db.update(Declaration).values(allow_withholding=False))
@@ -220,12 +262,19 @@ def test_0025_goes_down_and_up_with_a_payment_across_two_tax_offices(tmp_path, k
         world = World.load()
         li, zhao = world.people["李明"], world.people["赵秀英"]
         dues = [world.dues("李明", "medical")[0], world.dues("赵秀英", "medical")[0]]
-        order = orders.create_order(payer_id=li, person_ids={li, zhao}, due_ids=[d.id for d in dues],
-                                    shown=orders.fingerprint(dues), channel="alipay", idempotency_key="batch").order
+        order = orders.create_order(
+            payer_id=li,
+            person_ids={li, zhao},
+            due_ids=[d.id for d in dues],
+            shown=orders.fingerprint(dues),
+            channel="alipay",
+            idempotency_key="batch",
+        ).order
         with write_transaction():
             orders.transition(order, "paying", "合并缴费")
-        orders.apply_trade_state(TradeState(order.order_no, "success", amount_fen=order.total_fen),
-                                 provider=order.provider, source="测试")
+        orders.apply_trade_state(
+            TradeState(order.order_no, "success", amount_fen=order.total_fen), provider=order.provider, source="测试"
+        )
         order = db.session.scalar(select(Order))
         first, second = order.ticket_nos
         documents.tax_certificate(li, li, issue="first", ticket_no=first)
@@ -247,7 +296,12 @@ def test_0025_goes_down_and_up_with_a_payment_across_two_tax_offices(tmp_path, k
         qingdao = by_office["国家税务总局青岛市崂山区税务局"]
         assert qingdao != second and qingdao.startswith("4370212")  # a new number, never reused
         assert {a.tax_office.code for a in db.session.scalars(select(Agency))} == {
-            "15201020000", "15201150000", "13301060000", "13702020000", "13702120000"}
+            "15201020000",
+            "15201150000",
+            "13301060000",
+            "13702020000",
+            "13702120000",
+        }
         assert db.session.scalar(select(FirstIssue)).holder_id == li
         assert db.session.scalar(select(TaxOffice).filter_by(code="13301060000")).region_code == "330106"
         assert len(db.session.scalars(select(Ticket)).all()) == 2

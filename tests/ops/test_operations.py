@@ -1,5 +1,6 @@
 """The operator's doors (issue 19): /healthz, /readyz and /metrics, the consumer's heartbeat, the
 ledger check's last result, 运行状态 in the back office, and the sample alert rules."""
+
 import datetime as dt
 import os
 import re
@@ -16,8 +17,8 @@ from sqlalchemy import func, select
 from sbweb import create_app, jobs, ops
 from sbweb.db import db
 from sbweb.models import Order
-from tests.conftest import ON_POSTGRES, _base_config
 from tests.admin.test_admin import make_staff, staff_login
+from tests.conftest import ON_POSTGRES, _base_config
 from tests.support.journeys import choose, pay, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +39,7 @@ def scrape(client, **kwargs) -> dict[tuple, float]:
 
 
 def requests_counted(samples, endpoint, status="200", method="GET") -> float:
-    return samples.get(("sbweb_http_requests_total", ("endpoint", endpoint), ("method", method),
-                        ("status", status)), 0)
+    return samples.get(("sbweb_http_requests_total", ("endpoint", endpoint), ("method", method), ("status", status)), 0)
 
 
 def readyz(client):
@@ -50,6 +50,7 @@ def readyz(client):
 
 
 # -- /healthz and /readyz ---------------------------------------------------------------------------
+
 
 def test_healthz_answers_without_the_database_a_session_or_a_trusted_host(tmp_path, key_dir):
     nowhere = f"sqlite:///{tmp_path / 'never-made.sqlite3'}"  # opened, never created: no database
@@ -68,8 +69,7 @@ def test_readyz_is_200_on_the_embedded_default_and_503_naming_the_database_once_
     client = app.test_client()
     status, checks = readyz(client)
     # Tests run jobs inline (HUEY_IMMEDIATE): there is no consumer to beat.
-    assert (status, checks) == (200, {"database": "ok", "migrations": "ok", "jobs": "immediate",
-                                      "providers": "ok"})
+    assert (status, checks) == (200, {"database": "ok", "migrations": "ok", "jobs": "immediate", "providers": "ok"})
     (tmp_path / "sbweb.sqlite3").rename(tmp_path / "moved.sqlite3")
     with app.app_context():
         db.engine.dispose()
@@ -89,7 +89,7 @@ def test_readyz_names_a_schema_behind_the_release(app):
             db.session.execute(db.text("update alembic_version set version_num = :r"), {"r": revision})
             db.session.commit()
 
-    head, = ops.migration_heads()
+    (head,) = ops.migration_heads()
     set_revision("0024")
     try:
         status, checks = readyz(app.test_client())
@@ -135,8 +135,9 @@ def test_readyz_wants_a_heartbeat_of_the_consumer_younger_than_two_minutes(consu
     assert samples[("sbweb_jobs_lag_seconds",)] == 7
 
 
-@pytest.mark.parametrize("app_config", [{"HUEY_REDIS_URL": "redis://127.0.0.1:1/0",
-                                         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}])
+@pytest.mark.parametrize(
+    "app_config", [{"HUEY_REDIS_URL": "redis://127.0.0.1:1/0", "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0"}]
+)
 def test_readyz_is_503_when_redis_does_not_answer(app):
     status, checks = readyz(app.test_client())
     assert status == 503
@@ -155,8 +156,15 @@ def _free_port() -> int:
 OWN_REDIS_PORT = _free_port()
 
 
-@pytest.mark.parametrize("app_config", [{"HUEY_REDIS_URL": f"redis://127.0.0.1:{OWN_REDIS_PORT}/0",
-                                         "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{OWN_REDIS_PORT}/0"}])
+@pytest.mark.parametrize(
+    "app_config",
+    [
+        {
+            "HUEY_REDIS_URL": f"redis://127.0.0.1:{OWN_REDIS_PORT}/0",
+            "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{OWN_REDIS_PORT}/0",
+        }
+    ],
+)
 def test_readyz_follows_a_real_redis_that_stops(app):
     """A redis-server of this test's own (the shared one stays up: other runs use it): ready while
     it answers, 503 naming Redis once it is shut down."""
@@ -167,8 +175,10 @@ def test_readyz_follows_a_real_redis_that_stops(app):
         pytest.skip("redis-server not installed (apt-get install redis-server)")
     import redis
 
-    process = subprocess.Popen([server, "--port", str(OWN_REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [server, "--port", str(OWN_REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         probe = redis.Redis(port=OWN_REDIS_PORT, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -247,8 +257,8 @@ def test_readyz_on_postgresql_is_503_when_it_does_not_answer_in_1_s_or_its_datab
 
 # -- /metrics ------------------------------------------------------------------------------------------
 
-def test_metrics_count_the_requests_made_by_route_name_and_payments_as_the_database_holds_them(
-        app, client, world):
+
+def test_metrics_count_the_requests_made_by_route_name_and_payments_as_the_database_holds_them(app, client, world):
     before = scrape(client)
     for _ in range(3):
         client.get("/")
@@ -279,8 +289,16 @@ def test_metrics_count_refused_notifies_and_show_failed_mails_and_open_differenc
     before = scrape(client)
     assert client.post("/notify/sandbox", data={"out_trade_no": "SB1", "sign": "forged"}).status_code == 200
     with app.app_context():
-        db.session.add(OutboxMail(person_id=world.people["王芳"], to_addr="wf@example.cn", subject="s", body="b",
-                                  state="failed", attempts=6))
+        db.session.add(
+            OutboxMail(
+                person_id=world.people["王芳"],
+                to_addr="wf@example.cn",
+                subject="s",
+                body="b",
+                state="failed",
+                attempts=6,
+            )
+        )
         run = ReconRun(provider="sandbox", day=dt.date(2026, 11, 22), matched=0, differences=1)
         db.session.add(run)
         db.session.flush()
@@ -331,22 +349,33 @@ def test_the_status_page_is_for_admins_only(app, client, world):
 
 # -- the alert rules -------------------------------------------------------------------------------------
 
+
 def test_the_alert_rules_pass_promtool_and_name_only_metrics_the_app_exports(app, client, world):
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
     done = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    done = subprocess.run([promtool, "check", "config", str(RULES.with_name("prometheus.yml"))],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [promtool, "check", "config", str(RULES.with_name("prometheus.yml"))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
     exported = {family.name for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
     named = {name.removesuffix("_total") for rule in rules for name in re.findall(r"\bsbweb_\w+", rule["expr"])}
     assert named and named <= exported, named - exported
-    assert {rule["alert"] for rule in rules} >= {"SbwebPaymentsFailing", "SbwebPayingPilingUp", "SbwebJobConsumerDown",
-                                                 "SbwebOutboxFailing", "SbwebLedgerCheckFailing", "SbwebDiskFilling"}
+    assert {rule["alert"] for rule in rules} >= {
+        "SbwebPaymentsFailing",
+        "SbwebPayingPilingUp",
+        "SbwebJobConsumerDown",
+        "SbwebOutboxFailing",
+        "SbwebLedgerCheckFailing",
+        "SbwebDiskFilling",
+    }
     readme = (ROOT / "README.md").read_text()
     for rule in rules:
         assert f"`{rule['alert']}`" in readme, f"the README says nothing of {rule['alert']}"

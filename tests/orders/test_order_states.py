@@ -1,6 +1,7 @@
 """缴费订单 as a state graph, edge by edge (the GOV.UK Pay way): every allowed edge moves the
 order and leaves an OrderEvent; every other pair is refused and changes nothing; a move made
 from a stale read is refused. Orders are made by the payment service from demo dues."""
+
 import datetime as dt
 import itertools
 
@@ -30,11 +31,16 @@ REFUSED = [(a, b) for a, b in itertools.product(STATES, STATES) if (a, b) not in
 
 def test_the_graph_has_the_edges_the_design_names():
     assert set(PATH_TO) == set(STATES)
-    assert ORDER_TRANSITIONS == {
-        ("created", "paying"), ("created", "closed"),
-        ("paying", "settled"), ("paying", "failed"), ("paying", "closed"),
-        ("settled", "refunded"), ("failed", "refunded"), ("closed", "refunded"),
-    }
+    assert {
+        ("created", "paying"),
+        ("created", "closed"),
+        ("paying", "settled"),
+        ("paying", "failed"),
+        ("paying", "closed"),
+        ("settled", "refunded"),
+        ("failed", "refunded"),
+        ("closed", "refunded"),
+    } == ORDER_TRANSITIONS
     assert ("settled", "paying") in REFUSED and ("refunded", "settled") in REFUSED
 
 
@@ -43,9 +49,13 @@ def wang_fangs_order(world, state="created") -> int:
     `state` along allowed edges. Returns the order's id."""
     dues = world.dues("王芳", "medical")
     made = orders.create_order(
-        payer_id=world.people["王芳"], person_ids={world.people["王芳"]},
-        due_ids=[d.id for d in dues], shown=orders.fingerprint(dues),
-        channel="alipay", idempotency_key="confirm-page-1")
+        payer_id=world.people["王芳"],
+        person_ids={world.people["王芳"]},
+        due_ids=[d.id for d in dues],
+        shown=orders.fingerprint(dues),
+        channel="alipay",
+        idempotency_key="confirm-page-1",
+    )
     assert made.created
     for step in PATH_TO[state]:
         with write_transaction():
@@ -58,8 +68,10 @@ def wang_fangs_order(world, state="created") -> int:
 
 def events_of(order_id) -> list[tuple[str, str, str]]:
     db.session.expire_all()
-    return [(e.from_state, e.to_state, e.cause)
-            for e in db.session.scalars(select(OrderEvent).filter_by(order_id=order_id).order_by(OrderEvent.id))]
+    return [
+        (e.from_state, e.to_state, e.cause)
+        for e in db.session.scalars(select(OrderEvent).filter_by(order_id=order_id).order_by(OrderEvent.id))
+    ]
 
 
 def test_a_new_order_starts_created_with_its_first_event(world, ctx):
@@ -93,14 +105,18 @@ def test_every_allowed_edge_moves_the_order_and_records_when_and_why(world, ctx,
 
 def test_a_transition_can_set_the_orders_fields_in_the_same_step(world, ctx):
     order_id = wang_fangs_order(world, "paying")
-    paid_at = dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.timezone.utc)
+    paid_at = dt.datetime(2026, 1, 15, 2, 0, tzinfo=dt.UTC)
     with write_transaction():
-        transition(db.session.get(Order, order_id), "settled", "交易查询: 支付成功",
-                   settled_at=paid_at, provider_trade_no="2026011522001234567890")
+        transition(
+            db.session.get(Order, order_id),
+            "settled",
+            "交易查询: 支付成功",
+            settled_at=paid_at,
+            provider_trade_no="2026011522001234567890",
+        )
     db.session.expire_all()
     order = db.session.get(Order, order_id)
-    assert (order.state, order.settled_at, order.provider_trade_no) == (
-        "settled", paid_at, "2026011522001234567890")
+    assert (order.state, order.settled_at, order.provider_trade_no) == ("settled", paid_at, "2026011522001234567890")
 
 
 @pytest.mark.parametrize("from_state", STATES)
@@ -111,9 +127,8 @@ def test_every_other_move_from_a_state_is_refused_and_changes_nothing(world, ctx
     assert from_state in refused  # staying put is not an edge either
 
     for to_state in refused:
-        with pytest.raises(TransitionNotAllowed):
-            with write_transaction():
-                transition(db.session.get(Order, order_id), to_state, "不应发生")
+        with pytest.raises(TransitionNotAllowed), write_transaction():
+            transition(db.session.get(Order, order_id), to_state, "不应发生")
 
         db.session.expire_all()
         order = db.session.get(Order, order_id)
@@ -131,9 +146,8 @@ def test_a_transition_from_a_stale_read_raises_concurrent_change_and_changes_not
     with write_transaction():
         transition(db.session.get(Order, order_id), "paying", "转至支付宝支付页面")
 
-    with pytest.raises(ConcurrentChange):
-        with write_transaction():
-            transition(stale, "closed", "缴费人取消支付")
+    with pytest.raises(ConcurrentChange), write_transaction():
+        transition(stale, "closed", "缴费人取消支付")
 
     db.session.expire_all()
     order = db.session.get(Order, order_id)
@@ -151,8 +165,7 @@ def test_the_same_edge_taken_twice_from_the_same_read_happens_once(world, ctx):
 
     with write_transaction():
         transition(db.session.get(Order, order_id), "settled", "异步通知: 支付成功")
-    with pytest.raises(ConcurrentChange):
-        with write_transaction():
-            transition(second, "settled", "交易查询: 支付成功")
+    with pytest.raises(ConcurrentChange), write_transaction():
+        transition(second, "settled", "交易查询: 支付成功")
 
     assert [e[1] for e in events_of(order_id)] == ["created", "paying", "settled"]

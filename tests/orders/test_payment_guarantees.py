@@ -1,6 +1,7 @@
 """The payment core's promises, each with a test that would catch its loss: one charge per
 due whatever the resident, the network or the provider does; only verified notifies count;
 money we cannot keep goes back where it came from; nothing stays 支付中 for ever."""
+
 import datetime as dt
 import json
 import threading
@@ -11,12 +12,12 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from sbweb.db import db
+from sbweb.jobs import run_due_tasks
 from sbweb.models import Due, Order, OrderEvent, Refund, SandboxNotify, SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.payments import orders, sandbox, signing
-from sbweb.jobs import run_due_tasks
-from tests.support.journeys import choose, go_to_provider, sandbox_pay, sign_in
 from tests.support import form_values
+from tests.support.journeys import choose, go_to_provider, sandbox_pay, sign_in
 
 
 def count(model, **where):
@@ -39,25 +40,32 @@ def post_go_pay(client, page, channel="alipay"):
 def sandbox_params(**fields):
     """A notify as the sandbox would sign it (we own the simulator's key in tests)."""
     params = {k: v for k, v in fields.items() if v is not None}
-    params["sign"] = signing.sign(sandbox.platform_key(),
-                                  signing.signing_string(params, exclude=("sign", "sign_type")))
+    params["sign"] = signing.sign(sandbox.platform_key(), signing.signing_string(params, exclude=("sign", "sign_type")))
     return params
 
 
 def notify_for(order_row, app, **overrides):
     fields = {
-        "notify_time": "2026-11-23 10:00:00", "notify_type": "trade_status_sync",
-        "notify_id": "n-" + order_row.order_no, "app_id": app.config["SANDBOX_APP_ID"],
-        "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "trade_no": "T" + order_row.order_no,
-        "out_trade_no": order_row.order_no, "trade_status": "TRADE_SUCCESS",
+        "notify_time": "2026-11-23 10:00:00",
+        "notify_type": "trade_status_sync",
+        "notify_id": "n-" + order_row.order_no,
+        "app_id": app.config["SANDBOX_APP_ID"],
+        "charset": "utf-8",
+        "version": "1.0",
+        "sign_type": "RSA2",
+        "trade_no": "T" + order_row.order_no,
+        "out_trade_no": order_row.order_no,
+        "trade_status": "TRADE_SUCCESS",
         "total_amount": f"{order_row.total_fen // 100}.{order_row.total_fen % 100:02d}",
-        "seller_id": app.config["SANDBOX_SELLER_ID"], "gmt_payment": "2026-11-23 10:00:00",
+        "seller_id": app.config["SANDBOX_SELLER_ID"],
+        "gmt_payment": "2026-11-23 10:00:00",
     }
     fields.update(overrides)
     return sandbox_params(**fields)
 
 
 # -- double taps, two tabs, many submits ---------------------------------------------------
+
 
 def test_a_double_tap_on_go_pay_makes_one_order(client, world, ctx):
     sign_in(client, "王芳")
@@ -177,6 +185,7 @@ def test_two_notifies_at_once_settle_once(app, client, world):
 
 # -- what a notify must prove ----------------------------------------------------------------
 
+
 def started_order(client, app):
     sign_in(client, "王芳")
     go_to_provider(client, choose(client, "medical"))
@@ -235,8 +244,10 @@ def test_the_sync_return_alone_never_settles(client, app, world, ctx):
     trade = db.session.scalar(select(SandboxTrade))
     # A correctly signed return for a trade nobody paid: the browser is sent to the order page,
     # which asks the provider and keeps 支付中.
-    page = client.page("/pay/return/sandbox?" + "&".join(
-        f"{k}={v}" for k, v in sandbox.return_params(trade).items()).replace("+", "%2B"))
+    page = client.page(
+        "/pay/return/sandbox?"
+        + "&".join(f"{k}={v}" for k, v in sandbox.return_params(trade).items()).replace("+", "%2B")
+    )
     assert page.h1 == "支付中"
     db.session.rollback()
     assert db.session.scalar(select(Order)).state == "paying"
@@ -246,6 +257,7 @@ def test_the_sync_return_alone_never_settles(client, app, world, ctx):
 
 
 # -- money we must not keep -----------------------------------------------------------------
+
 
 def test_money_for_a_closed_order_goes_back_and_the_payer_sees_it(client, app, world, ctx):
     row = started_order(client, app)
@@ -308,7 +320,8 @@ def test_a_refund_the_provider_cannot_take_now_is_retried_by_housekeeping(client
 
 
 def test_a_refund_whose_answer_was_lost_is_done_once_and_only_marked_done_once_alipay_says_so(
-        client, app, world, ctx, monkeypatch):
+    client, app, world, ctx, monkeypatch
+):
     row = started_order(client, app)
     client.submit(client.page(f"/orders/{row.order_no}"), selector=f"form[action='/orders/{row.order_no}/cancel']")
     provider_class = type(orders.provider_for(row))
@@ -335,6 +348,7 @@ def test_a_refund_whose_answer_was_lost_is_done_once_and_only_marked_done_once_a
 
 
 # -- nothing stays 支付中 ---------------------------------------------------------------------
+
 
 def test_a_payment_without_notify_is_settled_by_the_stuck_order_job(client, app, world, ctx):
     sign_in(client, "王芳")
@@ -423,6 +437,7 @@ def test_a_failed_payment_releases_the_dues_for_another_try(client, world, app, 
 
 
 # -- numbers ---------------------------------------------------------------------------------
+
 
 def test_order_and_ticket_numbers_are_never_reused(app, world, ctx):
     from sbweb.db import write_transaction

@@ -1,5 +1,6 @@
 """我帮他人缴: the payer's 被代缴人 list (add, duplicate, invalid, delete, 自动缴) and paying a
 payee's dues through the self-pay steps, with the same one-charge guarantees."""
+
 from sqlalchemy import func, select
 
 from sbweb.db import db
@@ -83,8 +84,7 @@ def test_another_payer_cannot_reach_a_payee_by_changing_the_id(app, world, ctx):
     add(zhang)
     payee = payee_rows(world)[0]
     sign_in(wang, "王芳", verified=True)
-    for url in (f"/proxy/{payee.id}/", f"/proxy/{payee.id}/remove",
-                f"/proxy/{payee.id}/370212200000045679/dues"):
+    for url in (f"/proxy/{payee.id}/", f"/proxy/{payee.id}/remove", f"/proxy/{payee.id}/370212200000045679/dues"):
         assert wang.get(url).status_code == 404, url
     assert "赵秀英" not in wang.page("/proxy/").text
 
@@ -185,8 +185,16 @@ def test_only_her_own_name_field_offers_her_name(app, client, world, ctx):
     anonymous = app.test_client()
     own = {url: anonymous.page(url) for url in ("/auth/manual?next=/selfpay/", "/auth/verify/identity?next=/")}
     sign_in(client, "张伟", verified=True)
-    others = {url: client.page(url) for url in ("/proxy/add", "/proxy/once", "/certificates/proxy",
-                                                "/certificates/proxy/tax/first", "/queries/proxy-paid")}
+    others = {
+        url: client.page(url)
+        for url in (
+            "/proxy/add",
+            "/proxy/once",
+            "/certificates/proxy",
+            "/certificates/proxy/tax/first",
+            "/queries/proxy-paid",
+        )
+    }
     for url, page in {**own, **others}.items():
         [name] = page.soup.select("main input[name=name]")
         assert name["autocomplete"] == ("name" if url in own else "off"), (url, name)

@@ -1,5 +1,6 @@
 """我帮他人缴 in Chromium at 390×844, with and without JavaScript: 张伟 adds 赵秀英, pays her
 open medical due, and sees it under 代缴 in 缴费记录."""
+
 import re
 
 import pytest

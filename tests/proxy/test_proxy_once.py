@@ -2,6 +2,7 @@
 赵秀英's medical due without adding her to his list — looked up with the same name check and
 the same lookup limits as 添加被代缴人 — then the usual dues → 缴费信息确认 → pay; the result
 page offers 加入被代缴人列表."""
+
 from sqlalchemy import func, select
 
 from sbweb.db import db

@@ -1,6 +1,7 @@
 """涉费查询: each query empty and full, and the 代缴 query shows only this payer's payments."""
+
 from tests.proxy.test_proxy import ZHAO, add, payee_rows
-from tests.support.journeys import choose, paid_history, pay, sign_in
+from tests.support.journeys import paid_history, pay, sign_in
 
 
 def rows(page):
@@ -49,11 +50,9 @@ def test_proxy_paid_query_shows_only_what_this_payer_paid(app, client, world, ct
     after = client.page("/queries/proxy-paid?" + "&".join(f"{k}={v}" for k, v in query.items()))
     assert len(rows(after)) == 1 and "城乡居民基本医疗保险费" in after.text and "养老" not in after.text
     assert "赵秀英（3702**********3469）" in after.text
-    wrong = client.page("/queries/proxy-paid?" + "&".join(
-        f"{k}={v}" for k, v in {**query, "name": "赵秀"}.items()))
+    wrong = client.page("/queries/proxy-paid?" + "&".join(f"{k}={v}" for k, v in {**query, "name": "赵秀"}.items()))
     assert wrong.status == 422 and "证件号码与姓名不一致" in " ".join(wrong.summary())
-    bad = client.page("/queries/proxy-paid?" + "&".join(
-        f"{k}={v}" for k, v in {**query, "id_number": "123"}.items()))
+    bad = client.page("/queries/proxy-paid?" + "&".join(f"{k}={v}" for k, v in {**query, "id_number": "123"}.items()))
     assert bad.field_error("id_number") == "证件号码格式不正确"
 
 

@@ -1,6 +1,7 @@
 """Bad input on every route of 涉费查询: CSRF, garbled fields, other people's ids, garbage
 in the query, the same as HTMX, signed out — never a 5xx, nothing written. The cases and how they
 are checked: tests/support/bad_input.py."""
+
 import pytest
 
 from tests.support.bad_input import case_id, cases_for, holder, run_case, site  # noqa: F401 (fixtures)

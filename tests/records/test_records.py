@@ -1,5 +1,6 @@
 """缴费记录: own and 代缴 tabs, year and 险种 filters, paging (full pages and HTMX swaps),
 states as residents read them, and nobody else's record by changing an id."""
+
 from tests.proxy.test_proxy import add, payee_rows
 from tests.selfpay.test_steps import hx
 from tests.support.journeys import choose, paid_history, pay, sign_in

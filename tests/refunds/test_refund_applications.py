@@ -1,5 +1,6 @@
 """退费申请: find a payment by dates or 凭证号码 (both empty → the seeds' message), apply with
 one's own account, one live application per payment, states in 退费申请记录."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -31,7 +32,10 @@ def test_apply_for_a_normal_payment_by_ticket(client, world, ctx):
     form = client.page(link)
     assert form.h1 == "正常缴费退费申请" and "¥352.00" in form.text
     missing = client.submit(form, {"money_type": "", "reason": ""})
-    assert missing.field_error("money_type") == "请选择退费金类型" and missing.field_error("reason") == "请选择退费原因类型"
+    assert (
+        missing.field_error("money_type") == "请选择退费金类型"
+        and missing.field_error("reason") == "请选择退费原因类型"
+    )
     wrong_name = client.submit(form, {"money_type": "多缴费款退费", "reason": "重复参保缴费", "account_name": "李明"})
     assert wrong_name.field_error("account_name") == "账号名称与银行账户的户名不一致"
     assert count() == 0
@@ -57,16 +61,19 @@ CALENDAR = "请输入1990年至2100年之间的日期"
 NO_SUCH_DAY = "请输入正确的日期，如 2026-01-31"
 
 
-@pytest.mark.parametrize("date_from, date_to, said", [
-    ("0001-01-01", "9999-12-31", {"date_from": CALENDAR, "date_to": CALENDAR}),  # 9,998 years: a 500 before
-    ("2026-01-01", "9999-12-31", {"date_to": CALENDAR}),
-    ("0001-01-01", "2026-01-01", {"date_from": CALENDAR}),
-    ("1900-02-29", "2024-02-30", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
-    ("0000-01-01", "10000-01-01", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
-    ("2026-13-01", "2026-12-32", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
-    ("2026-02-01", "2026-01-31", {"date_to": "缴费终止日期不能早于缴费起始日期"}),
-    ("2147483648", "-1", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
-])
+@pytest.mark.parametrize(
+    "date_from, date_to, said",
+    [
+        ("0001-01-01", "9999-12-31", {"date_from": CALENDAR, "date_to": CALENDAR}),  # 9,998 years: a 500 before
+        ("2026-01-01", "9999-12-31", {"date_to": CALENDAR}),
+        ("0001-01-01", "2026-01-01", {"date_from": CALENDAR}),
+        ("1900-02-29", "2024-02-30", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+        ("0000-01-01", "10000-01-01", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+        ("2026-13-01", "2026-12-32", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+        ("2026-02-01", "2026-01-31", {"date_to": "缴费终止日期不能早于缴费起始日期"}),
+        ("2147483648", "-1", {"date_from": NO_SUCH_DAY, "date_to": NO_SUCH_DAY}),
+    ],
+)
 @pytest.mark.parametrize("htmx", [False, True])
 def test_dates_off_the_calendar_are_refused_beside_their_field(client, world, ctx, date_from, date_to, said, htmx):
     sign_in(client, "王芳", verified=True)

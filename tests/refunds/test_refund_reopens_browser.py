@@ -2,6 +2,7 @@
 December pension, applies for a refund of it (缴费档次或基数选择错误), a reviewer approves it item by
 item after the confirmation step, her voucher's 证明核验 page says 已作废, December is owed again in
 我为自己缴 with the reason, and she declares it at another base and pays it again."""
+
 import re
 
 import pytest
@@ -11,11 +12,11 @@ from sqlalchemy import select
 from sbweb.db import db
 from sbweb.models import Due, DueEvent, Enrollment, Person
 from sbweb.services import ledger
-from tests.support.browser_steps import confirm_agency, h1, report_bank_account, ticket_no
+from tests.admin.test_admin import make_staff
 from tests.admin.test_backoffice_browser import CARD, staff_sign_in
 from tests.certificates.test_certificates_browser import summary_value
 from tests.declare.test_declare_browser import FLEXIBLE, pay
-from tests.admin.test_admin import make_staff
+from tests.support.browser_steps import confirm_agency, h1, report_bank_account, ticket_no
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("clock")]
 
@@ -39,9 +40,16 @@ def declare_december(tab, live_server, base: str, amount: str):
 def december(live_server):
     with live_server.app.app_context():
         person = db.session.scalar(select(Person).filter_by(name="王芳"))
-        return db.session.scalar(select(Due).join(Enrollment).where(
-            Enrollment.person_id == person.id, Enrollment.insurance == "pension", Due.period_start == "2026-12",
-            Due.state != "void"))
+        return db.session.scalar(
+            select(Due)
+            .join(Enrollment)
+            .where(
+                Enrollment.person_id == person.id,
+                Enrollment.insurance == "pension",
+                Due.period_start == "2026-12",
+                Due.state != "void",
+            )
+        )
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])

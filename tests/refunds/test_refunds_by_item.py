@@ -2,6 +2,7 @@
 after a confirmation, the order keeps its other items settled, and what becomes of each refunded
 period follows the reason (the agency's table): owed again, not owed, or still paid at what was
 kept. Every move of a due is an event with its cause; the books balance after each path."""
+
 from dataclasses import dataclass
 
 import pytest
@@ -24,8 +25,10 @@ def three_months_paid(client, world):
     enrollment = world.enrollment("王芳", "medical")
     number = enrollment.enrollment_no
     with write_transaction():
-        ids = [registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
-               for m in MONTHS]
+        ids = [
+            registry.add_due(enrollment, kind="normal", period_start=m, period_end=m, amount_fen=35200).id
+            for m in MONTHS
+        ]
     paid = order(order_no_of(pay(client, choose(client, enrollment_no=number, due_ids=ids))))
     assert paid.state == "settled" and len(paid.items) == 3
     return Paid(paid.order_no, paid.ticket_nos[0]), ids
@@ -49,8 +52,9 @@ def apply(client, order_no, due_id, *, money_type, reason, amount=None):
     assert after.h1 == "退费申请记录" and "保存成功" in after.text, after.text[:400]
     db.session.rollback()
     application = db.session.scalar(select(RefundApplication).order_by(RefundApplication.id.desc()))
-    return Applied(application.id, application.application_no, application.amount_fen,
-                   [i.item_id for i in application.items]), item.id
+    return Applied(
+        application.id, application.application_no, application.amount_fen, [i.item_id for i in application.items]
+    ), item.id
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,18 @@ def approve_all(app, office, application):
     db.session.rollback()
 
 
-@pytest.mark.parametrize("money_type, reason, amount, due_state, owed_again", [
-    ("误缴费款退费", "缴费档次或基数选择错误", None, "open", True),
-    ("重复缴费退费", "重复参保缴费", None, "void", False),
-    ("其他退费", "参保人死亡", None, "void", False),
-    ("多缴费款退费", "其他原因", "52.00", "paid", False),
-])
-def test_the_reason_decides_what_becomes_of_the_refunded_month(app, client, world, ctx, money_type, reason, amount,
-                                                                due_state, owed_again):
+@pytest.mark.parametrize(
+    "money_type, reason, amount, due_state, owed_again",
+    [
+        ("误缴费款退费", "缴费档次或基数选择错误", None, "open", True),
+        ("重复缴费退费", "重复参保缴费", None, "void", False),
+        ("其他退费", "参保人死亡", None, "void", False),
+        ("多缴费款退费", "其他原因", "52.00", "paid", False),
+    ],
+)
+def test_the_reason_decides_what_becomes_of_the_refunded_month(
+    app, client, world, ctx, money_type, reason, amount, due_state, owed_again
+):
     paid, ids = three_months_paid(client, world)
     number = world.enrollment("王芳", "medical").enrollment_no
     application, item = apply(client, paid.order_no, ids[1], money_type=money_type, reason=reason, amount=amount)
@@ -88,8 +96,11 @@ def test_the_reason_decides_what_becomes_of_the_refunded_month(app, client, worl
     # Only that item's money went back; the order keeps the other two settled.
     refreshed = order(paid.order_no)
     assert refreshed.state == "settled"
-    assert [(i.due_id, i.refunded_fen) for i in sorted(refreshed.items, key=lambda i: i.due_id)] == \
-        [(ids[0], 0), (ids[1], expected_back), (ids[2], 0)]
+    assert [(i.due_id, i.refunded_fen) for i in sorted(refreshed.items, key=lambda i: i.due_id)] == [
+        (ids[0], 0),
+        (ids[1], expected_back),
+        (ids[2], 0),
+    ]
     due = db.session.get(Due, ids[1])
     assert due.state == due_state
     assert due.amount_fen == (35200 - 5200 if amount else 35200)
@@ -125,15 +136,25 @@ def test_a_month_refunded_for_a_wrong_base_can_be_declared_and_paid_again(app, c
     assert declaration_id is not None, "the demo's December is declared"
     due_id, first_amount = december.id, december.amount_fen
     paid = order(order_no_of(pay(client, choose(client, enrollment_no=number, due_ids=[due_id]))))
-    application, _item = apply(client, paid.order_no, due_id, money_type="误缴费款退费", reason="缴费档次或基数选择错误")
+    application, _item = apply(
+        client, paid.order_no, due_id, money_type="误缴费款退费", reason="缴费档次或基数选择错误"
+    )
     approve_all(app, app.test_client(), application)
 
     assert order(paid.order_no).state == "refunded"
     assert db.session.get(Declaration, declaration_id).state == "void"
     assert db.session.get(Due, due_id).state == "open"
     enrollment = db.session.get(type(enrollment), enrollment_id)
-    second = declarations.declare_base(person, enrollment, year=2026, month_from=12, month_to=12, base_fen=600000,
-                                       today=clock.now.date(), level="verified")
+    second = declarations.declare_base(
+        person,
+        enrollment,
+        year=2026,
+        month_from=12,
+        month_to=12,
+        base_fen=600000,
+        today=clock.now.date(),
+        level="verified",
+    )
     again_id = second.due_id
     db.session.rollback()
     due = db.session.get(Due, again_id)
@@ -149,8 +170,10 @@ def test_staff_approve_some_items_and_turn_down_the_rest_with_a_reason(app, clie
     paid, ids = three_months_paid(client, world)
     form = client.page(f"/refunds/normal/{paid.order_no}/apply")
     items = {i.due_id: i.id for i in order(paid.order_no).items}
-    client.submit(form, {"items": [str(items[ids[0]]), str(items[ids[2]])], "money_type": "重复缴费退费",
-                         "reason": "重复参保缴费"})
+    client.submit(
+        form,
+        {"items": [str(items[ids[0]]), str(items[ids[2]])], "money_type": "重复缴费退费", "reason": "重复参保缴费"},
+    )
     db.session.rollback()
     application = db.session.scalar(select(RefundApplication))
     assert application.amount_fen == 70400
@@ -166,8 +189,11 @@ def test_staff_approve_some_items_and_turn_down_the_rest_with_a_reason(app, clie
     plan, done = review_and_confirm(office, application_id, data={"approve": keep, "note": "该期未重复参保"})
     assert "将退回 ¥352.00" in plan.text and "不予退费" in plan.text
     db.session.rollback()
-    assert [(i.due_id, i.refunded_fen) for i in sorted(order(paid.order_no).items, key=lambda i: i.due_id)] == \
-        [(ids[0], 35200), (ids[1], 0), (ids[2], 0)]
+    assert [(i.due_id, i.refunded_fen) for i in sorted(order(paid.order_no).items, key=lambda i: i.due_id)] == [
+        (ids[0], 35200),
+        (ids[1], 0),
+        (ids[2], 0),
+    ]
     assert db.session.get(Due, ids[2]).state == "paid"
     page = client.page("/refunds/records")
     assert "该期未重复参保" in page.text
@@ -178,9 +204,15 @@ def test_an_item_is_never_refunded_beyond_what_it_took(app, client, world, ctx):
     paid, ids = three_months_paid(client, world)
     form = client.page(f"/refunds/normal/{paid.order_no}/apply")
     item = next(i for i in order(paid.order_no).items if i.due_id == ids[0])
-    for typed, said in (("352.01", "不超过该笔已缴的 352.00 元"), ("0", "退费金额应大于0"), ("abc", "退费金额应为金额")):
-        page = client.submit(form, {"items": str(item.id), "money_type": "多缴费款退费", "reason": "其他原因",
-                                    f"amount-{item.id}": typed})
+    for typed, said in (
+        ("352.01", "不超过该笔已缴的 352.00 元"),
+        ("0", "退费金额应大于0"),
+        ("abc", "退费金额应为金额"),
+    ):
+        page = client.submit(
+            form,
+            {"items": str(item.id), "money_type": "多缴费款退费", "reason": "其他原因", f"amount-{item.id}": typed},
+        )
         assert page.status == 422 and said in page.text, (typed, page.text[:400])
     db.session.rollback()
     assert db.session.scalar(select(RefundApplication)) is None
@@ -191,8 +223,9 @@ def test_reporting_a_bank_account_from_the_refund_page_returns_to_the_applicatio
     paid = order(order_no_of(pay(client, choose(client, "medical"))))
     order_no, item = paid.order_no, paid.items[0]
     form = client.page(f"/refunds/normal/{order_no}/apply")
-    bank_page = client.submit(form, {"items": str(item.id), "money_type": "重复缴费退费", "reason": "重复参保缴费"},
-                              button="报告银行账户")
+    bank_page = client.submit(
+        form, {"items": str(item.id), "money_type": "重复缴费退费", "reason": "重复参保缴费"}, button="报告银行账户"
+    )
     assert bank_page.h1 == "存款账户账号报告", bank_page.text[:300]
     from tests.bank.test_bank import ACCOUNT
 
@@ -212,11 +245,17 @@ def test_the_agency_edits_what_a_reason_does_and_a_reviewer_only_reads_it(app, c
     reviewer = app.test_client()
     staff_login(reviewer)
     page = reviewer.page("/admin/refund-reasons")
-    assert page.h1 == "退费原因类型" and "缴费档次或基数选择错误" in page.text and page.soup.select_one("main table form, main section form") is None
+    assert (
+        page.h1 == "退费原因类型"
+        and "缴费档次或基数选择错误" in page.text
+        and page.soup.select_one("main table form, main section form") is None
+    )
     assert "重新应缴" in page.soup.find("td", string="缴费档次或基数选择错误").find_next("td").text
     reason_id = db.session.scalar(select(RefundReason.id).filter_by(reason="缴费档次或基数选择错误"))
     token = page.soup.select_one("input[name=csrf_token]")["value"]
-    refused = reviewer.post(f"/admin/refund-reasons/{reason_id}", data={"csrf_token": token, f"r{reason_id}-effect": "void"})
+    refused = reviewer.post(
+        f"/admin/refund-reasons/{reason_id}", data={"csrf_token": token, f"r{reason_id}-effect": "void"}
+    )
     assert refused.status_code == 403
 
     admin = app.test_client()
@@ -224,14 +263,20 @@ def test_the_agency_edits_what_a_reason_does_and_a_reviewer_only_reads_it(app, c
     page = admin.page("/admin/refund-reasons")
     form_selector = f"form[action$='/refund-reasons/{reason_id}']"
     saved = admin.submit(page, {f"r{reason_id}-effect": "void", f"r{reason_id}-active": "y"}, selector=form_selector)
-    assert f"已保存「缴费档次或基数选择错误」" in saved.text, saved.text[:300]
+    assert "已保存「缴费档次或基数选择错误」" in saved.text, saved.text[:300]
     bad = admin.submit(saved, {"new-reason": "", "new-effect": "reopen"}, selector="form[action$='/refund-reasons']")
     assert bad.status == 422 and "请输入退费原因类型" in bad.text
-    bad = admin.submit(saved, {"new-reason": "缴费档次或基数选择错误", "new-effect": "reopen"},
-                       selector="form[action$='/refund-reasons']")
+    bad = admin.submit(
+        saved,
+        {"new-reason": "缴费档次或基数选择错误", "new-effect": "reopen"},
+        selector="form[action$='/refund-reasons']",
+    )
     assert bad.status == 422 and "已有退费原因类型" in bad.text
-    added = admin.submit(saved, {"new-reason": "户籍迁出", "new-effect": "void", "new-active": "y"},
-                         selector="form[action$='/refund-reasons']")
+    added = admin.submit(
+        saved,
+        {"new-reason": "户籍迁出", "new-effect": "void", "new-active": "y"},
+        selector="form[action$='/refund-reasons']",
+    )
     assert "已添加退费原因类型「户籍迁出」" in added.text
     db.session.rollback()
     assert db.session.get(RefundReason, reason_id).effect == "void"
@@ -239,7 +284,9 @@ def test_the_agency_edits_what_a_reason_does_and_a_reviewer_only_reads_it(app, c
 
     # A refund for that reason, approved now, leaves the month not owed.
     paid, ids = three_months_paid(client, world)
-    application, _item = apply(client, paid.order_no, ids[0], money_type="误缴费款退费", reason="缴费档次或基数选择错误")
+    application, _item = apply(
+        client, paid.order_no, ids[0], money_type="误缴费款退费", reason="缴费档次或基数选择错误"
+    )
     plan, _done = review_and_confirm(admin, application.id)
     assert "不再应缴" in plan.text
     db.session.rollback()
@@ -256,8 +303,10 @@ def test_each_refunded_item_names_its_own_ticket_for_the_resident_and_for_staff(
     tickets = tickets_by_office(order_no)
     report(client, account_name="李明")
     form = client.page(f"/refunds/normal/{order_no}/apply")
-    lines = {label.select_one(".cell-sub").get_text(" ", strip=True).split("（")[0]: label.get_text(" ", strip=True)
-             for label in form.soup.select("label[for^=item-]")}
+    lines = {
+        label.select_one(".cell-sub").get_text(" ", strip=True).split("（")[0]: label.get_text(" ", strip=True)
+        for label in form.soup.select("label[for^=item-]")
+    }
     assert f"票证号码 {tickets[HANGZHOU]}" in lines["李明"] and tickets[QINGDAO] not in lines["李明"]
     assert f"票证号码 {tickets[QINGDAO]}" in lines["赵秀英"] and tickets[HANGZHOU] not in lines["赵秀英"]
     summary = form.soup.select_one("dl.summary-list").get_text(" ", strip=True)
@@ -269,8 +318,10 @@ def test_each_refunded_item_names_its_own_ticket_for_the_resident_and_for_staff(
     records = client.page("/refunds/records")
     entry = records.soup.find(string=lambda s: s and applied.application_no in s).find_parent("li")
     said = [line.get_text(" ", strip=True) for line in entry.select(".refund-line")]
-    assert said == [f"赵秀英 医疗保险 {world.dues('赵秀英', 'medical', state='paid')[0].period_label} ¥400.00 · 待审核 "
-                    f"票证号码 {tickets[QINGDAO]}"]
+    assert said == [
+        f"赵秀英 医疗保险 {world.dues('赵秀英', 'medical', state='paid')[0].period_label} ¥400.00 · 待审核 "
+        f"票证号码 {tickets[QINGDAO]}"
+    ]
     assert tickets[HANGZHOU] not in entry.get_text()
 
     make_staff(app)

@@ -1,5 +1,6 @@
 """缴费提醒: subscribe (self or a payee), the daily job says each new due and each closing
 window once, the mail's one link unsubscribes."""
+
 import datetime as dt
 import email
 from pathlib import Path
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sbweb.db import db, write_transaction
 from sbweb.models import Reminder
 from sbweb.services import registry, reminders
-from tests.proxy.test_proxy import add, payee_rows
+from tests.proxy.test_proxy import add
 from tests.support.journeys import sign_in
 
 
@@ -19,8 +20,11 @@ def outbox(app) -> list[email.message.Message]:
 
 
 def body(message) -> str:
-    return message.get_payload(decode=True).decode() if not message.is_multipart() else \
-        next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    return (
+        message.get_payload(decode=True).decode()
+        if not message.is_multipart()
+        else next(p for p in message.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
+    )
 
 
 def subscribe(client, person_label="本人", address="zhangwei@example.com"):
@@ -40,8 +44,13 @@ def test_new_dues_are_said_once_and_the_link_unsubscribes(app, client, world, ct
     assert "4776.00 元" in body(first)  # the 补缴 pushed by his agency
     assert reminders.run_daily(today)["mails"] == 0  # nothing new: nothing sent
     with write_transaction():
-        registry.add_due(world.enrollment("张伟", "pension"), kind="backpay", period_start="2023-01",
-                         period_end="2023-03", amount_fen=238800)
+        registry.add_due(
+            world.enrollment("张伟", "pension"),
+            kind="backpay",
+            period_start="2023-01",
+            period_end="2023-03",
+            amount_fen=238800,
+        )
     assert reminders.run_daily(today + dt.timedelta(days=1))["mails"] == 1
     second = outbox(app)[-1]
     assert "2388.00 元" in body(second) and "4776.00" not in body(second)  # only the new one
@@ -49,8 +58,13 @@ def test_new_dues_are_said_once_and_the_link_unsubscribes(app, client, world, ct
     gone = client.page(link.replace("http://127.0.0.1:5000", ""))
     assert gone.h1 == "退订缴费提醒" and "已退订" in gone.text
     with write_transaction():
-        registry.add_due(world.enrollment("张伟", "pension"), kind="backpay", period_start="2022-01",
-                         period_end="2022-01", amount_fen=79600)
+        registry.add_due(
+            world.enrollment("张伟", "pension"),
+            kind="backpay",
+            period_start="2022-01",
+            period_end="2022-01",
+            amount_fen=79600,
+        )
     assert reminders.run_daily(today + dt.timedelta(days=2))["mails"] == 0
     assert client.get("/reminders/unsubscribe/nonsense").status_code == 404
 

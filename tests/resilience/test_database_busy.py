@@ -18,6 +18,7 @@ outside a view: a before-request hook, a response hook, the rate-limited lookup 
 whose layout needs the database. PostgreSQL only: a row lock past DATABASE_LOCK_TIMEOUT, a statement
 past DATABASE_STATEMENT_TIMEOUT, and the server gone — a TCP forwarder in front of it is stopped
 (connections end, new ones are refused) and started again; the shared server is never stopped."""
+
 import logging
 import re
 import socket
@@ -36,18 +37,17 @@ from sbweb import access, create_app
 from sbweb.db import db, write_transaction
 from sbweb.models import Person, Standard
 from sbweb.services import captcha
-from tests.support import identity_of
-from tests.conftest import JINJA_CACHE, ON_POSTGRES
 from tests.admin.test_admin import make_staff, staff_login
-from tests.bank.test_bank import ACCOUNT
 from tests.app.test_fuzz_forms import changed, stored
+from tests.bank.test_bank import ACCOUNT
+from tests.conftest import JINJA_CACHE, ON_POSTGRES
 from tests.proxy.test_proxy import ZHAO
+from tests.support import ResidentClient, check_page, form_values, identity_of
 from tests.support.journeys import choose, go_to_provider, order_no_of, sandbox_pay, sign_in
-from tests.support import ResidentClient, check_page, form_values
 
 pytestmark = pytest.mark.usefixtures("clock")
 
-WAIT = 1.0   # seconds: SQLITE_BUSY_TIMEOUT and DATABASE_LOCK_TIMEOUT of the apps here
+WAIT = 1.0  # seconds: SQLITE_BUSY_TIMEOUT and DATABASE_LOCK_TIMEOUT of the apps here
 SLACK = 1.5  # drawing the 503 page on a busy two-core machine
 # The blueprints whose every GET needs no database (or needs what cannot be filled here, or, the
 # operator's doors, answers a held database in its own words): the sample says so instead of
@@ -72,11 +72,12 @@ def needs(what: str):
 
 # -- the sample ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Post:
     name: str
     client: object
-    open: object          # () -> (url, data): the form as shown now, filled in as a resident would
+    open: object  # () -> (url, data): the form as shown now, filled in as a resident would
     done: tuple = (303,)  # what it answers when it goes through
 
 
@@ -85,7 +86,7 @@ class Sample:
     app: object
     resident: object
     staff: object
-    gets: list = field(default_factory=list)      # (blueprint, path, client, baseline status)
+    gets: list = field(default_factory=list)  # (blueprint, path, client, baseline status)
     posts: list = field(default_factory=list)
     not_sampled: dict = field(default_factory=dict)  # blueprint → why
 
@@ -109,8 +110,9 @@ def _captcha_answer(client, app) -> str:
 def _posts(app, resident, staff, paid_year: int) -> list[Post]:
     def declare():
         url, values = _form(resident.page("/declare/flexible-pension"))
-        return url, _with(values, {"month_from": "12", "month_to": "12", "base": "5000",
-                                   "action": "confirm"})  # 确定 on 再次确认经办机构信息
+        return url, _with(
+            values, {"month_from": "12", "month_to": "12", "base": "5000", "action": "confirm"}
+        )  # 确定 on 再次确认经办机构信息
 
     def go_pay():  # 去支付 on 选择缴款方式 for her medical due: makes the order
         page = resident.submit(choose(resident, "medical"))
@@ -138,14 +140,21 @@ def _posts(app, resident, staff, paid_year: int) -> list[Post]:
 
     def standard():
         with app.app_context():
-            standard_id = db.session.scalar(select(Standard.id).filter_by(region_code="520000", year=2026,
-                                                                          category="flexible"))
+            standard_id = db.session.scalar(
+                select(Standard.id).filter_by(region_code="520000", year=2026, category="flexible")
+            )
         url, values = _form(staff.page(f"/admin/standards/{standard_id}"), "main form.form-card")
         return url, _with(values, {"medical_rate": "9"})
 
-    return [Post("申报", resident, declare), Post("去支付", resident, go_pay), Post("存款账户账号报告", resident, bank_account),
-            Post("缴费证明", resident, certificate), Post("添加被代缴人", resident, payee),
-            Post("缴费提醒", resident, reminder), Post("缴费标准", staff, standard)]
+    return [
+        Post("申报", resident, declare),
+        Post("去支付", resident, go_pay),
+        Post("存款账户账号报告", resident, bank_account),
+        Post("缴费证明", resident, certificate),
+        Post("添加被代缴人", resident, payee),
+        Post("缴费提醒", resident, reminder),
+        Post("缴费标准", staff, standard),
+    ]
 
 
 @contextmanager
@@ -188,8 +197,14 @@ def sample(app, world, *, per_blueprint: int = 2) -> Sample:
     with app.app_context():
         pension = world.enrollment("王芳", "pension")
         paid_year = int(min(d.period_start for d in world.dues("王芳", "pension", state="paid"))[:4])
-        values = {"enrollment_no": pension.enrollment_no, "order_no": order_no_of(paid), "kind": "normal",
-                  "flow": "flexible-pension", "name": "sandbox", "provider": "sandbox"}
+        values = {
+            "enrollment_no": pension.enrollment_no,
+            "order_no": order_no_of(paid),
+            "kind": "normal",
+            "flow": "flexible-pension",
+            "name": "sandbox",
+            "provider": "sandbox",
+        }
         db.session.remove()
     found = Sample(app, resident, staff, posts=_posts(app, resident, staff, paid_year))
     clients = {"admin": staff, "verify": lookup}
@@ -203,8 +218,13 @@ def sample(app, world, *, per_blueprint: int = 2) -> Sample:
         by_blueprint.setdefault(blueprint, [])
         # The operator's doors answer a held database in their own words (tests/ops/test_operations.py):
         # /readyz a JSON 503 naming it, /metrics its counters with sbweb_figures_up 0.
-        if "GET" not in rule.methods or path is None or rule.endpoint == "static" or blueprint == "ops" \
-                or len(by_blueprint[blueprint]) >= per_blueprint:
+        if (
+            "GET" not in rule.methods
+            or path is None
+            or rule.endpoint == "static"
+            or blueprint == "ops"
+            or len(by_blueprint[blueprint]) >= per_blueprint
+        ):
             continue
         client = clients.get(blueprint, resident)
         with counting_statements(app) as counted:
@@ -221,6 +241,7 @@ def sample(app, world, *, per_blueprint: int = 2) -> Sample:
 
 
 # -- asking under the lock ---------------------------------------------------------------------------
+
 
 def ask(client, method, path, data=None, htmx=False):
     headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/"} if htmx else {}
@@ -244,8 +265,11 @@ def assert_busy(response, elapsed, htmx, about, retry_after=10):
 
 
 def assert_logged_without_traceback(caplog, count):
-    said = [r for r in caplog.records if "database unavailable" in r.getMessage()
-            or "could not reach the database" in r.getMessage()]
+    said = [
+        r
+        for r in caplog.records
+        if "database unavailable" in r.getMessage() or "could not reach the database" in r.getMessage()
+    ]
     assert len(said) >= count, caplog.text[-2000:]
     assert not any(r.exc_info for r in said), "a traceback was logged for the database being busy"
     assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.ERROR), caplog.text[-2000:]
@@ -277,6 +301,7 @@ def posts_go_through_again(found: Sample):
 
 
 # -- another connection holding the database -------------------------------------------------------
+
 
 @contextmanager
 def postgres_holding(app, statement: str):
@@ -377,8 +402,10 @@ def test_the_database_held_for_readers_too_makes_every_route_that_reads_a_503(ap
     for blueprint, path, client, status in found.gets:  # and served again
         assert ResidentClient.open(client, path).status_code == status, path
     posts_go_through_again(found)
-    print(f"sampled {len(found.gets)} GETs of {len({g[0] for g in found.gets})} blueprints and "
-          f"{len(found.posts)} POSTs; not sampled: {found.not_sampled}")
+    print(
+        f"sampled {len(found.gets)} GETs of {len({g[0] for g in found.gets})} blueprints and "
+        f"{len(found.posts)} POSTs; not sampled: {found.not_sampled}"
+    )
 
 
 # -- outside a view ---------------------------------------------------------------------------------
@@ -472,6 +499,7 @@ def test_an_error_page_that_needs_the_held_database_is_the_fixed_503_page(app, c
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
 
+
 def test_postgres_a_row_lock_on_her_due_past_lock_timeout_makes_paying_a_503(app, client, world, caplog):
     needs("postgres")
     sign_in(client, "王芳", verified=True)
@@ -497,8 +525,10 @@ def test_postgres_a_row_lock_on_her_due_past_lock_timeout_makes_paying_a_503(app
 def test_postgres_a_statement_past_statement_timeout_is_a_503(app, tmp_path, key_dir, caplog):
     needs("postgres")
     # An app of its own, with a statement timeout too short for the fixtures' own work.
-    config = {k: app.config[k] for k in ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR",
-                                        "HUEY_IMMEDIATE")}
+    config = {
+        k: app.config[k]
+        for k in ("TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "PAYMENT_KEY_DIR", "HUEY_IMMEDIATE")
+    }
     slow = create_app({**config, "INSTANCE_PATH": str(tmp_path / "slow"), "DATABASE_STATEMENT_TIMEOUT": 1})
     slow.jinja_env.bytecode_cache = JINJA_CACHE
     slow.test_client_class = ResidentClient
@@ -624,6 +654,7 @@ def test_postgres_gone_is_a_503_on_every_route_and_back_is_served(app, world, fo
 
 # -- the settings -----------------------------------------------------------------------------------
 
+
 def test_the_waits_are_settings_with_defaults_well_inside_gunicorns_30_seconds(monkeypatch):
     from sbweb import engine_options
     from sbweb.config import Defaults, from_environment
@@ -637,10 +668,17 @@ def test_the_waits_are_settings_with_defaults_well_inside_gunicorns_30_seconds(m
     sqlite = engine_options({**settings, "SQLALCHEMY_DATABASE_URI": "sqlite:////tmp/x.sqlite3"})
     assert sqlite["connect_args"] == {"timeout": 1.5}
     postgres = engine_options({**settings, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@db/sbweb"})
-    assert postgres["connect_args"] == {"options": "-c lock_timeout=2000 -c statement_timeout=20000",
-                                        "connect_timeout": 5}
+    assert postgres["connect_args"] == {
+        "options": "-c lock_timeout=2000 -c statement_timeout=20000",
+        "connect_timeout": 5,
+    }
     assert postgres["pool_pre_ping"] is True
     # What a pilot sets in SQLALCHEMY_ENGINE_OPTIONS wins over ours.
-    given = engine_options({**settings, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@db/sbweb",
-                            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 3, "connect_args": {"options": "-c x=1"}}})
+    given = engine_options(
+        {
+            **settings,
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@db/sbweb",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 3, "connect_args": {"options": "-c x=1"}},
+        }
+    )
     assert given["connect_args"]["options"] == "-c x=1" and given["pool_size"] == 3

@@ -1,6 +1,7 @@
 """`make serve`'s gunicorn reloads code worker by worker on SIGHUP (preload_app stays False), which
 holds only if its master never imports sbweb: a worker forked after the reload would otherwise
 run the code the master started with. The master's start check runs in a child process."""
+
 import subprocess
 import sys
 import time
@@ -24,11 +25,17 @@ def test_the_gunicorn_master_checks_the_database_without_importing_sbweb(tmp_pat
         f"exec(open({str(ROOT / 'deploy/gunicorn.conf.py')!r}).read())\n"
         "def when_ready(server):\n"
         "    import sys\n"
-        f"    open({str(report)!r}, 'w').write(' '.join(m for m in sys.modules if m.split('.')[0] == 'sbweb'))\n")
+        f"    open({str(report)!r}, 'w').write(' '.join(m for m in sys.modules if m.split('.')[0] == 'sbweb'))\n"
+    )
     port = free_port()
-    process = subprocess.Popen([str(binary), "-c", str(config), "app:app"], cwd=ROOT,
-                               env={**env, "SBWEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(binary), "-c", str(config), "app:app"],
+        cwd=ROOT,
+        env={**env, "SBWEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -38,7 +45,9 @@ def test_the_gunicorn_master_checks_the_database_without_importing_sbweb(tmp_pat
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError("gunicorn did not start:\n" + (process.stderr.read() if process.poll() is not None else ""))
+                raise AssertionError(
+                    "gunicorn did not start:\n" + (process.stderr.read() if process.poll() is not None else "")
+                )
             time.sleep(0.1)
         assert report.read_text() == ""  # the master, after its start check, holds no sbweb module
     finally:

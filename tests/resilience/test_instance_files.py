@@ -2,6 +2,7 @@
 --preload) must end up with one secret key and one pair of sandbox keys, not one per process:
 a session signed by one worker is read by another, a request the merchant key signed in one
 worker is verified in another."""
+
 import multiprocessing
 import os
 from pathlib import Path
@@ -15,8 +16,13 @@ def _start_app(instance: str, barrier, out):
     from sbweb import create_app
 
     barrier.wait()  # every process creates its app in the same instant
-    app = create_app({"INSTANCE_PATH": instance, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance}/db.sqlite3",
-                      "HUEY_IMMEDIATE": True})
+    app = create_app(
+        {
+            "INSTANCE_PATH": instance,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance}/db.sqlite3",
+            "HUEY_IMMEDIATE": True,
+        }
+    )
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     from sbweb.payments.sandbox import sandbox_app

@@ -1,6 +1,7 @@
 """`flask db upgrade` on a PostgreSQL database the app is using: every revision applies, one at a
 time, on top of real data while the app reads; and a migration that cannot get its table lock
 gives up with a clear error instead of queueing forever (with the app's queries behind it)."""
+
 import os
 import subprocess
 import sys
@@ -16,16 +17,19 @@ from sbweb import create_app
 from sbweb.db import db
 from sbweb.models import Due, Order, Person
 from tests.conftest import DATABASE_URL, ON_POSTGRES, _base_config
-from tests.support.journeys import World, choose, pay, sign_in
 from tests.support import ResidentClient
+from tests.support.journeys import World, choose, pay, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = sorted((ROOT / "sbweb/migrations/versions").glob("0*.py"))
 REVISIONS = [p.name.split("_")[0] for p in VERSIONS]
 # Revisions that change a table already there (and so need its exclusive lock); one that only
 # creates new tables waits for no one.
-ALTERING = [p.name.split("_")[0] for p in VERSIONS
-            if any(op in p.read_text() for op in ("add_column", "alter_column", "drop_column"))]
+ALTERING = [
+    p.name.split("_")[0]
+    for p in VERSIONS
+    if any(op in p.read_text() for op in ("add_column", "alter_column", "drop_column"))
+]
 
 
 @pytest.fixture
@@ -94,9 +98,11 @@ def test_every_revision_upgrades_one_at_a_time_under_reads_with_data_kept(tmp_pa
     paid = pay(client, choose(client, "medical"))
     assert paid.h1 == "缴费结果", paid.text
     with app.app_context():
-        before = {"persons": db.session.scalar(select(func.count()).select_from(Person)),
-                  "paid dues": db.session.scalar(select(func.count()).select_from(Due).where(Due.state == "paid")),
-                  "settled": db.session.scalar(select(func.count()).select_from(Order).where(Order.state == "settled"))}
+        before = {
+            "persons": db.session.scalar(select(func.count()).select_from(Person)),
+            "paid dues": db.session.scalar(select(func.count()).select_from(Due).where(Due.state == "paid")),
+            "settled": db.session.scalar(select(func.count()).select_from(Order).where(Order.state == "settled")),
+        }
         assert before["paid dues"] >= 1 and before["settled"] == 1
         db.session.commit()  # our own read must not hold the tables the downgrade alters
         downgrade(revision=REVISIONS[0])  # back to the first schema; its tables keep their rows
@@ -116,9 +122,11 @@ def test_every_revision_upgrades_one_at_a_time_under_reads_with_data_kept(tmp_pa
     assert reader.reads > 0 and not reader.errors, reader.errors
 
     with app.app_context():
-        after = {"persons": db.session.scalar(select(func.count()).select_from(Person)),
-                 "paid dues": db.session.scalar(select(func.count()).select_from(Due).where(Due.state == "paid")),
-                 "settled": db.session.scalar(select(func.count()).select_from(Order).where(Order.state == "settled"))}
+        after = {
+            "persons": db.session.scalar(select(func.count()).select_from(Person)),
+            "paid dues": db.session.scalar(select(func.count()).select_from(Due).where(Due.state == "paid")),
+            "settled": db.session.scalar(select(func.count()).select_from(Order).where(Order.state == "settled")),
+        }
         db.session.remove()
     assert after == before
     other = app.test_client()  # and the upgraded database serves a payment
@@ -139,18 +147,32 @@ def test_a_migration_blocked_by_an_open_transaction_gives_up_with_a_clear_error(
         db.engine.dispose()
     # A transaction of the live app that has read every table and not ended: whatever table the
     # revision alters, it cannot have its exclusive lock while this is open.
-    blocker = psycopg.connect(make_url(empty_database).set(drivername="postgresql")
-                              .render_as_string(hide_password=False))
+    blocker = psycopg.connect(
+        make_url(empty_database).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
     tables = [r[0] for r in blocker.execute("select tablename from pg_tables where schemaname = 'public'")]
     for table in tables:
         blocker.execute(f'select 1 from "{table}" limit 1')
-    env = {**os.environ, "FLASK_APP": "app", "DATABASE_URL": empty_database,
-           "SBWEB_INSTANCE_PATH": str(tmp_path / "instance"), "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
-           "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637", "SBWEB_HUEY_IMMEDIATE": "1", "SBWEB_MIGRATION_LOCK_TIMEOUT": "1"}
+    env = {
+        **os.environ,
+        "FLASK_APP": "app",
+        "DATABASE_URL": empty_database,
+        "SBWEB_INSTANCE_PATH": str(tmp_path / "instance"),
+        "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
+        "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637",
+        "SBWEB_HUEY_IMMEDIATE": "1",
+        "SBWEB_MIGRATION_LOCK_TIMEOUT": "1",
+    }
     started = time.monotonic()
     try:
-        done = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade", last], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade", last],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("flask db upgrade was still waiting for its lock after 60 s")
     finally:

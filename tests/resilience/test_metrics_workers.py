@@ -1,6 +1,7 @@
 """/metrics under gunicorn with several workers (deploy/gunicorn.conf.py, as `make serve` runs it):
 every worker counts into instance/metrics/ and a scrape of any of them gives the sum; a worker
 killed mid-run takes none of its counts with it."""
+
 import os
 import shutil
 import signal
@@ -21,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _home_requests(base) -> float:
     text = requests.get(f"{base}/metrics", timeout=10).text
-    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-               if sample.name == "sbweb_http_requests_total" and sample.labels["endpoint"] == "home.index")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "sbweb_http_requests_total" and sample.labels["endpoint"] == "home.index"
+    )
 
 
 def _wait_for(base, process, out, workers=1):
@@ -52,13 +57,23 @@ def test_metrics_sum_every_worker_and_keep_a_dead_workers_counts(app, key_dir, t
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     instance = tmp_path / "instance"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SBWEB_", "PROMETHEUS_"))},
-           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SBWEB_INSTANCE_PATH": str(instance),
-           "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637",
-           "SBWEB_PAYMENT_KEY_DIR": str(key_dir), "SBWEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SBWEB_", "PROMETHEUS_"))},
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SBWEB_INSTANCE_PATH": str(instance),
+        "SBWEB_SECRET_KEY": "66426f06ff94c43218bb16bbf097e934318d92513ba45637",
+        "SBWEB_PAYMENT_KEY_DIR": str(key_dir),
+        "SBWEB_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+    }
     out = (tmp_path / "gunicorn.log").open("w+")
-    process = subprocess.Popen([str(gunicorn), "-c", "deploy/gunicorn.conf.py", "app:app"], cwd=ROOT, env=env,
-                               stdout=out, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(gunicorn), "-c", "deploy/gunicorn.conf.py", "app:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_for(base, process, out, workers=2)
         # Eight at a time: a sync worker takes one request at a time, so both workers answer.

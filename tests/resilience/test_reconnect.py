@@ -1,5 +1,6 @@
 """A PostgreSQL restart (or a connection the server ended) must cost the requests in flight, not
 the next request of every worker: pooled connections are checked before use."""
+
 import pytest
 from sqlalchemy import text
 
@@ -14,8 +15,10 @@ def _end_every_other_connection():
 
     url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as conn:
-        ended = conn.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                             "where datname = current_database() and pid <> pg_backend_pid()").fetchone()[0]
+        ended = conn.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+            "where datname = current_database() and pid <> pg_backend_pid()"
+        ).fetchone()[0]
     return ended
 
 

@@ -1,6 +1,7 @@
 """The sandbox plays a provider, whose cashier does not depend on our job queue: a resident who
 pays while Redis is down is taken back to us as usual, and the notification the sandbox could
 not queue is sent later by its own resend job instead of being lost."""
+
 import datetime as dt
 
 import pytest

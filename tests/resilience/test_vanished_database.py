@@ -4,6 +4,7 @@ such table"), and the next `make run` migrated it and loaded the demo — every 
 dues payable again. Now the served app answers 503 系统繁忙 with Retry-After on every route and
 makes no file; `flask db upgrade` refuses, saying how to restore; `flask serve` and gunicorn
 refuse to start, in one line; and so they do on a schema older than the release."""
+
 import os
 import re
 import socket
@@ -19,8 +20,8 @@ from flask.testing import FlaskClient
 from sbweb.database import sqlite_file
 from sbweb.db import db
 from tests.conftest import DATABASE_URL, ON_POSTGRES
-from tests.support.journeys import paid_history, sign_in
 from tests.support import ResidentClient
+from tests.support.journeys import paid_history, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 # 证明核验 by a code nobody was given: a public page that reads the database.
@@ -41,8 +42,9 @@ def embedded_env(tmp_path, key_dir) -> dict:
 
 
 def flask(env, *args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def gunicorn(env, port, timeout=120) -> subprocess.CompletedProcess:
@@ -50,9 +52,14 @@ def gunicorn(env, port, timeout=120) -> subprocess.CompletedProcess:
     binary = Path(sys.executable).with_name("gunicorn")
     if not binary.exists():
         pytest.skip("gunicorn is not installed (the scale extra)")
-    return subprocess.run([str(binary), "-c", "deploy/gunicorn.conf.py", "app:app"], cwd=ROOT,
-                          env={**env, "SBWEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(binary), "-c", "deploy/gunicorn.conf.py", "app:app"],
+        cwd=ROOT,
+        env={**env, "SBWEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def refused_in_one_line(done: subprocess.CompletedProcess, *words) -> str:
@@ -86,8 +93,13 @@ def test_a_database_moved_away_under_the_embedded_server(tmp_path, key_dir):
     backup = next((tmp_path / "instance" / "backups").iterdir())
     port = free_port()
     log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen([sys.executable, "-m", "flask", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "flask", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     web = requests.Session()
     try:
@@ -104,9 +116,15 @@ def test_a_database_moved_away_under_the_embedded_server(tmp_path, key_dir):
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
 
         database.rename(tmp_path / "moved-away.sqlite3")
-        answers = [web.get(base + CHECK, timeout=10), web.get(base + CHECK, headers={"HX-Request": "true"}, timeout=10),
-                   web.post(base + "/auth/manual", timeout=10, data={
-                       "csrf_token": token, "id_type": "201", "id_number": "520102198503151246", "name": "王芳"})]
+        answers = [
+            web.get(base + CHECK, timeout=10),
+            web.get(base + CHECK, headers={"HX-Request": "true"}, timeout=10),
+            web.post(
+                base + "/auth/manual",
+                timeout=10,
+                data={"csrf_token": token, "id_type": "201", "id_number": "520102198503151246", "name": "王芳"},
+            ),
+        ]
         for answer in answers:
             assert answer.status_code == 503, (answer.status_code, answer.text[:300])
             assert int(answer.headers["Retry-After"]) >= 10 and "系统繁忙" in answer.text
@@ -122,8 +140,7 @@ def test_a_database_moved_away_under_the_embedded_server(tmp_path, key_dir):
 
     refused_in_one_line(flask(env, "db", "upgrade"), "sbweb.sqlite3 is missing", f"flask restore {backup}")
     assert not database.exists()  # `make run` stops here, before `flask demo load`
-    refused_in_one_line(flask(env, "serve", "--port", str(port)), "sbweb will not start", "is missing",
-                        "flask restore")
+    refused_in_one_line(flask(env, "serve", "--port", str(port)), "sbweb will not start", "is missing", "flask restore")
     gunicorn_refused(gunicorn(env, port), "is missing")
 
     # The way back: the restore the message names, and then `make run` goes on as before.
@@ -137,8 +154,12 @@ def test_the_app_will_not_start_on_a_schema_older_than_the_release(tmp_path, key
     assert flask(env, "db", "upgrade").returncode == 0
     done = flask(env, "db", "downgrade", "--", "-1")
     assert done.returncode == 0, done.stderr
-    line = refused_in_one_line(flask(env, "serve", "--port", str(free_port())), "sbweb will not start",
-                               "but this release needs", "run `flask db upgrade`")
+    line = refused_in_one_line(
+        flask(env, "serve", "--port", str(free_port())),
+        "sbweb will not start",
+        "but this release needs",
+        "run `flask db upgrade`",
+    )
     behind = re.search(r"at revision (\w+)", line).group(1)
     assert gunicorn_refused(gunicorn(env, free_port()), f"at revision {behind}", "run `flask db upgrade`")
     refused_in_one_line(flask(env, "jobs", "run"), "sbweb will not start", "run `flask db upgrade`")
@@ -147,16 +168,20 @@ def test_the_app_will_not_start_on_a_schema_older_than_the_release(tmp_path, key
 
 def test_a_fresh_instance_is_told_to_migrate_first(tmp_path, key_dir):
     env = embedded_env(tmp_path, key_dir)
-    refused_in_one_line(flask(env, "serve", "--port", str(free_port())), "does not exist",
-                        "run `flask db upgrade` to create it")
+    refused_in_one_line(
+        flask(env, "serve", "--port", str(free_port())), "does not exist", "run `flask db upgrade` to create it"
+    )
     assert not (tmp_path / "instance" / "sbweb.sqlite3").exists()
 
 
 # -- every route, through the test client ------------------------------------------------------------
 
+
 def _token(client) -> str:
     for path in ("/", "/auth/manual"):
-        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', FlaskClient.open(client, path).get_data(as_text=True))
+        found = re.search(
+            r'name="csrf_token"[^>]*value="([^"]+)"', FlaskClient.open(client, path).get_data(as_text=True)
+        )
         if found:
             return found.group(1)
     raise AssertionError("no form with a CSRF token")
@@ -176,9 +201,16 @@ def test_every_route_answers_503_and_makes_no_file_while_the_database_is_gone(ap
     with app.app_context():  # only for the set-up: each request has its own, as when served
         pension = world.enrollment("王芳", "pension")
         order_no = paid_history(world.person("王芳").id, pension, 1)[0]
-        values = {"order_no": order_no, "enrollment_no": pension.enrollment_no, "provider": "sandbox",
-                  "name": "sandbox", "flow": "flexible-pension", "kind": "normal", "filename": "app.css",
-                  "code": "ZZZZ0000ZZZZ0000"}
+        values = {
+            "order_no": order_no,
+            "enrollment_no": pension.enrollment_no,
+            "provider": "sandbox",
+            "name": "sandbox",
+            "flow": "flexible-pension",
+            "kind": "normal",
+            "filename": "app.css",
+            "code": "ZZZZ0000ZZZZ0000",
+        }
         path = sqlite_file(db.engine.url)
     app.test_client_class = ResidentClient
     clients = {who: app.test_client() for who in ("anon", "lookup", "verified")}
@@ -245,14 +277,18 @@ def test_on_postgresql_an_emptied_database_is_refused_not_migrated_afresh(tmp_pa
     refused_in_one_line(flask(env, "serve", "--port", str(free_port())), "has no tables yet", "flask db upgrade")
     assert flask(env, "db", "upgrade").returncode == 0
     assert make_url(empty_postgres).database in (tmp_path / "instance" / "databases.txt").read_text()
-    with psycopg.connect(make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as conn:
         conn.execute("drop schema public cascade")
         conn.execute("create schema public")
-    refused_in_one_line(flask(env, "db", "upgrade"), "has no tables, but this instance migrated it",
-                        "flask restore", "databases.txt")
+    refused_in_one_line(
+        flask(env, "db", "upgrade"), "has no tables, but this instance migrated it", "flask restore", "databases.txt"
+    )
     gunicorn_refused(gunicorn(env, free_port()), "has no tables, though this instance migrated it")
-    with psycopg.connect(make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
+    with psycopg.connect(
+        make_url(empty_postgres).set(drivername="postgresql").render_as_string(hide_password=False)
+    ) as conn:
         assert conn.execute("select count(*) from pg_tables where schemaname = 'public'").fetchone()[0] == 0
 
 
@@ -262,8 +298,9 @@ def test_a_wal_file_left_behind_means_the_database_existed_even_unrecorded(tmp_p
     from sbweb import create_app
 
     instance = tmp_path / "instance"
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(instance), "PAYMENT_KEY_DIR": str(key_dir),
-                      "HUEY_IMMEDIATE": True})
+    app = create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(instance), "PAYMENT_KEY_DIR": str(key_dir), "HUEY_IMMEDIATE": True}
+    )
     (instance / "sbweb.sqlite3-wal").write_bytes(b"\0" * 32)
     result = app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1

@@ -2,23 +2,23 @@
 (python-alipay-sdk, used as the library's README shows, not through our subclass) to talk to
 it: the SDK verifies what the sandbox signs with the key from the documented URL, and the
 sandbox accepts what the SDK signs — stamped with Beijing time, as Alipay wants."""
+
 import datetime as dt
 from urllib.parse import parse_qsl
 
+import alipay
 import pytest
 from sqlalchemy import select
 
 from sbweb.db import db
 from sbweb.models import SandboxTrade
 from sbweb.payments import sandbox, signing
-from tests.support.journeys import choose, go_to_provider, sign_in
-
-import alipay
 from sbweb.payments.alipay import provider_time
+from tests.support.journeys import choose, go_to_provider, sign_in
 
 
 def beijing_now() -> str:
-    return provider_time(dt.datetime.now(dt.timezone.utc))
+    return provider_time(dt.datetime.now(dt.UTC))
 
 
 @pytest.fixture
@@ -30,11 +30,19 @@ def sdk(app, client):
     with app.app_context():
         from cryptography.hazmat.primitives import serialization
 
-        merchant_pem = sandbox.merchant_key().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption()).decode()
-    return alipay.AliPay(appid=app.config["SANDBOX_APP_ID"], app_private_key_string=merchant_pem,
-                         alipay_public_key_string=platform_pem, sign_type="RSA2")
+        merchant_pem = (
+            sandbox.merchant_key()
+            .private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            )
+            .decode()
+        )
+    return alipay.AliPay(
+        appid=app.config["SANDBOX_APP_ID"],
+        app_private_key_string=merchant_pem,
+        alipay_public_key_string=platform_pem,
+        sign_type="RSA2",
+    )
 
 
 def test_the_sdk_verifies_a_sandbox_notify_and_rejects_a_tampered_one(app, client, world, sdk):
@@ -62,11 +70,12 @@ def test_the_sdk_verifies_a_sandbox_return_and_api_answer(app, client, world, sd
     data = dict(returned)
     assert sdk.verify(data, data.pop("sign"))
     # An API call as the SDK builds it, answered by the gateway and verified by the SDK.
-    query = sdk.sign_data(sdk.build_body("alipay.trade.query", {"out_trade_no": out_trade_no},
-                                         timestamp=beijing_now()))
+    query = sdk.sign_data(sdk.build_body("alipay.trade.query", {"out_trade_no": out_trade_no}, timestamp=beijing_now()))
     # Posted as a form, or in the query string as the SDK's own server_api sends it.
-    for raw in (client.post("/sandbox/gateway.do", data=dict(parse_qsl(query))).get_data(as_text=True),
-                client.get("/sandbox/gateway.do?" + query).get_data(as_text=True)):
+    for raw in (
+        client.post("/sandbox/gateway.do", data=dict(parse_qsl(query))).get_data(as_text=True),
+        client.get("/sandbox/gateway.do?" + query).get_data(as_text=True),
+    ):
         answer = sdk._verify_and_return_sync_response(raw, "alipay_trade_query_response")
         assert answer["code"] == "10000" and answer["out_trade_no"] == out_trade_no
         assert answer["trade_status"] == "WAIT_BUYER_PAY"
@@ -74,10 +83,18 @@ def test_the_sdk_verifies_a_sandbox_return_and_api_answer(app, client, world, sd
 
 def test_the_sandbox_cashier_accepts_a_wap_pay_request_signed_by_the_sdk(app, client, world, sdk):
     def wap_pay(timestamp):
-        return sdk.client_api("alipay.trade.wap.pay", {
-            "subject": "社会保险费", "out_trade_no": "SDK20261123000001", "total_amount": "400.00",
-            "product_code": "QUICK_WAP_WAY"}, return_url="http://localhost/pay/return/sandbox",
-            notify_url="http://localhost/notify/sandbox", timestamp=timestamp)
+        return sdk.client_api(
+            "alipay.trade.wap.pay",
+            {
+                "subject": "社会保险费",
+                "out_trade_no": "SDK20261123000001",
+                "total_amount": "400.00",
+                "product_code": "QUICK_WAP_WAY",
+            },
+            return_url="http://localhost/pay/return/sandbox",
+            notify_url="http://localhost/notify/sandbox",
+            timestamp=timestamp,
+        )
 
     query = wap_pay(beijing_now())
     page = client.page("/sandbox/gateway.do?" + query)
@@ -87,7 +104,7 @@ def test_the_sandbox_cashier_accepts_a_wap_pay_request_signed_by_the_sdk(app, cl
     refused = client.page("/sandbox/gateway.do?" + tampered)
     assert refused.status == 400 and "验签出错" in refused.text
     # Stamped with UTC (the SDK's default on a machine set to UTC) instead of Beijing time.
-    utc = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    utc = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     late = client.page("/sandbox/gateway.do?" + wap_pay(utc))
     assert late.status == 400 and "非法的时间戳参数" in late.text
 

@@ -1,6 +1,7 @@
 """王芳 pays her dues on a phone, start to finish, in Chromium: with JavaScript (htmx swaps,
 the 支付中 page polling) and without (plain forms and redirects). axe-core checks every page
 of the JavaScript journey; screenshots of each step land in test-artifacts/screens/."""
+
 import os
 import re
 from datetime import timedelta
@@ -9,8 +10,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import (WANG_FANG, h1, mark_document, path_of, press_forward, same_document,
-                                 ticket_no, type_identity)
+from tests.support.browser_steps import (
+    WANG_FANG,
+    h1,
+    mark_document,
+    path_of,
+    press_forward,
+    same_document,
+    ticket_no,
+    type_identity,
+)
 from tests.support.journeys import order
 
 pytestmark = pytest.mark.browser
@@ -292,6 +301,7 @@ def one_request(tab, tap, heading: str) -> list[str]:
 
     def seen(request):
         made.append(f"{request.method} {path_of_url(request.url)}")
+
     tab.on("request", seen)
     try:
         tap()
@@ -318,8 +328,9 @@ def test_with_javascript_each_step_is_one_request(live_server, page, shot):
     expect(tab).to_have_url(live_server("/selfpay/"))
     expect(tab.get_by_text("参保人：王芳")).to_be_visible()
     one_request(tab, lambda: tab.get_by_role("link", name=re.compile("医疗保险")).click(), "选择缴费信息")
-    assert one_request(tab, lambda: tab.get_by_role("button", name="下一步").click(),
-                       "缴费信息确认") == ["POST /selfpay/520102200000012346/dues"]
+    assert one_request(tab, lambda: tab.get_by_role("button", name="下一步").click(), "缴费信息确认") == [
+        "POST /selfpay/520102200000012346/dues"
+    ]
     expect(tab).to_have_url(live_server("/selfpay/confirm"))
     one_request(tab, lambda: tab.get_by_role("button", name="下一步").click(), "选择缴款方式")
     expect(tab).to_have_url(live_server("/selfpay/method"))

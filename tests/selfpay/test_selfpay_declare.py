@@ -2,6 +2,7 @@
 collection window is open, so the page says so and offers 缴费申报 in the same flow (the Guizhou
 seed chooses 年份/档次 inside the pay flow); after declaring he is back on the dues list with the
 new due, and pays it. The clock stands at 2026-11-23 12:00 Shanghai (2027's window is open)."""
+
 import pytest
 from sqlalchemy import select
 

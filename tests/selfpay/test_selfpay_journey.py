@@ -1,4 +1,5 @@
 """我为自己缴, step by step, as a resident walks it with the test client."""
+
 from tests.support.journeys import choose, order, order_no_of, pay, sign_in
 
 

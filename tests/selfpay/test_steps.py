@@ -1,6 +1,7 @@
 """Every wizard step as a whole page and as an HTMX fragment from the same URL; 303 after
 every successful POST, 422 with an error summary after a failed one; the guards between
 steps; Back, reload and a page that went stale while the resident looked at it."""
+
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,8 +12,8 @@ from werkzeug.datastructures import MultiDict
 from sbweb.db import db, write_transaction
 from sbweb.models import Order
 from sbweb.services.registry import change_due_amount
-from tests.support.journeys import choose, order_no_of, pay, sign_in
 from tests.support import check_page, form_values
+from tests.support.journeys import choose, order_no_of, pay, sign_in
 
 ELSEWHERE = "http://localhost/somewhere-else"
 
@@ -124,10 +125,10 @@ def test_a_boosted_request_gets_the_whole_page(client, world):
 
 # -- POST → 303 -------------------------------------------------------------------------------
 
+
 def test_signing_in_by_hand_answers_303_to_the_next_step(client, world):
     page = client.page("/auth/manual?next=/selfpay/")
-    response = client.post("/auth/manual", data=post_form(page, {
-        "id_number": "520102198503151246", "name": "王芳"}))
+    response = client.post("/auth/manual", data=post_form(page, {"id_number": "520102198503151246", "name": "王芳"}))
     assert response.status_code == 303 and response.location == "/selfpay/"
 
 
@@ -174,6 +175,7 @@ def test_the_text_size_switch_answers_303_back_to_the_page(client, world):
 
 # -- failures → 422 with a summary ----------------------------------------------------------
 
+
 def test_an_empty_manual_form_is_shown_again_with_422_and_a_summary(client, world):
     page = client.submit(client.page("/auth/manual"), {"id_number": "", "name": ""})
     assert page.status == 422
@@ -207,8 +209,7 @@ def test_choosing_no_channel_is_shown_again_with_422(client, world):
 
 def test_a_failed_post_over_htmx_is_the_fragment_with_422_and_no_new_history_entry(client, world):
     page = client.page("/auth/manual")
-    response = hx(client, "/auth/manual", method="POST",
-                  data=post_form(page, {"id_number": "123", "name": "王芳"}))
+    response = hx(client, "/auth/manual", method="POST", data=post_form(page, {"id_number": "123", "name": "王芳"}))
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert "<html" not in body and "证件号码格式不正确" in body and "data-error-summary" in body
@@ -216,6 +217,7 @@ def test_a_failed_post_over_htmx_is_the_fragment_with_422_and_no_new_history_ent
 
 
 # -- guards between steps -------------------------------------------------------------------
+
 
 def test_the_confirm_step_without_a_selection_sends_back_to_the_start(client, world):
     sign_in(client, "王芳")
@@ -267,6 +269,7 @@ def test_a_step_without_identity_over_htmx_redirects_the_whole_page(client, worl
 
 # -- Back and reload ------------------------------------------------------------------------
 
+
 def test_reloading_the_confirm_step_shows_the_same_page(client, world):
     sign_in(client, "王芳")
     first = choose(client, "pension")
@@ -303,8 +306,7 @@ def test_back_from_the_provider_and_going_to_pay_again_reuses_the_order(client, 
     sign_in(client, "王芳")
     method = client.submit(choose(client, "medical"))
     first = client.post("/selfpay/method", data=post_form(method, {"channel": "alipay"}))
-    again = client.post("/selfpay/method", data=post_form(client.page("/selfpay/method"),
-                                                          {"channel": "alipay"}))
+    again = client.post("/selfpay/method", data=post_form(client.page("/selfpay/method"), {"channel": "alipay"}))
     assert first.status_code == again.status_code == 303
     with client.application.app_context():
         assert count(Order) == 1
@@ -314,11 +316,11 @@ def test_back_from_the_provider_and_going_to_pay_again_reuses_the_order(client, 
 
 # -- the page went stale while the resident looked at it ------------------------------------
 
+
 def change_wang_fangs_medical_due(app, world, amount_fen):
-    with app.app_context():
-        with write_transaction():
-            (due,) = world.dues("王芳", "medical")
-            change_due_amount(due, amount_fen)
+    with app.app_context(), write_transaction():
+        (due,) = world.dues("王芳", "medical")
+        change_due_amount(due, amount_fen)
 
 
 def test_a_due_changed_while_the_confirm_page_was_open_is_shown_anew_and_nothing_is_charged(client, world):
@@ -358,6 +360,7 @@ def test_a_due_changed_between_confirming_and_going_to_pay_goes_back_to_confirm(
 
 
 # -- HTMX specifics -------------------------------------------------------------------------
+
 
 def test_after_a_post_over_htmx_the_next_step_pushes_its_own_url(client, world):
     sign_in(client, "王芳")

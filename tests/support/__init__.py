@@ -1,5 +1,6 @@
 """Test helpers: a client that fills and submits forms the way a browser does and checks
 every page it gets (one h1, a title that names it, unique ids, a label on every field)."""
+
 import re
 import threading
 from collections import Counter
@@ -52,8 +53,12 @@ def check_page(html: str, *, fragment: bool) -> BeautifulSoup:
         if control.name == "input" and control.get("type") in ("hidden", "submit", "button"):
             continue
         control_id = control.get("id")
-        labelled = (control_id in label_targets) or control.find_parent("label") \
-            or control.get("aria-label") or control.get("aria-labelledby")
+        labelled = (
+            (control_id in label_targets)
+            or control.find_parent("label")
+            or control.get("aria-label")
+            or control.get("aria-labelledby")
+        )
         if not labelled:
             problems.append(f"no label for {control.name} {control.get('name')!r}")
     for a in soup.find_all("a", href=True):
@@ -168,13 +173,21 @@ class ResidentClient(FlaskClient):
         if soup is None and response.mimetype == "text/html":
             soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
         if soup is not None and soup.find("wbr"):  # a line-break hint in a long number, no text:
-            for hint in soup.find_all("wbr"):         # 452010<wbr>226000 reads 452010226000
+            for hint in soup.find_all("wbr"):  # 452010<wbr>226000 reads 452010226000
                 hint.decompose()
             soup.smooth()
         return Page(response, soup, url, history)
 
-    def submit(self, page: Page, data: dict | None = None, *, selector: str = "main form[method=post]",
-               button: str | None = None, follow: bool = True, drop: tuple = ()) -> Page:
+    def submit(
+        self,
+        page: Page,
+        data: dict | None = None,
+        *,
+        selector: str = "main form[method=post]",
+        button: str | None = None,
+        follow: bool = True,
+        drop: tuple = (),
+    ) -> Page:
         """Submit a form as a browser would: its hidden fields, checked boxes and chosen
         options, with `data` typed over them. A list value checks exactly those boxes."""
         form = page.form(selector)
@@ -229,14 +242,25 @@ def alipay_account(app, gateway_base: str) -> dict:
     keys = Path(app.instance_path) / "keys" / "alipay"
     keys.mkdir(parents=True, exist_ok=True)
     with app.app_context():
-        (keys / "app_private_key.pem").write_bytes(sandbox.merchant_key().private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-        pem = sandbox.platform_key().public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        (keys / "app_private_key.pem").write_bytes(
+            sandbox.merchant_key().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        pem = (
+            sandbox.platform_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
     (keys / "alipay_public_key.txt").write_text("".join(pem.splitlines()[1:-1]))
-    return {"app_id": app.config["SANDBOX_APP_ID"], "gateway": f"{gateway_base}/sandbox/gateway.do",
-            "app_private_key_file": "keys/alipay/app_private_key.pem",
-            "alipay_public_key_file": "keys/alipay/alipay_public_key.txt", "timeout": 1}
+    return {
+        "app_id": app.config["SANDBOX_APP_ID"],
+        "gateway": f"{gateway_base}/sandbox/gateway.do",
+        "app_private_key_file": "keys/alipay/app_private_key.pem",
+        "alipay_public_key_file": "keys/alipay/alipay_public_key.txt",
+        "timeout": 1,
+    }
 
 
 def identity_of(client) -> dict:

@@ -1,6 +1,7 @@
 """Browser fixtures: the test app served over real HTTP on 127.0.0.1 (the sandbox posts its
 async notify to it like a provider would), Debian's Chromium as a phone, screenshots of every
 step in test-artifacts/screens/<test>/, and axe-core on the pages a resident meets."""
+
 import os
 import re
 import shutil
@@ -12,9 +13,15 @@ import pytest
 from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screens"
 PHONE = {"width": 390, "height": 844}
 
@@ -38,8 +45,7 @@ def live_server(app, world):
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    app.config.update(PUBLIC_BASE_URL=base, SANDBOX_TRANSPORT="http",
-                      SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do")
+    app.config.update(PUBLIC_BASE_URL=base, SANDBOX_TRANSPORT="http", SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do")
     init_providers(app)  # the provider client is built from config: build it for this address
     init_host_signin(app)  # and so is the sandbox's sign-in (同意授权 goes through its gateway)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
@@ -61,8 +67,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -77,20 +82,28 @@ def page(browser):
     expect.set_options(timeout=10_000)  # a loaded 2-core machine is slower than the 5 s default
     contexts, errors = [], []
 
-    def open_page(js: bool = True, width: int = PHONE["width"], height: int = PHONE["height"],
-                  user_agent: str | None = None):
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      device_scale_factor=2, is_mobile=True, has_touch=True,
-                                      locale="zh-CN", java_script_enabled=js,
-                                      **({"user_agent": user_agent} if user_agent else {}))
+    def open_page(
+        js: bool = True, width: int = PHONE["width"], height: int = PHONE["height"], user_agent: str | None = None
+    ):
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            java_script_enabled=js,
+            **({"user_agent": user_agent} if user_agent else {}),
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
         tab = context.new_page()
         tab.on("pageerror", lambda error: errors.append(str(error)))
         # htmx reports its own failures (a missing target, a bad swap) as console errors; a 404
         # or 422 answer is logged by Chromium as "Failed to load resource" and is expected here.
-        tab.on("console", lambda m: m.type == "error"
-               and not m.text.startswith("Failed to load resource") and errors.append(m.text))
+        tab.on(
+            "console",
+            lambda m: m.type == "error" and not m.text.startswith("Failed to load resource") and errors.append(m.text),
+        )
         return tab
 
     yield open_page
@@ -130,6 +143,7 @@ def shot(request):
 @dataclass
 class AxeLog:
     """Every page axe-core looked at and what it found; serious or critical ones fail the test."""
+
     pages: dict = field(default_factory=dict)
 
     def check(self, tab, label: str) -> list[dict]:
@@ -138,13 +152,11 @@ class AxeLog:
         tab.wait_for_load_state("load")
         if not tab.evaluate("typeof window.axe === 'object'"):  # once per document, not per swap
             tab.evaluate(Axe().axe_script)
-        found = tab.evaluate(
-            "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
+        found = tab.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
         self.pages[label] = found
         for v in found:
             targets = [", ".join(map(str, n["target"])) for n in v["nodes"]][:4]
-            print(f"axe [{label}] {v['impact']}: {v['id']} — {v['help']} "
-                  f"({len(v['nodes'])}×: {targets})")
+            print(f"axe [{label}] {v['impact']}: {v['id']} — {v['help']} ({len(v['nodes'])}×: {targets})")
         return found
 
     def summary(self) -> str:
@@ -152,11 +164,15 @@ class AxeLog:
         return f"axe-core looked at {len(counts)} pages, violations per page: {counts}"
 
     def blocking(self) -> dict[str, list[str]]:
-        return {label: [f"{v['impact']} {v['id']}: {v['help']} "
-                        f"{[n['target'] for n in v['nodes']][:3]}" for v in found
-                        if v["impact"] in ("serious", "critical")]
-                for label, found in self.pages.items()
-                if any(v["impact"] in ("serious", "critical") for v in found)}
+        return {
+            label: [
+                f"{v['impact']} {v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+                for v in found
+                if v["impact"] in ("serious", "critical")
+            ]
+            for label, found in self.pages.items()
+            if any(v["impact"] in ("serious", "critical") for v in found)
+        }
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """What a resident does and sees in the browser tests, in the words on the screen."""
+
 import re
 from urllib.parse import unquote
 

@@ -1,11 +1,11 @@
 """The journeys as a resident walks them, for tests to read like the seeds:
 `sign_in(client, "王芳")`, `choose(client, "王芳", "pension")`, `pay(client, confirm_page)`."""
+
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
-
 from flask import current_app
+from sqlalchemy import select, update
 
 from sbweb import demo
 from sbweb.clock import shanghai_today
@@ -44,8 +44,11 @@ class World:
 
     def dues(self, name, insurance, state="open") -> list[Due]:
         enrollment = self.enrollment(name, insurance)
-        return list(db.session.scalars(select(Due).filter_by(enrollment_id=enrollment.id, state=state)
-                                       .order_by(Due.period_start)))
+        return list(
+            db.session.scalars(
+                select(Due).filter_by(enrollment_id=enrollment.id, state=state).order_by(Due.period_start)
+            )
+        )
 
 
 def sign_in(client, name, *, verified=False, next_url="/selfpay/", host="browser"):
@@ -119,8 +122,15 @@ def _form_data(page, data):
     return MultiDict([(k, v) for k, vs in values.items() for v in vs])
 
 
-def paid_history(payer_id: int, enrollment: Enrollment, count: int, *, start_year: int = 2000,
-                 amount_fen: int = 10000, state: str = "settled") -> list[str]:
+def paid_history(
+    payer_id: int,
+    enrollment: Enrollment,
+    count: int,
+    *,
+    start_year: int = 2000,
+    amount_fen: int = 10000,
+    state: str = "settled",
+) -> list[str]:
     """`count` past payments by `payer_id` of one-month dues of `enrollment`, made the way the
     app makes them (the agency's due, an order, the provider's answer), one day apart and
     ending before today; returns their order numbers."""
@@ -131,20 +141,29 @@ def paid_history(payer_id: int, enrollment: Enrollment, count: int, *, start_yea
     from sbweb.services import registry
 
     numbers = []
-    last = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    last = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for n in range(count):
         period = f"{start_year + n // 12}-{n % 12 + 1:02d}"
         with write_transaction():
-            due = registry.add_due(enrollment, kind="normal", period_start=period, period_end=period,
-                                   amount_fen=amount_fen)
-        order = orders.create_order(payer_id=payer_id, person_ids={enrollment.person_id}, due_ids=[due.id],
-                                    shown=orders.fingerprint([due]), channel="alipay",
-                                    idempotency_key=f"history-{due.id}").order
+            due = registry.add_due(
+                enrollment, kind="normal", period_start=period, period_end=period, amount_fen=amount_fen
+            )
+        order = orders.create_order(
+            payer_id=payer_id,
+            person_ids={enrollment.person_id},
+            due_ids=[due.id],
+            shown=orders.fingerprint([due]),
+            channel="alipay",
+            idempotency_key=f"history-{due.id}",
+        ).order
         with write_transaction():
             orders.transition(order, "paying", "历史缴费")
         paid_at = last - dt.timedelta(days=count - n)
-        answer = (TradeState(order.order_no, "closed") if state == "failed" else
-                  TradeState(order.order_no, "success", amount_fen=amount_fen, paid_at=paid_at))
+        answer = (
+            TradeState(order.order_no, "closed")
+            if state == "failed"
+            else TradeState(order.order_no, "success", amount_fen=amount_fen, paid_at=paid_at)
+        )
         orders.apply_trade_state(answer, provider=order.provider, source="历史缴费")
         if state == "refunded":
             with write_transaction():

@@ -12,6 +12,7 @@ table) copy it in instead. A database some fixture has already written to gets t
   back with INSERT … SELECT with foreign-key triggers off for the transaction (the order↔due
   and due↔declaration references point both ways), and the sequences set as they were.
 """
+
 import datetime as dt
 import sqlite3
 
@@ -98,15 +99,18 @@ def keep(today: dt.date, before: tuple) -> None:
     conn.exec_driver_sql(f"drop schema if exists {schema} cascade; create schema {schema}")
     conn.exec_driver_sql("; ".join(f'create table {schema}."{name}" as table public."{name}"' for name in tables()))
     sequences = conn.exec_driver_sql(
-        "select sequencename, last_value from pg_sequences where schemaname = 'public' and last_value is not null").all()
+        "select sequencename, last_value from pg_sequences where schemaname = 'public' and last_value is not null"
+    ).all()
     db.session.commit()
     _kept[(database, today)] = [(name, value) for name, value in sequences]
 
 
 def drop_kept_schemas(connection) -> None:
     """At the start of a PostgreSQL run: the last run's copies go (their sequences are not known)."""
-    names = connection.execute(text("select schema_name from information_schema.schemata "
-                                     "where schema_name like :prefix"), {"prefix": SCHEMA_PREFIX + "%"}).scalars()
+    names = connection.execute(
+        text("select schema_name from information_schema.schemata where schema_name like :prefix"),
+        {"prefix": SCHEMA_PREFIX + "%"},
+    ).scalars()
     for name in list(names):
         connection.execute(text(f'drop schema "{name}" cascade'))
 

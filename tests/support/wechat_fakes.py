@@ -4,6 +4,7 @@ strictly: our Authorization header (WECHATPAY2-SHA256-RSA2048, by the merchant k
 half), the appid and mchid, the amounts; they sign every answer with the platform key and can
 be told to tamper with one, pay a trade and post a signed, encrypted notify, or corrupt a bill.
 Test-only switches live under /fake/ and are no part of WeChat's API."""
+
 import base64
 import datetime as dt
 import gzip
@@ -40,18 +41,24 @@ class Keys:
 
     @staticmethod
     def make() -> "Keys":
-        return Keys(rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                    rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return Keys(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        )
 
     @staticmethod
     def pem_private(key) -> str:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode()
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
 
     @staticmethod
     def pem_public(key) -> str:
-        return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        return (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
 
 def rsa_sign(key, text: str) -> str:
@@ -110,23 +117,42 @@ class Trade:
     refunds: list = field(default_factory=list)
 
     def as_transaction(self, mchid: str, appid: str) -> dict:
-        answer = {"appid": appid, "mchid": mchid, "out_trade_no": self.out_trade_no,
-                  "trade_type": self.trade_type, "trade_state": self.state,
-                  "trade_state_desc": {"NOTPAY": "订单未支付", "SUCCESS": "支付成功", "CLOSED": "订单已关闭",
-                                       "REFUND": "转入退款"}.get(self.state, self.state),
-                  "amount": {"total": self.total, "currency": "CNY"}}
+        answer = {
+            "appid": appid,
+            "mchid": mchid,
+            "out_trade_no": self.out_trade_no,
+            "trade_type": self.trade_type,
+            "trade_state": self.state,
+            "trade_state_desc": {
+                "NOTPAY": "订单未支付",
+                "SUCCESS": "支付成功",
+                "CLOSED": "订单已关闭",
+                "REFUND": "转入退款",
+            }.get(self.state, self.state),
+            "amount": {"total": self.total, "currency": "CNY"},
+        }
         if self.openid:
             answer["payer"] = {"openid": self.openid}
         if self.transaction_id:
-            answer.update(transaction_id=self.transaction_id, success_time=self.success_time,
-                          bank_type="OTHERS", attach="")
+            answer.update(
+                transaction_id=self.transaction_id, success_time=self.success_time, bank_type="OTHERS", attach=""
+            )
             answer["amount"].update(payer_total=self.total, payer_currency="CNY")
         return answer
 
 
 class FakeWeChatPay(Served):
-    def __init__(self, keys: Keys, *, mchid=MCHID, appid=APPID, merchant_serial=MERCHANT_SERIAL,
-                 public_key_id=PUBLIC_KEY_ID, apiv3_key=APIV3_KEY, openids=None):
+    def __init__(
+        self,
+        keys: Keys,
+        *,
+        mchid=MCHID,
+        appid=APPID,
+        merchant_serial=MERCHANT_SERIAL,
+        public_key_id=PUBLIC_KEY_ID,
+        apiv3_key=APIV3_KEY,
+        openids=None,
+    ):
         self.mchid, self.appid = mchid, appid
         self.merchant_serial, self.public_key_id, self.apiv3_key = merchant_serial, public_key_id, apiv3_key
         self._merchant_public = keys.merchant.public_key()
@@ -152,10 +178,19 @@ class FakeWeChatPay(Served):
         if self.tamper_next and body is not None:
             self.tamper_next = False
             text = text.replace('"total": ', '"total": 1', 1) if '"total": ' in text else text + " "
-        return Response(text, status=status, content_type="application/json; charset=utf-8", headers={
-            "Wechatpay-Timestamp": stamp, "Wechatpay-Nonce": nonce, "Wechatpay-Serial": self.public_key_id,
-            "Wechatpay-Signature": signature, "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
-            "Request-ID": secrets.token_hex(8)})
+        return Response(
+            text,
+            status=status,
+            content_type="application/json; charset=utf-8",
+            headers={
+                "Wechatpay-Timestamp": stamp,
+                "Wechatpay-Nonce": nonce,
+                "Wechatpay-Serial": self.public_key_id,
+                "Wechatpay-Signature": signature,
+                "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+                "Request-ID": secrets.token_hex(8),
+            },
+        )
 
     def _error(self, status: int, code: str, message: str) -> Response:
         return _json(status, {"code": code, "message": message})
@@ -266,9 +301,15 @@ class FakeWeChatPay(Served):
             trade = known
         else:
             self._seq += 1
-            trade = Trade(out_trade_no=body["out_trade_no"], trade_type=trade_type, total=amount["total"],
-                          description=body["description"], notify_url=body["notify_url"],
-                          prepay_id=f"wx{self._seq:04d}{secrets.token_hex(12)}", openid=openid)
+            trade = Trade(
+                out_trade_no=body["out_trade_no"],
+                trade_type=trade_type,
+                total=amount["total"],
+                description=body["description"],
+                notify_url=body["notify_url"],
+                prepay_id=f"wx{self._seq:04d}{secrets.token_hex(12)}",
+                openid=openid,
+            )
             self.trades[trade.out_trade_no] = trade
         if trade_type == "JSAPI":
             return self._signed(200, {"prepay_id": trade.prepay_id})
@@ -303,17 +344,34 @@ class FakeWeChatPay(Served):
         if amount.get("total") != trade.total or amount.get("currency", "CNY") != "CNY":
             return self._error(400, "PARAM_ERROR", "订单金额total与原订单金额不一致")
         refunded = sum(r["amount"]["refund"] for r in trade.refunds)
-        if not isinstance(amount.get("refund"), int) or amount["refund"] < 1 or refunded + amount["refund"] > trade.total:
+        if (
+            not isinstance(amount.get("refund"), int)
+            or amount["refund"] < 1
+            or refunded + amount["refund"] > trade.total
+        ):
             return self._error(400, "INVALID_REQUEST", "退款金额超过订单可退金额")
         self._seq += 1
-        refund = {"refund_id": f"5030{self._seq:010d}", "out_refund_no": body["out_refund_no"],
-                  "transaction_id": trade.transaction_id, "out_trade_no": trade.out_trade_no,
-                  "channel": "ORIGINAL", "user_received_account": "支付用户零钱",
-                  "create_time": dt.datetime.now(SHANGHAI).isoformat(timespec="seconds"),
-                  "status": self.refund_status, "funds_account": "AVAILABLE",
-                  "amount": {"total": trade.total, "refund": amount["refund"], "payer_total": trade.total,
-                             "payer_refund": amount["refund"], "settlement_refund": amount["refund"],
-                             "settlement_total": trade.total, "discount_refund": 0, "currency": "CNY"}}
+        refund = {
+            "refund_id": f"5030{self._seq:010d}",
+            "out_refund_no": body["out_refund_no"],
+            "transaction_id": trade.transaction_id,
+            "out_trade_no": trade.out_trade_no,
+            "channel": "ORIGINAL",
+            "user_received_account": "支付用户零钱",
+            "create_time": dt.datetime.now(SHANGHAI).isoformat(timespec="seconds"),
+            "status": self.refund_status,
+            "funds_account": "AVAILABLE",
+            "amount": {
+                "total": trade.total,
+                "refund": amount["refund"],
+                "payer_total": trade.total,
+                "payer_refund": amount["refund"],
+                "settlement_refund": amount["refund"],
+                "settlement_total": trade.total,
+                "discount_refund": 0,
+                "currency": "CNY",
+            },
+        }
         trade.refunds.append(refund)
         trade.state = "REFUND"
         self.refunds[refund["out_refund_no"]] = refund
@@ -321,9 +379,12 @@ class FakeWeChatPay(Served):
 
     def bill_text(self, day: dt.date) -> str:
         """The ALL trade bill of `day`: header, backtick-prefixed lines, summary header, totals."""
-        header = ("交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,"
-                  "付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,"
-                  "退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注")
+        header = (
+            "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,"
+            "付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,"
+            "退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注"
+        )
+
         def yuan(fen):
             return f"{fen // 100}.{fen % 100:02d}"
 
@@ -332,28 +393,85 @@ class FakeWeChatPay(Served):
             if not trade.success_time:
                 continue
             paid = dt.datetime.fromisoformat(trade.success_time)
-            common = [self.appid, self.mchid, "0", "", trade.transaction_id, trade.out_trade_no, trade.openid or "",
-                      trade.trade_type]
+            common = [
+                self.appid,
+                self.mchid,
+                "0",
+                "",
+                trade.transaction_id,
+                trade.out_trade_no,
+                trade.openid or "",
+                trade.trade_type,
+            ]
             if paid.date() == day:
                 pays += trade.total
-                lines.append(",".join("`" + v for v in [paid.strftime("%Y-%m-%d %H:%M:%S"), *common, "SUCCESS",
-                                                         "OTHERS", "CNY", yuan(trade.total), "0.00", "0", "0", "0.00",
-                                                         "0.00", "", "", trade.description, "", "0.00000", "0.60%",
-                                                         yuan(trade.total), "0.00", ""]))
+                lines.append(
+                    ",".join(
+                        "`" + v
+                        for v in [
+                            paid.strftime("%Y-%m-%d %H:%M:%S"),
+                            *common,
+                            "SUCCESS",
+                            "OTHERS",
+                            "CNY",
+                            yuan(trade.total),
+                            "0.00",
+                            "0",
+                            "0",
+                            "0.00",
+                            "0.00",
+                            "",
+                            "",
+                            trade.description,
+                            "",
+                            "0.00000",
+                            "0.60%",
+                            yuan(trade.total),
+                            "0.00",
+                            "",
+                        ]
+                    )
+                )
             for refund in trade.refunds:
                 at = dt.datetime.fromisoformat(refund["create_time"])
                 if at.date() != day:
                     continue
                 fen = refund["amount"]["refund"]
                 refunds += fen
-                lines.append(",".join("`" + v for v in [at.strftime("%Y-%m-%d %H:%M:%S"), *common, "REFUND",
-                                                         "OTHERS", "CNY", "0.00", "0.00", refund["refund_id"],
-                                                         refund["out_refund_no"], yuan(fen), "0.00", "ORIGINAL",
-                                                         "SUCCESS", trade.description, "", "0.00000", "0.60%",
-                                                         yuan(trade.total), yuan(fen), ""]))
+                lines.append(
+                    ",".join(
+                        "`" + v
+                        for v in [
+                            at.strftime("%Y-%m-%d %H:%M:%S"),
+                            *common,
+                            "REFUND",
+                            "OTHERS",
+                            "CNY",
+                            "0.00",
+                            "0.00",
+                            refund["refund_id"],
+                            refund["out_refund_no"],
+                            yuan(fen),
+                            "0.00",
+                            "ORIGINAL",
+                            "SUCCESS",
+                            trade.description,
+                            "",
+                            "0.00000",
+                            "0.60%",
+                            yuan(trade.total),
+                            yuan(fen),
+                            "",
+                        ]
+                    )
+                )
         lines.append("总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额")
-        lines.append(",".join("`" + v for v in [str(len(lines) - 2), yuan(pays), yuan(refunds), "0.00", "0.00000",
-                                                 yuan(pays), yuan(refunds)]))
+        lines.append(
+            ",".join(
+                "`" + v
+                for v in [str(len(lines) - 2), yuan(pays), yuan(refunds), "0.00", "0.00000", yuan(pays), yuan(refunds)]
+            )
+        )
         return "\r\n".join(lines) + "\r\n"
 
     def _tradebill(self, args) -> Response:
@@ -367,8 +485,14 @@ class FakeWeChatPay(Served):
         raw = text.encode("utf-8")
         token = secrets.token_urlsafe(16)
         self.bills[token] = gzip.compress(raw) if args.get("tar_type") == "GZIP" else raw
-        return self._signed(200, {"hash_type": "SHA1", "hash_value": hashlib.sha1(raw).hexdigest(),
-                                  "download_url": f"{self.url}/v3/billdownload/file?token={token}"})
+        return self._signed(
+            200,
+            {
+                "hash_type": "SHA1",
+                "hash_value": hashlib.sha1(raw).hexdigest(),
+                "download_url": f"{self.url}/v3/billdownload/file?token={token}",
+            },
+        )
 
     def settle_refund(self, out_refund_no: str, status: str = "SUCCESS") -> None:
         """A refund WeChat Pay was processing comes to its end (SUCCESS, ABNORMAL or CLOSED)."""
@@ -386,30 +510,57 @@ class FakeWeChatPay(Served):
                 trade.success_time = dt.datetime.now(SHANGHAI).isoformat(timespec="seconds")
             return trade
 
-    def notify(self, trade: Trade, *, resource: dict | None = None, event_type="TRANSACTION.SUCCESS",
-               stamp: int | None = None, nonce: str | None = None, serial: str | None = None,
-               key: str | None = None, bad_signature=False) -> tuple[dict, bytes]:
+    def notify(
+        self,
+        trade: Trade,
+        *,
+        resource: dict | None = None,
+        event_type="TRANSACTION.SUCCESS",
+        stamp: int | None = None,
+        nonce: str | None = None,
+        serial: str | None = None,
+        key: str | None = None,
+        bad_signature=False,
+    ) -> tuple[dict, bytes]:
         """The headers and body of a payment notification about `trade`, encrypted with the APIv3
         key (or `key`) and signed with the platform key; each part can be made wrong."""
-        plain = json.dumps(resource if resource is not None else trade.as_transaction(self.mchid, self.appid),
-                           ensure_ascii=False)
+        plain = json.dumps(
+            resource if resource is not None else trade.as_transaction(self.mchid, self.appid), ensure_ascii=False
+        )
         aead_nonce = secrets.token_hex(6)
-        ciphertext = AESGCM((key or self.apiv3_key).encode()).encrypt(aead_nonce.encode(), plain.encode(),
-                                                                      b"transaction")
-        body = json.dumps({
-            "id": f"EV-{secrets.token_hex(8)}", "create_time": dt.datetime.now(SHANGHAI).isoformat(timespec="seconds"),
-            "resource_type": "encrypt-resource", "event_type": event_type, "summary": "支付成功",
-            "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM",
-                         "ciphertext": base64.b64encode(ciphertext).decode(), "associated_data": "transaction",
-                         "nonce": aead_nonce}}, ensure_ascii=False)
+        ciphertext = AESGCM((key or self.apiv3_key).encode()).encrypt(
+            aead_nonce.encode(), plain.encode(), b"transaction"
+        )
+        body = json.dumps(
+            {
+                "id": f"EV-{secrets.token_hex(8)}",
+                "create_time": dt.datetime.now(SHANGHAI).isoformat(timespec="seconds"),
+                "resource_type": "encrypt-resource",
+                "event_type": event_type,
+                "summary": "支付成功",
+                "resource": {
+                    "original_type": "transaction",
+                    "algorithm": "AEAD_AES_256_GCM",
+                    "ciphertext": base64.b64encode(ciphertext).decode(),
+                    "associated_data": "transaction",
+                    "nonce": aead_nonce,
+                },
+            },
+            ensure_ascii=False,
+        )
         stamp = str(int(time.time()) if stamp is None else stamp)
         nonce = nonce or secrets.token_hex(16)
         signature = rsa_sign(self._platform, f"{stamp}\n{nonce}\n{body}\n")
         if bad_signature:
             signature = rsa_sign(self._platform, f"{stamp}\n{nonce}\n{body} \n")
-        headers = {"Wechatpay-Timestamp": stamp, "Wechatpay-Nonce": nonce,
-                   "Wechatpay-Serial": serial or self.public_key_id, "Wechatpay-Signature": signature,
-                   "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048", "Content-Type": "application/json"}
+        headers = {
+            "Wechatpay-Timestamp": stamp,
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Serial": serial or self.public_key_id,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
+            "Content-Type": "application/json",
+        }
         return headers, body.encode("utf-8")
 
     def deliver(self, trade: Trade, **wrong) -> int | None:
@@ -428,10 +579,22 @@ class FakeWeChatPay(Served):
             # What WeChat does when getBrandWCPayRequest is confirmed: paySign checked with the
             # merchant's public key, the prepay paid, the merchant notified.
             params = json.loads(raw or "{}")
-            message = "\n".join([params.get("appId", ""), params.get("timeStamp", ""), params.get("nonceStr", ""),
-                                 params.get("package", "")]) + "\n"
-            if params.get("appId") != self.appid or params.get("signType") != "RSA" or not rsa_verify(
-                    self._merchant_public, message, params.get("paySign", "")):
+            message = (
+                "\n".join(
+                    [
+                        params.get("appId", ""),
+                        params.get("timeStamp", ""),
+                        params.get("nonceStr", ""),
+                        params.get("package", ""),
+                    ]
+                )
+                + "\n"
+            )
+            if (
+                params.get("appId") != self.appid
+                or params.get("signType") != "RSA"
+                or not rsa_verify(self._merchant_public, message, params.get("paySign", ""))
+            ):
                 return _json(200, {"err_msg": "get_brand_wcpay_request:fail"})
             prepay_id = params["package"].removeprefix("prepay_id=")
             trade = next((t for t in self.trades.values() if t.prepay_id == prepay_id), None)
@@ -505,7 +668,9 @@ class FakeWeChatOAuth(Served):
         code = secrets.token_urlsafe(24)
         with self.lock:
             self.codes[code] = {"openid": self.user, "scope": args["scope"], "used": False, "at": time.time()}
-        return Response(status=302, headers={"Location": f"{target}{joiner}{urlencode({'code': code, 'state': state})}"})
+        return Response(
+            status=302, headers={"Location": f"{target}{joiner}{urlencode({'code': code, 'state': state})}"}
+        )
 
     def expire_codes(self):
         for grant in self.codes.values():
@@ -526,8 +691,14 @@ class FakeWeChatOAuth(Served):
         grant["used"] = True
         token = secrets.token_urlsafe(32)
         self.tokens[token] = grant["openid"]
-        answer = {"access_token": token, "expires_in": 7200, "refresh_token": secrets.token_urlsafe(32),
-                  "openid": grant["openid"], "scope": grant["scope"], "is_snapshotuser": 0}
+        answer = {
+            "access_token": token,
+            "expires_in": 7200,
+            "refresh_token": secrets.token_urlsafe(32),
+            "openid": grant["openid"],
+            "scope": grant["scope"],
+            "is_snapshotuser": 0,
+        }
         if grant["openid"] in self.unionids:
             answer["unionid"] = self.unionids[grant["openid"]]
         return _json(200, answer, content_type="text/plain")
@@ -538,9 +709,20 @@ class FakeWeChatOAuth(Served):
             return self._err(40001, "invalid credential, access_token is invalid or not latest")
         if args.get("openid") != openid:
             return self._err(40003, "invalid openid")
-        return _json(200, {"openid": openid, "nickname": self.nicknames.get(openid, ""), "sex": 0,
-                           "province": "", "city": "", "country": "", "headimgurl": "", "privilege": []},
-                     content_type="text/plain")
+        return _json(
+            200,
+            {
+                "openid": openid,
+                "nickname": self.nicknames.get(openid, ""),
+                "sex": 0,
+                "province": "",
+                "city": "",
+                "country": "",
+                "headimgurl": "",
+                "privilege": [],
+            },
+            content_type="text/plain",
+        )
 
 
 def code_of(location: str) -> str | None:

@@ -1,13 +1,25 @@
 """Fixtures for WeChat: the fakes running, and an app configured for them the way a pilot
 configures the real thing (key files in the instance folder, PAYMENT_PROVIDERS, HOST_SIGNIN).
 Imported by tests/providers/wechat/conftest.py and by the browser test."""
+
 import pytest
 
-from tests.support.wechat_fakes import (APIV3_KEY, APPID, APPSECRET, MCHID, MERCHANT_SERIAL, PUBLIC_KEY_ID,
-                                FakeWeChatOAuth, FakeWeChatPay, Keys)
+from tests.support.wechat_fakes import (
+    APIV3_KEY,
+    APPID,
+    APPSECRET,
+    MCHID,
+    MERCHANT_SERIAL,
+    PUBLIC_KEY_ID,
+    FakeWeChatOAuth,
+    FakeWeChatPay,
+    Keys,
+)
 
-WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-             "Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN")
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN"
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,15 +51,30 @@ def write_wechat_files(instance, keys: Keys) -> None:
 
 
 def wechat_settings(pay_url: str) -> dict:
-    return {"kind": "wechatpay", "mchid": MCHID, "appid": APPID, "cert_serial_no": MERCHANT_SERIAL,
-            "private_key_file": "wechat/apiclient_key.pem", "apiv3_key_file": "wechat/apiv3_key.txt",
-            "public_key_file": "wechat/pub_key.pem", "public_key_id": PUBLIC_KEY_ID, "timeout": 5,
-            "gateway": pay_url}
+    return {
+        "kind": "wechatpay",
+        "mchid": MCHID,
+        "appid": APPID,
+        "cert_serial_no": MERCHANT_SERIAL,
+        "private_key_file": "wechat/apiclient_key.pem",
+        "apiv3_key_file": "wechat/apiv3_key.txt",
+        "public_key_file": "wechat/pub_key.pem",
+        "public_key_id": PUBLIC_KEY_ID,
+        "timeout": 5,
+        "gateway": pay_url,
+    }
 
 
 def signin_settings(oauth_url: str, scope: str = "snsapi_base") -> dict:
-    return {"kind": "wechat", "appid": APPID, "secret_file": "wechat/appsecret.txt", "scope": scope,
-            "authorize_url": f"{oauth_url}/connect/oauth2/authorize", "api_url": oauth_url, "timeout": 5}
+    return {
+        "kind": "wechat",
+        "appid": APPID,
+        "secret_file": "wechat/appsecret.txt",
+        "scope": scope,
+        "authorize_url": f"{oauth_url}/connect/oauth2/authorize",
+        "api_url": oauth_url,
+        "timeout": 5,
+    }
 
 
 @pytest.fixture

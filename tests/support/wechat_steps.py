@@ -1,5 +1,6 @@
 """What a resident does with WeChat, in the test client: open us inside WeChat, 同意授权
 through the (fake) OAuth, bind with the code from the outbox, pay by JSAPI or H5."""
+
 import email
 import re
 from pathlib import Path

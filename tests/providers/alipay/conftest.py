@@ -6,6 +6,7 @@ signatures with our registered key and signs its answers with its own.
 `FakeAlipay.faults` makes that gateway misbehave the ways Alipay's can: a business refusal
 signed like any answer, an answer changed after signing, an unreadable answer, a gateway that
 does not answer in time."""
+
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -47,32 +48,45 @@ class Faults:
 
 def refusal(sub_code: str, sub_msg: str, code: str = "40004"):
     """Alipay refuses the call (signed, as its business failures are)."""
+
     def fault(faults, method, environ, start_response):
         with faults.app.app_context():
-            text = sandbox.envelope(method, {"code": code, "msg": sandbox.MESSAGES.get(code, "Business Failed"),
-                                             "sub_code": sub_code, "sub_msg": sub_msg})
+            text = sandbox.envelope(
+                method,
+                {
+                    "code": code,
+                    "msg": sandbox.MESSAGES.get(code, "Business Failed"),
+                    "sub_code": sub_code,
+                    "sub_msg": sub_msg,
+                },
+            )
         start_response("200 OK", [("Content-Type", "application/json;charset=utf-8")])
         return [text.encode()]
+
     return fault
 
 
 def signed_answer(payload: dict):
     """Alipay answers with exactly this object, signed."""
+
     def fault(faults, method, environ, start_response):
         with faults.app.app_context():
             text = sandbox.envelope(method, payload)
         start_response("200 OK", [("Content-Type", "application/json;charset=utf-8")])
         return [text.encode()]
+
     return fault
 
 
 def tampered(old: str, new: str):
     """The real answer with `old` changed to `new` after it was signed (a man in the middle)."""
+
     def fault(faults, method, environ, start_response):
         body = faults.real_answer(environ).decode()
         assert old in body, body
         start_response("200 OK", [("Content-Type", "application/json;charset=utf-8")])
         return [body.replace(old, new, 1).encode()]
+
     return fault
 
 
@@ -131,12 +145,15 @@ def fake_alipay(app, world):
     account = alipay_account(app, base)
     keys = Path(app.instance_path) / "keys" / "alipay"
     app.config.update(
-        PUBLIC_BASE_URL=base, SANDBOX_TRANSPORT="http", SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do",
+        PUBLIC_BASE_URL=base,
+        SANDBOX_TRANSPORT="http",
+        SANDBOX_GATEWAY_URL=f"{base}/sandbox/gateway.do",
         PAYMENT_PROVIDERS={"alipay": {"kind": "alipay", "seller_id": app.config["SANDBOX_SELLER_ID"], **account}},
         PAYMENT_CHANNELS={"alipay": "alipay", "wechat": "sandbox", "unionpay": "sandbox"},
         WITHHOLD_PROVIDER="alipay",
-        HOST_SIGNIN={"alipay": {"kind": "alipay", **account,
-                                "authorize_url": f"{base}/sandbox/oauth2/publicAppAuthorize.htm"}},
+        HOST_SIGNIN={
+            "alipay": {"kind": "alipay", **account, "authorize_url": f"{base}/sandbox/oauth2/publicAppAuthorize.htm"}
+        },
     )
     init_providers(app)
     init_host_signin(app)

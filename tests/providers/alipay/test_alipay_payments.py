@@ -2,6 +2,7 @@
 every call it makes (wap pay, notify and return, query, close, refund, 协议扣款, the bill),
 signatures checked both ways, and each way a call can fail ending in ProviderError with
 nothing written."""
+
 import datetime as dt
 import io
 import json
@@ -17,12 +18,19 @@ from sqlalchemy import func, select
 from sbweb.clock import SHANGHAI, shanghai_today
 from sbweb.db import db, write_transaction
 from sbweb.models import Order, ReconRun, Refund, SandboxRefund, SandboxTrade
-from sbweb.payments import InvalidNotice, Notification, PayRequest, ProviderError, WithholdRefused
-from sbweb.payments import orders, sandbox, signing
+from sbweb.payments import (
+    InvalidNotice,
+    Notification,
+    PayRequest,
+    ProviderError,
+    WithholdRefused,
+    orders,
+    sandbox,
+    signing,
+)
 from sbweb.payments.alipay import GatewayRefusal, provider_from_settings, zip_member_name
 from sbweb.services import reconciliation
-from tests.providers.alipay.conftest import (free_port, garbled, refusal, signed_answer, stalled, tampered,
-                                     unreadable)
+from tests.providers.alipay.conftest import free_port, garbled, refusal, signed_answer, stalled, tampered, unreadable
 from tests.support.journeys import choose, go_to_provider, sign_in
 
 
@@ -53,17 +61,25 @@ def paid_silently(order_no: str) -> SandboxTrade:
 
 # -- paying -------------------------------------------------------------------------------------
 
+
 def test_wang_fang_pays_with_alipay_and_the_adapter_takes_the_notify_over_http(fake_alipay, client, ctx):
     row = opened(client, fake_alipay)
-    start = adapter(fake_alipay).start(PayRequest(
-        out_trade_no=row.order_no, amount_fen=row.total_fen, subject=row.subject,
-        expires_at=row.expires_at, notify_url=f"{fake_alipay.base}/notify/alipay",
-        return_url=f"{fake_alipay.base}/pay/return/alipay", quit_url=f"{fake_alipay.base}/"))
+    start = adapter(fake_alipay).start(
+        PayRequest(
+            out_trade_no=row.order_no,
+            amount_fen=row.total_fen,
+            subject=row.subject,
+            expires_at=row.expires_at,
+            notify_url=f"{fake_alipay.base}/notify/alipay",
+            return_url=f"{fake_alipay.base}/pay/return/alipay",
+            quit_url=f"{fake_alipay.base}/",
+        )
+    )
     assert start.url.startswith(fake_alipay.gateway + "?")
     query = parse_qs(urlsplit(start.url).query)
     assert query["method"] == ["alipay.trade.wap.pay"] and query["sign_type"] == ["RSA2"]
     stamped = dt.datetime.strptime(query["timestamp"][0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
-    assert abs(dt.datetime.now(dt.timezone.utc) - stamped) < dt.timedelta(minutes=1)  # Beijing time
+    assert abs(dt.datetime.now(dt.UTC) - stamped) < dt.timedelta(minutes=1)  # Beijing time
     assert json.loads(query["biz_content"][0])["product_code"] == "QUICK_WAP_WAY"
     cashier = requests.get(start.url, timeout=10)  # the browser at Alipay's cashier
     assert cashier.status_code == 200 and "付款详情" in cashier.text and row.order_no in cashier.text
@@ -86,17 +102,23 @@ def test_notifies_not_signed_by_alipay_for_us_are_refused_and_change_nothing(fak
         return requests.post(f"{fake_alipay.base}/notify/alipay", data=params, timeout=10).text
 
     resigned = {k: v for k, v in genuine.items() if k != "sign"}
-    resigned["sign"] = signing.sign(sandbox.platform_key(),
-                                    signing.signing_string(resigned, exclude=("sign", "sign_type")))
+    resigned["sign"] = signing.sign(
+        sandbox.platform_key(), signing.signing_string(resigned, exclude=("sign", "sign_type"))
+    )
     another_app = dict(resigned, app_id="2026000000000999")
-    another_app["sign"] = signing.sign(sandbox.platform_key(),
-                                       signing.signing_string(another_app, exclude=("sign", "sign_type")))
+    another_app["sign"] = signing.sign(
+        sandbox.platform_key(), signing.signing_string(another_app, exclude=("sign", "sign_type"))
+    )
     another_seller = dict(resigned, seller_id="2088000000000999")
-    another_seller["sign"] = signing.sign(sandbox.platform_key(),
-                                          signing.signing_string(another_seller, exclude=("sign", "sign_type")))
-    for forged, why in ((dict(genuine, total_amount="0.01"), "bad signature"),
-                        (another_app, "not our app_id"), (another_seller, "not our seller_id"),
-                        (dict(genuine, sign="AAAA"), "bad signature")):
+    another_seller["sign"] = signing.sign(
+        sandbox.platform_key(), signing.signing_string(another_seller, exclude=("sign", "sign_type"))
+    )
+    for forged, why in (
+        (dict(genuine, total_amount="0.01"), "bad signature"),
+        (another_app, "not our app_id"),
+        (another_seller, "not our seller_id"),
+        (dict(genuine, sign="AAAA"), "bad signature"),
+    ):
         with pytest.raises(InvalidNotice, match=why):
             provider.verify_notify(Notification(headers={}, body=b"", form=forged))
         assert post(forged) == "fail"
@@ -119,6 +141,7 @@ def test_the_sync_return_is_verified_and_only_names_the_order(fake_alipay, clien
 
 
 # -- the trade APIs -----------------------------------------------------------------------------
+
 
 def test_query_says_waiting_then_paid_and_missing_for_a_trade_alipay_never_saw(fake_alipay, client, ctx):
     row = opened(client, fake_alipay)
@@ -151,8 +174,9 @@ def test_a_refund_is_made_once_per_request_number(fake_alipay, client, ctx):
     assert provider.refund_state(row.order_no, f"{row.order_no}R1") == "missing"  # not sent yet
     # The first call moves the money (fund_change Y); a repeat moves none (N), so it is only
     # "processing" until the refund query says REFUND_SUCCESS.
-    assert [provider.refund(row.order_no, 100, f"{row.order_no}R1", "测试退款", total_fen=row.total_fen)
-            for _ in range(2)] == ["succeeded", "processing"]
+    assert [
+        provider.refund(row.order_no, 100, f"{row.order_no}R1", "测试退款", total_fen=row.total_fen) for _ in range(2)
+    ] == ["succeeded", "processing"]
     assert provider.refund_state(row.order_no, f"{row.order_no}R1") == "succeeded"
     assert trade(row.order_no).refunded_fen == 100
     db.session.rollback()
@@ -193,12 +217,14 @@ def test_the_daily_bill_is_alipays_zip_of_gbk_csv_and_reconciles_the_day(fake_al
     rows = provider.bill(day)
     assert [(r.kind, r.out_trade_no, r.trade_no, r.amount_fen, r.out_request_no) for r in rows] == [
         ("pay", row.order_no, paid.trade_no, row.total_fen, None),
-        ("refund", row.order_no, paid.trade_no, 100, f"{row.order_no}F1")]
+        ("refund", row.order_no, paid.trade_no, 100, f"{row.order_no}F1"),
+    ]
     assert rows[0].at.tzinfo is not None and rows[0].at.date() == day
 
     # What the adapter downloaded: the file as Alipay serves it.
-    answer = provider.client.call("alipay.data.dataservice.bill.downloadurl.query",
-                                  {"bill_type": "trade", "bill_date": day.isoformat()})
+    answer = provider.client.call(
+        "alipay.data.dataservice.bill.downloadurl.query", {"bill_type": "trade", "bill_date": day.isoformat()}
+    )
     archive = zipfile.ZipFile(io.BytesIO(requests.get(answer["bill_download_url"], timeout=10).content))
     names = {zip_member_name(info): info for info in archive.infolist()}
     detail_name = f"{fake_alipay.app.config['SANDBOX_SELLER_ID']}0156_{day:%Y%m%d}_业务明细.csv"
@@ -214,12 +240,18 @@ def test_the_daily_bill_is_alipays_zip_of_gbk_csv_and_reconciles_the_day(fake_al
 
 # -- signatures both ways -----------------------------------------------------------------------
 
+
 def test_the_gateway_refuses_calls_not_signed_with_our_registered_key(fake_alipay, stranger_key, ctx):
     keys = fake_alipay.keys
-    (keys / "stranger.pem").write_bytes(stranger_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    settings = {**fake_alipay.app.config["PAYMENT_PROVIDERS"]["alipay"],
-                "app_private_key_file": "keys/alipay/stranger.pem"}
+    (keys / "stranger.pem").write_bytes(
+        stranger_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    settings = {
+        **fake_alipay.app.config["PAYMENT_PROVIDERS"]["alipay"],
+        "app_private_key_file": "keys/alipay/stranger.pem",
+    }
     impostor = provider_from_settings("impostor", settings, fake_alipay.app)
     with pytest.raises(GatewayRefusal) as refused:
         impostor.query("SB20260101000000009999")
@@ -239,10 +271,13 @@ def test_an_answer_changed_after_alipay_signed_it_is_refused(fake_alipay, client
 
 # -- failures -----------------------------------------------------------------------------------
 
+
 def unsigned_refusal(faults, method, environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json")])
-    return ['{"alipay_trade_query_response":{"code":"40002","msg":"Invalid Arguments",'
-            '"sub_code":"isv.missing-signature","sub_msg":"缺少签名参数"}}'.encode()]
+    return [
+        '{"alipay_trade_query_response":{"code":"40002","msg":"Invalid Arguments",'
+        '"sub_code":"isv.missing-signature","sub_msg":"缺少签名参数"}}'.encode()
+    ]
 
 
 FAULTS = {
@@ -273,8 +308,10 @@ def test_a_query_that_fails_is_a_provider_error_and_the_order_stays_as_it_was(fa
 
 
 def test_a_gateway_that_refuses_connections_is_a_provider_error(fake_alipay, ctx):
-    settings = {**fake_alipay.app.config["PAYMENT_PROVIDERS"]["alipay"],
-                "gateway": f"http://127.0.0.1:{free_port()}/gateway.do"}
+    settings = {
+        **fake_alipay.app.config["PAYMENT_PROVIDERS"]["alipay"],
+        "gateway": f"http://127.0.0.1:{free_port()}/gateway.do",
+    }
     offline = provider_from_settings("offline", settings, fake_alipay.app)
     with pytest.raises(ProviderError, match="no answer from the gateway"):
         offline.query("SB20260101000000009999")
@@ -307,7 +344,15 @@ def test_a_bill_that_cannot_be_fetched_writes_no_reconciliation_run(fake_alipay,
 
 
 def test_a_bill_download_that_is_not_a_bill_is_a_provider_error(fake_alipay, ctx):
-    fake_alipay.faults.plan("alipay.data.dataservice.bill.downloadurl.query", signed_answer(
-        {"code": "10000", "msg": "Success", "bill_download_url": f"{fake_alipay.base}/sandbox/alipay-public-key.pem"}))
+    fake_alipay.faults.plan(
+        "alipay.data.dataservice.bill.downloadurl.query",
+        signed_answer(
+            {
+                "code": "10000",
+                "msg": "Success",
+                "bill_download_url": f"{fake_alipay.base}/sandbox/alipay-public-key.pem",
+            }
+        ),
+    )
     with pytest.raises(ProviderError, match="not a readable zip"):
         adapter(fake_alipay).bill(shanghai_today())

@@ -2,6 +2,7 @@
 checked by our client's verifier (python-alipay-sdk's, as AlipayClient.verified uses it), and
 the sandbox's signatures checked by a verifier written here from `cryptography` alone, with
 the key the sandbox publishes."""
+
 import base64
 import datetime as dt
 import json
@@ -42,13 +43,20 @@ def key():
 @pytest.fixture(scope="module")
 def alipay_client(key):
     """Our Alipay client trusting `key` as Alipay's (it never goes on the network here)."""
+
     def offline(url):
         raise AssertionError("no network in these tests")
 
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    return AlipayClient(app_id="2026000000000001", app_private_key=pem, alipay_public_key=signing.public_pem(key),
-                        gateway="https://openapi.alipay.com/gateway.do", transport=offline)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return AlipayClient(
+        app_id="2026000000000001",
+        app_private_key=pem,
+        alipay_public_key=signing.public_pem(key),
+        gateway="https://openapi.alipay.com/gateway.do",
+        transport=offline,
+    )
 
 
 def signed_notify(key, **changes) -> dict:
@@ -62,17 +70,20 @@ def rsa2_verified(public_pem: bytes, params: dict) -> bool:
     """A general-purpose Alipay RSA2 verifier: sort by name, leave out sign, sign_type and
     empty values, join key=value with &, check SHA256withRSA over the UTF-8 bytes."""
     public_key = serialization.load_pem_public_key(public_pem)
-    message = "&".join(f"{k}={params[k]}" for k in sorted(params)
-                       if k not in ("sign", "sign_type") and params[k] not in ("", None))
+    message = "&".join(
+        f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type") and params[k] not in ("", None)
+    )
     try:
-        public_key.verify(base64.b64decode(params["sign"]), message.encode("utf-8"),
-                          padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(
+            base64.b64decode(params["sign"]), message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+        )
     except InvalidSignature:
         return False
     return True
 
 
 # -- the signing rules --------------------------------------------------------------------
+
 
 def test_the_signing_string_is_sorted_key_value_pairs_joined_by_ampersands_not_url_encoded():
     params = {"subject": "社会保险费 A&B", "app_id": "2026", "sign": "xyz", "total_amount": "352.00"}
@@ -101,12 +112,15 @@ def test_a_signed_request_verifies_over_everything_but_sign(key):
     assert signing.verify(key.public_key(), message, params["sign"])
 
 
-@pytest.mark.parametrize("field, value", [
-    ("total_amount", "3520.00"),
-    ("out_trade_no", "SB202601150000000002"),
-    ("trade_status", "TRADE_CLOSED"),
-    ("subject", "社会保险费"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("total_amount", "3520.00"),
+        ("out_trade_no", "SB202601150000000002"),
+        ("trade_status", "TRADE_CLOSED"),
+        ("subject", "社会保险费"),
+    ],
+)
 def test_a_notify_with_a_changed_value_does_not_verify(key, alipay_client, field, value):
     params = signed_notify(key)
     params[field] = value
@@ -161,6 +175,7 @@ def test_the_independent_verifier_agrees_with_the_apps_signatures(key):
 
 # -- what the sandbox signs, checked with the key it publishes -----------------------------
 
+
 def published_key(client) -> bytes:
     response = client.get("/sandbox/alipay-public-key.pem")
     assert response.status_code == 200
@@ -203,9 +218,13 @@ def test_the_sandbox_gateways_answer_verifies_with_the_published_key(client, wor
     with client.application.app_context():
         order_no = db.session.scalar(select(sandbox.SandboxTrade.out_trade_no))
         request = {
-            "app_id": client.application.config["SANDBOX_APP_ID"], "method": "alipay.trade.query",
-            "format": "JSON", "charset": "utf-8", "sign_type": "RSA2",
-            "timestamp": provider_time(dt.datetime.now(dt.timezone.utc)), "version": "1.0",
+            "app_id": client.application.config["SANDBOX_APP_ID"],
+            "method": "alipay.trade.query",
+            "format": "JSON",
+            "charset": "utf-8",
+            "sign_type": "RSA2",
+            "timestamp": provider_time(dt.datetime.now(dt.UTC)),
+            "version": "1.0",
             "biz_content": json.dumps({"out_trade_no": order_no}),
         }
         request["sign"] = signing.sign(sandbox.merchant_key(), signing.signing_string(request))
@@ -215,7 +234,6 @@ def test_the_sandbox_gateways_answer_verifies_with_the_published_key(client, wor
     assert body[key]["code"] == "10000" and body[key]["trade_status"] == "WAIT_BUYER_PAY"
     # Alipay signs the response object exactly as sent: the text between the key and ,"sign".
     start = text.index(f'"{key}":') + len(key) + 3
-    signed_text = text[start:text.rindex(',"sign"')]
+    signed_text = text[start : text.rindex(',"sign"')]
     public_key = serialization.load_pem_public_key(published_key(client))
-    public_key.verify(base64.b64decode(body["sign"]), signed_text.encode("utf-8"),
-                      padding.PKCS1v15(), hashes.SHA256())
+    public_key.verify(base64.b64decode(body["sign"]), signed_text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())

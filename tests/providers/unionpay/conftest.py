@@ -1,6 +1,7 @@
 """Every app in these tests serves 云闪付 through the UnionPay provider, configured as a pilot
 configures it (PFX, password and UnionPay's root and intermediate in the instance folder),
 against the fake gateway."""
+
 import pytest
 
 from tests.providers.unionpay.fakes import MER_ID, FakeUnionPay
@@ -31,17 +32,27 @@ def write_unionpay_files(instance, pki: UnionPayPKI) -> None:
 
 
 def unionpay_settings(gateway: str) -> dict:
-    return {"kind": "unionpay", "mer_id": MER_ID, "sign_pfx_file": "unionpay/acp_sign.pfx",
-            "sign_pfx_password_file": "unionpay/acp_sign.password", "root_cert_file": "unionpay/acp_root.cer",
-            "middle_cert_file": "unionpay/acp_middle.cer", "gateway": gateway, "timeout": 5}
+    return {
+        "kind": "unionpay",
+        "mer_id": MER_ID,
+        "sign_pfx_file": "unionpay/acp_sign.pfx",
+        "sign_pfx_password_file": "unionpay/acp_sign.password",
+        "root_cert_file": "unionpay/acp_root.cer",
+        "middle_cert_file": "unionpay/acp_middle.cer",
+        "gateway": gateway,
+        "timeout": 5,
+    }
 
 
 @pytest.fixture
 def unionpay_config(tmp_path, unionpay_pki, unionpay):
     write_unionpay_files(tmp_path / "instance", unionpay_pki)
-    return {"PAYMENT_CHANNELS": {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "unionpay"},
-            "PAYMENT_PROVIDERS": {"unionpay": unionpay_settings(unionpay.url)},
-            "CSP_FORM_ACTION": (unionpay.url,), "PUBLIC_BASE_URL": PUBLIC_BASE}
+    return {
+        "PAYMENT_CHANNELS": {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "unionpay"},
+        "PAYMENT_PROVIDERS": {"unionpay": unionpay_settings(unionpay.url)},
+        "CSP_FORM_ACTION": (unionpay.url,),
+        "PUBLIC_BASE_URL": PUBLIC_BASE,
+    }
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ with it (found by certId), the fields of each transaction — and signs what it 
 notifies with UnionPay's signing certificate of the test PKI, carrying it as signPubKeyCert.
 Answers are `k=v&…`, not URL-encoded, as UnionPay's are. A test pays a trade (`pay`) and takes
 the notification UnionPay would post (`notification`), signed, or forged the ways it asks."""
+
 import base64
 import hashlib
 import itertools
@@ -65,8 +66,11 @@ class FakeUnionPay:
 
     def wsgi(self, environ, start_response):
         request = Request(environ)
-        routes = {"/gateway/api/frontTransReq.do": self.front, "/gateway/api/queryTrans.do": self.query,
-                  "/gateway/api/backTransReq.do": self.back}
+        routes = {
+            "/gateway/api/frontTransReq.do": self.front,
+            "/gateway/api/queryTrans.do": self.query,
+            "/gateway/api/backTransReq.do": self.back,
+        }
         handler = routes.get(request.path)
         if handler is None or request.method != "POST":
             return Response("not found", 404)(environ, start_response)
@@ -74,8 +78,11 @@ class FakeUnionPay:
         with self.lock:
             self.received.append(fields)
             refusal = self.check_merchant(fields)
-            response = (self.answer({**self.echo(fields), "respCode": refusal[0], "respMsg": refusal[1]})
-                        if refusal else handler(fields))
+            response = (
+                self.answer({**self.echo(fields), "respCode": refusal[0], "respMsg": refusal[1]})
+                if refusal
+                else handler(fields)
+            )
         return response(environ, start_response)
 
     # -- what UnionPay checks of every request ----------------------------------------------
@@ -87,7 +94,9 @@ class FakeUnionPay:
             certificate.public_key().verify(
                 base64.b64decode(fields.get("signature", "")),
                 hashlib.sha256(signing_string(fields).encode()).hexdigest().encode(),
-                padding.PKCS1v15(), hashes.SHA256())
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
         except (InvalidSignature, ValueError):
             return "11", "验证签名失败"
         if (fields.get("version"), fields.get("signMethod"), fields.get("encoding")) != ("5.1.0", "01", "UTF-8"):
@@ -98,8 +107,7 @@ class FakeUnionPay:
 
     @staticmethod
     def echo(fields: dict) -> dict:
-        keep = ("version", "encoding", "bizType", "txnType", "txnSubType", "accessType", "merId", "orderId",
-                "txnTime")
+        keep = ("version", "encoding", "bizType", "txnType", "txnSubType", "accessType", "merId", "orderId", "txnTime")
         return {k: fields[k] for k in keep if k in fields}
 
     def signed(self, fields: dict, signer=None) -> dict:
@@ -108,15 +116,24 @@ class FakeUnionPay:
 
     def answer(self, fields: dict) -> Response:
         signed = self.signed(fields)
-        return Response("&".join(f"{k}={v}" for k, v in signed.items()),
-                        content_type="text/plain;charset=UTF-8")
+        return Response("&".join(f"{k}={v}" for k, v in signed.items()), content_type="text/plain;charset=UTF-8")
 
     # -- transactions -----------------------------------------------------------------------
     def front(self, fields: dict) -> Response:
-        wanted = {"txnType": "01", "txnSubType": "01", "bizType": "000201", "channelType": "08",
-                  "currencyCode": "156", "accessType": "0"}
-        if any(fields.get(k) != v for k, v in wanted.items()) or not fields.get("txnAmt", "").isdigit() \
-                or not fields.get("backUrl") or not fields.get("payTimeout"):
+        wanted = {
+            "txnType": "01",
+            "txnSubType": "01",
+            "bizType": "000201",
+            "channelType": "08",
+            "currencyCode": "156",
+            "accessType": "0",
+        }
+        if (
+            any(fields.get(k) != v for k, v in wanted.items())
+            or not fields.get("txnAmt", "").isdigit()
+            or not fields.get("backUrl")
+            or not fields.get("payTimeout")
+        ):
             return Response("<html><body>交易要素错误</body></html>", 400, content_type="text/html")
         key = (fields["orderId"], fields["txnTime"])
         existing = self.trades.get(key)
@@ -124,24 +141,38 @@ class FakeUnionPay:
             self.trades[key] = Trade(fields["orderId"], fields["txnTime"], int(fields["txnAmt"]), fields["backUrl"])
         elif existing.amount_fen != int(fields["txnAmt"]):
             return Response("<html><body>订单号重复</body></html>", 400, content_type="text/html")
-        return Response(f"<html><body><h1>银联在线支付</h1><p>订单 {fields['orderId']}</p></body></html>",
-                        content_type="text/html;charset=UTF-8")
+        return Response(
+            f"<html><body><h1>银联在线支付</h1><p>订单 {fields['orderId']}</p></body></html>",
+            content_type="text/html;charset=UTF-8",
+        )
 
     def query(self, fields: dict) -> Response:
         trade = self.trades.get((fields["orderId"], fields.get("txnTime", "")))
         base = self.echo(fields)
         if trade is None or not trade.paid:
             return self.answer({**base, "respCode": "34", "respMsg": "查无此交易"})
-        return self.answer({**base, "respCode": "00", "respMsg": "成功", "origRespCode": "00",
-                            "origRespMsg": "成功", "queryId": trade.query_id, "txnAmt": str(trade.amount_fen),
-                            "currencyCode": "156", "traceTime": trade.txn_time[4:]})
+        return self.answer(
+            {
+                **base,
+                "respCode": "00",
+                "respMsg": "成功",
+                "origRespCode": "00",
+                "origRespMsg": "成功",
+                "queryId": trade.query_id,
+                "txnAmt": str(trade.amount_fen),
+                "currencyCode": "156",
+                "traceTime": trade.txn_time[4:],
+            }
+        )
 
     def back(self, fields: dict) -> Response:
         base = self.echo(fields)
         if fields.get("txnType") != "04":
             return self.answer({**base, "respCode": "10", "respMsg": "交易类型错误"})
-        original = next((t for t in self.trades.values() if t.kind == "pay" and t.paid
-                         and t.query_id == fields.get("origQryId")), None)
+        original = next(
+            (t for t in self.trades.values() if t.kind == "pay" and t.paid and t.query_id == fields.get("origQryId")),
+            None,
+        )
         if original is None:
             return self.answer({**base, "respCode": "35", "respMsg": "原交易不存在"})
         refunded = sum(t.amount_fen for t in self.trades.values() if t.orig_qry_id == original.query_id)
@@ -151,12 +182,26 @@ class FakeUnionPay:
         key = (fields["orderId"], fields["txnTime"])
         if key in self.trades:
             return self.answer({**base, "respCode": "12", "respMsg": "重复交易"})
-        refund = Trade(fields["orderId"], fields["txnTime"], amount, fields.get("backUrl", ""), kind="refund",
-                       orig_qry_id=original.query_id)
+        refund = Trade(
+            fields["orderId"],
+            fields["txnTime"],
+            amount,
+            fields.get("backUrl", ""),
+            kind="refund",
+            orig_qry_id=original.query_id,
+        )
         self.settle(refund)
         self.trades[key] = refund
-        return self.answer({**base, "respCode": "00", "respMsg": "成功[0000000]", "queryId": refund.query_id,
-                            "origQryId": original.query_id, "txnAmt": str(amount)})
+        return self.answer(
+            {
+                **base,
+                "respCode": "00",
+                "respMsg": "成功[0000000]",
+                "queryId": refund.query_id,
+                "origQryId": original.query_id,
+                "txnAmt": str(amount),
+            }
+        )
 
     def settle(self, trade: Trade) -> None:
         trade.paid = True
@@ -181,10 +226,26 @@ class FakeUnionPay:
         signing (a stranger's signer signs what it likes), `after=` changes after it."""
         trade = self.trade(order_id)
         after = changes.pop("after", {})
-        fields = {"version": "5.1.0", "encoding": "UTF-8", "bizType": "000201", "txnType": "01",
-                  "txnSubType": "01", "accessType": "0", "merId": self.mer_id, "orderId": trade.order_id,
-                  "txnTime": trade.txn_time, "txnAmt": str(trade.amount_fen), "currencyCode": "156",
-                  "queryId": trade.query_id, "traceNo": trade.query_id[-6:], "traceTime": trade.txn_time[4:],
-                  "settleAmt": str(trade.amount_fen), "settleCurrencyCode": "156", "settleDate": trade.txn_time[4:8],
-                  "respCode": "00", "respMsg": "成功[0000000]", **changes}
+        fields = {
+            "version": "5.1.0",
+            "encoding": "UTF-8",
+            "bizType": "000201",
+            "txnType": "01",
+            "txnSubType": "01",
+            "accessType": "0",
+            "merId": self.mer_id,
+            "orderId": trade.order_id,
+            "txnTime": trade.txn_time,
+            "txnAmt": str(trade.amount_fen),
+            "currencyCode": "156",
+            "queryId": trade.query_id,
+            "traceNo": trade.query_id[-6:],
+            "traceTime": trade.txn_time[4:],
+            "settleAmt": str(trade.amount_fen),
+            "settleCurrencyCode": "156",
+            "settleDate": trade.txn_time[4:8],
+            "respCode": "00",
+            "respMsg": "成功[0000000]",
+            **changes,
+        }
         return {**self.signed(fields, signer), **after}

@@ -1,9 +1,10 @@
 """The UnionPay provider as a pilot configures it: what starts, and what is refused with a
 message naming the setting (never a password or key)."""
+
 import pytest
 
 from sbweb import create_app
-from tests.providers.unionpay.conftest import unionpay_settings, write_unionpay_files
+from tests.providers.unionpay.conftest import write_unionpay_files
 from tests.providers.unionpay.pki import PFX_PASSWORD, Authority, pem, pfx
 
 LIVE = "https://gateway.95516.com"
@@ -12,13 +13,18 @@ LIVE = "https://gateway.95516.com"
 @pytest.fixture
 def start(tmp_path, unionpay_pki, unionpay_config):
     def make(changes=None, provider=None):
-        config = {"TESTING": True, "SECRET_KEY": "test", "INSTANCE_PATH": str(tmp_path / "instance"),
-                  "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'config.sqlite3'}", **unionpay_config}
+        config = {
+            "TESTING": True,
+            "SECRET_KEY": "test",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'config.sqlite3'}",
+            **unionpay_config,
+        }
         if provider is not None:
-            config["PAYMENT_PROVIDERS"] = {"unionpay": {**unionpay_config["PAYMENT_PROVIDERS"]["unionpay"],
-                                                        **provider}}
+            config["PAYMENT_PROVIDERS"] = {"unionpay": {**unionpay_config["PAYMENT_PROVIDERS"]["unionpay"], **provider}}
         config.update(changes or {})
         return create_app(config)
+
     return make
 
 
@@ -40,8 +46,16 @@ def test_the_live_gateway_refuses_to_start_beside_the_sandbox(start, unionpay):
     live = {"CSP_FORM_ACTION": (LIVE,)}
     message = refused(start, changes=live, provider={"gateway": LIVE})
     assert "SANDBOX_ENABLED must be False" in message and "unionpay" in message
-    app = start(changes={**live, "SANDBOX_ENABLED": False, "HOST_SANDBOX_ENABLED": False, "WITHHOLD_PROVIDER": None,
-                         "PAYMENT_CHANNELS": {"unionpay": "unionpay"}}, provider={"gateway": LIVE})
+    app = start(
+        changes={
+            **live,
+            "SANDBOX_ENABLED": False,
+            "HOST_SANDBOX_ENABLED": False,
+            "WITHHOLD_PROVIDER": None,
+            "PAYMENT_CHANNELS": {"unionpay": "unionpay"},
+        },
+        provider={"gateway": LIVE},
+    )
     assert app.extensions["sbweb.providers"]["unionpay"].takes_real_money is True
 
 
@@ -50,17 +64,20 @@ def test_the_gateway_must_be_a_form_action_the_page_may_post_to(start):
     assert "add" in message and "to CSP_FORM_ACTION" in message
 
 
-@pytest.mark.parametrize("provider, says", [
-    ({"mer_id": "12345"}, "mer_id"),
-    ({"sign_pfx_file": ""}, "missing sign_pfx_file"),
-    ({"sign_pfx_file": "unionpay/none.pfx"}, "cannot read"),
-    ({"gateway": "http://gateway.95516.com"}, "https origin"),
-    ({"gateway": "https://gateway.95516.com/gateway/api"}, "https origin"),
-    ({"timeout": 0}, "timeout"),
-    ({"colour": "red"}, "unknown settings"),
-    ({"sign_pfx_password_file": None}, "sign_pfx_password_env"),
-    ({"sign_pfx_password_file": None, "sign_pfx_password_env": "SBWEB_TEST_NO_SUCH_VARIABLE"}, "no SBWEB_TEST_NO"),
-])
+@pytest.mark.parametrize(
+    "provider, says",
+    [
+        ({"mer_id": "12345"}, "mer_id"),
+        ({"sign_pfx_file": ""}, "missing sign_pfx_file"),
+        ({"sign_pfx_file": "unionpay/none.pfx"}, "cannot read"),
+        ({"gateway": "http://gateway.95516.com"}, "https origin"),
+        ({"gateway": "https://gateway.95516.com/gateway/api"}, "https origin"),
+        ({"timeout": 0}, "timeout"),
+        ({"colour": "red"}, "unknown settings"),
+        ({"sign_pfx_password_file": None}, "sign_pfx_password_env"),
+        ({"sign_pfx_password_file": None, "sign_pfx_password_env": "SBWEB_TEST_NO_SUCH_VARIABLE"}, "no SBWEB_TEST_NO"),
+    ],
+)
 def test_a_wrong_setting_is_named(start, provider, says):
     message = refused(start, provider=provider)
     assert message.startswith("PAYMENT_PROVIDERS['unionpay']") and says in message
@@ -95,7 +112,10 @@ def test_a_pfx_whose_certificate_has_expired_is_refused(start, tmp_path, unionpa
 
     from tests.providers.unionpay.pki import NOW
 
-    old = unionpay_pki.authority.signer(cn="041@Z20@898000000000001@00000001",
-                                        not_before=NOW - dt.timedelta(days=800), not_after=NOW - dt.timedelta(days=1))
+    old = unionpay_pki.authority.signer(
+        cn="041@Z20@898000000000001@00000001",
+        not_before=NOW - dt.timedelta(days=800),
+        not_after=NOW - dt.timedelta(days=1),
+    )
     (tmp_path / "instance" / "unionpay" / "acp_sign.pfx").write_bytes(pfx(old))
     assert "not valid now" in refused(start)

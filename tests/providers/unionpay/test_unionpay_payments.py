@@ -3,6 +3,7 @@ with the signed 前台交易 form → posted to UnionPay → paid → the notifi
 /notify/unionpay settles the order once (200 only after the write); replays change nothing;
 forged, tampered and foreign notifications are refused and change nothing; a lost
 notification is made good by 交易状态查询; money after the order ended goes back by 退货."""
+
 import pytest
 import requests
 from sqlalchemy import func, select
@@ -10,9 +11,9 @@ from sqlalchemy import func, select
 from sbweb.db import db
 from sbweb.models import Due, Order, OrderEvent, Refund
 from sbweb.payments import orders
-from tests.support.journeys import choose
+from tests.providers.unionpay.pki import Authority
 from tests.support import form_values
-from tests.providers.unionpay.pki import Authority, pem
+from tests.support.journeys import choose
 
 
 def method_page(client, confirm_page):
@@ -27,8 +28,9 @@ def order_no_of(location: str) -> str:
 
 def to_unionpay(client, unionpay, name="王芳", insurance="medical"):
     """A resident pays through 云闪付 up to UnionPay's page: the order number, and the page."""
-    leave = client.submit(method_page(client, choose(client, insurance)), {"channel": "unionpay"},
-                          follow=False).response
+    leave = client.submit(
+        method_page(client, choose(client, insurance)), {"channel": "unionpay"}, follow=False
+    ).response
     assert leave.status_code == 303 and "/pay/form/" in leave.location, leave.location
     number = order_no_of(leave.location)
     page = client.page(leave.location)
@@ -45,10 +47,12 @@ def to_unionpay(client, unionpay, name="王芳", insurance="medical"):
 def books(app, number):
     with app.app_context():
         order = db.session.scalar(select(Order).filter_by(order_no=number))
-        return {"order": (order.state, order.version, tuple(order.ticket_nos), order.provider_trade_no),
-                "dues": sorted((d.id, d.state, d.order_id) for d in db.session.scalars(select(Due))),
-                "events": db.session.scalar(select(func.count()).select_from(OrderEvent)),
-                "refunds": db.session.scalar(select(func.count()).select_from(Refund))}
+        return {
+            "order": (order.state, order.version, tuple(order.ticket_nos), order.provider_trade_no),
+            "dues": sorted((d.id, d.state, d.order_id) for d in db.session.scalars(select(Due))),
+            "events": db.session.scalar(select(func.count()).select_from(OrderEvent)),
+            "refunds": db.session.scalar(select(func.count()).select_from(Refund)),
+        }
 
 
 def notify(client, fields):
@@ -95,16 +99,23 @@ def _stranger_signer():
 
 # what is wrong → (the notification's fields, the reason in our log)
 FORGED = {
-    "signed under another root": (lambda pay, n: pay.notification(n, signer=_stranger_signer()),
-                                  "not issued by a configured intermediate"),
+    "signed under another root": (
+        lambda pay, n: pay.notification(n, signer=_stranger_signer()),
+        "not issued by a configured intermediate",
+    ),
     "signed by a certificate not UnionPay's": (
         lambda pay, n: pay.notification(n, signer=pay.pki.authority.signer(cn="041@Z12@某某支付有限公司@00000001")),
-        "not 中国银联股份有限公司's"),
-    "signed by our own merchant certificate": (lambda pay, n: pay.notification(n, signer=pay.pki.merchant),
-                                               "not 中国银联股份有限公司's"),
+        "not 中国银联股份有限公司's",
+    ),
+    "signed by our own merchant certificate": (
+        lambda pay, n: pay.notification(n, signer=pay.pki.merchant),
+        "not 中国银联股份有限公司's",
+    ),
     "an amount changed after signing": (lambda pay, n: pay.notification(n, after={"txnAmt": "1"}), "bad signature"),
-    "a respCode changed after signing": (lambda pay, n: pay.notification(n, respCode="05", after={"respCode": "00"}),
-                                         "bad signature"),
+    "a respCode changed after signing": (
+        lambda pay, n: pay.notification(n, respCode="05", after={"respCode": "00"}),
+        "bad signature",
+    ),
     "no signature": (lambda pay, n: pay.notification(n, after={"signature": ""}), "no signature"),
     "another merchant": (lambda pay, n: pay.notification(n, merId="898000000000999"), "not our merId"),
     "a refund's notification": (lambda pay, n: pay.notification(n, txnType="04"), "not a payment notification"),
@@ -219,8 +230,9 @@ def test_the_key_and_its_password_never_reach_the_log(signed_in, unionpay, caplo
     unionpay.pay(number)
     notify(signed_in, unionpay.notification(number, after={"txnAmt": "1"}))
     notify(signed_in, unionpay.notification(number))
-    key = unionpay.pki.merchant.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()).decode()
+    key = unionpay.pki.merchant.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     assert "refused" in caplog.text  # the log was written
     for secret in (PFX_PASSWORD, key.splitlines()[1], "PRIVATE KEY"):
         assert secret not in caplog.text

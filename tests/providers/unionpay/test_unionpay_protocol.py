@@ -2,6 +2,7 @@
 (checked against openssl on the command line, an independent implementation), the merchant's
 PFX, UnionPay's signatures taken only under the configured root and intermediate, for
 UnionPay's organisation, in force; the requests' fields; the answers read."""
+
 import base64
 import datetime as dt
 import hashlib
@@ -11,13 +12,12 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from sbweb.payments import InvalidNotice, ProviderError
-from sbweb.payments import unionpay
+from sbweb.payments import InvalidNotice, ProviderError, unionpay
 from sbweb.payments.unionpay import Merchant, SigningKey, Trust, parse_answer, signing_string, trade_outcome
-from tests.providers.unionpay.pki import NOW, ORG, PFX_PASSWORD, Authority, UnionPayPKI, pem, pfx
+from tests.providers.unionpay.pki import NOW, ORG, PFX_PASSWORD, Authority, UnionPayPKI, pem
 
 MER_ID = "898000000000001"
-T0 = dt.datetime(2026, 12, 7, 8, 30, 5, tzinfo=dt.timezone.utc)  # 16:30:05 in Beijing
+T0 = dt.datetime(2026, 12, 7, 8, 30, 5, tzinfo=dt.UTC)  # 16:30:05 in Beijing
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,14 @@ def merchant(pki):
 
 
 def front(merchant, **changes):
-    fields = dict(order_id="SB202612070000000042", amount_fen=12345, txn_time=T0,
-                  pay_timeout=T0 + dt.timedelta(minutes=15), front_url="https://sb.example/pay/return/unionpay",
-                  back_url="https://sb.example/notify/unionpay")
+    fields = dict(
+        order_id="SB202612070000000042",
+        amount_fen=12345,
+        txn_time=T0,
+        pay_timeout=T0 + dt.timedelta(minutes=15),
+        front_url="https://sb.example/pay/return/unionpay",
+        back_url="https://sb.example/notify/unionpay",
+    )
     fields.update(changes)
     return merchant.front_form(**fields)
 
@@ -53,13 +58,42 @@ def test_the_pfx_gives_the_key_and_its_certificate_whose_serial_is_the_cert_id(p
 
 def test_the_front_form_has_the_fields_the_specification_asks_for(merchant):
     form = front(merchant)
-    assert {k: form[k] for k in ("version", "encoding", "signMethod", "txnType", "txnSubType", "bizType",
-                                 "channelType", "accessType", "currencyCode", "merId", "orderId", "txnTime",
-                                 "payTimeout", "txnAmt", "certId")} == {
-        "version": "5.1.0", "encoding": "UTF-8", "signMethod": "01", "txnType": "01", "txnSubType": "01",
-        "bizType": "000201", "channelType": "08", "accessType": "0", "currencyCode": "156",
-        "merId": MER_ID, "orderId": "SB202612070000000042", "txnTime": "20261207163005",
-        "payTimeout": "20261207164505", "txnAmt": "12345", "certId": "69042905377"}
+    assert {
+        k: form[k]
+        for k in (
+            "version",
+            "encoding",
+            "signMethod",
+            "txnType",
+            "txnSubType",
+            "bizType",
+            "channelType",
+            "accessType",
+            "currencyCode",
+            "merId",
+            "orderId",
+            "txnTime",
+            "payTimeout",
+            "txnAmt",
+            "certId",
+        )
+    } == {
+        "version": "5.1.0",
+        "encoding": "UTF-8",
+        "signMethod": "01",
+        "txnType": "01",
+        "txnSubType": "01",
+        "bizType": "000201",
+        "channelType": "08",
+        "accessType": "0",
+        "currencyCode": "156",
+        "merId": MER_ID,
+        "orderId": "SB202612070000000042",
+        "txnTime": "20261207163005",
+        "payTimeout": "20261207164505",
+        "txnAmt": "12345",
+        "certId": "69042905377",
+    }
     assert form["frontUrl"].endswith("/pay/return/unionpay") and form["backUrl"].endswith("/notify/unionpay")
 
 
@@ -85,21 +119,36 @@ def test_our_signature_is_what_openssl_computes_independently(merchant, pki, tmp
     form = front(merchant)
     text = "&".join(f"{k}={form[k]}" for k in sorted(form) if k != "signature")
     (tmp_path / "data").write_bytes(text.encode())
-    digest = subprocess.run(["openssl", "dgst", "-sha256", "-r", str(tmp_path / "data")], check=True,
-                            capture_output=True, text=True).stdout.split()[0]
+    digest = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-r", str(tmp_path / "data")], check=True, capture_output=True, text=True
+    ).stdout.split()[0]
     assert digest == hashlib.sha256(text.encode()).hexdigest()
     (tmp_path / "digest").write_text(digest)
-    (tmp_path / "key.pem").write_bytes(pki.merchant.private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(tmp_path / "key.pem"),
-                                str(tmp_path / "digest")], check=True, capture_output=True).stdout
+    (tmp_path / "key.pem").write_bytes(
+        pki.merchant.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    signature = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-sign", str(tmp_path / "key.pem"), str(tmp_path / "digest")],
+        check=True,
+        capture_output=True,
+    ).stdout
     assert form["signature"] == base64.b64encode(signature).decode()
 
 
 def test_what_unionpay_signs_is_verified_and_every_field_counts(pki):
     trust = pki.authority.trust()
-    fields = pki.unionpay_signs({"version": "5.1.0", "merId": MER_ID, "orderId": "SB202612070000000042",
-                                 "respCode": "00", "txnAmt": "12345", "queryId": "762612071630050012345"})
+    fields = pki.unionpay_signs(
+        {
+            "version": "5.1.0",
+            "merId": MER_ID,
+            "orderId": "SB202612070000000042",
+            "respCode": "00",
+            "txnAmt": "12345",
+            "queryId": "762612071630050012345",
+        }
+    )
     assert trust.verify(fields)["txnAmt"] == "12345"
     for key in ("txnAmt", "orderId", "respCode", "merId"):
         with pytest.raises(InvalidNotice, match="bad signature"):
@@ -112,8 +161,9 @@ def test_what_unionpay_signs_is_verified_and_every_field_counts(pki):
 
 def test_our_own_signature_is_not_unionpays(pki, merchant):
     """The merchant's certificate chains to the same test CA but does not name UnionPay."""
-    fields = merchant.key.sign({"version": "5.1.0", "respCode": "00",
-                                "signPubKeyCert": pem(merchant.key.certificate).decode()})
+    fields = merchant.key.sign(
+        {"version": "5.1.0", "respCode": "00", "signPubKeyCert": pem(merchant.key.certificate).decode()}
+    )
     with pytest.raises(InvalidNotice, match=f"not {ORG}"):
         pki.authority.trust().verify(fields)
 
@@ -139,8 +189,12 @@ def test_an_intermediate_of_another_root_is_refused(pki):
 
 
 def test_a_certificate_of_another_organisation_is_refused(pki):
-    for cn in ("041@Z12@中国某某股份有限公司@00000001", f"{ORG}", "041@Z12@00040000:SIGN@00000001",
-               f"041@{ORG}@Z12@00000001"):
+    for cn in (
+        "041@Z12@中国某某股份有限公司@00000001",
+        f"{ORG}",
+        "041@Z12@00040000:SIGN@00000001",
+        f"041@{ORG}@Z12@00000001",
+    ):
         with pytest.raises(InvalidNotice, match=f"not {ORG}"):
             pki.authority.trust().verify(signed_by(pki, pki.authority.signer(cn=cn)))
 
@@ -164,23 +218,34 @@ def test_a_ca_or_encryption_certificate_is_not_a_signing_certificate(pki):
         pki.authority.trust().verify(signed_by(pki, pki.authority.signer(signing=False)))
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"signMethod": "11"}, "signMethod"), ({"version": "5.0.0"}, "version"),
-    ({"signPubKeyCert": ""}, "no signature"), ({"signature": ""}, "no signature"),
-    ({"signPubKeyCert": "-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----"}, "unreadable"),
-    ({"signature": "not base64!"}, "unreadable")])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"signMethod": "11"}, "signMethod"),
+        ({"version": "5.0.0"}, "version"),
+        ({"signPubKeyCert": ""}, "no signature"),
+        ({"signature": ""}, "no signature"),
+        ({"signPubKeyCert": "-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----"}, "unreadable"),
+        ({"signature": "not base64!"}, "unreadable"),
+    ],
+)
 def test_what_is_not_a_signed_5_1_0_message_is_refused(pki, change, reason):
     with pytest.raises(InvalidNotice, match=reason):
         pki.authority.trust().verify({**signed_by(pki, pki.unionpay), **change})
 
 
 def test_answers_are_parsed_with_bracketed_values_whole():
-    text = ("respCode=00&reserved={a=1&b=2}&x=[{c=3}&{d=4}]&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\n"
-            "MII+/=\r\n-----END CERTIFICATE-----&empty=")
-    assert parse_answer(text) == {"respCode": "00", "reserved": "{a=1&b=2}", "x": "[{c=3}&{d=4}]",
-                                  "signPubKeyCert": "-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n"
-                                                    "-----END CERTIFICATE-----",
-                                  "empty": ""}
+    text = (
+        "respCode=00&reserved={a=1&b=2}&x=[{c=3}&{d=4}]&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\n"
+        "MII+/=\r\n-----END CERTIFICATE-----&empty="
+    )
+    assert parse_answer(text) == {
+        "respCode": "00",
+        "reserved": "{a=1&b=2}",
+        "x": "[{c=3}&{d=4}]",
+        "signPubKeyCert": "-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n-----END CERTIFICATE-----",
+        "empty": "",
+    }
     for bad in ("a=1&a=2", "a={1", "novalue"):
         with pytest.raises(ValueError):
             parse_answer(bad)
@@ -189,23 +254,48 @@ def test_answers_are_parsed_with_bracketed_values_whole():
 def test_query_and_refund_requests(merchant):
     query = merchant.query_request(order_id="SB202612070000000042", txn_time=T0)
     assert (query["txnType"], query["txnSubType"], query["bizType"], query["txnTime"]) == (
-        "00", "00", "000000", "20261207163005")
+        "00",
+        "00",
+        "000000",
+        "20261207163005",
+    )
     assert "txnAmt" not in query and query["signature"]
-    refund = merchant.refund_request(order_id="SB202612070000000042R1", orig_qry_id="762612071630050012345",
-                                     amount_fen=12345, txn_time=T0, back_url="https://sb.example/notify/unionpay")
+    refund = merchant.refund_request(
+        order_id="SB202612070000000042R1",
+        orig_qry_id="762612071630050012345",
+        amount_fen=12345,
+        txn_time=T0,
+        back_url="https://sb.example/notify/unionpay",
+    )
     assert (refund["txnType"], refund["txnSubType"], refund["origQryId"], refund["txnAmt"]) == (
-        "04", "00", "762612071630050012345", "12345")
+        "04",
+        "00",
+        "762612071630050012345",
+        "12345",
+    )
     with pytest.raises(ValueError, match="origQryId"):
-        merchant.refund_request(order_id="SB202612070000000042R1", orig_qry_id="", amount_fen=1, txn_time=T0,
-                                back_url="https://sb.example/notify/unionpay")
+        merchant.refund_request(
+            order_id="SB202612070000000042R1",
+            orig_qry_id="",
+            amount_fen=1,
+            txn_time=T0,
+            back_url="https://sb.example/notify/unionpay",
+        )
 
 
-PAID = {"merId": MER_ID, "orderId": "SB202612070000000042", "respCode": "00", "txnAmt": "12345",
-        "queryId": "762612071630050012345", "currencyCode": "156"}
+PAID = {
+    "merId": MER_ID,
+    "orderId": "SB202612070000000042",
+    "respCode": "00",
+    "txnAmt": "12345",
+    "queryId": "762612071630050012345",
+    "currencyCode": "156",
+}
 
 
-@pytest.mark.parametrize("code, status", [("00", "paid"), ("A6", "paid"), ("03", "processing"),
-                                          ("05", "processing"), ("51", "failed")])
+@pytest.mark.parametrize(
+    "code, status", [("00", "paid"), ("A6", "paid"), ("03", "processing"), ("05", "processing"), ("51", "failed")]
+)
 def test_a_notification_says_how_the_trade_went(code, status):
     outcome = trade_outcome({**PAID, "respCode": code}, mer_id=MER_ID, answer=False)
     assert outcome.status == status
@@ -222,9 +312,16 @@ def test_a_query_answer_says_the_trade_in_orig_resp_code():
         trade_outcome({**PAID, "respCode": "12"}, mer_id=MER_ID, answer=True)
 
 
-@pytest.mark.parametrize("change, reason", [({"merId": "898000000000002"}, "merId"), ({"txnAmt": "12.34"}, "txnAmt"),
-                                            ({"currencyCode": "840"}, "CNY"), ({"queryId": ""}, "queryId"),
-                                            ({"orderId": "x"}, "orderId")])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"merId": "898000000000002"}, "merId"),
+        ({"txnAmt": "12.34"}, "txnAmt"),
+        ({"currencyCode": "840"}, "CNY"),
+        ({"queryId": ""}, "queryId"),
+        ({"orderId": "x"}, "orderId"),
+    ],
+)
 def test_a_notification_not_for_us_or_unreadable_is_refused(change, reason):
     with pytest.raises(InvalidNotice, match=reason):
         trade_outcome({**PAID, **change}, mer_id=MER_ID, answer=False)

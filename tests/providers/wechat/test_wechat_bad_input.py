@@ -1,5 +1,6 @@
 """Bad input on the pages and endpoints WeChat added: no 5xx, a Chinese page or WeChat Pay's
 failure answer, and nothing written."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -9,14 +10,30 @@ from tests.support.journeys import sign_in
 from tests.support.wechat_steps import get_code, inside_wechat, token
 
 # (Full-width digits and spaces are a code still: test_wechat_signin types one so.)
-GARBAGE = ["", " ", "abcdef", "12345", "1234567", "-12345", "1e308", "NaN", "٣٣٣٣٣٣", "<script>",
-           "x" * 30_000, "12 34 5", "\u202e123456", "123456" * 2]
+GARBAGE = [
+    "",
+    " ",
+    "abcdef",
+    "12345",
+    "1234567",
+    "-12345",
+    "1e308",
+    "NaN",
+    "٣٣٣٣٣٣",
+    "<script>",
+    "x" * 30_000,
+    "12 34 5",
+    "\u202e123456",
+    "123456" * 2,
+]
 
 
 def stored(app):
     with app.app_context():
-        return {model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-                for model in (HostAccount, NotifyNonce, Order, OutboxMail, VerificationCode)}
+        return {
+            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (HostAccount, NotifyNonce, Order, OutboxMail, VerificationCode)
+        }
 
 
 @pytest.fixture
@@ -38,11 +55,14 @@ def test_garbage_for_a_code_is_told_and_uses_no_try(asked, typed):
         assert db.session.scalar(select(VerificationCode.attempts)) == 0
 
 
-@pytest.mark.parametrize("url, data", [
-    ("/auth/verify/code", {"code": "123456"}),
-    ("/auth/verify/send", {}),
-    ("/auth/verify/identity", {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}),
-])
+@pytest.mark.parametrize(
+    "url, data",
+    [
+        ("/auth/verify/code", {"code": "123456"}),
+        ("/auth/verify/send", {}),
+        ("/auth/verify/identity", {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}),
+    ],
+)
 def test_a_post_without_its_csrf_token_is_refused(asked, url, data):
     before = stored(asked.application)
     response = asked.post(url, data=data)
@@ -50,12 +70,15 @@ def test_a_post_without_its_csrf_token_is_refused(asked, url, data):
     assert stored(asked.application) == before
 
 
-@pytest.mark.parametrize("data", [
-    {"id_type": "99", "id_number": "x", "name": ""},
-    {"id_type": "201", "id_number": "5" * 40, "name": "王" * 41},
-    {"id_type": "201", "id_number": "520102198503151246", "name": "王小芳"},
-    {"next": "//evil.example/"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"id_type": "99", "id_number": "x", "name": ""},
+        {"id_type": "201", "id_number": "5" * 40, "name": "王" * 41},
+        {"id_type": "201", "id_number": "520102198503151246", "name": "王小芳"},
+        {"next": "//evil.example/"},
+    ],
+)
 def test_bad_identities_are_told_in_chinese(client, world, data):
     before = stored(client.application)
     response = client.post("/auth/verify/identity", data={**data, "csrf_token": token(client)})
@@ -65,14 +88,22 @@ def test_bad_identities_are_told_in_chinese(client, world, data):
 
 
 def test_an_identity_then_a_next_elsewhere_stays_here(client, world):
-    response = client.post("/auth/verify/identity", data={
-        "id_type": "201", "id_number": "520102198503151246", "name": "王芳", "next": "https://evil.example/",
-        "csrf_token": token(client)})
+    response = client.post(
+        "/auth/verify/identity",
+        data={
+            "id_type": "201",
+            "id_number": "520102198503151246",
+            "name": "王芳",
+            "next": "https://evil.example/",
+            "csrf_token": token(client),
+        },
+    )
     assert response.status_code == 303 and response.location == "/auth/verify/code?next=/"
 
 
-@pytest.mark.parametrize("path", ["/pay/wechat/SB000", "/pay/wechat/" + "9" * 300, "/pay/wechat/%00",
-                                  "/pay/wechat/SB' OR '1'='1"])
+@pytest.mark.parametrize(
+    "path", ["/pay/wechat/SB000", "/pay/wechat/" + "9" * 300, "/pay/wechat/%00", "/pay/wechat/SB' OR '1'='1"]
+)
 def test_no_such_order_has_no_wechat_pay_page(client, world, path):
     sign_in(inside_wechat(client), "王芳")
     response = client.get(path)
@@ -87,21 +118,44 @@ def test_signed_out_pages_go_to_the_authorize_sheet(client, world):
     assert response.status_code == 303 and response.location.startswith("/auth/?next=")
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"", "application/json"), (b"{}", "application/json"), (b"[]", "application/json"),
-    (b'{"resource": "x"}', "application/json"), (b"\x00" * 10, "application/octet-stream"),
-    (b"a=" + b"x" * 70_000, "application/x-www-form-urlencoded"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"", "application/json"),
+        (b"{}", "application/json"),
+        (b"[]", "application/json"),
+        (b'{"resource": "x"}', "application/json"),
+        (b"\x00" * 10, "application/octet-stream"),
+        (b"a=" + b"x" * 70_000, "application/x-www-form-urlencoded"),
+    ],
+)
 def test_garbage_notifies_are_refused_without_a_trace(client, world, body, content_type):
     before = stored(client.application)
-    response = client.post("/notify/wechat", data=body, headers={
-        "Content-Type": content_type, "Wechatpay-Timestamp": "x", "Wechatpay-Nonce": "\u202e",
-        "Wechatpay-Serial": "PUB_KEY_ID_0119000001092026120100111800000001", "Wechatpay-Signature": "%%%"})
+    response = client.post(
+        "/notify/wechat",
+        data=body,
+        headers={
+            "Content-Type": content_type,
+            "Wechatpay-Timestamp": "x",
+            "Wechatpay-Nonce": "\u202e",
+            "Wechatpay-Serial": "PUB_KEY_ID_0119000001092026120100111800000001",
+            "Wechatpay-Signature": "%%%",
+        },
+    )
     assert response.status_code in (400, 413)
     assert stored(client.application) == before
 
 
-@pytest.mark.parametrize("query", ["", "?out_trade_no=", "?out_trade_no=" + "9" * 5000, "?out_trade_no=%00",
-                                   "?out_trade_no=SB1&out_trade_no=SB2", "?out_trade_no=<b>"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?out_trade_no=",
+        "?out_trade_no=" + "9" * 5000,
+        "?out_trade_no=%00",
+        "?out_trade_no=SB1&out_trade_no=SB2",
+        "?out_trade_no=<b>",
+    ],
+)
 def test_garbage_returns_are_bad_requests_or_nothing(client, world, query):
     assert client.get("/pay/return/wechat" + query).status_code in (303, 400)

@@ -3,6 +3,7 @@ OAuth (the fake), binds her WeChat with the code mailed to her, pays a due by JS
 WeixinJSBridge is a stand-in injected by Playwright that asks the fake WeChat Pay to pay — and
 the fake's notify settles the order. The same pages without JavaScript, and the code step in a
 plain browser, are photographed too."""
+
 import re
 from urllib.parse import urlsplit
 
@@ -128,7 +129,9 @@ def test_the_same_pages_without_javascript(live_server, page, shot, wechat_oauth
     expect(h1(tab)).to_have_text("我为自己缴")
     choose_medical_and_go_to_pay(tab, shot)
     expect(h1(tab)).to_have_text("微信支付")
-    expect(tab.locator("[data-wechat-pay-status]")).to_contain_text("微信支付需要在微信中打开本页面，并允许页面运行脚本")
+    expect(tab.locator("[data-wechat-pay-status]")).to_contain_text(
+        "微信支付需要在微信中打开本页面，并允许页面运行脚本"
+    )
     expect(tab.get_by_role("button", name="确认支付")).to_have_count(0)
     shot(tab, "bridge-without-js")
     tab.get_by_role("link", name="查看支付结果").click()

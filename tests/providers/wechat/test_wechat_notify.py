@@ -2,6 +2,7 @@
 every wrong one — signature, key serial, timestamp, replayed nonce, mchid, appid, amount, a
 resource that does not decrypt, an unknown order — changes nothing and is answered as the
 failure WeChat Pay understands (4xx, {"code": "FAIL"}), so it retries or gives up."""
+
 import time
 
 import pytest
@@ -64,29 +65,36 @@ def _resource(wechat_pay, number, **changes):
 # what is wrong → (how the fake makes it, the reason in our log)
 WRONG = {
     "a bad signature": (lambda pay, number: {"bad_signature": True}, "bad signature"),
-    "an unknown key serial": (lambda pay, number: {"serial": "PUB_KEY_ID_0119000001092099010100000000000000"},
-                              "unknown key serial"),
+    "an unknown key serial": (
+        lambda pay, number: {"serial": "PUB_KEY_ID_0119000001092099010100000000000000"},
+        "unknown key serial",
+    ),
     "a timestamp 6 minutes old": (lambda pay, number: {"stamp": int(time.time()) - 360}, "replay window"),
     "a timestamp 6 minutes ahead": (lambda pay, number: {"stamp": int(time.time()) + 360}, "replay window"),
     "a resource encrypted with another key": (lambda pay, number: {"key": "0" * 32}, "does not decrypt"),
     "another mchid": (lambda pay, number: {"resource": _resource(pay, number, mchid="1900000999")}, "not our mchid"),
-    "another appid": (lambda pay, number: {"resource": _resource(pay, number, appid="wx9999999999999999")},
-                      "not our appid"),
+    "another appid": (
+        lambda pay, number: {"resource": _resource(pay, number, appid="wx9999999999999999")},
+        "not our appid",
+    ),
     "a refund event": (lambda pay, number: {"event_type": "REFUND.SUCCESS"}, "not a payment notification"),
     "no amount": (lambda pay, number: {"resource": {**_resource(pay, number), "amount": {}}}, "no readable amount"),
 }
 # Verified as WeChat Pay's own, then refused by the payment core (its nonce is remembered).
 WRONG_FOR_US = {
-    "a wrong amount": (lambda pay, number: {"resource": _resource(pay, number, total=lambda t: t + 100)},
-                       "wrong amount"),
-    "an unknown order": (lambda pay, number: {"resource": _resource(pay, number, out_trade_no="SB202611239999999999")},
-                         "unknown order"),
+    "a wrong amount": (
+        lambda pay, number: {"resource": _resource(pay, number, total=lambda t: t + 100)},
+        "wrong amount",
+    ),
+    "an unknown order": (
+        lambda pay, number: {"resource": _resource(pay, number, out_trade_no="SB202611239999999999")},
+        "unknown order",
+    ),
 }
 
 
 @pytest.mark.parametrize("what", list(WRONG) + list(WRONG_FOR_US))
-def test_a_wrong_notify_changes_nothing_and_is_answered_as_a_failure(client, paid_in_wechat, wechat_pay, what,
-                                                                      caplog):
+def test_a_wrong_notify_changes_nothing_and_is_answered_as_a_failure(client, paid_in_wechat, wechat_pay, what, caplog):
     before = books(client.application, paid_in_wechat)
     make, reason = {**WRONG, **WRONG_FOR_US}[what]
     refused(post_notify(client, wechat_pay, paid_in_wechat, **make(wechat_pay, paid_in_wechat)))
@@ -116,8 +124,9 @@ def test_a_replayed_notify_is_refused_even_though_its_signature_is_good(client, 
     assert books(client.application, paid_in_wechat) == settled
 
 
-def test_a_notify_that_could_not_be_applied_is_taken_when_wechat_pay_retries_it(client, paid_in_wechat, wechat_pay,
-                                                                                 monkeypatch):
+def test_a_notify_that_could_not_be_applied_is_taken_when_wechat_pay_retries_it(
+    client, paid_in_wechat, wechat_pay, monkeypatch
+):
     headers, body = wechat_pay.notify(wechat_pay.trades[paid_in_wechat])
     real = orders.apply_trade_state
 
@@ -145,8 +154,13 @@ def test_repeated_notifies_with_fresh_nonces_settle_once(client, paid_in_wechat,
 
 def test_a_body_that_is_not_wechats_json_is_refused(client, paid_in_wechat):
     refused(client.post("/notify/wechat", data=b"\xff\xfe not json", headers={"Content-Type": "application/json"}))
-    refused(client.post("/notify/wechat", data="trade_status=TRADE_SUCCESS&out_trade_no=" + paid_in_wechat,
-                        content_type="application/x-www-form-urlencoded"))
+    refused(
+        client.post(
+            "/notify/wechat",
+            data="trade_status=TRADE_SUCCESS&out_trade_no=" + paid_in_wechat,
+            content_type="application/x-www-form-urlencoded",
+        )
+    )
 
 
 def test_old_nonces_are_forgotten_once_no_timestamp_could_match(app, world):

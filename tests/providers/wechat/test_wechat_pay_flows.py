@@ -1,12 +1,22 @@
 """微信支付 as a resident meets it: inside WeChat by JSAPI through our bridge page, outside by
 H5; the channel list in WeChat; the return that carries no signature."""
+
 from sqlalchemy import select
 
 from sbweb.db import db
 from sbweb.models import Order
 from tests.support.journeys import choose, order, sign_in
-from tests.support.wechat_steps import (agree, bound_and_signed_in, bridge_params, confirm_in_wechat, go_pay,
-                                inside_wechat, method_page, post_notify, resident)
+from tests.support.wechat_steps import (
+    agree,
+    bound_and_signed_in,
+    bridge_params,
+    confirm_in_wechat,
+    go_pay,
+    inside_wechat,
+    method_page,
+    post_notify,
+    resident,
+)
 
 
 def test_inside_wechat_only_wechat_pay_is_offered_and_the_page_says_why(client, world, wechat_oauth):

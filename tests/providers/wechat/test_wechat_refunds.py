@@ -2,6 +2,7 @@
 until a later 查询单笔退款 says SUCCESS, so the order stays as it was (its page says the money is
 on its way) until then; ABNORMAL leaves the refund for the merchant platform and says so. And
 a trade WeChat Pay reports as REFUND (转入退款) never settles an order of ours."""
+
 from sqlalchemy import select
 
 from sbweb.db import db
@@ -50,8 +51,9 @@ def test_a_processing_refund_leaves_the_order_until_wechat_pay_says_it_is_done(c
     assert "原路退回至付款账户" in client.page(f"/orders/{number}").text
 
 
-def test_an_abnormal_refund_waits_for_the_merchant_platform_and_the_resident_is_told(client, wechat_oauth, wechat_pay,
-                                                                                     world, caplog):
+def test_an_abnormal_refund_waits_for_the_merchant_platform_and_the_resident_is_told(
+    client, wechat_oauth, wechat_pay, world, caplog
+):
     wechat_pay.refund_status = "PROCESSING"
     number = _closed_then_paid(client, wechat_oauth, wechat_pay)
     post_notify(client, wechat_pay, number)

@@ -1,5 +1,6 @@
 """WeChat sign-in (网页授权) and binding a WeChat user to a person with a code mailed to the
 address on file: the OAuth adapter against the fake, and the resident's pages."""
+
 import datetime as dt
 
 import pytest
@@ -9,8 +10,18 @@ from sbweb import hostauth
 from sbweb.db import db
 from sbweb.models import HostAccount, VerificationCode
 from tests.support.wechat_fakes import code_of
-from tests.support.wechat_steps import (agree, bind, enter_code, get_code, inside_wechat, mails_to, resident,
-                                sent_codes, token, type_identity)
+from tests.support.wechat_steps import (
+    agree,
+    bind,
+    enter_code,
+    get_code,
+    inside_wechat,
+    mails_to,
+    resident,
+    sent_codes,
+    token,
+    type_identity,
+)
 
 
 def signin(app):
@@ -23,13 +34,23 @@ def a_code(wechat_oauth, openid):
     import requests
 
     wechat_oauth.user = openid
-    answer = requests.get(f"{wechat_oauth.url}/connect/oauth2/authorize", allow_redirects=False, timeout=5, params={
-        "appid": "wx8888888888888888", "redirect_uri": "http://127.0.0.1/cb", "response_type": "code",
-        "scope": "snsapi_base", "state": "s"})
+    answer = requests.get(
+        f"{wechat_oauth.url}/connect/oauth2/authorize",
+        allow_redirects=False,
+        timeout=5,
+        params={
+            "appid": "wx8888888888888888",
+            "redirect_uri": "http://127.0.0.1/cb",
+            "response_type": "code",
+            "scope": "snsapi_base",
+            "state": "s",
+        },
+    )
     return code_of(answer.headers["Location"])
 
 
 # -- the adapter ------------------------------------------------------------------------------
+
 
 def test_the_authorize_url_is_wechats_oauth_page_with_our_callback(app):
     url = signin(app).authorize_url("https://sb.example/auth/host/wechat/callback", "st4te")
@@ -49,13 +70,16 @@ def test_a_code_gives_the_openid_once(app, wechat_oauth):
         signin(app).identify({"code": code})
 
 
-@pytest.mark.parametrize("spoil, says", [
-    (lambda oauth, code: "not-a-code-wechat-gave", "40029"),
-    (lambda oauth, code: (oauth.expire_codes(), code)[1], "40029"),
-    (lambda oauth, code: "", "declined"),
-    (lambda oauth, code: (setattr(oauth, "down", True), code)[1], "HTTP 502"),
-    (lambda oauth, code: (setattr(oauth, "secret", "0" * 32), code)[1], "40125"),
-])
+@pytest.mark.parametrize(
+    "spoil, says",
+    [
+        (lambda oauth, code: "not-a-code-wechat-gave", "40029"),
+        (lambda oauth, code: (oauth.expire_codes(), code)[1], "40029"),
+        (lambda oauth, code: "", "declined"),
+        (lambda oauth, code: (setattr(oauth, "down", True), code)[1], "HTTP 502"),
+        (lambda oauth, code: (setattr(oauth, "secret", "0" * 32), code)[1], "40125"),
+    ],
+)
 def test_a_code_wechat_does_not_vouch_for_is_refused(app, wechat_oauth, spoil, says):
     code = spoil(wechat_oauth, a_code(wechat_oauth, wechat_oauth.new_user("小王")))
     with pytest.raises(hostauth.HostSignInError, match=says):
@@ -82,14 +106,24 @@ def test_snsapi_userinfo_asks_for_the_nickname(app, wechat_oauth):
     import requests
 
     wechat_oauth.user = openid
-    answer = requests.get(f"{wechat_oauth.url}/connect/oauth2/authorize", allow_redirects=False, timeout=5, params={
-        "appid": "wx8888888888888888", "redirect_uri": "http://127.0.0.1/cb", "response_type": "code",
-        "scope": "snsapi_userinfo", "state": "s"})
+    answer = requests.get(
+        f"{wechat_oauth.url}/connect/oauth2/authorize",
+        allow_redirects=False,
+        timeout=5,
+        params={
+            "appid": "wx8888888888888888",
+            "redirect_uri": "http://127.0.0.1/cb",
+            "response_type": "code",
+            "scope": "snsapi_userinfo",
+            "state": "s",
+        },
+    )
     identity = provider.identify({"code": code_of(answer.headers["Location"])})
     assert identity.nickname == "王芳的微信" and identity.subject == openid
 
 
 # -- the resident's pages ---------------------------------------------------------------------
+
 
 def bindings(app):
     with app.app_context():
@@ -257,7 +291,9 @@ def test_a_code_mail_keeps_no_code_once_sent_and_does_not_use_up_the_mail_limit(
         page, code = get_code(client, page)
     with client.application.app_context():
         rows = list(db.session.scalars(select(OutboxMail)))
-        assert [(r.state, r.holds_secret, r.body) for r in rows] == [("sent", True, "")] * 2  # the code: only in the mail
+        assert [(r.state, r.holds_secret, r.body) for r in rows] == [
+            ("sent", True, "")
+        ] * 2  # the code: only in the mail
         person_id = rows[0].person_id
         document_mail = mail.queue(person_id, "wangfang@example.cn", "缴费证明", "附件为您的缴费证明。")
         assert document_mail.holds_secret is False and document_mail.body  # the one mail of the hour
