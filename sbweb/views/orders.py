@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sbweb import auth, csrf, hostauth
 from sbweb.clock import shanghai_now
 from sbweb.db import db
-from sbweb.forms.auth import KeepPayeeForm
+from sbweb.forms.proxy import KeepPayeeForm
 from sbweb.htmx import into_main, leave_app, polled_by, render_part, render_step
 from sbweb.models import Order
 from sbweb.payments import InvalidNotice, PayerUnknown, orders

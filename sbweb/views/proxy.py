@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from sbweb import auth
 from sbweb.db import db
-from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
 from sbweb.forms.base import options
 from sbweb.forms.declare import BackpayForm
+from sbweb.forms.proxy import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
 from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
 from sbweb.lookup import throttled_lookup

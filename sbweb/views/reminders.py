@@ -2,29 +2,14 @@
 the mail's one link unsubscribes without signing in."""
 
 from flask import Blueprint, abort, flash, redirect, url_for
-from wtforms import StringField, SubmitField
-from wtforms.validators import DataRequired, InputRequired, Length
 
 from sbweb import auth, mail
-from sbweb.forms.base import Form, Select, options
+from sbweb.forms.base import options
+from sbweb.forms.reminders import CancelForm, ReminderForm
 from sbweb.htmx import render_step
 from sbweb.services import payees, reminders
 
 bp = Blueprint("reminders", __name__, url_prefix="/reminders")
-
-
-class ReminderForm(Form):
-    person = Select("提醒谁的缴费", coerce=int, validators=[InputRequired("请选择")])
-    email = StringField(
-        "电子邮箱",
-        validators=[DataRequired("请输入电子邮箱地址"), Length(max=254, message="请输入正确的电子邮箱地址")],
-        render_kw={"autocomplete": "email", "inputmode": "email", "spellcheck": "false"},
-    )
-    submit = SubmitField("订阅提醒")
-
-
-class CancelForm(Form):
-    submit = SubmitField("取消")
 
 
 @bp.route("/", methods=["GET", "POST"])
