@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy import select
 
 from sbweb import auth
+from sbweb.checkout import start_selection
 from sbweb.clock import shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
@@ -24,7 +25,6 @@ from sbweb.money import yuan_to_fen
 from sbweb.payments import orders
 from sbweb.services import bank, declarations, standards
 from sbweb.services.declarations import FLOWS, DeclarationError
-from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("declare", __name__, url_prefix="/declare")
 

@@ -12,6 +12,7 @@ from flask import Blueprint, abort, flash, redirect, session, url_for
 from sqlalchemy import select
 
 from sbweb import auth
+from sbweb.checkout import start_selection
 from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.declare import BackpayForm
@@ -23,7 +24,6 @@ from sbweb.models import Enrollment, Order, Person
 from sbweb.payments import orders
 from sbweb.services import bank, declarations, payees, withholding
 from sbweb.services import dues as dues_service
-from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
 

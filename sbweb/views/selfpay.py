@@ -4,11 +4,10 @@ The chosen dues travel in the session between steps; each step checks the one be
 was done ("you can't be on 选择缴款方式 without a confirmed selection").
 """
 
-import secrets
-
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 
 from sbweb import auth
+from sbweb.checkout import go_pay, start_selection
 from sbweb.clock import shanghai_now, shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
@@ -20,7 +19,6 @@ from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
 from sbweb.services import declarations, payees, standards, withholding
 from sbweb.services import dues as dues_service
-from sbweb.views.orders import go_pay
 
 bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
 
@@ -55,23 +53,6 @@ def _payees_shown(selection) -> list:
     """The 被代缴人 a confirm page names (masked), when the payer pays for others."""
     others = _people(selection) - {selection["person"]}
     return [db.session.get(Person, p) for p in sorted(others)]
-
-
-def start_selection(payer: int, enrollment_no: str, dues, *, people=None, back: str | None = None, once: bool = False):
-    """Hand chosen dues to 缴费信息确认 (from 我为自己缴, 缴费申报 or 我帮他人缴). `once`: the
-    people are paid for once (代他人缴费, typed in and looked up), not from the payer's list."""
-    session["selection"] = {
-        "person": payer,
-        "people": sorted(people or {payer}),
-        "once": sorted(people or ()) if once else [],
-        "enrollment": enrollment_no,
-        "dues": [d.id for d in dues],
-        "shown": orders.fingerprint(dues),
-        "confirmed": None,
-        "key": secrets.token_urlsafe(16),
-        "back": back or url_for("selfpay.dues", enrollment_no=enrollment_no),
-    }
-    return redirect(url_for("selfpay.confirm"), 303)
 
 
 def _withholding_notices(owed) -> dict[int, list[str]]:
