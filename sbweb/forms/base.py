@@ -7,7 +7,7 @@ import re
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto
-from wtforms import DateField, RadioField, SelectField, SelectMultipleField, StringField
+from wtforms import DateField, Field, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
@@ -131,3 +131,31 @@ class IdDocumentFields:
             field.data = identity.validate(self.id_type.data, field.data)
         except identity.InvalidIdNumber:
             raise ValidationError("证件号码格式不正确") from None
+
+
+class KnownValue(Field):
+    """A filter read from the address (a link, a GET form): one of the values it knows, else its
+    default. An unknown value — a stale link, one typed in — lists as if unfiltered; it is not
+    an error to tell."""
+
+    def __init__(self, label=None, known=(), default=None, **kwargs):
+        super().__init__(label, default=default, **kwargs)
+        self.known = tuple(known)
+
+    def process_formdata(self, valuelist):
+        value = valuelist[0] if valuelist else ""
+        self.data = value if value in self.known else self.default
+
+
+class AddressNumber(Field):
+    """A number read from the address, low..high; anything else (abc, -1, huge) is the default,
+    not an error to tell."""
+
+    def __init__(self, label=None, low: int = 1, high: int = 10_000, default=None, **kwargs):
+        super().__init__(label, default=default, **kwargs)
+        self.low, self.high = low, high
+
+    def process_formdata(self, valuelist):
+        value = valuelist[0] if valuelist else ""
+        fits = value.isascii() and value.isdigit() and len(value) <= 6 and self.low <= int(value) <= self.high
+        self.data = int(value) if fits else self.default
