@@ -299,6 +299,11 @@ def backpay(enrollment_no):
             form.form_errors.append(exc.message)
         else:
             return _hand_to_confirm(payer, enrollment, [d.id for d in dues])
+    return _backpay_page(form, enrollment)
+
+
+def _backpay_page(form, enrollment: Enrollment):
+    """补缴明细确认 as it stands now, and the agreement that may withhold it once confirmed."""
     dues = declarations.backpay_dues(enrollment)
     form.shown.data = orders.fingerprint(dues)
     return render_step(
@@ -319,18 +324,7 @@ def history():
     有效状态, 缴费人类型 and 申报日期 (a date that is none is told beside its field, nothing listed)."""
     dates = HistoryFilterForm(request.args)
     choices_only = dates.kind.data == "choice"
-    rows = (
-        declarations.history(
-            auth.person_id(),
-            dates.state.data or None,
-            kinds=("base", "grade") if choices_only else None,
-            category=dates.category.data or None,
-            declared_from=dates.declared_from.data,
-            declared_to=dates.declared_to.data,
-        )
-        if dates.validate()
-        else []
-    )
+    rows = _history_rows(dates, choices_only) if dates.validate() else []
     return render_step(
         "declare/history.html",
         rows=rows,
@@ -339,6 +333,17 @@ def history():
         category=dates.category.data,
         dates=dates,
         status=422 if dates.errors else 200,
+    )
+
+
+def _history_rows(dates, choices_only: bool) -> list:
+    return declarations.history(
+        auth.person_id(),
+        dates.state.data or None,
+        kinds=("base", "grade") if choices_only else None,
+        category=dates.category.data or None,
+        declared_from=dates.declared_from.data,
+        declared_to=dates.declared_to.data,
     )
 
 
