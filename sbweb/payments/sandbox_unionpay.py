@@ -143,14 +143,11 @@ class Material:
     middle: x509.Certificate
     unionpay: SigningKey  # what the sandbox signs with, as UnionPay
     merchant_pfx: bytes  # what our client signs with
+    merchant_certificate: x509.Certificate  # what the gateway checks our requests by
 
     def trust(self) -> Trust:
         pem = serialization.Encoding.PEM
         return Trust.from_pem(self.root.public_bytes(pem), self.middle.public_bytes(pem))
-
-    @property
-    def merchant_certificate(self) -> x509.Certificate:
-        return pkcs12.load_key_and_certificates(self.merchant_pfx, PFX_PASSWORD.encode())[1]
 
 
 @functools.lru_cache(maxsize=8)
@@ -174,7 +171,7 @@ def _load(folder: str, mtime_ns: int) -> Material:
         )
 
     pfx = read_or_create(Path(folder) / PFX, new_pfx)
-    return Material(root, middle, SigningKey(signer, keys[2]), pfx)
+    return Material(root, middle, SigningKey(signer, keys[2]), pfx, merchant)
 
 
 def material() -> Material:
@@ -204,9 +201,7 @@ def answer_text(fields: dict) -> str:
 
 class SandboxUnionPayProvider(UnionPayProvider):
     """The real client; only a 退货's backUrl falls back to the request's host when no
-    PUBLIC_BASE_URL is set (the embedded default), and the daily bill is not read yet."""
-
-    reads_bills = False
+    PUBLIC_BASE_URL is set (the embedded default)."""
 
     def _refund_back_url(self) -> str:
         if current_app.config.get("PUBLIC_BASE_URL"):
