@@ -32,7 +32,7 @@ def test_paying_inside_yunshanfu_through_the_yinlian_cashier(js, live_server, pa
     expect(h1(tab)).to_have_text("缴费信息确认")
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("选择缴款方式")
-    tab.get_by_label("云闪付").check()
+    tab.locator("#channel-unionpay").check()
     shot(tab, "method")
     tab.get_by_role("button", name="去支付").click()
     if not js:  # our page with the signed form: its button posts it
