@@ -230,3 +230,21 @@ def test_the_chain_is_served_and_the_alipay_side_ignores_unionpay_trades(signed_
         assert all(t.out_trade_no != number for _, t, *_ in sandbox.bill_entries(day))
         with pytest.raises(sandbox.SandboxError):  # the Alipay gateway knows no such trade
             sandbox.api_query(sandbox.Call("alipay.trade.query", {}, {"out_trade_no": number}))
+
+
+def test_configuration_the_sandbox_adds_its_unionpay_client_only_where_nothing_else_serves_the_name(app):
+    """(A live UnionPay merchant beside the sandbox is refused: tests/providers/unionpay.)"""
+    from sbweb.payments import registry
+
+    base = dict(app.config)
+    # 云闪付 routed to the Alipay-style sandbox, as before: no UnionPay client is added.
+    app.config["PAYMENT_CHANNELS"] = {**base["PAYMENT_CHANNELS"], "unionpay": "sandbox"}
+    registry.init_providers(app)
+    assert "unionpay" not in app.extensions["sbweb.providers"]
+    # Without the sandbox, the default 云闪付 channel has no provider until one is configured.
+    app.config.update(PAYMENT_CHANNELS={"unionpay": "unionpay"}, SANDBOX_ENABLED=False, WITHHOLD_PROVIDER=None)
+    with pytest.raises(RuntimeError, match="not configured: {'unionpay'}"):
+        registry.init_providers(app)
+    # A UnionPay merchant configured under the name takes it: the sandbox adds none.
+    app.config.update(SANDBOX_ENABLED=True, PAYMENT_PROVIDERS={"unionpay": {"kind": "unionpay"}})
+    assert sandbox_unionpay.providers_for(app) == {}
