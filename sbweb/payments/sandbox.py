@@ -7,7 +7,9 @@ schedule), signs the browser's sync return, and answers trade query, close, refu
 and the daily bill (a zip of GBK CSV files, as Alipay's). It takes calls by GET or POST and
 refuses stamps far from Beijing time, like Alipay's gateway. It never touches our orders. The
 test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
-late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users.
+late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users;
+its 银联 side (UnionPay's protocol, for the unionpay channel) is sbweb.payments.sandbox_unionpay,
+which shares its tables and its notify delivery.
 """
 
 import csv

@@ -55,7 +55,7 @@ def gateway():
 
 @bp.post("/cashier/<trade_no>")
 def cashier(trade_no):
-    trade = db.session.scalar(select(SandboxTrade).filter_by(trade_no=trade_no[:64]))
+    trade = db.session.scalar(select(SandboxTrade).filter_by(trade_no=trade_no[:64]).where(*sandbox.ALIPAY_TRADES))
     if trade is None:
         abort(404)
     if request.form.get("action") == "cancel":
