@@ -3,7 +3,7 @@
 from wtforms import StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from sbweb import identity
+from sbweb import id_numbers
 from sbweb.forms.base import Form, Select, options
 
 
@@ -20,8 +20,8 @@ class PaidQueryForm(QueryForm):
 class ProxyPaidQueryForm(QueryForm):
     id_type = Select(
         "证件类型",
-        choices=options((t.code, t.label) for t in identity.ID_TYPES),
-        default=identity.RESIDENT_CARD,
+        choices=options((t.code, t.label) for t in id_numbers.ID_TYPES),
+        default=id_numbers.RESIDENT_CARD,
         validators=[InputRequired("请选择证件类型")],
     )
     id_number = StringField(
@@ -40,6 +40,6 @@ class ProxyPaidQueryForm(QueryForm):
         if self.id_type.errors:
             return
         try:
-            field.data = identity.validate(self.id_type.data, field.data)
-        except identity.InvalidIdNumber:
+            field.data = id_numbers.validate(self.id_type.data, field.data)
+        except id_numbers.InvalidIdNumber:
             raise ValidationError("证件号码格式不正确") from None

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth, csrf, hostauth
+from sbweb import csrf, identity
 from sbweb.clock import shanghai_now
 from sbweb.db import db
 from sbweb.forms.auth import KeepPayeeForm
@@ -27,13 +27,13 @@ def go_pay(order):
         start = orders.start_payment(
             order,
             **payment_urls(order),
-            host=auth.host(),
-            payer_subject=auth.host_subject(),
+            host=identity.host(),
+            payer_subject=identity.host_subject(),
             client_ip=request.remote_addr,
         )
     except PayerUnknown as exc:
         # Inside WeChat the payer must be known to WeChat first: its sign-in, then 继续支付.
-        if hostauth.for_host(exc.host) is None:
+        if identity.host_signin_for(exc.host) is None:
             flash("暂时无法使用此缴款方式，请选择其他缴款方式")
             return redirect(shown, 303)
         flash("使用微信支付需先授权获取您的微信账号信息，授权后请点击“继续支付”")
@@ -63,7 +63,7 @@ def payment_urls(order) -> dict:
 
 def _own_order(order_no: str) -> Order:
     order = db.session.scalar(select(Order).filter_by(order_no=order_no[:32]))
-    if order is None or not auth.may_see_order(order):
+    if order is None or not identity.may_see_order(order):
         abort(404)  # someone else's order looks exactly like no order
     return order
 
@@ -79,7 +79,7 @@ def show(order_no):
     polled = polled_by("order-state")
     if polled and order.active:
         return render_part("orders/_state.html", order=order)  # only the status line changes
-    keep = payees.paid_for_once(auth.person_id(), order) if auth.is_verified() and not order.active else []
+    keep = payees.paid_for_once(identity.person_id(), order) if identity.is_verified() and not order.active else []
     response = render_step("orders/show.html", order=order, keep=keep, keep_form=KeepPayeeForm() if keep else None)
     return into_main(response) if polled else response
 
@@ -108,8 +108,8 @@ def post_form(order_no):
         start = orders.start_payment(
             order,
             **payment_urls(order),
-            host=auth.host(),
-            payer_subject=auth.host_subject(),
+            host=identity.host(),
+            payer_subject=identity.host_subject(),
             client_ip=request.remote_addr,
         )
     except (orders.PaymentError, PayerUnknown) as exc:
@@ -170,6 +170,6 @@ def provider_return(provider):
     order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))
     # Some returns are unsigned (WeChat H5): anyone can type one, so only the payer's own
     # session makes us ask the provider; anyone else gets the same 404 as a wrong number.
-    if order is not None and order.active and auth.may_see_order(order):
+    if order is not None and order.active and identity.may_see_order(order):
         orders.refresh(order)  # the resident just paid, most likely: ask now, not in 3 s
     return redirect(url_for("orders.show", order_no=order_no), 303)

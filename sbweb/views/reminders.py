@@ -5,7 +5,7 @@ from flask import Blueprint, abort, flash, redirect, url_for
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from sbweb import auth, mail
+from sbweb import identity, mail
 from sbweb.forms.base import Form, Select, options
 from sbweb.htmx import render_step
 from sbweb.services import payees, reminders
@@ -29,7 +29,7 @@ class CancelForm(Form):
 
 @bp.route("/", methods=["GET", "POST"])
 def index():
-    me = auth.current_person()
+    me = identity.current_person()
     form = ReminderForm()
     people = [(me.id, f"本人 {me.name}")] + [
         (p.person_id, f"被代缴人 {p.person.name}") for p in payees.payees_of(me.id)
@@ -61,7 +61,7 @@ def index():
 @bp.post("/<int:reminder_id>/cancel")
 def cancel(reminder_id):
     if CancelForm().validate_on_submit():
-        if not reminders.cancel(auth.person_id(), reminder_id):
+        if not reminders.cancel(identity.person_id(), reminder_id):
             abort(404)
         flash("已取消该缴费提醒")
     return redirect(url_for("reminders.index"), 303)

@@ -10,69 +10,33 @@ import threading
 
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 
-from sbweb import auth, hostauth, lookup
+from sbweb import identity
 from sbweb.db import db
 from sbweb.forms.verify import CodeForm, SendCodeForm, VerifyIdentityForm
-from sbweb.hosts import HOST_LABELS, detect_host
 from sbweb.htmx import render_step
 from sbweb.models import Person
-from sbweb.services import login_sessions, verification
 
 bp = Blueprint("verify", __name__, url_prefix="/auth/verify")
 
-FIRST_TIME = "首次在微信中使用，请先绑定参保人信息"
-
 
 def _next(value: str | None = None) -> str:
-    return auth.safe_next(value if value is not None else request.args.get("next"))
-
-
-def _binding() -> dict | None:
-    """The host user waiting to be bound (set by the host sign-in callback), if any."""
-    pending = session.get("host_pending")
-    if isinstance(pending, dict) and pending.get("name") in hostauth.providers() and pending.get("subject"):
-        return pending
-    return None
-
-
-def host_unbound(signin, identity: hostauth.HostIdentity, pending: dict):
-    """The host sign-in callback's answer for a host user bound to no one yet. A resident
-    already identified here keeps the session, which now knows the host's id (paying inside
-    WeChat needs it): a verified one is bound at once, a lookup one may bind by code. Anyone
-    else says who they are first."""
-    session["host_pending"] = {
-        "name": signin.name,
-        "host": signin.host,
-        "subject": identity.subject,
-        "nickname": identity.nickname,
-    }
-    target = _next(pending.get("next"))
-    if auth.person_id() is None:
-        flash(FIRST_TIME)
-        return redirect(url_for("verify.identity", next=target), 303)
-    login_sessions.set_host(auth.current_login(), signin.host, identity.subject)
-    if auth.is_verified():
-        hostauth.bind(identity, auth.current_person(), replacing_others=True)
-        session.pop("host_pending", None)
-        return redirect(target, 303)
-    if pending.get("need") == "verified":
-        return redirect(url_for("verify.code", next=target), 303)
-    return redirect(target, 303)
+    return identity.safe_next(value if value is not None else request.args.get("next"))
 
 
 @bp.get("/")
 def start():
     """通过验证码验证: straight to the code for a resident already identified, else 证件信息."""
     target = _next()
-    if auth.is_verified():
+    if identity.is_verified():
         return redirect(target, 303)
-    if auth.person_id() is not None:
+    if identity.person_id() is not None:
         return redirect(url_for("verify.code", next=target), 303)
     return redirect(url_for("verify.identity", next=target), 303)
 
 
-@bp.route("/identity", methods=["GET", "POST"])
-def identity():
+# (The function is not named `identity`: that is the package this module asks who the resident is.)
+@bp.route("/identity", methods=["GET", "POST"], endpoint="identity")
+def identity_step():
     """证件信息: who the resident is, checked like every lookup (throttled, same words for a
     wrong name and an unknown number). Gives a lookup-level session; the code comes next."""
     form = VerifyIdentityForm()
@@ -80,25 +44,26 @@ def identity():
         form.next.data = _next()
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
-        if lookup.number_locked(form):
+        if identity.number_locked(form):
             return _send_blind(form)
-        person, status = lookup.throttled_lookup(form)
+        person, status = identity.throttled_lookup(form)
         if person is not None:
-            pending = _binding()
-            if pending:
-                auth.sign_in(person, "lookup", pending["host"], pending["subject"])
-                session["host_pending"] = pending  # sign_in starts a fresh session
-            else:
-                auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
+            identity.sign_in_looked_up(person)
             return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
-    return render_step("verify/identity.html", form=form, binding=_binding(), host_labels=HOST_LABELS, status=status)
+    return render_step(
+        "verify/identity.html",
+        form=form,
+        binding=identity.pending_binding(),
+        host_labels=identity.HOST_LABELS,
+        status=status,
+    )
 
 
 def _send_blind(form):
     """证件信息 for a number whose lookups are locked by wrong names: a code goes to the person's
     address on file if the name matched, and the next page is the same either way."""
-    person = lookup.silent_lookup(form)
-    row, deliver = verification.send_blind(person.id if person is not None else None)
+    person = identity.silent_lookup(form)
+    row, deliver = identity.send_blind(person.id if person is not None else None)
     session["verify_blind"] = row.id
     # The mail goes from a thread of its own, started the same way for a decoy, so the response's
     # timing does not tell either. (Not response.call_on_close: the development server runs that
@@ -115,7 +80,13 @@ def _send_blind(form):
 
 
 def _blind_page(form: CodeForm, status: int = 200):
-    return render_step("verify/blind.html", form=form, binding=_binding(), host_labels=HOST_LABELS, status=status)
+    return render_step(
+        "verify/blind.html",
+        form=form,
+        binding=identity.pending_binding(),
+        host_labels=identity.HOST_LABELS,
+        status=status,
+    )
 
 
 @bp.route("/locked", methods=["GET", "POST"])
@@ -131,7 +102,7 @@ def blind():
         return _blind_page(form)
     if not form.validate_on_submit():
         return _blind_page(form, 422)
-    outcome = verification.check_code(None, code_id, form.code.data)
+    outcome = identity.check_code(None, code_id, form.code.data)
     if not outcome.ok:
         if outcome.dead:
             session.pop("verify_blind", None)
@@ -140,14 +111,12 @@ def blind():
         form.code.errors = [outcome.message]
         return _blind_page(form, 422)
     session.pop("verify_blind", None)
-    person, pending = db.session.get(Person, outcome.person_id), _binding()
+    person, pending = db.session.get(Person, outcome.person_id), identity.pending_binding()
     if pending:
-        hostauth.bind(
-            hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person, replacing_others=True
-        )
-        auth.sign_in(person, "verified", pending["host"], pending["subject"])
+        identity.bind_pending(pending, person)
+        identity.sign_in(person, "verified", pending["host"], pending["subject"])
     else:
-        auth.sign_in(person, "verified", detect_host(request.user_agent.string))
+        identity.sign_in(person, "verified", identity.detect_host(request.user_agent.string))
     flash("身份验证成功")
     return redirect(_next(form.next.data), 303)
 
@@ -155,13 +124,13 @@ def blind():
 def _sent() -> dict | None:
     """The code this session asked for, if it is for the signed-in person."""
     sent = session.get("verify")
-    if isinstance(sent, dict) and sent.get("person") == auth.person_id() and isinstance(sent.get("code"), int):
+    if isinstance(sent, dict) and sent.get("person") == identity.person_id() and isinstance(sent.get("code"), int):
         return sent
     return None
 
 
 def _code_page(code_form=None, send_form=None, status=200):
-    person = auth.current_person()
+    person = identity.current_person()
     if send_form is None:
         send_form = SendCodeForm(formdata=None)
         send_form.next.data = _next(code_form.next.data if code_form is not None else None)
@@ -174,9 +143,9 @@ def _code_page(code_form=None, send_form=None, status=200):
         code_form=code_form,
         send_form=send_form,
         sent=_sent(),
-        email=verification.masked_email(person.email),
-        binding=_binding(),
-        host_labels=HOST_LABELS,
+        email=identity.masked_email(person.email),
+        binding=identity.pending_binding(),
+        host_labels=identity.HOST_LABELS,
         status=status,
     )
 
@@ -184,7 +153,7 @@ def _code_page(code_form=None, send_form=None, status=200):
 @bp.get("/code")
 def code():
     """获取验证码 / 输入验证码: one page, before and after the code was sent."""
-    if auth.is_verified():
+    if identity.is_verified():
         return redirect(_next(), 303)
     return _code_page()
 
@@ -195,11 +164,11 @@ def send():
     if not form.validate_on_submit():
         return _code_page(send_form=form, status=422)
     try:
-        row = verification.send_code(auth.person_id())
-    except verification.VerificationError as exc:
+        row = identity.send_code(identity.person_id())
+    except identity.VerificationError as exc:
         form.form_errors.append(exc.message)
-        return _code_page(send_form=form, status=429 if not isinstance(exc, verification.NoContact) else 422)
-    session["verify"] = {"person": auth.person_id(), "code": row.id}
+        return _code_page(send_form=form, status=429 if not isinstance(exc, identity.NoContact) else 422)
+    session["verify"] = {"person": identity.person_id(), "code": row.id}
     return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
 
 
@@ -212,7 +181,7 @@ def check():
         return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
     if not form.validate_on_submit():
         return _code_page(code_form=form, status=422)
-    outcome = verification.check_code(auth.person_id(), sent["code"], form.code.data)
+    outcome = identity.check_code(identity.person_id(), sent["code"], form.code.data)
     if not outcome.ok:
         if outcome.dead:  # forget it: the page offers 获取验证码 again, with the reason on top
             session.pop("verify", None)
@@ -222,12 +191,12 @@ def check():
             return _code_page(send_form=again, status=422)
         form.code.errors = [outcome.message]
         return _code_page(code_form=form, status=422)
-    person, pending, target = auth.current_person(), _binding(), _next(form.next.data)
-    bound = bool(pending) and pending["subject"] == auth.host_subject()
+    person, pending, target = identity.current_person(), identity.pending_binding(), _next(form.next.data)
+    bound = bool(pending) and pending["subject"] == identity.host_subject()
     if bound:
-        hostauth.bind(
-            hostauth.HostIdentity(provider=pending["name"], subject=pending["subject"]), person, replacing_others=True
-        )
-    auth.sign_in(person, "verified", auth.host(), auth.host_subject())
-    flash(f"已绑定，今后在{HOST_LABELS.get(pending['host'], '')}中授权即可直接登录" if bound else "身份验证成功")
+        identity.bind_pending(pending, person)
+    identity.sign_in(person, "verified", identity.host(), identity.host_subject())
+    flash(
+        f"已绑定，今后在{identity.HOST_LABELS.get(pending['host'], '')}中授权即可直接登录" if bound else "身份验证成功"
+    )
     return redirect(target, 303)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sbweb.hostauth import HostIdentity, HostSignInError
+from sbweb.identity.hosts import HostIdentity, HostSignInError
 
 AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 API_URL = "https://api.weixin.qq.com"
@@ -145,7 +145,7 @@ class WeChatSignIn:
 
 
 def from_settings(name: str, settings: dict, app) -> WeChatSignIn:
-    """hostauth.KINDS["wechat"]: the sign-in of HOST_SIGNIN[name], or RuntimeError naming the
+    """hosts.KINDS["wechat"]: the sign-in of HOST_SIGNIN[name], or RuntimeError naming the
     setting that is wrong (never what the secret is)."""
     where = f"HOST_SIGNIN[{name!r}]"
     appid = str(settings.get("appid", ""))

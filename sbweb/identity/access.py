@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, abort, current_app, request, url_for
 
-from sbweb import auth
+from sbweb.identity import sessions
 
 PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN = "public", "lookup", "verified", "staff", "admin"
 RESIDENT_LEVELS = {LOOKUP: 1, VERIFIED: 2}
@@ -203,7 +203,7 @@ def _came_from() -> str:
     except Exception:  # noqa: BLE001 - no GET here: back to the page the form was on
         referrer = request.referrer or ""
         path = referrer.split(request.host, 1)[-1] if request.host in referrer else ""
-        return auth.safe_next(path, url_for("home.index"))
+        return sessions.safe_next(path, url_for("home.index"))
 
 
 def check() -> object | None:
@@ -215,13 +215,13 @@ def check() -> object | None:
     if level == PUBLIC:
         return None
     if level is None:  # a route (or a method of it) nobody classified: refused, never open
-        current_app.logger.error("%s %s is not in sbweb.access.RULES: refused", request.method, endpoint)
+        current_app.logger.error("%s %s is not in sbweb.identity.access.RULES: refused", request.method, endpoint)
         abort(403)
     if level in (STAFF, ADMIN):
         from sbweb import staff_auth
 
         return staff_auth.gate(admin_only=level == ADMIN)
-    have = auth.level()
+    have = sessions.level()
     if have is not None and RESIDENT_LEVELS[have] >= RESIDENT_LEVELS[level]:
         return None
     from sbweb.htmx import leave_app
@@ -237,7 +237,7 @@ def check() -> object | None:
 
 def init_app(app: Flask) -> None:
     app.extensions["sbweb.access"] = dict(RULES)
-    # After the session is loaded (sbweb.auth's hook is registered first).
+    # After the session is loaded (sbweb.identity.sessions registers its hook first).
     app.before_request(check)
 
 
