@@ -128,7 +128,7 @@ def host_callback(name):
         return _host_failed(HOST_UNKNOWN, 200)
     if person is None:
         # The host knows its user but not who they are in law, and no binding says: bound once
-        # by 证件信息 and a code sent to the contact on file (sbweb.views.verify).
+        # by 证件信息 and a code sent to the contact on file (sbweb.views.codecheck).
         return _host_unbound(signin, host_user, pending)
     identity.sign_in(person, "verified", host, subject)
     return redirect(identity.safe_next(pending.get("next")), 303)
@@ -143,14 +143,14 @@ def _host_unbound(signin, host_user: identity.HostIdentity, pending: dict):
     target = identity.safe_next(pending.get("next"))
     if identity.person_id() is None:
         flash(FIRST_TIME)
-        return redirect(url_for("verify.identity", next=target), 303)
+        return redirect(url_for("codecheck.identity", next=target), 303)
     identity.login_sessions.set_host(identity.current_login(), signin.host, host_user.subject)
     if identity.is_verified():
         identity.bind_host_user(host_user, identity.current_person(), replacing_others=True)
         identity.forget_binding()
         return redirect(target, 303)
     if pending.get("need") == "verified":
-        return redirect(url_for("verify.code", next=target), 303)
+        return redirect(url_for("codecheck.code", next=target), 303)
     return redirect(target, 303)
 
 

@@ -1,6 +1,6 @@
 """WeChat sign-in (网页授权) for pages opened inside WeChat: the 公众号's OAuth gives the user's
 openid (and unionid when the account has one), never who they are in law — so a WeChat user is
-bound to a person once, by a code sent to the contact on file (sbweb.views.verify).
+bound to a person once, by a code sent to the contact on file (sbweb.views.codecheck).
 
 Configuration, HOST_SIGNIN[name] (the secret's file relative to the instance folder):
 

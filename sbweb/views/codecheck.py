@@ -12,11 +12,13 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 
 from sbweb import identity
 from sbweb.db import db
-from sbweb.forms.verify import CodeForm, SendCodeForm, VerifyIdentityForm
+from sbweb.forms.codecheck import CodeForm, IdentityForm, SendCodeForm
 from sbweb.htmx import render_step
 from sbweb.models import Person
 
-bp = Blueprint("verify", __name__, url_prefix="/auth/verify")
+# `codecheck`, not `verify`: /verify is 证明核验 (sbweb.views.certificates). The URLs stay
+# /auth/verify/…, which residents have bookmarked and mails link to.
+bp = Blueprint("codecheck", __name__, url_prefix="/auth/verify")
 
 
 def _next(value: str | None = None) -> str:
@@ -30,8 +32,8 @@ def start():
     if identity.is_verified():
         return redirect(target, 303)
     if identity.person_id() is not None:
-        return redirect(url_for("verify.code", next=target), 303)
-    return redirect(url_for("verify.identity", next=target), 303)
+        return redirect(url_for("codecheck.code", next=target), 303)
+    return redirect(url_for("codecheck.identity", next=target), 303)
 
 
 # (The function is not named `identity`: that is the package this module asks who the resident is.)
@@ -39,7 +41,7 @@ def start():
 def identity_step():
     """证件信息: who the resident is, checked like every lookup (throttled, same words for a
     wrong name and an unknown number). Gives a lookup-level session; the code comes next."""
-    form = VerifyIdentityForm()
+    form = IdentityForm()
     if request.method == "GET":
         form.next.data = _next()
     status = 422 if form.is_submitted() else 200
@@ -49,9 +51,9 @@ def identity_step():
         person, status = identity.throttled_lookup(form)
         if person is not None:
             identity.sign_in_looked_up(person)
-            return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
+            return redirect(url_for("codecheck.code", next=_next(form.next.data)), 303)
     return render_step(
-        "verify/identity.html",
+        "codecheck/identity.html",
         form=form,
         binding=identity.pending_binding(),
         host_labels=identity.HOST_LABELS,
@@ -76,12 +78,12 @@ def _send_blind(form):
                 deliver()
 
     threading.Thread(target=mail_it, name="blind-code-mail", daemon=True).start()
-    return redirect(url_for("verify.blind", next=_next(form.next.data)), 303)
+    return redirect(url_for("codecheck.blind", next=_next(form.next.data)), 303)
 
 
 def _blind_page(form: CodeForm, status: int = 200):
     return render_step(
-        "verify/blind.html",
+        "codecheck/blind.html",
         form=form,
         binding=identity.pending_binding(),
         host_labels=identity.HOST_LABELS,
@@ -95,7 +97,7 @@ def blind():
     sent (whether the name matched); only the right code signs in, as verified."""
     code_id = session.get("verify_blind")
     if not isinstance(code_id, int):
-        return redirect(url_for("verify.identity", next=_next()), 303)
+        return redirect(url_for("codecheck.identity", next=_next()), 303)
     form = CodeForm()
     if request.method == "GET":
         form.next.data = _next()
@@ -107,7 +109,7 @@ def blind():
         if outcome.dead:
             session.pop("verify_blind", None)
             flash(outcome.message)
-            return redirect(url_for("verify.identity", next=_next(form.next.data)), 303)
+            return redirect(url_for("codecheck.identity", next=_next(form.next.data)), 303)
         form.code.errors = [outcome.message]
         return _blind_page(form, 422)
     session.pop("verify_blind", None)
@@ -138,7 +140,7 @@ def _code_page(code_form=None, send_form=None, status=200):
         code_form = CodeForm(formdata=None)
         code_form.next.data = send_form.next.data
     return render_step(
-        "verify/code.html",
+        "codecheck/code.html",
         person=person,
         code_form=code_form,
         send_form=send_form,
@@ -169,7 +171,7 @@ def send():
         form.form_errors.append(exc.message)
         return _code_page(send_form=form, status=429 if not isinstance(exc, identity.NoContact) else 422)
     session["verify"] = {"person": identity.person_id(), "code": row.id}
-    return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
+    return redirect(url_for("codecheck.code", next=_next(form.next.data)), 303)
 
 
 @bp.post("/code")
@@ -178,7 +180,7 @@ def check():
     sent = _sent()
     if sent is None:
         flash("请先获取验证码")
-        return redirect(url_for("verify.code", next=_next(form.next.data)), 303)
+        return redirect(url_for("codecheck.code", next=_next(form.next.data)), 303)
     if not form.validate_on_submit():
         return _code_page(code_form=form, status=422)
     outcome = identity.check_code(identity.person_id(), sent["code"], form.code.data)
