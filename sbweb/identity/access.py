@@ -255,17 +255,14 @@ def describe() -> str:
     for each level, what it opens (GET) and what it does (POST) beyond the levels below it."""
     lines = ["| level | sees (GET) | does (POST) |", "|---|---|---|"]
     for level in (PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN):
-
-        def labels(kind: str) -> str:
-            found = []
-            for endpoint, rule in RULES.items():
-                if (
-                    getattr(rule, kind) == level
-                    and not endpoint.startswith(("sandbox.", "static"))
-                    and rule.what not in found
-                ):
-                    found.append(rule.what)
-            return "、".join(found) or "—"
-
-        lines.append(f"| {LEVEL_WORDS[level]} | {labels('read')} | {labels('write')} |")
+        lines.append(f"| {LEVEL_WORDS[level]} | {_labels(level, 'read')} | {_labels(level, 'write')} |")
     return "\n".join(lines)
+
+
+def _labels(level: str, kind: str) -> str:
+    """The actions whose `kind` ("read" or "write") needs `level`, each once, in table order."""
+    found = []
+    for endpoint, rule in RULES.items():
+        if getattr(rule, kind) == level and not endpoint.startswith(("sandbox.", "static")) and rule.what not in found:
+            found.append(rule.what)
+    return "、".join(found) or "—"

@@ -44,7 +44,7 @@ class _HideSecret(logging.Filter):
     def filter(self, record):
         try:
             message = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a malformed log call: logging's own error path reports it
             return True
         if "secret=" in message:
             record.msg, record.args = re.sub(r"secret=[^&\s]+", "secret=***", message), ()
