@@ -94,7 +94,7 @@ class PayRequest:
     return_url: str
     quit_url: str
     channel: str = "alipay"  # alipay | wechat | unionpay: what the resident chose
-    host: str = "browser"  # where the browser is (sbweb.identity.hosts.apps): WeChat pays by JSAPI inside WeChat
+    host: str = "browser"  # where the browser is (sbweb.hosts): WeChat pays by JSAPI inside WeChat
     payer_subject: str | None = None  # the host app's id for the payer (WeChat JSAPI's openid)
     client_ip: str | None = None  # some providers want the payer's address (WeChat H5)
 

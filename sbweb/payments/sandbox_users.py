@@ -4,7 +4,7 @@ residents only — the sandbox never vouches for anyone else.
 
 On our 授权 page the tester picks who is signed in to the host app (the sandbox box); 同意授权
 then takes the browser through this authorization like Alipay's: a single-use auth_code for
-that user back to our callback, which our Alipay sign-in (sbweb.identity.hosts.alipay) exchanges
+that user back to our callback, which our Alipay sign-in (sbweb.hostauth.alipay) exchanges
 for a token and the user's 实名 data, signed by the sandbox like every other answer.
 """
 
