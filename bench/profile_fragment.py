@@ -127,15 +127,15 @@ def _breakdown(app, call, n=1000):
 
     import flask_wtf.csrf
 
-    import sbweb.auth
     import sbweb.htmx
+    import sbweb.identity
     import sbweb.services.dues
     import sbweb.views.selfpay
 
     session_if = app.session_interface
     wrap(session_if, "open_session", "session cookie: verify + decode")
     wrap(session_if, "save_session", "session cookie: re-sign + Set-Cookie")
-    wrap(sbweb.auth, "current_person", "auth.current_person (Person row)")
+    wrap(sbweb.identity, "current_person", "identity.current_person (Person row)")
     wrap(sbweb.services.dues, "dues_page", "dues_service.dues_page (one Core SELECT)")
     wrap(flask_wtf.csrf, "generate_csrf", "CSRF token")
     wrap(sbweb.htmx, "render_template", "render_template (incl. lazy loads)")

@@ -170,7 +170,7 @@ def sessions_housekeeping() -> None:
     """Sessions past their limits are closed (so lists show them ended); old ones forgotten."""
     from flask import current_app
 
-    from sbweb.services import login_sessions
+    from sbweb.identity import login_sessions
 
     counts = login_sessions.prune(current_app.config["SESSION_IDLE_TIMEOUT"])
     if any(counts.values()):

@@ -31,7 +31,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import defer
 
 from sbweb.db import db, write_transaction
-from sbweb.identity import redact
+from sbweb.id_numbers import redact
 from sbweb.instance_files import write_private
 from sbweb.jobs import huey, in_app_context
 from sbweb.models import OutboxMail, Person

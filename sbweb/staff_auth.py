@@ -7,8 +7,8 @@ server's."""
 from flask import abort, current_app, flash, request, url_for
 
 from sbweb.db import db
+from sbweb.identity import login_sessions
 from sbweb.models import LoginSession, Staff
-from sbweb.services import login_sessions
 
 COOKIE = "sbweb_staff"
 EXPIRED = "登录已超时，请重新登录"
@@ -18,7 +18,7 @@ def _lifetime():
     return current_app.config["STAFF_SESSION_ABSOLUTE_TIMEOUT"]
 
 
-STAFF = "sbweb.staff"  # on the request (see sbweb.auth.LOGIN)
+STAFF = "sbweb.staff"  # on the request (see sbweb.identity.sessions.LOGIN)
 
 
 def _found(staff=None, row=None) -> None:
@@ -59,7 +59,7 @@ def current_session() -> LoginSession | None:
 
 
 def gate(admin_only: bool = False):
-    """For sbweb.access: a staff page needs a staff session (else the login page, and back)."""
+    """For sbweb.identity.access: a staff page needs a staff session (else the login page, and back)."""
     staff = current_staff()
     if staff is None:
         from sbweb.htmx import leave_app

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction
-from sbweb.identity import RESIDENT_CARD
+from sbweb.id_numbers import RESIDENT_CARD
 from sbweb.models import Declaration
 from sbweb.money import yuan_to_fen
 from sbweb.services import registry, standards

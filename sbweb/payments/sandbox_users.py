@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sbweb.clock import utcnow
 from sbweb.db import db, write_transaction
 from sbweb.demo import demo_identities
-from sbweb.hostauth.alipay import AlipaySignIn
+from sbweb.identity.hosts.alipay import AlipaySignIn
 from sbweb.models import SandboxGrant
 from sbweb.payments.alipay import provider_time
 from sbweb.payments.sandbox import Call, SandboxError, gateway_url, sandbox_app, transport_for

@@ -10,12 +10,12 @@ from stdnum import luhn
 
 from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction
+from sbweb.identity.people import normalise_name
 from sbweb.models import BankAccount, BankAgreement, Enrollment
 from sbweb.models.bank import DEFAULT_LIMIT_FEN, LIMIT_MAX_FEN, LIMIT_MIN_FEN
 from sbweb.models.base import utcnow
 from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
-from sbweb.services.people import normalise_name
 
 BANKS = (
     "中国工商银行",

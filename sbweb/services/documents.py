@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models import (
     Agency,
     Document,

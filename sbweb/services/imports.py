@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from sbweb import identity
+from sbweb import id_numbers
 from sbweb.db import db, write_transaction
+from sbweb.identity.people import normalise_name
 from sbweb.models import Agency, Enrollment, Person
 from sbweb.money import MAX_FEN, yuan_to_fen
 from sbweb.services import registry
-from sbweb.services.people import normalise_name
 from sbweb.services.registry import PERIOD
 
 COLUMNS = {
@@ -55,7 +55,7 @@ REQUIRED = (
 CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城乡居民": "resident"}
 INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"}
 KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"}
-ID_TYPES = {t.label: t.code for t in identity.ID_TYPES} | {t.code: t.code for t in identity.ID_TYPES}
+ID_TYPES = {t.label: t.code for t in id_numbers.ID_TYPES} | {t.code: t.code for t in id_numbers.ID_TYPES}
 MAX_ROWS = 20_000
 
 
@@ -169,9 +169,9 @@ def _person_reasons(row: dict) -> list[str]:
         reasons.append("证件类型无效")
     else:
         try:
-            row["id_number"] = identity.validate(id_type, row.get("id_number", ""))
+            row["id_number"] = id_numbers.validate(id_type, row.get("id_number", ""))
             row["id_type"] = id_type
-        except identity.InvalidIdNumber:
+        except id_numbers.InvalidIdNumber:
             reasons.append("证件号码格式不正确")
     if not row.get("name"):
         reasons.append("姓名为空")

@@ -17,11 +17,11 @@ from sqlalchemy.exc import IntegrityError
 
 from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, shanghai_now, utcnow
 from sbweb.db import db, write_transaction
+from sbweb.identity.people import normalise_name
 from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem, Ticket
 from sbweb.money import fen_display
 from sbweb.payments.orders import issue_number
 from sbweb.services import bank, documents, dues, refund_reasons
-from sbweb.services.people import normalise_name
 
 MONEY_TYPES = ("多缴费款退费", "误缴费款退费", "重复缴费退费", "其他退费")
 BOTH_EMPTY = "票证号码和税款不能同时为空，请选择其中一种进行查询"

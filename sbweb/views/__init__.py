@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
         auth,
         bank,
         certificates,
+        codecheck,
         declare,
         errors,
         home,
@@ -34,7 +35,6 @@ def register(app: Flask) -> None:
         reminders,
         sandbox,
         selfpay,
-        verify,
     )
 
     for module in (
@@ -52,7 +52,7 @@ def register(app: Flask) -> None:
         refunds,
         admin,
         notify,
-        verify,
+        codecheck,
         ops,
     ):
         app.register_blueprint(module.bp)

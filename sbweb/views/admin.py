@@ -9,14 +9,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import PasswordField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from sbweb import auth, staff_auth
+from sbweb import identity, staff_auth
 from sbweb.db import db
 from sbweb.forms.admin import ConfirmForm, PasswordForm, ReasonForm, TaxOfficeForm
 from sbweb.forms.base import Form, Select, options
 from sbweb.forms.refunds import ReviewForm
 from sbweb.htmx import render_step
+from sbweb.identity import login_sessions
 from sbweb.models import RefundApplication, RefundReason, TaxOffice
-from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons, tax_offices
+from sbweb.services import audit_words, imports, refund_applications, refund_reasons, tax_offices
 from sbweb.services import staff as staff_service
 from sbweb.views import upload_limit
 
@@ -51,7 +52,7 @@ def login():
         except staff_service.StaffError as exc:
             form.form_errors.append(exc.message)
         else:
-            target = auth.safe_next(request.args.get("next"), "")
+            target = identity.safe_next(request.args.get("next"), "")
             response = redirect(target if target.startswith("/admin/") else url_for("admin.index"), 303)
             staff_auth.sign_in(staff, response)
             return response

@@ -6,10 +6,10 @@ from flask import Blueprint, current_app, make_response, redirect, request
 from markupsafe import Markup
 from werkzeug.local import LocalProxy
 
-from sbweb import auth, typed
+from sbweb import identity, typed
 from sbweb.clock import SHANGHAI
 from sbweb.htmx import htmx, render_step
-from sbweb.identity import mask, mask_name
+from sbweb.id_numbers import mask, mask_name
 from sbweb.money import fen_display, rmb_upper
 from sbweb.services import tax_offices
 from sbweb.services.standards import percent
@@ -45,7 +45,7 @@ def text_size():
     brought = "next" in request.args
     switch = request.args if brought else request.form
     large = switch.get("size") == "large"
-    target = auth.safe_next(switch.get("next"), "/")
+    target = identity.safe_next(switch.get("next"), "/")
     response = make_response("", 204) if htmx else redirect(target, 303)
     if brought and not htmx:
         typed.keep(response, urlsplit(target).path, request.form)
@@ -95,7 +95,7 @@ def register_context(app):
         # A LocalProxy looks again at each use ({{ help_contact.name }}, .phone, …): keep the
         # answer on the request (not on `g`: the sandbox's in-process requests share it), keyed by
         # the person, who may change within a request (signing in).
-        wanted = auth.person_id()
+        wanted = identity.person_id()
         kept = request.environ.get(HELP_CONTACT)
         if kept is None or kept[0] != wanted:
             kept = request.environ[HELP_CONTACT] = (
@@ -107,8 +107,8 @@ def register_context(app):
     @app.context_processor
     def layout_context():
         return {
-            "person": LocalProxy(auth.current_person),
-            "identity_level": auth.level(),
+            "person": LocalProxy(identity.current_person),
+            "identity_level": identity.level(),
             "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
             # The footer's 当地税务部门: asked only by a page that shows it, once per request.
             "help_contact": LocalProxy(_help_contact),

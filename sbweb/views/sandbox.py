@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sbweb import csrf
 from sbweb.db import db
 from sbweb.forms.base import Form
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models import SandboxTrade
 from sbweb.payments import sandbox, sandbox_unionpay, sandbox_users, signing
 

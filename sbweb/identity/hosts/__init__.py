@@ -17,14 +17,14 @@ from sqlalchemy import delete, select
 from werkzeug.utils import import_string
 
 from sbweb.db import db, write_transaction
+from sbweb.identity.people import find_person
 from sbweb.models import HostAccount, Person
 from sbweb.models.base import utcnow
-from sbweb.services.people import find_person
 
 # kind (HOST_SIGNIN[name]["kind"]) → "module:factory(name, settings, app)"
 KINDS: dict[str, str] = {
-    "wechat": "sbweb.hostauth.wechat:from_settings",
-    "alipay": "sbweb.hostauth.alipay:from_settings",
+    "wechat": "sbweb.identity.hosts.wechat:from_settings",
+    "alipay": "sbweb.identity.hosts.alipay:from_settings",
 }
 # The host-app sandbox's sign-in (the sandbox box of the 授权 page): reached only from there.
 SANDBOX = "sandbox"
@@ -56,7 +56,7 @@ class HostIdentity:
 
 class HostSignIn(Protocol):
     name: str
-    host: str  # which host app it belongs to (sbweb.hosts: "alipay", "wechat", …)
+    host: str  # which host app it belongs to (sbweb.identity.hosts.apps: "alipay", "wechat", …)
 
     def authorize_url(self, redirect_uri: str, state: str) -> str: ...
     def identify(self, args: Mapping[str, str]) -> HostIdentity: ...
@@ -120,7 +120,7 @@ def bind(identity: HostIdentity, person: Person, *, replacing_others: bool = Fal
                 )
             )
             # The earlier host user is no longer trusted: its open sessions as this person end too.
-            from sbweb.services import login_sessions
+            from sbweb.identity import login_sessions
 
             signin = providers().get(identity.provider)
             login_sessions.end_sessions_of_other_host_users(
