@@ -30,7 +30,6 @@ from werkzeug.wrappers import Response
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
-from sbweb.jobs import huey, in_app_context
 from sbweb.models import SandboxNotify, SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.money import fen_to_yuan, yuan_to_fen
@@ -43,6 +42,7 @@ from sbweb.payments.alipay import (
     parse_provider_time,
     provider_time,
 )
+from sbweb.taskqueue import huey, in_app_context
 
 log = logging.getLogger(__name__)
 
