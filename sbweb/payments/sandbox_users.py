@@ -23,7 +23,7 @@ from sbweb.demo import demo_identities
 from sbweb.hostauth.alipay import AlipaySignIn
 from sbweb.models import SandboxGrant
 from sbweb.payments.alipay import provider_time
-from sbweb.payments.sandbox import Call, SandboxError, gateway_url, sandbox_app, transport_for
+from sbweb.payments.sandbox_base import Call, SandboxError, gateway_url, sandbox_app, transport_for
 
 AUTHORIZE_PATH = "/sandbox/oauth2/publicAppAuthorize.htm"
 CODE_LIFETIME = dt.timedelta(minutes=10)  # Alipay's codes live 3 minutes to a day, once
