@@ -3,9 +3,10 @@
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth, csrf, hostauth
+from sbweb import auth, hostauth
 from sbweb.clock import shanghai_now
 from sbweb.db import db
+from sbweb.extensions import csrf
 from sbweb.forms.auth import KeepPayeeForm
 from sbweb.htmx import into_main, leave_app, polled_by, render_part, render_step
 from sbweb.models import Order

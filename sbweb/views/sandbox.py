@@ -14,8 +14,8 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 from sqlalchemy import select
 
-from sbweb import csrf
 from sbweb.db import db
+from sbweb.extensions import csrf
 from sbweb.forms.base import Form
 from sbweb.identity import mask
 from sbweb.models import SandboxTrade
