@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from sbweb import identity
-from sbweb.hostauth import HostIdentity, HostSignInError
+from sbweb.hostauth.base import HostIdentity, HostSignInError
 from sbweb.hosts import HOST_LABELS
 from sbweb.payments import ProviderError
 from sbweb.payments.alipay import AlipayClient, ConfigurationError, read_app
