@@ -46,8 +46,7 @@ def _import(target: str):
 
 
 def _signed_in_environ(app, dues_path: str | None):
-    from fragment_bench import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE
-    from harness import csrf_token
+    from harness import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE, csrf_token
     from werkzeug.test import EnvironBuilder
 
     client = app.test_client()
@@ -66,7 +65,7 @@ def _signed_in_environ(app, dues_path: str | None):
 
 def _samework_environ(app, dues_path: str | None):
     """The same-work yardstick (bench/samework_app.py) signed in as the dues' owner."""
-    from fragment_bench import PREFERRED_ENROLLMENT
+    from harness import PREFERRED_ENROLLMENT
     from samework_app import app as samework
     from werkzeug.test import EnvironBuilder
 
@@ -252,7 +251,7 @@ def child(args):
 
 
 def _env(tmp: Path) -> dict:
-    from fragment_bench import sbweb_env
+    from harness import sbweb_env
 
     env = sbweb_env(tmp)
     env["SBWEB_SECRET_KEY"] = "bench-profile-" + "0" * 50  # same in every child
@@ -361,7 +360,7 @@ def main(argv=None):
     if args.child:
         return child(args)
 
-    from fragment_bench import flask_cli
+    from harness import flask_cli
 
     tmp = Path(tempfile.mkdtemp(prefix="sbweb-profile-"))
     try:

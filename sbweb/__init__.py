@@ -5,18 +5,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
-from flask_compress import Compress
-from flask_migrate import Migrate
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import make_url
 
 from sbweb import database, instance_files
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
+from sbweb.extensions import compress, csrf, migrate
 
-csrf = CSRFProtect()
-compress = Compress()
-migrate = Migrate()
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 

@@ -15,7 +15,7 @@ from sbweb.models import BankAccount, BankAgreement, Enrollment
 from sbweb.models.bank import DEFAULT_LIMIT_FEN, LIMIT_MAX_FEN, LIMIT_MIN_FEN
 from sbweb.models.base import utcnow
 from sbweb.money import fen_display
-from sbweb.payments.orders import issue_number
+from sbweb.services.numbers import issue_number
 
 BANKS = (
     "中国工商银行",

@@ -42,9 +42,9 @@ from sbweb.models import (
     TaxOffice,
     Ticket,
 )
-from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
+from sbweb.services.numbers import issue_number
 
 PREFIX = {"voucher": "PZ", "payment": "ZM", "tax": "WS"}
 # Codes are read aloud and typed from paper: no 0/O, 1/I/L.

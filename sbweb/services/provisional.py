@@ -1,5 +1,5 @@
 """暂按上年度标准, then 多退少补: a year collected before its standard was published was declared and
-paid on the latest published one (sbweb/services/standards.ProvisionalStandard); once its own
+paid on the latest published one (sbweb/services/rates.ProvisionalStandard); once its own
 standard is loaded, each provisional item is priced again on it, through the ledger's own paths:
 
 - an open due nobody is paying: re-priced (a DueEvent with the cause);
@@ -62,7 +62,7 @@ class Settlement:
 def _provisional_of(standard: Standard) -> list[Due]:
     """The provisional dues (open or paid) of the standard's year and category in regions where
     this standard is now the one in force."""
-    from sbweb.services.standards import standard_for
+    from sbweb.services.rates import standard_for
 
     rows = db.session.scalars(
         select(Due)
@@ -221,7 +221,7 @@ def _add_difference(due: Due, declaration: Declaration, difference: int, cause: 
 def settle_all() -> Settlement:
     """Housekeeping: settle what waited (an order or a refund in flight at the last load) on the
     standards now published for provisional years. Call inside a write transaction."""
-    from sbweb.services.standards import standard_for
+    from sbweb.services.rates import standard_for
 
     done = Settlement()
     seen = set()

@@ -3,10 +3,11 @@
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import csrf, identity
+from sbweb import identity
 from sbweb.checkout import go_pay, start_payment
 from sbweb.clock import shanghai_now
 from sbweb.db import db
+from sbweb.extensions import csrf
 from sbweb.forms.proxy import KeepPayeeForm
 from sbweb.htmx import into_main, polled_by, render_part, render_step
 from sbweb.models import Order

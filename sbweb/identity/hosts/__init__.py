@@ -9,7 +9,6 @@ Providers are configuration (HOST_SIGNIN), built once per app like the payment p
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from flask import current_app
@@ -17,6 +16,7 @@ from sqlalchemy import delete, select
 from werkzeug.utils import import_string
 
 from sbweb.db import db, write_transaction
+from sbweb.identity.hosts.base import HostIdentity, HostSignInError  # noqa: F401 (HostSignInError: for the views)
 from sbweb.identity.people import find_person
 from sbweb.models import HostAccount, Person
 from sbweb.models.base import utcnow
@@ -28,30 +28,6 @@ KINDS: dict[str, str] = {
 }
 # The host-app sandbox's sign-in (the sandbox box of the 授权 page): reached only from there.
 SANDBOX = "sandbox"
-
-
-class HostSignInError(Exception):
-    """The host did not vouch for anyone: the resident refused, the code is stale or
-    forged, or the host could not be reached. `str()` is for the log, not the resident."""
-
-
-@dataclass(frozen=True)
-class HostIdentity:
-    provider: str  # the configured name, e.g. "alipay"
-    subject: str  # the host's stable id for its user (Alipay user_id, WeChat openid)
-    # The person in law, when the host vouches for it (Alipay 实名); else None.
-    id_type: str | None = None
-    id_number: str | None = None
-    name: str | None = None
-    unionid: str | None = None  # WeChat's id for the user across the 公众号s of one owner
-    nickname: str | None = None  # what the host calls its user, when it says (snsapi_userinfo)
-
-    @property
-    def names_person(self) -> bool:
-        return bool(self.id_type and self.id_number and self.name)
-
-    def __repr__(self) -> str:  # never the number: reprs end up in logs
-        return f"<HostIdentity {self.provider} {self.subject[:6]}… {'实名' if self.names_person else ''}>"
 
 
 class HostSignIn(Protocol):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from sbweb import id_numbers
-from sbweb.identity.hosts import HostIdentity, HostSignInError
 from sbweb.identity.hosts.apps import HOST_LABELS
+from sbweb.identity.hosts.base import HostIdentity, HostSignInError
 from sbweb.payments import ProviderError
 from sbweb.payments.alipay import AlipayClient, ConfigurationError, read_app
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sbweb.identity.hosts import HostIdentity, HostSignInError
+from sbweb.identity.hosts.base import HostIdentity, HostSignInError
 
 AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 API_URL = "https://api.weixin.qq.com"
