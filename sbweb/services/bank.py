@@ -200,25 +200,25 @@ def change_settings(person_id: int, agreement_id: int, *, limit_fen: int, withho
     """修改扣款设置: the holder's own active agreement only."""
     limit_fen = check_limit(limit_fen)
     with write_transaction():
-        agreement = db.session.scalar(
-            select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
-        )
-        if agreement is None:
-            raise BankError(None, "未找到该协议")
-        if agreement.state != "active":
-            raise BankError(None, "该协议已撤销，不能修改")
+        agreement = _own_active(person_id, agreement_id, "该协议已撤销，不能修改")
         agreement.limit_fen, agreement.withhold_backpay = limit_fen, bool(withhold_backpay)
     return agreement
 
 
 def revoke(person_id: int, agreement_id: int) -> BankAgreement:
     with write_transaction():
-        agreement = db.session.scalar(
-            select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
-        )
-        if agreement is None:
-            raise BankError(None, "未找到该协议")
-        if agreement.state != "active":
-            raise BankError(None, "该协议已撤销")
+        agreement = _own_active(person_id, agreement_id, "该协议已撤销")
         agreement.state, agreement.revoked_at = "revoked", utcnow()
+    return agreement
+
+
+def _own_active(person_id: int, agreement_id: int, revoked: str) -> BankAgreement:
+    """The holder's own agreement if it is active; else BankError, `revoked` the words for one revoked."""
+    agreement = db.session.scalar(
+        select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
+    )
+    if agreement is None:
+        raise BankError(None, "未找到该协议")
+    if agreement.state != "active":
+        raise BankError(None, revoked)
     return agreement

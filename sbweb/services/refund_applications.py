@@ -146,8 +146,8 @@ def apply(
     picked = _chosen_items(order, kind, items, money_type)
     try:
         with write_transaction():
-            application = RefundApplication(
-                application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+            application = _add_application(
+                picked,
                 person_id=person.id,
                 order_id=order.id,
                 kind=kind,
@@ -155,21 +155,7 @@ def apply(
                 reason=reason,
                 account_id=account.id,
                 account_name=account.account_name,
-                amount_fen=sum(amount for _item, amount in picked),
-                state="pending",
             )
-            db.session.add(application)
-            db.session.flush()
-            for item, amount in picked:
-                db.session.add(
-                    RefundItem(
-                        application_id=application.id,
-                        item_id=item.id,
-                        live_item_id=item.id,
-                        amount_fen=amount,
-                        decision="pending",
-                    )
-                )
     except IntegrityError:
         raise ApplicationError(None, "所选费款已有退费申请，请在退费申请记录中查看") from None
     return application
@@ -181,8 +167,8 @@ def overpaid_by_standard(item: OrderItem, amount_fen: int, year: int) -> RefundA
     what was kept), 原路退回 — there is no account of the payer's choosing. Staff review it like
     any other. Runs inside the caller's write transaction."""
     order = item.order
-    application = RefundApplication(
-        application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+    application = _add_application(
+        [(item, amount_fen)],
         person_id=order.payer_id,
         order_id=order.id,
         kind="special" if item.due.kind == "backpay" else "normal",
@@ -190,21 +176,32 @@ def overpaid_by_standard(item: OrderItem, amount_fen: int, year: int) -> RefundA
         reason=f"按{year}年度缴费标准多缴退费"[:30],
         account_id=None,
         account_name=order.payer.name[:64],
-        amount_fen=amount_fen,
+    )
+    db.session.flush()
+    return application
+
+
+def _add_application(picked: list[tuple[OrderItem, int]], **columns) -> RefundApplication:
+    """A pending application (numbered TF, the day, a serial) for the amounts of the items
+    `picked`, each item a pending line of it; `columns` say whose and why."""
+    application = RefundApplication(
+        application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+        amount_fen=sum(amount for _item, amount in picked),
         state="pending",
+        **columns,
     )
     db.session.add(application)
     db.session.flush()
-    db.session.add(
-        RefundItem(
-            application_id=application.id,
-            item_id=item.id,
-            live_item_id=item.id,
-            amount_fen=amount_fen,
-            decision="pending",
+    for item, amount in picked:
+        db.session.add(
+            RefundItem(
+                application_id=application.id,
+                item_id=item.id,
+                live_item_id=item.id,
+                amount_fen=amount,
+                decision="pending",
+            )
         )
-    )
-    db.session.flush()
     return application
 
 

@@ -249,13 +249,7 @@ def parse_standard(spec: dict) -> dict:
     region = str(spec.get("region", ""))
     if not re.fullmatch(r"[1-9]\d{5}", region):
         problems.append(f"地区代码应为 6 位数字：{region}")
-    try:
-        year = int(spec.get("year"))
-        if not 2000 <= year <= 2100:
-            raise ValueError
-    except (TypeError, ValueError):
-        problems.append(f"年度无效：{spec.get('year')}")
-        year = None
+    year = _year(spec.get("year"), problems)
     category = spec.get("category")
     if category not in CATEGORIES:
         problems.append(f"人员类别应为 flexible 或 resident：{category}")
@@ -276,36 +270,62 @@ def parse_standard(spec: dict) -> dict:
     if values["opens"] and values["closes"] and values["opens"] > values["closes"]:
         problems.append("征收期开始日期晚于结束日期")
     if category == "flexible":
-        values["base_min_fen"] = _fen(spec.get("base_min"), "缴费基数下限", problems)
-        values["base_max_fen"] = _fen(spec.get("base_max"), "缴费基数上限", problems)
-        values["pension_rate_bp"] = _bp(spec.get("pension_rate"), "养老保险费率", problems)
-        values["medical_rate_bp"] = _bp(spec.get("medical_rate"), "医疗保险费率", problems)
-        for key, label in (
-            ("base_min_fen", "缴费基数下限"),
-            ("base_max_fen", "缴费基数上限"),
-            ("pension_rate_bp", "养老保险费率"),
-            ("medical_rate_bp", "医疗保险费率"),
-        ):
-            if values[key] is None and not any(p.startswith(label) for p in problems):
-                problems.append(f"灵活就业标准缺少{label}")
-        if values["base_min_fen"] and values["base_max_fen"] and values["base_min_fen"] >= values["base_max_fen"]:
-            problems.append("缴费基数下限应小于上限")
+        values.update(_flexible_values(spec, problems))
     elif category == "resident":
-        grades = spec.get("grades") or []
-        if isinstance(grades, str):
-            grades = [g for g in grades.replace("，", ",").split(",") if g.strip()]
-        fens = [_fen(g, "缴费档次", problems) for g in grades]
-        if not grades:
-            problems.append("城乡居民标准缺少缴费档次")
-        elif None not in fens:
-            if len(set(fens)) != len(fens):
-                problems.append("缴费档次有重复")
-            values["grades_fen"] = sorted(set(fens))
-        values["medical_fen"] = _fen(spec.get("medical"), "城乡居民医疗保险缴费标准", problems)
-        if values["medical_fen"] is None and not any(p.startswith("城乡居民医疗") for p in problems):
-            problems.append("城乡居民标准缺少医疗保险缴费标准")
+        values.update(_resident_values(spec, problems))
     if problems:
         raise StandardError(problems)
+    return values
+
+
+def _year(value, problems: list[str]) -> int | None:
+    try:
+        year = int(value)
+        if not 2000 <= year <= 2100:
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append(f"年度无效：{value}")
+        return None
+    return year
+
+
+def _flexible_values(spec: dict, problems: list[str]) -> dict:
+    """灵活就业: the base's range and the two rates, each of them required."""
+    values = {
+        "base_min_fen": _fen(spec.get("base_min"), "缴费基数下限", problems),
+        "base_max_fen": _fen(spec.get("base_max"), "缴费基数上限", problems),
+        "pension_rate_bp": _bp(spec.get("pension_rate"), "养老保险费率", problems),
+        "medical_rate_bp": _bp(spec.get("medical_rate"), "医疗保险费率", problems),
+    }
+    for key, label in (
+        ("base_min_fen", "缴费基数下限"),
+        ("base_max_fen", "缴费基数上限"),
+        ("pension_rate_bp", "养老保险费率"),
+        ("medical_rate_bp", "医疗保险费率"),
+    ):
+        if values[key] is None and not any(p.startswith(label) for p in problems):
+            problems.append(f"灵活就业标准缺少{label}")
+    if values["base_min_fen"] and values["base_max_fen"] and values["base_min_fen"] >= values["base_max_fen"]:
+        problems.append("缴费基数下限应小于上限")
+    return values
+
+
+def _resident_values(spec: dict, problems: list[str]) -> dict:
+    """城乡居民: the grades (a list, or one text with commas) and the medical insurance's fee."""
+    values = {"grades_fen": None}
+    grades = spec.get("grades") or []
+    if isinstance(grades, str):
+        grades = [g for g in grades.replace("，", ",").split(",") if g.strip()]
+    fens = [_fen(g, "缴费档次", problems) for g in grades]
+    if not grades:
+        problems.append("城乡居民标准缺少缴费档次")
+    elif None not in fens:
+        if len(set(fens)) != len(fens):
+            problems.append("缴费档次有重复")
+        values["grades_fen"] = sorted(set(fens))
+    values["medical_fen"] = _fen(spec.get("medical"), "城乡居民医疗保险缴费标准", problems)
+    if values["medical_fen"] is None and not any(p.startswith("城乡居民医疗") for p in problems):
+        problems.append("城乡居民标准缺少医疗保险缴费标准")
     return values
 
 
