@@ -1,14 +1,44 @@
 """An order's state machine: the one way an order moves (`transition`), along the edges of
 ORDER_TRANSITIONS, recorded with when and why. The payment core (sbweb.payments.orders) and the
-refunds of 退费申请 (sbweb.services.refund_items) both move orders, so it lives below both.
+refunds of 退费申请 (sbweb.services.refund_items) both move orders, so it lives below both;
+with it what both stand on: the refusal a resident reads (PaymentError), the provider of an
+order, and releasing an order's dues when it ends.
 """
 
+from flask import current_app
 from sqlalchemy import update
 
 from sbweb import metrics
 from sbweb.db import db, written
-from sbweb.models import Order, OrderEvent
+from sbweb.models import Due, Order, OrderEvent
 from sbweb.models.order import ORDER_TRANSITIONS
+
+
+class PaymentError(Exception):
+    """A reason to refuse, in words a resident can act on."""
+
+    message = "支付暂时无法完成，请稍后重试"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+def providers():
+    return current_app.extensions["sbweb.providers"]
+
+
+def provider_for(order: Order):
+    return providers()[order.provider]
+
+
+def release_dues(order: Order) -> None:
+    db.session.execute(
+        update(Due)
+        .where(Due.order_id == order.id, Due.state == "open")
+        .values(order_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class TransitionNotAllowed(Exception):

@@ -89,13 +89,18 @@ def verify_request(params: dict) -> dict:
     return biz
 
 
-def open_trade(params: dict, biz: dict) -> SandboxTrade:
-    """alipay.trade.wap.pay: create the trade on first sight, or show the same one again."""
+def _amount_and_number(biz: dict, amount_field: str, number_field: str) -> tuple[int, str]:
+    """A request's amount (元, as fen) and its merchant number (out_trade_no, out_request_no);
+    either missing or unreadable is 参数无效."""
     try:
-        amount = yuan_to_fen(biz["total_amount"])
-        out_trade_no = str(biz["out_trade_no"])
+        return yuan_to_fen(biz[amount_field]), str(biz[number_field])
     except (KeyError, ValueError):
         raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+
+
+def open_trade(params: dict, biz: dict) -> SandboxTrade:
+    """alipay.trade.wap.pay: create the trade on first sight, or show the same one again."""
+    amount, out_trade_no = _amount_and_number(biz, "total_amount", "out_trade_no")
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no))
         if trade is None:
@@ -327,11 +332,7 @@ def api_close(call: "Call") -> dict:
 
 def api_refund(call: "Call") -> dict:
     biz = call.biz
-    try:
-        amount = yuan_to_fen(biz["refund_amount"])
-        request_no = str(biz["out_request_no"])
-    except (KeyError, ValueError):
-        raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+    amount, request_no = _amount_and_number(biz, "refund_amount", "out_request_no")
     with write_transaction():
         trade = _find(biz, for_update=True)
         done = db.session.scalar(select(SandboxRefund).filter_by(out_request_no=request_no))
@@ -571,11 +572,7 @@ def api_trade_pay(call: "Call") -> dict:
     agreement = (biz.get("agreement_params") or {}) if isinstance(biz.get("agreement_params"), dict) else {}
     if biz.get("product_code") != "GENERAL_WITHHOLDING" or not agreement.get("agreement_no"):
         raise SandboxError("ACQ.AGREEMENT_NOT_EXIST", "用户协议不存在")
-    try:
-        amount = yuan_to_fen(biz["total_amount"])
-        out_trade_no = str(biz["out_trade_no"])
-    except (KeyError, ValueError):
-        raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+    amount, out_trade_no = _amount_and_number(biz, "total_amount", "out_trade_no")
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no).with_for_update())
         if trade is None:

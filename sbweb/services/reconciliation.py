@@ -17,7 +17,7 @@ provider's trade state applied through the order state machine), refund (原路�
 order refund path), recheck (a trade query; a settled order is never un-settled), ignore (with a
 note) — and writes its audit entry in the same transaction as the change. Provider calls are made
 with no write transaction open; the money itself is sent after the commit by
-`orders.complete_refunds`, which housekeeping retries.
+`refunds.complete_refunds`, which housekeeping retries.
 """
 
 import datetime as dt
@@ -33,7 +33,7 @@ from sbweb.clock import FIRST_DAY, SHANGHAI, shanghai_now, shanghai_today, utcno
 from sbweb.db import db, write_transaction
 from sbweb.models import Due, Order, OrderItem, ReconDifference, ReconRun, Refund, Staff
 from sbweb.money import fen_display
-from sbweb.payments import BillRow, ProviderError, TradeState, orders
+from sbweb.payments import BillRow, ProviderError, TradeState, orders, refunds
 from sbweb.services.staff import audit
 
 log = logging.getLogger(__name__)
@@ -682,7 +682,7 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
             )
         order_id = order.id
     if outcome.refund_needed:
-        orders.complete_refunds(order_id)
+        refunds.complete_refunds(order_id)
     return Resolution(difference, text)
 
 
@@ -700,7 +700,7 @@ def _refund_unclaimed(staff_id: int, difference_id: int, order: Order, note: str
         if order.state == "settled":
             raise ReconError("该订单已缴费成功，不能在对账中退回；如需退费，请走退费申请")
         before, was = _order_snapshot(order), order.state
-        refund = orders.return_payment(
+        refund = refunds.return_payment(
             order,
             "对账：支付机构已收款、订单未缴费，原路退回",
             "缴费未完成，已收款项原路退回",
@@ -710,7 +710,7 @@ def _refund_unclaimed(staff_id: int, difference_id: int, order: Order, note: str
         _resolve(difference, staff_id, "refund", _with_note(f"原路退回 {yuan(refund.amount_fen)}", note), before, after)
         _audit_money_back(staff_id, order, was, refund.amount_fen, refund.out_request_no)
         order_id = order.id
-    orders.complete_refunds(order_id)
+    refunds.complete_refunds(order_id)
     return Resolution(difference, f"已发起原路退回 {yuan(refund.amount_fen)}")
 
 
@@ -730,12 +730,12 @@ def _refund_excess(staff_id: int, difference_id: int, order: Order, note: str) -
         if order.state != "settled":
             raise ReconError(f"该订单当前为{order.state_label}，不能退回多收金额")
         before = _order_snapshot(order)
-        refund = orders.request_excess_refund(
+        refund = refunds.request_excess_refund(
             order, difference.id, excess, f"对账：支付机构多收 {yuan(excess)}，原路退回"
         )
         after = _order_snapshot(order)
         _resolve(difference, staff_id, "refund", _with_note(f"退回多收金额 {yuan(excess)}", note), before, after)
         _audit_money_back(staff_id, order, order.state, excess, refund.out_request_no)
         order_id = order.id
-    orders.complete_refunds(order_id)
+    refunds.complete_refunds(order_id)
     return Resolution(difference, f"已发起退回多收金额 {yuan(excess)}")

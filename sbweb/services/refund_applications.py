@@ -293,7 +293,7 @@ def approve(
     bank account by a transfer staff confirm once made (confirm_bank_transfer). Items not chosen
     are turned down (with `note`) and may be applied for again. The resident sees 审核通过，退费中,
     then 已退费."""
-    from sbweb.payments import orders
+    from sbweb.payments import refunds
     from sbweb.services.staff import audit
 
     with write_transaction():
@@ -312,7 +312,7 @@ def approve(
         if chosen.turned_down:
             application.review_note = (note or "部分费款不予退费").strip()[:200]
         if method == "original":
-            refund = orders.request_refund(
+            refund = refunds.request_refund(
                 application.order,
                 application.application_no,
                 chosen.amount_fen,
@@ -337,7 +337,7 @@ def approve(
             )
         order_id = application.order_id
     if method == "original":
-        orders.complete_refunds(order_id)
+        refunds.complete_refunds(order_id)
     return settle_state(application_id)
 
 

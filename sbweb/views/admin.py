@@ -133,13 +133,13 @@ def index():
 
 @bp.get("/refunds")
 def refunds():
-    from sbweb.payments import orders
+    from sbweb.payments import refunds
 
     return render_step(
         "admin/refunds.html",
         rows=refund_applications.pending(),
         transfers=refund_applications.awaiting_transfer(),
-        unfinished=orders.unfinished_refunds(),
+        unfinished=refunds.unfinished_refunds(),
     )
 
 

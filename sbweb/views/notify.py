@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, current_app, request
 
 from sbweb import metrics
 from sbweb.extensions import csrf
-from sbweb.payments import InvalidNotice, Notification, orders
+from sbweb.payments import InvalidNotice, Notification, orders, refunds
 
 bp = Blueprint("notify", __name__)
 log = logging.getLogger(__name__)
@@ -49,5 +49,5 @@ def receive(provider):
         raise
     if outcome.refund_needed:
         # The refund is recorded (durable) already; sending it may fail and is retried.
-        orders.complete_refunds(outcome.order.id)
+        refunds.complete_refunds(outcome.order.id)
     return answer(True)
