@@ -21,8 +21,9 @@ class Defaults:
     # The Retry-After of that 503 (seconds): about what a database restart takes.
     DATABASE_RETRY_AFTER = 10
 
-    # Sessions: who is signed in lives on the server (sbweb.identity.sessions, table login_sessions); the
-    # signed cookie holds its random token and page state only. Secure (HTTPS only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
+    # Sessions: who is signed in lives on the server (sbweb.identity.sessions, table
+    # login_sessions); the signed cookie holds its random token and page state only. Secure (HTTPS
+    # only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
     SESSION_COOKIE_NAME = "sbweb_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -407,7 +407,7 @@ def deliver(mail_id: int) -> str | None:
     try:
         _send(message, f"{mail_id}-{attempt}")
         error = None
-    except Exception as exc:  # refused, dropped, timed out, disk full: all retried alike
+    except Exception as exc:  # noqa: BLE001 - refused, dropped, timed out, disk full: all retried alike
         error = _describe(exc)
         code = getattr(exc, "smtp_code", None)  # the log gets no address: class and code only
         log.warning(
