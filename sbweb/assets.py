@@ -7,7 +7,8 @@ At start-up the files in sbweb/static are hashed; each version is written, with 
 beside it, to ASSET_DIR (instance/assets by default): each file put in place whole, by rename, and
 its owner's only, like everything in instance/. Versions already there stay and keep being
 served: a page rendered by a worker that still runs the old code finds its files during a
-rolling restart. A fingerprint that was never made is not found (404). The plain URLs (`/static/app.css`) still answer, from Flask, revalidated each time.
+rolling restart. A fingerprint that was never made is not found (404). The plain URLs
+(`/static/app.css`) still answer, from Flask, revalidated each time.
 
 Templates name files with `asset_url('app.css')`."""
 

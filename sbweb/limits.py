@@ -1,8 +1,9 @@
 """Rate limits per client address (flask-limiter) on what can be used to guess or to flood: the
 lookups by 证件号码 + 姓名, the 验证码 images and their audio, the one-time codes, whatever sends
 mail, the staff sign-in, 证明核验. The limits are configuration (RATE_LIMIT_*); the counters live
-in memory (one process) or in Redis (RATELIMIT_STORAGE_URI, shared by every process). Behind a reverse proxy the client address is
-the one the proxy passes on (PROXY_FIX_X_FOR), which the lookup throttle counts by too.
+in memory (one process) or in Redis (RATELIMIT_STORAGE_URI, shared by every process). Behind a
+reverse proxy the client address is the one the proxy passes on (PROXY_FIX_X_FOR), which the
+lookup throttle counts by too.
 
 A refusal is the 429 page with when to try again (sbweb.views.errors). If Redis is down the
 counting goes on in each process's memory, never a 500."""
