@@ -16,9 +16,9 @@ from sbweb.forms.base import Form, Select, options
 from sbweb.forms.refunds import ReviewForm
 from sbweb.htmx import render_step
 from sbweb.models import RefundApplication, RefundReason, TaxOffice
+from sbweb.request_checks import upload_limit
 from sbweb.services import audit_words, imports, login_sessions, refund_applications, refund_reasons, tax_offices
 from sbweb.services import staff as staff_service
-from sbweb.views import upload_limit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
