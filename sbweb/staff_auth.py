@@ -2,10 +2,12 @@
 "staff"), named by the random token in the `sbweb_staff` cookie (path /admin), apart from the
 residents' session. Logout, an admin, or a password change ends it wherever the cookie went;
 idle (SESSION_IDLE_TIMEOUT) and absolute (STAFF_SESSION_ABSOLUTE_TIMEOUT) limits are the
-server's."""
+server's. A staff member is a 审核员 (reviewer: reads, reviews refunds) or a 管理员 (admin: also
+changes settings, runs 对账, imports)."""
 
 from flask import abort, current_app, flash, request, url_for
 
+from sbweb import auth
 from sbweb.db import db
 from sbweb.models import LoginSession, Staff
 from sbweb.services import login_sessions
@@ -68,6 +70,24 @@ def gate(admin_only: bool = False):
     if admin_only and staff.role != "admin":
         abort(403)
     return None
+
+
+def is_admin() -> bool:
+    staff = current_staff()
+    return staff is not None and staff.role == "admin"
+
+
+def require_admin() -> None:
+    """A page a reviewer may read but only an admin may change (its POST): 403 for a reviewer."""
+    if not is_admin():
+        abort(403)
+
+
+def landing(next_url: str | None) -> str:
+    """Where a staff member goes once signed in: the back-office page that sent them to sign in,
+    never one outside /admin/; else the back office's home."""
+    target = auth.safe_next(next_url, "")
+    return target if target.startswith("/admin/") else url_for("admin.index")
 
 
 def sign_in(staff: Staff, response) -> None:

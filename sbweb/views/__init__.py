@@ -6,7 +6,6 @@ from flask import Flask
 def register(app: Flask) -> None:
     from sbweb.views import (
         admin,
-        admin_standards,  # noqa: F401  (adds its routes to admin.bp)
         auth,
         bank,
         certificates,
