@@ -10,7 +10,7 @@ export FLASK_APP := app
 # PDFs embed a CJK font from the system (Debian fonts-wqy-microhei); installed here when root.
 FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-.PHONY: fonts run serve test test-sqlite test-postgres install install-scale install-test audit fuzz bench bench-phone bench-records bench-pdf bench-load bench-faults clean
+.PHONY: fonts run serve test lint test-sqlite test-postgres install install-scale install-test audit fuzz bench bench-phone bench-records bench-pdf bench-load bench-faults clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +49,15 @@ serve: install-scale fonts
 ## test client does, so the browser tests run once)
 PG_SELECT ?= not browser
 test: install-test fonts
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+
+## make lint: ruff's rule set and formatting (pyproject.toml [tool.ruff]); the first step of make test
+lint:
+	@echo "== ruff"
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Three workers on SQLite: its pass keeps only ~1.3 of 2 cores busy with two (tests wait on
 # subprocesses, Chromium and lock timeouts).

@@ -499,8 +499,8 @@ def run(args, tmp: Path, servers: Servers) -> int:
     sb = median_result("sbweb dues fragment", sb_runs)
     # Each round's sbweb run is compared with the bare and same-work runs just before it; then
     # the median.
-    ratio_bare = statistics.median(s.rps / b.rps if b.rps else 0.0 for b, s in zip(bare_runs, sb_runs))
-    ratio = statistics.median(s.rps / w.rps if w.rps else 0.0 for w, s in zip(same_runs, sb_runs))
+    ratio_bare = statistics.median(s.rps / b.rps if b.rps else 0.0 for b, s in zip(bare_runs, sb_runs, strict=False))
+    ratio = statistics.median(s.rps / w.rps if w.rps else 0.0 for w, s in zip(same_runs, sb_runs, strict=False))
     if args.rounds > 1:
         print(f"\nmedians of {args.rounds} rounds:")
     print(header_row())

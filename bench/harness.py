@@ -4,6 +4,7 @@ accounting from /proc, and private or throw-away databases: a PostgreSQL cluster
 (initdb into a temporary directory), a redis-server of our own, and a database made and dropped
 on a shared PostgreSQL server."""
 
+import contextlib
 import os
 import re
 import resource
@@ -74,10 +75,8 @@ class Servers:
 
 
 def _signal_group(proc: subprocess.Popen, sig) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)  # start_new_session: the group id is the leader's pid
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def free_port() -> int:
@@ -286,10 +285,8 @@ class PrivatePostgres:
 
     def stop(self) -> None:
         if self.data.exists():
-            try:
+            with contextlib.suppress(BenchError, subprocess.TimeoutExpired):
                 self._run_ctl("stop", "-m", "immediate", timeout=30)
-            except (BenchError, subprocess.TimeoutExpired):
-                pass
             shutil.rmtree(self.base, ignore_errors=True)
 
     def _run_ctl(self, *args, timeout=60):

@@ -83,9 +83,11 @@ def _page(person_id: int, enrollment_no: str, padding: str = "") -> str:
     rows = db().execute(SELECT, (person_id, enrollment_no)).fetchall()
     if not rows:
         abort(404)
-    e = dict(zip(("enrollment_no", "category", "insurance", "agency"), rows[0][:4]))
+    e = dict(zip(("enrollment_no", "category", "insurance", "agency"), rows[0][:4], strict=False))
     dues = [
-        dict(zip(("id", "kind", "period_start", "period_end", "amount_fen"), r[4:])) for r in rows if r[4] is not None
+        dict(zip(("id", "kind", "period_start", "period_end", "amount_fen"), r[4:], strict=False))
+        for r in rows
+        if r[4] is not None
     ]
     return render_template("dues.html", e=e, dues=dues, csrf=session.get("csrf_token", ""), padding=padding)
 

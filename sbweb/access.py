@@ -62,6 +62,11 @@ RULES: dict[str, Rule] = {
     "sandbox.cashier": _r(None, PUBLIC, "沙箱"),
     "sandbox.gateway": _r(PUBLIC, PUBLIC, "沙箱"),
     "sandbox.authorize": _r(PUBLIC, None, "沙箱"),
+    "sandbox.unionpay_front": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_cashier": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_query": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_back": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_certificate": _r(PUBLIC, None, "沙箱"),
     # A looked-up session: see what is owed and pay it; its own orders and their vouchers; the
     # way up to verified.
     "verify.code": _r(LOOKUP, None, "验证码验证"),

@@ -70,8 +70,11 @@ class Defaults:
     DEFAULT_TAX_OFFICE: str | None = None
 
     # Payments. Every channel a host may allow is served by a provider; the embedded default
-    # routes all three to the sandbox, which speaks Alipay's mobile web payment protocol.
-    PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "sandbox"}
+    # routes all three to the sandbox: 支付宝 and 微信支付 to `sandbox`, which speaks Alipay's
+    # mobile web payment protocol, and 云闪付 to `unionpay`, our UnionPay client, which the
+    # sandbox adds pointed at its own 银联 gateway (sbweb.payments.sandbox_unionpay) unless
+    # PAYMENT_PROVIDERS configures a real one under that name.
+    PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "unionpay"}
     # Real providers, by the name PAYMENT_CHANNELS uses: {"alipay": {"kind": "alipay", …}}.
     # Each kind's settings are described in its module (sbweb.payments.registry lists them).
     PAYMENT_PROVIDERS: dict = {}

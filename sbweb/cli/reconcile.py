@@ -14,7 +14,7 @@ def reconcile(day, provider_names):
     import datetime as dt
 
     from sbweb.clock import shanghai_today
-    from sbweb.payments import ProviderError, orders
+    from sbweb.payments import ProviderError
     from sbweb.services import reconciliation
 
     try:
@@ -22,7 +22,7 @@ def reconcile(day, provider_names):
     except ValueError:
         raise click.BadParameter("expected YYYY-MM-DD", param_hint="--day") from None
     failed = False
-    for name in provider_names or sorted(orders.providers()):
+    for name in provider_names or reconciliation.billed_providers():
         try:
             run = reconciliation.reconcile(when, name)
         except reconciliation.ReconError as exc:

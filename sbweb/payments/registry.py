@@ -3,7 +3,7 @@ embedded `sandbox`, and each entry of PAYMENT_PROVIDERS by its `kind`."""
 
 from werkzeug.utils import import_string
 
-from sbweb.payments import sandbox
+from sbweb.payments import sandbox, sandbox_unionpay
 
 # kind (PAYMENT_PROVIDERS[name]["kind"]) → "module:factory(name, settings, app)"
 KINDS: dict[str, str] = {
@@ -19,6 +19,7 @@ def init_providers(app) -> None:
     providers = {}
     if app.config["SANDBOX_ENABLED"]:
         providers["sandbox"] = sandbox.client_for(app)
+        providers.update(sandbox_unionpay.providers_for(app))  # 云闪付: our UnionPay client
     for name, settings in app.config["PAYMENT_PROVIDERS"].items():
         kind = settings.get("kind")
         if kind not in KINDS:

@@ -7,7 +7,9 @@ schedule), signs the browser's sync return, and answers trade query, close, refu
 and the daily bill (a zip of GBK CSV files, as Alipay's). It takes calls by GET or POST and
 refuses stamps far from Beijing time, like Alipay's gateway. It never touches our orders. The
 test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
-late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users.
+late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users;
+its 银联 side (UnionPay's protocol, for the unionpay channel) is sbweb.payments.sandbox_unionpay,
+which shares its tables and its notify delivery.
 """
 
 import csv
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 
 PLATFORM_KEY = "sandbox_platform"  # the sandbox's own key (Alipay's, in real life)
 MERCHANT_KEY = "sandbox_merchant"  # our app's key, registered with the sandbox
+# Its 银联 side (sbweb.payments.sandbox_unionpay) keeps its trades in the same tables under this
+# app_id; the Alipay gateway and bill leave them out.
+UNIONPAY_APP = "unionpay"
+ALIPAY_TRADES = (SandboxTrade.app_id != UNIONPAY_APP,)
 # The sandbox refuses a request stamped further than this from Beijing time: a client that
 # stamps the machine's local time (UTC on most servers) is caught here, not in production.
 TIMESTAMP_SKEW = dt.timedelta(minutes=15)
@@ -204,10 +210,10 @@ def pay(trade_no: str, *, fail=False, late=False, twice=False, silent=False) -> 
             trade.status, trade.closed_at = "TRADE_CLOSED", utcnow()
         else:
             trade.status, trade.paid_at, trade.buyer_id = "TRADE_SUCCESS", utcnow(), "2088102177846880"
-        notifies = [] if silent else [_record_notify(trade) for _ in range(2 if twice else 1)]
+        notifies = [] if silent else [record_notify(trade) for _ in range(2 if twice else 1)]
     delay = current_app.config["SANDBOX_LATE_NOTIFY"].total_seconds() if late else 0
     for notify in notifies:
-        _schedule_delivery(notify.id, delay)
+        schedule_delivery(notify.id, delay)
     return trade
 
 
@@ -217,14 +223,16 @@ def force_pay(out_trade_no: str) -> SandboxTrade:
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no))
         trade.status, trade.paid_at, trade.closed_at = "TRADE_SUCCESS", utcnow(), None
-        notify = _record_notify(trade)
-    _schedule_delivery(notify.id, 0)
+        notify = record_notify(trade)
+    schedule_delivery(notify.id, 0)
     return trade
 
 
-def _record_notify(trade: SandboxTrade) -> SandboxNotify:
-    params = notify_params(trade)
-    notify = SandboxNotify(trade=trade, notify_id=params["notify_id"], params=json.dumps(params, ensure_ascii=False))
+def record_notify(trade: SandboxTrade, params: dict | None = None) -> SandboxNotify:
+    """A notification to deliver: Alipay's about `trade`, or the `params` given (UnionPay's)."""
+    params = params or notify_params(trade)
+    notify_id = params.get("notify_id") or secrets.token_hex(16)
+    notify = SandboxNotify(trade=trade, notify_id=notify_id, params=json.dumps(params, ensure_ascii=False))
     db.session.add(notify)
     db.session.flush()
     return notify
@@ -272,13 +280,13 @@ def return_params(trade: SandboxTrade) -> dict:
     return params
 
 
-def _schedule_delivery(notify_pk: int, delay: float) -> None:
+def schedule_delivery(notify_pk: int, delay: float) -> None:
     try:
         if delay > 0:
             deliver_notify.schedule((notify_pk, 0), delay=delay)
         else:
             deliver_notify(notify_pk, 0)
-    except Exception as exc:  # the job queue (Redis) is down: the payment stands all the same
+    except Exception as exc:  # noqa: BLE001 — the job queue (Redis) is down: the payment stands all the same
         log.warning(
             "sandbox notify %s not queued (%s); resend_unqueued() sends it later", notify_pk, exc.__class__.__name__
         )
@@ -302,12 +310,13 @@ def resend_unqueued(now: dt.datetime | None = None) -> int:
     )
     db.session.commit()
     for notify_pk in ids:
-        _schedule_delivery(notify_pk, 0)
+        schedule_delivery(notify_pk, 0)
     return len(ids)
 
 
 def deliver(notify_pk: int) -> bool:
-    """Post one notification to the merchant; True when it answered `success`."""
+    """Post one notification to the merchant; True when it answered as received (`success`
+    for Alipay's, HTTP 200 for UnionPay's)."""
     notify = db.session.get(SandboxNotify, notify_pk)
     if notify is None or notify.delivered_at is not None:
         return True
@@ -317,19 +326,21 @@ def deliver(notify_pk: int) -> bool:
     try:
         if current_app.config["SANDBOX_TRANSPORT"] == "wsgi":
             answer = Client(current_app._get_current_object(), Response).post(urlsplit(url).path, data=params)
-            text = answer.get_data(as_text=True).strip()
+            status, text = answer.status_code, answer.get_data(as_text=True).strip()
         else:
             with urllib.request.urlopen(url, data=urlencode(params).encode(), timeout=10) as answer:
-                text = answer.read(1024).decode("utf-8", "replace").strip()
-    except Exception as exc:  # the merchant being down is an ordinary day for a provider
-        text = f"error: {exc.__class__.__name__}"
+                status, text = answer.status, answer.read(1024).decode("utf-8", "replace").strip()
+    except Exception as exc:  # noqa: BLE001 — the merchant being down is an ordinary day for a provider
+        status, text = 0, f"error: {exc.__class__.__name__}"
     with write_transaction():
         notify = db.session.get(SandboxNotify, notify_pk)
+        # UnionPay takes an HTTP 200 as received; Alipay wants the word `success`.
+        accepted = status == 200 if notify.trade.app_id == UNIONPAY_APP else text == "success"
         notify.attempts += 1
         notify.last_response = text[:200]
-        if text == "success":
+        if accepted:
             notify.delivered_at = utcnow()
-    return text == "success"
+    return accepted
 
 
 @huey.task(retries=0)
@@ -348,7 +359,7 @@ def deliver_notify(notify_pk: int, attempt: int) -> None:
 
 
 def _find(biz: dict, for_update=False) -> SandboxTrade:
-    query = select(SandboxTrade).filter_by(out_trade_no=str(biz.get("out_trade_no", "")))
+    query = select(SandboxTrade).filter_by(out_trade_no=str(biz.get("out_trade_no", ""))).where(*ALIPAY_TRADES)
     trade = db.session.scalar(query.with_for_update() if for_update else query)
     if trade is None:
         raise SandboxError("ACQ.TRADE_NOT_EXIST", "交易不存在")
@@ -514,11 +525,13 @@ def bill_entries(day: dt.date) -> list[tuple[str, SandboxTrade, int, dt.datetime
     entries = [
         ("交易", trade, trade.total_fen, trade.paid_at, None)
         for trade in db.session.scalars(
-            select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end)
+            select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end, *ALIPAY_TRADES)
         )
     ]
     for refund in db.session.scalars(
-        select(SandboxRefund).where(SandboxRefund.created_at >= start, SandboxRefund.created_at < end)
+        select(SandboxRefund)
+        .join(SandboxTrade, SandboxTrade.id == SandboxRefund.trade_id)
+        .where(SandboxRefund.created_at >= start, SandboxRefund.created_at < end, *ALIPAY_TRADES)
     ):
         entries.append(
             (

@@ -118,7 +118,9 @@ def index():
 
 
 def _years(form, person_id: int, paid_by: int | None = None):
-    years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id, paid_by=paid_by)}, reverse=True)
+    years = sorted(
+        {int(item.period_start[:4]) for item in records.paid_items_of(person_id, paid_by=paid_by)}, reverse=True
+    )
     form.year.choices = options((y, f"{y}年") for y in years)
     return years
 
@@ -254,6 +256,18 @@ def _listed(kept: dict | None, issue: str) -> list:
         return []
 
 
+def _issue_tax(form, kept: dict, issue: str):
+    """开具 the picked ticket's 完税证明, then show it; None when refused (beside the ticket)."""
+    try:
+        doc = documents.tax_certificate(
+            kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data, proxy=kept["proxy"]
+        )
+    except DocumentError as exc:
+        form.ticket.errors.append(exc.message)
+        return None
+    return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+
+
 @bp.route("/certificates/tax/<issue>/list", methods=["GET", "POST"])
 def tax_list(issue):
     """证明信息列表: the tickets 查询 found, one to pick, then 开具 (one 完税证明 per ticket)."""
@@ -261,22 +275,15 @@ def tax_list(issue):
     kept = _kept_query(issue)
     found = _listed(kept, issue)
     if not found:  # you can't be on the list without a 查询 that finds something
-        proxy = bool(kept and kept["proxy"])
-        return redirect(
-            url_for("certificates.proxy_tax_query" if proxy else "certificates.tax_query", issue=issue), 303
-        )
+        query = "certificates.proxy_tax_query" if kept and kept["proxy"] else "certificates.tax_query"
+        return redirect(url_for(query, issue=issue), 303)
     form = TaxPickForm(ticket=found[0].ticket_no if len(found) == 1 else None)
     form.ticket.choices = options((t.ticket_no, t.ticket_no) for t in found)
     switching = _switching(form)
     if not switching and form.validate_on_submit() and _captcha_passed(form):
-        try:
-            doc = documents.tax_certificate(
-                kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data, proxy=kept["proxy"]
-            )
-        except DocumentError as exc:
-            form.ticket.errors.append(exc.message)
-        else:
-            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+        issued = _issue_tax(form, kept, issue)
+        if issued is not None:
+            return issued
     return render_step(
         "certificates/tax_list.html",
         form=form,
@@ -386,29 +393,34 @@ def download(doc_no):
     return response
 
 
+def _queue_mail(form, doc):
+    """The document's PDF to the outbox, to the address typed; None when refused (beside it)."""
+    rendered = _rendered(doc)
+    try:
+        mail.queue(
+            auth.person_id(),
+            form.email.data,
+            f"{doc.label} {doc.doc_no}",
+            f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
+            f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
+            attachment_name=rendered.filename,
+            attachment=rendered.data,
+            document_id=doc.id,
+        )
+    except mail.MailError as exc:
+        form.email.errors.append(exc.message)
+        return None
+    flash(f"已提交发送至 {form.email.data}，发送结果见下方")
+    return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+
+
 @bp.post("/certificates/d/<doc_no>/mail")
 def send(doc_no):
     """发送至邮箱: the PDF goes to the outbox; a job sends it (and retries)."""
     doc = _own(doc_no)
     form = MailForm()
-    if form.validate_on_submit():
-        rendered = _rendered(doc)
-        try:
-            mail.queue(
-                auth.person_id(),
-                form.email.data,
-                f"{doc.label} {doc.doc_no}",
-                f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
-                f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
-                attachment_name=rendered.filename,
-                attachment=rendered.data,
-                document_id=doc.id,
-            )
-        except mail.MailError as exc:
-            form.email.errors.append(exc.message)
-        else:
-            flash(f"已提交发送至 {form.email.data}，发送结果见下方")
-            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+    if form.validate_on_submit() and (queued := _queue_mail(form, doc)) is not None:
+        return queued
     return render_step(
         "certificates/show.html",
         doc=doc,

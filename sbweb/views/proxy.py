@@ -12,10 +12,11 @@ from flask import Blueprint, abort, flash, redirect, session, url_for
 from sqlalchemy import select
 
 from sbweb import auth
+from sbweb.checkout import start_selection
 from sbweb.db import db
-from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
 from sbweb.forms.base import options
 from sbweb.forms.declare import BackpayForm
+from sbweb.forms.proxy import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
 from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
 from sbweb.lookup import throttled_lookup
@@ -23,7 +24,6 @@ from sbweb.models import Enrollment, Order, Person
 from sbweb.payments import orders
 from sbweb.services import bank, declarations, payees, withholding
 from sbweb.services import dues as dues_service
-from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
 
@@ -226,6 +226,11 @@ def backpay(payee_id, enrollment_no):
             form.form_errors.append(exc.message)
         else:
             return start_selection(auth.person_id(), enrollment.enrollment_no, dues, people={row.person_id}, back=back)
+    return _backpay_page(form, row, enrollment, back)
+
+
+def _backpay_page(form, row, enrollment: Enrollment, back: str):
+    """补缴明细确认 as it stands now; with 自动缴 on, the payer's agreement that may take it."""
     dues = declarations.backpay_dues(enrollment)
     form.shown.data = orders.fingerprint(dues)
     agreements = bank.agreements_active(auth.person_id()) if row.auto_pay else []
@@ -240,7 +245,7 @@ def backpay(payee_id, enrollment_no):
         verified=auth.is_verified(),
         back=back,
         status=422 if form.is_submitted() else 200,
-        action=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment.enrollment_no),
+        action=url_for("proxy.backpay", payee_id=row.id, enrollment_no=enrollment.enrollment_no),
     )
 
 
@@ -273,10 +278,8 @@ def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool
     )
 
 
-@bp.route("/batch", methods=["GET", "POST"])
-def batch():
-    """合并缴费: several people's dues (the payer's own and their payees') in one order."""
-    payer = auth.person_id()
+def _batch_groups(payer: int) -> list[dict]:
+    """Each person's open dues, enrollment by enrollment: the payer's own first, then payees'."""
     people = [(auth.current_person(), "本人")] + [(r.person, "被代缴人") for r in payees.payees_of(payer)]
     groups = []
     for person, role in people:
@@ -285,6 +288,14 @@ def batch():
             _, owed = dues_service.dues_page(person.id, enrollment.enrollment_no)
             lines += [(enrollment, d) for d in owed]
         groups.append({"person": person, "role": role, "lines": lines})
+    return groups
+
+
+@bp.route("/batch", methods=["GET", "POST"])
+def batch():
+    """合并缴费: several people's dues (the payer's own and their payees') in one order."""
+    payer = auth.person_id()
+    groups = _batch_groups(payer)
     payable = {d.id: g["person"].id for g in groups for _, d in g["lines"] if d.payable}
     form = DuesForm()
     form.dues.choices = options((i, str(i)) for i in payable)

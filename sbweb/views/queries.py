@@ -41,21 +41,27 @@ def proxy_paid():
     payer = auth.person_id()
     form = ProxyPaidQueryForm(request.args)
     _years(form, payer)
-    result, status = None, 200
-    if "id_number" in request.args:
-        status = 422
-        if form.validate():
-            person, status = throttled_lookup(form)
-            if person is not None and person.id == payer:
-                form.form_errors.append("查询本人的缴费请使用“已缴费查询”")
-                status = 422
-            elif person is not None:
-                result = records.records_page(
-                    payer,
-                    others=True,
-                    person_id=person.id,
-                    year=form.year.data or None,
-                    states=("settled",),
-                    per_page=100,
-                )
+    result, status = _proxy_paid(form, payer) if "id_number" in request.args else (None, 200)
     return render_step("queries/paid.html", form=form, result=result, proxy=True, status=status)
+
+
+def _proxy_paid(form, payer: int):
+    """The payee's paid items this payer paid, and the page's status; (None, status) when the
+    query is refused (a bad form, the lookup's limits, or the payer's own number)."""
+    if not form.validate():
+        return None, 422
+    person, status = throttled_lookup(form)
+    if person is None:
+        return None, status
+    if person.id == payer:
+        form.form_errors.append("查询本人的缴费请使用“已缴费查询”")
+        return None, 422
+    result = records.records_page(
+        payer,
+        others=True,
+        person_id=person.id,
+        year=form.year.data or None,
+        states=("settled",),
+        per_page=100,
+    )
+    return result, status

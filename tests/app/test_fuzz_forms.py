@@ -5,8 +5,8 @@ as an HTMX fragment, with the form's own field names (found by reading every for
 shows) filled with the form's own values, other people's ids, unicode (NUL, RTL marks, emoji,
 markup), numbers out of range, calendar edges (days near date.min and date.max, leap days that
 are and are not, month ends, years 0 and 10000, month 13, 2**31, 2**63), huge strings and repeated
-keys, and the path's own ids, other people's, or garbage. Every answer must be below 500, pass the page checks of tests/support/__init__.py,
-and an answer of 400 or more must leave the database exactly as it was.
+keys, and the path's own ids, other people's, or garbage. Every answer must be below 500, pass the
+page checks of tests/support/__init__.py, and an answer of 400 or more must leave the database exactly as it was.
 
 tests/<journey>/test_<journey>_bad_input.py sweep fixed cases over the newer journeys; this one covers every route
 with generated ones. `make test` runs a few examples per route, derandomized (the same ones on
@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from sbweb.database import sqlite_file
 from sbweb.db import db
@@ -157,8 +158,8 @@ def _read_forms(site: Site, clients: dict, args: dict) -> tuple[dict, dict]:
         names = list(rule._converters)
         combos = list(itertools.product(*[(args.get(n) or [1])[:3] for n in names]))
         for who, combo in itertools.product(("me", "me_lookup", "staff", "anon"), combos):
-            chosen = dict(zip(names, combo))
-            path = _fill(rule, args, lambda name, values, integer: chosen[name])
+            chosen = dict(zip(names, combo, strict=False))
+            path = _fill(rule, args, lambda name, values, integer, chosen=chosen: chosen[name])
             response = FlaskClient.open(clients[who], path)
             if response.mimetype != "text/html" or response.status_code != 200:
                 continue
@@ -168,7 +169,7 @@ def _read_forms(site: Site, clients: dict, args: dict) -> tuple[dict, dict]:
                 action = urlsplit(form.get("action") or path).path
                 try:
                     endpoint, _ = adapter.match(action, method=method)
-                except Exception:
+                except HTTPException:  # not ours (404), another method (405) or a redirect
                     continue
                 shown.setdefault((endpoint, method), set()).add(who)
                 found = fields.setdefault((endpoint, method), {})

@@ -216,7 +216,7 @@ class OwnRedis:
                 return
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start")
+                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
                 time.sleep(0.05)
 
     def stop(self):

@@ -361,6 +361,18 @@ SCENARIOS: dict[str, Scenario] = {
     "/sandbox/gateway.do": Scenario(
         "/sandbox/gateway.do", set(), data={"method": "alipay.trade.close"}, why="an unsigned API call is refused"
     ),
+    "/sandbox/unionpay/cashier/<trade_no>": Scenario(
+        "/sandbox/unionpay/cashier/000000", set(), data={}, why="the simulated 银联 cashier: no such trade"
+    ),
+    **{
+        f"/sandbox/unionpay/gateway/api/{name}.do": Scenario(
+            f"/sandbox/unionpay/gateway/api/{name}.do",
+            set(),
+            data={"orderId": "{order}", "txnAmt": "1"},
+            why="an unsigned UnionPay request is refused",
+        )
+        for name in ("frontTransReq", "queryTrans", "backTransReq")
+    },
     "/admin/login": Scenario(
         "/admin/login",
         set(CELLS),

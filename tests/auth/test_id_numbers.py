@@ -25,7 +25,7 @@ WANG_FANG = "520102198503151246"
 
 def with_check(first17: str) -> str:
     """The 18-character number whose first 17 characters are these (GB 11643 check)."""
-    total = sum(int(digit) * weight for digit, weight in zip(first17, WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(first17, WEIGHTS, strict=False))
     return first17 + "10X98765432"[total % 11]
 
 

@@ -82,7 +82,7 @@ def test_with_secure_cookies_every_cookie_we_set_is_secure_httponly_and_lax(app,
     staff = staff_login(app, app.test_client())
     cookies = {**set_cookies(sign_in_response), **set_cookies(text_size), **set_cookies(staff)}
     assert set(cookies) == {"sbweb_session", "sbweb_text", "sbweb_staff"}, cookies
-    for name, cookie in cookies.items():
+    for cookie in cookies.values():
         assert cookie.get("secure") is True, cookie["header"]
         assert cookie.get("httponly") is True, cookie["header"]
         assert cookie.get("samesite") == "Lax", cookie["header"]

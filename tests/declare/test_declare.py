@@ -80,7 +80,7 @@ def test_resident_pension_grade_then_change_until_paid(client, world, ctx):
     sign_in(client, "李明", verified=True)
     page = open_form(client, "resident-pension")
     assert page.soup.select_one("#year option[selected]").get_text() == "2027年"
-    labels = [l.get_text() for l in page.soup.select("#grade label")]
+    labels = [label.get_text() for label in page.soup.select("#grade label")]
     assert labels[:3] == ["100元", "200元", "300元"] and "2000元" in labels and "3000元" in labels
     confirm = submit_declaration(client, page, {"grade": "80000"})
     assert confirm.h1 == "缴费信息确认" and "800.00" in confirm.text and "缴费档次 800.00元" in confirm.text
@@ -214,7 +214,10 @@ def test_next_asks_to_confirm_the_agency_and_writes_nothing_until_confirmed(clie
     page = open_form(client, "flexible-pension")
     asked = client.submit(page, {"month_from": "1", "month_to": "2", "base": "5000"})
     assert asked.status == 200 and asked.h1 == "再次确认经办机构信息"
-    shown = {dt.get_text(): dd.get_text() for dt, dd in zip(asked.soup.select("main dt"), asked.soup.select("main dd"))}
+    shown = {
+        dt.get_text(): dd.get_text()
+        for dt, dd in zip(asked.soup.select("main dt"), asked.soup.select("main dd"), strict=False)
+    }
     assert shown["社保经办机构"] == "贵阳市南明区社会保险事业局"
     assert shown["主管税务机关"] == "国家税务总局贵阳市南明区税务局"
     assert len(declarations_of(world, "王芳")) == before  # nothing written before 确定

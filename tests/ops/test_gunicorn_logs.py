@@ -67,7 +67,7 @@ def serve_and_ask(app, key_dir, tmp_path, log_format):
             except (requests.ConnectionError, requests.Timeout):  # refused, or the worker still booting
                 if time.monotonic() > deadline or process.poll() is not None:
                     out.seek(0)
-                    raise AssertionError("gunicorn did not start:\n" + out.read())
+                    raise AssertionError("gunicorn did not start:\n" + out.read()) from None
                 time.sleep(0.1)
         answer = requests.get(
             f"http://127.0.0.1:{port}/queries/proxy-paid",

@@ -182,7 +182,7 @@ class History:
                 documents.voucher(person_id, rng.choice(settled))
                 self.issued["voucher"] += 1
         else:
-            years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id)})
+            years = sorted({int(item.period_start[:4]) for item in records.paid_items_of(person_id)})
             if years:
                 documents.payment_certificate(person_id, person_id, rng.choice(years))
                 self.issued["payment certificate"] += 1
@@ -259,7 +259,7 @@ class History:
     def run(self, count: int):
         """At least `count` operations that did something (a draw with nothing to act on is
         drawn again); a new day every 120."""
-        moves, weights = zip(*self.MOVES)
+        moves, weights = zip(*self.MOVES, strict=False)
         with self.app.app_context():
             for _ in range(count * 3):
                 made = sum(self.done.values())

@@ -131,18 +131,18 @@ def test_0022_back_fills_what_each_document_listed_and_voids_what_a_refund_took(
                 d.items,
                 [
                     (
-                        l.item_id,
-                        l.person_name,
-                        l.id_number,
-                        l.kind,
-                        l.period_start,
-                        l.amount_fen,
-                        l.ticket_no,
-                        l.paid_at,
-                        l.channel,
-                        l.order_no,
+                        line.item_id,
+                        line.person_name,
+                        line.id_number,
+                        line.kind,
+                        line.period_start,
+                        line.amount_fen,
+                        line.ticket_no,
+                        line.paid_at,
+                        line.channel,
+                        line.order_no,
                     )
-                    for l in d.lines
+                    for line in d.lines
                 ],
             )
             for d in db.session.scalars(select(Document).order_by(Document.id))

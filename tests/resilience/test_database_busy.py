@@ -25,7 +25,7 @@ import socket
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -362,7 +362,7 @@ def test_a_writer_holding_the_database_makes_every_write_a_503_and_reads_go_on(a
         ask(client, "GET", "/")
     with holding(app, reads=False):
         writing_gets = []
-        for n, (blueprint, path, client, status) in enumerate(found.gets):
+        for n, (_blueprint, path, client, status) in enumerate(found.gets):
             htmx = n % 2 == 1
             response, elapsed = ask(client, "GET", path, htmx=htmx)
             if response.status_code == 503:  # a page that writes as it is shown (the sandbox's cashier)
@@ -399,7 +399,7 @@ def test_the_database_held_for_readers_too_makes_every_route_that_reads_a_503(ap
     assert LOCK_CODE in caplog.text
     after = stored(app)
     assert after == before, f"written under the lock: {changed(before, after)}"
-    for blueprint, path, client, status in found.gets:  # and served again
+    for _blueprint, path, client, status in found.gets:  # and served again
         assert ResidentClient.open(client, path).status_code == status, path
     posts_go_through_again(found)
     print(
@@ -604,10 +604,8 @@ class Forwarder:
         except OSError:
             pass
         for end in (source, sink):
-            try:
+            with suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def stop(self):
         self._listener.shutdown(socket.SHUT_RDWR)  # (wakes the accept(); close() alone would not)
@@ -615,10 +613,8 @@ class Forwarder:
         with self._lock:
             ends, self._sockets = self._sockets, []
         for end in ends:
-            try:
+            with suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             end.close()
 
 
@@ -647,7 +643,7 @@ def test_postgres_gone_is_a_503_on_every_route_and_back_is_served(app, world, fo
     forwarder.start()  # and is back, on the same address
     after = stored(app)
     assert after == before, f"written while it was gone: {changed(before, after)}"
-    for blueprint, path, client, status in found.gets:
+    for _blueprint, path, client, status in found.gets:
         assert ResidentClient.open(client, path).status_code == status, path
     posts_go_through_again(found)
 

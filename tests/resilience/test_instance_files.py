@@ -44,7 +44,7 @@ def test_workers_starting_together_share_one_secret_and_one_key_pair(tmp_path):
     for p in starters:
         p.join(timeout=30)
         assert p.exitcode == 0
-    secrets, merchants, platforms = (set(column) for column in zip(*seen))
+    secrets, merchants, platforms = (set(column) for column in zip(*seen, strict=False))
     assert len(secrets) == 1, f"{len(secrets)} different secret keys among {STARTERS} processes"
     assert len(merchants) == 1, f"{len(merchants)} different merchant keys among {STARTERS} processes"
     assert len(platforms) == 1, f"{len(platforms)} different platform keys among {STARTERS} processes"

@@ -1328,7 +1328,7 @@ def run(site: Site, case: Case):
     page check: each kind of answer (route, method, status, fragment or not) is put through
     that check once per worker (see check), not all 1,600 of them."""
     client = site.clients[case.who]
-    client.environ_base["REMOTE_ADDR"] = "10.%d.%d.%d" % tuple(hashlib.sha256(case.id.encode()).digest()[:3])
+    client.environ_base["REMOTE_ADDR"] = "10.{}.{}.{}".format(*hashlib.sha256(case.id.encode()).digest()[:3])
     if case.pre:
         FlaskClient.open(client, case.pre)
     path = case.path.format(**site.ids)
