@@ -9,7 +9,7 @@ import secrets
 
 from flask import current_app, flash, redirect, request, session, url_for
 
-from sbweb import auth, hostauth
+from sbweb import identity
 from sbweb.htmx import leave_app
 from sbweb.payments import PayerUnknown, orders
 
@@ -49,8 +49,8 @@ def start_payment(order):
     return orders.start_payment(
         order,
         **payment_urls(order),
-        host=auth.host(),
-        payer_subject=auth.host_subject(),
+        host=identity.host(),
+        payer_subject=identity.host_subject(),
         client_ip=request.remote_addr,
     )
 
@@ -65,7 +65,7 @@ def go_pay(order):
         start = start_payment(order)
     except PayerUnknown as exc:
         # Inside WeChat the payer must be known to WeChat first: its sign-in, then 继续支付.
-        if hostauth.for_host(exc.host) is None:
+        if identity.host_signin_for(exc.host) is None:
             flash("暂时无法使用此缴款方式，请选择其他缴款方式")
             return redirect(shown, 303)
         flash("使用微信支付需先授权获取您的微信账号信息，授权后请点击“继续支付”")

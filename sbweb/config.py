@@ -21,7 +21,7 @@ class Defaults:
     # The Retry-After of that 503 (seconds): about what a database restart takes.
     DATABASE_RETRY_AFTER = 10
 
-    # Sessions: who is signed in lives on the server (sbweb.auth, table login_sessions); the
+    # Sessions: who is signed in lives on the server (sbweb.identity.sessions, table login_sessions); the
     # signed cookie holds its random token and page state only. Secure (HTTPS only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
     SESSION_COOKIE_NAME = "sbweb_session"
     SESSION_COOKIE_HTTPONLY = True
@@ -171,7 +171,7 @@ class Defaults:
     # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
     HOST_SANDBOX_ENABLED = True
     # Real host-app sign-in (the host's OAuth), by name: {"alipay": {"kind": "alipay", …}}.
-    # Inside that host app, 同意授权 goes through it (sbweb.hostauth lists the kinds).
+    # Inside that host app, 同意授权 goes through it (sbweb.identity.hosts lists the kinds).
     HOST_SIGNIN: dict = {}
 
     # Mail (发送至邮箱), through the durable outbox in sbweb/mail.py. No MAIL_SERVER: the embedded

@@ -29,7 +29,7 @@ SCOPES = {
     "lookup": (
         "RATE_LIMIT_LOOKUP",
         _submits,
-        ("auth.manual", "verify.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid"),
+        ("auth.manual", "codecheck.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid"),
     ),
     "captcha": (
         "RATE_LIMIT_CAPTCHA",
@@ -45,7 +45,7 @@ SCOPES = {
     "mail": ("RATE_LIMIT_MAIL", _submits, ("certificates.send", "certificates.retry", "reminders.index")),
     "staff-login": ("RATE_LIMIT_STAFF_LOGIN", _submits, ("admin.login",)),
     "verify": ("RATE_LIMIT_VERIFY", _always, ("certificates.verify",)),
-    "code": ("RATE_LIMIT_CODE", _submits, ("verify.send", "verify.check", "verify.blind")),
+    "code": ("RATE_LIMIT_CODE", _submits, ("codecheck.send", "codecheck.check", "codecheck.blind")),
 }
 
 

@@ -13,7 +13,7 @@ import traceback
 from flask import Flask, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-from sbweb.identity import redact
+from sbweb.id_numbers import redact
 
 # An X-Request-ID from a proxy in front is kept when it could not smuggle anything into a log
 # line or a header (letters, digits and . _ : - only, 8 to 64 of them) and the log would show it

@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from sbweb.clock import utcnow
+from sbweb.taskqueue import huey
 
 HEARTBEAT_KEY = "sbweb.ops.heartbeat"
 LAG_KEY = "sbweb.ops.job-lag"
@@ -37,36 +38,30 @@ _checks = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefi
 # -- heartbeat and the ledger check's last result --------------------------------------------------
 
 
-def _huey():
-    from sbweb.jobs import huey
-
-    return huey
-
-
 def beat() -> None:
     """The job consumer is alive now."""
-    _huey().put(HEARTBEAT_KEY, {"at": utcnow().isoformat()})
+    huey.put(HEARTBEAT_KEY, {"at": utcnow().isoformat()})
 
 
 def record_lag(seconds: float) -> None:
     """How long the last lag probe waited in the queue before a worker took it."""
-    _huey().put(LAG_KEY, round(max(seconds, 0.0), 3))
+    huey.put(LAG_KEY, round(max(seconds, 0.0), 3))
 
 
 def last_beat() -> dict | None:
     """{"at": the last heartbeat, "lag": the last probe's wait in seconds (None before the first)}."""
-    found = _huey().get(HEARTBEAT_KEY, peek=True)
+    found = huey.get(HEARTBEAT_KEY, peek=True)
     if not found:
         return None
-    return {"at": dt.datetime.fromisoformat(found["at"]), "lag": _huey().get(LAG_KEY, peek=True)}
+    return {"at": dt.datetime.fromisoformat(found["at"]), "lag": huey.get(LAG_KEY, peek=True)}
 
 
 def record_ledger_check(violations: int) -> None:
-    _huey().put(LEDGER_KEY, {"at": utcnow().isoformat(), "violations": violations})
+    huey.put(LEDGER_KEY, {"at": utcnow().isoformat(), "violations": violations})
 
 
 def last_ledger_check() -> dict | None:
-    found = _huey().get(LEDGER_KEY, peek=True)
+    found = huey.get(LEDGER_KEY, peek=True)
     if not found:
         return None
     return {"at": dt.datetime.fromisoformat(found["at"]), "violations": found["violations"]}
@@ -238,7 +233,6 @@ def figures(now: dt.datetime | None = None) -> dict:
     session.rollback()  # end the read
     jobs = {"pending": None, "lag": None, "heartbeat_age": None}
     try:
-        huey = _huey()
         jobs["pending"] = huey.pending_count()
         beat_ = last_beat()
         if beat_ is not None:

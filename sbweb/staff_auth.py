@@ -7,10 +7,9 @@ changes settings, runs 对账, imports)."""
 
 from flask import abort, current_app, flash, request, url_for
 
-from sbweb import auth
 from sbweb.db import db
+from sbweb.identity import login_sessions
 from sbweb.models import LoginSession, Staff
-from sbweb.services import login_sessions
 
 COOKIE = "sbweb_staff"
 EXPIRED = "登录已超时，请重新登录"
@@ -20,7 +19,7 @@ def _lifetime():
     return current_app.config["STAFF_SESSION_ABSOLUTE_TIMEOUT"]
 
 
-STAFF = "sbweb.staff"  # on the request (see sbweb.auth.LOGIN)
+STAFF = "sbweb.staff"  # on the request (see sbweb.identity.sessions.LOGIN)
 
 
 def _found(staff=None, row=None) -> None:
@@ -61,7 +60,7 @@ def current_session() -> LoginSession | None:
 
 
 def gate(admin_only: bool = False):
-    """For sbweb.access: a staff page needs a staff session (else the login page, and back)."""
+    """For sbweb.identity.access: a staff page needs a staff session (else the login page, and back)."""
     staff = current_staff()
     if staff is None:
         from sbweb.htmx import leave_app
@@ -81,13 +80,6 @@ def require_admin() -> None:
     """A page a reviewer may read but only an admin may change (its POST): 403 for a reviewer."""
     if not is_admin():
         abort(403)
-
-
-def landing(next_url: str | None) -> str:
-    """Where a staff member goes once signed in: the back-office page that sent them to sign in,
-    never one outside /admin/; else the back office's home."""
-    target = auth.safe_next(next_url, "")
-    return target if target.startswith("/admin/") else url_for("admin.index")
 
 
 def sign_in(staff: Staff, response) -> None:

@@ -6,9 +6,9 @@ from flask import Flask, current_app, request
 from markupsafe import Markup
 from werkzeug.local import LocalProxy
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.clock import SHANGHAI
-from sbweb.identity import mask, mask_name
+from sbweb.id_numbers import mask, mask_name
 from sbweb.money import fen_display, rmb_upper
 from sbweb.services import tax_offices
 from sbweb.services.standards import percent
@@ -34,7 +34,7 @@ def _help_contact():
     # A LocalProxy looks again at each use ({{ help_contact.name }}, .phone, …): keep the
     # answer on the request (not on `g`: the sandbox's in-process requests share it), keyed by
     # the person, who may change within a request (signing in).
-    wanted = auth.person_id()
+    wanted = identity.person_id()
     kept = request.environ.get(HELP_CONTACT)
     if kept is None or kept[0] != wanted:
         kept = request.environ[HELP_CONTACT] = (
@@ -46,8 +46,8 @@ def _help_contact():
 
 def layout_context() -> dict:
     return {
-        "person": LocalProxy(auth.current_person),
-        "identity_level": auth.level(),
+        "person": LocalProxy(identity.current_person),
+        "identity_level": identity.level(),
         "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
         # The footer's 当地税务部门: asked only by a page that shows it, once per request.
         "help_contact": LocalProxy(_help_contact),

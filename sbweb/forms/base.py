@@ -11,7 +11,7 @@ from wtforms import DateField, Field, RadioField, SelectField, SelectMultipleFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from sbweb import identity, typed
+from sbweb import id_numbers, typed
 from sbweb.clock import FIRST_DAY, LAST_DAY, in_calendar
 
 
@@ -113,13 +113,13 @@ def id_number_field(label: str = "证件号码"):
 
 
 class IdDocumentFields:
-    """证件类型 + 证件号码, the number checked against its type (sbweb.identity) and kept in its
+    """证件类型 + 证件号码, the number checked against its type (sbweb.id_numbers) and kept in its
     normal form: the one check every form that names a person uses."""
 
     id_type = Select(
         "证件类型",
-        choices=options((t.code, t.label) for t in identity.ID_TYPES),
-        default=identity.RESIDENT_CARD,
+        choices=options((t.code, t.label) for t in id_numbers.ID_TYPES),
+        default=id_numbers.RESIDENT_CARD,
         validators=[InputRequired("请选择证件类型")],
     )
     id_number = id_number_field()
@@ -128,8 +128,8 @@ class IdDocumentFields:
         if self.id_type.errors:
             return
         try:
-            field.data = identity.validate(self.id_type.data, field.data)
-        except identity.InvalidIdNumber:
+            field.data = id_numbers.validate(self.id_type.data, field.data)
+        except id_numbers.InvalidIdNumber:
             raise ValidationError("证件号码格式不正确") from None
 
 

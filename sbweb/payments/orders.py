@@ -24,14 +24,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from sbweb import metrics
 from sbweb.clock import shanghai_now
-from sbweb.db import db, write_transaction, written
+from sbweb.db import db, write_transaction
 from sbweb.models import (
     Agency,
     Due,
     Enrollment,
-    IssuedNumber,
     Order,
     OrderEvent,
     OrderItem,
@@ -41,8 +39,10 @@ from sbweb.models import (
     Ticket,
 )
 from sbweb.models.base import utcnow
-from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, ORDER_TRANSITIONS, RETURNED_BY_PROVIDER
+from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, RETURNED_BY_PROVIDER
 from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState
+from sbweb.payments.order_states import TransitionNotAllowed, transition
+from sbweb.services.numbers import issue_number
 
 log = logging.getLogger(__name__)
 REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
@@ -70,14 +70,6 @@ class DueUnavailable(PaymentError):
         self.held_by = held_by  # order number of the payer's own active order holding a due
 
 
-class TransitionNotAllowed(Exception):
-    pass
-
-
-class ConcurrentChange(Exception):
-    """Someone else moved the order first; reload and look again."""
-
-
 class UnknownOrder(Exception):
     pass
 
@@ -94,36 +86,7 @@ def provider_for(order: Order):
     return providers()[order.provider]
 
 
-# -- the state machine ----------------------------------------------------------------------
-
-
-def transition(order: Order, to_state: str, cause: str, **fields) -> None:
-    """Move `order` along one allowed edge, recording when and why. Call inside a write
-    transaction. Applies only if the order is still in the state and version we read."""
-    edge, version = (order.state, to_state), order.version
-    if edge not in ORDER_TRANSITIONS:
-        raise TransitionNotAllowed(f"{order.order_no}: {edge[0]} → {edge[1]}")
-    result = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.state == order.state, Order.version == version)
-        .values(state=to_state, version=Order.version + 1, **fields)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentChange(order.order_no)
-    db.session.add(OrderEvent(order_id=order.id, from_state=edge[0], to_state=to_state, cause=cause[:200]))
-    metrics.order_moved(db.session(), order.provider, to_state)
-    db.session.flush()
-    # The row as the UPDATE above left it (it matched our version, under our transaction), not
-    # read back; its relationships (items, refunds) stay loaded: the UPDATE changed none of them.
-    written(order, {"state": to_state, "version": version + 1}, fields)
-
-
-def issue_number(kind: str) -> int:
-    row = IssuedNumber(kind=kind)
-    db.session.add(row)
-    db.session.flush()
-    return row.id
+# -- numbers (the state machine is sbweb.payments.order_states) ------------------------------
 
 
 def new_order_no() -> str:
@@ -571,7 +534,7 @@ def complete_refunds(order_id: int | None = None) -> int:
             cause = f"原路退回 {refund.out_request_no}: {refund.reason}"
             carried = list(db.session.scalars(select(RefundItem).where(RefundItem.refund_id == refund.id)))
             if carried:  # a 退费申请's items: each item, its due and the order follow
-                from sbweb.services.refund_applications import money_back
+                from sbweb.services.refund_items import money_back
 
                 money_back(carried, refund.completed_at, cause)
             elif order.state != "refunded" and not is_excess(refund):

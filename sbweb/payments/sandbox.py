@@ -9,7 +9,8 @@ refuses stamps far from Beijing time, like Alipay's gateway. It never touches ou
 test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
 late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users;
 its 银联 side (UnionPay's protocol, for the unionpay channel) is sbweb.payments.sandbox_unionpay,
-which shares its tables and its notify delivery.
+which shares its tables and its notify delivery; what the gateway and its users' side share (its
+keys, how our client reaches it, an API call) is sbweb.payments.sandbox_base.
 """
 
 import csv
@@ -20,11 +21,8 @@ import logging
 import secrets
 import urllib.request
 import zipfile
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from sqlalchemy import select
 from werkzeug.test import Client
@@ -32,24 +30,23 @@ from werkzeug.wrappers import Response
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
-from sbweb.jobs import huey, in_app_context
 from sbweb.models import SandboxNotify, SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.money import fen_to_yuan, yuan_to_fen
-from sbweb.payments import ProviderError, signing
-from sbweb.payments.alipay import (
-    AlipayApp,
-    AlipayProvider,
-    Transport,
-    http_transport,
-    parse_provider_time,
-    provider_time,
+from sbweb.payments import sandbox_users, signing
+from sbweb.payments.alipay import AlipayProvider, parse_provider_time, provider_time
+from sbweb.payments.sandbox_base import (  # what the users' side shares with the gateway
+    Call,
+    SandboxError,
+    merchant_key,
+    platform_key,
+    sandbox_app,
+    transport_for,
 )
+from sbweb.taskqueue import huey, in_app_context
 
 log = logging.getLogger(__name__)
 
-PLATFORM_KEY = "sandbox_platform"  # the sandbox's own key (Alipay's, in real life)
-MERCHANT_KEY = "sandbox_merchant"  # our app's key, registered with the sandbox
 # Its 银联 side (sbweb.payments.sandbox_unionpay) keeps its trades in the same tables under this
 # app_id; the Alipay gateway and bill leave them out.
 UNIONPAY_APP = "unionpay"
@@ -57,67 +54,6 @@ ALIPAY_TRADES = (SandboxTrade.app_id != UNIONPAY_APP,)
 # The sandbox refuses a request stamped further than this from Beijing time: a client that
 # stamps the machine's local time (UTC on most servers) is caught here, not in production.
 TIMESTAMP_SKEW = dt.timedelta(minutes=15)
-
-
-class SandboxError(Exception):
-    """A request the sandbox refuses; `code`/`sub_code` as Alipay answers them: 40002 is a
-    refusal of the call itself (answered as `error_response`), 40004 a business failure."""
-
-    def __init__(self, sub_code: str, message: str, code: str = "40004"):
-        super().__init__(message)
-        self.code, self.sub_code, self.message = code, sub_code, message
-
-
-def key_dir() -> Path:
-    return Path(current_app.config["PAYMENT_KEY_DIR"])
-
-
-def platform_key():
-    return signing.load_or_create_keypair(key_dir(), PLATFORM_KEY)
-
-
-def merchant_key():
-    return signing.load_or_create_keypair(key_dir(), MERCHANT_KEY)
-
-
-# -- transports: how our client reaches the gateway, and how the gateway reaches us ------
-
-
-def wsgi_transport(app) -> Transport:
-    """Call the gateway inside this process through the whole WSGI stack (no socket), so a
-    single-process pilot never waits on itself."""
-
-    def get(url: str) -> bytes:
-        parts = urlsplit(url)
-        response = Client(app, Response).get(parts.path, query_string=parts.query)
-        if response.status_code != 200:
-            raise ProviderError(f"gateway answered {response.status_code}")
-        return response.get_data()
-
-    return get
-
-
-def transport_for(app) -> Transport:
-    return wsgi_transport(app) if app.config["SANDBOX_TRANSPORT"] == "wsgi" else http_transport(10)
-
-
-def gateway_url(config) -> str:
-    return config.get("SANDBOX_GATEWAY_URL") or "/sandbox/gateway.do"
-
-
-def sandbox_app(app) -> AlipayApp:
-    """Our app as registered with the sandbox: its ids, our merchant key, the sandbox's key."""
-    with app.app_context():
-        private, platform = merchant_key(), platform_key().public_key()
-    return AlipayApp(
-        app_id=app.config["SANDBOX_APP_ID"],
-        gateway=gateway_url(app.config),
-        timeout=10,
-        app_private_key=private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii"),
-        alipay_public_key=signing.public_pem(platform),
-    )
 
 
 def client_for(app) -> AlipayProvider:
@@ -690,19 +626,7 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class Call:
-    """One verified API call as the gateway received it."""
-
-    method: str
-    params: dict  # the public parameters (the OAuth APIs take theirs here, not in biz_content)
-    biz: dict  # biz_content
-    base_url: str = ""  # where the gateway was reached, for the URLs it hands out
-
-
 def _handler(method: str):
-    from sbweb.payments import sandbox_users  # it builds on this module
-
     return API_METHODS.get(method) or sandbox_users.API_METHODS.get(method)
 
 

@@ -42,6 +42,7 @@ from sbweb.instance_files import read_or_create
 from sbweb.models import SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.payments import ProviderError, sandbox, unionpay
+from sbweb.payments.sandbox_base import key_dir
 from sbweb.payments.unionpay import (
     ORDER_ID,
     Merchant,
@@ -177,7 +178,7 @@ def _load(folder: str, mtime_ns: int) -> Material:
 def material() -> Material:
     """The sandbox's chain and keys, made on first use (processes racing to make them all end
     up with the one written first)."""
-    folder = sandbox.key_dir()
+    folder = key_dir()
     path = folder / BUNDLE
     if not path.exists():
         read_or_create(path, _new_bundle)

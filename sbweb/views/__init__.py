@@ -9,6 +9,7 @@ def register(app: Flask) -> None:
         auth,
         bank,
         certificates,
+        codecheck,
         declare,
         errors,
         home,
@@ -22,7 +23,6 @@ def register(app: Flask) -> None:
         reminders,
         sandbox,
         selfpay,
-        verify,
     )
 
     for module in (
@@ -40,7 +40,7 @@ def register(app: Flask) -> None:
         refunds,
         admin,
         notify,
-        verify,
+        codecheck,
         ops,
     ):
         app.register_blueprint(module.bp)

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.forms.bank import AccountForm, AgreementForm, AgreementSettingsForm, ConfirmForm
 from sbweb.forms.base import options
 from sbweb.htmx import render_step
@@ -23,7 +23,7 @@ def _refused(form, exc: bank.BankError):
 
 @bp.get("/")
 def index():
-    person = auth.person_id()
+    person = identity.person_id()
     agreements = bank.agreements_of(person)
     ids = [a.id for a in agreements]
     return render_step(
@@ -53,14 +53,14 @@ def _save_account(form, person, existing):
         return None
     flash("账户信息已保存")
     # Reported from a 退费申请: back to it, where the resident left it.
-    return redirect(auth.safe_next(request.args.get("next"), url_for("bank.index")), 303)
+    return redirect(identity.safe_next(request.args.get("next"), url_for("bank.index")), 303)
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @bp.route("/accounts/<int:account_id>/edit", methods=["GET", "POST"])
 def account(account_id=None):
     """存款账户账号报告: report a new account, or change one."""
-    person = auth.current_person()
+    person = identity.current_person()
     existing = bank.own_account(person.id, account_id) if account_id else None
     if account_id and existing is None:
         abort(404)
@@ -73,7 +73,7 @@ def account(account_id=None):
         "bank/account.html",
         form=form,
         existing=existing,
-        next=auth.safe_next(request.args.get("next"), "") or None,
+        next=identity.safe_next(request.args.get("next"), "") or None,
         status=422 if form.is_submitted() else 200,
     )
 
@@ -104,7 +104,7 @@ def _confirm_page(form, title: str, subject, action: str, note: str):
 
 @bp.route("/accounts/<int:account_id>/delete", methods=["GET", "POST"])
 def delete_account(account_id):
-    person = auth.person_id()
+    person = identity.person_id()
     account = bank.own_account(person, account_id)
     if account is None:
         abort(404)
@@ -154,7 +154,7 @@ def _sign(form, person: int):
 @bp.route("/agreements/new", methods=["GET", "POST"])
 def sign():
     """银行缴费协议: a reported account of one's own for one's own enrollment."""
-    person = auth.person_id()
+    person = identity.person_id()
     accounts = bank.accounts_of(person)
     form = _agreement_form(person, accounts)
     if form.validate_on_submit() and (signed := _sign(form, person)) is not None:
@@ -165,7 +165,7 @@ def sign():
 @bp.route("/agreements/<int:agreement_id>/settings", methods=["GET", "POST"])
 def settings(agreement_id):
     """修改扣款设置: the holder changes the 单笔扣款限额 and the 补缴 opt-in of an active agreement."""
-    person = auth.person_id()
+    person = identity.person_id()
     agreement = next((a for a in bank.agreements_active(person) if a.id == agreement_id), None)
     if agreement is None:
         abort(404)
@@ -187,7 +187,7 @@ def settings(agreement_id):
 
 @bp.route("/agreements/<int:agreement_id>/revoke", methods=["GET", "POST"])
 def revoke(agreement_id):
-    person = auth.person_id()
+    person = identity.person_id()
     agreement = next((a for a in bank.agreements_of(person) if a.id == agreement_id), None)
     if agreement is None:
         abort(404)

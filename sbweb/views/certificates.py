@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
 
-from sbweb import auth, mail
+from sbweb import identity, mail
 from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.certificates import (
@@ -23,9 +23,9 @@ from sbweb.forms.certificates import (
     TaxQueryForm,
 )
 from sbweb.htmx import render_step
-from sbweb.lookup import throttled_lookup
+from sbweb.identity import captcha, throttled_lookup
 from sbweb.models import Person
-from sbweb.services import captcha, documents, records, registry
+from sbweb.services import documents, records, registry
 from sbweb.services.documents import DocumentError
 
 bp = Blueprint("certificates", __name__)
@@ -40,7 +40,7 @@ def _secret() -> str:
 
 def _challenge(kind: str | None = None):
     """The session's current challenge, or a new one (of `kind`, or of the kind it had)."""
-    sid = auth.current_login().id
+    sid = identity.current_login().id
     held = captcha.current(sid)
     if kind or held is None:
         held = captcha.new_challenge(sid, kind or "image")
@@ -64,7 +64,7 @@ def _captcha_context() -> dict:
 def _captcha_passed(form) -> bool:
     """One try per challenge: right or wrong, the next page shows a new one, with the box empty
     (what was typed answered the old one)."""
-    right, kind = captcha.answer(_secret(), auth.current_login().id, form.captcha.data)
+    right, kind = captcha.answer(_secret(), identity.current_login().id, form.captcha.data)
     form.captcha.data = ""
     if right:
         return True
@@ -89,7 +89,7 @@ def captcha_audio():
     """听语音验证码: the digits of the image on the page, read aloud. Only for the challenge that
     page showed (`n`, its nonce) while it waits for its answer: a page left open past it, or
     another session's address, gets nothing."""
-    held, program = captcha.current(auth.current_login().id), _speech()
+    held, program = captcha.current(identity.current_login().id), _speech()
     if held is None or held.kind != "image" or program is None or request.args.get("n") != held.nonce:
         abort(404)
     wav = captcha.audio_wav(program, _secret(), held)
@@ -114,7 +114,7 @@ def _switching(form) -> bool:
 
 @bp.get("/certificates/")
 def index():
-    return render_step("certificates/index.html", verified=auth.is_verified())
+    return render_step("certificates/index.html", verified=identity.is_verified())
 
 
 def _years(form, person_id: int, paid_by: int | None = None):
@@ -128,7 +128,7 @@ def _years(form, person_id: int, paid_by: int | None = None):
 @bp.route("/certificates/payment", methods=["GET", "POST"])
 def payment():
     """缴费证明 / 缴费记录凭证 for one of the person's years."""
-    person = auth.person_id()
+    person = identity.person_id()
     form = PaymentCertForm()
     years = _years(form, person)
     switching = _switching(form)
@@ -197,7 +197,7 @@ def _found(form, payer: int, holder: int, issue: str, proxy: bool):
 @bp.route("/certificates/tax/<issue>", methods=["GET", "POST"])
 def tax_query(issue):
     """首开 / 补开完税证明 — 证明查询信息: 票证号码, 费款所属期, 缴费日期, 主管税务机关 (补开: 开具日期)."""
-    issue, person = _issue(issue), auth.person_id()
+    issue, person = _issue(issue), identity.person_id()
     form = TaxQueryForm()
     _offices(form, person)
     if form.validate_on_submit() and (found := _found(form, person, person, issue, proxy=False)):
@@ -215,7 +215,7 @@ def tax_query(issue):
 @bp.route("/certificates/proxy/tax/<issue>", methods=["GET", "POST"])
 def proxy_tax_query(issue):
     """首开 / 补开完税证明（代缴）: the payee's 证件 + 姓名, then the same 查询 (only what this payer paid)."""
-    issue, payer = _issue(issue), auth.person_id()
+    issue, payer = _issue(issue), identity.person_id()
     form = ProxyTaxQueryForm()
     _offices(form, None)
     status = 422 if form.is_submitted() else 200
@@ -238,7 +238,7 @@ def proxy_tax_query(issue):
 
 def _kept_query(issue: str) -> dict | None:
     kept = session.get(TAX_QUERY)
-    if not kept or kept.get("person") != auth.person_id() or kept.get("issue") != issue:
+    if not kept or kept.get("person") != identity.person_id() or kept.get("issue") != issue:
         return None
     return kept
 
@@ -300,7 +300,7 @@ def tax_list(issue):
 @bp.route("/certificates/proxy", methods=["GET", "POST"])
 def proxy():
     """缴费证明（代缴）: for a payee named by 证件号码 + 姓名, only what this payer paid."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     form = ProxyCertForm()
     form.year.choices = options((y, f"{y}年") for y in records.record_years(payer))
     switching = _switching(form)
@@ -324,27 +324,27 @@ def proxy():
 @bp.get("/certificates/issued")
 def issued():
     """开具记录: every document this person had issued."""
-    return render_step("certificates/issued.html", docs=documents.issued_by(auth.person_id()))
+    return render_step("certificates/issued.html", docs=documents.issued_by(identity.person_id()))
 
 
 @bp.get("/orders/<order_no>/voucher")
 def voucher(order_no):
     """电子缴费凭证 of a settled order the resident may see (made once, then the same)."""
-    if not auth.may_see_order_no(order_no):  # before anything is made for it
+    if not identity.may_see_order_no(order_no):  # before anything is made for it
         abort(404)
     try:
-        doc = documents.voucher(auth.person_id(), order_no)
+        doc = documents.voucher(identity.person_id(), order_no)
     except DocumentError:
         abort(404)
     return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
 
 
 def _own(doc_no: str):
-    doc = documents.own_document(auth.person_id(), doc_no)
+    doc = documents.own_document(identity.person_id(), doc_no)
     if (
         doc is None
-        or (doc.kind == "voucher" and not auth.may_see_order(doc.order))
-        or (doc.kind != "voucher" and not auth.is_verified())
+        or (doc.kind == "voucher" and not identity.may_see_order(doc.order))
+        or (doc.kind != "voucher" and not identity.is_verified())
     ):
         abort(404)
     return doc
@@ -358,7 +358,7 @@ def verify_url(doc) -> str:
 def _rendered(doc):
     """The PDF as this session may have it: the holder's own copy (a verified session of the
     holder, not a 代缴 variant) carries the full 证件号码; any other copy is masked."""
-    own = auth.is_verified() and auth.person_id() == doc.holder_id and not doc.proxy
+    own = identity.is_verified() and identity.person_id() == doc.holder_id and not doc.proxy
     return documents.download(
         doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"), full_id=own
     )
@@ -369,14 +369,14 @@ def show(doc_no):
     doc = _own(doc_no)
     form = MailForm()
     if not form.email.data:
-        form.email.data = auth.current_person().email or ""
+        form.email.data = identity.current_person().email or ""
     # The addresses it went to are the person's own data: not for a looked-up session.
     return render_step(
         "certificates/show.html",
         doc=doc,
         form=form,
         retry=PlainForm(),
-        mails=mail.mails_of(auth.person_id(), doc.id) if auth.is_verified() else [],
+        mails=mail.mails_of(identity.person_id(), doc.id) if identity.is_verified() else [],
     )
 
 
@@ -398,7 +398,7 @@ def _queue_mail(form, doc):
     rendered = _rendered(doc)
     try:
         mail.queue(
-            auth.person_id(),
+            identity.person_id(),
             form.email.data,
             f"{doc.label} {doc.doc_no}",
             f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
@@ -426,7 +426,7 @@ def send(doc_no):
         doc=doc,
         form=form,
         retry=PlainForm(),
-        mails=mail.mails_of(auth.person_id(), doc.id),
+        mails=mail.mails_of(identity.person_id(), doc.id),
         status=422,
     )
 
@@ -436,10 +436,10 @@ def retry(mail_id):
     form = PlainForm()
     if form.validate_on_submit():
         try:
-            again = mail.retry(auth.person_id(), mail_id)
+            again = mail.retry(identity.person_id(), mail_id)
         except mail.MailError as exc:
             flash(exc.message)
-            return redirect(url_for("certificates.issued" if auth.is_verified() else "home.index"), 303)
+            return redirect(url_for("certificates.issued" if identity.is_verified() else "home.index"), 303)
         flash("已重新提交发送")
         if again.document is not None:
             return redirect(url_for("certificates.show", doc_no=again.document.doc_no), 303)

@@ -12,7 +12,7 @@ place, and the amount follows the base as it is typed.
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy import select
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.checkout import start_selection
 from sbweb.clock import shanghai_today
 from sbweb.db import db
@@ -47,7 +47,7 @@ def _hand_to_confirm(payer: int, enrollment: Enrollment, due_ids: list[int]):
 
 @bp.get("/")
 def index():
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrolled = {
         tuple(row)
         for row in db.session.execute(
@@ -218,7 +218,7 @@ def declare(flow):
     if flow not in FLOWS:
         abort(404)
     _, insurance, chooses = FLOWS[flow]
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrollments, then = _enrollments_then(payer, flow)
     page = {"flow": flow, "title": TITLES[flow], "chooses": chooses, "insurance": insurance, "then": then}
     if not enrollments:
@@ -271,21 +271,21 @@ def _declare(payer: int, flow: str, form, today):
             month_to=form.month_to.data or 0,
             base_fen=base,
             today=today,
-            level=auth.level(),
+            level=identity.level(),
             allow_withholding=form.allow_withholding.data == "yes",
         )
     if chooses == "grade":
         return declarations.choose_grade(
-            payer, enrollment, year=form.year.data, grade_fen=form.grade.data, today=today, level=auth.level()
+            payer, enrollment, year=form.year.data, grade_fen=form.grade.data, today=today, level=identity.level()
         )
-    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today, level=auth.level())
+    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today, level=identity.level())
 
 
 @bp.route("/backpay/<enrollment_no>", methods=["GET", "POST"])
 def backpay(enrollment_no):
     """补缴明细确认: the 补缴 the agency approved and pushed, to check before paying. 下一步
     records the confirmation (a bank agreement withholds a 补缴 only once it is confirmed)."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrollment = db.session.scalar(
         select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == payer)
     )
@@ -294,7 +294,7 @@ def backpay(enrollment_no):
     form = BackpayForm()
     if form.validate_on_submit():
         try:
-            dues = declarations.confirm_backpay(payer, enrollment, form.shown.data, level=auth.level())
+            dues = declarations.confirm_backpay(payer, enrollment, form.shown.data, level=identity.level())
         except DeclarationError as exc:
             form.form_errors.append(exc.message)
         else:
@@ -313,7 +313,7 @@ def _backpay_page(form, enrollment: Enrollment):
         dues=dues,
         total=sum(d.amount_fen for d in dues),
         agreement=bank.active_agreement(enrollment.id),
-        verified=auth.is_verified(),
+        verified=identity.is_verified(),
         status=422 if form.is_submitted() else 200,
     )
 
@@ -338,7 +338,7 @@ def history():
 
 def _history_rows(dates, choices_only: bool) -> list:
     return declarations.history(
-        auth.person_id(),
+        identity.person_id(),
         dates.state.data or None,
         kinds=("base", "grade") if choices_only else None,
         category=dates.category.data or None,
@@ -350,7 +350,7 @@ def _history_rows(dates, choices_only: bool) -> list:
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])
 def void(declaration_id):
     """基数作废 / 档次作废, after a confirmation page."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     declaration = db.session.scalar(
         select(Declaration).where(Declaration.id == declaration_id, Declaration.person_id == payer)
     )

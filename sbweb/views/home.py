@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, make_response, redirect, request
 
-from sbweb import auth, typed
+from sbweb import identity, typed
 from sbweb.htmx import htmx, render_step
 from sbweb.templating import TEXT_SIZE_COOKIE
 
@@ -36,7 +36,7 @@ def text_size():
     brought = "next" in request.args
     switch = request.args if brought else request.form
     large = switch.get("size") == "large"
-    target = auth.safe_next(switch.get("next"), "/")
+    target = identity.safe_next(switch.get("next"), "/")
     response = make_response("", 204) if htmx else redirect(target, 303)
     if brought and not htmx:
         typed.keep(response, urlsplit(target).path, request.form)

@@ -4,7 +4,8 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from sbweb import csrf, metrics
+from sbweb import metrics
+from sbweb.extensions import csrf
 from sbweb.payments import InvalidNotice, Notification, orders
 
 bp = Blueprint("notify", __name__)

@@ -3,10 +3,11 @@
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth, csrf
+from sbweb import identity
 from sbweb.checkout import go_pay, start_payment
 from sbweb.clock import shanghai_now
 from sbweb.db import db
+from sbweb.extensions import csrf
 from sbweb.forms.proxy import KeepPayeeForm
 from sbweb.htmx import into_main, polled_by, render_part, render_step
 from sbweb.models import Order
@@ -18,7 +19,7 @@ bp = Blueprint("orders", __name__)
 
 def _own_order(order_no: str) -> Order:
     order = db.session.scalar(select(Order).filter_by(order_no=order_no[:32]))
-    if order is None or not auth.may_see_order(order):
+    if order is None or not identity.may_see_order(order):
         abort(404)  # someone else's order looks exactly like no order
     return order
 
@@ -34,7 +35,7 @@ def show(order_no):
     polled = polled_by("order-state")
     if polled and order.active:
         return render_part("orders/_state.html", order=order)  # only the status line changes
-    keep = payees.paid_for_once(auth.person_id(), order) if auth.is_verified() and not order.active else []
+    keep = payees.paid_for_once(identity.person_id(), order) if identity.is_verified() and not order.active else []
     response = render_step("orders/show.html", order=order, keep=keep, keep_form=KeepPayeeForm() if keep else None)
     return into_main(response) if polled else response
 
@@ -119,6 +120,6 @@ def provider_return(provider):
     order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))
     # Some returns are unsigned (WeChat H5): anyone can type one, so only the payer's own
     # session makes us ask the provider; anyone else gets the same 404 as a wrong number.
-    if order is not None and order.active and auth.may_see_order(order):
+    if order is not None and order.active and identity.may_see_order(order):
         orders.refresh(order)  # the resident just paid, most likely: ask now, not in 3 s
     return redirect(url_for("orders.show", order_no=order_no), 303)

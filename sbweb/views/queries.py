@@ -4,11 +4,11 @@ named by 证件号码 + 姓名 — only this payer's payments, whoever else paid
 
 from flask import Blueprint, request
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.forms.base import options
 from sbweb.forms.queries import PaidQueryForm, ProxyPaidQueryForm
 from sbweb.htmx import render_step
-from sbweb.lookup import throttled_lookup
+from sbweb.identity import throttled_lookup
 from sbweb.services import records
 
 bp = Blueprint("queries", __name__, url_prefix="/queries")
@@ -26,7 +26,7 @@ def index():
 @bp.get("/paid")
 def paid():
     """已缴费查询: the person's own paid items for a 费款所属期 year."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     form = PaidQueryForm(request.args)
     _years(form, payer)
     result = None
@@ -38,7 +38,7 @@ def paid():
 @bp.get("/proxy-paid")
 def proxy_paid():
     """代缴已缴费查询: by the payee's 证件号码 + 姓名; throttled like any lookup by number."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     form = ProxyPaidQueryForm(request.args)
     _years(form, payer)
     result, status = _proxy_paid(form, payer) if "id_number" in request.args else (None, 200)

@@ -4,7 +4,7 @@ and paging are plain GET links and forms; with HTMX only the results swap."""
 
 from flask import Blueprint, request
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.forms.records import TABS, RecordsFilterForm
 from sbweb.htmx import render_step
 from sbweb.services import records
@@ -14,11 +14,11 @@ bp = Blueprint("records", __name__, url_prefix="/records")
 
 @bp.get("/")
 def index():
-    payer = auth.person_id()
+    payer = identity.person_id()
     form = RecordsFilterForm(request.args)
     tab, chosen = form.tab.data, form.chosen()
     # A manual lookup sees only what it paid in this session.
-    mine_only = None if auth.is_verified() else auth.current_login().orders
+    mine_only = None if identity.is_verified() else identity.current_login().orders
     result = records.records_page(payer, others=tab == "proxy", page=form.page.data, order_nos=mine_only, **chosen)
     return render_step(
         "records/index.html",
@@ -27,5 +27,5 @@ def index():
         tabs=TABS,
         chosen=chosen,
         years=records.record_years(payer),
-        verified=auth.is_verified(),
+        verified=identity.is_verified(),
     )

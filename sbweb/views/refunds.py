@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.forms.base import options
 from sbweb.forms.refunds import AMOUNT_FIELD, ApplyForm, SearchForm, amounts
 from sbweb.htmx import render_step
@@ -30,7 +30,7 @@ def _search(form, kind: str):
         return None
     try:
         return service.refundable(
-            auth.person_id(),
+            identity.person_id(),
             kind,
             date_from=form.date_from.data,
             date_to=form.date_to.data,
@@ -80,7 +80,7 @@ def _apply_form(kind: str, order_no: str, items, accounts) -> ApplyForm:
     if not form.is_submitted():
         if not use_draft:
             form.items.data = [i.id for i in items]
-            form.account_name.data = auth.current_person().name
+            form.account_name.data = identity.current_person().name
         elif accounts:
             form.account.data = accounts[-1].id  # the account just reported
     form.typed_amounts = (draft.get("amounts") or {}) if use_draft else dict(request.form)
@@ -128,7 +128,7 @@ def _submit(form, person, order_no: str, kind: str):
 def apply(kind, order_no):
     """退费申请: which items of the payment (part of one for 多缴费款), why, and to which account."""
     kind = _kind(kind)
-    person = auth.current_person()
+    person = identity.current_person()
     order = service.refundable_order(person.id, kind, order_no)
     if order is None:
         abort(404)
@@ -156,4 +156,4 @@ def apply(kind, order_no):
 @bp.get("/records")
 def records():
     """退费申请记录: each application and where it stands."""
-    return render_step("refunds/records.html", rows=service.applications_of(auth.person_id()))
+    return render_step("refunds/records.html", rows=service.applications_of(identity.person_id()))

@@ -3,7 +3,7 @@ the mail's one link unsubscribes without signing in."""
 
 from flask import Blueprint, abort, flash, redirect, url_for
 
-from sbweb import auth, mail
+from sbweb import identity, mail
 from sbweb.forms.base import options
 from sbweb.forms.reminders import CancelForm, ReminderForm
 from sbweb.htmx import render_step
@@ -40,7 +40,7 @@ def _subscribe(form, me):
 
 @bp.route("/", methods=["GET", "POST"])
 def index():
-    me = auth.current_person()
+    me = identity.current_person()
     form, people = _reminder_form(me)
     if form.validate_on_submit() and (done := _subscribe(form, me)) is not None:
         return done
@@ -57,7 +57,7 @@ def index():
 @bp.post("/<int:reminder_id>/cancel")
 def cancel(reminder_id):
     if CancelForm().validate_on_submit():
-        if not reminders.cancel(auth.person_id(), reminder_id):
+        if not reminders.cancel(identity.person_id(), reminder_id):
             abort(404)
         flash("已取消该缴费提醒")
     return redirect(url_for("reminders.index"), 303)

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 from sqlalchemy import select
 
-from sbweb import csrf
 from sbweb.db import db
+from sbweb.extensions import csrf
 from sbweb.forms.base import Form
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models import SandboxTrade
 from sbweb.payments import sandbox, sandbox_unionpay, sandbox_users, signing
 

@@ -6,14 +6,14 @@ was done ("you can't be on 选择缴款方式 without a confirmed selection").
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.checkout import go_pay, start_selection
 from sbweb.clock import shanghai_now, shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.selfpay import ConfirmForm, DuesForm, MethodForm
-from sbweb.hosts import channel_choices
 from sbweb.htmx import render_step
+from sbweb.identity import channel_choices
 from sbweb.models import Person
 from sbweb.models.order import CHANNEL_LABELS
 from sbweb.payments import orders
@@ -25,7 +25,7 @@ bp = Blueprint("selfpay", __name__, url_prefix="/selfpay")
 
 def _selection() -> dict | None:
     selection = session.get("selection")
-    if not selection or selection.get("person") != auth.person_id():
+    if not selection or selection.get("person") != identity.person_id():
         return None
     return selection
 
@@ -58,14 +58,14 @@ def _payees_shown(selection) -> list:
 def _withholding_notices(owed) -> dict[int, list[str]]:
     """Why the resident's bank agreement left dues for them to pay: shown to a verified session
     only, since it tells of the agreement (a looked-up one may see what is owed, no more)."""
-    if not auth.is_verified():
+    if not identity.is_verified():
         return {}
-    return withholding.skips_of_dues([d.id for d in owed], auth.person_id())
+    return withholding.skips_of_dues([d.id for d in owed], identity.person_id())
 
 
 @bp.get("/")
 def enrollments():
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrollments, counts = dues_service.enrollments_of(payer), dues_service.open_due_counts(payer)
     today = shanghai_today()
     # 无待缴 where a collection window is open: say it may be declared (the dues page offers it).
@@ -100,7 +100,7 @@ def _dues_shown(payer: int, enrollment, owed):
 
 @bp.route("/<enrollment_no>/dues", methods=["GET", "POST"])
 def dues(enrollment_no):
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrollment, owed = dues_service.dues_page(payer, enrollment_no[:32])
     if enrollment is None:
         abort(404)
@@ -188,7 +188,7 @@ def _method_form(selection, choices) -> MethodForm:
 
 def _payee_gone(selection) -> bool:
     """A 被代缴人 of the selection has left the payer's list since (and is not paid for once)."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     others = _people(selection) - {payer}
     once = set(selection.get("once") or [])
     return bool(others) and not all(p in once or payees.is_payee(payer, p) for p in others)
@@ -199,7 +199,7 @@ def _place_order(form, selection):
     provider. A refusal redirects, or is written into the form (None: show the page again)."""
     try:
         made = orders.create_order(
-            payer_id=auth.person_id(),
+            payer_id=identity.person_id(),
             person_ids=_people(selection),
             due_ids=selection["dues"],
             shown=selection["confirmed"],
@@ -212,7 +212,7 @@ def _place_order(form, selection):
         flash(exc.message)
         return redirect(url_for("selfpay.confirm"), 303)
     except orders.DueUnavailable as exc:
-        if exc.held_by and auth.may_see_order_no(exc.held_by):
+        if exc.held_by and identity.may_see_order_no(exc.held_by):
             flash("该笔费款已在支付中，请勿重复缴费")
             return redirect(url_for("orders.show", order_no=exc.held_by), 303)
         # Held by an order this session did not make (a looked-up session sees only its own).
@@ -220,7 +220,7 @@ def _place_order(form, selection):
     except orders.PaymentError as exc:
         form.form_errors.append(exc.message)
     else:
-        auth.remember_order(made.order.order_no)
+        identity.remember_order(made.order.order_no)
         return go_pay(made.order)
     return None
 
@@ -253,7 +253,7 @@ def method():
         # Back after paying: the confirm page says they are paid. (Dues held by this selection's
         # own order stay here: 去支付 again goes back to that order, never a second one.)
         return redirect(url_for("selfpay.confirm"), 303)
-    choices = channel_choices(auth.host(), current_app.config["PAYMENT_CHANNELS"])
+    choices = channel_choices(identity.host(), current_app.config["PAYMENT_CHANNELS"])
     form = _method_form(selection, choices)
     if form.validate_on_submit() and (answer := _go_pay(form, selection, chosen, choices)) is not None:
         return answer

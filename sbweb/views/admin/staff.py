@@ -3,10 +3,10 @@ admins, every staff account and its sessions."""
 
 from flask import abort, current_app, flash, redirect, request, url_for
 
-from sbweb import staff_auth
+from sbweb import identity, staff_auth
 from sbweb.forms.admin import ConfirmForm, LoginForm, PasswordForm
 from sbweb.htmx import render_step
-from sbweb.services import login_sessions
+from sbweb.identity import login_sessions
 from sbweb.services import staff as staff_service
 from sbweb.views.admin.blueprint import bp
 
@@ -20,7 +20,8 @@ def login():
         except staff_service.StaffError as exc:
             form.form_errors.append(exc.message)
         else:
-            response = redirect(staff_auth.landing(request.args.get("next")), 303)
+            target = identity.safe_next(request.args.get("next"), "")
+            response = redirect(target if target.startswith("/admin/") else url_for("admin.index"), 303)
             staff_auth.sign_in(staff, response)
             return response
     return render_step("admin/login.html", form=form, status=422 if form.is_submitted() else 200)

@@ -1,7 +1,7 @@
 """Server-side sessions: start one at sign-in, find it by the cookie's token, end it (退出, idle,
 the absolute limit, a newer sign-in, staff revoking it, a password change), list them.
 
-No request in here: sbweb.auth (residents) and the back office (staff) pass the address and the
+No request in here: sbweb.identity.sessions (residents) and the back office (staff) pass the address and the
 user agent in. Every change is its own write transaction.
 """
 

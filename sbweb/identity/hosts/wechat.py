@@ -1,6 +1,6 @@
 """WeChat sign-in (网页授权) for pages opened inside WeChat: the 公众号's OAuth gives the user's
 openid (and unionid when the account has one), never who they are in law — so a WeChat user is
-bound to a person once, by a code sent to the contact on file (sbweb.views.verify).
+bound to a person once, by a code sent to the contact on file (sbweb.views.codecheck).
 
 Configuration, HOST_SIGNIN[name] (the secret's file relative to the instance folder):
 
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sbweb.hostauth import HostIdentity, HostSignInError
+from sbweb.identity.hosts.base import HostIdentity, HostSignInError
 
 AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 API_URL = "https://api.weixin.qq.com"
@@ -44,7 +44,7 @@ class _HideSecret(logging.Filter):
     def filter(self, record):
         try:
             message = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a malformed log call: logging's own error path reports it
             return True
         if "secret=" in message:
             record.msg, record.args = re.sub(r"secret=[^&\s]+", "secret=***", message), ()
@@ -145,7 +145,7 @@ class WeChatSignIn:
 
 
 def from_settings(name: str, settings: dict, app) -> WeChatSignIn:
-    """hostauth.KINDS["wechat"]: the sign-in of HOST_SIGNIN[name], or RuntimeError naming the
+    """hosts.KINDS["wechat"]: the sign-in of HOST_SIGNIN[name], or RuntimeError naming the
     setting that is wrong (never what the secret is)."""
     where = f"HOST_SIGNIN[{name!r}]"
     appid = str(settings.get("appid", ""))

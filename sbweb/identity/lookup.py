@@ -4,8 +4,8 @@ address, a wrong name and an unknown number answered alike."""
 
 from flask import current_app, request
 
-from sbweb.services import throttle
-from sbweb.services.people import find_person
+from sbweb.identity import throttle
+from sbweb.identity.people import find_person
 
 NO_MATCH = "证件号码与姓名不一致，或未查询到该人员，请核对后重新输入"
 TOO_MANY = (

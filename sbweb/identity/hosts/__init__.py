@@ -9,7 +9,6 @@ Providers are configuration (HOST_SIGNIN), built once per app like the payment p
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from flask import current_app
@@ -17,46 +16,23 @@ from sqlalchemy import delete, select
 from werkzeug.utils import import_string
 
 from sbweb.db import db, write_transaction
+from sbweb.identity.hosts.base import HostIdentity, HostSignInError  # noqa: F401 (HostSignInError: for the views)
+from sbweb.identity.people import find_person
 from sbweb.models import HostAccount, Person
 from sbweb.models.base import utcnow
-from sbweb.services.people import find_person
 
 # kind (HOST_SIGNIN[name]["kind"]) → "module:factory(name, settings, app)"
 KINDS: dict[str, str] = {
-    "wechat": "sbweb.hostauth.wechat:from_settings",
-    "alipay": "sbweb.hostauth.alipay:from_settings",
+    "wechat": "sbweb.identity.hosts.wechat:from_settings",
+    "alipay": "sbweb.identity.hosts.alipay:from_settings",
 }
 # The host-app sandbox's sign-in (the sandbox box of the 授权 page): reached only from there.
 SANDBOX = "sandbox"
 
 
-class HostSignInError(Exception):
-    """The host did not vouch for anyone: the resident refused, the code is stale or
-    forged, or the host could not be reached. `str()` is for the log, not the resident."""
-
-
-@dataclass(frozen=True)
-class HostIdentity:
-    provider: str  # the configured name, e.g. "alipay"
-    subject: str  # the host's stable id for its user (Alipay user_id, WeChat openid)
-    # The person in law, when the host vouches for it (Alipay 实名); else None.
-    id_type: str | None = None
-    id_number: str | None = None
-    name: str | None = None
-    unionid: str | None = None  # WeChat's id for the user across the 公众号s of one owner
-    nickname: str | None = None  # what the host calls its user, when it says (snsapi_userinfo)
-
-    @property
-    def names_person(self) -> bool:
-        return bool(self.id_type and self.id_number and self.name)
-
-    def __repr__(self) -> str:  # never the number: reprs end up in logs
-        return f"<HostIdentity {self.provider} {self.subject[:6]}… {'实名' if self.names_person else ''}>"
-
-
 class HostSignIn(Protocol):
     name: str
-    host: str  # which host app it belongs to (sbweb.hosts: "alipay", "wechat", …)
+    host: str  # which host app it belongs to (sbweb.identity.hosts.apps: "alipay", "wechat", …)
 
     def authorize_url(self, redirect_uri: str, state: str) -> str: ...
     def identify(self, args: Mapping[str, str]) -> HostIdentity: ...
@@ -120,7 +96,7 @@ def bind(identity: HostIdentity, person: Person, *, replacing_others: bool = Fal
                 )
             )
             # The earlier host user is no longer trusted: its open sessions as this person end too.
-            from sbweb.services import login_sessions
+            from sbweb.identity import login_sessions
 
             signin = providers().get(identity.provider)
             login_sessions.end_sessions_of_other_host_users(

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, abort, current_app, request, url_for
 
-from sbweb import auth
+from sbweb.identity import sessions
 
 PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN = "public", "lookup", "verified", "staff", "admin"
 RESIDENT_LEVELS = {LOOKUP: 1, VERIFIED: 2}
@@ -46,9 +46,9 @@ RULES: dict[str, Rule] = {
     "auth.host_callback": _r(PUBLIC, None, "同意授权"),
     "auth.manual": _r(PUBLIC, PUBLIC, "拒绝授权"),
     "auth.sign_out": _r(None, PUBLIC, "退出"),
-    "verify.start": _r(PUBLIC, None, "验证码验证"),
-    "verify.identity": _r(PUBLIC, PUBLIC, "验证码验证"),
-    "verify.blind": _r(PUBLIC, PUBLIC, "验证码验证"),
+    "codecheck.start": _r(PUBLIC, None, "验证码验证"),
+    "codecheck.identity": _r(PUBLIC, PUBLIC, "验证码验证"),
+    "codecheck.blind": _r(PUBLIC, PUBLIC, "验证码验证"),
     "notify.receive": _r(None, PUBLIC, "支付结果通知"),
     "orders.provider_return": _r(PUBLIC, PUBLIC, "支付返回"),
     "certificates.verify": _r(PUBLIC, None, "证明核验"),
@@ -69,9 +69,9 @@ RULES: dict[str, Rule] = {
     "sandbox.unionpay_certificate": _r(PUBLIC, None, "沙箱"),
     # A looked-up session: see what is owed and pay it; its own orders and their vouchers; the
     # way up to verified.
-    "verify.code": _r(LOOKUP, None, "验证码验证"),
-    "verify.send": _r(None, LOOKUP, "获取验证码"),
-    "verify.check": _r(None, LOOKUP, "验证码验证"),
+    "codecheck.code": _r(LOOKUP, None, "验证码验证"),
+    "codecheck.send": _r(None, LOOKUP, "获取验证码"),
+    "codecheck.check": _r(None, LOOKUP, "验证码验证"),
     "selfpay.enrollments": _r(LOOKUP, None, "我为自己缴"),
     "selfpay.dues": _r(LOOKUP, LOOKUP, "选择缴费信息"),
     "selfpay.confirm": _r(LOOKUP, LOOKUP, "缴费信息确认"),
@@ -208,7 +208,7 @@ def _came_from() -> str:
     except Exception:  # noqa: BLE001 - no GET here: back to the page the form was on
         referrer = request.referrer or ""
         path = referrer.split(request.host, 1)[-1] if request.host in referrer else ""
-        return auth.safe_next(path, url_for("home.index"))
+        return sessions.safe_next(path, url_for("home.index"))
 
 
 def check() -> object | None:
@@ -220,13 +220,13 @@ def check() -> object | None:
     if level == PUBLIC:
         return None
     if level is None:  # a route (or a method of it) nobody classified: refused, never open
-        current_app.logger.error("%s %s is not in sbweb.access.RULES: refused", request.method, endpoint)
+        current_app.logger.error("%s %s is not in sbweb.identity.access.RULES: refused", request.method, endpoint)
         abort(403)
     if level in (STAFF, ADMIN):
         from sbweb import staff_auth
 
         return staff_auth.gate(admin_only=level == ADMIN)
-    have = auth.level()
+    have = sessions.level()
     if have is not None and RESIDENT_LEVELS[have] >= RESIDENT_LEVELS[level]:
         return None
     from sbweb.htmx import leave_app
@@ -242,7 +242,7 @@ def check() -> object | None:
 
 def init_app(app: Flask) -> None:
     app.extensions["sbweb.access"] = dict(RULES)
-    # After the session is loaded (sbweb.auth's hook is registered first).
+    # After the session is loaded (sbweb.identity.sessions registers its hook first).
     app.before_request(check)
 
 
@@ -260,17 +260,14 @@ def describe() -> str:
     for each level, what it opens (GET) and what it does (POST) beyond the levels below it."""
     lines = ["| level | sees (GET) | does (POST) |", "|---|---|---|"]
     for level in (PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN):
-
-        def labels(kind: str) -> str:
-            found = []
-            for endpoint, rule in RULES.items():
-                if (
-                    getattr(rule, kind) == level
-                    and not endpoint.startswith(("sandbox.", "static"))
-                    and rule.what not in found
-                ):
-                    found.append(rule.what)
-            return "、".join(found) or "—"
-
-        lines.append(f"| {LEVEL_WORDS[level]} | {labels('read')} | {labels('write')} |")
+        lines.append(f"| {LEVEL_WORDS[level]} | {_labels(level, 'read')} | {_labels(level, 'write')} |")
     return "\n".join(lines)
+
+
+def _labels(level: str, kind: str) -> str:
+    """The actions whose `kind` ("read" or "write") needs `level`, each once, in table order."""
+    found = []
+    for endpoint, rule in RULES.items():
+        if getattr(rule, kind) == level and not endpoint.startswith(("sandbox.", "static")) and rule.what not in found:
+            found.append(rule.what)
+    return "、".join(found) or "—"

@@ -73,31 +73,55 @@ def _region_known(code: str) -> bool:
     return any("county" in props for _part, props in parts)
 
 
+def _resident_card(number: str, today: dt.date) -> None:
+    """居民身份证: GB 11643, of a county GB/T 2260 knows, not one of 港澳台's codes."""
+    _check_gb11643(number, today)
+    if not _region_known(number[:6]) or number[:6] in _HK_MO_TW_REGIONS:
+        raise InvalidIdNumber(number)
+
+
+def _residence_permit(number: str, today: dt.date) -> None:
+    """港澳台居民居住证: GB 11643 with 港澳台's codes (810000, 820000, 830000)."""
+    _check_gb11643(number, today)
+    if number[:6] not in _HK_MO_TW_REGIONS:
+        raise InvalidIdNumber(number)
+
+
+def _permanent_residence(number: str, today: dt.date) -> None:
+    """外国人永久居留身份证: the 2023 card keeps the GB 11643 layout and check character, and
+    starts with 9."""
+    if not number.startswith("9"):
+        raise InvalidIdNumber(number)
+    _check_gb11643(number, today)
+
+
+def _shaped(pattern: re.Pattern):
+    """A permit checked by its shape alone (there is no check character to compute)."""
+
+    def check(number: str, _today: dt.date) -> None:
+        if not pattern.match(number):
+            raise InvalidIdNumber(number)
+
+    return check
+
+
+# 证件类型 → its check, which raises InvalidIdNumber.
+_CHECKS = {
+    RESIDENT_CARD: _resident_card,
+    "237": _residence_permit,
+    "208": _permanent_residence,
+    "516": _shaped(_HK_MO_PERMIT),
+    "511": _shaped(_TW_PERMIT),
+}
+
+
 def validate(id_type: str, number: str, today: dt.date | None = None) -> str:
     """Return the normalised number, or raise InvalidIdNumber."""
-    today = today or dt.date.today()
     number = normalise(number)
-    if id_type == RESIDENT_CARD:
-        _check_gb11643(number, today)
-        if not _region_known(number[:6]) or number[:6] in _HK_MO_TW_REGIONS:
-            raise InvalidIdNumber(number)
-    elif id_type == "237":
-        _check_gb11643(number, today)
-        if number[:6] not in _HK_MO_TW_REGIONS:
-            raise InvalidIdNumber(number)
-    elif id_type == "208":
-        # The 2023 permanent-residence card keeps the GB 11643 layout and check character.
-        if not number.startswith("9"):
-            raise InvalidIdNumber(number)
-        _check_gb11643(number, today)
-    elif id_type == "516":
-        if not _HK_MO_PERMIT.match(number):
-            raise InvalidIdNumber(number)
-    elif id_type == "511":
-        if not _TW_PERMIT.match(number):
-            raise InvalidIdNumber(number)
-    else:
+    check = _CHECKS.get(id_type)
+    if check is None:
         raise InvalidIdNumber(number)
+    check(number, today or dt.date.today())
     return number
 
 

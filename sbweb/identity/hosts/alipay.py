@@ -5,23 +5,23 @@ browser back with an auth_code, and we ask Alipay who that is — alipay.system.
 
 Alipay shares 证件号码 and 姓名 only with apps granted those fields (会员信息 with 实名 data);
 without them, or for a 证件 we do not take, the identity is the Alipay user id alone, which
-counts once it is bound to a person (sbweb.hostauth.person_for).
+counts once it is bound to a person (sbweb.identity.hosts.person_for).
 """
 
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
-from sbweb import identity
-from sbweb.hostauth import HostIdentity, HostSignInError
-from sbweb.hosts import HOST_LABELS
+from sbweb import id_numbers
+from sbweb.identity.hosts.apps import HOST_LABELS
+from sbweb.identity.hosts.base import HostIdentity, HostSignInError
 from sbweb.payments import ProviderError
 from sbweb.payments.alipay import AlipayClient, ConfigurationError, read_app
 
 AUTHORIZE_URL = "https://openauth.alipay.com/oauth2/publicAppAuthorize.htm"
-# alipay.user.info.share's cert_type → our 证件类型 (sbweb.identity). Alipay's own names in the
+# alipay.user.info.share's cert_type → our 证件类型 (sbweb.id_numbers). Alipay's own names in the
 # comments; 回乡证 and 台胞证 are the everyday names of the two 通行证.
 CERT_TYPES = {
-    "0": identity.RESIDENT_CARD,  # 身份证
+    "0": id_numbers.RESIDENT_CARD,  # 身份证
     "4": "516",  # 回乡证
     "11": "516",  # 港澳居民来往内地通行证
     "8": "511",  # 台胞证
@@ -75,8 +75,8 @@ class AlipaySignIn:
         if id_type is None:
             return HostIdentity(provider=self.name, subject=subject)
         try:
-            number = identity.validate(id_type, str(number))
-        except identity.InvalidIdNumber:
+            number = id_numbers.validate(id_type, str(number))
+        except id_numbers.InvalidIdNumber:
             return HostIdentity(provider=self.name, subject=subject)
         return HostIdentity(provider=self.name, subject=subject, id_type=id_type, id_number=number, name=str(name))
 

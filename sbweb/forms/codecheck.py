@@ -14,7 +14,7 @@ def _digits(value):
     return "".join(unicodedata.normalize("NFKC", value).split()) if isinstance(value, str) else value
 
 
-class VerifyIdentityForm(ManualIdentityForm):
+class IdentityForm(ManualIdentityForm):
     submit = SubmitField("下一步")
 
 

@@ -1,11 +1,11 @@
 """Who is using the app, at which level. The identity lives on the server (a LoginSession row,
-sbweb.services.login_sessions); the signed cookie holds only its random token beside the
+sbweb.identity.login_sessions); the signed cookie holds only its random token beside the
 page state (CSRF secret, a half-made selection, messages). So 退出 ends the identity wherever the
 cookie was copied, and the idle and absolute limits are the server's.
 
 - `verified`: the host app vouched for the person (授权), or a one-time code did.
 - `lookup`: the person typed 证件类型 + 证件号码 + 姓名. May see what is owed and pay it, and see
-  the orders made in this session; nothing more (sbweb.access says what each level may do).
+  the orders made in this session; nothing more (sbweb.identity.access says what each level may do).
 """
 
 from urllib.parse import urlsplit
@@ -13,10 +13,9 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, flash, g, request, session
 
 from sbweb.db import db
+from sbweb.identity import login_sessions
 from sbweb.models import LoginSession, Person
-from sbweb.services import login_sessions
 
-LEVELS = {"lookup": 1, "verified": 2}
 TOKEN_KEY = "sid"
 EXPIRED = "您已较长时间未操作，为保护您的信息安全，请重新授权"
 TOO_LONG = "登录已超过{hours}小时，为保护您的信息安全，请重新授权"
