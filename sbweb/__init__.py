@@ -105,10 +105,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from sbweb.htmx import htmx
 
     htmx.init_app(app)
-    from sbweb import security, typed
+    from sbweb import security, templating, typed
 
     security.init_app(app)
     typed.init_app(app)
+    templating.init_app(app)
 
     from sbweb import jobs
 
@@ -131,9 +132,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     init_host_signin(app)
 
+    from sbweb import request_checks
     from sbweb.views import register
 
     register(app)
+    request_checks.init_app(app)
     from sbweb import limits
 
     limits.init_app(app)

@@ -110,29 +110,9 @@ def _redis_problem(url: str) -> str | None:
 
 def readiness() -> dict[str, str]:
     """Each check's word: "ok" (or what it is, e.g. "immediate"), else what is wrong."""
-    from sbweb.db import db
-
     app = current_app
     config = app.config
-    checks: dict[str, str] = {}
-
-    future = _checks.submit(_database_revisions, db.engine)
-    try:
-        revisions = future.result(timeout=DATABASE_WAIT)
-    except concurrent.futures.TimeoutError:
-        checks["database"] = f"no answer within {DATABASE_WAIT:g} s"
-    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
-        checks["database"] = f"unreachable ({type(exc).__name__})"
-    else:
-        checks["database"] = "ok"
-        heads = migration_heads()
-        if revisions == heads:
-            checks["migrations"] = "ok"
-        else:
-            checks["migrations"] = (
-                f"at {','.join(sorted(revisions)) or 'none'}, release needs "
-                f"{','.join(sorted(heads))}: run flask db upgrade"
-            )
+    checks = _database_checks()
 
     url = redis_url(config)
     redis_ok = True
@@ -141,27 +121,51 @@ def readiness() -> dict[str, str]:
         checks["redis"] = problem or "ok"
         redis_ok = problem is None
 
-    if config["HUEY_IMMEDIATE"]:
-        checks["jobs"] = "immediate"  # tasks run inline in the request: there is no consumer
-    elif config["HUEY_REDIS_URL"] and not redis_ok:
-        checks["jobs"] = "heartbeat unknown (redis unreachable)"
-    else:
-        try:
-            beat_ = last_beat()
-        except Exception as exc:  # noqa: BLE001 - the job storage itself is out of reach
-            checks["jobs"] = f"job storage unreachable ({type(exc).__name__})"
-        else:
-            if beat_ is None:
-                checks["jobs"] = "no heartbeat from the job consumer"
-            else:
-                age = (utcnow() - beat_["at"]).total_seconds()
-                limit = HEARTBEAT_MAX_AGE.total_seconds()
-                checks["jobs"] = "ok" if age <= limit else f"consumer heartbeat {int(age)} s old (limit {int(limit)} s)"
+    checks["jobs"] = _jobs_check(config, redis_ok)
 
     providers = app.extensions.get("sbweb.providers", {})
     missing = sorted(set(config["PAYMENT_CHANNELS"].values()) - providers.keys())
     checks["providers"] = f"not loaded: {', '.join(missing)}" if missing else "ok"
     return checks
+
+
+def _database_checks() -> dict[str, str]:
+    """The database within DATABASE_WAIT, and at this release's migrations."""
+    from sbweb.db import db
+
+    future = _checks.submit(_database_revisions, db.engine)
+    try:
+        revisions = future.result(timeout=DATABASE_WAIT)
+    except concurrent.futures.TimeoutError:
+        return {"database": f"no answer within {DATABASE_WAIT:g} s"}
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
+        return {"database": f"unreachable ({type(exc).__name__})"}
+    heads = migration_heads()
+    if revisions == heads:
+        return {"database": "ok", "migrations": "ok"}
+    return {
+        "database": "ok",
+        "migrations": (
+            f"at {','.join(sorted(revisions)) or 'none'}, release needs {','.join(sorted(heads))}: run flask db upgrade"
+        ),
+    }
+
+
+def _jobs_check(config, redis_ok: bool) -> str:
+    """The job consumer: its heartbeat fresh (HEARTBEAT_MAX_AGE), or none needed (tasks inline)."""
+    if config["HUEY_IMMEDIATE"]:
+        return "immediate"  # tasks run inline in the request: there is no consumer
+    if config["HUEY_REDIS_URL"] and not redis_ok:
+        return "heartbeat unknown (redis unreachable)"
+    try:
+        beat_ = last_beat()
+    except Exception as exc:  # noqa: BLE001 - the job storage itself is out of reach
+        return f"job storage unreachable ({type(exc).__name__})"
+    if beat_ is None:
+        return "no heartbeat from the job consumer"
+    age = (utcnow() - beat_["at"]).total_seconds()
+    limit = HEARTBEAT_MAX_AGE.total_seconds()
+    return "ok" if age <= limit else f"consumer heartbeat {int(age)} s old (limit {int(limit)} s)"
 
 
 def ready(checks: dict[str, str]) -> bool:

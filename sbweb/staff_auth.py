@@ -2,7 +2,8 @@
 "staff"), named by the random token in the `sbweb_staff` cookie (path /admin), apart from the
 residents' session. Logout, an admin, or a password change ends it wherever the cookie went;
 idle (SESSION_IDLE_TIMEOUT) and absolute (STAFF_SESSION_ABSOLUTE_TIMEOUT) limits are the
-server's."""
+server's. A staff member is a 审核员 (reviewer: reads, reviews refunds) or a 管理员 (admin: also
+changes settings, runs 对账, imports)."""
 
 from flask import abort, current_app, flash, request, url_for
 
@@ -68,6 +69,17 @@ def gate(admin_only: bool = False):
     if admin_only and staff.role != "admin":
         abort(403)
     return None
+
+
+def is_admin() -> bool:
+    staff = current_staff()
+    return staff is not None and staff.role == "admin"
+
+
+def require_admin() -> None:
+    """A page a reviewer may read but only an admin may change (its POST): 403 for a reviewer."""
+    if not is_admin():
+        abort(403)
 
 
 def sign_in(staff: Staff, response) -> None:

@@ -4,11 +4,9 @@ open dues it priced re-priced."""
 
 from flask import abort, flash, redirect, request, url_for
 from sqlalchemy import select
-from wtforms import StringField, SubmitField
-from wtforms.validators import Length
 
 from sbweb.db import db, write_transaction
-from sbweb.forms.base import Form, Select, options
+from sbweb.forms.admin import StandardForm
 from sbweb.htmx import render_step
 from sbweb.models import Standard
 from sbweb.models.enrollment import CATEGORY_LABELS
@@ -17,23 +15,7 @@ from sbweb.services import standards as service
 from sbweb.services.provisional import Settlement, outstanding
 from sbweb.services.staff import audit
 from sbweb.staff_auth import current_staff
-from sbweb.views.admin import bp
-
-
-class StandardForm(Form):
-    region = StringField("地区代码", validators=[Length(max=6)])
-    year = StringField("年度", validators=[Length(max=4)])
-    category = Select("人员类别", choices=options(CATEGORY_LABELS.items()))
-    base_min = StringField("缴费基数下限（元）", validators=[Length(max=12)])
-    base_max = StringField("缴费基数上限（元）", validators=[Length(max=12)])
-    pension_rate = StringField("养老保险费率（%）", validators=[Length(max=8)])
-    medical_rate = StringField("医疗保险费率（%）", validators=[Length(max=8)])
-    grades = StringField("缴费档次（元，逗号分隔）", validators=[Length(max=300)])
-    medical = StringField("城乡居民医疗保险（元）", validators=[Length(max=12)])
-    late_fee = StringField("滞纳金（%/日，0 为不收）", validators=[Length(max=8)])
-    opens = StringField("征收期开始（YYYY-MM-DD）", validators=[Length(max=10)])
-    closes = StringField("征收期结束（YYYY-MM-DD）", validators=[Length(max=10)])
-    submit = SubmitField("保存")
+from sbweb.views.admin.blueprint import bp
 
 
 def _values(standard: Standard) -> dict:
@@ -74,32 +56,10 @@ def standard(standard_id=None):
     existing = db.session.get(Standard, standard_id) if standard_id else None
     if standard_id and existing is None:
         abort(404)
-    form = StandardForm(data=_values(existing) if existing and request.method == "GET" else None)
-    if existing:  # the key of a standard stays; a new year is a new row
-        del form.region, form.year, form.category
+    form = _standard_form(existing)
     if form.validate_on_submit():
-        spec = {name: field.data for name, field in form._fields.items() if name not in ("csrf_token", "submit")}
-        if existing:
-            spec.update(region=existing.region_code, year=existing.year, category=existing.category)
-        settled = Settlement()
         try:
-            values = service.parse_standard(spec)
-            with write_transaction():
-                current = db.session.scalar(
-                    select(Standard).filter_by(
-                        region_code=values["region_code"], year=values["year"], category=values["category"]
-                    )
-                )
-                before = _values(current) if current else None
-                saved, changed = service.save_standard(values, settled)
-                if changed or settled.total:
-                    audit(
-                        current_staff().id,
-                        "standard.save",
-                        f"standard:{saved.id}",
-                        before,
-                        {**_values(saved), "provisional": settled.counts()},
-                    )
+            changed, settled = _save(form, existing)
         except service.StandardError as exc:
             form.form_errors.extend(exc.problems)
         else:
@@ -113,3 +73,32 @@ def standard(standard_id=None):
         categories=CATEGORY_LABELS,
         status=422 if form.is_submitted() else 200,
     )
+
+
+def _standard_form(existing: Standard | None) -> StandardForm:
+    form = StandardForm(data=_values(existing) if existing and request.method == "GET" else None)
+    if existing:  # the key of a standard stays; a new year is a new row
+        del form.region, form.year, form.category
+    return form
+
+
+def _save(form: StandardForm, existing: Standard | None) -> tuple[bool, Settlement]:
+    """The form's standard saved (with the open dues it priced re-priced) and, if anything changed,
+    audited with its values before and after: (changed, what was settled)."""
+    spec = {name: field.data for name, field in form._fields.items() if name not in ("csrf_token", "submit")}
+    if existing:
+        spec.update(region=existing.region_code, year=existing.year, category=existing.category)
+    settled = Settlement()
+    values = service.parse_standard(spec)
+    with write_transaction():
+        current = db.session.scalar(
+            select(Standard).filter_by(
+                region_code=values["region_code"], year=values["year"], category=values["category"]
+            )
+        )
+        before = _values(current) if current else None
+        saved, changed = service.save_standard(values, settled)
+        if changed or settled.total:
+            after = {**_values(saved), "provisional": settled.counts()}
+            audit(current_staff().id, "standard.save", f"standard:{saved.id}", before, after)
+    return changed, settled
