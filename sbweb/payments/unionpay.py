@@ -341,20 +341,15 @@ class Merchant:
         back_url: str,
     ) -> dict[str, str]:
         """前台交易 (消费, mobile web): the signed fields the browser posts to frontTransReq.do."""
-        return self.key.sign(
-            self._base(
-                "01",
-                "01",
-                "000201",
-                order_id,
-                txn_time,
-                channelType="08",
-                currencyCode=CURRENCY,
-                txnAmt=amount(amount_fen),
-                frontUrl=front_url,
-                backUrl=back_url,
-                payTimeout=provider_time(pay_timeout),
-            )
+        return self._money_request(
+            "01",
+            "01",
+            order_id,
+            txn_time,
+            amount_fen,
+            frontUrl=front_url,
+            backUrl=back_url,
+            payTimeout=provider_time(pay_timeout),
         )
 
     def query_request(self, *, order_id: str, txn_time: dt.datetime) -> dict[str, str]:
@@ -367,18 +362,23 @@ class Merchant:
         """退货 of `amount_fen` of the paid trade `orig_qry_id` (its queryId), as orderId."""
         if not re.fullmatch(r"[0-9A-Za-z]{1,64}", orig_qry_id or ""):
             raise ValueError("origQryId must be the paid trade's queryId")
+        return self._money_request("04", "00", order_id, txn_time, amount_fen, origQryId=orig_qry_id, backUrl=back_url)
+
+    def _money_request(
+        self, txn_type: str, sub_type: str, order_id: str, txn_time: dt.datetime, amount_fen: int, **fields
+    ) -> dict[str, str]:
+        """A signed request that moves money (消费, 退货): mobile web (channelType 08), in 元 of CNY."""
         return self.key.sign(
             self._base(
-                "04",
-                "00",
+                txn_type,
+                sub_type,
                 "000201",
                 order_id,
                 txn_time,
                 channelType="08",
                 currencyCode=CURRENCY,
                 txnAmt=amount(amount_fen),
-                origQryId=orig_qry_id,
-                backUrl=back_url,
+                **fields,
             )
         )
 
