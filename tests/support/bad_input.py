@@ -194,21 +194,34 @@ class Site:
         self.dirty = False
 
 
-def _make_site(tmp_dir: Path, key_dir: Path, migrated_database) -> Site:
+def module_app(tmp_dir: Path, key_dir: Path, migrated_database, **config):
+    """An app for a whole module's tests on a database of its own (a copy of the migrated SQLite
+    file, or the PostgreSQL one emptied but for KEEP_TABLES), its clock at COLLECTING. Call
+    within its app context to empty PostgreSQL's tables: `empty_tables()`."""
     if ON_POSTGRES:
         uri = migrated_database
     else:
         shutil.copy(migrated_database, tmp_dir / "sbweb.sqlite3")
         uri = f"sqlite:///{tmp_dir / 'sbweb.sqlite3'}"
-    app = create_app(_base_config(tmp_dir, key_dir, uri))
+    app = create_app({**_base_config(tmp_dir, key_dir, uri), **config})
     app.jinja_env.bytecode_cache = JINJA_CACHE
     app.test_client_class = ResidentClient
     app_clock.set_source(lambda: COLLECTING)
+    return app
+
+
+def empty_tables():
+    """On PostgreSQL, shared by the workers' earlier modules: every table emptied but KEEP_TABLES."""
+    if ON_POSTGRES:
+        tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
+        db.session.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
+        db.session.commit()
+
+
+def _make_site(tmp_dir: Path, key_dir: Path, migrated_database) -> Site:
+    app = module_app(tmp_dir, key_dir, migrated_database)
     with app.app_context():
-        if ON_POSTGRES:
-            tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
-            db.session.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
-            db.session.commit()
+        empty_tables()
         ids = _build_data(World.load())
         db.session.remove()
     clients = {name: app.test_client() for name in ("me", "me_lookup", "resident", "anon")}
