@@ -25,6 +25,17 @@ def body_of(response) -> bytes:
     return decode[response.headers.get("Content-Encoding")](response.get_data())
 
 
+def start_config(tmp_path) -> dict:
+    """The settings create_app needs besides a provider's, for tests of what it refuses at start:
+    an instance folder and a SQLite file of the test's own."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'config.sqlite3'}",
+    }
+
+
 class PageProblem(AssertionError):
     pass
 
