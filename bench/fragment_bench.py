@@ -40,7 +40,10 @@ import requests
 from harness import (
     BIN,
     HOST,
+    PREFERRED_ENROLLMENT,
+    RESIDENT,
     ROOT,
+    SESSION_COOKIE,
     BenchError,
     Servers,
     children_cpu_seconds,
@@ -50,15 +53,14 @@ from harness import (
     group_cpu_seconds,
     machine_busy_seconds,
     run_cleanly,
+    sbweb_env,
     wait_for_quiet,
     wait_ready,
 )
+from profile_fragment import steady_ms
 
 BENCH = Path(__file__).resolve().parent
 
-RESIDENT = {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}
-PREFERRED_ENROLLMENT = "520102100000012345"
-SESSION_COOKIE = "sbweb_session"
 GOAL_RATIO = 0.60  # of the same-work app's throughput (issue 15)
 GOAL_P99_MS = 20.0
 SAMEWORK_COOKIE = "samework_session"
@@ -134,24 +136,6 @@ def gunicorn_args(workers: int, port: int, target: str, extra=()) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- sbweb set-up
-
-
-def sbweb_env(tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        {
-            "FLASK_APP": "app",
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-            # Keep the real instance/ untouched: our own secret, sandbox keys, and jobs in memory
-            # (the dues page enqueues nothing; huey's SQLite file would otherwise be instance/'s).
-            "SBWEB_SECRET_KEY": secrets.token_hex(32),
-            "SBWEB_PAYMENT_KEY_DIR": str(tmp / "keys"),
-            "SBWEB_HUEY_IMMEDIATE": "1",
-            "SBWEB_ASSET_DIR": str(tmp / "assets"),  # the static files' versions
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
 
 
 def sign_in(base: str) -> tuple[str, str]:
@@ -567,8 +551,6 @@ def print_ratio(label: str, r: float, base, sb) -> None:
 
 def print_steady(tmp: Path, rounds: int, dues_path: str) -> None:
     """The steady figure: the same three apps in-process on the same database, no HTTP."""
-    from profile_fragment import steady_ms
-
     print(
         f"\nin-process CPU per request (profile_fragment.py; minimum over batches, {rounds} alternation(s)):",
         flush=True,

@@ -111,6 +111,31 @@ def flask_cli(env, *args, timeout=180) -> str:
     return done.stdout.strip()
 
 
+# -- the sbweb the fragment benchmarks measure (fragment_bench.py, profile_fragment.py) ------------
+
+RESIDENT = {"id_type": "201", "id_number": "520102198503151246", "name": "王芳"}  # a demo resident
+PREFERRED_ENROLLMENT = "520102100000012345"
+SESSION_COOKIE = "sbweb_session"
+
+
+def sbweb_env(tmp: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SBWEB_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {
+            "FLASK_APP": "app",
+            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            # Keep the real instance/ untouched: our own secret, sandbox keys, and jobs in memory
+            # (the dues page enqueues nothing; huey's SQLite file would otherwise be instance/'s).
+            "SBWEB_SECRET_KEY": secrets.token_hex(32),
+            "SBWEB_PAYMENT_KEY_DIR": str(tmp / "keys"),
+            "SBWEB_HUEY_IMMEDIATE": "1",
+            "SBWEB_ASSET_DIR": str(tmp / "assets"),  # the static files' versions
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
 def csrf_token(html: str) -> str:
     for tag in re.findall(r"<input\b[^>]*>", html):
         if re.search(r'\bname="csrf_token"', tag):

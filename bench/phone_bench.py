@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 import requests
-from fragment_bench import gunicorn_args, sbweb_env
-from harness import BIN, HOST, ROOT, BenchError, Servers, flask_cli, free_port, run_cleanly, wait_ready
+from fragment_bench import gunicorn_args
+from harness import BIN, HOST, ROOT, BenchError, Servers, flask_cli, free_port, run_cleanly, sbweb_env, wait_ready
 from journey import pad
 
 CHROMIUM = "/usr/bin/chromium"

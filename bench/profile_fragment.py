@@ -46,8 +46,7 @@ def _import(target: str):
 
 
 def _signed_in_environ(app, dues_path: str | None):
-    from fragment_bench import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE
-    from harness import csrf_token
+    from harness import PREFERRED_ENROLLMENT, RESIDENT, SESSION_COOKIE, csrf_token
     from werkzeug.test import EnvironBuilder
 
     client = app.test_client()
@@ -66,7 +65,7 @@ def _signed_in_environ(app, dues_path: str | None):
 
 def _samework_environ(app, dues_path: str | None):
     """The same-work yardstick (bench/samework_app.py) signed in as the dues' owner."""
-    from fragment_bench import PREFERRED_ENROLLMENT
+    from harness import PREFERRED_ENROLLMENT
     from samework_app import app as samework
     from werkzeug.test import EnvironBuilder
 
@@ -127,15 +126,15 @@ def _breakdown(app, call, n=1000):
 
     import flask_wtf.csrf
 
-    import sbweb.auth
     import sbweb.htmx
+    import sbweb.identity
     import sbweb.services.dues
     import sbweb.views.selfpay
 
     session_if = app.session_interface
     wrap(session_if, "open_session", "session cookie: verify + decode")
     wrap(session_if, "save_session", "session cookie: re-sign + Set-Cookie")
-    wrap(sbweb.auth, "current_person", "auth.current_person (Person row)")
+    wrap(sbweb.identity, "current_person", "identity.current_person (Person row)")
     wrap(sbweb.services.dues, "dues_page", "dues_service.dues_page (one Core SELECT)")
     wrap(flask_wtf.csrf, "generate_csrf", "CSRF token")
     wrap(sbweb.htmx, "render_template", "render_template (incl. lazy loads)")
@@ -252,7 +251,7 @@ def child(args):
 
 
 def _env(tmp: Path) -> dict:
-    from fragment_bench import sbweb_env
+    from harness import sbweb_env
 
     env = sbweb_env(tmp)
     env["SBWEB_SECRET_KEY"] = "bench-profile-" + "0" * 50  # same in every child
@@ -361,7 +360,7 @@ def main(argv=None):
     if args.child:
         return child(args)
 
-    from fragment_bench import flask_cli
+    from harness import flask_cli
 
     tmp = Path(tempfile.mkdtemp(prefix="sbweb-profile-"))
     try:

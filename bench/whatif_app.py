@@ -6,7 +6,7 @@ the app.
 
 It imports the real app (app.py) and changes, in this process only:
 
-1. Identity from the signed session alone: `auth.current_person()` no longer loads the
+1. Identity from the signed session alone: `identity.current_person()` no longer loads the
    Person row on every request; it returns a stand-in carrying the session's person id that
    loads the row only if something asks for more than the id. (Safe for the dues page: its
    query is filtered on that person id anyway.)
@@ -30,7 +30,7 @@ from sqlalchemy import and_, bindparam, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import app  # noqa: E402  (the real application object)
-from sbweb import auth  # noqa: E402
+from sbweb import identity  # noqa: E402
 from sbweb.db import db  # noqa: E402
 from sbweb.forms.selfpay import DuesForm  # noqa: E402
 from sbweb.htmx import render_step  # noqa: E402
@@ -69,7 +69,7 @@ def current_person():
     return g.person
 
 
-auth.current_person = current_person  # level(), identity_required and the views look it up here
+identity.current_person = current_person  # level(), identity_required and the views look it up here
 
 
 # 2. ---------------------------------------------------------------------------------------
@@ -144,11 +144,11 @@ def _load(person_id: int, enrollment_no: str):
 _real_dues = app.view_functions["selfpay.dues"]
 
 
-@auth.identity_required()
+@identity.identity_required()
 def dues(enrollment_no):
     if request.method != "GET":
         return _real_dues(enrollment_no)
-    enrollment, owed = _load(auth.current_person().id, enrollment_no[:32])
+    enrollment, owed = _load(identity.current_person().id, enrollment_no[:32])
     if enrollment is None:
         abort(404)
     form = DuesForm()

@@ -5,18 +5,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
-from flask_compress import Compress
-from flask_migrate import Migrate
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.engine import make_url
 
 from sbweb import database, instance_files
 from sbweb.config import Defaults, from_environment
 from sbweb.db import db, prepare_sqlite
+from sbweb.extensions import compress, csrf, migrate
 
-csrf = CSRFProtect()
-compress = Compress()
-migrate = Migrate()
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 
@@ -103,18 +98,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     # on the finished response, and adds Vary: Accept-Encoding.
     compress.init_app(app)
     csrf.init_app(app)
-    from sbweb import access, auth, metrics
+    from sbweb import identity, metrics
 
     metrics.init_app(app)  # first: its clock starts before any other hook
-    auth.init_app(app)
-    access.init_app(app)
+    identity.init_app(app)  # who is signed in, then what their level may open
     from sbweb.htmx import htmx
 
     htmx.init_app(app)
-    from sbweb import security, typed
+    from sbweb import security, templating, typed
 
     security.init_app(app)
     typed.init_app(app)
+    templating.init_app(app)
 
     from sbweb import jobs
 
@@ -133,13 +128,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     from sbweb.payments.registry import init_providers
 
     init_providers(app)
-    from sbweb.hostauth import init_host_signin
+    from sbweb.identity import init_host_signin
 
     init_host_signin(app)
 
+    from sbweb import request_checks
     from sbweb.views import register
 
     register(app)
+    request_checks.init_app(app)
     from sbweb import limits
 
     limits.init_app(app)

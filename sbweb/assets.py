@@ -5,9 +5,10 @@ Brotli copies made once per version, so htmx's 52 KB arrive as 15 KB.
 
 At start-up the files in sbweb/static are hashed; each version is written, with its .br and .gz
 beside it, to ASSET_DIR (instance/assets by default): each file put in place whole, by rename, and
-its owner's only, like everything in instance/. Versions already there stay and keep being served: a page rendered by a worker that still runs
-the old code finds its files during a rolling restart. A fingerprint that was never made is not
-found (404). The plain URLs (`/static/app.css`) still answer, from Flask, revalidated each time.
+its owner's only, like everything in instance/. Versions already there stay and keep being
+served: a page rendered by a worker that still runs the old code finds its files during a
+rolling restart. A fingerprint that was never made is not found (404). The plain URLs
+(`/static/app.css`) still answer, from Flask, revalidated each time.
 
 Templates name files with `asset_url('app.css')`."""
 

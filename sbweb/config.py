@@ -21,8 +21,9 @@ class Defaults:
     # The Retry-After of that 503 (seconds): about what a database restart takes.
     DATABASE_RETRY_AFTER = 10
 
-    # Sessions: who is signed in lives on the server (sbweb.auth, table login_sessions); the
-    # signed cookie holds its random token and page state only. Secure (HTTPS only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
+    # Sessions: who is signed in lives on the server (sbweb.identity.sessions, table
+    # login_sessions); the signed cookie holds its random token and page state only. Secure (HTTPS
+    # only) is off because `make run` serves plain http on 127.0.0.1; a live pilot turns it on.
     SESSION_COOKIE_NAME = "sbweb_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -70,8 +71,11 @@ class Defaults:
     DEFAULT_TAX_OFFICE: str | None = None
 
     # Payments. Every channel a host may allow is served by a provider; the embedded default
-    # routes all three to the sandbox, which speaks Alipay's mobile web payment protocol.
-    PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "sandbox"}
+    # routes all three to the sandbox: 支付宝 and 微信支付 to `sandbox`, which speaks Alipay's
+    # mobile web payment protocol, and 云闪付 to `unionpay`, our UnionPay client, which the
+    # sandbox adds pointed at its own 银联 gateway (sbweb.payments.sandbox_unionpay) unless
+    # PAYMENT_PROVIDERS configures a real one under that name.
+    PAYMENT_CHANNELS = {"alipay": "sandbox", "wechat": "sandbox", "unionpay": "unionpay"}
     # Real providers, by the name PAYMENT_CHANNELS uses: {"alipay": {"kind": "alipay", …}}.
     # Each kind's settings are described in its module (sbweb.payments.registry lists them).
     PAYMENT_PROVIDERS: dict = {}
@@ -168,7 +172,7 @@ class Defaults:
     # the residents of sbweb/demo/residents.toml, never a real person). Off when live.
     HOST_SANDBOX_ENABLED = True
     # Real host-app sign-in (the host's OAuth), by name: {"alipay": {"kind": "alipay", …}}.
-    # Inside that host app, 同意授权 goes through it (sbweb.hostauth lists the kinds).
+    # Inside that host app, 同意授权 goes through it (sbweb.identity.hosts lists the kinds).
     HOST_SIGNIN: dict = {}
 
     # Mail (发送至邮箱), through the durable outbox in sbweb/mail.py. No MAIL_SERVER: the embedded

@@ -230,11 +230,10 @@ def start_problem(app) -> str | None:
     from alembic.script import ScriptDirectory
     from sqlalchemy.exc import DBAPIError
 
-    from sbweb.db import db
-
     instance = app.instance_path
     with app.app_context():
-        engine = db.engine
+        # The app's own SQLAlchemy (sbweb.db builds on this module, so it is not imported here).
+        engine = app.extensions["sqlalchemy"].engine
         url, name = engine.url, shown(engine.url)
         path = sqlite_file(url)
         if path is not None and not path.exists():

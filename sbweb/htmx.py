@@ -145,9 +145,9 @@ class _Answer:
         if not self.status.startswith("303") or any(k.lower().startswith("hx-") for k, _ in self.headers):
             return None
         location = urlsplit(self.header("Location") or "")
-        if location.scheme or location.netloc:
-            if (location.scheme, location.netloc) != (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST")):
-                return None
+        here = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"))
+        if (location.scheme or location.netloc) and (location.scheme, location.netloc) != here:
+            return None
         script = environ.get("SCRIPT_NAME", "")
         if not location.path.startswith(script + "/") or location.path.startswith("//"):
             return None

@@ -8,6 +8,7 @@ every process that serves the app: the secret key and the sandbox's key pairs. S
 workers start at the same moment; the first to write a file wins and the others take its
 content, so all sign and verify alike."""
 
+import contextlib
 import logging
 import os
 import stat
@@ -82,10 +83,8 @@ def read_or_create(path: Path, make) -> bytes:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
-        try:
+        with contextlib.suppress(FileExistsError):  # another process made it first: theirs stands
             os.link(tmp, path)  # atomic, and refuses to replace a file another process made
-        except FileExistsError:
-            pass
     finally:
         os.unlink(tmp)
     return path.read_bytes()

@@ -1,8 +1,9 @@
 """Rate limits per client address (flask-limiter) on what can be used to guess or to flood: the
-lookups by 证件号码 + 姓名, the 验证码 images and their audio, the one-time codes, whatever sends mail, the staff sign-in, 证明核验. The
-limits are configuration (RATE_LIMIT_*); the counters live in memory (one process) or in Redis
-(RATELIMIT_STORAGE_URI, shared by every process). Behind a reverse proxy the client address is
-the one the proxy passes on (PROXY_FIX_X_FOR), which the lookup throttle counts by too.
+lookups by 证件号码 + 姓名, the 验证码 images and their audio, the one-time codes, whatever sends
+mail, the staff sign-in, 证明核验. The limits are configuration (RATE_LIMIT_*); the counters live
+in memory (one process) or in Redis (RATELIMIT_STORAGE_URI, shared by every process). Behind a
+reverse proxy the client address is the one the proxy passes on (PROXY_FIX_X_FOR), which the
+lookup throttle counts by too.
 
 A refusal is the 429 page with when to try again (sbweb.views.errors). If Redis is down the
 counting goes on in each process's memory, never a 500."""
@@ -29,7 +30,7 @@ SCOPES = {
     "lookup": (
         "RATE_LIMIT_LOOKUP",
         _submits,
-        ("auth.manual", "verify.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid"),
+        ("auth.manual", "codecheck.identity", "proxy.add", "certificates.proxy", "queries.proxy_paid"),
     ),
     "captcha": (
         "RATE_LIMIT_CAPTCHA",
@@ -45,7 +46,7 @@ SCOPES = {
     "mail": ("RATE_LIMIT_MAIL", _submits, ("certificates.send", "certificates.retry", "reminders.index")),
     "staff-login": ("RATE_LIMIT_STAFF_LOGIN", _submits, ("admin.login",)),
     "verify": ("RATE_LIMIT_VERIFY", _always, ("certificates.verify",)),
-    "code": ("RATE_LIMIT_CODE", _submits, ("verify.send", "verify.check", "verify.blind")),
+    "code": ("RATE_LIMIT_CODE", _submits, ("codecheck.send", "codecheck.check", "codecheck.blind")),
 }
 
 
@@ -85,5 +86,5 @@ def retry_after_seconds() -> int | None:
         return None
     try:
         return max(1, int(limit.reset_at - time.time()))
-    except Exception:  # the storage went away between the refusal and now
+    except Exception:  # noqa: BLE001 - the storage went away (any backend's error): no figure, no 500
         return None

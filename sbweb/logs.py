@@ -13,7 +13,7 @@ import traceback
 from flask import Flask, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-from sbweb.identity import redact
+from sbweb.id_numbers import redact
 
 # An X-Request-ID from a proxy in front is kept when it could not smuggle anything into a log
 # line or a header (letters, digits and . _ : - only, 8 to 64 of them) and the log would show it
@@ -51,7 +51,7 @@ def install_redaction() -> None:
             record.request_id = request_id()
         try:
             message = record.getMessage()
-        except Exception:  # a malformed log call: leave it to logging's own error path
+        except Exception:  # noqa: BLE001 - a malformed log call: leave it to logging's own error path
             return record
         cleaned = redact(message)
         if cleaned != message:
@@ -194,5 +194,5 @@ if _GunicornLogger is not None:
                         "request_id": headers.get(REQUEST_ID_HEADER.lower()),
                     },
                 )
-            except Exception:
+            except Exception:  # noqa: BLE001 - as gunicorn's own access(): a log line must never fail a request
                 self.error(traceback.format_exc())

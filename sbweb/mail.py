@@ -31,11 +31,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import defer
 
 from sbweb.db import db, write_transaction
-from sbweb.identity import redact
+from sbweb.id_numbers import redact
 from sbweb.instance_files import write_private
-from sbweb.jobs import huey, in_app_context
 from sbweb.models import OutboxMail, Person
 from sbweb.models.base import utcnow
+from sbweb.taskqueue import huey, in_app_context
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def deliver(mail_id: int) -> str | None:
     try:
         _send(message, f"{mail_id}-{attempt}")
         error = None
-    except Exception as exc:  # refused, dropped, timed out, disk full: all retried alike
+    except Exception as exc:  # noqa: BLE001 - refused, dropped, timed out, disk full: all retried alike
         error = _describe(exc)
         code = getattr(exc, "smtp_code", None)  # the log gets no address: class and code only
         log.warning(

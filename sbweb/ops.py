@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from sbweb.clock import utcnow
+from sbweb.taskqueue import huey
 
 HEARTBEAT_KEY = "sbweb.ops.heartbeat"
 LAG_KEY = "sbweb.ops.job-lag"
@@ -37,36 +38,30 @@ _checks = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefi
 # -- heartbeat and the ledger check's last result --------------------------------------------------
 
 
-def _huey():
-    from sbweb.jobs import huey
-
-    return huey
-
-
 def beat() -> None:
     """The job consumer is alive now."""
-    _huey().put(HEARTBEAT_KEY, {"at": utcnow().isoformat()})
+    huey.put(HEARTBEAT_KEY, {"at": utcnow().isoformat()})
 
 
 def record_lag(seconds: float) -> None:
     """How long the last lag probe waited in the queue before a worker took it."""
-    _huey().put(LAG_KEY, round(max(seconds, 0.0), 3))
+    huey.put(LAG_KEY, round(max(seconds, 0.0), 3))
 
 
 def last_beat() -> dict | None:
     """{"at": the last heartbeat, "lag": the last probe's wait in seconds (None before the first)}."""
-    found = _huey().get(HEARTBEAT_KEY, peek=True)
+    found = huey.get(HEARTBEAT_KEY, peek=True)
     if not found:
         return None
-    return {"at": dt.datetime.fromisoformat(found["at"]), "lag": _huey().get(LAG_KEY, peek=True)}
+    return {"at": dt.datetime.fromisoformat(found["at"]), "lag": huey.get(LAG_KEY, peek=True)}
 
 
 def record_ledger_check(violations: int) -> None:
-    _huey().put(LEDGER_KEY, {"at": utcnow().isoformat(), "violations": violations})
+    huey.put(LEDGER_KEY, {"at": utcnow().isoformat(), "violations": violations})
 
 
 def last_ledger_check() -> dict | None:
-    found = _huey().get(LEDGER_KEY, peek=True)
+    found = huey.get(LEDGER_KEY, peek=True)
     if not found:
         return None
     return {"at": dt.datetime.fromisoformat(found["at"]), "violations": found["violations"]}
@@ -115,29 +110,9 @@ def _redis_problem(url: str) -> str | None:
 
 def readiness() -> dict[str, str]:
     """Each check's word: "ok" (or what it is, e.g. "immediate"), else what is wrong."""
-    from sbweb.db import db
-
     app = current_app
     config = app.config
-    checks: dict[str, str] = {}
-
-    future = _checks.submit(_database_revisions, db.engine)
-    try:
-        revisions = future.result(timeout=DATABASE_WAIT)
-    except concurrent.futures.TimeoutError:
-        checks["database"] = f"no answer within {DATABASE_WAIT:g} s"
-    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
-        checks["database"] = f"unreachable ({type(exc).__name__})"
-    else:
-        checks["database"] = "ok"
-        heads = migration_heads()
-        if revisions == heads:
-            checks["migrations"] = "ok"
-        else:
-            checks["migrations"] = (
-                f"at {','.join(sorted(revisions)) or 'none'}, release needs "
-                f"{','.join(sorted(heads))}: run flask db upgrade"
-            )
+    checks = _database_checks()
 
     url = redis_url(config)
     redis_ok = True
@@ -146,27 +121,51 @@ def readiness() -> dict[str, str]:
         checks["redis"] = problem or "ok"
         redis_ok = problem is None
 
-    if config["HUEY_IMMEDIATE"]:
-        checks["jobs"] = "immediate"  # tasks run inline in the request: there is no consumer
-    elif config["HUEY_REDIS_URL"] and not redis_ok:
-        checks["jobs"] = "heartbeat unknown (redis unreachable)"
-    else:
-        try:
-            beat_ = last_beat()
-        except Exception as exc:  # noqa: BLE001 - the job storage itself is out of reach
-            checks["jobs"] = f"job storage unreachable ({type(exc).__name__})"
-        else:
-            if beat_ is None:
-                checks["jobs"] = "no heartbeat from the job consumer"
-            else:
-                age = (utcnow() - beat_["at"]).total_seconds()
-                limit = HEARTBEAT_MAX_AGE.total_seconds()
-                checks["jobs"] = "ok" if age <= limit else f"consumer heartbeat {int(age)} s old (limit {int(limit)} s)"
+    checks["jobs"] = _jobs_check(config, redis_ok)
 
     providers = app.extensions.get("sbweb.providers", {})
     missing = sorted(set(config["PAYMENT_CHANNELS"].values()) - providers.keys())
     checks["providers"] = f"not loaded: {', '.join(missing)}" if missing else "ok"
     return checks
+
+
+def _database_checks() -> dict[str, str]:
+    """The database within DATABASE_WAIT, and at this release's migrations."""
+    from sbweb.db import db
+
+    future = _checks.submit(_database_revisions, db.engine)
+    try:
+        revisions = future.result(timeout=DATABASE_WAIT)
+    except concurrent.futures.TimeoutError:
+        return {"database": f"no answer within {DATABASE_WAIT:g} s"}
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer
+        return {"database": f"unreachable ({type(exc).__name__})"}
+    heads = migration_heads()
+    if revisions == heads:
+        return {"database": "ok", "migrations": "ok"}
+    return {
+        "database": "ok",
+        "migrations": (
+            f"at {','.join(sorted(revisions)) or 'none'}, release needs {','.join(sorted(heads))}: run flask db upgrade"
+        ),
+    }
+
+
+def _jobs_check(config, redis_ok: bool) -> str:
+    """The job consumer: its heartbeat fresh (HEARTBEAT_MAX_AGE), or none needed (tasks inline)."""
+    if config["HUEY_IMMEDIATE"]:
+        return "immediate"  # tasks run inline in the request: there is no consumer
+    if config["HUEY_REDIS_URL"] and not redis_ok:
+        return "heartbeat unknown (redis unreachable)"
+    try:
+        beat_ = last_beat()
+    except Exception as exc:  # noqa: BLE001 - the job storage itself is out of reach
+        return f"job storage unreachable ({type(exc).__name__})"
+    if beat_ is None:
+        return "no heartbeat from the job consumer"
+    age = (utcnow() - beat_["at"]).total_seconds()
+    limit = HEARTBEAT_MAX_AGE.total_seconds()
+    return "ok" if age <= limit else f"consumer heartbeat {int(age)} s old (limit {int(limit)} s)"
 
 
 def ready(checks: dict[str, str]) -> bool:
@@ -234,7 +233,6 @@ def figures(now: dt.datetime | None = None) -> dict:
     session.rollback()  # end the read
     jobs = {"pending": None, "lag": None, "heartbeat_age": None}
     try:
-        huey = _huey()
         jobs["pending"] = huey.pending_count()
         beat_ = last_beat()
         if beat_ is not None:

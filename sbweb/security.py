@@ -1,7 +1,7 @@
 """Security headers on every response: a Content-Security-Policy with no inline or eval'd script
 (htmx runs with allowEval off), the host apps allowed to frame us, no MIME sniffing, referrers
 kept inside, and HSTS once we are served over TLS. Styles may be inline: htmx sets style
-attributes while it swaps, and a style cannot run code."""
+attributes while it swaps, and a style cannot run code. And no page from a cache."""
 
 from flask import Flask, request
 
@@ -26,4 +26,8 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.is_secure and app.config["HSTS_SECONDS"]:
             response.headers.setdefault("Strict-Transport-Security", f"max-age={app.config['HSTS_SECONDS']}")
+        if response.mimetype == "text/html":
+            # Pages carry payment states and personal data: never from a cache (Back included,
+            # so a paid order's cashier is fetched again and refuses), never kept on a shared phone.
+            response.headers["Cache-Control"] = "no-store"
         return response

@@ -2,13 +2,14 @@
 "staff"), named by the random token in the `sbweb_staff` cookie (path /admin), apart from the
 residents' session. Logout, an admin, or a password change ends it wherever the cookie went;
 idle (SESSION_IDLE_TIMEOUT) and absolute (STAFF_SESSION_ABSOLUTE_TIMEOUT) limits are the
-server's."""
+server's. A staff member is a 审核员 (reviewer: reads, reviews refunds) or a 管理员 (admin: also
+changes settings, runs 对账, imports)."""
 
 from flask import abort, current_app, flash, request, url_for
 
 from sbweb.db import db
+from sbweb.identity import login_sessions
 from sbweb.models import LoginSession, Staff
-from sbweb.services import login_sessions
 
 COOKIE = "sbweb_staff"
 EXPIRED = "登录已超时，请重新登录"
@@ -18,7 +19,7 @@ def _lifetime():
     return current_app.config["STAFF_SESSION_ABSOLUTE_TIMEOUT"]
 
 
-STAFF = "sbweb.staff"  # on the request (see sbweb.auth.LOGIN)
+STAFF = "sbweb.staff"  # on the request (see sbweb.identity.sessions.LOGIN)
 
 
 def _found(staff=None, row=None) -> None:
@@ -59,7 +60,7 @@ def current_session() -> LoginSession | None:
 
 
 def gate(admin_only: bool = False):
-    """For sbweb.access: a staff page needs a staff session (else the login page, and back)."""
+    """For sbweb.identity.access: a staff page needs a staff session (else the login page, and back)."""
     staff = current_staff()
     if staff is None:
         from sbweb.htmx import leave_app
@@ -68,6 +69,17 @@ def gate(admin_only: bool = False):
     if admin_only and staff.role != "admin":
         abort(403)
     return None
+
+
+def is_admin() -> bool:
+    staff = current_staff()
+    return staff is not None and staff.role == "admin"
+
+
+def require_admin() -> None:
+    """A page a reviewer may read but only an admin may change (its POST): 403 for a reviewer."""
+    if not is_admin():
+        abort(403)
 
 
 def sign_in(staff: Staff, response) -> None:

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction
-from sbweb.identity import RESIDENT_CARD
+from sbweb.id_numbers import RESIDENT_CARD
 from sbweb.models import Declaration
 from sbweb.money import yuan_to_fen
-from sbweb.services import registry, standards
+from sbweb.services import rates, registry, standards
 
 DATA = Path(__file__).with_name("residents.toml")
 
@@ -64,9 +64,7 @@ def record_declaration(person, enrollment, spec: dict, due) -> None:
     if due.kind != "normal" or db.session.scalar(select(Declaration.id).filter_by(due_id=due.id)):
         return
     # Before its year's standard is published, on the latest one (暂按上年度标准), as residents declare.
-    standard = standards.collecting_standard(
-        enrollment.agency.region_code, int(due.period_start[:4]), enrollment.category
-    )
+    standard = rates.collecting_standard(enrollment.agency.region_code, int(due.period_start[:4]), enrollment.category)
     if standard is None:
         return
     kind = {"flexible": "base", "resident": "grade" if enrollment.insurance == "pension" else "fixed"}

@@ -7,11 +7,11 @@ import re
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto
-from wtforms import DateField, RadioField, SelectField, SelectMultipleField
+from wtforms import DateField, Field, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from sbweb import typed
+from sbweb import id_numbers, typed
 from sbweb.clock import FIRST_DAY, LAST_DAY, in_calendar
 
 
@@ -92,3 +92,70 @@ class DayField(DateField):
         if not in_calendar(day):
             raise ValueError(self.range_message)
         self.data = day
+
+
+def name_field(label: str = "姓名", autocomplete: str = "off"):
+    """A person's 姓名; autocomplete="name" only where it is the resident's own (the browser
+    must not offer her name for someone else)."""
+    return StringField(
+        label,
+        validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
+        render_kw={"autocomplete": autocomplete},
+    )
+
+
+def id_number_field(label: str = "证件号码"):
+    return StringField(
+        label,
+        validators=[DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
+class IdDocumentFields:
+    """证件类型 + 证件号码, the number checked against its type (sbweb.id_numbers) and kept in its
+    normal form: the one check every form that names a person uses."""
+
+    id_type = Select(
+        "证件类型",
+        choices=options((t.code, t.label) for t in id_numbers.ID_TYPES),
+        default=id_numbers.RESIDENT_CARD,
+        validators=[InputRequired("请选择证件类型")],
+    )
+    id_number = id_number_field()
+
+    def validate_id_number(self, field):
+        if self.id_type.errors:
+            return
+        try:
+            field.data = id_numbers.validate(self.id_type.data, field.data)
+        except id_numbers.InvalidIdNumber:
+            raise ValidationError("证件号码格式不正确") from None
+
+
+class KnownValue(Field):
+    """A filter read from the address (a link, a GET form): one of the values it knows, else its
+    default. An unknown value — a stale link, one typed in — lists as if unfiltered; it is not
+    an error to tell."""
+
+    def __init__(self, label=None, known=(), default=None, **kwargs):
+        super().__init__(label, default=default, **kwargs)
+        self.known = tuple(known)
+
+    def process_formdata(self, valuelist):
+        value = valuelist[0] if valuelist else ""
+        self.data = value if value in self.known else self.default
+
+
+class AddressNumber(Field):
+    """A number read from the address, low..high; anything else (abc, -1, huge) is the default,
+    not an error to tell."""
+
+    def __init__(self, label=None, low: int = 1, high: int = 10_000, default=None, **kwargs):
+        super().__init__(label, default=default, **kwargs)
+        self.low, self.high = low, high
+
+    def process_formdata(self, valuelist):
+        value = valuelist[0] if valuelist else ""
+        fits = value.isascii() and value.isdigit() and len(value) <= 6 and self.low <= int(value) <= self.high
+        self.data = int(value) if fits else self.default

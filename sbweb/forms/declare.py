@@ -6,7 +6,8 @@ from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from sbweb.clock import FIRST_DAY, LAST_DAY
-from sbweb.forms.base import DayField, Form, Radio, Select, options
+from sbweb.forms.base import DayField, Form, KnownValue, Radio, Select, options
+from sbweb.models.enrollment import CATEGORY_LABELS
 
 PAY_TYPES = options([("normal", "正常缴费"), ("backpay", "补缴")])
 # 缴费基数是否允许用于批扣 (the Qingdao seed): no unless the resident says yes.
@@ -74,12 +75,16 @@ class VoidForm(Form):
 
 
 class HistoryFilterForm(Form):
-    """申报查询's 申报日期 (起/止, either may be empty): a GET query, so no CSRF token."""
+    """申报查询 / 选档记录查询's filters: 有效状态, 缴费人类型, which records (kind=choice: 选档记录
+    only) and 申报日期 (起/止, either may be empty). A GET query, so no CSRF token."""
 
     class Meta:
         csrf = False
         locales = ["zh"]
 
+    state = KnownValue(known=("valid", "void"), default="")
+    kind = KnownValue(known=("choice",), default="")
+    category = KnownValue(known=tuple(CATEGORY_LABELS), default="")
     declared_from = DayField("申报日期起", validators=[Optional()])
     declared_to = DayField("申报日期止", validators=[Optional()])
 

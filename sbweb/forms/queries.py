@@ -1,10 +1,8 @@
 """Forms of 涉费查询 (GET forms: a query changes nothing, so no CSRF token is needed)."""
 
-from wtforms import StringField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Optional
 
-from sbweb import identity
-from sbweb.forms.base import Form, Select, options
+from sbweb.forms.base import Form, IdDocumentFields, Select, id_number_field, name_field
 
 
 class QueryForm(Form):
@@ -17,29 +15,7 @@ class PaidQueryForm(QueryForm):
     year = Select("费款所属期", coerce=int, validators=[Optional()])
 
 
-class ProxyPaidQueryForm(QueryForm):
-    id_type = Select(
-        "证件类型",
-        choices=options((t.code, t.label) for t in identity.ID_TYPES),
-        default=identity.RESIDENT_CARD,
-        validators=[InputRequired("请选择证件类型")],
-    )
-    id_number = StringField(
-        "被代缴人证件号码",
-        validators=[DataRequired("请输入证件号码"), Length(max=40, message="证件号码格式不正确")],
-        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
-    )
-    name = StringField(
-        "被代缴人姓名",
-        validators=[DataRequired("请输入姓名"), Length(max=40, message="姓名不能超过40个字")],
-        render_kw={"autocomplete": "off"},
-    )  # someone else's name: not the resident's own offered
+class ProxyPaidQueryForm(IdDocumentFields, QueryForm):
+    id_number = id_number_field("被代缴人证件号码")
+    name = name_field("被代缴人姓名")  # someone else's name: not the resident's own offered
     year = Select("费款所属期", coerce=int, validators=[Optional()])
-
-    def validate_id_number(self, field):
-        if self.id_type.errors:
-            return
-        try:
-            field.data = identity.validate(self.id_type.data, field.data)
-        except identity.InvalidIdNumber:
-            raise ValidationError("证件号码格式不正确") from None

@@ -12,7 +12,7 @@ from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sbweb.db import db
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models.base import UTCDateTime, utcnow
 from sbweb.models.due import DOCUMENT_KIND_LABELS, DueLabels
 from sbweb.models.enrollment import EnrollmentLabels

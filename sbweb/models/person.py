@@ -6,7 +6,7 @@ from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sbweb.db import db
-from sbweb.identity import ID_TYPE_LABELS, mask
+from sbweb.id_numbers import ID_TYPE_LABELS, mask
 from sbweb.models.base import UTCDateTime, utcnow
 
 

@@ -52,7 +52,7 @@ class Standard(db.Model):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    # A published standard prices its own year (services/standards.ProvisionalStandard is the
+    # A published standard prices its own year (services/rates.ProvisionalStandard is the
     # latest one standing in for a year not yet published).
     provisional_on = None
 

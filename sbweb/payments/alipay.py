@@ -5,14 +5,14 @@ GENERAL_WITHHOLDING) and the daily bill.
 The SDK signs every request and verifies what Alipay signs; we choose how its requests travel
 (`Transport`: HTTP with a timeout for a live account, in-process WSGI for the embedded sandbox).
 One provider class serves both, so every test against the sandbox exercises this client.
-A live account is configuration (PAYMENT_PROVIDERS, see `provider_from_settings`).
+A live account is configuration (PAYMENT_PROVIDERS, see `provider_from_settings`); its key files
+are read and checked by `alipay_keys`.
 """
 
 import base64
 import binascii
 import csv
 import datetime as dt
-import functools
 import io
 import json
 import re
@@ -20,14 +20,13 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from sbweb.clock import SHANGHAI
 from sbweb.money import fen_to_yuan, yuan_to_fen
@@ -43,6 +42,7 @@ from sbweb.payments import (
     WithholdRefused,
     read_answer,
 )
+from sbweb.payments.alipay_keys import ConfigurationError, private_pem_key, public_pem_key, read_keys
 
 LIVE_GATEWAY = "https://openapi.alipay.com/gateway.do"
 STATUS = {
@@ -89,18 +89,6 @@ class GatewayRefusal(ProviderError):
         super().__init__(f"{method}: {self.sub_code or self.code} {self.sub_msg}".strip())
 
 
-@functools.lru_cache(maxsize=16)
-def _private_pem_key(pem: str) -> rsa.RSAPrivateKey:
-    # Parsing checks the key (tens of ms); every app built in this process with the same key
-    # files shares one parse.
-    return serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-
-
-@functools.lru_cache(maxsize=16)
-def _public_pem_key(pem: str) -> rsa.RSAPublicKey:
-    return serialization.load_pem_public_key(pem.encode("ascii"))
-
-
 class AlipayClient(AliPay):
     """python-alipay-sdk's client, changed in three places: the one method that goes on the
     network (`verified_sync_response`) uses our transport, requests carry Beijing time (the SDK
@@ -120,8 +108,8 @@ class AlipayClient(AliPay):
         self.transport = transport
 
     def _load_key(self):
-        self._app_private_key = _private_pem_key(self._app_private_key_string)
-        self._alipay_public_key = _public_pem_key(self._alipay_public_key_string)
+        self._app_private_key = private_pem_key(self._app_private_key_string)
+        self._alipay_public_key = public_pem_key(self._alipay_public_key_string)
 
     # RSA2 (SHA256withRSA, PKCS#1 v1.5) through OpenSSL (`cryptography`, as sbweb.payments.signing)
     # instead of the SDK's pycryptodome: the same signatures, a third of the CPU to sign and a
@@ -453,11 +441,6 @@ def parse_bill_detail(text: str) -> list[BillRow]:
 # -- configuration -------------------------------------------------------------------------------
 
 
-class ConfigurationError(RuntimeError):
-    """A provider or sign-in that cannot start as configured; the message says what to fix.
-    It never holds key material."""
-
-
 @dataclass(frozen=True)
 class AlipayApp:
     """An Alipay open-platform app as configured: its ids, keys (PEM) and gateway."""
@@ -478,87 +461,6 @@ class AlipayApp:
         )
 
 
-def _pem(text: str, kind: str) -> bytes:
-    """A key file's text as PEM: Alipay's key tool writes bare base64 (PKCS#8 private keys,
-    X.509 public keys); PEM files are taken as they are."""
-    text = text.strip()
-    if text.startswith("-----BEGIN"):
-        return text.encode("ascii", "replace")
-    body = re.sub(r"\s+", "", text)
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n".encode("ascii", "replace")
-
-
-def _read_key_file(where: str, setting: str, settings: Mapping, instance_path: str) -> tuple[Path, str]:
-    value = settings.get(setting)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{where}: {setting} is missing (a file path, relative to the instance folder)")
-    path = Path(instance_path) / value
-    try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise ConfigurationError(f"{where}: {setting} {path} does not exist") from None
-    except PermissionError:
-        raise ConfigurationError(f"{where}: {setting} {path} cannot be read (permissions)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"{where}: {setting} {path} cannot be read as a key file ({exc.__class__.__name__})"
-        ) from None
-    if "CERTIFICATE" in text:
-        raise ConfigurationError(
-            f"{where}: {setting} {path} is a certificate; sbweb uses Alipay's "
-            "公钥 mode (a public key), not 公钥证书 mode"
-        )
-    return path, text
-
-
-def _private_key(where: str, settings: Mapping, instance_path: str) -> rsa.RSAPrivateKey:
-    path, text = _read_key_file(where, "app_private_key_file", settings, instance_path)
-    key = None
-    for kind in ("PRIVATE KEY", "RSA PRIVATE KEY"):
-        try:
-            key = serialization.load_pem_private_key(_pem(text, kind), password=None)
-            break
-        except (ValueError, TypeError):
-            continue
-    if key is None:
-        raise ConfigurationError(
-            f"{where}: app_private_key_file {path} is not an unencrypted RSA "
-            "private key (PEM, or the bare base64 Alipay's key tool writes)"
-        )
-    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
-        raise ConfigurationError(
-            f"{where}: app_private_key_file {path} must be an RSA key of 2048 bits or more (RSA2 signing)"
-        )
-    return key
-
-
-def _public_key(where: str, settings: Mapping, instance_path: str) -> rsa.RSAPublicKey:
-    path, text = _read_key_file(where, "alipay_public_key_file", settings, instance_path)
-    if "PRIVATE" in text:
-        raise ConfigurationError(
-            f"{where}: alipay_public_key_file {path} holds a private key; it must "
-            "be 支付宝公钥 (Alipay's public key, from the open platform)"
-        )
-    try:
-        key = serialization.load_pem_public_key(_pem(text, "PUBLIC KEY"))
-    except (ValueError, TypeError):
-        raise ConfigurationError(
-            f"{where}: alipay_public_key_file {path} is not a public key "
-            "(PEM, or the bare base64 the open platform shows)"
-        ) from None
-    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-        raise ConfigurationError(
-            f"{where}: alipay_public_key_file {path} must be an RSA key of 2048 bits or more (RSA2)"
-        )
-    return key
-
-
-def _public_numbers(key) -> tuple[int, int]:
-    numbers = key.public_numbers()
-    return numbers.n, numbers.e
-
-
 def read_app(where: str, settings: Mapping, instance_path: str, *, allowed: set[str]) -> AlipayApp:
     """An Alipay app from settings, checked: ids, gateway, timeout and both key files."""
     unknown = set(settings) - allowed
@@ -577,23 +479,13 @@ def read_app(where: str, settings: Mapping, instance_path: str, *, allowed: set[
     timeout = settings.get("timeout", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
         raise ConfigurationError(f"{where}: timeout must be a number of seconds (0–120), not {timeout!r}")
-    private = _private_key(where, settings, instance_path)
-    public = _public_key(where, settings, instance_path)
-    if _public_numbers(public) == _public_numbers(private.public_key()):
-        raise ConfigurationError(
-            f"{where}: alipay_public_key_file holds this app's own public key "
-            "(应用公钥); it must be 支付宝公钥, Alipay's key shown beside it"
-        )
+    app_private_key, alipay_public_key = read_keys(where, settings, instance_path)
     return AlipayApp(
         app_id=app_id,
         gateway=str(gateway),
         timeout=float(timeout),
-        app_private_key=private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii"),
-        alipay_public_key=public.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode("ascii"),
+        app_private_key=app_private_key,
+        alipay_public_key=alipay_public_key,
     )
 
 

@@ -24,38 +24,32 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
-from sbweb import metrics
 from sbweb.clock import shanghai_now
-from sbweb.db import db, write_transaction, written
+from sbweb.db import db, write_transaction
 from sbweb.models import (
     Agency,
     Due,
     Enrollment,
-    IssuedNumber,
     Order,
     OrderEvent,
     OrderItem,
-    Refund,
-    RefundItem,
     TaxOffice,
     Ticket,
 )
 from sbweb.models.base import utcnow
-from sbweb.models.order import ACTIVE_STATES, OPEN_REFUND_STATES, ORDER_TRANSITIONS, RETURNED_BY_PROVIDER
-from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState
+from sbweb.models.order import ACTIVE_STATES, RETURNED_BY_PROVIDER
+from sbweb.payments import PayerUnknown, PaymentStart, PayRequest, ProviderError, TradeState, refunds
+from sbweb.payments.order_states import (  # noqa: F401 (PaymentError, provider_for: the module's surface)
+    PaymentError,
+    TransitionNotAllowed,
+    provider_for,
+    providers,
+    release_dues,
+    transition,
+)
+from sbweb.services.numbers import issue_number
 
 log = logging.getLogger(__name__)
-REFUND_ALARM_AFTER = 10  # failed tries after which each further failure is logged as an error
-
-
-class PaymentError(Exception):
-    """A reason to refuse, in words a resident can act on."""
-
-    message = "支付暂时无法完成，请稍后重试"
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.message)
-        self.message = message or self.message
 
 
 class StaleSelection(PaymentError):
@@ -70,14 +64,6 @@ class DueUnavailable(PaymentError):
         self.held_by = held_by  # order number of the payer's own active order holding a due
 
 
-class TransitionNotAllowed(Exception):
-    pass
-
-
-class ConcurrentChange(Exception):
-    """Someone else moved the order first; reload and look again."""
-
-
 class UnknownOrder(Exception):
     pass
 
@@ -86,44 +72,7 @@ class AmountMismatch(Exception):
     pass
 
 
-def providers():
-    return current_app.extensions["sbweb.providers"]
-
-
-def provider_for(order: Order):
-    return providers()[order.provider]
-
-
-# -- the state machine ----------------------------------------------------------------------
-
-
-def transition(order: Order, to_state: str, cause: str, **fields) -> None:
-    """Move `order` along one allowed edge, recording when and why. Call inside a write
-    transaction. Applies only if the order is still in the state and version we read."""
-    edge, version = (order.state, to_state), order.version
-    if edge not in ORDER_TRANSITIONS:
-        raise TransitionNotAllowed(f"{order.order_no}: {edge[0]} → {edge[1]}")
-    result = db.session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.state == order.state, Order.version == version)
-        .values(state=to_state, version=Order.version + 1, **fields)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentChange(order.order_no)
-    db.session.add(OrderEvent(order_id=order.id, from_state=edge[0], to_state=to_state, cause=cause[:200]))
-    metrics.order_moved(db.session(), order.provider, to_state)
-    db.session.flush()
-    # The row as the UPDATE above left it (it matched our version, under our transaction), not
-    # read back; its relationships (items, refunds) stay loaded: the UPDATE changed none of them.
-    written(order, {"state": to_state, "version": version + 1}, fields)
-
-
-def issue_number(kind: str) -> int:
-    row = IssuedNumber(kind=kind)
-    db.session.add(row)
-    db.session.flush()
-    return row.id
+# -- numbers (the state machine is sbweb.payments.order_states) ------------------------------
 
 
 def new_order_no() -> str:
@@ -230,30 +179,20 @@ def create_order(
 
     Raises StaleSelection when the dues differ from what was shown, DueUnavailable when one
     is paid or held by another order."""
-    channels = dict(current_app.config["PAYMENT_CHANNELS"])
-    if current_app.config["WITHHOLD_PROVIDER"]:
-        channels["bank"] = current_app.config["WITHHOLD_PROVIDER"]
-    if channel not in channels:
-        raise PaymentError("请选择缴款方式")
+    provider = _provider_of(channel)
     try:
         with write_transaction():
-            existing = db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+            existing = _order_of_key(payer_id, idempotency_key)
             if existing is not None:
                 return NewOrder(existing, created=False)
-            dues = load_dues(due_ids, person_ids)
-            if len(dues) != len(set(due_ids)) or not dues:
-                raise DueUnavailable()
-            if not all(d.payable for d in dues):
-                raise DueUnavailable(held_by=_active_order_of(payer_id, dues))
-            if fingerprint(dues) != shown:
-                raise StaleSelection()
+            dues = _confirmed_dues(payer_id, person_ids, due_ids, shown)
             now = utcnow()
             order = Order(
                 order_no=new_order_no(),
                 payer_id=payer_id,
                 idempotency_key=idempotency_key,
                 channel=channel,
-                provider=channels[channel],
+                provider=provider,
                 state="created",
                 total_fen=sum(d.amount_fen for d in dues),
                 subject=f"社会保险费-{describe(dues)}",
@@ -262,24 +201,12 @@ def create_order(
             )
             db.session.add(order)
             db.session.flush()
-            for due in dues:
-                db.session.add(OrderItem(order_id=order.id, due_id=due.id, amount_fen=due.amount_fen))
-            taken = db.session.execute(
-                update(Due)
-                .where(Due.id.in_([d.id for d in dues]), Due.state == "open", Due.order_id.is_(None))
-                .values(order_id=order.id)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if taken != len(dues):
-                raise DueUnavailable()  # rolls back the order too: nothing half-written
-            db.session.add(
-                OrderEvent(order_id=order.id, from_state="", to_state="created", cause=f"缴费人确认 {len(dues)} 笔费款")
-            )
+            _hold_dues(order, dues)
         return NewOrder(order, created=True)
     except DueUnavailable as exc:
         # The same key may have won the dues between our read of the key and of the dues (a
         # double tap, read committed): that order is this confirmation's, not someone else's.
-        existing = db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+        existing = _order_of_key(payer_id, idempotency_key)
         if existing is not None:
             return NewOrder(existing, created=False)
         if exc.held_by is None:
@@ -289,10 +216,54 @@ def create_order(
     except IntegrityError:
         # The same key raced in from another tab or a double tap: return that order.
         db.session.rollback()
-        existing = db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+        existing = _order_of_key(payer_id, idempotency_key)
         if existing is None:
             raise
         return NewOrder(existing, created=False)
+
+
+def _provider_of(channel: str) -> str:
+    """The provider that takes payments of a 缴款方式 (bank: the 批扣 provider, if any)."""
+    channels = dict(current_app.config["PAYMENT_CHANNELS"])
+    if current_app.config["WITHHOLD_PROVIDER"]:
+        channels["bank"] = current_app.config["WITHHOLD_PROVIDER"]
+    if channel not in channels:
+        raise PaymentError("请选择缴款方式")
+    return channels[channel]
+
+
+def _order_of_key(payer_id: int, idempotency_key: str) -> Order | None:
+    return db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+
+
+def _confirmed_dues(payer_id: int, person_ids: set[int], due_ids: list[int], shown: str) -> list[Due]:
+    """The dues the payer confirmed, if each is still theirs, payable, and as it was shown."""
+    dues = load_dues(due_ids, person_ids)
+    if len(dues) != len(set(due_ids)) or not dues:
+        raise DueUnavailable()
+    if not all(d.payable for d in dues):
+        raise DueUnavailable(held_by=_active_order_of(payer_id, dues))
+    if fingerprint(dues) != shown:
+        raise StaleSelection()
+    return dues
+
+
+def _hold_dues(order: Order, dues: list[Due]) -> None:
+    """The new order's items, and its dues taken with one conditional UPDATE: of two orders
+    racing for a due exactly one gets it."""
+    for due in dues:
+        db.session.add(OrderItem(order_id=order.id, due_id=due.id, amount_fen=due.amount_fen))
+    taken = db.session.execute(
+        update(Due)
+        .where(Due.id.in_([d.id for d in dues]), Due.state == "open", Due.order_id.is_(None))
+        .values(order_id=order.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != len(dues):
+        raise DueUnavailable()  # rolls back the order too: nothing half-written
+    db.session.add(
+        OrderEvent(order_id=order.id, from_state="", to_state="created", cause=f"缴费人确认 {len(dues)} 笔费款")
+    )
 
 
 def start_payment(
@@ -369,35 +340,12 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
         raise AmountMismatch(state.out_trade_no)
     fields = {"last_queried_at": utcnow()} if from_query else {}
     if state.status == "success":
-        if order.state in ACTIVE_STATES:
-            if order.state == "created":
-                transition(order, "paying", f"{source}: 已付款")
-            if _take_dues(order):
-                transition(
-                    order,
-                    "settled",
-                    f"{source}: 支付成功",
-                    settled_at=state.paid_at or utcnow(),
-                    provider_trade_no=state.trade_no,
-                    **fields,
-                )
-                issue_tickets(order)
-                return Outcome(order)
-            # Cannot happen while dues are held by their order; if it ever does, the
-            # money must not be kept.
-            _release_dues(order)
-            transition(order, "closed", f"{source}: 费款已不可缴，转退款", **fields)
-            _record_refund(order, "费款已缴纳，原路退回")
-            return Outcome(order, refund_needed=True)
-        if order.state in ("failed", "closed"):
-            _record_refund(order, "订单已关闭后收到付款，原路退回")
-            return Outcome(order, refund_needed=True)
-        return Outcome(order)  # settled or refunded already: a repeat
+        return _apply_success(order, state, source, fields)
     if state.status == "refunded" and order.state in ACTIVE_STATES:
         # Paid and partly or wholly returned by someone else (the merchant platform): what is
         # left of the money is not known here, so nothing is settled; 对账 finds the rest.
         log.error("order %s: the provider has refunded a trade sbweb never settled", order.order_no)
-        _release_dues(order)
+        release_dues(order)
         transition(
             order,
             "failed" if order.state == "paying" else "closed",
@@ -406,12 +354,42 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
         )
         return Outcome(order)
     if state.status == "closed" and order.state == "paying":
-        _release_dues(order)
+        release_dues(order)
         transition(order, "failed", f"{source}: 支付未完成，交易关闭", **fields)
         return Outcome(order)
     if fields:
         db.session.execute(update(Order).where(Order.id == order.id).values(**fields))
     return Outcome(order)
+
+
+def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -> Outcome:
+    """The provider says the money arrived: settle an active order (its dues paid, its tickets
+    issued), or send the money back when the order can no longer take it."""
+
+    if order.state in ("failed", "closed"):
+        refunds.record_automatic_refund(order, "订单已关闭后收到付款，原路退回")
+        return Outcome(order, refund_needed=True)
+    if order.state not in ACTIVE_STATES:
+        return Outcome(order)  # settled or refunded already: a repeat
+    if order.state == "created":
+        transition(order, "paying", f"{source}: 已付款")
+    if _take_dues(order):
+        transition(
+            order,
+            "settled",
+            f"{source}: 支付成功",
+            settled_at=state.paid_at or utcnow(),
+            provider_trade_no=state.trade_no,
+            **fields,
+        )
+        issue_tickets(order)
+        return Outcome(order)
+    # Cannot happen while dues are held by their order; if it ever does, the money must not
+    # be kept.
+    release_dues(order)
+    transition(order, "closed", f"{source}: 费款已不可缴，转退款", **fields)
+    refunds.record_automatic_refund(order, "费款已缴纳，原路退回")
+    return Outcome(order, refund_needed=True)
 
 
 def _take_dues(order: Order) -> bool:
@@ -438,166 +416,6 @@ def _take_dues(order: Order) -> bool:
     return True
 
 
-def _release_dues(order: Order) -> None:
-    db.session.execute(
-        update(Due)
-        .where(Due.order_id == order.id, Due.state == "open")
-        .values(order_id=None)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def request_refund(order: Order, out_request_no: str, amount_fen: int, reason: str) -> Refund:
-    """A refund of a settled order asked for by staff (退费申请 审核通过), sent by
-    complete_refunds; one per request number, never more than the order's total."""
-    existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
-    if existing is not None:
-        return existing
-    already = sum(r.amount_fen for r in order.refunds if not is_excess(r))
-    if amount_fen <= 0 or already + amount_fen > order.total_fen:
-        raise PaymentError("退费金额超过已缴金额")
-    refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen, reason=reason[:100])
-    db.session.add(refund)
-    db.session.flush()
-    return refund
-
-
-def excess_request_no(order: Order, key: int | str) -> str:
-    return f"{order.order_no}X{key}"
-
-
-def is_excess(refund: Refund) -> bool:
-    """A refund of money the provider took beyond the order's total (对账: 金额不一致): it
-    leaves the order as it is, paid dues and all."""
-    return refund.out_request_no.startswith(f"{refund.order.order_no}X")
-
-
-def request_excess_refund(order: Order, key: int | str, amount_fen: int, reason: str) -> Refund:
-    """Record the return of what the provider collected beyond the order's total; sent by
-    complete_refunds like any refund (idempotent on its request number), but the order stays
-    settled. Call inside a write transaction."""
-    out_request_no = excess_request_no(order, key)
-    existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
-    if existing is not None:
-        return existing
-    if amount_fen <= 0:
-        raise PaymentError("没有多收的金额可退")
-    refund = Refund(order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen, reason=reason[:100])
-    db.session.add(refund)
-    db.session.flush()
-    return refund
-
-
-def return_payment(order: Order, cause: str, reason: str, amount_fen: int | None = None) -> Refund:
-    """Money the provider holds for an order we will not settle goes back to its source
-    (原路退回, as staff decide in 对账): an active order is closed first, releasing its dues; the
-    order's one automatic refund (R1) is recorded, for complete_refunds to send. Call inside a
-    write transaction holding the order's row lock. A settled order is refunded by a 退费申请."""
-    if order.state == "settled":
-        raise TransitionNotAllowed(f"{order.order_no}: settled orders are refunded by application")
-    if order.state in ACTIVE_STATES:
-        _release_dues(order)
-        transition(order, "closed", cause)
-    out_request_no = f"{order.order_no}R1"
-    existing = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
-    if existing is not None:
-        return existing
-    refund = Refund(
-        order_id=order.id, out_request_no=out_request_no, amount_fen=amount_fen or order.total_fen, reason=reason[:200]
-    )
-    db.session.add(refund)
-    db.session.flush()
-    return refund
-
-
-def _record_refund(order: Order, reason: str) -> None:
-    """One automatic refund per order; its request number makes the provider call idempotent."""
-    if any(r.out_request_no == f"{order.order_no}R1" for r in order.refunds):
-        return
-    db.session.add(
-        Refund(order_id=order.id, out_request_no=f"{order.order_no}R1", amount_fen=order.total_fen, reason=reason)
-    )
-    db.session.flush()
-
-
-def complete_refunds(order_id: int | None = None) -> int:
-    """Send pending refunds to the provider and ask after those it is still processing; mark
-    each done once the money is back (retried by housekeeping). Returns how many were done."""
-    query = select(Refund).where(Refund.state.in_(OPEN_REFUND_STATES))
-    if order_id is not None:
-        query = query.filter_by(order_id=order_id)
-    pending = list(db.session.scalars(query.order_by(Refund.id)))
-    db.session.commit()
-    done = 0
-    for refund in pending:
-        order = refund.order
-        provider = provider_for(order)
-        try:
-            if refund.state == "pending":
-                outcome = provider.refund(
-                    order.order_no, refund.amount_fen, refund.out_request_no, refund.reason, total_fen=order.total_fen
-                )
-            else:
-                outcome = provider.refund_state(order.order_no, refund.out_request_no)
-        except ProviderError as exc:
-            with write_transaction():
-                row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
-                row.attempts += 1
-                row.last_error = str(exc)[:200]
-                attempts = row.attempts
-            level = logging.ERROR if attempts >= REFUND_ALARM_AFTER else logging.WARNING
-            log.log(level, "refund %s not sent (attempt %s): %s", refund.out_request_no, attempts, exc)
-            continue
-        if outcome != "succeeded":
-            with write_transaction():
-                row = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
-                if row.state in OPEN_REFUND_STATES:
-                    row.state = "pending" if outcome == "missing" else outcome
-                    if outcome == "failed":
-                        row.last_error = "退款异常：款项未能原路退回，请在支付机构商户平台处理"
-            if outcome == "failed":
-                log.error(
-                    "refund %s: the provider could not return the money (ABNORMAL/CLOSED); "
-                    "it waits for the merchant platform",
-                    refund.out_request_no,
-                )
-            continue
-        with write_transaction():
-            refund = db.session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
-            order = db.session.get(Order, refund.order_id, with_for_update=True, populate_existing=True)
-            if refund.state not in OPEN_REFUND_STATES:
-                continue
-            refund.state, refund.completed_at = "succeeded", utcnow()
-            cause = f"原路退回 {refund.out_request_no}: {refund.reason}"
-            carried = list(db.session.scalars(select(RefundItem).where(RefundItem.refund_id == refund.id)))
-            if carried:  # a 退费申请's items: each item, its due and the order follow
-                from sbweb.services.refund_applications import money_back
-
-                money_back(carried, refund.completed_at, cause)
-            elif order.state != "refunded" and not is_excess(refund):
-                transition(order, "refunded", cause, refunded_at=refund.completed_at)
-            done += 1
-    return done
-
-
-def unfinished_refunds(now: dt.datetime | None = None) -> list[Refund]:
-    """For staff: refunds that need a look — failed (to settle on the merchant platform), not
-    sent after a try, or still processing after a day."""
-    now = now or utcnow()
-    return list(
-        db.session.scalars(
-            select(Refund)
-            .where(
-                (Refund.state == "failed")
-                | ((Refund.state == "pending") & (Refund.attempts > 0))
-                | ((Refund.state == "processing") & (Refund.created_at < now - dt.timedelta(days=1)))
-            )
-            .order_by(Refund.created_at)
-            .limit(200)
-        )
-    )
-
-
 # -- asking the provider --------------------------------------------------------------------
 
 
@@ -621,7 +439,7 @@ def _apply_answer(order: Order, state: TradeState) -> Order:
         log.error("trade query for %s disagrees with the order; left as it is", order.order_no)
         return db.session.get(Order, order.id)
     if outcome.refund_needed:
-        complete_refunds(order.id)
+        refunds.complete_refunds(order.id)
     return db.session.get(Order, order.id)
 
 
@@ -658,7 +476,7 @@ def close(order: Order, cause: str) -> Order:
     with write_transaction():
         order = db.session.get(Order, order.id, with_for_update=True, populate_existing=True)
         if order.state in ACTIVE_STATES:
-            _release_dues(order)
+            release_dues(order)
             transition(order, "closed", cause)
     return order
 
@@ -682,9 +500,10 @@ def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
         Order.created_at > now - dt.timedelta(days=1),
         Order.last_queried_at.is_(None) | (Order.last_queried_at < now - dt.timedelta(minutes=10)),
     )
+
     resolved, errors = _each(stuck, refresh)
     _, more_errors = _each(ended, recheck_ended)
-    return {"resolved": resolved, "errors": errors + more_errors, "refunds": complete_refunds()}
+    return {"resolved": resolved, "errors": errors + more_errors, "refunds": refunds.complete_refunds()}
 
 
 def _each(query, look) -> tuple[int, int]:

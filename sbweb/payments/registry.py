@@ -3,7 +3,7 @@ embedded `sandbox`, and each entry of PAYMENT_PROVIDERS by its `kind`."""
 
 from werkzeug.utils import import_string
 
-from sbweb.payments import sandbox
+from sbweb.payments import sandbox, sandbox_unionpay
 
 # kind (PAYMENT_PROVIDERS[name]["kind"]) → "module:factory(name, settings, app)"
 KINDS: dict[str, str] = {
@@ -16,16 +16,9 @@ NOT_YET: dict[str, str] = {}
 
 
 def init_providers(app) -> None:
-    providers = {}
-    if app.config["SANDBOX_ENABLED"]:
-        providers["sandbox"] = sandbox.client_for(app)
-    for name, settings in app.config["PAYMENT_PROVIDERS"].items():
-        kind = settings.get("kind")
-        if kind not in KINDS:
-            raise RuntimeError(f"PAYMENT_PROVIDERS[{name!r}]: unknown kind {kind!r} (known: {sorted(KINDS)})")
-        if name in providers:
-            raise RuntimeError(f"PAYMENT_PROVIDERS[{name!r}]: the name is taken by the sandbox")
-        providers[name] = import_string(KINDS[kind])(name, settings, app)
+    """Build the app's providers and check that the channels and 批扣 are served as configured;
+    a RuntimeError saying what to fix stops the app from starting otherwise."""
+    providers = _build(app)
     for channel, name in app.config["PAYMENT_CHANNELS"].items():
         if channel in NOT_YET and (name != "sandbox" or name not in providers):
             raise RuntimeError(
@@ -50,6 +43,27 @@ def init_providers(app) -> None:
             f"WITHHOLD_PROVIDER = {app.config['WITHHOLD_PROVIDER']!r}: that provider does not "
             "withhold (WeChat Pay's 委托代扣 is a separate product this adapter does not offer)"
         )
+    _refuse_sandbox_beside_real_money(app, providers)
+    app.extensions["sbweb.providers"] = providers
+
+
+def _build(app) -> dict:
+    """The embedded sandbox (if enabled), then each PAYMENT_PROVIDERS entry by its kind."""
+    providers = {}
+    if app.config["SANDBOX_ENABLED"]:
+        providers["sandbox"] = sandbox.client_for(app)
+        providers.update(sandbox_unionpay.providers_for(app))  # 云闪付: our UnionPay client
+    for name, settings in app.config["PAYMENT_PROVIDERS"].items():
+        kind = settings.get("kind")
+        if kind not in KINDS:
+            raise RuntimeError(f"PAYMENT_PROVIDERS[{name!r}]: unknown kind {kind!r} (known: {sorted(KINDS)})")
+        if name in providers:
+            raise RuntimeError(f"PAYMENT_PROVIDERS[{name!r}]: the name is taken by the sandbox")
+        providers[name] = import_string(KINDS[kind])(name, settings, app)
+    return providers
+
+
+def _refuse_sandbox_beside_real_money(app, providers: dict) -> None:
     live = sorted(name for name, provider in providers.items() if getattr(provider, "takes_real_money", False))
     for setting in ("SANDBOX_ENABLED", "HOST_SANDBOX_ENABLED"):
         if live and app.config[setting]:
@@ -60,4 +74,3 @@ def init_providers(app) -> None:
                 f"{setting} must be False: {', '.join(live)} take(s) real money, and the "
                 "sandbox, which takes none, must not serve the same residents"
             )
-    app.extensions["sbweb.providers"] = providers

@@ -7,7 +7,10 @@ schedule), signs the browser's sync return, and answers trade query, close, refu
 and the daily bill (a zip of GBK CSV files, as Alipay's). It takes calls by GET or POST and
 refuses stamps far from Beijing time, like Alipay's gateway. It never touches our orders. The
 test switches on its cashier page make it misbehave the ways a real provider can: 余额不足, a
-late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users.
+late notify, a notify twice, none. Its users' side of sign-in is sbweb.payments.sandbox_users;
+its 银联 side (UnionPay's protocol, for the unionpay channel) is sbweb.payments.sandbox_unionpay,
+which shares its tables and its notify delivery; what the gateway and its users' side share (its
+keys, how our client reaches it, an API call) is sbweb.payments.sandbox_base.
 """
 
 import csv
@@ -18,11 +21,8 @@ import logging
 import secrets
 import urllib.request
 import zipfile
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from sqlalchemy import select
 from werkzeug.test import Client
@@ -30,88 +30,30 @@ from werkzeug.wrappers import Response
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db, write_transaction
-from sbweb.jobs import huey, in_app_context
 from sbweb.models import SandboxNotify, SandboxRefund, SandboxTrade
 from sbweb.models.base import utcnow
 from sbweb.money import fen_to_yuan, yuan_to_fen
-from sbweb.payments import ProviderError, signing
-from sbweb.payments.alipay import (
-    AlipayApp,
-    AlipayProvider,
-    Transport,
-    http_transport,
-    parse_provider_time,
-    provider_time,
+from sbweb.payments import sandbox_users, signing
+from sbweb.payments.alipay import AlipayProvider, parse_provider_time, provider_time
+from sbweb.payments.sandbox_base import (  # what the users' side shares with the gateway
+    Call,
+    SandboxError,
+    merchant_key,
+    platform_key,
+    sandbox_app,
+    transport_for,
 )
+from sbweb.taskqueue import huey, in_app_context
 
 log = logging.getLogger(__name__)
 
-PLATFORM_KEY = "sandbox_platform"  # the sandbox's own key (Alipay's, in real life)
-MERCHANT_KEY = "sandbox_merchant"  # our app's key, registered with the sandbox
+# Its 银联 side (sbweb.payments.sandbox_unionpay) keeps its trades in the same tables under this
+# app_id; the Alipay gateway and bill leave them out.
+UNIONPAY_APP = "unionpay"
+ALIPAY_TRADES = (SandboxTrade.app_id != UNIONPAY_APP,)
 # The sandbox refuses a request stamped further than this from Beijing time: a client that
 # stamps the machine's local time (UTC on most servers) is caught here, not in production.
 TIMESTAMP_SKEW = dt.timedelta(minutes=15)
-
-
-class SandboxError(Exception):
-    """A request the sandbox refuses; `code`/`sub_code` as Alipay answers them: 40002 is a
-    refusal of the call itself (answered as `error_response`), 40004 a business failure."""
-
-    def __init__(self, sub_code: str, message: str, code: str = "40004"):
-        super().__init__(message)
-        self.code, self.sub_code, self.message = code, sub_code, message
-
-
-def key_dir() -> Path:
-    return Path(current_app.config["PAYMENT_KEY_DIR"])
-
-
-def platform_key():
-    return signing.load_or_create_keypair(key_dir(), PLATFORM_KEY)
-
-
-def merchant_key():
-    return signing.load_or_create_keypair(key_dir(), MERCHANT_KEY)
-
-
-# -- transports: how our client reaches the gateway, and how the gateway reaches us ------
-
-
-def wsgi_transport(app) -> Transport:
-    """Call the gateway inside this process through the whole WSGI stack (no socket), so a
-    single-process pilot never waits on itself."""
-
-    def get(url: str) -> bytes:
-        parts = urlsplit(url)
-        response = Client(app, Response).get(parts.path, query_string=parts.query)
-        if response.status_code != 200:
-            raise ProviderError(f"gateway answered {response.status_code}")
-        return response.get_data()
-
-    return get
-
-
-def transport_for(app) -> Transport:
-    return wsgi_transport(app) if app.config["SANDBOX_TRANSPORT"] == "wsgi" else http_transport(10)
-
-
-def gateway_url(config) -> str:
-    return config.get("SANDBOX_GATEWAY_URL") or "/sandbox/gateway.do"
-
-
-def sandbox_app(app) -> AlipayApp:
-    """Our app as registered with the sandbox: its ids, our merchant key, the sandbox's key."""
-    with app.app_context():
-        private, platform = merchant_key(), platform_key().public_key()
-    return AlipayApp(
-        app_id=app.config["SANDBOX_APP_ID"],
-        gateway=gateway_url(app.config),
-        timeout=10,
-        app_private_key=private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode("ascii"),
-        alipay_public_key=signing.public_pem(platform),
-    )
 
 
 def client_for(app) -> AlipayProvider:
@@ -147,13 +89,18 @@ def verify_request(params: dict) -> dict:
     return biz
 
 
-def open_trade(params: dict, biz: dict) -> SandboxTrade:
-    """alipay.trade.wap.pay: create the trade on first sight, or show the same one again."""
+def _amount_and_number(biz: dict, amount_field: str, number_field: str) -> tuple[int, str]:
+    """A request's amount (元, as fen) and its merchant number (out_trade_no, out_request_no);
+    either missing or unreadable is 参数无效."""
     try:
-        amount = yuan_to_fen(biz["total_amount"])
-        out_trade_no = str(biz["out_trade_no"])
+        return yuan_to_fen(biz[amount_field]), str(biz[number_field])
     except (KeyError, ValueError):
         raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+
+
+def open_trade(params: dict, biz: dict) -> SandboxTrade:
+    """alipay.trade.wap.pay: create the trade on first sight, or show the same one again."""
+    amount, out_trade_no = _amount_and_number(biz, "total_amount", "out_trade_no")
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no))
         if trade is None:
@@ -204,10 +151,10 @@ def pay(trade_no: str, *, fail=False, late=False, twice=False, silent=False) -> 
             trade.status, trade.closed_at = "TRADE_CLOSED", utcnow()
         else:
             trade.status, trade.paid_at, trade.buyer_id = "TRADE_SUCCESS", utcnow(), "2088102177846880"
-        notifies = [] if silent else [_record_notify(trade) for _ in range(2 if twice else 1)]
+        notifies = [] if silent else [record_notify(trade) for _ in range(2 if twice else 1)]
     delay = current_app.config["SANDBOX_LATE_NOTIFY"].total_seconds() if late else 0
     for notify in notifies:
-        _schedule_delivery(notify.id, delay)
+        schedule_delivery(notify.id, delay)
     return trade
 
 
@@ -217,14 +164,16 @@ def force_pay(out_trade_no: str) -> SandboxTrade:
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no))
         trade.status, trade.paid_at, trade.closed_at = "TRADE_SUCCESS", utcnow(), None
-        notify = _record_notify(trade)
-    _schedule_delivery(notify.id, 0)
+        notify = record_notify(trade)
+    schedule_delivery(notify.id, 0)
     return trade
 
 
-def _record_notify(trade: SandboxTrade) -> SandboxNotify:
-    params = notify_params(trade)
-    notify = SandboxNotify(trade=trade, notify_id=params["notify_id"], params=json.dumps(params, ensure_ascii=False))
+def record_notify(trade: SandboxTrade, params: dict | None = None) -> SandboxNotify:
+    """A notification to deliver: Alipay's about `trade`, or the `params` given (UnionPay's)."""
+    params = params or notify_params(trade)
+    notify_id = params.get("notify_id") or secrets.token_hex(16)
+    notify = SandboxNotify(trade=trade, notify_id=notify_id, params=json.dumps(params, ensure_ascii=False))
     db.session.add(notify)
     db.session.flush()
     return notify
@@ -272,13 +221,13 @@ def return_params(trade: SandboxTrade) -> dict:
     return params
 
 
-def _schedule_delivery(notify_pk: int, delay: float) -> None:
+def schedule_delivery(notify_pk: int, delay: float) -> None:
     try:
         if delay > 0:
             deliver_notify.schedule((notify_pk, 0), delay=delay)
         else:
             deliver_notify(notify_pk, 0)
-    except Exception as exc:  # the job queue (Redis) is down: the payment stands all the same
+    except Exception as exc:  # noqa: BLE001 — the job queue (Redis) is down: the payment stands all the same
         log.warning(
             "sandbox notify %s not queued (%s); resend_unqueued() sends it later", notify_pk, exc.__class__.__name__
         )
@@ -302,12 +251,13 @@ def resend_unqueued(now: dt.datetime | None = None) -> int:
     )
     db.session.commit()
     for notify_pk in ids:
-        _schedule_delivery(notify_pk, 0)
+        schedule_delivery(notify_pk, 0)
     return len(ids)
 
 
 def deliver(notify_pk: int) -> bool:
-    """Post one notification to the merchant; True when it answered `success`."""
+    """Post one notification to the merchant; True when it answered as received (`success`
+    for Alipay's, HTTP 200 for UnionPay's)."""
     notify = db.session.get(SandboxNotify, notify_pk)
     if notify is None or notify.delivered_at is not None:
         return True
@@ -317,19 +267,21 @@ def deliver(notify_pk: int) -> bool:
     try:
         if current_app.config["SANDBOX_TRANSPORT"] == "wsgi":
             answer = Client(current_app._get_current_object(), Response).post(urlsplit(url).path, data=params)
-            text = answer.get_data(as_text=True).strip()
+            status, text = answer.status_code, answer.get_data(as_text=True).strip()
         else:
             with urllib.request.urlopen(url, data=urlencode(params).encode(), timeout=10) as answer:
-                text = answer.read(1024).decode("utf-8", "replace").strip()
-    except Exception as exc:  # the merchant being down is an ordinary day for a provider
-        text = f"error: {exc.__class__.__name__}"
+                status, text = answer.status, answer.read(1024).decode("utf-8", "replace").strip()
+    except Exception as exc:  # noqa: BLE001 — the merchant being down is an ordinary day for a provider
+        status, text = 0, f"error: {exc.__class__.__name__}"
     with write_transaction():
         notify = db.session.get(SandboxNotify, notify_pk)
+        # UnionPay takes an HTTP 200 as received; Alipay wants the word `success`.
+        accepted = status == 200 if notify.trade.app_id == UNIONPAY_APP else text == "success"
         notify.attempts += 1
         notify.last_response = text[:200]
-        if text == "success":
+        if accepted:
             notify.delivered_at = utcnow()
-    return text == "success"
+    return accepted
 
 
 @huey.task(retries=0)
@@ -348,7 +300,7 @@ def deliver_notify(notify_pk: int, attempt: int) -> None:
 
 
 def _find(biz: dict, for_update=False) -> SandboxTrade:
-    query = select(SandboxTrade).filter_by(out_trade_no=str(biz.get("out_trade_no", "")))
+    query = select(SandboxTrade).filter_by(out_trade_no=str(biz.get("out_trade_no", ""))).where(*ALIPAY_TRADES)
     trade = db.session.scalar(query.with_for_update() if for_update else query)
     if trade is None:
         raise SandboxError("ACQ.TRADE_NOT_EXIST", "交易不存在")
@@ -380,11 +332,7 @@ def api_close(call: "Call") -> dict:
 
 def api_refund(call: "Call") -> dict:
     biz = call.biz
-    try:
-        amount = yuan_to_fen(biz["refund_amount"])
-        request_no = str(biz["out_request_no"])
-    except (KeyError, ValueError):
-        raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+    amount, request_no = _amount_and_number(biz, "refund_amount", "out_request_no")
     with write_transaction():
         trade = _find(biz, for_update=True)
         done = db.session.scalar(select(SandboxRefund).filter_by(out_request_no=request_no))
@@ -514,11 +462,13 @@ def bill_entries(day: dt.date) -> list[tuple[str, SandboxTrade, int, dt.datetime
     entries = [
         ("交易", trade, trade.total_fen, trade.paid_at, None)
         for trade in db.session.scalars(
-            select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end)
+            select(SandboxTrade).where(SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end, *ALIPAY_TRADES)
         )
     ]
     for refund in db.session.scalars(
-        select(SandboxRefund).where(SandboxRefund.created_at >= start, SandboxRefund.created_at < end)
+        select(SandboxRefund)
+        .join(SandboxTrade, SandboxTrade.id == SandboxRefund.trade_id)
+        .where(SandboxRefund.created_at >= start, SandboxRefund.created_at < end, *ALIPAY_TRADES)
     ):
         entries.append(
             (
@@ -622,11 +572,7 @@ def api_trade_pay(call: "Call") -> dict:
     agreement = (biz.get("agreement_params") or {}) if isinstance(biz.get("agreement_params"), dict) else {}
     if biz.get("product_code") != "GENERAL_WITHHOLDING" or not agreement.get("agreement_no"):
         raise SandboxError("ACQ.AGREEMENT_NOT_EXIST", "用户协议不存在")
-    try:
-        amount = yuan_to_fen(biz["total_amount"])
-        out_trade_no = str(biz["out_trade_no"])
-    except (KeyError, ValueError):
-        raise SandboxError("isv.invalid-parameter", "参数无效", code="40002") from None
+    amount, out_trade_no = _amount_and_number(biz, "total_amount", "out_trade_no")
     with write_transaction():
         trade = db.session.scalar(select(SandboxTrade).filter_by(out_trade_no=out_trade_no).with_for_update())
         if trade is None:
@@ -677,19 +623,7 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class Call:
-    """One verified API call as the gateway received it."""
-
-    method: str
-    params: dict  # the public parameters (the OAuth APIs take theirs here, not in biz_content)
-    biz: dict  # biz_content
-    base_url: str = ""  # where the gateway was reached, for the URLs it hands out
-
-
 def _handler(method: str):
-    from sbweb.payments import sandbox_users  # it builds on this module
-
     return API_METHODS.get(method) or sandbox_users.API_METHODS.get(method)
 
 

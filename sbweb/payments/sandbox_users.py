@@ -4,7 +4,7 @@ residents only — the sandbox never vouches for anyone else.
 
 On our 授权 page the tester picks who is signed in to the host app (the sandbox box); 同意授权
 then takes the browser through this authorization like Alipay's: a single-use auth_code for
-that user back to our callback, which our Alipay sign-in (sbweb.hostauth.alipay) exchanges
+that user back to our callback, which our Alipay sign-in (sbweb.identity.hosts.alipay) exchanges
 for a token and the user's 实名 data, signed by the sandbox like every other answer.
 """
 
@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sbweb.clock import utcnow
 from sbweb.db import db, write_transaction
 from sbweb.demo import demo_identities
-from sbweb.hostauth.alipay import AlipaySignIn
+from sbweb.identity.hosts.alipay import AlipaySignIn
 from sbweb.models import SandboxGrant
 from sbweb.payments.alipay import provider_time
-from sbweb.payments.sandbox import Call, SandboxError, gateway_url, sandbox_app, transport_for
+from sbweb.payments.sandbox_base import Call, SandboxError, gateway_url, sandbox_app, transport_for
 
 AUTHORIZE_PATH = "/sandbox/oauth2/publicAppAuthorize.htm"
 CODE_LIFETIME = dt.timedelta(minutes=10)  # Alipay's codes live 3 minutes to a day, once

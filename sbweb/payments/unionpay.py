@@ -22,7 +22,8 @@ Answers from queryTrans/backTransReq come as `k=v&…` text, not URL-encoded; va
 hold `&` are wrapped in {} or [] (reserved fields), which `parse_answer` keeps whole.
 
 Not in this module yet (issue 18): 消费撤销, the 对账文件 (txnType 76), UnionPay's test-
-environment certificates (whose CN reads 00040000:SIGN), the sandbox's 银联 cashier.
+environment certificates (whose CN reads 00040000:SIGN). The sandbox's 银联 gateway
+(sbweb.payments.sandbox_unionpay) runs this client in the embedded defaults.
 """
 
 import base64
@@ -271,31 +272,29 @@ def parse_answer(text: str) -> dict[str, str]:
             raise ValueError("a field without =")
         key = text[i:eq]
         j = eq + 1
-        if j < n and text[j] in "{[":
-            opening, closing, depth = text[j], "}" if text[j] == "{" else "]", 0
-            k = j
-            while k < n:
-                if text[k] == opening:
-                    depth += 1
-                elif text[k] == closing:
-                    depth -= 1
-                    if depth == 0:
-                        break
-                k += 1
-            if depth:
-                raise ValueError(f"an unclosed {opening} in {key[:20]}")
-            end = k + 1
-            if end < n and text[end] != "&":
-                end = text.find("&", end)
-                end = n if end < 0 else end
-        else:
-            end = text.find("&", j)
-            end = n if end < 0 else end
+        end = _bracketed_end(text, j, key) if j < n and text[j] in "{[" else j
+        end = text.find("&", end)
+        end = n if end < 0 else end
         if not key or key in fields:
             raise ValueError("an empty or repeated field name")
         fields[key] = text[j:end]
         i = end + 1
     return fields
+
+
+def _bracketed_end(text: str, start: int, key: str) -> int:
+    """Just past the bracket that closes the one at `start` (nested ones counted)."""
+    opening = text[start]
+    closing = "}" if opening == "{" else "]"
+    depth = 0
+    for k in range(start, len(text)):
+        if text[k] == opening:
+            depth += 1
+        elif text[k] == closing:
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    raise ValueError(f"an unclosed {opening} in {key[:20]}")
 
 
 def _without_blanks(fields: Mapping[str, str]) -> dict[str, str]:
@@ -418,19 +417,24 @@ def trade_outcome(fields: Mapping[str, str], *, mer_id: str, answer: bool) -> Ou
             raise ProviderError(f"query refused: {code[:8]} {message}".strip())
         code, message = fields.get("origRespCode", ""), fields.get("origRespMsg", "")[:100]
     if code in PAID:
-        paid = read_amount(fields.get("txnAmt"))
-        if paid is None:
-            raise refuse("no readable txnAmt")
-        if fields.get("currencyCode", CURRENCY) != CURRENCY:
-            raise refuse("not in CNY")
-        query_id = fields.get("queryId", "")
-        if not re.fullmatch(r"[0-9A-Za-z]{1,64}", query_id):
-            raise refuse("no queryId")
-        # No field says when the payer paid (traceTime has no year): the time we hear of it is used.
-        return Outcome(order_id, "paid", paid, query_id, None, code, message)
+        return _paid(fields, order_id, code, message, refuse)
     if code in IN_PROGRESS:
         return Outcome(order_id, "processing", code=code, message=message)
     return Outcome(order_id, "failed", code=code, message=message)
+
+
+def _paid(fields: Mapping[str, str], order_id: str, code: str, message: str, refuse) -> Outcome:
+    """A trade UnionPay says is paid: its amount (CNY) and queryId must be readable."""
+    paid = read_amount(fields.get("txnAmt"))
+    if paid is None:
+        raise refuse("no readable txnAmt")
+    if fields.get("currencyCode", CURRENCY) != CURRENCY:
+        raise refuse("not in CNY")
+    query_id = fields.get("queryId", "")
+    if not re.fullmatch(r"[0-9A-Za-z]{1,64}", query_id):
+        raise refuse("no queryId")
+    # No field says when the payer paid (traceTime has no year): the time we hear of it is used.
+    return Outcome(order_id, "paid", paid, query_id, None, code, message)
 
 
 # -- transport ------------------------------------------------------------------------------
@@ -465,6 +469,7 @@ class UnionPayProvider:
 
     channels = frozenset({"unionpay"})
     withholds = False  # 银联代收 is another product
+    reads_bills = False  # the 对账文件 (txnType 76) is not read yet: the daily 对账 passes it by
 
     def __init__(
         self,
@@ -718,11 +723,26 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
          "timeout": 10}
 
     The gateway's origin must be in CSP_FORM_ACTION: the browser posts the 前台交易 form there."""
-    import os
-    from pathlib import Path
-    from urllib.parse import urlsplit
-
     where = f"PAYMENT_PROVIDERS[{name!r}]"
+    mer_id, gateway, timeout = _checked_settings(where, settings, app)
+    files = _InstanceFiles(where, settings, app.instance_path)
+    password = _pfx_password(where, settings, files)
+    key = _signing_key(where, files.read("sign_pfx_file"), password)
+    try:
+        trust = Trust.from_pem(
+            _certificates_pem(files.read("root_cert_file")),
+            _certificates_pem(files.read("middle_cert_file")),
+            str(settings.get("organisation") or ORGANISATION),
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: root_cert_file / middle_cert_file: {exc}") from None
+    return UnionPayProvider(
+        name=name, merchant=Merchant(mer_id, key), trust=trust, gateway=gateway, timeout=float(timeout)
+    )
+
+
+def _checked_settings(where: str, settings: Mapping, app) -> tuple[str, str, float]:
+    """The settings' names, merId, gateway and timeout, checked: (mer_id, gateway, timeout)."""
     unknown = set(settings) - SETTINGS
     if unknown:
         raise ConfigurationError(f"{where}: unknown settings {sorted(unknown)} (known: {sorted(SETTINGS)})")
@@ -732,7 +752,17 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
     mer_id = str(settings["mer_id"])
     if not MER_ID.fullmatch(mer_id):
         raise ConfigurationError(f"{where}['mer_id']: UnionPay's 商户号, 15 digits")
-    gateway = str(settings.get("gateway") or LIVE_GATEWAY).rstrip("/")
+    gateway = _checked_gateway(where, str(settings.get("gateway") or LIVE_GATEWAY).rstrip("/"), app)
+    timeout = settings.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
+        raise ConfigurationError(f"{where}['timeout']: seconds, more than 0 and at most 120")
+    return mer_id, gateway, timeout
+
+
+def _checked_gateway(where: str, gateway: str, app) -> str:
+    """An https origin (http only on this machine), which the CSP lets the browser post to."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(gateway)
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if (
@@ -746,31 +776,47 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
         raise ConfigurationError(
             f"{where}: add {gateway!r} to CSP_FORM_ACTION (the browser posts the payment form there)"
         )
-    timeout = settings.get("timeout", 10)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 120:
-        raise ConfigurationError(f"{where}['timeout']: seconds, more than 0 and at most 120")
-    instance = Path(app.instance_path)
+    return gateway
 
-    def read(key: str) -> bytes:
-        path = instance / str(settings[key])
+
+@dataclass(frozen=True)
+class _InstanceFiles:
+    """The settings' files, relative to the instance folder; ConfigurationError naming the
+    setting and the path when one cannot be read."""
+
+    where: str
+    settings: Mapping
+    instance_path: str
+
+    def read(self, key: str) -> bytes:
+        from pathlib import Path
+
+        path = Path(self.instance_path) / str(self.settings[key])
         try:
             return path.read_bytes()
         except OSError as exc:
             raise ConfigurationError(
-                f"{where}[{key!r}]: cannot read {path} ({exc.strerror or exc.__class__.__name__})"
+                f"{self.where}[{key!r}]: cannot read {path} ({exc.strerror or exc.__class__.__name__})"
             ) from None
 
+
+def _pfx_password(where: str, settings: Mapping, files: _InstanceFiles) -> str:
+    import os
+
     if settings.get("sign_pfx_password_file"):
-        password = read("sign_pfx_password_file").decode("utf-8", "replace").strip()
-    elif settings.get("sign_pfx_password_env"):
+        return files.read("sign_pfx_password_file").decode("utf-8", "replace").strip()
+    if settings.get("sign_pfx_password_env"):
         variable = str(settings["sign_pfx_password_env"])
         if variable not in os.environ:
             raise ConfigurationError(f"{where}['sign_pfx_password_env']: the environment has no {variable}")
-        password = os.environ[variable]
-    else:
-        raise ConfigurationError(f"{where}: the PFX password: sign_pfx_password_file or sign_pfx_password_env")
+        return os.environ[variable]
+    raise ConfigurationError(f"{where}: the PFX password: sign_pfx_password_file or sign_pfx_password_env")
+
+
+def _signing_key(where: str, pfx: bytes, password: str) -> SigningKey:
+    """The PFX's key, whose certificate is valid now."""
     try:
-        key = SigningKey.from_pfx(read("sign_pfx_file"), password)
+        key = SigningKey.from_pfx(pfx, password)
     except ValueError as exc:
         raise ConfigurationError(f"{where}['sign_pfx_file']: {exc}") from None
     now = dt.datetime.now(dt.UTC)
@@ -779,14 +825,4 @@ def from_settings(name: str, settings: Mapping, app) -> UnionPayProvider:
             f"{where}['sign_pfx_file']: the signing certificate is not valid now "
             f"(until {key.certificate.not_valid_after_utc:%Y-%m-%d})"
         )
-    try:
-        trust = Trust.from_pem(
-            _certificates_pem(read("root_cert_file")),
-            _certificates_pem(read("middle_cert_file")),
-            str(settings.get("organisation") or ORGANISATION),
-        )
-    except ValueError as exc:
-        raise ConfigurationError(f"{where}: root_cert_file / middle_cert_file: {exc}") from None
-    return UnionPayProvider(
-        name=name, merchant=Merchant(mer_id, key), trust=trust, gateway=gateway, timeout=float(timeout)
-    )
+    return key

@@ -144,7 +144,8 @@ class WeChatPayProvider:
                 logger=None,
             )
             self._public_key = load_public_key(public_key)
-        except Exception as exc:  # the library says which key would not load, not what is in it
+        except Exception as exc:  # noqa: BLE001 - wechatpayv3 raises bare Exception for a key it cannot load
+            # Its message says which key would not load, not what is in it.
             raise ConfigurationError(f"PAYMENT_PROVIDERS[{name!r}]: {exc}") from None
         # The library has no setting for its host; tests point it at a local fake.
         self._pay._core._gate_way = gateway.rstrip("/")
@@ -161,7 +162,9 @@ class WeChatPayProvider:
         request and verified a 2xx answer's signature; anything it raises is ProviderError."""
         try:
             status, body = method(*args, **kwargs)
-        except Exception as exc:  # network, timeout, or an answer whose signature fails
+        except Exception as exc:  # noqa: BLE001 - a provider's unknown failure must be a ProviderError, never a 500
+            # Network and timeout (requests), or an answer whose signature fails (wechatpayv3
+            # raises a bare Exception for that).
             raise ProviderError(f"{what}: {exc.__class__.__name__}: {exc}"[:200]) from None
         if isinstance(body, str):
             try:
@@ -239,7 +242,22 @@ class WeChatPayProvider:
         """A payment notification: signed by WeChat Pay's public key over timestamp, nonce and
         the raw body; within our replay window and never seen before; its resource decrypted
         with the APIv3 key; for our mchid and appid."""
-        from wechatpayv3.utils import aes_decrypt, rsa_verify
+        body, nonce = self._signed_body(notification)
+        event, plain = self._decrypted(body)
+        if not str(event.get("event_type", "")).startswith("TRANSACTION."):
+            raise InvalidNotice(f"not a payment notification: {str(event.get('event_type'))[:40]}")
+        try:
+            transaction = json.loads(plain)
+        except ValueError:
+            raise InvalidNotice("decrypted resource is not JSON") from None
+        state = self._trade_state(transaction, notify_id=str(event.get("id", ""))[:64] or None, refuse=InvalidNotice)
+        # Last, so that a refused notification leaves no trace; a replay of this one is refused.
+        replay.remember_nonce(self.name, nonce)
+        return state
+
+    def _signed_body(self, notification: Notification) -> tuple[str, str]:
+        """The notification's body and nonce, once its signature, key serial and timestamp hold."""
+        from wechatpayv3.utils import rsa_verify
 
         headers = notification.headers
         signature = headers.get("Wechatpay-Signature", "")
@@ -260,6 +278,12 @@ class WeChatPayProvider:
             raise InvalidNotice("body is not UTF-8") from None
         if not signature or not rsa_verify(stamp, nonce, body, signature, self._public_key):
             raise InvalidNotice("bad signature")
+        return body, nonce
+
+    def _decrypted(self, body: str) -> tuple[dict, str]:
+        """The notification's event and its resource decrypted with the APIv3 key."""
+        from wechatpayv3.utils import aes_decrypt
+
         try:
             event = json.loads(body)
             resource = event["resource"]
@@ -277,16 +301,7 @@ class WeChatPayProvider:
             raise InvalidNotice("unreadable notification") from None
         if plain is None:
             raise InvalidNotice("resource does not decrypt with our APIv3 key")
-        if not str(event.get("event_type", "")).startswith("TRANSACTION."):
-            raise InvalidNotice(f"not a payment notification: {str(event.get('event_type'))[:40]}")
-        try:
-            transaction = json.loads(plain)
-        except ValueError:
-            raise InvalidNotice("decrypted resource is not JSON") from None
-        state = self._trade_state(transaction, notify_id=str(event.get("id", ""))[:64] or None, refuse=InvalidNotice)
-        # Last, so that a refused notification leaves no trace; a replay of this one is refused.
-        replay.remember_nonce(self.name, nonce)
-        return state
+        return event, plain
 
     def _trade_state(self, transaction, *, notify_id=None, refuse=ProviderError) -> TradeState:
         """A transaction object (notify resource or query answer) as our TradeState, refusing
@@ -510,7 +525,7 @@ def from_settings(name: str, settings: dict, app) -> WeChatPayProvider:
     ):
         try:
             load(text)  # as the library will: PEM, or its base64 body alone
-        except Exception:
+        except Exception:  # noqa: BLE001 - wechatpayv3 raises bare Exception for a key it cannot load
             raise ConfigurationError(f"{where}[{key!r}]: not a PEM {kind}") from None
     _check_signin(where, settings["appid"], app.config.get("HOST_SIGNIN") or {})
     return WeChatPayProvider(

@@ -187,6 +187,31 @@ def _names(entries) -> dict[str, str]:
     return names
 
 
+def _items_words(value: dict) -> str:
+    return "；".join(
+        f"第{n}笔 {REFUND_ITEM_DECISION_LABELS.get(d, d)} ¥{fen_display(a)}"
+        for n, (d, a) in enumerate(value.values(), 1)
+    )
+
+
+def _tickets_words(value: list) -> str:
+    return "；".join(
+        f"{t.get('ticket_no')}（{t.get('tax_office')} ¥{fen_display(t.get('amount_fen') or 0)}）" for t in value
+    )
+
+
+def _refunds_words(value: list) -> str:
+    return (
+        "；".join(f"{no} ¥{fen_display(fen)} {REFUND_STATE_LABELS.get(state, state)}" for no, fen, state in value)
+        or "—"
+    )
+
+
+# The kinds whose value is a collection, each with how to say it; a value of such a kind that is not a
+# dict or list (an old entry's) is said as it is.
+_COLLECTION_WORDS = {"items": _items_words, "tickets": _tickets_words, "refunds": _refunds_words}
+
+
 def _value(field: str, value, scope: str, regions: dict[str, str]) -> str:
     kind = FIELDS.get(field, (field, None))[1]
     if value is None or value == "":
@@ -203,22 +228,8 @@ def _value(field: str, value, scope: str, regions: dict[str, str]) -> str:
         return f"{regions[value]}（{value}）" if value in regions else str(value)
     if kind == "time":
         return str(value)[:16].replace("T", " ") + "（UTC）"
-    if kind in ("items", "tickets", "refunds") and not isinstance(value, (dict, list)):
-        return str(value)
-    if kind == "items":
-        return "；".join(
-            f"第{n}笔 {REFUND_ITEM_DECISION_LABELS.get(d, d)} ¥{fen_display(a)}"
-            for n, (d, a) in enumerate(value.values(), 1)
-        )
-    if kind == "tickets":
-        return "；".join(
-            f"{t.get('ticket_no')}（{t.get('tax_office')} ¥{fen_display(t.get('amount_fen') or 0)}）" for t in value
-        )
-    if kind == "refunds":
-        return (
-            "；".join(f"{no} ¥{fen_display(fen)} {REFUND_STATE_LABELS.get(state, state)}" for no, fen, state in value)
-            or "—"
-        )
+    if kind in _COLLECTION_WORDS and isinstance(value, (dict, list)):
+        return _COLLECTION_WORDS[kind](value)
     return str(value)
 
 

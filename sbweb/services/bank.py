@@ -10,12 +10,12 @@ from stdnum import luhn
 
 from sbweb.clock import shanghai_now
 from sbweb.db import db, write_transaction
+from sbweb.identity.people import normalise_name
 from sbweb.models import BankAccount, BankAgreement, Enrollment
 from sbweb.models.bank import DEFAULT_LIMIT_FEN, LIMIT_MAX_FEN, LIMIT_MIN_FEN
 from sbweb.models.base import utcnow
 from sbweb.money import fen_display
-from sbweb.payments.orders import issue_number
-from sbweb.services.people import normalise_name
+from sbweb.services.numbers import issue_number
 
 BANKS = (
     "中国工商银行",
@@ -200,25 +200,25 @@ def change_settings(person_id: int, agreement_id: int, *, limit_fen: int, withho
     """修改扣款设置: the holder's own active agreement only."""
     limit_fen = check_limit(limit_fen)
     with write_transaction():
-        agreement = db.session.scalar(
-            select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
-        )
-        if agreement is None:
-            raise BankError(None, "未找到该协议")
-        if agreement.state != "active":
-            raise BankError(None, "该协议已撤销，不能修改")
+        agreement = _own_active(person_id, agreement_id, "该协议已撤销，不能修改")
         agreement.limit_fen, agreement.withhold_backpay = limit_fen, bool(withhold_backpay)
     return agreement
 
 
 def revoke(person_id: int, agreement_id: int) -> BankAgreement:
     with write_transaction():
-        agreement = db.session.scalar(
-            select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
-        )
-        if agreement is None:
-            raise BankError(None, "未找到该协议")
-        if agreement.state != "active":
-            raise BankError(None, "该协议已撤销")
+        agreement = _own_active(person_id, agreement_id, "该协议已撤销")
         agreement.state, agreement.revoked_at = "revoked", utcnow()
+    return agreement
+
+
+def _own_active(person_id: int, agreement_id: int, revoked: str) -> BankAgreement:
+    """The holder's own agreement if it is active; else BankError, `revoked` the words for one revoked."""
+    agreement = db.session.scalar(
+        select(BankAgreement).where(BankAgreement.id == agreement_id, BankAgreement.person_id == person_id)
+    )
+    if agreement is None:
+        raise BankError(None, "未找到该协议")
+    if agreement.state != "active":
+        raise BankError(None, revoked)
     return agreement

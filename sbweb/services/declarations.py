@@ -17,7 +17,7 @@ from sbweb.db import db, write_transaction
 from sbweb.models import Agency, Declaration, Due, Enrollment, Standard
 from sbweb.models.base import utcnow
 from sbweb.models.declaration import DECLARED_LEVELS
-from sbweb.services import dues, standards
+from sbweb.services import dues, rates
 from sbweb.services.registry import RegistryError, change_due_amount
 
 # The four flows of the seeds: URL slug → (category, insurance, what is chosen).
@@ -83,7 +83,7 @@ def enrollment_at(person_id: int, flow: str, agency_code: str) -> Enrollment:
 
 
 def open_years(enrollment: Enrollment, today: dt.date) -> list[Standard]:
-    return standards.open_standards(enrollment.agency.region_code, enrollment.category, today)
+    return rates.open_standards(enrollment.agency.region_code, enrollment.category, today)
 
 
 def flow_of(enrollment) -> str:
@@ -113,7 +113,7 @@ def declarable(person_id: int, enrollment_no: str, today: dt.date) -> tuple[str 
 
 def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:
     """The year's standard — or, before it is published, the latest one (暂按上年度标准)."""
-    standard = standards.collecting_standard(enrollment.agency.region_code, year, enrollment.category)
+    standard = rates.collecting_standard(enrollment.agency.region_code, year, enrollment.category)
     if standard is None or (standard.provisional_on and not standard.is_open(today)):
         # (A year after the published ones is collected on the latest only in its own window.)
         raise DeclarationError("year", f"{year}年度缴费标准尚未公布，暂不能申报")
@@ -132,10 +132,10 @@ def _standard(enrollment: Enrollment, year: int, today: dt.date) -> Standard:
 
 
 def quote_base(standard: Standard, insurance: str, base_fen: int, start: str, end: str, today: dt.date) -> Quote:
-    monthly = standards.monthly_fen(base_fen, standards.rate_bp(standard, insurance))
-    months = standards.months_between(start, end)
+    monthly = rates.monthly_fen(base_fen, rates.rate_bp(standard, insurance))
+    months = rates.months_between(start, end)
     contribution = monthly * months
-    late = sum(standards.late_fee_fen(monthly, standard.late_fee_bp_per_day, m, today) for m in _months(start, end))
+    late = sum(rates.late_fee_fen(monthly, standard.late_fee_bp_per_day, m, today) for m in _months(start, end))
     return Quote(months, monthly, contribution, late)
 
 
@@ -158,7 +158,7 @@ def price(declaration: Declaration, standard: Standard, today: dt.date) -> tuple
 
 def _months(start: str, end: str) -> list[str]:
     index = int(start[:4]) * 12 + int(start[5:]) - 1
-    return [f"{(index + i) // 12:04d}-{(index + i) % 12 + 1:02d}" for i in range(standards.months_between(start, end))]
+    return [f"{(index + i) // 12:04d}-{(index + i) % 12 + 1:02d}" for i in range(rates.months_between(start, end))]
 
 
 # -- declaring -------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def check_base(standard: Standard, base_fen: int | None) -> int:
     if base_fen is None:
         raise DeclarationError("base", "请输入缴费基数")
     if not standard.base_min_fen <= base_fen <= standard.base_max_fen:
-        raise DeclarationError("base", f"缴费基数金额请在{standards.base_range_text(standard)}之间选择")
+        raise DeclarationError("base", f"缴费基数金额请在{rates.base_range_text(standard)}之间选择")
     return base_fen
 
 

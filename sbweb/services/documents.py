@@ -15,6 +15,7 @@ back is 已作废 from then on (`void_covering`). Every document has a verificat
 code links to the public verification page.
 """
 
+import contextlib
 import datetime as dt
 import secrets
 import threading
@@ -27,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sbweb.clock import SHANGHAI, shanghai_now
 from sbweb.db import db, write_transaction
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models import (
     Agency,
     Document,
@@ -41,9 +42,9 @@ from sbweb.models import (
     TaxOffice,
     Ticket,
 )
-from sbweb.payments.orders import issue_number
 from sbweb.pdf import html_to_pdf, qr_data_uri, register_font
 from sbweb.services import records
+from sbweb.services.numbers import issue_number
 
 PREFIX = {"voucher": "PZ", "payment": "ZM", "tax": "WS"}
 # Codes are read aloud and typed from paper: no 0/O, 1/I/L.
@@ -66,8 +67,8 @@ def _new_document(lines: list[records.RecordLine], **fields) -> Document:
     that nothing it says depends on what happens later. Call inside a write transaction: the
     items are held while it is written, so a refund either comes first (and the item is listed
     at what it kept, or not at all) or after (and voids this document)."""
-    held = _hold(l.item_id for l in lines)
-    lines = [l for l in lines if held.get(l.item_id, 0) > 0]
+    held = _hold(line.item_id for line in lines)
+    lines = [line for line in lines if held.get(line.item_id, 0) > 0]
     if not lines:
         raise DocumentError(_FIELD[fields["kind"]], "所选费款已全部退费，没有可开具的缴费记录")
     holder = db.session.get(Person, fields["holder_id"])
@@ -76,7 +77,7 @@ def _new_document(lines: list[records.RecordLine], **fields) -> Document:
     doc = Document(
         doc_no=f"{PREFIX[fields['kind']]}{shanghai_now():%Y%m%d}{issue_number('document'):08d}",
         verify_code="".join(secrets.choice(CODE_ALPHABET) for _ in range(12)),
-        amount_fen=sum(held[l.item_id] for l in lines),
+        amount_fen=sum(held[line.item_id] for line in lines),
         items=len(lines),
         holder_name=holder.name,
         holder_id_number=holder.id_number,
@@ -88,23 +89,23 @@ def _new_document(lines: list[records.RecordLine], **fields) -> Document:
     doc.lines = [
         DocumentItem(
             position=n,
-            item_id=l.item_id,
-            person_id=l.person_id,
-            person_name=l.person_name,
-            id_number=l.id_number,
-            category=l.category,
-            insurance=l.insurance,
-            kind=l.kind,
-            period_start=l.period_start,
-            period_end=l.period_end,
-            amount_fen=held[l.item_id],
-            order_no=l.order_no,
-            ticket_no=l.ticket_no,
-            tax_office=getattr(l, "tax_office", None) or office,
-            paid_at=l.settled_at,
-            channel=l.channel,
+            item_id=line.item_id,
+            person_id=line.person_id,
+            person_name=line.person_name,
+            id_number=line.id_number,
+            category=line.category,
+            insurance=line.insurance,
+            kind=line.kind,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            amount_fen=held[line.item_id],
+            order_no=line.order_no,
+            ticket_no=line.ticket_no,
+            tax_office=getattr(line, "tax_office", None) or office,
+            paid_at=line.settled_at,
+            channel=line.channel,
         )
-        for n, l in enumerate(lines, 1)
+        for n, line in enumerate(lines, 1)
     ]
     db.session.add(doc)
     db.session.flush()
@@ -189,7 +190,7 @@ def voucher(payer_id: int, order_no: str) -> Document:
         valid = next((d for d in issued if d.state == "valid"), None)
         if valid is not None:
             return valid
-        lines = [l for l in _order_lines(order) if l.kept_fen > 0] if order.state == "settled" else []
+        lines = [line for line in _order_lines(order) if line.kept_fen > 0] if order.state == "settled" else []
         if not lines:
             if issued:
                 return issued[0]
@@ -201,7 +202,7 @@ def _order_lines(order: Order) -> list[records.RecordLine]:
     page = records.records_page(
         order.payer_id, others=None, states=("settled",), order_nos=[order.order_no], per_page=1000
     )
-    return sorted(page.lines, key=lambda l: l.item_id)
+    return sorted(page.lines, key=lambda line: line.item_id)
 
 
 def payment_certificate(requested_by: int, holder_id: int, year: int, *, proxy: bool = False) -> Document:
@@ -308,10 +309,10 @@ def _tax_ticket(ticket_no: str, lines: list, first_issued_at) -> TaxTicket:
     return TaxTicket(
         ticket_no=ticket_no,
         tax_office=lines[0].tax_office or "",
-        amount_fen=sum(l.amount_fen - l.refunded_fen for l in lines),
+        amount_fen=sum(line.amount_fen - line.refunded_fen for line in lines),
         paid_at=lines[0].settled_at,
-        period_from=min(l.period_start for l in lines),
-        period_to=max(l.period_end for l in lines),
+        period_from=min(line.period_start for line in lines),
+        period_to=max(line.period_end for line in lines),
         items=len(lines),
         first_issued_at=first_issued_at,
     )
@@ -446,11 +447,9 @@ def download(doc: Document, *, verify_url: str, font: str | None = None, full_id
     if kept is not None:
         return kept
     rendered = render(doc, verify_url=verify_url, font=font, full_id=full_id)
-    with _cache_lock:
-        try:
-            cache[key] = rendered  # a voided document's old entry is left to age out
-        except ValueError:  # larger than the whole cache
-            pass
+    # ValueError: larger than the whole cache. A voided document's old entry is left to age out.
+    with _cache_lock, contextlib.suppress(ValueError):
+        cache[key] = rendered
     return rendered
 
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from sbweb import identity
+from sbweb import id_numbers
 from sbweb.db import db, write_transaction
+from sbweb.identity.people import normalise_name
 from sbweb.models import Agency, Enrollment, Person
 from sbweb.money import MAX_FEN, yuan_to_fen
 from sbweb.services import registry
-from sbweb.services.people import normalise_name
 from sbweb.services.registry import PERIOD
 
 COLUMNS = {
@@ -55,7 +55,7 @@ REQUIRED = (
 CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城乡居民": "resident"}
 INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"}
 KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"}
-ID_TYPES = {t.label: t.code for t in identity.ID_TYPES} | {t.code: t.code for t in identity.ID_TYPES}
+ID_TYPES = {t.label: t.code for t in id_numbers.ID_TYPES} | {t.code: t.code for t in id_numbers.ID_TYPES}
 MAX_ROWS = 20_000
 
 
@@ -91,7 +91,9 @@ def read(filename: str, data: bytes) -> list[dict[str, str]]:
         raise ImportError_("缺少列：" + "、".join(missing))
     if len(table) - 1 > MAX_ROWS:
         raise ImportError_(f"一次最多导入 {MAX_ROWS} 行")
-    return [{h: ("" if v is None else str(v).strip()) for h, v in zip(header, row)} for row in table[1:]]
+    # strict=False on purpose: a row may be shorter than the header (a CSV's empty cells at its end
+    # left out) or longer (notes beyond the last column); a missing cell reads as empty.
+    return [{h: ("" if v is None else str(v).strip()) for h, v in zip(header, row, strict=False)} for row in table[1:]]
 
 
 def _csv(data: bytes) -> list[list[str]]:
@@ -140,62 +142,96 @@ def check(raw_rows: list[dict[str, str]]) -> Report:
     seen_enrollments: dict[str, str] = {}
     regions_with_office: set[str] = set()  # named by an earlier row of the file
     for number, raw in enumerate(raw_rows, start=2):
-        reasons, row = [], {COLUMNS[k]: v for k, v in raw.items() if k in COLUMNS}
-        id_type = ID_TYPES.get(row.get("id_type", ""))
-        if id_type is None:
-            reasons.append("证件类型无效")
-        else:
-            try:
-                row["id_number"] = identity.validate(id_type, row.get("id_number", ""))
-                row["id_type"] = id_type
-            except identity.InvalidIdNumber:
-                reasons.append("证件号码格式不正确")
-        if not row.get("name"):
-            reasons.append("姓名为空")
-        row["category"] = CATEGORIES.get(row.get("category", ""))
-        row["insurance"] = INSURANCES.get(row.get("insurance", ""))
-        if row["category"] is None:
-            reasons.append("人员类别应为灵活就业人员或城乡居民")
-        if row["insurance"] is None:
-            reasons.append("险种应为养老保险或医疗保险")
-        if not re.fullmatch(r"[0-9A-Za-z]{6,32}", row.get("enrollment_no", "")):
-            reasons.append("个人参保编号应为6至32位数字或字母")
-        if not re.fullmatch(r"[0-9A-Za-z]{2,16}", row.get("agency_code", "")) or not row.get("agency_name"):
-            reasons.append("经办机构代码或名称无效")
-        if not re.fullmatch(r"[1-9]\d{5}", row.get("region", "")) or not row.get("city"):
-            reasons.append("地区代码应为6位数字，所在地市不能为空")
-        elif row.get("tax_office_code") or row.get("tax_office_name"):
-            if not re.fullmatch(r"\d{11}", row.get("tax_office_code", "")) or not row.get("tax_office_name"):
-                reasons.append("主管税务机关代码应为11位数字，名称不能为空")
-            else:
-                regions_with_office.add(row["region"])
-        elif row["region"] not in regions_with_office and not _office_known(row):
-            reasons.append(f"地区 {row['region']} 尚无主管税务机关，请填写主管税务机关代码和名称")
-        if any(row.get(k) for k in ("kind", "period_start", "period_end", "amount")):
-            row["kind"] = KINDS.get(row.get("kind", ""))
-            if row["kind"] is None:
-                reasons.append("缴费类型应为正常缴费或补缴")
-            start, end = row.get("period_start", ""), row.get("period_end", "") or row.get("period_start", "")
-            if not (PERIOD.match(start) and PERIOD.match(end)) or end < start:
-                reasons.append("费款所属期应为 YYYY-MM，且止不早于起")
-            row["period_end"] = end
-            try:
-                row["amount_fen"] = yuan_to_fen(row.get("amount", ""))
-                if not 0 < row["amount_fen"] <= MAX_FEN:
-                    raise ValueError
-            except ValueError:
-                reasons.append(f"金额应为大于0、不超过{MAX_FEN // 100}元的数字，最多两位小数")
+        row = {COLUMNS[k]: v for k, v in raw.items() if k in COLUMNS}
+        reasons = _row_reasons(row, regions_with_office)
         if not reasons:
-            owner = f"{row['id_type']}:{row['id_number']}"
-            if seen_enrollments.setdefault(row["enrollment_no"], owner) != owner:
-                reasons.append("同一个人参保编号在文件中属于不同的人")
-            reasons += _conflicts(row)
+            reasons = _clashes(row, seen_enrollments)
         if reasons:
             report.errors.append((number, "；".join(reasons)))
         else:
             report.rows.append(row)
             report.dues += "amount_fen" in row
     return report
+
+
+def _row_reasons(row: dict, regions_with_office: set[str]) -> list[str]:
+    """What is wrong with the row by itself, in the report's order; its fields become our codes on the way."""
+    reasons = _person_reasons(row) + _enrollment_reasons(row) + _region_reasons(row, regions_with_office)
+    if any(row.get(k) for k in ("kind", "period_start", "period_end", "amount")):
+        reasons += _due_reasons(row)
+    return reasons
+
+
+def _person_reasons(row: dict) -> list[str]:
+    reasons = []
+    id_type = ID_TYPES.get(row.get("id_type", ""))
+    if id_type is None:
+        reasons.append("证件类型无效")
+    else:
+        try:
+            row["id_number"] = id_numbers.validate(id_type, row.get("id_number", ""))
+            row["id_type"] = id_type
+        except id_numbers.InvalidIdNumber:
+            reasons.append("证件号码格式不正确")
+    if not row.get("name"):
+        reasons.append("姓名为空")
+    return reasons
+
+
+def _enrollment_reasons(row: dict) -> list[str]:
+    reasons = []
+    row["category"] = CATEGORIES.get(row.get("category", ""))
+    row["insurance"] = INSURANCES.get(row.get("insurance", ""))
+    if row["category"] is None:
+        reasons.append("人员类别应为灵活就业人员或城乡居民")
+    if row["insurance"] is None:
+        reasons.append("险种应为养老保险或医疗保险")
+    if not re.fullmatch(r"[0-9A-Za-z]{6,32}", row.get("enrollment_no", "")):
+        reasons.append("个人参保编号应为6至32位数字或字母")
+    if not re.fullmatch(r"[0-9A-Za-z]{2,16}", row.get("agency_code", "")) or not row.get("agency_name"):
+        reasons.append("经办机构代码或名称无效")
+    return reasons
+
+
+def _region_reasons(row: dict, regions_with_office: set[str]) -> list[str]:
+    """The region, and its 主管税务机关: named in the row, by an earlier row, or known to us already."""
+    if not re.fullmatch(r"[1-9]\d{5}", row.get("region", "")) or not row.get("city"):
+        return ["地区代码应为6位数字，所在地市不能为空"]
+    if row.get("tax_office_code") or row.get("tax_office_name"):
+        if not re.fullmatch(r"\d{11}", row.get("tax_office_code", "")) or not row.get("tax_office_name"):
+            return ["主管税务机关代码应为11位数字，名称不能为空"]
+        regions_with_office.add(row["region"])
+    elif row["region"] not in regions_with_office and not _office_known(row):
+        return [f"地区 {row['region']} 尚无主管税务机关，请填写主管税务机关代码和名称"]
+    return []
+
+
+def _due_reasons(row: dict) -> list[str]:
+    """A row that names any of a due's columns is a due: all of them must be right."""
+    reasons = []
+    row["kind"] = KINDS.get(row.get("kind", ""))
+    if row["kind"] is None:
+        reasons.append("缴费类型应为正常缴费或补缴")
+    start, end = row.get("period_start", ""), row.get("period_end", "") or row.get("period_start", "")
+    if not (PERIOD.match(start) and PERIOD.match(end)) or end < start:
+        reasons.append("费款所属期应为 YYYY-MM，且止不早于起")
+    row["period_end"] = end
+    try:
+        row["amount_fen"] = yuan_to_fen(row.get("amount", ""))
+        if not 0 < row["amount_fen"] <= MAX_FEN:
+            raise ValueError
+    except ValueError:
+        reasons.append(f"金额应为大于0、不超过{MAX_FEN // 100}元的数字，最多两位小数")
+    return reasons
+
+
+def _clashes(row: dict, seen_enrollments: dict[str, str]) -> list[str]:
+    """A good row against the file's earlier rows and what the database already says."""
+    reasons = []
+    owner = f"{row['id_type']}:{row['id_number']}"
+    if seen_enrollments.setdefault(row["enrollment_no"], owner) != owner:
+        reasons.append("同一个人参保编号在文件中属于不同的人")
+    return reasons + _conflicts(row)
 
 
 def _office_known(row: dict) -> bool:

@@ -170,18 +170,29 @@ def _due_histories() -> list[Violation]:
 
 
 def _tickets() -> list[Violation]:
-    found = []
-    rows = db.session.execute(
+    found, used = [], set()
+    for row in _item_tickets():
+        fault = _item_ticket_fault(row)
+        if fault:
+            found.append(Violation("ticket", row.order_no, fault))
+        if row.settled_at is not None:
+            used.add(row.ticket_id)
+    return found + _ticket_faults(used)
+
+
+def _item_tickets():
+    """Each order item with its order, its 票证号码 (if any) and the tax office of its due's agency."""
+    return db.session.execute(
         select(
-            OrderItem.id,
+            OrderItem.id.label("item_id"),
             Order.order_no,
             Order.settled_at,
             OrderItem.ticket_id,
             Ticket.ticket_no,
-            Ticket.order_id,
+            Ticket.order_id.label("ticket_order_id"),
             OrderItem.order_id,
             Ticket.tax_office_id,
-            Agency.tax_office_id,
+            Agency.tax_office_id.label("due_tax_office_id"),
         )
         .join(Order, Order.id == OrderItem.order_id)
         .join(Due, Due.id == OrderItem.due_id)
@@ -189,28 +200,27 @@ def _tickets() -> list[Violation]:
         .join(Agency, Agency.id == Enrollment.agency_id)
         .outerjoin(Ticket, Ticket.id == OrderItem.ticket_id)
     )
-    used = set()
-    for item_id, order_no, settled_at, ticket_id, number, ticket_order, order_id, office, due_office in rows:
-        if settled_at is None:
-            if ticket_id is not None:
-                found.append(
-                    Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} but was never settled")
-                )
-            continue
-        if ticket_id is None:
-            found.append(Violation("ticket", order_no, f"item {item_id} settled without a 票证号码"))
-        elif ticket_order != order_id:
-            found.append(Violation("ticket", order_no, f"item {item_id} has 票证号码 {number} of another order"))
-        elif office != due_office:
-            found.append(
-                Violation(
-                    "ticket",
-                    order_no,
-                    f"item {item_id} has 票证号码 {number} of tax office "
-                    f"{office}, but its due's agency is under {due_office}",
-                )
-            )
-        used.add(ticket_id)
+
+
+def _item_ticket_fault(row) -> str | None:
+    """What is wrong with one item's 票证号码, or None."""
+    item_id, number, office, due_office = row.item_id, row.ticket_no, row.tax_office_id, row.due_tax_office_id
+    if row.settled_at is None:
+        return f"item {item_id} has 票证号码 {number} but was never settled" if row.ticket_id is not None else None
+    if row.ticket_id is None:
+        return f"item {item_id} settled without a 票证号码"
+    if row.ticket_order_id != row.order_id:
+        return f"item {item_id} has 票证号码 {number} of another order"
+    if office != due_office:
+        return (
+            f"item {item_id} has 票证号码 {number} of tax office {office}, but its due's agency is under {due_office}"
+        )
+    return None
+
+
+def _ticket_faults(used: set) -> list[Violation]:
+    """Tickets that cover no settled item, then orders with more than one ticket of one tax office."""
+    found = []
     offices = defaultdict(list)
     for ticket_id, number, order_id, office in db.session.execute(
         select(Ticket.id, Ticket.ticket_no, Ticket.order_id, Ticket.tax_office_id)

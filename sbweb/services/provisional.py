@@ -1,5 +1,5 @@
 """暂按上年度标准, then 多退少补: a year collected before its standard was published was declared and
-paid on the latest published one (sbweb/services/standards.ProvisionalStandard); once its own
+paid on the latest published one (sbweb/services/rates.ProvisionalStandard); once its own
 standard is loaded, each provisional item is priced again on it, through the ledger's own paths:
 
 - an open due nobody is paying: re-priced (a DueEvent with the cause);
@@ -62,7 +62,7 @@ class Settlement:
 def _provisional_of(standard: Standard) -> list[Due]:
     """The provisional dues (open or paid) of the standard's year and category in regions where
     this standard is now the one in force."""
-    from sbweb.services.standards import standard_for
+    from sbweb.services.rates import standard_for
 
     rows = db.session.scalars(
         select(Due)
@@ -128,70 +128,27 @@ def _paying_item(due: Due, amount_fen: int) -> OrderItem | None:
 def settle(standard: Standard) -> Settlement:
     """Settle on `standard` every provisional item of its year it now prices (see the module's
     docstring). Runs inside the caller's write transaction; settling twice changes nothing."""
-    from sbweb.services import refund_applications
-
     done = Settlement()
-    year = standard.year
     for due in _provisional_of(standard):
         # The declaration that priced it (void when a refund reopened the month: it still says
         # what was chosen; only a valid one is moved onto the new standard).
         declaration = due.priced_by
         if declaration is None:
             continue
-        basis = due.provisional_on
         base, contribution, late = _new_price(declaration, standard)
         total = contribution + late
-        moved = f"（原暂按{basis}年度标准）"
+        moved = f"（原暂按{due.provisional_on}年度标准）"
         if base is not None and base != declaration.base_fen:
-            moved += f"，缴费基数按{year}年度标准调整为 {fen_display(base)} 元"
+            moved += f"，缴费基数按{standard.year}年度标准调整为 {fen_display(base)} 元"
         try:
             if due.state == "open":
-                dues.transition(
-                    due,
-                    "open",
-                    f"按{year}年度标准重新计价{moved}",
-                    expect_order=None,
-                    amount_fen=total,
-                    late_fee_fen=late,
-                    provisional_on=None,
-                )
-                done.repriced += 1
+                outcome = _reprice_open(due, standard.year, total, late, moved)
             else:
-                difference = total - due.amount_fen
-                item = _paying_item(due, -difference) if difference < 0 else None
-                if difference < 0 and item is None:
-                    done.waiting += 1
-                    continue
-                if difference < 0:
-                    cause = f"按{year}年度标准应缴 {fen_display(total)} 元，多缴 {fen_display(-difference)} 元退回（退费申请）"
-                elif difference > 0:
-                    cause = f"按{year}年度标准应缴 {fen_display(total)} 元，补缴差额 {fen_display(difference)} 元"
-                else:
-                    cause = f"按{year}年度标准核定，金额不变"
-                dues.transition(due, "paid", cause + moved, provisional_on=None)
-                if difference < 0:
-                    refund_applications.overpaid_by_standard(item, -difference, year)
-                    done.refunds += 1
-                elif difference > 0:
-                    extra = Due(
-                        enrollment_id=due.enrollment_id,
-                        kind="normal",
-                        period_start=due.period_start,
-                        period_end=due.period_end,
-                        amount_fen=difference,
-                        late_fee_fen=0,
-                        state="open",
-                        difference_of_id=due.id,
-                        declaration_id=declaration.id,
-                    )
-                    db.session.add(extra)
-                    db.session.flush()
-                    dues.created(extra, f"按{year}年度标准补缴差额{moved}")
-                    done.differences += 1
-                else:
-                    done.unchanged += 1
+                outcome = _settle_paid(due, declaration, standard.year, total, moved)
         except dues.DueChanged:
-            done.waiting += 1  # an order took it meanwhile: next time
+            outcome = "waiting"  # an order took it meanwhile: next time
+        setattr(done, outcome, getattr(done, outcome) + 1)  # the outcome is the name of its count
+        if outcome == "waiting":
             continue
         if declaration.state == "valid":
             declaration.standard_id, declaration.provisional_on = standard.id, None
@@ -202,10 +159,69 @@ def settle(standard: Standard) -> Settlement:
     return done
 
 
+def _reprice_open(due: Due, year: int, total: int, late: int, moved: str) -> str:
+    """An open due nobody is paying takes the new price (a DueEvent with the cause)."""
+    dues.transition(
+        due,
+        "open",
+        f"按{year}年度标准重新计价{moved}",
+        expect_order=None,
+        amount_fen=total,
+        late_fee_fen=late,
+        provisional_on=None,
+    )
+    return "repriced"
+
+
+def _settle_paid(due: Due, declaration: Declaration, year: int, total: int, moved: str) -> str:
+    """多退少补 of a paid due; says which of Settlement's counts it adds to ("waiting" when the item
+    that paid it cannot give the overpayment back now)."""
+    from sbweb.services import refund_applications
+
+    difference = total - due.amount_fen
+    item = _paying_item(due, -difference) if difference < 0 else None
+    if difference < 0 and item is None:
+        return "waiting"
+    dues.transition(due, "paid", _paid_cause(year, total, difference) + moved, provisional_on=None)
+    if difference < 0:
+        refund_applications.overpaid_by_standard(item, -difference, year)
+        return "refunds"
+    if difference > 0:
+        _add_difference(due, declaration, difference, f"按{year}年度标准补缴差额{moved}")
+        return "differences"
+    return "unchanged"
+
+
+def _paid_cause(year: int, total: int, difference: int) -> str:
+    if difference < 0:
+        return f"按{year}年度标准应缴 {fen_display(total)} 元，多缴 {fen_display(-difference)} 元退回（退费申请）"
+    if difference > 0:
+        return f"按{year}年度标准应缴 {fen_display(total)} 元，补缴差额 {fen_display(difference)} 元"
+    return f"按{year}年度标准核定，金额不变"
+
+
+def _add_difference(due: Due, declaration: Declaration, difference: int, cause: str) -> None:
+    """The difference a paid due is now owed more becomes a due of its own, owed like any other."""
+    extra = Due(
+        enrollment_id=due.enrollment_id,
+        kind="normal",
+        period_start=due.period_start,
+        period_end=due.period_end,
+        amount_fen=difference,
+        late_fee_fen=0,
+        state="open",
+        difference_of_id=due.id,
+        declaration_id=declaration.id,
+    )
+    db.session.add(extra)
+    db.session.flush()
+    dues.created(extra, cause)
+
+
 def settle_all() -> Settlement:
     """Housekeeping: settle what waited (an order or a refund in flight at the last load) on the
     standards now published for provisional years. Call inside a write transaction."""
-    from sbweb.services.standards import standard_for
+    from sbweb.services.rates import standard_for
 
     done = Settlement()
     seen = set()

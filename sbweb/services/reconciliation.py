@@ -17,7 +17,7 @@ provider's trade state applied through the order state machine), refund (原路�
 order refund path), recheck (a trade query; a settled order is never un-settled), ignore (with a
 note) — and writes its audit entry in the same transaction as the change. Provider calls are made
 with no write transaction open; the money itself is sent after the commit by
-`orders.complete_refunds`, which housekeeping retries.
+`refunds.complete_refunds`, which housekeeping retries.
 """
 
 import datetime as dt
@@ -33,7 +33,7 @@ from sbweb.clock import FIRST_DAY, SHANGHAI, shanghai_now, shanghai_today, utcno
 from sbweb.db import db, write_transaction
 from sbweb.models import Due, Order, OrderItem, ReconDifference, ReconRun, Refund, Staff
 from sbweb.money import fen_display
-from sbweb.payments import BillRow, ProviderError, TradeState, orders
+from sbweb.payments import BillRow, ProviderError, TradeState, orders, refunds
 from sbweb.services.staff import audit
 
 log = logging.getLogger(__name__)
@@ -131,14 +131,48 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
     bill_refunds: dict[str, list[BillRow]] = defaultdict(list)
     for row in rows:
         (bill_refunds if row.kind == "refund" else bill_pays)[row.out_trade_no].append(row)
-    settled = list(
+    settled = _settled_on(provider_name, start, end)
+    our_refunds = _refunds_completed_on(provider_name, start, end)
+    refunds_here: dict[str, list[Refund]] = defaultdict(list)
+    for refund in our_refunds:
+        refunds_here[refund.order.order_no].append(refund)
+    by_number = _orders_by_number(provider_name, set(bill_pays) | set(bill_refunds))
+
+    matched, found = _compare_pays(bill_pays, settled, by_number)
+    for number in sorted(set(bill_refunds) | set(refunds_here)):
+        refunds_matched, refunds_found = _compare_refunds(
+            number, bill_refunds.get(number, []), refunds_here.get(number, []), by_number.get(number), start, end
+        )
+        matched += refunds_matched
+        found += refunds_found
+
+    summary = {
+        "bill_pays": sum(len(v) for v in bill_pays.values()),
+        "bill_pay_fen": sum(r.amount_fen for v in bill_pays.values() for r in v),
+        "bill_refunds": sum(len(v) for v in bill_refunds.values()),
+        "bill_refund_fen": sum(r.amount_fen for v in bill_refunds.values() for r in v),
+        "our_pays": len(settled),
+        "our_pay_fen": sum(o.total_fen for o in settled),
+        "our_refunds": len(our_refunds),
+        "our_refund_fen": sum(r.amount_fen for r in our_refunds),
+    }
+    return matched, found, summary
+
+
+def _settled_on(provider_name: str, start: dt.datetime, end: dt.datetime) -> list[Order]:
+    """Our orders with the provider settled within the day."""
+    return list(
         db.session.scalars(
             select(Order)
             .where(Order.provider == provider_name, Order.settled_at >= start, Order.settled_at < end)
             .order_by(Order.id)
         )
     )
-    our_refunds = list(
+
+
+def _refunds_completed_on(provider_name: str, start: dt.datetime, end: dt.datetime) -> list[Refund]:
+    """Our refunds through the provider that succeeded within the day."""
+    return list(
         db.session.scalars(
             select(Refund)
             .options(selectinload(Refund.order))
@@ -152,12 +186,14 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
             .order_by(Refund.id)
         )
     )
-    refunds_here: dict[str, list[Refund]] = defaultdict(list)
-    for refund in our_refunds:
-        refunds_here[refund.order.order_no].append(refund)
-    by_number = _orders_by_number(provider_name, set(bill_pays) | set(bill_refunds))
-    matched, found = 0, []
 
+
+def _compare_pays(
+    bill_pays: dict[str, list[BillRow]], settled: list[Order], by_number: dict[str, Order]
+) -> tuple[int, list[Found]]:
+    """The bill's payments against our orders: each order number's payments together, then the
+    orders we settled that day the bill does not have."""
+    matched, found = 0, []
     for number, pays in bill_pays.items():
         there = sum(r.amount_fen for r in pays)
         trade_no = pays[0].trade_no
@@ -171,46 +207,46 @@ def compare(day: dt.date, provider_name: str, rows: list[BillRow]) -> tuple[int,
     for order in settled:
         if order.order_no not in bill_pays:
             found.append(Found("absent_there", order.order_no, order.provider_trade_no, None, order.total_fen))
+    return matched, found
 
-    for number in sorted(set(bill_refunds) | set(refunds_here)):
-        there = [r.amount_fen for r in bill_refunds.get(number, [])]
-        ours = [r.amount_fen for r in refunds_here.get(number, [])]
-        trade_no = bill_refunds[number][0].trade_no if number in bill_refunds else None
-        for amount in list(there):
-            if amount in ours:
-                there.remove(amount)
-                ours.remove(amount)
-                matched += 1
-        # A refund recorded here but completed on another day (or still being sent) is known.
-        order = by_number.get(number)
-        elsewhere = [
-            r.amount_fen
-            for r in (order.refunds if order else [])
-            if not (r.state == "succeeded" and start <= r.completed_at < end)
-        ]
-        for amount in list(there):
-            if amount in elsewhere:
-                there.remove(amount)
-                elsewhere.remove(amount)
-                matched += 1
-        for a, b in zip(there, ours):
-            found.append(Found("amount_differs", number, trade_no, -a, -b))
-        for a in there[len(ours) :]:
-            found.append(Found("unknown_here", number, trade_no, -a, None))
-        for b in ours[len(there) :]:
-            found.append(Found("absent_there", number, trade_no, None, -b))
 
-    summary = {
-        "bill_pays": sum(len(v) for v in bill_pays.values()),
-        "bill_pay_fen": sum(r.amount_fen for v in bill_pays.values() for r in v),
-        "bill_refunds": sum(len(v) for v in bill_refunds.values()),
-        "bill_refund_fen": sum(r.amount_fen for v in bill_refunds.values() for r in v),
-        "our_pays": len(settled),
-        "our_pay_fen": sum(o.total_fen for o in settled),
-        "our_refunds": len(our_refunds),
-        "our_refund_fen": sum(r.amount_fen for r in our_refunds),
-    }
-    return matched, found, summary
+def _compare_refunds(
+    number: str,
+    bill_rows: list[BillRow],
+    ours_here: list[Refund],
+    order: Order | None,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> tuple[int, list[Found]]:
+    """One order's refunds in the bill against ours, amount by amount."""
+    there = [r.amount_fen for r in bill_rows]
+    ours = [r.amount_fen for r in ours_here]
+    trade_no = bill_rows[0].trade_no if bill_rows else None
+    matched = _pair_off(there, ours)
+    # A refund recorded here but completed on another day (or still being sent) is known.
+    elsewhere = [
+        r.amount_fen
+        for r in (order.refunds if order else [])
+        if not (r.state == "succeeded" and start <= r.completed_at < end)
+    ]
+    matched += _pair_off(there, elsewhere)
+    # strict=False on purpose: the amounts left on both sides pair up as far as the shorter list goes;
+    # what is left over on either side is found just below.
+    found = [Found("amount_differs", number, trade_no, -a, -b) for a, b in zip(there, ours, strict=False)]
+    found += [Found("unknown_here", number, trade_no, -a, None) for a in there[len(ours) :]]
+    found += [Found("absent_there", number, trade_no, None, -b) for b in ours[len(there) :]]
+    return matched, found
+
+
+def _pair_off(there: list[int], ours: list[int]) -> int:
+    """Take each amount of `there` that `ours` has too off both lists; how many were taken."""
+    taken = 0
+    for amount in list(there):
+        if amount in ours:
+            there.remove(amount)
+            ours.remove(amount)
+            taken += 1
+    return taken
 
 
 def reconcile(day: dt.date, provider_name: str = "sandbox", *, staff_id: int | None = None) -> ReconRun:
@@ -323,12 +359,17 @@ def describe(run: ReconRun) -> str:
     )
 
 
+def billed_providers() -> list[str]:
+    """The providers whose daily bill we read (UnionPay's 对账文件 is not read yet)."""
+    return sorted(name for name, provider in orders.providers().items() if getattr(provider, "reads_bills", True))
+
+
 def run_daily(day: dt.date | None = None) -> list[ReconRun]:
     """The daily job: yesterday (Asia/Shanghai) for every configured provider. One provider
     that cannot be reached does not stop the others (the next run, or staff, try again)."""
     day = day or shanghai_today() - dt.timedelta(days=1)
     runs = []
-    for name in sorted(orders.providers()):
+    for name in billed_providers():
         try:
             runs.append(reconcile(day, name))
         except Exception:
@@ -494,6 +535,32 @@ def _mark(difference: ReconDifference, staff_id: int, resolution: str, note: str
     difference.resolved_by, difference.resolved_at = staff_id, utcnow()
 
 
+def _resolve(
+    difference: ReconDifference, staff_id: int, resolution: str, note: str, order_before: dict, order_after: dict
+) -> None:
+    """Mark the difference resolved, with one audit entry of it and its order before and after."""
+    difference_before = _snapshot(difference)
+    _mark(difference, staff_id, resolution, note)
+    audit(
+        staff_id,
+        f"recon.{resolution}",
+        f"recon_difference:{difference.id}",
+        {"difference": difference_before, "order": order_before},
+        {"difference": _snapshot(difference), "order": order_after},
+    )
+
+
+def _audit_money_back(staff_id: int, order: Order, state: str, refund_fen: int, out_request_no: str) -> None:
+    """The audit entry of money a resolution sends back to its source (the order was in `state`)."""
+    audit(
+        staff_id,
+        "money.refund",
+        f"order:{order.order_no}",
+        {"state": state},
+        {"refund_fen": refund_fen, "out_request_no": out_request_no},
+    )
+
+
 def _with_note(text: str, note: str) -> str:
     return f"{text}；{note}" if note else text
 
@@ -602,23 +669,9 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
             text = f"已补记缴费，订单缴费成功（票证号码 {_tickets_said(order)}）"
         else:
             text = f"订单已是{order.state_label}，无需补记"
-        difference_before = _snapshot(difference)
-        _mark(difference, staff_id, "settle", _with_note(text, note))
-        audit(
-            staff_id,
-            "recon.settle",
-            f"recon_difference:{difference.id}",
-            {"difference": difference_before, "order": before},
-            {"difference": _snapshot(difference), "order": after},
-        )
+        _resolve(difference, staff_id, "settle", _with_note(text, note), before, after)
         if outcome.refund_needed:
-            audit(
-                staff_id,
-                "money.refund",
-                f"order:{order.order_no}",
-                {"state": was},
-                {"refund_fen": order.total_fen, "out_request_no": f"{order.order_no}R1"},
-            )
+            _audit_money_back(staff_id, order, was, order.total_fen, f"{order.order_no}R1")
         elif order.state == "settled" and was != "settled":
             audit(
                 staff_id,
@@ -629,7 +682,7 @@ def _settle(staff_id: int, difference_id: int, order: Order, note: str) -> Resol
             )
         order_id = order.id
     if outcome.refund_needed:
-        orders.complete_refunds(order_id)
+        refunds.complete_refunds(order_id)
     return Resolution(difference, text)
 
 
@@ -647,31 +700,17 @@ def _refund_unclaimed(staff_id: int, difference_id: int, order: Order, note: str
         if order.state == "settled":
             raise ReconError("该订单已缴费成功，不能在对账中退回；如需退费，请走退费申请")
         before, was = _order_snapshot(order), order.state
-        refund = orders.return_payment(
+        refund = refunds.return_payment(
             order,
             "对账：支付机构已收款、订单未缴费，原路退回",
             "缴费未完成，已收款项原路退回",
             amount_fen=state.amount_fen or order.total_fen,
         )
         after = _order_snapshot(order)
-        difference_before = _snapshot(difference)
-        _mark(difference, staff_id, "refund", _with_note(f"原路退回 {yuan(refund.amount_fen)}", note))
-        audit(
-            staff_id,
-            "recon.refund",
-            f"recon_difference:{difference.id}",
-            {"difference": difference_before, "order": before},
-            {"difference": _snapshot(difference), "order": after},
-        )
-        audit(
-            staff_id,
-            "money.refund",
-            f"order:{order.order_no}",
-            {"state": was},
-            {"refund_fen": refund.amount_fen, "out_request_no": refund.out_request_no},
-        )
+        _resolve(difference, staff_id, "refund", _with_note(f"原路退回 {yuan(refund.amount_fen)}", note), before, after)
+        _audit_money_back(staff_id, order, was, refund.amount_fen, refund.out_request_no)
         order_id = order.id
-    orders.complete_refunds(order_id)
+    refunds.complete_refunds(order_id)
     return Resolution(difference, f"已发起原路退回 {yuan(refund.amount_fen)}")
 
 
@@ -691,26 +730,12 @@ def _refund_excess(staff_id: int, difference_id: int, order: Order, note: str) -
         if order.state != "settled":
             raise ReconError(f"该订单当前为{order.state_label}，不能退回多收金额")
         before = _order_snapshot(order)
-        refund = orders.request_excess_refund(
+        refund = refunds.request_excess_refund(
             order, difference.id, excess, f"对账：支付机构多收 {yuan(excess)}，原路退回"
         )
         after = _order_snapshot(order)
-        difference_before = _snapshot(difference)
-        _mark(difference, staff_id, "refund", _with_note(f"退回多收金额 {yuan(excess)}", note))
-        audit(
-            staff_id,
-            "recon.refund",
-            f"recon_difference:{difference.id}",
-            {"difference": difference_before, "order": before},
-            {"difference": _snapshot(difference), "order": after},
-        )
-        audit(
-            staff_id,
-            "money.refund",
-            f"order:{order.order_no}",
-            {"state": order.state},
-            {"refund_fen": excess, "out_request_no": refund.out_request_no},
-        )
+        _resolve(difference, staff_id, "refund", _with_note(f"退回多收金额 {yuan(excess)}", note), before, after)
+        _audit_money_back(staff_id, order, order.state, excess, refund.out_request_no)
         order_id = order.id
-    orders.complete_refunds(order_id)
+    refunds.complete_refunds(order_id)
     return Resolution(difference, f"已发起退回多收金额 {yuan(excess)}")

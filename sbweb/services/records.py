@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 
 from sbweb.db import db
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models import Due, Enrollment, Order, OrderItem, Person, TaxOffice, Ticket
 from sbweb.models.due import DueLabels
 from sbweb.models.enrollment import EnrollmentLabels

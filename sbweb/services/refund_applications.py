@@ -17,11 +17,12 @@ from sqlalchemy.exc import IntegrityError
 
 from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, shanghai_now, utcnow
 from sbweb.db import db, write_transaction
-from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, RefundItem, Ticket
+from sbweb.identity.people import normalise_name
+from sbweb.models import Due, Order, OrderItem, RefundApplication, RefundItem, Ticket
 from sbweb.money import fen_display
-from sbweb.payments.orders import issue_number
-from sbweb.services import bank, documents, dues, refund_reasons
-from sbweb.services.people import normalise_name
+from sbweb.services import bank, refund_reasons
+from sbweb.services.numbers import issue_number
+from sbweb.services.refund_items import money_back
 
 MONEY_TYPES = ("多缴费款退费", "误缴费款退费", "重复缴费退费", "其他退费")
 BOTH_EMPTY = "票证号码和税款不能同时为空，请选择其中一种进行查询"
@@ -146,8 +147,8 @@ def apply(
     picked = _chosen_items(order, kind, items, money_type)
     try:
         with write_transaction():
-            application = RefundApplication(
-                application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+            application = _add_application(
+                picked,
                 person_id=person.id,
                 order_id=order.id,
                 kind=kind,
@@ -155,21 +156,7 @@ def apply(
                 reason=reason,
                 account_id=account.id,
                 account_name=account.account_name,
-                amount_fen=sum(amount for _item, amount in picked),
-                state="pending",
             )
-            db.session.add(application)
-            db.session.flush()
-            for item, amount in picked:
-                db.session.add(
-                    RefundItem(
-                        application_id=application.id,
-                        item_id=item.id,
-                        live_item_id=item.id,
-                        amount_fen=amount,
-                        decision="pending",
-                    )
-                )
     except IntegrityError:
         raise ApplicationError(None, "所选费款已有退费申请，请在退费申请记录中查看") from None
     return application
@@ -181,8 +168,8 @@ def overpaid_by_standard(item: OrderItem, amount_fen: int, year: int) -> RefundA
     what was kept), 原路退回 — there is no account of the payer's choosing. Staff review it like
     any other. Runs inside the caller's write transaction."""
     order = item.order
-    application = RefundApplication(
-        application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+    application = _add_application(
+        [(item, amount_fen)],
         person_id=order.payer_id,
         order_id=order.id,
         kind="special" if item.due.kind == "backpay" else "normal",
@@ -190,21 +177,32 @@ def overpaid_by_standard(item: OrderItem, amount_fen: int, year: int) -> RefundA
         reason=f"按{year}年度缴费标准多缴退费"[:30],
         account_id=None,
         account_name=order.payer.name[:64],
-        amount_fen=amount_fen,
+    )
+    db.session.flush()
+    return application
+
+
+def _add_application(picked: list[tuple[OrderItem, int]], **columns) -> RefundApplication:
+    """A pending application (numbered TF, the day, a serial) for the amounts of the items
+    `picked`, each item a pending line of it; `columns` say whose and why."""
+    application = RefundApplication(
+        application_no=f"TF{shanghai_now():%Y%m%d}{issue_number('refund_req'):08d}",
+        amount_fen=sum(amount for _item, amount in picked),
         state="pending",
+        **columns,
     )
     db.session.add(application)
     db.session.flush()
-    db.session.add(
-        RefundItem(
-            application_id=application.id,
-            item_id=item.id,
-            live_item_id=item.id,
-            amount_fen=amount_fen,
-            decision="pending",
+    for item, amount in picked:
+        db.session.add(
+            RefundItem(
+                application_id=application.id,
+                item_id=item.id,
+                live_item_id=item.id,
+                amount_fen=amount,
+                decision="pending",
+            )
         )
-    )
-    db.session.flush()
     return application
 
 
@@ -295,7 +293,7 @@ def approve(
     bank account by a transfer staff confirm once made (confirm_bank_transfer). Items not chosen
     are turned down (with `note`) and may be applied for again. The resident sees 审核通过，退费中,
     then 已退费."""
-    from sbweb.payments import orders
+    from sbweb.payments import refunds
     from sbweb.services.staff import audit
 
     with write_transaction():
@@ -314,7 +312,7 @@ def approve(
         if chosen.turned_down:
             application.review_note = (note or "部分费款不予退费").strip()[:200]
         if method == "original":
-            refund = orders.request_refund(
+            refund = refunds.request_refund(
                 application.order,
                 application.application_no,
                 chosen.amount_fen,
@@ -339,7 +337,7 @@ def approve(
             )
         order_id = application.order_id
     if method == "original":
-        orders.complete_refunds(order_id)
+        refunds.complete_refunds(order_id)
     return settle_state(application_id)
 
 
@@ -352,65 +350,6 @@ def _pending_for_review(application_id: int) -> RefundApplication:
     if application.order.state != "settled":
         raise ApplicationError(None, "该笔缴费当前不可退费")
     return application
-
-
-def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
-    """The money of these approved items is back with the payer: each item records it, every valid
-    document listing it is 已作废, its due moves as the reason says, and the order is 原路退回
-    once all its items are. Call inside the
-    write transaction that learnt it (idempotent: an item done already is left alone)."""
-    from sbweb.payments import orders
-
-    order = None
-    for refund_item in items:
-        if refund_item.done_at is not None or refund_item.decision != "approved":
-            continue
-        application = refund_item.application
-        item = db.session.get(OrderItem, refund_item.item_id, with_for_update=True, populate_existing=True)
-        item.refunded_fen += refund_item.amount_fen
-        refund_item.done_at = at
-        db.session.flush()
-        # Certificates follow the money: whatever lists this item no longer holds.
-        documents.void_covering([item.id], at, f"费款已退费（退费申请 {application.application_no}）")
-        _follow_due(item, refund_item, application)
-        order = item.order
-    if order is None:
-        return
-    order = db.session.get(Order, order.id, populate_existing=True)
-    if order.state == "settled" and all(i.refunded_fen >= i.amount_fen for i in order.items):
-        orders.transition(order, "refunded", how, refunded_at=at)
-
-
-def _follow_due(item: OrderItem, refund_item: RefundItem, application: RefundApplication) -> None:
-    """What the refund does to the due the item paid (the effect fixed at approval)."""
-    due = db.session.get(Due, item.due_id, populate_existing=True)
-    why = f"退费申请 {application.application_no}（{application.reason}）"
-    if refund_item.effect == "keep" or item.refunded_fen < item.amount_fen:
-        # 多缴费款: still paid, at what was kept.
-        dues.transition(
-            due,
-            "paid",
-            f"{why}：退回 {fen_display(refund_item.amount_fen)} 元",
-            amount_fen=due.amount_fen - refund_item.amount_fen,
-        )
-        return
-    if due.state != "paid":
-        return
-    for declaration in db.session.scalars(
-        select(Declaration).where(Declaration.due_id == due.id, Declaration.state == "valid")
-    ):
-        declaration.state, declaration.voided_at = "void", utcnow()
-        declaration.void_reason = ("退费后重新申报" if refund_item.effect == "reopen" else "已退费")[:40]
-    if refund_item.effect == "reopen":
-        dues.transition(
-            due,
-            "open",
-            f"{why}：重新应缴",
-            order_id=None,
-            reopened_reason=f"已退费（{application.reason}），请重新申报或缴纳"[:100],
-        )
-    else:
-        dues.transition(due, "void", f"{why}：不再应缴")
 
 
 def confirm_bank_transfer(staff_id: int, application_id: int) -> RefundApplication:

@@ -3,7 +3,7 @@ back office (table refund_reasons), with these defaults (from shared/reference/r
 
 | reason | the period afterwards |
 |---|---|
-| 缴费档次或基数选择错误, 其他原因 | `reopen`: owed again — its declaration is voided, it can be declared and paid again |
+| 缴费档次或基数选择错误, 其他原因 | `reopen`: owed again — its declaration voided, it can be declared and paid again |
 | 重复参保缴费, 已参加职工基本养老（医疗）保险 | `void`: paid elsewhere, not owed here |
 | 参保人死亡, 出国（境）定居 | `void`: 终止参保, not owed |
 

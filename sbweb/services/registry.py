@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from sbweb import identity
+from sbweb import id_numbers
 from sbweb.db import db
 from sbweb.models import Agency, Due, Enrollment, Person, TaxOffice
 from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
@@ -69,7 +69,7 @@ def ensure_agency(code: str, name: str, region_code: str, city: str, tax_office:
 
 
 def register_person(id_type: str, id_number: str, name: str, email: str | None = None) -> Person:
-    number = identity.validate(id_type, id_number)
+    number = id_numbers.validate(id_type, id_number)
     person = db.session.scalar(select(Person).filter_by(id_type=id_type, id_number=number))
     if person is None:
         person = Person(id_type=id_type, id_number=number, name=name.strip(), email=email)

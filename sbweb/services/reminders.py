@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sbweb import mail
 from sbweb.db import db, write_transaction
 from sbweb.models import Due, Enrollment, Person, Reminder, ReminderSent
-from sbweb.services import standards
+from sbweb.services import rates
 from sbweb.services.payees import is_payee
 
 WINDOW_NOTICE = dt.timedelta(days=7)
@@ -105,7 +105,7 @@ def _news(reminder: Reminder, today: dt.date) -> tuple[list[Due], list]:
         )
     for (region, category), years in open_years.items():
         for year in years:
-            standard = standards.standard_for(region, year, category)
+            standard = rates.standard_for(region, year, category)
             if (
                 standard
                 and standard.closes - WINDOW_NOTICE <= today <= standard.closes

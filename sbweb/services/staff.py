@@ -77,7 +77,7 @@ def authenticate(username: str, password: str, now: dt.datetime | None = None) -
 def change_password(staff_id: int, current: str, new: str, *, keep_session: int | None) -> int:
     """The staff member's own password change (the current one asked again); every other session
     of theirs ends. Returns how many ended."""
-    from sbweb.services import login_sessions
+    from sbweb.identity import login_sessions
 
     if len(new or "") < 10:
         raise StaffError("新密码至少10位")
@@ -105,7 +105,7 @@ def change_password(staff_id: int, current: str, new: str, *, keep_session: int 
 
 def end_sessions_of(admin_id: int, staff_id: int) -> int:
     """An admin ends every session of a staff account (their own included, if they choose it)."""
-    from sbweb.services import login_sessions
+    from sbweb.identity import login_sessions
 
     if db.session.get(Staff, staff_id) is None:
         raise StaffError("该工作人员不存在")

@@ -1,12 +1,13 @@
-"""Contribution standards: which one is in force, what a base or grade costs, when a
-region's payments pause, and how standards are loaded and changed (validated, re-pricing
-the open dues they priced)."""
+"""Contribution standards: when a region's payments pause, and how standards are loaded and
+changed (validated, re-pricing the open dues they priced, settling what was collected
+provisionally). Which one is in force and what a base or grade costs is sbweb.services.rates,
+re-exported here; the declarations and the provisional settlement use that directly."""
 
 import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,6 +16,14 @@ from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, in_calendar
 from sbweb.db import db
 from sbweb.models import Declaration, Due, Region, Standard
 from sbweb.money import MAX_FEN, fen_display, yuan_to_fen
+from sbweb.services import provisional
+from sbweb.services.declarations import price  # the one place a declaration is priced
+from sbweb.services.rates import (
+    base_range_text,
+    collecting_standard,  # noqa: F401 (re-exported: sbweb.views.declare reads it here)
+    percent,
+    region_chain,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "standards.toml"
 CATEGORIES = ("flexible", "resident")
@@ -27,132 +36,6 @@ class StandardError(ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("；".join(problems))
         self.problems = problems
-
-
-# -- which standard, which region ----------------------------------------------------------
-
-
-def region_chain(region_code: str) -> list[str]:
-    """An agency's region and the regions containing it, most specific first:
-    520102 → 520102, 520100, 520000."""
-    chain = [region_code, region_code[:4] + "00", region_code[:2] + "0000"]
-    return list(dict.fromkeys(chain))
-
-
-def standard_for(region_code: str, year: int, category: str) -> Standard | None:
-    rows = db.session.scalars(
-        select(Standard).where(
-            Standard.region_code.in_(region_chain(region_code)), Standard.year == year, Standard.category == category
-        )
-    )
-    by_region = {s.region_code: s for s in rows}
-    return next((by_region[c] for c in region_chain(region_code) if c in by_region), None)
-
-
-def standards_for(region_code: str, category: str) -> list[Standard]:
-    """Every year's standard that applies in this region, newest year first."""
-    rows = db.session.scalars(
-        select(Standard).where(Standard.region_code.in_(region_chain(region_code)), Standard.category == category)
-    )
-    chain = region_chain(region_code)
-    best: dict[int, Standard] = {}
-    for s in rows:
-        if s.year not in best or chain.index(s.region_code) < chain.index(best[s.year].region_code):
-            best[s.year] = s
-    return [best[y] for y in sorted(best, reverse=True)]
-
-
-def _years_later(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February in a year without one
-        return day.replace(year=day.year + years, day=28)
-
-
-class ProvisionalStandard:
-    """A year whose standard is not published yet, collected as the bureaus do 暂按上年度标准: on
-    the latest published standard (its base range, rates, grades and amounts), in that standard's
-    collection window moved to this year. Everything else reads through to the published one —
-    `id` included: a declaration points at the standard that priced it, and records the year
-    (`provisional_on`) so that it is re-priced, 多退少补, once its own year's is published
-    (sbweb/services/provisional.py)."""
-
-    def __init__(self, basis: Standard, year: int):
-        self.basis, self.year, self.provisional_on = basis, year, basis.year
-        self.opens = _years_later(basis.opens, year - basis.year)
-        self.closes = _years_later(basis.closes, year - basis.year)
-
-    def __getattr__(self, name):
-        return getattr(self.basis, name)
-
-    def is_open(self, today: dt.date) -> bool:
-        return self.opens <= today <= self.closes
-
-
-def collecting_standard(region_code: str, year: int, category: str) -> Standard | ProvisionalStandard | None:
-    """What prices `year` here: its published standard, or — for a year after every published
-    one — the latest published standard, provisionally; None for a year before it with none."""
-    published = standards_for(region_code, category)
-    for standard in published:
-        if standard.year == year:
-            return standard
-    if published and published[0].year < year:
-        return ProvisionalStandard(published[0], year)
-    return None
-
-
-def open_standards(region_code: str, category: str, today: dt.date) -> list[Standard | ProvisionalStandard]:
-    """The years that may be declared today, oldest first: those whose collection window is open,
-    and a year after the latest published one whose window (moved from the latest's) is open —
-    collected provisionally (暂按上年度标准) until its standard is published."""
-    published = standards_for(region_code, category)
-    found = [s for s in published if s.is_open(today)]
-    if published:
-        latest = published[0]
-        found += [
-            p
-            for p in (ProvisionalStandard(latest, y) for y in range(latest.year + 1, today.year + 2))
-            if p.is_open(today)
-        ]
-    return sorted(found, key=lambda s: s.year)
-
-
-# -- what it costs ---------------------------------------------------------------------------
-
-
-def monthly_fen(base_fen: int, rate_bp: int) -> int:
-    """One month's contribution: base × rate, rounded to the fen (half up)."""
-    return int((Decimal(base_fen) * rate_bp / 10000).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def months_between(start: str, end: str) -> int:
-    return (int(end[:4]) - int(start[:4])) * 12 + int(end[5:]) - int(start[5:]) + 1
-
-
-def late_fee_fen(amount_fen: int, bp_per_day: int, period_end: str, today: dt.date) -> int:
-    """滞纳金: a month is due by its last day; each day after costs bp_per_day/10000 of it."""
-    if not bp_per_day:
-        return 0
-    year, month = int(period_end[:4]), int(period_end[5:])
-    last_day = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
-    days = (today - last_day).days
-    if days <= 0:
-        return 0
-    return int((Decimal(amount_fen) * bp_per_day * days / 10000).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def rate_bp(standard: Standard, insurance: str) -> int:
-    return standard.pension_rate_bp if insurance == "pension" else standard.medical_rate_bp
-
-
-def percent(bp: int) -> str:
-    """2000 → '20', 950 → '9.5' (a rate as residents read it, without the % sign)."""
-    text = f"{Decimal(bp) / 100:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def base_range_text(standard: Standard) -> str:
-    return f"{fen_display(standard.base_min_fen)}元-{fen_display(standard.base_max_fen)}元"
 
 
 # -- reconciliation windows --------------------------------------------------------------------
@@ -249,13 +132,7 @@ def parse_standard(spec: dict) -> dict:
     region = str(spec.get("region", ""))
     if not re.fullmatch(r"[1-9]\d{5}", region):
         problems.append(f"地区代码应为 6 位数字：{region}")
-    try:
-        year = int(spec.get("year"))
-        if not 2000 <= year <= 2100:
-            raise ValueError
-    except (TypeError, ValueError):
-        problems.append(f"年度无效：{spec.get('year')}")
-        year = None
+    year = _year(spec.get("year"), problems)
     category = spec.get("category")
     if category not in CATEGORIES:
         problems.append(f"人员类别应为 flexible 或 resident：{category}")
@@ -276,36 +153,62 @@ def parse_standard(spec: dict) -> dict:
     if values["opens"] and values["closes"] and values["opens"] > values["closes"]:
         problems.append("征收期开始日期晚于结束日期")
     if category == "flexible":
-        values["base_min_fen"] = _fen(spec.get("base_min"), "缴费基数下限", problems)
-        values["base_max_fen"] = _fen(spec.get("base_max"), "缴费基数上限", problems)
-        values["pension_rate_bp"] = _bp(spec.get("pension_rate"), "养老保险费率", problems)
-        values["medical_rate_bp"] = _bp(spec.get("medical_rate"), "医疗保险费率", problems)
-        for key, label in (
-            ("base_min_fen", "缴费基数下限"),
-            ("base_max_fen", "缴费基数上限"),
-            ("pension_rate_bp", "养老保险费率"),
-            ("medical_rate_bp", "医疗保险费率"),
-        ):
-            if values[key] is None and not any(p.startswith(label) for p in problems):
-                problems.append(f"灵活就业标准缺少{label}")
-        if values["base_min_fen"] and values["base_max_fen"] and values["base_min_fen"] >= values["base_max_fen"]:
-            problems.append("缴费基数下限应小于上限")
+        values.update(_flexible_values(spec, problems))
     elif category == "resident":
-        grades = spec.get("grades") or []
-        if isinstance(grades, str):
-            grades = [g for g in grades.replace("，", ",").split(",") if g.strip()]
-        fens = [_fen(g, "缴费档次", problems) for g in grades]
-        if not grades:
-            problems.append("城乡居民标准缺少缴费档次")
-        elif None not in fens:
-            if len(set(fens)) != len(fens):
-                problems.append("缴费档次有重复")
-            values["grades_fen"] = sorted(set(fens))
-        values["medical_fen"] = _fen(spec.get("medical"), "城乡居民医疗保险缴费标准", problems)
-        if values["medical_fen"] is None and not any(p.startswith("城乡居民医疗") for p in problems):
-            problems.append("城乡居民标准缺少医疗保险缴费标准")
+        values.update(_resident_values(spec, problems))
     if problems:
         raise StandardError(problems)
+    return values
+
+
+def _year(value, problems: list[str]) -> int | None:
+    try:
+        year = int(value)
+        if not 2000 <= year <= 2100:
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append(f"年度无效：{value}")
+        return None
+    return year
+
+
+def _flexible_values(spec: dict, problems: list[str]) -> dict:
+    """灵活就业: the base's range and the two rates, each of them required."""
+    values = {
+        "base_min_fen": _fen(spec.get("base_min"), "缴费基数下限", problems),
+        "base_max_fen": _fen(spec.get("base_max"), "缴费基数上限", problems),
+        "pension_rate_bp": _bp(spec.get("pension_rate"), "养老保险费率", problems),
+        "medical_rate_bp": _bp(spec.get("medical_rate"), "医疗保险费率", problems),
+    }
+    for key, label in (
+        ("base_min_fen", "缴费基数下限"),
+        ("base_max_fen", "缴费基数上限"),
+        ("pension_rate_bp", "养老保险费率"),
+        ("medical_rate_bp", "医疗保险费率"),
+    ):
+        if values[key] is None and not any(p.startswith(label) for p in problems):
+            problems.append(f"灵活就业标准缺少{label}")
+    if values["base_min_fen"] and values["base_max_fen"] and values["base_min_fen"] >= values["base_max_fen"]:
+        problems.append("缴费基数下限应小于上限")
+    return values
+
+
+def _resident_values(spec: dict, problems: list[str]) -> dict:
+    """城乡居民: the grades (a list, or one text with commas) and the medical insurance's fee."""
+    values = {"grades_fen": None}
+    grades = spec.get("grades") or []
+    if isinstance(grades, str):
+        grades = [g for g in grades.replace("，", ",").split(",") if g.strip()]
+    fens = [_fen(g, "缴费档次", problems) for g in grades]
+    if not grades:
+        problems.append("城乡居民标准缺少缴费档次")
+    elif None not in fens:
+        if len(set(fens)) != len(fens):
+            problems.append("缴费档次有重复")
+        values["grades_fen"] = sorted(set(fens))
+    values["medical_fen"] = _fen(spec.get("medical"), "城乡居民医疗保险缴费标准", problems)
+    if values["medical_fen"] is None and not any(p.startswith("城乡居民医疗") for p in problems):
+        problems.append("城乡居民标准缺少医疗保险缴费标准")
     return values
 
 
@@ -315,8 +218,6 @@ def save_standard(values: dict, settlement=None) -> tuple[Standard, bool]:
     stale). Either way, what was collected provisionally for its year (暂按上年度标准) is settled
     on it, 多退少补 (sbweb/services/provisional.py); `settlement`, if given, adds up what that did.
     Returns (standard, changed). Call inside a write transaction."""
-    from sbweb.services import provisional
-
     key = {k: values[k] for k in ("region_code", "year", "category")}
     standard = db.session.scalar(select(Standard).filter_by(**key))
     if standard is None:
@@ -341,7 +242,6 @@ def save_standard(values: dict, settlement=None) -> tuple[Standard, bool]:
 def reprice(standard: Standard) -> int:
     """Recompute the valid declarations of this standard whose due is still open and not being
     paid; returns how many dues changed."""
-    from sbweb.services.declarations import price  # the one place a declaration is priced
     from sbweb.services.registry import RegistryError, change_due_amount
 
     changed = 0

@@ -404,6 +404,18 @@ def run(now=None) -> dict[str, int]:
     agreements = list(
         db.session.scalars(select(BankAgreement).where(BankAgreement.state == "active").order_by(BankAgreement.id))
     )
+    ready = _ready(agreements, now, counts)
+    at = now.astimezone(dt.UTC)
+    counts["announced"], counts["mails_before"] = announce(ready, at)
+    results = _take(ready, at, counts)
+    counts["mails_after"] = report(results, at)
+    counts["mails"] = tell()
+    return counts
+
+
+def _ready(agreements: list[BankAgreement], now, counts: dict[str, int]) -> list[tuple]:
+    """(agreement, payer id, due) of what this run may withhold: not tried before, still agreed,
+    not in a paused region, and nothing refuses it (each refusal left for the resident)."""
     ready = []
     for agreement, payer_id, due in _work(agreements):
         if _tried(payer_id, due):
@@ -413,14 +425,13 @@ def run(now=None) -> dict[str, int]:
         if standards.pause_now({due.enrollment.agency.region_code}, now):
             counts["paused"] += 1
             continue
-        reason = refusal(agreement, payer_id, due)
-        if reason is not None:
-            counts[f"skipped_{reason}"] += 1
-            skip(agreement, due, reason)
-            continue
-        ready.append((agreement, payer_id, due))
-    at = now.astimezone(dt.UTC)
-    counts["announced"], counts["mails_before"] = announce(ready, at)
+        if not _refused(agreement, payer_id, due, counts):
+            ready.append((agreement, payer_id, due))
+    return ready
+
+
+def _take(ready: list[tuple], at, counts: dict[str, int]) -> list[tuple]:
+    """Withhold what was announced long enough ago; (agreement, due, order) of each attempt."""
     results = []
     for agreement, payer_id, due in ready:
         if not announced(agreement, due, at):
@@ -428,10 +439,7 @@ def run(now=None) -> dict[str, int]:
             continue
         if not _still_agreed(agreement, payer_id, due):
             continue
-        reason = refusal(agreement, payer_id, due)  # a limit lowered since the list was made
-        if reason is not None:
-            counts[f"skipped_{reason}"] += 1
-            skip(agreement, due, reason)
+        if _refused(agreement, payer_id, due, counts):  # a limit lowered since the list was made
             continue
         order = withhold(agreement, payer_id, due)
         if order is None:
@@ -440,9 +448,17 @@ def run(now=None) -> dict[str, int]:
         counts["settled"] += order.state == "settled"
         counts["failed"] += order.state == "failed"
         results.append((agreement, due, order))
-    counts["mails_after"] = report(results, at)
-    counts["mails"] = tell()
-    return counts
+    return results
+
+
+def _refused(agreement: BankAgreement, payer_id: int, due: Due, counts: dict[str, int]) -> bool:
+    """Whether something refuses withholding the due; if so it is counted and left for the resident."""
+    reason = refusal(agreement, payer_id, due)
+    if reason is None:
+        return False
+    counts[f"skipped_{reason}"] += 1
+    skip(agreement, due, reason)
+    return True
 
 
 def _standing(rows) -> list[WithholdingSkip]:

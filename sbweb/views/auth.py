@@ -7,22 +7,21 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import access, auth, hostauth, lookup
+from sbweb import identity
 from sbweb.db import db
 from sbweb.demo import demo_id_numbers
 from sbweb.forms.auth import ConsentForm, ManualIdentityForm
 from sbweb.forms.base import options
 from sbweb.forms.certificates import PlainForm
-from sbweb.hosts import HOST_LABELS, detect_host
 from sbweb.htmx import leave_app, render_step
 from sbweb.models import Person
-from sbweb.services import login_sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 log = logging.getLogger(__name__)
 
 HOST_FAILED = "未能完成授权，请重新授权，或选择「拒绝授权」后手动输入证件信息"
 HOST_UNKNOWN = "未查询到您的参保信息。如已参保，请选择「拒绝授权」后手动输入证件信息，或联系参保地经办机构"
+FIRST_TIME = "首次在微信中使用，请先绑定参保人信息"
 
 
 def _consent_form() -> ConsentForm:
@@ -34,24 +33,24 @@ def _consent_form() -> ConsentForm:
         else []
     )
     form.person.choices = options((p.id, f"{p.name}（{p.masked_id}）") for p in people)
-    form.host.choices = options(HOST_LABELS.items())
+    form.host.choices = options(identity.HOST_LABELS.items())
     if not form.is_submitted():
-        form.host.data = detect_host(request.user_agent.string)
-        form.person.data = auth.person_id()  # a looked-up resident verifying: themselves first
-        form.next.data = auth.safe_next(request.args.get("next"))
+        form.host.data = identity.detect_host(request.user_agent.string)
+        form.person.data = identity.person_id()  # a looked-up resident verifying: themselves first
+        form.next.data = identity.safe_next(request.args.get("next"))
     return form
 
 
 def _authorize_page(form: ConsentForm, status: int = 200):
-    need = request.args.get("need") if request.args.get("need") in access.RESIDENT_LEVELS else None
+    need = request.args.get("need") if request.args.get("need") in identity.RESIDENT_LEVELS else None
     return render_step(
         "auth/authorize.html",
         form=form,
         need=need,
-        action=access.what(request.args.get("action")),
-        looked_up=auth.level() == "lookup",
+        action=identity.action_words(request.args.get("action")),
+        looked_up=identity.level() == "lookup",
         host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"],
-        host_signin=hostauth.for_host(detect_host(request.user_agent.string)),
+        host_signin=identity.host_signin_for(identity.detect_host(request.user_agent.string)),
         status=status,
     )
 
@@ -72,10 +71,10 @@ def consent():
     if not form.validate_on_submit():
         return render_step("auth/authorize.html", form=form, host_sandbox=True, status=422)
     person = db.session.get(Person, form.person.data)
-    signin = hostauth.providers().get(hostauth.SANDBOX)
+    signin = identity.host_signins().get(identity.HOST_SANDBOX)
     if signin is None:  # the host sandbox without the payment sandbox's gateway to ask
-        auth.sign_in(person, "verified", form.host.data)
-        return redirect(auth.safe_next(form.next.data), 303)
+        identity.sign_in(person, "verified", form.host.data)
+        return redirect(identity.safe_next(form.next.data), 303)
     callback, state = _expect_callback(signin, form.next.data, host=form.host.data)
     return redirect(signin.authorize_url_for(callback, state, person.id_number), 303)
 
@@ -84,7 +83,7 @@ def _expect_callback(signin, next_url: str | None, **pending) -> tuple[str, str]
     """Remember what the host's callback must bring back (a fresh state) and where to go then;
     (the callback URL, the state)."""
     state = secrets.token_urlsafe(16)
-    session["host_signin"] = {"name": signin.name, "state": state, "next": auth.safe_next(next_url), **pending}
+    session["host_signin"] = {"name": signin.name, "state": state, "next": identity.safe_next(next_url), **pending}
     base = (current_app.config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")
     return base + url_for("auth.host_callback", name=signin.name), state
 
@@ -92,7 +91,7 @@ def _expect_callback(signin, next_url: str | None, **pending) -> tuple[str, str]
 @bp.get("/host/<name>")
 def host_start(name):
     """同意授权 inside a host app: off to the host's own authorization page."""
-    signin = hostauth.providers().get(name) or abort(404)
+    signin = identity.host_signins().get(name) or abort(404)
     callback, state = _expect_callback(signin, request.args.get("next"), need=request.args.get("need"))
     return leave_app(signin.authorize_url(callback, state))
 
@@ -106,7 +105,7 @@ def _host_failed(message: str, status: int):
 @bp.get("/host/<name>/callback")
 def host_callback(name):
     """The host sends the browser back with a code: ask the host who it is."""
-    signin = hostauth.providers().get(name) or abort(404)
+    signin = identity.host_signins().get(name) or abort(404)
     pending = session.pop("host_signin", None)
     if (
         not isinstance(pending, dict)
@@ -116,25 +115,43 @@ def host_callback(name):
         log.warning("host sign-in %s: callback without its state", name)
         return _host_failed(HOST_FAILED, 400)
     try:
-        identity = signin.identify(request.args)
-    except hostauth.HostSignInError as exc:
+        host_user = signin.identify(request.args)
+    except identity.HostSignInError as exc:
         log.warning("host sign-in %s refused: %s", name, exc)
         return _host_failed(HOST_FAILED, 400)
     # The sandbox's tester may say the page is open in another host; the host's id for its user
     # goes with the session only inside that host (a WeChat payment needs WeChat's own id).
     host = pending.get("host") or signin.host
-    subject = identity.subject if host == signin.host else None
-    person = hostauth.person_for(identity)
-    if person is None and identity.names_person:
+    subject = host_user.subject if host == signin.host else None
+    person = identity.host_person(host_user)
+    if person is None and host_user.names_person:
         return _host_failed(HOST_UNKNOWN, 200)
     if person is None:
         # The host knows its user but not who they are in law, and no binding says: bound once
-        # by 证件信息 and a code sent to the contact on file (sbweb.views.verify).
-        from sbweb.views.verify import host_unbound
+        # by 证件信息 and a code sent to the contact on file (sbweb.views.codecheck).
+        return _host_unbound(signin, host_user, pending)
+    identity.sign_in(person, "verified", host, subject)
+    return redirect(identity.safe_next(pending.get("next")), 303)
 
-        return host_unbound(signin, identity, pending)
-    auth.sign_in(person, "verified", host, subject)
-    return redirect(auth.safe_next(pending.get("next")), 303)
+
+def _host_unbound(signin, host_user: identity.HostIdentity, pending: dict):
+    """The host sign-in callback's answer for a host user bound to no one yet. A resident
+    already identified here keeps the session, which now knows the host's id (paying inside
+    WeChat needs it): a verified one is bound at once, a lookup one may bind by code. Anyone
+    else says who they are first."""
+    identity.remember_unbound(signin, host_user)
+    target = identity.safe_next(pending.get("next"))
+    if identity.person_id() is None:
+        flash(FIRST_TIME)
+        return redirect(url_for("codecheck.identity", next=target), 303)
+    identity.login_sessions.set_host(identity.current_login(), signin.host, host_user.subject)
+    if identity.is_verified():
+        identity.bind_host_user(host_user, identity.current_person(), replacing_others=True)
+        identity.forget_binding()
+        return redirect(target, 303)
+    if pending.get("need") == "verified":
+        return redirect(url_for("codecheck.code", next=target), 303)
+    return redirect(target, 303)
 
 
 @bp.route("/manual", methods=["GET", "POST"])
@@ -142,18 +159,13 @@ def manual():
     """拒绝授权 → 授权信息确认: 证件类型, 证件号码, 姓名 give a lookup-level session."""
     form = ManualIdentityForm()
     if request.method == "GET":
-        form.next.data = auth.safe_next(request.args.get("next"))
+        form.next.data = identity.safe_next(request.args.get("next"))
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
-        person, status = lookup.throttled_lookup(form)
+        person, status = identity.throttled_lookup(form)
         if person is not None:
-            pending = session.pop("host_pending", None)
-            if isinstance(pending, dict) and pending.get("name") in hostauth.providers():
-                auth.sign_in(person, "lookup", pending["host"], pending["subject"])
-                session["host_pending"] = pending  # still to be bound, by a code (views/verify.py)
-            else:
-                auth.sign_in(person, "lookup", detect_host(request.user_agent.string))
-            return redirect(auth.safe_next(form.next.data), 303)
+            identity.sign_in_looked_up(person)  # a host user waiting still waits, for a code
+            return redirect(identity.safe_next(form.next.data), 303)
     return render_step("auth/manual.html", form=form, status=status)
 
 
@@ -163,9 +175,9 @@ def sign_ins():
     each sign-in ended, so a sign-in they do not recognise shows."""
     return render_step(
         "auth/sign_ins.html",
-        rows=login_sessions.history_of_person(auth.person_id()),
-        here=auth.current_login().id,
-        host_labels=HOST_LABELS,
+        rows=identity.login_sessions.history_of_person(identity.person_id()),
+        here=identity.current_login().id,
+        host_labels=identity.HOST_LABELS,
         end_form=PlainForm(),
     )
 
@@ -175,13 +187,15 @@ def end_other_sign_ins():
     """结束其他登录: a sign-in the resident does not recognise ends, wherever it is."""
     form = PlainForm()
     if form.validate_on_submit():
-        ended = login_sessions.end_other_resident_sessions(auth.person_id(), keep=auth.current_login().id)
+        ended = identity.login_sessions.end_other_resident_sessions(
+            identity.person_id(), keep=identity.current_login().id
+        )
         flash(f"已结束其他 {ended} 个登录" if ended else "没有其他未退出的登录")
     return redirect(url_for("auth.sign_ins"), 303)
 
 
 @bp.post("/sign-out")
 def sign_out():
-    auth.sign_out()
+    identity.sign_out()
     flash("已退出")
     return redirect(url_for("home.index"), 303)

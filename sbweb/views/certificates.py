@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, request, session, url_for
 
-from sbweb import auth, mail
+from sbweb import identity, mail
 from sbweb.db import db
 from sbweb.forms.base import options
 from sbweb.forms.certificates import (
@@ -23,9 +23,9 @@ from sbweb.forms.certificates import (
     TaxQueryForm,
 )
 from sbweb.htmx import render_step
-from sbweb.lookup import throttled_lookup
+from sbweb.identity import captcha, throttled_lookup
 from sbweb.models import Person
-from sbweb.services import captcha, documents, records, registry
+from sbweb.services import documents, records, registry
 from sbweb.services.documents import DocumentError
 
 bp = Blueprint("certificates", __name__)
@@ -40,7 +40,7 @@ def _secret() -> str:
 
 def _challenge(kind: str | None = None):
     """The session's current challenge, or a new one (of `kind`, or of the kind it had)."""
-    sid = auth.current_login().id
+    sid = identity.current_login().id
     held = captcha.current(sid)
     if kind or held is None:
         held = captcha.new_challenge(sid, kind or "image")
@@ -64,7 +64,7 @@ def _captcha_context() -> dict:
 def _captcha_passed(form) -> bool:
     """One try per challenge: right or wrong, the next page shows a new one, with the box empty
     (what was typed answered the old one)."""
-    right, kind = captcha.answer(_secret(), auth.current_login().id, form.captcha.data)
+    right, kind = captcha.answer(_secret(), identity.current_login().id, form.captcha.data)
     form.captcha.data = ""
     if right:
         return True
@@ -89,7 +89,7 @@ def captcha_audio():
     """听语音验证码: the digits of the image on the page, read aloud. Only for the challenge that
     page showed (`n`, its nonce) while it waits for its answer: a page left open past it, or
     another session's address, gets nothing."""
-    held, program = captcha.current(auth.current_login().id), _speech()
+    held, program = captcha.current(identity.current_login().id), _speech()
     if held is None or held.kind != "image" or program is None or request.args.get("n") != held.nonce:
         abort(404)
     wav = captcha.audio_wav(program, _secret(), held)
@@ -114,11 +114,13 @@ def _switching(form) -> bool:
 
 @bp.get("/certificates/")
 def index():
-    return render_step("certificates/index.html", verified=auth.is_verified())
+    return render_step("certificates/index.html", verified=identity.is_verified())
 
 
 def _years(form, person_id: int, paid_by: int | None = None):
-    years = sorted({int(l.period_start[:4]) for l in records.paid_items_of(person_id, paid_by=paid_by)}, reverse=True)
+    years = sorted(
+        {int(item.period_start[:4]) for item in records.paid_items_of(person_id, paid_by=paid_by)}, reverse=True
+    )
     form.year.choices = options((y, f"{y}年") for y in years)
     return years
 
@@ -126,7 +128,7 @@ def _years(form, person_id: int, paid_by: int | None = None):
 @bp.route("/certificates/payment", methods=["GET", "POST"])
 def payment():
     """缴费证明 / 缴费记录凭证 for one of the person's years."""
-    person = auth.person_id()
+    person = identity.person_id()
     form = PaymentCertForm()
     years = _years(form, person)
     switching = _switching(form)
@@ -195,7 +197,7 @@ def _found(form, payer: int, holder: int, issue: str, proxy: bool):
 @bp.route("/certificates/tax/<issue>", methods=["GET", "POST"])
 def tax_query(issue):
     """首开 / 补开完税证明 — 证明查询信息: 票证号码, 费款所属期, 缴费日期, 主管税务机关 (补开: 开具日期)."""
-    issue, person = _issue(issue), auth.person_id()
+    issue, person = _issue(issue), identity.person_id()
     form = TaxQueryForm()
     _offices(form, person)
     if form.validate_on_submit() and (found := _found(form, person, person, issue, proxy=False)):
@@ -213,7 +215,7 @@ def tax_query(issue):
 @bp.route("/certificates/proxy/tax/<issue>", methods=["GET", "POST"])
 def proxy_tax_query(issue):
     """首开 / 补开完税证明（代缴）: the payee's 证件 + 姓名, then the same 查询 (only what this payer paid)."""
-    issue, payer = _issue(issue), auth.person_id()
+    issue, payer = _issue(issue), identity.person_id()
     form = ProxyTaxQueryForm()
     _offices(form, None)
     status = 422 if form.is_submitted() else 200
@@ -236,7 +238,7 @@ def proxy_tax_query(issue):
 
 def _kept_query(issue: str) -> dict | None:
     kept = session.get(TAX_QUERY)
-    if not kept or kept.get("person") != auth.person_id() or kept.get("issue") != issue:
+    if not kept or kept.get("person") != identity.person_id() or kept.get("issue") != issue:
         return None
     return kept
 
@@ -254,6 +256,18 @@ def _listed(kept: dict | None, issue: str) -> list:
         return []
 
 
+def _issue_tax(form, kept: dict, issue: str):
+    """开具 the picked ticket's 完税证明, then show it; None when refused (beside the ticket)."""
+    try:
+        doc = documents.tax_certificate(
+            kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data, proxy=kept["proxy"]
+        )
+    except DocumentError as exc:
+        form.ticket.errors.append(exc.message)
+        return None
+    return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+
+
 @bp.route("/certificates/tax/<issue>/list", methods=["GET", "POST"])
 def tax_list(issue):
     """证明信息列表: the tickets 查询 found, one to pick, then 开具 (one 完税证明 per ticket)."""
@@ -261,22 +275,15 @@ def tax_list(issue):
     kept = _kept_query(issue)
     found = _listed(kept, issue)
     if not found:  # you can't be on the list without a 查询 that finds something
-        proxy = bool(kept and kept["proxy"])
-        return redirect(
-            url_for("certificates.proxy_tax_query" if proxy else "certificates.tax_query", issue=issue), 303
-        )
+        query = "certificates.proxy_tax_query" if kept and kept["proxy"] else "certificates.tax_query"
+        return redirect(url_for(query, issue=issue), 303)
     form = TaxPickForm(ticket=found[0].ticket_no if len(found) == 1 else None)
     form.ticket.choices = options((t.ticket_no, t.ticket_no) for t in found)
     switching = _switching(form)
     if not switching and form.validate_on_submit() and _captcha_passed(form):
-        try:
-            doc = documents.tax_certificate(
-                kept["person"], kept["holder"], issue=issue, ticket_no=form.ticket.data, proxy=kept["proxy"]
-            )
-        except DocumentError as exc:
-            form.ticket.errors.append(exc.message)
-        else:
-            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+        issued = _issue_tax(form, kept, issue)
+        if issued is not None:
+            return issued
     return render_step(
         "certificates/tax_list.html",
         form=form,
@@ -293,7 +300,7 @@ def tax_list(issue):
 @bp.route("/certificates/proxy", methods=["GET", "POST"])
 def proxy():
     """缴费证明（代缴）: for a payee named by 证件号码 + 姓名, only what this payer paid."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     form = ProxyCertForm()
     form.year.choices = options((y, f"{y}年") for y in records.record_years(payer))
     switching = _switching(form)
@@ -317,27 +324,27 @@ def proxy():
 @bp.get("/certificates/issued")
 def issued():
     """开具记录: every document this person had issued."""
-    return render_step("certificates/issued.html", docs=documents.issued_by(auth.person_id()))
+    return render_step("certificates/issued.html", docs=documents.issued_by(identity.person_id()))
 
 
 @bp.get("/orders/<order_no>/voucher")
 def voucher(order_no):
     """电子缴费凭证 of a settled order the resident may see (made once, then the same)."""
-    if not auth.may_see_order_no(order_no):  # before anything is made for it
+    if not identity.may_see_order_no(order_no):  # before anything is made for it
         abort(404)
     try:
-        doc = documents.voucher(auth.person_id(), order_no)
+        doc = documents.voucher(identity.person_id(), order_no)
     except DocumentError:
         abort(404)
     return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
 
 
 def _own(doc_no: str):
-    doc = documents.own_document(auth.person_id(), doc_no)
+    doc = documents.own_document(identity.person_id(), doc_no)
     if (
         doc is None
-        or (doc.kind == "voucher" and not auth.may_see_order(doc.order))
-        or (doc.kind != "voucher" and not auth.is_verified())
+        or (doc.kind == "voucher" and not identity.may_see_order(doc.order))
+        or (doc.kind != "voucher" and not identity.is_verified())
     ):
         abort(404)
     return doc
@@ -351,7 +358,7 @@ def verify_url(doc) -> str:
 def _rendered(doc):
     """The PDF as this session may have it: the holder's own copy (a verified session of the
     holder, not a 代缴 variant) carries the full 证件号码; any other copy is masked."""
-    own = auth.is_verified() and auth.person_id() == doc.holder_id and not doc.proxy
+    own = identity.is_verified() and identity.person_id() == doc.holder_id and not doc.proxy
     return documents.download(
         doc, verify_url=verify_url(doc), font=current_app.config.get("PDF_FONT_PATH"), full_id=own
     )
@@ -362,14 +369,14 @@ def show(doc_no):
     doc = _own(doc_no)
     form = MailForm()
     if not form.email.data:
-        form.email.data = auth.current_person().email or ""
+        form.email.data = identity.current_person().email or ""
     # The addresses it went to are the person's own data: not for a looked-up session.
     return render_step(
         "certificates/show.html",
         doc=doc,
         form=form,
         retry=PlainForm(),
-        mails=mail.mails_of(auth.person_id(), doc.id) if auth.is_verified() else [],
+        mails=mail.mails_of(identity.person_id(), doc.id) if identity.is_verified() else [],
     )
 
 
@@ -386,35 +393,40 @@ def download(doc_no):
     return response
 
 
+def _queue_mail(form, doc):
+    """The document's PDF to the outbox, to the address typed; None when refused (beside it)."""
+    rendered = _rendered(doc)
+    try:
+        mail.queue(
+            identity.person_id(),
+            form.email.data,
+            f"{doc.label} {doc.doc_no}",
+            f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
+            f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
+            attachment_name=rendered.filename,
+            attachment=rendered.data,
+            document_id=doc.id,
+        )
+    except mail.MailError as exc:
+        form.email.errors.append(exc.message)
+        return None
+    flash(f"已提交发送至 {form.email.data}，发送结果见下方")
+    return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+
+
 @bp.post("/certificates/d/<doc_no>/mail")
 def send(doc_no):
     """发送至邮箱: the PDF goes to the outbox; a job sends it (and retries)."""
     doc = _own(doc_no)
     form = MailForm()
-    if form.validate_on_submit():
-        rendered = _rendered(doc)
-        try:
-            mail.queue(
-                auth.person_id(),
-                form.email.data,
-                f"{doc.label} {doc.doc_no}",
-                f"您好：\n\n附件为您在社保费缴纳服务开具的{doc.label}（编号 {doc.doc_no}）。\n"
-                f"核验地址：{verify_url(doc)}\n\n此邮件由系统发送，请勿回复。",
-                attachment_name=rendered.filename,
-                attachment=rendered.data,
-                document_id=doc.id,
-            )
-        except mail.MailError as exc:
-            form.email.errors.append(exc.message)
-        else:
-            flash(f"已提交发送至 {form.email.data}，发送结果见下方")
-            return redirect(url_for("certificates.show", doc_no=doc.doc_no), 303)
+    if form.validate_on_submit() and (queued := _queue_mail(form, doc)) is not None:
+        return queued
     return render_step(
         "certificates/show.html",
         doc=doc,
         form=form,
         retry=PlainForm(),
-        mails=mail.mails_of(auth.person_id(), doc.id),
+        mails=mail.mails_of(identity.person_id(), doc.id),
         status=422,
     )
 
@@ -424,10 +436,10 @@ def retry(mail_id):
     form = PlainForm()
     if form.validate_on_submit():
         try:
-            again = mail.retry(auth.person_id(), mail_id)
+            again = mail.retry(identity.person_id(), mail_id)
         except mail.MailError as exc:
             flash(exc.message)
-            return redirect(url_for("certificates.issued" if auth.is_verified() else "home.index"), 303)
+            return redirect(url_for("certificates.issued" if identity.is_verified() else "home.index"), 303)
         flash("已重新提交发送")
         if again.document is not None:
             return redirect(url_for("certificates.show", doc_no=again.document.doc_no), 303)

@@ -12,7 +12,8 @@ place, and the amount follows the base as it is typed.
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from sqlalchemy import select
 
-from sbweb import auth
+from sbweb import identity
+from sbweb.checkout import start_selection
 from sbweb.clock import shanghai_today
 from sbweb.db import db
 from sbweb.forms.base import options
@@ -24,7 +25,6 @@ from sbweb.money import yuan_to_fen
 from sbweb.payments import orders
 from sbweb.services import bank, declarations, standards
 from sbweb.services.declarations import FLOWS, DeclarationError
-from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("declare", __name__, url_prefix="/declare")
 
@@ -47,7 +47,7 @@ def _hand_to_confirm(payer: int, enrollment: Enrollment, due_ids: list[int]):
 
 @bp.get("/")
 def index():
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrolled = {
         tuple(row)
         for row in db.session.execute(
@@ -108,25 +108,16 @@ def _from_dues(payer: int, enrollments: list[Enrollment]) -> Enrollment | None:
     return next((e for e in enrollments if e.enrollment_no == wanted), None)
 
 
-@bp.route("/<flow>", methods=["GET", "POST"])
-def declare(flow):
-    if flow not in FLOWS:
-        abort(404)
-    category, insurance, chooses = FLOWS[flow]
-    payer = auth.person_id()
-    today = shanghai_today()
+def _enrollments_then(payer: int, flow: str) -> tuple[list[Enrollment], Enrollment | None]:
+    """The person's enrollments for this flow, the one ?then= names first (see _from_dues)."""
     enrollments = declarations.enrollments_for(payer, flow)
     then = _from_dues(payer, enrollments)
     if then is not None:
         enrollments = [then] + [e for e in enrollments if e.id != then.id]
-    page = {"flow": flow, "title": TITLES[flow], "chooses": chooses, "insurance": insurance, "then": then}
-    if not enrollments:
-        return render_step("declare/form.html", form=None, **page)
+    return enrollments, then
 
-    form = FORMS[chooses]()
-    _agency_choices(form, enrollments)
-    enrollment, matched = _enrollment_shown(payer, flow, form, enrollments)
-    years = declarations.open_years(enrollment, today)
+
+def _year_choices(form, years, category: str, today) -> None:
     form.year.choices = options(
         (s.year, f"{s.year}年（暂按上年度标准）" if s.provisional_on else f"{s.year}年") for s in years
     )
@@ -134,12 +125,10 @@ def declare(flow):
         # 灵活就业 pay this year's months; 城乡居民 the coming year once its collection opens.
         this_year = [s for s in years if s.year == today.year]
         form.year.data = (this_year or years)[-1 if category == "resident" else 0].year
-    standard = (
-        standards.collecting_standard(enrollment.agency.region_code, form.year.data, category)
-        if form.year.data
-        else None
-    )
-    quote = None
+
+
+def _flow_choices(form, chooses: str, enrollment: Enrollment, standard, today) -> None:
+    """What the flow asks beside the year: the months (基数申报), or the grades (选档)."""
     if chooses == "base":
         form.month_from.choices = form.month_to.choices = options(MONTHS)
         if not form.is_submitted():
@@ -150,48 +139,100 @@ def declare(flow):
         if form.grade.data is None and standard:
             form.grade.data = declarations.current_grade(enrollment, standard.year)
 
+
+def _fill_choices(payer: int, flow: str, form, enrollments: list[Enrollment], today) -> dict:
+    """The form's lists for what is chosen so far (agency, year, months or grades); returns what
+    the page shows beside the form."""
+    category, _, chooses = FLOWS[flow]
+    _agency_choices(form, enrollments)
+    enrollment, matched = _enrollment_shown(payer, flow, form, enrollments)
+    years = declarations.open_years(enrollment, today)
+    _year_choices(form, years, category, today)
+    standard = (
+        standards.collecting_standard(enrollment.agency.region_code, form.year.data, category)
+        if form.year.data
+        else None
+    )
+    _flow_choices(form, chooses, enrollment, standard, today)
+    return {"enrollment": enrollment, "matched": matched, "standard": standard, "years": years, "today": today}
+
+
+def _quiet_validate(form) -> None:
+    """刷新 or the amount's preview: the form takes what was posted, but what validating says is
+    not shown until 下一步."""
+    form.validate()
+    form.form_errors.clear()
+    for field in form:
+        field.errors = []
+
+
+def _after_declaring(payer: int, declared, then: Enrollment | None):
+    if isinstance(declared, Enrollment):  # 补缴: the dues its agency pushed
+        return redirect(url_for("declare.backpay", enrollment_no=declared.enrollment_no), 303)
+    if then is not None:  # from 我为自己缴: back to the dues, the new one among them
+        flash(f"已申报：{declared.enrollment.insurance_label} {declared.due.period_label}，请选择要缴纳的费款")
+        return redirect(url_for("selfpay.dues", enrollment_no=declared.enrollment.enrollment_no), 303)
+    return _hand_to_confirm(payer, declared.enrollment, [declared.due_id])
+
+
+def _next_or_confirm(payer: int, flow: str, form, page: dict, action: str | None, today):
+    """下一步 (再次确认经办机构信息) or its 确定 (declare), the form valid. None when refused: the
+    message is written beside its field."""
+    try:
+        if action != "confirm":  # 下一步: the agency must be the person's; 再次确认经办机构信息
+            return _confirm_agency(declarations.enrollment_at(payer, flow, form.agency.data), page)
+        declared = _declare(payer, flow, form, today)  # 确定: only now is anything written
+    except DeclarationError as exc:
+        getattr(form, exc.field, form.agency).errors.append(exc.message)
+        return None
+    return _after_declaring(payer, declared, page["then"])
+
+
+def _quote(form, insurance: str, standard, action: str | None, today):
+    """基数申报's amount for the base as typed, once the base and the months make sense."""
+    if not (standard and form.month_from.data and form.month_to.data):
+        return None
+    base = _parse_base(form) if action == "preview" or form.base.data else None
+    if not (
+        base
+        and standard.base_min_fen <= base <= standard.base_max_fen
+        and 1 <= form.month_from.data <= form.month_to.data <= 12
+    ):
+        return None
+    start, end = declarations.check_months(form.year.data, form.month_from.data, form.month_to.data)
+    return declarations.quote_base(standard, insurance, base, start, end, today)
+
+
+def _form_page(form, page: dict, shown: dict, action: str | None):
+    quote = (
+        _quote(form, page["insurance"], shown["standard"], action, shown["today"])
+        if page["chooses"] == "base"
+        else None
+    )
+    failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
+    return render_step("declare/form.html", form=form, quote=quote, status=422 if failed else 200, **shown, **page)
+
+
+@bp.route("/<flow>", methods=["GET", "POST"])
+def declare(flow):
+    if flow not in FLOWS:
+        abort(404)
+    _, insurance, chooses = FLOWS[flow]
+    payer = identity.person_id()
+    enrollments, then = _enrollments_then(payer, flow)
+    page = {"flow": flow, "title": TITLES[flow], "chooses": chooses, "insurance": insurance, "then": then}
+    if not enrollments:
+        return render_step("declare/form.html", form=None, **page)
+    form = FORMS[chooses]()
+    shown = _fill_choices(payer, flow, form, enrollments, shanghai_today())
     action = request.form.get("action")
     if form.is_submitted() and action in ("refresh", "preview"):
-        form.validate()  # fills the fields; what it says is not shown until 下一步
-        form.form_errors.clear()
-        for field in form:
-            field.errors = []
+        _quiet_validate(form)
     elif form.validate_on_submit():
-        try:
-            if action != "confirm":  # 下一步: the agency must be the person's; 再次确认经办机构信息
-                return _confirm_agency(declarations.enrollment_at(payer, flow, form.agency.data), page)
-            declared = _declare(payer, flow, form, today)  # 确定: only now is anything written
-        except DeclarationError as exc:
-            getattr(form, exc.field, form.agency).errors.append(exc.message)
-        else:
-            if isinstance(declared, Enrollment):  # 补缴: the dues its agency pushed
-                return redirect(url_for("declare.backpay", enrollment_no=declared.enrollment_no), 303)
-            if then is not None:  # from 我为自己缴: back to the dues, the new one among them
-                flash(f"已申报：{declared.enrollment.insurance_label} {declared.due.period_label}，请选择要缴纳的费款")
-                return redirect(url_for("selfpay.dues", enrollment_no=declared.enrollment.enrollment_no), 303)
-            return _hand_to_confirm(payer, declared.enrollment, [declared.due_id])
-    if chooses == "base" and standard and form.month_from.data and form.month_to.data:
-        base = _parse_base(form) if action == "preview" or form.base.data else None
-        if (
-            base
-            and standard.base_min_fen <= base <= standard.base_max_fen
-            and 1 <= form.month_from.data <= form.month_to.data <= 12
-        ):
-            start, end = declarations.check_months(form.year.data, form.month_from.data, form.month_to.data)
-            quote = declarations.quote_base(standard, insurance, base, start, end, today)
-    failed = form.is_submitted() and action not in ("refresh", "preview") and bool(form.errors or form.form_errors)
-    return render_step(
-        "declare/form.html",
-        form=form,
-        enrollment=enrollment,
-        matched=matched,
-        standard=standard,
-        quote=quote,
-        years=years,
-        today=today,
-        status=422 if failed else 200,
-        **page,
-    )
+        answer = _next_or_confirm(payer, flow, form, page, action, shown["today"])
+        if answer is not None:
+            return answer
+    return _form_page(form, page, shown, action)
 
 
 def _confirm_agency(enrollment: Enrollment, page: dict):
@@ -230,21 +271,21 @@ def _declare(payer: int, flow: str, form, today):
             month_to=form.month_to.data or 0,
             base_fen=base,
             today=today,
-            level=auth.level(),
+            level=identity.level(),
             allow_withholding=form.allow_withholding.data == "yes",
         )
     if chooses == "grade":
         return declarations.choose_grade(
-            payer, enrollment, year=form.year.data, grade_fen=form.grade.data, today=today, level=auth.level()
+            payer, enrollment, year=form.year.data, grade_fen=form.grade.data, today=today, level=identity.level()
         )
-    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today, level=auth.level())
+    return declarations.declare_medical(payer, enrollment, year=form.year.data, today=today, level=identity.level())
 
 
 @bp.route("/backpay/<enrollment_no>", methods=["GET", "POST"])
 def backpay(enrollment_no):
     """补缴明细确认: the 补缴 the agency approved and pushed, to check before paying. 下一步
     records the confirmation (a bank agreement withholds a 补缴 only once it is confirmed)."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     enrollment = db.session.scalar(
         select(Enrollment).where(Enrollment.enrollment_no == enrollment_no[:32], Enrollment.person_id == payer)
     )
@@ -253,11 +294,16 @@ def backpay(enrollment_no):
     form = BackpayForm()
     if form.validate_on_submit():
         try:
-            dues = declarations.confirm_backpay(payer, enrollment, form.shown.data, level=auth.level())
+            dues = declarations.confirm_backpay(payer, enrollment, form.shown.data, level=identity.level())
         except DeclarationError as exc:
             form.form_errors.append(exc.message)
         else:
             return _hand_to_confirm(payer, enrollment, [d.id for d in dues])
+    return _backpay_page(form, enrollment)
+
+
+def _backpay_page(form, enrollment: Enrollment):
+    """补缴明细确认 as it stands now, and the agreement that may withhold it once confirmed."""
     dues = declarations.backpay_dues(enrollment)
     form.shown.data = orders.fingerprint(dues)
     return render_step(
@@ -267,7 +313,7 @@ def backpay(enrollment_no):
         dues=dues,
         total=sum(d.amount_fen for d in dues),
         agreement=bank.active_agreement(enrollment.id),
-        verified=auth.is_verified(),
+        verified=identity.is_verified(),
         status=422 if form.is_submitted() else 200,
     )
 
@@ -276,39 +322,35 @@ def backpay(enrollment_no):
 def history():
     """申报查询 / 选档记录查询: the person's declarations, valid and void, newest first; by
     有效状态, 缴费人类型 and 申报日期 (a date that is none is told beside its field, nothing listed)."""
-    state = request.args.get("state", "")
-    state = state if state in ("valid", "void") else ""
-    choices_only = request.args.get("kind") == "choice"
-    category = request.args.get("category", "")
-    category = category if category in CATEGORY_LABELS else ""
     dates = HistoryFilterForm(request.args)
-    rows = (
-        declarations.history(
-            auth.person_id(),
-            state or None,
-            kinds=("base", "grade") if choices_only else None,
-            category=category or None,
-            declared_from=dates.declared_from.data,
-            declared_to=dates.declared_to.data,
-        )
-        if dates.validate()
-        else []
-    )
+    choices_only = dates.kind.data == "choice"
+    rows = _history_rows(dates, choices_only) if dates.validate() else []
     return render_step(
         "declare/history.html",
         rows=rows,
-        state=state,
+        state=dates.state.data,
         choices_only=choices_only,
-        category=category,
+        category=dates.category.data,
         dates=dates,
         status=422 if dates.errors else 200,
+    )
+
+
+def _history_rows(dates, choices_only: bool) -> list:
+    return declarations.history(
+        identity.person_id(),
+        dates.state.data or None,
+        kinds=("base", "grade") if choices_only else None,
+        category=dates.category.data or None,
+        declared_from=dates.declared_from.data,
+        declared_to=dates.declared_to.data,
     )
 
 
 @bp.route("/history/<int:declaration_id>/void", methods=["GET", "POST"])
 def void(declaration_id):
     """基数作废 / 档次作废, after a confirmation page."""
-    payer = auth.person_id()
+    payer = identity.person_id()
     declaration = db.session.scalar(
         select(Declaration).where(Declaration.id == declaration_id, Declaration.person_id == payer)
     )

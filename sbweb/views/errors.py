@@ -4,6 +4,7 @@ database gone, DEBUG left on): then a fixed page written here, and as the outerm
 the same page for anything that escapes Flask. A 500 names its reference: the request id,
 which is in the log line with the traceback."""
 
+import contextlib
 import datetime as dt
 import logging
 from html import escape
@@ -206,10 +207,9 @@ def register(app):
             # lock past the wait. Nothing was written (the transaction rolled back or died with the
             # connection); the resident may simply retry.
             log.error("database unavailable on %s %s (ref %s): %s", request.method, request.path, reference, why)
-            try:
+            # The connection is gone (any driver's error); the session is reset anyway.
+            with contextlib.suppress(Exception):
                 db.session.rollback()
-            except Exception:  # noqa: BLE001 - the connection is gone; the session is reset anyway
-                pass
             title, message = MESSAGES[503]
             response = _error_page(503, title, message, reference=reference)
             response.headers["Retry-After"] = str(_retry_after())

@@ -4,8 +4,9 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from sbweb import csrf, metrics
-from sbweb.payments import InvalidNotice, Notification, orders
+from sbweb import metrics
+from sbweb.extensions import csrf
+from sbweb.payments import InvalidNotice, Notification, orders, refunds
 
 bp = Blueprint("notify", __name__)
 log = logging.getLogger(__name__)
@@ -17,11 +18,6 @@ def receive(provider):
     client = current_app.extensions["sbweb.providers"].get(provider)
     if client is None:
         abort(404)
-
-    def answer(accepted: bool):
-        said = client.notify_answer(accepted)
-        return Response(said.body, status=said.status, mimetype=said.mimetype)
-
     # The raw body first (some providers sign it byte for byte); the form is parsed from it.
     body = request.get_data(cache=True)
     notification = Notification(headers=request.headers, body=body, form=request.form)
@@ -30,23 +26,35 @@ def receive(provider):
     except InvalidNotice as exc:
         log.warning("notify from %s refused: %s", provider, exc)
         metrics.notify_refused(provider, "invalid")
-        return answer(False)
+        return _answer(client, False)
+    outcome = _apply(client, provider, notification, state)
+    if outcome is None:
+        return _answer(client, False)
+    if outcome.refund_needed:
+        # The refund is recorded (durable) already; sending it may fail and is retried.
+        refunds.complete_refunds(outcome.order.id)
+    return _answer(client, True)
+
+
+def _answer(client, accepted: bool) -> Response:
+    said = client.notify_answer(accepted)
+    return Response(said.body, status=said.status, mimetype=said.mimetype)
+
+
+def _apply(client, provider: str, notification: Notification, state):
+    """The verified trade state applied to its order; None when it names no order of ours or
+    the wrong amount (refused, so the provider keeps it for a person to look at)."""
     try:
-        outcome = orders.apply_trade_state(state, provider=provider, source=f"{provider}异步通知")
+        return orders.apply_trade_state(state, provider=provider, source=f"{provider}异步通知")
     except orders.UnknownOrder:
         log.warning("notify from %s for an unknown order %s", provider, state.out_trade_no)
         metrics.notify_refused(provider, "unknown_order")
-        return answer(False)
     except orders.AmountMismatch:
         log.error("notify from %s with a wrong amount for %s", provider, state.out_trade_no)
         metrics.notify_refused(provider, "amount_mismatch")
-        return answer(False)
     except Exception:
         # Nothing was written (the transaction rolled back): the provider's retry must be taken.
         if forget := getattr(client, "notification_not_applied", None):
             forget(notification)
         raise
-    if outcome.refund_needed:
-        # The refund is recorded (durable) already; sending it may fail and is retried.
-        orders.complete_refunds(outcome.order.id)
-    return answer(True)
+    return None

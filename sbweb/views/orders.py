@@ -3,67 +3,23 @@
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth, csrf, hostauth
+from sbweb import identity
+from sbweb.checkout import go_pay, start_payment
 from sbweb.clock import shanghai_now
 from sbweb.db import db
-from sbweb.forms.auth import KeepPayeeForm
-from sbweb.htmx import into_main, leave_app, polled_by, render_part, render_step
+from sbweb.extensions import csrf
+from sbweb.forms.proxy import KeepPayeeForm
+from sbweb.htmx import into_main, polled_by, render_part, render_step
 from sbweb.models import Order
 from sbweb.payments import InvalidNotice, PayerUnknown, orders
 from sbweb.services import payees, standards
 
-BRIDGE_KEYS = ("appId", "timeStamp", "nonceStr", "package", "signType", "paySign")
-
 bp = Blueprint("orders", __name__)
-
-
-def go_pay(order):
-    """To the provider's page for an active order (HX-Redirect for HTMX), or to our page that
-    hands it to the host app's JS bridge (WeChat JSAPI); else to the order."""
-    shown = url_for("orders.show", order_no=order.order_no)
-    if not order.active:
-        return redirect(shown, 303)
-    try:
-        start = orders.start_payment(
-            order,
-            **payment_urls(order),
-            host=auth.host(),
-            payer_subject=auth.host_subject(),
-            client_ip=request.remote_addr,
-        )
-    except PayerUnknown as exc:
-        # Inside WeChat the payer must be known to WeChat first: its sign-in, then 继续支付.
-        if hostauth.for_host(exc.host) is None:
-            flash("暂时无法使用此缴款方式，请选择其他缴款方式")
-            return redirect(shown, 303)
-        flash("使用微信支付需先授权获取您的微信账号信息，授权后请点击“继续支付”")
-        return redirect(url_for("auth.authorize", next=shown), 303)
-    except orders.PaymentError as exc:
-        flash(exc.message)
-        return redirect(shown, 303)
-    if start.bridge is not None:
-        session["bridge"] = {"order": order.order_no, "params": {k: start.bridge[k] for k in BRIDGE_KEYS}}
-        return redirect(url_for("orders.bridge", order_no=order.order_no), 303)
-    if start.form is not None:
-        # A full page load (HX-Redirect for HTMX), so that its form posts itself to the provider.
-        return leave_app(url_for("orders.post_form", order_no=order.order_no))
-    return leave_app(start.url)
-
-
-def payment_urls(order) -> dict:
-    """Where the provider sends the notify, the returning browser and a resident who quits.
-    A pilot sets PUBLIC_BASE_URL so these never depend on the request's Host header."""
-    base = (current_app.config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")
-    return {
-        "notify_url": base + url_for("notify.receive", provider=order.provider),
-        "return_url": base + url_for("orders.provider_return", provider=order.provider),
-        "quit_url": base + url_for("orders.show", order_no=order.order_no),
-    }
 
 
 def _own_order(order_no: str) -> Order:
     order = db.session.scalar(select(Order).filter_by(order_no=order_no[:32]))
-    if order is None or not auth.may_see_order(order):
+    if order is None or not identity.may_see_order(order):
         abort(404)  # someone else's order looks exactly like no order
     return order
 
@@ -79,7 +35,7 @@ def show(order_no):
     polled = polled_by("order-state")
     if polled and order.active:
         return render_part("orders/_state.html", order=order)  # only the status line changes
-    keep = payees.paid_for_once(auth.person_id(), order) if auth.is_verified() and not order.active else []
+    keep = payees.paid_for_once(identity.person_id(), order) if identity.is_verified() and not order.active else []
     response = render_step("orders/show.html", order=order, keep=keep, keep_form=KeepPayeeForm() if keep else None)
     return into_main(response) if polled else response
 
@@ -105,13 +61,7 @@ def post_form(order_no):
     if order.state != "paying":
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
     try:
-        start = orders.start_payment(
-            order,
-            **payment_urls(order),
-            host=auth.host(),
-            payer_subject=auth.host_subject(),
-            client_ip=request.remote_addr,
-        )
+        start = start_payment(order)
     except (orders.PaymentError, PayerUnknown) as exc:
         flash(getattr(exc, "message", None) or "暂时无法使用此缴款方式，请选择其他缴款方式")
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
@@ -170,6 +120,6 @@ def provider_return(provider):
     order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))
     # Some returns are unsigned (WeChat H5): anyone can type one, so only the payer's own
     # session makes us ask the provider; anyone else gets the same 404 as a wrong number.
-    if order is not None and order.active and auth.may_see_order(order):
+    if order is not None and order.active and identity.may_see_order(order):
         orders.refresh(order)  # the resident just paid, most likely: ask now, not in 3 s
     return redirect(url_for("orders.show", order_no=order_no), 303)

@@ -11,25 +11,25 @@ payee's dues and the name (to check), the number masked, and nothing else of the
 from flask import Blueprint, abort, flash, redirect, session, url_for
 from sqlalchemy import select
 
-from sbweb import auth
+from sbweb import identity
+from sbweb.checkout import start_selection
 from sbweb.db import db
-from sbweb.forms.auth import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
 from sbweb.forms.base import options
 from sbweb.forms.declare import BackpayForm
+from sbweb.forms.proxy import AutoPayForm, ConfirmRemoveForm, KeepPayeeForm, OnceForm, PayeeForm
 from sbweb.forms.selfpay import DuesForm
 from sbweb.htmx import render_step
-from sbweb.lookup import throttled_lookup
+from sbweb.identity import throttled_lookup
 from sbweb.models import Enrollment, Order, Person
 from sbweb.payments import orders
 from sbweb.services import bank, declarations, payees, withholding
 from sbweb.services import dues as dues_service
-from sbweb.views.selfpay import start_selection
 
 bp = Blueprint("proxy", __name__, url_prefix="/proxy")
 
 
 def _own_payee(payee_id: int):
-    row = payees.payee(auth.person_id(), payee_id)
+    row = payees.payee(identity.person_id(), payee_id)
     if row is None:
         abort(404)
     return row
@@ -37,7 +37,7 @@ def _own_payee(payee_id: int):
 
 @bp.get("/")
 def index():
-    rows = payees.payees_of(auth.person_id())
+    rows = payees.payees_of(identity.person_id())
     counts = {r.id: sum(c for c, _ in dues_service.open_due_counts(r.person_id).values()) for r in rows}
     totals = {r.id: sum(t for _, t in dues_service.open_due_counts(r.person_id).values()) for r in rows}
     return render_step(
@@ -45,7 +45,7 @@ def index():
         rows=rows,
         counts=counts,
         totals=totals,
-        has_agreement=bool(bank.agreements_active(auth.person_id())),
+        has_agreement=bool(bank.agreements_active(identity.person_id())),
     )
 
 
@@ -53,7 +53,7 @@ def index():
 def add():
     """添加被代缴人: 证件类型 + 证件号码 + 姓名, validated and throttled like a manual lookup."""
     form = PayeeForm()
-    person, status = _typed_person(form, lambda p: payees.add(auth.person_id(), p))
+    person, status = _typed_person(form, lambda p: payees.add(identity.person_id(), p))
     if person is not None:
         flash(f"已添加被代缴人 {person.name}")
         return redirect(url_for("proxy.index"), 303)
@@ -62,7 +62,7 @@ def add():
 
 def _typed_person(form, check):
     """证件类型 + 证件号码 + 姓名 as typed: validated, looked up with the lookup limits and the name
-    check (sbweb.lookup), then `check(person)`, which raises PayeeError to refuse. Returns the
+    check (sbweb.identity), then `check(person)`, which raises PayeeError to refuse. Returns the
     person and None, or None and the page's status (the refusal written into the form)."""
     status = 422 if form.is_submitted() else 200
     if form.validate_on_submit():
@@ -83,7 +83,7 @@ def _typed_person(form, check):
 def _once_person() -> Person | None:
     """Whom this payer typed in on 代他人缴费 (kept in the session for the steps that follow)."""
     once = session.get("once")
-    if not isinstance(once, dict) or once.get("payer") != auth.person_id():
+    if not isinstance(once, dict) or once.get("payer") != identity.person_id():
         return None
     return db.session.get(Person, once.get("person"))
 
@@ -92,9 +92,9 @@ def _once_person() -> Person | None:
 def once():
     """代他人缴费: 证件类型 + 证件号码 + 姓名 → 下一步, checked and throttled like 添加被代缴人."""
     form = OnceForm()
-    person, status = _typed_person(form, lambda p: payees.check_payable_for(auth.person_id(), p, adding=False))
+    person, status = _typed_person(form, lambda p: payees.check_payable_for(identity.person_id(), p, adding=False))
     if person is not None:
-        session["once"] = {"payer": auth.person_id(), "person": person.id}
+        session["once"] = {"payer": identity.person_id(), "person": person.id}
         return redirect(url_for("proxy.once_enrollments"), 303)
     return render_step("proxy/once.html", form=form, status=status)
 
@@ -138,14 +138,14 @@ def keep():
         flash("页面已过期，请重新操作")
         return redirect(url_for("proxy.index"), 303)
     order = db.session.scalar(select(Order).filter_by(order_no=form.order_no.data))
-    if order is None or not auth.may_see_order(order):
+    if order is None or not identity.may_see_order(order):
         abort(404)
-    person = next((p for p in payees.paid_for_once(auth.person_id(), order) if str(p.id) == form.person.data), None)
+    person = next((p for p in payees.paid_for_once(identity.person_id(), order) if str(p.id) == form.person.data), None)
     if person is None:
         flash("该人员已在您的被代缴人列表中")
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
     try:
-        payees.add(auth.person_id(), person)
+        payees.add(identity.person_id(), person)
     except payees.PayeeError as exc:
         flash(exc.message)
         return redirect(url_for("orders.show", order_no=order.order_no), 303)
@@ -159,7 +159,7 @@ def remove(payee_id):
     form = ConfirmRemoveForm()
     if form.validate_on_submit():
         name = row.person.name
-        payees.remove(auth.person_id(), payee_id)
+        payees.remove(identity.person_id(), payee_id)
         flash(f"已删除被代缴人 {name}；已缴费记录仍可在缴费记录中查看")
         return redirect(url_for("proxy.index"), 303)
     return render_step("proxy/remove.html", form=form, row=row)
@@ -172,10 +172,10 @@ def auto_pay(payee_id):
     form = AutoPayForm()
     if form.validate_on_submit() and form.auto_pay.data in ("on", "off"):
         on, name = form.auto_pay.data == "on", row.person.name
-        payees.set_auto_pay(auth.person_id(), row.id, on)
+        payees.set_auto_pay(identity.person_id(), row.id, on)
         if not on:
             flash(f"已为 {name} 关闭自动缴")
-        elif bank.agreements_active(auth.person_id()):
+        elif bank.agreements_active(identity.person_id()):
             flash(f"已为 {name} 开启自动缴：新产生的应缴费款将通过您的银行缴费协议每日自动扣缴")
         else:
             flash(f"已为 {name} 开启自动缴。自动缴需要您本人签订的银行缴费协议，签约后新产生的应缴费款将自动扣款")
@@ -221,14 +221,23 @@ def backpay(payee_id, enrollment_no):
     form = BackpayForm()
     if form.validate_on_submit():
         try:
-            dues = declarations.confirm_backpay(auth.person_id(), enrollment, form.shown.data, level=auth.level())
+            dues = declarations.confirm_backpay(
+                identity.person_id(), enrollment, form.shown.data, level=identity.level()
+            )
         except declarations.DeclarationError as exc:
             form.form_errors.append(exc.message)
         else:
-            return start_selection(auth.person_id(), enrollment.enrollment_no, dues, people={row.person_id}, back=back)
+            return start_selection(
+                identity.person_id(), enrollment.enrollment_no, dues, people={row.person_id}, back=back
+            )
+    return _backpay_page(form, row, enrollment, back)
+
+
+def _backpay_page(form, row, enrollment: Enrollment, back: str):
+    """补缴明细确认 as it stands now; with 自动缴 on, the payer's agreement that may take it."""
     dues = declarations.backpay_dues(enrollment)
     form.shown.data = orders.fingerprint(dues)
-    agreements = bank.agreements_active(auth.person_id()) if row.auto_pay else []
+    agreements = bank.agreements_active(identity.person_id()) if row.auto_pay else []
     return render_step(
         "declare/backpay.html",
         form=form,
@@ -237,10 +246,10 @@ def backpay(payee_id, enrollment_no):
         payee=row.person,
         total=sum(d.amount_fen for d in dues),
         agreement=agreements[0] if agreements else None,
-        verified=auth.is_verified(),
+        verified=identity.is_verified(),
         back=back,
         status=422 if form.is_submitted() else 200,
-        action=url_for("proxy.backpay", payee_id=payee_id, enrollment_no=enrollment.enrollment_no),
+        action=url_for("proxy.backpay", payee_id=row.id, enrollment_no=enrollment.enrollment_no),
     )
 
 
@@ -255,7 +264,7 @@ def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool
     if form.validate_on_submit():
         chosen = orders.load_dues([d.id for d in payable if d.id in set(form.dues.data)], {person.id})
         return start_selection(
-            auth.person_id(), enrollment.enrollment_no, chosen, people={person.id}, back=action, once=once
+            identity.person_id(), enrollment.enrollment_no, chosen, people={person.id}, back=action, once=once
         )
     selected = set(form.dues.data or []) if form.is_submitted() else {d.id for d in payable}
     return render_step(
@@ -265,7 +274,7 @@ def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool
         enrollment=enrollment,
         dues=owed,
         selected=selected,
-        notices=withholding.skips_of_dues([d.id for d in owed], auth.person_id()),
+        notices=withholding.skips_of_dues([d.id for d in owed], identity.person_id()),
         status=422 if form.is_submitted() else 200,
         action=action,
         back=back,
@@ -273,11 +282,9 @@ def _dues_step(person, enrollment_no: str, *, action: str, back: str, once: bool
     )
 
 
-@bp.route("/batch", methods=["GET", "POST"])
-def batch():
-    """合并缴费: several people's dues (the payer's own and their payees') in one order."""
-    payer = auth.person_id()
-    people = [(auth.current_person(), "本人")] + [(r.person, "被代缴人") for r in payees.payees_of(payer)]
+def _batch_groups(payer: int) -> list[dict]:
+    """Each person's open dues, enrollment by enrollment: the payer's own first, then payees'."""
+    people = [(identity.current_person(), "本人")] + [(r.person, "被代缴人") for r in payees.payees_of(payer)]
     groups = []
     for person, role in people:
         lines = []
@@ -285,6 +292,14 @@ def batch():
             _, owed = dues_service.dues_page(person.id, enrollment.enrollment_no)
             lines += [(enrollment, d) for d in owed]
         groups.append({"person": person, "role": role, "lines": lines})
+    return groups
+
+
+@bp.route("/batch", methods=["GET", "POST"])
+def batch():
+    """合并缴费: several people's dues (the payer's own and their payees') in one order."""
+    payer = identity.person_id()
+    groups = _batch_groups(payer)
     payable = {d.id: g["person"].id for g in groups for _, d in g["lines"] if d.payable}
     form = DuesForm()
     form.dues.choices = options((i, str(i)) for i in payable)

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
-from sbweb import auth
+from sbweb import identity
 from sbweb.forms.base import options
 from sbweb.forms.refunds import AMOUNT_FIELD, ApplyForm, SearchForm, amounts
 from sbweb.htmx import render_step
@@ -24,33 +24,37 @@ def index():
     return render_step("refunds/index.html")
 
 
+def _search(form, kind: str):
+    """The payments the query finds; None, and the form's errors, when it is refused."""
+    if not form.validate():
+        return None
+    try:
+        return service.refundable(
+            identity.person_id(),
+            kind,
+            date_from=form.date_from.data,
+            date_to=form.date_to.data,
+            ticket_no=form.ticket_no.data or None,
+        )
+    except service.ApplicationError as exc:
+        form.form_errors.append(exc.message)
+        return None
+
+
 @bp.get("/<kind>/")
 def search(kind):
     """查询: 缴费起止日期 or 凭证号码 (not both empty)."""
     kind = _kind(kind)
     form = SearchForm(request.args)
-    found, status = None, 200
-    if request.args:
-        if form.validate():
-            try:
-                found = service.refundable(
-                    auth.person_id(),
-                    kind,
-                    date_from=form.date_from.data,
-                    date_to=form.date_to.data,
-                    ticket_no=form.ticket_no.data or None,
-                )
-            except service.ApplicationError as exc:
-                form.form_errors.append(exc.message)
-        if form.errors or form.form_errors:
-            status = 422
+    found = _search(form, kind) if request.args else None
+    refused = bool(request.args) and bool(form.errors or form.form_errors)
     return render_step(
         "refunds/search.html",
         form=form,
         kind=kind,
         title=APPLICATION_KIND_LABELS[kind] + "申请",
         found=found,
-        status=status,
+        status=422 if refused else 200,
     )
 
 
@@ -76,7 +80,7 @@ def _apply_form(kind: str, order_no: str, items, accounts) -> ApplyForm:
     if not form.is_submitted():
         if not use_draft:
             form.items.data = [i.id for i in items]
-            form.account_name.data = auth.current_person().name
+            form.account_name.data = identity.current_person().name
         elif accounts:
             form.account.data = accounts[-1].id  # the account just reported
     form.typed_amounts = (draft.get("amounts") or {}) if use_draft else dict(request.form)
@@ -96,11 +100,35 @@ def _keep_draft(kind: str, order_no: str):
     return redirect(url_for("bank.account", next=here), 303)
 
 
+def _submit(form, person, order_no: str, kind: str):
+    """The application as posted; None when refused, the message beside its field."""
+    try:
+        service.apply(
+            person,
+            order_no,
+            kind,
+            items=amounts(request.form, form.items.data),
+            money_type=form.money_type.data,
+            reason=form.reason.data,
+            account_id=form.account.data,
+            account_name=form.account_name.data,
+        )
+    except service.ApplicationError as exc:
+        _refused(form, exc)
+        return None
+    except ValueError as exc:  # an amount that is none
+        form.items.errors.append(str(exc))
+        return None
+    session.pop(DRAFT, None)
+    flash("保存成功！审核通过后，所选费款将原路退回您的付款账户")
+    return redirect(url_for("refunds.records"), 303)
+
+
 @bp.route("/<kind>/<order_no>/apply", methods=["GET", "POST"])
 def apply(kind, order_no):
     """退费申请: which items of the payment (part of one for 多缴费款), why, and to which account."""
     kind = _kind(kind)
-    person = auth.current_person()
+    person = identity.current_person()
     order = service.refundable_order(person.id, kind, order_no)
     if order is None:
         abort(404)
@@ -109,27 +137,8 @@ def apply(kind, order_no):
     items = service.refundable_items(order, kind)
     accounts = bank.accounts_of(person.id)
     form = _apply_form(kind, order.order_no, items, accounts)
-    if form.validate_on_submit():
-        try:
-            chosen = amounts(request.form, form.items.data)
-            service.apply(
-                person,
-                order.order_no,
-                kind,
-                items=chosen,
-                money_type=form.money_type.data,
-                reason=form.reason.data,
-                account_id=form.account.data,
-                account_name=form.account_name.data,
-            )
-        except service.ApplicationError as exc:
-            _refused(form, exc)
-        except ValueError as exc:  # an amount that is none
-            form.items.errors.append(str(exc))
-        else:
-            session.pop(DRAFT, None)
-            flash("保存成功！审核通过后，所选费款将原路退回您的付款账户")
-            return redirect(url_for("refunds.records"), 303)
+    if form.validate_on_submit() and (done := _submit(form, person, order.order_no, kind)) is not None:
+        return done
     return render_step(
         "refunds/apply.html",
         form=form,
@@ -147,4 +156,4 @@ def apply(kind, order_no):
 @bp.get("/records")
 def records():
     """退费申请记录: each application and where it stands."""
-    return render_step("refunds/records.html", rows=service.applications_of(auth.person_id()))
+    return render_step("refunds/records.html", rows=service.applications_of(identity.person_id()))

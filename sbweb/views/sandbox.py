@@ -5,21 +5,26 @@ Documented URLs (README): GET /sandbox/alipay-public-key.pem is the key that ver
 the sandbox signs; /sandbox/gateway.do takes Alipay API calls by GET or POST (trade query,
 close, refund, 协议扣款, bill download URL, OAuth token, user info) and shows the cashier for
 alipay.trade.wap.pay; GET /sandbox/oauth2/publicAppAuthorize.htm is the authorization page.
+Its 银联 side (sbweb.payments.sandbox_unionpay) answers UnionPay's ACP 5.1.0 under
+/sandbox/unionpay: the browser posts the 前台交易 form to gateway/api/frontTransReq.do (its 银联
+cashier), our client posts to gateway/api/queryTrans.do and gateway/api/backTransReq.do, and
+GET /sandbox/unionpay/acp_root.cer and acp_middle.cer are the chain that verifies what it signs.
 """
 
 import datetime as dt
 import re
 from urllib.parse import urlencode, urlsplit
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 from sqlalchemy import select
 
-from sbweb import csrf
 from sbweb.db import db
+from sbweb.extensions import csrf
 from sbweb.forms.base import Form
-from sbweb.identity import mask
+from sbweb.id_numbers import mask
 from sbweb.models import SandboxTrade
-from sbweb.payments import sandbox, sandbox_users, signing
+from sbweb.payments import sandbox, sandbox_unionpay, sandbox_users, signing
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -50,7 +55,7 @@ def gateway():
 
 @bp.post("/cashier/<trade_no>")
 def cashier(trade_no):
-    trade = db.session.scalar(select(SandboxTrade).filter_by(trade_no=trade_no[:64]))
+    trade = db.session.scalar(select(SandboxTrade).filter_by(trade_no=trade_no[:64]).where(*sandbox.ALIPAY_TRADES))
     if trade is None:
         abort(404)
     if request.form.get("action") == "cancel":
@@ -116,3 +121,82 @@ def authorize():
         return redirect(sandbox_users.agree(args), 303)
     except sandbox.SandboxError as exc:
         return render_template("sandbox/authorize.html", error=exc.message), 400
+
+
+# -- 银联 (UnionPay's protocol, for the unionpay channel) ---------------------------------------
+
+
+def _unionpay_cashier(trade, error=None, status=200):
+    return render_template(
+        "sandbox/unionpay_cashier.html",
+        trade=trade,
+        form=Form(),
+        error=error,
+        refusal=sandbox.payable(trade) if trade else None,
+        mer_id=sandbox_unionpay.MER_ID,
+    ), status
+
+
+def _unionpay_return(trade):
+    """The browser sent back to the merchant's frontUrl by a form post, as UnionPay does it
+    (by script at once; by the button without JavaScript)."""
+    return render_template(
+        "sandbox/unionpay_return.html",
+        trade=trade,
+        paid=trade.status == "TRADE_SUCCESS",
+        fields=sandbox_unionpay.front_return_fields(trade),
+    )
+
+
+@bp.post("/unionpay/gateway/api/frontTransReq.do")
+@csrf.exempt  # the merchant's page posts our signed 前台交易 form here; its signature is the check
+def unionpay_front():
+    try:
+        trade = sandbox_unionpay.open_trade(request.form.to_dict())
+    except sandbox_unionpay.GatewayRefusal as exc:
+        return _unionpay_cashier(None, f"{exc.message}（{exc.code}）", 400)
+    return _unionpay_cashier(trade)
+
+
+@bp.post("/unionpay/cashier/<trade_no>")
+def unionpay_cashier(trade_no):
+    trade = db.session.scalar(select(SandboxTrade).filter_by(trade_no=trade_no[:64], app_id=sandbox_unionpay.APP))
+    if trade is None:
+        abort(404)
+    if request.form.get("action") == "cancel":
+        return _unionpay_return(trade)
+    try:
+        trade = sandbox_unionpay.pay(
+            trade.trade_no,
+            fail="fail" in request.form,
+            late="late" in request.form,
+            twice="twice" in request.form,
+            silent="silent" in request.form,
+        )
+    except sandbox_unionpay.GatewayRefusal as exc:
+        return _unionpay_cashier(trade, exc.message, 409)
+    if trade.status != "TRADE_SUCCESS":
+        code, message = sandbox_unionpay.SHORT_OF_MONEY
+        return _unionpay_cashier(trade, f"支付失败：{message}（{code}），请更换银行卡或稍后再试")
+    return _unionpay_return(trade)
+
+
+@bp.post("/unionpay/gateway/api/queryTrans.do")
+@csrf.exempt  # server to server; the merchant's signature is the check
+def unionpay_query():
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.query, request.form.to_dict())
+    return Response(text, mimetype="text/plain")
+
+
+@bp.post("/unionpay/gateway/api/backTransReq.do")
+@csrf.exempt  # server to server; the merchant's signature is the check
+def unionpay_back():
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.refund, request.form.to_dict())
+    return Response(text, mimetype="text/plain")
+
+
+@bp.get("/unionpay/acp_<which>.cer")
+def unionpay_certificate(which):
+    found = sandbox_unionpay.material()
+    certificate = {"root": found.root, "middle": found.middle}.get(which) or abort(404)
+    return Response(certificate.public_bytes(Encoding.PEM), mimetype="application/x-x509-ca-cert")

@@ -1,2 +1,2 @@
-"""The back office (sbweb/views/admin.py): staff sign-in, refund review, import, 对账, 运行状态, the audit
-log's words, tax offices."""
+"""The back office (sbweb/views/admin/): staff sign-in, refund review, import, 对账, 运行状态, the
+audit log's words, tax offices."""

@@ -8,27 +8,12 @@ from sqlalchemy import func, select
 
 from sbweb.db import db
 from sbweb.models import AuditEntry, Due, Enrollment, Person
+from sbweb.services.imports import COLUMNS
 from tests.admin.test_admin import make_staff, staff_login
 from tests.support.journeys import choose, pay, sign_in
 
-HEADER = [
-    "证件类型",
-    "证件号码",
-    "姓名",
-    "人员类别",
-    "险种",
-    "个人参保编号",
-    "经办机构代码",
-    "经办机构名称",
-    "地区代码",
-    "所在地市",
-    "缴费类型",
-    "费款所属期起",
-    "费款所属期止",
-    "金额",
-    "主管税务机关代码",
-    "主管税务机关名称",
-]
+# Every column the import reads, in its order (the file a 人社 export gives).
+HEADER = list(COLUMNS)
 ZHANG_BACKPAY = [
     "居民身份证",
     "370202197805127818",

@@ -1,2 +1,2 @@
-"""缴费标准 (sbweb/views/admin_standards.py, `flask standards`, sbweb/services/standards.py): editing, the
-CLI, the arithmetic."""
+"""缴费标准 (sbweb/views/admin/standards.py, `flask standards`, sbweb/services/standards.py): editing,
+the CLI, the arithmetic."""

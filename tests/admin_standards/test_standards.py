@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from sbweb.db import db
 from sbweb.models import Region, Standard
-from sbweb.services import standards
+from sbweb.services import rates, standards
 from sbweb.services.standards import Pause, StandardError, parse_standard
 
 FLEXIBLE = {
@@ -186,7 +186,7 @@ def test_a_late_fee_above_100_percent_a_day_is_refused():
     [(2000, "20"), (950, "9.5"), (5, "0.05"), (1, "0.01"), (10000, "100"), (1000, "10"), (1250, "12.5"), (0, "0")],
 )
 def test_percent_reads_as_residents_read_it(bp, text):
-    assert standards.percent(bp) == text
+    assert rates.percent(bp) == text
 
 
 @pytest.mark.parametrize(
@@ -204,14 +204,14 @@ def test_percent_reads_as_residents_read_it(bp, text):
     ],
 )
 def test_monthly_fen_rounds_half_up_to_the_fen(base_fen, bp, fen):
-    assert standards.monthly_fen(base_fen, bp) == fen
-    assert isinstance(standards.monthly_fen(base_fen, bp), int)
+    assert rates.monthly_fen(base_fen, bp) == fen
+    assert isinstance(rates.monthly_fen(base_fen, bp), int)
 
 
 def test_months_between_counts_both_ends_across_years():
-    assert standards.months_between("2026-01", "2026-03") == 3
-    assert standards.months_between("2026-05", "2026-05") == 1
-    assert standards.months_between("2025-11", "2026-02") == 4
+    assert rates.months_between("2026-01", "2026-03") == 3
+    assert rates.months_between("2026-05", "2026-05") == 1
+    assert rates.months_between("2025-11", "2026-02") == 4
 
 
 @pytest.mark.parametrize(
@@ -232,7 +232,7 @@ def test_months_between_counts_both_ends_across_years():
     ],
 )
 def test_late_fee_counts_days_after_the_months_last_day(amount, bp, month, today, fee):
-    assert standards.late_fee_fen(amount, bp, month, today) == fee
+    assert rates.late_fee_fen(amount, bp, month, today) == fee
 
 
 # -- regions --------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def test_late_fee_counts_days_after_the_months_last_day(amount, bp, month, today
     ],
 )
 def test_region_chain_runs_from_district_to_province(code, chain):
-    assert standards.region_chain(code) == chain
+    assert rates.region_chain(code) == chain
 
 
 def test_the_pause_message_for_a_window_across_midnight_says_next_day():
@@ -288,10 +288,10 @@ def test_standard_for_prefers_the_most_specific_region(ctx):
     city = Standard(**parse_standard({**RESIDENT, "region": "370200", "medical": "400"}))
     db.session.add_all([province, city])
     db.session.commit()
-    assert standards.standard_for("370202", 2027, "resident").medical_fen == 40000
-    assert standards.standard_for("371302", 2027, "resident").medical_fen == 38000
-    assert standards.standard_for("520102", 2027, "resident") is None
-    assert standards.standard_for("370202", 2027, "flexible") is None
+    assert rates.standard_for("370202", 2027, "resident").medical_fen == 40000
+    assert rates.standard_for("371302", 2027, "resident").medical_fen == 38000
+    assert rates.standard_for("520102", 2027, "resident") is None
+    assert rates.standard_for("370202", 2027, "flexible") is None
 
 
 # -- loading a data file ---------------------------------------------------------------------

@@ -60,7 +60,7 @@ WHO = ("me", "staff", "me_lookup", "resident", "anon")
 STAFF = ("fuzz-admin", "值班员", "fuzz-password-123")
 SKIP_RULES = {"/static/<path:filename>"}
 # What an answer of 400+ may still have written, on purpose: a failed 证件 lookup is counted
-# (sbweb.services.throttle), and so is a staff member's wrong password (and the lock it leads
+# (sbweb.identity.throttle), and so is a staff member's wrong password (and the lock it leads
 # to, in the audit log).
 WRITES_ON_REFUSAL = {"lookup_failures": None, "staff": ("failed_logins", "locked_until"), "audit_log": None}
 

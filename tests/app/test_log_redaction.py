@@ -28,7 +28,7 @@ def test_a_handler_added_after_start_gets_masked_numbers_from_any_logger(app):
 
 
 def test_taiwan_permits_are_masked_too(app):
-    from sbweb.identity import redact
+    from sbweb.id_numbers import redact
 
     text = redact("台胞证 12345678 and 1234567890; order SB20261123000001 stays readable")
     assert "12345678" not in text and "1234567890" not in text
@@ -36,7 +36,7 @@ def test_taiwan_permits_are_masked_too(app):
 
 
 def test_a_number_typed_with_spaces_or_dashes_into_a_get_form_is_masked_in_the_access_log():
-    from sbweb.identity import redact
+    from sbweb.id_numbers import redact
 
     for query in (
         "id_number=5201+0219+8503+1512+46",

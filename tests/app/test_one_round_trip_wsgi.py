@@ -22,7 +22,7 @@ def site(request):
         response = Response(status=303, headers={"Location": "/loop"})
         response.set_cookie("hops", request.cookies.get("hops", "") + "x")
         return response
-    if request.path == "/kept":  # what a request keeps on its environ (sbweb.auth does: who is signed in)
+    if request.path == "/kept":  # what a request keeps on its environ (sbweb.identity.sessions does: who is signed in)
         seen = request.environ.get("sbweb.login", "none")
         request.environ["sbweb.login"] = f"loaded by {request.method}"
         if request.method == "POST":

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from sbweb import create_app
 from sbweb.db import db
+from sbweb.identity import throttle
 from sbweb.models.throttle import LookupFailure
-from sbweb.services import throttle
 from tests.conftest import JINJA_CACHE
 from tests.support import ResidentClient, form_values, identity_of
 from tests.support.journeys import sign_in

@@ -1,4 +1,4 @@
-"""The identity level table (sbweb.access.RULES) held against the database: every POST route of the
+"""The identity level table (sbweb.identity.access.RULES) held against the database: every POST route of the
 app, enumerated from its URL map, is sent a request that would change something of 王芳's, by
 
 - anonymous: nobody signed in;
@@ -24,10 +24,11 @@ import pytest
 from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
 
-from sbweb import access, mail
+from sbweb import mail
 from sbweb.db import db, write_transaction
+from sbweb.identity import access, captcha
 from sbweb.models import Declaration, OutboxMail, Staff
-from sbweb.services import bank, captcha, documents, payees, registry, reminders, staff
+from sbweb.services import bank, documents, payees, registry, reminders, staff
 from tests.conftest import KEEP_TABLES, ON_POSTGRES
 from tests.support import form_values, identity_of
 from tests.support.bad_input import empty_tables, module_app
@@ -350,6 +351,18 @@ SCENARIOS: dict[str, Scenario] = {
     "/sandbox/gateway.do": Scenario(
         "/sandbox/gateway.do", set(), data={"method": "alipay.trade.close"}, why="an unsigned API call is refused"
     ),
+    "/sandbox/unionpay/cashier/<trade_no>": Scenario(
+        "/sandbox/unionpay/cashier/000000", set(), data={}, why="the simulated 银联 cashier: no such trade"
+    ),
+    **{
+        f"/sandbox/unionpay/gateway/api/{name}.do": Scenario(
+            f"/sandbox/unionpay/gateway/api/{name}.do",
+            set(),
+            data={"orderId": "{order}", "txnAmt": "1"},
+            why="an unsigned UnionPay request is refused",
+        )
+        for name in ("frontTransReq", "queryTrans", "backTransReq")
+    },
     "/admin/login": Scenario(
         "/admin/login",
         set(CELLS),
@@ -569,7 +582,9 @@ def _post_rules(app) -> dict[str, str]:
 def test_every_post_route_has_a_scenario(site):
     rules = _post_rules(site.app)
     missing = sorted(set(rules) - set(SCENARIOS))
-    assert not missing, f"POST routes without an access scenario (add them here and to sbweb.access.RULES): {missing}"
+    assert not missing, (
+        f"POST routes without an access scenario (add them here and to sbweb.identity.access.RULES): {missing}"
+    )
     assert not sorted(set(SCENARIOS) - set(rules)), "scenarios for routes that no longer exist"
 
 
@@ -668,4 +683,6 @@ def test_the_readme_shows_the_table_the_code_holds():
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     shown = readme.split("<!-- access-table -->\n", 1)[1].split("\n<!-- /access-table -->", 1)[0]
-    assert shown == access.describe(), "README's table differs from sbweb.access.RULES: paste access.describe()"
+    assert shown == access.describe(), (
+        "README's table differs from sbweb.identity.access.RULES: paste access.describe()"
+    )

@@ -18,7 +18,7 @@ ALIPAY_APP = (
 
 @pytest.fixture
 def alipay_signin(live_server):
-    from sbweb.hostauth import init_host_signin
+    from sbweb.identity.hosts import init_host_signin
 
     app = live_server.app
     app.config["HOST_SIGNIN"] = {

@@ -10,10 +10,10 @@ import pytest
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from sbweb import identity
-from sbweb.identity import InvalidIdNumber, mask, redact, validate
+from sbweb import id_numbers
+from sbweb.id_numbers import InvalidIdNumber, mask, redact, validate
 
-RESIDENTS = tomllib.loads((Path(identity.__file__).parent / "demo" / "residents.toml").read_text(encoding="utf-8"))[
+RESIDENTS = tomllib.loads((Path(id_numbers.__file__).parent / "demo" / "residents.toml").read_text(encoding="utf-8"))[
     "residents"
 ]
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -117,7 +117,7 @@ def test_full_width_digits_spaces_and_dashes_are_normalised():
 def test_zhang_weis_number_is_accepted_though_its_region_code_is_younger_than_he_is():
     # 370202 (市南区) dates from after 1978; numbers were re-issued in 1999 with today's codes.
     with pytest.raises(ValidationError):
-        ric.validate("370202197805127818")  # why identity.py exists
+        ric.validate("370202197805127818")  # why id_numbers.py exists
     assert validate(ID_CARD, "370202197805127818") == "370202197805127818"
 
 

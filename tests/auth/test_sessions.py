@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from sbweb import create_app
-from sbweb.auth import EXPIRED
 from sbweb.db import db
+from sbweb.identity.sessions import EXPIRED
 from sbweb.models import AuditEntry, LoginSession, Order, Person, Staff
 from tests.conftest import COLLECTING, JINJA_CACHE
 from tests.support import ResidentClient, form_values, identity_of
@@ -248,8 +248,7 @@ def test_wang_fang_ends_a_sign_in_she_does_not_recognise(app, client, world):
 
 
 def test_binding_a_new_wechat_account_ends_what_the_old_one_opened(app, world):
-    from sbweb import hostauth
-    from sbweb.services import login_sessions
+    from sbweb.identity import hosts, login_sessions
 
     with app.app_context():
         person = db.session.scalar(select(Person).filter_by(name="王芳"))
@@ -269,7 +268,7 @@ def test_binding_a_new_wechat_account_ends_what_the_old_one_opened(app, world):
             host="alipay",
             host_subject="2088-alipay",
         )
-        hostauth.bind(hostauth.HostIdentity(provider="wechat", subject="openid-new"), person, replacing_others=True)
+        hosts.bind(hosts.HostIdentity(provider="wechat", subject="openid-new"), person, replacing_others=True)
         ended = {r.id: r.end_reason for r in db.session.scalars(select(LoginSession))}
     assert ended[old.id] == "revoked"
     assert ended[mine.id] is None  # her sign-in through another host app goes on
@@ -282,7 +281,7 @@ def test_a_looked_up_resident_is_sent_to_verify_for_the_sign_ins(client, world):
 
 
 def test_housekeeping_closes_sessions_past_their_limits(app, world, clock):
-    from sbweb.services import login_sessions
+    from sbweb.identity import login_sessions
 
     with app.app_context():
         person = db.session.scalar(select(Person).filter_by(name="王芳"))

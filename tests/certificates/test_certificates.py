@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from sbweb.db import db
+from sbweb.identity import captcha
 from sbweb.models import Document, OutboxMail
-from sbweb.services import captcha
 from tests.proxy.test_proxy import ZHAO, add, payee_rows
 from tests.support import identity_of
 from tests.support.journeys import choose, order_no_of, pay, sign_in

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from sbweb.services.captcha import WORDS
+from sbweb.identity.captcha import WORDS
 from tests.home.test_large_text_browser import MEASURE
 from tests.support.browser_steps import checkout, consent, h1, image_loaded, path_of
 

@@ -8,7 +8,8 @@ import re
 import pytest
 from werkzeug.test import Client
 
-from sbweb import access, create_app
+from sbweb import create_app
+from sbweb.identity import access
 from tests.conftest import JINJA_CACHE
 from tests.support import ResidentClient, check_page
 from tests.support.journeys import post_manual_sign_in

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from sbweb import access
-from sbweb.auth import EXPIRED
+from sbweb.identity import access
+from sbweb.identity.sessions import EXPIRED
 from tests.conftest import COLLECTING
 from tests.support.browser_steps import h1, type_identity
 

@@ -13,7 +13,7 @@ from sbweb.models import Due, Order, OrderEvent
 from sbweb.models.base import utcnow
 from sbweb.models.order import ORDER_STATE_LABELS, ORDER_TRANSITIONS
 from sbweb.payments import orders
-from sbweb.payments.orders import ConcurrentChange, TransitionNotAllowed, transition
+from sbweb.payments.order_states import ConcurrentChange, TransitionNotAllowed, transition
 
 STATES = sorted(ORDER_STATE_LABELS)
 # How an order reaches each state from `created`, along allowed edges only.

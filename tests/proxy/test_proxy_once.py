@@ -6,7 +6,7 @@ page offers 加入被代缴人列表."""
 from sqlalchemy import func, select
 
 from sbweb.db import db
-from sbweb.lookup import NO_MATCH
+from sbweb.identity.lookup import NO_MATCH
 from sbweb.models import LookupFailure, Order, Payee
 from tests.proxy.test_proxy import ZHAO, add, payee_rows
 from tests.support.journeys import pay, sign_in

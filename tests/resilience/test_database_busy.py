@@ -33,10 +33,10 @@ import pytest
 from sqlalchemy import event, select, text, update
 from werkzeug.datastructures import MultiDict
 
-from sbweb import access, create_app
+from sbweb import create_app
 from sbweb.db import db, write_transaction
+from sbweb.identity import access, captcha
 from sbweb.models import Person, Standard
-from sbweb.services import captcha
 from tests.admin.test_admin import make_staff, staff_login
 from tests.app.test_fuzz_forms import changed, stored
 from tests.bank.test_bank import ACCOUNT

@@ -293,7 +293,7 @@ def alipay_account(app, gateway_base: str) -> dict:
 
 
 def identity_of(client) -> dict:
-    """Who the client's session is on the server (sbweb.auth keeps only a token in the cookie):
+    """Who the client's session is on the server (sbweb.identity.sessions keeps only a token in the cookie):
     person_id, level, host, and host_subject when there is one; {} when signed out or ended."""
     import hashlib
 

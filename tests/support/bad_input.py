@@ -45,6 +45,7 @@ from sbweb import clock as app_clock
 from sbweb import create_app, mail
 from sbweb.database import sqlite_file
 from sbweb.db import db, write_transaction
+from sbweb.identity import captcha
 from sbweb.models import (
     Declaration,
     Document,
@@ -56,7 +57,7 @@ from sbweb.models import (
     Reminder,
     Ticket,
 )
-from sbweb.services import captcha, documents, payees, reminders
+from sbweb.services import documents, payees, reminders
 from tests.conftest import COLLECTING, JINJA_CACHE, KEEP_TABLES, ON_POSTGRES, _base_config
 from tests.support import ResidentClient, check_page, form_values
 from tests.support.journeys import World, paid_history, sign_in
@@ -821,7 +822,7 @@ GET_PAGES = [
     ("/refunds/<kind>/<order_no>/apply", "/refunds/normal/{my_order}/apply"),
     ("/refunds/records", "/refunds/records"),
 ]
-# What a looked-up session may open here (sbweb.access.RULES; tests/auth/test_access_levels.py
+# What a looked-up session may open here (sbweb.identity.access.RULES; tests/auth/test_access_levels.py
 # checks the whole table): its records, the certificates menu and its own vouchers.
 LEVEL_OK = {
     "/records/",

@@ -40,7 +40,7 @@ class LiveServer:
 def live_server(app, world):
     """The test `app` (its own migrated database, the demo residents loaded) on a free port.
     Payment URLs point at it and the sandbox talks to it over HTTP, as a real provider does."""
-    from sbweb.hostauth import init_host_signin
+    from sbweb.identity.hosts import init_host_signin
     from sbweb.payments.registry import init_providers
 
     server = make_server("127.0.0.1", 0, app, threaded=True)

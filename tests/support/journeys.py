@@ -97,14 +97,24 @@ def go_to_provider(client, confirm_page, channel="alipay"):
     assert method_page.h1 == "选择缴款方式", method_page.text
     response = client.post(method_page.url, data=_form_data(method_page, {"channel": channel}))
     assert response.status_code == 303, response.status_code
-    return client.page(response.location, follow=False)
+    page = client.page(response.location, follow=False)
+    if page.soup.select_one("main form[data-provider-form]") is not None:
+        # UnionPay: our page with the signed form, posted (as the browser does) to the gateway.
+        page = client.submit(page, selector="main form[data-provider-form]")
+    return page
 
 
 def sandbox_pay(client, cashier_page, **switches):
     """立即付款 on the sandbox cashier with test switches (fail, late, twice, silent);
     follows the browser back to our 支付中 / 缴费结果 page."""
     data = {k: "on" for k, v in switches.items() if v}
-    return client.submit(cashier_page, data, button="立即付款")
+    if "银联在线支付" not in cashier_page.text:
+        return client.submit(cashier_page, data, button="立即付款")
+    # The sandbox's 银联 cashier: 确认付款, then its return page posts the browser back to us.
+    page = client.submit(cashier_page, data, button="确认付款")
+    if page.soup.select_one("main form[data-up-return]") is None:
+        return page
+    return client.submit(page, selector="main form[data-up-return]")
 
 
 def pay(client, confirm_page, channel="alipay", **switches):

@@ -126,14 +126,14 @@ def post_notify(client, wechat_pay, out_trade_no: str, **wrong):
 
 
 def bound_and_signed_in(client, wechat_oauth, name: str, next_url="/"):
-    """A resident whose WeChat user was bound before (as sbweb.hostauth records it), signed in
+    """A resident whose WeChat user was bound before (as sbweb.identity.hosts records it), signed in
     inside WeChat through the OAuth: verified, her openid in the session."""
-    from sbweb import hostauth
+    from sbweb.identity import hosts
 
     openid = wechat_oauth.user = wechat_oauth.new_user(f"{name}的微信")
     with client.application.app_context():
         person = db.session.scalar(select(Person).filter_by(name=name))
-        hostauth.bind(hostauth.HostIdentity(provider="wechat", subject=openid), person)
+        hosts.bind(hosts.HostIdentity(provider="wechat", subject=openid), person)
     page = agree(inside_wechat(client), next_url)
     assert page.status == 200 and "身份验证" not in page.h1
     return openid

@@ -136,7 +136,7 @@ def stranger_key():
 def fake_alipay(app, world):
     """The gateway over HTTP, and our app as a live Alipay merchant of it: the "alipay" payment
     provider (channel 支付宝, and 协议扣款) and the "alipay" host sign-in, from key files."""
-    from sbweb.hostauth import init_host_signin
+    from sbweb.identity.hosts import init_host_signin
     from sbweb.payments.registry import init_providers
 
     faults = Faults(app)

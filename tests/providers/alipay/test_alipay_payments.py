@@ -25,6 +25,7 @@ from sbweb.payments import (
     ProviderError,
     WithholdRefused,
     orders,
+    refunds,
     sandbox,
     signing,
 )
@@ -209,8 +210,8 @@ def test_the_daily_bill_is_alipays_zip_of_gbk_csv_and_reconciles_the_day(fake_al
     row = opened(client, fake_alipay)
     paid = sandbox.force_pay(row.order_no)  # paid, and the notify settles our order
     with write_transaction():  # 退费申请 approved for 1.00, sent through the adapter
-        orders.request_refund(db.session.get(Order, row.id), f"{row.order_no}F1", 100, "部分退费")
-    assert orders.complete_refunds(row.id) == 1
+        refunds.request_refund(db.session.get(Order, row.id), f"{row.order_no}F1", 100, "部分退费")
+    assert refunds.complete_refunds(row.id) == 1
     provider = adapter(fake_alipay)
     day = shanghai_today()
 
@@ -321,14 +322,14 @@ def test_a_refund_alipay_cannot_make_now_stays_pending_and_is_made_once_later(fa
     row = opened(client, fake_alipay)
     sandbox.force_pay(row.order_no)  # paid and settled; a 退费申请 is approved
     with write_transaction():
-        refund = orders.request_refund(db.session.get(Order, row.id), f"{row.order_no}F1", row.total_fen, "退费")
+        refund = refunds.request_refund(db.session.get(Order, row.id), f"{row.order_no}F1", row.total_fen, "退费")
     fake_alipay.faults.plan("alipay.trade.refund", refusal("ACQ.SYSTEM_ERROR", "系统错误"))
-    assert orders.complete_refunds(row.id) == 0
+    assert refunds.complete_refunds(row.id) == 0
     db.session.rollback()
     pending = db.session.get(Refund, refund.id)
     assert (pending.state, pending.attempts) == ("pending", 1) and "ACQ.SYSTEM_ERROR" in pending.last_error
     assert trade(row.order_no).refunded_fen == 0
-    assert orders.complete_refunds(row.id) == 1
+    assert refunds.complete_refunds(row.id) == 1
     assert trade(row.order_no).refunded_fen == row.total_fen
     db.session.rollback()
     assert db.session.get(Order, row.id).state == "refunded"

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from sbweb.hostauth.alipay import from_settings as signin_from_settings
+from sbweb.identity.hosts.alipay import from_settings as signin_from_settings
 from sbweb.payments.alipay import (
     PROVIDER_SETTINGS,
     AlipayProvider,

@@ -9,10 +9,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from sbweb import hostauth
 from sbweb.db import db
-from sbweb.hostauth import HostSignInError
-from sbweb.hostauth.alipay import from_settings
+from sbweb.identity import hosts
+from sbweb.identity.hosts import HostSignInError
+from sbweb.identity.hosts.alipay import from_settings
 from sbweb.models import HostAccount
 from sbweb.payments import sandbox_users
 from tests.providers.alipay.conftest import free_port, refusal, signed_answer, stalled, tampered
@@ -217,4 +217,4 @@ def test_declining_on_alipays_page_comes_back_as_not_signed_in(fake_alipay, clie
     assert "auth_code" not in parse_qs(callback.query)
     page = client.page(f"{callback.path}?{callback.query}", headers={"User-Agent": ALIPAY_APP})
     assert page.status == 400 and "未能完成授权" in page.text
-    assert hostauth.SANDBOX in fake_alipay.app.extensions["sbweb.host_signin"]  # beside the live one
+    assert hosts.SANDBOX in fake_alipay.app.extensions["sbweb.host_signin"]  # beside the live one

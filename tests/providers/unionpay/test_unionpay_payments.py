@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sbweb.db import db
 from sbweb.models import Due, Order, OrderEvent, Refund
 from sbweb.payments import orders
+from sbweb.payments.refunds import complete_refunds
 from tests.providers.unionpay.pki import Authority
 from tests.support import form_values
 from tests.support.journeys import choose
@@ -198,7 +199,7 @@ def test_money_after_the_order_ended_goes_back_by_refund(signed_in, unionpay):
     assert refunds[0].amount_fen == trade.amount_fen
     # Sent again (a retry, the job): asked about, never a second 退货.
     with client.application.app_context():
-        orders.complete_refunds()
+        complete_refunds()
     assert len([t for t in unionpay.trades.values() if t.kind == "refund"]) == 1
 
 

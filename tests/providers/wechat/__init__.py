@@ -1,2 +1,2 @@
-"""WeChat Pay and WeChat sign-in (sbweb/payments/wechat.py, sbweb/hostauth/): every app here is
+"""WeChat Pay and WeChat sign-in (sbweb/payments/wechat.py, sbweb/identity/hosts/): every app here is
 configured for the fakes (conftest.py)."""

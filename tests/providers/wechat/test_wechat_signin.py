@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from sbweb import hostauth
 from sbweb.db import db
+from sbweb.identity import hosts
 from sbweb.models import HostAccount, VerificationCode
 from tests.support.wechat_fakes import code_of
 from tests.support.wechat_steps import (
@@ -26,7 +26,7 @@ from tests.support.wechat_steps import (
 
 def signin(app):
     with app.app_context():
-        return hostauth.providers()["wechat"]
+        return hosts.providers()["wechat"]
 
 
 def a_code(wechat_oauth, openid, scope="snsapi_base"):
@@ -66,7 +66,7 @@ def test_a_code_gives_the_openid_once(app, wechat_oauth):
     code = a_code(wechat_oauth, openid)
     identity = signin(app).identify({"code": code, "state": "s"})
     assert identity.subject == openid and identity.unionid == "oUnion123456" and not identity.names_person
-    with pytest.raises(hostauth.HostSignInError, match="40163"):
+    with pytest.raises(hosts.HostSignInError, match="40163"):
         signin(app).identify({"code": code})
 
 
@@ -82,7 +82,7 @@ def test_a_code_gives_the_openid_once(app, wechat_oauth):
 )
 def test_a_code_wechat_does_not_vouch_for_is_refused(app, wechat_oauth, spoil, says):
     code = spoil(wechat_oauth, a_code(wechat_oauth, wechat_oauth.new_user("小王")))
-    with pytest.raises(hostauth.HostSignInError, match=says):
+    with pytest.raises(hosts.HostSignInError, match=says):
         signin(app).identify({"code": code})
 
 
@@ -90,14 +90,14 @@ def test_wechat_unreachable_is_a_sign_in_error(app, wechat_oauth):
     code = a_code(wechat_oauth, wechat_oauth.new_user("小王"))
     wechat_oauth.stop()
     try:
-        with pytest.raises(hostauth.HostSignInError, match="ConnectionError"):
+        with pytest.raises(hosts.HostSignInError, match="ConnectionError"):
             signin(app).identify({"code": code})
     finally:
         wechat_oauth.start()
 
 
 def test_snsapi_userinfo_asks_for_the_nickname(app, wechat_oauth):
-    from sbweb.hostauth.wechat import from_settings
+    from sbweb.identity.hosts.wechat import from_settings
 
     settings = {**app.config["HOST_SIGNIN"]["wechat"], "scope": "snsapi_userinfo"}
     provider = from_settings("wechat", settings, app)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sbweb.clock import SHANGHAI
 from sbweb.db import db
 from sbweb.models import Order
-from sbweb.payments import PayerUnknown, PayRequest, ProviderError, WithholdRefused, orders
+from sbweb.payments import PayerUnknown, PayRequest, ProviderError, WithholdRefused, refunds
 from sbweb.payments.wechat import WeChatPayProvider
 from tests.support.journeys import choose
 from tests.support.wechat_fakes import APIV3_KEY, APPID, MCHID, MERCHANT_SERIAL, PUBLIC_KEY_ID, Keys
@@ -278,9 +278,9 @@ def settled_in_wechat(client, world, wechat_oauth, wechat_pay):
 def test_a_refund_application_reaches_wechat_pay_with_the_order_total(app, settled_in_wechat, wechat_pay):
     with app.app_context():
         paid = db.session.scalar(select(Order).filter_by(order_no=settled_in_wechat))
-        orders.request_refund(paid, f"{paid.order_no}A1", 10000, "退费申请 审核通过")
+        refunds.request_refund(paid, f"{paid.order_no}A1", 10000, "退费申请 审核通过")
         db.session.commit()
-        assert orders.complete_refunds(paid.id) == 1
+        assert refunds.complete_refunds(paid.id) == 1
     body = wechat_pay.requests[-1][2]
     assert body["amount"] == {"refund": 10000, "total": 35200, "currency": "CNY"}
 
