@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -232,54 +233,19 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
     )
 
     stats, plan = Stats(), KillPlan()
-    faults: list[tuple[float, float, str]] = []  # (start, end, what)
     t0 = time.monotonic()
     stop_at, deadline = t0 + args.traffic, t0 + args.traffic + 60
     rng = random.Random(args.seed)
-    behaviours = list(BEHAVIOURS)
-    weights = list(BEHAVIOURS.values())
-
-    def user(n):
-        r = random.Random(args.seed * 1000 + n)
-        resident = FaultResident(
-            base, stats, think=args.think, rng=r, deadline=deadline, plan=plan, master_pid=master, port=port
-        )
-        time.sleep(r.uniform(0, 2))
-        while time.monotonic() < stop_at:
-            person = pool.next()
-            if person is None:
-                return
-            behaviour = r.choices(behaviours, weights)[0]
-            try:
-                outcome = resident.pay_own_dues(
-                    person, switches=SWITCHES.get(behaviour, ()), abandon_after_paying="closed" in behaviour
-                )
-            except StepFailed:
-                outcome = "error"
-            except OutOfTime:
-                return
-            stats.ended(outcome, time.monotonic())
-            resident.pause()
-
-    threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(args.users)]
+    make_resident = partial(
+        FaultResident, base, stats, think=args.think, deadline=deadline, plan=plan, master_pid=master, port=port
+    )
+    threads = [
+        threading.Thread(target=_user, args=(args, n, make_resident, pool, stats, stop_at), daemon=True)
+        for n in range(args.users)
+    ]
     for t in threads:
         t.start()
-    for at, what in timeline(args.traffic):
-        time.sleep(max(0.0, t0 + at - time.monotonic()))
-        start = time.monotonic()
-        if what.startswith("kill "):
-            plan.arm(what[5:])
-            note = "armed: the next such request has its worker killed"
-        elif what == "restart PostgreSQL":
-            pg.restart(down=args.outage)
-            note = f"down and up again in {time.monotonic() - start:.1f} s"
-        elif what == "restart Redis":
-            redis.restart(down=args.outage)
-            note = f"down and up again in {time.monotonic() - start:.1f} s"
-        else:
-            note = f"answers {replay_notifies(base, url, rng)}"
-        faults.append((start, time.monotonic(), what))
-        print(f"  t={start - t0:5.1f} s  {what}: {note}", flush=True)
+    faults = [_fault(args, at, what, t0, plan, pg, redis, base, url, rng) for at, what in timeline(args.traffic)]
     for t in threads:
         t.join(timeout=max(0.1, deadline + 5 - time.monotonic()))
     for at, step, what in plan.done:
@@ -292,7 +258,63 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
         flush=True,
     )
     print(f"  replaying every notification twice, shuffled: answers {replay_notifies(base, url, rng)}")
-    until = time.monotonic() + args.recovery
+    tally = _recover(url, args.recovery, t0)
+
+    report_steps(stats)
+    print("\nhow journeys ended: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
+    _report_errors_by_fault(stats, faults, plan, t0)
+    if unkilled:
+        print(f"  (no request came for: {unkilled})")
+    return _report_tally(tally, env)
+
+
+def _user(args, n: int, make_resident, pool: ResidentPool, stats: Stats, stop_at: float):
+    """One simulated resident: journeys with a behaviour each, until the traffic period is over."""
+    behaviours = list(BEHAVIOURS)
+    weights = list(BEHAVIOURS.values())
+    r = random.Random(args.seed * 1000 + n)
+    resident = make_resident(rng=r)
+    time.sleep(r.uniform(0, 2))
+    while time.monotonic() < stop_at:
+        person = pool.next()
+        if person is None:
+            return
+        behaviour = r.choices(behaviours, weights)[0]
+        try:
+            outcome = resident.pay_own_dues(
+                person, switches=SWITCHES.get(behaviour, ()), abandon_after_paying="closed" in behaviour
+            )
+        except StepFailed:
+            outcome = "error"
+        except OutOfTime:
+            return
+        stats.ended(outcome, time.monotonic())
+        resident.pause()
+
+
+def _fault(args, at: float, what: str, t0: float, plan, pg, redis, base: str, url: str, rng) -> tuple:
+    """At `at` seconds into the traffic, the fault `what`: printed, and returned as (start, end, what)."""
+    time.sleep(max(0.0, t0 + at - time.monotonic()))
+    start = time.monotonic()
+    if what.startswith("kill "):
+        plan.arm(what[5:])
+        note = "armed: the next such request has its worker killed"
+    elif what == "restart PostgreSQL":
+        pg.restart(down=args.outage)
+        note = f"down and up again in {time.monotonic() - start:.1f} s"
+    elif what == "restart Redis":
+        redis.restart(down=args.outage)
+        note = f"down and up again in {time.monotonic() - start:.1f} s"
+    else:
+        note = f"answers {replay_notifies(base, url, rng)}"
+    fault = (start, time.monotonic(), what)
+    print(f"  t={start - t0:5.1f} s  {what}: {note}", flush=True)
+    return fault
+
+
+def _recover(url: str, recovery: float, t0: float) -> ledger.Tally:
+    """Wait (at most `recovery` seconds) for nothing to be left open; the tally when it is."""
+    until = time.monotonic() + recovery
     while True:
         tally = ledger.read(url)
         settled = not tally.open_orders and not tally.received_unresolved and not tally.refunds_pending
@@ -305,9 +327,11 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
         )
         time.sleep(10)
     print(f"recovery {'complete' if settled else 'NOT complete'} at t={time.monotonic() - t0:.0f} s\n")
+    return tally
 
-    report_steps(stats)
-    print("\nhow journeys ended: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
+
+def _report_errors_by_fault(stats: Stats, faults: list, plan, t0: float):
+    """The errors the residents saw, counted in the window of the fault they fell in, or outside every one."""
     windows = [
         (s - 0.5, e + SETTLE, f"{w} at t={s - t0:.0f} s")
         for s, e, w in faults
@@ -329,9 +353,10 @@ def run(args, tmp: Path, servers: Servers, pg: harness.PrivatePostgres, redis: h
         f"  outside every fault's window: {len(outside)}"
         + "".join(f"\n    t={at:.1f} s {kind}" for at, kind in outside[:20])
     )
-    if unkilled:
-        print(f"  (no request came for: {unkilled})")
 
+
+def _report_tally(tally: ledger.Tally, env: dict) -> int:
+    """The tally from the database and the money checks: 1 when one fails."""
     print("\ntally, from the database:")
     print(f"  payments received by the provider: {tally.provider_paid}")
     print(

@@ -387,9 +387,8 @@ def run(args, tmp: Path, servers: Servers) -> int:
     flask_cli(env, "db", "upgrade")
     print("  " + flask_cli(env, "demo", "load"), flush=True)
 
-    sb_port, bare_port = free_port(), free_port()
-    while bare_port == sb_port:
-        bare_port = free_port()
+    sb_port = free_port()
+    bare_port = _another_port(sb_port)
     sb_base, bare_base = f"http://{HOST}:{sb_port}", f"http://{HOST}:{bare_port}"
 
     log = tmp / "sbweb-gunicorn.log"
@@ -401,6 +400,80 @@ def run(args, tmp: Path, servers: Servers) -> int:
     fragment = fetch_fragment(sb_url, cookie)
     (tmp / "fragment.html").write_bytes(fragment)
 
+    bare_url = _start_bare(args, tmp, servers, bare_base, bare_port, fragment)
+    same_port = _another_port(sb_port, bare_port)
+    same_url, same_headers, same_body = _start_samework(args, tmp, servers, env, same_port, dues_path, fragment)
+
+    lua = tmp / "check.lua"
+    lua.write_text(WRK_LUA)
+    sb_headers = [f"Cookie: {SESSION_COOKIE}={cookie}", "HX-Request: true"]
+
+    print(
+        f"sbweb fragment: GET {dues_path} (HX-Request: true, signed in as 王芳) "
+        f"→ 200, {len(fragment):,} bytes; bare Flask serves the same {len(fragment):,} bytes, "
+        f"the same-work app renders {len(same_body):,}"
+    )
+    if args.sbweb_app != "app:app":
+        print(f"NOTE: sbweb served as {args.sbweb_app}, not the app as it stands")
+    print(
+        f"gunicorn {args.workers} sync workers each; wrk {args.threads} threads × "
+        f"{args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s "
+        f"warm-up, {args.rounds} round(s); all on {HOST}\n",
+        flush=True,
+    )
+
+    bare_runs, same_runs, sb_runs = _rounds(
+        args, lua, servers, (bare_url, []), (same_url, same_headers), (sb_url, sb_headers)
+    )
+
+    # The session must still be good at the end (it lasts 30 minutes).
+    fetch_fragment(sb_url, cookie)
+
+    bare = median_result("bare Flask", bare_runs)
+    same = median_result("same-work Flask", same_runs)
+    sb = median_result("sbweb dues fragment", sb_runs)
+    # Each round's sbweb run is compared with the bare and same-work runs just before it; then
+    # the median.
+    ratio_bare = statistics.median(s.rps / b.rps if b.rps else 0.0 for b, s in zip(bare_runs, sb_runs, strict=False))
+    ratio = statistics.median(s.rps / w.rps if w.rps else 0.0 for w, s in zip(same_runs, sb_runs, strict=False))
+    if args.rounds > 1:
+        print(f"\nmedians of {args.rounds} rounds:")
+    print(header_row())
+    print(row("bare Flask", bare))
+    print(row("same-work Flask", same))
+    print(row("sbweb dues fragment", sb))
+    print(LEGEND)
+    for label, r, base in (("bare Flask", ratio_bare, bare), ("same-work Flask", ratio, same)):
+        print_ratio(label, r, base, sb)
+
+    if args.steady_rounds > 0:
+        print_steady(tmp, args.steady_rounds, dues_path)
+
+    valid = all([valid_run(bare, len(fragment)), valid_run(same, len(fragment)), valid_run(sb, len(fragment))])
+
+    met_ratio = ratio >= GOAL_RATIO
+    met_p99 = sb.p99_ms < GOAL_P99_MS
+    print(
+        f"goal: throughput ≥ {GOAL_RATIO:.1f} of the same-work app … {'met' if met_ratio else 'MISSED'} ({ratio:.2f})"
+    )
+    print(f"goal: p99 < {GOAL_P99_MS:.0f} ms … {'met' if met_p99 else 'MISSED'} ({sb.p99_ms:.1f} ms)")
+    all_met = valid and met_ratio and met_p99
+    print("=> goals " + ("met" if all_met else "NOT met") + ("" if valid else " (invalid run)"))
+    if not valid:
+        return 1
+    return 1 if (args.strict and not all_met) else 0
+
+
+def _another_port(*taken: int) -> int:
+    """A free port that is none of `taken` (free_port() may hand out one not yet bound again)."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return port
+
+
+def _start_bare(args, tmp: Path, servers: Servers, bare_base: str, bare_port: int, fragment: bytes) -> str:
+    """The bare Flask app serving sbweb's fragment bytes from a file; its URL."""
     bare_env = {k: v for k, v in os.environ.items() if not k.startswith("BARE_FRAGMENT")}
     bare_env["BARE_FRAGMENT_FILE"] = str(tmp / "fragment.html")
     log = tmp / "bare-gunicorn.log"
@@ -412,10 +485,11 @@ def run(args, tmp: Path, servers: Servers) -> int:
     bare_body = requests.get(bare_url, timeout=10).content
     if len(bare_body) != len(fragment):
         raise BenchError(f"bare app serves {len(bare_body)} bytes, sbweb {len(fragment)}")
+    return bare_url
 
-    same_port = free_port()
-    while same_port in (sb_port, bare_port):
-        same_port = free_port()
+
+def _start_samework(args, tmp: Path, servers: Servers, env: dict, same_port: int, dues_path: str, fragment: bytes):
+    """The same-work Flask app on sbweb's database, signed in: its URL, wrk's headers, and its body."""
     same_base = f"http://{HOST}:{same_port}"
     same_env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMEWORK_", "DATABASE_URL"))}
     same_env.update(
@@ -442,109 +516,72 @@ def run(args, tmp: Path, servers: Servers) -> int:
     same_body = requests.get(same_url, timeout=10, cookies={SAMEWORK_COOKIE: same_cookie}).content
     if len(same_body) != len(fragment) or b'name="dues"' not in same_body:
         raise BenchError(f"same-work app serves {len(same_body)} bytes, sbweb {len(fragment)}")
+    return same_url, same_headers, same_body
 
-    lua = tmp / "check.lua"
-    lua.write_text(WRK_LUA)
-    sb_headers = [f"Cookie: {SESSION_COOKIE}={cookie}", "HX-Request: true"]
 
-    print(
-        f"sbweb fragment: GET {dues_path} (HX-Request: true, signed in as 王芳) "
-        f"→ 200, {len(fragment):,} bytes; bare Flask serves the same {len(fragment):,} bytes, "
-        f"the same-work app renders {len(same_body):,}"
-    )
-    if args.sbweb_app != "app:app":
-        print(f"NOTE: sbweb served as {args.sbweb_app}, not the app as it stands")
-    print(
-        f"gunicorn {args.workers} sync workers each; wrk {args.threads} threads × "
-        f"{args.connections} connections, {args.duration:g} s per run after {args.warmup:g} s "
-        f"warm-up, {args.rounds} round(s); all on {HOST}\n",
-        flush=True,
-    )
-
+def _rounds(args, lua: Path, servers: Servers, bare_target, same_target, sb_target):
+    """`args.rounds` rounds of wrk, each bare, same-work then sbweb (each a (url, headers)); the runs of each."""
     bare_pgid, same_pgid, sb_pgid = servers.pgid("bare"), servers.pgid("samework"), servers.pgid("sbweb")
     bare_runs, same_runs, sb_runs = [], [], []
     if args.rounds > 1:
         print(header_row())
     for i in range(args.rounds):
         pgids = (bare_pgid, same_pgid, sb_pgid)
-        bare_runs.append(measure("bare Flask", bare_url, [], args, lua, bare_pgid, pgids))
-        same_runs.append(measure("same-work Flask", same_url, same_headers, args, lua, same_pgid, pgids))
-        sb_runs.append(measure("sbweb dues fragment", sb_url, sb_headers, args, lua, sb_pgid, pgids))
+        bare_runs.append(measure("bare Flask", *bare_target, args, lua, bare_pgid, pgids))
+        same_runs.append(measure("same-work Flask", *same_target, args, lua, same_pgid, pgids))
+        sb_runs.append(measure("sbweb dues fragment", *sb_target, args, lua, sb_pgid, pgids))
         if args.rounds > 1:
             print(row(f"#{i + 1} bare Flask", bare_runs[-1]))
             print(row(f"#{i + 1} same-work", same_runs[-1]))
             print(row(f"#{i + 1} sbweb dues", sb_runs[-1]), flush=True)
+    return bare_runs, same_runs, sb_runs
 
-    # The session must still be good at the end (it lasts 30 minutes).
-    fetch_fragment(sb_url, cookie)
 
-    bare = median_result("bare Flask", bare_runs)
-    same = median_result("same-work Flask", same_runs)
-    sb = median_result("sbweb dues fragment", sb_runs)
-    # Each round's sbweb run is compared with the bare and same-work runs just before it; then
-    # the median.
-    ratio_bare = statistics.median(s.rps / b.rps if b.rps else 0.0 for b, s in zip(bare_runs, sb_runs, strict=False))
-    ratio = statistics.median(s.rps / w.rps if w.rps else 0.0 for w, s in zip(same_runs, sb_runs, strict=False))
-    if args.rounds > 1:
-        print(f"\nmedians of {args.rounds} rounds:")
-    print(header_row())
-    print(row("bare Flask", bare))
-    print(row("same-work Flask", same))
-    print(row("sbweb dues fragment", sb))
-    print(LEGEND)
-    for label, r, base in (("bare Flask", ratio_bare, bare), ("same-work Flask", ratio, same)):
-        print(f"sbweb / {label} throughput: {r:.2f}", end="")
-        if base.server_cpu_ms and sb.server_cpu_ms:
-            print(
-                f"   (server CPU per request: sbweb {sb.server_cpu_ms:.2f} ms = "
-                f"{sb.server_cpu_ms / base.server_cpu_ms:.1f} × {base.server_cpu_ms:.2f} ms)"
-            )
-        else:
-            print()
-
-    if args.steady_rounds > 0:
-        # The steady figure: the same three apps in-process on the same database, no HTTP.
+def print_ratio(label: str, r: float, base, sb) -> None:
+    """sbweb's throughput as a share of `label`'s, and server CPU per request when both were measured."""
+    print(f"sbweb / {label} throughput: {r:.2f}", end="")
+    if base.server_cpu_ms and sb.server_cpu_ms:
         print(
-            f"\nin-process CPU per request (profile_fragment.py; minimum over batches, "
-            f"{args.steady_rounds} alternation(s)):",
-            flush=True,
+            f"   (server CPU per request: sbweb {sb.server_cpu_ms:.2f} ms = "
+            f"{sb.server_cpu_ms / base.server_cpu_ms:.1f} × {base.server_cpu_ms:.2f} ms)"
         )
-        steady = steady_ms(tmp, ["bare", "samework", "sbweb"], args.steady_rounds, dues_path)
-        print(
-            f"  bare {steady['bare']:.3f} ms   same-work {steady['samework']:.3f} ms   "
-            f"sbweb {steady['sbweb']:.3f} ms   (sbweb = {steady['sbweb'] / steady['samework']:.2f} × same-work, "
-            f"{steady['sbweb'] / steady['bare']:.1f} × bare)"
-        )
+    else:
+        print()
 
-    valid = True
-    for r, size in ((bare, len(fragment)), (same, len(fragment)), (sb, len(fragment))):
-        if r.bad or r.non_2xx_3xx or r.ok == 0:
-            valid = False
-            print(
-                f"WARNING: {r.name}: {r.bad} responses were not 200 fragments "
-                f"(wrk: {r.non_2xx_3xx} non-2xx/3xx); the figures do not mean what they say"
-            )
-        if r.socket_errors:
-            print(f"note: {r.name}: {r.socket_errors} socket errors/timeouts during the run")
-        if r.ok and not r.minlen == r.maxlen == size:
-            print(f"note: {r.name}: body sizes were {r.minlen}–{r.maxlen} bytes, expected {size}")
-        if r.other_cores is not None and r.other_cores > 0.2:
-            print(
-                f"note: {r.name}: other processes used {r.other_cores:.2f} cores during the "
-                f"run; its throughput is understated (try --rounds 3 on a quieter machine)"
-            )
 
-    met_ratio = ratio >= GOAL_RATIO
-    met_p99 = sb.p99_ms < GOAL_P99_MS
+def print_steady(tmp: Path, rounds: int, dues_path: str) -> None:
+    """The steady figure: the same three apps in-process on the same database, no HTTP."""
     print(
-        f"goal: throughput ≥ {GOAL_RATIO:.1f} of the same-work app … {'met' if met_ratio else 'MISSED'} ({ratio:.2f})"
+        f"\nin-process CPU per request (profile_fragment.py; minimum over batches, {rounds} alternation(s)):",
+        flush=True,
     )
-    print(f"goal: p99 < {GOAL_P99_MS:.0f} ms … {'met' if met_p99 else 'MISSED'} ({sb.p99_ms:.1f} ms)")
-    all_met = valid and met_ratio and met_p99
-    print("=> goals " + ("met" if all_met else "NOT met") + ("" if valid else " (invalid run)"))
-    if not valid:
-        return 1
-    return 1 if (args.strict and not all_met) else 0
+    steady = steady_ms(tmp, ["bare", "samework", "sbweb"], rounds, dues_path)
+    print(
+        f"  bare {steady['bare']:.3f} ms   same-work {steady['samework']:.3f} ms   "
+        f"sbweb {steady['sbweb']:.3f} ms   (sbweb = {steady['sbweb'] / steady['samework']:.2f} × same-work, "
+        f"{steady['sbweb'] / steady['bare']:.1f} × bare)"
+    )
+
+
+def valid_run(r, size: int) -> bool:
+    """Prints what is wrong with a run's answers; False when its figures do not mean what they say."""
+    valid = True
+    if r.bad or r.non_2xx_3xx or r.ok == 0:
+        valid = False
+        print(
+            f"WARNING: {r.name}: {r.bad} responses were not 200 fragments "
+            f"(wrk: {r.non_2xx_3xx} non-2xx/3xx); the figures do not mean what they say"
+        )
+    if r.socket_errors:
+        print(f"note: {r.name}: {r.socket_errors} socket errors/timeouts during the run")
+    if r.ok and not r.minlen == r.maxlen == size:
+        print(f"note: {r.name}: body sizes were {r.minlen}–{r.maxlen} bytes, expected {size}")
+    if r.other_cores is not None and r.other_cores > 0.2:
+        print(
+            f"note: {r.name}: other processes used {r.other_cores:.2f} cores during the "
+            f"run; its throughput is understated (try --rounds 3 on a quieter machine)"
+        )
+    return valid
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def post_request(worker, req, environ, resp):
     used = time.process_time() - req.sbweb_cpu_started
     log = _cpu_log.get(worker.pid)
     if log is None:
-        log = _cpu_log[worker.pid] = open(_cpu_dir / f"worker-{worker.pid}.tsv", "a", buffering=1)
+        # Kept open for the worker's life (line-buffered), not reopened on every request.
+        log = _cpu_log[worker.pid] = open(_cpu_dir / f"worker-{worker.pid}.tsv", "a", buffering=1)  # noqa: SIM115
     step = environ.get("HTTP_X_BENCH_STEP", "")
     log.write(f"{time.time():.3f}\t{step}\t{req.method} {req.path}\t{used * 1000:.3f}\n")

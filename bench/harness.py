@@ -39,8 +39,7 @@ class Servers:
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
 
     def start(self, name, args, cwd, env, log_path: Path) -> subprocess.Popen:
-        log = open(log_path, "wb")
-        try:
+        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 args,
                 cwd=cwd,
@@ -50,8 +49,6 @@ class Servers:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        finally:
-            log.close()
         self.procs.append((name, proc, log_path))
         return proc
 

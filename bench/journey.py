@@ -241,24 +241,14 @@ class Resident:
         to = self.post(
             "登录 (post)",
             "/auth/manual",
-            {
-                "csrf_token": csrf_token(page),
-                "id_type": "201",
-                "id_number": person["id_number"],
-                "name": person["name"],
-                "next": "/selfpay/",
-            },
+            sign_in_form(page, person),
             to="/selfpay/",
         )
         page = self.get("我为自己缴", to, h1="我为自己缴")
-        dues_url = f"/selfpay/{person['enrollment_no']}/dues"
-        if f'href="{dues_url}"' not in page:
-            raise StepFailed("我为自己缴", "the resident's enrollment is not listed")
+        dues_url = listed_dues_url("我为自己缴", page, person)
         self.pause()
         page = self.get("选择缴费信息", dues_url, h1="选择缴费信息")
-        dues = re.findall(r'name="dues" value="(\d+)"', page)
-        if not dues:
-            raise StepFailed("选择缴费信息", "no open dues on the page")
+        dues = open_dues("选择缴费信息", page)
         self.pause()
         to = self.post(
             "选择费款 (post)", dues_url, {"csrf_token": csrf_token(page), "dues": dues}, to="/selfpay/confirm"
@@ -290,23 +280,13 @@ class Resident:
         page = self.post_htmx(
             "登录 (post, htmx)",
             "/auth/manual",
-            {
-                "csrf_token": csrf_token(page),
-                "id_type": "201",
-                "id_number": person["id_number"],
-                "name": person["name"],
-                "next": "/selfpay/",
-            },
+            sign_in_form(page, person),
             h1="我为自己缴",
         )
-        dues_url = f"/selfpay/{person['enrollment_no']}/dues"
-        if f'href="{dues_url}"' not in page:
-            raise StepFailed("登录 (post, htmx)", "the resident's enrollment is not listed")
+        dues_url = listed_dues_url("登录 (post, htmx)", page, person)
         self.pause()
         page = self.get("选择缴费信息 (htmx)", dues_url, h1="选择缴费信息", headers={"HX-Request": "true"})
-        dues = re.findall(r'name="dues" value="(\d+)"', page)
-        if not dues:
-            raise StepFailed("选择缴费信息 (htmx)", "no open dues on the page")
+        dues = open_dues("选择缴费信息 (htmx)", page)
         self.pause()
         page = self.post_htmx(
             "选择费款 (post, htmx)", dues_url, {"csrf_token": csrf_token(page), "dues": dues}, h1="缴费信息确认"
@@ -334,6 +314,33 @@ class Resident:
             step, "GET", url, expect=303, check=lambda r, b: "/orders/" in r.headers.get("Location", "")
         )
         return r.headers["Location"]
+
+
+def sign_in_form(page: str, person: dict) -> dict:
+    """登录 as `person` (an ID card), going on to 我为自己缴."""
+    return {
+        "csrf_token": csrf_token(page),
+        "id_type": "201",
+        "id_number": person["id_number"],
+        "name": person["name"],
+        "next": "/selfpay/",
+    }
+
+
+def listed_dues_url(step: str, page: str, person: dict) -> str:
+    """The resident's 选择缴费信息 link on 我为自己缴 (StepFailed when it is not there)."""
+    dues_url = f"/selfpay/{person['enrollment_no']}/dues"
+    if f'href="{dues_url}"' not in page:
+        raise StepFailed(step, "the resident's enrollment is not listed")
+    return dues_url
+
+
+def open_dues(step: str, page: str) -> list[str]:
+    """The due ids 选择缴费信息 offers (StepFailed when there are none)."""
+    dues = re.findall(r'name="dues" value="(\d+)"', page)
+    if not dues:
+        raise StepFailed(step, "no open dues on the page")
+    return dues
 
 
 class ResidentPool:

@@ -167,6 +167,57 @@ def self_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def report_cpu_use(cpu0, cpu1, elapsed: float, pg_cores: float, database_name: str, done: int, cpu_dir, wall0, wall1):
+    """CPU during the run, in cores and per completed journey, and the workers' CPU per step."""
+    used = {k: (cpu1[k] - cpu0[k]) / elapsed if cpu0[k] is not None and cpu1[k] is not None else None for k in cpu0}
+    if None not in used.values():
+        others = max(0.0, used["machine"] - used["web"] - used["jobs"] - used["bench"] - pg_cores)
+        print(
+            f"CPU during the run, in cores of {os.cpu_count()}: gunicorn {used['web']:.2f}, job consumer "
+            f"{used['jobs']:.2f}, PostgreSQL backends of {database_name} {pg_cores:.2f}, this script "
+            f"{used['bench']:.2f}, everything else {others:.2f} (other people's work)"
+        )
+        if done:
+            print(
+                f"CPU per completed journey: gunicorn {used['web'] * elapsed * 1000 / done:.0f} ms, job consumer "
+                f"{used['jobs'] * elapsed * 1000 / done:.0f} ms, PostgreSQL {pg_cores * elapsed * 1000 / done:.0f} ms "
+                f"(these move less with machine load than latency does)"
+            )
+        report_cpu(read_cpu_log(cpu_dir, wall0, wall1), done, used["web"] * elapsed * 1000 / done if done else None)
+        if others > 0.3:
+            print(f"NOTE: other people's work used {others:.2f} cores meanwhile: the latencies are disturbed")
+
+
+def check_money(url: str, env: dict, base: str) -> list[str]:
+    """Once queued notifies have settled their orders: the money from the database, the ledger check,
+    and /metrics' payment counters against the order events. The problems found."""
+    deadline = time.monotonic() + 30  # notifies still queued settle their orders
+    while True:
+        tally = ledger.read(url)
+        if not tally.received_unresolved or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    print("\nmoney, from the database:")
+    ledger.describe(tally)
+    problems = tally.problems()
+    booked = ledger.app_check(env)
+    print(f"flask ledger check: {len(booked)} violation(s)" + "".join(f"\n    {line}" for line in booked[:20]))
+    problems += [f"ledger check: {line}" for line in booked]
+    counted, held = ledger.payment_counters(base, url)
+    print(
+        "order state changes, /metrics (sbweb_payments_total) vs order_events: "
+        + (
+            ", ".join(
+                f"{state} {counted.get(state, 0)}/{held.get(state, 0)}" for state in sorted(set(counted) | set(held))
+            )
+            or "none"
+        )
+    )
+    if counted != held:
+        problems.append(f"/metrics counted {counted} order state changes, the database holds {held}")
+    return problems
+
+
 def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database: harness.ThrowawayDatabase) -> int:
     print(f"machine before: {harness.load_average()}")
     url = database.create()
@@ -265,50 +316,10 @@ def run(args, tmp: Path, servers: Servers, redis: harness.PrivateRedis, database
             print(f"  {n:>5} × {kind}")
     else:
         print("errors: none")
-    used = {k: (cpu1[k] - cpu0[k]) / elapsed if cpu0[k] is not None and cpu1[k] is not None else None for k in cpu0}
-    if None not in used.values():
-        others = max(0.0, used["machine"] - used["web"] - used["jobs"] - used["bench"] - pg_cores)
-        print(
-            f"CPU during the run, in cores of {os.cpu_count()}: gunicorn {used['web']:.2f}, job consumer "
-            f"{used['jobs']:.2f}, PostgreSQL backends of {database.name} {pg_cores:.2f}, this script "
-            f"{used['bench']:.2f}, everything else {others:.2f} (other people's work)"
-        )
-        done = len(stats.finished_at)
-        if done:
-            print(
-                f"CPU per completed journey: gunicorn {used['web'] * elapsed * 1000 / done:.0f} ms, job consumer "
-                f"{used['jobs'] * elapsed * 1000 / done:.0f} ms, PostgreSQL {pg_cores * elapsed * 1000 / done:.0f} ms "
-                f"(these move less with machine load than latency does)"
-            )
-        report_cpu(read_cpu_log(cpu_dir, wall0, wall1), done, used["web"] * elapsed * 1000 / done if done else None)
-        if others > 0.3:
-            print(f"NOTE: other people's work used {others:.2f} cores meanwhile: the latencies are disturbed")
+    report_cpu_use(cpu0, cpu1, elapsed, pg_cores, database.name, len(stats.finished_at), cpu_dir, wall0, wall1)
     print(f"machine after: {load_after}")
 
-    deadline = time.monotonic() + 30  # notifies still queued settle their orders
-    while True:
-        tally = ledger.read(url)
-        if not tally.received_unresolved or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    print("\nmoney, from the database:")
-    ledger.describe(tally)
-    problems = tally.problems()
-    booked = ledger.app_check(env)
-    print(f"flask ledger check: {len(booked)} violation(s)" + "".join(f"\n    {line}" for line in booked[:20]))
-    problems += [f"ledger check: {line}" for line in booked]
-    counted, held = ledger.payment_counters(base, url)
-    print(
-        "order state changes, /metrics (sbweb_payments_total) vs order_events: "
-        + (
-            ", ".join(
-                f"{state} {counted.get(state, 0)}/{held.get(state, 0)}" for state in sorted(set(counted) | set(held))
-            )
-            or "none"
-        )
-    )
-    if counted != held:
-        problems.append(f"/metrics counted {counted} order state changes, the database holds {held}")
+    problems = check_money(url, env, base)
 
     met_errors, met_p99 = errors == 0, worst_p99 <= GOAL_P99_MS
     print(f"\ngoal: 0 errors … {'met' if met_errors else 'MISSED'} ({errors} in {requests_made} requests)")

@@ -512,7 +512,7 @@ def profile(app, person_id: int, doc_no: str, runs: int) -> None:
 # -- main ------------------------------------------------------------------------------------------
 
 
-def main() -> int:
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="timed renders per document, after one warm-up")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes timing their first render")
@@ -533,7 +533,11 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--cold-child", nargs=3, metavar=("WORKDIR", "PERSON_ID", "DOC_NO"), help=argparse.SUPPRESS)
     parser.add_argument("--warm-first", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     if args.no_accel:
         sys.modules["_rl_accel"] = None  # ReportLab then falls back to its pure-Python versions
     if args.cold_child:
@@ -561,62 +565,8 @@ def main() -> int:
         colds = [run_cold(workdir, wang, voucher_no) for _ in range(args.cold_runs)]
         warmed = [run_cold(workdir, wang, voucher_no, warm_first=True) for _ in range(args.cold_runs)]
 
-        missed = False
-        print(
-            f"\nwarm documents.render, in-process, {args.runs} runs after 1 warm-up; "
-            f"goals: voucher median ≤ {VOUCHER_GOAL_MS} ms, PDF ≤ {SIZE_GOAL_KB} KB (1 KB = 1,000 bytes)"
-        )
-        print(
-            f"{'document':<24}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}{'CPU ms':>8}{'CPU min':>8}{'KB':>8}{'pages':>6}  "
-            f"{'time goal':<11}size goal"
-        )
-        voucher_missed = False
-        for label, doc_no, _ in docs:
-            _, _, rendered = render_once(app, wang, doc_no)  # warm-up
-            assert rendered.data.startswith(b"%PDF"), label
-            if args.keep:
-                (workdir / f"{doc_no}.pdf").write_bytes(rendered.data)
-            measured = [render_once(app, wang, doc_no)[:2] for _ in range(args.runs)]
-            times = sorted(wall for wall, _ in measured)
-            cpu = statistics.median(c for _, c in measured)
-            cpu_min = min(c for _, c in measured)
-            median = statistics.median(times)
-            p95 = times[max(0, int(len(times) * 0.95) - 1)]
-            kb = len(rendered.data) / 1000
-            pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", rendered.data))
-            size_ok = kb <= SIZE_GOAL_KB
-            if label.startswith("电子缴费凭证"):
-                time_ok = median <= VOUCHER_GOAL_MS
-                voucher_missed |= not time_ok
-                time_goal = "met" if time_ok else "MISSED"
-            else:
-                time_ok, time_goal = True, "(none)"
-            missed |= not (size_ok and time_ok)
-            # Chinese labels are two columns wide in a terminal.
-            pad = 24 - sum(2 if ord(ch) > 0x2E80 else 1 for ch in label)
-            print(
-                f"{label}{' ' * max(pad, 1)}{median:>10.1f}{p95:>9.1f}{times[-1]:>9.1f}{cpu:>8.1f}{cpu_min:>8.1f}{kb:>8.1f}{pages:>6}  "
-                f"{time_goal:<11}{'met' if size_ok else 'MISSED'}"
-            )
-
-        from sbweb.services import documents
-
-        if hasattr(documents, "download"):  # the route's call: kept per process until the state changes
-
-            def download_once():
-                with app.test_request_context("/"):
-                    doc = documents.own_document(wang, voucher_no)
-                    url = verify_url(doc)
-                    c0, t0 = time.process_time(), time.perf_counter()
-                    documents.download(doc, verify_url=url, font=app.config.get("PDF_FONT_PATH"))
-                    return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
-
-            download_once()
-            kept = [download_once() for _ in range(args.runs)]
-            print(
-                f"电子缴费凭证 1 item, documents.download (kept, a re-download): median "
-                f"{statistics.median(w for w, _ in kept):.2f} ms, CPU {statistics.median(c for _, c in kept):.2f} ms"
-            )
+        missed, voucher_missed = print_warm_renders(app, wang, docs, args, workdir)
+        print_kept_download(app, wang, voucher_no, args.runs)
 
         if xhtml2pdf_log.records:
             per = len(xhtml2pdf_log.records) / (len(docs) * (args.runs + 1))
@@ -625,60 +575,9 @@ def main() -> int:
                 f"{sorted(set(xhtml2pdf_log.records))[0]}"
             )
 
-        print(
-            f"\nfirst render in a fresh process (电子缴费凭证 1 item; {sys.executable}, "
-            f"{len(colds)} processes; median, with each run's figures):"
-        )
-
-        def line(name, key, runs):
-            values = [r[key] for r in runs]
-            return f"  {name:<58}{statistics.median(values):>8.0f} ms   ({', '.join(f'{v:.0f}' for v in values)})"
-
-        print(line("import xhtml2pdf, ReportLab, segno", "import_pdf_ms", colds))
-        print(line("… then import sbweb + create_app (total of both)", "import_and_app_ms", colds))
-        print(line("first documents.render (font registration included)", "first_ms", colds))
-        print(line("second documents.render, same process", "second_ms", colds))
-        print(line("script start → first PDF (imports, app, first render)", "until_first_pdf_ms", colds))
-        print(line("whole subprocess, spawn to exit", "process_wall_ms", colds))
-        print(line("first documents.render, its CPU", "first_cpu_ms", colds))
-        print(line("second documents.render, its CPU", "second_cpu_ms", colds))
-        if "warm_ms" in warmed[0]:
-            print(
-                f"  warmed first (documents.warm, gc.collect, gc.freeze: as a gunicorn worker and `flask serve` do; "
-                f"{len(warmed)} processes):"
-            )
-            print(line("documents.warm + gc.collect + gc.freeze", "warm_ms", warmed))
-            print(line("then the first documents.render", "first_ms", warmed))
-            print(line("… its CPU", "first_cpu_ms", warmed))
-            print(line("the second, its CPU", "second_cpu_ms", warmed))
-
+        print_first_renders(colds, warmed)
         if args.http_runs:
-            http = http_first_downloads(workdir, wang, docs, args.http_runs)
-            print(
-                f"\nfirst download from a fresh gunicorn worker, over HTTP (deploy/gunicorn.conf.py, 1 sync worker, "
-                f"SQLite; {args.http_runs} workers, each stopped and replaced; median, with each run's figures); "
-                f"goal: the first ≤ {FIRST_DOWNLOAD_GOAL_MS} ms"
-            )
-
-            def row(name, values, unit="ms"):
-                return (
-                    f"  {name:<58}{statistics.median(values):>8.0f} {unit}   ({', '.join(f'{v:.0f}' for v in values)})"
-                )
-
-            print(row("电子缴费凭证 1 item, the worker's first request (client)", http["first"]))
-            print(row("… the same, the access log's own time", http["server_first"]))
-            print(row("… the worker's CPU for it (/proc/<pid>/schedstat)", http["first_cpu"]))
-            print(row("… and its time waiting for a core (ditto)", http["first_wait"]))
-            print(row("… downloaded again (client)", http["second"]))
-            for i, (label, _, _) in enumerate(docs[1:]):
-                print(row(f"then {label}, first time (client)", [o[i] for o in http["others"]]))
-            if http["warm_log"]:
-                print(f"  each worker warmed its PDF documents at start in: {', '.join(http['warm_log'])}")
-            else:
-                print("  (no worker warmed its PDF documents at start)")
-            first_ok = statistics.median(http["first"]) <= FIRST_DOWNLOAD_GOAL_MS
-            missed |= not first_ok
-            print(f"  first download goal: {'met' if first_ok else 'MISSED'}")
+            missed |= not print_first_downloads(workdir, wang, docs, args.http_runs)
 
         if voucher_missed or args.profile:
             profile(app, wang, voucher_no, args.profile_runs)
@@ -688,6 +587,135 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_warm_renders(app, wang, docs, args, workdir: Path) -> tuple[bool, bool]:
+    """The table of warm in-process renders, one row a document; (a goal missed, the voucher's time goal missed)."""
+    missed = voucher_missed = False
+    print(
+        f"\nwarm documents.render, in-process, {args.runs} runs after 1 warm-up; "
+        f"goals: voucher median ≤ {VOUCHER_GOAL_MS} ms, PDF ≤ {SIZE_GOAL_KB} KB (1 KB = 1,000 bytes)"
+    )
+    print(
+        f"{'document':<24}{'median ms':>10}{'p95 ms':>9}{'max ms':>9}"
+        f"{'CPU ms':>8}{'CPU min':>8}{'KB':>8}{'pages':>6}  "
+        f"{'time goal':<11}size goal"
+    )
+    for label, doc_no, _ in docs:
+        size_ok, time_ok = print_warm_render(app, wang, label, doc_no, args, workdir)
+        voucher_missed |= label.startswith("电子缴费凭证") and not time_ok
+        missed |= not (size_ok and time_ok)
+    return missed, voucher_missed
+
+
+def print_warm_render(app, wang, label: str, doc_no: str, args, workdir: Path) -> tuple[bool, bool]:
+    """One document's row: a warm-up, then `args.runs` timed renders; (its size goal met, its time goal met)."""
+    _, _, rendered = render_once(app, wang, doc_no)  # warm-up
+    assert rendered.data.startswith(b"%PDF"), label
+    if args.keep:
+        (workdir / f"{doc_no}.pdf").write_bytes(rendered.data)
+    measured = [render_once(app, wang, doc_no)[:2] for _ in range(args.runs)]
+    times = sorted(wall for wall, _ in measured)
+    cpu = statistics.median(c for _, c in measured)
+    cpu_min = min(c for _, c in measured)
+    median = statistics.median(times)
+    p95 = times[max(0, int(len(times) * 0.95) - 1)]
+    kb = len(rendered.data) / 1000
+    pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", rendered.data))
+    size_ok = kb <= SIZE_GOAL_KB
+    if label.startswith("电子缴费凭证"):
+        time_ok = median <= VOUCHER_GOAL_MS
+        time_goal = "met" if time_ok else "MISSED"
+    else:
+        time_ok, time_goal = True, "(none)"
+    # Chinese labels are two columns wide in a terminal.
+    pad = 24 - sum(2 if ord(ch) > 0x2E80 else 1 for ch in label)
+    print(
+        f"{label}{' ' * max(pad, 1)}{median:>10.1f}{p95:>9.1f}{times[-1]:>9.1f}"
+        f"{cpu:>8.1f}{cpu_min:>8.1f}{kb:>8.1f}{pages:>6}  "
+        f"{time_goal:<11}{'met' if size_ok else 'MISSED'}"
+    )
+    return size_ok, time_ok
+
+
+def print_kept_download(app, wang, voucher_no: str, runs: int) -> None:
+    """The voucher as the route serves it again: documents.download keeps it per process."""
+    from sbweb.services import documents
+
+    if hasattr(documents, "download"):  # the route's call: kept per process until the state changes
+
+        def download_once():
+            with app.test_request_context("/"):
+                doc = documents.own_document(wang, voucher_no)
+                url = verify_url(doc)
+                c0, t0 = time.process_time(), time.perf_counter()
+                documents.download(doc, verify_url=url, font=app.config.get("PDF_FONT_PATH"))
+                return (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+
+        download_once()
+        kept = [download_once() for _ in range(runs)]
+        print(
+            f"电子缴费凭证 1 item, documents.download (kept, a re-download): median "
+            f"{statistics.median(w for w, _ in kept):.2f} ms, CPU {statistics.median(c for _, c in kept):.2f} ms"
+        )
+
+
+def print_first_renders(colds: list[dict], warmed: list[dict]) -> None:
+    """The first render in fresh processes, cold and warmed first (documents.warm)."""
+    print(
+        f"\nfirst render in a fresh process (电子缴费凭证 1 item; {sys.executable}, "
+        f"{len(colds)} processes; median, with each run's figures):"
+    )
+
+    def line(name, key, runs):
+        values = [r[key] for r in runs]
+        return f"  {name:<58}{statistics.median(values):>8.0f} ms   ({', '.join(f'{v:.0f}' for v in values)})"
+
+    print(line("import xhtml2pdf, ReportLab, segno", "import_pdf_ms", colds))
+    print(line("… then import sbweb + create_app (total of both)", "import_and_app_ms", colds))
+    print(line("first documents.render (font registration included)", "first_ms", colds))
+    print(line("second documents.render, same process", "second_ms", colds))
+    print(line("script start → first PDF (imports, app, first render)", "until_first_pdf_ms", colds))
+    print(line("whole subprocess, spawn to exit", "process_wall_ms", colds))
+    print(line("first documents.render, its CPU", "first_cpu_ms", colds))
+    print(line("second documents.render, its CPU", "second_cpu_ms", colds))
+    if "warm_ms" in warmed[0]:
+        print(
+            f"  warmed first (documents.warm, gc.collect, gc.freeze: as a gunicorn worker and `flask serve` do; "
+            f"{len(warmed)} processes):"
+        )
+        print(line("documents.warm + gc.collect + gc.freeze", "warm_ms", warmed))
+        print(line("then the first documents.render", "first_ms", warmed))
+        print(line("… its CPU", "first_cpu_ms", warmed))
+        print(line("the second, its CPU", "second_cpu_ms", warmed))
+
+
+def print_first_downloads(workdir: Path, wang, docs, http_runs: int) -> bool:
+    """The first download from fresh gunicorn workers over HTTP; whether its goal was met."""
+    http = http_first_downloads(workdir, wang, docs, http_runs)
+    print(
+        f"\nfirst download from a fresh gunicorn worker, over HTTP (deploy/gunicorn.conf.py, 1 sync worker, "
+        f"SQLite; {http_runs} workers, each stopped and replaced; median, with each run's figures); "
+        f"goal: the first ≤ {FIRST_DOWNLOAD_GOAL_MS} ms"
+    )
+
+    def row(name, values, unit="ms"):
+        return f"  {name:<58}{statistics.median(values):>8.0f} {unit}   ({', '.join(f'{v:.0f}' for v in values)})"
+
+    print(row("电子缴费凭证 1 item, the worker's first request (client)", http["first"]))
+    print(row("… the same, the access log's own time", http["server_first"]))
+    print(row("… the worker's CPU for it (/proc/<pid>/schedstat)", http["first_cpu"]))
+    print(row("… and its time waiting for a core (ditto)", http["first_wait"]))
+    print(row("… downloaded again (client)", http["second"]))
+    for i, (label, _, _) in enumerate(docs[1:]):
+        print(row(f"then {label}, first time (client)", [o[i] for o in http["others"]]))
+    if http["warm_log"]:
+        print(f"  each worker warmed its PDF documents at start in: {', '.join(http['warm_log'])}")
+    else:
+        print("  (no worker warmed its PDF documents at start)")
+    first_ok = statistics.median(http["first"]) <= FIRST_DOWNLOAD_GOAL_MS
+    print(f"  first download goal: {'met' if first_ok else 'MISSED'}")
+    return first_ok
 
 
 if __name__ == "__main__":

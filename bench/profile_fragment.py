@@ -376,10 +376,11 @@ def main(argv=None):
             capture_output=True,
             cwd=ROOT,
         )
-        extra = lambda v: (
-            (["--breakdown"] if args.breakdown else [])  # noqa: E731
-            + (["--profile", str(args.profile)] if args.profile else [])
-        )
+
+        def extra(_variant):
+            breakdown = ["--breakdown"] if args.breakdown else []
+            return breakdown + (["--profile", str(args.profile)] if args.profile else [])
+
         best = steady_ms(tmp, variants, args.rounds, args.path, extra)
         size = (tmp / "fragment.html").stat().st_size
         print(f"\nin-process CPU per request (min over {args.rounds} round(s)), fragment {size:,} bytes:")

@@ -41,24 +41,9 @@ def staff_sign_in(page, live_server, shot, axe, username: str, check: bool):
     return office
 
 
-@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, page, shot, axe, js):
-    tab = page(js=js)
-    tab.goto(live_server("/bank/accounts/new"))
-    consent(tab, "王芳")
-    expect(h1(tab)).to_have_text("存款账户账号报告")
-    tab.get_by_label("开户银行").select_option("中国工商银行")
-    tab.get_by_label("账号 *", exact=True).fill(CARD)
-    expect(tab.get_by_label("账户名称")).to_have_value("王芳")
-    tab.get_by_role("button", name="保存").click()
-    expect(tab.locator("main")).to_contain_text("账户信息已保存")
-
-    tab.goto(live_server("/selfpay/"))
-    open_dues(tab, "医疗保险")
-    checkout(tab)
-    ticket = ticket_no(tab)
-    assert re.fullmatch(r"\d{18}", ticket), ticket
-
+def apply_for_refund(tab, live_server, shot, axe, js: bool, ticket: str):
+    """首页 → 退费申请 → 正常缴费退费申请: find the ticket, tick 医疗保险, give the reasons, 提交;
+    the record 待审核. Returns the record and its 申请编号."""
     tab.goto(live_server("/"))
     tab.get_by_role("link", name=re.compile("退费申请")).click()
     expect(h1(tab)).to_have_text("退费申请")
@@ -100,10 +85,11 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     shot(tab, "refunds-records-pending")
     if js:
         axe.check(tab, "退费申请记录（待审核）")
+    return record, application_no
 
-    # A reviewer at a desktop, in a browser context of their own.
-    make_staff(live_server.app)
-    office = staff_sign_in(page, live_server, shot, axe, "shenhe", js)
+
+def approve_refund(office, shot, axe, js: bool, ticket: str, application_no: str):
+    """退费审核 → the application → tick 医疗保险 → 核对退费 → 确认退费: nothing left to review."""
     office.get_by_role("navigation", name="后台").get_by_role("link", name="退费审核").click()
     expect(h1(office)).to_have_text("退费审核")
     row = office.locator("main tbody tr").filter(has_text=application_no)
@@ -133,13 +119,9 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     expect(office.locator("main")).to_contain_text("暂无待审核的退费申请")
     shot(office, "admin-refunds-done")
 
-    tab.reload()
-    expect(h1(tab)).to_have_text("退费申请记录")
-    expect(record.locator(".state")).to_have_text("已退费")
-    expect(record).to_contain_text("审核时间")
-    shot(tab, "refunds-records-refunded")
 
-    # An admin reads the approval in the 审计日志, in words, and the 缴费标准 by region name.
+def read_the_audit_log_and_standards(page, live_server, shot, axe, js: bool, application_no: str):
+    """An admin at a desk of their own: the approval in the 审计日志 in words, then 缴费标准."""
     make_staff(live_server.app, username="guanli", role="admin")
     desk = staff_sign_in(page, live_server, shot, axe, "guanli", False)
     desk.get_by_role("navigation", name="后台").get_by_role("link", name="审计日志").click()
@@ -157,6 +139,41 @@ def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, 
     shot(desk, "admin-standards")
     if js:
         axe.check(desk, "缴费标准")
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_wang_fang_applies_for_a_refund_and_a_reviewer_approves_it(live_server, page, shot, axe, js):
+    tab = page(js=js)
+    tab.goto(live_server("/bank/accounts/new"))
+    consent(tab, "王芳")
+    expect(h1(tab)).to_have_text("存款账户账号报告")
+    tab.get_by_label("开户银行").select_option("中国工商银行")
+    tab.get_by_label("账号 *", exact=True).fill(CARD)
+    expect(tab.get_by_label("账户名称")).to_have_value("王芳")
+    tab.get_by_role("button", name="保存").click()
+    expect(tab.locator("main")).to_contain_text("账户信息已保存")
+
+    tab.goto(live_server("/selfpay/"))
+    open_dues(tab, "医疗保险")
+    checkout(tab)
+    ticket = ticket_no(tab)
+    assert re.fullmatch(r"\d{18}", ticket), ticket
+
+    record, application_no = apply_for_refund(tab, live_server, shot, axe, js, ticket)
+
+    # A reviewer at a desktop, in a browser context of their own.
+    make_staff(live_server.app)
+    office = staff_sign_in(page, live_server, shot, axe, "shenhe", js)
+    approve_refund(office, shot, axe, js, ticket, application_no)
+
+    tab.reload()
+    expect(h1(tab)).to_have_text("退费申请记录")
+    expect(record.locator(".state")).to_have_text("已退费")
+    expect(record).to_contain_text("审核时间")
+    shot(tab, "refunds-records-refunded")
+
+    # An admin reads the approval in the 审计日志, in words, and the 缴费标准 by region name.
+    read_the_audit_log_and_standards(page, live_server, shot, axe, js, application_no)
     if js:
         axe.check(tab, "退费申请记录（已退费）")
     tab.goto(live_server("/records/"))

@@ -67,6 +67,15 @@ def upload(client, data, filename="push.csv", mode="dry-run"):
     return client._to_page(response, "/admin/import", True)
 
 
+def refused_rows(client, rows: list, mode: str) -> dict[int, str]:
+    """Upload `rows` as CSV: refused (422), its report's rows in error, by row number → what is wrong."""
+    page = upload(client, csv_bytes(rows), mode=mode)
+    assert page.status == 422
+    return {
+        int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text() for tr in page.soup.select("main tbody tr")
+    }
+
+
 def counts():
     db.session.rollback()
     return tuple(db.session.scalar(select(func.count()).select_from(m)) for m in (Person, Enrollment, Due))
@@ -94,12 +103,7 @@ def test_bad_rows_are_reported_by_number_and_nothing_is_written(app, world, ctx)
         NEW_PERSON,  # row 7: fine
     ]
     for mode in ("dry-run", "apply"):
-        page = upload(client, csv_bytes(bad), mode=mode)
-        assert page.status == 422
-        rows = {
-            int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text()
-            for tr in page.soup.select("main tbody tr")
-        }
+        rows = refused_rows(client, bad, mode)
         assert set(rows) == {2, 3, 4, 5, 6}
         assert "证件号码格式不正确" in rows[2] and "姓名与已登记的不一致" in rows[3]
         assert "费款所属期" in rows[4] and "金额" in rows[5] and "个人参保编号已属于他人" in rows[6]
@@ -120,12 +124,7 @@ def test_periods_and_amounts_off_the_calendar_and_past_the_columns_are_rows_in_e
         period + ["2023-01", "2023-06", "1e308"],
     ]
     for mode in ("dry-run", "apply"):
-        page = upload(client, csv_bytes(bad), mode=mode)
-        assert page.status == 422
-        rows = {
-            int(tr.select("td")[0].get_text()): tr.select("td")[1].get_text()
-            for tr in page.soup.select("main tbody tr")
-        }
+        rows = refused_rows(client, bad, mode)
         assert set(rows) == {2, 3, 4, 5, 6, 7}
         assert all("费款所属期应为 YYYY-MM" in rows[n] for n in (2, 3, 4))
         assert all("不超过21474836元" in rows[n] for n in (5, 6, 7))

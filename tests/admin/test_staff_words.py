@@ -298,7 +298,8 @@ def test_the_code_word_check_finds_what_it_looks_for():
     regions = {"520000": "贵州省"}
     said = code_words_in(
         visible_text(
-            '<p>520000 2026 flexible <span title="paid">已缴费</span> refund_reason.set {"effect": "x"} provider_status</p>'
+            '<p>520000 2026 flexible <span title="paid">已缴费</span> refund_reason.set {"effect": "x"} '
+            "provider_status</p>"
             '<input type="hidden" value="pension"><p class="visually-hidden">medical</p>'
         ),
         regions,

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support import form_values
+from tests.support.journeys import post_manual_sign_in
 
 # A `next` with a line break made the redirect's Location header impossible: a 500 (found with
 # next="/\n" on 同意授权). A backslash is turned away too: browsers read "/\evil" as "//evil".
@@ -34,16 +35,7 @@ def test_a_next_with_a_control_character_or_backslash_sends_consent_home(client,
 @pytest.mark.parametrize("target", BAD_NEXT)
 def test_the_same_on_the_manual_sign_in_and_the_text_size_switch(client, world, target):
     page = client.page("/auth/manual")
-    response = client.post(
-        "/auth/manual",
-        data={
-            **{k: v[0] for k, v in form_values(page.form()).items()},
-            "id_type": "201",
-            "id_number": "520102198503151246",
-            "name": "王芳",
-            "next": target,
-        },
-    )
+    response = post_manual_sign_in(client, page, next=target)
     assert response.status_code == 303 and response.location == "/"
     switched = client.post("/prefs/text-size", data={"csrf_token": token(client), "size": "large", "next": target})
     assert switched.status_code == 303 and switched.location == "/"

@@ -24,14 +24,14 @@ import pytest
 from sqlalchemy import select, text
 from werkzeug.datastructures import MultiDict
 
-from sbweb import clock as app_clock
-from sbweb import create_app, mail
+from sbweb import mail
 from sbweb.db import db, write_transaction
 from sbweb.identity import access, captcha
 from sbweb.models import Declaration, OutboxMail, Staff
 from sbweb.services import bank, documents, payees, registry, reminders, staff
-from tests.conftest import COLLECTING, JINJA_CACHE, KEEP_TABLES, ON_POSTGRES, _base_config
-from tests.support import ResidentClient, form_values, identity_of
+from tests.conftest import KEEP_TABLES, ON_POSTGRES
+from tests.support import form_values, identity_of
+from tests.support.bad_input import empty_tables, module_app
 from tests.support.journeys import World, choose, paid_history, sign_in
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -191,31 +191,20 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, key_dir, migrated_database):
-    import shutil
 
     folder = tmp_path_factory.mktemp("access")
-    if ON_POSTGRES:
-        uri = migrated_database
-    else:
-        shutil.copy(migrated_database, folder / "sbweb.sqlite3")
-        uri = f"sqlite:///{folder / 'sbweb.sqlite3'}"
-    config = {
-        **_base_config(folder, key_dir, uri),
-        "RATELIMIT_ENABLED": False,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": _closed_port(),
-        "MAIL_TIMEOUT": 1,
-        "MAIL_RETRY_DELAYS": (),
-    }
-    app = create_app(config)
-    app.jinja_env.bytecode_cache = JINJA_CACHE
-    app.test_client_class = ResidentClient
-    app_clock.set_source(lambda: COLLECTING)
+    app = module_app(
+        folder,
+        key_dir,
+        migrated_database,
+        RATELIMIT_ENABLED=False,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=_closed_port(),
+        MAIL_TIMEOUT=1,
+        MAIL_RETRY_DELAYS=(),
+    )
     with app.app_context():
-        if ON_POSTGRES:
-            tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
-            db.session.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
-            db.session.commit()
+        empty_tables()
         ids = _build(World.load())
         snapshot = Snapshot()
         db.session.remove()

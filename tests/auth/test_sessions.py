@@ -14,7 +14,7 @@ from sbweb.identity.sessions import EXPIRED
 from sbweb.models import AuditEntry, LoginSession, Order, Person, Staff
 from tests.conftest import COLLECTING, JINJA_CACHE
 from tests.support import ResidentClient, form_values, identity_of
-from tests.support.journeys import choose, sign_in
+from tests.support.journeys import choose, post_manual_sign_in, sign_in
 
 MINUTE = dt.timedelta(minutes=1)
 
@@ -56,15 +56,7 @@ def staff_login(app, client):
 
 def test_the_session_cookie_is_httponly_lax_and_not_secure_over_plain_http(client, world, clock):
     page = client.page("/auth/manual?next=/selfpay/")
-    response = client.post(
-        "/auth/manual",
-        data={
-            **{k: v[0] for k, v in form_values(page.form()).items()},
-            "id_type": "201",
-            "id_number": "520102198503151246",
-            "name": "王芳",
-        },
-    )
+    response = post_manual_sign_in(client, page)
     assert response.status_code == 303
     cookie = set_cookies(response)["sbweb_session"]
     assert cookie["httponly"] is True and cookie["samesite"] == "Lax"

@@ -302,9 +302,8 @@ def test_zhang_weis_backpay_waits_for_his_confirmation(app, client, world, ctx):
     assert len(mails_to("zhangwei@example.com")) == 1
 
 
-def test_a_backpay_page_shown_before_the_agency_changed_it_confirms_nothing(client, world, ctx):
-    sign_in(client, "张伟", verified=True)
-    page = client.page(f"/declare/backpay/{ZHANG_PENSION}")
+def agency_adds_a_2024_backpay(world):
+    """The agency pushes 张伟 another pension 补缴: 2024-01 to 2024-06, ¥4,800.00."""
     with write_transaction():
         registry.add_due(
             world.enrollment("张伟", "pension"),
@@ -313,6 +312,12 @@ def test_a_backpay_page_shown_before_the_agency_changed_it_confirms_nothing(clie
             period_end="2024-06",
             amount_fen=480000,
         )
+
+
+def test_a_backpay_page_shown_before_the_agency_changed_it_confirms_nothing(client, world, ctx):
+    sign_in(client, "张伟", verified=True)
+    page = client.page(f"/declare/backpay/{ZHANG_PENSION}")
+    agency_adds_a_2024_backpay(world)
     refused = client.submit(page)
     assert refused.status == 422 and "补缴明细已变更，请核对下方最新明细后再确认" in refused.summary()
     assert "4,800.00" in refused.text
@@ -325,14 +330,7 @@ def test_an_agency_correction_needs_a_new_confirmation(client, world, ctx):
     sign_in(client, "张伟", verified=True)
     client.submit(client.page(f"/declare/backpay/{ZHANG_PENSION}"))
     assert due_of(world, "张伟", "pension", "backpay").confirmed_level == "verified"
-    with write_transaction():
-        registry.add_due(
-            world.enrollment("张伟", "pension"),
-            kind="backpay",
-            period_start="2024-01",
-            period_end="2024-06",
-            amount_fen=480000,
-        )
+    agency_adds_a_2024_backpay(world)
     assert due_of(world, "张伟", "pension", "backpay").confirmed_level is None
 
 

@@ -82,47 +82,41 @@ def test_an_imported_backpay_waits_in_the_nightly_run_until_zhang_wei_confirms_i
     assert told not in client.page("/bank/").text
 
 
-def test_a_backpay_pushed_for_a_payee_under_auto_pay_waits_for_her_confirmation(app, client, world, ctx):
+def payee_backpay_under_auto_pay(app, client, world) -> int:
+    """张伟 signed in with his withholding agreement, 自动缴 on for his payee 赵秀英, and a 2025 补缴
+    pushed for her: its id."""
     app.config["WITHHOLD_NOTICE"] = dt.timedelta(0)
     sign_in(client, "张伟", verified=True)
     add(client)
     sign_agreement(client, ZHANG_PENSION, "张伟", limit="5000")
     client.submit(client.page("/proxy/"), selector="main form.inline-form")  # 自动缴 on for 赵秀英
     with write_transaction():
-        pushed = registry.add_due(
-            world.enrollment("赵秀英", "pension"),
-            kind="backpay",
-            period_start="2025-01",
-            period_end="2025-12",
-            amount_fen=30000,
-        )
-    counts = run()
-    assert counts["skipped_unconfirmed"] == 2  # his own 补缴 and hers
-    assert db.session.get(Due, pushed.id).state == "open"
-    [left] = landed(app, LEFT)
-    assert "被代缴人 赵秀英 养老保险 2025年01月至2025年12月 特殊缴费：补缴费款 ¥300.00 未经补缴明细确认" in body(left)
-
-    her = verified_client(app, "赵秀英")
-    assert her.submit(her.page("/declare/backpay/370212100000045678")).h1 == "缴费信息确认"
-    assert run()["settled"] == 1
-    paid = db.session.get(Due, pushed.id)
-    assert paid.state == "paid" and db.session.get(Order, paid.order_id).payer_id == world.people["张伟"]
-
-
-def test_zhang_wei_confirms_his_payees_backpay_on_the_page_and_his_auto_pay_takes_it(app, client, world, ctx):
-    app.config["WITHHOLD_NOTICE"] = dt.timedelta(0)
-    sign_in(client, "张伟", verified=True)
-    add(client)
-    sign_agreement(client, ZHANG_PENSION, "张伟", limit="5000")
-    client.submit(client.page("/proxy/"), selector="main form.inline-form")  # 自动缴 on for 赵秀英
-    with write_transaction():
-        pushed_id = registry.add_due(
+        return registry.add_due(
             world.enrollment("赵秀英", "pension"),
             kind="backpay",
             period_start="2025-01",
             period_end="2025-12",
             amount_fen=30000,
         ).id
+
+
+def test_a_backpay_pushed_for_a_payee_under_auto_pay_waits_for_her_confirmation(app, client, world, ctx):
+    pushed_id = payee_backpay_under_auto_pay(app, client, world)
+    counts = run()
+    assert counts["skipped_unconfirmed"] == 2  # his own 补缴 and hers
+    assert db.session.get(Due, pushed_id).state == "open"
+    [left] = landed(app, LEFT)
+    assert "被代缴人 赵秀英 养老保险 2025年01月至2025年12月 特殊缴费：补缴费款 ¥300.00 未经补缴明细确认" in body(left)
+
+    her = verified_client(app, "赵秀英")
+    assert her.submit(her.page("/declare/backpay/370212100000045678")).h1 == "缴费信息确认"
+    assert run()["settled"] == 1
+    paid = db.session.get(Due, pushed_id)
+    assert paid.state == "paid" and db.session.get(Order, paid.order_id).payer_id == world.people["张伟"]
+
+
+def test_zhang_wei_confirms_his_payees_backpay_on_the_page_and_his_auto_pay_takes_it(app, client, world, ctx):
+    pushed_id = payee_backpay_under_auto_pay(app, client, world)
     assert run()["skipped_unconfirmed"] == 2
     payee_id = payee_rows(world)[0].id
     dues = client.page(f"/proxy/{payee_id}/370212100000045678/dues")

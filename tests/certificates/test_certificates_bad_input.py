@@ -1,6 +1,6 @@
-"""Bad input on every route of 证明开具 (with the voucher under /orders/ and 证明核验 at /verify): CSRF, garbled fields, other people's ids, garbage
-in the query, the same as HTMX, signed out — never a 5xx, nothing written. The cases and how they
-are checked: tests/support/bad_input.py."""
+"""Bad input on every route of 证明开具 (with the voucher under /orders/ and 证明核验 at /verify): CSRF,
+garbled fields, other people's ids, garbage in the query, the same as HTMX, signed out — never a 5xx,
+nothing written. The cases and how they are checked: tests/support/bad_input.py."""
 
 import pytest
 

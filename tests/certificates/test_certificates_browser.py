@@ -39,19 +39,8 @@ def summary_value(tab, label: str) -> str:
     return row.locator("dd").inner_text().strip()
 
 
-@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_server, page, shot, axe, tmp_path, js):
-    tag = "js" if js else "nojs"
-    tab = page(js=js)
-    tab.goto(live_server("/"))
-    tab.get_by_role("link", name=re.compile("我为自己缴")).click()
-    consent(tab, "王芳")
-    expect(h1(tab)).to_have_text("我为自己缴")
-    tab.get_by_role("link", name=re.compile("医疗保险")).click()
-    expect(h1(tab)).to_have_text("选择缴费信息")
-    checkout(tab)
-
-    # 电子缴费凭证: the document page, then the PDF through the browser's own download.
+def download_the_voucher(tab, tmp_path):
+    """电子缴费凭证 from 缴费结果: the document page, then the PDF through the browser's own download."""
     tab.get_by_role("link", name=re.compile("^电子缴费凭证")).click()
     expect(h1(tab)).to_have_text("电子缴费凭证")
     assert re.fullmatch(r"/certificates/d/\w+", path_of(tab)), path_of(tab)
@@ -65,6 +54,10 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     text = pdf_text(voucher_pdf)
     assert "电子缴费凭证" in text and "352.00" in text, text
 
+
+def open_the_payment_form(tab, shot, axe, js: bool, tag: str) -> str:
+    """证明开具 → 缴费证明: the first 缴费年度 chosen, the image 验证码 and (when the app can speak) its
+    audio. Returns the year chosen."""
     # 证明开具 from the home tile.
     tab.get_by_role("link", name="社保费缴纳").click()
     tab.get_by_role("link", name=re.compile("^证明开具")).click()
@@ -96,7 +89,11 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     shot(tab, f"payment-image-captcha-{tag}")
     if js:
         axe.check(tab, "缴费证明（图形验证码）")
+    return first_year
 
+
+def answer_wrong_then_in_words(tab, shot, axe, js: bool, tag: str, first_year: str):
+    """A wrong 验证码 refused, then 看不清？改用文字题 answered and 开具."""
     # A wrong 验证码 (five digits: the image's answer has four): said on top and beside the box.
     tab.get_by_label("验证码", exact=True).fill("12345")
     tab.get_by_role("button", name="开具").click()
@@ -125,14 +122,10 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
         axe.check(tab, "缴费证明（文字题）")
     tab.get_by_role("button", name="开具").click()
 
-    expect(h1(tab)).to_have_text("缴费证明")
-    expect(tab).to_have_url(re.compile(r"/certificates/d/\w+$"))
-    expect(tab.locator("main .summary-list")).to_contain_text("352.00")
-    doc_url = tab.url
-    code = summary_value(tab, "校验码")
-    assert re.fullmatch(r"[0-9A-Z]{12}", code), code
 
-    # 发送至邮箱: the test app runs jobs inline, so the mail is 已发送 when the page comes back.
+def mail_it_to_herself(tab, live_server, shot, axe, js: bool, tag: str, tmp_path):
+    """发送至邮箱: the test app runs jobs inline, so the mail is 已发送 when the page comes back; the mail in
+    the outbox carries the PDF."""
     tab.get_by_label("电子邮箱").fill(ADDRESS)
     tab.get_by_role("button", name="发送至邮箱").click()
     expect(tab.locator("main")).to_contain_text(f"已提交发送至 {ADDRESS}")
@@ -152,7 +145,9 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     text = pdf_text(mailed_pdf)
     assert "缴费证明" in text and "352.00" in text, text
 
-    # 证明核验: the code on the document, and one that is not.
+
+def verify_the_code(tab, live_server, shot, axe, js: bool, tag: str, code: str):
+    """证明核验: the code on the document (the name masked), and one that is not."""
     tab.goto(live_server(f"/verify/{code}"))
     expect(h1(tab)).to_have_text("证明核验")
     expect(tab.get_by_role("heading", level=2)).to_have_text("核验通过：本系统开具的缴费证明")
@@ -168,8 +163,10 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
     if js:
         axe.check(tab, "证明核验（未找到）")
 
-    # 大字 on a 320 px phone (and the 验证码 with its 听语音验证码 at 390), signed in as she is:
-    # the form and the document page.
+
+def look_in_large_text(tab, page, live_server, shot, js: bool, tag: str, doc_url: str):
+    """大字 on a 320 px phone (and the 验证码 with its 听语音验证码 at 390), signed in as she is: the
+    form and the document page."""
     cookies = tab.context.cookies() + [{"name": "sbweb_text", "value": "large", "url": live_server.url}]
     wide = page(js=js)
     wide.context.add_cookies(cookies)
@@ -193,6 +190,38 @@ def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_serv
         assert m["scrollWidth"] <= m["clientWidth"], f"{step} scrolls sideways at 320 px: {m}"
         short = [b for b in m["primary"] if b["height"] < 44]
         assert not short, f"{step}: primary buttons under 44 px: {short}"
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_wang_fang_downloads_a_voucher_and_mails_a_payment_certificate(live_server, page, shot, axe, tmp_path, js):
+    tag = "js" if js else "nojs"
+    tab = page(js=js)
+    tab.goto(live_server("/"))
+    tab.get_by_role("link", name=re.compile("我为自己缴")).click()
+    consent(tab, "王芳")
+    expect(h1(tab)).to_have_text("我为自己缴")
+    tab.get_by_role("link", name=re.compile("医疗保险")).click()
+    expect(h1(tab)).to_have_text("选择缴费信息")
+    checkout(tab)
+
+    download_the_voucher(tab, tmp_path)
+
+    first_year = open_the_payment_form(tab, shot, axe, js, tag)
+
+    answer_wrong_then_in_words(tab, shot, axe, js, tag, first_year)
+
+    expect(h1(tab)).to_have_text("缴费证明")
+    expect(tab).to_have_url(re.compile(r"/certificates/d/\w+$"))
+    expect(tab.locator("main .summary-list")).to_contain_text("352.00")
+    doc_url = tab.url
+    code = summary_value(tab, "校验码")
+    assert re.fullmatch(r"[0-9A-Z]{12}", code), code
+
+    mail_it_to_herself(tab, live_server, shot, axe, js, tag, tmp_path)
+
+    verify_the_code(tab, live_server, shot, axe, js, tag, code)
+
+    look_in_large_text(tab, page, live_server, shot, js, tag, doc_url)
 
     if js:
         print(axe.summary())

@@ -49,11 +49,35 @@ def test_wang_fang_declares_2027_on_2026s_standard(js, live_server, page, shot, 
     assert not axe.blocking(), axe.blocking()
 
 
+def save_guizhou_2027(app, **figures):
+    """Guizhou publishes its 2027 灵活就业 standard (saved as the back office does), with `figures`
+    instead of 2026's."""
+    from sbweb.db import write_transaction
+    from sbweb.services import standards
+
+    with app.app_context(), write_transaction():
+        standards.save_standard(
+            standards.parse_standard(
+                {
+                    "region": "520000",
+                    "year": 2027,
+                    "category": "flexible",
+                    "base_min": "4394.70",
+                    "base_max": "21973.50",
+                    "pension_rate": "20",
+                    "medical_rate": "8",
+                    "opens": "2027-01-01",
+                    "closes": "2027-12-31",
+                    **figures,
+                }
+            )
+        )
+
+
 def test_wang_fang_pays_january_provisionally_then_pays_the_difference(live_server, page, shot, axe):
     """The month the demo pushed for January 2027 says 暂按上年度标准 where she picks and pays it;
     once Guizhou publishes 2027 (a higher minimum base), 按2027年度标准补缴差额 is owed and paid."""
-    from sbweb.db import write_transaction
-    from sbweb.services import ledger, standards
+    from sbweb.services import ledger
 
     tab = page(js=True)
     number = "520102100000012345"
@@ -70,22 +94,7 @@ def test_wang_fang_pays_january_provisionally_then_pays_the_difference(live_serv
     expect(tab.locator("main")).to_contain_text("暂按上年度标准（2026年度标准）")
     shot(tab, "result-provisional")
 
-    with live_server.app.app_context(), write_transaction():
-        standards.save_standard(
-            standards.parse_standard(
-                {
-                    "region": "520000",
-                    "year": 2027,
-                    "category": "flexible",
-                    "base_min": "4600.00",
-                    "base_max": "21973.50",
-                    "pension_rate": "20",
-                    "medical_rate": "8",
-                    "opens": "2027-01-01",
-                    "closes": "2027-12-31",
-                }
-            )
-        )
+    save_guizhou_2027(live_server.app, base_min="4600.00")
     tab.goto(live_server(f"/selfpay/{number}/dues"))
     difference = tab.locator(".due", has_text="按2027年度标准补缴差额")
     expect(difference).to_contain_text("40.00")
@@ -106,30 +115,13 @@ def test_wang_fang_pays_january_provisionally_then_pays_the_difference(live_serv
 def test_wang_fang_reads_the_refund_the_system_applied_for(live_server, page, shot, axe):
     """Her January 医疗保险 paid on 2026's 8 %; Guizhou publishes 2027 at 7.5 %: 退费申请记录 shows
     the 多缴费款退费 the system applied for, 原路退回, awaiting review."""
-    from sbweb.db import write_transaction
-    from sbweb.services import standards
 
     tab = page(js=True)
     tab.goto(live_server("/auth/?next=/selfpay/520102200000012346/dues"))
     consent(tab, "王芳")
     expect(h1(tab)).to_have_text("选择缴费信息")
     checkout(tab)
-    with live_server.app.app_context(), write_transaction():
-        standards.save_standard(
-            standards.parse_standard(
-                {
-                    "region": "520000",
-                    "year": 2027,
-                    "category": "flexible",
-                    "base_min": "4394.70",
-                    "base_max": "21973.50",
-                    "pension_rate": "20",
-                    "medical_rate": "7.5",
-                    "opens": "2027-01-01",
-                    "closes": "2027-12-31",
-                }
-            )
-        )
+    save_guizhou_2027(live_server.app, medical_rate="7.5")
     tab.goto(live_server("/refunds/records"))
     expect(h1(tab)).to_have_text("退费申请记录")
     main = tab.locator("main")

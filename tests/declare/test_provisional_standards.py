@@ -15,7 +15,6 @@ from sbweb.services import ledger, provisional, refund_applications
 from tests.admin.test_admin import make_staff, review_and_confirm, staff_login
 from tests.admin_standards.test_admin_standards import office
 from tests.bank.test_bank import report
-from tests.ops.test_migrations import own_database  # noqa: F401 (a fixture)
 from tests.refunds.test_refunds_by_item import apply
 from tests.support.journeys import (
     World,

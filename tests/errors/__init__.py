@@ -1,1 +1,2 @@
-"""Error pages (sbweb/views/errors.py): 系统繁忙 with a reference, 4xx in Chinese, what a resident sees when the app protects itself."""
+"""Error pages (sbweb/views/errors.py): 系统繁忙 with a reference, 4xx in Chinese, what a resident sees
+when the app protects itself."""

@@ -11,7 +11,8 @@ from werkzeug.test import Client
 from sbweb import create_app
 from sbweb.identity import access
 from tests.conftest import JINJA_CACHE
-from tests.support import ResidentClient, check_page, form_values
+from tests.support import ResidentClient, check_page
+from tests.support.journeys import post_manual_sign_in
 
 SECRET_WORDS = "secret: 520102198503151246 postgresql://admin:hunter2@db"
 LEAKS = (
@@ -202,15 +203,7 @@ def test_a_database_that_cannot_be_reached_is_a_503_to_retry_not_a_fault(base_co
     page = client.page("/auth/manual")
     client.htmx = htmx
     caplog.set_level(logging.ERROR, logger="sbweb")
-    response = client.post(
-        "/auth/manual",
-        data={
-            **{k: v[0] for k, v in form_values(page.form()).items()},
-            "id_type": "201",
-            "id_number": "520102198503151246",
-            "name": "王芳",
-        },
-    )
+    response = post_manual_sign_in(client, page)
     body = response.get_data(as_text=True)
     # Retry-After: at least ours (the rate limiter may name its own window's end, if later).
     assert response.status_code == 503 and int(response.headers["Retry-After"]) >= 10

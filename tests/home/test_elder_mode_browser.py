@@ -163,6 +163,31 @@ def assert_no_problems(axe):
     )
 
 
+def _figures(m: dict) -> dict:
+    """The page's smallest text, body and main text, smallest target, overflow and paragraph spacing."""
+    fonts, targets = m["fonts"], m["targets"]
+    return {
+        "text": min(f["px"] for k, f in fonts.items() if f and k != "lineHeight"),
+        "body": fonts["body"]["px"] if fonts["body"] else None,
+        "main": fonts["main"]["px"] if fonts["main"] else None,
+        "target": min(targets["width"]["px"], targets["height"]["px"]),
+        "overflow": m["scrollWidth"] - m["clientWidth"],
+        "paragraphs": m["paragraphs"]["ratio"] if m["paragraphs"] else None,
+    }
+
+
+def _check_sticky_bar(tab, where: str, need, figures: dict):
+    """A sticky bar there, and the focused control never under it (its cover counted in `figures`)."""
+    bar = tab.evaluate(FOCUS_UNDER_BAR)
+    if bar is None:
+        need(False, f"{where} has no sticky bar")
+    else:
+        need(bar["checked"] > 0, f"{where} no control before the sticky bar")
+        need(bar["covered"] == 0, f"{where} the sticky bar covers the focused control: {bar}")
+        need(not bar["hidden"], f"{where} the sticky bar is painted over: {bar['hidden']}")
+        figures["covered"] = bar["covered"]
+
+
 def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dict:
     tab.wait_for_load_state("load")  # with the stylesheet applied
     problems = []
@@ -201,23 +226,9 @@ def _measure(tab, mode: Mode, label: str, axe=None, sticky: bool = False) -> dic
         )
     need(not targets["dead"], f"{where} rows with points that miss their control: {targets['dead']}")
     need(not targets["offscreen"], f"{where} controls off the screen: {targets['offscreen']}")
-    figures = {
-        "text": min(f["px"] for k, f in fonts.items() if f and k != "lineHeight"),
-        "body": fonts["body"]["px"] if fonts["body"] else None,
-        "main": fonts["main"]["px"] if fonts["main"] else None,
-        "target": min(targets["width"]["px"], targets["height"]["px"]),
-        "overflow": m["scrollWidth"] - m["clientWidth"],
-        "paragraphs": m["paragraphs"]["ratio"] if m["paragraphs"] else None,
-    }
+    figures = _figures(m)
     if sticky:
-        bar = tab.evaluate(FOCUS_UNDER_BAR)
-        if bar is None:
-            need(False, f"{where} has no sticky bar")
-        else:
-            need(bar["checked"] > 0, f"{where} no control before the sticky bar")
-            need(bar["covered"] == 0, f"{where} the sticky bar covers the focused control: {bar}")
-            need(not bar["hidden"], f"{where} the sticky bar is painted over: {bar['hidden']}")
-            figures["covered"] = bar["covered"]
+        _check_sticky_bar(tab, where, need, figures)
     FIGURES[label] = figures
     if axe is not None:
         axe.check(tab, label)
@@ -348,7 +359,10 @@ def test_the_other_resident_pages_meet_the_numbers(mode_id, live_server, page, s
 # ancestor's opacity composited over the nearest opaque background (gradients count as their
 # solid fallback: the pages use none behind text).
 CONTRAST = """el => {
-  const rgba = s => { const m = s.match(/[\\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const rgba = s => {
+    const m = s.match(/[\\d.]+/g).map(Number);
+    return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1};
+  };
   const over = (top, under) => ({r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a),
                                  b: top.b * top.a + under.b * (1 - top.a), a: 1});
   const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };

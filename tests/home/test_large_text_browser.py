@@ -76,7 +76,8 @@ MEASURE = """() => {
     const line = style.lineHeight === "normal" ? 1.2 : parseFloat(style.lineHeight) / size;
     lower("lineHeight", line, el);
   }
-  for (const field of document.querySelectorAll("input:not([type=hidden]):not([type=radio]):not([type=checkbox]), select, textarea")) {
+  const fields = "input:not([type=hidden]):not([type=radio]):not([type=checkbox]), select, textarea";
+  for (const field of document.querySelectorAll(fields)) {
     if (shown(field)) lower("body", parseFloat(getComputedStyle(field).fontSize), field);
   }
 
@@ -86,7 +87,8 @@ MEASURE = """() => {
     if (!second || second.tagName !== "P" || !shown(first) || !shown(second)) continue;
     if (!first.textContent.trim() || !second.textContent.trim()) continue;
     const [a, b] = [first, second].map(getComputedStyle);
-    const line = Math.max(...[a, b].map(s => s.lineHeight === "normal" ? 1.2 * parseFloat(s.fontSize) : parseFloat(s.lineHeight)));
+    const line = Math.max(
+      ...[a, b].map(s => s.lineHeight === "normal" ? 1.2 * parseFloat(s.fontSize) : parseFloat(s.lineHeight)));
     const gap = (second.getBoundingClientRect().top + parseFloat(b.borderTopWidth) + parseFloat(b.paddingTop))
       - (first.getBoundingClientRect().bottom - parseFloat(a.borderBottomWidth) - parseFloat(a.paddingBottom));
     const ratio = Math.round((1 + gap / line) * 100) / 100;
@@ -96,12 +98,16 @@ MEASURE = """() => {
   const clipped = [];
   for (const el of document.querySelectorAll("main select, main label")) {
     if (!shown(el) || el.closest(".sandbox-box")) continue;  // (the sandbox's tester box: not a resident's)
-    if (el.scrollWidth > el.clientWidth + 1) { clipped.push(`${name(el)}: ${el.scrollWidth} > ${el.clientWidth}`); continue; }
+    if (el.scrollWidth > el.clientWidth + 1) {
+      clipped.push(`${name(el)}: ${el.scrollWidth} > ${el.clientWidth}`);
+      continue;
+    }
     if (el.tagName !== "SELECT" || el.selectedIndex < 0) continue;
     const need = el.cloneNode(false);  // the same select holding only the chosen option, as wide as it needs
     need.append(el.options[el.selectedIndex].cloneNode(true));
     need.removeAttribute("id"); need.removeAttribute("name");
-    need.style.cssText = "position: absolute; visibility: hidden; width: max-content; min-width: 0; max-width: none; flex: none";
+    need.style.cssText =
+      "position: absolute; visibility: hidden; width: max-content; min-width: 0; max-width: none; flex: none";
     el.after(need);
     const wanted = need.getBoundingClientRect().width, got = el.getBoundingClientRect().width;
     need.remove();

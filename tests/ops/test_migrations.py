@@ -19,26 +19,14 @@ def test_the_migrations_match_the_models(app):
 def own_database(tmp_path):
     """A database of this test's own, which it may take down and up: a SQLite file, or a
     PostgreSQL database dropped afterwards."""
-    import os
-
-    from sqlalchemy.engine import make_url
-
-    from tests.conftest import DATABASE_URL, ON_POSTGRES
+    from tests.conftest import ON_POSTGRES
+    from tests.support.databases import scratch_postgres
 
     if not ON_POSTGRES:
         yield f"sqlite:///{tmp_path / 'own.sqlite3'}"
         return
-    import psycopg
-
-    url = make_url(DATABASE_URL)
-    name = f"{url.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_updown"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_postgres("updown") as url:
+        yield url
 
 
 def test_0016_goes_down_and_up_with_data_and_earlier_declarations_count_as_looked_up(tmp_path, key_dir, own_database):

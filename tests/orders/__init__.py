@@ -1,1 +1,2 @@
-"""After 去支付 (sbweb/views/orders.py, sbweb/views/notify.py, sbweb/payments/orders.py): the order state graph and the payment guarantees."""
+"""After 去支付 (sbweb/views/orders.py, sbweb/views/notify.py, sbweb/payments/orders.py): the order state
+graph and the payment guarantees."""

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser_steps import consent, h1
+from tests.support.browser_steps import consent, h1, pay_by_alipay
 from tests.support.journeys import order
 
 pytestmark = pytest.mark.browser
@@ -56,15 +56,7 @@ def test_zhang_wei_pays_for_zhao_xiuying(live_server, page, shot, axe, js):
     expect(tab.locator("main")).to_contain_text("赵秀英（3702**********3469）")
     expect(tab.locator("main")).to_contain_text("肆佰元整")
     shot(tab, f"proxy-confirm-{'js' if js else 'nojs'}")
-    tab.get_by_role("button", name="下一步").click()
-    expect(h1(tab)).to_have_text("选择缴款方式")
-    tab.get_by_label("支付宝").check()
-    tab.get_by_role("button", name="去支付").click()
-    expect(h1(tab)).to_have_text("付款详情")
-    tab.get_by_role("button", name="立即付款").click()
-
-    expect(h1(tab)).to_have_text("缴费结果")
-    expect(tab.locator(".result-state")).to_have_text("缴费成功")
+    pay_by_alipay(tab)
     order_no = tab.url.rsplit("/", 1)[-1]
     with live_server.app.app_context():
         paid = order(order_no)

@@ -383,18 +383,23 @@ def test_a_writer_holding_the_database_makes_every_write_a_503_and_reads_go_on(a
     posts_go_through_again(found)
 
 
+def assert_every_route_busy(found, prepared):
+    """Every sampled GET (every other one as HTMX) and every prepared POST: 系统繁忙, to retry."""
+    for n, (blueprint, path, client, _) in enumerate(found.gets):
+        htmx = n % 2 == 1
+        response, elapsed = ask(client, "GET", path, htmx=htmx)
+        assert_busy(response, elapsed, htmx, f"GET {path} ({blueprint})")
+    for post, response, elapsed, htmx in send_posts(prepared):
+        assert_busy(response, elapsed, htmx, f"POST {post.name}")
+
+
 def test_the_database_held_for_readers_too_makes_every_route_that_reads_a_503(app, world, caplog):
     found = sample(app, world)
     prepared = open_forms(found)
     before = stored(app)
     caplog.set_level(logging.INFO, logger="sbweb")
     with holding(app, reads=True):
-        for n, (blueprint, path, client, _) in enumerate(found.gets):
-            htmx = n % 2 == 1
-            response, elapsed = ask(client, "GET", path, htmx=htmx)
-            assert_busy(response, elapsed, htmx, f"GET {path} ({blueprint})")
-        for post, response, elapsed, htmx in send_posts(prepared):
-            assert_busy(response, elapsed, htmx, f"POST {post.name}")
+        assert_every_route_busy(found, prepared)
     assert_logged_without_traceback(caplog, len(found.gets) + len(found.posts))
     assert LOCK_CODE in caplog.text
     after = stored(app)
@@ -633,12 +638,7 @@ def test_postgres_gone_is_a_503_on_every_route_and_back_is_served(app, world, fo
     before = stored(app)
     caplog.set_level(logging.INFO, logger="sbweb")
     forwarder.stop()  # the server "stops": pooled connections end, new ones are refused
-    for n, (blueprint, path, client, _) in enumerate(found.gets):
-        htmx = n % 2 == 1
-        response, elapsed = ask(client, "GET", path, htmx=htmx)
-        assert_busy(response, elapsed, htmx, f"GET {path} ({blueprint})")
-    for post, response, elapsed, htmx in send_posts(prepared):
-        assert_busy(response, elapsed, htmx, f"POST {post.name}")
+    assert_every_route_busy(found, prepared)
     assert_logged_without_traceback(caplog, len(found.gets) + len(found.posts))
     forwarder.start()  # and is back, on the same address
     after = stored(app)

@@ -16,8 +16,9 @@ from sqlalchemy.engine import make_url
 from sbweb import create_app
 from sbweb.db import db
 from sbweb.models import Due, Order, Person
-from tests.conftest import DATABASE_URL, ON_POSTGRES, _base_config
+from tests.conftest import ON_POSTGRES, _base_config
 from tests.support import ResidentClient
+from tests.support.databases import scratch_postgres
 from tests.support.journeys import World, choose, pay, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,17 +39,8 @@ def empty_database():
     if not ON_POSTGRES:
         print("SKIP reason: migrations on a live database are a PostgreSQL matter (set DATABASE_URL)")
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgresql+psycopg://…)")
-    import psycopg
-
-    url = make_url(DATABASE_URL)
-    name = f"{url.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_migrate"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_postgres("migrate") as url:
+        yield url
 
 
 def _app(tmp_path, key_dir, uri, **config):

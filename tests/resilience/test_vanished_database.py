@@ -19,8 +19,9 @@ from flask.testing import FlaskClient
 
 from sbweb.database import sqlite_file
 from sbweb.db import db
-from tests.conftest import DATABASE_URL, ON_POSTGRES
+from tests.conftest import ON_POSTGRES
 from tests.support import ResidentClient
+from tests.support.databases import scratch_postgres
 from tests.support.journeys import paid_history, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,18 +254,8 @@ def empty_postgres():
     if not ON_POSTGRES:
         print("SKIP reason: needs PostgreSQL (DATABASE_URL=postgresql+psycopg://…)")
         pytest.skip("needs PostgreSQL")
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(DATABASE_URL)
-    name = f"{url.database}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_emptied"
-    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-        conn.execute(f'create database "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_postgres("emptied") as url:
+        yield url
 
 
 def test_on_postgresql_an_emptied_database_is_refused_not_migrated_afresh(tmp_path, key_dir, empty_postgres):

@@ -25,12 +25,31 @@ def body_of(response) -> bytes:
     return decode[response.headers.get("Content-Encoding")](response.get_data())
 
 
+def start_config(tmp_path) -> dict:
+    """The settings create_app needs besides a provider's, for tests of what it refuses at start:
+    an instance folder and a SQLite file of the test's own."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'config.sqlite3'}",
+    }
+
+
 class PageProblem(AssertionError):
     pass
 
 
 def check_page(html: str, *, fragment: bool) -> BeautifulSoup:
     soup = BeautifulSoup(html, "html.parser")
+    problems = _heading_problems(soup, fragment=fragment) + _label_problems(soup) + _external_problems(soup)
+    if problems:
+        raise PageProblem("; ".join(problems))
+    return soup
+
+
+def _heading_problems(soup: BeautifulSoup, *, fragment: bool) -> list[str]:
+    """One h1, one title that names it, and a whole document (with a language) only when not a fragment."""
     problems = []
     h1s = soup.find_all("h1")
     if len(h1s) != 1:
@@ -44,6 +63,12 @@ def check_page(html: str, *, fragment: bool) -> BeautifulSoup:
         problems.append("an HTMX fragment with a whole document in it")
     if not fragment and not soup.find("html", attrs={"lang": True}):
         problems.append("a page without <html lang>")
+    return problems
+
+
+def _label_problems(soup: BeautifulSoup) -> list[str]:
+    """Unique ids, and a label on every field a person fills in."""
+    problems = []
     ids = Counter(tag["id"] for tag in soup.find_all(id=True))
     duplicates = {i for i, n in ids.items() if n > 1}
     label_targets = {label["for"] for label in soup.find_all("label", attrs={"for": True})}
@@ -61,6 +86,12 @@ def check_page(html: str, *, fragment: bool) -> BeautifulSoup:
         )
         if not labelled:
             problems.append(f"no label for {control.name} {control.get('name')!r}")
+    return problems
+
+
+def _external_problems(soup: BeautifulSoup) -> list[str]:
+    """Nothing linked or loaded from another site: the app and its assets are all ours."""
+    problems = []
     for a in soup.find_all("a", href=True):
         if re.match(r"^(https?:)?//", a["href"]) and "127.0.0.1" not in a["href"] and "localhost" not in a["href"]:
             problems.append(f"external link {a['href']}")
@@ -68,9 +99,7 @@ def check_page(html: str, *, fragment: bool) -> BeautifulSoup:
         src = tag.get("src") or tag.get("href") or ""
         if re.match(r"^(https?:)?//", src):
             problems.append(f"external resource {src}")
-    if problems:
-        raise PageProblem("; ".join(problems))
-    return soup
+    return problems
 
 
 @dataclass

@@ -195,21 +195,34 @@ class Site:
         self.dirty = False
 
 
-def _make_site(tmp_dir: Path, key_dir: Path, migrated_database) -> Site:
+def module_app(tmp_dir: Path, key_dir: Path, migrated_database, **config):
+    """An app for a whole module's tests on a database of its own (a copy of the migrated SQLite
+    file, or the PostgreSQL one emptied but for KEEP_TABLES), its clock at COLLECTING. Call
+    within its app context to empty PostgreSQL's tables: `empty_tables()`."""
     if ON_POSTGRES:
         uri = migrated_database
     else:
         shutil.copy(migrated_database, tmp_dir / "sbweb.sqlite3")
         uri = f"sqlite:///{tmp_dir / 'sbweb.sqlite3'}"
-    app = create_app(_base_config(tmp_dir, key_dir, uri))
+    app = create_app({**_base_config(tmp_dir, key_dir, uri), **config})
     app.jinja_env.bytecode_cache = JINJA_CACHE
     app.test_client_class = ResidentClient
     app_clock.set_source(lambda: COLLECTING)
+    return app
+
+
+def empty_tables():
+    """On PostgreSQL, shared by the workers' earlier modules: every table emptied but KEEP_TABLES."""
+    if ON_POSTGRES:
+        tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
+        db.session.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
+        db.session.commit()
+
+
+def _make_site(tmp_dir: Path, key_dir: Path, migrated_database) -> Site:
+    app = module_app(tmp_dir, key_dir, migrated_database)
     with app.app_context():
-        if ON_POSTGRES:
-            tables = [t.name for t in db.metadata.sorted_tables if t.name not in KEEP_TABLES]
-            db.session.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
-            db.session.commit()
+        empty_tables()
         ids = _build_data(World.load())
         db.session.remove()
     clients = {name: app.test_client() for name in ("me", "me_lookup", "resident", "anon")}
@@ -1385,47 +1398,63 @@ def check(site: Site, case: Case, response, before, after):
     if case.want:
         assert status in case.want, about + "\n" + _text(body)[:500]
     if response.mimetype == "text/html" and status not in (204, 301, 302, 303):
-        kind = (case.rule, case.method, status, case.htmx)
-        if kind not in CHECKED_PAGES:
-            check_page(body, fragment=case.htmx and "HX-Request" in response.vary and "<html" not in body)
-            CHECKED_PAGES.add(kind)
-        h1 = _h1(body)
-        assert CJK.search(h1), about + f" h1={h1!r}"
-        if status in ERROR_TITLES and case.rule not in PUBLIC and 'method="post"' not in body.split("</header>")[-1]:
-            assert h1 in ERROR_TITLES[status], about + f" h1={h1!r}"
-        if status == 400 and case.kind == "csrf":
-            assert h1 == "页面已过期" and "请返回上一页刷新后重新提交" in body, about
-        if status in (422, 429):
-            said = _messages(body)
-            assert said and all(CJK.search(m) for m in said), about + f" messages={said!r}"
-        assert MARKUP not in body, about + ": markup reflected unescaped"
+        _check_html(case, response, body, about)
     elif status in (301, 302, 303):
-        location = response.location
-        assert location.startswith("/"), about + f" → {location}"
-        if case.kind == "anon":
-            assert location.startswith("/auth/"), about + f" → {location}"
-        else:
-            assert not location.startswith("/auth/"), about + f" → {location} (signed out?)"
-            if case.kind in ("garbled", "htmx") and case.method == "POST":
-                assert location.startswith(case.redirect_to or ("/certificates/issued",)), about + f" → {location}"
+        _check_redirect(case, response.location, about)
     elif status == 204:
         assert case.htmx and response.headers.get("HX-Redirect", "").startswith("/auth/"), about
     else:
         assert response.mimetype in ("image/png", "audio/wav", "application/pdf"), about + f" {response.mimetype}"
     if case.leak:
-        shown = body.replace("<wbr>", "")  # a long number is shown in groups: 452010<wbr>226000…
-        if status == 303 and case.kind == "ids":  # 重试: follow to where it says 找不到这封邮件
-            shown = FlaskClient.open(site.clients[case.who], response.location).get_data(as_text=True)
-            assert "找不到这封邮件" in shown, about
-        # What the request itself said (the address, a typed number) may be shown back to it.
-        asked = request_text(site, case)
-        for secret in THEIR_SECRETS + tuple(
-            str(site.ids[k]) for k in ("their_order", "their_doc", "their_code", "their_ticket")
-        ):
-            if secret not in asked:
-                assert secret not in shown, about + f": {secret!r} shown"
+        _check_no_leak(site, case, response, body, about)
     if not case.may_write:
         assert after == before, about + ": written: " + changes(before, after)
+
+
+def _check_html(case: Case, response, body: str, about: str):
+    """A page: well formed (once per kind), a Chinese h1, the right error page, messages in
+    Chinese, and nothing the request sent reflected as markup."""
+    status = response.status_code
+    kind = (case.rule, case.method, status, case.htmx)
+    if kind not in CHECKED_PAGES:
+        check_page(body, fragment=case.htmx and "HX-Request" in response.vary and "<html" not in body)
+        CHECKED_PAGES.add(kind)
+    h1 = _h1(body)
+    assert CJK.search(h1), about + f" h1={h1!r}"
+    if status in ERROR_TITLES and case.rule not in PUBLIC and 'method="post"' not in body.split("</header>")[-1]:
+        assert h1 in ERROR_TITLES[status], about + f" h1={h1!r}"
+    if status == 400 and case.kind == "csrf":
+        assert h1 == "页面已过期" and "请返回上一页刷新后重新提交" in body, about
+    if status in (422, 429):
+        said = _messages(body)
+        assert said and all(CJK.search(m) for m in said), about + f" messages={said!r}"
+    assert MARKUP not in body, about + ": markup reflected unescaped"
+
+
+def _check_redirect(case: Case, location: str, about: str):
+    """A redirect stays on the site: to sign-in when signed out, never there when signed in."""
+    assert location.startswith("/"), about + f" → {location}"
+    if case.kind == "anon":
+        assert location.startswith("/auth/"), about + f" → {location}"
+    else:
+        assert not location.startswith("/auth/"), about + f" → {location} (signed out?)"
+        if case.kind in ("garbled", "htmx") and case.method == "POST":
+            assert location.startswith(case.redirect_to or ("/certificates/issued",)), about + f" → {location}"
+
+
+def _check_no_leak(site: Site, case: Case, response, body: str, about: str):
+    """Nothing of another resident's is shown, unless the request itself said it."""
+    shown = body.replace("<wbr>", "")  # a long number is shown in groups: 452010<wbr>226000…
+    if response.status_code == 303 and case.kind == "ids":  # 重试: follow to where it says 找不到这封邮件
+        shown = FlaskClient.open(site.clients[case.who], response.location).get_data(as_text=True)
+        assert "找不到这封邮件" in shown, about
+    # What the request itself said (the address, a typed number) may be shown back to it.
+    asked = request_text(site, case)
+    for secret in THEIR_SECRETS + tuple(
+        str(site.ids[k]) for k in ("their_order", "their_doc", "their_code", "their_ticket")
+    ):
+        if secret not in asked:
+            assert secret not in shown, about + f": {secret!r} shown"
 
 
 def journey_of(rule: str) -> str:

@@ -58,6 +58,11 @@ def checkout(tab):
     """选择缴费信息 as ticked → 缴费信息确认 → 支付宝 → 立即付款 in the sandbox → 缴费成功."""
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("缴费信息确认")
+    pay_by_alipay(tab)
+
+
+def pay_by_alipay(tab):
+    """缴费信息确认 → 支付宝 → 立即付款 in the sandbox → 缴费成功."""
     tab.get_by_role("button", name="下一步").click()
     expect(h1(tab)).to_have_text("选择缴款方式")
     tab.get_by_label("支付宝").check()

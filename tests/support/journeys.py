@@ -11,7 +11,7 @@ from sbweb import demo
 from sbweb.clock import shanghai_today
 from sbweb.db import db
 from sbweb.models import Due, Enrollment, Order, Person, Region
-from tests.support import snapshots
+from tests.support import form_values, snapshots
 
 
 @dataclass
@@ -61,6 +61,21 @@ def sign_in(client, name, *, verified=False, next_url="/selfpay/", host="browser
         return client.submit(page, {"person": str(person_id), "host": host})
     page = client.page(f"/auth/manual?next={next_url}")
     return client.submit(page, {"id_type": id_type, "id_number": id_number, "name": name})
+
+
+def post_manual_sign_in(client, page, **fields):
+    """POST 授权信息确认 on `page` as 王芳 by her ID card (with `fields` too, e.g. next): the response
+    itself, not followed."""
+    return client.post(
+        "/auth/manual",
+        data={
+            **{k: v[0] for k, v in form_values(page.form()).items()},
+            "id_type": "201",
+            "id_number": "520102198503151246",
+            "name": "王芳",
+            **fields,
+        },
+    )
 
 
 def choose(client, insurance=None, *, enrollment_no=None, due_ids=None):

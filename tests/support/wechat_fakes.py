@@ -236,12 +236,7 @@ class FakeWeChatPay(Served):
             return self._prepay(match.group(1).upper(), body)
         match = re.fullmatch(r"/v3/pay/transactions/out-trade-no/([^/]+)", path)
         if match and method == "GET":
-            if request.args.get("mchid") != self.mchid:
-                return self._error(400, "PARAM_ERROR", "mchid与请求不符")
-            trade = self.trades.get(match.group(1))
-            if trade is None:
-                return self._error(404, "ORDER_NOT_EXIST", "订单不存在")
-            return self._signed(200, trade.as_transaction(self.mchid, self.appid))
+            return self._query_trade(request.args, match.group(1))
         match = re.fullmatch(r"/v3/pay/transactions/out-trade-no/([^/]+)/close", path)
         if match and method == "POST":
             return self._close(match.group(1), body)
@@ -249,24 +244,39 @@ class FakeWeChatPay(Served):
             return self._refund(body)
         match = re.fullmatch(r"/v3/refund/domestic/refunds/([^/]+)", path)
         if match and method == "GET":
-            known = self.refunds.get(match.group(1))
-            if known is None:
-                return self._error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
-            return self._signed(200, known)
+            return self._query_refund(match.group(1))
         if path == "/v3/bill/tradebill" and method == "GET":
             return self._tradebill(request.args)
         if path == "/v3/billdownload/file" and method == "GET":
-            content = self.bills.get(request.args.get("token", ""))
-            if content is None:
-                return self._error(404, "RESOURCE_NOT_EXISTS", "账单不存在")
-            if self.corrupt_bills:
-                content = gzip.compress(gzip.decompress(content).replace(b"`SUCCESS", b"`REFUND", 1))
-            return Response(content, content_type="application/octet-stream")  # unsigned, as documented
+            return self._download_bill(request.args)
         if path == "/v3/certificates":
             return self._error(404, "RESOURCE_NOT_EXISTS", "商户已切换为微信支付公钥模式")
         return self._error(404, "NOT_FOUND", "接口不存在")
 
-    def _prepay(self, trade_type: str, body) -> Response:
+    def _query_trade(self, args, out_trade_no: str) -> Response:
+        if args.get("mchid") != self.mchid:
+            return self._error(400, "PARAM_ERROR", "mchid与请求不符")
+        trade = self.trades.get(out_trade_no)
+        if trade is None:
+            return self._error(404, "ORDER_NOT_EXIST", "订单不存在")
+        return self._signed(200, trade.as_transaction(self.mchid, self.appid))
+
+    def _query_refund(self, out_refund_no: str) -> Response:
+        known = self.refunds.get(out_refund_no)
+        if known is None:
+            return self._error(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        return self._signed(200, known)
+
+    def _download_bill(self, args) -> Response:
+        content = self.bills.get(args.get("token", ""))
+        if content is None:
+            return self._error(404, "RESOURCE_NOT_EXISTS", "账单不存在")
+        if self.corrupt_bills:
+            content = gzip.compress(gzip.decompress(content).replace(b"`SUCCESS", b"`REFUND", 1))
+        return Response(content, content_type="application/octet-stream")  # unsigned, as documented
+
+    def _prepay_refusal(self, trade_type: str, body) -> Response | None:
+        """WeChat's answer to a prepay request it refuses (a field missing or wrong), else None."""
         required = ("appid", "mchid", "description", "out_trade_no", "notify_url", "amount")
         if not isinstance(body, dict) or any(not body.get(k) for k in required):
             return self._error(400, "PARAM_ERROR", "缺少参数")
@@ -279,7 +289,10 @@ class FakeWeChatPay(Served):
             return self._error(400, "PARAM_ERROR", "金额不正确")
         if "?" in body["notify_url"]:
             return self._error(400, "PARAM_ERROR", "notify_url不能携带参数")
-        openid = None
+        return self._payer_refusal(trade_type, body)
+
+    def _payer_refusal(self, trade_type: str, body) -> Response | None:
+        """JSAPI needs the payer's openid (one of this app's), H5 the phone's scene_info."""
         if trade_type == "JSAPI":
             openid = (body.get("payer") or {}).get("openid")
             if not openid:
@@ -290,6 +303,14 @@ class FakeWeChatPay(Served):
             scene = body.get("scene_info") or {}
             if not scene.get("payer_client_ip") or (scene.get("h5_info") or {}).get("type") != "Wap":
                 return self._error(400, "PARAM_ERROR", "缺少参数scene_info")
+        return None
+
+    def _prepay(self, trade_type: str, body) -> Response:
+        refusal = self._prepay_refusal(trade_type, body)
+        if refusal is not None:
+            return refusal
+        amount = body["amount"]
+        openid = (body.get("payer") or {}).get("openid") if trade_type == "JSAPI" else None
         known = self.trades.get(body["out_trade_no"])
         if known is not None:
             if known.state == "SUCCESS":

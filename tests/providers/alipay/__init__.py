@@ -1,1 +1,2 @@
-"""The Alipay adapter (sbweb/payments/alipay.py, sbweb/identity/hosts/): payments, sign-in, signatures, the bill, settings."""
+"""The Alipay adapter (sbweb/payments/alipay.py, sbweb/identity/hosts/): payments, sign-in, signatures,
+the bill, settings."""

@@ -14,18 +14,13 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from sbweb.payments.unionpay import ORDER_ID, signing_string
 from tests.providers.unionpay.pki import UnionPayPKI, pem
+from tests.support.wechat_fakes import Served
 
 MER_ID = "898000000000001"
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):
-        pass
 
 
 @dataclass
@@ -41,7 +36,7 @@ class Trade:
 
 
 @dataclass
-class FakeUnionPay:
+class FakeUnionPay(Served):
     pki: UnionPayPKI
     mer_id: str = MER_ID
     trades: dict = field(default_factory=dict)  # (orderId, txnTime) → Trade
@@ -51,19 +46,7 @@ class FakeUnionPay:
     def __post_init__(self):
         self._numbers = itertools.count(1)
 
-    # -- the server -------------------------------------------------------------------------
-    def start(self):
-        self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-unionpay", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._server.shutdown()
-        self._thread.join(timeout=10)
-        self._server.server_close()
-
+    # -- the server (started and stopped as Served) ------------------------------------------
     def wsgi(self, environ, start_response):
         request = Request(environ)
         routes = {

@@ -6,6 +6,7 @@ import pytest
 from sbweb import create_app
 from tests.providers.unionpay.conftest import write_unionpay_files
 from tests.providers.unionpay.pki import PFX_PASSWORD, Authority, pem, pfx
+from tests.support import start_config
 
 LIVE = "https://gateway.95516.com"
 
@@ -13,13 +14,7 @@ LIVE = "https://gateway.95516.com"
 @pytest.fixture
 def start(tmp_path, unionpay_pki, unionpay_config):
     def make(changes=None, provider=None):
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'config.sqlite3'}",
-            **unionpay_config,
-        }
+        config = {**start_config(tmp_path), **unionpay_config}
         if provider is not None:
             config["PAYMENT_PROVIDERS"] = {"unionpay": {**unionpay_config["PAYMENT_PROVIDERS"]["unionpay"], **provider}}
         config.update(changes or {})

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.support.browser_steps import WANG_FANG, h1, path_of, ticket_no
 from tests.support.journeys import order
-from tests.support.wechat_fixtures import WECHAT_UA, wechat_config, wechat_keys, wechat_oauth, wechat_pay  # noqa: F401
+from tests.support.wechat_fixtures import WECHAT_UA
 from tests.support.wechat_steps import sent_codes
 
 pytestmark = pytest.mark.browser
@@ -30,12 +30,7 @@ window.WeixinJSBridge = {
 """
 
 
-@pytest.fixture
-def app_config(wechat_config):  # noqa: F811
-    return wechat_config
-
-
-def in_wechat(page, wechat_pay, *, js=True, answers=()):  # noqa: F811
+def in_wechat(page, wechat_pay, *, js=True, answers=()):
     """A phone tab inside WeChat. With JS, its bridge answers `answers` first (e.g. a cancel),
     then confirms: the fake checks paySign, pays and posts its notify to us."""
     tab = page(js=js, user_agent=WECHAT_UA)

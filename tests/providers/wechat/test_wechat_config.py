@@ -6,6 +6,7 @@ a WeChat sign-in of the same appid."""
 import pytest
 
 from sbweb import create_app
+from tests.support import start_config
 from tests.support.wechat_fakes import APIV3_KEY, APPSECRET, Keys
 
 
@@ -14,13 +15,7 @@ def start(tmp_path, wechat_config, wechat_keys):
     """create_app with the working WeChat configuration changed by `changes`."""
 
     def make(changes=None, provider=None, signin=None):
-        config = {
-            "TESTING": True,
-            "SECRET_KEY": "test",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'config.sqlite3'}",
-            **wechat_config,
-        }
+        config = {**start_config(tmp_path), **wechat_config}
         if provider is not None:
             config["PAYMENT_PROVIDERS"] = {"wechat": {**wechat_config["PAYMENT_PROVIDERS"]["wechat"], **provider}}
         if signin is not None:

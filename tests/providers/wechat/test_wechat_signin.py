@@ -29,8 +29,8 @@ def signin(app):
         return hosts.providers()["wechat"]
 
 
-def a_code(wechat_oauth, openid):
-    """What WeChat gives the browser after the user agrees: a code for our callback."""
+def a_code(wechat_oauth, openid, scope="snsapi_base"):
+    """What WeChat gives the browser after the user agrees (to `scope`): a code for our callback."""
     import requests
 
     wechat_oauth.user = openid
@@ -42,7 +42,7 @@ def a_code(wechat_oauth, openid):
             "appid": "wx8888888888888888",
             "redirect_uri": "http://127.0.0.1/cb",
             "response_type": "code",
-            "scope": "snsapi_base",
+            "scope": scope,
             "state": "s",
         },
     )
@@ -103,22 +103,7 @@ def test_snsapi_userinfo_asks_for_the_nickname(app, wechat_oauth):
     provider = from_settings("wechat", settings, app)
     assert "scope=snsapi_userinfo" in provider.authorize_url("http://127.0.0.1/cb", "s")
     openid = wechat_oauth.new_user("王芳的微信")
-    import requests
-
-    wechat_oauth.user = openid
-    answer = requests.get(
-        f"{wechat_oauth.url}/connect/oauth2/authorize",
-        allow_redirects=False,
-        timeout=5,
-        params={
-            "appid": "wx8888888888888888",
-            "redirect_uri": "http://127.0.0.1/cb",
-            "response_type": "code",
-            "scope": "snsapi_userinfo",
-            "state": "s",
-        },
-    )
-    identity = provider.identify({"code": code_of(answer.headers["Location"])})
+    identity = provider.identify({"code": a_code(wechat_oauth, openid, scope="snsapi_userinfo")})
     assert identity.nickname == "王芳的微信" and identity.subject == openid
 
 

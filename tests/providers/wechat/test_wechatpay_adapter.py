@@ -249,7 +249,10 @@ def test_bill_lines_of_other_apps_and_the_summary_are_not_trades(provider):
         "`CNY,`400.00,`0.00,`0,`0,`0.00,`0.00,`,`,`社会保险费,`,`0.00000,`0.60%,`400.00,`0.00,`"
     )
     theirs = ours.replace("`wx8888888888888888", "`wx7777777777777777").replace("`SB1", "`SHOP1")
-    summary = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n`2,`800.00,`0.00,`0.00,`0.00000,`800.00,`0.00"
+    summary = (
+        "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\n"
+        "`2,`800.00,`0.00,`0.00,`0.00000,`800.00,`0.00"
+    )
     rows = provider.parse_bill(f"{header}\n{ours}\n{theirs}\n{summary}\n")
     assert [(r.out_trade_no, r.amount_fen, r.at) for r in rows] == [
         ("SB1", 40000, dt.datetime(2026, 11, 23, 12, 0, 1, tzinfo=SHANGHAI))
