@@ -1,6 +1,7 @@
 """Embedded defaults. A pilot overrides them in instance/config.py or with SBWEB_* environment
 variables; tests pass a mapping to create_app()."""
 
+import json
 import os
 from datetime import timedelta
 
@@ -174,6 +175,15 @@ class Defaults:
     # Real host-app sign-in (the host's OAuth), by name: {"alipay": {"kind": "alipay", …}}.
     # Inside that host app, 同意授权 goes through it (sbweb.identity.hosts lists the kinds).
     HOST_SIGNIN: dict = {}
+    # The tax bureau's own apps as hosts (sbweb.identity.hosts.apps): recognised by a regular
+    # expression searched in the user agent, shown by name (no logo), no 授权 there (residents
+    # type 证件信息: the lookup level, enough to pay 城乡居民 and 灵活就业), and only `channels`
+    # offered, in that order. The tokens below are placeholders: the real ones come from the
+    # bureau's app team and are set here (instance/config.py, or SBWEB_TAX_APP_HOSTS as JSON).
+    TAX_APP_HOSTS: list = [
+        {"key": "gztax", "name": "贵州税务", "user_agent": r"GZTaxApp/", "channels": ["unionpay", "alipay"]},
+        {"key": "sst", "name": "税税通", "user_agent": r"SSTApp/", "channels": ["unionpay", "alipay"]},
+    ]
 
     # Mail (发送至邮箱), through the durable outbox in sbweb/mail.py. No MAIL_SERVER: the embedded
     # default writes each mail as an .eml file into instance/outbox/; set it to send by SMTP.
@@ -206,7 +216,8 @@ _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "fals
 
 def _typed(name: str, value: str):
     """An environment string as the type of the setting's default: true/false/1/0 for booleans,
-    a number for numbers, seconds for durations, comma-separated seconds for schedules."""
+    a number for numbers, seconds for durations, comma-separated seconds for schedules, JSON
+    for lists and mappings."""
     default = getattr(Defaults, name, None)
     text = value.strip()
     try:
@@ -218,6 +229,8 @@ def _typed(name: str, value: str):
             return timedelta(seconds=float(text))
         if isinstance(default, tuple) and all(isinstance(v, str) for v in default):
             return tuple(v for v in text.replace(",", " ").split() if v)  # origins, space/comma separated
+        if isinstance(default, (list, dict)):
+            return json.loads(text)  # structured settings (TAX_APP_HOSTS) as JSON
         if isinstance(default, tuple) and all(isinstance(v, (int, float)) for v in default):
             parts = [v for v in text.replace(" ", "").split(",") if v]
             return tuple(float(v) if "." in v else int(v) for v in parts)

@@ -43,21 +43,25 @@ def _consent_form() -> ConsentForm:
 
 def _authorize_page(form: ConsentForm, status: int = 200):
     need = request.args.get("need") if request.args.get("need") in identity.RESIDENT_LEVELS else None
+    host = identity.detect_host(request.user_agent.string)
     return render_step(
         "auth/authorize.html",
         form=form,
         need=need,
         action=identity.action_words(request.args.get("action")),
         looked_up=identity.level() == "lookup",
-        host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"],
-        host_signin=identity.host_signin_for(identity.detect_host(request.user_agent.string)),
+        # A tax app has no 授权 of its own, so the sandbox does not pretend one either.
+        host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"] and not identity.is_tax_app(host),
+        host_signin=identity.host_signin_for(host),
         status=status,
     )
 
 
 @bp.get("/")
 def authorize():
-    """The host app's authorization sheet."""
+    """The host app's authorization sheet (in a tax app, which has none: 证件信息 straight away)."""
+    if identity.is_tax_app(identity.detect_host(request.user_agent.string)) and request.args.get("need") != "verified":
+        return redirect(url_for("auth.manual", next=request.args.get("next")), 303)
     return _authorize_page(_consent_form())
 
 
@@ -177,7 +181,7 @@ def sign_ins():
         "auth/sign_ins.html",
         rows=identity.login_sessions.history_of_person(identity.person_id()),
         here=identity.current_login().id,
-        host_labels=identity.HOST_LABELS,
+        host_labels=identity.host_labels(),
         end_form=PlainForm(),
     )
 

@@ -39,6 +39,9 @@ class HostSignIn(Protocol):
 
 
 def init_host_signin(app) -> None:
+    from sbweb.identity.hosts.apps import init_tax_app_hosts
+
+    init_tax_app_hosts(app)  # the configured tax apps: hosts without a sign-in of their own
     signins = {}
     if app.config["HOST_SANDBOX_ENABLED"] and app.config["SANDBOX_ENABLED"]:
         # The demo residents sign in through the sandbox's Alipay-style authorization.
