@@ -58,6 +58,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["shanghai"] = shanghai_time
     app.jinja_env.filters["yuan"] = fen_display
+    app.jinja_env.globals["host_label"] = identity.host_label  # 支付宝, 微信, 贵州税务 …
     app.jinja_env.filters["rmb_upper"] = rmb_upper
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["mask"] = mask

@@ -38,7 +38,7 @@ from sbweb.identity.hosts import bind as bind_host_user
 from sbweb.identity.hosts import for_host as host_signin_for
 from sbweb.identity.hosts import person_for as host_person
 from sbweb.identity.hosts import providers as host_signins
-from sbweb.identity.hosts.apps import HOST_LABELS, channel_choices, detect_host, host_label, host_labels, is_tax_app
+from sbweb.identity.hosts.apps import HOST_LABELS, channel_choices, detect_host, host_label, is_tax_app
 from sbweb.identity.lookup import NO_MATCH, number_locked, silent_lookup, throttled_lookup
 from sbweb.identity.sessions import (
     current_login,
@@ -91,7 +91,6 @@ __all__ = [
     # host apps and their sign-in
     "HOST_LABELS",
     "host_label",
-    "host_labels",
     "is_tax_app",
     "detect_host",
     "channel_choices",

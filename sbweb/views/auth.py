@@ -181,7 +181,6 @@ def sign_ins():
         "auth/sign_ins.html",
         rows=identity.login_sessions.history_of_person(identity.person_id()),
         here=identity.current_login().id,
-        host_labels=identity.host_labels(),
         end_form=PlainForm(),
     )
 

@@ -56,7 +56,6 @@ def identity_step():
         "codecheck/identity.html",
         form=form,
         binding=identity.pending_binding(),
-        host_labels=identity.HOST_LABELS,
         status=status,
     )
 
@@ -86,7 +85,6 @@ def _blind_page(form: CodeForm, status: int = 200):
         "codecheck/blind.html",
         form=form,
         binding=identity.pending_binding(),
-        host_labels=identity.HOST_LABELS,
         status=status,
     )
 
@@ -147,7 +145,6 @@ def _code_page(code_form=None, send_form=None, status=200):
         sent=_sent(),
         email=identity.masked_email(person.email),
         binding=identity.pending_binding(),
-        host_labels=identity.HOST_LABELS,
         status=status,
     )
 
@@ -198,7 +195,5 @@ def check():
     if bound:
         identity.bind_pending(pending, person)
     identity.sign_in(person, "verified", identity.host(), identity.host_subject())
-    flash(
-        f"已绑定，今后在{identity.HOST_LABELS.get(pending['host'], '')}中授权即可直接登录" if bound else "身份验证成功"
-    )
+    flash(f"已绑定，今后在{identity.host_label(pending['host'])}中授权即可直接登录" if bound else "身份验证成功")
     return redirect(target, 303)

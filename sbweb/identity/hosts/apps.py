@@ -102,11 +102,6 @@ def host_label(host: str | None) -> str:
     return tax_app.name if tax_app is not None else HOST_LABELS.get(host or "browser", HOST_LABELS["browser"])
 
 
-def host_labels() -> dict[str, str]:
-    """Every host's name, the configured tax apps' too (for pages listing sign-ins)."""
-    return HOST_LABELS | {h.key: h.name for h in tax_app_hosts()}
-
-
 def allowed_channels(host: str) -> tuple[str, ...]:
     tax_app = _tax_app(host)
     if tax_app is not None:
