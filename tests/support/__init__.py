@@ -288,7 +288,9 @@ def alipay_account(app, gateway_base: str) -> dict:
         "gateway": f"{gateway_base}/sandbox/gateway.do",
         "app_private_key_file": "keys/alipay/app_private_key.pem",
         "alipay_public_key_file": "keys/alipay/alipay_public_key.txt",
-        "timeout": 1,
+        # Short, so a stalled gateway's tests end soon; not 1 s: on a loaded CI machine a real
+        # answer (two RSA signatures over HTTP) once took longer than that.
+        "timeout": 3,
     }
 
 
