@@ -13,7 +13,7 @@ import secrets
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from sbweb.db import db, write_transaction
+from sbweb.db import db, hold_after_commit, write_transaction
 from sbweb.models import CaptchaChallenge, LoginSession, VerificationCode
 from sbweb.models.base import utcnow
 
@@ -71,9 +71,12 @@ def start(
             signed_in_at=now,
             last_seen_at=now,
             expires_at=now + lifetime,
+            ended_at=None,
+            end_reason=None,
             orders=[],
         )
         db.session.add(row)
+        hold_after_commit(row)  # the sign-in's identity, used by the rest of its request: not read again
     return row, token
 
 
@@ -113,10 +116,10 @@ def touch(row: LoginSession, now: dt.datetime | None = None) -> None:
             .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
             .values(last_seen_at=now)
         )
-    _known(row, last_seen_at=now)
+    known(row, last_seen_at=now)
 
 
-def _known(row: LoginSession, **values) -> None:
+def known(row: LoginSession, **values) -> None:
     """What an UPDATE just wrote, told to the loaded row without marking it changed (a change
     flushed later would write outside a write transaction)."""
     for key, value in values.items():
@@ -183,23 +186,30 @@ def set_host(row: LoginSession, host: str, subject: str | None) -> None:
             .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
             .values(host=host, host_subject=subject)
         )
-    _known(row, host=host, host_subject=subject)
+    known(row, host=host, host_subject=subject)
 
 
 def remember_order(row: LoginSession, order_no: str, kept: int = 20) -> None:
     """Add an order this session made to its list (read and written in one transaction, so two
     tabs paying at once both land)."""
     with write_transaction():
-        held = db.session.scalar(
-            select(LoginSession.orders)
-            .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
-            .with_for_update()
-        )
-        if held is None:
-            return
-        orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
-        db.session.execute(update(LoginSession).where(LoginSession.id == row.id).values(orders=orders))
-    _known(row, orders=orders)
+        orders = remember_order_within(row, order_no, kept)
+    if orders is not None:
+        known(row, orders=orders)
+
+
+def remember_order_within(row: LoginSession, order_no: str, kept: int = 20) -> list | None:
+    """`remember_order` inside the caller's write transaction (the one that makes the order);
+    the list as written, or None when the session has ended meanwhile. `row` is told only by
+    `remember_order`, or by the caller once that transaction has committed."""
+    held = db.session.scalar(
+        select(LoginSession.orders).where(LoginSession.id == row.id, LoginSession.ended_at.is_(None)).with_for_update()
+    )
+    if held is None:
+        return None
+    orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
+    db.session.execute(update(LoginSession).where(LoginSession.id == row.id).values(orders=orders))
+    return orders
 
 
 def open_sessions_of_staff(staff_id: int, idle: dt.timedelta) -> list[LoginSession]:

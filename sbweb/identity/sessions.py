@@ -65,7 +65,7 @@ def load_login() -> None:
         _ended(EXPIRED if why == "idle" else TOO_LONG.format(hours=hours))
         return
     login_sessions.touch(row)
-    request.environ[LOGIN] = row
+    request.environ[LOGIN] = _held(row)
 
 
 def current_login() -> LoginSession | None:
@@ -91,7 +91,17 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     session.clear()
     session.permanent = True
     session[TOKEN_KEY] = token
-    request.environ[LOGIN] = row
+    request.environ[LOGIN] = _held(row)
+
+
+def _held(row: LoginSession) -> LoginSession:
+    """The request's identity, as it stood when the request began (or signed in): out of the
+    database session, so that a commit later in the request (an order made, a due taken) does
+    not expire it and send its SELECT again on the next `identity.host()`. What changes it here
+    (touch, set_host, remember_order) says so to this row too; whether it has ended is checked,
+    as ever, once per request, and the writes that depend on it (remember_order) check again."""
+    db.session.expunge(row)
+    return row
 
 
 def sign_out() -> None:
@@ -144,6 +154,20 @@ def remember_order(order_no: str) -> None:
     row = current_login()
     if row is not None:
         login_sessions.remember_order(row, order_no)
+
+
+def remember_order_within(order_no: str) -> list | None:
+    """`remember_order` in the caller's write transaction (the one that makes the order): the
+    list written, to hand to `remembered` once that transaction has committed."""
+    row = current_login()
+    return login_sessions.remember_order_within(row, order_no) if row is not None else None
+
+
+def remembered(orders: list | None) -> None:
+    """This request's identity learns the order list `remember_order_within` committed."""
+    row = current_login()
+    if row is not None and orders is not None:
+        login_sessions.known(row, orders=orders)
 
 
 def may_see_order(order) -> bool:
