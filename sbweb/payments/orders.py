@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
@@ -116,16 +116,19 @@ def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
     ids = {int(i) for i in due_ids}
     if not ids:
         return []
-    # With each due's enrollment (already joined) and agency: every caller names the item
-    # (describe) or asks the region's reconciliation window (payment_pause).
-    query = (
-        select(Due)
-        .join(Enrollment)
-        .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
-        .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
-        .order_by(Due.period_start, Due.id)
-    )
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(_LOAD_DUES, {"ids": sorted(ids), "people": sorted(person_ids)}))
+
+
+# Every step from 缴费信息确认 to 去支付 runs it (去支付 twice): built once, with bind parameters.
+# With each due's enrollment (already joined) and agency: every caller names the item
+# (describe) or asks the region's reconciliation window (payment_pause).
+_LOAD_DUES = (
+    select(Due)
+    .join(Enrollment)
+    .where(Due.id.in_(bindparam("ids", expanding=True)), Enrollment.person_id.in_(bindparam("people", expanding=True)))
+    .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
+    .order_by(Due.period_start, Due.id)
+)
 
 
 def regions_of(order: Order) -> set[str]:

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from sbweb import identity
 from sbweb.checkout import go_pay, start_payment
@@ -10,25 +11,36 @@ from sbweb.db import db
 from sbweb.extensions import csrf
 from sbweb.forms.proxy import KeepPayeeForm
 from sbweb.htmx import into_main, polled_by, render_part, render_step
-from sbweb.models import Order
+from sbweb.models import Due, Enrollment, Order, OrderItem, Ticket
 from sbweb.payments import InvalidNotice, PayerUnknown, orders
 from sbweb.services import payees, standards
 
 bp = Blueprint("orders", __name__)
 
 
-def _own_order(order_no: str) -> Order:
-    order = db.session.scalar(select(Order).filter_by(order_no=order_no[:32]))
+def _own_order(order_no: str, *options) -> Order:
+    query = select(Order).filter_by(order_no=order_no[:32])
+    order = db.session.scalars(query.options(*options) if options else query).unique().one_or_none()
     if order is None or not identity.may_see_order(order):
         abort(404)  # someone else's order looks exactly like no order
     return order
+
+
+# What the 缴费结果 page shows of an order, loaded with it: the tickets with their tax offices
+# and the refunds joined, the items with their dues, enrollments and people in one query more —
+# two statements where loading them one by one took eight. (Not for the polled 支付中 line.)
+_AS_SHOWN = (
+    joinedload(Order.tickets).joinedload(Ticket.tax_office),
+    joinedload(Order.refunds),
+    selectinload(Order.items).joinedload(OrderItem.due).joinedload(Due.enrollment).joinedload(Enrollment.person),
+)
 
 
 @bp.get("/orders/<order_no>")
 def show(order_no):
     """支付中 while the outcome is open (asks the provider, at most every few seconds), then
     缴费结果. The same URL serves the page, the polled fragment and the 刷新 button."""
-    order = _own_order(order_no)
+    order = _own_order(order_no, *(() if polled_by("order-state") else _AS_SHOWN))
     if order.active:
         order = orders.refresh(order, min_interval=current_app.config["ORDER_QUERY_INTERVAL"])
     # Paid for someone once (代他人缴费): offer to keep them on the list (a verified write).
