@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import secrets
+from contextvars import ContextVar
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -24,7 +25,7 @@ TOUCH_EVERY = dt.timedelta(seconds=60)
 KEPT_FOR = dt.timedelta(days=180)
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -59,7 +60,7 @@ def start(
         if replacing is not None:
             _end_where(LoginSession.id == replacing.id, "replaced", now)
         row = LoginSession(
-            token_hash=_hash(token),
+            token_hash=token_hash(token),
             kind=kind,
             person_id=person_id,
             staff_id=staff_id,
@@ -92,7 +93,7 @@ def find(token: str | None, kind: str) -> LoginSession | None:
     (unknown, or of the other kind)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    return db.session.scalar(_FIND, {"token_hash": _hash(token), "kind": kind})
+    return db.session.scalar(_FIND, {"token_hash": token_hash(token), "kind": kind})
 
 
 def expiry(row: LoginSession, idle: dt.timedelta, now: dt.datetime | None = None) -> str | None:
@@ -126,7 +127,17 @@ def known(row: LoginSession, **values) -> None:
         set_committed_value(row, key, value)
 
 
+# How many times this thread has ended sessions: a sign-in handed from a POST to the GET run in
+# its place (sbweb.identity.sessions.CARRIED) is read again if any ended in between.
+_ENDINGS = ContextVar("sbweb_session_endings", default=0)
+
+
+def endings() -> int:
+    return _ENDINGS.get()
+
+
 def _end_where(condition, reason: str, now: dt.datetime) -> int:
+    _ENDINGS.set(_ENDINGS.get() + 1)
     return db.session.execute(
         update(LoginSession).where(condition, LoginSession.ended_at.is_(None)).values(ended_at=now, end_reason=reason)
     ).rowcount
@@ -202,14 +213,26 @@ def remember_order_within(row: LoginSession, order_no: str, kept: int = 20) -> l
     """`remember_order` inside the caller's write transaction (the one that makes the order);
     the list as written, or None when the session has ended meanwhile. `row` is told only by
     `remember_order`, or by the caller once that transaction has committed."""
-    held = db.session.scalar(
-        select(LoginSession.orders).where(LoginSession.id == row.id, LoginSession.ended_at.is_(None)).with_for_update()
-    )
+    held = db.session.scalar(_ORDERS_HELD, {"id": row.id})
     if held is None:
         return None
     orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
-    db.session.execute(update(LoginSession).where(LoginSession.id == row.id).values(orders=orders))
+    db.session.execute(_ORDERS_KEPT, {"w_id": row.id, "v_orders": orders})
     return orders
+
+
+# Built once (Core): every order made runs them.
+_SESSIONS = LoginSession.__table__
+_ORDERS_HELD = (
+    select(_SESSIONS.c.orders)
+    .where(_SESSIONS.c.id == bindparam("id"), _SESSIONS.c.ended_at.is_(None))
+    .with_for_update()
+)
+_ORDERS_KEPT = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("w_id"))
+    .values(orders=bindparam("v_orders", type_=_SESSIONS.c.orders.type))
+)
 
 
 def open_sessions_of_staff(staff_id: int, idle: dt.timedelta) -> list[LoginSession]:

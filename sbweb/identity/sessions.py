@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, flash, g, request, session
 
 from sbweb.db import db
+from sbweb.htmx import CARRY_PREFIX
 from sbweb.identity import login_sessions
 from sbweb.models import LoginSession, Person
 
@@ -26,6 +27,10 @@ KEPT_AFTER_EXPIRY = ("csrf_token",)
 # Kept on the request, not on `g`: the embedded sandbox answers API calls by an in-process request
 # to this same app, which shares the app context (and `g`) with the request that makes the call.
 LOGIN = "sbweb.login"
+# The sign-in as a POST left it, handed on to the GET that sbweb.htmx.one_round_trip runs in its
+# place (the same browser request): that GET checks it (token, end, limits) as it would the row
+# it read, without reading it again.
+CARRIED = CARRY_PREFIX + "login"
 # Routes that never load a session: static files, and the operator's health and metrics doors.
 SESSIONLESS = {"static", "ops.healthz", "ops.readyz", "ops.scrape"}
 
@@ -51,7 +56,7 @@ def load_login() -> None:
     token = session.get(TOKEN_KEY)
     if token is None or request.endpoint in SESSIONLESS:
         return
-    row = login_sessions.find(token, "resident")
+    row = _carried(token) or login_sessions.find(token, "resident")
     if row is None:
         _ended(None)
         return
@@ -65,7 +70,15 @@ def load_login() -> None:
         _ended(EXPIRED if why == "idle" else TOO_LONG.format(hours=hours))
         return
     login_sessions.touch(row)
-    request.environ[LOGIN] = _held(row)
+    _hold(row)
+
+
+def _carried(token: str) -> LoginSession | None:
+    """The sign-in a POST handed on to this GET (one_round_trip), if it is the cookie's."""
+    row, endings = request.environ.get(CARRIED) or (None, None)
+    if row is None or endings != login_sessions.endings():
+        return None  # none handed on, or sessions were ended since (perhaps this one)
+    return row if row.kind == "resident" and row.token_hash == login_sessions.token_hash(token) else None
 
 
 def current_login() -> LoginSession | None:
@@ -91,24 +104,26 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     session.clear()
     session.permanent = True
     session[TOKEN_KEY] = token
-    request.environ[LOGIN] = _held(row)
+    _hold(row)
 
 
-def _held(row: LoginSession) -> LoginSession:
+def _hold(row: LoginSession) -> None:
     """The request's identity, as it stood when the request began (or signed in): out of the
     database session, so that a commit later in the request (an order made, a due taken) does
     not expire it and send its SELECT again on the next `identity.host()`. What changes it here
     (touch, set_host, remember_order) says so to this row too; whether it has ended is checked,
     as ever, once per request, and the writes that depend on it (remember_order) check again."""
-    db.session.expunge(row)
-    return row
+    if row in db.session:
+        db.session.expunge(row)
+    request.environ[LOGIN] = row
+    request.environ[CARRIED] = (row, login_sessions.endings())
 
 
 def sign_out() -> None:
     row = current_login()
     if row is not None:
         login_sessions.end(row.id, "sign-out")
-    request.environ[LOGIN] = None
+    request.environ[LOGIN] = request.environ[CARRIED] = None
     session.clear()
 
 
