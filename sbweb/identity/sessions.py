@@ -15,6 +15,7 @@ from flask import Flask, current_app, flash, g, request, session
 from sbweb.db import db
 from sbweb.htmx import CARRY_PREFIX
 from sbweb.identity import login_sessions
+from sbweb.identity.login_sessions import Login
 from sbweb.models import LoginSession, Person
 
 TOKEN_KEY = "sid"
@@ -56,7 +57,7 @@ def load_login() -> None:
     token = session.get(TOKEN_KEY)
     if token is None or request.endpoint in SESSIONLESS:
         return
-    row = _carried(token) or login_sessions.find(token, "resident")
+    row = _carried(token) or login_sessions.find_login(token, "resident")
     if row is None:
         _ended(None)
         return
@@ -73,7 +74,7 @@ def load_login() -> None:
     _hold(row)
 
 
-def _carried(token: str) -> LoginSession | None:
+def _carried(token: str) -> Login | None:
     """The sign-in a POST handed on to this GET (one_round_trip), if it is the cookie's."""
     row, endings = request.environ.get(CARRIED) or (None, None)
     if row is None or endings != login_sessions.endings():
@@ -81,7 +82,7 @@ def _carried(token: str) -> LoginSession | None:
     return row if row.kind == "resident" and row.token_hash == login_sessions.token_hash(token) else None
 
 
-def current_login() -> LoginSession | None:
+def current_login() -> Login | None:
     return request.environ.get(LOGIN) if request else None
 
 
@@ -107,16 +108,15 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     _hold(row)
 
 
-def _hold(row: LoginSession) -> None:
-    """The request's identity, as it stood when the request began (or signed in): out of the
-    database session, so that a commit later in the request (an order made, a due taken) does
-    not expire it and send its SELECT again on the next `identity.host()`. What changes it here
-    (touch, set_host, remember_order) says so to this row too; whether it has ended is checked,
-    as ever, once per request, and the writes that depend on it (remember_order) check again."""
-    if row in db.session:
-        db.session.expunge(row)
-    request.environ[LOGIN] = row
-    request.environ[CARRIED] = (row, login_sessions.endings())
+def _hold(row: LoginSession | Login) -> None:
+    """The request's identity, as it stood when the request began (or signed in): a Login, not
+    the ORM row, so that a commit later in the request (an order made, a due taken) does not
+    expire it and send its SELECT again on the next `identity.host()`. What changes it here
+    (touch, set_host, remember_order) says so to it too; whether it has ended is checked, as
+    ever, once per request, and the writes that depend on it (remember_order) check again."""
+    login = row if isinstance(row, Login) else Login.of(row)  # (a new sign-in's row: held after its commit)
+    request.environ[LOGIN] = login
+    request.environ[CARRIED] = (login, login_sessions.endings())
 
 
 def sign_out() -> None:
