@@ -67,6 +67,10 @@ RULES: dict[str, Rule] = {
     "sandbox.unionpay_query": _r(None, PUBLIC, "沙箱"),
     "sandbox.unionpay_back": _r(None, PUBLIC, "沙箱"),
     "sandbox.unionpay_certificate": _r(PUBLIC, None, "沙箱"),
+    # The sandbox's 云闪付 open platform: its authorization page, its JSON API, the app's appletAuth.
+    "sandbox.unionpay_authorize": _r(PUBLIC, None, "沙箱"),
+    "sandbox.unionpay_open_api": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_applet_auth": _r(None, PUBLIC, "沙箱"),
     # A looked-up session: see what is owed and pay it; its own orders and their vouchers; the
     # way up to verified.
     "codecheck.code": _r(LOOKUP, None, "验证码验证"),
