@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sbweb.clock import SHANGHAI
 from sbweb.db import db
 from sbweb.models import ReconDifference
-from sbweb.payments import ProviderError, unionpay
+from sbweb.payments import ProviderError
+from sbweb.payments import unionpay as up
 from sbweb.payments.unionpay import parse_zm, read_bill_zip
 from sbweb.services import reconciliation
 from tests.providers.unionpay.fakes import MER_ID, Trade, zm_line
@@ -180,18 +181,14 @@ def test_an_answer_without_a_readable_file_of_that_day_is_a_provider_error(provi
 
 
 def test_a_file_signed_by_unionpays_test_environment_is_refused_in_production(provider, unionpay):
-    test_signer = unionpay.pki.authority.signer(cn=f"041@Z12@{unionpay_module_test_owner()}@00000062")
+    assert up.TEST_OWNER == "00040000:SIGN"  # as UnionPay's SDKs spell it
+    test_signer = unionpay.pki.authority.signer(cn="041@Z12@00040000:SIGN@00000062")
     unionpay.pki.unionpay, kept = test_signer, unionpay.pki.unionpay
     try:
         with pytest.raises(ProviderError, match='test environment\'s .*environment "test"'):
             provider.bill(DAY)
     finally:
         unionpay.pki.unionpay = kept
-
-
-def unionpay_module_test_owner() -> str:
-    assert unionpay.TEST_OWNER == "00040000:SIGN"  # as UnionPay's SDKs spell it
-    return "00040000:SIGN"
 
 
 # -- the daily 对账 of UnionPay --------------------------------------------------------------
