@@ -172,8 +172,8 @@ def refused_owner(owner: str, organisation: str) -> str:
     """Why a signing certificate's owner (the CN's third part) is not taken."""
     if owner == TEST_OWNER:
         return (
-            f"the signing certificate is UnionPay's test environment's ({TEST_OWNER}), "
-            'taken only by a provider configured with environment "test"'
+            f"the signing certificate is not {organisation}'s but UnionPay's test environment's "
+            f'({TEST_OWNER}), taken only by a provider configured with environment "test"'
         )
     return f"the signing certificate is not {organisation}'s"
 
