@@ -363,6 +363,12 @@ SCENARIOS: dict[str, Scenario] = {
         )
         for name in ("frontTransReq", "queryTrans", "backTransReq")
     },
+    "/sandbox/unionpay/filedownload/": Scenario(
+        "/sandbox/unionpay/filedownload/",
+        set(),
+        data={"txnType": "76", "settleDate": "1123"},
+        why="an unsigned request for the 对账文件 is refused",
+    ),
     "/admin/login": Scenario(
         "/admin/login",
         set(CELLS),
