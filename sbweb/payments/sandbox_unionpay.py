@@ -14,8 +14,10 @@ notification through the sandbox's notify delivery (a 200 is received, as UnionP
 
 The cashier page (sandbox/unionpay_cashier.html) has the sandbox's test switches: 余额不足
 (the attempt fails, the payer may try again until payTimeout; UnionPay notifies only
-successes), 延迟通知, 重复通知, 不发通知. Not here yet (issue 18): 消费撤销, the 对账文件
-(txnType 76), a 退货's own async notification (its outcome is asked for by queryTrans).
+successes), 延迟通知, 重复通知, 不发通知. Its file host (/filedownload/) serves the daily
+对账文件 (文件传输, txnType 76) of its own payments and 退货, zipped and signed as UnionPay does
+(see "the 对账文件" below). Not here yet (issue 18): 消费撤销, a 退货's own async notification
+(its outcome is asked for by queryTrans).
 """
 
 import base64

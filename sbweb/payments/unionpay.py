@@ -21,8 +21,13 @@ its CN is 中国银联股份有限公司, as UnionPay's own SDKs check.
 Answers from queryTrans/backTransReq come as `k=v&…` text, not URL-encoded; values that
 hold `&` are wrapped in {} or [] (reserved fields), which `parse_answer` keeps whole.
 
-Not in this module yet (issue 18): 消费撤销, the 对账文件 (txnType 76), UnionPay's test-
-environment certificates (whose CN reads 00040000:SIGN). The sandbox's 银联 gateway
+- the 对账文件 (文件传输, txnType 76, at the file host fileTransUrl): the signed answer's
+  fileContent (base64 of the zip, deflated) inflated, unzipped and its ZM file read into
+  BillRows (`bill`); see "the 对账文件" below for the layout and where it comes from.
+- UnionPay's test environment (setting environment "test"): its signing certificates, whose
+  CN's third part reads 00040000:SIGN, are taken (`Trust.test_environment`); never otherwise.
+
+Not in this module yet (issue 18): 消费撤销. The sandbox's 银联 gateway
 (sbweb.payments.sandbox_unionpay) runs this client in the embedded defaults.
 """
 
@@ -45,7 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from sbweb.clock import SHANGHAI
+from sbweb.clock import SHANGHAI, utcnow
 from sbweb.payments import (
     BillRow,
     InvalidNotice,
@@ -704,7 +709,7 @@ REFUND_STATUS = {"paid": "succeeded", "processing": "processing", "failed": "fai
 
 class UnionPayProvider:
     """云闪付 for one 商户号 (merId): 前台交易 (the browser posts our signed form to UnionPay's
-    page), notifications, 交易状态查询 and 退货. Serves the `unionpay` channel only.
+    page), notifications, 交易状态查询, 退货 and the daily 对账文件. Serves the `unionpay` channel only.
 
     UnionPay finds a trade by orderId *and* the txnTime it was sent with, so each trade's
     txnTime is one fixed moment of ours: the order's (or refund's) creation, read back from the
@@ -921,7 +926,7 @@ class UnionPayProvider:
     def bill(self, day: dt.date) -> list[BillRow]:
         """The 对账文件 of the 清算日期 `day` (file transfer, txnType 76): asked for, the signed
         answer verified, its fileContent inflated and unzipped, the ZM file read."""
-        fields = file_request(self.merchant, settle_date=day, txn_time=dt.datetime.now(dt.UTC))
+        fields = file_request(self.merchant, settle_date=day, txn_time=utcnow())
         raw = self.post_file(f"{self.file_gateway}/", fields)
         answer = read_file_answer(raw, self.trust, mer_id=self.merchant.mer_id, settle_date=fields["settleDate"])
         return read_bill_zip(file_content(answer), mer_id=self.merchant.mer_id, day=day)
