@@ -71,6 +71,7 @@ RULES: dict[str, Rule] = {
     "sandbox.unionpay_authorize": _r(PUBLIC, None, "沙箱"),
     "sandbox.unionpay_open_api": _r(None, PUBLIC, "沙箱"),
     "sandbox.unionpay_applet_auth": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_file": _r(None, PUBLIC, "沙箱"),  # the 对账文件: server to server, signed
     # A looked-up session: see what is owed and pay it; its own orders and their vouchers; the
     # way up to verified.
     "codecheck.code": _r(LOOKUP, None, "验证码验证"),

@@ -250,6 +250,13 @@ def unionpay_back():
     return Response(text, mimetype="text/plain")
 
 
+@bp.post("/unionpay/filedownload/")
+@csrf.exempt  # server to server (UnionPay's fileTransUrl); the merchant's signature is the check
+def unionpay_file():
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.file_transfer, request.form.to_dict())
+    return Response(text, mimetype="text/plain")
+
+
 @bp.get("/unionpay/acp_<which>.cer")
 def unionpay_certificate(which):
     found = sandbox_unionpay.material()

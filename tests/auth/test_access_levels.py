@@ -375,6 +375,12 @@ SCENARIOS: dict[str, Scenario] = {
         data={"openId": "x"},
         why="the 云闪付 app's appletAuth stand-in: without a signed upsdk.config it gives no code",
     ),
+    "/sandbox/unionpay/filedownload/": Scenario(
+        "/sandbox/unionpay/filedownload/",
+        set(),
+        data={"txnType": "76", "settleDate": "1123"},
+        why="an unsigned request for the 对账文件 is refused",
+    ),
     "/admin/login": Scenario(
         "/admin/login",
         set(CELLS),
