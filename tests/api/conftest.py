@@ -5,8 +5,10 @@ import json as jsonlib
 from urllib.parse import urlsplit
 
 import pytest
+from flask import has_app_context
 
 from sbweb import api_signing
+from sbweb.db import db
 
 
 class AgencySystem:
@@ -42,7 +44,10 @@ def make_system(app):
 
         with app.app_context():
             made = api_clients.create(name, list(scopes), agency_code)
-            return AgencySystem(app.test_client(), made.client.client_id, made.secret)
+            system = AgencySystem(app.test_client(), made.client.client_id, made.secret)
+        if has_app_context():  # a test's own context: its read snapshot began before the client
+            db.session.commit()
+        return system
 
     return make
 
