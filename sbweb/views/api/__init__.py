@@ -3,30 +3,12 @@ requests (sbweb.views.api.auth), problem+json errors (problems.py), the OpenAPI 
 generated from the code by flask-smorest at /api/v1/openapi.json and a page of it at /api/v1/
 (docs.py, our own: the library's UIs load scripts from a CDN, which our CSP forbids)."""
 
-import marshmallow as ma
 from flask import Flask
-from flask_smorest import Api, Blueprint
-from werkzeug.exceptions import HTTPException
+from flask_smorest import Api
 
 from sbweb.extensions import csrf
-from sbweb.views.api import auth, problems
-
-bp = Blueprint(
-    "api",
-    __name__,
-    url_prefix="/api/v1",
-    description="社保费缴纳的机器接口：事件流与票证查询。每个请求都须签名（见 docs/api.md）。",
-)
-SIGNED = [{"sbwebHmac": []}]
-
-
-class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details; `detail` is Chinese."""
-
-    type = ma.fields.String(metadata={"description": "问题类型（URI）"})
-    title = ma.fields.String()
-    status = ma.fields.Integer()
-    detail = ma.fields.String(metadata={"description": "中文说明"})
+from sbweb.views.api import events, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api.blueprint import ProblemSchema, bp
 
 
 class AgencyApi(Api):
@@ -37,22 +19,6 @@ class AgencyApi(Api):
 
     def _register_error_handlers(self):
         pass
-
-
-@bp.before_request
-def _signed():
-    auth.authenticate()
-
-
-@bp.after_request
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-bp.register_error_handler(HTTPException, problems.handle)
-
-from sbweb.views.api import events, tickets  # noqa: E402,F401  (their routes join bp)
 
 
 def init_app(app: Flask) -> Api:

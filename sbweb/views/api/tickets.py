@@ -5,8 +5,8 @@ import marshmallow as ma
 from flask import g
 
 from sbweb.services import api_events
-from sbweb.views.api import SIGNED, ProblemSchema, bp
 from sbweb.views.api.auth import require
+from sbweb.views.api.blueprint import SIGNED, ProblemSchema, bp
 from sbweb.views.api.problems import PROBLEM, Problem
 
 
