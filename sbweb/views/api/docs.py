@@ -8,6 +8,12 @@ from sbweb.htmx import render_step
 bp = Blueprint("api_docs_page", __name__, url_prefix="/api/v1")
 
 
+def _resolved(spec: dict, response: dict) -> dict:
+    """A response given as a $ref to components.responses (flask-smorest's 422, default): that one."""
+    ref = response.get("$ref", "")
+    return spec.get("components", {}).get("responses", {}).get(ref.rsplit("/", 1)[-1], response) if ref else response
+
+
 def _operations(spec: dict) -> list[dict]:
     found = []
     for path, item in spec.get("paths", {}).items():
@@ -21,7 +27,7 @@ def _operations(spec: dict) -> list[dict]:
                     "summary": operation.get("summary", ""),
                     "description": operation.get("description", ""),
                     "parameters": operation.get("parameters", []),
-                    "responses": sorted(operation.get("responses", {}).items()),
+                    "responses": [(c, _resolved(spec, r)) for c, r in sorted(operation.get("responses", {}).items())],
                 }
             )
     return found
