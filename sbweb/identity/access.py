@@ -20,6 +20,9 @@ from flask import Flask, abort, current_app, request, url_for
 from sbweb.identity import sessions
 
 PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN = "public", "lookup", "verified", "staff", "admin"
+# The machine API: no session at all; every request signed by an API client, checked by the API's
+# own hook (sbweb.views.api.auth) with the scope each view needs.
+API = "api"
 RESIDENT_LEVELS = {LOOKUP: 1, VERIFIED: 2}
 
 
@@ -58,6 +61,11 @@ RULES: dict[str, Rule] = {
     "ops.readyz": _r(PUBLIC, None, "就绪检查"),
     "ops.scrape": _r(PUBLIC, None, "运行指标（限指定地址）"),
     "sandbox.public_key": _r(PUBLIC, None, "沙箱"),
+    # The machine API's description is public (it holds no data); its operations are signed.
+    "api-docs.openapi_json": _r(PUBLIC, None, "机器接口文档"),
+    "api_docs_page.index": _r(PUBLIC, None, "机器接口文档"),
+    "api.feed": _r(API, None, "机器接口：事件流"),
+    "api.ticket": _r(API, None, "机器接口：票证查询"),
     "sandbox.bill": _r(PUBLIC, None, "沙箱"),
     "sandbox.cashier": _r(None, PUBLIC, "沙箱"),
     "sandbox.gateway": _r(PUBLIC, PUBLIC, "沙箱"),
@@ -222,7 +230,7 @@ def check() -> object | None:
     if endpoint is None:  # no such route (404 / 405 follow)
         return None
     level = needed(endpoint, request.method)
-    if level == PUBLIC:
+    if level in (PUBLIC, API):
         return None
     if level is None:  # a route (or a method of it) nobody classified: refused, never open
         current_app.logger.error("%s %s is not in sbweb.identity.access.RULES: refused", request.method, endpoint)
