@@ -14,7 +14,8 @@ from flask import Flask, current_app, flash, g, request, session
 
 from sbweb.db import db
 from sbweb.identity import login_sessions
-from sbweb.models import LoginSession, Person
+from sbweb.identity.login_sessions import OpenLogin
+from sbweb.models import Person
 
 TOKEN_KEY = "sid"
 EXPIRED = "您已较长时间未操作，为保护您的信息安全，请重新授权"
@@ -68,7 +69,7 @@ def load_login() -> None:
     request.environ[LOGIN] = row
 
 
-def current_login() -> LoginSession | None:
+def current_login() -> OpenLogin | None:
     return request.environ.get(LOGIN) if request else None
 
 
