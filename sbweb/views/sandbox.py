@@ -191,7 +191,7 @@ def unionpay_query():
 @bp.post("/unionpay/gateway/api/backTransReq.do")
 @csrf.exempt  # server to server; the merchant's signature is the check
 def unionpay_back():
-    text = sandbox_unionpay.api_answer(sandbox_unionpay.refund, request.form.to_dict())
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.back, request.form.to_dict())
     return Response(text, mimetype="text/plain")
 
 

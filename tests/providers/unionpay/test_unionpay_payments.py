@@ -119,7 +119,10 @@ FORGED = {
     ),
     "no signature": (lambda pay, n: pay.notification(n, after={"signature": ""}), "no signature"),
     "another merchant": (lambda pay, n: pay.notification(n, merId="898000000000999"), "not our merId"),
-    "a refund's notification": (lambda pay, n: pay.notification(n, txnType="04"), "not a payment notification"),
+    "a refund's notification about no refund of ours": (
+        lambda pay, n: pay.notification(n, txnType="04"),
+        "not a refund of ours",
+    ),
 }
 WRONG_FOR_US = {
     "a wrong amount": (lambda pay, n: pay.notification(n, txnAmt="1", settleAmt="1"), "wrong amount"),
