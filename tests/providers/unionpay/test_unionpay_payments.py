@@ -2,7 +2,8 @@
 with the signed 前台交易 form → posted to UnionPay → paid → the notification at
 /notify/unionpay settles the order once (200 only after the write); replays change nothing;
 forged, tampered and foreign notifications are refused and change nothing; a lost
-notification is made good by 交易状态查询; money after the order ended goes back by 退货."""
+notification is made good by 交易状态查询; money after the order ended goes back by 撤销 the same
+清算日 (UnionPay's settleDate)."""
 
 import pytest
 import requests
@@ -200,6 +201,7 @@ def test_money_after_the_order_ended_goes_back_by_refund(signed_in, unionpay):
     refunds = [t for t in unionpay.trades.values() if t.kind == "refund"]
     assert len(refunds) == 1 and refunds[0].orig_qry_id == trade.query_id
     assert refunds[0].amount_fen == trade.amount_fen
+    assert refunds[0].txn_type == "31"  # the whole trade, the day it was paid: 消费撤销
     # Sent again (a retry, the job): asked about, never a second 退货.
     with client.application.app_context():
         complete_refunds()
