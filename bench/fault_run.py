@@ -10,7 +10,9 @@ the whole self-pay journey (bench/journey.py), each journey with one of the sand
 switches or behaviours (normal, 延迟通知, 重复通知, 不发通知, 余额不足, closing the page right after
 paying); about a third of them (UNIONPAY_SHARE) pay by 云闪付 — our UnionPay client's signed
 前台交易 form posted to the sandbox's 银联 gateway and its cashier, UnionPay's notifications, queries
-and 撤销/退货 — the rest by the Alipay-style cashier. Meanwhile, on a timeline:
+and 撤销/退货 — the rest by the Alipay-style cashier; some 云闪付 payers cancel the order on our page
+and then pay on the 银联 cashier still open (money for an ended order: 原路退回 by 消费撤销).
+Meanwhile, on a timeline:
 
   - SIGKILL the gunicorn worker that is handling a 确认付款 or a 去支付 (found from the request's
     TCP connection), several times;
@@ -61,6 +63,10 @@ BEHAVIOURS = {
     "延迟通知, page closed": 5,
     "page closed after paying": 5,
     "余额不足": 10,
+    # 云闪付 only (an Alipay journey takes it as normal): the resident cancels the order (取消支付 on
+    # our page) with the 银联 cashier still open there, then pays on it: the money arrives for an
+    # ended order and goes back (原路退回) by 消费撤销, the same 清算日.
+    "cancelled, then paid": 5,
 }
 SWITCHES = {
     "延迟通知": ("late",),
@@ -169,8 +175,14 @@ class FaultResident(Resident):
         )
         cashier = self.field("银联收银台 (sandbox)", page, r'action="(/sandbox/unionpay/cashier/\d+)"')
         self.pause()
-        form = {"csrf_token": csrf_token(page), "action": "pay", **{s: "on" for s in switches}}
+        if "cancel first" in switches:
+            number = to.rstrip("/").rsplit("/", 1)[-1]
+            ours = self.get("订单 (取消支付)", f"/orders/{number}")
+            self.post("取消支付 (post)", f"/orders/{number}/cancel", {"csrf_token": csrf_token(ours)}, to="/orders/")
+        form = {"csrf_token": csrf_token(page), "action": "pay", **{s: "on" for s in switches if s != "cancel first"}}
         _, page = self.request("确认付款 (sandbox)", "POST", cashier, expect=200, data=form)
+        if "cancel first" in switches:
+            return "取消后付款（原路退回）"
         if "fail" in switches:
             self.request("取消支付 (sandbox)", "POST", cashier, expect=200, data={**form, "action": "cancel"})
             return "余额不足后离开"
@@ -325,9 +337,13 @@ def _user(args, n: int, make_resident, pool: ResidentPool, stats: Stats, stop_at
         if person is None:
             return
         behaviour = r.choices(behaviours, weights)[0]
-        journey = resident.pay_by_unionpay if r.random() < UNIONPAY_SHARE else resident.pay_own_dues
+        by_unionpay = r.random() < UNIONPAY_SHARE
+        journey = resident.pay_by_unionpay if by_unionpay else resident.pay_own_dues
+        switches = SWITCHES.get(behaviour, ())
+        if behaviour == "cancelled, then paid":
+            switches = ("cancel first",) if by_unionpay else ()
         try:
-            outcome = journey(person, switches=SWITCHES.get(behaviour, ()), abandon_after_paying="closed" in behaviour)
+            outcome = journey(person, switches=switches, abandon_after_paying="closed" in behaviour)
         except StepFailed:
             outcome = "error"
         except OutOfTime:
