@@ -167,7 +167,10 @@ class FaultResident(Resident):
         try again until payTimeout); this payer gives up (取消支付) and the order expires."""
         self.http.cookies.clear()
         self.channel = "unionpay"
-        to = self._to_cashier_htmx(person) if self.htmx else self._to_cashier(person)
+        try:
+            to = self._to_cashier_htmx(person) if self.htmx else self._to_cashier(person)
+        finally:
+            self.channel = "alipay"  # this resident's next journey may be an Alipay one
         page = self.get("云闪付 (signed form)", to, h1="云闪付")
         action, fields = hidden_form("云闪付 (signed form)", page, "data-provider-form")
         _, page = self.request(
