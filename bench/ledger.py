@@ -121,7 +121,8 @@ def describe(t: Tally, out=print) -> None:
         f"{t.provider_refunded} of them refunded in full"
     )
     out(f"  orders: {states}; refunds still to send: {t.refunds_pending}")
-    by_app = ", ".join(f"{k} {v}" for k, v in sorted(t.paid_by_app.items())) or "none"
+    named = {("银联 (云闪付)" if app == "unionpay" else "Alipay-style"): n for app, n in t.paid_by_app.items()}
+    by_app = ", ".join(f"{k} {v}" for k, v in sorted(named.items())) or "none"
     returns = ", ".join(f"{k} {v}" for k, v in sorted(t.returns_by_type.items())) or "none"
     out(f"  paid trades by gateway: {by_app}; returns by kind (04 退货, 31 撤销): {returns}")
     out(
