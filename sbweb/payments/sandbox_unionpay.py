@@ -382,7 +382,7 @@ def notify_fields(trade: SandboxTrade) -> dict:
 
 def front_return_fields(trade: SandboxTrade) -> dict:
     """What the cashier posts (through the browser) to frontUrl: the trade as it stands."""
-    paid = trade.status == "TRADE_SUCCESS"
+    paid = trade.paid_at is not None  # what the payer did here, whatever came of the money since
     fields = {**notify_fields(trade)} if paid else {}
     fields.pop("signature", None)
     fields.pop("signPubKeyCert", None)

@@ -98,7 +98,8 @@ def test_money_after_the_order_ended_is_cancelled_the_same_day(signed_in, app):
     client.post(f"/orders/{number}/cancel", data={"csrf_token": _token(client)})
     db.session.expire_all()
     assert order(number).state == "closed"
-    assert confirm(client, cashier).h1 == "支付成功"  # the payer was still on the cashier
+    # The payer was still on the cashier: paid, and told so, though the money is already on its way back.
+    assert confirm(client, cashier).h1 == "支付成功"
     db.session.expire_all()
     closed = order(number)
     refund = db.session.scalar(select(Refund).filter_by(order_id=closed.id))
