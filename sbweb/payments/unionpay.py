@@ -527,7 +527,7 @@ REFUND_STATUS = {"paid": "succeeded", "processing": "processing", "failed": "fai
 
 class UnionPayProvider:
     """云闪付 for one 商户号 (merId): 前台交易 (the browser posts our signed form to UnionPay's
-    page), notifications, 交易状态查询 and 退货. Serves the `unionpay` channel only.
+    page), notifications, 交易状态查询, 退货 and 消费撤销. Serves the `unionpay` channel only.
 
     UnionPay finds a trade by orderId *and* the txnTime it was sent with, so each trade's
     txnTime is one fixed moment of ours: the order's (or refund's) creation, read back from the

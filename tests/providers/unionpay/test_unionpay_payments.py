@@ -242,3 +242,29 @@ def test_the_key_and_its_password_never_reach_the_log(signed_in, unionpay, caplo
     assert "refused" in caplog.text  # the log was written
     for secret in (PFX_PASSWORD, key.splitlines()[1], "PRIVATE KEY"):
         assert secret not in caplog.text
+
+
+def test_the_cancels_own_notification_completes_the_refund_once(signed_in, unionpay):
+    """Money after the order ended goes back by 撤销; UnionPay's notification about the 撤销 (at the
+    same backUrl) completes it; a replay changes nothing; one saying 退货 for it is refused."""
+    client = signed_in
+    number, _ = to_unionpay(client, unionpay)
+    client.post(f"/orders/{number}/cancel", data={"csrf_token": _token(client)})
+    trade = unionpay.pay(number)
+    assert notify(client, unionpay.notification(number)).status_code == 200
+    with client.application.app_context():
+        refund = db.session.scalar(select(Refund))
+        assert (refund.state, refund.sent_as) == ("processing", "cancel")  # 00: accepted only
+    [sent] = [f for f in unionpay.received if f.get("txnType") == "31"]
+    assert sent["origQryId"] == trade.query_id and sent["txnAmt"] == str(trade.amount_fen)
+    told = {"txnType": "31", "txnSubType": "00", "origQryId": trade.query_id}
+    wrong = notify(client, unionpay.notification(refund.out_request_no, **{**told, "txnType": "04"}))
+    assert wrong.status_code == 400
+    answer = notify(client, unionpay.notification(refund.out_request_no, **told))
+    assert (answer.status_code, answer.get_data(as_text=True)) == (200, "ok")
+    done = books(client.application, number)
+    assert done["order"][0] == "refunded"
+    with client.application.app_context():
+        assert db.session.scalar(select(Refund.state)) == "succeeded"
+    assert notify(client, unionpay.notification(refund.out_request_no, **told)).status_code == 200  # a replay
+    assert books(client.application, number) == done
