@@ -70,11 +70,24 @@ def init_app(app: Flask) -> Limiter:
             if endpoint in app.view_functions:  # (the sandbox and others may be switched off)
                 app.view_functions[endpoint] = shared(app.view_functions[endpoint])
                 limited.add(endpoint)
+    limited |= _limit_api_clients(app, limiter)
     if not any(app.config.get(f"RATELIMIT_{kind}") for kind in ("DEFAULT", "APPLICATION", "META")):
         # Only the endpoints above have limits: every other request skips flask-limiter's work of
         # finding that it has none (a sizeable part of a page as busy as the dues list).
         limiter.request_filter(lambda: request.endpoint not in limited)
     return limiter
+
+
+def _limit_api_clients(app: Flask, limiter: Limiter) -> set[str]:
+    """The machine API's operations, one counter per API client (its key id, known once the
+    signature is checked: the view runs after sbweb.views.api.auth.authenticate)."""
+    from sbweb.views.api.auth import client_key
+
+    per_client = limiter.shared_limit(lambda: current_app.config["RATE_LIMIT_API"], scope="api", key_func=client_key)
+    endpoints = {e for e in app.view_functions if e.startswith("api.")}
+    for endpoint in endpoints:
+        app.view_functions[endpoint] = per_client(app.view_functions[endpoint])
+    return endpoints
 
 
 def retry_after_seconds() -> int | None:

@@ -49,6 +49,8 @@ def layout_context() -> dict:
         "person": LocalProxy(identity.current_person),
         "identity_level": identity.level(),
         "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
+        # Inside 云闪付 the layout loads static/unionpay-bridge.js (its JS bridge, upsdk).
+        "in_unionpay": identity.detect_host(request.user_agent.string) == "unionpay",
         # The footer's 当地税务部门: asked only by a page that shows it, once per request.
         "help_contact": LocalProxy(_help_contact),
     }

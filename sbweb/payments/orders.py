@@ -47,6 +47,7 @@ from sbweb.payments.order_states import (  # noqa: F401 (PaymentError, provider_
     release_dues,
     transition,
 )
+from sbweb.services import api_events
 from sbweb.services.numbers import issue_number
 
 log = logging.getLogger(__name__)
@@ -382,7 +383,8 @@ def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -
             provider_trade_no=state.trade_no,
             **fields,
         )
-        issue_tickets(order)
+        tickets = issue_tickets(order)
+        api_events.tickets_settled(tickets)  # the API feed's outbox: one INSERT, same transaction (issue 17)
         return Outcome(order)
     # Cannot happen while dues are held by their order; if it ever does, the money must not
     # be kept.
