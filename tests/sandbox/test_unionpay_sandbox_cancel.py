@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 
 from sbweb.clock import SHANGHAI
 from sbweb.db import db
-from sbweb.models import DueEvent, OrderEvent, Person, Refund, SandboxNotify, SandboxRefund, SandboxTrade
+from sbweb.models import (
+    DueEvent,
+    OrderEvent,
+    Person,
+    ReconDifference,
+    Refund,
+    SandboxNotify,
+    SandboxRefund,
+    SandboxTrade,
+)
 from sbweb.payments import refunds, sandbox, sandbox_unionpay, unionpay
 from sbweb.services import bank, ledger, refund_applications, staff
 from tests.sandbox.test_unionpay_sandbox import confirm, provider, to_cashier
@@ -293,3 +302,26 @@ def test_a_refund_notification_that_could_not_be_written_is_not_answered_200(
     monkeypatch.setattr(refunds, "_money_back", real)
     assert signed_in.post("/notify/unionpay", data=fields).status_code == 200  # UnionPay's retry is taken
     assert books()[0][0][1] == "succeeded" and ledger.check() == []
+
+
+def test_the_days_reconciliation_with_unionpays_file_finds_the_cancels_in_order(signed_in, app, world, clock):
+    """Money after the order ended, returned by 撤销, and a settled payment returned whole by 撤销
+    the same day: the next day's 对账 with the 银联 对账文件 (txnType 31 rows) finds no difference."""
+    from sbweb.services import reconciliation
+
+    client = signed_in
+    cashier, late = to_cashier(client)
+    client.post(f"/orders/{late}/cancel", data={"csrf_token": _token(client)})
+    assert confirm(client, cashier).h1 == "支付成功"
+    number = paid_by_unionpay(client)
+    clock.at(NOON + dt.timedelta(hours=2))
+    refund_by_application(app, world, number)
+    db.session.expire_all()
+    assert sorted(r.sent_as for r in db.session.scalars(select(Refund))) == ["cancel", "cancel"]
+    assert sorted(m.txn_type for m in db.session.scalars(select(SandboxRefund))) == ["31", "31"]
+    clock.at(NOON + dt.timedelta(days=1))
+    run = reconciliation.reconcile(NOON.date(), "unionpay")
+    found = db.session.scalars(select(ReconDifference).filter_by(run_id=run.id))
+    assert run.differences == 0, [(d.kind, d.out_trade_no, d.provider_fen, d.our_fen) for d in found]
+    assert run.matched >= 4, run.summary  # two payments, two 撤销
+    assert ledger.check() == []
