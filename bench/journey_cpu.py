@@ -311,7 +311,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--pg-database",
         default="sbweb_journeycpu",
-        help="name of the throw-away database (sbweb_…; dropped and made anew), so that runs side by side don't collide",
+        help="the throw-away database (sbweb_…, dropped and made anew): runs side by side must not share one",
     )
     p.add_argument("--redis-url", default="", help="rate limits and jobs in this Redis (default: in memory / SQLite)")
     p.add_argument("--only", choices=("plain", "htmx"), help="walk only one kind of journey")

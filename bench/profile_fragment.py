@@ -14,6 +14,7 @@ a busy machine far better than a throughput figure. Each app is measured in its 
 
 import argparse
 import collections
+import gc
 import os
 import re
 import shutil
@@ -238,6 +239,12 @@ def child(args):
         # on, run the measured calls, and leave at once (os._exit: no interpreter shutdown).
         for _ in range(50):
             call()
+        # As a gunicorn worker does once the app is made (deploy/gunicorn.conf.py): what is loaded
+        # so far is frozen, so a full collection does not walk it. Without this, whether one such
+        # collection (tens of millions of instructions) falls inside the counted requests decided
+        # ±0.5 M instructions per request between otherwise equal runs.
+        gc.collect()
+        gc.freeze()
         print("READY", flush=True)
         sys.stdin.readline()
         for _ in range(args.instructions):

@@ -147,6 +147,15 @@ class Defaults:
     RATE_LIMIT_VERIFY = "60 per minute"
     # 获取验证码 and the code typed, per address (each code and person has limits of its own too).
     RATE_LIMIT_CODE = "20 per 10 minutes; 60 per hour"
+    # The machine API (/api/v1/), per client (its key id), not per address: an agency's batch job
+    # and the tax bureau's poller each have their own counter.
+    RATE_LIMIT_API = "600 per minute"
+    # The API's seen nonces (the replay check): in Redis when set (REDIS_URL sets it too), shared by
+    # every process, kept for twice the replay window; else in the database (notify_nonces), which
+    # every process shares as well. Redis out of reach: the database, never a 500.
+    API_NONCE_REDIS_URL = None
+    # How far a signed request's X-SB-Timestamp may be from our clock, either way (seconds).
+    API_REPLAY_WINDOW = 300
     # Where the counters live: this process's memory, or Redis shared by every process (REDIS_URL
     # sets it too), e.g. "redis://127.0.0.1:6379/1". If Redis cannot be reached, each process
     # counts in its own memory until it can again: never a 500, never unlimited.
@@ -255,4 +264,5 @@ def from_environment() -> dict:
     if os.environ.get("REDIS_URL"):
         found["HUEY_REDIS_URL"] = os.environ["REDIS_URL"]
         found.setdefault("RATELIMIT_STORAGE_URI", os.environ["REDIS_URL"])
+        found.setdefault("API_NONCE_REDIS_URL", os.environ["REDIS_URL"])
     return found

@@ -20,6 +20,7 @@ from sbweb.db import write_transaction
 from sbweb.identity import login_sessions
 from sbweb.payments import orders, sandbox
 from sbweb.services import (
+    api_events,
     provisional,
     reconciliation,
     refund_applications,
@@ -80,6 +81,8 @@ def lag_probe(queued_at: str) -> None:
 def payments_housekeeping() -> None:
     counts = orders.housekeeping()
     counts["refund_applications"] = refund_applications.settle_all()
+    # The API feed's positions, so that a feed nobody reads for a while is numbered all the same.
+    counts["api_events"] = api_events.sequence_all()
     if any(counts.values()):
         log.info("payments housekeeping: %s", counts)
 

@@ -18,16 +18,26 @@ def policy(config) -> str:
 
 def init_app(app: Flask) -> None:
     header = policy(app.config)
+    always = (
+        ("Content-Security-Policy", header),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+    )
+    hsts = f"max-age={app.config['HSTS_SECONDS']}" if app.config["HSTS_SECONDS"] else None
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", header)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.is_secure and app.config["HSTS_SECONDS"]:
-            response.headers.setdefault("Strict-Transport-Security", f"max-age={app.config['HSTS_SECONDS']}")
+        headers = response.headers
+        # What a view set itself stays. (Not Headers.setdefault: for a header that is missing it
+        # raises and catches a werkzeug HTTP exception, ~8 µs each on every response.)
+        present = {key.lower() for key, _ in headers.items()}
+        for key, value in always:
+            if key.lower() not in present:
+                headers.add(key, value)
+        if hsts and request.is_secure and "strict-transport-security" not in present:
+            headers.add("Strict-Transport-Security", hsts)
         if response.mimetype == "text/html":
             # Pages carry payment states and personal data: never from a cache (Back included,
             # so a paid order's cashier is fetched again and refuses), never kept on a shared phone.
-            response.headers["Cache-Control"] = "no-store"
+            headers["Cache-Control"] = "no-store"
         return response

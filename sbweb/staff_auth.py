@@ -9,7 +9,8 @@ from flask import abort, current_app, flash, request, url_for
 
 from sbweb.db import db
 from sbweb.identity import login_sessions
-from sbweb.models import LoginSession, Staff
+from sbweb.identity.login_sessions import OpenLogin
+from sbweb.models import Staff
 
 COOKIE = "sbweb_staff"
 EXPIRED = "登录已超时，请重新登录"
@@ -54,7 +55,7 @@ def current_staff() -> Staff | None:
     return request.environ[STAFF][0]
 
 
-def current_session() -> LoginSession | None:
+def current_session() -> OpenLogin | None:
     current_staff()
     return request.environ[STAFF][1]
 

@@ -31,9 +31,8 @@ def number_groups(value) -> Markup:
 
 
 def _help_contact():
-    # A LocalProxy looks again at each use ({{ help_contact.name }}, .phone, …): keep the
-    # answer on the request (not on `g`: the sandbox's in-process requests share it), keyed by
-    # the person, who may change within a request (signing in).
+    # Kept on the request (not on `g`: the sandbox's in-process requests share it), keyed by the
+    # person, who may change within a request (signing in).
     wanted = identity.person_id()
     kept = request.environ.get(HELP_CONTACT)
     if kept is None or kept[0] != wanted:
@@ -44,13 +43,31 @@ def _help_contact():
     return kept[1]
 
 
+class _OnFirstUse:
+    """A value for one render, found on first use and kept for the rest of it: the footer reads
+    the contact five times (.name, .phone twice, .hours twice), and a LocalProxy would look it up
+    again at each. A page that does not show it never asks."""
+
+    __slots__ = ("_find", "_value")
+
+    def __init__(self, find):
+        self._find, self._value = find, None
+
+    def __getattr__(self, name):
+        if self._value is None:
+            self._value = self._find()
+        return getattr(self._value, name)
+
+
 def layout_context() -> dict:
     return {
         "person": LocalProxy(identity.current_person),
         "identity_level": identity.level(),
         "large_text": request.cookies.get(TEXT_SIZE_COOKIE) == "large",
+        # Inside 云闪付 the layout loads static/unionpay-bridge.js (its JS bridge, upsdk).
+        "in_unionpay": identity.detect_host(request.user_agent.string) == "unionpay",
         # The footer's 当地税务部门: asked only by a page that shows it, once per request.
-        "help_contact": LocalProxy(_help_contact),
+        "help_contact": _OnFirstUse(_help_contact),
     }
 
 

@@ -1,8 +1,8 @@
 """Command-line tools: `flask demo load`, `flask standards …`, `flask jobs run|housekeeping`,
-`flask reconcile`, `flask serve`, `flask secret-key rotate`, `flask backup`, `flask restore`.
+`flask reconcile`, `flask serve`, `flask secret-key rotate`, `flask backup`, `flask restore`, `flask api-client`.
 One module per command or group of commands, all added to the app's here."""
 
-from sbweb.cli import backups, demo, jobs, ledger, reconcile, secret_key, serve, staff, standards
+from sbweb.cli import api_client, backups, demo, jobs, ledger, reconcile, secret_key, serve, staff, standards
 
 
 def register_cli(app):
@@ -17,5 +17,6 @@ def register_cli(app):
         serve.serve,
         backups.backup,
         backups.restore,
+        api_client.api_client,
     ):
         app.cli.add_command(command)

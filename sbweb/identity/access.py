@@ -20,6 +20,9 @@ from flask import Flask, abort, current_app, request, url_for
 from sbweb.identity import sessions
 
 PUBLIC, LOOKUP, VERIFIED, STAFF, ADMIN = "public", "lookup", "verified", "staff", "admin"
+# The machine API: no session at all; every request signed by an API client, checked by the API's
+# own hook (sbweb.views.api.auth) with the scope each view needs.
+API = "api"
 RESIDENT_LEVELS = {LOOKUP: 1, VERIFIED: 2}
 
 
@@ -58,6 +61,11 @@ RULES: dict[str, Rule] = {
     "ops.readyz": _r(PUBLIC, None, "就绪检查"),
     "ops.scrape": _r(PUBLIC, None, "运行指标（限指定地址）"),
     "sandbox.public_key": _r(PUBLIC, None, "沙箱"),
+    # The machine API's description is public (it holds no data); its operations are signed.
+    "api-docs.openapi_json": _r(PUBLIC, None, "机器接口文档"),
+    "api_docs_page.index": _r(PUBLIC, None, "机器接口文档"),
+    "api.feed": _r(API, None, "机器接口：事件流"),
+    "api.ticket": _r(API, None, "机器接口：票证查询"),
     "sandbox.bill": _r(PUBLIC, None, "沙箱"),
     "sandbox.cashier": _r(None, PUBLIC, "沙箱"),
     "sandbox.gateway": _r(PUBLIC, PUBLIC, "沙箱"),
@@ -67,6 +75,11 @@ RULES: dict[str, Rule] = {
     "sandbox.unionpay_query": _r(None, PUBLIC, "沙箱"),
     "sandbox.unionpay_back": _r(None, PUBLIC, "沙箱"),
     "sandbox.unionpay_certificate": _r(PUBLIC, None, "沙箱"),
+    # The sandbox's 云闪付 open platform: its authorization page, its JSON API, the app's appletAuth.
+    "sandbox.unionpay_authorize": _r(PUBLIC, None, "沙箱"),
+    "sandbox.unionpay_open_api": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_applet_auth": _r(None, PUBLIC, "沙箱"),
+    "sandbox.unionpay_file": _r(None, PUBLIC, "沙箱"),  # the 对账文件: server to server, signed
     # A looked-up session: see what is owed and pay it; its own orders and their vouchers; the
     # way up to verified.
     "codecheck.code": _r(LOOKUP, None, "验证码验证"),
@@ -217,7 +230,7 @@ def check() -> object | None:
     if endpoint is None:  # no such route (404 / 405 follow)
         return None
     level = needed(endpoint, request.method)
-    if level == PUBLIC:
+    if level in (PUBLIC, API):
         return None
     if level is None:  # a route (or a method of it) nobody classified: refused, never open
         current_app.logger.error("%s %s is not in sbweb.identity.access.RULES: refused", request.method, endpoint)

@@ -10,14 +10,14 @@ import hashlib
 import ipaddress
 import secrets
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 
-from sbweb.db import db, hold_after_commit, write_transaction
+from sbweb.db import db, write_transaction
 from sbweb.models import CaptchaChallenge, LoginSession, VerificationCode
 from sbweb.models.base import utcnow
+from sbweb.models.login_session import END_LABELS, LEVEL_LABELS
 
 # last_seen_at is written at most this often: the idle limit is enforced to within a minute
 # without a write on every request.
@@ -26,7 +26,7 @@ TOUCH_EVERY = dt.timedelta(seconds=60)
 KEPT_FOR = dt.timedelta(days=180)
 
 
-def token_hash(token: str) -> str:
+def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -41,6 +41,38 @@ def masked_address(address: str | None) -> str:
     return ":".join(ip.exploded.split(":")[:3]) + ":*"
 
 
+@dataclass(slots=True)
+class OpenLogin:
+    """A request's own login session: the row's values, read with one Core SELECT before every
+    signed-in request (an ORM object cost as much again to load). Not attached to the ORM session:
+    every change goes through this module's UPDATEs, which tell the copy what they wrote."""
+
+    id: int
+    kind: str
+    person_id: int | None
+    staff_id: int | None
+    level: str | None
+    host: str | None
+    host_subject: str | None
+    signed_in_at: dt.datetime
+    last_seen_at: dt.datetime
+    expires_at: dt.datetime
+    ended_at: dt.datetime | None
+    end_reason: str | None
+    orders: list
+
+    @property
+    def level_label(self) -> str:
+        return LEVEL_LABELS.get(self.level or "", "")
+
+    @property
+    def end_label(self) -> str:
+        return END_LABELS.get(self.end_reason or "", "")
+
+
+_COLUMNS = [LoginSession.__table__.c[f.name] for f in fields(OpenLogin)]
+
+
 def start(
     kind: str,
     *,
@@ -52,8 +84,8 @@ def start(
     host_subject: str | None = None,
     address: str | None = None,
     agent: str | None = None,
-    replacing: LoginSession | None = None,
-) -> tuple[LoginSession, str]:
+    replacing: OpenLogin | None = None,
+) -> tuple[OpenLogin, str]:
     """A new session and the token for its cookie; the one it replaces (a level change) ends."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -61,7 +93,7 @@ def start(
         if replacing is not None:
             _end_where(LoginSession.id == replacing.id, "replaced", now)
         row = LoginSession(
-            token_hash=token_hash(token),
+            token_hash=_hash(token),
             kind=kind,
             person_id=person_id,
             staff_id=staff_id,
@@ -73,71 +105,31 @@ def start(
             signed_in_at=now,
             last_seen_at=now,
             expires_at=now + lifetime,
-            ended_at=None,
-            end_reason=None,
             orders=[],
         )
         db.session.add(row)
-        hold_after_commit(row)  # the sign-in's identity, used by the rest of its request: not read again
-    return row, token
+        db.session.flush()
+        opened = OpenLogin(**{f.name: getattr(row, f.name) for f in fields(OpenLogin)})
+    return opened, token
 
 
-# Run before every signed-in request: built once with bind parameters (building it cost more
-# than running it).
-_FIND = select(LoginSession).where(
+# Run before every signed-in request: a Core SELECT built once with bind parameters (building
+# it cost more than running it), on the request's own connection.
+_FIND = select(*_COLUMNS).where(
     LoginSession.token_hash == bindparam("token_hash"), LoginSession.kind == bindparam("kind")
 )
 
 
-def find(token: str | None, kind: str) -> LoginSession | None:
+def find(token: str | None, kind: str) -> OpenLogin | None:
     """The session the token names — ended or not: the caller says why it ended — or None
     (unknown, or of the other kind)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    return db.session.scalar(_FIND, {"token_hash": token_hash(token), "kind": kind})
+    row = db.session.connection().execute(_FIND, {"token_hash": _hash(token), "kind": kind}).first()
+    return None if row is None else OpenLogin(*row)
 
 
-@dataclass(slots=True)
-class Login:
-    """A resident's sign-in as a request holds it: the LoginSession row's values, read by one
-    Core statement built once (no ORM object to load, track, expire and read again after each
-    commit of the request). What the request changes of it (touch, set_host, remember_order)
-    is told to it by `known`."""
-
-    id: int
-    token_hash: str
-    kind: str
-    person_id: int | None
-    staff_id: int | None
-    level: str | None
-    host: str | None
-    host_subject: str | None
-    last_seen_at: dt.datetime
-    expires_at: dt.datetime
-    ended_at: dt.datetime | None
-    end_reason: str | None
-    orders: list
-
-    @classmethod
-    def of(cls, row) -> "Login":
-        return cls(**{name: getattr(row, name) for name in _LOGIN_FIELDS})
-
-
-_LOGIN_FIELDS = [f for f in Login.__dataclass_fields__]
-_FIND_LOGIN = select(*(LoginSession.__table__.c[name] for name in _LOGIN_FIELDS)).where(
-    LoginSession.__table__.c.token_hash == bindparam("token_hash"), LoginSession.__table__.c.kind == bindparam("kind")
-)
-
-
-def find_login(token: str | None, kind: str) -> Login | None:
-    """`find`, as a Login (the resident's every request runs it)."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
-        return None
-    found = db.session.execute(_FIND_LOGIN, {"token_hash": token_hash(token), "kind": kind}).first()
-    return Login(*found) if found is not None else None
-
-
-def expiry(row: LoginSession, idle: dt.timedelta, now: dt.datetime | None = None) -> str | None:
+def expiry(row: OpenLogin | LoginSession, idle: dt.timedelta, now: dt.datetime | None = None) -> str | None:
     """Why the session is over now ("idle" or "absolute"), or None while it lasts."""
     now = now or utcnow()
     if now >= row.expires_at:
@@ -147,7 +139,7 @@ def expiry(row: LoginSession, idle: dt.timedelta, now: dt.datetime | None = None
     return None
 
 
-def touch(row: LoginSession, now: dt.datetime | None = None) -> None:
+def touch(row: OpenLogin, now: dt.datetime | None = None) -> None:
     """Slide the idle limit (at most once a TOUCH_EVERY)."""
     now = now or utcnow()
     if now - row.last_seen_at < TOUCH_EVERY:
@@ -158,17 +150,13 @@ def touch(row: LoginSession, now: dt.datetime | None = None) -> None:
             .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
             .values(last_seen_at=now)
         )
-    known(row, last_seen_at=now)
+    _known(row, last_seen_at=now)
 
 
-def known(row: LoginSession | Login, **values) -> None:
-    """What an UPDATE just wrote, told to the loaded row without marking it changed (a change
-    flushed later would write outside a write transaction), or to a Login."""
+def _known(row: OpenLogin, **values) -> None:
+    """What an UPDATE just wrote, told to the request's copy."""
     for key, value in values.items():
-        if isinstance(row, Login):
-            setattr(row, key, value)
-        else:
-            set_committed_value(row, key, value)
+        setattr(row, key, value)
 
 
 # How many times this thread has ended sessions: a sign-in handed from a POST to the GET run in
@@ -178,6 +166,10 @@ _ENDINGS = ContextVar("sbweb_session_endings", default=0)
 
 def endings() -> int:
     return _ENDINGS.get()
+
+
+def token_hash(token: str) -> str:
+    return _hash(token)
 
 
 def _end_where(condition, reason: str, now: dt.datetime) -> int:
@@ -233,7 +225,7 @@ def end_one_of_staff(staff_id: int, session_id: int) -> bool:
         )
 
 
-def set_host(row: LoginSession, host: str, subject: str | None) -> None:
+def set_host(row: OpenLogin, host: str, subject: str | None) -> None:
     """The host app the session is in now knows its user (a WeChat openid bound later)."""
     with write_transaction():
         db.session.execute(
@@ -241,28 +233,33 @@ def set_host(row: LoginSession, host: str, subject: str | None) -> None:
             .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
             .values(host=host, host_subject=subject)
         )
-    known(row, host=host, host_subject=subject)
+    _known(row, host=host, host_subject=subject)
 
 
-def remember_order(row: LoginSession, order_no: str, kept: int = 20) -> None:
+def remember_order(row: OpenLogin, order_no: str, kept: int = 20) -> None:
     """Add an order this session made to its list (read and written in one transaction, so two
     tabs paying at once both land)."""
     with write_transaction():
         orders = remember_order_within(row, order_no, kept)
     if orders is not None:
-        known(row, orders=orders)
+        _known(row, orders=orders)
 
 
-def remember_order_within(row: LoginSession, order_no: str, kept: int = 20) -> list | None:
+def remember_order_within(row: OpenLogin, order_no: str, kept: int = 20) -> list | None:
     """`remember_order` inside the caller's write transaction (the one that makes the order);
-    the list as written, or None when the session has ended meanwhile. `row` is told only by
-    `remember_order`, or by the caller once that transaction has committed."""
+    the list as written, or None when the session has ended meanwhile. The request's copy learns
+    it by `remembered` once that transaction has committed."""
     held = db.session.scalar(_ORDERS_HELD, {"id": row.id})
     if held is None:
         return None
     orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
     db.session.execute(_ORDERS_KEPT, {"w_id": row.id, "v_orders": orders})
     return orders
+
+
+def remembered(row: OpenLogin, orders: list) -> None:
+    """The request's copy learns the order list `remember_order_within` committed."""
+    _known(row, orders=orders)
 
 
 # Built once (Core): every order made runs them.

@@ -15,8 +15,8 @@ from flask import Flask, current_app, flash, g, request, session
 from sbweb.db import db
 from sbweb.htmx import CARRY_PREFIX
 from sbweb.identity import login_sessions
-from sbweb.identity.login_sessions import Login
-from sbweb.models import LoginSession, Person
+from sbweb.identity.login_sessions import OpenLogin
+from sbweb.models import Person
 
 TOKEN_KEY = "sid"
 EXPIRED = "您已较长时间未操作，为保护您的信息安全，请重新授权"
@@ -29,8 +29,8 @@ KEPT_AFTER_EXPIRY = ("csrf_token",)
 # to this same app, which shares the app context (and `g`) with the request that makes the call.
 LOGIN = "sbweb.login"
 # The sign-in as a POST left it, handed on to the GET that sbweb.htmx.one_round_trip runs in its
-# place (the same browser request): that GET checks it (token, end, limits) as it would the row
-# it read, without reading it again.
+# place (the same browser request): that GET checks it (end, limits) as it would the row it
+# read, without reading it again — unless the cookie names another, or sessions ended since.
 CARRIED = CARRY_PREFIX + "login"
 # Routes that never load a session: static files, and the operator's health and metrics doors.
 SESSIONLESS = {"static", "ops.healthz", "ops.readyz", "ops.scrape"}
@@ -57,7 +57,7 @@ def load_login() -> None:
     token = session.get(TOKEN_KEY)
     if token is None or request.endpoint in SESSIONLESS:
         return
-    row = _carried(token) or login_sessions.find_login(token, "resident")
+    row = _carried(token) or login_sessions.find(token, "resident")
     if row is None:
         _ended(None)
         return
@@ -71,18 +71,23 @@ def load_login() -> None:
         _ended(EXPIRED if why == "idle" else TOO_LONG.format(hours=hours))
         return
     login_sessions.touch(row)
-    _hold(row)
+    _hold(row, token)
 
 
-def _carried(token: str) -> Login | None:
+def _hold(row: OpenLogin, token: str) -> None:
+    request.environ[LOGIN] = row
+    request.environ[CARRIED] = (row, login_sessions.token_hash(token), login_sessions.endings())
+
+
+def _carried(token: str) -> OpenLogin | None:
     """The sign-in a POST handed on to this GET (one_round_trip), if it is the cookie's."""
-    row, endings = request.environ.get(CARRIED) or (None, None)
-    if row is None or endings != login_sessions.endings():
+    row, hashed, endings = request.environ.get(CARRIED) or (None, None, None)
+    if row is None or endings != login_sessions.endings() or row.kind != "resident":
         return None  # none handed on, or sessions were ended since (perhaps this one)
-    return row if row.kind == "resident" and row.token_hash == login_sessions.token_hash(token) else None
+    return row if hashed == login_sessions.token_hash(token) else None
 
 
-def current_login() -> Login | None:
+def current_login() -> OpenLogin | None:
     return request.environ.get(LOGIN) if request else None
 
 
@@ -105,18 +110,7 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     session.clear()
     session.permanent = True
     session[TOKEN_KEY] = token
-    _hold(row)
-
-
-def _hold(row: LoginSession | Login) -> None:
-    """The request's identity, as it stood when the request began (or signed in): a Login, not
-    the ORM row, so that a commit later in the request (an order made, a due taken) does not
-    expire it and send its SELECT again on the next `identity.host()`. What changes it here
-    (touch, set_host, remember_order) says so to it too; whether it has ended is checked, as
-    ever, once per request, and the writes that depend on it (remember_order) check again."""
-    login = row if isinstance(row, Login) else Login.of(row)  # (a new sign-in's row: held after its commit)
-    request.environ[LOGIN] = login
-    request.environ[CARRIED] = (login, login_sessions.endings())
+    _hold(row, token)
 
 
 def sign_out() -> None:
@@ -182,7 +176,7 @@ def remembered(orders: list | None) -> None:
     """This request's identity learns the order list `remember_order_within` committed."""
     row = current_login()
     if row is not None and orders is not None:
-        login_sessions.known(row, orders=orders)
+        login_sessions.remembered(row, orders)
 
 
 def may_see_order(order) -> bool:

@@ -49,6 +49,7 @@ from sbweb.payments.order_states import (  # noqa: F401 (PaymentError, provider_
     release_dues,
     transition,
 )
+from sbweb.services import api_events
 from sbweb.services.numbers import issue_number
 
 log = logging.getLogger(__name__)
@@ -86,24 +87,26 @@ def new_ticket_no(office: TaxOffice) -> str:
     return f"4{office.region_code}{shanghai_now():%y}{issue_number('ticket'):09d}"
 
 
-def issue_tickets(order: Order, offices: dict[int, TaxOffice]) -> list[int]:
+class IssuedTicket(NamedTuple):
+    """A ticket as issue_tickets wrote it (Core: no ORM object to flush)."""
+
+    id: int
+    ticket_no: str
+    tax_office_id: int
+
+
+def issue_tickets(order: Order, offices: dict[int, TaxOffice]) -> list[IssuedTicket]:
     """One 票证号码 per 主管税务机关 of the order's items (the tax office of each due's agency,
     `offices` by item id), each item pointing at its own: one payment, as many tickets as tax
-    offices; the tickets' ids. Called in the transaction that settles the order."""
-    tickets: dict[int, int] = {}  # office id → ticket id
+    offices. Called in the transaction that settles the order."""
+    tickets: dict[int, IssuedTicket] = {}  # by office id
     for item in order.items:
         office = offices[item.id]
         if office.id not in tickets:
-            tickets[office.id] = db.session.execute(
-                _TICKET,
-                {
-                    "ticket_no": new_ticket_no(office),
-                    "order_id": order.id,
-                    "tax_office_id": office.id,
-                    "issued_at": utcnow(),
-                },
-            ).inserted_primary_key[0]
-        set_committed_value(item, "ticket_id", tickets[office.id])  # as the UPDATE below writes it
+            values = {"ticket_no": new_ticket_no(office), "order_id": order.id, "tax_office_id": office.id}
+            ticket_id = db.session.execute(_TICKET, {**values, "issued_at": utcnow()}).inserted_primary_key[0]
+            tickets[office.id] = IssuedTicket(ticket_id, values["ticket_no"], office.id)
+        set_committed_value(item, "ticket_id", tickets[office.id].id)  # as the UPDATE below writes it
     if order.items:
         db.session.execute(_ITEM_TICKET, [{"w_id": item.id, "v_ticket_id": item.ticket_id} for item in order.items])
     return list(tickets.values())
@@ -431,7 +434,8 @@ def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -
             provider_trade_no=state.trade_no,
             **fields,
         )
-        issue_tickets(order, offices)
+        tickets = issue_tickets(order, offices)
+        api_events.tickets_settled(tickets)  # the API feed's outbox: one INSERT, same transaction (issue 17)
         return Outcome(order)
     # Cannot happen while dues are held by their order; if it ever does, the money must not
     # be kept.

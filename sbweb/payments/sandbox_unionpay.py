@@ -14,14 +14,19 @@ notification through the sandbox's notify delivery (a 200 is received, as UnionP
 
 The cashier page (sandbox/unionpay_cashier.html) has the sandbox's test switches: 余额不足
 (the attempt fails, the payer may try again until payTimeout; UnionPay notifies only
-successes), 延迟通知, 重复通知, 不发通知. Not here yet (issue 18): 消费撤销, the 对账文件
-(txnType 76), a 退货's own async notification (its outcome is asked for by queryTrans).
+successes), 延迟通知, 重复通知, 不发通知. backTransReq.do takes 退货 (04) and 消费撤销 (31, whole
+and within the 清算日 the trade was paid in), each notified to the merchant once accepted. Its
+file host (/filedownload/) serves the daily 对账文件 (文件传输, txnType 76) of its own payments,
+退货 and 撤销, zipped and signed as UnionPay does (see "the 对账文件" below).
 """
 
 import base64
 import datetime as dt
 import functools
+import io
 import secrets
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,6 +42,7 @@ from sqlalchemy import select
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
+from sbweb.clock import SHANGHAI, shanghai_today
 from sbweb.db import db, write_transaction
 from sbweb.instance_files import read_or_create
 from sbweb.models import SandboxRefund, SandboxTrade
@@ -381,7 +387,7 @@ def notify_fields(trade: SandboxTrade) -> dict:
 
 def front_return_fields(trade: SandboxTrade) -> dict:
     """What the cashier posts (through the browser) to frontUrl: the trade as it stands."""
-    paid = trade.status == "TRADE_SUCCESS"
+    paid = trade.paid_at is not None  # what the payer did here, whatever came of the money since
     fields = {**notify_fields(trade)} if paid else {}
     fields.pop("signature", None)
     fields.pop("signPubKeyCert", None)
@@ -425,6 +431,7 @@ def query(fields: dict) -> dict:
         found = {"origRespCode": SHORT_OF_MONEY[0], "origRespMsg": SHORT_OF_MONEY[1]}
     else:
         found = {"origRespCode": "00", "origRespMsg": "成功[0000000]", "queryId": trade.trade_no}
+        found["settleDate"] = f"{unionpay.settle_day(trade.paid_at):%m%d}"
     return {
         **base,
         "respCode": "00",
@@ -463,6 +470,7 @@ def refund(fields: dict) -> dict:
             out_request_no=fields["orderId"],
             amount_fen=amount,
             created_at=parse_provider_time(fields["txnTime"]),
+            txn_type="04",
         )
         db.session.add(made)
         original.refunded_fen += amount
@@ -486,3 +494,233 @@ def api_answer(handler, fields: dict) -> str:
         return answer_text(handler(fields))
     except GatewayRefusal as exc:
         return answer_text({**echo(fields), "respCode": exc.code, "respMsg": exc.message})
+
+
+# -- 消费撤销 (txnType 31) and the returns' own notifications ------------------------------------
+
+NOT_CANCELLABLE = ("35", "原交易不在当前清算日，不能撤销，请发起退货")
+NOT_WHOLE = ("33", "撤销金额须与原消费金额一致")
+
+
+def back(fields: dict) -> dict:
+    """backTransReq.do: 退货 (04) or 消费撤销 (31); either, once accepted, is notified to the
+    merchant as UnionPay does (to the paid trade's backUrl, which is the merchant's /notify/…)."""
+    answer = cancel(fields) if fields.get("txnType") == unionpay.CANCEL else refund(fields)
+    with write_transaction():
+        made = db.session.scalar(select(SandboxRefund).filter_by(out_request_no=fields["orderId"]))
+        notify = sandbox.record_notify(db.session.get(SandboxTrade, made.trade_id), return_notify_fields(made))
+    sandbox.schedule_delivery(notify.id, 0)
+    return answer
+
+
+def cancel(fields: dict) -> dict:
+    """消费撤销 of a paid trade by origQryId: whole, and only within the 清算日 it was paid in
+    (UnionPay's day turns at 23:00 Beijing time); after that only a 退货 is taken."""
+    check_request(fields)
+    if (fields.get("txnSubType"), fields.get("bizType")) != ("00", "000201"):
+        raise GatewayRefusal("10", "交易类型错误")
+    with write_transaction():
+        original = db.session.scalar(
+            select(SandboxTrade).filter_by(trade_no=fields.get("origQryId", ""), app_id=APP).with_for_update()
+        )
+        if original is None or original.paid_at is None:
+            raise GatewayRefusal("35", "原交易不存在或状态不正确")
+        if db.session.scalar(select(SandboxRefund).filter_by(out_request_no=fields["orderId"])) is not None:
+            raise GatewayRefusal("12", "重复交易")
+        if unionpay.settle_day(original.paid_at) != unionpay.settle_day(utcnow()):
+            raise GatewayRefusal(*NOT_CANCELLABLE)
+        if original.refunded_fen or read_amount(fields.get("txnAmt")) != original.total_fen:
+            raise GatewayRefusal(*NOT_WHOLE)
+        made = SandboxRefund(
+            trade_id=original.id,
+            out_request_no=fields["orderId"],
+            amount_fen=original.total_fen,
+            created_at=parse_provider_time(fields["txnTime"]),
+            txn_type=unionpay.CANCEL,
+        )
+        db.session.add(made)
+        original.refunded_fen = original.total_fen
+        original.status, original.closed_at = "TRADE_CLOSED", utcnow()
+        db.session.flush()
+        query_id = _refund_query_id(made)
+    return {
+        **echo(fields),
+        "respCode": "00",
+        "respMsg": "成功[0000000]",
+        "queryId": query_id,
+        "origQryId": original.trade_no,
+        "txnAmt": str(original.total_fen),
+    }
+
+
+def return_notify_fields(made: SandboxRefund) -> dict:
+    """The signed notification UnionPay posts to backUrl when a 退货 or 撤销 is done."""
+    original = db.session.get(SandboxTrade, made.trade_id)
+    sent = provider_time(made.created_at)
+    return sign(
+        {
+            "version": unionpay.VERSION,
+            "encoding": unionpay.ENCODING,
+            "bizType": "000201",
+            "txnType": made.txn_type,
+            "txnSubType": "00",
+            "accessType": "0",
+            "merId": original.seller_id,
+            "orderId": made.out_request_no,
+            "txnTime": sent,
+            "txnAmt": str(made.amount_fen),
+            "currencyCode": unionpay.CURRENCY,
+            "queryId": _refund_query_id(made),
+            "origQryId": original.trade_no,
+            "settleAmt": str(made.amount_fen),
+            "settleCurrencyCode": unionpay.CURRENCY,
+            "settleDate": f"{unionpay.settle_day(utcnow()):%m%d}",
+            "traceNo": _refund_query_id(made)[-6:],
+            "traceTime": sent[4:],
+            "respCode": "00",
+            "respMsg": "成功[0000000]",
+        }
+    )
+
+
+# -- the 对账文件 (file transfer, txnType 76) ------------------------------------------------
+# UnionPay's daily 商户对账文件 for the sandbox's own trades, served as UnionPay serves it (see
+# sbweb.payments.unionpay, "the 对账文件"): a zip `<merId>_<yyyymmdd>.zip` holding the ZM file
+# (one GBK line a trade, the fixed-width fields of unionpay.ZM_FIELDS each followed by a space)
+# and an empty ZME; deflated, base64, in a signed `k=v&…` answer. The 清算日期 is the Beijing
+# calendar day here (UnionPay's own switches at 23:00; the sandbox does not play that).
+
+FILE_FIELDS = {"txnType": "76", "txnSubType": "01", "bizType": "000000", "fileType": "00"}
+# 交易代码 (field 1) of 消费 / 退货 as community parsers of the file name them; our client reads
+# the kind from 交易类型 (txnType, field 20), not from these.
+TRANSACTION_CODES = {"01": "S22", "04": "S30", "31": "S31"}  # S31 for 撤销: not checked against a real file
+
+
+def check_file_request(fields: dict) -> dt.date:
+    """What UnionPay checks of a 文件传输 request (it has no orderId): our merchant
+    certificate's certId and signature, the message's fields; the 清算日期 asked for."""
+    certificate = material().merchant_certificate
+    if fields.get("certId") != str(certificate.serial_number):
+        raise GatewayRefusal("11", "证书序列号不匹配")
+    try:
+        raw = base64.b64decode(fields.get("signature", ""), validate=True)
+        certificate.public_key().verify(raw, digest_hex(fields), padding.PKCS1v15(), hashes.SHA256())
+    except (ValueError, InvalidSignature):
+        raise GatewayRefusal("11", "验证签名失败") from None
+    if (fields.get("version"), fields.get("signMethod"), fields.get("encoding")) != ("5.1.0", "01", "UTF-8"):
+        raise GatewayRefusal("10", "报文格式错误")
+    if fields.get("merId") != MER_ID or parse_provider_time(fields.get("txnTime")) is None:
+        raise GatewayRefusal("10", "商户号或交易时间错误")
+    if any(fields.get(k) != v for k, v in FILE_FIELDS.items()):
+        raise GatewayRefusal("10", "交易要素错误")
+    return settle_day(fields.get("settleDate", ""), shanghai_today())
+
+
+def settle_day(mmdd: str, today: dt.date) -> dt.date:
+    """settleDate (MMDD) as the latest such day not after today."""
+    for year in (today.year, today.year - 1):
+        try:
+            day = dt.datetime.strptime(f"{year}{mmdd}", "%Y%m%d").date()
+        except ValueError:
+            continue
+        if len(mmdd) == 4 and day <= today:
+            return day
+    raise GatewayRefusal("10", "清算日期格式错误")
+
+
+def _cell(value: str, width: int) -> bytes:
+    """A field of the ZM file: GBK, left-aligned, padded with spaces to its width."""
+    data = value.encode("gb18030")[:width]
+    return data + b" " * (width - len(data))
+
+
+def zm_line(values: dict[str, str]) -> bytes:
+    return b" ".join(_cell(values.get(name, ""), width) for name, width in unionpay.ZM_FIELDS)
+
+
+def _zm_values(trade: SandboxTrade, txn_type: str, fen: int, at: dt.datetime, own_order: str, query_id: str) -> dict:
+    refund = txn_type != "01"
+    sign = "D" if refund else "C"
+    return {
+        "交易代码": TRANSACTION_CODES[txn_type],
+        "代理机构标识码": "00049992",
+        "发送机构标识码": "00049992",
+        "系统跟踪号": query_id[-6:],
+        "交易传输时间": at.astimezone(SHANGHAI).strftime("%m%d%H%M%S"),
+        "帐号": trade.buyer_id or "",
+        "交易金额": f"{fen:012d}",
+        "商户类别": "9311",  # 税务 / 政府缴费
+        "终端类型": "08",
+        "查询流水号": query_id,
+        "商户订单号": own_order,
+        "支付卡类型": "01",
+        "原始交易的系统跟踪号": trade.trade_no[-6:] if refund else "",
+        "原始交易日期时间": provider_time(trade.created_at)[4:] if refund else "",
+        "商户手续费": f"{sign}{0:012d}",
+        "结算金额": f"{sign}{fen:012d}",
+        "支付方式": "0001",
+        "交易类型": txn_type,
+        "交易子类": "00" if refund else "01",
+        "业务类型": "000201",
+        "帐号类型": "01",
+        "交互方式": "0",
+        "原交易查询流水号": trade.trade_no if refund else "",
+        "商户代码": MER_ID,
+        "清算净额": f"{sign}{fen:012d}",
+        "终端号": "",
+        "优惠金额": f"{sign}{0:012d}",
+        "发票金额": f"{sign}{0:012d}",
+        "交易介质": "0",
+        "原始交易订单号": trade.out_trade_no if refund else "",
+    }
+
+
+def zm_lines(day: dt.date) -> list[bytes]:
+    """The ZM lines of the sandbox's 银联 payments, 退货 and 撤销 of one Beijing day, in time order."""
+    start = dt.datetime.combine(day, dt.time(), SHANGHAI)
+    end = start + dt.timedelta(days=1)
+    entries = [
+        (trade.paid_at, _zm_values(trade, "01", trade.total_fen, trade.paid_at, trade.out_trade_no, trade.trade_no))
+        for trade in db.session.scalars(
+            select(SandboxTrade).where(
+                SandboxTrade.app_id == APP, SandboxTrade.paid_at >= start, SandboxTrade.paid_at < end
+            )
+        )
+    ]
+    for refund in db.session.scalars(
+        select(SandboxRefund)
+        .join(SandboxTrade, SandboxTrade.id == SandboxRefund.trade_id)
+        .where(SandboxTrade.app_id == APP, SandboxRefund.created_at >= start, SandboxRefund.created_at < end)
+    ):
+        trade = db.session.get(SandboxTrade, refund.trade_id)
+        kind = refund.txn_type or "04"  # 退货, or 消费撤销 (31)
+        values = _zm_values(
+            trade, kind, refund.amount_fen, refund.created_at, refund.out_request_no, _refund_query_id(refund)
+        )
+        entries.append((refund.created_at, values))
+    return [zm_line(values) for _, values in sorted(entries, key=lambda e: e[0])]
+
+
+def bill_zip(day: dt.date) -> tuple[str, bytes]:
+    """The day's 对账文件 as UnionPay names and zips it: the ZM file and an empty ZME."""
+    stem = f"INN{day:%y%m%d}88"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{stem}ZM_{MER_ID}", b"".join(line + b"\r\n" for line in zm_lines(day)))
+        archive.writestr(f"{stem}ZME_{MER_ID}", b"")
+    return f"{MER_ID}_{day:%Y%m%d}.zip", out.getvalue()
+
+
+def file_transfer(fields: dict) -> dict:
+    """文件传输 (txnType 76): the 对账文件 of the settleDate asked for, deflated and base64."""
+    day = check_file_request(fields)
+    name, data = bill_zip(day)
+    return {
+        **echo(fields),
+        "settleDate": fields["settleDate"],
+        "fileType": "00",
+        "respCode": "00",
+        "respMsg": "成功[0000000]",
+        "fileName": name,
+        "fileContent": base64.b64encode(zlib.compress(data)).decode("ascii"),
+    }

@@ -37,6 +37,8 @@ ACTIONS = {
     "import.apply": "导入参保登记和应缴费款",
     "standard.save": "保存缴费标准",
     "tax_office.set": "修改主管税务机关联系方式",
+    "api_client.create": "新建机器接口客户端",
+    "api_client.revoke": "停用机器接口客户端",
 }
 
 TARGETS = {
@@ -49,6 +51,7 @@ TARGETS = {
     "standard": "缴费标准",
     "file": "文件",
     "tax_office": "主管税务机关",
+    "api_client": "机器接口客户端",
 }
 
 EFFECTS = {"reopen": "重新应缴", "void": "不再应缴", "keep": "仍为已缴"}
@@ -111,6 +114,8 @@ FIELDS = {
     "name": ("名称", None),
     "phone": ("电话", None),
     "hours": ("办公时间", None),
+    "scopes": ("权限范围", None),
+    "revoked": ("已停用", "bool"),
 }
 # A state reads by what it is the state of.
 STATES = {

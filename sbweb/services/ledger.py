@@ -6,10 +6,14 @@ took. It reads everything and writes nothing; each violation names what is wrong
 - every item: what went back is between nothing and what it took, and is the sum of its refunds
   that are done; an order is 原路退回 exactly when all its items are;
 - every provider refund that carries items gives back their sum, and they are done once it is;
+- a refund sent as UnionPay's 消费撤销 gives back its order's whole total, and no other refund of
+  that order moved money (UnionPay cancels a trade whole and once);
 - every due's history ends where the due is (its last event's state and amount);
 - every settled item has exactly one 票证号码, of its own order and of the 主管税务机关 of its due's
   agency; an order has one ticket per tax office, each covering some of its items; an item never
   settled has none;
+- the API's event feed: every ticket of a settled order has exactly one payment.settled event, every
+  item refund done exactly one refund.completed, and no event stands for money that did not move;
 - no valid certificate lists an item at more than the item still holds (its money went back), and
   every document's totals are the sum of its stored lines.
 """
@@ -22,6 +26,7 @@ from sqlalchemy import func, select
 from sbweb.db import db
 from sbweb.models import (
     Agency,
+    ApiEvent,
     Document,
     DocumentItem,
     Due,
@@ -50,8 +55,10 @@ def check() -> list[Violation]:
     found += _dues_balance()
     found += _items_and_orders()
     found += _refunds_carry_their_items()
+    found += _cancellations()
     found += _due_histories()
     found += _tickets()
+    found += _feed_events()
     found += _certificates()
     found += _document_totals()
     db.session.rollback()
@@ -150,6 +157,27 @@ def _refunds_carry_their_items() -> list[Violation]:
     return found
 
 
+def _cancellations() -> list[Violation]:
+    """A 撤销 (Refund.sent_as "cancel") returns the whole trade and is the only money back of it."""
+    found = []
+    cancelled = db.session.execute(
+        select(Refund.id, Refund.out_request_no, Refund.order_id, Refund.amount_fen, Order.total_fen)
+        .join(Order, Order.id == Refund.order_id)
+        .where(Refund.sent_as == "cancel", Refund.state != "failed")
+    ).all()
+    for refund_id, number, order_id, amount, total in cancelled:
+        if amount != total:
+            found.append(Violation("cancel", number, f"撤销 of {amount} fen, but the trade was {total} fen"))
+        others = db.session.scalars(
+            select(Refund.out_request_no).where(
+                Refund.order_id == order_id, Refund.id != refund_id, Refund.state.in_(("succeeded", "processing"))
+            )
+        ).all()
+        if others:
+            found.append(Violation("cancel", number, f"撤销 beside other refunds of the trade: {', '.join(others)}"))
+    return found
+
+
 def _due_histories() -> list[Violation]:
     last = {}
     for due_id, to_state, amount_after in db.session.execute(
@@ -237,6 +265,43 @@ def _ticket_faults(used: set) -> list[Violation]:
                     f"one order has {len(numbers)} tickets of one tax office: " + ", ".join(numbers),
                 )
             )
+    return found
+
+
+def _feed_events() -> list[Violation]:
+    """The feed (sbweb.services.api_events) follows the money: one payment.settled per settled
+    ticket, one refund.completed per item refund done, none for anything else."""
+    found = []
+    settled = defaultdict(int)
+    refunded = defaultdict(int)
+    for kind, ticket_id, refund_item_id in db.session.execute(
+        select(ApiEvent.kind, ApiEvent.ticket_id, ApiEvent.refund_item_id)
+    ):
+        if kind == "payment.settled":
+            settled[ticket_id] += 1
+        else:
+            refunded[refund_item_id] += 1
+    settled_tickets = dict(
+        db.session.execute(
+            select(Ticket.id, Ticket.ticket_no)
+            .join(Order, Order.id == Ticket.order_id)
+            .where(Order.settled_at.is_not(None))
+        ).all()
+    )
+    for ticket_id, number in settled_tickets.items():
+        if settled.get(ticket_id, 0) != 1:
+            found.append(Violation("feed", number, f"{settled.get(ticket_id, 0)} payment.settled events, not 1"))
+    for ticket_id in set(settled) - set(settled_tickets):
+        found.append(Violation("feed", f"ticket {ticket_id}", "payment.settled event for a ticket never settled"))
+    done = set(
+        db.session.scalars(
+            select(RefundItem.id).where(RefundItem.done_at.is_not(None), RefundItem.decision == "approved")
+        )
+    )
+    for refund_item_id in done | set(refunded):
+        count = refunded.get(refund_item_id, 0)
+        if count != (1 if refund_item_id in done else 0):
+            found.append(Violation("feed", f"refund item {refund_item_id}", f"{count} refund.completed events"))
     return found
 
 

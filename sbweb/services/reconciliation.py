@@ -360,7 +360,7 @@ def describe(run: ReconRun) -> str:
 
 
 def billed_providers() -> list[str]:
-    """The providers whose daily bill we read (UnionPay's 对账文件 is not read yet)."""
+    """The providers whose daily bill we read (all that say `reads_bills`; UnionPay's too)."""
     return sorted(name for name, provider in orders.providers().items() if getattr(provider, "reads_bills", True))
 
 

@@ -14,7 +14,7 @@ from sbweb.models import Declaration, Due, Order, OrderItem, RefundApplication, 
 from sbweb.models.base import utcnow
 from sbweb.money import fen_display
 from sbweb.payments.order_states import transition
-from sbweb.services import documents, dues
+from sbweb.services import api_events, documents, dues
 
 
 def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
@@ -31,6 +31,7 @@ def money_back(items: list[RefundItem], at: dt.datetime, how: str) -> None:
         item.refunded_fen += refund_item.amount_fen
         refund_item.done_at = at
         db.session.flush()
+        api_events.refund_done(refund_item, item)  # the API feed's outbox, same transaction (issue 17)
         # Certificates follow the money: whatever lists this item no longer holds.
         documents.void_covering([item.id], at, f"费款已退费（退费申请 {application.application_no}）")
         _follow_due(item, refund_item, application)

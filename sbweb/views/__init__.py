@@ -44,6 +44,9 @@ def register(app: Flask) -> None:
         ops,
     ):
         app.register_blueprint(module.bp)
+    from sbweb.views import api
+
+    api.init_app(app)  # the machine API: flask-smorest's blueprints, signed requests, CSRF-exempt
     if app.config["SANDBOX_ENABLED"]:
         app.register_blueprint(sandbox.bp)
     errors.register(app)

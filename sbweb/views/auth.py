@@ -44,6 +44,7 @@ def _consent_form() -> ConsentForm:
 def _authorize_page(form: ConsentForm, status: int = 200):
     need = request.args.get("need") if request.args.get("need") in identity.RESIDENT_LEVELS else None
     host = identity.detect_host(request.user_agent.string)
+    signin = identity.host_signin_for(host)
     return render_step(
         "auth/authorize.html",
         form=form,
@@ -52,9 +53,25 @@ def _authorize_page(form: ConsentForm, status: int = 200):
         looked_up=identity.level() == "lookup",
         # A tax app has no 授权 of its own, so the sandbox does not pretend one either.
         host_sandbox=current_app.config["HOST_SANDBOX_ENABLED"] and not identity.is_tax_app(host),
-        host_signin=identity.host_signin_for(host),
+        host_signin=signin,
+        bridge=_bridge(signin, form.next.data) if host == "unionpay" and signin is not None else None,
         status=status,
     )
+
+
+def _bridge(signin, next_url: str | None) -> dict | None:
+    """What static/unionpay-bridge.js needs to take 同意授权 through 云闪付's upsdk.appletAuth: the
+    upsdk.config for this page, our callback and the state it must bring. None: no bridge
+    (this sign-in has none, or the open platform did not answer), the plain link stays."""
+    if not hasattr(signin, "bridge_config"):
+        return None
+    try:
+        config = signin.bridge_config(request.url)
+    except identity.HostSignInError as exc:
+        log.warning("host sign-in %s: no bridge: %s", signin.name, exc)
+        return None
+    callback, state = _expect_callback(signin, next_url, need=request.args.get("need"))
+    return {**config, "callback": callback, "state": state}
 
 
 @bp.get("/")
@@ -86,7 +103,7 @@ def consent():
 def _expect_callback(signin, next_url: str | None, **pending) -> tuple[str, str]:
     """Remember what the host's callback must bring back (a fresh state) and where to go then;
     (the callback URL, the state)."""
-    state = secrets.token_urlsafe(16)
+    state = secrets.token_hex(16)  # letters and digits: 云闪付 takes no other state
     session["host_signin"] = {"name": signin.name, "state": state, "next": identity.safe_next(next_url), **pending}
     base = (current_app.config["PUBLIC_BASE_URL"] or request.host_url).rstrip("/")
     return base + url_for("auth.host_callback", name=signin.name), state

@@ -5,6 +5,9 @@ Documented URLs (README): GET /sandbox/alipay-public-key.pem is the key that ver
 the sandbox signs; /sandbox/gateway.do takes Alipay API calls by GET or POST (trade query,
 close, refund, 协议扣款, bill download URL, OAuth token, user info) and shows the cashier for
 alipay.trade.wap.pay; GET /sandbox/oauth2/publicAppAuthorize.htm is the authorization page.
+Its 云闪付 open platform (sbweb.payments.sandbox_unionpay_users) is under /sandbox/unionpay/open:
+GET html/oauth.html is the 云闪付 authorization page, POST access/1.0/<call> answers backendToken,
+frontToken, token and user.auth, POST appletAuth stands in for the app's upsdk.appletAuth.
 Its 银联 side (sbweb.payments.sandbox_unionpay) answers UnionPay's ACP 5.1.0 under
 /sandbox/unionpay: the browser posts the 前台交易 form to gateway/api/frontTransReq.do (its 银联
 cashier), our client posts to gateway/api/queryTrans.do and gateway/api/backTransReq.do, and
@@ -24,7 +27,7 @@ from sbweb.extensions import csrf
 from sbweb.forms.base import Form
 from sbweb.id_numbers import mask
 from sbweb.models import SandboxTrade
-from sbweb.payments import sandbox, sandbox_unionpay, sandbox_users, signing
+from sbweb.payments import sandbox, sandbox_unionpay, sandbox_unionpay_users, sandbox_users, signing
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
@@ -123,6 +126,58 @@ def authorize():
         return render_template("sandbox/authorize.html", error=exc.message), 400
 
 
+def _our_hosts() -> set[str]:
+    public = current_app.config["PUBLIC_BASE_URL"]
+    return {request.host} | ({urlsplit(public).netloc} if public else set())
+
+
+def _unionpay_open_enabled() -> None:
+    from sbweb.identity import hosts
+
+    if sandbox_unionpay_users.NAME not in hosts.providers():
+        abort(404)
+
+
+@bp.get("/unionpay/open/html/oauth.html")
+def unionpay_authorize():
+    """云闪付's authorization page (用户联登): the tester picks who is signed in to 云闪付 and
+    agrees or declines; the code goes back to the app's redirectUri."""
+    _unionpay_open_enabled()
+    args = request.args
+    try:
+        sandbox_unionpay_users.check_request(args, _our_hosts())
+        if args.get("decision") == "refuse":
+            return redirect(sandbox_unionpay_users.refuse(args), 303)
+        if "sandbox_user" not in args:
+            choices = [
+                (oid, f"{name}（{mask(number)}）") for oid, (_t, number, name) in sandbox_unionpay_users.users().items()
+            ]
+            return render_template("sandbox/unionpay_authorize.html", args=args, choices=choices)
+        return redirect(sandbox_unionpay_users.agree(args), 303)
+    except sandbox_unionpay_users.OpenPlatformError as exc:
+        return render_template("sandbox/unionpay_authorize.html", error=exc.msg), 400
+
+
+@bp.post("/unionpay/open/access/1.0/<call>")
+@csrf.exempt  # server to server; the app's signature and tokens are the check
+def unionpay_open_api(call):
+    _unionpay_open_enabled()
+    return Response(sandbox_unionpay_users.answer(call, request.get_data()), mimetype="application/json")
+
+
+@bp.post("/unionpay/open/appletAuth")
+@csrf.exempt  # the 云闪付 app's side of upsdk.appletAuth; the page's signed upsdk.config is the check
+def unionpay_applet_auth():
+    _unionpay_open_enabled()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return {"errorcode": "E10", "errmsg": "报文格式错误"}, 400
+    try:
+        return {"code": sandbox_unionpay_users.applet_auth(str(body.get("openId", "")), body)}
+    except sandbox_unionpay_users.OpenPlatformError as exc:
+        return {"errorcode": exc.resp, "errmsg": exc.msg}, 400
+
+
 # -- 银联 (UnionPay's protocol, for the unionpay channel) ---------------------------------------
 
 
@@ -143,7 +198,7 @@ def _unionpay_return(trade):
     return render_template(
         "sandbox/unionpay_return.html",
         trade=trade,
-        paid=trade.status == "TRADE_SUCCESS",
+        paid=trade.paid_at is not None,  # paid, even if returned (撤销) since
         fields=sandbox_unionpay.front_return_fields(trade),
     )
 
@@ -175,7 +230,7 @@ def unionpay_cashier(trade_no):
         )
     except sandbox_unionpay.GatewayRefusal as exc:
         return _unionpay_cashier(trade, exc.message, 409)
-    if trade.status != "TRADE_SUCCESS":
+    if trade.paid_at is None:
         code, message = sandbox_unionpay.SHORT_OF_MONEY
         return _unionpay_cashier(trade, f"支付失败：{message}（{code}），请更换银行卡或稍后再试")
     return _unionpay_return(trade)
@@ -191,7 +246,14 @@ def unionpay_query():
 @bp.post("/unionpay/gateway/api/backTransReq.do")
 @csrf.exempt  # server to server; the merchant's signature is the check
 def unionpay_back():
-    text = sandbox_unionpay.api_answer(sandbox_unionpay.refund, request.form.to_dict())
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.back, request.form.to_dict())
+    return Response(text, mimetype="text/plain")
+
+
+@bp.post("/unionpay/filedownload/")
+@csrf.exempt  # server to server (UnionPay's fileTransUrl); the merchant's signature is the check
+def unionpay_file():
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.file_transfer, request.form.to_dict())
     return Response(text, mimetype="text/plain")
 
 

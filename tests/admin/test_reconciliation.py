@@ -317,7 +317,10 @@ def test_the_daily_job_reconciles_yesterday_and_the_command_prints_the_summary(a
     assert result.exit_code == 0, result.output
     assert "reconciled sandbox 2026-11-23" in result.output and "matched 1" in result.output
     assert app.test_cli_runner().invoke(args=["reconcile", "--day", "23/11/2026"]).exit_code != 0
-    assert count(ReconRun) == 1
+    # The embedded default's 云闪付 (the sandbox's 银联 side) is reconciled too: nothing paid there.
+    assert "reconciled unionpay 2026-11-23" in result.output
+    runs = {r.provider: (r.matched, r.differences) for r in db.session.scalars(select(ReconRun))}
+    assert runs == {"sandbox": (1, 0), "unionpay": (0, 0)}
 
 
 # -- the back office ---------------------------------------------------------------------------------

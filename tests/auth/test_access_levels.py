@@ -363,6 +363,24 @@ SCENARIOS: dict[str, Scenario] = {
         )
         for name in ("frontTransReq", "queryTrans", "backTransReq")
     },
+    "/sandbox/unionpay/open/access/1.0/<call>": Scenario(
+        "/sandbox/unionpay/open/access/1.0/token",
+        set(),
+        data={"code": "x", "grantType": "authorization_code"},
+        why="the sandbox's 云闪付 open platform: a call without a signed backendToken is refused",
+    ),
+    "/sandbox/unionpay/open/appletAuth": Scenario(
+        "/sandbox/unionpay/open/appletAuth",
+        set(),
+        data={"openId": "x"},
+        why="the 云闪付 app's appletAuth stand-in: without a signed upsdk.config it gives no code",
+    ),
+    "/sandbox/unionpay/filedownload/": Scenario(
+        "/sandbox/unionpay/filedownload/",
+        set(),
+        data={"txnType": "76", "settleDate": "1123"},
+        why="an unsigned request for the 对账文件 is refused",
+    ),
     "/admin/login": Scenario(
         "/admin/login",
         set(CELLS),

@@ -25,9 +25,13 @@ from sbweb.models.base import utcnow
 KINDS: dict[str, str] = {
     "wechat": "sbweb.identity.hosts.wechat:from_settings",
     "alipay": "sbweb.identity.hosts.alipay:from_settings",
+    "unionpay": "sbweb.identity.hosts.unionpay:from_settings",
 }
 # The host-app sandbox's sign-in (the sandbox box of the 授权 page): reached only from there.
 SANDBOX = "sandbox"
+# The sandbox's 云闪付 open platform: 同意授权 inside a 云闪付 user agent goes through it, unless a
+# real 云闪付 sign-in is configured.
+SANDBOX_UNIONPAY = "sandbox-unionpay"
 
 
 class HostSignIn(Protocol):
@@ -48,6 +52,10 @@ def init_host_signin(app) -> None:
         from sbweb.payments import sandbox_users
 
         signins[SANDBOX] = sandbox_users.signin_for(app)
+        if not any(s.get("kind") == "unionpay" for s in app.config["HOST_SIGNIN"].values()):
+            from sbweb.payments import sandbox_unionpay_users
+
+            signins[SANDBOX_UNIONPAY] = sandbox_unionpay_users.signin_for(app)
     for name, settings in app.config["HOST_SIGNIN"].items():
         kind = settings.get("kind")
         if kind not in KINDS:
@@ -64,8 +72,9 @@ def providers() -> dict[str, HostSignIn]:
 
 def for_host(host: str) -> HostSignIn | None:
     """The sign-in of the host app the page is open in, if one is configured (the sandbox's
-    is not: its user is chosen in the sandbox box)."""
-    return next((p for name, p in providers().items() if p.host == host and name != SANDBOX), None)
+    is not: its user is chosen in the sandbox box). A configured one before the sandbox's 云闪付."""
+    found = [(name == SANDBOX_UNIONPAY, p) for name, p in providers().items() if p.host == host and name != SANDBOX]
+    return min(found, key=lambda pair: pair[0])[1] if found else None
 
 
 def person_for(identity: HostIdentity) -> Person | None:

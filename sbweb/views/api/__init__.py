@@ -1,0 +1,53 @@
+"""The machine API for the tax bureau's and the agencies' systems, under /api/v1/: signed
+requests (sbweb.views.api.auth), problem+json errors (problems.py), the OpenAPI 3.1 document
+generated from the code by flask-smorest at /api/v1/openapi.json and a page of it at /api/v1/
+(docs.py, our own: the library's UIs load scripts from a CDN, which our CSP forbids)."""
+
+from flask import Flask
+from flask_smorest import Api
+
+from sbweb.extensions import csrf
+from sbweb.views.api import events, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api.blueprint import ProblemSchema, bp
+
+
+class AgencyApi(Api):
+    """flask-smorest's Api without its app-wide HTTPException handler (which would answer every
+    page of the app in JSON): the API's blueprint handles its own errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        pass
+
+
+def init_app(app: Flask) -> Api:
+    app.config.setdefault("API_TITLE", "sbweb 机器接口")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    api = AgencyApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "签名算法、游标与事件类型见 docs/api.md。"},
+            "components": {
+                "securitySchemes": {
+                    "sbwebHmac": {
+                        "type": "apiKey",
+                        "in": "header",
+                        "name": "X-SB-Signature",
+                        "description": "HMAC-SHA256 over the canonical request, with X-SB-Key-Id, "
+                        "X-SB-Timestamp, X-SB-Nonce and X-SB-Content-SHA256 (docs/api.md).",
+                    }
+                }
+            },
+        },
+    )
+    api.register_blueprint(bp)
+    csrf.exempt(bp)
+    from sbweb.views.api import docs
+
+    app.register_blueprint(docs.bp)
+    app.extensions["sbweb.api"] = api
+    return api
