@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sbweb import api_signing
 from sbweb.db import db
 from sbweb.models import Agency, ApiBatch, AuditEntry, Due, Enrollment, Order, Standard, TaxOffice
-from sbweb.services import ledger
+from sbweb.services import audit_words, ledger
 from tests.support.journeys import choose, go_to_provider, order, order_no_of, paid_history, pay, sign_in
 
 WRITER = ("enrollments:write", "dues:write", "standards:write")
@@ -158,6 +158,9 @@ def test_a_repriced_due_is_caught_by_the_residents_confirm(app, client, world, c
     entry = db.session.scalar(select(AuditEntry).filter_by(action="api_due.reprice"))
     assert entry.target == f"api_client:{writer.client_id}" and entry.staff_id is None
     assert entry.before == {"due": due.id, "amount_fen": 35200} and entry.after["amount_fen"] == 40000
+    (line,) = audit_words.lines([entry])  # the back office's audit log reads it in words
+    assert (line.action, line.target) == ("机器接口推送：更正应缴金额", f"机器接口客户端 {writer.client_id}")
+    assert ("金额", "¥352.00", "¥400.00") in {(c.field, c.before, c.after) for c in line.changes}
 
 
 def test_a_resident_pays_what_the_api_pushed_a_minute_earlier(app, client, world, ctx, writer):
@@ -303,6 +306,20 @@ def test_agencies_and_their_tax_offices_then_standards(app, world, ctx, writer):
     assert wrong["rows"] == [{"index": 0, "field": "base_max_fen", "reason": "缴费基数下限应小于上限"}]
     actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert actions[-3:] == ["api_agency.save", "api_agency.save", "api_standard.save"]
-    assert {e.target for e in db.session.scalars(select(AuditEntry).where(AuditEntry.action.like("api_%")))} == {
-        f"api_client:{writer.client_id}"
-    }
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action.like("api_%"))).all()
+    assert {e.target for e in entries} == {f"api_client:{writer.client_id}"}
+    spoken = {c.field for line in audit_words.lines(entries) for c in line.changes}
+    assert not {f for f in spoken if f.isascii()}, spoken  # every field in words, none as its code
+
+
+def test_a_batch_of_a_thousand_rows_fits_and_one_more_is_refused(app, world, ctx, writer):
+    enrollment = world.enrollment("王芳", "medical")
+    enrollment_no = enrollment.enrollment_no
+    rows = [due_row(enrollment_no, f"{1900 + n // 12}-{n % 12 + 1:02d}", 35200) for n in range(1000)]
+    answer = push(writer, "dues", rows)  # ~90 KB: more than a form may send
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    assert answer.get_json()["created"] == 1000
+    assert count(Due, Due.enrollment_id == enrollment.id, Due.period_start < "1990-01") == 1000
+    rows.append(due_row(enrollment_no, "1990-01", 35200))
+    too_many = push(writer, "dues", rows, key="batch-1001")
+    assert too_many.status_code == 422 and "1000" in too_many.get_json()["detail"]

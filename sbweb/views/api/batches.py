@@ -10,12 +10,15 @@ import re
 import marshmallow as ma
 from flask import g, request
 
+from sbweb.request_checks import upload_limit
 from sbweb.services import api_batches
 from sbweb.views.api.auth import require
 from sbweb.views.api.blueprint import SIGNED, ProblemSchema, bp
 from sbweb.views.api.problems import PROBLEM, Problem
 
 MAX_ROWS = 1000
+# A batch of 1000 rows is larger than the app's MAX_CONTENT_LENGTH (64 KB, for forms).
+MAX_BYTES = 1024 * 1024
 KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -232,7 +235,7 @@ def _documented(view):
         description="有行未通过校验，整批未写入（rows 列出每一处）",
         content_type=PROBLEM,
     )(view)
-    return bp.doc(security=SIGNED, parameters=[IDEMPOTENCY_KEY])(view)
+    return bp.doc(security=SIGNED, parameters=[IDEMPOTENCY_KEY])(upload_limit(MAX_BYTES)(view))
 
 
 @bp.route("/batches/enrollments", methods=["POST"])
