@@ -244,9 +244,9 @@ def _documented(view):
 @bp.response(200, BatchResultSchema)
 @_documented
 def batch_enrollments(batch):
-    """批量推送参保登记（按个人参保编号新增；已有的不变）
+    """批量推送参保登记
 
-    校验规则与后台导入相同；任一行有误则整批不写入。
+    按个人参保编号新增，已有的不变。校验规则与后台导入相同；任一行有误则整批不写入。
     """
     return _run("enrollments", batch)
 
@@ -257,9 +257,11 @@ def batch_enrollments(batch):
 @bp.response(200, BatchResultSchema)
 @_documented
 def batch_dues(batch):
-    """批量推送应缴费款（正常缴费、补缴），按参保编号 × 缴费类型 × 费款所属期新增或更正金额
+    """批量推送应缴费款（正常缴费、补缴）
 
-    已缴费的所属期、正在支付中的应缴记录不予接收；更正待缴记录的金额会使居民正在看的缴费信息确认页失效。
+    按个人参保编号 × 缴费类型 × 费款所属期新增，或更正待缴记录的金额。
+    已缴费的所属期、正在支付中的应缴记录不予接收；
+    更正待缴记录的金额会使居民正在看的缴费信息确认页失效。
     """
     return _run("dues", batch)
 
@@ -270,7 +272,10 @@ def batch_dues(batch):
 @bp.response(200, BatchResultSchema)
 @_documented
 def batch_agencies(batch):
-    """批量推送经办机构及其主管税务机关（按经办机构代码新增或更新）"""
+    """批量推送经办机构及其主管税务机关
+
+    按经办机构代码新增或更新。
+    """
     return _run("agencies", batch)
 
 
@@ -280,8 +285,9 @@ def batch_agencies(batch):
 @bp.response(200, BatchResultSchema)
 @_documented
 def batch_standards(batch):
-    """批量推送缴费标准（按地区 × 年度 × 人员类别新增或更新）
+    """批量推送缴费标准
 
+    按地区 × 年度 × 人员类别新增或更新；
     更新会按新标准重新计价由其计价、尚未支付的应缴记录，并结清暂按上年度标准收取的费款。
     """
     return _run("standards", batch)
