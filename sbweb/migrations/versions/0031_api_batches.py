@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0031'
-down_revision = '0030'
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
