@@ -451,10 +451,21 @@ def refund(fields: dict) -> dict:
     """退货 (txnType 04) of a paid trade by its queryId (origQryId), as a trade of its own
     (orderId and txnTime); a repeat of the same orderId is refused as UnionPay does (12)."""
     check_request(fields)
-    base = echo(fields)
-    amount = read_amount(fields.get("txnAmt"))
     if (fields.get("txnType"), fields.get("txnSubType")) != ("04", "00"):
         raise GatewayRefusal("10", "交易类型错误")
+
+    def returnable(original: SandboxTrade) -> int:
+        amount = read_amount(fields.get("txnAmt"))
+        if not amount or original.refunded_fen + amount > original.total_fen:
+            raise GatewayRefusal("33", "退货金额超限")
+        return amount
+
+    return _take_back(fields, "04", returnable)
+
+
+def _take_back(fields: dict, txn_type: str, amount_of) -> dict:
+    """A 退货 or 撤销 of the paid trade named by origQryId, under its own orderId: `amount_of`
+    says how much of the (locked) trade may go back, or refuses."""
     with write_transaction():
         original = db.session.scalar(
             select(SandboxTrade).filter_by(trade_no=fields.get("origQryId", ""), app_id=APP).with_for_update()
@@ -463,14 +474,13 @@ def refund(fields: dict) -> dict:
             raise GatewayRefusal("35", "原交易不存在或状态不正确")
         if db.session.scalar(select(SandboxRefund).filter_by(out_request_no=fields["orderId"])) is not None:
             raise GatewayRefusal("12", "重复交易")
-        if not amount or original.refunded_fen + amount > original.total_fen:
-            raise GatewayRefusal("33", "退货金额超限")
+        amount = amount_of(original)
         made = SandboxRefund(
             trade_id=original.id,
             out_request_no=fields["orderId"],
             amount_fen=amount,
             created_at=parse_provider_time(fields["txnTime"]),
-            txn_type="04",
+            txn_type=txn_type,
         )
         db.session.add(made)
         original.refunded_fen += amount
@@ -479,7 +489,7 @@ def refund(fields: dict) -> dict:
         db.session.flush()
         query_id = _refund_query_id(made)
     return {
-        **base,
+        **echo(fields),
         "respCode": "00",
         "respMsg": "成功[0000000]",
         "queryId": query_id,
@@ -519,38 +529,15 @@ def cancel(fields: dict) -> dict:
     check_request(fields)
     if (fields.get("txnSubType"), fields.get("bizType")) != ("00", "000201"):
         raise GatewayRefusal("10", "交易类型错误")
-    with write_transaction():
-        original = db.session.scalar(
-            select(SandboxTrade).filter_by(trade_no=fields.get("origQryId", ""), app_id=APP).with_for_update()
-        )
-        if original is None or original.paid_at is None:
-            raise GatewayRefusal("35", "原交易不存在或状态不正确")
-        if db.session.scalar(select(SandboxRefund).filter_by(out_request_no=fields["orderId"])) is not None:
-            raise GatewayRefusal("12", "重复交易")
+
+    def cancellable(original: SandboxTrade) -> int:
         if unionpay.settle_day(original.paid_at) != unionpay.settle_day(utcnow()):
             raise GatewayRefusal(*NOT_CANCELLABLE)
         if original.refunded_fen or read_amount(fields.get("txnAmt")) != original.total_fen:
             raise GatewayRefusal(*NOT_WHOLE)
-        made = SandboxRefund(
-            trade_id=original.id,
-            out_request_no=fields["orderId"],
-            amount_fen=original.total_fen,
-            created_at=parse_provider_time(fields["txnTime"]),
-            txn_type=unionpay.CANCEL,
-        )
-        db.session.add(made)
-        original.refunded_fen = original.total_fen
-        original.status, original.closed_at = "TRADE_CLOSED", utcnow()
-        db.session.flush()
-        query_id = _refund_query_id(made)
-    return {
-        **echo(fields),
-        "respCode": "00",
-        "respMsg": "成功[0000000]",
-        "queryId": query_id,
-        "origQryId": original.trade_no,
-        "txnAmt": str(original.total_fen),
-    }
+        return original.total_fen
+
+    return _take_back(fields, unionpay.CANCEL, cancellable)
 
 
 def return_notify_fields(made: SandboxRefund) -> dict:
