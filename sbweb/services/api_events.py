@@ -31,6 +31,7 @@ from sbweb.models import (
     Ticket,
 )
 from sbweb.models.base import utcnow
+from sbweb.services import record_events, webhooks
 
 ADVISORY_LOCK = 0x5B_AE_17  # PostgreSQL advisory lock id of the sequencer (any constant of ours)
 SEQUENCE_BATCH = 1000
@@ -90,10 +91,17 @@ def sequence(limit: int = SEQUENCE_BATCH) -> int:
         ).all()
         payloads = _settled_payloads([r.ticket_id for r in rows if r.kind == "payment.settled"])
         payloads.update(_refund_payloads([r.refund_item_id for r in rows if r.kind == "refund.completed"]))
+        about_records = record_events.payloads(rows)  # due.*, declaration.*, document.voided
         now = utcnow()
         for position, row in enumerate(rows, start=last + 1):
             row.position, row.sequenced_at = position, now
-            row.payload = payloads[row.refund_item_id if row.kind == "refund.completed" else row.ticket_id]
+            if row.id in about_records:
+                row.payload = about_records[row.id]
+            else:
+                row.payload = payloads[row.refund_item_id if row.kind == "refund.completed" else row.ticket_id]
+        # Each webhook endpoint's delivery of each event, in the same commit as its position.
+        deliveries = webhooks.fan_out(rows)
+    webhooks.enqueue(deliveries)
     return len(rows)
 
 
