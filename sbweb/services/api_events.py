@@ -250,3 +250,26 @@ def ticket_now(ticket_no: str, tax_office_id: int | None = None) -> dict | None:
         item["refunded_fen"] = refunded[item["item_id"]]
     payload["refunded_fen"] = sum(refunded.values())
     return payload
+
+
+def order_now(order_no: str, tax_office_id: int | None = None) -> dict | None:
+    """A settled order as it stands: its tickets (of this tax office, when given) as `ticket_now`
+    gives them; None when there is none to show."""
+    found = db.session.execute(
+        select(Order.id, Order.state, Order.channel, Order.settled_at).where(Order.order_no == order_no[:32])
+    ).first()
+    if found is None or found.settled_at is None:
+        return None
+    numbers = db.session.scalars(select(Ticket.ticket_no).where(Ticket.order_id == found.id).order_by(Ticket.id))
+    tickets = [t for t in (ticket_now(n, tax_office_id) for n in numbers) if t is not None]
+    if not tickets:
+        return None
+    return {
+        "order_no": order_no[:32],
+        "state": found.state,
+        "channel": found.channel,
+        "settled_at": _iso(found.settled_at),
+        "total_fen": sum(t["total_fen"] for t in tickets),
+        "refunded_fen": sum(t["refunded_fen"] for t in tickets),
+        "tickets": tickets,
+    }
