@@ -10,7 +10,6 @@ from sbweb.services import ledger
 from tests.refunds.test_refunds_by_item import apply, approve_all, three_months_paid
 from tests.support.journeys import choose, order, order_no_of, paid_history, pay, sign_in
 
-
 MONEY = ("payment.settled", "refund.completed")
 
 
