@@ -310,16 +310,17 @@ def _record_events() -> list[Violation]:
         wanted["declaration.created"].append(declaration_id)
         if state == "void":
             wanted["declaration.voided"].append(declaration_id)
-    wanted["document.voided"] = list(
-        db.session.execute(
+    wanted["document.voided"] = [
+        tuple(row)
+        for row in db.session.execute(
             select(DocumentItem.document_id, Ticket.tax_office_id)
             .distinct()
             .join(Document, Document.id == DocumentItem.document_id)
             .join(OrderItem, OrderItem.id == DocumentItem.item_id)
             .join(Ticket, Ticket.id == OrderItem.ticket_id)
             .where(Document.state == "void")
-        ).tuples()
-    )
+        )
+    ]
     for kind in set(events) | set(wanted):
         have, want = Counter(events[kind]), Counter(wanted[kind])
         for subject in sorted(set(have) | set(want), key=str):

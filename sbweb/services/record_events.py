@@ -14,7 +14,7 @@ them in commit order and freezes the payload from facts that do not change after
 
 import datetime as dt
 
-from sqlalchemy import Integer, event, insert, inspect, literal, null, select
+from sqlalchemy import Integer, cast, event, insert, inspect, literal, null, select
 from sqlalchemy.orm import Session
 
 from sbweb.db import db
@@ -55,7 +55,8 @@ def _when(at):
 
 
 def _id(value):
-    return literal(value, Integer()) if value is not None else null()
+    # Cast, so that PostgreSQL reads an integer, not a text parameter, whatever the driver sends.
+    return cast(literal(value, Integer()) if value is not None else null(), Integer())
 
 
 def _office_of_enrollment(kind: str, key: str, enrollment_id, at, due_event_id=None, declaration_id=None):
@@ -64,7 +65,7 @@ def _office_of_enrollment(kind: str, key: str, enrollment_id, at, due_event_id=N
         literal(key),
         _id(due_event_id),
         _id(declaration_id),
-        null(),
+        _id(None),
         Agency.tax_office_id,
         _when(at),
     ).where(Agency.id == select(Enrollment.agency_id).where(Enrollment.id == enrollment_id).scalar_subquery())
@@ -88,8 +89,8 @@ def _document(row: Document):
         select(
             literal("document.voided"),
             literal(f"document.voided:{row.doc_no}:") + TaxOffice.code,
-            null(),
-            null(),
+            _id(None),
+            _id(None),
             _id(row.id),
             TaxOffice.id,
             _when(row.voided_at),

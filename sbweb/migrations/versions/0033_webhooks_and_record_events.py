@@ -26,22 +26,22 @@ insert into api_events (kind, key, due_event_id, declaration_id, document_id, ta
 select kind, key, due_event_id, declaration_id, document_id, tax_office_id, at from (
   select case when de.to_state = 'void' then 'due.voided' else 'due.reopened' end as kind,
          case when de.to_state = 'void' then 'due.voided:' else 'due.reopened:' end || de.id as key,
-         de.id as due_event_id, null as declaration_id, null as document_id, a.tax_office_id, de.at as at,
+         de.id as due_event_id, cast(null as integer) as declaration_id, cast(null as integer) as document_id, a.tax_office_id, de.at as at,
          1 as part, de.id as sub
   from due_events de join dues d on d.id = de.due_id join enrollments e on e.id = d.enrollment_id
   join agencies a on a.id = e.agency_id
   where (de.to_state = 'void' and de.from_state <> 'void') or (de.from_state = 'paid' and de.to_state = 'open')
   union all
-  select 'declaration.created', 'declaration.created:' || dc.id, null, dc.id, null, a.tax_office_id,
+  select 'declaration.created', 'declaration.created:' || dc.id, cast(null as integer), dc.id, cast(null as integer), a.tax_office_id,
          dc.declared_at, 2, dc.id
   from declarations dc join enrollments e on e.id = dc.enrollment_id join agencies a on a.id = e.agency_id
   union all
-  select 'declaration.voided', 'declaration.voided:' || dc.id, null, dc.id, null, a.tax_office_id,
+  select 'declaration.voided', 'declaration.voided:' || dc.id, cast(null as integer), dc.id, cast(null as integer), a.tax_office_id,
          coalesce(dc.voided_at, dc.declared_at), 3, dc.id
   from declarations dc join enrollments e on e.id = dc.enrollment_id join agencies a on a.id = e.agency_id
   where dc.state = 'void'
   union all
-  select distinct 'document.voided', 'document.voided:' || d.doc_no || ':' || tx.code, null, null, d.id,
+  select distinct 'document.voided', 'document.voided:' || d.doc_no || ':' || tx.code, cast(null as integer), cast(null as integer), d.id,
          tx.id, d.voided_at, 4, d.id
   from documents d join document_items di on di.document_id = d.id join order_items oi on oi.id = di.item_id
   join tickets t on t.id = oi.ticket_id join tax_offices tx on tx.id = t.tax_office_id
