@@ -39,6 +39,9 @@ ACTIONS = {
     "tax_office.set": "修改主管税务机关联系方式",
     "api_client.create": "新建机器接口客户端",
     "api_client.revoke": "停用机器接口客户端",
+    "api_client.webhook_set": "设置事件推送地址",
+    "api_client.webhook_clear": "清除事件推送地址",
+    "webhook.resend": "重新发送事件推送",
 }
 
 TARGETS = {
@@ -52,6 +55,7 @@ TARGETS = {
     "file": "文件",
     "tax_office": "主管税务机关",
     "api_client": "机器接口客户端",
+    "webhook_delivery": "事件推送",
 }
 
 EFFECTS = {"reopen": "重新应缴", "void": "不再应缴", "keep": "仍为已缴"}
