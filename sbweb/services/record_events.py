@@ -2,13 +2,14 @@
 declaration.created / declaration.voided, document.voided — written in the transaction that
 makes the change, whatever path makes it.
 
-Every such change already leaves an ORM trace in the flush that writes it: a due moves only by
-sbweb.services.dues.transition, which adds a DueEvent; a declaration is added or has its state
-set to void; a document has its state set to void (documents.void_covering). So one after_flush
-listener sees them all — the resident's 作废, a refund's reopen or void, a new declaration, the
+Every such change but one leaves an ORM trace in the flush that writes it: a declaration is added
+or has its state set to void; a document has its state set to void (documents.void_covering). So
+one after_flush listener sees them all — the resident's 作废, a refund's reopen or void, a new declaration, the
 demo loader, the agencies' batch pushes — and adds the event rows in the same flush's
 transaction, each an INSERT … SELECT that finds the tax office from the enrollment's agency
-(or, for a document, one event per tax office its lines were paid to). Like payment.settled,
+(or, for a document, one event per tax office its lines were paid to). The one: a due moves only
+by sbweb.services.dues.transition, which records its DueEvent by a Core INSERT (the payment path's
+cost) and so calls `due_moved` itself; a DueEvent added through the ORM is seen by the listener. Like payment.settled,
 the rows have no position or payload yet: the sequencer (sbweb.services.api_events) numbers
 them in commit order and freezes the payload from facts that do not change after."""
 
@@ -71,12 +72,24 @@ def _office_of_enrollment(kind: str, key: str, enrollment_id, at, due_event_id=N
     ).where(Agency.id == select(Enrollment.agency_id).where(Enrollment.id == enrollment_id).scalar_subquery())
 
 
-def _due_event(row: DueEvent):
-    kind = due_event_kind(row.from_state, row.to_state)
+def _due_move(move_id: int, from_state: str, to_state: str, due_id: int, at):
+    kind = due_event_kind(from_state, to_state)
     if kind is None:
         return None
-    enrollment_id = select(Due.enrollment_id).where(Due.id == row.due_id).scalar_subquery()
-    return _office_of_enrollment(kind, f"{kind}:{row.id}", enrollment_id, row.at, due_event_id=row.id)
+    enrollment_id = select(Due.enrollment_id).where(Due.id == due_id).scalar_subquery()
+    return _office_of_enrollment(kind, f"{kind}:{move_id}", enrollment_id, at, due_event_id=move_id)
+
+
+def _due_event(row: DueEvent):
+    return _due_move(row.id, row.from_state, row.to_state, row.due_id, row.at)
+
+
+def due_moved(move_id: int, from_state: str, to_state: str, due_id: int, at) -> None:
+    """A due's move recorded by a Core INSERT (sbweb.services.dues.transition, which the flush
+    listener cannot see): its event, if the feed has one, in the same transaction."""
+    query = _due_move(move_id, from_state, to_state, due_id, at)
+    if query is not None:
+        db.session.execute(insert(ApiEvent.__table__).from_select(COLUMNS, query))
 
 
 def _declaration(row: Declaration, kind: str):

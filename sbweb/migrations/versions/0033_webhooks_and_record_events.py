@@ -8,7 +8,7 @@ time order, without a position (numbered on the first read, as revision 0030 did
 `flask ledger check` holds from the start.
 
 Revision ID: 0033
-Revises: 0030
+Revises: 0031
 Create Date: 2026-12-07 23:40:00
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 
 revision = '0033'
-down_revision = '0030'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from sbweb.extensions import csrf
-from sbweb.views.api import events, orders, problems, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api import batches, events, orders, problems, tickets  # noqa: F401  (their routes join bp)
 from sbweb.views.api.blueprint import ProblemSchema, bp
 
 
