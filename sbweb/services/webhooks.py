@@ -206,6 +206,7 @@ def _post(attempt: Attempt) -> tuple[int | None, str | None]:
             answer.read(1024)
             return answer.status, None
     except urllib.error.HTTPError as exc:
+        exc.close()  # the answer's connection, not read
         return exc.code, f"HTTP {exc.code}"
     except Exception as exc:  # noqa: BLE001 - refused, reset, timed out, bad name: all retried alike
         return None, f"{exc.__class__.__name__}: {exc}"[:300]
