@@ -156,6 +156,13 @@ class Defaults:
     API_NONCE_REDIS_URL = None
     # How far a signed request's X-SB-Timestamp may be from our clock, either way (seconds).
     API_REPLAY_WINDOW = 300
+    # Webhooks (sbweb.services.webhooks): the wait after the n-th failed attempt is
+    # BASE × 2^(n−1) seconds, at most CAP; after MAX_ATTEMPTS the delivery is failed (shown in the
+    # back office, 重新发送). A receiver has TIMEOUT seconds to answer.
+    WEBHOOK_RETRY_BASE = 30
+    WEBHOOK_RETRY_CAP = 6 * 3600
+    WEBHOOK_MAX_ATTEMPTS = 12
+    WEBHOOK_TIMEOUT = 10
     # Where the counters live: this process's memory, or Redis shared by every process (REDIS_URL
     # sets it too), e.g. "redis://127.0.0.1:6379/1". If Redis cannot be reached, each process
     # counts in its own memory until it can again: never a 500, never unlimited.

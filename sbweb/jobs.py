@@ -25,6 +25,7 @@ from sbweb.services import (
     reconciliation,
     refund_applications,
     reminders,
+    webhooks,
     withholding,
 )
 from sbweb.taskqueue import huey, in_app_context, init_app, last_app, run_due_tasks
@@ -115,6 +116,15 @@ def mail_sweep() -> None:
     count = mail.sweep()
     if count:
         log.info("mail sweep: %s queued mails sent on again", count)
+
+
+@huey.periodic_task(crontab(minute="*"), retries=0)
+@in_app_context
+def webhook_sweep() -> None:
+    """Webhook deliveries whose task was lost or whose attempt died mid-way (sbweb.services.webhooks)."""
+    count = webhooks.sweep()
+    if count:
+        log.info("webhook sweep: %s deliveries queued again", count)
 
 
 @huey.periodic_task(crontab(minute="*/10"), retries=0)

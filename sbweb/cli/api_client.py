@@ -1,5 +1,6 @@
 """`flask api-client create|revoke|list`: the machine API's clients (one per agency system, or the
-tax bureau's). The secret is printed once, at creation; sbweb keeps it sealed."""
+tax bureau's). The secret is printed once, at creation; sbweb keeps it sealed. `flask api-client
+webhook set|clear`: a client's webhook endpoint (sbweb.services.webhooks)."""
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -54,3 +55,39 @@ def list_clients():
         state = f"revoked {c.revoked_at:%Y-%m-%d %H:%M}Z" if c.revoked_at else "active"
         agency = c.agency.code if c.agency else "(tax bureau: all)"
         click.echo(f"{c.client_id}\t{c.name}\t{agency}\t{c.scopes}\t{state}")
+
+
+@api_client.group("webhook", cls=AppGroup)
+def webhook():
+    """A client's webhook endpoint: where its events are POSTed, signed with a secret of its own."""
+
+
+@webhook.command("set")
+@click.argument("client_id")
+@click.argument("url")
+@with_appcontext
+def webhook_set(client_id, url):
+    """Send the client's events to URL from now on; prints the endpoint's key id and secret (once)."""
+    from sbweb.services import api_clients, webhooks
+
+    try:
+        made = webhooks.set_endpoint(client_id, url)
+    except api_clients.ApiClientError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"webhook key id: {made.endpoint.key_id}")
+    click.echo(f"webhook secret: {made.secret}")
+    click.echo("The secret is shown this once: the receiver checks each delivery's signature with it.")
+
+
+@webhook.command("clear")
+@click.argument("client_id")
+@with_appcontext
+def webhook_clear(client_id):
+    """Send the client nothing more; its queued deliveries are marked failed."""
+    from sbweb.services import api_clients, webhooks
+
+    try:
+        dropped = webhooks.clear_endpoint(client_id)
+    except api_clients.ApiClientError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{client_id}: webhook cleared ({dropped} queued deliveries not sent)")

@@ -70,6 +70,7 @@ RULES: dict[str, Rule] = {
     "api.batch_dues": _r(None, API, "机器接口：推送应缴费款"),
     "api.batch_agencies": _r(None, API, "机器接口：推送经办机构"),
     "api.batch_standards": _r(None, API, "机器接口：推送缴费标准"),
+    "api.order": _r(API, None, "机器接口：订单查询"),
     "sandbox.bill": _r(PUBLIC, None, "沙箱"),
     "sandbox.cashier": _r(None, PUBLIC, "沙箱"),
     "sandbox.gateway": _r(PUBLIC, PUBLIC, "沙箱"),
@@ -171,6 +172,8 @@ RULES: dict[str, Rule] = {
     "admin.reconciliation": _r(STAFF, STAFF, "对账"),
     "admin.reconciliation_run": _r(STAFF, None, "对账"),
     "admin.reconciliation_resolve": _r(None, ADMIN, "对账差异处理"),
+    "admin.webhook_deliveries": _r(STAFF, None, "事件推送"),
+    "admin.resend_webhook": _r(None, ADMIN, "重新发送事件推送"),
     "admin.standards": _r(STAFF, None, "缴费标准"),
     "admin.standard": _r(ADMIN, ADMIN, "缴费标准"),
 }

@@ -19,3 +19,4 @@ from sbweb.models.staff import AuditEntry, Staff  # noqa: F401
 from sbweb.models.standard import Region, Standard  # noqa: F401
 from sbweb.models.throttle import LookupFailure  # noqa: F401
 from sbweb.models.verification import NotifyNonce, VerificationCode  # noqa: F401
+from sbweb.models.webhook import WebhookDelivery, WebhookEndpoint  # noqa: F401

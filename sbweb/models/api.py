@@ -12,7 +12,15 @@ from sbweb.db import db
 from sbweb.models.base import UTCDateTime, utcnow
 
 API_SCOPES = ("dues:write", "enrollments:write", "standards:write", "events:read")
-API_EVENT_KINDS = ("payment.settled", "refund.completed")
+API_EVENT_KINDS = (
+    "payment.settled",
+    "refund.completed",
+    "due.reopened",
+    "due.voided",
+    "document.voided",
+    "declaration.created",
+    "declaration.voided",
+)
 
 
 class ApiClient(db.Model):
@@ -50,7 +58,13 @@ class ApiEvent(db.Model):
     # The event's id for consumers' de-duplication, and the guard against writing one twice:
     # payment.settled:<ticket_no>, refund.completed:<refund item id>.
     key: Mapped[str] = mapped_column(String(80), unique=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # What the event is about: the ticket (payment.settled, refund.completed), the due's move
+    # (due.*), the declaration (declaration.*) or the document (document.voided, one event per tax
+    # office its lines were paid to). Revision 0033 made ticket_id optional for the others.
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    due_event_id: Mapped[int | None] = mapped_column(ForeignKey("due_events.id"), unique=True)
+    declaration_id: Mapped[int | None] = mapped_column(ForeignKey("declarations.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
     tax_office_id: Mapped[int] = mapped_column(ForeignKey("tax_offices.id"), index=True)
     refund_item_id: Mapped[int | None] = mapped_column(ForeignKey("refund_items.id"), unique=True)
     position: Mapped[int | None] = mapped_column(BigInteger, unique=True)

@@ -110,3 +110,13 @@ def find(client_id: str) -> ApiClient | None:
     if not client_id or len(client_id) > 40:
         return None
     return db.session.scalar(select(ApiClient).filter_by(client_id=client_id))
+
+
+def unseal(associated: str, blob: bytes) -> str | None:
+    """A secret sealed with `seal(associated, …)` (a webhook endpoint's, under its key id)."""
+    for key in _keys():
+        try:
+            return _cipher(key).decrypt(blob[:12], blob[12:], associated.encode()).decode()
+        except InvalidTag:
+            continue
+    return None

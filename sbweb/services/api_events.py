@@ -31,6 +31,7 @@ from sbweb.models import (
     Ticket,
 )
 from sbweb.models.base import utcnow
+from sbweb.services import record_events, webhooks
 
 ADVISORY_LOCK = 0x5B_AE_17  # PostgreSQL advisory lock id of the sequencer (any constant of ours)
 SEQUENCE_BATCH = 1000
@@ -90,10 +91,17 @@ def sequence(limit: int = SEQUENCE_BATCH) -> int:
         ).all()
         payloads = _settled_payloads([r.ticket_id for r in rows if r.kind == "payment.settled"])
         payloads.update(_refund_payloads([r.refund_item_id for r in rows if r.kind == "refund.completed"]))
+        about_records = record_events.payloads(rows)  # due.*, declaration.*, document.voided
         now = utcnow()
         for position, row in enumerate(rows, start=last + 1):
             row.position, row.sequenced_at = position, now
-            row.payload = payloads[row.refund_item_id if row.kind == "refund.completed" else row.ticket_id]
+            if row.id in about_records:
+                row.payload = about_records[row.id]
+            else:
+                row.payload = payloads[row.refund_item_id if row.kind == "refund.completed" else row.ticket_id]
+        # Each webhook endpoint's delivery of each event, in the same commit as its position.
+        deliveries = webhooks.fan_out(rows)
+    webhooks.enqueue(deliveries)
     return len(rows)
 
 
@@ -242,3 +250,26 @@ def ticket_now(ticket_no: str, tax_office_id: int | None = None) -> dict | None:
         item["refunded_fen"] = refunded[item["item_id"]]
     payload["refunded_fen"] = sum(refunded.values())
     return payload
+
+
+def order_now(order_no: str, tax_office_id: int | None = None) -> dict | None:
+    """A settled order as it stands: its tickets (of this tax office, when given) as `ticket_now`
+    gives them; None when there is none to show."""
+    found = db.session.execute(
+        select(Order.id, Order.state, Order.channel, Order.settled_at).where(Order.order_no == order_no[:32])
+    ).first()
+    if found is None or found.settled_at is None:
+        return None
+    numbers = db.session.scalars(select(Ticket.ticket_no).where(Ticket.order_id == found.id).order_by(Ticket.id))
+    tickets = [t for t in (ticket_now(n, tax_office_id) for n in numbers) if t is not None]
+    if not tickets:
+        return None
+    return {
+        "order_no": order_no[:32],
+        "state": found.state,
+        "channel": found.channel,
+        "settled_at": _iso(found.settled_at),
+        "total_fen": sum(t["total_fen"] for t in tickets),
+        "refunded_fen": sum(t["refunded_fen"] for t in tickets),
+        "tickets": tickets,
+    }

@@ -45,6 +45,9 @@ ACTIONS = {
     "api_due.reprice": "机器接口推送：更正应缴金额",
     "api_agency.save": "机器接口推送：保存经办机构",
     "api_standard.save": "机器接口推送：保存缴费标准",
+    "api_client.webhook_set": "设置事件推送地址",
+    "api_client.webhook_clear": "清除事件推送地址",
+    "webhook.resend": "重新发送事件推送",
 }
 
 TARGETS = {
@@ -58,6 +61,7 @@ TARGETS = {
     "file": "文件",
     "tax_office": "主管税务机关",
     "api_client": "机器接口客户端",
+    "webhook_delivery": "事件推送",
 }
 
 EFFECTS = {"reopen": "重新应缴", "void": "不再应缴", "keep": "仍为已缴"}

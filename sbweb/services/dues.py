@@ -11,6 +11,7 @@ from sbweb.models import Agency, Due, DueEvent, Enrollment
 from sbweb.models.base import utcnow
 from sbweb.models.due import DUE_TRANSITIONS, DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
+from sbweb.services import record_events
 
 
 def enrollments_of(person_id: int) -> list[Enrollment]:
@@ -137,7 +138,8 @@ def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None 
         {"state": to_state, "amount_fen": changed.amount_fen, "revision": changed.revision},
         [k for k in fields if k != "amount_fen"],
     )
-    db.session.execute(
+    at = utcnow()
+    move = db.session.execute(
         _EVENT,
         {
             "due_id": due.id,
@@ -146,9 +148,11 @@ def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None 
             "amount_before": before,
             "amount_after": due.amount_fen,
             "cause": cause[:200],
-            "at": utcnow(),
+            "at": at,
         },
     )
+    if record_events.due_event_kind(*edge):  # due.reopened / due.voided in the API feed, same transaction
+        record_events.due_moved(move.inserted_primary_key[0], *edge, due.id, at)
 
 
 # Built once with bind parameters (Core: settling runs them for every due), the same conditional

@@ -18,15 +18,16 @@ took. It reads everything and writes nothing; each violation names what is wrong
   every document's totals are the sum of its stored lines.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from sbweb.db import db
 from sbweb.models import (
     Agency,
     ApiEvent,
+    Declaration,
     Document,
     DocumentItem,
     Due,
@@ -59,6 +60,7 @@ def check() -> list[Violation]:
     found += _due_histories()
     found += _tickets()
     found += _feed_events()
+    found += _record_events()
     found += _certificates()
     found += _document_totals()
     db.session.rollback()
@@ -279,7 +281,7 @@ def _feed_events() -> list[Violation]:
     ):
         if kind == "payment.settled":
             settled[ticket_id] += 1
-        else:
+        elif kind == "refund.completed":
             refunded[refund_item_id] += 1
     settled_tickets = dict(
         db.session.execute(
@@ -302,6 +304,52 @@ def _feed_events() -> list[Violation]:
         count = refunded.get(refund_item_id, 0)
         if count != (1 if refund_item_id in done else 0):
             found.append(Violation("feed", f"refund item {refund_item_id}", f"{count} refund.completed events"))
+    return found
+
+
+def _record_events() -> list[Violation]:
+    """The feed follows the records too (sbweb.services.record_events): one due.voided /
+    due.reopened per such move of a due, one declaration.created per declaration and one
+    declaration.voided per void one, and for each void document one document.voided per tax
+    office its lines were paid to — none for anything else."""
+    from sbweb.services.record_events import due_event_kind
+
+    found = []
+    events = defaultdict(list)
+    for kind, due_event_id, declaration_id, document_id, office in db.session.execute(
+        select(
+            ApiEvent.kind, ApiEvent.due_event_id, ApiEvent.declaration_id, ApiEvent.document_id, ApiEvent.tax_office_id
+        ).where(ApiEvent.ticket_id.is_(None))
+    ):
+        events[kind].append(due_event_id or declaration_id or (document_id, office))
+    wanted = defaultdict(list)
+    for move_id, from_state, to_state in db.session.execute(
+        select(DueEvent.id, DueEvent.from_state, DueEvent.to_state).where(
+            or_(DueEvent.to_state == "void", and_(DueEvent.from_state == "paid", DueEvent.to_state == "open"))
+        )
+    ):
+        if kind := due_event_kind(from_state, to_state):
+            wanted[kind].append(move_id)
+    for declaration_id, state in db.session.execute(select(Declaration.id, Declaration.state)):
+        wanted["declaration.created"].append(declaration_id)
+        if state == "void":
+            wanted["declaration.voided"].append(declaration_id)
+    wanted["document.voided"] = [
+        tuple(row)
+        for row in db.session.execute(
+            select(DocumentItem.document_id, Ticket.tax_office_id)
+            .distinct()
+            .join(Document, Document.id == DocumentItem.document_id)
+            .join(OrderItem, OrderItem.id == DocumentItem.item_id)
+            .join(Ticket, Ticket.id == OrderItem.ticket_id)
+            .where(Document.state == "void")
+        )
+    ]
+    for kind in set(events) | set(wanted):
+        have, want = Counter(events[kind]), Counter(wanted[kind])
+        for subject in sorted(set(have) | set(want), key=str):
+            if have[subject] != want[subject]:
+                found.append(Violation("feed", f"{kind} {subject}", f"{have[subject]} events, not {want[subject]}"))
     return found
 
 

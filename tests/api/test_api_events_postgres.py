@@ -12,6 +12,7 @@ from sbweb.db import db, write_transaction
 from sbweb.models import ApiEvent, Ticket
 from sbweb.payments import TradeState, orders
 from sbweb.services import ledger, registry
+from tests.api.test_api_events import cursor_now
 from tests.conftest import ON_POSTGRES
 
 pytestmark = [
@@ -52,6 +53,7 @@ def success(order_no, amount, provider):
 
 def test_a_settlement_committed_late_is_not_skipped(app, world, ctx, system):
     (late, early) = paying_orders(world, 2)
+    start = cursor_now(system)  # the world's declarations (declaration.created) come first
     inserted, release, failures = threading.Event(), threading.Event(), []
 
     def settle_slowly():
@@ -69,7 +71,7 @@ def test_a_settlement_committed_late_is_not_skipped(app, world, ctx, system):
     slow.start()
     assert inserted.wait(30) and not failures
     orders.apply_trade_state(**success(*early))
-    first = system.feed()
+    first = system.feed(str(start))
     assert [e["data"]["order_no"] for e in first["events"]] == [early[0]]
     release.set()
     slow.join(30)
@@ -81,13 +83,13 @@ def test_a_settlement_committed_late_is_not_skipped(app, world, ctx, system):
     assert late_id < early_id  # the case a cursor of ids would skip
     second = system.feed(first["next"])
     assert [e["data"]["order_no"] for e in second["events"]] == [late[0]]
-    assert second["events"][0]["position"] == "2"
+    assert second["events"][0]["position"] == str(start + 2)
     assert ledger.check() == []
 
 
 def test_concurrent_settlements_read_while_they_happen_are_each_seen_once(app, world, ctx, system):
     waiting = paying_orders(world, 12)
-    seen, cursor, done = [], "0", threading.Event()
+    seen, cursor, done = [], str(cursor_now(system)), threading.Event()
 
     def settle(share):
         with app.app_context():

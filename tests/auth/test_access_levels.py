@@ -571,6 +571,7 @@ STAFF_ROUTES = {
     "/admin/refund-reasons",
     "/admin/refund-reasons/<int:reason_id>",
     "/admin/tax-offices/<int:office_id>",
+    "/admin/webhooks/<int:delivery_id>/resend",
 }
 for rule in STAFF_ROUTES:
     SCENARIOS[rule] = Scenario(
@@ -581,7 +582,8 @@ for rule in STAFF_ROUTES:
         .replace("<int:difference_id>", "1")
         .replace("<int:standard_id>", "1")
         .replace("<int:reason_id>", "1")
-        .replace("<int:office_id>", "1"),
+        .replace("<int:office_id>", "1")
+        .replace("<int:delivery_id>", "1"),
         set(),
         data={
             "decision": "approve",

@@ -14,6 +14,7 @@ from sbweb.views.admin import (  # noqa: F401  (each adds its routes to bp)
     staff,
     standards,
     tax_offices,
+    webhooks,
 )
 from sbweb.views.admin.blueprint import bp
 

@@ -3,11 +3,12 @@ requests (sbweb.views.api.auth), problem+json errors (problems.py), the OpenAPI 
 generated from the code by flask-smorest at /api/v1/openapi.json and a page of it at /api/v1/
 (docs.py, our own: the library's UIs load scripts from a CDN, which our CSP forbids)."""
 
-from flask import Flask
+from flask import Flask, current_app, request
 from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
 
 from sbweb.extensions import csrf
-from sbweb.views.api import batches, events, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api import batches, events, orders, problems, tickets  # noqa: F401  (their routes join bp)
 from sbweb.views.api.blueprint import ProblemSchema, bp
 
 
@@ -19,6 +20,17 @@ class AgencyApi(Api):
 
     def _register_error_handlers(self):
         pass
+
+
+def _unrouted(error: HTTPException):
+    """A URL under /api/v1/ that no route answers (404), or not with this method (405): the
+    blueprint's own handler never sees these (no rule matched), so the app's does, and answers the
+    API's way; anywhere else, the app's HTML page as before."""
+    if request.path.startswith(bp.url_prefix + "/"):
+        answer = problems.handle(error)
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+    return current_app.error_handler_spec[None][None][HTTPException](error)
 
 
 def init_app(app: Flask) -> Api:
@@ -46,6 +58,8 @@ def init_app(app: Flask) -> Api:
     )
     api.register_blueprint(bp)
     csrf.exempt(bp)
+    for code in (404, 405):
+        app.register_error_handler(code, _unrouted)
     from sbweb.views.api import docs
 
     app.register_blueprint(docs.bp)
