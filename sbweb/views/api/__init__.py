@@ -7,7 +7,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from sbweb.extensions import csrf
-from sbweb.views.api import events, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api import events, settlements, tickets  # noqa: F401  (their routes join bp)
 from sbweb.views.api.blueprint import ProblemSchema, bp
 
 
