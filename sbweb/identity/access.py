@@ -172,6 +172,10 @@ RULES: dict[str, Rule] = {
     "admin.reconciliation_resolve": _r(None, ADMIN, "对账差异处理"),
     "admin.standards": _r(STAFF, None, "缴费标准"),
     "admin.standard": _r(ADMIN, ADMIN, "缴费标准"),
+    "admin.api_clients_page": _r(ADMIN, ADMIN, "机器接口客户端"),
+    "admin.revoke_api_client": _r(None, ADMIN, "停用机器接口客户端"),
+    "admin.settlement_files_page": _r(STAFF, None, "每日结算文件"),
+    "admin.settlement_file": _r(STAFF, None, "下载每日结算文件"),
 }
 
 

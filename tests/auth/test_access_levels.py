@@ -571,6 +571,8 @@ STAFF_ROUTES = {
     "/admin/refund-reasons",
     "/admin/refund-reasons/<int:reason_id>",
     "/admin/tax-offices/<int:office_id>",
+    "/admin/api-clients",
+    "/admin/api-clients/<client_id>/revoke",
 }
 for rule in STAFF_ROUTES:
     SCENARIOS[rule] = Scenario(
@@ -581,7 +583,8 @@ for rule in STAFF_ROUTES:
         .replace("<int:difference_id>", "1")
         .replace("<int:standard_id>", "1")
         .replace("<int:reason_id>", "1")
-        .replace("<int:office_id>", "1"),
+        .replace("<int:office_id>", "1")
+        .replace("<client_id>", "ak_0"),
         set(),
         data={
             "decision": "approve",
