@@ -3,8 +3,9 @@ for), revoking one, and the day of the settlement files shown."""
 
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from sbweb.forms.base import DayField, Form, MultiCheckbox, Select
+from sbweb.forms.base import DayField, Form, MultiCheckbox, Select, options
 from sbweb.models.api import API_SCOPES
 
 SCOPE_LABELS = {
@@ -22,7 +23,9 @@ class ApiClientForm(Form):
     )
     scopes = MultiCheckbox(
         "权限范围",
-        choices=[(s, SCOPE_LABELS.get(s, s)) for s in API_SCOPES],
+        choices=options((s, SCOPE_LABELS.get(s, s)) for s in API_SCOPES),
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
         validators=[DataRequired("请至少选择一项权限范围")],
     )
     agency = Select("代表的社保经办机构", validators=[Optional()])

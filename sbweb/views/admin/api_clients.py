@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sbweb import staff_auth
 from sbweb.db import db
 from sbweb.forms.admin_api import ApiClientForm, RevokeForm
+from sbweb.forms.base import options
 from sbweb.htmx import render_step
 from sbweb.models import Agency
 from sbweb.services import api_clients
@@ -18,9 +19,9 @@ from sbweb.views.admin.blueprint import bp
 def _form() -> ApiClientForm:
     form = ApiClientForm()
     agencies = db.session.scalars(select(Agency).order_by(Agency.code))
-    form.agency.choices = [("", "不代表经办机构（税务局：可见全部主管税务机关）")] + [
-        (a.code, f"{a.name}（{a.code}）") for a in agencies
-    ]
+    form.agency.choices = options(
+        [("", "不代表经办机构（税务局：可见全部主管税务机关）")] + [(a.code, f"{a.name}（{a.code}）") for a in agencies]
+    )
     return form
 
 
