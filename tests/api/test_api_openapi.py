@@ -12,7 +12,13 @@ def test_the_document_is_valid_openapi_3_1(client):
     spec = answer.get_json()
     assert spec["openapi"] == "3.1.0"
     validate(spec)  # raises on an invalid document (3.1 schema chosen from "openapi")
-    assert set(spec["paths"]) == {"/api/v1/events", "/api/v1/tickets/{ticket_no}"}
+    assert set(spec["paths"]) == {
+        "/api/v1/events",
+        "/api/v1/tickets/{ticket_no}",
+        "/api/v1/settlement-files",
+        "/api/v1/settlement-files/{day}/{tax_office}.csv",
+        "/api/v1/settlement-files/{day}/{tax_office}.xlsx",
+    }
     feed = spec["paths"]["/api/v1/events"]["get"]
     assert {p["name"] for p in feed["parameters"]} == {"after", "limit"}
     assert {"200", "401", "403", "422"} <= set(feed["responses"])

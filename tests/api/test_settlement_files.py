@@ -187,7 +187,7 @@ def test_the_tax_bureau_lists_every_office_and_downloads_both_formats(app, world
 def test_an_agency_client_sees_only_its_own_offices_files(app, world, ctx, make_system):
     day, wang_office, zhang_office = two_offices_paid(world)
     mine = make_system("贵阳社保局", agency_code=world.enrollment("王芳", "medical").agency.code)
-    files = mine.get("/api/v1/settlement-files?from=2026-11-20&to=2026-11-20").get_json()["files"]
+    files = mine.get("/api/v1/settlement-files?from=2026-11-19&days=3").get_json()["files"]
     assert [f["tax_office"]["code"] for f in files] == [wang_office]
     assert mine.get(f"/api/v1/settlement-files/2026-11-20/{wang_office}.csv").status_code == 200
     other = mine.get(f"/api/v1/settlement-files/2026-11-20/{zhang_office}.csv")
@@ -198,10 +198,11 @@ def test_an_agency_client_sees_only_its_own_offices_files(app, world, ctx, make_
 
 def test_bad_days_and_missing_scope_are_refused_plainly(app, world, ctx, system, make_system):
     two_offices_paid(world)
-    wide = system.get("/api/v1/settlement-files?from=2026-01-01&to=2026-11-20")
-    assert wide.status_code == 422 and "最多 31 天" in wide.get_json()["detail"]
-    backwards = system.get("/api/v1/settlement-files?from=2026-11-20&to=2026-11-19")
-    assert backwards.status_code == 422
+    wide = system.get("/api/v1/settlement-files?from=2026-01-01&days=32")
+    assert wide.status_code == 422 and wide.get_json()["invalid_params"] == [{"name": "days"}]
+    assert system.get("/api/v1/settlement-files?from=9999-12-31&days=31").get_json() == {"files": []}
+    week = system.get("/api/v1/settlement-files?from=2026-11-14&days=7").get_json()["files"]
+    assert {f["day"] for f in week} == {"2026-11-20"}
     assert system.get("/api/v1/settlement-files?from=2026-13-01").status_code == 422
     for path in ("2026-02-30/52010200000.csv", "9999999999/x.csv", "2026-11-19/52010200000.xlsx"):
         assert system.get(f"/api/v1/settlement-files/{path}").status_code == 404, path

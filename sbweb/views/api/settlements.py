@@ -18,10 +18,12 @@ STRING = {"type": "string"}
 
 class FileQuery(ma.Schema):
     day_from = ma.fields.Date(
-        data_key="from", load_default=None, metadata={"description": "起始结算日（含），默认昨天（北京时间）"}
+        data_key="from", load_default=None, metadata={"description": "起始结算日（北京时间），默认昨天"}
     )
-    day_to = ma.fields.Date(
-        data_key="to", load_default=None, metadata={"description": "截止结算日（含），默认同起始日"}
+    days = ma.fields.Integer(
+        load_default=1,
+        validate=ma.validate.Range(1, MAX_DAYS),
+        metadata={"description": f"自起始日起的天数（1–{MAX_DAYS}），默认 1"},
     )
 
 
@@ -55,12 +57,8 @@ def _range(query: dict) -> tuple[dt.date, dt.date]:
     from sbweb.clock import shanghai_today
 
     day_from = query["day_from"] or shanghai_today() - dt.timedelta(days=1)
-    day_to = query["day_to"] or day_from
-    if day_to < day_from or (day_to - day_from).days >= MAX_DAYS:
-        raise Problem(
-            422, f"结算日范围不正确：to 不得早于 from，且一次最多 {MAX_DAYS} 天", "invalid-parameters",
-            invalid_params=[{"name": "from"}, {"name": "to"}],
-        )  # fmt: skip
+    last = query["days"] - 1
+    day_to = day_from + dt.timedelta(days=last) if (dt.date.max - day_from).days >= last else dt.date.max
     return day_from, day_to
 
 
