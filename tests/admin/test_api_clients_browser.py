@@ -2,6 +2,7 @@
 without (plain POST, the page comes back whole): an admin creates a client, copies its secret from
 the page, the secret signs a real HTTP request to the live server, then the admin revokes it."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -9,6 +10,7 @@ import requests
 from playwright.sync_api import expect
 
 from sbweb import api_signing
+from sbweb.services import settlement_files
 from tests.admin.test_admin import PASSWORD, make_staff
 from tests.support.browser_steps import h1
 
@@ -51,3 +53,13 @@ def test_an_admin_creates_and_revokes_a_client_on_a_phone(app, live_server, page
         axe.check(tab, "机器接口客户端")
     headers = api_signing.signed_headers(key_id, secret, "GET", path, "after=0")
     assert requests.get(live_server(path) + "?after=0", headers=headers, timeout=10).status_code == 401
+    # The day's settlement files, on the same phone.
+    with app.app_context():
+        settlement_files.make_day(dt.date(2026, 11, 20))
+    tab.get_by_role("link", name="结算文件").click()
+    expect(h1(tab)).to_have_text("每日结算文件")
+    tab.get_by_label("结算日（北京时间）").fill("2026-11-20")
+    tab.get_by_role("button", name="查看").click()
+    expect(tab.locator("main h2").last).to_have_text("2026-11-20")
+    expect(tab.get_by_role("link", name=re.compile("^CSV"))).to_have_count(5)  # every tax office of the demo
+    shot(tab, "settlement-files")
