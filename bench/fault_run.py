@@ -8,7 +8,11 @@ directory, its own port), a redis-server of its own (append-only file, as in pro
 the job consumer plus gunicorn with 4 workers as `make serve` runs them. Simulated residents walk
 the whole self-pay journey (bench/journey.py), each journey with one of the sandbox cashier's
 switches or behaviours (normal, 延迟通知, 重复通知, 不发通知, 余额不足, closing the page right after
-paying). Meanwhile, on a timeline:
+paying); about a third of them (UNIONPAY_SHARE) pay by 云闪付 — our UnionPay client's signed
+前台交易 form posted to the sandbox's 银联 gateway and its cashier, UnionPay's notifications, queries
+and 撤销/退货 — the rest by the Alipay-style cashier; some 云闪付 payers cancel the order on our page
+and then pay on the 银联 cashier still open (money for an ended order: 原路退回 by 消费撤销).
+Meanwhile, on a timeline:
 
   - SIGKILL the gunicorn worker that is handling a 确认付款 or a 去支付 (found from the request's
     TCP connection), several times;
@@ -26,10 +30,12 @@ in and outside each fault's window. Exits 1 when a money check fails.
 """
 
 import argparse
+import html
 import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -44,7 +50,7 @@ import harness
 import ledger
 import psycopg
 import requests
-from harness import Servers
+from harness import Servers, csrf_token
 from journey import OutOfTime, Resident, ResidentPool, Stats, StepFailed, report_steps
 
 # How journeys behave (weights): the cashier's switches, and residents who close the page.
@@ -57,6 +63,10 @@ BEHAVIOURS = {
     "延迟通知, page closed": 5,
     "page closed after paying": 5,
     "余额不足": 10,
+    # 云闪付 only (an Alipay journey takes it as normal): the resident cancels the order (取消支付 on
+    # our page) with the 银联 cashier still open there, then pays on it: the money arrives for an
+    # ended order and goes back (原路退回) by 消费撤销, the same 清算日.
+    "cancelled, then paid": 5,
 }
 SWITCHES = {
     "延迟通知": ("late",),
@@ -74,6 +84,9 @@ APP_SETTINGS = {
     "SANDBOX_NOTIFY_RETRIES": "5,10,20,40,60",
 }
 SETTLE = 5.0  # seconds after a fault ends in which errors still count as its own
+# The share of journeys paid by 云闪付: our real UnionPay client (sbweb.payments.unionpay) against
+# the sandbox's 银联 gateway, with the same behaviours; the rest by the Alipay-style cashier.
+UNIONPAY_SHARE = 0.3
 
 
 class KillPlan:
@@ -147,24 +160,71 @@ class FaultResident(Resident):
             raise StepFailed(step, f"HTTP {r.status_code}")
         return r, body
 
+    def pay_by_unionpay(self, person: dict, *, switches=(), abandon_after_paying=False) -> str:
+        """The journey through 云闪付: 去支付 → our page with the signed 前台交易 form → posted to the
+        sandbox's 银联 gateway (its cashier) → 确认付款 → its return page posts the browser back to
+        frontUrl → 支付中 → 缴费结果. After 余额不足 the trade stays open (UnionPay lets the payer
+        try again until payTimeout); this payer gives up (取消支付) and the order expires."""
+        self.http.cookies.clear()
+        self.channel = "unionpay"
+        try:
+            to = self._to_cashier_htmx(person) if self.htmx else self._to_cashier(person)
+        finally:
+            self.channel = "alipay"  # this resident's next journey may be an Alipay one
+        page = self.get("云闪付 (signed form)", to, h1="云闪付")
+        action, fields = hidden_form("云闪付 (signed form)", page, "data-provider-form")
+        _, page = self.request(
+            "银联收银台 (sandbox)", "POST", action, expect=200, data=fields, check=lambda r, b: "银联在线支付" in b
+        )
+        cashier = self.field("银联收银台 (sandbox)", page, r'action="(/sandbox/unionpay/cashier/\d+)"')
+        self.pause()
+        if "cancel first" in switches:
+            number = to.rstrip("/").rsplit("/", 1)[-1]
+            ours = self.get("订单 (取消支付)", f"/orders/{number}")
+            self.post("取消支付 (post)", f"/orders/{number}/cancel", {"csrf_token": csrf_token(ours)}, to="/orders/")
+        form = {"csrf_token": csrf_token(page), "action": "pay", **{s: "on" for s in switches if s != "cancel first"}}
+        _, page = self.request("确认付款 (sandbox)", "POST", cashier, expect=200, data=form)
+        if "cancel first" in switches:
+            return "取消后付款（原路退回）"
+        if "fail" in switches:
+            self.request("取消支付 (sandbox)", "POST", cashier, expect=200, data={**form, "action": "cancel"})
+            return "余额不足后离开"
+        if abandon_after_paying:
+            return "付款后离开"
+        action, fields = hidden_form("确认付款 (sandbox)", page, "data-up-return")
+        return self.await_result(self.post("支付返回", action, fields, to="/orders/"))
+
+
+def hidden_form(step: str, page: str, marker: str) -> tuple[str, dict]:
+    """The action and hidden fields of the form marked `marker` (our signed 前台交易 form, the 银联
+    cashier's return form), as a browser posts them."""
+    found = re.search(rf'<form method="post" action="([^"]+)" {marker}[^>]*>(.*?)</form>', page, re.S)
+    if not found:
+        raise StepFailed(step, f"no {marker} form on the page")
+    fields = {
+        html.unescape(name): html.unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found.group(2))
+    }
+    return html.unescape(found.group(1)), fields
+
 
 def replay_notifies(base: str, database_url: str, rng: random.Random) -> dict:
     """Post every notification the sandbox ever sent again, each twice, in shuffled order: what
     a provider's retries look like when they cross. Every answer must be `success`."""
     with psycopg.connect(harness.psycopg_url(database_url), connect_timeout=10) as conn:
         sent = [
-            json.loads(r[0])
+            (json.loads(r[0]), "unionpay" if r[1] == "unionpay" else "sandbox")
             for r in conn.execute(
-                "select n.params from sandbox_notifies n join sandbox_trades t on t.id = n.trade_id "
+                "select n.params, t.app_id from sandbox_notifies n join sandbox_trades t on t.id = n.trade_id "
                 "where t.notify_url <> ''"
             )
         ]
     batch = sent * 2
     rng.shuffle(batch)
     answers = {}
-    for params in batch:
+    for params, provider in batch:
         try:
-            text = requests.post(f"{base}/notify/sandbox", data=params, timeout=15).text.strip()
+            text = requests.post(f"{base}/notify/{provider}", data=params, timeout=15).text.strip()
         except requests.RequestException as exc:
             text = exc.__class__.__name__
         answers[text] = answers.get(text, 0) + 1
@@ -280,10 +340,13 @@ def _user(args, n: int, make_resident, pool: ResidentPool, stats: Stats, stop_at
         if person is None:
             return
         behaviour = r.choices(behaviours, weights)[0]
+        by_unionpay = r.random() < UNIONPAY_SHARE
+        journey = resident.pay_by_unionpay if by_unionpay else resident.pay_own_dues
+        switches = SWITCHES.get(behaviour, ())
+        if behaviour == "cancelled, then paid":
+            switches = ("cancel first",) if by_unionpay else ()
         try:
-            outcome = resident.pay_own_dues(
-                person, switches=SWITCHES.get(behaviour, ()), abandon_after_paying="closed" in behaviour
-            )
+            outcome = journey(person, switches=switches, abandon_after_paying="closed" in behaviour)
         except StepFailed:
             outcome = "error"
         except OutOfTime:

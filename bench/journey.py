@@ -87,6 +87,11 @@ def next_address() -> str:
     return f"198.18.{n // 250 % 250}.{n % 250 + 1}"
 
 
+# Where 去支付 sends the browser, by channel: the Alipay-style cashier, or our page with the signed
+# 前台交易 form that the browser posts to the 银联 gateway.
+LEAVES_TO = {"alipay": "/sandbox/gateway.do", "unionpay": "/pay/form/"}
+
+
 class Resident:
     """One simulated resident on one phone (its own cookies), walking one journey at a time."""
 
@@ -97,6 +102,9 @@ class Resident:
         # With JavaScript (htmx): later pages are fragments, each POST answered with the next step
         # in one round trip (sbweb.htmx.one_round_trip); its steps are named "… (htmx)".
         self.htmx = htmx
+        # What 去支付 chooses: the sandbox's Alipay-style cashier, or 云闪付 (its 银联 gateway), which
+        # bench/fault_run.py walks with pay_by_unionpay.
+        self.channel = "alipay"
         self.deadline = deadline  # time.monotonic() after which every journey is cut off
         self.http = requests.Session()
         # Each phone has an address of its own, which a reverse proxy would pass on (the run's
@@ -218,7 +226,10 @@ class Resident:
             return "付款后离开"  # closed the webview: only notifies and the recovery job remain
         if "/pay/return/" in to:
             to = self._follow("支付返回", to)
-        order_url = to
+        return self.await_result(to)
+
+    def await_result(self, order_url: str) -> str:
+        """Back on our order page: 支付中 polled as the page does, until 缴费结果; how it ended."""
         page = self.get("支付中 / 缴费结果", order_url)
         polled_until = time.monotonic() + POLL_FOR
         while h1_of(page) == "支付中":
@@ -268,8 +279,8 @@ class Resident:
         return self.post(
             "去支付 (post)",
             "/selfpay/method",
-            {"csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
-            to="/sandbox/gateway.do",
+            {"csrf_token": csrf_token(page), "channel": self.channel, "selection": selection},
+            to=LEAVES_TO[self.channel],
         )
 
     def _to_cashier_htmx(self, person: dict) -> str:
@@ -304,8 +315,8 @@ class Resident:
         return self.post_htmx(
             "去支付 (post, htmx)",
             "/selfpay/method",
-            {"csrf_token": csrf_token(page), "channel": "alipay", "selection": selection},
-            to="/sandbox/gateway.do",
+            {"csrf_token": csrf_token(page), "channel": self.channel, "selection": selection},
+            to=LEAVES_TO[self.channel],
         )
 
     def _follow(self, step, url) -> str:

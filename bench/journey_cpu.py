@@ -308,6 +308,11 @@ def main(argv=None) -> int:
     p.add_argument(
         "--pg-server", default=os.environ.get("SBWEB_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
     )
+    p.add_argument(
+        "--pg-database",
+        default="sbweb_journeycpu",
+        help="the throw-away database (sbweb_…, dropped and made anew): runs side by side must not share one",
+    )
     p.add_argument("--redis-url", default="", help="rate limits and jobs in this Redis (default: in memory / SQLite)")
     p.add_argument("--only", choices=("plain", "htmx"), help="walk only one kind of journey")
     p.add_argument(
@@ -328,7 +333,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="sbweb-journeycpu-") as tmp, contextlib.ExitStack() as cleanup:
         if args.pg:
-            database = ThrowawayDatabase(args.pg_server, "sbweb_journeycpu")
+            database = ThrowawayDatabase(args.pg_server, args.pg_database)
             args.database_url = database.create()
             cleanup.callback(database.drop)
         else:

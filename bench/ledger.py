@@ -29,6 +29,8 @@ class Tally:
     settled_without_money: list = field(default_factory=list)
     received_unresolved: list = field(default_factory=list)  # paid trades neither settled nor refunded
     refunds_pending: int = 0
+    paid_by_app: dict = field(default_factory=dict)  # sandbox app (sandbox / unionpay) -> trades paid
+    returns_by_type: dict = field(default_factory=dict)  # the 银联 side's returns: 04 退货 / 31 撤销 -> count
 
     @property
     def open_orders(self) -> int:
@@ -103,6 +105,12 @@ def read(database_url: str) -> Tally:
             )
         ]
         t.refunds_pending = one("select count(*) from refunds where state = 'pending'")[0]
+        t.paid_by_app = dict(
+            conn.execute("select app_id, count(*) from sandbox_trades where paid_at is not null group by app_id")
+        )
+        t.returns_by_type = dict(
+            conn.execute("select coalesce(txn_type, 'alipay'), count(*) from sandbox_refunds group by 1").fetchall()
+        )
     return t
 
 
@@ -113,6 +121,10 @@ def describe(t: Tally, out=print) -> None:
         f"{t.provider_refunded} of them refunded in full"
     )
     out(f"  orders: {states}; refunds still to send: {t.refunds_pending}")
+    named = {("银联 (云闪付)" if app == "unionpay" else "Alipay-style"): n for app, n in t.paid_by_app.items()}
+    by_app = ", ".join(f"{k} {v}" for k, v in sorted(named.items())) or "none"
+    returns = ", ".join(f"{k} {v}" for k, v in sorted(t.returns_by_type.items())) or "none"
+    out(f"  paid trades by gateway: {by_app}; returns by kind (04 退货, 31 撤销): {returns}")
     out(
         f"  dues paid: {t.dues_paid} ({t.dues_paid_fen / 100:,.2f} 元); items of settled orders: "
         f"{t.settled_items} ({t.settled_items_fen / 100:,.2f} 元)"

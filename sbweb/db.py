@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, object_mapper
@@ -42,6 +42,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 _immediate = ContextVar("sbweb_begin_immediate", default=False)
+# The rows a write transaction's commit must not expire (see `hold_after_commit`).
+_held: ContextVar[list | None] = ContextVar("sbweb_held_after_commit", default=None)
 
 
 def _is_sqlite(engine: Engine) -> bool:
@@ -96,15 +98,39 @@ def write_transaction():
         raise RuntimeError("write_transaction() does not nest")
     session = db.session
     session.commit()
-    token = _immediate.set(True)
+    token, held = _immediate.set(True), _held.set([])
     try:
         yield session
+        session.flush()
+        kept = [(obj, _loaded_columns(obj)) for obj in _held.get()]
         session.commit()
+        for obj, values in kept:
+            for key, value in values.items():
+                set_committed_value(obj, key, value)
     except BaseException:
         session.rollback()
         raise
     finally:
+        _held.reset(held)
         _immediate.reset(token)
+
+
+def hold_after_commit(*objs) -> None:
+    """Inside a write transaction: these rows keep, after its commit, the column values they hold
+    at its end (what this transaction wrote or read under its locks) instead of being expired
+    and read again one by one on next use. Only for rows the transaction itself wrote or locked,
+    so that what they hold is what was committed; a column the database sets by itself (onupdate)
+    is expired by `written` and so read again if used. Relationships are expired as usual."""
+    held = _held.get()
+    if held is None:
+        raise RuntimeError("hold_after_commit() outside a write transaction")
+    held.extend(objs)
+
+
+def _loaded_columns(obj) -> dict:
+    state = inspect(obj)
+    loaded = state.dict
+    return {prop.key: loaded[prop.key] for prop in state.mapper.column_attrs if prop.key in loaded}
 
 
 def written(obj, known: dict, others=()) -> None:

@@ -74,6 +74,8 @@ def leave_app(url: str):
     return response
 
 
+# environ keys a POST hands on to the GET run in its place (the rest of "sbweb.*" is dropped).
+CARRY_PREFIX = "sbweb.carry."
 SEE_OTHER_HOPS = 3  # a 303 whose GET answers 303 again is followed this many times at most
 
 
@@ -181,9 +183,15 @@ def _get_environ(environ: dict, location: str, cookies) -> dict:
     path, _, query = location.partition("?")
     script = environ.get("SCRIPT_NAME", "")
     dropped = ("CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_X_REQUEST_ID", "werkzeug.request")
-    # Nor what the POST's own request kept on its environ ("sbweb.*": who is signed in, loaded
-    # in the POST's database session, now closed): the GET is a request of its own.
-    get = {k: v for k, v in environ.items() if k not in dropped and not k.startswith("sbweb.")}
+    # Nor what the POST's own request kept on its environ ("sbweb.*", loaded in the POST's
+    # database session, now closed): the GET is a request of its own — but for what the POST
+    # hands on explicitly ("sbweb.carry.*": the sign-in as the POST left it, see
+    # sbweb.identity.sessions.CARRIED), which the GET still checks as any request does.
+    get = {
+        k: v
+        for k, v in environ.items()
+        if k not in dropped and (not k.startswith("sbweb.") or k.startswith(CARRY_PREFIX))
+    }
     get.update(
         {
             "REQUEST_METHOD": "GET",

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import secrets
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 
 from sqlalchemy import bindparam, delete, select, update
@@ -158,7 +159,21 @@ def _known(row: OpenLogin, **values) -> None:
         setattr(row, key, value)
 
 
+# How many times this thread has ended sessions: a sign-in handed from a POST to the GET run in
+# its place (sbweb.identity.sessions.CARRIED) is read again if any ended in between.
+_ENDINGS = ContextVar("sbweb_session_endings", default=0)
+
+
+def endings() -> int:
+    return _ENDINGS.get()
+
+
+def token_hash(token: str) -> str:
+    return _hash(token)
+
+
 def _end_where(condition, reason: str, now: dt.datetime) -> int:
+    _ENDINGS.set(_ENDINGS.get() + 1)
     return db.session.execute(
         update(LoginSession).where(condition, LoginSession.ended_at.is_(None)).values(ended_at=now, end_reason=reason)
     ).rowcount
@@ -225,16 +240,40 @@ def remember_order(row: OpenLogin, order_no: str, kept: int = 20) -> None:
     """Add an order this session made to its list (read and written in one transaction, so two
     tabs paying at once both land)."""
     with write_transaction():
-        held = db.session.scalar(
-            select(LoginSession.orders)
-            .where(LoginSession.id == row.id, LoginSession.ended_at.is_(None))
-            .with_for_update()
-        )
-        if held is None:
-            return
-        orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
-        db.session.execute(update(LoginSession).where(LoginSession.id == row.id).values(orders=orders))
+        orders = remember_order_within(row, order_no, kept)
+    if orders is not None:
+        _known(row, orders=orders)
+
+
+def remember_order_within(row: OpenLogin, order_no: str, kept: int = 20) -> list | None:
+    """`remember_order` inside the caller's write transaction (the one that makes the order);
+    the list as written, or None when the session has ended meanwhile. The request's copy learns
+    it by `remembered` once that transaction has committed."""
+    held = db.session.scalar(_ORDERS_HELD, {"id": row.id})
+    if held is None:
+        return None
+    orders = ([o for o in held if o != order_no] + [order_no])[-kept:]
+    db.session.execute(_ORDERS_KEPT, {"w_id": row.id, "v_orders": orders})
+    return orders
+
+
+def remembered(row: OpenLogin, orders: list) -> None:
+    """The request's copy learns the order list `remember_order_within` committed."""
     _known(row, orders=orders)
+
+
+# Built once (Core): every order made runs them.
+_SESSIONS = LoginSession.__table__
+_ORDERS_HELD = (
+    select(_SESSIONS.c.orders)
+    .where(_SESSIONS.c.id == bindparam("id"), _SESSIONS.c.ended_at.is_(None))
+    .with_for_update()
+)
+_ORDERS_KEPT = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("w_id"))
+    .values(orders=bindparam("v_orders", type_=_SESSIONS.c.orders.type))
+)
 
 
 def open_sessions_of_staff(staff_id: int, idle: dt.timedelta) -> list[LoginSession]:

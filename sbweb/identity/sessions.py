@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, flash, g, request, session
 
 from sbweb.db import db
+from sbweb.htmx import CARRY_PREFIX
 from sbweb.identity import login_sessions
 from sbweb.identity.login_sessions import OpenLogin
 from sbweb.models import Person
@@ -27,6 +28,10 @@ KEPT_AFTER_EXPIRY = ("csrf_token",)
 # Kept on the request, not on `g`: the embedded sandbox answers API calls by an in-process request
 # to this same app, which shares the app context (and `g`) with the request that makes the call.
 LOGIN = "sbweb.login"
+# The sign-in as a POST left it, handed on to the GET that sbweb.htmx.one_round_trip runs in its
+# place (the same browser request): that GET checks it (end, limits) as it would the row it
+# read, without reading it again — unless the cookie names another, or sessions ended since.
+CARRIED = CARRY_PREFIX + "login"
 # Routes that never load a session: static files, and the operator's health and metrics doors.
 SESSIONLESS = {"static", "ops.healthz", "ops.readyz", "ops.scrape"}
 
@@ -52,7 +57,7 @@ def load_login() -> None:
     token = session.get(TOKEN_KEY)
     if token is None or request.endpoint in SESSIONLESS:
         return
-    row = login_sessions.find(token, "resident")
+    row = _carried(token) or login_sessions.find(token, "resident")
     if row is None:
         _ended(None)
         return
@@ -66,7 +71,20 @@ def load_login() -> None:
         _ended(EXPIRED if why == "idle" else TOO_LONG.format(hours=hours))
         return
     login_sessions.touch(row)
+    _hold(row, token)
+
+
+def _hold(row: OpenLogin, token: str) -> None:
     request.environ[LOGIN] = row
+    request.environ[CARRIED] = (row, login_sessions.token_hash(token), login_sessions.endings())
+
+
+def _carried(token: str) -> OpenLogin | None:
+    """The sign-in a POST handed on to this GET (one_round_trip), if it is the cookie's."""
+    row, hashed, endings = request.environ.get(CARRIED) or (None, None, None)
+    if row is None or endings != login_sessions.endings() or row.kind != "resident":
+        return None  # none handed on, or sessions were ended since (perhaps this one)
+    return row if hashed == login_sessions.token_hash(token) else None
 
 
 def current_login() -> OpenLogin | None:
@@ -92,14 +110,14 @@ def sign_in(person: Person, level: str, host: str, host_subject: str | None = No
     session.clear()
     session.permanent = True
     session[TOKEN_KEY] = token
-    request.environ[LOGIN] = row
+    _hold(row, token)
 
 
 def sign_out() -> None:
     row = current_login()
     if row is not None:
         login_sessions.end(row.id, "sign-out")
-    request.environ[LOGIN] = None
+    request.environ[LOGIN] = request.environ[CARRIED] = None
     session.clear()
 
 
@@ -145,6 +163,20 @@ def remember_order(order_no: str) -> None:
     row = current_login()
     if row is not None:
         login_sessions.remember_order(row, order_no)
+
+
+def remember_order_within(order_no: str) -> list | None:
+    """`remember_order` in the caller's write transaction (the one that makes the order): the
+    list written, to hand to `remembered` once that transaction has committed."""
+    row = current_login()
+    return login_sessions.remember_order_within(row, order_no) if row is not None else None
+
+
+def remembered(orders: list | None) -> None:
+    """This request's identity learns the order list `remember_order_within` committed."""
+    row = current_login()
+    if row is not None and orders is not None:
+        login_sessions.remembered(row, orders)
 
 
 def may_see_order(order) -> bool:

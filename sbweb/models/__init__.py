@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from sbweb.models.api import ApiClient, ApiEvent  # noqa: F401
+from sbweb.models.api_batch import ApiBatch  # noqa: F401
 from sbweb.models.bank import BankAccount, BankAgreement, WithholdingNotice, WithholdingSkip  # noqa: F401
 from sbweb.models.declaration import Declaration  # noqa: F401
 from sbweb.models.document import Document, DocumentItem, FirstIssue, OutboxMail, Reminder, ReminderSent  # noqa: F401

@@ -219,6 +219,9 @@ class Refund(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # How the provider was asked to return it, where it has more than one way: UnionPay's 消费撤销
+    # ("cancel", the whole trade, only on the day it was paid) or 退货 ("return"). None otherwise.
+    sent_as: Mapped[str | None] = mapped_column(String(8))
 
     order = relationship("Order", back_populates="refunds")
 

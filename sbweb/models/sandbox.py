@@ -42,6 +42,8 @@ class SandboxRefund(db.Model):
     out_request_no: Mapped[str] = mapped_column(String(64), unique=True)
     amount_fen: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # UnionPay's side: the transaction that returned it, 退货 (04) or 消费撤销 (31); None for Alipay's.
+    txn_type: Mapped[str | None] = mapped_column(String(2))
 
 
 class SandboxNotify(db.Model):

@@ -16,22 +16,23 @@ must be able to write while we wait for it).
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sbweb.clock import shanghai_now
-from sbweb.db import db, write_transaction
+from sbweb.db import db, hold_after_commit, write_transaction
 from sbweb.models import (
     Agency,
     Due,
     Enrollment,
     Order,
-    OrderEvent,
     OrderItem,
     TaxOffice,
     Ticket,
@@ -44,6 +45,7 @@ from sbweb.payments.order_states import (  # noqa: F401 (PaymentError, provider_
     TransitionNotAllowed,
     provider_for,
     providers,
+    record_event,
     release_dues,
     transition,
 )
@@ -85,30 +87,28 @@ def new_ticket_no(office: TaxOffice) -> str:
     return f"4{office.region_code}{shanghai_now():%y}{issue_number('ticket'):09d}"
 
 
-def issue_tickets(order: Order) -> list[Ticket]:
-    """One 票证号码 per 主管税务机关 of the order's items (the tax office of each due's agency),
-    each item pointing at its own: one payment, as many tickets as tax offices. Called in the
-    transaction that settles the order."""
-    tickets: dict[int, Ticket] = {}
-    # Each item's office in one query, not due → enrollment → agency → office loaded item by item.
-    offices = dict(
-        db.session.execute(
-            select(OrderItem.id, TaxOffice)
-            .join(Due, Due.id == OrderItem.due_id)
-            .join(Enrollment, Enrollment.id == Due.enrollment_id)
-            .join(Agency, Agency.id == Enrollment.agency_id)
-            .join(TaxOffice, TaxOffice.id == Agency.tax_office_id)
-            .where(OrderItem.order_id == order.id)
-        ).all()
-    )
+class IssuedTicket(NamedTuple):
+    """A ticket as issue_tickets wrote it (Core: no ORM object to flush)."""
+
+    id: int
+    ticket_no: str
+    tax_office_id: int
+
+
+def issue_tickets(order: Order, offices: dict[int, TaxOffice]) -> list[IssuedTicket]:
+    """One 票证号码 per 主管税务机关 of the order's items (the tax office of each due's agency,
+    `offices` by item id), each item pointing at its own: one payment, as many tickets as tax
+    offices. Called in the transaction that settles the order."""
+    tickets: dict[int, IssuedTicket] = {}  # by office id
     for item in order.items:
         office = offices[item.id]
         if office.id not in tickets:
-            tickets[office.id] = Ticket(ticket_no=new_ticket_no(office), order_id=order.id, tax_office_id=office.id)
-            db.session.add(tickets[office.id])
-            db.session.flush()
-        item.ticket_id = tickets[office.id].id
-    db.session.flush()
+            values = {"ticket_no": new_ticket_no(office), "order_id": order.id, "tax_office_id": office.id}
+            ticket_id = db.session.execute(_TICKET, {**values, "issued_at": utcnow()}).inserted_primary_key[0]
+            tickets[office.id] = IssuedTicket(ticket_id, values["ticket_no"], office.id)
+        set_committed_value(item, "ticket_id", tickets[office.id].id)  # as the UPDATE below writes it
+    if order.items:
+        db.session.execute(_ITEM_TICKET, [{"w_id": item.id, "v_ticket_id": item.ticket_id} for item in order.items])
     return list(tickets.values())
 
 
@@ -126,16 +126,19 @@ def load_dues(due_ids: Iterable[int], person_ids: set[int]) -> list[Due]:
     ids = {int(i) for i in due_ids}
     if not ids:
         return []
-    # With each due's enrollment (already joined) and agency: every caller names the item
-    # (describe) or asks the region's reconciliation window (payment_pause).
-    query = (
-        select(Due)
-        .join(Enrollment)
-        .where(Due.id.in_(ids), Enrollment.person_id.in_(person_ids))
-        .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
-        .order_by(Due.period_start, Due.id)
-    )
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(_LOAD_DUES, {"ids": sorted(ids), "people": sorted(person_ids)}))
+
+
+# Every step from 缴费信息确认 to 去支付 runs it (去支付 twice): built once, with bind parameters.
+# With each due's enrollment (already joined) and agency: every caller names the item
+# (describe) or asks the region's reconciliation window (payment_pause).
+_LOAD_DUES = (
+    select(Due)
+    .join(Enrollment)
+    .where(Due.id.in_(bindparam("ids", expanding=True)), Enrollment.person_id.in_(bindparam("people", expanding=True)))
+    .options(contains_eager(Due.enrollment).joinedload(Enrollment.agency))
+    .order_by(Due.period_start, Due.id)
+)
 
 
 def regions_of(order: Order) -> set[str]:
@@ -171,12 +174,28 @@ def _active_order_of(payer_id: int, dues: list[Due]) -> str | None:
 class NewOrder:
     order: Order
     created: bool
+    also: object = None  # what create_order's `also` returned (committed with the order)
 
 
 def create_order(
-    *, payer_id: int, person_ids: set[int], due_ids: list[int], shown: str, channel: str, idempotency_key: str
+    *,
+    payer_id: int,
+    person_ids: set[int],
+    due_ids: list[int],
+    shown: str,
+    channel: str,
+    idempotency_key: str,
+    paying_from: tuple[str, str | None] | None = None,
+    also: Callable[[Order], object] | None = None,
 ) -> NewOrder:
     """Make the order for what the payer confirmed, or return the one this key already made.
+
+    `paying_from` (host, payer_subject): the browser goes to the provider next (去支付), so the
+    order moves to 支付中 in the transaction that makes it (the same transition, event and
+    version as `start_payment` would write in a transaction of its own) — unless the provider
+    must first know who pays there, when it stays 待支付 as `start_payment` leaves it. `also(order)`
+    writes what belongs with the new order (the login session's list of its orders) in that same
+    transaction. The new order is not read again after the commit.
 
     Raises StaleSelection when the dues differ from what was shown, DueUnavailable when one
     is paid or held by another order."""
@@ -203,7 +222,11 @@ def create_order(
             db.session.add(order)
             db.session.flush()
             _hold_dues(order, dues)
-        return NewOrder(order, created=True)
+            if paying_from is not None and not providers()[provider].payer_needed(*paying_from):
+                transition(order, "paying", _to_provider(order))
+            noted = also(order) if also is not None else None
+            hold_after_commit(order)
+        return NewOrder(order, created=True, also=noted)
     except DueUnavailable as exc:
         # The same key may have won the dues between our read of the key and of the dues (a
         # double tap, read committed): that order is this confirmation's, not someone else's.
@@ -234,7 +257,10 @@ def _provider_of(channel: str) -> str:
 
 
 def _order_of_key(payer_id: int, idempotency_key: str) -> Order | None:
-    return db.session.scalar(select(Order).filter_by(payer_id=payer_id, idempotency_key=idempotency_key))
+    return db.session.scalar(_OF_KEY, {"payer_id": payer_id, "key": idempotency_key})
+
+
+_OF_KEY = select(Order).where(Order.payer_id == bindparam("payer_id"), Order.idempotency_key == bindparam("key"))
 
 
 def _confirmed_dues(payer_id: int, person_ids: set[int], due_ids: list[int], shown: str) -> list[Due]:
@@ -252,19 +278,37 @@ def _confirmed_dues(payer_id: int, person_ids: set[int], due_ids: list[int], sho
 def _hold_dues(order: Order, dues: list[Due]) -> None:
     """The new order's items, and its dues taken with one conditional UPDATE: of two orders
     racing for a due exactly one gets it."""
-    for due in dues:
-        db.session.add(OrderItem(order_id=order.id, due_id=due.id, amount_fen=due.amount_fen))
-    taken = db.session.execute(
-        update(Due)
-        .where(Due.id.in_([d.id for d in dues]), Due.state == "open", Due.order_id.is_(None))
-        .values(order_id=order.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    db.session.execute(
+        _ITEMS, [{"order_id": order.id, "due_id": d.id, "amount_fen": d.amount_fen, "refunded_fen": 0} for d in dues]
+    )
+    taken = db.session.execute(_TAKE, {"v_order_id": order.id, "ids": [d.id for d in dues]}).rowcount
     if taken != len(dues):
         raise DueUnavailable()  # rolls back the order too: nothing half-written
-    db.session.add(
-        OrderEvent(order_id=order.id, from_state="", to_state="created", cause=f"缴费人确认 {len(dues)} 笔费款")
+    record_event(order.id, "", "created", f"缴费人确认 {len(dues)} 笔费款")
+
+
+# The payment path's writes, built once (Core: an ORM flush or UPDATE costs several times the
+# statement itself).
+_ITEMS = insert(OrderItem.__table__)
+_TAKE = (
+    update(Due.__table__)
+    .where(
+        Due.__table__.c.id.in_(bindparam("ids", expanding=True)),
+        Due.__table__.c.state == "open",
+        Due.__table__.c.order_id.is_(None),
     )
+    .values(order_id=bindparam("v_order_id"))
+)
+_TICKET = insert(Ticket.__table__)
+_ITEM_TICKET = (
+    update(OrderItem.__table__)
+    .where(OrderItem.__table__.c.id == bindparam("w_id"))
+    .values(ticket_id=bindparam("v_ticket_id"))
+)
+
+
+def _to_provider(order: Order) -> str:
+    return f"转至{order.channel_label}支付页面"
 
 
 def start_payment(
@@ -287,7 +331,8 @@ def start_payment(
             # Locked: of many taps racing here, one moves the order and the rest see it moved.
             order = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
             if order.state == "created":
-                transition(order, "paying", f"转至{order.channel_label}支付页面")
+                transition(order, "paying", _to_provider(order))
+            hold_after_commit(order)  # as the locked row and the transition left it
     if order.state == "paying" and utcnow() > order.expires_at:
         order = refresh(order)
         if order.state == "paying":
@@ -328,13 +373,15 @@ def apply_trade_state(state: TradeState, *, provider: str, source: str, from_que
 
     Raises UnknownOrder / AmountMismatch (and changes nothing) for what is not ours."""
     with write_transaction():
-        return apply_trade_state_within(state, provider=provider, source=source, from_query=from_query)
+        outcome = apply_trade_state_within(state, provider=provider, source=source, from_query=from_query)
+        hold_after_commit(outcome.order)  # the locked row as its transitions left it: not read again
+        return outcome
 
 
 def apply_trade_state_within(state: TradeState, *, provider: str, source: str, from_query: bool = False) -> Outcome:
     """`apply_trade_state` inside a write transaction the caller holds, so that what the caller
     records with it (对账's resolution and audit entry) commits with it or not at all."""
-    order = db.session.scalar(select(Order).filter_by(order_no=state.out_trade_no).with_for_update())
+    order = db.session.scalar(_LOCKED, {"order_no": state.out_trade_no})
     if order is None or order.provider != provider:
         raise UnknownOrder(state.out_trade_no)
     if state.amount_fen is not None and state.amount_fen != order.total_fen:
@@ -363,6 +410,9 @@ def apply_trade_state_within(state: TradeState, *, provider: str, source: str, f
     return Outcome(order)
 
 
+_LOCKED = select(Order).where(Order.order_no == bindparam("order_no")).with_for_update()
+
+
 def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -> Outcome:
     """The provider says the money arrived: settle an active order (its dues paid, its tickets
     issued), or send the money back when the order can no longer take it."""
@@ -374,7 +424,8 @@ def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -
         return Outcome(order)  # settled or refunded already: a repeat
     if order.state == "created":
         transition(order, "paying", f"{source}: 已付款")
-    if _take_dues(order):
+    offices = _take_dues(order)
+    if offices is not None:
         transition(
             order,
             "settled",
@@ -383,7 +434,7 @@ def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -
             provider_trade_no=state.trade_no,
             **fields,
         )
-        tickets = issue_tickets(order)
+        tickets = issue_tickets(order, offices)
         api_events.tickets_settled(tickets)  # the API feed's outbox: one INSERT, same transaction (issue 17)
         return Outcome(order)
     # Cannot happen while dues are held by their order; if it ever does, the money must not
@@ -394,55 +445,69 @@ def _apply_success(order: Order, state: TradeState, source: str, fields: dict) -
     return Outcome(order, refund_needed=True)
 
 
-def _take_dues(order: Order) -> bool:
+def _take_dues(order: Order) -> dict[int, TaxOffice] | None:
     """Mark the order's dues paid, all or none: only if each is still held by this order, open,
-    and owed at the amount the order charged. (Caller holds the order's row lock.)"""
-    # The intact dues themselves rather than their count: loaded here, item.due below needs no
-    # query of its own.
-    intact = db.session.scalars(
-        select(Due)
-        .join(OrderItem, OrderItem.due_id == Due.id)
-        .where(
-            OrderItem.order_id == order.id,
-            Due.order_id == order.id,
-            Due.state == "open",
-            Due.amount_fen == OrderItem.amount_fen,
-        )
+    and owed at the amount the order charged. (Caller holds the order's row lock.) Returns the
+    tax office of each item (by item id), for its ticket; None when a due is no longer intact."""
+    # One query: the items, their dues read afresh (populate_existing: not what an earlier read
+    # in this session left) and each due's tax office (due → enrollment → agency → office, all
+    # required), instead of the intact dues, the items and the offices one query each.
+    rows = db.session.execute(
+        select(OrderItem, Due, TaxOffice)
+        .join(Due, Due.id == OrderItem.due_id)
+        .join(Enrollment, Enrollment.id == Due.enrollment_id)
+        .join(Agency, Agency.id == Enrollment.agency_id)
+        .join(TaxOffice, TaxOffice.id == Agency.tax_office_id)
+        .where(OrderItem.order_id == order.id)
+        .order_by(OrderItem.id)
+        .execution_options(populate_existing=True)
     ).all()
-    if len(intact) != len(order.items):
-        return False
+    set_committed_value(order, "items", [item for item, _due, _office in rows])  # item.due: the row above
+    if not all(d.order_id == order.id and d.state == "open" and d.amount_fen == i.amount_fen for i, d, _ in rows):
+        return None
     from sbweb.services import dues
 
-    for item in order.items:
-        dues.transition(item.due, "paid", f"订单 {order.order_no} 缴费成功", expect_order=order.id)
-    return True
+    for _item, due, _office in rows:
+        dues.transition(due, "paid", f"订单 {order.order_no} 缴费成功", expect_order=order.id)
+    return {item.id: office for item, _due, office in rows}
 
 
 # -- asking the provider --------------------------------------------------------------------
 
 
-def _ask(order: Order) -> TradeState | None:
-    """The provider's answer to a trade query, asked with no transaction open; None if it
-    could not be reached (the next look will try again)."""
-    provider, order_no = provider_for(order), order.order_no
+class _Asked(NamedTuple):
+    """What a trade query needs of its order once the commit before it has expired the row."""
+
+    order_id: int
+    order_no: str
+    provider: str
+    state: TradeState | None
+
+
+def _ask(order: Order) -> _Asked:
+    """The provider's answer to a trade query, asked with no transaction open; its state None if
+    it could not be reached (the next look will try again)."""
+    provider, asked = provider_for(order), _Asked(order.id, order.order_no, order.provider, None)
     db.session.commit()
     try:
-        return provider.query(order_no)
+        return asked._replace(state=provider.query(asked.order_no))
     except ProviderError as exc:
-        log.warning("query %s failed: %s", order_no, exc)
-        return None
+        log.warning("query %s failed: %s", asked.order_no, exc)
+        return asked
 
 
-def _apply_answer(order: Order, state: TradeState) -> Order:
+def _apply_answer(asked: _Asked) -> Order:
     try:
-        outcome = apply_trade_state(state, provider=order.provider, source="交易查询", from_query=True)
+        outcome = apply_trade_state(asked.state, provider=asked.provider, source="交易查询", from_query=True)
     except (AmountMismatch, UnknownOrder):
         # The provider's record disagrees with ours: leave the order for staff to see.
-        log.error("trade query for %s disagrees with the order; left as it is", order.order_no)
-        return db.session.get(Order, order.id)
+        log.error("trade query for %s disagrees with the order; left as it is", asked.order_no)
+        return db.session.get(Order, asked.order_id)
     if outcome.refund_needed:
-        refunds.complete_refunds(order.id)
-    return db.session.get(Order, order.id)
+        refunds.complete_refunds(asked.order_id)
+    # The row apply_trade_state locked and moved (held after its commit: no SELECT here), unless
+    # the refunds' own transactions have expired it since.
+    return db.session.get(Order, asked.order_id)
 
 
 def refresh(order: Order, *, min_interval: dt.timedelta | None = None) -> Order:
@@ -453,11 +518,11 @@ def refresh(order: Order, *, min_interval: dt.timedelta | None = None) -> Order:
     now = utcnow()
     if min_interval and order.last_queried_at and now - order.last_queried_at < min_interval:
         return order
-    state = _ask(order)
-    if state is None:
+    asked = _ask(order)
+    if asked.state is None:
         return order
-    if state.status in ("success", "refunded", "closed"):
-        return _apply_answer(order, state)
+    if asked.state.status in ("success", "refunded", "closed"):
+        return _apply_answer(asked)
     with write_transaction():
         db.session.execute(update(Order).where(Order.id == order.id).values(last_queried_at=now))
     if now > order.expires_at:
@@ -486,8 +551,8 @@ def close(order: Order, cause: str) -> Order:
 def recheck_ended(order: Order) -> Order:
     """Ask again about an order that ended unpaid: money can still arrive (a buyer on an old
     page, a provider's own retry) and its notify can be lost. Money found goes back."""
-    state = _ask(order)
-    return order if state is None else _apply_answer(order, state)
+    asked = _ask(order)
+    return order if asked.state is None else _apply_answer(asked)
 
 
 def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:

@@ -207,3 +207,26 @@ def unfinished_refunds(now: dt.datetime | None = None) -> list[Refund]:
             .limit(200)
         )
     )
+
+
+# -- a provider's word on a refund, in its own notification ----------------------------------
+
+
+class UnknownRefund(Exception):
+    """A refund notification about no refund of ours with that provider (or another amount)."""
+
+
+def apply_refund_notice(provider: str, out_request_no: str, status: str, amount_fen: int) -> None:
+    """A verified notification of one refund's outcome (UnionPay's 退货 / 撤销 backUrl): the
+    refund moves as it would on a query — "succeeded": done, with what it carries (a 退费申请's
+    items, or the order); "failed" / "processing": recorded. Durable when this returns; safe to
+    repeat and to come before or after the query's answer (a refund done already stays done)."""
+    refund = db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no))
+    if refund is None or refund.order.provider != provider or refund.amount_fen != amount_fen:
+        db.session.rollback()
+        raise UnknownRefund(out_request_no)
+    db.session.commit()
+    if status == "succeeded":
+        _money_back(refund.id)
+    elif status in ("failed", "processing"):
+        _note_unfinished(refund, status)

@@ -14,10 +14,10 @@ notification through the sandbox's notify delivery (a 200 is received, as UnionP
 
 The cashier page (sandbox/unionpay_cashier.html) has the sandbox's test switches: 余额不足
 (the attempt fails, the payer may try again until payTimeout; UnionPay notifies only
-successes), 延迟通知, 重复通知, 不发通知. Its file host (/filedownload/) serves the daily
-对账文件 (文件传输, txnType 76) of its own payments and 退货, zipped and signed as UnionPay does
-(see "the 对账文件" below). Not here yet (issue 18): 消费撤销, a 退货's own async notification
-(its outcome is asked for by queryTrans).
+successes), 延迟通知, 重复通知, 不发通知. backTransReq.do takes 退货 (04) and 消费撤销 (31, whole
+and within the 清算日 the trade was paid in), each notified to the merchant once accepted. Its
+file host (/filedownload/) serves the daily 对账文件 (文件传输, txnType 76) of its own payments,
+退货 and 撤销, zipped and signed as UnionPay does (see "the 对账文件" below).
 """
 
 import base64
@@ -387,7 +387,7 @@ def notify_fields(trade: SandboxTrade) -> dict:
 
 def front_return_fields(trade: SandboxTrade) -> dict:
     """What the cashier posts (through the browser) to frontUrl: the trade as it stands."""
-    paid = trade.status == "TRADE_SUCCESS"
+    paid = trade.paid_at is not None  # what the payer did here, whatever came of the money since
     fields = {**notify_fields(trade)} if paid else {}
     fields.pop("signature", None)
     fields.pop("signPubKeyCert", None)
@@ -431,6 +431,7 @@ def query(fields: dict) -> dict:
         found = {"origRespCode": SHORT_OF_MONEY[0], "origRespMsg": SHORT_OF_MONEY[1]}
     else:
         found = {"origRespCode": "00", "origRespMsg": "成功[0000000]", "queryId": trade.trade_no}
+        found["settleDate"] = f"{unionpay.settle_day(trade.paid_at):%m%d}"
     return {
         **base,
         "respCode": "00",
@@ -450,10 +451,21 @@ def refund(fields: dict) -> dict:
     """退货 (txnType 04) of a paid trade by its queryId (origQryId), as a trade of its own
     (orderId and txnTime); a repeat of the same orderId is refused as UnionPay does (12)."""
     check_request(fields)
-    base = echo(fields)
-    amount = read_amount(fields.get("txnAmt"))
     if (fields.get("txnType"), fields.get("txnSubType")) != ("04", "00"):
         raise GatewayRefusal("10", "交易类型错误")
+
+    def returnable(original: SandboxTrade) -> int:
+        amount = read_amount(fields.get("txnAmt"))
+        if not amount or original.refunded_fen + amount > original.total_fen:
+            raise GatewayRefusal("33", "退货金额超限")
+        return amount
+
+    return _take_back(fields, "04", returnable)
+
+
+def _take_back(fields: dict, txn_type: str, amount_of) -> dict:
+    """A 退货 or 撤销 of the paid trade named by origQryId, under its own orderId: `amount_of`
+    says how much of the (locked) trade may go back, or refuses."""
     with write_transaction():
         original = db.session.scalar(
             select(SandboxTrade).filter_by(trade_no=fields.get("origQryId", ""), app_id=APP).with_for_update()
@@ -462,13 +474,13 @@ def refund(fields: dict) -> dict:
             raise GatewayRefusal("35", "原交易不存在或状态不正确")
         if db.session.scalar(select(SandboxRefund).filter_by(out_request_no=fields["orderId"])) is not None:
             raise GatewayRefusal("12", "重复交易")
-        if not amount or original.refunded_fen + amount > original.total_fen:
-            raise GatewayRefusal("33", "退货金额超限")
+        amount = amount_of(original)
         made = SandboxRefund(
             trade_id=original.id,
             out_request_no=fields["orderId"],
             amount_fen=amount,
             created_at=parse_provider_time(fields["txnTime"]),
+            txn_type=txn_type,
         )
         db.session.add(made)
         original.refunded_fen += amount
@@ -477,7 +489,7 @@ def refund(fields: dict) -> dict:
         db.session.flush()
         query_id = _refund_query_id(made)
     return {
-        **base,
+        **echo(fields),
         "respCode": "00",
         "respMsg": "成功[0000000]",
         "queryId": query_id,
@@ -494,6 +506,70 @@ def api_answer(handler, fields: dict) -> str:
         return answer_text({**echo(fields), "respCode": exc.code, "respMsg": exc.message})
 
 
+# -- 消费撤销 (txnType 31) and the returns' own notifications ------------------------------------
+
+NOT_CANCELLABLE = ("35", "原交易不在当前清算日，不能撤销，请发起退货")
+NOT_WHOLE = ("33", "撤销金额须与原消费金额一致")
+
+
+def back(fields: dict) -> dict:
+    """backTransReq.do: 退货 (04) or 消费撤销 (31); either, once accepted, is notified to the
+    merchant as UnionPay does (to the paid trade's backUrl, which is the merchant's /notify/…)."""
+    answer = cancel(fields) if fields.get("txnType") == unionpay.CANCEL else refund(fields)
+    with write_transaction():
+        made = db.session.scalar(select(SandboxRefund).filter_by(out_request_no=fields["orderId"]))
+        notify = sandbox.record_notify(db.session.get(SandboxTrade, made.trade_id), return_notify_fields(made))
+    sandbox.schedule_delivery(notify.id, 0)
+    return answer
+
+
+def cancel(fields: dict) -> dict:
+    """消费撤销 of a paid trade by origQryId: whole, and only within the 清算日 it was paid in
+    (UnionPay's day turns at 23:00 Beijing time); after that only a 退货 is taken."""
+    check_request(fields)
+    if (fields.get("txnSubType"), fields.get("bizType")) != ("00", "000201"):
+        raise GatewayRefusal("10", "交易类型错误")
+
+    def cancellable(original: SandboxTrade) -> int:
+        if unionpay.settle_day(original.paid_at) != unionpay.settle_day(utcnow()):
+            raise GatewayRefusal(*NOT_CANCELLABLE)
+        if original.refunded_fen or read_amount(fields.get("txnAmt")) != original.total_fen:
+            raise GatewayRefusal(*NOT_WHOLE)
+        return original.total_fen
+
+    return _take_back(fields, unionpay.CANCEL, cancellable)
+
+
+def return_notify_fields(made: SandboxRefund) -> dict:
+    """The signed notification UnionPay posts to backUrl when a 退货 or 撤销 is done."""
+    original = db.session.get(SandboxTrade, made.trade_id)
+    sent = provider_time(made.created_at)
+    return sign(
+        {
+            "version": unionpay.VERSION,
+            "encoding": unionpay.ENCODING,
+            "bizType": "000201",
+            "txnType": made.txn_type,
+            "txnSubType": "00",
+            "accessType": "0",
+            "merId": original.seller_id,
+            "orderId": made.out_request_no,
+            "txnTime": sent,
+            "txnAmt": str(made.amount_fen),
+            "currencyCode": unionpay.CURRENCY,
+            "queryId": _refund_query_id(made),
+            "origQryId": original.trade_no,
+            "settleAmt": str(made.amount_fen),
+            "settleCurrencyCode": unionpay.CURRENCY,
+            "settleDate": f"{unionpay.settle_day(utcnow()):%m%d}",
+            "traceNo": _refund_query_id(made)[-6:],
+            "traceTime": sent[4:],
+            "respCode": "00",
+            "respMsg": "成功[0000000]",
+        }
+    )
+
+
 # -- the 对账文件 (file transfer, txnType 76) ------------------------------------------------
 # UnionPay's daily 商户对账文件 for the sandbox's own trades, served as UnionPay serves it (see
 # sbweb.payments.unionpay, "the 对账文件"): a zip `<merId>_<yyyymmdd>.zip` holding the ZM file
@@ -504,7 +580,7 @@ def api_answer(handler, fields: dict) -> str:
 FILE_FIELDS = {"txnType": "76", "txnSubType": "01", "bizType": "000000", "fileType": "00"}
 # 交易代码 (field 1) of 消费 / 退货 as community parsers of the file name them; our client reads
 # the kind from 交易类型 (txnType, field 20), not from these.
-TRANSACTION_CODES = {"01": "S22", "04": "S30"}
+TRANSACTION_CODES = {"01": "S22", "04": "S30", "31": "S31"}  # S31 for 撤销: not checked against a real file
 
 
 def check_file_request(fields: dict) -> dt.date:
@@ -587,7 +663,7 @@ def _zm_values(trade: SandboxTrade, txn_type: str, fen: int, at: dt.datetime, ow
 
 
 def zm_lines(day: dt.date) -> list[bytes]:
-    """The ZM lines of the sandbox's 银联 payments and 退货 of one Beijing day, in time order."""
+    """The ZM lines of the sandbox's 银联 payments, 退货 and 撤销 of one Beijing day, in time order."""
     start = dt.datetime.combine(day, dt.time(), SHANGHAI)
     end = start + dt.timedelta(days=1)
     entries = [
@@ -604,8 +680,9 @@ def zm_lines(day: dt.date) -> list[bytes]:
         .where(SandboxTrade.app_id == APP, SandboxRefund.created_at >= start, SandboxRefund.created_at < end)
     ):
         trade = db.session.get(SandboxTrade, refund.trade_id)
+        kind = refund.txn_type or "04"  # 退货, or 消费撤销 (31)
         values = _zm_values(
-            trade, "04", refund.amount_fen, refund.created_at, refund.out_request_no, _refund_query_id(refund)
+            trade, kind, refund.amount_fen, refund.created_at, refund.out_request_no, _refund_query_id(refund)
         )
         entries.append((refund.created_at, values))
     return [zm_line(values) for _, values in sorted(entries, key=lambda e: e[0])]

@@ -16,7 +16,9 @@ its CN is 中国银联股份有限公司, as UnionPay's own SDKs check.
   (never trusted) and the result to backUrl (the async notification, respCode 00/A6 paid).
 - 交易状态查询 (queryTrans.do, txnType 00) by orderId and the trade's own txnTime.
 - 退货 (backTransReq.do, txnType 04) of a paid trade by its queryId (origQryId), under an
-  orderId of its own; its outcome is asked for with queryTrans.
+  orderId of its own; its outcome is asked for with queryTrans, or told by its notification.
+- 消费撤销 (backTransReq.do, txnType 31): the same for a whole trade within the 清算日 it was
+  paid in (UnionPay's day turns at 23:00); sbweb uses it there and 退货 after (`_return_how`).
 
 Answers from queryTrans/backTransReq come as `k=v&…` text, not URL-encoded; values that
 hold `&` are wrapped in {} or [] (reserved fields), which `parse_answer` keeps whole.
@@ -27,7 +29,7 @@ hold `&` are wrapped in {} or [] (reserved fields), which `parse_answer` keeps w
 - UnionPay's test environment (setting environment "test"): its signing certificates, whose
   CN's third part reads 00040000:SIGN, are taken (`Trust.test_environment`); never otherwise.
 
-Not in this module yet (issue 18): 消费撤销. The sandbox's 银联 gateway
+The sandbox's 银联 gateway
 (sbweb.payments.sandbox_unionpay) runs this client in the embedded defaults.
 """
 
@@ -468,6 +470,70 @@ def _paid(fields: Mapping[str, str], order_id: str, code: str, message: str, ref
     return Outcome(order_id, "paid", paid, query_id, None, code, message)
 
 
+# -- 消费撤销 (txnType 31) beside 退货 (04) ------------------------------------------------------
+# UnionPay cancels (撤销) a paid trade only within the 清算日 it was paid in, and only whole; after
+# that it is a 退货. Both are backTransReq.do with origQryId, under an orderId of their own; both
+# are answered 00 (accepted), end in a notification to backUrl, and are asked about by queryTrans.
+
+CANCEL, RETURN = "31", "04"
+SENT_AS = {CANCEL: "cancel", RETURN: "return"}  # Refund.sent_as
+CUTOFF_SHIFT = dt.timedelta(hours=1)  # UnionPay's 清算日 turns at 23:00 Beijing time
+# No 撤销 this close to the cut-off: one that reached UnionPay after it would be refused (and its
+# orderId used up); a 退货 is always right.
+CANCEL_MARGIN = dt.timedelta(minutes=10)
+
+
+def settle_day(moment: dt.datetime) -> dt.date:
+    """UnionPay's 清算日 of a moment: the Beijing date, which turns at 23:00 (a payment at 23:30
+    is settled with the next day's)."""
+    return (moment.astimezone(SHANGHAI) + CUTOFF_SHIFT).date()
+
+
+def may_cancel(settle_date: str | None, now: dt.datetime, sent_at: dt.datetime) -> bool:
+    """Whether a paid trade UnionPay gives as settleDate `settle_date` (MMDD, no year) may still
+    be 撤销ed now: it is today's 清算日, which lasts beyond CANCEL_MARGIN from now, and the trade
+    was sent (`sent_at`, its txnTime) within two days (so MMDD cannot be a year ago)."""
+    if not settle_date or not re.fullmatch(r"\d{4}", settle_date) or now - sent_at > dt.timedelta(days=2):
+        return False
+    today = settle_day(now)
+    return settle_date == f"{today:%m%d}" and settle_day(now + CANCEL_MARGIN) == today
+
+
+def return_request(
+    merchant: "Merchant",
+    txn_type: str,
+    *,
+    order_id: str,
+    orig_qry_id: str,
+    amount_fen: int,
+    txn_time: dt.datetime,
+    back_url: str,
+) -> dict[str, str]:
+    """The signed backTransReq.do request of a 退货 (04, any part) or 撤销 (31, the whole trade's
+    txnAmt, as UnionPay requires) of the paid trade `orig_qry_id`, as orderId."""
+    if txn_type == RETURN:
+        return merchant.refund_request(
+            order_id=order_id, orig_qry_id=orig_qry_id, amount_fen=amount_fen, txn_time=txn_time, back_url=back_url
+        )
+    if txn_type != CANCEL:
+        raise ValueError(f"txnType {txn_type!r} returns no money")
+    if not re.fullmatch(r"[0-9A-Za-z]{1,64}", orig_qry_id or ""):
+        raise ValueError("origQryId must be the paid trade's queryId")
+    return merchant._money_request(
+        CANCEL, "00", order_id, txn_time, amount_fen, origQryId=orig_qry_id, backUrl=back_url
+    )
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """A verified notification about one of our refunds (退货 or 撤销)."""
+
+    out_request_no: str
+    status: str  # "succeeded" | "processing" | "failed" (sbweb.payments.REFUND_STATES)
+    amount_fen: int
+    txn_type: str
+
+
 # -- transport ------------------------------------------------------------------------------
 
 
@@ -709,7 +775,8 @@ REFUND_STATUS = {"paid": "succeeded", "processing": "processing", "failed": "fai
 
 class UnionPayProvider:
     """云闪付 for one 商户号 (merId): 前台交易 (the browser posts our signed form to UnionPay's
-    page), notifications, 交易状态查询, 退货 and the daily 对账文件. Serves the `unionpay` channel only.
+    page), notifications, 交易状态查询, 退货, 消费撤销 and the daily 对账文件. Serves the `unionpay`
+    channel only.
 
     UnionPay finds a trade by orderId *and* the txnTime it was sent with, so each trade's
     txnTime is one fixed moment of ours: the order's (or refund's) creation, read back from the
@@ -809,8 +876,8 @@ class UnionPayProvider:
     # -- notifications and returns --------------------------------------------------------
     def verify_notify(self, notification: Notification) -> TradeState:
         """A 消费 notification (posted form fields): signed by UnionPay under our trust, for our
-        merId. Only payments: a 退货's own notification is refused here (its outcome is asked
-        for by `refund_state`), which UnionPay retries a few times and then gives up."""
+        merId. Only payments: a 退货's or 撤销's own notification is refused here; the notify
+        view hands those to `verify_refund_notify` (`is_refund_notification`)."""
         fields = self.trust.verify(notification.form)
         if fields.get("txnType") != "01":
             raise InvalidNotice(f"not a payment notification (txnType {fields.get('txnType', '')[:4]!r})")
@@ -869,24 +936,19 @@ class UnionPayProvider:
         if known != "missing":
             return known
         order = self._order(out_trade_no)
-        query_id = order.provider_trade_no
-        if not query_id:
-            # Money that came after the order ended (never settled, so no queryId kept): UnionPay
-            # is asked for the payment's queryId.
-            paid = self._call(
-                "refund", QUERY_PATH, self.merchant.query_request(order_id=out_trade_no, txn_time=order.created_at)
-            )
-            if paid.status != "paid" or not paid.query_id:
-                raise ProviderError(f"refund: UnionPay has no paid trade {out_trade_no} ({paid.status})")
-            query_id = paid.query_id
+        # 撤销 the same 清算日 for a whole trade, 退货 otherwise (see "消费撤销" below).
+        txn_type, query_id = self._return_how(order, out_request_no, amount_fen)
         try:
-            fields = self.merchant.refund_request(
+            fields = return_request(
+                self.merchant,
+                txn_type,
                 order_id=out_request_no,
                 orig_qry_id=query_id,
                 amount_fen=amount_fen,
                 txn_time=self._refund_time(out_request_no),
                 back_url=self._refund_back_url(),
             )
+            self._note_sent_as(out_request_no, txn_type)
         except ValueError as exc:
             raise ProviderError(f"refund: {exc}") from None
         raw = self.post(f"{self.gateway}{BACK_PATH}", fields)
@@ -922,6 +984,105 @@ class UnionPayProvider:
 
     def withhold(self, out_trade_no: str, amount_fen: int, subject: str, agreement_no: str) -> TradeState:
         raise WithholdRefused("云闪付不提供协议扣款")
+
+    # -- 消费撤销 or 退货, and their own notifications ------------------------------------------
+    def _return_how(self, order, out_request_no: str, amount_fen: int) -> tuple[str, str]:
+        """(txnType, origQryId) of giving `amount_fen` of the order's trade back: 撤销 (31) when it
+        is the whole trade, nothing of it was returned before, and UnionPay's settleDate of the
+        payment is still today's 清算日 (`may_cancel`); 退货 (04) otherwise. A whole return asks
+        UnionPay for the paid trade (its settleDate; and its queryId, which an order that was
+        never settled does not keep), so the decision is UnionPay's date, not our clock's guess."""
+        whole = amount_fen == order.total_fen and not self._other_refunds(order.id, out_request_no)
+        if order.provider_trade_no and not whole:
+            return RETURN, order.provider_trade_no
+        paid, fields = self._call_fields(
+            "refund", QUERY_PATH, self.merchant.query_request(order_id=order.order_no, txn_time=order.created_at)
+        )
+        if paid.status != "paid" or not paid.query_id:
+            raise ProviderError(f"refund: UnionPay has no paid trade {order.order_no} ({paid.status})")
+        from sbweb.models.base import utcnow
+
+        if whole and paid.amount_fen == amount_fen and may_cancel(fields.get("settleDate"), utcnow(), order.created_at):
+            return CANCEL, paid.query_id
+        return RETURN, paid.query_id
+
+    @staticmethod
+    def _other_refunds(order_id: int, out_request_no: str) -> bool:
+        from sqlalchemy import func, select
+
+        from sbweb.db import db
+        from sbweb.models import Refund
+
+        others = select(func.count()).where(Refund.order_id == order_id, Refund.out_request_no != out_request_no)
+        return bool(db.session.scalar(others.select_from(Refund)))
+
+    @staticmethod
+    def _note_sent_as(out_request_no: str, txn_type: str) -> None:
+        """Written before the request goes: the ledger check holds a 撤销 to returning a whole
+        trade, and a notification's txnType must be the one we sent."""
+        from sqlalchemy import update
+
+        from sbweb.db import db, write_transaction
+        from sbweb.models import Refund
+
+        with write_transaction():
+            db.session.execute(
+                update(Refund).where(Refund.out_request_no == out_request_no).values(sent_as=SENT_AS[txn_type])
+            )
+
+    def _call_fields(self, what: str, path: str, fields: Mapping[str, str]) -> tuple[Outcome, dict[str, str]]:
+        """`_call`, with the verified answer's fields beside its Outcome."""
+        raw = self.post(f"{self.gateway}{path}", fields)
+        try:
+            answer = self.trust.verify(parse_answer(raw.decode("utf-8").strip()))
+        except (UnicodeDecodeError, ValueError):
+            raise ProviderError(f"{what}: unreadable answer") from None
+        except InvalidNotice as exc:
+            raise ProviderError(f"{what}: answer refused: {exc}") from None
+        if answer.get("orderId") != fields["orderId"]:
+            raise ProviderError(f"{what}: answer about another trade")
+        return trade_outcome(answer, mer_id=self.merchant.mer_id, answer=True), answer
+
+    @staticmethod
+    def is_refund_notification(notification: Notification) -> bool:
+        """Whether the notification claims to be about a 退货 or 撤销 (unsigned peek, to route
+        it: `verify_refund_notify` checks it all)."""
+        return notification.form.get("txnType") in SENT_AS
+
+    def verify_refund_notify(self, notification: Notification) -> RefundNotice:
+        """The backUrl notification of a 退货 (04) or 撤销 (31) we sent: signed by UnionPay under
+        our trust, for our merId, about a refund of ours (its orderId is the refund's number, its
+        txnTime the one we sent it at, its txnType the way we sent it, its txnAmt the refund's).
+        respCode 00/A6: the money is back; 03/04/05: still being processed; else it failed."""
+        fields = self.trust.verify(notification.form)
+        if fields.get("merId") != self.merchant.mer_id:
+            raise InvalidNotice("not our merId")
+        txn_type, number = fields.get("txnType", ""), fields.get("orderId", "")
+        if txn_type not in SENT_AS or not ORDER_ID.fullmatch(number):
+            raise InvalidNotice("not a refund notification")
+        refund = self._refund_row(number)
+        if refund is None:
+            raise InvalidNotice("not a refund of ours")
+        if fields.get("txnTime") != provider_time(refund.created_at):
+            raise InvalidNotice("a txnTime that is not the refund's")
+        if refund.sent_as is not None and SENT_AS[txn_type] != refund.sent_as:
+            raise InvalidNotice(f"txnType {txn_type}, but the refund was sent as {refund.sent_as}")
+        if read_amount(fields.get("txnAmt")) != refund.amount_fen:
+            raise InvalidNotice("wrong amount")
+        if not re.fullmatch(r"[0-9A-Za-z]{1,64}", fields.get("origQryId", "")):
+            raise InvalidNotice("no origQryId")
+        code = fields.get("respCode", "")
+        status = "succeeded" if code in PAID else "processing" if code in IN_PROGRESS else "failed"
+        return RefundNotice(number, status, refund.amount_fen, txn_type)
+
+    @staticmethod
+    def _refund_row(out_request_no: str):
+        from sqlalchemy import select
+
+        from sbweb.db import db
+        from sbweb.models import Refund
+
+        return db.session.scalar(select(Refund).filter_by(out_request_no=out_request_no[:64]))
 
     def bill(self, day: dt.date) -> list[BillRow]:
         """The 对账文件 of the 清算日期 `day` (file transfer, txnType 76): asked for, the signed

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from sbweb.db import db
-from sbweb.models.enrollment import CATEGORY_LABELS
+from sbweb.models.due import DOCUMENT_KIND_LABELS
+from sbweb.models.enrollment import CATEGORY_LABELS, INSURANCE_LABELS
 from sbweb.models.order import ORDER_STATE_LABELS, REFUND_STATE_LABELS
 from sbweb.models.reconciliation import DIFFERENCE_LABELS, DIFFERENCE_STATE_LABELS
 from sbweb.models.refund_application import APPLICATION_STATE_LABELS, REFUND_ITEM_DECISION_LABELS
@@ -39,6 +40,11 @@ ACTIONS = {
     "tax_office.set": "修改主管税务机关联系方式",
     "api_client.create": "新建机器接口客户端",
     "api_client.revoke": "停用机器接口客户端",
+    "api_enrollment.create": "机器接口推送：新增参保登记",
+    "api_due.create": "机器接口推送：新增应缴费款",
+    "api_due.reprice": "机器接口推送：更正应缴金额",
+    "api_agency.save": "机器接口推送：保存经办机构",
+    "api_standard.save": "机器接口推送：保存缴费标准",
 }
 
 TARGETS = {
@@ -116,6 +122,23 @@ FIELDS = {
     "hours": ("办公时间", None),
     "scopes": ("权限范围", None),
     "revoked": ("已停用", "bool"),
+    "batch": ("批次（Idempotency-Key）", None),
+    "due": ("应缴记录", None),
+    "due_kind": ("缴费类型", DOCUMENT_KIND_LABELS),
+    "period": ("费款所属期", None),
+    "enrollment_no": ("个人参保编号", None),
+    "insurance": ("险种", INSURANCE_LABELS),
+    "agency": ("经办机构代码", None),
+    "city": ("所在地市", None),
+    "tax_office": ("主管税务机关代码", None),
+    "region_code": ("地区", "region"),
+    "base_min_fen": ("缴费基数下限", "fen"),
+    "base_max_fen": ("缴费基数上限", "fen"),
+    "pension_rate_bp": ("养老保险费率（基点）", None),
+    "medical_rate_bp": ("医疗保险费率（基点）", None),
+    "grades_fen": ("缴费档次（分）", None),
+    "medical_fen": ("城乡居民医疗保险", "fen"),
+    "late_fee_bp_per_day": ("滞纳金（万分之/日）", None),
 }
 # A state reads by what it is the state of.
 STATES = {

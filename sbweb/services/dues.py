@@ -1,12 +1,14 @@
 """What a person owes: their enrollments and open dues, as the journey shows them."""
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from sbweb.db import db, written
 from sbweb.models import Agency, Due, DueEvent, Enrollment
+from sbweb.models.base import utcnow
 from sbweb.models.due import DUE_TRANSITIONS, DueLabels
 from sbweb.models.enrollment import EnrollmentLabels
 
@@ -115,16 +117,18 @@ def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None 
     before = due.amount_fen
     if to_state != "open":  # why it was owed again is said only while it is owed
         fields.setdefault("reopened_reason", None)
-    condition = [Due.id == due.id, Due.state == due.state]
-    if expect_order is not False:
-        condition.append(Due.order_id.is_(None) if expect_order is None else Due.order_id == expect_order)
+    held = "any" if expect_order is False else ("none" if expect_order is None else "order")
+    db.session.flush()  # what the ORM holds pending goes first, as an autoflush would send it
     # The row as this UPDATE leaves it comes back with it (RETURNING), not read again after.
     changed = db.session.execute(
-        update(Due)
-        .where(*condition)
-        .values(state=to_state, revision=Due.revision + 1, **fields)
-        .returning(Due.amount_fen, Due.revision)
-        .execution_options(synchronize_session=False)
+        _moved(held, tuple(sorted(fields))),
+        {
+            "w_id": due.id,
+            "w_state": due.state,
+            "w_order": expect_order if held == "order" else None,
+            "v_state": to_state,
+            **{f"v_{key}": value for key, value in fields.items()},
+        },
     ).first()
     if changed is None:
         raise DueChanged(f"due {due.id} changed meanwhile")
@@ -133,17 +137,43 @@ def transition(due: Due, to_state: str, cause: str, *, expect_order: int | None 
         {"state": to_state, "amount_fen": changed.amount_fen, "revision": changed.revision},
         [k for k in fields if k != "amount_fen"],
     )
-    db.session.add(
-        DueEvent(
-            due_id=due.id,
-            from_state=edge[0],
-            to_state=to_state,
-            amount_before=before,
-            amount_after=due.amount_fen,
-            cause=cause[:200],
-        )
+    db.session.execute(
+        _EVENT,
+        {
+            "due_id": due.id,
+            "from_state": edge[0],
+            "to_state": to_state,
+            "amount_before": before,
+            "amount_after": due.amount_fen,
+            "cause": cause[:200],
+            "at": utcnow(),
+        },
     )
-    db.session.flush()
+
+
+# Built once with bind parameters (Core: settling runs them for every due), the same conditional
+# UPDATE as ever: only the row still in the state it was read in (and held as expected).
+_DUES = Due.__table__
+_EVENT = insert(DueEvent.__table__)
+
+
+@lru_cache(maxsize=64)
+def _moved(held: str, fields: tuple[str, ...]):
+    condition = [_DUES.c.id == bindparam("w_id"), _DUES.c.state == bindparam("w_state")]
+    if held == "none":
+        condition.append(_DUES.c.order_id.is_(None))
+    elif held == "order":
+        condition.append(_DUES.c.order_id == bindparam("w_order"))
+    return (
+        update(_DUES)
+        .where(*condition)
+        .values(
+            state=bindparam("v_state"),
+            revision=_DUES.c.revision + 1,
+            **{key: bindparam(f"v_{key}", type_=_DUES.c[key].type) for key in fields},
+        )
+        .returning(_DUES.c.amount_fen, _DUES.c.revision)
+    )
 
 
 def created(due: Due, cause: str) -> None:

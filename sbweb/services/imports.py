@@ -52,11 +52,22 @@ REQUIRED = (
     "地区代码",
     "所在地市",
 )
-CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城乡居民": "resident"}
-INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"}
-KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"}
+# Our codes are accepted too (the machine API sends them: sbweb/services/api_batches.py).
+CATEGORIES = {"灵活就业人员": "flexible", "灵活就业": "flexible", "城乡居民": "resident"} | {
+    c: c for c in ("flexible", "resident")
+}
+INSURANCES = {"养老保险": "pension", "养老": "pension", "医疗保险": "medical", "医疗": "medical"} | {
+    i: i for i in ("pension", "medical")
+}
+KINDS = {"正常缴费": "normal", "正常": "normal", "补缴": "backpay", "特殊缴费": "backpay"} | {
+    k: k for k in ("normal", "backpay")
+}
 ID_TYPES = {t.label: t.code for t in id_numbers.ID_TYPES} | {t.code: t.code for t in id_numbers.ID_TYPES}
 MAX_ROWS = 20_000
+# Each rule below names the field it is about, (field, Chinese reason), so that the machine API
+# (sbweb/services/api_batches.py) names the field of a rejected row; the file's report joins the
+# reasons of a row.
+Reasons = list[tuple[str, str]]
 
 
 class ImportError_(ValueError):
@@ -145,92 +156,109 @@ def check(raw_rows: list[dict[str, str]]) -> Report:
         row = {COLUMNS[k]: v for k, v in raw.items() if k in COLUMNS}
         reasons = _row_reasons(row, regions_with_office)
         if not reasons:
-            reasons = _clashes(row, seen_enrollments)
+            reasons = clashes(row, seen_enrollments)
         if reasons:
-            report.errors.append((number, "；".join(reasons)))
+            report.errors.append((number, "；".join(reason for _, reason in reasons)))
         else:
             report.rows.append(row)
             report.dues += "amount_fen" in row
     return report
 
 
-def _row_reasons(row: dict, regions_with_office: set[str]) -> list[str]:
+def _row_reasons(row: dict, regions_with_office: set[str]) -> Reasons:
     """What is wrong with the row by itself, in the report's order; its fields become our codes on the way."""
-    reasons = _person_reasons(row) + _enrollment_reasons(row) + _region_reasons(row, regions_with_office)
+    reasons = person_reasons(row) + enrollment_reasons(row) + agency_reasons(row)
+    reasons += region_reasons(row, regions_with_office)
     if any(row.get(k) for k in ("kind", "period_start", "period_end", "amount")):
         reasons += _due_reasons(row)
     return reasons
 
 
-def _person_reasons(row: dict) -> list[str]:
+def person_reasons(row: dict) -> Reasons:
     reasons = []
     id_type = ID_TYPES.get(row.get("id_type", ""))
     if id_type is None:
-        reasons.append("证件类型无效")
+        reasons.append(("id_type", "证件类型无效"))
     else:
         try:
             row["id_number"] = id_numbers.validate(id_type, row.get("id_number", ""))
             row["id_type"] = id_type
         except id_numbers.InvalidIdNumber:
-            reasons.append("证件号码格式不正确")
+            reasons.append(("id_number", "证件号码格式不正确"))
     if not row.get("name"):
-        reasons.append("姓名为空")
+        reasons.append(("name", "姓名为空"))
     return reasons
 
 
-def _enrollment_reasons(row: dict) -> list[str]:
+def enrollment_reasons(row: dict) -> Reasons:
     reasons = []
     row["category"] = CATEGORIES.get(row.get("category", ""))
     row["insurance"] = INSURANCES.get(row.get("insurance", ""))
     if row["category"] is None:
-        reasons.append("人员类别应为灵活就业人员或城乡居民")
+        reasons.append(("category", "人员类别应为灵活就业人员或城乡居民"))
     if row["insurance"] is None:
-        reasons.append("险种应为养老保险或医疗保险")
+        reasons.append(("insurance", "险种应为养老保险或医疗保险"))
     if not re.fullmatch(r"[0-9A-Za-z]{6,32}", row.get("enrollment_no", "")):
-        reasons.append("个人参保编号应为6至32位数字或字母")
-    if not re.fullmatch(r"[0-9A-Za-z]{2,16}", row.get("agency_code", "")) or not row.get("agency_name"):
-        reasons.append("经办机构代码或名称无效")
+        reasons.append(("enrollment_no", "个人参保编号应为6至32位数字或字母"))
     return reasons
 
 
-def _region_reasons(row: dict, regions_with_office: set[str]) -> list[str]:
-    """The region, and its 主管税务机关: named in the row, by an earlier row, or known to us already."""
-    if not re.fullmatch(r"[1-9]\d{5}", row.get("region", "")) or not row.get("city"):
-        return ["地区代码应为6位数字，所在地市不能为空"]
-    if row.get("tax_office_code") or row.get("tax_office_name"):
-        if not re.fullmatch(r"\d{11}", row.get("tax_office_code", "")) or not row.get("tax_office_name"):
-            return ["主管税务机关代码应为11位数字，名称不能为空"]
-        regions_with_office.add(row["region"])
-    elif row["region"] not in regions_with_office and not _office_known(row):
-        return [f"地区 {row['region']} 尚无主管税务机关，请填写主管税务机关代码和名称"]
+def agency_reasons(row: dict) -> Reasons:
+    if not re.fullmatch(r"[0-9A-Za-z]{2,16}", row.get("agency_code", "")) or not row.get("agency_name"):
+        return [("agency_code", "经办机构代码或名称无效")]
     return []
 
 
-def _due_reasons(row: dict) -> list[str]:
+def region_reasons(row: dict, regions_with_office: set[str]) -> Reasons:
+    """The region, and its 主管税务机关: named in the row, by an earlier row, or known to us already."""
+    if not re.fullmatch(r"[1-9]\d{5}", row.get("region", "")) or not row.get("city"):
+        return [("region", "地区代码应为6位数字，所在地市不能为空")]
+    if row.get("tax_office_code") or row.get("tax_office_name"):
+        if not re.fullmatch(r"\d{11}", row.get("tax_office_code", "")) or not row.get("tax_office_name"):
+            return [("tax_office_code", "主管税务机关代码应为11位数字，名称不能为空")]
+        regions_with_office.add(row["region"])
+    elif row["region"] not in regions_with_office and not _office_known(row):
+        return [("tax_office_code", f"地区 {row['region']} 尚无主管税务机关，请填写主管税务机关代码和名称")]
+    return []
+
+
+def _due_reasons(row: dict) -> Reasons:
     """A row that names any of a due's columns is a due: all of them must be right."""
+    reasons = due_kind_period_reasons(row)
+    try:
+        row["amount_fen"] = yuan_to_fen(row.get("amount", ""))
+    except ValueError:
+        row["amount_fen"] = None
+    return reasons + amount_reasons(row)
+
+
+def due_kind_period_reasons(row: dict) -> Reasons:
+    """缴费类型 and 费款所属期 (止 empty: the same month as 起)."""
     reasons = []
     row["kind"] = KINDS.get(row.get("kind", ""))
     if row["kind"] is None:
-        reasons.append("缴费类型应为正常缴费或补缴")
+        reasons.append(("kind", "缴费类型应为正常缴费或补缴"))
     start, end = row.get("period_start", ""), row.get("period_end", "") or row.get("period_start", "")
     if not (PERIOD.match(start) and PERIOD.match(end)) or end < start:
-        reasons.append("费款所属期应为 YYYY-MM，且止不早于起")
+        reasons.append(("period_start", "费款所属期应为 YYYY-MM，且止不早于起"))
     row["period_end"] = end
-    try:
-        row["amount_fen"] = yuan_to_fen(row.get("amount", ""))
-        if not 0 < row["amount_fen"] <= MAX_FEN:
-            raise ValueError
-    except ValueError:
-        reasons.append(f"金额应为大于0、不超过{MAX_FEN // 100}元的数字，最多两位小数")
     return reasons
 
 
-def _clashes(row: dict, seen_enrollments: dict[str, str]) -> list[str]:
-    """A good row against the file's earlier rows and what the database already says."""
+def amount_reasons(row: dict) -> Reasons:
+    """row["amount_fen"]: more than nothing, at most MAX_FEN."""
+    fen = row.get("amount_fen")
+    if isinstance(fen, bool) or not isinstance(fen, int) or not 0 < fen <= MAX_FEN:
+        return [("amount_fen", f"金额应为大于0、不超过{MAX_FEN // 100}元的数字，最多两位小数")]
+    return []
+
+
+def clashes(row: dict, seen_enrollments: dict[str, str], where: str = "文件") -> Reasons:
+    """A good row against the file's (batch's) earlier rows and what the database already says."""
     reasons = []
     owner = f"{row['id_type']}:{row['id_number']}"
     if seen_enrollments.setdefault(row["enrollment_no"], owner) != owner:
-        reasons.append("同一个人参保编号在文件中属于不同的人")
+        reasons.append(("enrollment_no", f"同一个人参保编号在{where}中属于不同的人"))
     return reasons + _conflicts(row)
 
 
@@ -240,17 +268,17 @@ def _office_known(row: dict) -> bool:
     return agency is not None or registry.tax_office_of_region(row["region"]) is not None
 
 
-def _conflicts(row: dict) -> list[str]:
+def _conflicts(row: dict) -> Reasons:
     """What the database already says differently."""
     reasons = []
     person = db.session.scalar(select(Person).filter_by(id_type=row["id_type"], id_number=row["id_number"]))
     if person is not None and normalise_name(person.name) != normalise_name(row["name"]):
-        reasons.append("姓名与已登记的不一致")
+        reasons.append(("name", "姓名与已登记的不一致"))
     enrollment = db.session.scalar(select(Enrollment).filter_by(enrollment_no=row["enrollment_no"]))
     if enrollment is not None and (person is None or enrollment.person_id != person.id):
-        reasons.append("个人参保编号已属于他人")
+        reasons.append(("enrollment_no", "个人参保编号已属于他人"))
     elif enrollment is not None and (enrollment.category, enrollment.insurance) != (row["category"], row["insurance"]):
-        reasons.append("个人参保编号的人员类别或险种与已登记的不一致")
+        reasons.append(("category", "个人参保编号的人员类别或险种与已登记的不一致"))
     return reasons
 
 

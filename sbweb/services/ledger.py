@@ -6,6 +6,8 @@ took. It reads everything and writes nothing; each violation names what is wrong
 - every item: what went back is between nothing and what it took, and is the sum of its refunds
   that are done; an order is 原路退回 exactly when all its items are;
 - every provider refund that carries items gives back their sum, and they are done once it is;
+- a refund sent as UnionPay's 消费撤销 gives back its order's whole total, and no other refund of
+  that order moved money (UnionPay cancels a trade whole and once);
 - every due's history ends where the due is (its last event's state and amount);
 - every settled item has exactly one 票证号码, of its own order and of the 主管税务机关 of its due's
   agency; an order has one ticket per tax office, each covering some of its items; an item never
@@ -57,6 +59,7 @@ def check() -> list[Violation]:
     found += _dues_balance()
     found += _items_and_orders()
     found += _refunds_carry_their_items()
+    found += _cancellations()
     found += _due_histories()
     found += _tickets()
     found += _feed_events()
@@ -156,6 +159,27 @@ def _refunds_carry_their_items() -> list[Violation]:
                     f"refund {state} but its items are {'not all ' if state == 'succeeded' else ''}done",
                 )
             )
+    return found
+
+
+def _cancellations() -> list[Violation]:
+    """A 撤销 (Refund.sent_as "cancel") returns the whole trade and is the only money back of it."""
+    found = []
+    cancelled = db.session.execute(
+        select(Refund.id, Refund.out_request_no, Refund.order_id, Refund.amount_fen, Order.total_fen)
+        .join(Order, Order.id == Refund.order_id)
+        .where(Refund.sent_as == "cancel", Refund.state != "failed")
+    ).all()
+    for refund_id, number, order_id, amount, total in cancelled:
+        if amount != total:
+            found.append(Violation("cancel", number, f"撤销 of {amount} fen, but the trade was {total} fen"))
+        others = db.session.scalars(
+            select(Refund.out_request_no).where(
+                Refund.order_id == order_id, Refund.id != refund_id, Refund.state.in_(("succeeded", "processing"))
+            )
+        ).all()
+        if others:
+            found.append(Violation("cancel", number, f"撤销 beside other refunds of the trade: {', '.join(others)}"))
     return found
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from sbweb.clock import FIRST_DAY, LAST_DAY, SHANGHAI, in_calendar
 from sbweb.db import db
@@ -69,10 +69,18 @@ def pause_now(region_codes, now: dt.datetime) -> Pause | None:
     if not wanted:
         return None
     clock = now.strftime("%H:%M")
-    for region in db.session.scalars(select(Region).where(Region.code.in_(wanted)).order_by(Region.code)):
-        if region.pause_from and region.pause_until and _in_window(clock, region.pause_from, region.pause_until):
-            return Pause(region.name, region.pause_from, region.pause_until)
+    for name, start, until in db.session.execute(_WINDOWS, {"codes": sorted(wanted)}):
+        if start and until and _in_window(clock, start, until):
+            return Pause(name, start, until)
     return None
+
+
+# Every step from 缴费信息确认 to 去支付 asks it: built once (Core), with bind parameters.
+_WINDOWS = (
+    select(Region.__table__.c.name, Region.__table__.c.pause_from, Region.__table__.c.pause_until)
+    .where(Region.__table__.c.code.in_(bindparam("codes", expanding=True)))
+    .order_by(Region.__table__.c.code)
+)
 
 
 # -- loading and changing ----------------------------------------------------------------------

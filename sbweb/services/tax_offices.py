@@ -57,7 +57,7 @@ def contact_for(person_id: int | None, default_code: str | None = None) -> Conta
     if default_code:
         candidates.append((_BY_CODE, {"code": default_code}))
     for query, params in candidates:
-        office = db.session.execute(query, params).first()
+        office = db.session.connection().execute(query, params).first()  # Core: no ORM step
         if office is not None:
             return Contact(*office)
     return NATIONAL

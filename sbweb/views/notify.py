@@ -21,6 +21,8 @@ def receive(provider):
     # The raw body first (some providers sign it byte for byte); the form is parsed from it.
     body = request.get_data(cache=True)
     notification = Notification(headers=request.headers, body=body, form=request.form)
+    if getattr(client, "is_refund_notification", None) and client.is_refund_notification(notification):
+        return _answer(client, _refund_notice(client, provider, notification))
     try:
         state = client.verify_notify(notification)
     except InvalidNotice as exc:
@@ -58,3 +60,16 @@ def _apply(client, provider: str, notification: Notification, state):
             forget(notification)
         raise
     return None
+
+
+def _refund_notice(client, provider: str, notification: Notification) -> bool:
+    """A refund's own notification (UnionPay's 退货 / 撤销): verified, then recorded durably;
+    True (answered as received) only then. A database failure is a 500: the provider retries."""
+    try:
+        notice = client.verify_refund_notify(notification)
+        refunds.apply_refund_notice(provider, notice.out_request_no, notice.status, notice.amount_fen)
+    except (InvalidNotice, refunds.UnknownRefund) as exc:
+        log.warning("refund notify from %s refused: %s", provider, exc)
+        metrics.notify_refused(provider, "invalid")
+        return False
+    return True

@@ -1,7 +1,8 @@
 """After 去支付: the provider's return, the 支付中 page that polls, and 缴费结果."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from sbweb import identity
 from sbweb.checkout import go_pay, start_payment
@@ -10,25 +11,38 @@ from sbweb.db import db
 from sbweb.extensions import csrf
 from sbweb.forms.proxy import KeepPayeeForm
 from sbweb.htmx import into_main, polled_by, render_part, render_step
-from sbweb.models import Order
+from sbweb.models import Due, Enrollment, Order, OrderItem, Ticket
 from sbweb.payments import InvalidNotice, PayerUnknown, orders
 from sbweb.services import payees, standards
 
 bp = Blueprint("orders", __name__)
 
 
-def _own_order(order_no: str) -> Order:
-    order = db.session.scalar(select(Order).filter_by(order_no=order_no[:32]))
+def _own_order(order_no: str, *, as_shown: bool = False) -> Order:
+    order = db.session.scalars(_SHOWN if as_shown else _OWN, {"order_no": order_no[:32]}).unique().one_or_none()
     if order is None or not identity.may_see_order(order):
         abort(404)  # someone else's order looks exactly like no order
     return order
+
+
+# What the 缴费结果 page shows of an order, loaded with it: the tickets with their tax offices
+# and the refunds joined, the items with their dues, enrollments and people in one query more —
+# two statements where loading them one by one took eight. (Not for the polled 支付中 line.)
+# Built once, with bind parameters.
+_OWN = select(Order).where(Order.order_no == bindparam("order_no"))
+_SHOWN = _OWN.options(
+    joinedload(Order.tickets).joinedload(Ticket.tax_office),
+    joinedload(Order.refunds),
+    selectinload(Order.items).joinedload(OrderItem.due).joinedload(Due.enrollment).joinedload(Enrollment.person),
+)
+_RETURNED = select(Order).where(Order.order_no == bindparam("order_no"), Order.provider == bindparam("provider"))
 
 
 @bp.get("/orders/<order_no>")
 def show(order_no):
     """支付中 while the outcome is open (asks the provider, at most every few seconds), then
     缴费结果. The same URL serves the page, the polled fragment and the 刷新 button."""
-    order = _own_order(order_no)
+    order = _own_order(order_no, as_shown=not polled_by("order-state"))
     if order.active:
         order = orders.refresh(order, min_interval=current_app.config["ORDER_QUERY_INTERVAL"])
     # Paid for someone once (代他人缴费): offer to keep them on the list (a verified write).
@@ -117,7 +131,7 @@ def provider_return(provider):
         order_no = client.verify_return(request.values)[:32]
     except InvalidNotice:
         abort(400)
-    order = db.session.scalar(select(Order).filter_by(order_no=order_no, provider=provider))
+    order = db.session.scalar(_RETURNED, {"order_no": order_no, "provider": provider})
     # Some returns are unsigned (WeChat H5): anyone can type one, so only the payer's own
     # session makes us ask the provider; anyone else gets the same 404 as a wrong number.
     if order is not None and order.active and identity.may_see_order(order):

@@ -198,7 +198,7 @@ def _unionpay_return(trade):
     return render_template(
         "sandbox/unionpay_return.html",
         trade=trade,
-        paid=trade.status == "TRADE_SUCCESS",
+        paid=trade.paid_at is not None,  # paid, even if returned (撤销) since
         fields=sandbox_unionpay.front_return_fields(trade),
     )
 
@@ -230,7 +230,7 @@ def unionpay_cashier(trade_no):
         )
     except sandbox_unionpay.GatewayRefusal as exc:
         return _unionpay_cashier(trade, exc.message, 409)
-    if trade.status != "TRADE_SUCCESS":
+    if trade.paid_at is None:
         code, message = sandbox_unionpay.SHORT_OF_MONEY
         return _unionpay_cashier(trade, f"支付失败：{message}（{code}），请更换银行卡或稍后再试")
     return _unionpay_return(trade)
@@ -246,7 +246,7 @@ def unionpay_query():
 @bp.post("/unionpay/gateway/api/backTransReq.do")
 @csrf.exempt  # server to server; the merchant's signature is the check
 def unionpay_back():
-    text = sandbox_unionpay.api_answer(sandbox_unionpay.refund, request.form.to_dict())
+    text = sandbox_unionpay.api_answer(sandbox_unionpay.back, request.form.to_dict())
     return Response(text, mimetype="text/plain")
 
 

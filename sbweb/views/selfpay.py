@@ -205,6 +205,9 @@ def _place_order(form, selection):
             shown=selection["confirmed"],
             channel=form.channel.data,
             idempotency_key=selection["key"],
+            # 支付中 and this session's list of orders written with the order: one transaction.
+            paying_from=(identity.host(), identity.host_subject()),
+            also=lambda order: identity.remember_order_within(order.order_no),
         )
     except orders.StaleSelection as exc:
         selection["confirmed"] = None
@@ -220,7 +223,10 @@ def _place_order(form, selection):
     except orders.PaymentError as exc:
         form.form_errors.append(exc.message)
     else:
-        identity.remember_order(made.order.order_no)
+        if made.created:
+            identity.remembered(made.also)
+        else:
+            identity.remember_order(made.order.order_no)
         return go_pay(made.order)
     return None
 

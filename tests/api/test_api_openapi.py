@@ -12,13 +12,21 @@ def test_the_document_is_valid_openapi_3_1(client):
     spec = answer.get_json()
     assert spec["openapi"] == "3.1.0"
     validate(spec)  # raises on an invalid document (3.1 schema chosen from "openapi")
-    assert set(spec["paths"]) == {
-        "/api/v1/events",
-        "/api/v1/tickets/{ticket_no}",
+    batches = {f"/api/v1/batches/{kind}" for kind in ("enrollments", "dues", "agencies", "standards")}
+    settlements = {
         "/api/v1/settlement-files",
         "/api/v1/settlement-files/{day}/{tax_office}.csv",
         "/api/v1/settlement-files/{day}/{tax_office}.xlsx",
     }
+    assert set(spec["paths"]) >= {"/api/v1/events", "/api/v1/tickets/{ticket_no}"} | batches | settlements
+    for path in batches:
+        push = spec["paths"][path]["post"]
+        assert push["parameters"][0]["name"] == "Idempotency-Key" and push["parameters"][0]["required"]
+        assert push["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("Batch")
+        assert push["responses"]["422"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+            "/RejectedBatch"
+        )
+    assert spec["components"]["schemas"]["DueRow"]["properties"]["amount_fen"]["type"] == "integer"
     feed = spec["paths"]["/api/v1/events"]["get"]
     assert {p["name"] for p in feed["parameters"]} == {"after", "limit"}
     assert {"200", "401", "403", "422"} <= set(feed["responses"])

@@ -23,9 +23,9 @@ from sbweb.db import db
 from sbweb.services import settlement_files
 from tests.api.test_settlement_files import settle_at
 
-EXAMPLES = 40
+EXAMPLES = 25
 # What is asked of every answer: no 5xx, and the status, content type, headers and body the document
-# gives; a request the document allows is not refused. Not asked: that a request the document
+# gives. Not asked: that a request the document
 # forbids is refused (negative_data_rejection) — unknown query parameters are ignored by design,
 # and the signature headers schemathesis leaves out of a negative example are sent all the same.
 CHECKS = [
@@ -34,8 +34,11 @@ CHECKS = [
     checks.content_type_conformance,
     checks.response_headers_conformance,
     checks.response_schema_conformance,
-    checks.positive_data_acceptance,
 ]
+# A request the document allows is not refused — asked of the reads. The batches (POST) check each
+# row by the staff import's rules (ID number check digit, codes that must exist, periods in order),
+# which a JSON schema does not say, so a schema-valid row may rightly get 422 rows-rejected.
+READ_CHECKS = [*CHECKS, checks.positive_data_acceptance]
 
 
 def _served_document() -> dict:
@@ -99,7 +102,11 @@ def signed(case, base_url: str, system) -> dict:
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_within_its_document(case, live_server, signer):
-    case.call_and_validate(base_url=live_server.url, headers=signed(case, live_server.url, signer), checks=CHECKS)
+    case.call_and_validate(
+        base_url=live_server.url,
+        headers=signed(case, live_server.url, signer),
+        checks=READ_CHECKS if case.method == "GET" else CHECKS,
+    )
 
 
 def test_the_document_tested_is_the_one_served(client):

@@ -595,6 +595,12 @@ for rule in STAFF_ROUTES:
         why="staff pages need a staff session",
     )
 
+# The machine API's batches: a resident's session (or anyone's) without the signature writes nothing.
+for kind in ("enrollments", "dues", "agencies", "standards"):
+    SCENARIOS[f"/api/v1/batches/{kind}"] = Scenario(
+        f"/api/v1/batches/{kind}", set(), data={"rows": "[]"}, why="the machine API needs a signed request"
+    )
+
 
 def _post_rules(app) -> dict[str, str]:
     return {r.rule: r.endpoint for r in app.url_map.iter_rules() if "POST" in r.methods}

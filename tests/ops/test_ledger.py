@@ -1,6 +1,7 @@
 """The books balance after any path (`flask ledger check`, sbweb/services/ledger.py): a generated
 history of more than 500 mixed operations — agency pushes, declarations and their voiding,
-payments through the sandbox cashier (some failing), vouchers and 缴费证明 issued, refund
+payments through the sandbox cashier (some failing; some by 云闪付 through the 银联 gateway, whose
+full refunds go back by 消费撤销 the day they were paid and by 退货 after), vouchers and 缴费证明 issued, refund
 applications by item for every reason (some for part of an item), staff approving all, some or
 none of them (原路退回 or to the bank account), paying again what a refund left owed, housekeeping
 and a day's reconciliation — leaves no violation; and each of six corruptions planted in such
@@ -25,6 +26,7 @@ from sbweb.models import (
     Order,
     OrderItem,
     Person,
+    Refund,
     TaxOffice,
     Ticket,
 )
@@ -55,6 +57,8 @@ class History:
         self.app, self.world, self.clock = app, world, clock
         self.rng = random.Random(seed)
         self.documents_rng = random.Random(seed + 1)
+        self.channel_rng = random.Random(seed + 2)  # its own, so the rest of the history stays the seed's
+        self.paid_by = Counter()
         self.done = Counter()
         self.issued = Counter()
         self.clients = {}
@@ -162,7 +166,10 @@ class History:
         confirm = choose(client, enrollment_no=number, due_ids=ids)
         assert confirm.h1 == "缴费信息确认", (name, number, ids, confirm.url, confirm.text[:200])
         fail = self.rng.random() < 0.1
-        result = pay(client, confirm, fail=fail)
+        # 云闪付 for about a third of those that go through (the 银联 cashier's 余额不足 is its own test).
+        channel = "unionpay" if self.channel_rng.random() < 0.35 and not fail else "alipay"
+        self.paid_by[channel] += 1
+        result = pay(client, confirm, channel, fail=fail)
         assert result.h1 in ("缴费结果", "支付中"), result.text[:200]
         self.done["pay failed" if fail else "pay"] += 1
 
@@ -298,6 +305,7 @@ def test_a_generated_history_of_500_operations_leaves_no_violation(app, history)
     ):
         assert made.done[move] > 0, (move, made.done)
     assert made.issued["voucher"] > 0 and made.issued["payment certificate"] > 0, made.issued
+    assert made.paid_by["unionpay"] > 0, made.paid_by
     with app.app_context():
         assert db.session.scalar(
             select(DueEvent.id).where(DueEvent.from_state == "paid", DueEvent.to_state == "open")
@@ -309,6 +317,8 @@ def test_a_generated_history_of_500_operations_leaves_no_violation(app, history)
             select(OrderItem.id).where(OrderItem.refunded_fen > 0, OrderItem.refunded_fen < OrderItem.amount_fen)
         )
         assert db.session.scalar(select(Document.id).filter_by(state="void")), "no certificate followed the money"
+        sent_as = Counter(db.session.scalars(select(Refund.sent_as).where(Refund.state == "succeeded")))
+        assert sent_as["cancel"] > 0 and sent_as["return"] > 0, sent_as  # 云闪付's 撤销 and 退货 both
         found = ledger.check()
     assert found == [], "\n".join(map(str, found[:20]))
     result = app.test_cli_runner().invoke(args=["ledger", "check"])
@@ -396,6 +406,16 @@ def certificate_valid_after_its_money_went_back():
     return "certificate"
 
 
+def part_of_a_trade_sent_as_cancel():
+    """A refund of part of an order recorded as UnionPay's 撤销, which only takes a whole trade."""
+    refund = db.session.scalar(
+        select(Refund).join(Order).where(Refund.amount_fen < Order.total_fen).order_by(Refund.id).limit(1)
+    )
+    assert refund is not None, "no partial refund in the history"
+    db.session.execute(update(Refund).where(Refund.id == refund.id).values(sent_as="cancel"))
+    return "cancel"
+
+
 CORRUPTIONS = (
     due_paid_after_its_money_went_back,
     item_gives_back_more_than_it_took,
@@ -404,6 +424,7 @@ CORRUPTIONS = (
     settled_item_without_its_ticket,
     settled_item_with_a_ticket_of_another_tax_office,
     certificate_valid_after_its_money_went_back,
+    part_of_a_trade_sent_as_cancel,
 )
 
 

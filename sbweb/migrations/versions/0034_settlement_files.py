@@ -2,7 +2,7 @@
 the daily job and downloaded in the back office and through the API.
 
 Revision ID: 0034
-Revises: 0030
+Revises: 0031
 Create Date: 2026-12-07 23:45:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0034'
-down_revision = '0030'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from sbweb.extensions import csrf
-from sbweb.views.api import events, settlements, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api import batches, events, settlements, tickets  # noqa: F401  (their routes join bp)
 from sbweb.views.api.blueprint import ProblemSchema, bp
 from sbweb.views.api.problems import PROBLEM
 

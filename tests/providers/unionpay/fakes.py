@@ -2,7 +2,8 @@
 checks what we send as UnionPay does — our signature by the merchant certificate registered
 with it (found by certId), the fields of each transaction — and signs what it answers and
 notifies with UnionPay's signing certificate of the test PKI, carrying it as signPubKeyCert.
-Answers are `k=v&…`, not URL-encoded, as UnionPay's are. A test pays a trade (`pay`) and takes
+Answers are `k=v&…`, not URL-encoded, as UnionPay's are. backTransReq takes 退货 (04) and
+消费撤销 (31: whole, within the 清算日 the trade was paid in, by sbweb.clock). A test pays a trade (`pay`) and takes
 the notification UnionPay would post (`notification`), signed, or forged the ways it asks."""
 
 import base64
@@ -19,7 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from werkzeug.wrappers import Request, Response
 
-from sbweb.payments.unionpay import ORDER_ID, signing_string
+from sbweb.clock import utcnow
+from sbweb.payments.unionpay import ORDER_ID, settle_day, signing_string
 from tests.providers.unionpay.pki import UnionPayPKI, pem
 from tests.support.wechat_fakes import Served
 
@@ -49,6 +51,8 @@ class Trade:
     paid: bool = False
     query_id: str = ""
     orig_qry_id: str = ""
+    settle_date: str = ""  # MMDD of the 清算日 it was paid in
+    txn_type: str = "01"
 
 
 @dataclass
@@ -166,12 +170,13 @@ class FakeUnionPay(Served):
                 "txnAmt": str(trade.amount_fen),
                 "currencyCode": "156",
                 "traceTime": trade.txn_time[4:],
+                "settleDate": trade.settle_date,
             }
         )
 
     def back(self, fields: dict) -> Response:
         base = self.echo(fields)
-        if fields.get("txnType") != "04":
+        if fields.get("txnType") not in ("04", "31"):
             return self.answer({**base, "respCode": "10", "respMsg": "交易类型错误"})
         original = next(
             (t for t in self.trades.values() if t.kind == "pay" and t.paid and t.query_id == fields.get("origQryId")),
@@ -183,6 +188,10 @@ class FakeUnionPay(Served):
         amount = int(fields.get("txnAmt", "0") or 0)
         if amount <= 0 or refunded + amount > original.amount_fen:
             return self.answer({**base, "respCode": "12", "respMsg": "退货金额超限"})
+        if fields["txnType"] == "31" and (refunded or amount != original.amount_fen):
+            return self.answer({**base, "respCode": "33", "respMsg": "撤销金额须与原消费金额一致"})
+        if fields["txnType"] == "31" and original.settle_date != f"{settle_day(utcnow()):%m%d}":
+            return self.answer({**base, "respCode": "35", "respMsg": "原交易不在当前清算日，不能撤销"})
         key = (fields["orderId"], fields["txnTime"])
         if key in self.trades:
             return self.answer({**base, "respCode": "12", "respMsg": "重复交易"})
@@ -193,6 +202,7 @@ class FakeUnionPay(Served):
             fields.get("backUrl", ""),
             kind="refund",
             orig_qry_id=original.query_id,
+            txn_type=fields["txnType"],
         )
         self.settle(refund)
         self.trades[key] = refund
@@ -209,6 +219,7 @@ class FakeUnionPay(Served):
 
     def settle(self, trade: Trade) -> None:
         trade.paid = True
+        trade.settle_date = f"{settle_day(utcnow()):%m%d}"
         trade.query_id = f"7{trade.txn_time}{next(self._numbers):06d}"
 
     # -- what a test does -------------------------------------------------------------------

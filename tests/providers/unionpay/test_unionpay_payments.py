@@ -2,7 +2,8 @@
 with the signed 前台交易 form → posted to UnionPay → paid → the notification at
 /notify/unionpay settles the order once (200 only after the write); replays change nothing;
 forged, tampered and foreign notifications are refused and change nothing; a lost
-notification is made good by 交易状态查询; money after the order ended goes back by 退货."""
+notification is made good by 交易状态查询; money after the order ended goes back by 撤销 the same
+清算日 (UnionPay's settleDate)."""
 
 import pytest
 import requests
@@ -119,7 +120,10 @@ FORGED = {
     ),
     "no signature": (lambda pay, n: pay.notification(n, after={"signature": ""}), "no signature"),
     "another merchant": (lambda pay, n: pay.notification(n, merId="898000000000999"), "not our merId"),
-    "a refund's notification": (lambda pay, n: pay.notification(n, txnType="04"), "not a payment notification"),
+    "a refund's notification about no refund of ours": (
+        lambda pay, n: pay.notification(n, txnType="04"),
+        "not a refund of ours",
+    ),
 }
 WRONG_FOR_US = {
     "a wrong amount": (lambda pay, n: pay.notification(n, txnAmt="1", settleAmt="1"), "wrong amount"),
@@ -197,6 +201,7 @@ def test_money_after_the_order_ended_goes_back_by_refund(signed_in, unionpay):
     refunds = [t for t in unionpay.trades.values() if t.kind == "refund"]
     assert len(refunds) == 1 and refunds[0].orig_qry_id == trade.query_id
     assert refunds[0].amount_fen == trade.amount_fen
+    assert refunds[0].txn_type == "31"  # the whole trade, the day it was paid: 消费撤销
     # Sent again (a retry, the job): asked about, never a second 退货.
     with client.application.app_context():
         complete_refunds()
@@ -237,3 +242,29 @@ def test_the_key_and_its_password_never_reach_the_log(signed_in, unionpay, caplo
     assert "refused" in caplog.text  # the log was written
     for secret in (PFX_PASSWORD, key.splitlines()[1], "PRIVATE KEY"):
         assert secret not in caplog.text
+
+
+def test_the_cancels_own_notification_completes_the_refund_once(signed_in, unionpay):
+    """Money after the order ended goes back by 撤销; UnionPay's notification about the 撤销 (at the
+    same backUrl) completes it; a replay changes nothing; one saying 退货 for it is refused."""
+    client = signed_in
+    number, _ = to_unionpay(client, unionpay)
+    client.post(f"/orders/{number}/cancel", data={"csrf_token": _token(client)})
+    trade = unionpay.pay(number)
+    assert notify(client, unionpay.notification(number)).status_code == 200
+    with client.application.app_context():
+        refund = db.session.scalar(select(Refund))
+        assert (refund.state, refund.sent_as) == ("processing", "cancel")  # 00: accepted only
+    [sent] = [f for f in unionpay.received if f.get("txnType") == "31"]
+    assert sent["origQryId"] == trade.query_id and sent["txnAmt"] == str(trade.amount_fen)
+    told = {"txnType": "31", "txnSubType": "00", "origQryId": trade.query_id}
+    wrong = notify(client, unionpay.notification(refund.out_request_no, **{**told, "txnType": "04"}))
+    assert wrong.status_code == 400
+    answer = notify(client, unionpay.notification(refund.out_request_no, **told))
+    assert (answer.status_code, answer.get_data(as_text=True)) == (200, "ok")
+    done = books(client.application, number)
+    assert done["order"][0] == "refunded"
+    with client.application.app_context():
+        assert db.session.scalar(select(Refund.state)) == "succeeded"
+    assert notify(client, unionpay.notification(refund.out_request_no, **told)).status_code == 200  # a replay
+    assert books(client.application, number) == done
