@@ -1,5 +1,6 @@
 """Background jobs: notify retries, stuck-order queries, expiry, refunds to retry, the mail
-outbox, the daily 对账 (reconciliation) — the periodic tasks, and the consumer that runs them.
+outbox, the daily 对账 (reconciliation), the daily settlement files —
+the periodic tasks, and the consumer that runs them.
 
 The queue itself (the `huey` object, its storage, the app context tasks run in) is
 sbweb.taskqueue, which imports nothing of the domain; this module sits above the domain and
@@ -26,6 +27,7 @@ from sbweb.services import (
     refund_applications,
     reminders,
     webhooks,
+    settlement_files,
     withholding,
 )
 from sbweb.taskqueue import huey, in_app_context, init_app, last_app, run_due_tasks
@@ -158,3 +160,12 @@ def reconcile_daily() -> None:
     """对账 of yesterday (Asia/Shanghai) with every provider's daily bill."""
     for run in reconciliation.run_daily():
         log.info("%s", reconciliation.describe(run))
+
+
+@huey.periodic_task(crontab(hour="20", minute="0"), retries=0)  # 04:00 Asia/Shanghai, after 对账
+@in_app_context
+def settlement_files_daily() -> None:
+    """每日结算文件 of yesterday (Asia/Shanghai) for every tax office; the week before made again
+    where a late settlement changed its money (sbweb/services/settlement_files.py)."""
+    written = settlement_files.run_daily()
+    log.info("settlement files written: %s", {day: n for day, n in written.items() if n})

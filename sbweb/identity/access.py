@@ -66,6 +66,9 @@ RULES: dict[str, Rule] = {
     "api_docs_page.index": _r(PUBLIC, None, "机器接口文档"),
     "api.feed": _r(API, None, "机器接口：事件流"),
     "api.ticket": _r(API, None, "机器接口：票证查询"),
+    "api.settlement_list": _r(API, None, "机器接口：结算文件列表"),
+    "api.settlement_csv": _r(API, None, "机器接口：结算文件下载"),
+    "api.settlement_xlsx": _r(API, None, "机器接口：结算文件下载"),
     "api.batch_enrollments": _r(None, API, "机器接口：推送参保登记"),
     "api.batch_dues": _r(None, API, "机器接口：推送应缴费款"),
     "api.batch_agencies": _r(None, API, "机器接口：推送经办机构"),
@@ -176,6 +179,10 @@ RULES: dict[str, Rule] = {
     "admin.resend_webhook": _r(None, ADMIN, "重新发送事件推送"),
     "admin.standards": _r(STAFF, None, "缴费标准"),
     "admin.standard": _r(ADMIN, ADMIN, "缴费标准"),
+    "admin.api_clients_page": _r(ADMIN, ADMIN, "机器接口客户端"),
+    "admin.revoke_api_client": _r(None, ADMIN, "停用机器接口客户端"),
+    "admin.settlement_files_page": _r(STAFF, None, "每日结算文件"),
+    "admin.settlement_file": _r(STAFF, None, "下载每日结算文件"),
 }
 
 

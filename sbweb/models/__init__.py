@@ -15,6 +15,7 @@ from sbweb.models.person import Person  # noqa: F401
 from sbweb.models.reconciliation import ReconDifference, ReconRun  # noqa: F401
 from sbweb.models.refund_application import RefundApplication, RefundItem, RefundReason  # noqa: F401
 from sbweb.models.sandbox import SandboxGrant, SandboxNotify, SandboxRefund, SandboxTrade  # noqa: F401
+from sbweb.models.settlement import SettlementFile  # noqa: F401
 from sbweb.models.staff import AuditEntry, Staff  # noqa: F401
 from sbweb.models.standard import Region, Standard  # noqa: F401
 from sbweb.models.throttle import LookupFailure  # noqa: F401

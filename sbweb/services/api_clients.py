@@ -67,7 +67,8 @@ def _scopes(scopes: list[str]) -> str:
     return " ".join(s for s in API_SCOPES if s in scopes)
 
 
-def create(name: str, scopes: list[str], agency_code: str | None = None) -> Created:
+def create(name: str, scopes: list[str], agency_code: str | None = None, *, staff_id: int | None = None) -> Created:
+    """A new client (its secret returned once); `staff_id`: who did it in the back office (None: the CLI)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ApiClientError("请填写客户端名称（100 字以内）")
@@ -87,18 +88,18 @@ def create(name: str, scopes: list[str], agency_code: str | None = None) -> Crea
             secret_sealed=seal(client_id, secret),
         )
         db.session.add(client)
-        audit(None, "api_client.create", f"api_client:{client_id}", None, {"name": name, "scopes": client.scopes})
+        audit(staff_id, "api_client.create", f"api_client:{client_id}", None, {"name": name, "scopes": client.scopes})
     return Created(client, secret)
 
 
-def revoke(client_id: str) -> ApiClient:
+def revoke(client_id: str, *, staff_id: int | None = None) -> ApiClient:
     with write_transaction():
         client = db.session.scalar(select(ApiClient).filter_by(client_id=client_id).with_for_update())
         if client is None:
             raise ApiClientError(f"没有客户端 {client_id}")
         if client.revoked_at is None:
             client.revoked_at = utcnow()
-            audit(None, "api_client.revoke", f"api_client:{client_id}", {"revoked": False}, {"revoked": True})
+            audit(staff_id, "api_client.revoke", f"api_client:{client_id}", {"revoked": False}, {"revoked": True})
     return client
 
 

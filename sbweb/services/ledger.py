@@ -14,6 +14,9 @@ took. It reads everything and writes nothing; each violation names what is wrong
   settled has none;
 - the API's event feed: every ticket of a settled order has exactly one payment.settled event, every
   item refund done exactly one refund.completed, and no event stands for money that did not move;
+- every daily settlement file kept (sbweb.services.settlement_files) says, in its stored totals and
+  in its CSV's total rows, what the books say of its tax office and Asia/Shanghai day: the tickets
+  settled, their items and amount, the item refunds done and their amount;
 - no valid certificate lists an item at more than the item still holds (its money went back), and
   every document's totals are the sum of its stored lines.
 """
@@ -37,6 +40,7 @@ from sbweb.models import (
     OrderItem,
     Refund,
     RefundItem,
+    SettlementFile,
     Ticket,
 )
 
@@ -61,6 +65,7 @@ def check() -> list[Violation]:
     found += _tickets()
     found += _feed_events()
     found += _record_events()
+    found += _settlement_files()
     found += _certificates()
     found += _document_totals()
     db.session.rollback()
@@ -350,6 +355,62 @@ def _record_events() -> list[Violation]:
         for subject in sorted(set(have) | set(want), key=str):
             if have[subject] != want[subject]:
                 found.append(Violation("feed", f"{kind} {subject}", f"{have[subject]} events, not {want[subject]}"))
+    return found
+
+
+def _settlement_day_figures() -> dict[tuple[int, object], list[int]]:
+    """The books' figures per (tax office, Shanghai day): [tickets, items, paid fen, refunds, refunded fen]."""
+    from sbweb.clock import SHANGHAI
+
+    figures = defaultdict(lambda: [0, 0, 0, 0, 0])
+    tickets = set()
+    for office, ticket_id, settled_at, amount in db.session.execute(
+        select(Ticket.tax_office_id, Ticket.id, Order.settled_at, OrderItem.amount_fen)
+        .join(Ticket, Ticket.id == OrderItem.ticket_id)
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(Order.settled_at.is_not(None))
+    ):
+        key = (office, settled_at.astimezone(SHANGHAI).date())
+        if ticket_id not in tickets:
+            tickets.add(ticket_id)
+            figures[key][0] += 1
+        figures[key][1] += 1
+        figures[key][2] += amount
+    for office, done_at, amount in db.session.execute(
+        select(Ticket.tax_office_id, RefundItem.done_at, RefundItem.amount_fen)
+        .join(OrderItem, OrderItem.id == RefundItem.item_id)
+        .join(Ticket, Ticket.id == OrderItem.ticket_id)
+        .where(RefundItem.done_at.is_not(None), RefundItem.decision == "approved")
+    ):
+        key = (office, done_at.astimezone(SHANGHAI).date())
+        figures[key][3] += 1
+        figures[key][4] += amount
+    return figures
+
+
+def _settlement_files() -> list[Violation]:
+    """Each kept daily settlement file agrees with the books (a late settlement of its day shows
+    here until the daily job, or `flask settlement make`, makes the file again)."""
+    from sbweb.services.settlement_files import csv_totals
+
+    figures = _settlement_day_figures()
+    found = []
+    for kept in db.session.scalars(select(SettlementFile).order_by(SettlementFile.day, SettlementFile.id)):
+        books = figures.get((kept.tax_office_id, kept.day), [0, 0, 0, 0, 0])
+        stored = [kept.tickets, kept.items, kept.paid_fen, kept.refunds, kept.refunded_fen]
+        in_csv = csv_totals(bytes(kept.csv))
+        written = [
+            in_csv.get("total.tickets", (None, None))[0],
+            in_csv.get("total.items", (None, None))[0],
+            in_csv.get("total.items", (None, None))[1],
+            in_csv.get("total.refunds", (None, None))[0],
+            in_csv.get("total.refunds", (None, None))[1],
+        ]
+        subject = f"settlement file {kept.day.isoformat()} tax office {kept.tax_office_id}"
+        if stored != books:
+            found.append(Violation("settlement-file", subject, f"says {stored} but the books say {books}"))
+        if written != stored:
+            found.append(Violation("settlement-file", subject, f"its CSV totals are {written}, not {stored}"))
     return found
 
 

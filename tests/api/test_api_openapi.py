@@ -13,9 +13,12 @@ def test_the_document_is_valid_openapi_3_1(client):
     assert spec["openapi"] == "3.1.0"
     validate(spec)  # raises on an invalid document (3.1 schema chosen from "openapi")
     batches = {f"/api/v1/batches/{kind}" for kind in ("enrollments", "dues", "agencies", "standards")}
-    assert (
-        set(spec["paths"]) >= {"/api/v1/events", "/api/v1/tickets/{ticket_no}", "/api/v1/orders/{order_no}"} | batches
-    )
+    settlements = {
+        "/api/v1/settlement-files",
+        "/api/v1/settlement-files/{day}/{tax_office}.csv",
+        "/api/v1/settlement-files/{day}/{tax_office}.xlsx",
+    }
+    assert set(spec["paths"]) >= {"/api/v1/events", "/api/v1/tickets/{ticket_no}", "/api/v1/orders/{order_no}"} | batches | settlements
     for path in batches:
         push = spec["paths"][path]["post"]
         assert push["parameters"][0]["name"] == "Idempotency-Key" and push["parameters"][0]["required"]

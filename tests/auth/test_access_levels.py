@@ -572,6 +572,8 @@ STAFF_ROUTES = {
     "/admin/refund-reasons/<int:reason_id>",
     "/admin/tax-offices/<int:office_id>",
     "/admin/webhooks/<int:delivery_id>/resend",
+    "/admin/api-clients",
+    "/admin/api-clients/<client_id>/revoke",
 }
 for rule in STAFF_ROUTES:
     SCENARIOS[rule] = Scenario(
@@ -583,7 +585,8 @@ for rule in STAFF_ROUTES:
         .replace("<int:standard_id>", "1")
         .replace("<int:reason_id>", "1")
         .replace("<int:office_id>", "1")
-        .replace("<int:delivery_id>", "1"),
+        .replace("<int:delivery_id>", "1")
+        .replace("<client_id>", "ak_0"),
         set(),
         data={
             "decision": "approve",

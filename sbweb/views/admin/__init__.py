@@ -7,10 +7,12 @@ One area a module, each adding its routes to the one blueprint (blueprint.py); t
 imported here, the one place, so `bp` is complete once this package is."""
 
 from sbweb.views.admin import (  # noqa: F401  (each adds its routes to bp)
+    api_clients,
     imports,
     overview,
     reconciliation,
     refunds,
+    settlements,
     staff,
     standards,
     tax_offices,

@@ -3,13 +3,16 @@ requests (sbweb.views.api.auth), problem+json errors (problems.py), the OpenAPI 
 generated from the code by flask-smorest at /api/v1/openapi.json and a page of it at /api/v1/
 (docs.py, our own: the library's UIs load scripts from a CDN, which our CSP forbids)."""
 
+import http
+
 from flask import Flask, current_app, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from sbweb.extensions import csrf
-from sbweb.views.api import batches, events, orders, problems, tickets  # noqa: F401  (their routes join bp)
+from sbweb.views.api import batches, events, orders, problems, settlements, tickets  # noqa: F401  (their routes join bp)
 from sbweb.views.api.blueprint import ProblemSchema, bp
+from sbweb.views.api.problems import PROBLEM
 
 
 class AgencyApi(Api):
@@ -20,6 +23,18 @@ class AgencyApi(Api):
 
     def _register_error_handlers(self):
         pass
+
+    def _register_responses(self):
+        """The error responses flask-smorest documents for every operation (422 of the arguments,
+        the default) in the content type they are answered in: problem+json, not JSON."""
+        from flask_smorest.utils import prepare_response
+
+        for name, status in [(s.name, s) for s in http.HTTPStatus] + [("DEFAULT_ERROR", None)]:
+            response = {"description": status.phrase if status else "Default error response"}
+            if status is None or not (100 <= status < 200 or status in (204, 304)):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM)
+            self.spec.components.response(name, response, lazy=True)
 
 
 def _unrouted(error: HTTPException):

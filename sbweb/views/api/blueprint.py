@@ -16,13 +16,25 @@ bp = Blueprint(
 SIGNED = [{"sbwebHmac": []}]
 
 
-class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details; `detail` is Chinese."""
+class InvalidParamSchema(ma.Schema):
+    name = ma.fields.String(required=True)
 
-    type = ma.fields.String(metadata={"description": "问题类型（URI）"})
-    title = ma.fields.String()
-    status = ma.fields.Integer()
-    detail = ma.fields.String(metadata={"description": "中文说明"})
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details; `detail` is Chinese. Extension members may follow (RFC 9457 §3.2),
+    so the document allows more than these."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documented as additionalProperties: true
+
+    type = ma.fields.String(required=True, metadata={"description": "问题类型（URI）"})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True, metadata={"description": "中文说明"})
+    invalid_params = ma.fields.List(
+        ma.fields.Nested(InvalidParamSchema), metadata={"description": "不合法的参数（invalid-parameters）"}
+    )
+    scope = ma.fields.String(metadata={"description": "缺少的权限范围（scope-missing）"})
 
 
 @bp.before_request
