@@ -26,8 +26,8 @@ from sbweb.services import (
     reconciliation,
     refund_applications,
     reminders,
-    webhooks,
     settlement_files,
+    webhooks,
     withholding,
 )
 from sbweb.taskqueue import huey, in_app_context, init_app, last_app, run_due_tasks

@@ -18,7 +18,10 @@ def test_the_document_is_valid_openapi_3_1(client):
         "/api/v1/settlement-files/{day}/{tax_office}.csv",
         "/api/v1/settlement-files/{day}/{tax_office}.xlsx",
     }
-    assert set(spec["paths"]) >= {"/api/v1/events", "/api/v1/tickets/{ticket_no}", "/api/v1/orders/{order_no}"} | batches | settlements
+    assert (
+        set(spec["paths"])
+        >= {"/api/v1/events", "/api/v1/tickets/{ticket_no}", "/api/v1/orders/{order_no}"} | batches | settlements
+    )
     for path in batches:
         push = spec["paths"][path]["post"]
         assert push["parameters"][0]["name"] == "Idempotency-Key" and push["parameters"][0]["required"]
