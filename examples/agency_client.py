@@ -33,11 +33,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 ALGORITHM = "SBWEB-HMAC-SHA256"
 
-# Webhooks — PROVISIONAL: sbweb's webhooks were being built (by another piece of work) when this
-# example was written, to this description: the signature is HMAC-SHA256 with the endpoint's
+# Webhooks (docs/api.md, "Webhooks"): the signature is Base64 of HMAC-SHA256 with the endpoint's
 # secret over `timestamp + "." + body`, sent with the timestamp and the id of the key that signed
-# it. The header names and the signature's encoding below are our reading of that description;
-# check them against docs/api.md's webhook section before relying on this.
+# it; de-duplicate on X-SB-Event-Id (delivery is at least once).
 WEBHOOK_KEY_ID = "X-SB-Webhook-Key-Id"
 WEBHOOK_TIMESTAMP = "X-SB-Webhook-Timestamp"
 WEBHOOK_SIGNATURE = "X-SB-Webhook-Signature"
@@ -146,7 +144,7 @@ def _save_cursor(path: str, cursor: str) -> None:
 
 
 def verify_webhook(headers: dict, body: bytes, secrets_by_key_id: dict, now: float | None = None) -> bool:
-    """True when a webhook delivery is signed by one of our keys, recently (PROVISIONAL: see WEBHOOK_*)."""
+    """True when a webhook delivery is signed by one of our keys, recently; `body` as received."""
     given = {k.lower(): v for k, v in headers.items()}
     key_id = given.get(WEBHOOK_KEY_ID.lower(), "")
     stamp = given.get(WEBHOOK_TIMESTAMP.lower(), "")
@@ -157,10 +155,7 @@ def verify_webhook(headers: dict, body: bytes, secrets_by_key_id: dict, now: flo
     if abs((time.time() if now is None else now) - int(stamp)) > WEBHOOK_TOLERANCE:
         return False
     mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).digest()
-    # Hex or Base64: both are read, as the encoding was not yet fixed when this was written.
-    return hmac.compare_digest(signature.lower(), mac.hex()) or hmac.compare_digest(
-        signature, base64.b64encode(mac).decode()
-    )
+    return hmac.compare_digest(signature, base64.b64encode(mac).decode())
 
 
 def main(argv: list[str] | None = None) -> int:

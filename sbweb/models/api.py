@@ -71,3 +71,14 @@ class ApiEvent(db.Model):
     payload: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sequenced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def wire(self) -> dict:
+        """The event as the feed gives it and a webhook delivers it (docs/api.md)."""
+        at = self.created_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if self.created_at else None
+        return {
+            "id": self.key,
+            "type": self.kind,
+            "position": str(self.position),
+            "occurred_at": at,
+            "data": self.payload,
+        }

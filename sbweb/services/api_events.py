@@ -222,16 +222,6 @@ def page(after: int, limit: int, tax_office_id: int | None = None) -> Page:
     return Page(shown, shown[-1].position if shown else after, len(rows) > limit)
 
 
-def as_json(event: ApiEvent) -> dict:
-    return {
-        "id": event.key,
-        "type": event.kind,
-        "position": str(event.position),
-        "occurred_at": _iso(event.created_at),
-        "data": event.payload,
-    }
-
-
 def ticket_now(ticket_no: str, tax_office_id: int | None = None) -> dict | None:
     """A settled ticket as it stands (its settled payload, each item's refunded_fen now), or None
     when there is none (of this tax office, when given)."""

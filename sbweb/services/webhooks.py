@@ -159,10 +159,8 @@ class Attempt:
 
 
 def body_of(event: ApiEvent) -> bytes:
-    """The delivery's body: the event exactly as the feed gives it (sbweb.services.api_events)."""
-    from sbweb.services.api_events import as_json
-
-    return json.dumps(as_json(event), ensure_ascii=False, separators=(",", ":")).encode()
+    """The delivery's body: the event exactly as the feed gives it."""
+    return json.dumps(event.wire(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _claim(delivery_id: int, now: dt.datetime) -> Attempt | None:

@@ -63,6 +63,16 @@ def fixed_page(reference: str, fragment: bool, status: int = 500) -> str:
     )
 
 
+def _machine_error(status: int, reference: str):
+    """The machine API answers an agency's system in problem+json (with the reference), not with
+    a page; None for any other request."""
+    if request.blueprint != "api":
+        return None
+    from sbweb.views.api import problems
+
+    return problems.response(status, reference=reference)
+
+
 def _reference() -> str:
     if "request_id" not in g:
         g.request_id = new_request_id()
@@ -211,11 +221,11 @@ def register(app):
             with contextlib.suppress(Exception):
                 db.session.rollback()
             title, message = MESSAGES[503]
-            response = _error_page(503, title, message, reference=reference)
+            response = _machine_error(503, reference) or _error_page(503, title, message, reference=reference)
             response.headers["Retry-After"] = str(_retry_after())
             return response
         log.exception(
             "unhandled error %s on %s %s (ref %s)", type(error).__name__, request.method, request.path, reference
         )
         title, message = MESSAGES[500]
-        return _error_page(500, title, message, reference=reference)
+        return _machine_error(500, reference) or _error_page(500, title, message, reference=reference)

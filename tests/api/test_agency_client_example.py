@@ -5,8 +5,6 @@ problem details when its key is revoked; and its webhook check accepts a deliver
 described way and refuses a tampered, stale or unknown-key one."""
 
 import datetime as dt
-import hashlib
-import hmac
 import importlib.util
 import json
 import subprocess
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sbweb import webhook_signing
 from sbweb.db import db
 from sbweb.services import api_clients, settlement_files
 from tests.api.test_settlement_files import settle_at
@@ -40,14 +39,18 @@ def test_the_example_reads_the_feed_from_its_cursor_and_downloads_a_file(
     app, live_server, world, ctx, system, tmp_path
 ):
     person, enrollment = world.person("王芳"), world.enrollment("王芳", "medical")
-    paid_history(person.id, enrollment, 3)
     cursor = tmp_path / "cursor.txt"
+    # What the feed holds already (the world's declarations): read to its end first.
+    before = events(run(live_server, system, "feed", "--cursor-file", str(cursor)))
+    start = int(before[-1]["position"]) if before else 0
+    paid_history(person.id, enrollment, 3)
     first = events(run(live_server, system, "feed", "--cursor-file", str(cursor), "--limit", "2"))
-    assert [e["position"] for e in first] == ["1", "2", "3"] and cursor.read_text() == "3"
+    assert [e["position"] for e in first] == [str(start + n) for n in (1, 2, 3)]
+    assert {e["type"] for e in first} == {"payment.settled"} and cursor.read_text() == str(start + 3)
     assert events(run(live_server, system, "feed", "--cursor-file", str(cursor))) == []
     paid_history(person.id, world.enrollment("王芳", "pension"), 1, start_year=2001)
     later = events(run(live_server, system, "feed", "--cursor-file", str(cursor)))
-    assert [e["position"] for e in later] == ["4"] and later[0]["type"] == "payment.settled"
+    assert [e["position"] for e in later] == [str(start + 4)] and later[0]["type"] == "payment.settled"
     # A settlement file, downloaded and checked against the list's SHA-256.
     ticket = settle_at(world, "王芳", "medical", dt.datetime(2026, 11, 20, 2, tzinfo=dt.UTC), 35200, "2026-09")
     office = ticket.tax_office.code
@@ -72,7 +75,7 @@ def test_the_example_reads_the_feed_from_its_cursor_and_downloads_a_file(
     # Revoked: refused, and told why.
     api_clients.revoke(system.client_id)
     refused = run(live_server, system, "feed", "--cursor-file", str(cursor))
-    assert refused.returncode == 1 and "client-revoked" in refused.stderr and cursor.read_text() == "4"
+    assert refused.returncode == 1 and "client-revoked" in refused.stderr and cursor.read_text() == str(start + 4)
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +87,8 @@ def example():
 
 
 def delivery(secret: str, body: bytes, stamp: int, key_id: str = "wk_1") -> dict:
-    """A webhook as described to us: HMAC-SHA256 over timestamp + "." + body, with a key id header."""
-    mac = hmac.new(secret.encode(), str(stamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"X-SB-Webhook-Key-Id": key_id, "X-SB-Webhook-Timestamp": str(stamp), "X-SB-Webhook-Signature": mac}
+    """A webhook as sbweb sends it (sbweb.webhook_signing, what the outbox signs with)."""
+    return webhook_signing.signed_headers(key_id, secret, body, "payment.settled:1", 1, now=stamp)
 
 
 def test_the_examples_webhook_check(example):

@@ -182,6 +182,31 @@ def _fill(rule, values: dict) -> str | None:
     return path
 
 
+class SignedClient(ResidentClient):
+    """The bureau's system on the machine API: every request signed afresh (a nonce is good once)."""
+
+    key: tuple[str, str] = ("", "")
+
+    def _open(self, path, *args, method="GET", headers=None, **kwargs):
+        from sbweb import api_signing
+
+        where, _, query = path.partition("?")
+        headers = {**(headers or {}), **api_signing.signed_headers(*self.key, method, where, query)}
+        return super()._open(path, *args, method=method, headers=headers, **kwargs)
+
+
+def _agency_system(app) -> SignedClient:
+    from sbweb.services import api_clients
+
+    with app.app_context():
+        made = api_clients.create("busy-bureau", ["events:read"])
+        key = (made.client.client_id, made.secret)
+        db.session.remove()
+    client = SignedClient(app, app.response_class)
+    client.key = key
+    return client
+
+
 def sample(app, world, *, per_blueprint: int = 2) -> Sample:
     """王芳 (verified) with a paid order and a payee to come, a staff admin; the GETs of every
     blueprint that read the database, and the POSTs that write."""
@@ -207,7 +232,7 @@ def sample(app, world, *, per_blueprint: int = 2) -> Sample:
         }
         db.session.remove()
     found = Sample(app, resident, staff, posts=_posts(app, resident, staff, paid_year))
-    clients = {"admin": staff, "verify": lookup}
+    clients = {"admin": staff, "verify": lookup, "api": _agency_system(app)}
     by_blueprint: dict = {}
     # The sandbox's cashier (付款详情) of her paid trade: its query is signed, so it is taken as the
     # payment left it rather than built from the rule.
@@ -258,6 +283,11 @@ def assert_busy(response, elapsed, htmx, about, retry_after=10):
     body = response.get_data(as_text=True)
     assert response.status_code == 503, f"{about} → {response.status_code}: {body[:300]}"
     assert int(response.headers["Retry-After"]) >= retry_after, about
+    if response.mimetype == "application/problem+json":  # the machine API: to a system, not a person
+        assert about.split()[1].startswith("/api/"), about
+        assert response.get_json()["status"] == 503 and response.get_json()["reference"], body
+        assert elapsed < WAIT + SLACK, f"{about}: answered after {elapsed:.1f} s"
+        return
     soup = check_page(body, fragment=htmx)
     assert soup.h1.get_text() == "系统繁忙" and "系统繁忙，请稍后再试" in body, about
     assert ("<html" in body) is not htmx, about

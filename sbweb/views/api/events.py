@@ -4,6 +4,7 @@ read from a cursor (sbweb.services.api_events)."""
 import marshmallow as ma
 from flask import g
 
+from sbweb.models.api import API_EVENT_KINDS
 from sbweb.services import api_events
 from sbweb.views.api.auth import require
 from sbweb.views.api.blueprint import SIGNED, ProblemSchema, bp
@@ -25,7 +26,7 @@ class EventQuery(ma.Schema):
 
 class EventSchema(ma.Schema):
     id = ma.fields.String(required=True, metadata={"description": "事件 id，用于去重"})
-    type = ma.fields.String(required=True, metadata={"enum": ["payment.settled", "refund.completed"]})
+    type = ma.fields.String(required=True, metadata={"enum": list(API_EVENT_KINDS)})
     position = ma.fields.String(required=True, metadata={"description": "该事件在事件流中的位置"})
     occurred_at = ma.fields.String(required=True, metadata={"format": "date-time"})
     data = ma.fields.Dict(required=True)
@@ -53,7 +54,7 @@ def feed(query):
     agency = g.api_client.agency
     page = api_events.page(int(query["after"]), query["limit"], agency.tax_office_id if agency else None)
     return {
-        "events": [api_events.as_json(e) for e in page.events],
+        "events": [e.wire() for e in page.events],
         "next": str(page.next_cursor),
         "has_more": page.has_more,
     }
