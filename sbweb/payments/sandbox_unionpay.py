@@ -261,9 +261,9 @@ def providers_for(app) -> dict:
 # -- the gateway's side ---------------------------------------------------------------------
 
 
-def check_request(fields: dict) -> None:
-    """What UnionPay checks of every request: our merchant certificate's certId and signature,
-    the message's version and encoding, our merId and an orderId."""
+def check_signed(fields: dict) -> None:
+    """What UnionPay checks of every message from a merchant: our merchant certificate's certId
+    and signature, the message's version, signMethod and encoding."""
     certificate = material().merchant_certificate
     if fields.get("certId") != str(certificate.serial_number):
         raise GatewayRefusal("11", "证书序列号不匹配")
@@ -274,6 +274,11 @@ def check_request(fields: dict) -> None:
         raise GatewayRefusal("11", "验证签名失败") from None
     if (fields.get("version"), fields.get("signMethod"), fields.get("encoding")) != ("5.1.0", "01", "UTF-8"):
         raise GatewayRefusal("10", "报文格式错误")
+
+
+def check_request(fields: dict) -> None:
+    """A trade's request: signed (check_signed), our merId and an orderId."""
+    check_signed(fields)
     if fields.get("merId") != MER_ID or not ORDER_ID.fullmatch(fields.get("orderId", "")):
         raise GatewayRefusal("10", "商户号或订单号错误")
     if parse_provider_time(fields.get("txnTime")) is None:
@@ -586,16 +591,7 @@ TRANSACTION_CODES = {"01": "S22", "04": "S30", "31": "S31"}  # S31 for 撤销: n
 def check_file_request(fields: dict) -> dt.date:
     """What UnionPay checks of a 文件传输 request (it has no orderId): our merchant
     certificate's certId and signature, the message's fields; the 清算日期 asked for."""
-    certificate = material().merchant_certificate
-    if fields.get("certId") != str(certificate.serial_number):
-        raise GatewayRefusal("11", "证书序列号不匹配")
-    try:
-        raw = base64.b64decode(fields.get("signature", ""), validate=True)
-        certificate.public_key().verify(raw, digest_hex(fields), padding.PKCS1v15(), hashes.SHA256())
-    except (ValueError, InvalidSignature):
-        raise GatewayRefusal("11", "验证签名失败") from None
-    if (fields.get("version"), fields.get("signMethod"), fields.get("encoding")) != ("5.1.0", "01", "UTF-8"):
-        raise GatewayRefusal("10", "报文格式错误")
+    check_signed(fields)
     if fields.get("merId") != MER_ID or parse_provider_time(fields.get("txnTime")) is None:
         raise GatewayRefusal("10", "商户号或交易时间错误")
     if any(fields.get(k) != v for k, v in FILE_FIELDS.items()):
