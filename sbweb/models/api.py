@@ -60,7 +60,7 @@ class ApiEvent(db.Model):
     key: Mapped[str] = mapped_column(String(80), unique=True)
     # What the event is about: the ticket (payment.settled, refund.completed), the due's move
     # (due.*), the declaration (declaration.*) or the document (document.voided, one event per tax
-    # office its lines were paid to). Revision 0033 made ticket_id optional for the others.
+    # office its lines were paid to). Revision 0030 made ticket_id optional for the others.
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     due_event_id: Mapped[int | None] = mapped_column(ForeignKey("due_events.id"), unique=True)
     declaration_id: Mapped[int | None] = mapped_column(ForeignKey("declarations.id"), index=True)

@@ -4,7 +4,7 @@ alone); and the sandbox's 银联 side keeps the transaction type of each return
 (sandbox_refunds.txn_type: 04 or 31). Existing rows stay without either: they were 退货 or Alipay's.
 
 Revision ID: 0028
-Revises: 0030
+Revises: 0027
 Create Date: 2026-12-07 23:20:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0028'
-down_revision = '0030'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 

@@ -27,6 +27,7 @@ IDEMPOTENCY_KEY = {
     "description": "8–80 位字母、数字或 _ . : -；同一批数据重发时用同一个键：原样答复，不再写入",
     "schema": {"type": "string", "pattern": KEY.pattern},
 }
+UNUSABLE = "Unusable characters."
 # marshmallow's messages for what a schema checks (types, shape), as an agency's staff read them.
 MESSAGES = {
     "Missing data for required field.": "缺少该字段",
@@ -37,7 +38,11 @@ MESSAGES = {
     "Not a valid list.": "应为数组",
     "Invalid input type.": "应为 JSON 对象",
     "Invalid type.": "应为 JSON 对象",
+    UNUSABLE: "含有不可用的字符（NUL 或不成对的代理码位）",
 }
+# NUL, which PostgreSQL's text refuses, and lone surrogates, which no UTF-8 can hold: JSON may
+# carry both (\u0000, \ud84a), so each row's strings are checked before any rule reads them.
+_UNUSABLE = re.compile("[\\x00\\ud800-\\udfff]")
 
 
 def _words(message: str) -> str:
@@ -65,6 +70,12 @@ def _texts(value) -> list[str]:
 class RowSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
+
+    @ma.validates_schema
+    def _usable_characters(self, data, **kwargs):
+        bad = {name: [UNUSABLE] for name, value in data.items() if isinstance(value, str) and _UNUSABLE.search(value)}
+        if bad:
+            raise ma.ValidationError(bad)
 
 
 class BatchSchema(ma.Schema):

@@ -4,11 +4,11 @@ declaration_id, document_id, and ticket_id becomes optional), the webhook endpoi
 client, its secret sealed) and their durable outbox of deliveries.
 
 Existing data: every due move, declaration and voided document so far gets its event row, in
-time order, without a position (numbered on the first read, as revision 0030 did), so
+time order, without a position (numbered on the first read, as revision 0027 did), so
 `flask ledger check` holds from the start.
 
-Revision ID: 0033
-Revises: 0031
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07 23:40:00
 
 """
@@ -16,8 +16,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0033'
-down_revision = '0031'
+revision = '0030'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 

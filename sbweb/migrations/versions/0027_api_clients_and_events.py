@@ -6,7 +6,7 @@ refund already done its refund.completed row, in ticket / refund order, without 
 sequencer (sbweb.services.api_events.sequence) numbers them and freezes their payload the first
 time the feed is read or housekeeping runs, so `flask ledger check` holds from the start.
 
-Revision ID: 0030
+Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-07 23:00:00
 
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0030'
+revision = '0027'
 down_revision = '0026'
 branch_labels = None
 depends_on = None

@@ -2,8 +2,8 @@
 Idempotency-Key, the body's SHA-256, the answer), so that a replayed batch is answered the same
 and writes nothing.
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07 23:50:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0031'
+revision = '0029'
 down_revision = "0028"
 branch_labels = None
 depends_on = None

@@ -1,8 +1,8 @@
 """settlement files: the daily 结算文件 of each tax office (CSV and XLSX, their totals), made by
 the daily job and downloaded in the back office and through the API.
 
-Revision ID: 0034
-Revises: 0031
+Revision ID: 0031
+Revises: 0030
 Create Date: 2026-12-07 23:45:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0034'
-down_revision = "0033"
+revision = '0031'
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
