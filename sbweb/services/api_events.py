@@ -128,7 +128,8 @@ def _item_rows(where):
     ).all()
 
 
-def _item(item: OrderItem, due: Due, enrollment: Enrollment, agency_code: str) -> dict:
+def item_payload(item: OrderItem, due: Due, enrollment: Enrollment, agency_code: str) -> dict:
+    """An order item as the feed describes it (the settlement files list the same fields)."""
     return {
         "item_id": item.id,
         "due_id": due.id,
@@ -164,7 +165,7 @@ def _settled_payloads(ticket_ids: list[int]) -> dict[int, dict]:
         }
     for item, due, enrollment, agency_code in _item_rows(OrderItem.ticket_id.in_(ticket_ids)):
         payload = payloads[item.ticket_id]
-        payload["items"].append(_item(item, due, enrollment, agency_code))
+        payload["items"].append(item_payload(item, due, enrollment, agency_code))
         payload["total_fen"] += item.amount_fen
     return payloads
 
@@ -182,7 +183,7 @@ def _refund_payloads(refund_item_ids: list[int]) -> dict[int, dict]:
     }
     item_ids = {r.item_id for r, _, _ in refunds.values()}
     items = {
-        item.id: (item.ticket.ticket_no, item.order.order_no, _item(item, due, enrollment, agency_code))
+        item.id: (item.ticket.ticket_no, item.order.order_no, item_payload(item, due, enrollment, agency_code))
         for item, due, enrollment, agency_code in _item_rows(OrderItem.id.in_(item_ids))
     }
     payloads = {}

@@ -35,6 +35,7 @@ from sbweb.models import (
     TaxOffice,
     Ticket,
 )
+from sbweb.services import api_events
 
 COLUMNS = (
     "record",
@@ -99,16 +100,10 @@ def _local(moment: dt.datetime) -> str:
 
 
 def _item_fields(item: OrderItem, due: Due, enrollment: Enrollment, agency_code: str) -> dict:
-    return {
-        "item_id": item.id,
-        "enrollment_no": enrollment.enrollment_no,
-        "agency_code": agency_code,
-        "category": enrollment.category,
-        "insurance": enrollment.insurance,
-        "due_kind": due.kind,
-        "period_start": due.period_start,
-        "period_end": due.period_end,
-    }
+    """The item as the feed describes it, without what a file row gives itself (its amount) or
+    leaves out (the due's id)."""
+    described = api_events.item_payload(item, due, enrollment, agency_code)
+    return {key: value for key, value in described.items() if key not in ("due_id", "amount_fen")}
 
 
 def _items_joined(query):
